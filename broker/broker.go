@@ -1,0 +1,254 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Config says how to reach NATS and how strand's names and streams are laid
+// out there. The zero value is a working default: a local server, prefix
+// "strand", one replica. Every field can be set from the environment
+// (STRAND_SERVER, STRAND_CREDS, …), see FromEnv.
+type Config struct {
+	// URL of the NATS server(s), comma separated (default nats://127.0.0.1:4222).
+	URL string `envconfig:"SERVER"`
+	// Name of the connection, shown in the server's monitoring (default "strand").
+	Name string `envconfig:"NAME"`
+	// Creds is a credentials file (JWT + NKey seed).
+	Creds string `envconfig:"CREDS"`
+	// NKey is an NKey seed file.
+	NKey string `envconfig:"NKEY"`
+	// Token authenticates with a token.
+	Token string `envconfig:"TOKEN"`
+	// User and Password authenticate with a user name and password.
+	User     string `envconfig:"USER"`
+	Password string `envconfig:"PASSWORD"`
+	// TLSCert and TLSKey are a client certificate; TLSCA verifies the server.
+	TLSCert string `envconfig:"TLS_CERT"`
+	TLSKey  string `envconfig:"TLS_KEY"`
+	TLSCA   string `envconfig:"TLS_CA"`
+	// Prefix namespaces every subject and bucket (default "strand").
+	Prefix string `envconfig:"PREFIX"`
+	// Replicas of the streams and buckets strand creates (default 1; 3 for production clusters).
+	Replicas int `envconfig:"REPLICAS"`
+	// ConnectTimeout bounds the first connection (default 5s).
+	ConnectTimeout time.Duration `envconfig:"CONNECT_TIMEOUT"`
+}
+
+// FromEnv reads a Config from STRAND_* environment variables.
+func FromEnv() (Config, error) {
+	var c Config
+	err := envconfig.Process("strand", &c)
+	return c, err
+}
+
+func (c Config) withDefaults() Config {
+	if c.URL == "" {
+		c.URL = nats.DefaultURL
+	}
+	if c.Name == "" {
+		c.Name = "strand"
+	}
+	if c.Prefix == "" {
+		c.Prefix = DefaultPrefix
+	}
+	if c.Replicas <= 0 {
+		c.Replicas = 1
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = 5 * time.Second
+	}
+	return c
+}
+
+// Options returns the nats.go options for c: authentication, TLS, and
+// reconnects that never give up (a worker or writer outlives server restarts).
+func (c Config) Options() ([]nats.Option, error) {
+	c = c.withDefaults()
+	opts := []nats.Option{
+		nats.Name(c.Name),
+		nats.Timeout(c.ConnectTimeout),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.ReconnectJitter(100*time.Millisecond, time.Second),
+		nats.ReconnectBufSize(64 << 20),
+		nats.DrainTimeout(10 * time.Second),
+	}
+	if c.Creds != "" {
+		opts = append(opts, nats.UserCredentials(c.Creds))
+	}
+	if c.NKey != "" {
+		o, err := nats.NkeyOptionFromSeed(c.NKey)
+		if err != nil {
+			return nil, fmt.Errorf("nkey %s: %w", c.NKey, err)
+		}
+		opts = append(opts, o)
+	}
+	if c.Token != "" {
+		opts = append(opts, nats.Token(c.Token))
+	}
+	if c.User != "" {
+		opts = append(opts, nats.UserInfo(c.User, c.Password))
+	}
+	if c.TLSCert != "" || c.TLSKey != "" {
+		opts = append(opts, nats.ClientCert(c.TLSCert, c.TLSKey))
+	}
+	if c.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(c.TLSCA))
+	}
+	return opts, nil
+}
+
+// Broker is a connection to NATS with strand's bucket provisioned: the
+// one thing writers and readers share.
+type Broker struct {
+	conn  *nats.Conn
+	js    jetstream.JetStream
+	kv    jetstream.KeyValue
+	names Names
+	cfg   Config
+	owned  bool
+	closed chan struct{}
+}
+
+// Connect dials NATS as cfg says and provisions strand's bucket.
+func Connect(ctx context.Context, cfg Config, extra ...nats.Option) (*Broker, error) {
+	cfg = cfg.withDefaults()
+	opts, err := cfg.Options()
+	if err != nil {
+		return nil, err
+	}
+	closed := make(chan struct{})
+	opts = append(opts, nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
+	nc, err := nats.Connect(cfg.URL, append(opts, extra...)...)
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", cfg.URL, err)
+	}
+	b, err := New(ctx, nc, cfg)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	b.owned, b.closed = true, closed
+	return b, nil
+}
+
+// New provisions strand's bucket over an existing connection, which the
+// caller keeps owning (Close leaves it open).
+func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Broker, error) {
+	cfg = cfg.withDefaults()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		return nil, err
+	}
+	b := &Broker{conn: nc, js: js, names: NewNames(cfg.Prefix), cfg: cfg}
+	if err := b.provision(ctx); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// markerTTL is how long delete markers stay after a key's TTL ends.
+const markerTTL = time.Minute
+
+func (b *Broker) provision(ctx context.Context) error {
+	n := b.names
+	kvc := jetstream.KeyValueConfig{
+		Bucket:         n.Bucket(),
+		Description:    "strand tasks (t.<queue>.<id>), states (s.<id>) and outcomes (r.<id>)",
+		History:        1,
+		Storage:        jetstream.FileStorage,
+		Replicas:       b.cfg.Replicas,
+		LimitMarkerTTL: markerTTL,
+		RePublish: &jetstream.RePublish{
+			Source:      "$KV." + n.Bucket() + ".>",
+			Destination: n.EventPrefix() + ">",
+		},
+	}
+	kv, err := b.js.CreateOrUpdateKeyValue(ctx, kvc)
+	if err != nil {
+		return fmt.Errorf("provision bucket %s: %w", n.Bucket(), err)
+	}
+	b.kv = kv
+	return nil
+}
+
+// QueueConfig tunes a queue's consumer.
+type QueueConfig struct {
+	// AckWait is how long a task may run without a heartbeat before it is
+	// redelivered to another worker (default 30s).
+	AckWait time.Duration
+	// MaxDeliver caps deliveries of one task (default 10): a safety net
+	// against a task that kills every worker that runs it.
+	MaxDeliver int
+	// MaxAckPending bounds tasks handed out and not yet acknowledged
+	// (default 1000); keep it above the workers' total pool size.
+	MaxAckPending int
+}
+
+// EnsureQueue creates or updates the durable consumer of queue and returns it.
+func (b *Broker) EnsureQueue(ctx context.Context, queue string, qc QueueConfig) (jetstream.Consumer, error) {
+	if qc.AckWait <= 0 {
+		qc.AckWait = 30 * time.Second
+	}
+	if qc.MaxDeliver <= 0 {
+		qc.MaxDeliver = 10
+	}
+	if qc.MaxAckPending <= 0 {
+		qc.MaxAckPending = 1000
+	}
+	n := b.names
+	c, err := b.js.CreateOrUpdateConsumer(ctx, n.Stream(), jetstream.ConsumerConfig{
+		Durable:       n.Consumer(queue),
+		Description:   "strand queue " + queue,
+		FilterSubject: n.QueueFilter(queue),
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       qc.AckWait,
+		MaxDeliver:    qc.MaxDeliver,
+		MaxAckPending: qc.MaxAckPending,
+		Replicas:      b.cfg.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("provision queue %s: %w", queue, err)
+	}
+	return c, nil
+}
+
+// Conn is the NATS connection.
+func (b *Broker) Conn() *nats.Conn { return b.conn }
+
+// JetStream is the JetStream context.
+func (b *Broker) JetStream() jetstream.JetStream { return b.js }
+
+// KV is strand's bucket.
+func (b *Broker) KV() jetstream.KeyValue { return b.kv }
+
+// Names are the subjects and buckets of this deployment.
+func (b *Broker) Names() Names { return b.names }
+
+// MaxPayload is the largest message the server accepts.
+func (b *Broker) MaxPayload() int64 { return b.conn.MaxPayload() }
+
+// Close drains the connection if Connect opened it.
+func (b *Broker) Close() error {
+	if !b.owned {
+		return nil
+	}
+	if err := b.conn.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		b.conn.Close()
+		return err
+	}
+	select {
+	case <-b.closed:
+	case <-time.After(b.cfg.ConnectTimeout + 30*time.Second):
+		b.conn.Close()
+	}
+	return nil
+}

@@ -1,0 +1,173 @@
+package codec
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"mime"
+	"sync"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Format is an encoding of strand's records: msgpack (the default) or JSON.
+// A task's envelope, its state and outcome records, and its result all use
+// the format the producer chose for the envelope.
+type Format uint8
+
+const (
+	// Msgpack is the default format (Content-Type application/msgpack).
+	Msgpack Format = iota
+	// JSON is chosen with Content-Type application/json.
+	JSON
+)
+
+// Content types on the wire.
+const (
+	ContentTypeMsgpack = "application/msgpack"
+	ContentTypeJSON    = "application/json"
+)
+
+// String names the format.
+func (f Format) String() string {
+	if f == JSON {
+		return "json"
+	}
+	return "msgpack"
+}
+
+// ContentType returns the header value that announces f.
+func (f Format) ContentType() string {
+	if f == JSON {
+		return ContentTypeJSON
+	}
+	return ContentTypeMsgpack
+}
+
+// ParseContentType maps a Content-Type header to a Format. An empty header
+// means msgpack; parameters such as charset are ignored.
+func ParseContentType(ct string) (Format, error) {
+	if ct == "" {
+		return Msgpack, nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return Msgpack, fmt.Errorf("%w: content type %q: %v", ErrMalformed, ct, err)
+	}
+	switch mt {
+	case ContentTypeMsgpack, "application/x-msgpack", "application/vnd.msgpack":
+		return Msgpack, nil
+	case ContentTypeJSON:
+		return JSON, nil
+	}
+	return Msgpack, fmt.Errorf("%w: unsupported content type %q", ErrMalformed, ct)
+}
+
+// Sniff tells a record's format from its first byte: a JSON object starts
+// with '{' (or white space), which no msgpack map does.
+func Sniff(b []byte) Format {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{', '[', '"':
+			return JSON
+		}
+		break
+	}
+	return Msgpack
+}
+
+var encPool = sync.Pool{New: func() any {
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	enc.SetCustomStructTag("json")
+	enc.UseCompactInts(true)
+	return &pooledEncoder{buf: &buf, enc: enc}
+}}
+
+type pooledEncoder struct {
+	buf *bytes.Buffer
+	enc *msgpack.Encoder
+}
+
+var decPool = sync.Pool{New: func() any {
+	dec := msgpack.NewDecoder(nil)
+	return dec
+}}
+
+// Marshal encodes v in format f. msgpack falls back to a field's json tag
+// when it has no msgpack tag, so one set of tags serves both formats.
+func (f Format) Marshal(v any) ([]byte, error) {
+	if f == JSON {
+		return json.Marshal(v)
+	}
+	pe := encPool.Get().(*pooledEncoder)
+	defer encPool.Put(pe)
+	pe.buf.Reset()
+	if err := pe.enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.Clone(pe.buf.Bytes()), nil
+}
+
+// Unmarshal decodes b, in format f, into v.
+func (f Format) Unmarshal(b []byte, v any) error {
+	if f == JSON {
+		return json.Unmarshal(b, v)
+	}
+	return unmarshalMsgpack(b, v, false)
+}
+
+func unmarshalMsgpack(b []byte, v any, strict bool) error {
+	dec := decPool.Get().(*msgpack.Decoder)
+	defer decPool.Put(dec)
+	dec.Reset(bytes.NewReader(b))
+	dec.SetCustomStructTag("json")
+	dec.DisallowUnknownFields(strict)
+	dec.SetMapDecoder(nil)
+	return dec.Decode(v)
+}
+
+// Raw is one encoded value inside a record, in the record's format. It
+// encodes as itself (no re-encoding) and decodes without interpretation, so
+// args and results cross the worker untouched until a handler needs them.
+type Raw []byte
+
+// EncodeMsgpack writes r as it is (a nil Raw is msgpack nil).
+func (r Raw) EncodeMsgpack(enc *msgpack.Encoder) error {
+	if len(r) == 0 {
+		return enc.EncodeNil()
+	}
+	return enc.Encode(msgpack.RawMessage(r))
+}
+
+// DecodeMsgpack keeps the next value's bytes.
+func (r *Raw) DecodeMsgpack(dec *msgpack.Decoder) error {
+	m, err := dec.DecodeRaw()
+	if err != nil {
+		return err
+	}
+	*r = Raw(m)
+	return nil
+}
+
+// MarshalJSON writes r as it is (a nil Raw is null).
+func (r Raw) MarshalJSON() ([]byte, error) {
+	if len(r) == 0 {
+		return []byte("null"), nil
+	}
+	return r, nil
+}
+
+// UnmarshalJSON keeps a copy of the value's bytes.
+func (r *Raw) UnmarshalJSON(b []byte) error {
+	*r = bytes.Clone(b)
+	return nil
+}
+
+// IsNil reports whether r is absent or an encoded nil/null.
+func (r Raw) IsNil() bool {
+	t := bytes.TrimSpace(r)
+	return len(t) == 0 || (len(t) == 1 && t[0] == 0xc0) || string(t) == "null"
+}

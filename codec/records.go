@@ -1,0 +1,222 @@
+package codec
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	strand "github.com/strand-run/strand"
+)
+
+// Version is the envelope version this package writes and the highest it reads.
+const Version = 1
+
+// ErrMalformed is strand.ErrMalformed: bytes that are not a valid record.
+var ErrMalformed = strand.ErrMalformed
+
+// Envelope is a task as it travels: the function to call by name, its
+// arguments, and the options that govern the run. docs/protocol.md is its
+// specification.
+type Envelope struct {
+	V           int               `msgpack:"v" json:"v"`
+	ID          string            `msgpack:"id" json:"id"`
+	Func        string            `msgpack:"func" json:"func"`
+	Args        []Raw             `msgpack:"args" json:"args"`
+	Kwargs      Raw               `msgpack:"kwargs,omitempty" json:"kwargs,omitempty"`
+	Queue       string            `msgpack:"queue,omitempty" json:"queue,omitempty"`
+	Created     int64             `msgpack:"created,omitempty" json:"created,omitempty"`             // unix ms
+	Deadline    int64             `msgpack:"deadline,omitempty" json:"deadline,omitempty"`           // unix ms; not run after it
+	TimeoutMS   int64             `msgpack:"timeout_ms,omitempty" json:"timeout_ms,omitempty"`       // handler time limit
+	MaxAttempts int               `msgpack:"max_attempts,omitempty" json:"max_attempts,omitempty"`   // 0 = worker default
+	ResultTTLMS int64             `msgpack:"result_ttl_ms,omitempty" json:"result_ttl_ms,omitempty"` // 0 = worker default
+	Meta        map[string]string `msgpack:"meta,omitempty" json:"meta,omitempty"`
+	Trace       string            `msgpack:"trace,omitempty" json:"trace,omitempty"` // W3C traceparent
+}
+
+// ErrorInfo is the error part of a state or outcome record.
+type ErrorInfo struct {
+	Kind    string `msgpack:"kind" json:"kind"`
+	Message string `msgpack:"message" json:"message"`
+}
+
+// Err turns e into a *strand.TaskError (nil for a nil e).
+func (e *ErrorInfo) Err() error {
+	if e == nil {
+		return nil
+	}
+	return &strand.TaskError{Kind: e.Kind, Message: e.Message}
+}
+
+// Progress is a handler's report of how far it has come.
+type Progress struct {
+	Done  int64  `msgpack:"done" json:"done"`
+	Total int64  `msgpack:"total,omitempty" json:"total,omitempty"`
+	Note  string `msgpack:"note,omitempty" json:"note,omitempty"`
+}
+
+// State is the record s.<id>: what a task is doing while it has no outcome.
+type State struct {
+	Status      strand.Status `msgpack:"status" json:"status"`
+	Attempt     int           `msgpack:"attempt,omitempty" json:"attempt,omitempty"`
+	Worker      string        `msgpack:"worker,omitempty" json:"worker,omitempty"`
+	Started     int64         `msgpack:"started,omitempty" json:"started,omitempty"` // unix ms
+	Progress    *Progress     `msgpack:"progress,omitempty" json:"progress,omitempty"`
+	NextAttempt int64         `msgpack:"next_attempt,omitempty" json:"next_attempt,omitempty"` // unix ms
+	LastError   *ErrorInfo    `msgpack:"last_error,omitempty" json:"last_error,omitempty"`
+}
+
+// Outcome is the record r.<id>: a task's terminal status, written once.
+type Outcome struct {
+	Status   strand.Status `msgpack:"status" json:"status"`
+	Result   Raw           `msgpack:"result,omitempty" json:"result,omitempty"`
+	Error    *ErrorInfo    `msgpack:"error,omitempty" json:"error,omitempty"`
+	Attempt  int           `msgpack:"attempt,omitempty" json:"attempt,omitempty"`
+	Started  int64         `msgpack:"started,omitempty" json:"started,omitempty"`   // unix ms
+	Finished int64         `msgpack:"finished,omitempty" json:"finished,omitempty"` // unix ms
+	Worker   string        `msgpack:"worker,omitempty" json:"worker,omitempty"`
+	Items    int64         `msgpack:"items,omitempty" json:"items,omitempty"`
+}
+
+// EncodeEnvelope validates e and encodes it in format f.
+func EncodeEnvelope(f Format, e *Envelope) ([]byte, error) {
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	return f.Marshal(e)
+}
+
+// DecodeEnvelope decodes and validates an envelope in format f. Unknown keys
+// are ignored; any other defect is an error wrapping ErrMalformed.
+func DecodeEnvelope(f Format, b []byte) (*Envelope, error) {
+	if len(b) == 0 {
+		return nil, fmt.Errorf("%w: empty", ErrMalformed)
+	}
+	var e Envelope
+	if err := f.Unmarshal(b, &e); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, f, err)
+	}
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+// Validate checks what every envelope must have: a supported version, an
+// id, a function name, and names that are valid subject tokens.
+func (e *Envelope) Validate() error {
+	switch {
+	case e.V == 0:
+		return fmt.Errorf("%w: missing v", ErrMalformed)
+	case e.V > Version:
+		return fmt.Errorf("%w: envelope version %d is newer than this worker reads (%d)", ErrMalformed, e.V, Version)
+	case e.V < 0:
+		return fmt.Errorf("%w: bad version %d", ErrMalformed, e.V)
+	case e.Func == "":
+		return fmt.Errorf("%w: missing func", ErrMalformed)
+	}
+	if err := ValidID(e.ID); err != nil {
+		return err
+	}
+	if e.Queue != "" {
+		if err := ValidQueue(e.Queue); err != nil {
+			return err
+		}
+	}
+	if len(e.Kwargs) > 0 && !e.Kwargs.IsNil() && !isMap(e.Kwargs) {
+		return fmt.Errorf("%w: kwargs is not a map", ErrMalformed)
+	}
+	if e.TimeoutMS < 0 || e.ResultTTLMS < 0 || e.MaxAttempts < 0 {
+		return fmt.Errorf("%w: negative timeout_ms, result_ttl_ms or max_attempts", ErrMalformed)
+	}
+	return nil
+}
+
+func isMap(r Raw) bool {
+	if Sniff(r) == JSON {
+		t := bytes.TrimSpace(r)
+		return len(t) > 0 && t[0] == '{'
+	}
+	c := r[0]
+	return (c >= 0x80 && c <= 0x8f) || c == 0xde || c == 0xdf
+}
+
+// MaxIDLen is the longest task id accepted.
+const MaxIDLen = 128
+
+// ValidID reports whether id can name a task: 1–128 characters of
+// A–Z a–z 0–9 - _ = (one subject token, one KV key part).
+func ValidID(id string) error {
+	if id == "" {
+		return fmt.Errorf("%w: missing id", ErrMalformed)
+	}
+	if len(id) > MaxIDLen {
+		return fmt.Errorf("%w: id longer than %d bytes", ErrMalformed, MaxIDLen)
+	}
+	if !tokenOK(id, true) {
+		return fmt.Errorf("%w: id %q: only A-Z a-z 0-9 - _ = are allowed", ErrMalformed, id)
+	}
+	return nil
+}
+
+// ValidQueue reports whether q can name a queue: 1–64 characters of
+// A–Z a–z 0–9 - _.
+func ValidQueue(q string) error {
+	if q == "" || len(q) > 64 || !tokenOK(q, false) {
+		return fmt.Errorf("%w: queue %q: want 1-64 of A-Z a-z 0-9 - _", ErrMalformed, q)
+	}
+	return nil
+}
+
+func tokenOK(s string, eq bool) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+		case c == '=' && eq:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// DecodeState decodes an s.<id> record; the format is sniffed.
+func DecodeState(b []byte) (*State, error) {
+	var s State
+	if err := Sniff(b).Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("%w: state: %v", ErrMalformed, err)
+	}
+	if s.Status == "" {
+		return nil, fmt.Errorf("%w: state without status", ErrMalformed)
+	}
+	return &s, nil
+}
+
+// DecodeOutcome decodes an r.<id> record and returns it with its format (the
+// format of its result).
+func DecodeOutcome(b []byte) (*Outcome, Format, error) {
+	f := Sniff(b)
+	var o Outcome
+	if err := f.Unmarshal(b, &o); err != nil {
+		return nil, f, fmt.Errorf("%w: outcome: %v", ErrMalformed, err)
+	}
+	if !o.Status.Terminal() {
+		return nil, f, fmt.Errorf("%w: outcome with status %q", ErrMalformed, o.Status)
+	}
+	return &o, f, nil
+}
+
+// errorInfo builds the ErrorInfo for err.
+func errorInfo(err error) *ErrorInfo {
+	if err == nil {
+		return nil
+	}
+	var te *strand.TaskError
+	if errors.As(err, &te) {
+		return &ErrorInfo{Kind: te.Kind, Message: te.Message}
+	}
+	return &ErrorInfo{Kind: strand.KindOf(err), Message: err.Error()}
+}
+
+// ErrorInfoOf describes err as an ErrorInfo: its kind and message.
+func ErrorInfoOf(err error) *ErrorInfo { return errorInfo(err) }

@@ -1,0 +1,152 @@
+package codec
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// DecodeValue decodes one value of a record in format f into v. JSON is
+// first carried over to msgpack (integers stay integers), so that both formats
+// go through one decoder with one set of struct tags (msgpack, else json).
+// With strict set, map keys that match no struct field are an error.
+func DecodeValue(f Format, r Raw, v any, strict bool) error {
+	if f == JSON {
+		m, err := JSONToMsgpack(r)
+		if err != nil {
+			return err
+		}
+		r = m
+	}
+	return unmarshalMsgpack(r, v, strict)
+}
+
+// JSONToMsgpack re-encodes a JSON value as msgpack. Numbers without a
+// fraction or exponent become integers; the others become float64.
+func JSONToMsgpack(r Raw) (Raw, error) {
+	dec := json.NewDecoder(bytes.NewReader(r))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	return Msgpack.Marshal(numbers(v))
+}
+
+func numbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		s := string(x)
+		if !strings.ContainsAny(s, ".eE") {
+			if i, err := x.Int64(); err == nil {
+				return i
+			}
+		}
+		f, _ := x.Float64()
+		return f
+	case []any:
+		for i := range x {
+			x[i] = numbers(x[i])
+		}
+	case map[string]any:
+		for k := range x {
+			x[k] = numbers(x[k])
+		}
+	}
+	return v
+}
+
+// ToAny decodes a value into plain Go values: nil, bool, int64/uint64,
+// float64, string, []byte, []any, map[string]any.
+func ToAny(f Format, r Raw) (any, error) {
+	if len(r) == 0 {
+		return nil, nil
+	}
+	var v any
+	if f == JSON {
+		m, err := JSONToMsgpack(r)
+		if err != nil {
+			return nil, err
+		}
+		r = m
+	}
+	dec := msgpack.NewDecoder(bytes.NewReader(r))
+	dec.SetMapDecoder(func(d *msgpack.Decoder) (any, error) { return d.DecodeUntypedMap() })
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// ToJSON renders a value of either format as JSON, for people and for
+// JSON-only clients. msgpack maps with non-string keys have their keys
+// printed with %v.
+func ToJSON(f Format, r Raw) ([]byte, error) {
+	if f == JSON {
+		if len(r) == 0 {
+			return []byte("null"), nil
+		}
+		return r, nil
+	}
+	v, err := ToAny(f, r)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(jsonable(v))
+}
+
+func jsonable(v any) any {
+	switch x := v.(type) {
+	case map[any]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[fmt.Sprint(k)] = jsonable(e)
+		}
+		return m
+	case map[string]any:
+		for k, e := range x {
+			x[k] = jsonable(e)
+		}
+	case []any:
+		for i := range x {
+			x[i] = jsonable(x[i])
+		}
+	}
+	return v
+}
+
+// Describe names the type of an encoded value and shows it briefly, for
+// error messages: `string "x"`, `int 3`, `nil`, `array of 2`.
+func Describe(f Format, r Raw) string {
+	v, err := ToAny(f, r)
+	if err != nil {
+		return "undecodable value"
+	}
+	switch x := v.(type) {
+	case nil:
+		return "nil"
+	case bool:
+		return fmt.Sprintf("bool %v", x)
+	case int8, int16, int32, int64, uint8, uint16, uint32, uint64:
+		return fmt.Sprintf("int %v", x)
+	case float32, float64:
+		return fmt.Sprintf("float %v", x)
+	case string:
+		if len(x) > 40 {
+			x = x[:40] + "…"
+		}
+		return fmt.Sprintf("string %q", x)
+	case []byte:
+		return fmt.Sprintf("bytes of %d", len(x))
+	case []any:
+		return fmt.Sprintf("array of %d", len(x))
+	case map[string]any:
+		return fmt.Sprintf("map of %d", len(x))
+	case map[any]any:
+		return fmt.Sprintf("map of %d", len(x))
+	}
+	return fmt.Sprintf("%T", v)
+}

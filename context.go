@@ -1,0 +1,28 @@
+package strand
+
+import "context"
+
+// Task describes the task a handler is running: enough to make its work
+// idempotent (at-least-once delivery can run a handler twice) and to log it.
+type Task struct {
+	ID      string            // the task id
+	Func    string            // the function name
+	Queue   string            // the queue it came from
+	Attempt int               // 1 for the first run, 2 for the first rerun, …
+	Worker  string            // the id of the worker running it
+	Meta    map[string]string // the submitter's metadata
+}
+
+type taskKey struct{}
+
+// WithTask returns a context carrying t; workers call it before running a handler.
+func WithTask(ctx context.Context, t Task) context.Context {
+	return context.WithValue(ctx, taskKey{}, t)
+}
+
+// TaskFrom returns the task that a handler's ctx belongs to, and false
+// outside of a task.
+func TaskFrom(ctx context.Context) (Task, bool) {
+	t, ok := ctx.Value(taskKey{}).(Task)
+	return t, ok
+}

@@ -108,11 +108,11 @@ func (c Config) Options() ([]nats.Option, error) {
 // Broker is a connection to NATS with strand's bucket provisioned: the
 // one thing writers and readers share.
 type Broker struct {
-	conn  *nats.Conn
-	js    jetstream.JetStream
-	kv    jetstream.KeyValue
-	names Names
-	cfg   Config
+	conn   *nats.Conn
+	js     jetstream.JetStream
+	kv     jetstream.KeyValue
+	names  Names
+	cfg    Config
 	owned  bool
 	closed chan struct{}
 }

@@ -1,9 +1,6 @@
 package strand
 
-import (
-	"errors"
-	"fmt"
-)
+import "errors"
 
 // Sentinel errors that callers branch on with errors.Is.
 var (
@@ -49,12 +46,8 @@ type TaskError struct {
 	Message string
 }
 
-func (e *TaskError) Error() string {
-	if e.Kind == "" || e.Kind == KindError {
-		return e.Message
-	}
-	return fmt.Sprintf("%s: %s", e.Kind, e.Message)
-}
+// Error returns the message; the kind is in Kind.
+func (e *TaskError) Error() string { return e.Message }
 
 // Is lets errors.Is match a TaskError against the sentinel of its kind.
 func (e *TaskError) Is(target error) bool {

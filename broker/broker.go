@@ -143,7 +143,7 @@ func Connect(ctx context.Context, cfg Config, extra ...nats.Option) (*Broker, er
 // caller keeps owning (Close leaves it open).
 func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Broker, error) {
 	cfg = cfg.withDefaults()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096), jetstream.WithPublishAsyncTimeout(15*time.Second))
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,13 @@ import (
 	strand "github.com/strand-run/strand"
 )
 
+// Header names on task writes.
+const (
+	HeaderContentType = "Content-Type"
+	HeaderFunc        = "Strand-Func"
+	HeaderTrace       = "traceparent"
+)
+
 // Version is the envelope version this package writes and the highest it reads.
 const Version = 1
 
@@ -57,6 +64,8 @@ type Progress struct {
 // State is the record s.<id>: what a task is doing while it has no outcome.
 type State struct {
 	Status      strand.Status `msgpack:"status" json:"status"`
+	Func        string        `msgpack:"func,omitempty" json:"func,omitempty"`
+	Queue       string        `msgpack:"queue,omitempty" json:"queue,omitempty"`
 	Attempt     int           `msgpack:"attempt,omitempty" json:"attempt,omitempty"`
 	Worker      string        `msgpack:"worker,omitempty" json:"worker,omitempty"`
 	Started     int64         `msgpack:"started,omitempty" json:"started,omitempty"` // unix ms
@@ -66,15 +75,21 @@ type State struct {
 }
 
 // Outcome is the record r.<id>: a task's terminal status, written once.
+// Func, Queue, Created and Meta repeat the envelope's, so that a task's
+// metadata outlives its envelope (removed once the outcome is written).
 type Outcome struct {
-	Status   strand.Status `msgpack:"status" json:"status"`
-	Result   Raw           `msgpack:"result,omitempty" json:"result,omitempty"`
-	Error    *ErrorInfo    `msgpack:"error,omitempty" json:"error,omitempty"`
-	Attempt  int           `msgpack:"attempt,omitempty" json:"attempt,omitempty"`
-	Started  int64         `msgpack:"started,omitempty" json:"started,omitempty"`   // unix ms
-	Finished int64         `msgpack:"finished,omitempty" json:"finished,omitempty"` // unix ms
-	Worker   string        `msgpack:"worker,omitempty" json:"worker,omitempty"`
-	Items    int64         `msgpack:"items,omitempty" json:"items,omitempty"`
+	Status   strand.Status     `msgpack:"status" json:"status"`
+	Func     string            `msgpack:"func,omitempty" json:"func,omitempty"`
+	Queue    string            `msgpack:"queue,omitempty" json:"queue,omitempty"`
+	Created  int64             `msgpack:"created,omitempty" json:"created,omitempty"` // unix ms
+	Meta     map[string]string `msgpack:"meta,omitempty" json:"meta,omitempty"`
+	Result   Raw               `msgpack:"result,omitempty" json:"result,omitempty"`
+	Error    *ErrorInfo        `msgpack:"error,omitempty" json:"error,omitempty"`
+	Attempt  int               `msgpack:"attempt,omitempty" json:"attempt,omitempty"`
+	Started  int64             `msgpack:"started,omitempty" json:"started,omitempty"`   // unix ms
+	Finished int64             `msgpack:"finished,omitempty" json:"finished,omitempty"` // unix ms
+	Worker   string            `msgpack:"worker,omitempty" json:"worker,omitempty"`
+	Items    int64             `msgpack:"items,omitempty" json:"items,omitempty"`
 }
 
 // EncodeEnvelope validates e and encodes it in format f.

@@ -1,0 +1,319 @@
+package reader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/registry"
+)
+
+// Headers of KV markers, which the queue's consumer also delivers.
+const (
+	headerKVOperation = "KV-Operation"
+	headerRollup      = "Nats-Rollup"
+)
+
+// headroom is what a message needs beyond its payload: subject and headers.
+const headroom = 512
+
+// task is one delivery being processed.
+type task struct {
+	msg     jetstream.Msg
+	id      string
+	queue   string
+	format  codec.Format
+	env     *codec.Envelope
+	attempt int
+	ttl     time.Duration
+	started time.Time
+	log     zerolog.Logger
+}
+
+// pendingAck is an outcome write in flight and what to do with the message
+// once the server has confirmed it.
+type pendingAck struct {
+	fut  jetstream.PubAckFuture
+	t    *task
+	term bool
+}
+
+// process runs one delivered message to its outcome. It never panics and
+// never leaves a message unanswered: every path ends in an outcome write
+// (then ack or term), an ack of a message that needs no work, or a nak.
+func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
+	m := j.msg
+	if m.Headers().Get(headerKVOperation) != "" {
+		_ = m.Ack() // a purge or delete marker: the task is gone
+		return
+	}
+	queue, id, ok := r.names.ParseTaskSubject(m.Subject())
+	if !ok {
+		r.log.Error().Str("subject", m.Subject()).Msg("message with no task id: terminated")
+		_ = m.Term()
+		return
+	}
+	t := &task{msg: m, id: id, queue: queue, attempt: 1, ttl: r.cfg.ResultTTL}
+	if meta, err := m.Metadata(); err == nil {
+		t.attempt = int(meta.NumDelivered)
+	}
+	t.log = r.log.With().Str("task_id", id).Str("queue", queue).Int("attempt", t.attempt).Logger()
+
+	f, ferr := codec.ParseContentType(m.Headers().Get(codec.HeaderContentType))
+	t.format = f
+	if ferr != nil {
+		t.format = codec.Sniff(m.Data())
+	}
+	env, err := codec.DecodeEnvelope(f, m.Data())
+	switch {
+	case ferr != nil:
+		err = ferr
+	case err == nil && env.ID != id:
+		err = fmt.Errorf("%w: envelope id %q does not match its key's id %q", strand.ErrMalformed, env.ID, id)
+	}
+	if err != nil {
+		fn := m.Headers().Get(codec.HeaderFunc)
+		t.env = &codec.Envelope{ID: id, Func: fn, Queue: queue}
+		t.log.Warn().Err(err).Msg("malformed task")
+		r.finish(t, nil, &strand.TaskError{Kind: strand.KindMalformed, Message: "task " + id + ": " + err.Error()}, acks)
+		return
+	}
+	env.Queue = queue
+	t.env = env
+	t.log = t.log.With().Str("func", env.Func).Logger()
+	if env.ResultTTLMS > 0 {
+		t.ttl = time.Duration(env.ResultTTLMS) * time.Millisecond
+	}
+
+	if t.attempt > 1 && r.hasOutcome(ctx, t) {
+		// The outcome was written before a crash or a lost ack: done.
+		_ = m.Ack()
+		r.purgeTask(t)
+		return
+	}
+	fn, ok := r.reg.Lookup(env.Func)
+	if !ok {
+		r.finish(t, nil, &strand.TaskError{Kind: strand.KindUnknownFunc, Message: r.unknown(env.Func)}, acks)
+		return
+	}
+	if t.attempt >= r.cfg.MaxDeliver {
+		r.finish(t, nil, &strand.TaskError{Kind: strand.KindLost, Message: fmt.Sprintf(
+			"%s: given up after %d deliveries: the workers running it stopped answering", env.Func, t.attempt-1)}, acks)
+		return
+	}
+
+	taskCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if r.track(id, cancel) {
+		_ = m.Ack() // cancelled before it started; the canceller wrote the outcome
+		return
+	}
+	defer r.untrack(id)
+	var timeout time.Duration
+	if env.TimeoutMS > 0 {
+		timeout = time.Duration(env.TimeoutMS) * time.Millisecond
+		var stop context.CancelFunc
+		taskCtx, stop = context.WithTimeoutCause(taskCtx, timeout, strand.ErrTimeout)
+		defer stop()
+	}
+	taskCtx = strand.WithTask(taskCtx, strand.Task{
+		ID: id, Func: env.Func, Queue: queue, Attempt: t.attempt, Worker: r.cfg.WorkerID, Meta: env.Meta,
+	})
+
+	t.started = time.Now()
+	r.writeState(t, &codec.State{
+		Status: strand.StatusRunning, Func: env.Func, Queue: queue,
+		Attempt: t.attempt, Worker: r.cfg.WorkerID, Started: t.started.UnixMilli(),
+	})
+	hb := r.heartbeat(m)
+	result, err := fn.Call(taskCtx, f, env.Args, env.Kwargs)
+	hb.Stop()
+
+	if err != nil {
+		switch cause := context.Cause(taskCtx); {
+		case errors.Is(cause, errShutdown):
+			// Stopped by our shutdown, not by the task: let another worker run it.
+			t.log.Info().Msg("handed back at shutdown")
+			_ = m.Nak()
+			return
+		case errors.Is(cause, errCancelledByCaller):
+			err = &strand.TaskError{Kind: strand.KindCancelled, Message: env.Func + ": cancelled by caller"}
+		case errors.Is(cause, strand.ErrTimeout) && errors.Is(err, context.DeadlineExceeded):
+			err = &strand.TaskError{Kind: strand.KindTimeout, Message: fmt.Sprintf("%s: timed out after %v", env.Func, timeout)}
+		}
+		var pe *registry.PanicError
+		if errors.As(err, &pe) {
+			t.log.Error().Str("panic", fmt.Sprint(pe.Value)).Str("stack", string(pe.Stack)).Msg("handler panicked")
+		}
+	}
+	r.finish(t, result, err, acks)
+}
+
+// unknown says that fn is not registered here, and what is.
+func (r *Reader) unknown(fn string) string {
+	names := r.reg.Names()
+	if len(names) > 12 {
+		names = append(names[:12], "…")
+	}
+	return fmt.Sprintf("%s: unknown function (this worker runs: %s)", fn, strings.Join(names, ", "))
+}
+
+// finish writes the task's outcome, create-only, and queues the message to
+// be acked (completed, cancelled) or terminated (failed) once the write is
+// confirmed.
+func (r *Reader) finish(t *task, result any, err error, acks chan<- pendingAck) {
+	env := t.env
+	o := &codec.Outcome{
+		Status: strand.StatusCompleted, Func: env.Func, Queue: t.queue, Created: env.Created, Meta: env.Meta,
+		Attempt: t.attempt, Worker: r.cfg.WorkerID, Finished: time.Now().UnixMilli(),
+	}
+	if !t.started.IsZero() {
+		o.Started = t.started.UnixMilli()
+	}
+	if err == nil && result != nil {
+		raw, merr := t.format.Marshal(result)
+		switch {
+		case merr != nil:
+			err = fmt.Errorf("%s: encode result %T: %w", env.Func, result, merr)
+		case int64(len(raw)+headroom) > r.b.MaxPayload():
+			err = &strand.TaskError{Kind: strand.KindTooLarge, Message: fmt.Sprintf(
+				"%s: result is %d bytes, the server accepts %d", env.Func, len(raw), r.b.MaxPayload()-headroom)}
+		default:
+			o.Result = raw
+		}
+	}
+	term := false
+	if err != nil {
+		o.Error = codec.ErrorInfoOf(err)
+		o.Status = strand.StatusFailed
+		term = true
+		if o.Error.Kind == strand.KindCancelled {
+			o.Status, term = strand.StatusCancelled, false
+		}
+		t.log.Debug().Str("kind", o.Error.Kind).Str("error", o.Error.Message).Msg("task failed")
+	}
+	data, merr := t.format.Marshal(o)
+	if merr != nil { // cannot happen for these types; never leave the message hanging
+		t.log.Error().Err(merr).Msg("encode outcome")
+		_ = t.msg.Nak()
+		return
+	}
+	msg := &nats.Msg{Subject: r.names.KeySubject(r.names.ResultKey(t.id)), Data: data, Header: nats.Header{}}
+	msg.Header.Set(codec.HeaderContentType, t.format.ContentType())
+	fut, perr := r.b.JetStream().PublishMsgAsync(msg,
+		jetstream.WithExpectLastSequencePerSubject(0), jetstream.WithMsgTTL(t.ttl))
+	if perr != nil {
+		t.log.Error().Err(perr).Msg("write outcome; the task will be redelivered")
+		_ = t.msg.Nak()
+		return
+	}
+	acks <- pendingAck{fut: fut, t: t, term: term}
+}
+
+// ack answers each message once its outcome write is confirmed (or was
+// refused because an outcome already exists), in order, off the pool.
+func (r *Reader) ack(acks <-chan pendingAck) {
+	for p := range acks {
+		select {
+		case <-p.fut.Ok():
+		case err := <-p.fut.Err():
+			if !wrongLastSeq(err) {
+				p.t.log.Error().Err(err).Msg("outcome not confirmed; the task will be redelivered")
+				_ = p.t.msg.Nak()
+				continue
+			}
+			// An outcome exists already (cancelled, or an earlier run): it stands.
+		}
+		if p.term {
+			_ = p.t.msg.Term()
+		} else {
+			_ = p.t.msg.Ack()
+		}
+		r.purgeTask(p.t)
+	}
+}
+
+// purgeTask removes the task's envelope now that it has an outcome. The
+// purge marker lives as long as the outcome, so the id stays taken.
+func (r *Reader) purgeTask(t *task) {
+	msg := &nats.Msg{Subject: r.names.TaskSubject(t.queue, t.id), Header: nats.Header{}}
+	msg.Header.Set(headerKVOperation, "PURGE")
+	msg.Header.Set(headerRollup, "sub")
+	if _, err := r.b.JetStream().PublishMsgAsync(msg, jetstream.WithMsgTTL(t.ttl)); err != nil {
+		t.log.Warn().Err(err).Msg("purge task record")
+	}
+}
+
+// writeState records the task's state without waiting for the server.
+func (r *Reader) writeState(t *task, st *codec.State) {
+	data, err := t.format.Marshal(st)
+	if err != nil {
+		return
+	}
+	msg := &nats.Msg{Subject: r.names.KeySubject(r.names.StateKey(t.id)), Data: data, Header: nats.Header{}}
+	msg.Header.Set(codec.HeaderContentType, t.format.ContentType())
+	if _, err := r.b.JetStream().PublishMsgAsync(msg, jetstream.WithMsgTTL(t.ttl)); err != nil {
+		t.log.Warn().Err(err).Msg("write state")
+	}
+}
+
+// hasOutcome reports whether the task already has an outcome.
+func (r *Reader) hasOutcome(ctx context.Context, t *task) bool {
+	_, err := r.b.KV().Get(ctx, r.names.ResultKey(t.id))
+	return err == nil
+}
+
+// heartbeat tells the server, every third of AckWait, that the task is
+// still being worked on, so a long task is not redelivered while it runs.
+func (r *Reader) heartbeat(m jetstream.Msg) *beat {
+	b := &beat{every: r.cfg.AckWait / 3, msg: m}
+	b.mu.Lock()
+	b.t = time.AfterFunc(b.every, b.fire)
+	b.mu.Unlock()
+	return b
+}
+
+type beat struct {
+	mu      sync.Mutex
+	t       *time.Timer
+	every   time.Duration
+	msg     jetstream.Msg
+	stopped bool
+}
+
+func (b *beat) fire() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stopped {
+		return
+	}
+	_ = b.msg.InProgress()
+	b.t.Reset(b.every)
+}
+
+// Stop ends the heartbeats.
+func (b *beat) Stop() {
+	b.mu.Lock()
+	b.stopped = true
+	b.t.Stop()
+	b.mu.Unlock()
+}
+
+func wrongLastSeq(err error) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
+}
+

@@ -1,0 +1,267 @@
+package reader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/registry"
+)
+
+// Config tunes a worker. The zero value works: queue "default", a pool of
+// 16, AckWait 30s, results kept 24h. Fields can be read from STRAND_*
+// variables with envconfig.
+type Config struct {
+	// Queues to consume (default ["default"]).
+	Queues []string `envconfig:"QUEUES"`
+	// Concurrency is how many tasks run at once (default 16).
+	Concurrency int `envconfig:"CONCURRENCY"`
+	// WorkerID names this worker in task records (default host-pid-random).
+	WorkerID string `envconfig:"WORKER_ID"`
+	// AckWait: a task whose worker stops answering for this long goes to
+	// another worker (default 30s). Running tasks are kept alive with heartbeats.
+	AckWait time.Duration `envconfig:"ACK_WAIT"`
+	// MaxDeliver bounds how often one task is handed out (default 10): a task
+	// whose workers die this many times ends failed with kind "lost".
+	MaxDeliver int `envconfig:"MAX_DELIVER"`
+	// ShutdownTimeout is how long Run waits for running tasks once its ctx
+	// ends, before it cancels them and hands them back (default 30s).
+	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT"`
+	// ResultTTL keeps states and outcomes of tasks that name none (default 24h).
+	ResultTTL time.Duration `envconfig:"RESULT_TTL"`
+	// Logger receives the worker's logs (default: none).
+	Logger *zerolog.Logger `ignored:"true"`
+}
+
+func (c Config) withDefaults() Config {
+	if len(c.Queues) == 0 {
+		c.Queues = []string{"default"}
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 16
+	}
+	if c.WorkerID == "" {
+		host, _ := os.Hostname()
+		if host == "" {
+			host = "worker"
+		}
+		c.WorkerID = host + "-" + strconv.Itoa(os.Getpid()) + "-" + uuid.NewString()[:4]
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.MaxDeliver <= 0 {
+		c.MaxDeliver = 10
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.ResultTTL <= 0 {
+		c.ResultTTL = 24 * time.Hour
+	}
+	if c.Logger == nil {
+		nop := zerolog.Nop()
+		c.Logger = &nop
+	}
+	return c
+}
+
+// Reader is a worker: it takes tasks from its queues, runs the registered
+// handlers in a bounded pool, and records their outcomes.
+type Reader struct {
+	b     *broker.Broker
+	reg   *registry.Registry
+	cfg   Config
+	names broker.Names
+	log   zerolog.Logger
+
+	mu        sync.Mutex
+	running   map[string]context.CancelCauseFunc
+	cancelled map[string]time.Time
+}
+
+// New returns a worker for the functions in reg.
+func New(b *broker.Broker, reg *registry.Registry, cfg Config) (*Reader, error) {
+	cfg = cfg.withDefaults()
+	for _, q := range cfg.Queues {
+		if err := codec.ValidQueue(q); err != nil {
+			return nil, err
+		}
+	}
+	return &Reader{
+		b: b, reg: reg, cfg: cfg, names: b.Names(),
+		log:       cfg.Logger.With().Str("worker", cfg.WorkerID).Logger(),
+		running:   make(map[string]context.CancelCauseFunc),
+		cancelled: make(map[string]time.Time),
+	}, nil
+}
+
+// ID is the worker's id, as written in task records.
+func (r *Reader) ID() string { return r.cfg.WorkerID }
+
+// Errors that end a handler's ctx, told apart with context.Cause.
+var (
+	errCancelledByCaller = errors.New("cancelled by caller")
+	errShutdown          = errors.New("worker shutting down")
+)
+
+type job struct {
+	msg   jetstream.Msg
+	queue string
+}
+
+// Run works until ctx ends, then shuts down in order: stop taking tasks and
+// hand back the ones taken but not started, let running tasks finish for up
+// to ShutdownTimeout, cancel the rest and hand them back for redelivery,
+// wait for the last outcomes to be confirmed, and return.
+func (r *Reader) Run(ctx context.Context) error {
+	iters := make([]jetstream.MessagesContext, 0, len(r.cfg.Queues))
+	stopIters := func() {
+		for _, it := range iters {
+			it.Stop()
+		}
+	}
+	for _, q := range r.cfg.Queues {
+		cons, err := r.b.EnsureQueue(ctx, q, broker.QueueConfig{
+			AckWait: r.cfg.AckWait, MaxDeliver: r.cfg.MaxDeliver,
+			MaxAckPending: max(1000, 4*r.cfg.Concurrency),
+		})
+		if err != nil {
+			stopIters()
+			return err
+		}
+		it, err := cons.Messages(jetstream.PullMaxMessages(max(2*r.cfg.Concurrency, 8)))
+		if err != nil {
+			stopIters()
+			return fmt.Errorf("consume queue %s: %w", q, err)
+		}
+		iters = append(iters, it)
+	}
+	sub, err := r.b.Conn().Subscribe(r.names.CancelAll(), r.onCancel)
+	if err != nil {
+		stopIters()
+		return fmt.Errorf("subscribe to cancels: %w", err)
+	}
+	defer sub.Unsubscribe()
+
+	// Handlers run under runCtx: it outlives ctx by ShutdownTimeout.
+	runCtx, stopRuns := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer stopRuns(nil)
+
+	jobs := make(chan job)
+	acks := make(chan pendingAck, 4*r.cfg.Concurrency)
+	stopping := make(chan struct{})
+
+	var ackers sync.WaitGroup
+	ackers.Go(func() { r.ack(acks) })
+
+	var pool sync.WaitGroup
+	for range r.cfg.Concurrency {
+		pool.Go(func() {
+			for j := range jobs {
+				r.process(runCtx, j, acks)
+			}
+		})
+	}
+	var fetchers sync.WaitGroup
+	for i, it := range iters {
+		q := r.cfg.Queues[i]
+		fetchers.Go(func() { r.fetch(it, q, jobs, stopping) })
+	}
+	r.log.Info().Strs("queues", r.cfg.Queues).Int("concurrency", r.cfg.Concurrency).
+		Strs("functions", r.reg.Names()).Msg("worker started")
+
+	<-ctx.Done()
+	r.log.Info().Msg("worker stopping: no new tasks, waiting for running ones")
+	close(stopping)
+	for _, it := range iters {
+		it.Drain()
+	}
+	fetchers.Wait()
+	close(jobs)
+
+	done := make(chan struct{})
+	go func() { pool.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(r.cfg.ShutdownTimeout):
+		r.log.Warn().Dur("shutdown_timeout", r.cfg.ShutdownTimeout).Msg("cancelling running tasks; they will be redelivered")
+		stopRuns(errShutdown)
+		<-done
+	}
+	close(acks)
+	ackers.Wait()
+	r.log.Info().Msg("worker stopped")
+	return nil
+}
+
+// fetch hands the queue's messages to the pool one by one, so that no more
+// tasks are taken than the pool can start; after stopping it gives back
+// what is buffered.
+func (r *Reader) fetch(it jetstream.MessagesContext, queue string, jobs chan<- job, stopping <-chan struct{}) {
+	for {
+		msg, err := it.Next()
+		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			return
+		}
+		if err != nil {
+			r.log.Warn().Err(err).Str("queue", queue).Msg("fetching tasks")
+			continue
+		}
+		select {
+		case jobs <- job{msg: msg, queue: queue}:
+		case <-stopping:
+			_ = msg.Nak()
+		}
+	}
+}
+
+// onCancel stops a running task at once and remembers the id, so that a
+// task already fetched but not yet started is skipped.
+func (r *Reader) onCancel(m *nats.Msg) {
+	id := m.Subject[len(r.names.Cancel("")):]
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cancel, ok := r.running[id]; ok {
+		cancel(errCancelledByCaller)
+	}
+	r.cancelled[id] = now
+	if len(r.cancelled) > 4096 {
+		for k, t := range r.cancelled {
+			if now.Sub(t) > 10*time.Minute {
+				delete(r.cancelled, k)
+			}
+		}
+	}
+}
+
+func (r *Reader) track(id string, cancel context.CancelCauseFunc) (cancelled bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.cancelled[id]; ok {
+		return true
+	}
+	r.running[id] = cancel
+	return false
+}
+
+func (r *Reader) untrack(id string) {
+	r.mu.Lock()
+	delete(r.running, id)
+	r.mu.Unlock()
+}
+
+// Functions lists what this worker can run.
+func (r *Reader) Functions() []string { return r.reg.Names() }

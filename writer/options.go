@@ -1,0 +1,114 @@
+package writer
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/strand-run/strand/codec"
+)
+
+// Option changes one submission. Options are passed among Submit's args:
+// every argument of type Option is taken as an option, the rest are the
+// task's positional args.
+type Option func(*submitOpts) error
+
+type submitOpts struct {
+	queue       string
+	id          string
+	kwargs      any
+	timeout     time.Duration
+	maxAttempts int
+	resultTTL   time.Duration
+	meta        map[string]string
+	format      codec.Format
+	formatSet   bool
+	trace       string
+}
+
+// Queue sends the task to queue q instead of the writer's default.
+func Queue(q string) Option {
+	return func(o *submitOpts) error {
+		if err := codec.ValidQueue(q); err != nil {
+			return err
+		}
+		o.queue = q
+		return nil
+	}
+}
+
+// ID gives the task its id instead of a new UUIDv7. A second submission
+// with the same id is refused with strand.ErrDuplicate for as long as the
+// first one's records live, which makes the id an idempotency key.
+func ID(id string) Option {
+	return func(o *submitOpts) error {
+		if err := codec.ValidID(id); err != nil {
+			return err
+		}
+		o.id = id
+		return nil
+	}
+}
+
+// Kwargs passes keyword arguments: a map with string keys, or a struct
+// (encoded by its msgpack, else json, tags).
+func Kwargs(kw any) Option {
+	return func(o *submitOpts) error { o.kwargs = kw; return nil }
+}
+
+// Timeout limits how long the handler may run (its ctx deadline).
+func Timeout(d time.Duration) Option {
+	return func(o *submitOpts) error {
+		if d < 0 {
+			return fmt.Errorf("negative timeout %v", d)
+		}
+		o.timeout = d
+		return nil
+	}
+}
+
+// MaxAttempts caps how many times the task runs (0 = the worker's default).
+func MaxAttempts(n int) Option {
+	return func(o *submitOpts) error {
+		if n < 0 {
+			return fmt.Errorf("negative max attempts %d", n)
+		}
+		o.maxAttempts = n
+		return nil
+	}
+}
+
+// ResultTTL is how long the task's state and outcome are kept after it
+// ends (default: the writer's, 24h).
+func ResultTTL(d time.Duration) Option {
+	return func(o *submitOpts) error {
+		if d < time.Second {
+			return fmt.Errorf("result TTL %v is below 1s", d)
+		}
+		o.resultTTL = d
+		return nil
+	}
+}
+
+// Meta attaches string metadata to the task; workers see it in
+// strand.TaskFrom(ctx).Meta and handles in Info.Meta.
+func Meta(kv map[string]string) Option {
+	return func(o *submitOpts) error {
+		if o.meta == nil {
+			o.meta = make(map[string]string, len(kv))
+		}
+		for k, v := range kv {
+			o.meta[k] = v
+		}
+		return nil
+	}
+}
+
+// Format encodes the task (and so its result) as f instead of the writer's default.
+func Format(f codec.Format) Option {
+	return func(o *submitOpts) error { o.format, o.formatSet = f, true; return nil }
+}
+
+// Trace carries a W3C traceparent to the worker.
+func Trace(traceparent string) Option {
+	return func(o *submitOpts) error { o.trace = traceparent; return nil }
+}

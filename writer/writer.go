@@ -1,0 +1,287 @@
+package writer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/codec"
+)
+
+// Config is a writer's defaults. The zero value works: queue "default",
+// msgpack, results kept 24h. Fields can be read from STRAND_* variables
+// with envconfig.
+type Config struct {
+	// Queue tasks go to unless Queue(...) says otherwise (default "default").
+	Queue string `envconfig:"QUEUE"`
+	// ResultTTL is how long states and outcomes are kept (default 24h).
+	ResultTTL time.Duration `envconfig:"RESULT_TTL"`
+	// JSON encodes tasks as JSON instead of msgpack.
+	JSON bool `envconfig:"JSON"`
+	// Logger receives the writer's logs (default: none).
+	Logger *zerolog.Logger `ignored:"true"`
+}
+
+// DefaultQueue is the queue used when none is named.
+const DefaultQueue = "default"
+
+// DefaultResultTTL is how long outcomes are kept unless configured.
+const DefaultResultTTL = 24 * time.Hour
+
+func (c Config) withDefaults() Config {
+	if c.Queue == "" {
+		c.Queue = DefaultQueue
+	}
+	if c.ResultTTL <= 0 {
+		c.ResultTTL = DefaultResultTTL
+	}
+	if c.Logger == nil {
+		nop := zerolog.Nop()
+		c.Logger = &nop
+	}
+	return c
+}
+
+// Writer submits tasks and hands out handles to them. It is safe for
+// concurrent use; one per process is enough.
+type Writer struct {
+	b     *broker.Broker
+	cfg   Config
+	names broker.Names
+	log   zerolog.Logger
+
+	mu      sync.Mutex
+	sub     *nats.Subscription
+	waiting map[string][]chan []byte
+	closed  bool
+}
+
+// New returns a writer that submits through b.
+func New(b *broker.Broker, cfg Config) (*Writer, error) {
+	cfg = cfg.withDefaults()
+	if err := codec.ValidQueue(cfg.Queue); err != nil {
+		return nil, err
+	}
+	return &Writer{b: b, cfg: cfg, names: b.Names(), log: *cfg.Logger, waiting: make(map[string][]chan []byte)}, nil
+}
+
+// Close stops the writer's shared subscription. Handles stop working.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closed = true
+	if w.sub != nil {
+		err := w.sub.Unsubscribe()
+		w.sub = nil
+		if errors.Is(err, nats.ErrConnectionClosed) {
+			return nil
+		}
+		return err
+	}
+	return nil
+}
+
+// Submit queues a call of the function registered as fn with args, and
+// returns a handle to it at once. Arguments of type Option configure the
+// submission (Queue, ID, Kwargs, Timeout, …); the others are the task's
+// positional args, encoded with msgpack (or JSON). Submit refuses an id that
+// is taken (strand.ErrDuplicate) and a task larger than the server accepts
+// (strand.ErrTooLarge).
+func (w *Writer) Submit(ctx context.Context, fn string, args ...any) (*Handle, error) {
+	env, format, err := w.envelope(fn, args)
+	if err != nil {
+		return nil, fmt.Errorf("submit %s: %w", fn, err)
+	}
+	if err := w.publish(ctx, env, format); err != nil {
+		return nil, fmt.Errorf("submit %s: %w", fn, err)
+	}
+	return &Handle{w: w, id: env.ID, queue: env.Queue, fn: fn}, nil
+}
+
+func (w *Writer) envelope(fn string, args []any) (*codec.Envelope, codec.Format, error) {
+	o := submitOpts{queue: w.cfg.Queue, resultTTL: w.cfg.ResultTTL}
+	if w.cfg.JSON {
+		o.format = codec.JSON
+	}
+	pos := make([]any, 0, len(args))
+	for _, a := range args {
+		if opt, ok := a.(Option); ok {
+			if err := opt(&o); err != nil {
+				return nil, 0, err
+			}
+			continue
+		}
+		pos = append(pos, a)
+	}
+	f := o.format
+	env := &codec.Envelope{
+		V:           codec.Version,
+		ID:          o.id,
+		Func:        fn,
+		Args:        make([]codec.Raw, len(pos)),
+		Queue:       o.queue,
+		Created:     time.Now().UnixMilli(),
+		TimeoutMS:   o.timeout.Milliseconds(),
+		MaxAttempts: o.maxAttempts,
+		ResultTTLMS: o.resultTTL.Milliseconds(),
+		Meta:        o.meta,
+		Trace:       o.trace,
+	}
+	if env.ID == "" {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return nil, 0, err
+		}
+		env.ID = id.String()
+	}
+	for i, a := range pos {
+		raw, err := f.Marshal(a)
+		if err != nil {
+			return nil, 0, fmt.Errorf("arg %d: %w", i+1, err)
+		}
+		env.Args[i] = raw
+	}
+	if o.kwargs != nil {
+		raw, err := f.Marshal(o.kwargs)
+		if err != nil {
+			return nil, 0, fmt.Errorf("kwargs: %w", err)
+		}
+		env.Kwargs = raw
+	}
+	return env, f, nil
+}
+
+// headroom is what a message needs beyond its payload: subject and headers.
+const headroom = 512
+
+func (w *Writer) publish(ctx context.Context, env *codec.Envelope, f codec.Format) error {
+	data, err := codec.EncodeEnvelope(f, env)
+	if err != nil {
+		return err
+	}
+	if max := w.b.MaxPayload(); int64(len(data)+headroom) > max {
+		return fmt.Errorf("%w: the task is %d bytes, the server accepts %d", strand.ErrTooLarge, len(data), max-headroom)
+	}
+	msg := &nats.Msg{Subject: w.names.TaskSubject(env.Queue, env.ID), Data: data, Header: nats.Header{}}
+	msg.Header.Set(codec.HeaderContentType, f.ContentType())
+	msg.Header.Set(codec.HeaderFunc, env.Func)
+	if env.Trace != "" {
+		msg.Header.Set(codec.HeaderTrace, env.Trace)
+	}
+	_, err = w.b.JetStream().PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(0))
+	return classify(err, env.ID)
+}
+
+// classify maps JetStream's refusals to strand's sentinel errors.
+func classify(err error, id string) error {
+	if err == nil {
+		return nil
+	}
+	if wrongLastSeq(err) {
+		return fmt.Errorf("%w: %s", strand.ErrDuplicate, id)
+	}
+	if errors.Is(err, nats.ErrMaxPayload) {
+		return fmt.Errorf("%w: %v", strand.ErrTooLarge, err)
+	}
+	return err
+}
+
+func wrongLastSeq(err error) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return errors.Is(err, jetstream.ErrKeyExists)
+	}
+	return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
+}
+
+// Open returns a handle to a task that exists already, perhaps submitted
+// by another process. Pass Queue(q) when the task's queue is known: it saves
+// a lookup while the task is pending.
+func (w *Writer) Open(id string, opts ...Option) (*Handle, error) {
+	if err := codec.ValidID(id); err != nil {
+		return nil, err
+	}
+	var o submitOpts
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	return &Handle{w: w, id: id, queue: o.queue}, nil
+}
+
+// await registers a waiter for r.<id>'s first write and makes sure the
+// shared subscription exists (and is known to the server) before it returns.
+func (w *Writer) await(id string) (chan []byte, error) {
+	ch := make(chan []byte, 1)
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return nil, errors.New("writer closed")
+	}
+	w.waiting[id] = append(w.waiting[id], ch)
+	if w.sub != nil {
+		w.mu.Unlock()
+		return ch, nil
+	}
+	sub, err := w.b.Conn().Subscribe(w.names.ResultEvents(), w.dispatch)
+	if err == nil {
+		sub.SetPendingLimits(-1, -1)
+		err = w.b.Conn().Flush()
+	}
+	if err != nil {
+		delete(w.waiting, id)
+		w.mu.Unlock()
+		return nil, fmt.Errorf("subscribe to outcomes: %w", err)
+	}
+	w.sub = sub
+	w.mu.Unlock()
+	return ch, nil
+}
+
+func (w *Writer) unawait(id string, ch chan []byte) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	chs := w.waiting[id]
+	for i, c := range chs {
+		if c == ch {
+			chs = append(chs[:i], chs[i+1:]...)
+			break
+		}
+	}
+	if len(chs) == 0 {
+		delete(w.waiting, id)
+	} else {
+		w.waiting[id] = chs
+	}
+}
+
+// dispatch hands an outcome event to the handles waiting for it.
+func (w *Writer) dispatch(m *nats.Msg) {
+	if m.Header.Get(headerKVOperation) != "" {
+		return // a DEL or PURGE marker, not an outcome
+	}
+	key, ok := w.names.KeyFromEvent(m.Subject)
+	if !ok || len(key) < 3 {
+		return
+	}
+	id := key[2:]
+	w.mu.Lock()
+	for _, ch := range w.waiting[id] {
+		select {
+		case ch <- m.Data:
+		default:
+		}
+	}
+	w.mu.Unlock()
+}

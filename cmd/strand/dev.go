@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+
+	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/writer"
+)
+
+// readyLine is printed, alone on its line, once dev accepts tasks.
+const readyLine = "ready; Ctrl-C to stop"
+
+func newDevCmd(a *app) *cobra.Command {
+	var (
+		sf serverFlags
+		wf workerFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "dev [--addr HOST:PORT] [--data DIR] [--concurrency N] [--sync always|DURATION]",
+		Short: "Run a NATS server and a worker with the demo functions, in one process",
+		Long: `Run an embedded NATS server with JetStream and a worker with the demo
+functions (add, echo, sleep, fail) on queue "default", in one process, until
+SIGINT or SIGTERM. Data is kept in --data between runs.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			scfg, err := sf.config(a.log.GetLevel() <= zerolog.DebugLevel)
+			if err != nil {
+				return err
+			}
+			rc, err := wf.config(cmd)
+			if err != nil {
+				return err
+			}
+			rc.Queues = []string{writer.DefaultQueue}
+			reg, err := demoRegistry()
+			if err != nil {
+				return err
+			}
+			ctx, stop := untilSignal(cmd.Context())
+			defer stop()
+
+			s, err := startServer(scfg)
+			if err != nil {
+				return err
+			}
+			defer func() {
+				s.Stop()
+				a.log.Info().Msg("server stopped")
+			}()
+			// The worker talks to the server over TCP, as a separate one would.
+			b, err := broker.Connect(ctx, broker.Config{URL: s.URL(), Prefix: a.cfg.Prefix, Name: "strand-dev"})
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+
+			out := a.stdout
+			printServer(out, s, scfg)
+			fmt.Fprintf(out, "worker:    queue %s, functions %s\n", writer.DefaultQueue, strings.Join(reg.Names(), ", "))
+			flags := serverFlag(s.URL())
+			if p := a.cfg.Prefix; p != "" && p != broker.DefaultPrefix {
+				flags += " --prefix " + p
+			}
+			fmt.Fprintf(out, "\ntry, in another terminal:\n")
+			fmt.Fprintf(out, "  strand submit%s --wait add 2 3\n", flags)
+			fmt.Fprintf(out, "or, from a clone of the repository:\n")
+			fmt.Fprintf(out, "  go run ./cmd/strand submit%s --wait add 2 3\n", flags)
+			fmt.Fprintf(out, "\n%s\n", readyLine)
+			return a.runWorker(ctx, b, reg, rc)
+		},
+	}
+	sf.register(cmd)
+	wf.register(cmd, false)
+	return cmd
+}

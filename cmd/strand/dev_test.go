@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestDevProcess builds the binary, runs `strand dev` as a process, submits
+// to it with a second process, and stops it with SIGTERM.
+func TestDevProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	t.Parallel()
+	tmp := t.TempDir()
+	bin := filepath.Join(tmp, "strand")
+	build := exec.Command(goTool(t), "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	addr := freeAddr(t)
+	url := "nats://" + addr
+
+	dev := exec.Command(bin, "dev", "--addr", addr, "--data", filepath.Join(tmp, "data"))
+	dev.Env = cleanEnv()
+	devErr := new(lockedBuffer)
+	dev.Stderr = devErr
+	stdout, err := dev.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dev.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	ready := make(chan struct{})
+	var banner strings.Builder
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for waiting := true; sc.Scan(); {
+			if waiting {
+				banner.WriteString(sc.Text() + "\n")
+				if sc.Text() == readyLine {
+					close(ready) // banner is complete
+					waiting = false
+				}
+			}
+		}
+		exited <- dev.Wait() // after stdout is drained, as Wait requires
+	}()
+	t.Cleanup(func() { _ = dev.Process.Kill() })
+
+	select {
+	case <-ready:
+	case err := <-exited:
+		t.Fatalf("strand dev exited before it was ready: %v\n%s", err, devErr.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("strand dev not ready after 60s\n%s", devErr.String())
+	}
+	if b := banner.String(); !strings.Contains(b, url) || !strings.Contains(b, "--server "+url+" --wait add 2 3") {
+		t.Errorf("dev's banner lacks where it listens or how to submit:\n%s", b)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	submit := exec.CommandContext(ctx, bin, "submit", "--server", url, "--wait", "add", "2", "3")
+	submit.Env = cleanEnv()
+	var submitErr bytes.Buffer
+	submit.Stderr = &submitErr
+	out, err := submit.Output()
+	if err != nil {
+		t.Fatalf("strand submit: %v\n%s", err, submitErr.String())
+	}
+	if lines := strings.Split(strings.TrimSpace(string(out)), "\n"); lines[len(lines)-1] != "5" {
+		t.Fatalf("strand submit --wait add 2 3 printed %q", out)
+	}
+
+	if err := dev.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("strand dev after SIGTERM: %v\n%s", err, devErr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("strand dev still running 30s after SIGTERM\n%s", devErr.String())
+	}
+}
+
+// goTool finds the go command that runs this test.
+func goTool(t *testing.T) string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	p := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("no go command in PATH or GOROOT: %v", err)
+	}
+	return p
+}
+
+// freeAddr returns a loopback address whose port was free a moment ago.
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// cleanEnv is the environment without STRAND_* variables.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "STRAND_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// lockedBuffer is a bytes.Buffer that a process writes while the test reads.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/writer"
+)
+
+func newSubmitCmd(a *app) *cobra.Command {
+	var (
+		queue, kwargs, id  string
+		timeout, resultTTL time.Duration
+		waitTimeout        time.Duration
+		maxAttempts        int
+		meta               []string
+		asJSON, wait       bool
+	)
+	cmd := &cobra.Command{
+		Use:   "submit [flags] FUNC [ARG...]",
+		Short: "Submit a task: call FUNC with ARGs on a worker",
+		Long: `Submit a task: a call of the function registered as FUNC, with each ARG
+parsed as one JSON value (quote strings for the shell: '"hi"'). Flags go
+before FUNC, so that negative numbers are arguments: submit add -1 2.
+
+Without --wait it prints the task's id. With --wait it prints the id on
+stderr, waits for the task to end, and prints its result as JSON on stdout;
+a task that fails or is cancelled prints its error on stderr and exits 1.`,
+		Example: `  strand submit --wait add 2 3
+  strand submit echo '"hi"'
+  strand submit --queue emails --kwargs '{"retry": true}' --meta user=42 send 7`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fn := args[0]
+			taskArgs, err := parseArgs(args[1:])
+			if err != nil {
+				return err
+			}
+			fl := cmd.Flags()
+			var opts []any
+			if fl.Changed("queue") {
+				if err := codec.ValidQueue(queue); err != nil {
+					return usageErrorf("--queue: %v", err)
+				}
+				opts = append(opts, writer.Queue(queue))
+			}
+			if fl.Changed("kwargs") {
+				kw, err := parseKwargs(kwargs)
+				if err != nil {
+					return err
+				}
+				opts = append(opts, writer.Kwargs(kw))
+			}
+			if fl.Changed("id") {
+				if err := codec.ValidID(id); err != nil {
+					return usageErrorf("--id: %v", err)
+				}
+				opts = append(opts, writer.ID(id))
+			}
+			if fl.Changed("timeout") {
+				if timeout <= 0 {
+					return usageErrorf("--timeout %v: want a positive duration", timeout)
+				}
+				opts = append(opts, writer.Timeout(timeout))
+			}
+			if fl.Changed("max-attempts") {
+				if maxAttempts < 1 {
+					return usageErrorf("--max-attempts %d: want at least 1", maxAttempts)
+				}
+				opts = append(opts, writer.MaxAttempts(maxAttempts))
+			}
+			if fl.Changed("result-ttl") {
+				if resultTTL < time.Second {
+					return usageErrorf("--result-ttl %v: want at least 1s", resultTTL)
+				}
+				opts = append(opts, writer.ResultTTL(resultTTL))
+			}
+			m, err := parseMeta(meta)
+			if err != nil {
+				return err
+			}
+			if m != nil {
+				opts = append(opts, writer.Meta(m))
+			}
+			if asJSON {
+				opts = append(opts, writer.Format(codec.JSON))
+			}
+			if waitTimeout < 0 {
+				return usageErrorf("--wait-timeout %v: want 0 (no limit) or a positive duration", waitTimeout)
+			}
+
+			ctx, stop := untilSignal(cmd.Context())
+			defer stop()
+			c, err := a.newClient(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			h, err := c.w.Submit(ctx, fn, append(taskArgs, opts...)...)
+			if err != nil {
+				return err
+			}
+			if !wait {
+				fmt.Fprintln(a.stdout, h.ID())
+				return nil
+			}
+			fmt.Fprintf(a.stderr, "task %s\n", h.ID())
+			return a.await(ctx, h, waitTimeout)
+		},
+	}
+	fl := cmd.Flags()
+	fl.SetInterspersed(false)
+	fl.StringVar(&queue, "queue", writer.DefaultQueue, "queue to send the task to [$STRAND_QUEUE]")
+	fl.StringVar(&kwargs, "kwargs", "", `keyword arguments, a JSON object such as '{"n": 1}'`)
+	fl.StringVar(&id, "id", "", "the task's id, an idempotency key (default: a new UUIDv7)")
+	fl.DurationVar(&timeout, "timeout", 0, "how long the handler may run (default: no limit)")
+	fl.IntVar(&maxAttempts, "max-attempts", 0, "how many times the task may run (default: the worker's)")
+	fl.DurationVar(&resultTTL, "result-ttl", writer.DefaultResultTTL, "how long the result is kept [$STRAND_RESULT_TTL]")
+	fl.StringArrayVar(&meta, "meta", nil, "metadata key=value (repeatable)")
+	fl.BoolVar(&asJSON, "json", false, "encode the task (and so its result) as JSON instead of msgpack")
+	fl.BoolVar(&wait, "wait", false, "wait for the task to end and print its result")
+	fl.DurationVar(&waitTimeout, "wait-timeout", 0, "with --wait, give up after this long and exit 3 (default 0: wait forever)")
+	return cmd
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+	"github.com/spf13/cobra"
+
+	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/internal/demo"
+	"github.com/strand-run/strand/reader"
+	"github.com/strand-run/strand/registry"
+)
+
+// workerFlags are the flags that tune a worker; each overrides its STRAND_*
+// variable.
+type workerFlags struct {
+	queues          []string
+	concurrency     int
+	shutdownTimeout time.Duration
+	ackWait         time.Duration
+	workerID        string
+}
+
+// register adds the flags; dev takes only --concurrency.
+func (f *workerFlags) register(cmd *cobra.Command, all bool) {
+	fl := cmd.Flags()
+	fl.IntVar(&f.concurrency, "concurrency", 16, "how many tasks run at once [$STRAND_CONCURRENCY]")
+	if !all {
+		return
+	}
+	fl.StringSliceVar(&f.queues, "queue", []string{"default"}, "queues to consume: repeat the flag or separate with commas [$STRAND_QUEUES]")
+	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long running tasks may finish after a signal before they are handed back [$STRAND_SHUTDOWN_TIMEOUT]")
+	fl.DurationVar(&f.ackWait, "ack-wait", 30*time.Second, "a task whose worker stops answering this long goes to another worker [$STRAND_ACK_WAIT]")
+	fl.StringVar(&f.workerID, "worker-id", "", "this worker's name in task records (default host-pid-random) [$STRAND_WORKER_ID]")
+}
+
+// config reads the worker's STRAND_* variables and applies the flags given.
+func (f *workerFlags) config(cmd *cobra.Command) (reader.Config, error) {
+	var rc reader.Config
+	if err := envconfig.Process("strand", &rc); err != nil {
+		return rc, usageErrorf("environment: %v", err)
+	}
+	fl := cmd.Flags()
+	changed := func(name string) bool { return fl.Lookup(name) != nil && fl.Changed(name) }
+	if changed("queue") {
+		rc.Queues = nil
+		for _, q := range f.queues {
+			if q = strings.TrimSpace(q); q != "" {
+				rc.Queues = append(rc.Queues, q)
+			}
+		}
+	}
+	if changed("concurrency") {
+		if f.concurrency <= 0 {
+			return rc, usageErrorf("--concurrency %d: want at least 1", f.concurrency)
+		}
+		rc.Concurrency = f.concurrency
+	}
+	if changed("shutdown-timeout") {
+		rc.ShutdownTimeout = f.shutdownTimeout
+	}
+	if changed("ack-wait") {
+		rc.AckWait = f.ackWait
+	}
+	if changed("worker-id") {
+		rc.WorkerID = f.workerID
+	}
+	return rc, nil
+}
+
+// demoRegistry is a registry holding the demo functions.
+func demoRegistry() (*registry.Registry, error) {
+	reg := registry.New()
+	if err := demo.Register(reg); err != nil {
+		return nil, err
+	}
+	return reg, nil
+}
+
+// runWorker runs a reader with the functions of reg on b until ctx ends.
+func (a *app) runWorker(ctx context.Context, b *broker.Broker, reg *registry.Registry, rc reader.Config) error {
+	rc.Logger = &a.log
+	r, err := reader.New(b, reg, rc)
+	if err != nil {
+		return usageErrorf("worker: %v", err)
+	}
+	if err := r.Run(ctx); err != nil {
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			return nil // stopped while it was starting
+		}
+		return fmt.Errorf("worker: %w", err)
+	}
+	return nil
+}
+
+func newWorkerCmd(a *app) *cobra.Command {
+	var wf workerFlags
+	cmd := &cobra.Command{
+		Use:   "worker [--queue Q]... [--concurrency N] [--shutdown-timeout D] [--ack-wait D] [--worker-id ID]",
+		Short: "Run a worker with the demo functions (add, echo, sleep, fail)",
+		Long: `Run a worker with the demo functions add, echo, sleep and fail until SIGINT or
+SIGTERM. On a signal it stops taking tasks, lets running ones finish for up to
+--shutdown-timeout, then hands the rest back to the queue.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rc, err := wf.config(cmd)
+			if err != nil {
+				return err
+			}
+			reg, err := demoRegistry()
+			if err != nil {
+				return err
+			}
+			ctx, stop := untilSignal(cmd.Context())
+			defer stop()
+			b, err := a.connect(ctx)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			return a.runWorker(ctx, b, reg, rc)
+		},
+	}
+	wf.register(cmd, true)
+	return cmd
+}

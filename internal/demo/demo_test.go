@@ -1,0 +1,122 @@
+package demo_test
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/demo"
+	"github.com/strand-run/strand/registry"
+)
+
+func newRegistry(t *testing.T) *registry.Registry {
+	t.Helper()
+	reg := registry.New()
+	if err := demo.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
+// call runs fn from reg the way a worker does: args encoded as msgpack.
+func call(ctx context.Context, t *testing.T, reg *registry.Registry, fn string, args ...any) (any, error) {
+	t.Helper()
+	f, ok := reg.Lookup(fn)
+	if !ok {
+		t.Fatalf("%s is not registered", fn)
+	}
+	raw := make([]codec.Raw, len(args))
+	for i, a := range args {
+		b, err := codec.Msgpack.Marshal(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw[i] = b
+	}
+	return f.Call(ctx, codec.Msgpack, raw, nil)
+}
+
+func TestRegister(t *testing.T) {
+	t.Parallel()
+	reg := newRegistry(t)
+	if got, want := reg.Names(), []string{"add", "echo", "fail", "sleep"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("names %v, want %v", got, want)
+	}
+	if err := demo.Register(reg); err == nil {
+		t.Fatal("registering twice succeeded")
+	}
+}
+
+func TestCalls(t *testing.T) {
+	t.Parallel()
+	reg := newRegistry(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		fn      string
+		args    []any
+		want    any
+		wantErr string
+	}{
+		{fn: "add", args: []any{2, 3}, want: 5},
+		{fn: "add", args: []any{-7, 3}, want: -4},
+		{fn: "add", args: []any{"x", 3}, wantErr: `add: arg 1: want int, got string "x"`},
+		{fn: "add", args: []any{1}, wantErr: "add: want 2 args, got 1"},
+		{fn: "echo", args: []any{"hi"}, want: "hi"},
+		{fn: "echo", args: []any{int64(42)}, want: int8(42)}, // msgpack keeps the smallest int
+		{fn: "echo", args: []any{[]any{"a", true}}, want: []any{"a", true}},
+		{fn: "sleep", args: []any{1}, want: nil},
+		{fn: "fail", args: []any{"boom"}, wantErr: "fail: boom"},
+	} {
+		got, err := call(ctx, t, reg, tc.fn, tc.args...)
+		if tc.wantErr != "" {
+			if err == nil || err.Error() != tc.wantErr {
+				t.Errorf("%s%v: error %v, want %q", tc.fn, tc.args, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s%v: %v", tc.fn, tc.args, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s%v = %#v, want %#v", tc.fn, tc.args, got, tc.want)
+		}
+	}
+}
+
+func TestBadArgsKind(t *testing.T) {
+	t.Parallel()
+	_, err := call(context.Background(), t, newRegistry(t), "add", "x", 3)
+	if !errors.Is(err, strand.ErrBadArgs) {
+		t.Fatalf("error %v does not match ErrBadArgs", err)
+	}
+}
+
+func TestSleepHonoursCancel(t *testing.T) {
+	t.Parallel()
+	reg := newRegistry(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(20*time.Millisecond, cancel)
+	start := time.Now()
+	_, err := call(ctx, t, reg, "sleep", 60_000)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("sleep after cancel: %v, want context.Canceled", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("sleep returned after %v", d)
+	}
+}
+
+func TestSleepHonoursDeadline(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err := call(ctx, t, newRegistry(t), "sleep", 60_000)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("sleep past deadline: %v, want context.DeadlineExceeded", err)
+	}
+}

@@ -112,7 +112,7 @@ func run(ctx context.Context, cfg broker.Config, rcfg reader.Config) error {
 }
 
 func main() {
-	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.TimeOnly}).With().Timestamp().Logger()
+	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.TimeOnly}).Level(zerolog.InfoLevel).With().Timestamp().Logger()
 	cfg, err := broker.FromEnv()
 	if err != nil {
 		log.Fatal().Err(err).Msg("config")

@@ -387,3 +387,25 @@ func splitFlow(s string) []string {
 	}
 	return append(parts, s[start:])
 }
+
+// TestCIRunsREADMECommand: .ci/run runs exactly the test command that the
+// README gives a fresh clone, so what CI checks is what a reader runs.
+func TestCIRunsREADMECommand(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci, err := os.ReadFile(".ci/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?m)^(go test [^#\n]*?)\\s*(#.*)?$").FindStringSubmatch(string(readme))
+	if m == nil {
+		t.Fatal("README.md: no `go test …` command line")
+	}
+	lines := strings.Split(strings.TrimSpace(string(ci)), "\n")
+	if last := strings.TrimSpace(lines[len(lines)-1]); last != m[1] {
+		t.Errorf(".ci/run ends with %q, README.md's test command is %q", last, m[1])
+	}
+}

@@ -1,0 +1,150 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/reader"
+	"github.com/strand-run/strand/writer"
+)
+
+// strandPrefix keeps the bench's bucket apart from a deployment's own.
+const strandPrefix = "strandbench"
+
+// strandCycle is the real thing: writer.Submit, a reader with a pool of
+// Concurrency, and Handle.Result for every task.
+type strandCycle struct {
+	w        *world
+	pb, wb   *broker.Broker
+	wr       *writer.Writer
+	stopRun  context.CancelFunc
+	runDone  chan error
+	results  sync.WaitGroup
+	countEvt bool // count outcome events instead of calling Result (analysis only)
+	wt       *waiters
+	sub      *nats.Subscription
+}
+
+// subscribeEvents counts outcome events on one subscription, as floor and
+// naive do, so that the burst's results need no Handle.
+func (s *strandCycle) subscribeEvents() error {
+	s.wt = newWaiters()
+	names := s.pb.Names()
+	sub, err := s.pb.Conn().Subscribe(names.ResultEvents(), func(m *nats.Msg) {
+		if m.Header.Get("KV-Operation") != "" {
+			return
+		}
+		if key, ok := names.KeyFromEvent(m.Subject); ok && len(key) > 2 {
+			s.wt.seen(key[2:])
+		}
+	})
+	if err != nil {
+		return err
+	}
+	sub.SetPendingLimits(-1, -1)
+	s.sub = sub
+	return s.pb.Conn().Flush()
+}
+
+// strandCountEvents makes the strand cycle's burst count outcome events on
+// one subscription instead of calling Handle.Result per task; the tests
+// use it to split the cost of Result from the cost of the cycle.
+var strandCountEvents = false
+
+func startStrand(ctx context.Context, w *world, cfg Config) (cycle, error) {
+	names := broker.NewNames(strandPrefix)
+	_ = w.prodJS.DeleteKeyValue(ctx, names.Bucket())
+	bcfg := broker.Config{URL: w.url, Prefix: strandPrefix, Name: "strand-bench-writer"}
+	pb, err := broker.Connect(ctx, bcfg)
+	if err != nil {
+		return nil, err
+	}
+	bcfg.Name = "strand-bench-reader"
+	wb, err := broker.Connect(ctx, bcfg)
+	if err != nil {
+		_ = pb.Close()
+		return nil, err
+	}
+	s := &strandCycle{w: w, pb: pb, wb: wb, runDone: make(chan error, 1), countEvt: strandCountEvents}
+	if s.wr, err = writer.New(pb, writer.Config{Queue: "bench"}); err != nil {
+		s.closeConns()
+		return nil, err
+	}
+	rd, err := reader.New(wb, echoRegistry(), reader.Config{Queues: []string{"bench"}, Concurrency: cfg.Concurrency, WorkerID: "bench"})
+	if err != nil {
+		s.closeConns()
+		return nil, err
+	}
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopRun = stop
+	go func() { s.runDone <- rd.Run(runCtx) }()
+	if s.countEvt {
+		if err := s.subscribeEvents(); err != nil {
+			_ = s.close(ctx)
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *strandCycle) closeConns() {
+	_ = s.pb.Close()
+	_ = s.wb.Close()
+}
+
+func (s *strandCycle) submit(ctx context.Context, c *counter) error {
+	if s.countEvt {
+		id := newID()
+		s.wt.expect(id, c)
+		_, err := s.wr.Submit(ctx, "echo", s.w.payload, writer.ID(id))
+		return err
+	}
+	h, err := s.wr.Submit(ctx, "echo", s.w.payload)
+	if err != nil {
+		return err
+	}
+	s.results.Go(func() {
+		var out []byte
+		if err := h.Result(ctx, &out); err != nil {
+			c.fail(err)
+			return
+		}
+		if len(out) != len(s.w.payload) {
+			c.fail(fmt.Errorf("task %s: result of %d bytes, want %d", h.ID(), len(out), len(s.w.payload)))
+			return
+		}
+		c.add()
+	})
+	return nil
+}
+
+func (s *strandCycle) one(ctx context.Context) error {
+	h, err := s.wr.Submit(ctx, "echo", s.w.payload)
+	if err != nil {
+		return err
+	}
+	var out []byte
+	return h.Result(ctx, &out)
+}
+
+func (s *strandCycle) close(ctx context.Context) error {
+	s.results.Wait()
+	if s.sub != nil {
+		_ = s.sub.Unsubscribe()
+	}
+	s.stopRun()
+	err := <-s.runDone
+	_ = s.wr.Close()
+	s.closeConns()
+	if derr := s.w.prodJS.DeleteKeyValue(ctx, broker.NewNames(strandPrefix).Bucket()); derr != nil &&
+		!errors.Is(derr, jetstream.ErrBucketNotFound) && err == nil {
+		err = derr
+	}
+	return err
+}

@@ -166,8 +166,14 @@ func (r *Raw) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// IsNil reports whether r is absent or an encoded nil/null.
+// IsNil reports whether r is absent or an encoded nil/null. (A one-byte Raw
+// is msgpack: bytes like 0x20 are small integers there, not white space.)
 func (r Raw) IsNil() bool {
-	t := bytes.TrimSpace(r)
-	return len(t) == 0 || (len(t) == 1 && t[0] == 0xc0) || string(t) == "null"
+	switch len(r) {
+	case 0:
+		return true
+	case 1:
+		return r[0] == 0xc0
+	}
+	return string(bytes.TrimSpace(r)) == "null"
 }

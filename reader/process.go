@@ -19,8 +19,8 @@ import (
 
 // Headers of KV markers, which the queue's consumer also delivers.
 const (
-	headerKVOperation = "KV-Operation"
-	headerRollup      = "Nats-Rollup"
+	headerKVOperation  = "KV-Operation"
+	headerMarkerReason = "Nats-Marker-Reason"
 )
 
 // headroom is what a message needs beyond its payload: subject and headers.
@@ -52,17 +52,20 @@ type pendingAck struct {
 // (then ack or term), an ack of a message that needs no work, or a nak.
 func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 	m := j.msg
-	if m.Headers().Get(headerKVOperation) != "" {
-		_ = m.Ack() // a purge or delete marker: the task is gone
-		return
-	}
 	queue, id, ok := r.names.ParseTaskSubject(m.Subject())
-	if !ok {
-		r.log.Error().Str("subject", m.Subject()).Msg("message with no task id: terminated")
-		_ = m.Term()
+	expired := len(m.Data()) == 0 && m.Headers().Get(headerMarkerReason) != ""
+	if !ok || (m.Headers().Get(headerKVOperation) != "" && !expired) {
+		_ = m.Ack() // a delete marker (the task was cancelled), or not a task
 		return
 	}
 	t := &task{msg: m, id: id, queue: queue, attempt: 1, ttl: r.cfg.ResultTTL}
+	if expired {
+		// The task waited longer than its TTL and the server removed it.
+		t.env = &codec.Envelope{ID: id, Queue: queue}
+		r.finish(t, nil, &strand.TaskError{Kind: strand.KindExpired, Message: "task " + id +
+			": expired in queue " + queue + " before a worker took it"}, acks)
+		return
+	}
 	if meta, err := m.Metadata(); err == nil {
 		t.attempt = int(meta.NumDelivered)
 	}
@@ -97,7 +100,6 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 	if t.attempt > 1 && r.hasOutcome(ctx, t) {
 		// The outcome was written before a crash or a lost ack: done.
 		_ = m.Ack()
-		r.purgeTask(t)
 		return
 	}
 	fn, ok := r.reg.Lookup(env.Func)
@@ -143,7 +145,7 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 		case errors.Is(cause, errShutdown):
 			// Stopped by our shutdown, not by the task: let another worker run it.
 			t.log.Info().Msg("handed back at shutdown")
-			_ = m.Nak()
+			nak(t.log, m)
 			return
 		case errors.Is(cause, errCancelledByCaller):
 			err = &strand.TaskError{Kind: strand.KindCancelled, Message: env.Func + ": cancelled by caller"}
@@ -204,7 +206,7 @@ func (r *Reader) finish(t *task, result any, err error, acks chan<- pendingAck) 
 	data, merr := t.format.Marshal(o)
 	if merr != nil { // cannot happen for these types; never leave the message hanging
 		t.log.Error().Err(merr).Msg("encode outcome")
-		_ = t.msg.Nak()
+		nak(t.log, t.msg)
 		return
 	}
 	msg := &nats.Msg{Subject: r.names.KeySubject(r.names.ResultKey(t.id)), Data: data, Header: nats.Header{}}
@@ -213,7 +215,7 @@ func (r *Reader) finish(t *task, result any, err error, acks chan<- pendingAck) 
 		jetstream.WithExpectLastSequencePerSubject(0), jetstream.WithMsgTTL(t.ttl))
 	if perr != nil {
 		t.log.Error().Err(perr).Msg("write outcome; the task will be redelivered")
-		_ = t.msg.Nak()
+		nak(t.log, t.msg)
 		return
 	}
 	acks <- pendingAck{fut: fut, t: t, term: term}
@@ -228,7 +230,7 @@ func (r *Reader) ack(acks <-chan pendingAck) {
 		case err := <-p.fut.Err():
 			if !wrongLastSeq(err) {
 				p.t.log.Error().Err(err).Msg("outcome not confirmed; the task will be redelivered")
-				_ = p.t.msg.Nak()
+				nak(p.t.log, p.t.msg)
 				continue
 			}
 			// An outcome exists already (cancelled, or an earlier run): it stands.
@@ -238,18 +240,6 @@ func (r *Reader) ack(acks <-chan pendingAck) {
 		} else {
 			_ = p.t.msg.Ack()
 		}
-		r.purgeTask(p.t)
-	}
-}
-
-// purgeTask removes the task's envelope now that it has an outcome. The
-// purge marker lives as long as the outcome, so the id stays taken.
-func (r *Reader) purgeTask(t *task) {
-	msg := &nats.Msg{Subject: r.names.TaskSubject(t.queue, t.id), Header: nats.Header{}}
-	msg.Header.Set(headerKVOperation, "PURGE")
-	msg.Header.Set(headerRollup, "sub")
-	if _, err := r.b.JetStream().PublishMsgAsync(msg, jetstream.WithMsgTTL(t.ttl)); err != nil {
-		t.log.Warn().Err(err).Msg("purge task record")
 	}
 }
 
@@ -306,6 +296,13 @@ func (b *beat) Stop() {
 	b.stopped = true
 	b.t.Stop()
 	b.mu.Unlock()
+}
+
+// nak hands a message back for immediate redelivery.
+func nak(log zerolog.Logger, m jetstream.Msg) {
+	if err := m.Nak(); err != nil {
+		log.Warn().Err(err).Msg("nak: the task returns after AckWait instead")
+	}
 }
 
 func wrongLastSeq(err error) bool {

@@ -126,31 +126,22 @@ type job struct {
 // to ShutdownTimeout, cancel the rest and hand them back for redelivery,
 // wait for the last outcomes to be confirmed, and return.
 func (r *Reader) Run(ctx context.Context) error {
-	iters := make([]jetstream.MessagesContext, 0, len(r.cfg.Queues))
-	stopIters := func() {
-		for _, it := range iters {
-			it.Stop()
-		}
-	}
+	consumers := make([]jetstream.Consumer, 0, len(r.cfg.Queues))
 	for _, q := range r.cfg.Queues {
 		cons, err := r.b.EnsureQueue(ctx, q, broker.QueueConfig{
 			AckWait: r.cfg.AckWait, MaxDeliver: r.cfg.MaxDeliver,
 			MaxAckPending: max(1000, 4*r.cfg.Concurrency),
 		})
 		if err != nil {
-			stopIters()
+			if ctx.Err() != nil {
+				return nil // stopped while starting
+			}
 			return err
 		}
-		it, err := cons.Messages(jetstream.PullMaxMessages(max(2*r.cfg.Concurrency, 8)))
-		if err != nil {
-			stopIters()
-			return fmt.Errorf("consume queue %s: %w", q, err)
-		}
-		iters = append(iters, it)
+		consumers = append(consumers, cons)
 	}
 	sub, err := r.b.Conn().Subscribe(r.names.CancelAll(), r.onCancel)
 	if err != nil {
-		stopIters()
 		return fmt.Errorf("subscribe to cancels: %w", err)
 	}
 	defer sub.Unsubscribe()
@@ -175,9 +166,9 @@ func (r *Reader) Run(ctx context.Context) error {
 		})
 	}
 	var fetchers sync.WaitGroup
-	for i, it := range iters {
+	for i, cons := range consumers {
 		q := r.cfg.Queues[i]
-		fetchers.Go(func() { r.fetch(it, q, jobs, stopping) })
+		fetchers.Go(func() { r.fetch(cons, q, jobs, stopping) })
 	}
 	r.log.Info().Strs("queues", r.cfg.Queues).Int("concurrency", r.cfg.Concurrency).
 		Strs("functions", r.reg.Names()).Msg("worker started")
@@ -185,9 +176,6 @@ func (r *Reader) Run(ctx context.Context) error {
 	<-ctx.Done()
 	r.log.Info().Msg("worker stopping: no new tasks, waiting for running ones")
 	close(stopping)
-	for _, it := range iters {
-		it.Drain()
-	}
 	fetchers.Wait()
 	close(jobs)
 
@@ -206,23 +194,46 @@ func (r *Reader) Run(ctx context.Context) error {
 	return nil
 }
 
-// fetch hands the queue's messages to the pool one by one, so that no more
-// tasks are taken than the pool can start; after stopping it gives back
-// what is buffered.
-func (r *Reader) fetch(it jetstream.MessagesContext, queue string, jobs chan<- job, stopping <-chan struct{}) {
+// fetchWait bounds one pull request; shutdown waits for at most one.
+const fetchWait = 2 * time.Second
+
+// fetch pulls the queue's tasks in batches no larger than the pool and hands
+// them to the pool one by one. Each batch is read to its end, even while
+// stopping, so that no task is left in flight to a subscription that is
+// gone (it would wait out AckWait); what the pool will not start is handed
+// back at once.
+func (r *Reader) fetch(cons jetstream.Consumer, queue string, jobs chan<- job, stopping <-chan struct{}) {
+	log := r.log.With().Str("queue", queue).Logger()
+	pause := time.Duration(0)
 	for {
-		msg, err := it.Next()
-		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+		select {
+		case <-stopping:
 			return
+		case <-time.After(pause):
 		}
+		batch, err := cons.Fetch(r.cfg.Concurrency, jetstream.FetchMaxWait(fetchWait))
 		if err != nil {
-			r.log.Warn().Err(err).Str("queue", queue).Msg("fetching tasks")
+			log.Warn().Err(err).Msg("fetching tasks")
+			pause = min(max(2*pause, 100*time.Millisecond), 5*time.Second)
 			continue
 		}
-		select {
-		case jobs <- job{msg: msg, queue: queue}:
-		case <-stopping:
-			_ = msg.Nak()
+		pause = 0
+		for msg := range batch.Messages() {
+			select {
+			case <-stopping:
+				nak(log, msg)
+				continue
+			default:
+			}
+			select {
+			case jobs <- job{msg: msg, queue: queue}:
+			case <-stopping:
+				nak(log, msg)
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			log.Warn().Err(err).Msg("fetching tasks")
+			pause = min(max(2*pause, 100*time.Millisecond), 5*time.Second)
 		}
 	}
 }

@@ -13,8 +13,11 @@ import (
 	"github.com/strand-run/strand/codec"
 )
 
-// headerKVOperation marks KV delete and purge markers.
-const headerKVOperation = "KV-Operation"
+// Headers of markers: KV deletes and purges, and the server's TTL expiries.
+const (
+	headerKVOperation  = "KV-Operation"
+	headerMarkerReason = "Nats-Marker-Reason"
+)
 
 // Handle is the caller's hold on one task: its status, its result when it
 // has one, and a way to cancel it. A Handle is cheap; Open rebuilds one from
@@ -24,6 +27,7 @@ type Handle struct {
 	id    string
 	queue string
 	fn    string
+	early *waiter // registered before the task was submitted; nil for Open
 }
 
 // ID is the task's id.
@@ -97,17 +101,29 @@ func (h *Handle) Info(ctx context.Context) (*Info, error) {
 		}
 		return info, nil
 	}
-	env, _, err := h.envelope(ctx)
+	tr, err := h.task(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if env != nil {
+	if tr != nil {
+		env := tr.env
 		info.Status, info.Func, info.Queue = strand.StatusPending, env.Func, env.Queue
 		info.Created, info.Meta = ms(env.Created), env.Meta
 	}
 	st, err := h.state(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if st == nil && tr != nil {
+		// Task records outlive outcomes: one the queue has acknowledged
+		// ran, and its outcome has expired.
+		done, err := h.handled(ctx, tr.env.Queue, tr.seq)
+		if err != nil {
+			return nil, err
+		}
+		if done {
+			info.Status = strand.StatusUnknown
+		}
 	}
 	if st != nil {
 		info.Status, info.Attempt, info.Worker = st.Status, st.Attempt, st.Worker
@@ -149,80 +165,93 @@ func (h *Handle) state(ctx context.Context) (*codec.State, error) {
 	return codec.DecodeState(b)
 }
 
-// envelope reads the queued task; it finds the queue by a wildcard lookup
-// when the handle does not know it.
-func (h *Handle) envelope(ctx context.Context) (*codec.Envelope, codec.Format, error) {
+// taskRecord is a queued task as stored: its envelope and stream sequence.
+type taskRecord struct {
+	env    *codec.Envelope
+	format codec.Format
+	seq    uint64
+}
+
+// task reads the queued task; a wildcard finds it when the handle does not
+// know its queue. It returns nil when no envelope is stored (never
+// submitted, cancelled, or expired).
+func (h *Handle) task(ctx context.Context) (*taskRecord, error) {
 	n := h.w.names
-	var data []byte
-	var hdr nats.Header
-	if h.queue != "" {
-		b, err := h.get(ctx, n.TaskKey(h.queue, h.id))
-		if err != nil || b == nil {
-			return nil, 0, err
-		}
-		data = b
-	} else {
-		s, err := h.w.b.JetStream().Stream(ctx, n.Stream())
-		if err != nil {
-			return nil, 0, err
-		}
-		m, err := s.GetLastMsgForSubject(ctx, n.TaskSubject("*", h.id))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return nil, 0, nil
-		}
-		if err != nil {
-			return nil, 0, fmt.Errorf("task %s: find its queue: %w", h.id, err)
-		}
-		if m.Header.Get(headerKVOperation) != "" {
-			return nil, 0, nil
-		}
-		if q, _, ok := n.ParseTaskSubject(m.Subject); ok {
-			h.queue = q
-		}
-		data, hdr = m.Data, m.Header
+	q := h.queue
+	if q == "" {
+		q = "*"
 	}
-	if len(data) == 0 {
-		return nil, 0, nil
+	s, err := h.w.b.JetStream().Stream(ctx, n.Stream())
+	if err != nil {
+		return nil, fmt.Errorf("task %s: %w", h.id, err)
 	}
-	f := codec.Sniff(data)
-	if ct := hdr.Get(codec.HeaderContentType); ct != "" {
+	m, err := s.GetLastMsgForSubject(ctx, n.TaskSubject(q, h.id))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("task %s: read its envelope: %w", h.id, err)
+	}
+	if m.Header.Get(headerKVOperation) != "" || len(m.Data) == 0 {
+		return nil, nil
+	}
+	f := codec.Sniff(m.Data)
+	if ct := m.Header.Get(codec.HeaderContentType); ct != "" {
 		if pf, err := codec.ParseContentType(ct); err == nil {
 			f = pf
 		}
 	}
-	env, err := codec.DecodeEnvelope(f, data)
+	env, err := codec.DecodeEnvelope(f, m.Data)
 	if err != nil {
-		return nil, f, fmt.Errorf("task %s: %w", h.id, err)
+		return nil, fmt.Errorf("task %s: %w", h.id, err)
 	}
-	return env, f, nil
+	if queue, _, ok := n.ParseTaskSubject(m.Subject); ok {
+		env.Queue = queue
+	}
+	return &taskRecord{env: env, format: f, seq: m.Sequence}, nil
+}
+
+// handled reports whether the queue's consumer has acknowledged the task
+// record at seq: it ran, and its outcome has since expired.
+func (h *Handle) handled(ctx context.Context, queue string, seq uint64) (bool, error) {
+	c, err := h.w.b.JetStream().Consumer(ctx, h.w.names.Stream(), h.w.names.Consumer(queue))
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	ci := c.CachedInfo()
+	return seq <= ci.AckFloor.Stream, nil
 }
 
 // Wait blocks until the task has an outcome, or ctx ends, and returns the
 // outcome record. It is push-based: the writer's one shared subscription to
 // outcome events wakes it; nothing polls.
 func (h *Handle) Wait(ctx context.Context) (*codec.Outcome, codec.Format, error) {
-	ch, err := h.w.await(h.id)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer h.w.unawait(h.id, ch)
-	// The subscription is live, so an outcome written from now on reaches
-	// ch; one written before is found by the read.
-	o, f, err := h.outcome(ctx)
-	if err != nil || o != nil {
-		return o, f, err
-	}
-	for {
-		select {
-		case data := <-ch:
-			o, f, err := codec.DecodeOutcome(data)
-			if err != nil {
-				return nil, 0, fmt.Errorf("task %s: %w", h.id, err)
-			}
-			return o, f, nil
-		case <-ctx.Done():
-			return nil, 0, fmt.Errorf("task %s: %w", h.id, ctx.Err())
+	wt := h.early
+	if wt == nil {
+		var err error
+		if wt, err = h.w.await(h.id); err != nil {
+			return nil, 0, err
 		}
+		defer h.w.unawait(h.id, wt)
+		// The subscription is live, so an outcome written from now on
+		// reaches wt; one written before is found by the read.
+		o, f, err := h.outcome(ctx)
+		if err != nil || o != nil {
+			return o, f, err
+		}
+	}
+	select {
+	case <-wt.done:
+		o, f, err := codec.DecodeOutcome(wt.data)
+		if err != nil {
+			return nil, 0, fmt.Errorf("task %s: %w", h.id, err)
+		}
+		return o, f, nil
+	case <-ctx.Done():
+		return nil, 0, fmt.Errorf("task %s: %w", h.id, ctx.Err())
 	}
 }
 
@@ -256,11 +285,11 @@ func (h *Handle) Result(ctx context.Context, out any) error {
 // task already had an outcome, strand.ErrNotFound if no record of it exists.
 func (h *Handle) Cancel(ctx context.Context) error {
 	n := h.w.names
-	env, f, err := h.envelope(ctx)
+	tr, err := h.task(ctx)
 	if err != nil {
 		return err
 	}
-	if env == nil {
+	if tr == nil {
 		o, _, err := h.outcome(ctx)
 		if err != nil {
 			return err
@@ -270,6 +299,7 @@ func (h *Handle) Cancel(ctx context.Context) error {
 		}
 		return fmt.Errorf("cancel %s: %w", h.id, strand.ErrNotFound)
 	}
+	env, f := tr.env, tr.format
 	ttl := time.Duration(env.ResultTTLMS) * time.Millisecond
 	if ttl <= 0 {
 		ttl = h.w.cfg.ResultTTL
@@ -290,8 +320,13 @@ func (h *Handle) Cancel(ctx context.Context) error {
 		}
 		return fmt.Errorf("cancel %s: %w", h.id, err)
 	}
-	if err := h.w.b.KV().Purge(ctx, n.TaskKey(env.Queue, h.id), jetstream.PurgeTTL(ttl)); err != nil {
-		h.w.log.Warn().Err(err).Str("task_id", h.id).Msg("cancel: purge task record")
+	// A delete marker replaces the envelope, so no worker receives it from
+	// now on; it keeps the id taken. (Not a purge: on nats-server 2.15 a
+	// rollup purge drops the consumer's pending redeliveries.)
+	del := &nats.Msg{Subject: n.TaskSubject(env.Queue, h.id), Header: nats.Header{}}
+	del.Header.Set(headerKVOperation, "DEL")
+	if _, err := h.w.b.JetStream().PublishMsg(ctx, del, jetstream.WithMsgTTL(h.w.cfg.TaskTTL)); err != nil {
+		h.w.log.Warn().Err(err).Str("task_id", h.id).Msg("cancel: delete task record")
 	}
 	if err := h.w.b.Conn().Publish(n.Cancel(h.id), nil); err != nil {
 		return fmt.Errorf("cancel %s: notify workers: %w", h.id, err)

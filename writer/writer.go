@@ -25,6 +25,9 @@ type Config struct {
 	Queue string `envconfig:"QUEUE"`
 	// ResultTTL is how long states and outcomes are kept (default 24h).
 	ResultTTL time.Duration `envconfig:"RESULT_TTL"`
+	// TaskTTL is the longest a task may wait in its queue before it expires
+	// unrun (default 14 days, as SQS). Its id stays taken for that long.
+	TaskTTL time.Duration `envconfig:"TASK_TTL"`
 	// JSON encodes tasks as JSON instead of msgpack.
 	JSON bool `envconfig:"JSON"`
 	// Logger receives the writer's logs (default: none).
@@ -37,12 +40,18 @@ const DefaultQueue = "default"
 // DefaultResultTTL is how long outcomes are kept unless configured.
 const DefaultResultTTL = 24 * time.Hour
 
+// DefaultTaskTTL is the longest a task waits in its queue unless configured.
+const DefaultTaskTTL = 14 * 24 * time.Hour
+
 func (c Config) withDefaults() Config {
 	if c.Queue == "" {
 		c.Queue = DefaultQueue
 	}
 	if c.ResultTTL <= 0 {
 		c.ResultTTL = DefaultResultTTL
+	}
+	if c.TaskTTL <= 0 {
+		c.TaskTTL = DefaultTaskTTL
 	}
 	if c.Logger == nil {
 		nop := zerolog.Nop()
@@ -61,9 +70,21 @@ type Writer struct {
 
 	mu      sync.Mutex
 	sub     *nats.Subscription
-	waiting map[string][]chan []byte
+	waiting map[string]*waiter
 	closed  bool
 }
+
+// waiter is where the outcome event of one task is delivered, once, to
+// every handle waiting for it.
+type waiter struct {
+	done chan struct{}
+	data []byte // set before done is closed
+	refs int
+}
+
+// maxEarly bounds the waiters registered at submit for handles that may
+// never wait; past it, Wait falls back to a read after subscribing.
+const maxEarly = 1 << 16
 
 // New returns a writer that submits through b.
 func New(b *broker.Broker, cfg Config) (*Writer, error) {
@@ -71,7 +92,7 @@ func New(b *broker.Broker, cfg Config) (*Writer, error) {
 	if err := codec.ValidQueue(cfg.Queue); err != nil {
 		return nil, err
 	}
-	return &Writer{b: b, cfg: cfg, names: b.Names(), log: *cfg.Logger, waiting: make(map[string][]chan []byte)}, nil
+	return &Writer{b: b, cfg: cfg, names: b.Names(), log: *cfg.Logger, waiting: make(map[string]*waiter)}, nil
 }
 
 // Close stops the writer's shared subscription. Handles stop working.
@@ -101,10 +122,27 @@ func (w *Writer) Submit(ctx context.Context, fn string, args ...any) (*Handle, e
 	if err != nil {
 		return nil, fmt.Errorf("submit %s: %w", fn, err)
 	}
+	h := &Handle{w: w, id: env.ID, queue: env.Queue, fn: fn}
+	// Waiting from before the task exists means its outcome cannot be
+	// missed, so Wait needs no read: one round trip less per task.
+	if w.earlyWaiters() < maxEarly {
+		if wt, err := w.await(env.ID); err == nil {
+			h.early = wt
+		}
+	}
 	if err := w.publish(ctx, env, format); err != nil {
+		if h.early != nil {
+			w.unawait(env.ID, h.early)
+		}
 		return nil, fmt.Errorf("submit %s: %w", fn, err)
 	}
-	return &Handle{w: w, id: env.ID, queue: env.Queue, fn: fn}, nil
+	return h, nil
+}
+
+func (w *Writer) earlyWaiters() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.waiting)
 }
 
 func (w *Writer) envelope(fn string, args []any) (*codec.Envelope, codec.Format, error) {
@@ -177,7 +215,8 @@ func (w *Writer) publish(ctx context.Context, env *codec.Envelope, f codec.Forma
 	if env.Trace != "" {
 		msg.Header.Set(codec.HeaderTrace, env.Trace)
 	}
-	_, err = w.b.JetStream().PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(0))
+	_, err = w.b.JetStream().PublishMsg(ctx, msg,
+		jetstream.WithExpectLastSequencePerSubject(0), jetstream.WithMsgTTL(w.cfg.TaskTTL))
 	return classify(err, env.ID)
 }
 
@@ -220,56 +259,48 @@ func (w *Writer) Open(id string, opts ...Option) (*Handle, error) {
 	return &Handle{w: w, id: id, queue: o.queue}, nil
 }
 
-// await registers a waiter for r.<id>'s first write and makes sure the
+// await registers interest in r.<id>'s first write and makes sure the
 // shared subscription exists (and is known to the server) before it returns.
-func (w *Writer) await(id string) (chan []byte, error) {
-	ch := make(chan []byte, 1)
-	w.mu.Lock()
-	if w.closed {
-		w.mu.Unlock()
-		return nil, errors.New("writer closed")
-	}
-	w.waiting[id] = append(w.waiting[id], ch)
-	if w.sub != nil {
-		w.mu.Unlock()
-		return ch, nil
-	}
-	sub, err := w.b.Conn().Subscribe(w.names.ResultEvents(), w.dispatch)
-	if err == nil {
-		sub.SetPendingLimits(-1, -1)
-		err = w.b.Conn().Flush()
-	}
-	if err != nil {
-		delete(w.waiting, id)
-		w.mu.Unlock()
-		return nil, fmt.Errorf("subscribe to outcomes: %w", err)
-	}
-	w.sub = sub
-	w.mu.Unlock()
-	return ch, nil
-}
-
-func (w *Writer) unawait(id string, ch chan []byte) {
+func (w *Writer) await(id string) (*waiter, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	chs := w.waiting[id]
-	for i, c := range chs {
-		if c == ch {
-			chs = append(chs[:i], chs[i+1:]...)
-			break
-		}
+	if w.closed {
+		return nil, errors.New("writer closed")
 	}
-	if len(chs) == 0 {
+	if w.sub == nil {
+		sub, err := w.b.Conn().Subscribe(w.names.ResultEvents(), w.dispatch)
+		if err == nil {
+			_ = sub.SetPendingLimits(-1, -1)
+			err = w.b.Conn().Flush()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("subscribe to outcomes: %w", err)
+		}
+		w.sub = sub
+	}
+	wt := w.waiting[id]
+	if wt == nil {
+		wt = &waiter{done: make(chan struct{})}
+		w.waiting[id] = wt
+	}
+	wt.refs++
+	return wt, nil
+}
+
+// unawait drops one interest in wt; the last one removes it.
+func (w *Writer) unawait(id string, wt *waiter) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	wt.refs--
+	if wt.refs <= 0 && w.waiting[id] == wt {
 		delete(w.waiting, id)
-	} else {
-		w.waiting[id] = chs
 	}
 }
 
 // dispatch hands an outcome event to the handles waiting for it.
 func (w *Writer) dispatch(m *nats.Msg) {
-	if m.Header.Get(headerKVOperation) != "" {
-		return // a DEL or PURGE marker, not an outcome
+	if len(m.Data) == 0 || m.Header.Get(headerKVOperation) != "" || m.Header.Get(headerMarkerReason) != "" {
+		return // a delete, purge or expiry marker, not an outcome
 	}
 	key, ok := w.names.KeyFromEvent(m.Subject)
 	if !ok || len(key) < 3 {
@@ -277,11 +308,10 @@ func (w *Writer) dispatch(m *nats.Msg) {
 	}
 	id := key[2:]
 	w.mu.Lock()
-	for _, ch := range w.waiting[id] {
-		select {
-		case ch <- m.Data:
-		default:
-		}
+	if wt := w.waiting[id]; wt != nil {
+		delete(w.waiting, id)
+		wt.data = m.Data
+		close(wt.done)
 	}
 	w.mu.Unlock()
 }

@@ -171,7 +171,16 @@ func (b *Broker) provision(ctx context.Context) error {
 			Destination: n.EventPrefix() + ">",
 		},
 	}
-	kv, err := b.js.CreateOrUpdateKeyValue(ctx, kvc)
+	// An existing bucket is used as it is: updating it on every connect would
+	// let a process with a different replica count rescale it. Change a
+	// bucket's replicas deliberately (nats stream edit).
+	kv, err := b.js.KeyValue(ctx, n.Bucket())
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = b.js.CreateKeyValue(ctx, kvc)
+		if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			kv, err = b.js.KeyValue(ctx, n.Bucket())
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("provision bucket %s: %w", n.Bucket(), err)
 	}

@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"errors"
+	"syscall"
 	"testing"
 	"time"
 
@@ -114,5 +115,14 @@ func TestParseTaskSubject(t *testing.T) {
 		if q != tc.q || id != tc.id || ok != tc.ok {
 			t.Errorf("%s: got %q %q %v", tc.subj, q, id, ok)
 		}
+	}
+}
+
+func TestStartServerPortTaken(t *testing.T) {
+	t.Parallel()
+	s := brokertest.Start(t)
+	_, err := broker.StartServer(broker.ServerConfig{Addr: s.Addr().String(), DataDir: t.TempDir()})
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("second server on %s: %v", s.Addr(), err)
 	}
 }

@@ -67,6 +67,13 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	}
 	if port == 0 {
 		port = server.RANDOM_PORT
+	} else {
+		// The server reports a taken port only through its log; ask first.
+		l, err := net.Listen("tcp", net.JoinHostPort(host, portStr))
+		if err != nil {
+			return nil, fmt.Errorf("start nats server: %w", err)
+		}
+		_ = l.Close()
 	}
 	dir := cfg.DataDir
 	if dir == "" {

@@ -132,13 +132,22 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 	})
 
 	t.started = time.Now()
-	r.writeState(t, &codec.State{
+	running := &codec.State{
 		Status: strand.StatusRunning, Func: env.Func, Queue: queue,
 		Attempt: t.attempt, Worker: r.cfg.WorkerID, Started: t.started.UnixMilli(),
-	})
+	}
+	var stateTimer *time.Timer
+	if r.cfg.RunningAfter < 0 {
+		r.writeState(t, running)
+	} else {
+		stateTimer = time.AfterFunc(r.cfg.RunningAfter, func() { r.writeState(t, running) })
+	}
 	hb := r.heartbeat(m)
 	result, err := fn.Call(taskCtx, f, env.Args, env.Kwargs)
 	hb.Stop()
+	if stateTimer != nil {
+		stateTimer.Stop()
+	}
 
 	if err != nil {
 		switch cause := context.Cause(taskCtx); {

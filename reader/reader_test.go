@@ -483,3 +483,40 @@ func TestRegisterRefusesBadSignatures(t *testing.T) {
 		t.Fatal("queue with a dot accepted")
 	}
 }
+
+func TestSubmitBatch(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	register(t, e)
+	ctx := ctxT(t, 60*time.Second)
+	if _, err := e.w.Submit(ctx, "add", 0, 0, writer.ID("taken")); err != nil {
+		t.Fatal(err)
+	}
+	const n = 1000
+	calls := make([]writer.Call, n)
+	for i := range calls {
+		calls[i] = writer.Call{Func: "add", Args: []any{i, 1}}
+	}
+	calls[10].Args = append(calls[10].Args, writer.ID("taken"))
+	calls[20].Args = []any{strings.Repeat("x", int(e.b.MaxPayload()))}
+	hs, errs := e.w.SubmitBatch(ctx, calls)
+	if !errors.Is(errs[10], strand.ErrDuplicate) || hs[10] != nil {
+		t.Fatalf("duplicate in batch: %v", errs[10])
+	}
+	if !errors.Is(errs[20], strand.ErrTooLarge) || hs[20] != nil {
+		t.Fatalf("oversized in batch: %v", errs[20])
+	}
+	e.worker(reader.Config{Concurrency: 8})
+	for i, h := range hs {
+		if i == 10 || i == 20 {
+			continue
+		}
+		if errs[i] != nil {
+			t.Fatalf("call %d: %v", i, errs[i])
+		}
+		var got int
+		if err := h.Result(ctx, &got); err != nil || got != i+1 {
+			t.Fatalf("call %d: %d %v", i, got, err)
+		}
+	}
+}

@@ -202,12 +202,26 @@ func (w *Writer) envelope(fn string, args []any) (*codec.Envelope, codec.Format,
 const headroom = 512
 
 func (w *Writer) publish(ctx context.Context, env *codec.Envelope, f codec.Format) error {
-	data, err := codec.EncodeEnvelope(f, env)
+	msg, err := w.message(env, f)
 	if err != nil {
 		return err
 	}
+	_, err = w.b.JetStream().PublishMsg(ctx, msg, w.pubOpts()...)
+	return classify(err, env.ID)
+}
+
+func (w *Writer) pubOpts() []jetstream.PublishOpt {
+	return []jetstream.PublishOpt{jetstream.WithExpectLastSequencePerSubject(0), jetstream.WithMsgTTL(w.cfg.TaskTTL)}
+}
+
+// message encodes env as the create-only write of its task record.
+func (w *Writer) message(env *codec.Envelope, f codec.Format) (*nats.Msg, error) {
+	data, err := codec.EncodeEnvelope(f, env)
+	if err != nil {
+		return nil, err
+	}
 	if max := w.b.MaxPayload(); int64(len(data)+headroom) > max {
-		return fmt.Errorf("%w: the task is %d bytes, the server accepts %d", strand.ErrTooLarge, len(data), max-headroom)
+		return nil, fmt.Errorf("%w: the task is %d bytes, the server accepts %d", strand.ErrTooLarge, len(data), max-headroom)
 	}
 	msg := &nats.Msg{Subject: w.names.TaskSubject(env.Queue, env.ID), Data: data, Header: nats.Header{}}
 	msg.Header.Set(codec.HeaderContentType, f.ContentType())
@@ -215,9 +229,66 @@ func (w *Writer) publish(ctx context.Context, env *codec.Envelope, f codec.Forma
 	if env.Trace != "" {
 		msg.Header.Set(codec.HeaderTrace, env.Trace)
 	}
-	_, err = w.b.JetStream().PublishMsg(ctx, msg,
-		jetstream.WithExpectLastSequencePerSubject(0), jetstream.WithMsgTTL(w.cfg.TaskTTL))
-	return classify(err, env.ID)
+	return msg, nil
+}
+
+// Call is one task of a batch: a function name and its args, which may
+// include Options, as for Submit.
+type Call struct {
+	Func string
+	Args []any
+}
+
+// SubmitBatch submits many tasks in one pipeline: every write is sent
+// before any acknowledgement is awaited, so a batch costs about one round
+// trip, not one per task. It returns a handle or an error for each call, in
+// order; a refused call (duplicate id, too large) does not stop the others.
+func (w *Writer) SubmitBatch(ctx context.Context, calls []Call) ([]*Handle, []error) {
+	hs := make([]*Handle, len(calls))
+	errs := make([]error, len(calls))
+	futs := make([]jetstream.PubAckFuture, len(calls))
+	for i, c := range calls {
+		env, f, err := w.envelope(c.Func, c.Args)
+		var msg *nats.Msg
+		if err == nil {
+			msg, err = w.message(env, f)
+		}
+		if err != nil {
+			errs[i] = fmt.Errorf("submit %s: %w", c.Func, err)
+			continue
+		}
+		h := &Handle{w: w, id: env.ID, queue: env.Queue, fn: c.Func}
+		if w.earlyWaiters() < maxEarly {
+			if wt, err := w.await(env.ID); err == nil {
+				h.early = wt
+			}
+		}
+		hs[i] = h
+		if futs[i], err = w.b.JetStream().PublishMsgAsync(msg, w.pubOpts()...); err != nil {
+			errs[i] = fmt.Errorf("submit %s: %w", c.Func, err)
+		}
+	}
+	for i, fut := range futs {
+		if fut == nil {
+			continue
+		}
+		select {
+		case <-fut.Ok():
+		case err := <-fut.Err():
+			errs[i] = fmt.Errorf("submit %s: %w", calls[i].Func, classify(err, hs[i].id))
+		case <-ctx.Done():
+			errs[i] = fmt.Errorf("submit %s: %w", calls[i].Func, ctx.Err())
+		}
+	}
+	for i, h := range hs {
+		if errs[i] != nil && h != nil {
+			if h.early != nil {
+				w.unawait(h.id, h.early)
+			}
+			hs[i] = nil
+		}
+	}
+	return hs, errs
 }
 
 // classify maps JetStream's refusals to strand's sentinel errors.

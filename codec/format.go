@@ -91,11 +91,6 @@ type pooledEncoder struct {
 	enc *msgpack.Encoder
 }
 
-var decPool = sync.Pool{New: func() any {
-	dec := msgpack.NewDecoder(nil)
-	return dec
-}}
-
 // Marshal encodes v in format f. msgpack falls back to a field's json tag
 // when it has no msgpack tag, so one set of tags serves both formats.
 func (f Format) Marshal(v any) ([]byte, error) {
@@ -111,22 +106,38 @@ func (f Format) Marshal(v any) ([]byte, error) {
 	return bytes.Clone(pe.buf.Bytes()), nil
 }
 
-// Unmarshal decodes b, in format f, into v.
-func (f Format) Unmarshal(b []byte, v any) error {
+// Unmarshal decodes b, in format f, into v. A panic in the msgpack library
+// comes back as an error wrapping ErrMalformed.
+func (f Format) Unmarshal(b []byte, v any) (err error) {
 	if f == JSON {
 		return json.Unmarshal(b, v)
 	}
+	defer recoverMalformed(&err, "msgpack")
 	return unmarshalMsgpack(b, v, false)
 }
 
+// unmarshalMsgpack decodes the msgpack value in b into v, once checkMsgpack
+// has found it safe to. Decoders are not pooled: after a failed DecodeRaw a
+// msgpack v5 decoder goes on recording every byte it reads (Reset does not
+// stop it), and a fresh decoder over a bytes.Reader costs little
+// (BenchmarkDecodeEnvelope).
 func unmarshalMsgpack(b []byte, v any, strict bool) error {
-	dec := decPool.Get().(*msgpack.Decoder)
-	defer decPool.Put(dec)
-	dec.Reset(bytes.NewReader(b))
+	if err := checkMsgpack(b); err != nil {
+		return err
+	}
+	dec := msgpack.NewDecoder(bytes.NewReader(b))
 	dec.SetCustomStructTag("json")
 	dec.DisallowUnknownFields(strict)
-	dec.SetMapDecoder(nil)
 	return dec.Decode(v)
+}
+
+// recoverMalformed is deferred by the functions that decode wire bytes: it
+// turns a panic (in the msgpack library, say) into an error wrapping
+// ErrMalformed, so that no record can bring a worker down.
+func recoverMalformed(err *error, what string) {
+	if p := recover(); p != nil {
+		*err = fmt.Errorf("%w: %s: decoder panicked: %v", ErrMalformed, what, p)
+	}
 }
 
 // Raw is one encoded value inside a record, in the record's format. It

@@ -105,7 +105,10 @@ func FuzzDecodeOutcome(f *testing.F) {
 			f.Add([]byte(enc(f, form, o)))
 		}
 	}
-	for _, s := range []string{"", "{}", `{"status":"completed"}`, `{"status":"running"}`, "\x81\xa6status\xa4dead", "\xc1", "  {"} {
+	for _, s := range []string{"", "{}", `{"status":"completed"}`, `{"status":"running"}`, "\x81\xa6status\xa4dead", "\xc1", "  {",
+		"\x82\xa6status\xa9completed\xa6result\xdf\x7f\xff\xff\xff", // a result claiming 2^31 entries
+		"\x82\xa6status\xa9completed\xa6result\x81\x91\x01\x02",     // a result keyed by an array
+	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

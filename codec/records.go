@@ -92,9 +92,10 @@ type Outcome struct {
 	Items    int64             `msgpack:"items,omitempty" json:"items,omitempty"`
 }
 
-// EncodeEnvelope validates e and encodes it in format f.
+// EncodeEnvelope validates e and encodes it in format f. Its kwargs must be
+// a map in format f.
 func EncodeEnvelope(f Format, e *Envelope) ([]byte, error) {
-	if err := e.Validate(); err != nil {
+	if err := e.validate(f); err != nil {
 		return nil, err
 	}
 	return f.Marshal(e)
@@ -102,7 +103,8 @@ func EncodeEnvelope(f Format, e *Envelope) ([]byte, error) {
 
 // DecodeEnvelope decodes and validates an envelope in format f. Unknown keys
 // are ignored; any other defect is an error wrapping ErrMalformed.
-func DecodeEnvelope(f Format, b []byte) (*Envelope, error) {
+func DecodeEnvelope(f Format, b []byte) (_ *Envelope, err error) {
+	defer recoverMalformed(&err, "envelope")
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%w: empty", ErrMalformed)
 	}
@@ -110,15 +112,29 @@ func DecodeEnvelope(f Format, b []byte) (*Envelope, error) {
 	if err := f.Unmarshal(b, &e); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, f, err)
 	}
-	if err := e.Validate(); err != nil {
+	if err := e.validate(f); err != nil {
 		return nil, err
 	}
 	return &e, nil
 }
 
 // Validate checks what every envelope must have: a supported version, an
-// id, a function name, and names that are valid subject tokens.
+// id, a function name, names that are valid subject tokens, and kwargs that
+// are absent or a map. Validate does not know the envelope's format, so it
+// guesses the format of the kwargs with Sniff, which is wrong for some
+// msgpack values (the integer 123 is '{'); EncodeEnvelope and DecodeEnvelope,
+// which know the format, check the kwargs exactly.
 func (e *Envelope) Validate() error {
+	return e.check(e.Kwargs.IsNil() || isMap(Sniff(e.Kwargs), e.Kwargs))
+}
+
+// validate is Validate for an envelope in format f.
+func (e *Envelope) validate(f Format) error {
+	return e.check(isNil(f, e.Kwargs) || isMap(f, e.Kwargs))
+}
+
+// check validates e, given whether its kwargs are nil or a map.
+func (e *Envelope) check(kwargsOK bool) error {
 	switch {
 	case e.V == 0:
 		return fmt.Errorf("%w: missing v", ErrMalformed)
@@ -137,7 +153,7 @@ func (e *Envelope) Validate() error {
 			return err
 		}
 	}
-	if len(e.Kwargs) > 0 && !e.Kwargs.IsNil() && !isMap(e.Kwargs) {
+	if !kwargsOK {
 		return fmt.Errorf("%w: kwargs is not a map", ErrMalformed)
 	}
 	if e.TimeoutMS < 0 || e.ResultTTLMS < 0 || e.MaxAttempts < 0 {
@@ -146,13 +162,31 @@ func (e *Envelope) Validate() error {
 	return nil
 }
 
-func isMap(r Raw) bool {
-	if Sniff(r) == JSON {
-		t := bytes.TrimSpace(r)
+// isNil reports whether r, in format f, is absent or nil/null.
+func isNil(f Format, r Raw) bool {
+	if f == JSON {
+		return len(r) == 0 || string(trimJSONSpace(r)) == "null"
+	}
+	return len(r) == 0 || (len(r) == 1 && r[0] == 0xc0)
+}
+
+// isMap reports whether r, in format f, starts a map: a JSON object or a
+// msgpack fixmap, map16 or map32.
+func isMap(f Format, r Raw) bool {
+	if f == JSON {
+		t := trimJSONSpace(r)
 		return len(t) > 0 && t[0] == '{'
+	}
+	if len(r) == 0 {
+		return false
 	}
 	c := r[0]
 	return (c >= 0x80 && c <= 0x8f) || c == 0xde || c == 0xdf
+}
+
+// trimJSONSpace trims JSON's white space (space, tab, CR, LF) from both ends.
+func trimJSONSpace(b []byte) []byte {
+	return bytes.Trim(b, " \t\r\n")
 }
 
 // MaxIDLen is the longest task id accepted.
@@ -196,7 +230,8 @@ func tokenOK(s string, eq bool) bool {
 }
 
 // DecodeState decodes an s.<id> record; the format is sniffed.
-func DecodeState(b []byte) (*State, error) {
+func DecodeState(b []byte) (_ *State, err error) {
+	defer recoverMalformed(&err, "state")
 	var s State
 	if err := Sniff(b).Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("%w: state: %v", ErrMalformed, err)
@@ -209,8 +244,9 @@ func DecodeState(b []byte) (*State, error) {
 
 // DecodeOutcome decodes an r.<id> record and returns it with its format (the
 // format of its result).
-func DecodeOutcome(b []byte) (*Outcome, Format, error) {
-	f := Sniff(b)
+func DecodeOutcome(b []byte) (_ *Outcome, f Format, err error) {
+	defer recoverMalformed(&err, "outcome")
+	f = Sniff(b)
 	var o Outcome
 	if err := f.Unmarshal(b, &o); err != nil {
 		return nil, f, fmt.Errorf("%w: outcome: %v", ErrMalformed, err)

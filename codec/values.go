@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -13,7 +14,8 @@ import (
 // first carried over to msgpack (integers stay integers), so that both formats
 // go through one decoder with one set of struct tags (msgpack, else json).
 // With strict set, map keys that match no struct field are an error.
-func DecodeValue(f Format, r Raw, v any, strict bool) error {
+func DecodeValue(f Format, r Raw, v any, strict bool) (err error) {
+	defer recoverMalformed(&err, "value")
 	if f == JSON {
 		m, err := JSONToMsgpack(r)
 		if err != nil {
@@ -26,7 +28,8 @@ func DecodeValue(f Format, r Raw, v any, strict bool) error {
 
 // JSONToMsgpack re-encodes a JSON value as msgpack. Numbers without a
 // fraction or exponent become integers; the others become float64.
-func JSONToMsgpack(r Raw) (Raw, error) {
+func JSONToMsgpack(r Raw) (m Raw, err error) {
+	defer recoverMalformed(&err, "json")
 	dec := json.NewDecoder(bytes.NewReader(r))
 	dec.UseNumber()
 	var v any
@@ -59,13 +62,19 @@ func numbers(v any) any {
 	return v
 }
 
-// ToAny decodes a value into plain Go values: nil, bool, int64/uint64,
-// float64, string, []byte, []any, map[string]any.
-func ToAny(f Format, r Raw) (any, error) {
+// ToAny decodes a value into plain Go values, as the msgpack library's
+// interface decoding gives them: nil; bool; integers in the narrowest type
+// of their msgpack encoding (int8, int16, int32, int64, uint8, uint16,
+// uint32, uint64: a JSON or compact-msgpack 3 is an int8 — convert before
+// comparing); float32 or float64; string; []byte; time.Time (msgpack
+// timestamps); []any; and map[any]any for every map, whatever its keys. A
+// map key that is an array, a map or bytes (not comparable in Go) is an
+// error wrapping ErrMalformed.
+func ToAny(f Format, r Raw) (v any, err error) {
 	if len(r) == 0 {
 		return nil, nil
 	}
-	var v any
+	defer recoverMalformed(&err, "value")
 	if f == JSON {
 		m, err := JSONToMsgpack(r)
 		if err != nil {
@@ -73,12 +82,46 @@ func ToAny(f Format, r Raw) (any, error) {
 		}
 		r = m
 	}
-	dec := msgpack.NewDecoder(bytes.NewReader(r))
-	dec.SetMapDecoder(func(d *msgpack.Decoder) (any, error) { return d.DecodeUntypedMap() })
+	if err := checkMsgpack(r); err != nil {
+		return nil, err
+	}
+	rd := bytes.NewReader(r)
+	dec := msgpack.NewDecoder(rd)
+	dec.SetMapDecoder(func(d *msgpack.Decoder) (any, error) { return decodeAnyMap(d, rd) })
 	if err := dec.Decode(&v); err != nil {
 		return nil, err
 	}
 	return v, nil
+}
+
+// decodeAnyMap decodes a msgpack map into a map[any]any, as the library's
+// DecodeUntypedMap does, but refuses keys that Go cannot hash instead of
+// panicking, and sizes the map by the bytes left in rd (the reader d reads)
+// rather than by the length prefix alone.
+func decodeAnyMap(d *msgpack.Decoder, rd *bytes.Reader) (any, error) {
+	n, err := d.DecodeMapLen()
+	if err != nil {
+		return nil, err
+	}
+	if n == -1 {
+		return nil, nil
+	}
+	m := make(map[any]any, min(n, rd.Len()/2))
+	for i := 0; i < n; i++ {
+		k, err := d.DecodeInterface()
+		if err != nil {
+			return nil, err
+		}
+		if k != nil && !reflect.TypeOf(k).Comparable() {
+			return nil, fmt.Errorf("%w: msgpack: map key of type %T is not supported", ErrMalformed, k)
+		}
+		e, err := d.DecodeInterface()
+		if err != nil {
+			return nil, err
+		}
+		m[k] = e
+	}
+	return m, nil
 }
 
 // ToJSON renders a value of either format as JSON, for people and for

@@ -149,6 +149,12 @@ func (h *Handle) get(ctx context.Context, key string) ([]byte, error) {
 	return e.Value(), nil
 }
 
+// Outcome returns the task's outcome record without waiting: nil while the
+// task has none.
+func (h *Handle) Outcome(ctx context.Context) (*codec.Outcome, codec.Format, error) {
+	return h.outcome(ctx)
+}
+
 func (h *Handle) outcome(ctx context.Context) (*codec.Outcome, codec.Format, error) {
 	b, err := h.get(ctx, h.w.names.ResultKey(h.id))
 	if err != nil || b == nil {
@@ -316,6 +322,9 @@ func (h *Handle) Cancel(ctx context.Context) error {
 	}
 	if _, err := h.w.b.KV().Create(ctx, n.ResultKey(h.id), data, jetstream.KeyTTL(ttl)); err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {
+			if o, _, _ := h.outcome(ctx); o != nil {
+				return fmt.Errorf("cancel %s: %w (%s)", h.id, strand.ErrFinished, o.Status)
+			}
 			return fmt.Errorf("cancel %s: %w", h.id, strand.ErrFinished)
 		}
 		return fmt.Errorf("cancel %s: %w", h.id, err)

@@ -1,0 +1,15 @@
+// Package writer submits tasks and hands out handles to them.
+//
+// A task is one create-only write of its envelope to strand's KV bucket; a
+// worker runs it and writes its outcome once. A Handle waits for that
+// outcome on the writer's one shared subscription to outcome events, with
+// no polling:
+//
+//	w, _ := writer.New(b, writer.Config{})
+//	h, _ := w.Submit(ctx, "add", 2, 3, writer.Timeout(time.Second))
+//	var sum int
+//	err := h.Result(ctx, &sum)
+//
+// Open rebuilds a handle from an id in any process; SubmitBatch pipelines
+// many submissions into about one round trip.
+package writer

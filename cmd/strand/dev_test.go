@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -101,12 +100,9 @@ func TestDevProcess(t *testing.T) {
 
 // goTool finds the go command that runs this test.
 func goTool(t *testing.T) string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	p := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("no go command in PATH or GOROOT: %v", err)
+	p, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("no go command in PATH: %v", err)
 	}
 	return p
 }

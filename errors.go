@@ -37,7 +37,6 @@ const (
 	KindMalformed   = "malformed"    // the envelope could not be decoded
 	KindTooLarge    = "too_large"    // the result is larger than the server accepts
 	KindLost        = "lost"         // the task's workers died too many times
-	KindExpired     = "expired"      // the task waited in its queue past its TTL
 )
 
 // TaskError is the error of a task that did not complete: its kind (one of

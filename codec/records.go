@@ -76,7 +76,7 @@ type State struct {
 
 // Outcome is the record r.<id>: a task's terminal status, written once.
 // Func, Queue, Created and Meta repeat the envelope's, so that a task's
-// metadata outlives its envelope (removed once the outcome is written).
+// metadata is at hand with the outcome, without reading the task record.
 type Outcome struct {
 	Status   strand.Status     `msgpack:"status" json:"status"`
 	Func     string            `msgpack:"func,omitempty" json:"func,omitempty"`

@@ -53,19 +53,14 @@ type pendingAck struct {
 func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 	m := j.msg
 	queue, id, ok := r.names.ParseTaskSubject(m.Subject())
-	expired := len(m.Data()) == 0 && m.Headers().Get(headerMarkerReason) != ""
-	if !ok || (m.Headers().Get(headerKVOperation) != "" && !expired) {
-		_ = m.Ack() // a delete marker (the task was cancelled), or not a task
+	if !ok || m.Headers().Get(headerKVOperation) != "" || m.Headers().Get(headerMarkerReason) != "" {
+		// A delete marker (the task was cancelled), an expiry marker (its
+		// TTL ended: it may have run long ago, so nothing is recorded), or
+		// not a task.
+		_ = m.Ack()
 		return
 	}
 	t := &task{msg: m, id: id, queue: queue, attempt: 1, ttl: r.cfg.ResultTTL}
-	if expired {
-		// The task waited longer than its TTL and the server removed it.
-		t.env = &codec.Envelope{ID: id, Queue: queue}
-		r.finish(t, nil, &strand.TaskError{Kind: strand.KindExpired, Message: "task " + id +
-			": expired in queue " + queue + " before a worker took it"}, acks)
-		return
-	}
 	if meta, err := m.Metadata(); err == nil {
 		t.attempt = int(meta.NumDelivered)
 	}

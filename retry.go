@@ -54,4 +54,3 @@ func (e *PermanentError) Error() string { return e.Err.Error() }
 
 // Unwrap returns the wrapped error, so errors.Is and errors.As see it.
 func (e *PermanentError) Unwrap() error { return e.Err }
-

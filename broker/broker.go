@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
@@ -115,6 +116,10 @@ type Broker struct {
 	cfg    Config
 	owned  bool
 	closed chan struct{}
+
+	rmu         sync.Mutex
+	reconnected chan struct{} // closed, and replaced, at each reconnect
+	reconnects  uint64
 }
 
 // Connect dials NATS as cfg says and provisions strand's bucket.
@@ -147,7 +152,18 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Broker{conn: nc, js: js, names: NewNames(cfg.Prefix), cfg: cfg}
+	b := &Broker{conn: nc, js: js, names: NewNames(cfg.Prefix), cfg: cfg, reconnected: make(chan struct{})}
+	prev := nc.Opts.ReconnectedCB
+	nc.SetReconnectHandler(func(c *nats.Conn) {
+		b.rmu.Lock()
+		close(b.reconnected)
+		b.reconnected = make(chan struct{})
+		b.reconnects++
+		b.rmu.Unlock()
+		if prev != nil {
+			prev(c)
+		}
+	})
 	if err := b.provision(ctx); err != nil {
 		return nil, err
 	}
@@ -228,6 +244,18 @@ func (b *Broker) EnsureQueue(ctx context.Context, queue string, qc QueueConfig) 
 		return nil, fmt.Errorf("provision queue %s: %w", queue, err)
 	}
 	return c, nil
+}
+
+// Reconnected returns a channel that is closed at the next reconnect: core
+// NATS messages sent while a connection was down are lost, so whoever waits
+// for one re-reads the state it was waiting for.
+//
+// The count says how many reconnects came before: compare counts taken at
+// two moments to know whether one happened in between.
+func (b *Broker) Reconnected() (<-chan struct{}, uint64) {
+	b.rmu.Lock()
+	defer b.rmu.Unlock()
+	return b.reconnected, b.reconnects
 }
 
 // Conn is the NATS connection.

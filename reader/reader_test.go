@@ -15,8 +15,11 @@ import (
 	"go.uber.org/goleak"
 
 	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/broker/brokertest"
 	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/reader"
+	"github.com/strand-run/strand/registry"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -518,5 +521,50 @@ func TestSubmitBatch(t *testing.T) {
 		if err := h.Result(ctx, &got); err != nil || got != i+1 {
 			t.Fatalf("call %d: %d %v", i, got, err)
 		}
+	}
+}
+
+// A handle waiting while the server restarts gets its result: clients
+// reconnect by themselves, and an outcome event lost in between is re-read.
+func TestServerRestartWhileWaiting(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv := brokertest.StartWith(t, broker.ServerConfig{DataDir: dir})
+	addr := srv.Addr().String()
+	b := brokertest.Connect(t, srv, broker.Config{})
+	w, err := writer.New(b, writer.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	reg := registry.New()
+	reg.MustRegister("add", func(a, b int) int { return a + b })
+	ctx := ctxT(t, 60*time.Second)
+	h, err := w.Submit(ctx, "add", 2, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	srv = brokertest.StartWith(t, broker.ServerConfig{Addr: addr, DataDir: dir})
+	wb := brokertest.Connect(t, srv, broker.Config{})
+	r, err := reader.New(wb, reg, reader.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(rctx) }()
+	defer func() { stop(); <-done }()
+	var sum int
+	if err := h.Result(ctx, &sum); err != nil || sum != 5 {
+		t.Fatalf("result %d %v", sum, err)
+	}
+	// The writer keeps working on its reconnected connection.
+	h2, err := w.Submit(ctx, "add", 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h2.Result(ctx, &sum); err != nil || sum != 2 {
+		t.Fatalf("after restart: %d %v", sum, err)
 	}
 }

@@ -236,28 +236,41 @@ func (h *Handle) handled(ctx context.Context, queue string, seq uint64) (bool, e
 // outcome events wakes it; nothing polls.
 func (h *Handle) Wait(ctx context.Context) (*codec.Outcome, codec.Format, error) {
 	wt := h.early
+	read := wt == nil
 	if wt == nil {
 		var err error
 		if wt, err = h.w.await(h.id); err != nil {
 			return nil, 0, err
 		}
 		defer h.w.unawait(h.id, wt)
-		// The subscription is live, so an outcome written from now on
-		// reaches wt; one written before is found by the read.
-		o, f, err := h.outcome(ctx)
-		if err != nil || o != nil {
-			return o, f, err
-		}
 	}
-	select {
-	case <-wt.done:
-		o, f, err := codec.DecodeOutcome(wt.data)
-		if err != nil {
-			return nil, 0, fmt.Errorf("task %s: %w", h.id, err)
+	for {
+		// Events sent while the connection was down are lost: after a
+		// reconnect, read the outcome again.
+		reconnected, gen := h.w.b.Reconnected()
+		if gen != wt.gen {
+			read = true
 		}
-		return o, f, nil
-	case <-ctx.Done():
-		return nil, 0, fmt.Errorf("task %s: %w", h.id, ctx.Err())
+		if read {
+			// The subscription is live, so an outcome written from now on
+			// reaches wt; one written before is found by the read.
+			o, f, err := h.outcome(ctx)
+			if err != nil || o != nil {
+				return o, f, err
+			}
+		}
+		select {
+		case <-wt.done:
+			o, f, err := codec.DecodeOutcome(wt.data)
+			if err != nil {
+				return nil, 0, fmt.Errorf("task %s: %w", h.id, err)
+			}
+			return o, f, nil
+		case <-reconnected:
+			read = true
+		case <-ctx.Done():
+			return nil, 0, fmt.Errorf("task %s: %w", h.id, ctx.Err())
+		}
 	}
 }
 

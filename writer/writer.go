@@ -80,6 +80,7 @@ type waiter struct {
 	done chan struct{}
 	data []byte // set before done is closed
 	refs int
+	gen  uint64 // the broker's reconnect count when the waiter was made
 }
 
 // maxEarly bounds the waiters registered at submit for handles that may
@@ -351,7 +352,8 @@ func (w *Writer) await(id string) (*waiter, error) {
 	}
 	wt := w.waiting[id]
 	if wt == nil {
-		wt = &waiter{done: make(chan struct{})}
+		_, gen := w.b.Reconnected()
+		wt = &waiter{done: make(chan struct{}), gen: gen}
 		w.waiting[id] = wt
 	}
 	wt.refs++

@@ -40,6 +40,9 @@ type Config struct {
 	Replicas int `envconfig:"REPLICAS"`
 	// ConnectTimeout bounds the first connection (default 5s).
 	ConnectTimeout time.Duration `envconfig:"CONNECT_TIMEOUT"`
+	// DLQMaxAge is how long dead letters are kept (default 30 days). It
+	// applies when the dead-letter stream is created.
+	DLQMaxAge time.Duration `envconfig:"DLQ_MAX_AGE"`
 }
 
 // FromEnv reads a Config from STRAND_* environment variables.
@@ -201,7 +204,7 @@ func (b *Broker) provision(ctx context.Context) error {
 		return fmt.Errorf("provision bucket %s: %w", n.Bucket(), err)
 	}
 	b.kv = kv
-	return nil
+	return b.provisionDLQ(ctx)
 }
 
 // QueueConfig tunes a queue's consumer.

@@ -44,6 +44,20 @@ type Config struct {
 	RunningAfter time.Duration `envconfig:"RUNNING_AFTER"`
 	// ResultTTL keeps states and outcomes of tasks that name none (default 24h).
 	ResultTTL time.Duration `envconfig:"RESULT_TTL"`
+	// MaxAttempts is how many times a task runs when its envelope names no
+	// max_attempts (default 1: no retry). A task whose handler fails with
+	// attempts left is retried after an exponential backoff; after its last
+	// attempt it is dead and copied to the dead-letter stream. With one
+	// attempt a failed task ends failed, as before retries existed.
+	MaxAttempts int `envconfig:"MAX_ATTEMPTS"`
+	// RetryBase is the first retry's delay; each next one doubles, up to 10
+	// minutes, with ±20 % jitter (default 1s).
+	RetryBase time.Duration `envconfig:"RETRY_BASE"`
+	// AbandonAfter is how long a handler that ignores its ctx may run past
+	// its deadline (or cancel) before the worker gives up on it: the task
+	// ends, the slot is free, the goroutine is counted by Abandoned
+	// (default 1s).
+	AbandonAfter time.Duration `envconfig:"ABANDON_AFTER"`
 	// Logger receives the worker's logs (default: none).
 	Logger *zerolog.Logger `ignored:"true"`
 }
@@ -68,11 +82,21 @@ func (c Config) withDefaults() Config {
 	if c.MaxDeliver <= 0 {
 		c.MaxDeliver = 10
 	}
+	c.MaxDeliver = max(c.MaxDeliver, 2) // one delivery beyond the attempts, to record "lost"
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 30 * time.Second
 	}
 	if c.ResultTTL <= 0 {
 		c.ResultTTL = 24 * time.Hour
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 1
+	}
+	if c.RetryBase <= 0 {
+		c.RetryBase = time.Second
+	}
+	if c.AbandonAfter <= 0 {
+		c.AbandonAfter = time.Second
 	}
 	if c.RunningAfter == 0 {
 		c.RunningAfter = 5 * time.Millisecond
@@ -92,6 +116,8 @@ type Reader struct {
 	cfg   Config
 	names broker.Names
 	log   zerolog.Logger
+
+	ab abandonment // handlers given up on (see call)
 
 	mu        sync.Mutex
 	running   map[string]context.CancelCauseFunc
@@ -136,7 +162,7 @@ func (r *Reader) Run(ctx context.Context) error {
 	consumers := make([]jetstream.Consumer, 0, len(r.cfg.Queues))
 	for _, q := range r.cfg.Queues {
 		cons, err := r.b.EnsureQueue(ctx, q, broker.QueueConfig{
-			AckWait: r.cfg.AckWait, MaxDeliver: r.cfg.MaxDeliver,
+			AckWait: r.cfg.AckWait, MaxDeliver: r.consumerMaxDeliver(),
 			MaxAckPending: max(1000, 4*r.cfg.Concurrency),
 		})
 		if err != nil {
@@ -201,6 +227,7 @@ func (r *Reader) Run(ctx context.Context) error {
 	}
 	close(acks)
 	ackers.Wait()
+	r.waitAbandoned(r.cfg.ShutdownTimeout)
 	r.log.Info().Msg("worker stopped")
 	return nil
 }
@@ -220,7 +247,14 @@ func (r *Reader) fetch(cons jetstream.Consumer, queue string, jobs chan<- job, s
 		select {
 		case <-stopping:
 			return
-		case <-time.After(pause):
+		default:
+		}
+		if pause > 0 {
+			select {
+			case <-stopping:
+				return
+			case <-time.After(pause):
+			}
 		}
 		batch, err := cons.Fetch(r.cfg.Concurrency, jetstream.FetchMaxWait(fetchWait))
 		if err != nil {
@@ -229,18 +263,24 @@ func (r *Reader) fetch(cons jetstream.Consumer, queue string, jobs chan<- job, s
 			continue
 		}
 		pause = 0
+		// Handed back only once the batch is over: a message handed back
+		// while its pull is open would be redelivered to it at once.
+		var back []jetstream.Msg
 		for msg := range batch.Messages() {
 			select {
 			case <-stopping:
-				nak(log, msg)
+				back = append(back, msg)
 				continue
 			default:
 			}
 			select {
 			case jobs <- job{msg: msg, queue: queue}:
 			case <-stopping:
-				nak(log, msg)
+				back = append(back, msg)
 			}
+		}
+		for _, msg := range back {
+			nak(log, msg)
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
 			log.Warn().Err(err).Msg("fetching tasks")

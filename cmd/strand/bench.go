@@ -14,12 +14,14 @@ func newBenchCmd(a *app) *cobra.Command {
 		embedded bool
 	)
 	cmd := &cobra.Command{
-		Use:   "bench [--tasks N] [--producers N] [--concurrency N] [--samples N] [--payload BYTES] [--sync-always] [--embedded=false]",
+		Use:   "bench [--tasks N] [--producers N] [--concurrency N] [--samples N] [--payload BYTES] [--window N] [--sync-always] [--embedded=false]",
 		Short: "Measure strand's task cycle against raw JetStream and a naive cycle",
 		Long: `Measure strand's task cycle against two references on the same server: the
 floor (JetStream publish → consume → ack, no state) and a naive cycle (pending
 state + publish, CAS running, CAS result, ack). Each is measured as a burst
-(throughput) and one task at a time (p50, p99 latency). The table goes to
+(throughput) twice, producers submitting one task at a time and then
+pipelined, --window tasks in flight per producer, and one task at a time
+(p50, p99 latency). The table goes to
 stdout, progress to stderr.
 
 By default it starts its own NATS server on a free port in a temporary
@@ -28,7 +30,7 @@ directory; --embedded=false uses --server instead.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for name, n := range map[string]int{
 				"tasks": cfg.Tasks, "producers": cfg.Producers, "concurrency": cfg.Concurrency,
-				"samples": cfg.Samples, "payload": cfg.Payload,
+				"samples": cfg.Samples, "payload": cfg.Payload, "window": cfg.Window,
 			} {
 				if n < 1 {
 					return usageErrorf("--%s %d: want at least 1", name, n)
@@ -57,6 +59,7 @@ directory; --embedded=false uses --server instead.`,
 	fl.IntVar(&cfg.Concurrency, "concurrency", 4, "worker pool size")
 	fl.IntVar(&cfg.Samples, "samples", 2000, "tasks run one at a time for the latency figures")
 	fl.IntVar(&cfg.Payload, "payload", 200, "bytes of each task's argument")
+	fl.IntVar(&cfg.Window, "window", 256, "tasks each producer sends before waiting for their acks, in the pipelined burst")
 	fl.BoolVar(&cfg.SyncAlways, "sync-always", false, "make the embedded server fsync every write before acknowledging it")
 	fl.BoolVar(&embedded, "embedded", true, "start an embedded server; false: use --server")
 	return cmd

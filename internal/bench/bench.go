@@ -5,15 +5,21 @@
 // result, then acks). `strand bench` prints its Report.
 //
 // Each cycle runs on its own fresh streams and buckets, deleted afterwards,
-// and is measured twice: a burst (Tasks tasks submitted by Producers
-// goroutines, a pool of Concurrency workers; throughput = Tasks / wall time
-// from the first submit to the last result seen by the producer side) and
-// Samples tasks one at a time (submit → result seen by the producer: p50, p99).
+// and is measured three times: two bursts (Tasks tasks submitted by
+// Producers goroutines, a pool of Concurrency workers; throughput = Tasks /
+// wall time from the first submit to the last result seen by the producer
+// side) and Samples tasks one at a time (submit → result seen by the
+// producer: p50, p99).
 //
-// Every producer, in every cycle, publishes with a JetStream publish that
-// waits for its PubAck, one task at a time, as writer.Submit does; producers
-// and workers use separate connections; floor and naive consume with the
-// same consumer settings and pool shape as strand's reader.
+// The two bursts differ in how producers submit. One at a time: every
+// producer, in every cycle, publishes with a JetStream publish that waits
+// for its PubAck before the next, as writer.Submit does. Pipelined: every
+// producer sends Window tasks without waiting (PublishMsgAsync; strand:
+// writer.SubmitBatch), waits for that window's PubAcks, then sends the next;
+// naive's kv.Create stays synchronous (it needs the revision and is the
+// duplicate check), only its envelope publish is pipelined. Producers and
+// workers use separate connections; floor and naive consume with the same
+// consumer settings and pool shape as strand's reader.
 package bench
 
 import (
@@ -55,6 +61,9 @@ type Config struct {
 	Payload int
 	// SyncAlways makes the embedded server fsync every write (ignored with URL).
 	SyncAlways bool
+	// Window is how many tasks a producer of the pipelined burst sends
+	// before it waits for their PubAcks (default 256).
+	Window int
 }
 
 func (c Config) withDefaults() Config {
@@ -73,6 +82,9 @@ func (c Config) withDefaults() Config {
 	if c.Payload <= 0 {
 		c.Payload = 200
 	}
+	if c.Window <= 0 {
+		c.Window = 256
+	}
 	return c
 }
 
@@ -80,8 +92,12 @@ func (c Config) withDefaults() Config {
 type Result struct {
 	// Name is the cycle: "floor", "naive" or "strand".
 	Name string
-	// Throughput is the burst's tasks per second, first submit to last result.
+	// Throughput is the one-at-a-time burst's tasks per second, first
+	// submit to last result.
 	Throughput float64
+	// Pipelined is the same for the pipelined burst (Window tasks per
+	// producer in flight).
+	Pipelined float64
 	// P50 and P99 are the one-at-a-time latencies, submit → result seen.
 	P50, P99 time.Duration
 	// Tasks is the burst size.
@@ -197,6 +213,9 @@ type cycle interface {
 	// submit queues one burst task; its result, once seen by the producer
 	// side, is counted in the counter current at submit time.
 	submit(ctx context.Context, c *counter) error
+	// submitBatch queues n burst tasks without waiting between them, then
+	// waits for their PubAcks; results are counted as for submit.
+	submitBatch(ctx context.Context, n int, c *counter) error
 	// one runs one task and returns when the producer side sees its result.
 	one(ctx context.Context) error
 	// close stops the cycle's workers and deletes its streams.
@@ -256,18 +275,27 @@ func measure(ctx context.Context, w *world, cfg Config, name string,
 	}()
 	// Warm up: consumers, subscriptions, connections' buffers, the JIT of
 	// the server's caches. Not measured.
-	if _, err := burst(ctx, c, cfg.Producers, min(500, max(cfg.Tasks/10, 10)), nil); err != nil {
+	warm := min(500, max(cfg.Tasks/10, 10))
+	if _, err := burst(ctx, c, cfg.Producers, warm, 0, nil); err != nil {
 		return res, fmt.Errorf("warm-up: %w", err)
+	}
+	if _, err := burst(ctx, c, cfg.Producers, warm, cfg.Window, nil); err != nil {
+		return res, fmt.Errorf("warm-up (pipelined): %w", err)
 	}
 	if err := oneAtATime(ctx, c, min(50, cfg.Samples)); err != nil {
 		return res, fmt.Errorf("warm-up: %w", err)
 	}
 
-	took, err := burst(ctx, c, cfg.Producers, cfg.Tasks, p.phase(name+" burst", cfg.Tasks))
+	took, err := burst(ctx, c, cfg.Producers, cfg.Tasks, 0, p.phase(name+" burst", cfg.Tasks))
 	if err != nil {
 		return res, err
 	}
 	res = Result{Name: name, Tasks: cfg.Tasks, Throughput: float64(cfg.Tasks) / took.Seconds()}
+	took, err = burst(ctx, c, cfg.Producers, cfg.Tasks, cfg.Window, p.phase(name+" pipelined", cfg.Tasks))
+	if err != nil {
+		return res, fmt.Errorf("pipelined: %w", err)
+	}
+	res.Pipelined = float64(cfg.Tasks) / took.Seconds()
 	lat := make([]time.Duration, 0, cfg.Samples)
 	bar := p.phase(name+" latency", cfg.Samples)
 	for range cfg.Samples {
@@ -282,7 +310,8 @@ func measure(ctx context.Context, w *world, cfg Config, name string,
 	bar.done()
 	slices.Sort(lat)
 	res.P50, res.P99 = percentile(lat, 50), percentile(lat, 99)
-	p.linef("%s: %.0f tasks/s, p50 %s, p99 %s\n", name, res.Throughput, ms(res.P50), ms(res.P99))
+	p.linef("%s: %.0f tasks/s one at a time, %.0f tasks/s pipelined, p50 %s, p99 %s\n",
+		name, res.Throughput, res.Pipelined, ms(res.P50), ms(res.P99))
 	return res, nil
 }
 
@@ -302,8 +331,9 @@ func oneAtATime(ctx context.Context, c cycle, n int) error {
 }
 
 // burst submits n tasks from producers goroutines and returns the time from
-// the first submit to the last result.
-func burst(ctx context.Context, c cycle, producers, n int, bar *phaseBar) (time.Duration, error) {
+// the first submit to the last result. window 0 submits one task at a time;
+// otherwise each producer submits window tasks at a time with submitBatch.
+func burst(ctx context.Context, c cycle, producers, n, window int, bar *phaseBar) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, phaseTimeout)
 	defer cancel()
 	cnt := newCounter(n)
@@ -320,8 +350,17 @@ func burst(ctx context.Context, c cycle, producers, n int, bar *phaseBar) (time.
 			share++
 		}
 		wg.Go(func() {
-			for range share {
-				if err := c.submit(ctx, cnt); err != nil {
+			for share > 0 {
+				var err error
+				if window <= 0 {
+					err = c.submit(ctx, cnt)
+					share--
+				} else {
+					k := min(window, share)
+					err = c.submitBatch(ctx, k, cnt)
+					share -= k
+				}
+				if err != nil {
 					errs <- err
 					cancel()
 					return
@@ -433,16 +472,23 @@ var descriptions = map[string]string{
 	"strand": "strand: writer.Submit → reader → Handle.Result",
 }
 
-// Table is the report as a markdown table, with a line on how it was measured.
+var pipelinedDescriptions = map[string]string{
+	"floor":  "floor: async publish → consume → ack (no state)",
+	"naive":  "naive: kv.Create + async publish; CAS running, CAS result, ack",
+	"strand": "strand: writer.SubmitBatch → reader → Handle.Result",
+}
+
+// Table is the report as a markdown table, one row per cycle and submit
+// mode, with a footnote on how it was measured.
 func (r *Report) Table() string {
 	var b strings.Builder
-	find := func(name string) float64 {
-		for _, x := range r.Results {
-			if x.Name == name {
-				return x.Throughput
+	find := func(name string) *Result {
+		for i := range r.Results {
+			if r.Results[i].Name == name {
+				return &r.Results[i]
 			}
 		}
-		return 0
+		return &Result{}
 	}
 	floor, naive := find("floor"), find("naive")
 	ratio := func(a, ref float64) string {
@@ -451,16 +497,32 @@ func (r *Report) Table() string {
 		}
 		return fmt.Sprintf("%.2f", a/ref)
 	}
-	b.WriteString("| cycle | tasks/s | × floor | × naive | p50 | p99 |\n|---|---:|---:|---:|---:|---:|\n")
-	for _, x := range r.Results {
-		name := x.Name
-		if d, ok := descriptions[name]; ok {
-			name = d
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", name, thousands(x.Throughput),
-			ratio(x.Throughput, floor), ratio(x.Throughput, naive), ms(x.P50), ms(x.P99))
-	}
 	c := r.Config
+	b.WriteString("| cycle | submit | tasks/s | × floor | × naive | p50 | p99 |\n|---|---|---:|---:|---:|---:|---:|\n")
+	modes := []struct {
+		label string
+		desc  map[string]string
+		tput  func(*Result) float64
+		lat   bool
+	}{
+		{"1 at a time", descriptions, func(x *Result) float64 { return x.Throughput }, true},
+		{fmt.Sprintf("pipelined ×%d", c.Window), pipelinedDescriptions, func(x *Result) float64 { return x.Pipelined }, false},
+	}
+	for _, m := range modes {
+		for _, x := range r.Results {
+			name := x.Name
+			if d, ok := m.desc[name]; ok {
+				name = d
+			}
+			p50, p99 := "—", "—"
+			if m.lat {
+				p50, p99 = ms(x.P50), ms(x.P99)
+			}
+			t := m.tput(&x)
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", name, m.label, thousands(t),
+				ratio(t, m.tput(floor)), ratio(t, m.tput(naive)), p50, p99)
+		}
+	}
 	where := "nats-server " + r.Server + " at " + c.URL
 	if c.URL == "" {
 		sync := "fsync every 2 min (server default)"
@@ -469,11 +531,18 @@ func (r *Report) Table() string {
 		}
 		where = "nats-server " + r.Server + " embedded (clients over TCP on 127.0.0.1, file storage, " + sync + ")"
 	}
-	fmt.Fprintf(&b, "\nBurst of %d tasks per cycle from %d producers, each publishing one task at a time and waiting "+
-		"for its PubAck (as writer.Submit does), a pool of %d workers; throughput = tasks / time from the first submit "+
-		"to the last result seen by the producer side. p50/p99 over %d tasks run one at a time, submit → result seen. "+
+	fmt.Fprintf(&b, "\nTwo bursts of %d tasks per cycle from %d producers, a pool of %d workers; throughput = tasks / time "+
+		"from the first submit to the last result seen by the producer side. "+
+		"\"1 at a time\": each producer publishes one task and waits for its PubAck before the next (as writer.Submit does; "+
+		"naive: kv.Create, then the envelope publish, both awaited). "+
+		"\"pipelined ×%d\": each producer sends %d tasks without waiting, then waits for their PubAcks, then sends the next %d "+
+		"(floor: PublishMsgAsync; strand: writer.SubmitBatch, then Handle.Result for each; "+
+		"naive: kv.Create stays synchronous per task, as it returns the revision the worker's CAS needs and is the duplicate check, "+
+		"only the envelope publish is sent with PublishMsgAsync and awaited per window). "+
+		"× floor and × naive compare each row with the floor and the naive cycle measured in the same submit mode and the same run. "+
+		"p50/p99 over %d tasks run one at a time, submit → result seen. "+
 		"%d B payload, %s, %s, %d CPUs; each cycle on fresh streams, deleted after.\n",
-		c.Tasks, c.Producers, c.Concurrency, c.Samples, c.Payload, where, r.GoVersion, r.CPUs)
+		c.Tasks, c.Producers, c.Concurrency, c.Window, c.Window, c.Window, c.Samples, c.Payload, where, r.GoVersion, r.CPUs)
 	return b.String()
 }
 

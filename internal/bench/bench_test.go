@@ -3,8 +3,11 @@ package bench
 import (
 	"context"
 	"os"
+	"runtime/pprof"
 	"slices"
+	"strconv"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -29,7 +32,7 @@ func TestRun(t *testing.T) {
 		if r.Name != want[i] {
 			t.Errorf("result %d is %q, want %q", i, r.Name, want[i])
 		}
-		if r.Tasks != 200 || r.Throughput <= 0 || r.P50 <= 0 || r.P99 < r.P50 {
+		if r.Tasks != 200 || r.Throughput <= 0 || r.Pipelined <= 0 || r.P50 <= 0 || r.P99 < r.P50 {
 			t.Errorf("%s: implausible %+v", r.Name, r)
 		}
 	}
@@ -48,8 +51,9 @@ func TestRunOnServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := brokertest.Connect(t, srv, broker.Config{Prefix: "leftover"})
+	mine := map[string]bool{"KV_" + b.Names().Bucket(): true, b.Names().DLQStream(): true}
 	for name := range b.JetStream().StreamNames(ctx).Name() {
-		if name != "KV_LEFTOVER" {
+		if !mine[name] {
 			t.Errorf("stream %s left behind", name)
 		}
 	}
@@ -131,6 +135,10 @@ func BenchmarkSubmitResult(b *testing.B) {
 
 // TestCycle runs one cycle's burst alone (STRAND_BENCH_CYCLE=floor|naive|strand),
 // for profiling with -cpuprofile, and logs what the server did per task.
+// STRAND_BENCH_WINDOW=N makes it the pipelined burst, N tasks per window;
+// STRAND_BENCH_PROFILE=file writes a CPU profile of the burst alone (the
+// server is in the same process); the log says how much CPU the process
+// spent per task during the burst.
 func TestCycle(t *testing.T) {
 	name := os.Getenv("STRAND_BENCH_CYCLE")
 	if name == "" {
@@ -155,22 +163,51 @@ func TestCycle(t *testing.T) {
 	w.payload = make([]byte, 200)
 	cfg := Config{}.withDefaults()
 	ctx := context.Background()
+	t0 := time.Now()
 	c, err := start(ctx, w, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("%s started in %v", name, time.Since(t0))
 	defer func() {
+		t0 := time.Now()
 		if err := c.close(ctx); err != nil {
 			t.Error(err)
 		}
+		t.Logf("%s closed in %v", name, time.Since(t0))
 	}()
+	// Warm up as measure does.
+	if _, err := burst(ctx, c, cfg.Producers, 500, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	window := 0
+	if v := os.Getenv("STRAND_BENCH_WINDOW"); v != "" {
+		if window, err = strconv.Atoi(v); err != nil {
+			t.Fatalf("STRAND_BENCH_WINDOW=%q: %v", v, err)
+		}
+	}
 	tc := &timedCycle{cycle: c}
-	took, err := burst(ctx, tc, cfg.Producers, cfg.Tasks, nil)
+	if f := os.Getenv("STRAND_BENCH_PROFILE"); f != "" {
+		out, err := os.Create(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer out.Close()
+		if err := pprof.StartCPUProfile(out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cpu0 := cpuTime()
+	took, err := burst(ctx, tc, cfg.Producers, cfg.Tasks, window, nil)
+	cpu := cpuTime() - cpu0
+	pprof.StopCPUProfile()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%s burst: %d tasks in %v = %.0f tasks/s; submit took %v on average",
-		name, cfg.Tasks, took, float64(cfg.Tasks)/took.Seconds(), time.Duration(tc.submitNS.Load()/int64(cfg.Tasks)))
+	t.Logf("%s burst: process CPU %v = %v per task, %.2f cores busy", name, cpu.Round(time.Millisecond),
+		(cpu / time.Duration(cfg.Tasks)).Round(100*time.Nanosecond), cpu.Seconds()/took.Seconds())
+	t.Logf("%s burst (window %d): %d tasks in %v = %.0f tasks/s; submit took %v per task on average",
+		name, window, cfg.Tasks, took, float64(cfg.Tasks)/took.Seconds(), time.Duration(tc.submitNS.Load()/int64(cfg.Tasks)))
 	for sn := range w.prodJS.StreamNames(ctx).Name() {
 		s, err := w.prodJS.Stream(ctx, sn)
 		if err != nil {
@@ -205,4 +242,20 @@ func (c *timedCycle) submit(ctx context.Context, cnt *counter) error {
 	err := c.cycle.submit(ctx, cnt)
 	c.submitNS.Add(int64(time.Since(t0)))
 	return err
+}
+
+func (c *timedCycle) submitBatch(ctx context.Context, n int, cnt *counter) error {
+	t0 := time.Now()
+	err := c.cycle.submitBatch(ctx, n, cnt)
+	c.submitNS.Add(int64(time.Since(t0)))
+	return err
+}
+
+// cpuTime is the process's user + system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -170,10 +170,44 @@ func startFloor(ctx context.Context, w *world, cfg Config) (cycle, error) {
 	return f, nil
 }
 
+func (f *floor) message(id string) *nats.Msg {
+	return &nats.Msg{Subject: floorSubject, Data: f.w.payload, Header: nats.Header{headerReply: []string{floorDone + id}}}
+}
+
 func (f *floor) publish(ctx context.Context, id string) error {
-	msg := &nats.Msg{Subject: floorSubject, Data: f.w.payload, Header: nats.Header{headerReply: []string{floorDone + id}}}
-	_, err := f.w.prodJS.PublishMsg(ctx, msg)
+	_, err := f.w.prodJS.PublishMsg(ctx, f.message(id))
 	return err
+}
+
+func (f *floor) submitBatch(ctx context.Context, n int, c *counter) error {
+	futs := make([]jetstream.PubAckFuture, 0, n)
+	for range n {
+		id := newID()
+		f.wt.expect(id, c)
+		fut, err := f.w.prodJS.PublishMsgAsync(f.message(id))
+		if err != nil {
+			return err
+		}
+		futs = append(futs, fut)
+	}
+	return awaitAcks(ctx, futs)
+}
+
+// awaitAcks waits for every future's PubAck and returns the first refusal.
+func awaitAcks(ctx context.Context, futs []jetstream.PubAckFuture) error {
+	var first error
+	for _, fut := range futs {
+		select {
+		case <-fut.Ok():
+		case err := <-fut.Err():
+			if first == nil {
+				first = err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return first
 }
 
 func (f *floor) submit(ctx context.Context, c *counter) error {
@@ -289,22 +323,53 @@ func (n *naive) event(m *nats.Msg) {
 	n.wt.seen(m.Subject[len(naiveEvents):])
 }
 
-func (n *naive) publish(ctx context.Context, id string) error {
+// prepare writes the pending state, synchronously, and returns the
+// envelope message to publish.
+func (n *naive) prepare(ctx context.Context, id string) (*nats.Msg, error) {
 	env, err := codec.EncodeEnvelope(codec.Msgpack, &codec.Envelope{
 		V: codec.Version, ID: id, Func: "echo", Args: []codec.Raw{n.arg}, Queue: "bench", Created: time.Now().UnixMilli(),
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rev, err := n.kv.Create(ctx, id, n.queued)
 	if err != nil {
-		return fmt.Errorf("create pending: %w", err)
+		return nil, fmt.Errorf("create pending: %w", err)
 	}
 	msg := &nats.Msg{Subject: naiveSubject, Data: env, Header: nats.Header{}}
 	msg.Header.Set(codec.HeaderContentType, codec.ContentTypeMsgpack)
 	msg.Header.Set(headerRev, strconv.FormatUint(rev, 10))
+	return msg, nil
+}
+
+func (n *naive) publish(ctx context.Context, id string) error {
+	msg, err := n.prepare(ctx, id)
+	if err != nil {
+		return err
+	}
 	_, err = n.w.prodJS.PublishMsg(ctx, msg)
 	return err
+}
+
+// submitBatch keeps kv.Create synchronous per task (the worker's CAS needs
+// its revision, and it is the duplicate check) and pipelines only the
+// envelope publishes, awaited together at the end.
+func (n *naive) submitBatch(ctx context.Context, k int, c *counter) error {
+	futs := make([]jetstream.PubAckFuture, 0, k)
+	for range k {
+		id := newID()
+		n.wt.expect(id, c)
+		msg, err := n.prepare(ctx, id)
+		if err != nil {
+			return err
+		}
+		fut, err := n.w.prodJS.PublishMsgAsync(msg)
+		if err != nil {
+			return err
+		}
+		futs = append(futs, fut)
+	}
+	return awaitAcks(ctx, futs)
 }
 
 func (n *naive) work(kv jetstream.KeyValue, m jetstream.Msg) {

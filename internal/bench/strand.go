@@ -17,8 +17,8 @@ import (
 // strandPrefix keeps the bench's bucket apart from a deployment's own.
 const strandPrefix = "strandbench"
 
-// strandCycle is the real thing: writer.Submit, a reader with a pool of
-// Concurrency, and Handle.Result for every task.
+// strandCycle is the real thing: writer.Submit (or writer.SubmitBatch), a
+// reader with a pool of Concurrency, and Handle.Result for every task.
 type strandCycle struct {
 	w        *world
 	pb, wb   *broker.Broker
@@ -124,6 +124,42 @@ func (s *strandCycle) submit(ctx context.Context, c *counter) error {
 	return nil
 }
 
+// submitBatch submits n tasks with one writer.SubmitBatch, then waits for
+// their results (Handle.Result, in order) off the producer's path.
+func (s *strandCycle) submitBatch(ctx context.Context, n int, c *counter) error {
+	calls := make([]writer.Call, n)
+	for i := range calls {
+		calls[i] = writer.Call{Func: "echo", Args: []any{s.w.payload}}
+		if s.countEvt {
+			id := newID()
+			s.wt.expect(id, c)
+			calls[i].Args = append(calls[i].Args, writer.ID(id))
+		}
+	}
+	hs, errs := s.wr.SubmitBatch(ctx, calls)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if s.countEvt {
+		return nil
+	}
+	s.results.Go(func() {
+		for _, h := range hs {
+			var out []byte
+			if err := h.Result(ctx, &out); err != nil {
+				c.fail(err)
+				continue
+			}
+			if len(out) != len(s.w.payload) {
+				c.fail(fmt.Errorf("task %s: result of %d bytes, want %d", h.ID(), len(out), len(s.w.payload)))
+				continue
+			}
+			c.add()
+		}
+	})
+	return nil
+}
+
 func (s *strandCycle) one(ctx context.Context) error {
 	h, err := s.wr.Submit(ctx, "echo", s.w.payload)
 	if err != nil {
@@ -142,8 +178,13 @@ func (s *strandCycle) close(ctx context.Context) error {
 	err := <-s.runDone
 	_ = s.wr.Close()
 	s.closeConns()
-	if derr := s.w.prodJS.DeleteKeyValue(ctx, broker.NewNames(strandPrefix).Bucket()); derr != nil &&
+	names := broker.NewNames(strandPrefix)
+	if derr := s.w.prodJS.DeleteKeyValue(ctx, names.Bucket()); derr != nil &&
 		!errors.Is(derr, jetstream.ErrBucketNotFound) && err == nil {
+		err = derr
+	}
+	// The dead-letter stream the broker provisions next to the bucket.
+	if derr := deleteStream(ctx, s.w.prodJS, names.DLQStream()); derr != nil && err == nil {
 		err = derr
 	}
 	return err

@@ -68,6 +68,13 @@ func (n Names) Cancel(id string) string { return n.prefix + ".ctl.cancel." + id 
 // CancelAll matches every Cancel subject.
 func (n Names) CancelAll() string { return n.prefix + ".ctl.cancel.*" }
 
+// WorkersBucket is the KV bucket of worker heartbeat records, one key per
+// worker id.
+func (n Names) WorkersBucket() string { return n.bucket + "_WORKERS" }
+
+// WorkerSubject is the stream subject of worker id's heartbeat record.
+func (n Names) WorkerSubject(id string) string { return "$KV." + n.bucket + "_WORKERS." + id }
+
 // ParseTaskSubject splits a task subject into its queue and id.
 func (n Names) ParseTaskSubject(subject string) (queue, id string, ok bool) {
 	rest, found := strings.CutPrefix(subject, n.kvPre+"t.")

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -10,23 +12,32 @@ import (
 )
 
 func newCancelCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "cancel ID",
-		Short: "Cancel a task",
+	var waitTimeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "cancel [--wait-timeout D] ID",
+		Short: "Cancel a task and wait for its final status",
 		Long: `Cancel a task: a pending one will never run, a running one has its context
-cancelled on the worker that runs it. Prints "cancelled ID". A task that
-already ended cannot be cancelled (exit 1).`,
+cancelled on the worker that runs it. Waits up to --wait-timeout for the task's
+terminal status and prints it with the id: "cancelled ID". A task that already
+ended, or ended otherwise before the cancel took hold, cannot be cancelled
+(exit 1); one still not ended after --wait-timeout exits 3.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if waitTimeout < 0 {
+				return usageErrorf("--wait-timeout %v: want 0 (no limit) or a positive duration", waitTimeout)
+			}
+			ctx, stop := untilSignal(cmd.Context())
+			defer stop()
+			cmd.SetContext(ctx)
 			c, h, err := a.openTask(cmd, args[0])
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			err = h.Cancel(cmd.Context())
+			err = h.Cancel(ctx)
 			switch {
 			case errors.Is(err, strand.ErrFinished):
-				st, serr := h.Status(cmd.Context())
+				st, serr := h.Status(ctx)
 				if serr != nil {
 					return fmt.Errorf("cancel %s: already finished", h.ID())
 				}
@@ -36,8 +47,33 @@ already ended cannot be cancelled (exit 1).`,
 			case err != nil:
 				return err
 			}
-			fmt.Fprintf(a.stdout, "cancelled %s\n", h.ID())
+			wctx := ctx
+			if waitTimeout > 0 {
+				var cancel context.CancelFunc
+				wctx, cancel = context.WithTimeout(ctx, waitTimeout)
+				defer cancel()
+			}
+			o, _, err := h.Wait(wctx)
+			if err != nil {
+				if wctx.Err() == nil {
+					return err
+				}
+				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				defer cancel()
+				st, serr := h.Status(sctx)
+				if serr != nil {
+					st = strand.StatusUnknown
+				}
+				fmt.Fprintf(a.stderr, "task %s: cancel requested, not ended yet: %s\n", h.ID(), st)
+				return exitWith(exitNotReady)
+			}
+			fmt.Fprintf(a.stdout, "%s %s\n", o.Status, h.ID())
+			if o.Status != strand.StatusCancelled {
+				return &exitError{code: exitFailed, err: fmt.Errorf("cancel %s: it ended %s first", h.ID(), o.Status)}
+			}
 			return nil
 		},
 	}
+	cmd.Flags().DurationVar(&waitTimeout, "wait-timeout", 10*time.Second, "how long to wait for the task's terminal status (0: no limit)")
+	return cmd
 }

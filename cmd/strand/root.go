@@ -83,6 +83,7 @@ Connection flags default to STRAND_* environment variables (shown in brackets).
 		newStatusCmd(a),
 		newResultCmd(a),
 		newCancelCmd(a),
+		newWorkersCmd(a),
 		newBenchCmd(a),
 	)
 	for _, c := range root.Commands() {

@@ -28,23 +28,31 @@ const headroom = 512
 
 // task is one delivery being processed.
 type task struct {
-	msg     jetstream.Msg
-	id      string
-	queue   string
-	format  codec.Format
-	env     *codec.Envelope
-	attempt int
-	ttl     time.Duration
-	started time.Time
-	log     zerolog.Logger
+	msg      jetstream.Msg
+	id       string
+	queue    string
+	format   codec.Format
+	env      *codec.Envelope
+	attempt  int // this delivery's number, 1 for the first
+	attempts int // how many times the task may run
+	ttl      time.Duration
+	started  time.Time
+	log      zerolog.Logger
 }
 
 // pendingAck is an outcome write in flight and what to do with the message
 // once the server has confirmed it.
 type pendingAck struct {
-	fut  jetstream.PubAckFuture
+	fut  jetstream.PubAckFuture // the outcome write (the state write for a retry); nil for none
 	t    *task
 	term bool
+	// dlq is the dead letter's publish, confirmed before the term; a
+	// failure hands the task back unless bestEffort.
+	dlq        jetstream.PubAckFuture
+	bestEffort bool
+	// retry: nak the message with delay instead of answering it for good.
+	retry bool
+	delay time.Duration
 }
 
 // process runs one delivered message to its outcome. It never panics and
@@ -87,24 +95,36 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 	}
 	env.Queue = queue
 	t.env = env
+	t.attempts = r.attempts(env)
 	t.log = t.log.With().Str("func", env.Func).Logger()
 	if env.ResultTTLMS > 0 {
 		t.ttl = time.Duration(env.ResultTTLMS) * time.Millisecond
 	}
 
-	if t.attempt > 1 && r.hasOutcome(ctx, t) {
-		// The outcome was written before a crash or a lost ack: done.
-		_ = m.Ack()
-		return
+	if t.attempt > 1 {
+		if o := r.outcome(ctx, t); o != nil {
+			// The outcome was written before a crash or a lost ack: done.
+			// A dead task's dead letter may be missing: it is sent again
+			// (the stream drops it if it has it).
+			if o.Status == strand.StatusDead && o.Error != nil {
+				if fut, err := r.deadLetter(t, o.Error, o.Attempt, o.Finished); err == nil {
+					acks <- pendingAck{t: t, dlq: fut, bestEffort: true, term: true}
+					return
+				}
+			}
+			_ = m.Ack()
+			return
+		}
 	}
 	fn, ok := r.reg.Lookup(env.Func)
 	if !ok {
 		r.finish(t, nil, &strand.TaskError{Kind: strand.KindUnknownFunc, Message: r.unknown(env.Func)}, acks)
 		return
 	}
-	if t.attempt >= r.cfg.MaxDeliver {
+	if r.lost(t.attempt, t.attempts) {
 		r.finish(t, nil, &strand.TaskError{Kind: strand.KindLost, Message: fmt.Sprintf(
-			"%s: given up after %d deliveries: the workers running it stopped answering", env.Func, t.attempt-1)}, acks)
+			"%s: given up after %d deliveries (%d attempts allowed): the workers running it stopped answering",
+			env.Func, t.attempt-1, t.attempts)}, acks)
 		return
 	}
 
@@ -138,7 +158,7 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 		stateTimer = time.AfterFunc(r.cfg.RunningAfter, func() { r.writeState(t, running) })
 	}
 	hb := r.heartbeat(m)
-	result, err := fn.Call(taskCtx, f, env.Args, env.Kwargs)
+	result, err := r.call(taskCtx, t, fn, f)
 	hb.Stop()
 	if stateTimer != nil {
 		stateTimer.Stop()
@@ -174,8 +194,11 @@ func (r *Reader) unknown(fn string) string {
 }
 
 // finish writes the task's outcome, create-only, and queues the message to
-// be acked (completed, cancelled) or terminated (failed) once the write is
-// confirmed.
+// be acked (completed, cancelled) or terminated (failed, dead) once the
+// write is confirmed. A handler's error with attempts left is not an
+// outcome: finish records the retrying state and has the message naked
+// with a backoff. After the last attempt of a task that had more than one
+// the task is dead, and a copy goes to the dead-letter stream first.
 func (r *Reader) finish(t *task, result any, err error, acks chan<- pendingAck) {
 	env := t.env
 	o := &codec.Outcome{
@@ -189,7 +212,7 @@ func (r *Reader) finish(t *task, result any, err error, acks chan<- pendingAck) 
 		raw, merr := t.format.Marshal(result)
 		switch {
 		case merr != nil:
-			err = fmt.Errorf("%s: encode result %T: %w", env.Func, result, merr)
+			err = strand.Permanent(fmt.Errorf("%s: encode result %T: %w", env.Func, result, merr))
 		case int64(len(raw)+headroom) > r.b.MaxPayload():
 			err = &strand.TaskError{Kind: strand.KindTooLarge, Message: fmt.Sprintf(
 				"%s: result is %d bytes, the server accepts %d", env.Func, len(raw), r.b.MaxPayload()-headroom)}
@@ -197,15 +220,31 @@ func (r *Reader) finish(t *task, result any, err error, acks chan<- pendingAck) 
 			o.Result = raw
 		}
 	}
-	term := false
+	term, dead := false, false
 	if err != nil {
 		o.Error = codec.ErrorInfoOf(err)
 		o.Status = strand.StatusFailed
 		term = true
-		if o.Error.Kind == strand.KindCancelled {
+		switch {
+		case o.Error.Kind == strand.KindCancelled:
 			o.Status, term = strand.StatusCancelled, false
+		case !t.started.IsZero() && t.attempts > 1 && retryable(err, o.Error.Kind):
+			if t.attempt < t.attempts {
+				r.retry(t, err, o.Error, acks)
+				return
+			}
+			o.Status, dead = strand.StatusDead, true
 		}
-		t.log.Debug().Str("kind", o.Error.Kind).Str("error", o.Error.Message).Msg("task failed")
+		t.log.Debug().Str("kind", o.Error.Kind).Str("error", o.Error.Message).Str("status", string(o.Status)).Msg("task failed")
+	}
+	var dlq jetstream.PubAckFuture
+	if dead {
+		var derr error
+		if dlq, derr = r.deadLetter(t, o.Error, t.attempt, o.Finished); derr != nil {
+			t.log.Error().Err(derr).Msg("write dead letter; the task will be redelivered")
+			nak(t.log, t.msg)
+			return
+		}
 	}
 	data, merr := t.format.Marshal(o)
 	if merr != nil { // cannot happen for these types; never leave the message hanging
@@ -222,22 +261,49 @@ func (r *Reader) finish(t *task, result any, err error, acks chan<- pendingAck) 
 		nak(t.log, t.msg)
 		return
 	}
-	acks <- pendingAck{fut: fut, t: t, term: term}
+	acks <- pendingAck{fut: fut, t: t, term: term, dlq: dlq}
 }
 
 // ack answers each message once its outcome write is confirmed (or was
 // refused because an outcome already exists), in order, off the pool.
 func (r *Reader) ack(acks <-chan pendingAck) {
 	for p := range acks {
-		select {
-		case <-p.fut.Ok():
-		case err := <-p.fut.Err():
-			if !wrongLastSeq(err) {
-				p.t.log.Error().Err(err).Msg("outcome not confirmed; the task will be redelivered")
-				nak(p.t.log, p.t.msg)
-				continue
+		if p.retry {
+			if p.fut != nil {
+				select {
+				case <-p.fut.Ok():
+				case err := <-p.fut.Err():
+					p.t.log.Warn().Err(err).Msg("write retrying state")
+				}
 			}
-			// An outcome exists already (cancelled, or an earlier run): it stands.
+			if err := p.t.msg.NakWithDelay(p.delay); err != nil {
+				p.t.log.Warn().Err(err).Msg("nak: the task returns after AckWait instead")
+			}
+			continue
+		}
+		if p.fut != nil {
+			select {
+			case <-p.fut.Ok():
+			case err := <-p.fut.Err():
+				if !wrongLastSeq(err) {
+					p.t.log.Error().Err(err).Msg("outcome not confirmed; the task will be redelivered")
+					nak(p.t.log, p.t.msg)
+					continue
+				}
+				// An outcome exists already (cancelled, or an earlier run): it stands.
+			}
+		}
+		if p.dlq != nil {
+			select {
+			case <-p.dlq.Ok():
+			case err := <-p.dlq.Err():
+				if !p.bestEffort {
+					p.t.log.Error().Err(err).Msg("dead letter not confirmed; the task will be redelivered")
+					nak(p.t.log, p.t.msg)
+					continue
+				}
+				p.t.log.Error().Err(err).Msg("dead letter not confirmed again; the task stays dead without it")
+			}
 		}
 		if p.term {
 			_ = p.t.msg.Term()
@@ -248,22 +314,37 @@ func (r *Reader) ack(acks <-chan pendingAck) {
 }
 
 // writeState records the task's state without waiting for the server.
-func (r *Reader) writeState(t *task, st *codec.State) {
+func (r *Reader) writeState(t *task, st *codec.State) { r.publishState(t, st) }
+
+// publishState sends the task's state record and returns its future (nil
+// if it could not be sent).
+func (r *Reader) publishState(t *task, st *codec.State) jetstream.PubAckFuture {
 	data, err := t.format.Marshal(st)
 	if err != nil {
-		return
+		return nil
 	}
 	msg := &nats.Msg{Subject: r.names.KeySubject(r.names.StateKey(t.id)), Data: data, Header: nats.Header{}}
 	msg.Header.Set(codec.HeaderContentType, t.format.ContentType())
-	if _, err := r.b.JetStream().PublishMsgAsync(msg, jetstream.WithMsgTTL(t.ttl)); err != nil {
+	fut, err := r.b.JetStream().PublishMsgAsync(msg, jetstream.WithMsgTTL(t.ttl))
+	if err != nil {
 		t.log.Warn().Err(err).Msg("write state")
+		return nil
 	}
+	return fut
 }
 
-// hasOutcome reports whether the task already has an outcome.
-func (r *Reader) hasOutcome(ctx context.Context, t *task) bool {
-	_, err := r.b.KV().Get(ctx, r.names.ResultKey(t.id))
-	return err == nil
+// outcome returns the task's outcome if it has one. An outcome that
+// cannot be read as one still counts: the task is done.
+func (r *Reader) outcome(ctx context.Context, t *task) *codec.Outcome {
+	e, err := r.b.KV().Get(ctx, r.names.ResultKey(t.id))
+	if err != nil {
+		return nil
+	}
+	o, _, err := codec.DecodeOutcome(e.Value())
+	if err != nil {
+		return &codec.Outcome{Status: strand.StatusFailed}
+	}
+	return o
 }
 
 // heartbeat tells the server, every third of AckWait, that the task is

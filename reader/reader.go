@@ -32,8 +32,10 @@ type Config struct {
 	// AckWait: a task whose worker stops answering for this long goes to
 	// another worker (default 30s). Running tasks are kept alive with heartbeats.
 	AckWait time.Duration `envconfig:"ACK_WAIT"`
-	// MaxDeliver bounds how often one task is handed out (default 10): a task
-	// whose workers die this many times ends failed with kind "lost".
+	// MaxDeliver bounds how often one task is handed out beyond its attempts
+	// (default 10): the delivery attempts+MaxDeliver-1 of a task, every
+	// earlier one a failed attempt or a worker that died, ends it failed with
+	// kind "lost" instead of running it.
 	MaxDeliver int `envconfig:"MAX_DELIVER"`
 	// ShutdownTimeout is how long Run waits for running tasks once its ctx
 	// ends, before it cancels them and hands them back (default 30s).

@@ -1,0 +1,174 @@
+package writer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+
+	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/codec"
+)
+
+// DeadTask is a dead letter: a task whose every attempt failed, as kept in
+// the dead-letter stream with its original envelope.
+type DeadTask struct {
+	ID       string    `json:"id"`
+	Func     string    `json:"func"`
+	Queue    string    `json:"queue"`
+	Kind     string    `json:"kind"`  // the last error's kind
+	Error    string    `json:"error"` // the last error's message
+	Attempts int       `json:"attempts"`
+	Failed   time.Time `json:"failed"`
+	Seq      uint64    `json:"seq"` // its sequence in the dead-letter stream
+}
+
+// ReplayOf is the meta key that links a replayed task to the dead one.
+const ReplayOf = "replay_of"
+
+// DLQ lists the dead letters, oldest first.
+func (w *Writer) DLQ(ctx context.Context) ([]DeadTask, error) {
+	var out []DeadTask
+	err := w.eachDead(ctx, func(m *jetstream.RawStreamMsg) error {
+		out = append(out, deadTask(m))
+		return nil
+	})
+	return out, err
+}
+
+// eachDead calls fn with every dead letter in stream order.
+func (w *Writer) eachDead(ctx context.Context, fn func(*jetstream.RawStreamMsg) error) error {
+	st, err := w.b.DLQ(ctx)
+	if err != nil {
+		return fmt.Errorf("dead letters: %w", err)
+	}
+	for seq := uint64(1); ; seq++ {
+		// The next message at or after seq: deleted ones are skipped.
+		m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(w.names.DLQSubjects()))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("dead letters: %w", err)
+		}
+		if err := fn(m); err != nil {
+			return err
+		}
+		seq = m.Sequence
+	}
+}
+
+func deadTask(m *jetstream.RawStreamMsg) DeadTask {
+	h := m.Header
+	d := DeadTask{
+		ID: h.Get(broker.HeaderTaskID), Func: h.Get(codec.HeaderFunc), Queue: h.Get(broker.HeaderQueue),
+		Kind: h.Get(broker.HeaderErrorKind), Error: h.Get(broker.HeaderError), Seq: m.Sequence, Failed: m.Time,
+	}
+	d.Attempts, _ = strconv.Atoi(h.Get(broker.HeaderAttempts))
+	if ms, err := strconv.ParseInt(h.Get(broker.HeaderFailed), 10, 64); err == nil {
+		d.Failed = time.UnixMilli(ms)
+	}
+	return d
+}
+
+// Replay submits the dead task id again as a fresh task: the same call and
+// options under a new id, with meta replay_of=<id>, and removes its dead
+// letter. It returns strand.ErrNotFound if no dead letter has that id.
+func (w *Writer) Replay(ctx context.Context, id string) (*Handle, error) {
+	var found *jetstream.RawStreamMsg
+	errFound := errors.New("found")
+	err := w.eachDead(ctx, func(m *jetstream.RawStreamMsg) error {
+		if m.Header.Get(broker.HeaderTaskID) == id {
+			found = m
+			return errFound
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errFound) {
+		return nil, err
+	}
+	if found == nil {
+		return nil, fmt.Errorf("replay %s: %w in the dead letters", id, strand.ErrNotFound)
+	}
+	return w.replay(ctx, found)
+}
+
+// ReplayAll replays every dead letter, as Replay does, and returns the
+// new tasks' handles. It stops at the first error.
+func (w *Writer) ReplayAll(ctx context.Context) ([]*Handle, error) {
+	var hs []*Handle
+	err := w.eachDead(ctx, func(m *jetstream.RawStreamMsg) error {
+		h, err := w.replay(ctx, m)
+		if err != nil {
+			return err
+		}
+		hs = append(hs, h)
+		return nil
+	})
+	return hs, err
+}
+
+// replay re-submits a dead letter's envelope under a new id and deletes it.
+func (w *Writer) replay(ctx context.Context, m *jetstream.RawStreamMsg) (*Handle, error) {
+	old := m.Header.Get(broker.HeaderTaskID)
+	f := codec.Sniff(m.Data)
+	if ct := m.Header.Get(codec.HeaderContentType); ct != "" {
+		pf, err := codec.ParseContentType(ct)
+		if err != nil {
+			return nil, fmt.Errorf("replay %s: %w", old, err)
+		}
+		f = pf
+	}
+	env, err := codec.DecodeEnvelope(f, m.Data)
+	if err != nil {
+		return nil, fmt.Errorf("replay %s: %w", old, err)
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, err
+	}
+	if env.Queue == "" {
+		env.Queue = m.Header.Get(broker.HeaderQueue)
+	}
+	if err := codec.ValidQueue(env.Queue); err != nil {
+		env.Queue = w.cfg.Queue
+	}
+	meta := make(map[string]string, len(env.Meta)+1)
+	for k, v := range env.Meta {
+		meta[k] = v
+	}
+	meta[ReplayOf] = env.ID
+	env.ID, env.Meta, env.Created = id.String(), meta, time.Now().UnixMilli()
+	if err := w.publish(ctx, env, f); err != nil {
+		return nil, fmt.Errorf("replay %s: %w", old, err)
+	}
+	st, err := w.b.DLQ(ctx)
+	if err == nil {
+		err = st.DeleteMsg(ctx, m.Sequence)
+	}
+	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, fmt.Errorf("replay %s: submitted as %s, but its dead letter stays: %w", old, env.ID, err)
+	}
+	return &Handle{w: w, id: env.ID, queue: env.Queue, fn: env.Func}, nil
+}
+
+// PurgeDLQ removes every dead letter and says how many there were.
+func (w *Writer) PurgeDLQ(ctx context.Context) (uint64, error) {
+	st, err := w.b.DLQ(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("purge dead letters: %w", err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("purge dead letters: %w", err)
+	}
+	if err := st.Purge(ctx); err != nil {
+		return 0, fmt.Errorf("purge dead letters: %w", err)
+	}
+	return info.State.Msgs, nil
+}

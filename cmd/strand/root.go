@@ -84,6 +84,7 @@ Connection flags default to STRAND_* environment variables (shown in brackets).
 		newResultCmd(a),
 		newCancelCmd(a),
 		newWorkersCmd(a),
+		newDLQCmd(a),
 		newBenchCmd(a),
 	)
 	for _, c := range root.Commands() {

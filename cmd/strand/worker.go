@@ -24,6 +24,8 @@ type workerFlags struct {
 	shutdownTimeout time.Duration
 	ackWait         time.Duration
 	workerID        string
+	maxAttempts     int
+	retryBase       time.Duration
 }
 
 // register adds the flags; dev takes only --concurrency.
@@ -37,6 +39,8 @@ func (f *workerFlags) register(cmd *cobra.Command, all bool) {
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long running tasks may finish after a signal before they are handed back [$STRAND_SHUTDOWN_TIMEOUT]")
 	fl.DurationVar(&f.ackWait, "ack-wait", 30*time.Second, "a task whose worker stops answering this long goes to another worker [$STRAND_ACK_WAIT]")
 	fl.StringVar(&f.workerID, "worker-id", "", "this worker's name in task records (default host-pid-random) [$STRAND_WORKER_ID]")
+	fl.IntVar(&f.maxAttempts, "max-attempts", 1, "how many times a task runs unless it names its own max attempts; 1 = no retry [$STRAND_MAX_ATTEMPTS]")
+	fl.DurationVar(&f.retryBase, "retry-base", time.Second, "delay before the first retry, doubled for each next one (up to 10m, ±20% jitter) [$STRAND_RETRY_BASE]")
 }
 
 // config reads the worker's STRAND_* variables and applies the flags given.
@@ -70,6 +74,18 @@ func (f *workerFlags) config(cmd *cobra.Command) (reader.Config, error) {
 	if changed("worker-id") {
 		rc.WorkerID = f.workerID
 	}
+	if changed("max-attempts") {
+		if f.maxAttempts < 1 {
+			return rc, usageErrorf("--max-attempts %d: want at least 1", f.maxAttempts)
+		}
+		rc.MaxAttempts = f.maxAttempts
+	}
+	if changed("retry-base") {
+		if f.retryBase <= 0 {
+			return rc, usageErrorf("--retry-base %v: want a positive duration", f.retryBase)
+		}
+		rc.RetryBase = f.retryBase
+	}
 	return rc, nil
 }
 
@@ -101,7 +117,7 @@ func (a *app) runWorker(ctx context.Context, b *broker.Broker, reg *registry.Reg
 func newWorkerCmd(a *app) *cobra.Command {
 	var wf workerFlags
 	cmd := &cobra.Command{
-		Use:   "worker [--queue Q]... [--concurrency N] [--shutdown-timeout D] [--ack-wait D] [--worker-id ID]",
+		Use:   "worker [--queue Q]... [--concurrency N] [--max-attempts N] [--retry-base D] [--shutdown-timeout D] [--ack-wait D] [--worker-id ID]",
 		Short: "Run a worker with the demo functions (add, echo, sleep, fail)",
 		Long: `Run a worker with the demo functions add, echo, sleep and fail until SIGINT or
 SIGTERM. On a signal it stops taking tasks, lets running ones finish for up to

@@ -158,7 +158,9 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 		stateTimer = time.AfterFunc(r.cfg.RunningAfter, func() { r.writeState(t, running) })
 	}
 	hb := r.heartbeat(m)
+	r.inFlight.Add(1)
 	result, err := r.call(taskCtx, t, fn, f)
+	r.inFlight.Add(-1)
 	hb.Stop()
 	if stateTimer != nil {
 		stateTimer.Stop()

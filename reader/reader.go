@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -60,6 +61,9 @@ type Config struct {
 	// ends, the slot is free, the goroutine is counted by Abandoned
 	// (default 1s).
 	AbandonAfter time.Duration `envconfig:"ABANDON_AFTER"`
+	// HeartbeatEvery is how often the worker rewrites its record in the
+	// workers bucket, which expires three beats after the last (default 5s).
+	HeartbeatEvery time.Duration `envconfig:"HEARTBEAT"`
 	// Logger receives the worker's logs (default: none).
 	Logger *zerolog.Logger `ignored:"true"`
 }
@@ -72,11 +76,7 @@ func (c Config) withDefaults() Config {
 		c.Concurrency = 16
 	}
 	if c.WorkerID == "" {
-		host, _ := os.Hostname()
-		if host == "" {
-			host = "worker"
-		}
-		c.WorkerID = host + "-" + strconv.Itoa(os.Getpid()) + "-" + uuid.NewString()[:4]
+		c.WorkerID = workerHost() + "-" + strconv.Itoa(os.Getpid()) + "-" + uuid.NewString()[:4]
 	}
 	if c.AckWait <= 0 {
 		c.AckWait = 30 * time.Second
@@ -99,6 +99,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.AbandonAfter <= 0 {
 		c.AbandonAfter = time.Second
+	}
+	if c.HeartbeatEvery <= 0 {
+		c.HeartbeatEvery = DefaultHeartbeatEvery
 	}
 	if c.RunningAfter == 0 {
 		c.RunningAfter = 5 * time.Millisecond
@@ -124,11 +127,15 @@ type Reader struct {
 	mu        sync.Mutex
 	running   map[string]context.CancelCauseFunc
 	cancelled map[string]time.Time
+	inFlight  atomic.Int64 // handlers running now, for the heartbeat record
 }
 
 // New returns a worker for the functions in reg.
 func New(b *broker.Broker, reg *registry.Registry, cfg Config) (*Reader, error) {
 	cfg = cfg.withDefaults()
+	if err := checkWorkerID(cfg.WorkerID); err != nil {
+		return nil, err
+	}
 	for _, q := range cfg.Queues {
 		if err := codec.ValidQueue(q); err != nil {
 			return nil, err
@@ -175,6 +182,7 @@ func (r *Reader) Run(ctx context.Context) error {
 		}
 		consumers = append(consumers, cons)
 	}
+	defer r.announce(ctx)() // the worker's record in the workers bucket, deleted on return
 	sub, err := r.b.Conn().Subscribe(r.names.CancelAll(), r.onCancel)
 	if err != nil {
 		return fmt.Errorf("subscribe to cancels: %w", err)

@@ -84,6 +84,7 @@ func TestWorkersCommand(t *testing.T) {
 	w, stop := heartbeatWorld(t)
 	host, _ := os.Hostname()
 
+	w.waitInFlight(0, 10*time.Second) // the worker's first beat
 	ws := w.workersJSON()
 	if len(ws) != 1 || ws[0].ID != "cli-1" || ws[0].Host != host || ws[0].PID != os.Getpid() ||
 		ws[0].Concurrency != 4 || strings.Join(ws[0].Queues, ",") != "default" ||

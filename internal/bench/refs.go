@@ -24,6 +24,9 @@ type pool struct {
 	it      jetstream.MessagesContext
 	fetcher sync.WaitGroup
 	workers sync.WaitGroup
+	// redelivered counts deliveries past the first: each one means a task
+	// waited out AckWait, and the burst it fell in includes that wait.
+	redelivered atomic.Int64
 }
 
 func startPool(ctx context.Context, js jetstream.JetStream, stream, durable string, conc int,
@@ -61,6 +64,9 @@ func startPool(ctx context.Context, js jetstream.JetStream, stream, durable stri
 			}
 			if err != nil {
 				continue
+			}
+			if meta, err := m.Metadata(); err == nil && meta.NumDelivered > 1 {
+				p.redelivered.Add(1)
 			}
 			jobs <- m
 		}
@@ -230,6 +236,8 @@ func (f *floor) one(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+func (f *floor) redelivered() int64 { return f.pool.redelivered.Load() }
 
 func (f *floor) close(ctx context.Context) error {
 	f.pool.stop()
@@ -426,6 +434,8 @@ func (n *naive) one(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+func (n *naive) redelivered() int64 { return n.pool.redelivered.Load() }
 
 func (n *naive) close(ctx context.Context) error {
 	n.pool.stop()

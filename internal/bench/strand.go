@@ -169,6 +169,9 @@ func (s *strandCycle) one(ctx context.Context) error {
 	return h.Result(ctx, &out)
 }
 
+// redelivered is not counted for strand: its reader does not expose it.
+func (s *strandCycle) redelivered() int64 { return -1 }
+
 func (s *strandCycle) close(ctx context.Context) error {
 	s.results.Wait()
 	if s.sub != nil {

@@ -3,6 +3,7 @@ package broker
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"time"
@@ -27,6 +28,17 @@ type ServerConfig struct {
 	Name string
 	// Log turns the server's own log on (stderr).
 	Log bool
+
+	// ClusterName, ClusterAddr and Routes make the server one node of a
+	// JetStream cluster; all three empty (the default) is a single server.
+	// Every node of a cluster has the same ClusterName and a distinct Name.
+	ClusterName string
+	// ClusterAddr is host:port for routes from the other nodes (host
+	// defaults to 127.0.0.1; port 0 picks a free one).
+	ClusterAddr string
+	// Routes are the other nodes' cluster addresses, nats-route://host:port;
+	// listing every node, this one included, is fine.
+	Routes []string
 }
 
 // Server is a running embedded NATS server.
@@ -65,15 +77,8 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server addr %q: bad port", addr)
 	}
-	if port == 0 {
-		port = server.RANDOM_PORT
-	} else {
-		// The server reports a taken port only through its log; ask first.
-		l, err := net.Listen("tcp", net.JoinHostPort(host, portStr))
-		if err != nil {
-			return nil, fmt.Errorf("start nats server: %w", err)
-		}
-		_ = l.Close()
+	if port, err = listenPort(host, port); err != nil {
+		return nil, err
 	}
 	dir := cfg.DataDir
 	if dir == "" {
@@ -97,6 +102,9 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		NoSigs:       true,
 		NoLog:        !cfg.Log,
 	}
+	if err := cluster(cfg, opts); err != nil {
+		return nil, err
+	}
 	s, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("start nats server: %w", err)
@@ -105,9 +113,61 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		s.ConfigureLogger()
 	}
 	go s.Start()
+	// In a cluster this also waits for the route listener; JetStream's meta
+	// leader is elected later, once enough nodes have met.
 	if !s.ReadyForConnections(10 * time.Second) {
 		s.Shutdown()
 		return nil, fmt.Errorf("start nats server on %s: not ready after 10s", addr)
 	}
 	return &Server{Server: s, dataDir: dir}, nil
+}
+
+// listenPort checks that host:port is free (the server reports a taken port
+// only through its log) and maps port 0 to the server's "pick one".
+func listenPort(host string, port int) (int, error) {
+	if port == 0 {
+		return server.RANDOM_PORT, nil
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		return 0, fmt.Errorf("start nats server: %w", err)
+	}
+	_ = l.Close()
+	return port, nil
+}
+
+// cluster sets the route listener and routes of a clustered node in opts.
+func cluster(cfg ServerConfig, opts *server.Options) error {
+	if cfg.ClusterName == "" && cfg.ClusterAddr == "" && len(cfg.Routes) == 0 {
+		return nil
+	}
+	if cfg.ClusterName == "" || cfg.ClusterAddr == "" {
+		return fmt.Errorf("start nats server: a cluster node needs ClusterName and ClusterAddr")
+	}
+	if cfg.Name == "" {
+		return fmt.Errorf("start nats server: a cluster node needs a Name of its own")
+	}
+	host, portStr, err := net.SplitHostPort(cfg.ClusterAddr)
+	if err != nil {
+		return fmt.Errorf("cluster addr %q: %w", cfg.ClusterAddr, err)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return fmt.Errorf("cluster addr %q: bad port", cfg.ClusterAddr)
+	}
+	if port, err = listenPort(host, port); err != nil {
+		return err
+	}
+	opts.Cluster = server.ClusterOpts{Name: cfg.ClusterName, Host: host, Port: port}
+	for _, r := range cfg.Routes {
+		u, err := url.Parse(r)
+		if err != nil || u.Host == "" {
+			return fmt.Errorf("cluster route %q: want nats-route://host:port", r)
+		}
+		opts.Routes = append(opts.Routes, u)
+	}
+	return nil
 }

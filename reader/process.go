@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/registry"
 )
@@ -287,7 +288,7 @@ func (r *Reader) ack(acks <-chan pendingAck) {
 			select {
 			case <-p.fut.Ok():
 			case err := <-p.fut.Err():
-				if !wrongLastSeq(err) {
+				if !wrongLastSeq(err) && !r.rewrite(p.fut.Msg(), err) {
 					p.t.log.Error().Err(err).Msg("outcome not confirmed; the task will be redelivered")
 					nak(p.t.log, p.t.msg)
 					continue
@@ -313,6 +314,28 @@ func (r *Reader) ack(acks <-chan pendingAck) {
 			_ = p.t.msg.Ack()
 		}
 	}
+}
+
+// rewrite sends an outcome write again while its last try failed in a way
+// a retry can fix (broker.Transient: the connection failed over to another
+// node, the stream was electing a leader), for up to half of AckWait. It
+// reports whether the outcome is now stored, or one was already: then the
+// task is answered instead of run again. msg carries the create-only and TTL
+// headers of the first try. See docs/decisions.md, "Cluster failover".
+func (r *Reader) rewrite(msg *nats.Msg, err error) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.AckWait/2)
+	defer cancel()
+	for wait := 50 * time.Millisecond; broker.Transient(err); wait = min(2*wait, time.Second) {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
+		}
+		if _, err = r.b.JetStream().PublishMsg(ctx, msg); err == nil || wrongLastSeq(err) {
+			return true
+		}
+	}
+	return false
 }
 
 // writeState records the task's state without waiting for the server.

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/codec"
 )
 
@@ -244,6 +245,7 @@ func (h *Handle) Wait(ctx context.Context) (*codec.Outcome, codec.Format, error)
 		}
 		defer h.w.unawait(h.id, wt)
 	}
+	var again <-chan time.Time
 	for {
 		// Events sent while the connection was down are lost: after a
 		// reconnect, read the outcome again.
@@ -255,11 +257,17 @@ func (h *Handle) Wait(ctx context.Context) (*codec.Outcome, codec.Format, error)
 			// The subscription is live, so an outcome written from now on
 			// reaches wt; one written before is found by the read.
 			o, f, err := h.outcome(ctx)
-			if err != nil || o != nil {
+			switch {
+			case err != nil && broker.Transient(err) && ctx.Err() == nil:
+				// A cluster failing over answers no reads for a moment.
+				again = time.After(100 * time.Millisecond)
+			case err != nil || o != nil:
 				return o, f, err
 			}
 		}
 		select {
+		case <-again:
+			read = true
 		case <-wt.done:
 			o, f, err := codec.DecodeOutcome(wt.data)
 			if err != nil {

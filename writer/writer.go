@@ -1,6 +1,7 @@
 package writer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -208,7 +209,41 @@ func (w *Writer) publish(ctx context.Context, env *codec.Envelope, f codec.Forma
 		return err
 	}
 	_, err = w.b.JetStream().PublishMsg(ctx, msg, w.pubOpts()...)
-	return classify(err, env.ID)
+	return w.retry(ctx, msg, env.Queue, env.ID, err)
+}
+
+// retry writes a task record again while its last write failed in a way a
+// retry can fix (broker.Transient: the connection failed over to another
+// node, the stream was electing a leader), until ctx ends. A write that
+// failed so may have been stored all the same: when a retry is refused
+// because the record exists and the stored record is this one, byte for
+// byte, the submission succeeded. See docs/decisions.md, "Cluster failover".
+func (w *Writer) retry(ctx context.Context, msg *nats.Msg, queue, id string, err error) error {
+	wait := 50 * time.Millisecond
+	for retried := false; ; retried = true {
+		switch {
+		case err == nil:
+			return nil
+		case retried && wrongLastSeq(err) && w.stored(ctx, queue, id, msg.Data):
+			return nil
+		case !broker.Transient(err) || ctx.Err() != nil:
+			return classify(err, id)
+		}
+		w.log.Debug().Err(err).Str("task_id", id).Msg("submit: retrying the write")
+		select {
+		case <-ctx.Done():
+			return classify(err, id)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+		_, err = w.b.JetStream().PublishMsg(ctx, msg, w.pubOpts()...)
+	}
+}
+
+// stored reports whether the task record of id holds data.
+func (w *Writer) stored(ctx context.Context, queue, id string, data []byte) bool {
+	e, err := w.b.KV().Get(ctx, w.names.TaskKey(queue, id))
+	return err == nil && bytes.Equal(e.Value(), data)
 }
 
 func (w *Writer) pubOpts() []jetstream.PublishOpt {
@@ -248,6 +283,9 @@ func (w *Writer) SubmitBatch(ctx context.Context, calls []Call) ([]*Handle, []er
 	hs := make([]*Handle, len(calls))
 	errs := make([]error, len(calls))
 	futs := make([]jetstream.PubAckFuture, len(calls))
+	msgs := make([]*nats.Msg, len(calls))
+	pubErrs := make([]error, len(calls)) // a publish refused before it was sent
+	var sent []int
 	for i, c := range calls {
 		env, f, err := w.envelope(c.Func, c.Args)
 		var msg *nats.Msg
@@ -264,22 +302,50 @@ func (w *Writer) SubmitBatch(ctx context.Context, calls []Call) ([]*Handle, []er
 				h.early = wt
 			}
 		}
-		hs[i] = h
-		if futs[i], err = w.b.JetStream().PublishMsgAsync(msg, w.pubOpts()...); err != nil {
-			errs[i] = fmt.Errorf("submit %s: %w", c.Func, err)
-		}
+		hs[i], msgs[i] = h, msg
+		futs[i], pubErrs[i] = w.b.JetStream().PublishMsgAsync(msg, w.pubOpts()...)
+		sent = append(sent, i)
 	}
-	for i, fut := range futs {
-		if fut == nil {
-			continue
+	// Writes that failed in a way a retry can fix (a cluster failing over,
+	// see retry) are sent again together, pipelined like the first round.
+	wait := 50 * time.Millisecond
+	for retried := false; len(sent) > 0; retried = true {
+		var again []int
+		for _, i := range sent {
+			err := pubErrs[i]
+			if err == nil {
+				select {
+				case <-futs[i].Ok():
+					continue
+				case err = <-futs[i].Err():
+				case <-ctx.Done():
+					err = ctx.Err()
+				}
+			}
+			switch {
+			case retried && wrongLastSeq(err) && w.stored(ctx, hs[i].queue, hs[i].id, msgs[i].Data):
+			case broker.Transient(err) && ctx.Err() == nil:
+				again = append(again, i)
+			default:
+				errs[i] = fmt.Errorf("submit %s: %w", calls[i].Func, classify(err, hs[i].id))
+			}
 		}
-		select {
-		case <-fut.Ok():
-		case err := <-fut.Err():
-			errs[i] = fmt.Errorf("submit %s: %w", calls[i].Func, classify(err, hs[i].id))
-		case <-ctx.Done():
-			errs[i] = fmt.Errorf("submit %s: %w", calls[i].Func, ctx.Err())
+		if len(again) > 0 {
+			w.log.Debug().Int("tasks", len(again)).Msg("submit: retrying writes")
+			select {
+			case <-ctx.Done():
+				for _, i := range again {
+					errs[i] = fmt.Errorf("submit %s: %w", calls[i].Func, ctx.Err())
+				}
+				again = nil
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, time.Second)
 		}
+		for _, i := range again {
+			futs[i], pubErrs[i] = w.b.JetStream().PublishMsgAsync(msgs[i], w.pubOpts()...)
+		}
+		sent = again
 	}
 	for i, h := range hs {
 		if errs[i] != nil && h != nil {

@@ -64,13 +64,13 @@ func TestWorkerKilledMidRun(t *testing.T) {
 	got := waitAll(ctx, t, hs)
 	t.Logf("all %d outcomes %v after the kill", n, time.Since(killedAt).Round(time.Millisecond))
 
-	outcomes, _, bad := rec.snapshot()
+	_, _, bad := rec.snapshot()
 	for _, s := range bad {
 		t.Errorf("undecodable record event: %s", s)
 	}
 	// Outcome events can trail the handles' own by a moment; wait for all.
 	rec.waitFor(10*time.Second, func(r *records) bool { return len(r.outcomes) >= n })
-	outcomes, _, _ = rec.snapshot()
+	outcomes, _, _ := rec.snapshot()
 
 	byWorker := map[string]int{}
 	redelivered := 0

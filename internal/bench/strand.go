@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/reader"
@@ -181,14 +181,16 @@ func (s *strandCycle) close(ctx context.Context) error {
 	err := <-s.runDone
 	_ = s.wr.Close()
 	s.closeConns()
-	names := broker.NewNames(strandPrefix)
-	if derr := s.w.prodJS.DeleteKeyValue(ctx, names.Bucket()); derr != nil &&
-		!errors.Is(derr, jetstream.ErrBucketNotFound) && err == nil {
-		err = derr
-	}
-	// The dead-letter stream the broker provisions next to the bucket.
-	if derr := deleteStream(ctx, s.w.prodJS, names.DLQStream()); derr != nil && err == nil {
-		err = derr
+	// Every stream the broker provisioned for the bench's prefix: the
+	// bucket and whatever sits next to it (dead letters, workers, items).
+	bucket := broker.NewNames(strandPrefix).Bucket()
+	for name := range s.w.prodJS.StreamNames(ctx).Name() {
+		if name != "KV_"+bucket && !strings.HasPrefix(name, bucket+"_") && !strings.HasPrefix(name, "KV_"+bucket+"_") {
+			continue
+		}
+		if derr := deleteStream(ctx, s.w.prodJS, name); derr != nil && err == nil {
+			err = derr
+		}
 	}
 	return err
 }

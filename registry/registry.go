@@ -33,7 +33,9 @@ func New() *Registry { return &Registry{funcs: make(map[string]*Func)} }
 // decoded from the task's args. An optional trailing struct (or pointer to
 // struct) parameter K is filled from the task's kwargs by its msgpack tags
 // (json tags when a field has none); unknown kwargs are refused. A variadic
-// last parameter takes the remaining args. Register refuses signatures it
+// last parameter takes the remaining args. A result of type iter.Seq[T] or
+// iter.Seq2[T, error] makes an iterator handler (see Func.Iterator), whose
+// items a worker streams as they are produced. Register refuses signatures it
 // cannot call, names already taken, and names that are not 1–128 printable
 // characters without spaces.
 func (r *Registry) Register(name string, fn any) error {
@@ -108,6 +110,9 @@ type Func struct {
 	kwargs   reflect.Type // nil: takes no kwargs; else a struct or *struct type
 	hasValue bool
 	hasErr   bool
+	// iter is set when the result is an iterator (iter.Seq[T] or
+	// iter.Seq2[T, error] shaped): its yield function's type.
+	iter reflect.Type
 }
 
 func newFunc(name string, fn any) (*Func, error) {
@@ -153,6 +158,13 @@ func newFunc(name string, fn any) (*Func, error) {
 		return nil, fmt.Errorf("register %s: want at most (value, error) results, got %d", name, t.NumOut())
 	}
 	if f.hasValue {
+		if y, ok := iterYield(t.Out(0)); ok {
+			f.iter = y
+			if err := decodable(y.In(0)); err != nil {
+				return nil, fmt.Errorf("register %s: items %s: %v", name, y.In(0), err)
+			}
+			return f, nil
+		}
 		if err := decodable(t.Out(0)); err != nil {
 			return nil, fmt.Errorf("register %s: result %s: %v", name, t.Out(0), err)
 		}

@@ -43,6 +43,9 @@ type Config struct {
 	// DLQMaxAge is how long dead letters are kept (default 30 days). It
 	// applies when the dead-letter stream is created.
 	DLQMaxAge time.Duration `envconfig:"DLQ_MAX_AGE"`
+	// ItemsMaxAge is how long streamed items are kept (default 24h, the
+	// default result TTL). It applies when the items stream is created.
+	ItemsMaxAge time.Duration `envconfig:"ITEMS_MAX_AGE"`
 }
 
 // FromEnv reads a Config from STRAND_* environment variables.
@@ -204,7 +207,10 @@ func (b *Broker) provision(ctx context.Context) error {
 		return fmt.Errorf("provision bucket %s: %w", n.Bucket(), err)
 	}
 	b.kv = kv
-	return b.provisionDLQ(ctx)
+	if err := b.provisionDLQ(ctx); err != nil {
+		return err
+	}
+	return b.provisionItems(ctx)
 }
 
 // QueueConfig tunes a queue's consumer.

@@ -1,0 +1,61 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// DefaultItemsMaxAge is how long streamed items are kept unless configured:
+// the default result TTL, so that items live as long as the outcome.
+const DefaultItemsMaxAge = 24 * time.Hour
+
+// Headers of streamed items and of the end marker that follows them;
+// docs/protocol.md specifies them. An end marker may carry HeaderErrorKind
+// and HeaderError.
+const (
+	HeaderItem    = "Strand-Item"    // an item's number, from 0
+	HeaderEnd     = "Strand-End"     // the end marker: how many items came before it
+	HeaderAttempt = "Strand-Attempt" // the attempt that produced the message
+)
+
+// ItemsStream is the stream of items streamed by iterator handlers.
+func (n Names) ItemsStream() string { return n.bucket + "_ITEMS" }
+
+// ItemsSubject is the subject of task id's items and end marker.
+func (n Names) ItemsSubject(id string) string { return n.prefix + ".items." + id }
+
+// ItemsSubjects matches every ItemsSubject.
+func (n Names) ItemsSubjects() string { return n.prefix + ".items.>" }
+
+// provisionItems creates the items stream unless it exists; an existing one
+// is used as it is, like the bucket.
+func (b *Broker) provisionItems(ctx context.Context) error {
+	n := b.names
+	maxAge := b.cfg.ItemsMaxAge
+	if maxAge <= 0 {
+		maxAge = DefaultItemsMaxAge
+	}
+	_, err := b.js.Stream(ctx, n.ItemsStream())
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = b.js.CreateStream(ctx, jetstream.StreamConfig{
+			Name:        n.ItemsStream(),
+			Description: "strand streamed items: what iterator handlers yield, then an end marker, per task",
+			Subjects:    []string{n.ItemsSubjects()},
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    b.cfg.Replicas,
+			MaxAge:      maxAge,
+		})
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			err = nil
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("provision items stream %s: %w", n.ItemsStream(), err)
+	}
+	return nil
+}

@@ -1,0 +1,33 @@
+package broker_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/broker/brokertest"
+)
+
+func TestItemsStream(t *testing.T) {
+	t.Parallel()
+	s := brokertest.Start(t)
+	ctx := context.Background()
+	b := brokertest.Connect(t, s, broker.Config{Prefix: "acme", ItemsMaxAge: time.Hour})
+	_ = brokertest.Connect(t, s, broker.Config{Prefix: "acme"}) // finds it, changes nothing
+	n := b.Names()
+	if n.ItemsStream() != "ACME_ITEMS" || n.ItemsSubject("x1") != "acme.items.x1" {
+		t.Fatalf("names %s %s", n.ItemsStream(), n.ItemsSubject("x1"))
+	}
+	st, err := b.JetStream().Stream(ctx, n.ItemsStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := st.CachedInfo().Config
+	if cfg.MaxAge != time.Hour || cfg.Retention != jetstream.LimitsPolicy || cfg.Storage != jetstream.FileStorage ||
+		len(cfg.Subjects) != 1 || cfg.Subjects[0] != "acme.items.>" {
+		t.Fatalf("items stream %+v", cfg)
+	}
+}

@@ -1,0 +1,180 @@
+// Package nodetest runs the Node.js producer in this directory against a
+// real server and worker: the protocol as another language reads it.
+package nodetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/broker/brokertest"
+	"github.com/strand-run/strand/internal/demo"
+	"github.com/strand-run/strand/reader"
+	"github.com/strand-run/strand/registry"
+)
+
+// TestNodeProducer installs the packages from package-lock.json into a copy
+// of this directory, starts a server and a worker with the demo functions,
+// and runs the scripts as a user would.
+func TestNodeProducer(t *testing.T) {
+	t.Parallel()
+	need(t, "node", "npm")
+	dir := install(t)
+	srv := startWorker(t)
+
+	for _, tc := range []struct {
+		name       string
+		script     []string
+		wantOut    string
+		wantErr    string // in stderr, and a non-zero exit
+		wantStatus string // of task id "<name>-task", after the script
+	}{
+		{name: "msgpack", script: []string{"submit.mjs", "--id", "msgpack-task"}, wantOut: "5", wantStatus: "completed"},
+		{name: "json", script: []string{"submit.mjs", "--json", "--id", "json-task", "add", "2", "3"}, wantOut: "5", wantStatus: "completed"},
+		{name: "json-nested", script: []string{"submit.mjs", "--json", "echo", `{"a":[1,"x",null]}`}, wantOut: `{"a":[1,"x",null]}`},
+		{name: "msgpack-nested", script: []string{"submit.mjs", "echo", `{"a":[1,"x",null]}`}, wantOut: `{"a":[1,"x",null]}`},
+		{name: "unknown-func", script: []string{"submit.mjs", "--id", "unknown-func-task", "nosuch", "1"},
+			wantErr: "nosuch: unknown function", wantStatus: "failed"},
+		{name: "handler-error", script: []string{"submit.mjs", "--json", "fail", "boom"}, wantErr: "fail: boom"},
+		{name: "status-unknown", script: []string{"status.mjs", "never-submitted"}, wantOut: "unknown"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			out, errOut, err := runNode(t, dir, srv, tc.script...)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(errOut, tc.wantErr) {
+					t.Fatalf("node %v: err %v, stderr %q; want a failure with %q", tc.script, err, errOut, tc.wantErr)
+				}
+			} else if err != nil || out != tc.wantOut {
+				t.Fatalf("node %v: stdout %q, err %v, stderr %q; want %q", tc.script, out, err, errOut, tc.wantOut)
+			}
+			if tc.wantStatus != "" {
+				out, errOut, err := runNode(t, dir, srv, "status.mjs", tc.name+"-task")
+				if err != nil || out != tc.wantStatus {
+					t.Fatalf("status: %q, err %v, stderr %q; want %q", out, err, errOut, tc.wantStatus)
+				}
+			}
+		})
+	}
+}
+
+// TestNodeDuplicate submits the same id twice: the second is refused.
+func TestNodeDuplicate(t *testing.T) {
+	t.Parallel()
+	need(t, "node", "npm")
+	dir := install(t)
+	srv := startWorker(t)
+	if out, errOut, err := runNode(t, dir, srv, "submit.mjs", "--id", "dup", "add", "1", "1"); err != nil || out != "2" {
+		t.Fatalf("first submit: %q, %v, %q", out, err, errOut)
+	}
+	if _, errOut, err := runNode(t, dir, srv, "submit.mjs", "--id", "dup", "add", "1", "1"); err == nil ||
+		!strings.Contains(errOut, "duplicate task id dup") {
+		t.Fatalf("second submit: err %v, stderr %q; want a duplicate", err, errOut)
+	}
+}
+
+// need skips the test when a command is missing, except in CI (CI set),
+// where the missing command fails it: CI installs them (.ci/run).
+func need(t *testing.T, cmds ...string) {
+	t.Helper()
+	for _, c := range cmds {
+		if _, err := exec.LookPath(c); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s is missing in CI: %v", c, err)
+			}
+			t.Skipf("%s is not installed: %v", c, err)
+		}
+	}
+}
+
+// install copies the example into a temp dir and runs npm ci there, so that
+// concurrent runs never share a node_modules (npm's cache, ~/.npm, makes
+// repeated installs fast).
+func install(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range []string{"package.json", "package-lock.json", "strand.mjs", "submit.mjs", "status.mjs"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("npm ci: %v\n%s", err, out)
+	}
+	return dir
+}
+
+// startWorker starts a server and a worker with the demo functions on queue
+// default, and returns once the queue's consumer (and so the bucket) exists.
+func startWorker(t *testing.T) *broker.Server {
+	t.Helper()
+	srv := brokertest.Start(t)
+	reg := registry.New()
+	if err := demo.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	r, err := reader.New(brokertest.Connect(t, srv, broker.Config{}), reg, reader.Config{Concurrency: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("worker: %v", err)
+		}
+	})
+	b := brokertest.Connect(t, srv, broker.Config{})
+	js, err := jetstream.New(b.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer wcancel()
+	names := broker.NewNames("")
+	for {
+		if _, err := js.Consumer(wctx, names.Stream(), names.Consumer("default")); err == nil {
+			return srv
+		} else if wctx.Err() != nil {
+			t.Fatalf("the worker's consumer: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// runNode runs node with args in dir against srv, and returns its trimmed
+// stdout and stderr.
+func runNode(t *testing.T, dir string, srv *broker.Server, args ...string) (string, string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "STRAND_SERVER="+srv.URL(), "STRAND_PREFIX=")
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		t.Fatalf("node %v: still running after 2 minutes; stderr %q", args, errOut.String())
+	}
+	return strings.TrimSpace(out.String()), strings.TrimSpace(errOut.String()), err
+}

@@ -1,0 +1,51 @@
+// Submits one task to strand and prints its result as JSON.
+//
+//   node submit.mjs                   # add(2, 3) → 5
+//   node submit.mjs --json echo '"hi"' # a JSON envelope: echo("hi") → "hi"
+//   node submit.mjs --id job-42 add 1 2 # your own id: an idempotency key
+//   node submit.mjs mul 2 3           # a task that fails: the error on stderr, exit 1
+//
+// Arguments after the function name are parsed as JSON when they are JSON,
+// else passed as strings. STRAND_SERVER is the NATS URL (default
+// nats://127.0.0.1:4222); STRAND_PREFIX the deployment prefix (default strand).
+
+import { connect, TaskError } from "./strand.mjs";
+
+const argv = process.argv.slice(2);
+let json = false;
+let id;
+for (;;) {
+  if (argv[0] === "--json") {
+    json = true;
+    argv.shift();
+  } else if (argv[0] === "--id") {
+    id = argv[1];
+    argv.splice(0, 2);
+  } else break;
+}
+const func = argv.shift() ?? "add";
+const args = argv.length > 0 ? argv.map(parseArg) : func === "add" ? [2, 3] : [];
+
+function parseArg(s) {
+  try {
+    return JSON.parse(s);
+  } catch {
+    return s;
+  }
+}
+
+const strand = await connect({
+  servers: process.env.STRAND_SERVER || "nats://127.0.0.1:4222",
+  prefix: process.env.STRAND_PREFIX || "strand",
+});
+try {
+  const taskId = await strand.submit(func, args, { json, id });
+  const result = await strand.result(taskId, { timeoutMs: 60_000 });
+  console.log(JSON.stringify(result ?? null));
+} catch (err) {
+  const kind = err instanceof TaskError ? ` (${err.status}, ${err.kind})` : "";
+  console.error(`strand: ${err.message}${kind}`);
+  process.exitCode = 1;
+} finally {
+  await strand.close();
+}

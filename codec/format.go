@@ -30,6 +30,9 @@ const (
 
 // String names the format.
 func (f Format) String() string {
+	if c, ok := customOf(f); ok {
+		return c.c.Name()
+	}
 	if f == JSON {
 		return "json"
 	}
@@ -38,6 +41,9 @@ func (f Format) String() string {
 
 // ContentType returns the header value that announces f.
 func (f Format) ContentType() string {
+	if c, ok := customOf(f); ok {
+		return c.c.ContentType()
+	}
 	if f == JSON {
 		return ContentTypeJSON
 	}
@@ -59,6 +65,9 @@ func ParseContentType(ct string) (Format, error) {
 		return Msgpack, nil
 	case ContentTypeJSON:
 		return JSON, nil
+	}
+	if f, ok := lookupCustom(mt); ok {
+		return f, nil
 	}
 	return Msgpack, fmt.Errorf("%w: unsupported content type %q", ErrMalformed, ct)
 }
@@ -94,6 +103,9 @@ type pooledEncoder struct {
 // Marshal encodes v in format f. msgpack falls back to a field's json tag
 // when it has no msgpack tag, so one set of tags serves both formats.
 func (f Format) Marshal(v any) ([]byte, error) {
+	if c, ok := customOf(f); ok {
+		return c.c.Marshal(v)
+	}
 	if f == JSON {
 		return json.Marshal(v)
 	}
@@ -109,6 +121,10 @@ func (f Format) Marshal(v any) ([]byte, error) {
 // Unmarshal decodes b, in format f, into v. A panic in the msgpack library
 // comes back as an error wrapping ErrMalformed.
 func (f Format) Unmarshal(b []byte, v any) (err error) {
+	if c, ok := customOf(f); ok {
+		defer recoverMalformed(&err, c.c.Name())
+		return c.c.Unmarshal(b, v)
+	}
 	if f == JSON {
 		return json.Unmarshal(b, v)
 	}

@@ -164,7 +164,7 @@ func (e *Envelope) check(kwargsOK bool) error {
 
 // isNil reports whether r, in format f, is absent or nil/null.
 func isNil(f Format, r Raw) bool {
-	if f == JSON {
+	if f.Layout() == JSON {
 		return len(r) == 0 || string(trimJSONSpace(r)) == "null"
 	}
 	return len(r) == 0 || (len(r) == 1 && r[0] == 0xc0)
@@ -173,7 +173,7 @@ func isNil(f Format, r Raw) bool {
 // isMap reports whether r, in format f, starts a map: a JSON object or a
 // msgpack fixmap, map16 or map32.
 func isMap(f Format, r Raw) bool {
-	if f == JSON {
+	if f.Layout() == JSON {
 		t := trimJSONSpace(r)
 		return len(t) > 0 && t[0] == '{'
 	}

@@ -16,7 +16,7 @@ import (
 // With strict set, map keys that match no struct field are an error.
 func DecodeValue(f Format, r Raw, v any, strict bool) (err error) {
 	defer recoverMalformed(&err, "value")
-	if f == JSON {
+	if f.Layout() == JSON {
 		m, err := JSONToMsgpack(r)
 		if err != nil {
 			return err
@@ -75,7 +75,7 @@ func ToAny(f Format, r Raw) (v any, err error) {
 		return nil, nil
 	}
 	defer recoverMalformed(&err, "value")
-	if f == JSON {
+	if f.Layout() == JSON {
 		m, err := JSONToMsgpack(r)
 		if err != nil {
 			return nil, err
@@ -128,7 +128,7 @@ func decodeAnyMap(d *msgpack.Decoder, rd *bytes.Reader) (any, error) {
 // JSON-only clients. msgpack maps with non-string keys have their keys
 // printed with %v.
 func ToJSON(f Format, r Raw) ([]byte, error) {
-	if f == JSON {
+	if f.Layout() == JSON {
 		if len(r) == 0 {
 			return []byte("null"), nil
 		}

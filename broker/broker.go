@@ -188,9 +188,12 @@ func (b *Broker) provision(ctx context.Context) error {
 		Storage:        jetstream.FileStorage,
 		Replicas:       b.cfg.Replicas,
 		LimitMarkerTTL: markerTTL,
+		// States and outcomes (two-token keys) are republished as events;
+		// task writes (t.<queue>.<id>) are not: nobody waits on them, and
+		// a republish costs the server as much as a second write.
 		RePublish: &jetstream.RePublish{
-			Source:      "$KV." + n.Bucket() + ".>",
-			Destination: n.EventPrefix() + ">",
+			Source:      "$KV." + n.Bucket() + ".*.*",
+			Destination: n.EventPrefix() + "{{wildcard(1)}}.{{wildcard(2)}}",
 		},
 	}
 	// An existing bucket is used as it is: updating it on every connect would

@@ -56,7 +56,7 @@ func (n Names) Consumer(queue string) string { return n.prefix + "-" + queue }
 // EventPrefix is what the bucket's RePublish puts before a key.
 func (n Names) EventPrefix() string { return n.prefix + ".evt." }
 
-// Event is the subject every write of key is republished to.
+// Event is the subject a write of a state or outcome key is republished to.
 func (n Names) Event(key string) string { return n.prefix + ".evt." + key }
 
 // ResultEvents matches the republished writes of every outcome.

@@ -6,12 +6,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"time"
 
+	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/registry"
 )
 
-// Register adds add, echo, sleep and fail to reg.
+// Register adds add, echo, sleep, fail, count and work to reg.
 func Register(reg *registry.Registry) error {
 	for _, f := range []struct {
 		name string
@@ -21,6 +23,8 @@ func Register(reg *registry.Registry) error {
 		{"echo", Echo},
 		{"sleep", Sleep},
 		{"fail", Fail},
+		{"count", Count},
+		{"work", Work},
 	} {
 		if err := reg.Register(f.name, f.fn); err != nil {
 			return fmt.Errorf("demo: %w", err)
@@ -53,3 +57,52 @@ func Sleep(ctx context.Context, ms int) error {
 
 // Fail returns an error with message msg: a task that always fails.
 func Fail(msg string) error { return errors.New(msg) }
+
+// CountEvery is the pause between two items of Count.
+const CountEvery = 50 * time.Millisecond
+
+// Count yields 0 … n-1, one every CountEvery, stopping early when the task
+// is cancelled or times out: an iterator task whose items stream visibly.
+func Count(ctx context.Context, n int) (iter.Seq[int], error) {
+	if n < 0 {
+		return nil, fmt.Errorf("negative count %d", n)
+	}
+	return func(yield func(int) bool) {
+		t := time.NewTimer(0)
+		defer t.Stop()
+		for i := range n {
+			if i > 0 {
+				t.Reset(CountEvery)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					return
+				}
+			}
+			if !yield(i) {
+				return
+			}
+		}
+	}, nil
+}
+
+// Work runs steps steps of ms milliseconds each, reporting its progress
+// after each one, and returns "done N steps": a task to watch progress on.
+func Work(ctx context.Context, steps, ms int) (string, error) {
+	if steps < 0 || ms < 0 {
+		return "", fmt.Errorf("negative steps %d or duration %d ms", steps, ms)
+	}
+	t := time.NewTimer(0)
+	defer t.Stop()
+	<-t.C
+	for i := range steps {
+		t.Reset(time.Duration(ms) * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+		strand.Progress(ctx, int64(i+1), int64(steps), fmt.Sprintf("step %d of %d", i+1, steps))
+	}
+	return fmt.Sprintf("done %d steps", steps), nil
+}

@@ -43,7 +43,7 @@ func call(ctx context.Context, t *testing.T, reg *registry.Registry, fn string, 
 func TestRegister(t *testing.T) {
 	t.Parallel()
 	reg := newRegistry(t)
-	if got, want := reg.Names(), []string{"add", "echo", "fail", "sleep"}; !reflect.DeepEqual(got, want) {
+	if got, want := reg.Names(), []string{"add", "count", "echo", "fail", "sleep", "work"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("names %v, want %v", got, want)
 	}
 	if err := demo.Register(reg); err == nil {
@@ -118,5 +118,37 @@ func TestSleepHonoursDeadline(t *testing.T) {
 	_, err := call(ctx, t, newRegistry(t), "sleep", 60_000)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("sleep past deadline: %v, want context.DeadlineExceeded", err)
+	}
+}
+
+func TestCount(t *testing.T) {
+	t.Parallel()
+	reg := newRegistry(t)
+	f, _ := reg.Lookup("count")
+	seq, err := call(context.Background(), t, reg, "count", 3)
+	if err != nil || !f.Iterator() {
+		t.Fatalf("count 3: %v (iterator %v)", err, f.Iterator())
+	}
+	var got []any
+	if err := f.Each(seq, func(item any, err error) bool { got = append(got, item); return err == nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, []any{0, 1, 2}) {
+		t.Fatalf("count 3 yielded %v", got)
+	}
+}
+
+func TestWorkReportsProgress(t *testing.T) {
+	t.Parallel()
+	var done []int64
+	ctx := strand.WithProgress(context.Background(), func(d, total int64, note string) {
+		if total != 3 || note == "" {
+			t.Errorf("progress %d/%d %q", d, total, note)
+		}
+		done = append(done, d)
+	})
+	got, err := call(ctx, t, newRegistry(t), "work", 3, 1)
+	if err != nil || got != "done 3 steps" || !reflect.DeepEqual(done, []int64{1, 2, 3}) {
+		t.Fatalf("work 3 1 = %v, %v; progress %v", got, err, done)
 	}
 }

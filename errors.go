@@ -24,6 +24,8 @@ var (
 	ErrTimeout = errors.New("strand: task timed out")
 	// ErrPanic: the handler panicked.
 	ErrPanic = errors.New("strand: handler panicked")
+	// ErrCrashed: the child process running the task died without an outcome.
+	ErrCrashed = errors.New("strand: task process crashed")
 )
 
 // Error kinds, the wire values of an outcome's error.kind.
@@ -37,6 +39,7 @@ const (
 	KindMalformed   = "malformed"    // the envelope could not be decoded
 	KindTooLarge    = "too_large"    // the result is larger than the server accepts
 	KindLost        = "lost"         // the task's workers died too many times
+	KindCrashed     = "crashed"      // the child process running the task died
 )
 
 // TaskError is the error of a task that did not complete: its kind (one of
@@ -66,6 +69,8 @@ func (e *TaskError) Is(target error) bool {
 		return e.Kind == KindTimeout
 	case ErrPanic:
 		return e.Kind == KindPanic
+	case ErrCrashed:
+		return e.Kind == KindCrashed
 	}
 	return false
 }
@@ -83,6 +88,7 @@ func KindOf(err error) string {
 	}{
 		{ErrUnknownFunc, KindUnknownFunc}, {ErrBadArgs, KindBadArgs}, {ErrMalformed, KindMalformed},
 		{ErrTooLarge, KindTooLarge}, {ErrCancelled, KindCancelled}, {ErrTimeout, KindTimeout}, {ErrPanic, KindPanic},
+		{ErrCrashed, KindCrashed},
 	} {
 		if errors.Is(err, k.err) {
 			return k.kind

@@ -66,6 +66,8 @@ type Config struct {
 	HeartbeatEvery time.Duration `envconfig:"HEARTBEAT"`
 	// Logger receives the worker's logs (default: none).
 	Logger *zerolog.Logger `ignored:"true"`
+	// Middleware wraps every handler call, the outermost first (default none).
+	Middleware []Middleware `ignored:"true"`
 }
 
 func (c Config) withDefaults() Config {
@@ -122,7 +124,8 @@ type Reader struct {
 	names broker.Names
 	log   zerolog.Logger
 
-	ab abandonment // handlers given up on (see call)
+	ab      abandonment // handlers given up on (see call)
+	handler Handler     // the middleware chain around call
 
 	mu        sync.Mutex
 	running   map[string]context.CancelCauseFunc
@@ -141,12 +144,14 @@ func New(b *broker.Broker, reg *registry.Registry, cfg Config) (*Reader, error) 
 			return nil, err
 		}
 	}
-	return &Reader{
+	r := &Reader{
 		b: b, reg: reg, cfg: cfg, names: b.Names(),
 		log:       cfg.Logger.With().Str("worker", cfg.WorkerID).Logger(),
 		running:   make(map[string]context.CancelCauseFunc),
 		cancelled: make(map[string]time.Time),
-	}, nil
+	}
+	r.handler = r.chain()
+	return r, nil
 }
 
 // ID is the worker's id, as written in task records.

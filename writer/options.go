@@ -23,6 +23,7 @@ type submitOpts struct {
 	format      codec.Format
 	formatSet   bool
 	trace       string
+	caller      string
 }
 
 // Queue sends the task to queue q instead of the writer's default.
@@ -111,4 +112,24 @@ func Format(f codec.Format) Option {
 // Trace carries a W3C traceparent to the worker.
 func Trace(traceparent string) Option {
 	return func(o *submitOpts) error { o.trace = traceparent; return nil }
+}
+
+// Caller submits the task as the given caller identity (instead of the
+// writer's Config.Caller): it travels in the task's meta under
+// strand.MetaCaller, where workers' authorisation middleware reads it.
+func Caller(id string) Option {
+	return func(o *submitOpts) error { o.caller = id; return nil }
+}
+
+// Codec encodes the task (and so its result) with c: a built-in Format, or
+// a codec added with codec.Register (refused if it is not registered).
+func Codec(c codec.Codec) Option {
+	return func(o *submitOpts) error {
+		f, ok := codec.FormatOf(c)
+		if !ok {
+			return fmt.Errorf("codec %s (%s) is not registered", c.Name(), c.ContentType())
+		}
+		o.format, o.formatSet = f, true
+		return nil
+	}
 }

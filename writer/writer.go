@@ -31,6 +31,12 @@ type Config struct {
 	TaskTTL time.Duration `envconfig:"TASK_TTL"`
 	// JSON encodes tasks as JSON instead of msgpack.
 	JSON bool `envconfig:"JSON"`
+	// Caller is the identity this writer submits as, carried in each task's
+	// meta under strand.MetaCaller for workers' authorisation (default none;
+	// the Caller option overrides it per task).
+	Caller string `envconfig:"CALLER"`
+	// Middleware wraps every submission, the outermost first (default none).
+	Middleware []Middleware `ignored:"true"`
 	// Logger receives the writer's logs (default: none).
 	Logger *zerolog.Logger `ignored:"true"`
 }
@@ -132,7 +138,7 @@ func (w *Writer) Submit(ctx context.Context, fn string, args ...any) (*Handle, e
 			h.early = wt
 		}
 	}
-	if err := w.publish(ctx, env, format); err != nil {
+	if err := w.wrap(w.publish)(ctx, env, format); err != nil {
 		if h.early != nil {
 			w.unawait(env.ID, h.early)
 		}
@@ -148,7 +154,7 @@ func (w *Writer) earlyWaiters() int {
 }
 
 func (w *Writer) envelope(fn string, args []any) (*codec.Envelope, codec.Format, error) {
-	o := submitOpts{queue: w.cfg.Queue, resultTTL: w.cfg.ResultTTL}
+	o := submitOpts{queue: w.cfg.Queue, resultTTL: w.cfg.ResultTTL, caller: w.cfg.Caller}
 	if w.cfg.JSON {
 		o.format = codec.JSON
 	}
@@ -163,6 +169,12 @@ func (w *Writer) envelope(fn string, args []any) (*codec.Envelope, codec.Format,
 		pos = append(pos, a)
 	}
 	f := o.format
+	if o.caller != "" {
+		if o.meta == nil {
+			o.meta = make(map[string]string, 1)
+		}
+		o.meta[strand.MetaCaller] = o.caller
+	}
 	env := &codec.Envelope{
 		V:           codec.Version,
 		ID:          o.id,
@@ -288,23 +300,28 @@ func (w *Writer) SubmitBatch(ctx context.Context, calls []Call) ([]*Handle, []er
 	var sent []int
 	for i, c := range calls {
 		env, f, err := w.envelope(c.Func, c.Args)
-		var msg *nats.Msg
 		if err == nil {
-			msg, err = w.message(env, f)
+			err = w.wrap(func(_ context.Context, env *codec.Envelope, f codec.Format) error {
+				msg, err := w.message(env, f)
+				if err != nil {
+					return err
+				}
+				h := &Handle{w: w, id: env.ID, queue: env.Queue, fn: c.Func}
+				if w.earlyWaiters() < maxEarly {
+					if wt, err := w.await(env.ID); err == nil {
+						h.early = wt
+					}
+				}
+				hs[i], msgs[i] = h, msg
+				futs[i], pubErrs[i] = w.b.JetStream().PublishMsgAsync(msg, w.pubOpts()...)
+				sent = append(sent, i)
+				return nil
+			})(ctx, env, f)
 		}
 		if err != nil {
 			errs[i] = fmt.Errorf("submit %s: %w", c.Func, err)
 			continue
 		}
-		h := &Handle{w: w, id: env.ID, queue: env.Queue, fn: c.Func}
-		if w.earlyWaiters() < maxEarly {
-			if wt, err := w.await(env.ID); err == nil {
-				h.early = wt
-			}
-		}
-		hs[i], msgs[i] = h, msg
-		futs[i], pubErrs[i] = w.b.JetStream().PublishMsgAsync(msg, w.pubOpts()...)
-		sent = append(sent, i)
 	}
 	// Writes that failed in a way a retry can fix (a cluster failing over,
 	// see retry) are sent again together, pipelined like the first round.

@@ -34,6 +34,10 @@ type Handle struct {
 // ID is the task's id.
 func (h *Handle) ID() string { return h.id }
 
+// Queue is the task's queue when the handle knows it: always for a handle
+// from Submit, for one from Open only if Queue(q) was passed.
+func (h *Handle) Queue() string { return h.queue }
+
 // Info is what is known of a task: its status and the metadata of its run.
 type Info struct {
 	ID       string

@@ -1,0 +1,17 @@
+// Package gateway is strand's HTTP API, for callers without a NATS client
+// and for dashboards: submit a task, read its status, wait for its result,
+// follow its state changes as Server-Sent Events, cancel it, and list
+// queues, workers and dead letters. JSON in and out; the routes are
+// described by the OpenAPI 3.1 document served at /v1/openapi.json.
+//
+//	w, _ := writer.New(b, writer.Config{})
+//	h := gateway.New(w, b, gateway.Config{Token: os.Getenv("STRAND_HTTP_TOKEN")})
+//	srv := &http.Server{Addr: "127.0.0.1:8080", Handler: h}
+//	_ = srv.ListenAndServe()
+//
+// Then: curl -d '{"func": "add", "args": [2, 3]}' 'localhost:8080/v1/tasks?wait=30s'.
+//
+// Tasks submitted through the gateway are JSON tasks, so their results come
+// back as the worker's JSON. Waits (?wait=30s) are push-based: the request
+// ends as soon as the worker writes the outcome.
+package gateway

@@ -1,0 +1,240 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/writer"
+)
+
+// keepAlive is how often an idle event stream sends a comment, so that
+// proxies do not close it.
+const keepAlive = 15 * time.Second
+
+// flushTimeout bounds the round trip that makes sure the server has a
+// stream's subscriptions before the first read.
+const flushTimeout = 10 * time.Second
+
+// latest holds the newest state and outcome events of one task, written by
+// the NATS subscription and read by the stream: a slow client sees the
+// latest state rather than every one, and never misses the outcome.
+type latest struct {
+	mu      sync.Mutex
+	state   []byte
+	outcome []byte
+	wake    chan struct{}
+}
+
+func (l *latest) put(m *nats.Msg, outcome bool) {
+	if len(m.Data) == 0 || m.Header.Get("KV-Operation") != "" || m.Header.Get("Nats-Marker-Reason") != "" {
+		return // a delete, purge or expiry marker
+	}
+	l.mu.Lock()
+	if outcome {
+		l.outcome = m.Data
+	} else {
+		l.state = m.Data
+	}
+	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (l *latest) take() (state, outcome []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	state, outcome = l.state, l.outcome
+	l.state, l.outcome = nil, nil
+	return state, outcome
+}
+
+// sse writes Server-Sent Events.
+type sse struct {
+	rw http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func startSSE(rw http.ResponseWriter) *sse {
+	h := rw.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	rw.WriteHeader(http.StatusOK)
+	s := &sse{rw: rw, rc: http.NewResponseController(rw)}
+	_ = s.rc.Flush()
+	return s
+}
+
+func (s *sse) send(event string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(s.rw, "event: %s\ndata: %s\n\n", event, data); err != nil {
+		return err
+	}
+	return s.rc.Flush()
+}
+
+func (s *sse) comment(text string) error {
+	if _, err := fmt.Fprintf(s.rw, ": %s\n\n", strings.ReplaceAll(text, "\n", " ")); err != nil {
+		return err
+	}
+	return s.rc.Flush()
+}
+
+// events streams a task's state changes as Server-Sent Events: an `status`
+// event with the task's info at once and with each state it goes through,
+// then one `outcome` event, and the stream ends. It is push-based: the
+// bucket's republished writes of s.<id> and r.<id>, no polling.
+func (g *gateway) events(rw http.ResponseWriter, r *http.Request) {
+	h, ok := g.open(rw, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	id := h.ID()
+	l := &latest{wake: make(chan struct{}, 1)}
+	nc := g.b.Conn()
+	var subs []*nats.Subscription
+	defer func() {
+		for _, s := range subs {
+			_ = s.Unsubscribe()
+		}
+	}()
+	for _, key := range []string{g.names.StateKey(id), g.names.ResultKey(id)} {
+		outcome := key == g.names.ResultKey(id)
+		sub, err := nc.Subscribe(g.names.Event(key), func(m *nats.Msg) { l.put(m, outcome) })
+		if err != nil {
+			g.fail(rw, r, err)
+			return
+		}
+		subs = append(subs, sub)
+	}
+	// Subscribed before the first read: a change from now on is not missed.
+	fctx, cancel := context.WithTimeout(ctx, flushTimeout)
+	err := nc.FlushWithContext(fctx)
+	cancel()
+	if err != nil {
+		g.fail(rw, r, err)
+		return
+	}
+	in, err := g.infoOf(ctx, h)
+	if err != nil {
+		g.fail(rw, r, err)
+		return
+	}
+	if in.Status == strand.StatusUnknown {
+		writeError(rw, http.StatusNotFound, "not_found", "no task "+id+" (never submitted, or expired)")
+		return
+	}
+	s := startSSE(rw)
+	// reread sends the task's info, and its outcome if it has one; it
+	// reports whether the stream is over.
+	reread := func() bool {
+		in, err := g.infoOf(ctx, h)
+		if err != nil {
+			_ = s.send("error", errorBody{Kind: "internal", Message: err.Error()})
+			return true
+		}
+		if s.send("status", infoJSON(in)) != nil {
+			return true
+		}
+		if !in.Status.Terminal() {
+			return false
+		}
+		o, f, err := h.Outcome(ctx)
+		if err != nil || o == nil {
+			return true
+		}
+		g.sendOutcome(s, id, o, f)
+		return true
+	}
+	if in.Status.Terminal() {
+		reread()
+		return
+	}
+	if s.send("status", infoJSON(in)) != nil {
+		return
+	}
+	tick := time.NewTicker(keepAlive)
+	defer tick.Stop()
+	for {
+		reconnected, _ := g.b.Reconnected()
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if s.comment("keep-alive") != nil {
+				return
+			}
+		case <-reconnected:
+			// Events sent while the connection was down are lost.
+			if reread() {
+				return
+			}
+		case <-l.wake:
+			state, outcome := l.take()
+			if outcome != nil {
+				o, f, err := codec.DecodeOutcome(outcome)
+				if err != nil {
+					_ = s.send("error", errorBody{Kind: "malformed", Message: err.Error()})
+					return
+				}
+				g.sendOutcome(s, id, o, f)
+				return
+			}
+			if state != nil {
+				st, err := codec.DecodeState(state)
+				if err != nil {
+					continue
+				}
+				if s.send("status", stateJSON(id, in, st)) != nil {
+					return
+				}
+			}
+		}
+	}
+}
+
+func (g *gateway) sendOutcome(s *sse, id string, o *codec.Outcome, f codec.Format) {
+	body, err := outcomeJSON(id, o, f)
+	if err != nil {
+		_ = s.send("error", errorBody{Kind: "malformed", Message: err.Error()})
+		return
+	}
+	_ = s.send("outcome", body)
+}
+
+// stateJSON is a state record as a status event: the task's info as first
+// read, updated by the state.
+func stateJSON(id string, first *writer.Info, st *codec.State) *infoBody {
+	body := infoJSON(first)
+	body.ID, body.Status, body.Attempt, body.Worker = id, string(st.Status), st.Attempt, st.Worker
+	body.Progress, body.Error = st.Progress, nil
+	if st.Started != 0 {
+		body.Started = rfc3339(time.UnixMilli(st.Started))
+	}
+	if st.NextAttempt != 0 {
+		body.NextAttempt = rfc3339(time.UnixMilli(st.NextAttempt))
+	}
+	if st.LastError != nil {
+		body.Error = &errorBody{Kind: st.LastError.Kind, Message: st.LastError.Message}
+	}
+	return body
+}
+
+// items streams a task's items. Workers do not stream items yet, so it
+// streams the task's status events, as events does.
+func (g *gateway) items(rw http.ResponseWriter, r *http.Request) { g.events(rw, r) }

@@ -1,0 +1,373 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/writer"
+)
+
+// duration is a JSON duration: a Go duration string ("30s", "1m30s") or a
+// number of milliseconds.
+type duration time.Duration
+
+func (d *duration) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("duration %q: want a duration such as 30s, or milliseconds", s)
+		}
+		*d = duration(v)
+		return nil
+	}
+	var ms float64
+	if err := json.Unmarshal(b, &ms); err != nil {
+		return fmt.Errorf("duration %s: want a duration such as \"30s\", or milliseconds", b)
+	}
+	*d = duration(time.Duration(ms * float64(time.Millisecond)))
+	return nil
+}
+
+// submitRequest is the body of POST /v1/tasks.
+type submitRequest struct {
+	Func        string            `json:"func"`
+	Args        []json.RawMessage `json:"args"`
+	Kwargs      json.RawMessage   `json:"kwargs"`
+	Queue       string            `json:"queue"`
+	ID          string            `json:"id"`
+	Timeout     duration          `json:"timeout"`
+	MaxAttempts int               `json:"max_attempts"`
+	ResultTTL   duration          `json:"result_ttl"`
+	Meta        map[string]string `json:"meta"`
+}
+
+// taskRef is the answer to a submission: the task's id, queue and status.
+type taskRef struct {
+	ID       string `json:"id"`
+	Queue    string `json:"queue,omitempty"`
+	Status   string `json:"status"`
+	ReplayOf string `json:"replay_of,omitempty"`
+}
+
+// outcomeBody is a task's outcome as JSON.
+type outcomeBody struct {
+	ID       string          `json:"id"`
+	Status   string          `json:"status"`
+	Result   json.RawMessage `json:"result,omitempty"`
+	Error    *errorBody      `json:"error,omitempty"`
+	Attempt  int             `json:"attempt,omitempty"`
+	Worker   string          `json:"worker,omitempty"`
+	Finished string          `json:"finished,omitempty"`
+	Items    int64           `json:"items,omitempty"`
+}
+
+func (g *gateway) submit(rw http.ResponseWriter, r *http.Request) {
+	wait, err := g.waitParam(r)
+	if err != nil {
+		writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, g.cfg.MaxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(rw, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the body is larger than %d bytes", mbe.Limit))
+			return
+		}
+		writeError(rw, http.StatusBadRequest, "bad_request", "read body: "+err.Error())
+		return
+	}
+	var req submitRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(rw, http.StatusBadRequest, "bad_json", "body: "+err.Error())
+		return
+	}
+	if dec.More() {
+		writeError(rw, http.StatusBadRequest, "bad_json", "body: more than one JSON value")
+		return
+	}
+	if strings.TrimSpace(req.Func) == "" {
+		writeError(rw, http.StatusBadRequest, "bad_request", "missing func")
+		return
+	}
+	opts, err := req.options()
+	if err != nil {
+		writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	}
+	h, err := g.w.Submit(r.Context(), req.Func, opts...)
+	if err != nil {
+		g.fail(rw, r, err)
+		return
+	}
+	ref := taskRef{ID: h.ID(), Queue: h.Queue(), Status: string(strand.StatusPending)}
+	rw.Header().Set("Location", "/v1/tasks/"+h.ID())
+	if wait <= 0 {
+		writeJSON(rw, http.StatusCreated, ref)
+		return
+	}
+	g.waitOutcome(rw, r, h, wait, ref)
+}
+
+// options turns the request into the writer's options and positional args.
+func (req *submitRequest) options() ([]any, error) {
+	out := make([]any, 0, len(req.Args)+8)
+	for _, a := range req.Args {
+		out = append(out, a)
+	}
+	out = append(out, writer.Format(codec.JSON))
+	if err := req.check(); err != nil {
+		return nil, err
+	}
+	if req.Queue != "" {
+		out = append(out, writer.Queue(req.Queue))
+	}
+	if req.ID != "" {
+		out = append(out, writer.ID(req.ID))
+	}
+	if len(req.Kwargs) > 0 && string(req.Kwargs) != "null" {
+		if bytes.TrimSpace(req.Kwargs)[0] != '{' {
+			return nil, errors.New("kwargs: want a JSON object")
+		}
+		out = append(out, writer.Kwargs(req.Kwargs))
+	}
+	if req.Timeout != 0 {
+		out = append(out, writer.Timeout(time.Duration(req.Timeout)))
+	}
+	if req.MaxAttempts != 0 {
+		out = append(out, writer.MaxAttempts(req.MaxAttempts))
+	}
+	if req.ResultTTL != 0 {
+		out = append(out, writer.ResultTTL(time.Duration(req.ResultTTL)))
+	}
+	if len(req.Meta) > 0 {
+		out = append(out, writer.Meta(req.Meta))
+	}
+	return out, nil
+}
+
+// check refuses what the writer's options would refuse, so that it is a
+// 400 and not a failed submission.
+func (req *submitRequest) check() error {
+	if req.Queue != "" {
+		if err := codec.ValidQueue(req.Queue); err != nil {
+			return err
+		}
+	}
+	if req.ID != "" {
+		if err := codec.ValidID(req.ID); err != nil {
+			return err
+		}
+	}
+	switch {
+	case req.Timeout < 0:
+		return errors.New("timeout: negative")
+	case req.MaxAttempts < 0:
+		return errors.New("max_attempts: negative")
+	case req.ResultTTL != 0 && time.Duration(req.ResultTTL) < time.Second:
+		return errors.New("result_ttl: below 1s")
+	}
+	return nil
+}
+
+// waitOutcome waits up to wait for h's outcome: 200 with it, or 202 with
+// the task's status now.
+func (g *gateway) waitOutcome(rw http.ResponseWriter, r *http.Request, h *writer.Handle, wait time.Duration, ref taskRef) {
+	ctx, cancel := context.WithTimeout(r.Context(), wait)
+	defer cancel()
+	o, f, err := h.Wait(ctx)
+	if err != nil {
+		if ctx.Err() == nil || r.Context().Err() != nil {
+			g.fail(rw, r, err)
+			return
+		}
+		st, err := h.Status(r.Context())
+		if err != nil {
+			g.fail(rw, r, err)
+			return
+		}
+		ref.Status = string(st)
+		writeJSON(rw, http.StatusAccepted, ref)
+		return
+	}
+	body, err := outcomeJSON(h.ID(), o, f)
+	if err != nil {
+		g.fail(rw, r, err)
+		return
+	}
+	writeJSON(rw, http.StatusOK, body)
+}
+
+// outcomeJSON renders an outcome record, its result as JSON.
+func outcomeJSON(id string, o *codec.Outcome, f codec.Format) (*outcomeBody, error) {
+	body := &outcomeBody{ID: id, Status: string(o.Status), Attempt: o.Attempt, Worker: o.Worker, Items: o.Items}
+	if o.Finished != 0 {
+		body.Finished = time.UnixMilli(o.Finished).UTC().Format(time.RFC3339Nano)
+	}
+	if o.Error != nil {
+		body.Error = &errorBody{Kind: o.Error.Kind, Message: o.Error.Message}
+	}
+	if o.Status == strand.StatusCompleted {
+		res, err := codec.ToJSON(f, o.Result)
+		if err != nil {
+			return nil, fmt.Errorf("task %s: result: %w", id, err)
+		}
+		body.Result = res
+	}
+	return body, nil
+}
+
+// open returns a handle to the task named by the path, or answers 400.
+func (g *gateway) open(rw http.ResponseWriter, r *http.Request) (*writer.Handle, bool) {
+	h, err := g.w.Open(r.PathValue("id"))
+	if err != nil {
+		writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
+		return nil, false
+	}
+	return h, true
+}
+
+// infoBody is a task's info as JSON.
+type infoBody struct {
+	ID       string          `json:"id"`
+	Status   string          `json:"status"`
+	Func     string          `json:"func,omitempty"`
+	Queue    string          `json:"queue,omitempty"`
+	Attempt  int             `json:"attempt,omitempty"`
+	Worker   string          `json:"worker,omitempty"`
+	Created  string          `json:"created,omitempty"`
+	Started  string          `json:"started,omitempty"`
+	Finished string          `json:"finished,omitempty"`
+	Progress *codec.Progress `json:"progress,omitempty"`
+	// NextAttempt is when a retrying task runs again.
+	NextAttempt string            `json:"next_attempt,omitempty"`
+	Error       *errorBody        `json:"error,omitempty"`
+	Meta        map[string]string `json:"meta,omitempty"`
+	Items       int64             `json:"items,omitempty"`
+}
+
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func infoJSON(in *writer.Info) *infoBody {
+	body := &infoBody{
+		ID: in.ID, Status: string(in.Status), Func: in.Func, Queue: in.Queue, Attempt: in.Attempt, Worker: in.Worker,
+		Created: rfc3339(in.Created), Started: rfc3339(in.Started), Finished: rfc3339(in.Finished),
+		Progress: in.Progress, Meta: in.Meta, Items: in.Items,
+	}
+	if in.Err != nil {
+		e := codec.ErrorInfoOf(in.Err)
+		body.Error = &errorBody{Kind: e.Kind, Message: e.Message}
+	}
+	return body
+}
+
+// infoOf is h.Info, read a second time when the first says unknown: Info
+// reads the outcome before the task record and its queue's acknowledgement,
+// so a task that ends between those reads looks as if it had expired.
+func (g *gateway) infoOf(ctx context.Context, h *writer.Handle) (*writer.Info, error) {
+	in, err := h.Info(ctx)
+	if err != nil || in.Status != strand.StatusUnknown {
+		return in, err
+	}
+	return h.Info(ctx)
+}
+
+func (g *gateway) info(rw http.ResponseWriter, r *http.Request) {
+	h, ok := g.open(rw, r)
+	if !ok {
+		return
+	}
+	in, err := g.infoOf(r.Context(), h)
+	if err != nil {
+		g.fail(rw, r, err)
+		return
+	}
+	if in.Status == strand.StatusUnknown {
+		writeError(rw, http.StatusNotFound, "not_found", "no task "+h.ID()+" (never submitted, or expired)")
+		return
+	}
+	writeJSON(rw, http.StatusOK, infoJSON(in))
+}
+
+func (g *gateway) result(rw http.ResponseWriter, r *http.Request) {
+	wait, err := g.waitParam(r)
+	if err != nil {
+		writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	}
+	h, ok := g.open(rw, r)
+	if !ok {
+		return
+	}
+	o, f, err := h.Outcome(r.Context())
+	if err != nil {
+		g.fail(rw, r, err)
+		return
+	}
+	if o != nil {
+		body, err := outcomeJSON(h.ID(), o, f)
+		if err != nil {
+			g.fail(rw, r, err)
+			return
+		}
+		writeJSON(rw, http.StatusOK, body)
+		return
+	}
+	in, err := g.infoOf(r.Context(), h)
+	if err != nil {
+		g.fail(rw, r, err)
+		return
+	}
+	if in.Status == strand.StatusUnknown {
+		writeError(rw, http.StatusNotFound, "not_found", "no task "+h.ID()+" (never submitted, or expired)")
+		return
+	}
+	if in.Status.Terminal() { // it ended between the two reads
+		o, f, err := h.Outcome(r.Context())
+		if err == nil && o != nil {
+			body, err := outcomeJSON(h.ID(), o, f)
+			if err == nil {
+				writeJSON(rw, http.StatusOK, body)
+				return
+			}
+		}
+	}
+	ref := taskRef{ID: h.ID(), Status: string(in.Status)}
+	if wait <= 0 {
+		writeJSON(rw, http.StatusAccepted, ref)
+		return
+	}
+	g.waitOutcome(rw, r, h, wait, ref)
+}
+
+func (g *gateway) cancel(rw http.ResponseWriter, r *http.Request) {
+	h, ok := g.open(rw, r)
+	if !ok {
+		return
+	}
+	if err := h.Cancel(r.Context()); err != nil {
+		g.fail(rw, r, err)
+		return
+	}
+	writeJSON(rw, http.StatusOK, taskRef{ID: h.ID(), Status: string(strand.StatusCancelled)})
+}

@@ -1,0 +1,166 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/registry"
+)
+
+// ErrClosed is returned by Submit on a runner that has been closed.
+var ErrClosed = errors.New("runner: closed")
+
+// Option changes one call. Options are passed among Submit's args: every
+// argument of type Option is taken as an option, the rest are the
+// function's positional args.
+type Option func(*call) error
+
+// Kwargs passes keyword arguments: a map with string keys, or a struct.
+func Kwargs(kw any) Option {
+	return func(c *call) error { c.kw, c.kwSet = kw, true; return nil }
+}
+
+// Timeout limits how long the function may run (its ctx deadline).
+func Timeout(d time.Duration) Option {
+	return func(c *call) error {
+		if d < 0 {
+			return fmt.Errorf("negative timeout %v", d)
+		}
+		c.timeout = d
+		return nil
+	}
+}
+
+// ID gives the call its id instead of a new UUIDv7.
+func ID(id string) Option {
+	return func(c *call) error {
+		if err := codec.ValidID(id); err != nil {
+			return err
+		}
+		c.id = id
+		return nil
+	}
+}
+
+// Format encodes the args and the result as f (default msgpack).
+func Format(f codec.Format) Option {
+	return func(c *call) error { c.format = f; return nil }
+}
+
+// call is one submitted call, its args encoded as on the wire.
+type call struct {
+	id      string
+	fn      string
+	format  codec.Format
+	args    []codec.Raw
+	kwargs  codec.Raw
+	timeout time.Duration
+	kw      any
+	kwSet   bool
+}
+
+// newCall encodes a call of fn with args the way writer.Submit does.
+func newCall(fn string, args []any) (*call, error) {
+	c := &call{fn: fn}
+	pos := make([]any, 0, len(args))
+	for _, a := range args {
+		if opt, ok := a.(Option); ok {
+			if err := opt(c); err != nil {
+				return nil, fmt.Errorf("submit %s: %w", fn, err)
+			}
+			continue
+		}
+		pos = append(pos, a)
+	}
+	if c.id == "" {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return nil, fmt.Errorf("submit %s: %w", fn, err)
+		}
+		c.id = id.String()
+	}
+	c.args = make([]codec.Raw, len(pos))
+	for i, a := range pos {
+		raw, err := c.format.Marshal(a)
+		if err != nil {
+			return nil, fmt.Errorf("submit %s: arg %d: %w", fn, i+1, err)
+		}
+		c.args[i] = raw
+	}
+	if c.kwSet && c.kw != nil {
+		raw, err := c.format.Marshal(c.kw)
+		if err != nil {
+			return nil, fmt.Errorf("submit %s: kwargs: %w", fn, err)
+		}
+		c.kwargs = raw
+	}
+	return c, nil
+}
+
+// errCancelledByCaller is the cause of a task ctx cancelled by Handle.Cancel.
+var errCancelledByCaller = errors.New("cancelled by caller")
+
+// execute runs c through reg in this process: the registry decodes the
+// args, calls the function and recovers its panic; the result is encoded
+// in the call's format, as a worker would store it.
+func execute(ctx context.Context, reg *registry.Registry, c *call, task strand.Task) (codec.Raw, error) {
+	f, ok := reg.Lookup(c.fn)
+	if !ok {
+		return nil, unknown(reg, c.fn)
+	}
+	if c.timeout > 0 {
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeoutCause(ctx, c.timeout, strand.ErrTimeout)
+		defer stop()
+	}
+	v, err := f.Call(strand.WithTask(ctx, task), c.format, c.args, c.kwargs)
+	if err != nil {
+		return nil, classify(ctx, c, err)
+	}
+	if v == nil {
+		return nil, nil
+	}
+	raw, err := c.format.Marshal(v)
+	if err != nil {
+		return nil, taskError(strand.Permanent(fmt.Errorf("%s: encode result %T: %w", c.fn, v, err)))
+	}
+	return raw, nil
+}
+
+// unknown is the error of a call of a function reg does not have.
+func unknown(reg *registry.Registry, fn string) error {
+	names := reg.Names()
+	if len(names) > 12 {
+		names = append(names[:12], "…")
+	}
+	return &strand.TaskError{Kind: strand.KindUnknownFunc,
+		Message: fmt.Sprintf("%s: unknown function (this runner runs: %s)", fn, strings.Join(names, ", "))}
+}
+
+// classify turns err into the *strand.TaskError a worker would record:
+// the ctx's timeout and cancel become kinds timeout and cancelled.
+func classify(ctx context.Context, c *call, err error) error {
+	cause := context.Cause(ctx)
+	switch {
+	case errors.Is(cause, errCancelledByCaller):
+		return &strand.TaskError{Kind: strand.KindCancelled, Message: c.fn + ": cancelled by caller"}
+	case errors.Is(cause, strand.ErrTimeout) && errors.Is(err, context.DeadlineExceeded):
+		return &strand.TaskError{Kind: strand.KindTimeout, Message: fmt.Sprintf("%s: timed out after %v", c.fn, c.timeout)}
+	}
+	return taskError(err)
+}
+
+// taskError is err as it reads from an outcome record.
+func taskError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return codec.ErrorInfoOf(err).Err()
+}

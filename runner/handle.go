@@ -1,0 +1,135 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/codec"
+)
+
+// Handle is the caller's hold on a call made through Inline, Pool or
+// Process: the same API as the NATS writer's handle. Its outcome is
+// written once, so a cancel racing the end of the call cannot change it.
+type Handle struct {
+	id, fn string
+	format codec.Format
+	done   chan struct{}
+
+	mu     sync.Mutex
+	status strand.Status
+	result codec.Raw
+	err    error
+	cancel context.CancelCauseFunc // set while running
+}
+
+var _ strand.Handle = (*Handle)(nil)
+
+func newHandle(c *call) *Handle {
+	return &Handle{id: c.id, fn: c.fn, format: c.format, done: make(chan struct{}), status: strand.StatusPending}
+}
+
+// ID is the call's id.
+func (h *Handle) ID() string { return h.id }
+
+// Status is the call's status now: pending, running, or terminal.
+func (h *Handle) Status(context.Context) (strand.Status, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.status, nil
+}
+
+// Ready reports whether the call has an outcome.
+func (h *Handle) Ready(context.Context) (bool, error) {
+	select {
+	case <-h.done:
+		return true, nil
+	default:
+		return false, nil
+	}
+}
+
+// Done is closed once the call has an outcome.
+func (h *Handle) Done() <-chan struct{} { return h.done }
+
+// Wait blocks until the call has an outcome, or ctx ends, and returns the
+// call's error (nil when it completed).
+func (h *Handle) Wait(ctx context.Context) error {
+	select {
+	case <-h.done:
+	case <-ctx.Done():
+		return fmt.Errorf("task %s: %w", h.id, ctx.Err())
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.err
+}
+
+// Result waits for the call to end and decodes its result into out (a
+// pointer, or nil to discard it). A call that did not complete returns its
+// error, a *strand.TaskError.
+func (h *Handle) Result(ctx context.Context, out any) error {
+	if err := h.Wait(ctx); err != nil {
+		return err
+	}
+	if out == nil || h.result.IsNil() {
+		return nil
+	}
+	if err := codec.DecodeValue(h.format, h.result, out, false); err != nil {
+		return fmt.Errorf("task %s: decode result into %T: %w", h.id, out, err)
+	}
+	return nil
+}
+
+// Cancel ends the call as cancelled: a pending call never runs, a running
+// one has its ctx cancelled (a child process is killed). It returns
+// strand.ErrFinished if the call already had an outcome.
+func (h *Handle) Cancel(context.Context) error {
+	h.mu.Lock()
+	cancel := h.cancel
+	h.mu.Unlock()
+	if !h.finish(nil, &strand.TaskError{Kind: strand.KindCancelled, Message: h.fn + ": cancelled by caller"}) {
+		return fmt.Errorf("cancel %s: %w (%s)", h.id, strand.ErrFinished, h.statusNow())
+	}
+	if cancel != nil {
+		cancel(errCancelledByCaller)
+	}
+	return nil
+}
+
+func (h *Handle) statusNow() strand.Status {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.status
+}
+
+// start moves a pending call to running; false if it already ended
+// (cancelled while it waited).
+func (h *Handle) start(cancel context.CancelCauseFunc) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.status.Terminal() {
+		return false
+	}
+	h.status, h.cancel = strand.StatusRunning, cancel
+	return true
+}
+
+// finish records the outcome, once: false if the call already had one.
+func (h *Handle) finish(result codec.Raw, err error) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.status.Terminal() {
+		return false
+	}
+	h.status, h.result, h.err, h.cancel = strand.StatusCompleted, result, err, nil
+	if err != nil {
+		h.status = strand.StatusFailed
+		if strand.KindOf(err) == strand.KindCancelled {
+			h.status = strand.StatusCancelled
+		}
+	}
+	close(h.done)
+	return true
+}

@@ -1,0 +1,68 @@
+package runner_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/registry"
+	"github.com/strand-run/strand/runner"
+)
+
+// addTask is a typed task: the worker side registers it, callers call it.
+var addTask = strand.Task2("typed_add", func(_ context.Context, a, b int) (int, error) { return a + b, nil })
+
+type greetKw struct {
+	Greeting string `msgpack:"greeting"`
+}
+
+// functions is what every runner in these tests runs, the test binary's
+// child processes included. exit, gopanic and killself end their process:
+// only the process runner may call them.
+func functions() *registry.Registry {
+	reg := registry.New()
+	reg.MustRegister("add", func(a, b int) int { return a + b })
+	reg.MustRegister("fail", func(msg string) error { return errors.New(msg) })
+	reg.MustRegister("boom", func() int { panic("kaboom") })
+	reg.MustRegister("greet", func(name string, kw greetKw) string { return kw.Greeting + ", " + name })
+	reg.MustRegister("sleep", func(ctx context.Context, ms int) error {
+		select {
+		case <-time.After(time.Duration(ms) * time.Millisecond):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	reg.MustRegister("deaf", func(ms int) { time.Sleep(time.Duration(ms) * time.Millisecond) })
+	reg.MustRegister("task", func(ctx context.Context) strand.Task { t, _ := strand.TaskFrom(ctx); return t })
+	reg.MustRegister("exit", func(code int) {
+		os.Stderr.WriteString("leaving now\n")
+		os.Exit(code)
+	})
+	reg.MustRegister("gopanic", func() int {
+		go func() { panic("in a goroutine") }()
+		time.Sleep(time.Minute)
+		return 0
+	})
+	reg.MustRegister("killself", func() int {
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		time.Sleep(time.Minute)
+		return 0
+	})
+	reg.MustRegister("pid", func() int { return os.Getpid() })
+	if err := addTask.Register(reg); err != nil {
+		panic(err)
+	}
+	return reg
+}
+
+// TestMain makes the test binary its own task child: the process runner
+// re-executes it with STRAND_CHILD=1.
+func TestMain(m *testing.M) {
+	runner.ServeChild(functions())
+	os.Exit(m.Run())
+}

@@ -39,6 +39,7 @@ type task struct {
 	ttl      time.Duration
 	started  time.Time
 	log      zerolog.Logger
+	items    *itemStream // an iterator handler's items; nil for other handlers
 }
 
 // pendingAck is an outcome write in flight and what to do with the message
@@ -148,15 +149,21 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 	})
 
 	t.started = time.Now()
+	if fn.Iterator() {
+		t.items = r.newItems(t)
+	}
 	running := &codec.State{
 		Status: strand.StatusRunning, Func: env.Func, Queue: queue,
 		Attempt: t.attempt, Worker: r.cfg.WorkerID, Started: t.started.UnixMilli(),
 	}
+	sw := r.newStateWriter(t, running)
+	defer sw.stop()
+	taskCtx = strand.WithProgress(taskCtx, sw.progress)
 	var stateTimer *time.Timer
 	if r.cfg.RunningAfter < 0 {
-		r.writeState(t, running)
+		sw.write()
 	} else {
-		stateTimer = time.AfterFunc(r.cfg.RunningAfter, func() { r.writeState(t, running) })
+		stateTimer = time.AfterFunc(r.cfg.RunningAfter, sw.write)
 	}
 	hb := r.heartbeat(m)
 	r.inFlight.Add(1)
@@ -166,6 +173,7 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 	if stateTimer != nil {
 		stateTimer.Stop()
 	}
+	sw.stop()
 
 	if err != nil {
 		switch cause := context.Cause(taskCtx); {
@@ -239,6 +247,17 @@ func (r *Reader) finish(t *task, result any, err error, acks chan<- pendingAck) 
 			o.Status, dead = strand.StatusDead, true
 		}
 		t.log.Debug().Str("kind", o.Error.Kind).Str("error", o.Error.Message).Str("status", string(o.Status)).Msg("task failed")
+	}
+	if t.items != nil {
+		// The items and their end marker are stored before the outcome,
+		// so that whoever sees the outcome finds every item.
+		n, ierr := t.items.end(o.Error)
+		if ierr != nil {
+			t.log.Error().Err(ierr).Msg("streamed items; the task will be redelivered")
+			nak(t.log, t.msg)
+			return
+		}
+		o.Items = n
 	}
 	var dlq jetstream.PubAckFuture
 	if dead {

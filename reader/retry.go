@@ -136,7 +136,7 @@ func headerValue(s string, n int) string {
 func (r *Reader) call(ctx context.Context, t *task, fn *registry.Func, f codec.Format) (any, error) {
 	env := t.env
 	if env.TimeoutMS <= 0 {
-		return fn.Call(ctx, f, env.Args, env.Kwargs)
+		return r.invoke(ctx, t, fn, f)
 	}
 	type res struct {
 		v   any
@@ -147,7 +147,7 @@ func (r *Reader) call(ctx context.Context, t *task, fn *registry.Func, f codec.F
 	r.ab.wg.Add(1)
 	go func() {
 		defer r.ab.wg.Done()
-		v, err := fn.Call(ctx, f, env.Args, env.Kwargs)
+		v, err := r.invoke(ctx, t, fn, f)
 		if !state.CompareAndSwap(0, 1) {
 			r.ab.n.Add(-1)
 			t.log.Warn().Msg("an abandoned handler returned at last; what it returned is dropped")

@@ -1,0 +1,229 @@
+package reader_test
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/reader"
+	"github.com/strand-run/strand/writer"
+)
+
+// collect reads every item of h as an int, and the error that ends them.
+func collect(ctx context.Context, h *writer.Handle) ([]int, error) {
+	var got []int
+	for v, err := range writer.Items[int](ctx, h) {
+		if err != nil {
+			return got, err
+		}
+		got = append(got, v)
+	}
+	return got, nil
+}
+
+func TestItemsStreamAsProduced(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	released := make(chan struct{})
+	e.reg.MustRegister("gen", func(ctx context.Context, n int) iter.Seq[int] {
+		return func(yield func(int) bool) {
+			for i := range n {
+				if !yield(i) {
+					return
+				}
+				if i == 0 {
+					// Held until the caller has item 0: it came while
+					// the handler was still running.
+					select {
+					case <-released:
+					case <-ctx.Done():
+						return
+					}
+				}
+			}
+		}
+	})
+	e.worker(reader.Config{Concurrency: 2})
+	ctx := ctxT(t, 20*time.Second)
+	h, err := e.w.Submit(ctx, "gen", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	for v, err := range writer.Items[int](ctx, h) {
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		if len(got) == 0 {
+			if st, err := h.Status(ctx); err != nil || st.Terminal() {
+				t.Fatalf("item 0 came with the task %s (%v)", st, err)
+			}
+			close(released)
+		}
+		got = append(got, v)
+	}
+	if !reflect.DeepEqual(got, []int{0, 1, 2, 3}) {
+		t.Fatalf("items %v", got)
+	}
+	o, _, err := h.Wait(ctx)
+	if err != nil || o.Status != strand.StatusCompleted || o.Items != 4 || !o.Result.IsNil() {
+		t.Fatalf("outcome %+v, %v", o, err)
+	}
+
+	// A caller that attaches after the end still reads every item.
+	late, err := e.w.Open(h.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := collect(ctx, late); err != nil || !reflect.DeepEqual(got, []int{0, 1, 2, 3}) {
+		t.Fatalf("late: items %v, %v", got, err)
+	}
+	info, err := late.Info(ctx)
+	if err != nil || info.Items != 4 {
+		t.Fatalf("info %+v, %v", info, err)
+	}
+	// Breaking out early stops reading.
+	for v, err := range writer.Items[int](ctx, late) {
+		if err != nil || v != 0 {
+			t.Fatalf("first item %d, %v", v, err)
+		}
+		break
+	}
+}
+
+func TestItemsError(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.reg.MustRegister("dry", func(n int) iter.Seq2[int, error] {
+		return func(yield func(int, error) bool) {
+			for i := range n {
+				if !yield(i, nil) {
+					return
+				}
+			}
+			yield(0, errors.New("ran dry"))
+		}
+	})
+	e.reg.MustRegister("boom", func() iter.Seq[string] {
+		return func(yield func(string) bool) {
+			yield("a")
+			panic("kaboom")
+		}
+	})
+	e.worker(reader.Config{Concurrency: 2})
+	ctx := ctxT(t, 20*time.Second)
+
+	h, err := e.w.Submit(ctx, "dry", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := collect(ctx, h)
+	var te *strand.TaskError
+	if !reflect.DeepEqual(got, []int{0, 1, 2}) || !errors.As(err, &te) || te.Kind != strand.KindError ||
+		!strings.Contains(te.Message, "ran dry") {
+		t.Fatalf("items %v, error %v", got, err)
+	}
+	o, _, err := h.Wait(ctx)
+	if err != nil || o.Status != strand.StatusFailed || o.Items != 3 || o.Error == nil || !strings.Contains(o.Error.Message, "ran dry") {
+		t.Fatalf("outcome %+v, %v", o, err)
+	}
+
+	h, err = e.w.Submit(ctx, "boom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var items []string
+	err = h.Stream(ctx, writer.Callbacks{
+		OnIter: func(it writer.Item) {
+			var s string
+			if err := it.Decode(&s); err != nil {
+				t.Error(err)
+			}
+			items = append(items, s)
+		},
+		OnEnd: func(*codec.Outcome) { t.Error("OnEnd for a task that panicked") },
+	})
+	if !reflect.DeepEqual(items, []string{"a"}) || !errors.Is(err, strand.ErrPanic) {
+		t.Fatalf("items %v, error %v", items, err)
+	}
+	if st, _ := h.Status(ctx); st != strand.StatusFailed {
+		t.Fatalf("status %s", st)
+	}
+}
+
+func TestItemsOfPlainTask(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	register(t, e)
+	e.worker(reader.Config{Concurrency: 2})
+	ctx := ctxT(t, 20*time.Second)
+	h, err := e.w.Submit(ctx, "add", 2, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := collect(ctx, h); err != nil || len(got) != 0 {
+		t.Fatalf("items %v, %v", got, err)
+	}
+	h, err = e.w.Submit(ctx, "fail", "nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := collect(ctx, h); len(got) != 0 || err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Fatalf("items %v, %v", got, err)
+	}
+	var ended *codec.Outcome
+	h, err = e.w.Submit(ctx, "add", 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Stream(ctx, writer.Callbacks{OnEnd: func(o *codec.Outcome) { ended = o }}); err != nil || ended == nil {
+		t.Fatalf("stream: %v, OnEnd %+v", err, ended)
+	}
+}
+
+func TestProgressReachesCaller(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	released := make(chan struct{})
+	e.reg.MustRegister("half", func(ctx context.Context) (string, error) {
+		strand.Progress(ctx, 1, 2, "half way")
+		select {
+		case <-released:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+		strand.Progress(ctx, 2, 2, "done")
+		return "ok", nil
+	})
+	e.worker(reader.Config{Concurrency: 2})
+	ctx := ctxT(t, 20*time.Second)
+	h, err := e.w.Submit(ctx, "half")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	var seen []codec.Progress
+	o, _, err := h.WatchProgress(ctx, func(p codec.Progress) {
+		seen = append(seen, p)
+		once.Do(func() {
+			// The task still runs: the report came before its end.
+			if p, err := h.Progress(ctx); err != nil || p == nil || p.Done != 1 || p.Note != "half way" {
+				t.Errorf("Progress: %+v, %v", p, err)
+			}
+			close(released)
+		})
+	})
+	if err != nil || o.Status != strand.StatusCompleted {
+		t.Fatalf("outcome %+v, %v", o, err)
+	}
+	if len(seen) == 0 || seen[0] != (codec.Progress{Done: 1, Total: 2, Note: "half way"}) {
+		t.Fatalf("progress seen %+v", seen)
+	}
+}

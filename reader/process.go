@@ -167,7 +167,7 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 	}
 	hb := r.heartbeat(m)
 	r.inFlight.Add(1)
-	result, err := r.call(taskCtx, t, fn, f)
+	result, err := r.handle(taskCtx, t, fn, f) // the middleware chain around call
 	r.inFlight.Add(-1)
 	hb.Stop()
 	if stateTimer != nil {

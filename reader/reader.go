@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -68,6 +69,13 @@ type Config struct {
 	Logger *zerolog.Logger `ignored:"true"`
 	// Middleware wraps every handler call, the outermost first (default none).
 	Middleware []Middleware `ignored:"true"`
+	// ProcessQueues lists queues whose tasks run in a child process of this
+	// binary (see runner.RunChild): a crash or an OOM of such a task fails
+	// the task, not the worker. The binary calls runner.ServeChild first
+	// thing in main (default none).
+	ProcessQueues []string `envconfig:"PROCESS_QUEUES"`
+	// ChildPath is the binary that runs process tasks (default this one).
+	ChildPath string `envconfig:"CHILD_PATH"`
 }
 
 func (c Config) withDefaults() Config {
@@ -149,6 +157,9 @@ func New(b *broker.Broker, reg *registry.Registry, cfg Config) (*Reader, error) 
 		log:       cfg.Logger.With().Str("worker", cfg.WorkerID).Logger(),
 		running:   make(map[string]context.CancelCauseFunc),
 		cancelled: make(map[string]time.Time),
+	}
+	if len(cfg.ProcessQueues) > 0 {
+		r.cfg.Middleware = append(slices.Clip(cfg.Middleware), r.inChild)
 	}
 	r.handler = r.chain()
 	return r, nil

@@ -20,10 +20,12 @@ import (
 	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
+	"github.com/strand-run/strand/runner"
 	"github.com/strand-run/strand/writer"
 )
 
 func TestMain(m *testing.M) {
+	runner.ServeChild(childFunctions()) // this binary is also the child of process queues
 	goleak.VerifyTestMain(m,
 		// The embedded server and nats.go keep a few process-wide goroutines.
 		goleak.IgnoreTopFunction("github.com/nats-io/nats-server/v2/server.(*Server).startGoRoutine.func1"),

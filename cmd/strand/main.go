@@ -14,9 +14,18 @@ import (
 	"syscall"
 
 	"github.com/rs/zerolog"
+
+	"github.com/strand-run/strand/internal/demo"
+	"github.com/strand-run/strand/registry"
+	"github.com/strand-run/strand/runner"
 )
 
 func main() {
+	// A worker's process queues (STRAND_PROCESS_QUEUES) run each task in a
+	// child of this binary: here it runs one and exits.
+	if reg := registry.New(); demo.Register(reg) == nil {
+		runner.ServeChild(reg)
+	}
 	zerolog.TimeFieldFormat = zerolog.TimeFormatUnixMs
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }

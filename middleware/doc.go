@@ -1,0 +1,16 @@
+// Package middleware holds ready-made reader and writer middleware:
+// structured logs (Logging), Prometheus metrics (Metrics), per-function
+// rate limits (RateLimit) and an allowlist of functions per caller
+// (Allowlist).
+//
+// Reader middleware goes in reader.Config.Middleware, writer middleware in
+// writer.Config.Middleware, the outermost first:
+//
+//	m, _ := middleware.NewMetrics(prometheus.DefaultRegisterer)
+//	allow := middleware.Allowlist{"svc-a": {"add", "resize"}}
+//	r, _ := reader.New(b, reg, reader.Config{Middleware: []reader.Middleware{
+//		middleware.Logging(log), m.Reader(), allow.Reader(),
+//		middleware.RateLimit(middleware.Limits{PerFunc: map[string]rate.Limit{"resize": 10}}),
+//	}})
+//	w, _ := writer.New(b, writer.Config{Caller: "svc-a", Middleware: []writer.Middleware{m.Writer(), allow.Writer()}})
+package middleware

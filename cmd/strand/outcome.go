@@ -40,6 +40,11 @@ func (a *app) await(ctx context.Context, h *writer.Handle, timeout time.Duration
 // printOutcome prints a completed task's result as JSON on stdout, or the
 // error of one that did not complete on stderr (exit 1).
 func (a *app) printOutcome(id string, o *codec.Outcome, f codec.Format) error {
+	if o.Status == strand.StatusCompleted && o.Items > 0 && o.Result.IsNil() {
+		// An iterator task: its items were the output.
+		fmt.Fprintf(a.stderr, "end: %d items\n", o.Items)
+		return nil
+	}
 	if o.Status == strand.StatusCompleted {
 		js, err := codec.ToJSON(f, o.Result)
 		if err != nil {

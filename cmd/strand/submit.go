@@ -28,8 +28,13 @@ before FUNC, so that negative numbers are arguments: submit add -1 2.
 
 Without --wait it prints the task's id. With --wait it prints the id on
 stderr, waits for the task to end, and prints its result as JSON on stdout;
-a task that fails or is cancelled prints its error on stderr and exits 1.`,
+a task that fails or is cancelled prints its error on stderr and exits 1.
+An iterator task's items are printed as JSON, one per line, as they come,
+then the end on stderr. A task that reports progress shows a progress bar
+on stderr when stderr is a terminal.`,
 		Example: `  strand submit --wait add 2 3
+  strand submit --wait count 5
+  strand submit --wait work 10 100
   strand submit echo '"hi"'
   strand submit --queue emails --kwargs '{"retry": true}' --meta user=42 send 7`,
 		Args: cobra.MinimumNArgs(1),
@@ -108,7 +113,7 @@ a task that fails or is cancelled prints its error on stderr and exits 1.`,
 				return nil
 			}
 			fmt.Fprintf(a.stderr, "task %s\n", h.ID())
-			return a.await(ctx, h, waitTimeout)
+			return a.awaitStreaming(ctx, h, waitTimeout)
 		},
 	}
 	fl := cmd.Flags()

@@ -118,9 +118,9 @@ func newWorkerCmd(a *app) *cobra.Command {
 	var wf workerFlags
 	cmd := &cobra.Command{
 		Use:   "worker [--queue Q]... [--concurrency N] [--max-attempts N] [--retry-base D] [--shutdown-timeout D] [--ack-wait D] [--worker-id ID]",
-		Short: "Run a worker with the demo functions (add, echo, sleep, fail)",
-		Long: `Run a worker with the demo functions add, echo, sleep and fail until SIGINT or
-SIGTERM. On a signal it stops taking tasks, lets running ones finish for up to
+		Short: "Run a worker with the demo functions (add, echo, sleep, fail, count, work)",
+		Long: `Run a worker with the demo functions add, echo, sleep, fail, count and work
+until SIGINT or SIGTERM. On a signal it stops taking tasks, lets running ones finish for up to
 --shutdown-timeout, then hands the rest back to the queue.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

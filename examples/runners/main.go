@@ -1,0 +1,137 @@
+// Command runners makes the same typed call on each of strand's runners:
+// inline (in the caller), a goroutine pool, a child process, and NATS
+// workers (an embedded server, started and removed by the program). The
+// task code, the call and the handle are the same on each; only where the
+// function runs changes.
+//
+//	go run ./examples/runners
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"time"
+
+	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/reader"
+	"github.com/strand-run/strand/registry"
+	"github.com/strand-run/strand/runner"
+	"github.com/strand-run/strand/writer"
+)
+
+// add is a typed task: one value registers the worker side and makes the
+// typed call.
+var add = strand.Task2("add", func(_ context.Context, a, b int) (int, error) { return a + b, nil })
+
+// functions registers what every runner here can run: add, and crash,
+// which ends its own process (on the process runner, its child).
+func functions() *registry.Registry {
+	reg := registry.New()
+	if err := add.Register(reg); err != nil {
+		panic(err)
+	}
+	reg.MustRegister("crash", func() int { os.Exit(3); return 0 })
+	return reg
+}
+
+// run makes the call on each runner and prints what comes back to out.
+func run(ctx context.Context, out io.Writer) error {
+	reg := functions()
+
+	pool := runner.Pool(reg, 4)
+	defer pool.Close()
+	proc := runner.Process(runner.ProcessConfig{})
+	defer proc.Close()
+	nats, stop, err := natsRunner(ctx, reg)
+	if err != nil {
+		return err
+	}
+	defer stop()
+
+	for _, r := range []struct {
+		name string
+		r    strand.Runner
+	}{
+		{"inline", runner.Inline(reg)}, {"pool", pool}, {"process", proc}, {"nats", nats},
+	} {
+		h, err := add.Call(ctx, r.r, 2, 3) // the same call on every runner
+		if err != nil {
+			return err
+		}
+		sum, err := h.Result(ctx)
+		if err != nil {
+			return fmt.Errorf("%s: %w", r.name, err)
+		}
+		fmt.Fprintf(out, "%s: add(2, 3) = %d\n", r.name, sum)
+	}
+
+	// A task that kills its process fails alone on the process runner.
+	h, err := proc.Submit(ctx, "crash")
+	if err != nil {
+		return err
+	}
+	err = h.Result(ctx, nil)
+	st, _ := h.Status(ctx)
+	fmt.Fprintf(out, "process: crash is %s (crashed: %t), and this program lives on\n", st, errors.Is(err, strand.ErrCrashed))
+	return nil
+}
+
+// natsRunner starts an embedded server on a free loopback port, a worker
+// for reg and a writer; stop removes them all, data included.
+func natsRunner(ctx context.Context, reg *registry.Registry) (strand.Runner, func(), error) {
+	dir, err := os.MkdirTemp("", "strand-runners-")
+	if err != nil {
+		return nil, nil, err
+	}
+	srv, err := broker.StartServer(broker.ServerConfig{Addr: "127.0.0.1:0", DataDir: dir})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	b, err := broker.Connect(ctx, broker.Config{URL: srv.URL()})
+	if err != nil {
+		srv.Stop()
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	rd, err := reader.New(b, reg, reader.Config{})
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := writer.New(b, writer.Config{})
+	if err != nil {
+		return nil, nil, err
+	}
+	wctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rd.Run(wctx) }()
+	stop := func() {
+		cancel()
+		<-done
+		_ = w.Close()
+		_ = b.Close()
+		srv.Stop()
+		os.RemoveAll(dir)
+	}
+	return w.Runner(), stop, nil
+}
+
+func main() {
+	// The process runner re-executes this binary: in the child, this runs
+	// the one task it is given and exits.
+	runner.ServeChild(functions())
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := run(ctx, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}

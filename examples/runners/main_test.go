@@ -1,0 +1,36 @@
+package main
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/strand-run/strand/runner"
+)
+
+// TestMain lets the test binary be the process runner's child, as main
+// does for the program.
+func TestMain(m *testing.M) {
+	runner.ServeChild(functions())
+	os.Exit(m.Run())
+}
+
+func TestRun(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out strings.Builder
+	if err := run(ctx, &out); err != nil {
+		t.Fatal(err)
+	}
+	want := `inline: add(2, 3) = 5
+pool: add(2, 3) = 5
+process: add(2, 3) = 5
+nats: add(2, 3) = 5
+process: crash is failed (crashed: true), and this program lives on
+`
+	if out.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
+	}
+}

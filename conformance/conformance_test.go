@@ -498,6 +498,26 @@ func TestDuplicate(t *testing.T) {
 	}
 }
 
+// TestNoBucket: before a worker creates the bucket, a submit gets no reply
+// from any stream.
+func TestNoBucket(t *testing.T) {
+	t.Parallel()
+	w := &world{t: t, srv: brokertest.Start(t)}
+	nc, err := nats.Connect(w.srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	w.nc = nc
+	if w.js, err = jetstream.New(nc); err != nil {
+		t.Fatal(err)
+	}
+	err = w.submit("default", "early", packMsgpack(t, env("early", "add", []any{1, 2}, nil)), nil)
+	if !errors.Is(err, jetstream.ErrNoStreamResponse) {
+		t.Fatalf("submit without a bucket: %v, want %v", err, jetstream.ErrNoStreamResponse)
+	}
+}
+
 // TestWaitAfterFinish: a waiter that comes after the outcome finds it in
 // step 3 (the get), with no event to wait for.
 func TestWaitAfterFinish(t *testing.T) {
@@ -543,10 +563,15 @@ func (w *world) status(queue, id string) string {
 		AckFloor struct {
 			StreamSeq uint64 `json:"stream_seq"`
 		} `json:"ack_floor"`
-		Error *struct{ Code int } `json:"error"`
+		Error *struct {
+			ErrCode int `json:"err_code"`
+		} `json:"error"`
 	}
 	if err := json.Unmarshal(info.Data, &ci); err != nil {
 		w.t.Fatal(err)
+	}
+	if ci.Error != nil && ci.Error.ErrCode != 10014 {
+		w.t.Fatalf("consumer info: %s", info.Data)
 	}
 	if ci.Error == nil && seq <= ci.AckFloor.StreamSeq {
 		return "unknown" // ran, outcome expired

@@ -185,6 +185,9 @@ func (req *submitRequest) check() error {
 	return nil
 }
 
+// statusTimeout bounds the status read that ends a wait.
+const statusTimeout = 5 * time.Second
+
 // waitOutcome waits up to wait for h's outcome: 200 with it, or 202 with
 // the task's status now.
 func (g *gateway) waitOutcome(rw http.ResponseWriter, r *http.Request, h *writer.Handle, wait time.Duration, ref taskRef) {
@@ -192,11 +195,14 @@ func (g *gateway) waitOutcome(rw http.ResponseWriter, r *http.Request, h *writer
 	defer cancel()
 	o, f, err := h.Wait(ctx)
 	if err != nil {
-		if ctx.Err() == nil || r.Context().Err() != nil {
+		if ctx.Err() == nil {
 			g.fail(rw, r, err)
 			return
 		}
-		st, err := h.Status(r.Context())
+		// The wait is over (or the gateway is shutting down): the status now.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), statusTimeout)
+		defer cancel()
+		st, err := h.Status(sctx)
 		if err != nil {
 			g.fail(rw, r, err)
 			return

@@ -18,9 +18,10 @@ func newDevCmd(a *app) *cobra.Command {
 	var (
 		sf serverFlags
 		wf workerFlags
+		hf httpFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "dev [--addr HOST:PORT] [--data DIR] [--concurrency N] [--sync always|DURATION]",
+		Use:   "dev [--addr HOST:PORT] [--data DIR] [--concurrency N] [--sync always|DURATION] [--http HOST:PORT]",
 		Short: "Run a NATS server and a worker with the demo functions, in one process",
 		Long: `Run an embedded NATS server with JetStream and a worker with the demo
 functions (add, echo, sleep, fail) on queue "default", in one process, until
@@ -61,6 +62,13 @@ SIGINT or SIGTERM. Data is kept in --data between runs.`,
 			out := a.stdout
 			printServer(out, s, scfg)
 			fmt.Fprintf(out, "worker:    queue %s, functions %s\n", writer.DefaultQueue, strings.Join(reg.Names(), ", "))
+			if hf.addr != "" {
+				stopHTTP, err := a.serveGateway(b, hf.addr, hf.tokenOf(cmd))
+				if err != nil {
+					return err
+				}
+				defer stopHTTP()
+			}
 			flags := serverFlag(s.URL())
 			if p := a.cfg.Prefix; p != "" && p != broker.DefaultPrefix {
 				flags += " --prefix " + p
@@ -75,5 +83,6 @@ SIGINT or SIGTERM. Data is kept in --data between runs.`,
 	}
 	sf.register(cmd)
 	wf.register(cmd, false)
+	hf.register(cmd, "", "also serve the HTTP gateway on host:port (default: none)")
 	return cmd
 }

@@ -78,6 +78,7 @@ Connection flags default to STRAND_* environment variables (shown in brackets).
 	root.AddCommand(
 		newDevCmd(a),
 		newServerCmd(a),
+		newGatewayCmd(a),
 		newWorkerCmd(a),
 		newSubmitCmd(a),
 		newStatusCmd(a),

@@ -119,9 +119,12 @@ func printServer(out io.Writer, s *broker.Server, cfg broker.ServerConfig) {
 }
 
 func newServerCmd(a *app) *cobra.Command {
-	var sf serverFlags
+	var (
+		sf serverFlags
+		hf httpFlags
+	)
 	cmd := &cobra.Command{
-		Use:   "server [--addr HOST:PORT] [--data DIR] [--sync always|DURATION]",
+		Use:   "server [--addr HOST:PORT] [--data DIR] [--sync always|DURATION] [--http HOST:PORT]",
 		Short: "Run an embedded NATS server with JetStream, without a worker",
 		Long: `Run an embedded NATS server with JetStream, without a worker, until SIGINT or SIGTERM.
 Workers (strand worker) and clients connect to it with --server.`,
@@ -139,12 +142,20 @@ Workers (strand worker) and clients connect to it with --server.`,
 			}
 			out := a.stdout
 			printServer(out, s, cfg)
+			stopHTTP := func() {}
+			if hf.addr != "" {
+				if stopHTTP, err = a.serveEmbeddedGateway(ctx, s, hf.addr, hf.tokenOf(cmd)); err != nil {
+					s.Stop()
+					return err
+				}
+			}
 			flag := serverFlag(s.URL())
 			fmt.Fprintf(out, "\nthen, in other terminals:\n")
 			fmt.Fprintf(out, "  strand worker%s\n", flag)
 			fmt.Fprintf(out, "  strand submit%s --wait add 2 3\n", flag)
 			fmt.Fprintf(out, "\nready; Ctrl-C to stop\n")
 			<-ctx.Done()
+			stopHTTP()
 			a.log.Info().Msg("stopping the server")
 			s.Stop()
 			a.log.Info().Msg("stopped")
@@ -152,5 +163,6 @@ Workers (strand worker) and clients connect to it with --server.`,
 		},
 	}
 	sf.register(cmd)
+	hf.register(cmd, "", "also serve the HTTP gateway on host:port (default: none)")
 	return cmd
 }

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+	"github.com/spf13/cobra"
+
+	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/gateway"
+	"github.com/strand-run/strand/writer"
+)
+
+// httpFlags are the flags of the commands that serve the HTTP gateway.
+type httpFlags struct {
+	addr  string
+	token string
+}
+
+// register adds --http (default def: "" serves no gateway) and --http-token.
+func (f *httpFlags) register(cmd *cobra.Command, def, usage string) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.addr, "http", def, usage)
+	fl.StringVar(&f.token, "http-token", "", "bearer token the HTTP gateway requires on /v1 (default none) [$STRAND_HTTP_TOKEN]")
+}
+
+// tokenOf is --http-token, else STRAND_HTTP_TOKEN.
+func (f *httpFlags) tokenOf(cmd *cobra.Command) string {
+	if cmd.Flags().Changed("http-token") {
+		return f.token
+	}
+	return os.Getenv("STRAND_HTTP_TOKEN")
+}
+
+// gatewayShutdown bounds how long requests may finish once a signal came.
+const gatewayShutdown = 10 * time.Second
+
+// serveGateway serves the HTTP gateway over b on addr until stop is
+// called; stop shuts it down gracefully: long waits and event streams end
+// at once, other requests may finish for up to gatewayShutdown.
+func (a *app) serveGateway(b *broker.Broker, addr, token string) (stop func(), err error) {
+	var wc writer.Config
+	if err := envconfig.Process("strand", &wc); err != nil {
+		return nil, usageErrorf("environment: %v", err)
+	}
+	wc.Logger = &a.log
+	w, err := writer.New(b, wc)
+	if err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		_ = w.Close()
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("--http %s is already in use; pick another port, or 127.0.0.1:0 for a free one", addr)
+		}
+		return nil, fmt.Errorf("--http %s: %w", addr, err)
+	}
+	base, cancel := context.WithCancel(context.Background())
+	srv := &http.Server{
+		Handler:           gateway.New(w, b, gateway.Config{Token: token, Logger: &a.log}),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return base },
+	}
+	srv.RegisterOnShutdown(cancel)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error().Err(err).Msg("http gateway")
+		}
+	}()
+	url := "http://" + l.Addr().String()
+	auth := ""
+	if token != "" {
+		auth = " (bearer token required)"
+	}
+	fmt.Fprintf(a.stdout, "HTTP gateway: %s/v1/ (API: %s/v1/openapi.json)%s\n", url, url, auth)
+	return func() {
+		ctx, c := context.WithTimeout(context.Background(), gatewayShutdown)
+		defer c()
+		if err := srv.Shutdown(ctx); err != nil {
+			_ = srv.Close()
+		}
+		cancel()
+		<-done
+		_ = w.Close()
+		a.log.Info().Msg("http gateway stopped")
+	}, nil
+}
+
+func newGatewayCmd(a *app) *cobra.Command {
+	var hf httpFlags
+	cmd := &cobra.Command{
+		Use:   "gateway [--http HOST:PORT] [--http-token T]",
+		Short: "Serve the HTTP gateway (REST + Server-Sent Events) for a strand on NATS",
+		Long: `Serve strand's HTTP API on --http until SIGINT or SIGTERM: submit tasks, read
+their status, wait for results, cancel them, list queues, workers and dead
+letters. The routes are described at /v1/openapi.json. With --http-token,
+every /v1 request needs "Authorization: Bearer <token>".`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := untilSignal(cmd.Context())
+			defer stop()
+			b, err := a.connect(ctx)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			stopHTTP, err := a.serveGateway(b, hf.addr, hf.tokenOf(cmd))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "connected to %s\nready; Ctrl-C to stop\n", a.serverURL())
+			<-ctx.Done()
+			stopHTTP()
+			return nil
+		},
+	}
+	hf.register(cmd, "127.0.0.1:8080", "host:port the HTTP gateway listens on")
+	return cmd
+}
+
+// serveEmbeddedGateway connects to the embedded server s and serves the
+// HTTP gateway over that connection; stop ends both.
+func (a *app) serveEmbeddedGateway(ctx context.Context, s *broker.Server, addr, token string) (stop func(), err error) {
+	b, err := broker.Connect(ctx, broker.Config{URL: s.URL(), Prefix: a.cfg.Prefix, Name: "strand-gateway"})
+	if err != nil {
+		return nil, err
+	}
+	stopHTTP, err := a.serveGateway(b, addr, token)
+	if err != nil {
+		_ = b.Close()
+		return nil, err
+	}
+	return func() { stopHTTP(); _ = b.Close() }, nil
+}

@@ -26,12 +26,14 @@ type workerFlags struct {
 	workerID        string
 	maxAttempts     int
 	retryBase       time.Duration
+	metrics         string
 }
 
-// register adds the flags; dev takes only --concurrency.
+// register adds the flags; dev takes only --concurrency and --metrics.
 func (f *workerFlags) register(cmd *cobra.Command, all bool) {
 	fl := cmd.Flags()
 	fl.IntVar(&f.concurrency, "concurrency", 16, "how many tasks run at once [$STRAND_CONCURRENCY]")
+	fl.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics at http://HOST:PORT/metrics (default: none)")
 	if !all {
 		return
 	}
@@ -117,7 +119,7 @@ func (a *app) runWorker(ctx context.Context, b *broker.Broker, reg *registry.Reg
 func newWorkerCmd(a *app) *cobra.Command {
 	var wf workerFlags
 	cmd := &cobra.Command{
-		Use:   "worker [--queue Q]... [--concurrency N] [--max-attempts N] [--retry-base D] [--shutdown-timeout D] [--ack-wait D] [--worker-id ID]",
+		Use:   "worker [--queue Q]... [--concurrency N] [--max-attempts N] [--retry-base D] [--shutdown-timeout D] [--ack-wait D] [--worker-id ID] [--metrics HOST:PORT]",
 		Short: "Run a worker with the demo functions (add, echo, sleep, fail, count, work)",
 		Long: `Run a worker with the demo functions add, echo, sleep, fail, count and work
 until SIGINT or SIGTERM. On a signal it stops taking tasks, lets running ones finish for up to
@@ -139,6 +141,11 @@ until SIGINT or SIGTERM. On a signal it stops taking tasks, lets running ones fi
 				return err
 			}
 			defer b.Close()
+			stopMetrics, err := a.serveMetrics(wf.metrics, &rc)
+			if err != nil {
+				return err
+			}
+			defer stopMetrics()
 			return a.runWorker(ctx, b, reg, rc)
 		},
 	}

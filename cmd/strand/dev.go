@@ -21,7 +21,7 @@ func newDevCmd(a *app) *cobra.Command {
 		hf httpFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "dev [--addr HOST:PORT] [--data DIR] [--concurrency N] [--sync always|DURATION] [--http HOST:PORT]",
+		Use:   "dev [--addr HOST:PORT] [--data DIR] [--concurrency N] [--sync always|DURATION] [--http HOST:PORT] [--metrics HOST:PORT]",
 		Short: "Run a NATS server and a worker with the demo functions, in one process",
 		Long: `Run an embedded NATS server with JetStream and a worker with the demo
 functions (add, echo, sleep, fail) on queue "default", in one process, until
@@ -62,6 +62,11 @@ SIGINT or SIGTERM. Data is kept in --data between runs.`,
 			out := a.stdout
 			printServer(out, s, scfg)
 			fmt.Fprintf(out, "worker:    queue %s, functions %s\n", writer.DefaultQueue, strings.Join(reg.Names(), ", "))
+			stopMetrics, err := a.serveMetrics(wf.metrics, &rc)
+			if err != nil {
+				return err
+			}
+			defer stopMetrics()
 			if hf.addr != "" {
 				stopHTTP, err := a.serveGateway(b, hf.addr, hf.tokenOf(cmd))
 				if err != nil {

@@ -71,6 +71,8 @@ func (e *TaskError) Is(target error) bool {
 		return e.Kind == KindPanic
 	case ErrCrashed:
 		return e.Kind == KindCrashed
+	case ErrForbidden:
+		return e.Kind == KindForbidden
 	}
 	return false
 }
@@ -88,7 +90,7 @@ func KindOf(err error) string {
 	}{
 		{ErrUnknownFunc, KindUnknownFunc}, {ErrBadArgs, KindBadArgs}, {ErrMalformed, KindMalformed},
 		{ErrTooLarge, KindTooLarge}, {ErrCancelled, KindCancelled}, {ErrTimeout, KindTimeout}, {ErrPanic, KindPanic},
-		{ErrCrashed, KindCrashed},
+		{ErrCrashed, KindCrashed}, {ErrForbidden, KindForbidden},
 	} {
 		if errors.Is(err, k.err) {
 			return k.kind

@@ -38,7 +38,8 @@ func (a Allowlist) check(meta map[string]string, fn string) *strand.TaskError {
 
 // Reader refuses, on the worker, a task whose caller may not call its
 // function: the task fails at once, never retried, with kind "forbidden"
-// and the message `<func>: caller "<caller>" may not call it`.
+// (matching strand.ErrForbidden) and the message
+// `<func>: caller "<caller>" may not call it`.
 func (a Allowlist) Reader() reader.Middleware {
 	return func(next reader.Handler) reader.Handler {
 		return func(ctx context.Context, c *reader.Call) (any, error) {
@@ -51,24 +52,15 @@ func (a Allowlist) Reader() reader.Middleware {
 }
 
 // Writer refuses at submit a task whose caller may not call its function,
-// with an error matching strand.ErrForbidden; nothing is written.
+// with a *strand.TaskError of kind forbidden (it matches
+// strand.ErrForbidden); nothing is written.
 func (a Allowlist) Writer() writer.Middleware {
 	return func(next writer.SubmitFunc) writer.SubmitFunc {
 		return func(ctx context.Context, env *codec.Envelope, f codec.Format) error {
 			if err := a.check(env.Meta, env.Func); err != nil {
-				return &ForbiddenError{err}
+				return err
 			}
 			return next(ctx, env, f)
 		}
 	}
 }
-
-// ForbiddenError is the writer-side refusal: a *strand.TaskError of kind
-// forbidden that matches strand.ErrForbidden.
-type ForbiddenError struct{ *strand.TaskError }
-
-// Is matches strand.ErrForbidden.
-func (e *ForbiddenError) Is(target error) bool { return target == strand.ErrForbidden }
-
-// Unwrap returns the TaskError.
-func (e *ForbiddenError) Unwrap() error { return e.TaskError }

@@ -253,6 +253,9 @@ func TestAllowlist(t *testing.T) {
 	if !errors.As(err, &te) || te.Kind != strand.KindForbidden || te.Message != `sub: caller "svc-a" may not call it` {
 		t.Fatalf("sub as svc-a: %v, want forbidden", err)
 	}
+	if !errors.Is(err, strand.ErrForbidden) {
+		t.Fatalf("%v does not match strand.ErrForbidden", err)
+	}
 	if st, _ := h.Status(ctx); st != strand.StatusFailed {
 		t.Fatalf("status %s, want failed", st)
 	}

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -235,6 +236,90 @@ func stateJSON(id string, first *writer.Info, st *codec.State) *infoBody {
 	return body
 }
 
-// items streams a task's items. Workers do not stream items yet, so it
-// streams the task's status events, as events does.
-func (g *gateway) items(rw http.ResponseWriter, r *http.Request) { g.events(rw, r) }
+// itemBody is one streamed item: its number and its value as JSON.
+type itemBody struct {
+	N     int64           `json:"n"`
+	Value json.RawMessage `json:"value"`
+}
+
+// items streams an iterator task's items as Server-Sent Events, from the
+// first one however late the client attaches: an `item` event for each,
+// then one `end` event with the task's outcome, and the stream ends. A task
+// that streams nothing has just its `end` event.
+func (g *gateway) items(rw http.ResponseWriter, r *http.Request) {
+	h, ok := g.open(rw, r)
+	if !ok {
+		return
+	}
+	in, err := g.infoOf(r.Context(), h)
+	if err != nil {
+		g.fail(rw, r, err)
+		return
+	}
+	if in.Status == strand.StatusUnknown {
+		writeError(rw, http.StatusNotFound, "not_found", "no task "+h.ID()+" (never submitted, or expired)")
+		return
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	type next struct {
+		it  writer.Item
+		err error
+	}
+	ch := make(chan next)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() {
+		defer close(ch)
+		for it, err := range h.Items(ctx) {
+			select {
+			case ch <- next{it, err}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	s := startSSE(rw)
+	tick := time.NewTicker(keepAlive)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if s.comment("keep-alive") != nil {
+				return
+			}
+		case x, ok := <-ch:
+			var te *strand.TaskError
+			switch {
+			case !ok || errors.As(x.err, &te):
+				done = true // the task's error, if any, is in its outcome
+			case x.err != nil:
+				_ = s.send("error", errorBody{Kind: "internal", Message: x.err.Error()})
+				return
+			default:
+				v, err := codec.ToJSON(x.it.Format, x.it.Data)
+				if err != nil {
+					_ = s.send("error", errorBody{Kind: "malformed", Message: fmt.Sprintf("item %d: %v", x.it.N, err)})
+					return
+				}
+				if s.send("item", itemBody{N: x.it.N, Value: v}) != nil {
+					return
+				}
+			}
+		}
+	}
+	o, f, err := h.Wait(ctx)
+	if err != nil {
+		_ = s.send("error", errorBody{Kind: "internal", Message: err.Error()})
+		return
+	}
+	body, err := outcomeJSON(h.ID(), o, f)
+	if err != nil {
+		_ = s.send("error", errorBody{Kind: "malformed", Message: err.Error()})
+		return
+	}
+	_ = s.send("end", body)
+}

@@ -284,8 +284,13 @@ func TestQueuesWorkersDLQ(t *testing.T) {
 		t.Fatalf("queues: %v", out)
 	}
 	q := qs[0].(map[string]any)
-	if q["queue"] != "default" || q["consumer"] != "strand-default" || q["depth"] != 0.0 || q["in_flight"] != 0.0 {
+	if q["queue"] != "default" || q["consumer"] != "strand-default" {
 		t.Fatalf("queue: %v", q)
+	}
+	for _, k := range []string{"depth", "in_flight", "redelivered", "waiting"} {
+		if _, ok := q[k].(float64); !ok {
+			t.Fatalf("queue %s: %v", k, q)
+		}
 	}
 
 	deadline := time.Now().Add(timeout)
@@ -362,7 +367,7 @@ func readEvents(t *testing.T, r io.Reader) []event {
 func TestEvents(t *testing.T) {
 	t.Parallel()
 	e := start(t, Config{})
-	for _, path := range []string{"events", "items"} {
+	for _, path := range []string{"events"} {
 		code, ref := e.do("POST", "/v1/tasks", `{"func": "sleep", "args": [300]}`)
 		e.want("submit", code, http.StatusCreated, ref)
 		id := ref["id"].(string)
@@ -392,6 +397,45 @@ func TestEvents(t *testing.T) {
 			t.Fatalf("%s of a finished task: %v", path, evs)
 		}
 	}
+}
+
+func TestItems(t *testing.T) {
+	t.Parallel()
+	e := start(t, Config{})
+	code, ref := e.do("POST", "/v1/tasks", `{"func": "count", "args": [5]}`)
+	e.want("submit", code, http.StatusCreated, ref)
+	id := ref["id"].(string)
+	// Attached while it runs, then again once it has ended: the same stream.
+	for range 2 {
+		resp := e.send("GET", "/v1/tasks/"+id+"/items", "", "")
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+			t.Fatalf("items: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		evs := readEvents(t, resp.Body)
+		resp.Body.Close()
+		if len(evs) != 6 {
+			t.Fatalf("items: %d events, want 5 items and the end: %v", len(evs), evs)
+		}
+		for i, ev := range evs[:5] {
+			if ev.name != "item" || ev.data["n"] != float64(i) || ev.data["value"] != float64(i) {
+				t.Fatalf("item %d: %v", i, ev)
+			}
+		}
+		if end := evs[5]; end.name != "end" || end.data["status"] != "completed" || end.data["items"] != 5.0 {
+			t.Fatalf("end: %v", end)
+		}
+	}
+	// A task that streams nothing has its end alone.
+	code, out := e.do("POST", "/v1/tasks", `{"func": "fail", "args": ["boom"]}`)
+	e.want("submit", code, http.StatusCreated, out)
+	resp := e.send("GET", "/v1/tasks/"+out["id"].(string)+"/items", "", "")
+	evs := readEvents(t, resp.Body)
+	resp.Body.Close()
+	if len(evs) != 1 || evs[0].name != "end" || evs[0].data["status"] != "failed" {
+		t.Fatalf("items of a failing task: %v", evs)
+	}
+	code, out = e.do("GET", "/v1/tasks/nope/items", "")
+	e.want("items of nothing", code, http.StatusNotFound, out)
 }
 
 func TestOpenAPI(t *testing.T) {

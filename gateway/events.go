@@ -187,6 +187,13 @@ func (g *gateway) events(rw http.ResponseWriter, r *http.Request) {
 			}
 		case <-l.wake:
 			state, outcome := l.take()
+			if state != nil {
+				if st, err := codec.DecodeState(state); err == nil {
+					if s.send("status", stateJSON(id, in, st)) != nil {
+						return
+					}
+				}
+			}
 			if outcome != nil {
 				o, f, err := codec.DecodeOutcome(outcome)
 				if err != nil {
@@ -195,15 +202,6 @@ func (g *gateway) events(rw http.ResponseWriter, r *http.Request) {
 				}
 				g.sendOutcome(s, id, o, f)
 				return
-			}
-			if state != nil {
-				st, err := codec.DecodeState(state)
-				if err != nil {
-					continue
-				}
-				if s.send("status", stateJSON(id, in, st)) != nil {
-					return
-				}
 			}
 		}
 	}

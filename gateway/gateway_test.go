@@ -399,6 +399,29 @@ func TestEvents(t *testing.T) {
 	}
 }
 
+// TestProgress follows a task that reports progress: its status events carry it.
+func TestProgress(t *testing.T) {
+	t.Parallel()
+	e := start(t, Config{})
+	code, ref := e.do("POST", "/v1/tasks", `{"func": "work", "args": [3, 150]}`)
+	e.want("submit", code, http.StatusCreated, ref)
+	resp := e.send("GET", "/v1/tasks/"+ref["id"].(string)+"/events", "", "")
+	evs := readEvents(t, resp.Body)
+	resp.Body.Close()
+	var progress []any
+	for _, ev := range evs {
+		if p, ok := ev.data["progress"].(map[string]any); ok && ev.name == "status" {
+			progress = append(progress, p["done"])
+			if p["total"] != 3.0 {
+				t.Fatalf("progress: %v", ev)
+			}
+		}
+	}
+	if len(progress) == 0 || evs[len(evs)-1].name != "outcome" || evs[len(evs)-1].data["result"] != "done 3 steps" {
+		t.Fatalf("events: %v", evs)
+	}
+}
+
 func TestItems(t *testing.T) {
 	t.Parallel()
 	e := start(t, Config{})

@@ -1,0 +1,134 @@
+// Command dispatch submits many tasks at once and gathers their outcomes:
+// strand's form of the original TaskDispatcher.
+//
+// It starts an embedded NATS server and a worker in the process, then
+// dispatches 200 squares in one pipelined batch, waits for all of them and
+// sums the results in call order; then dispatches 20 probes, stops at the
+// first failure with a custom predicate, and cancels the probes that have
+// not finished.
+//
+//	go run ./examples/dispatch
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/dispatch"
+	"github.com/strand-run/strand/reader"
+	"github.com/strand-run/strand/registry"
+	"github.com/strand-run/strand/writer"
+)
+
+// functions are what the worker runs.
+func functions() *registry.Registry {
+	reg := registry.New()
+	reg.MustRegister("square", func(n int) int { return n * n })
+	reg.MustRegister("probe", func(ctx context.Context, i int) (int, error) {
+		if i == 5 {
+			return 0, fmt.Errorf("probe %d: host unreachable", i)
+		}
+		if i > 5 {
+			// Later probes take a while: the group stops before they end.
+			select {
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			case <-time.After(time.Duration(i) * 100 * time.Millisecond):
+			}
+		}
+		return i, nil
+	})
+	return reg
+}
+
+func run(ctx context.Context, out io.Writer) error {
+	srv, err := broker.StartServer(broker.ServerConfig{Addr: "127.0.0.1:0"})
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	b, err := broker.Connect(ctx, broker.Config{URL: srv.URL()})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+
+	r, err := reader.New(b, functions(), reader.Config{Concurrency: 4, ShutdownTimeout: time.Second})
+	if err != nil {
+		return err
+	}
+	wctx, stopWorker := context.WithCancel(ctx)
+	workerDone := make(chan error, 1)
+	go func() { workerDone <- r.Run(wctx) }()
+	defer func() { stopWorker(); <-workerDone }()
+
+	w, err := writer.New(b, writer.Config{})
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	d := dispatch.New(w)
+
+	// 1. Many tasks, one round trip; wait for all, results in call order.
+	calls := make([]writer.Call, 200)
+	for i := range calls {
+		calls[i] = writer.Call{Func: "square", Args: []any{i}}
+	}
+	g, err := d.Submit(ctx, calls)
+	if err != nil {
+		return err
+	}
+	if err := g.Wait(ctx); err != nil {
+		return err
+	}
+	sum := 0
+	for i := range g.Len() {
+		var sq int
+		if err := g.Result(i, &sq); err != nil {
+			return err
+		}
+		sum += sq
+	}
+	fmt.Fprintf(out, "squares: %d completed, %d failed, sum %d\n", g.Completed(), g.Failed(), sum)
+
+	// 2. Stop at the first failure, then cancel what has not finished.
+	probes := make([]writer.Call, 20)
+	for i := range probes {
+		probes[i] = writer.Call{Func: "probe", Args: []any{i}}
+	}
+	g, err = d.Submit(ctx, probes)
+	if err != nil {
+		return err
+	}
+	firstFailure := func(g *dispatch.Group) bool { return g.Failed() > 0 }
+	if err := g.WaitUntil(ctx, firstFailure); err != nil {
+		return err
+	}
+	for _, err := range g.Errors() {
+		if err != nil {
+			fmt.Fprintf(out, "probes: stopped at the first failure: %v\n", err)
+			break
+		}
+	}
+	if _, err := g.CancelRest(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "probes: %d pending after CancelRest; every one of %d has an outcome: %v\n",
+		g.Pending(), g.Len(), g.Completed()+g.Failed()+g.Cancelled() == g.Len())
+	return nil
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Stdout); err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintln(os.Stderr, "dispatch:", err)
+		os.Exit(1)
+	}
+}

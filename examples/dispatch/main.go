@@ -48,7 +48,12 @@ func functions() *registry.Registry {
 }
 
 func run(ctx context.Context, out io.Writer) error {
-	srv, err := broker.StartServer(broker.ServerConfig{Addr: "127.0.0.1:0"})
+	dir, err := os.MkdirTemp("", "strand-example-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	srv, err := broker.StartServer(broker.ServerConfig{Addr: "127.0.0.1:0", DataDir: dir})
 	if err != nil {
 		return err
 	}

@@ -32,7 +32,12 @@ import (
 
 // run prints what happened to out and logs each task to log.
 func run(ctx context.Context, out, log io.Writer) error {
-	srv, err := broker.StartServer(broker.ServerConfig{Addr: "127.0.0.1:0"})
+	dir, err := os.MkdirTemp("", "strand-example-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	srv, err := broker.StartServer(broker.ServerConfig{Addr: "127.0.0.1:0", DataDir: dir})
 	if err != nil {
 		return err
 	}

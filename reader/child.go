@@ -10,7 +10,9 @@ import (
 
 // inChild is the innermost middleware of a worker with process queues:
 // their tasks run in a child process (runner.RunChild), which ctx's end
-// (deadline, cancel, shutdown) kills; other queues' tasks go on to next.
+// (deadline, cancel, shutdown) kills, and an iterator handler's items
+// stream from the child as from any handler; other queues' tasks go on to
+// next.
 func (r *Reader) inChild(next Handler) Handler {
 	queues := make(map[string]bool, len(r.cfg.ProcessQueues))
 	for _, q := range r.cfg.ProcessQueues {
@@ -25,7 +27,16 @@ func (r *Reader) inChild(next Handler) Handler {
 		if d, ok := ctx.Deadline(); ok {
 			env.TimeoutMS = max(time.Until(d).Milliseconds(), 1)
 		}
-		res, err := runner.RunChild(ctx, r.cfg.ChildPath, c.Task, env, c.Format)
+		var emit func(codec.Raw) error
+		if s := c.t.items; s != nil { // an iterator handler: its items stream from the child
+			if c.t.attempt > 1 {
+				if err := s.purge(ctx); err != nil {
+					return nil, err
+				}
+			}
+			emit = func(item codec.Raw) error { return s.send(item) }
+		}
+		res, err := runner.RunChild(ctx, r.cfg.ChildPath, c.Task, env, c.Format, emit)
 		if err != nil || res == nil {
 			return nil, err
 		}

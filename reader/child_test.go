@@ -2,6 +2,7 @@ package reader_test
 
 import (
 	"errors"
+	"iter"
 	"os"
 	"strings"
 	"testing"
@@ -21,6 +22,15 @@ func childFunctions() *registry.Registry {
 	reg.MustRegister("pid", func() int { return os.Getpid() })
 	reg.MustRegister("exit", func(code int) { os.Exit(code) })
 	reg.MustRegister("deaf", func(ms int) { time.Sleep(time.Duration(ms) * time.Millisecond) })
+	reg.MustRegister("pids", func(n int) iter.Seq[int] {
+		return func(yield func(int) bool) {
+			for range n {
+				if !yield(os.Getpid()) {
+					return
+				}
+			}
+		}
+	})
 	return reg
 }
 
@@ -71,6 +81,22 @@ func TestProcessQueues(t *testing.T) {
 	}
 	if err := h.Result(ctx, nil); !errors.Is(err, strand.ErrTimeout) {
 		t.Errorf("deaf past its timeout: got %v, want a timeout", err)
+	}
+
+	// An iterator's items stream from the child.
+	h, err = e.w.Submit(ctx, "pids", 3, iso)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for p, err := range writer.Items[int](ctx, h) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, p)
+	}
+	if len(pids) != 3 || pids[0] == os.Getpid() || pids[0] != pids[2] {
+		t.Errorf("pids 3: got %v, want three times one child's pid", pids)
 	}
 
 	h, err = e.w.Submit(ctx, "add", 2, 3, iso)

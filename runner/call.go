@@ -54,6 +54,25 @@ func Format(f codec.Format) Option {
 	return func(c *call) error { c.format = f; return nil }
 }
 
+// OnIter calls fn with each item of an iterator function (one returning
+// iter.Seq or iter.Seq2) as it is produced: on Inline in the caller's
+// goroutine during Submit, on Pool and Process on the runner's goroutine.
+func OnIter(fn func(Item)) Option {
+	return func(c *call) error { c.onIter = fn; return nil }
+}
+
+// OnEnd calls fn with the handle of a call that completed, once it has its
+// result (the original's on_end).
+func OnEnd(fn func(*Handle)) Option {
+	return func(c *call) error { c.onEnd = fn; return nil }
+}
+
+// OnError calls fn with the error of a call that did not complete (the
+// original's on_error).
+func OnError(fn func(error)) Option {
+	return func(c *call) error { c.onError = fn; return nil }
+}
+
 // call is one submitted call, its args encoded as on the wire.
 type call struct {
 	id      string
@@ -64,6 +83,9 @@ type call struct {
 	timeout time.Duration
 	kw      any
 	kwSet   bool
+	onIter  func(Item)
+	onEnd   func(*Handle)
+	onError func(error)
 }
 
 // newCall encodes a call of fn with args the way writer.Submit does.
@@ -109,8 +131,10 @@ var errCancelledByCaller = errors.New("cancelled by caller")
 
 // execute runs c through reg in this process: the registry decodes the
 // args, calls the function and recovers its panic; the result is encoded
-// in the call's format, as a worker would store it.
-func execute(ctx context.Context, reg *registry.Registry, c *call, task strand.Task) (codec.Raw, error) {
+// in the call's format, as a worker would store it. An iterator
+// function's items go to emit, encoded, as they come (its result is nil),
+// as a worker streams them.
+func execute(ctx context.Context, reg *registry.Registry, c *call, task strand.Task, emit func(codec.Raw) error) (codec.Raw, error) {
 	f, ok := reg.Lookup(c.fn)
 	if !ok {
 		return nil, unknown(reg, c.fn)
@@ -123,6 +147,9 @@ func execute(ctx context.Context, reg *registry.Registry, c *call, task strand.T
 	v, err := f.Call(strand.WithTask(ctx, task), c.format, c.args, c.kwargs)
 	if err != nil {
 		return nil, classify(ctx, c, err)
+	}
+	if f.Iterator() {
+		return nil, each(ctx, f, c, v, emit)
 	}
 	if v == nil {
 		return nil, nil
@@ -163,4 +190,38 @@ func taskError(err error) error {
 		return nil
 	}
 	return codec.ErrorInfoOf(err).Err()
+}
+
+// each ranges over the sequence seq of an iterator function, as a worker
+// does: each item encoded to emit, stopping at the first error or when ctx
+// ends.
+func each(ctx context.Context, f *registry.Func, c *call, seq any, emit func(codec.Raw) error) error {
+	var stop error
+	perr := f.Each(seq, func(item any, err error) bool {
+		switch {
+		case err != nil:
+			stop = err
+		case ctx.Err() != nil:
+			stop = ctx.Err()
+		default:
+			raw, merr := c.format.Marshal(item)
+			switch {
+			case merr != nil:
+				stop = strand.Permanent(fmt.Errorf("%s: encode item %T: %w", c.fn, item, merr))
+			case emit != nil:
+				stop = emit(raw)
+			}
+		}
+		return stop == nil
+	})
+	if perr != nil {
+		return classify(ctx, c, perr)
+	}
+	if stop == nil && ctx.Err() != nil {
+		stop = ctx.Err()
+	}
+	if stop != nil {
+		return classify(ctx, c, stop)
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"iter"
 	"sync"
 
 	strand "github.com/strand-run/strand"
@@ -16,18 +17,39 @@ type Handle struct {
 	id, fn string
 	format codec.Format
 	done   chan struct{}
+	c      *call
 
 	mu     sync.Mutex
 	status strand.Status
 	result codec.Raw
 	err    error
 	cancel context.CancelCauseFunc // set while running
+	items  []Item
+	more   chan struct{} // closed at the next item or the end
+	ended  bool          // the callbacks have run
+}
+
+// Item is one item of an iterator function: its number (from 0) and its
+// value, encoded in the call's format.
+type Item struct {
+	N      int64
+	Data   codec.Raw
+	Format codec.Format
+}
+
+// Decode decodes the item into out, a pointer.
+func (it Item) Decode(out any) error {
+	if err := codec.DecodeValue(it.Format, it.Data, out, false); err != nil {
+		return fmt.Errorf("decode item %d into %T: %w", it.N, out, err)
+	}
+	return nil
 }
 
 var _ strand.Handle = (*Handle)(nil)
 
 func newHandle(c *call) *Handle {
-	return &Handle{id: c.id, fn: c.fn, format: c.format, done: make(chan struct{}), status: strand.StatusPending}
+	return &Handle{id: c.id, fn: c.fn, format: c.format, done: make(chan struct{}), c: c,
+		status: strand.StatusPending, more: make(chan struct{})}
 }
 
 // ID is the call's id.
@@ -131,5 +153,78 @@ func (h *Handle) finish(result codec.Raw, err error) bool {
 		}
 	}
 	close(h.done)
+	close(h.more)
 	return true
+}
+
+// emit records the next item of an iterator function and passes it to
+// OnIter; an item after the outcome (a cancelled call) stops the function.
+func (h *Handle) emit(raw codec.Raw) error {
+	h.mu.Lock()
+	if h.status.Terminal() {
+		h.mu.Unlock()
+		return errCancelledByCaller
+	}
+	it := Item{N: int64(len(h.items)), Data: raw, Format: h.format}
+	h.items = append(h.items, it)
+	close(h.more)
+	h.more = make(chan struct{})
+	h.mu.Unlock()
+	if h.c.onIter != nil {
+		h.c.onIter(it)
+	}
+	return nil
+}
+
+// end runs OnEnd or OnError once the call has its outcome.
+func (h *Handle) end() {
+	h.mu.Lock()
+	if h.ended || !h.status.Terminal() {
+		h.mu.Unlock()
+		return
+	}
+	h.ended = true
+	err := h.err
+	h.mu.Unlock()
+	switch {
+	case err != nil && h.c.onError != nil:
+		h.c.onError(err)
+	case err == nil && h.c.onEnd != nil:
+		h.c.onEnd(h)
+	}
+}
+
+// Items returns the items of an iterator function as they are produced,
+// from the first, however late the caller asks; after the last one, a call
+// that did not complete yields its error. The same contract as the NATS
+// handle's Items.
+func (h *Handle) Items(ctx context.Context) iter.Seq2[Item, error] {
+	return func(yield func(Item, error) bool) {
+		for n := 0; ; {
+			h.mu.Lock()
+			if n < len(h.items) {
+				it := h.items[n]
+				h.mu.Unlock()
+				n++
+				if !yield(it, nil) {
+					return
+				}
+				continue
+			}
+			more, err, over := h.more, h.err, h.status.Terminal()
+			h.mu.Unlock()
+			if over {
+				if err != nil {
+					yield(Item{}, err)
+				}
+				return
+			}
+			select {
+			case <-more:
+			case <-ctx.Done():
+				yield(Item{}, fmt.Errorf("task %s: %w", h.id, ctx.Err()))
+				return
+			}
+		}
+	}
 }

@@ -30,8 +30,9 @@ func (r *InlineRunner) Submit(ctx context.Context, fn string, args ...any) (stra
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	h.start(cancel)
-	res, err := execute(ctx, r.reg, c, strand.Task{ID: c.id, Func: fn, Attempt: 1, Worker: "inline"})
+	res, err := execute(ctx, r.reg, c, strand.Task{ID: c.id, Func: fn, Attempt: 1, Worker: "inline"}, h.emit)
 	h.finish(res, err)
+	h.end()
 	return h, nil
 }
 
@@ -68,6 +69,7 @@ func (p *PoolRunner) Submit(_ context.Context, fn string, args ...any) (strand.H
 	}
 	go func() {
 		defer p.wg.Done()
+		defer h.end()
 		select {
 		case p.sem <- struct{}{}:
 			defer func() { <-p.sem }()
@@ -79,7 +81,7 @@ func (p *PoolRunner) Submit(_ context.Context, fn string, args ...any) (strand.H
 		if !h.start(cancel) {
 			return
 		}
-		res, err := execute(ctx, p.reg, c, strand.Task{ID: c.id, Func: fn, Attempt: 1, Worker: "pool"})
+		res, err := execute(ctx, p.reg, c, strand.Task{ID: c.id, Func: fn, Attempt: 1, Worker: "pool"}, h.emit)
 		h.finish(res, err)
 	}()
 	return h, nil

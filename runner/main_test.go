@@ -3,6 +3,7 @@ package runner_test
 import (
 	"context"
 	"errors"
+	"iter"
 	"os"
 	"syscall"
 	"testing"
@@ -54,6 +55,25 @@ func functions() *registry.Registry {
 		return 0
 	})
 	reg.MustRegister("pid", func() int { return os.Getpid() })
+	reg.MustRegister("count", func(n int) iter.Seq[int] {
+		return func(yield func(int) bool) {
+			for i := range n {
+				if !yield(i) {
+					return
+				}
+			}
+		}
+	})
+	reg.MustRegister("countfail", func(n int) iter.Seq2[int, error] {
+		return func(yield func(int, error) bool) {
+			for i := range n {
+				if !yield(i, nil) {
+					return
+				}
+			}
+			yield(0, errors.New("bad"))
+		}
+	})
 	if err := addTask.Register(reg); err != nil {
 		panic(err)
 	}

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -90,6 +91,7 @@ func (p *ProcessRunner) Submit(_ context.Context, fn string, args ...any) (stran
 	p.mu.Unlock()
 	go func() {
 		defer p.wg.Done()
+		defer h.end()
 		select {
 		case p.sem <- struct{}{}:
 			defer func() { <-p.sem }()
@@ -109,7 +111,7 @@ func (p *ProcessRunner) Submit(_ context.Context, fn string, args ...any) (stran
 		env := &codec.Envelope{V: codec.Version, ID: c.id, Func: fn, Args: c.args, Kwargs: c.kwargs,
 			TimeoutMS: c.timeout.Milliseconds()}
 		res, err := RunChild(ctx, p.cfg.Path, strand.Task{ID: c.id, Func: fn, Attempt: 1, Worker: "process"},
-			env, c.format, p.cfg.Env...)
+			env, c.format, h.emit, p.cfg.Env...)
 		if err != nil {
 			err = classify(ctx, c, err)
 		}
@@ -129,13 +131,15 @@ func (p *ProcessRunner) Close() error {
 }
 
 // RunChild runs the task env (in format f) in a child process of the
-// binary at path (default: this one) and returns its encoded result. It
+// binary at path (default: this one) and returns its encoded result; the
+// items of an iterator function go to emit as the child produces them. It
 // is the process runner's core, which readers use for their process
 // queues. The task's outcome as the child recorded it comes back as a
 // *strand.TaskError; a child that died without one gives kind crashed,
 // with its exit status and its output (start and end); when ctx ends the
 // child is killed and the error wraps ctx.Err().
-func RunChild(ctx context.Context, path string, task strand.Task, env *codec.Envelope, f codec.Format, extraEnv ...string) (codec.Raw, error) {
+func RunChild(ctx context.Context, path string, task strand.Task, env *codec.Envelope, f codec.Format,
+	emit func(codec.Raw) error, extraEnv ...string) (codec.Raw, error) {
 	if path == "" {
 		exe, err := os.Executable()
 		if err != nil {
@@ -166,37 +170,52 @@ func RunChild(ctx context.Context, path string, task strand.Task, env *codec.Env
 		return nil, fmt.Errorf("%s: start child %s: %w", env.Func, path, err)
 	}
 	pw.Close()
-	type read struct {
-		b   []byte
-		err error
-	}
-	got := make(chan read, 1)
+	// Frames come as the child writes them: items, then the outcome. An
+	// item emit refuses ends the child.
+	ctx, kill := context.WithCancelCause(ctx)
+	defer kill(nil)
+	stopKill := context.AfterFunc(ctx, func() { _ = cmd.Process.Kill() })
+	defer stopKill()
+	var outcome *codec.Outcome
+	var emitErr error
+	read := make(chan struct{})
 	go func() {
-		b, err := io.ReadAll(pr)
-		got <- read{b, err}
+		defer close(read)
+		for {
+			var fr childFrame
+			if err := readFrame(pr, f, &fr); err != nil {
+				return
+			}
+			switch {
+			case fr.Outcome != nil:
+				outcome = fr.Outcome
+				return
+			case emit != nil && emitErr == nil:
+				if emitErr = emit(fr.Item); emitErr != nil {
+					kill(emitErr)
+				}
+			}
+		}
 	}()
 	werr := cmd.Wait()
-	// The child has exited; its outcome is in the pipe unless a grandchild
-	// keeps the pipe open, which the deadline cuts short.
+	// The child has exited; what it wrote is in the pipe, unless a
+	// grandchild keeps the pipe open, which the deadline cuts short.
 	_ = pr.SetReadDeadline(time.Now().Add(time.Second))
-	out := <-got
+	<-read
+	if emitErr != nil {
+		return nil, emitErr
+	}
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("%s: child killed: %w", env.Func, ctx.Err())
 	}
-	if len(out.b) > 0 {
-		o, of, derr := codec.DecodeOutcome(out.b)
-		if derr == nil {
-			if o.Error != nil {
-				return nil, o.Error.Err()
-			}
-			if o.Result.IsNil() {
-				return nil, nil
-			}
-			if of != f { // cannot happen with our own child; be exact anyway
-				return nil, fmt.Errorf("%s: child answered in %s, not %s", env.Func, of, f)
-			}
-			return o.Result, nil
+	if o := outcome; o != nil {
+		if o.Error != nil {
+			return nil, o.Error.Err()
 		}
+		if o.Result.IsNil() {
+			return nil, nil
+		}
+		return o.Result, nil
 	}
 	how := "exited without an outcome"
 	var ee *exec.ExitError
@@ -253,7 +272,8 @@ func serveChild(reg *registry.Registry) int {
 	task.ID, task.Func, task.Meta = env.ID, env.Func, env.Meta
 	c := &call{id: env.ID, fn: env.Func, format: f, args: env.Args, kwargs: env.Kwargs,
 		timeout: time.Duration(env.TimeoutMS) * time.Millisecond}
-	res, err := execute(context.Background(), reg, c, task)
+	emit := func(raw codec.Raw) error { return writeFrame(out, f, &childFrame{Item: raw}) }
+	res, err := execute(context.Background(), reg, c, task, emit)
 	o := &codec.Outcome{Status: strand.StatusCompleted, Func: env.Func, Result: res, Attempt: task.Attempt,
 		Finished: time.Now().UnixMilli()}
 	if err != nil {
@@ -263,16 +283,51 @@ func serveChild(reg *registry.Registry) int {
 			fmt.Fprintf(os.Stderr, "%s: panic: %v\n%s", env.Func, pe.Value, pe.Stack)
 		}
 	}
-	data, err := f.Marshal(o)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "strand child: encode outcome:", err)
-		return 2
-	}
-	if _, err := out.Write(data); err != nil {
+	if err := writeFrame(out, f, &childFrame{Outcome: o}); err != nil {
 		fmt.Fprintln(os.Stderr, "strand child: write outcome:", err)
 		return 2
 	}
 	return 0
+}
+
+// childFrame is one record from a child on fd 3: an item of an iterator
+// function, or the outcome, which is the last frame.
+type childFrame struct {
+	Item    codec.Raw      `msgpack:"item,omitempty" json:"item,omitempty"`
+	Outcome *codec.Outcome `msgpack:"outcome,omitempty" json:"outcome,omitempty"`
+}
+
+// maxFrame bounds a frame from a child: no record is larger than a NATS
+// message may be, and this is well above the server's default.
+const maxFrame = 64 << 20
+
+// writeFrame writes fr in format f behind its length (4 bytes, big-endian).
+func writeFrame(w io.Writer, f codec.Format, fr *childFrame) error {
+	data, err := f.Marshal(fr)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 4, 4+len(data))
+	binary.BigEndian.PutUint32(buf, uint32(len(data)))
+	_, err = w.Write(append(buf, data...))
+	return err
+}
+
+// readFrame reads one frame written by writeFrame.
+func readFrame(r io.Reader, f codec.Format, fr *childFrame) error {
+	var n [4]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return err
+	}
+	size := binary.BigEndian.Uint32(n[:])
+	if size > maxFrame {
+		return fmt.Errorf("frame of %d bytes", size)
+	}
+	data := make([]byte, size)
+	if _, err := io.ReadFull(r, data); err != nil {
+		return err
+	}
+	return f.Unmarshal(data, fr)
 }
 
 // outputWriter keeps the first and the last bytes written to it: a Go

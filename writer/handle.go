@@ -87,6 +87,20 @@ func (h *Handle) Ready(ctx context.Context) (bool, error) {
 // attempt and the submitter's metadata.
 func (h *Handle) Metadata(ctx context.Context) (*Info, error) { return h.Info(ctx) }
 
+// fromOutcome fills info from the task's outcome record.
+func (info *Info) fromOutcome(o *codec.Outcome) *Info {
+	info.Status, info.Attempt, info.Worker, info.Items = o.Status, o.Attempt, o.Worker, o.Items
+	info.Started, info.Finished, info.Err = ms(o.Started), ms(o.Finished), o.Error.Err()
+	info.Created, info.Meta = ms(o.Created), o.Meta
+	if o.Func != "" {
+		info.Func = o.Func
+	}
+	if o.Queue != "" {
+		info.Queue = o.Queue
+	}
+	return info
+}
+
 // Info reads the task's records, the outcome first.
 func (h *Handle) Info(ctx context.Context) (*Info, error) {
 	info := &Info{ID: h.id, Queue: h.queue, Func: h.fn, Status: strand.StatusUnknown}
@@ -95,16 +109,7 @@ func (h *Handle) Info(ctx context.Context) (*Info, error) {
 		return nil, err
 	}
 	if o != nil {
-		info.Status, info.Attempt, info.Worker, info.Items = o.Status, o.Attempt, o.Worker, o.Items
-		info.Started, info.Finished, info.Err = ms(o.Started), ms(o.Finished), o.Error.Err()
-		info.Created, info.Meta = ms(o.Created), o.Meta
-		if o.Func != "" {
-			info.Func = o.Func
-		}
-		if o.Queue != "" {
-			info.Queue = o.Queue
-		}
-		return info, nil
+		return info.fromOutcome(o), nil
 	}
 	tr, err := h.task(ctx)
 	if err != nil {
@@ -127,6 +132,13 @@ func (h *Handle) Info(ctx context.Context) (*Info, error) {
 			return nil, err
 		}
 		if done {
+			// It may have finished between the first read and now.
+			if o, _, err := h.outcome(ctx); err != nil || o != nil {
+				if err != nil {
+					return nil, err
+				}
+				return info.fromOutcome(o), nil
+			}
 			info.Status = strand.StatusUnknown
 		}
 	}

@@ -45,6 +45,7 @@ type ServerConfig struct {
 type Server struct {
 	*server.Server
 	dataDir string
+	tmpDir  bool // dataDir was made by StartServer: Stop removes it
 }
 
 // URL is the client URL of the server.
@@ -57,6 +58,9 @@ func (s *Server) DataDir() string { return s.dataDir }
 func (s *Server) Stop() {
 	s.Shutdown()
 	s.WaitForShutdown()
+	if s.tmpDir {
+		_ = os.RemoveAll(s.dataDir)
+	}
 }
 
 // StartServer starts an embedded NATS server with JetStream and waits until
@@ -80,11 +84,18 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	if port, err = listenPort(host, port); err != nil {
 		return nil, err
 	}
-	dir := cfg.DataDir
+	dir, tmp := cfg.DataDir, false
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "strand-data-"); err != nil {
 			return nil, err
 		}
+		tmp = true
+	}
+	fail := func(err error) (*Server, error) {
+		if tmp {
+			_ = os.RemoveAll(dir)
+		}
+		return nil, err
 	}
 	name := cfg.Name
 	if name == "" {
@@ -103,11 +114,11 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		NoLog:        !cfg.Log,
 	}
 	if err := cluster(cfg, opts); err != nil {
-		return nil, err
+		return fail(err)
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {
-		return nil, fmt.Errorf("start nats server: %w", err)
+		return fail(fmt.Errorf("start nats server: %w", err))
 	}
 	if cfg.Log {
 		s.ConfigureLogger()
@@ -117,9 +128,9 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	// leader is elected later, once enough nodes have met.
 	if !s.ReadyForConnections(10 * time.Second) {
 		s.Shutdown()
-		return nil, fmt.Errorf("start nats server on %s: not ready after 10s", addr)
+		return fail(fmt.Errorf("start nats server on %s: not ready after 10s", addr))
 	}
-	return &Server{Server: s, dataDir: dir}, nil
+	return &Server{Server: s, dataDir: dir, tmpDir: tmp}, nil
 }
 
 // listenPort checks that host:port is free (the server reports a taken port

@@ -10,7 +10,10 @@
 // embedded server, bucket and consumers).
 //
 // This package holds the small shared vocabulary: task statuses, sentinel
-// errors and error kinds, and the Task a handler can read from its context:
+// errors and error kinds; Runner and Handle, the one call shape of every
+// place a task can run (package runner, and the writer's Runner); typed
+// tasks (Task2, Func2, …) that give Go callers compile-time types over the
+// name-based wire; and the Task a handler can read from its context:
 //
 //	func resize(ctx context.Context, url string) (string, error) {
 //		t, _ := strand.TaskFrom(ctx) // t.ID, t.Attempt: make the work idempotent

@@ -100,11 +100,14 @@ func natsRunner(ctx context.Context, reg *registry.Registry) (strand.Runner, fun
 		return nil, nil, err
 	}
 	rd, err := reader.New(b, reg, reader.Config{})
-	if err != nil {
-		return nil, nil, err
+	var w *writer.Writer
+	if err == nil {
+		w, err = writer.New(b, writer.Config{})
 	}
-	w, err := writer.New(b, writer.Config{})
 	if err != nil {
+		_ = b.Close()
+		srv.Stop()
+		os.RemoveAll(dir)
 		return nil, nil, err
 	}
 	wctx, cancel := context.WithCancel(context.Background())

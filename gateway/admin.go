@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"net/http"
-	"slices"
-	"strings"
 
 	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/writer"
@@ -20,32 +18,20 @@ type queueBody struct {
 }
 
 // queues lists the queues: the durable consumers <prefix>-<queue> on the
-// bucket's stream whose filter is the queue's.
+// bucket's stream whose filter is the queue's (broker.Queues).
 func (g *gateway) queues(rw http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	st, err := g.b.JetStream().Stream(ctx, g.names.Stream())
+	qs, err := g.b.Queues(r.Context())
 	if err != nil {
 		g.fail(rw, r, err)
 		return
 	}
-	out := []queueBody{}
-	pre := g.names.Consumer("")
-	lister := st.ListConsumers(ctx)
-	for ci := range lister.Info() {
-		queue, ok := strings.CutPrefix(ci.Name, pre)
-		if !ok || codec.ValidQueue(queue) != nil || ci.Config.FilterSubject != g.names.QueueFilter(queue) {
-			continue
-		}
+	out := make([]queueBody, 0, len(qs))
+	for _, q := range qs {
 		out = append(out, queueBody{
-			Queue: queue, Consumer: ci.Name, Depth: ci.NumPending, InFlight: ci.NumAckPending,
-			Redelivered: ci.NumRedelivered, Waiting: ci.NumWaiting,
+			Queue: q.Queue, Consumer: q.Consumer, Depth: q.Depth, InFlight: q.InFlight,
+			Redelivered: q.Redelivered, Waiting: q.Waiting,
 		})
 	}
-	if err := lister.Err(); err != nil {
-		g.fail(rw, r, err)
-		return
-	}
-	slices.SortFunc(out, func(a, b queueBody) int { return strings.Compare(a.Queue, b.Queue) })
 	writeJSON(rw, http.StatusOK, map[string]any{"queues": out})
 }
 

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	strand "github.com/strand-run/strand"
@@ -30,6 +31,9 @@ type Config struct {
 	MaxWait time.Duration
 	// Logger receives the gateway's logs (default: none).
 	Logger *zerolog.Logger
+	// Metrics is the registry served at /metrics, to which the gateway adds
+	// its JetStream reads (queues, workers, dead letters); default: a new one.
+	Metrics *prometheus.Registry
 }
 
 // DefaultMaxBody is the largest request body accepted unless configured.
@@ -59,6 +63,7 @@ type gateway struct {
 	names broker.Names
 	cfg   Config
 	log   zerolog.Logger
+	prom  http.Handler // /metrics
 }
 
 // route is one method and path of the API; openapi.json describes each.
@@ -82,6 +87,7 @@ var routes = []route{
 	{http.MethodPost, "/v1/dlq/{id}/replay", (*gateway).replay},
 	{http.MethodGet, "/v1/openapi.json", (*gateway).openAPI},
 	{http.MethodGet, "/healthz", (*gateway).healthz},
+	{http.MethodGet, "/metrics", (*gateway).metrics},
 }
 
 // New returns the HTTP API over w and b: JSON in and out, routes as
@@ -89,6 +95,7 @@ var routes = []route{
 func New(w *writer.Writer, b *broker.Broker, cfg Config) http.Handler {
 	cfg = cfg.withDefaults()
 	g := &gateway{w: w, b: b, names: b.Names(), cfg: cfg, log: *cfg.Logger}
+	g.prom = metricsHandler(cfg.Metrics, b, w)
 	mux := http.NewServeMux()
 	for _, rt := range routes {
 		h := http.Handler(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { rt.handle(g, rw, r) }))

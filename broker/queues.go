@@ -1,0 +1,79 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/strand-run/strand/codec"
+)
+
+// QueueInfo is one queue as its durable consumer counts it.
+type QueueInfo struct {
+	Queue       string    // the queue's name
+	Consumer    string    // its consumer, Names.Consumer(queue)
+	Depth       uint64    // task records not yet delivered (NumPending)
+	InFlight    int       // delivered, not yet acknowledged (NumAckPending)
+	Redelivered int       // delivered more than once, not yet acknowledged
+	Waiting     int       // pull requests of workers waiting for tasks
+	LastActive  time.Time // the last delivery or acknowledgement; zero if none
+}
+
+// Queues lists the queues, sorted by name: the durable consumers
+// <prefix>-<queue> on the bucket's stream whose filter is the queue's.
+// The gateway, the metrics collector and `strand queues` all read it.
+func (b *Broker) Queues(ctx context.Context) ([]QueueInfo, error) {
+	st, err := b.js.Stream(ctx, b.names.Stream())
+	if err != nil {
+		return nil, fmt.Errorf("list queues: %w", err)
+	}
+	var out []QueueInfo
+	pre := b.names.Consumer("")
+	lister := st.ListConsumers(ctx)
+	for ci := range lister.Info() {
+		queue, ok := strings.CutPrefix(ci.Name, pre)
+		if !ok || codec.ValidQueue(queue) != nil || ci.Config.FilterSubject != b.names.QueueFilter(queue) {
+			continue
+		}
+		q := QueueInfo{
+			Queue: queue, Consumer: ci.Name, Depth: ci.NumPending, InFlight: ci.NumAckPending,
+			Redelivered: ci.NumRedelivered, Waiting: ci.NumWaiting,
+		}
+		for _, t := range []*time.Time{ci.Delivered.Last, ci.AckFloor.Last} {
+			if t != nil && t.After(q.LastActive) {
+				q.LastActive = *t
+			}
+		}
+		out = append(out, q)
+	}
+	if err := lister.Err(); err != nil {
+		return nil, fmt.Errorf("list queues: %w", err)
+	}
+	slices.SortFunc(out, func(a, b QueueInfo) int { return strings.Compare(a.Queue, b.Queue) })
+	return out, nil
+}
+
+// DLQCounts returns how many dead tasks the dead-letter stream holds per
+// queue (queues without any are absent).
+func (b *Broker) DLQCounts(ctx context.Context) (map[string]uint64, error) {
+	st, err := b.DLQ(ctx)
+	if err != nil {
+		return nil, err
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(b.names.DLQSubjects()))
+	if err != nil {
+		return nil, fmt.Errorf("dead letters: %w", err)
+	}
+	pre := b.names.DLQSubject("")
+	out := make(map[string]uint64, len(info.State.Subjects))
+	for subj, n := range info.State.Subjects {
+		if q, ok := strings.CutPrefix(subj, pre); ok {
+			out[q] += n
+		}
+	}
+	return out, nil
+}

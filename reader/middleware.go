@@ -2,6 +2,7 @@ package reader
 
 import (
 	"context"
+	"time"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/codec"
@@ -18,6 +19,8 @@ type Call struct {
 	Format codec.Format   // the format of the task's args, kwargs and result
 	Args   []codec.Raw    // positional args, undecoded
 	Kwargs codec.Raw      // keyword args, undecoded (nil for none)
+	Trace  string         // the W3C traceparent the producer sent ("" for none)
+	Queued time.Time      // when the producer created the task (zero if unknown)
 	t      *task          // the delivery, for the innermost handler
 }
 
@@ -50,5 +53,9 @@ func (r *Reader) handle(ctx context.Context, t *task, fn *registry.Func, f codec
 		return r.call(ctx, t, fn, f)
 	}
 	task, _ := strand.TaskFrom(ctx)
-	return r.handler(ctx, &Call{Task: task, Func: fn, Format: f, Args: t.env.Args, Kwargs: t.env.Kwargs, t: t})
+	c := &Call{Task: task, Func: fn, Format: f, Args: t.env.Args, Kwargs: t.env.Kwargs, Trace: t.env.Trace, t: t}
+	if t.env.Created > 0 {
+		c.Queued = time.UnixMilli(t.env.Created)
+	}
+	return r.handler(ctx, c)
 }

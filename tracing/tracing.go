@@ -1,0 +1,144 @@
+package tracing
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/reader"
+	"github.com/strand-run/strand/writer"
+)
+
+// ScopeName is the instrumentation scope of strand's spans.
+const ScopeName = "github.com/strand-run/strand/tracing"
+
+// Span names.
+const (
+	SpanSubmit    = "strand.submit"
+	SpanQueueWait = "strand.queue_wait"
+	SpanRun       = "strand.run"
+)
+
+// Span attribute keys.
+const (
+	AttrTaskID    = attribute.Key("strand.task.id")
+	AttrFunc      = attribute.Key("strand.func")
+	AttrQueue     = attribute.Key("strand.queue")
+	AttrAttempt   = attribute.Key("strand.attempt")
+	AttrOutcome   = attribute.Key("strand.outcome") // completed, or the error's kind
+	AttrErrorKind = attribute.Key("strand.error.kind")
+)
+
+// Option configures the middleware.
+type Option func(*config)
+
+type config struct {
+	tp trace.TracerProvider
+}
+
+// WithTracerProvider makes the middleware use tp rather than the global
+// provider.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *config) { c.tp = tp }
+}
+
+func (c *config) tracer() trace.Tracer {
+	tp := c.tp
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	return tp.Tracer(ScopeName)
+}
+
+// propagator is W3C Trace Context: the envelope's trace field and the
+// traceparent header hold its traceparent.
+var propagator = propagation.TraceContext{}
+
+const traceparent = "traceparent"
+
+func newConfig(opts []Option) *config {
+	c := &config{}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// Writer returns the producer-side middleware: a "strand.submit" span
+// (kind producer) around each submission, whose traceparent goes into the
+// envelope (its trace field and the traceparent header) unless the caller
+// gave one with writer.Trace. Without a recording span nothing is added.
+func Writer(opts ...Option) writer.Middleware {
+	c := newConfig(opts)
+	return func(next writer.SubmitFunc) writer.SubmitFunc {
+		return func(ctx context.Context, env *codec.Envelope, f codec.Format) error {
+			explicit := env.Trace != ""
+			if explicit && !trace.SpanContextFromContext(ctx).IsValid() {
+				// The caller's traceparent is the submission's parent.
+				ctx = propagator.Extract(ctx, propagation.MapCarrier{traceparent: env.Trace})
+			}
+			ctx, span := c.tracer().Start(ctx, SpanSubmit,
+				trace.WithSpanKind(trace.SpanKindProducer),
+				trace.WithAttributes(AttrTaskID.String(env.ID), AttrFunc.String(env.Func), AttrQueue.String(env.Queue)))
+			defer span.End()
+			if !explicit {
+				carrier := propagation.MapCarrier{}
+				propagator.Inject(ctx, carrier)
+				env.Trace = carrier[traceparent]
+			}
+			err := next(ctx, env, f)
+			if err != nil {
+				span.RecordError(err)
+				span.SetStatus(codes.Error, err.Error())
+			}
+			return err
+		}
+	}
+}
+
+// Reader returns the worker-side middleware: it puts the producer's trace
+// into the handler's ctx, records the time the task waited in its queue as
+// a "strand.queue_wait" span (from the envelope's creation to the start of
+// the run) and the run as a "strand.run" span (kind consumer) with the
+// task's id, function, queue, attempt and outcome.
+func Reader(opts ...Option) reader.Middleware {
+	c := newConfig(opts)
+	return func(next reader.Handler) reader.Handler {
+		return func(ctx context.Context, call *reader.Call) (any, error) {
+			if call.Trace != "" {
+				ctx = propagator.Extract(ctx, propagation.MapCarrier{traceparent: call.Trace})
+			}
+			t := c.tracer()
+			task := call.Task
+			attrs := []attribute.KeyValue{
+				AttrTaskID.String(task.ID), AttrFunc.String(task.Func), AttrQueue.String(task.Queue),
+				AttrAttempt.Int(task.Attempt),
+			}
+			start := time.Now()
+			if !call.Queued.IsZero() && call.Queued.Before(start) {
+				_, wait := t.Start(ctx, SpanQueueWait, trace.WithTimestamp(call.Queued), trace.WithAttributes(attrs...))
+				wait.End(trace.WithTimestamp(start))
+			}
+			ctx, span := t.Start(ctx, SpanRun, trace.WithSpanKind(trace.SpanKindConsumer),
+				trace.WithTimestamp(start), trace.WithAttributes(attrs...))
+			defer span.End()
+			v, err := next(ctx, call)
+			if err != nil {
+				kind := strand.KindOf(err)
+				span.SetAttributes(AttrOutcome.String(kind), AttrErrorKind.String(kind))
+				span.RecordError(err)
+				span.SetStatus(codes.Error, err.Error())
+			} else {
+				span.SetAttributes(AttrOutcome.String(string(strand.StatusCompleted)))
+			}
+			return v, err
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/tracing"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -19,9 +20,10 @@ func newDevCmd(a *app) *cobra.Command {
 		sf serverFlags
 		wf workerFlags
 		hf httpFlags
+		tf traceFlag
 	)
 	cmd := &cobra.Command{
-		Use:   "dev [--addr HOST:PORT] [--data DIR] [--concurrency N] [--sync always|DURATION] [--http HOST:PORT] [--metrics HOST:PORT]",
+		Use:   "dev [--addr HOST:PORT] [--data DIR] [--concurrency N] [--sync always|DURATION] [--http HOST:PORT] [--metrics HOST:PORT] [--trace stdout]",
 		Short: "Run a NATS server and a worker with the demo functions, in one process",
 		Long: `Run an embedded NATS server with JetStream and a worker with the demo
 functions (add, echo, sleep, fail) on queue "default", in one process, until
@@ -37,6 +39,14 @@ SIGINT or SIGTERM. Data is kept in --data between runs.`,
 				return err
 			}
 			rc.Queues = []string{writer.DefaultQueue}
+			traced, stopTrace, err := a.startTracing(tf.of(cmd))
+			if err != nil {
+				return err
+			}
+			defer stopTrace()
+			if traced {
+				rc.Middleware = append(rc.Middleware, tracing.Reader())
+			}
 			reg, err := demoRegistry()
 			if err != nil {
 				return err
@@ -68,7 +78,7 @@ SIGINT or SIGTERM. Data is kept in --data between runs.`,
 			}
 			defer stopMetrics()
 			if hf.addr != "" {
-				stopHTTP, err := a.serveGateway(b, hf.addr, hf.tokenOf(cmd))
+				stopHTTP, err := a.serveGateway(b, hf.addr, hf.tokenOf(cmd), &rc)
 				if err != nil {
 					return err
 				}
@@ -89,5 +99,6 @@ SIGINT or SIGTERM. Data is kept in --data between runs.`,
 	sf.register(cmd)
 	wf.register(cmd, false)
 	hf.register(cmd, "", "also serve the HTTP gateway on host:port (default: none)")
+	tf.register(cmd)
 	return cmd
 }

@@ -15,6 +15,8 @@ import (
 
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/gateway"
+	"github.com/strand-run/strand/reader"
+	"github.com/strand-run/strand/tracing"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -44,13 +46,23 @@ const gatewayShutdown = 10 * time.Second
 
 // serveGateway serves the HTTP gateway over b on addr until stop is
 // called; stop shuts it down gracefully: long waits and event streams end
-// at once, other requests may finish for up to gatewayShutdown.
-func (a *app) serveGateway(b *broker.Broker, addr, token string) (stop func(), err error) {
+// at once, other requests may finish for up to gatewayShutdown. Its
+// /metrics counts the gateway's submissions and, when rc is a worker's
+// config in the same process, that worker's tasks.
+func (a *app) serveGateway(b *broker.Broker, addr, token string, rc *reader.Config) (stop func(), err error) {
 	var wc writer.Config
 	if err := envconfig.Process("strand", &wc); err != nil {
 		return nil, usageErrorf("environment: %v", err)
 	}
 	wc.Logger = &a.log
+	reg, m, err := newRegistry()
+	if err != nil {
+		return nil, err
+	}
+	wc.Middleware = append(wc.Middleware, tracing.Writer(), m.Writer())
+	if rc != nil {
+		rc.Middleware = append(rc.Middleware, m.Reader())
+	}
 	w, err := writer.New(b, wc)
 	if err != nil {
 		return nil, err
@@ -65,7 +77,7 @@ func (a *app) serveGateway(b *broker.Broker, addr, token string) (stop func(), e
 	}
 	base, cancel := context.WithCancel(context.Background())
 	srv := &http.Server{
-		Handler:           gateway.New(w, b, gateway.Config{Token: token, Logger: &a.log}),
+		Handler:           gateway.New(w, b, gateway.Config{Token: token, Logger: &a.log, Metrics: reg}),
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return base },
 	}
@@ -97,9 +109,12 @@ func (a *app) serveGateway(b *broker.Broker, addr, token string) (stop func(), e
 }
 
 func newGatewayCmd(a *app) *cobra.Command {
-	var hf httpFlags
+	var (
+		hf httpFlags
+		tf traceFlag
+	)
 	cmd := &cobra.Command{
-		Use:   "gateway [--http HOST:PORT] [--http-token T]",
+		Use:   "gateway [--http HOST:PORT] [--http-token T] [--trace stdout]",
 		Short: "Serve the HTTP gateway (REST + Server-Sent Events) for a strand on NATS",
 		Long: `Serve strand's HTTP API on --http until SIGINT or SIGTERM: submit tasks, read
 their status, wait for results, cancel them, list queues, workers and dead
@@ -107,6 +122,11 @@ letters. The routes are described at /v1/openapi.json. With --http-token,
 every /v1 request needs "Authorization: Bearer <token>".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, stopTrace, err := a.startTracing(tf.of(cmd))
+			if err != nil {
+				return err
+			}
+			defer stopTrace()
 			ctx, stop := untilSignal(cmd.Context())
 			defer stop()
 			b, err := a.connect(ctx)
@@ -114,7 +134,7 @@ every /v1 request needs "Authorization: Bearer <token>".`,
 				return err
 			}
 			defer b.Close()
-			stopHTTP, err := a.serveGateway(b, hf.addr, hf.tokenOf(cmd))
+			stopHTTP, err := a.serveGateway(b, hf.addr, hf.tokenOf(cmd), nil)
 			if err != nil {
 				return err
 			}
@@ -125,6 +145,7 @@ every /v1 request needs "Authorization: Bearer <token>".`,
 		},
 	}
 	hf.register(cmd, "127.0.0.1:8080", "host:port the HTTP gateway listens on")
+	tf.register(cmd)
 	return cmd
 }
 
@@ -135,7 +156,7 @@ func (a *app) serveEmbeddedGateway(ctx context.Context, s *broker.Server, addr, 
 	if err != nil {
 		return nil, err
 	}
-	stopHTTP, err := a.serveGateway(b, addr, token)
+	stopHTTP, err := a.serveGateway(b, addr, token, nil)
 	if err != nil {
 		_ = b.Close()
 		return nil, err

@@ -23,9 +23,7 @@ func (a *app) serveMetrics(addr string, rc *reader.Config) (stop func(), err err
 	if addr == "" {
 		return func() {}, nil
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m, err := middleware.NewMetrics(reg)
+	reg, m, err := newRegistry()
 	if err != nil {
 		return nil, err
 	}
@@ -53,4 +51,16 @@ func (a *app) serveMetrics(addr string, rc *reader.Config) (stop func(), err err
 		_ = srv.Shutdown(ctx)
 		<-done
 	}, nil
+}
+
+// newRegistry is a registry with the Go runtime and process collectors and
+// the task metrics of middleware.Metrics.
+func newRegistry() (*prometheus.Registry, *middleware.Metrics, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m, err := middleware.NewMetrics(reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return reg, m, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/strand-run/strand/internal/demo"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
+	"github.com/strand-run/strand/tracing"
 )
 
 // workerFlags are the flags that tune a worker; each overrides its STRAND_*
@@ -117,9 +118,12 @@ func (a *app) runWorker(ctx context.Context, b *broker.Broker, reg *registry.Reg
 }
 
 func newWorkerCmd(a *app) *cobra.Command {
-	var wf workerFlags
+	var (
+		wf workerFlags
+		tf traceFlag
+	)
 	cmd := &cobra.Command{
-		Use:   "worker [--queue Q]... [--concurrency N] [--max-attempts N] [--retry-base D] [--shutdown-timeout D] [--ack-wait D] [--worker-id ID] [--metrics HOST:PORT]",
+		Use:   "worker [--queue Q]... [--concurrency N] [--max-attempts N] [--retry-base D] [--shutdown-timeout D] [--ack-wait D] [--worker-id ID] [--metrics HOST:PORT] [--trace stdout]",
 		Short: "Run a worker with the demo functions (add, echo, sleep, fail, count, work)",
 		Long: `Run a worker with the demo functions add, echo, sleep, fail, count and work
 until SIGINT or SIGTERM. On a signal it stops taking tasks, lets running ones finish for up to
@@ -133,6 +137,14 @@ until SIGINT or SIGTERM. On a signal it stops taking tasks, lets running ones fi
 			reg, err := demoRegistry()
 			if err != nil {
 				return err
+			}
+			traced, stopTrace, err := a.startTracing(tf.of(cmd))
+			if err != nil {
+				return err
+			}
+			defer stopTrace()
+			if traced {
+				rc.Middleware = append(rc.Middleware, tracing.Reader())
 			}
 			ctx, stop := untilSignal(cmd.Context())
 			defer stop()
@@ -150,5 +162,6 @@ until SIGINT or SIGTERM. On a signal it stops taking tasks, lets running ones fi
 		},
 	}
 	wf.register(cmd, true)
+	tf.register(cmd)
 	return cmd
 }

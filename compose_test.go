@@ -2,8 +2,9 @@ package strand_test
 
 // Docker is not available where the tests run, so this test reads the
 // deployment files instead of running them: docker-compose.yml must start a
-// JetStream-enabled NATS new enough for strand and a worker built from this
-// repository's Dockerfile that points at it, and the Dockerfile must build
+// 3-node JetStream cluster of a NATS new enough for strand, the HTTP gateway
+// and two workers built from this repository's Dockerfile that connect to
+// every node with R3 replicas, and the Dockerfile must build
 // the strand command. The YAML is read with a small reader of the subset
 // the file uses (block maps and lists, flow lists, quoted scalars), to keep
 // a YAML library out of the module's dependencies.
@@ -30,65 +31,141 @@ func TestCompose(t *testing.T) {
 		t.Fatalf("docker-compose.yml: %v", err)
 	}
 	services, _ := path(doc, "services").(map[string]any)
-	nats, _ := services["nats"].(map[string]any)
-	worker, _ := services["worker"].(map[string]any)
-	if nats == nil || worker == nil {
-		t.Fatalf("want services nats and worker, got %v", keys(services))
+	nodes := []string{"nats1", "nats2", "nats3"}
+	for _, name := range append(slices.Clone(nodes), "strand", "worker1", "worker2") {
+		if _, ok := services[name].(map[string]any); !ok {
+			t.Fatalf("want services nats1, nats2, nats3, strand, worker1 and worker2, got %v", keys(services))
+		}
 	}
 
-	// nats: the official image, 2.11 or newer (per-message TTLs), JetStream on,
-	// its store directory on a volume.
-	image, _ := nats["image"].(string)
-	m := regexp.MustCompile(`^nats:(\d+)\.(\d+)(\.\d+)?(-[a-z0-9.]+)?$`).FindStringSubmatch(image)
-	if m == nil {
-		t.Errorf("nats image = %q, want nats:<major>.<minor>[.<patch>][-variant]", image)
-	} else if major, minor := atoi(m[1]), atoi(m[2]); major < 2 || major == 2 && minor < 11 {
-		t.Errorf("nats image = %q, want 2.11 or newer (strand needs per-message TTLs)", image)
-	}
-	args := words(nats["command"])
-	if !slices.Contains(args, "-js") && !slices.Contains(args, "--jetstream") {
-		t.Errorf("nats command = %q, want JetStream enabled (-js)", args)
-	}
-	if i := slices.Index(args, "-sd"); i < 0 || i+1 == len(args) {
-		t.Errorf("nats command = %q, want -sd <dir> for JetStream's files", args)
-	} else if dir := args[i+1]; !slices.ContainsFunc(words(nats["volumes"]), func(v string) bool {
-		return strings.HasSuffix(v, ":"+dir) || strings.Contains(v, ":"+dir+":")
-	}) {
-		t.Errorf("nats stores in %s but no volume is mounted there (volumes %q)", dir, words(nats["volumes"]))
+	// nats1..3: the official image, 2.11 or newer (per-message TTLs), JetStream
+	// on, its store directory on a volume of its own, one cluster whose routes
+	// name every node.
+	volumes := map[string]string{}
+	for _, name := range nodes {
+		nats := services[name].(map[string]any)
+		image, _ := nats["image"].(string)
+		m := regexp.MustCompile(`^nats:(\d+)\.(\d+)(\.\d+)?(-[a-z0-9.]+)?$`).FindStringSubmatch(image)
+		if m == nil {
+			t.Errorf("%s image = %q, want nats:<major>.<minor>[.<patch>][-variant]", name, image)
+		} else if major, minor := atoi(m[1]), atoi(m[2]); major < 2 || major == 2 && minor < 11 {
+			t.Errorf("%s image = %q, want 2.11 or newer (strand needs per-message TTLs)", name, image)
+		}
+		args := words(nats["command"])
+		flag := func(names ...string) string {
+			for _, n := range names {
+				if i := slices.Index(args, n); i >= 0 && i+1 < len(args) {
+					return args[i+1]
+				}
+			}
+			return ""
+		}
+		if !slices.Contains(args, "-js") && !slices.Contains(args, "--jetstream") {
+			t.Errorf("%s command = %q, want JetStream enabled (-js)", name, args)
+		}
+		if dir := flag("-sd", "--store_dir"); dir == "" {
+			t.Errorf("%s command = %q, want -sd <dir> for JetStream's files", name, args)
+		} else {
+			i := slices.IndexFunc(words(nats["volumes"]), func(v string) bool {
+				return strings.HasSuffix(v, ":"+dir) || strings.Contains(v, ":"+dir+":")
+			})
+			if i < 0 {
+				t.Errorf("%s stores in %s but no volume is mounted there (volumes %q)", name, dir, words(nats["volumes"]))
+			} else {
+				vol, _, _ := strings.Cut(words(nats["volumes"])[i], ":")
+				if other, ok := volumes[vol]; ok {
+					t.Errorf("%s and %s share the volume %s; each node needs its own", other, name, vol)
+				}
+				volumes[vol] = name
+			}
+		}
+		if c := flag("--cluster_name"); c != "strand" {
+			t.Errorf("%s --cluster_name = %q, want one cluster name on every node (strand)", name, c)
+		}
+		if flag("--cluster") == "" {
+			t.Errorf("%s command = %q, want --cluster <listen URL> for routes", name, args)
+		}
+		if sn := flag("--server_name", "-n"); sn != name {
+			t.Errorf("%s --server_name = %q, want its service name (JetStream clusters need unique names)", name, sn)
+		}
+		var routed []string
+		for _, r := range strings.Split(flag("--routes"), ",") {
+			if u, err := url.Parse(r); err == nil && u.Scheme == "nats" {
+				routed = append(routed, u.Hostname())
+			}
+		}
+		for _, other := range nodes {
+			if other != name && !slices.Contains(routed, other) {
+				t.Errorf("%s --routes = %q, want a route to %s", name, flag("--routes"), other)
+			}
+		}
 	}
 
-	// worker: built from this repository's Dockerfile, runs `strand worker`
-	// against the nats service, started after it.
-	ctxDir, dockerfile := ".", "Dockerfile"
-	switch b := worker["build"].(type) {
-	case string:
-		ctxDir = b
-	case map[string]any:
-		if c, ok := b["context"].(string); ok {
-			ctxDir = c
+	// strand (the gateway) and two workers: built from this repository's
+	// Dockerfile, connected to every node with R3 streams and buckets.
+	for _, name := range []string{"strand", "worker1", "worker2"} {
+		svc := services[name].(map[string]any)
+		ctxDir, dockerfile := ".", "Dockerfile"
+		switch b := svc["build"].(type) {
+		case string:
+			ctxDir = b
+		case map[string]any:
+			if c, ok := b["context"].(string); ok {
+				ctxDir = c
+			}
+			if d, ok := b["dockerfile"].(string); ok {
+				dockerfile = d
+			}
+		default:
+			t.Errorf("%s has no build section (got %v)", name, svc["build"])
 		}
-		if d, ok := b["dockerfile"].(string); ok {
-			dockerfile = d
+		if ctxDir != "." && ctxDir != "./" {
+			t.Errorf("%s build context = %q, want the repository root", name, ctxDir)
 		}
-	default:
-		t.Errorf("worker has no build section (got %v)", worker["build"])
-	}
-	if ctxDir != "." && ctxDir != "./" {
-		t.Errorf("worker build context = %q, want the repository root", ctxDir)
-	}
-	if strings.TrimPrefix(dockerfile, "./") != "Dockerfile" {
-		t.Errorf("worker dockerfile = %q, want the repository's Dockerfile", dockerfile)
-	}
-	if cmd := words(worker["command"]); len(cmd) == 0 || cmd[0] != "worker" {
-		t.Errorf("worker command = %q, want [worker …]", cmd)
-	}
-	server := env(worker["environment"])["STRAND_SERVER"]
-	if u, err := url.Parse(server); err != nil || u.Scheme != "nats" || u.Hostname() != "nats" ||
-		(u.Port() != "" && u.Port() != "4222") {
-		t.Errorf("worker STRAND_SERVER = %q, want nats://nats:4222", server)
-	}
-	if !slices.Contains(depends(worker["depends_on"]), "nats") {
-		t.Errorf("worker depends_on = %v, want nats", worker["depends_on"])
+		if strings.TrimPrefix(dockerfile, "./") != "Dockerfile" {
+			t.Errorf("%s dockerfile = %q, want the repository's Dockerfile", name, dockerfile)
+		}
+		vars := env(svc["environment"])
+		var hosts []string
+		for _, s := range strings.Split(vars["STRAND_SERVER"], ",") {
+			u, err := url.Parse(strings.TrimSpace(s))
+			if err != nil || u.Scheme != "nats" || (u.Port() != "" && u.Port() != "4222") {
+				t.Errorf("%s STRAND_SERVER = %q: %q is not nats://<node>:4222", name, vars["STRAND_SERVER"], s)
+				continue
+			}
+			hosts = append(hosts, u.Hostname())
+		}
+		for _, n := range nodes {
+			if !slices.Contains(hosts, n) {
+				t.Errorf("%s STRAND_SERVER = %q, want every node (missing %s) so it fails over", name, vars["STRAND_SERVER"], n)
+			}
+			if !slices.Contains(depends(svc["depends_on"]), n) {
+				t.Errorf("%s depends_on = %v, want %s", name, svc["depends_on"], n)
+			}
+		}
+		if vars["STRAND_REPLICAS"] != "3" {
+			t.Errorf("%s STRAND_REPLICAS = %q, want 3 (R3 streams and buckets on the 3 nodes)", name, vars["STRAND_REPLICAS"])
+		}
+		cmd := words(svc["command"])
+		switch name {
+		case "strand":
+			i := slices.Index(cmd, "--http")
+			if len(cmd) == 0 || cmd[0] != "gateway" || i < 0 || i+1 == len(cmd) {
+				t.Errorf("strand command = %q, want [gateway --http 0.0.0.0:<port>]", cmd)
+				continue
+			}
+			host, port, _ := strings.Cut(cmd[i+1], ":")
+			if host != "0.0.0.0" {
+				t.Errorf("strand --http %s: want 0.0.0.0, reachable from outside the container", cmd[i+1])
+			}
+			if !slices.ContainsFunc(words(svc["ports"]), func(p string) bool { return strings.HasSuffix(p, ":"+port) }) {
+				t.Errorf("strand ports = %q, want the gateway's port %s published", words(svc["ports"]), port)
+			}
+		default:
+			if len(cmd) == 0 || cmd[0] != "worker" {
+				t.Errorf("%s command = %q, want [worker …]", name, cmd)
+			}
+		}
 	}
 }
 

@@ -45,24 +45,29 @@ func (b *Broker) provisionDLQ(ctx context.Context) error {
 	if maxAge <= 0 {
 		maxAge = DefaultDLQMaxAge
 	}
-	_, err := b.js.Stream(ctx, n.DLQStream())
+	return b.ensureStream(ctx, "dead-letter", jetstream.StreamConfig{
+		Name:        n.DLQStream(),
+		Description: "strand dead letters: the envelopes of tasks whose every attempt failed, with the last error",
+		Subjects:    []string{n.DLQSubjects()},
+		MaxAge:      maxAge,
+		Duplicates:  2 * time.Minute,
+	})
+}
+
+// ensureStream creates a limits-retention, file-backed stream with the
+// broker's replicas unless one of that name exists; an existing stream is
+// used as it is, like the bucket.
+func (b *Broker) ensureStream(ctx context.Context, what string, cfg jetstream.StreamConfig) error {
+	cfg.Retention, cfg.Storage, cfg.Replicas = jetstream.LimitsPolicy, jetstream.FileStorage, b.cfg.Replicas
+	_, err := b.js.Stream(ctx, cfg.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		_, err = b.js.CreateStream(ctx, jetstream.StreamConfig{
-			Name:        n.DLQStream(),
-			Description: "strand dead letters: the envelopes of tasks whose every attempt failed, with the last error",
-			Subjects:    []string{n.DLQSubjects()},
-			Retention:   jetstream.LimitsPolicy,
-			Storage:     jetstream.FileStorage,
-			Replicas:    b.cfg.Replicas,
-			MaxAge:      maxAge,
-			Duplicates:  2 * time.Minute,
-		})
+		_, err = b.js.CreateStream(ctx, cfg)
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			err = nil
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("provision dead-letter stream %s: %w", n.DLQStream(), err)
+		return fmt.Errorf("provision %s stream %s: %w", what, cfg.Name, err)
 	}
 	return nil
 }

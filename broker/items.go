@@ -2,8 +2,6 @@ package broker
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -39,23 +37,10 @@ func (b *Broker) provisionItems(ctx context.Context) error {
 	if maxAge <= 0 {
 		maxAge = DefaultItemsMaxAge
 	}
-	_, err := b.js.Stream(ctx, n.ItemsStream())
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		_, err = b.js.CreateStream(ctx, jetstream.StreamConfig{
-			Name:        n.ItemsStream(),
-			Description: "strand streamed items: what iterator handlers yield, then an end marker, per task",
-			Subjects:    []string{n.ItemsSubjects()},
-			Retention:   jetstream.LimitsPolicy,
-			Storage:     jetstream.FileStorage,
-			Replicas:    b.cfg.Replicas,
-			MaxAge:      maxAge,
-		})
-		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			err = nil
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("provision items stream %s: %w", n.ItemsStream(), err)
-	}
-	return nil
+	return b.ensureStream(ctx, "items", jetstream.StreamConfig{
+		Name:        n.ItemsStream(),
+		Description: "strand streamed items: what iterator handlers yield, then an end marker, per task",
+		Subjects:    []string{n.ItemsSubjects()},
+		MaxAge:      maxAge,
+	})
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -47,25 +46,9 @@ ended, or ended otherwise before the cancel took hold, cannot be cancelled
 			case err != nil:
 				return err
 			}
-			wctx := ctx
-			if waitTimeout > 0 {
-				var cancel context.CancelFunc
-				wctx, cancel = context.WithTimeout(ctx, waitTimeout)
-				defer cancel()
-			}
-			o, _, err := h.Wait(wctx)
+			o, _, err := a.waitOutcome(ctx, h, waitTimeout, "cancel requested, not ended yet")
 			if err != nil {
-				if wctx.Err() == nil {
-					return err
-				}
-				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-				defer cancel()
-				st, serr := h.Status(sctx)
-				if serr != nil {
-					st = strand.StatusUnknown
-				}
-				fmt.Fprintf(a.stderr, "task %s: cancel requested, not ended yet: %s\n", h.ID(), st)
-				return exitWith(exitNotReady)
+				return err
 			}
 			fmt.Fprintf(a.stdout, "%s %s\n", o.Status, h.ID())
 			if o.Status != strand.StatusCancelled {

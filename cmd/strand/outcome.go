@@ -13,6 +13,17 @@ import (
 
 // await waits for h's outcome, for at most timeout (0: no limit), and prints it.
 func (a *app) await(ctx context.Context, h *writer.Handle, timeout time.Duration) error {
+	o, f, err := a.waitOutcome(ctx, h, timeout, "is not ready")
+	if err != nil {
+		return err
+	}
+	return a.printOutcome(h.ID(), o, f)
+}
+
+// waitOutcome waits for h's outcome for at most timeout (0: no limit). If
+// the wait is interrupted or times out, it says on stderr where the task
+// is ("task <id> <notReady>: <status>") and returns the not-ready exit.
+func (a *app) waitOutcome(ctx context.Context, h *writer.Handle, timeout time.Duration, notReady string) (*codec.Outcome, codec.Format, error) {
 	wctx := ctx
 	if timeout > 0 {
 		var cancel context.CancelFunc
@@ -22,7 +33,7 @@ func (a *app) await(ctx context.Context, h *writer.Handle, timeout time.Duration
 	o, f, err := h.Wait(wctx)
 	if err != nil {
 		if wctx.Err() == nil {
-			return err
+			return nil, f, err
 		}
 		// Interrupted or timed out: say where the task is, with a fresh ctx.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -31,10 +42,10 @@ func (a *app) await(ctx context.Context, h *writer.Handle, timeout time.Duration
 		if serr != nil {
 			st = strand.StatusUnknown
 		}
-		fmt.Fprintf(a.stderr, "task %s is not ready: %s\n", h.ID(), st)
-		return exitWith(exitNotReady)
+		fmt.Fprintf(a.stderr, "task %s %s: %s\n", h.ID(), notReady, st)
+		return nil, f, exitWith(exitNotReady)
 	}
-	return a.printOutcome(h.ID(), o, f)
+	return o, f, nil
 }
 
 // printOutcome prints a completed task's result as JSON on stdout, or the

@@ -40,39 +40,86 @@ func submit[R any](ctx context.Context, r Runner, name string, args ...any) (*Ty
 	return &Typed[R]{h: h}, nil
 }
 
+// bind joins fixed leading args and options with a call's own, into a new slice.
+func bind(parts ...[]any) []any {
+	var all []any
+	for _, p := range parts {
+		all = append(all, p...)
+	}
+	return all
+}
+
+// Partial application (the original's init_args and init_kwargs): Bind
+// fixes a function's first argument, With fixes options (kwargs, queue,
+// timeout, …) for every call.
+//
+//	add := strand.Func2[int, int, int]("add", r)
+//	addTen := add.Bind(10)  // an Fn1[int, int]
+//	h, err := addTen.Call(ctx, 5) // add(10, 5)
+
+// Bind fixes f's first argument.
+func (f Fn1[A, R]) Bind(a A) Fn0[R] {
+	return Fn0[R]{Name: f.Name, Runner: f.Runner, bound: bind(f.bound, []any{a})}
+}
+
+// Bind fixes f's first argument.
+func (f Fn2[A, B, R]) Bind(a A) Fn1[B, R] {
+	return Fn1[B, R]{Name: f.Name, Runner: f.Runner, bound: bind(f.bound, []any{a})}
+}
+
+// Bind fixes f's first argument.
+func (f Fn3[A, B, C, R]) Bind(a A) Fn2[B, C, R] {
+	return Fn2[B, C, R]{Name: f.Name, Runner: f.Runner, bound: bind(f.bound, []any{a})}
+}
+
+// With fixes options for every call of f.
+func (f Fn0[R]) With(opts ...any) Fn0[R] { f.bound = bind(f.bound, opts); return f }
+
+// With fixes options for every call of f.
+func (f Fn1[A, R]) With(opts ...any) Fn1[A, R] { f.bound = bind(f.bound, opts); return f }
+
+// With fixes options for every call of f.
+func (f Fn2[A, B, R]) With(opts ...any) Fn2[A, B, R] { f.bound = bind(f.bound, opts); return f }
+
+// With fixes options for every call of f.
+func (f Fn3[A, B, C, R]) With(opts ...any) Fn3[A, B, C, R] { f.bound = bind(f.bound, opts); return f }
+
 // Fn0 is the caller's typed view of a function of no arguments, bound to a
 // runner: its calls go over the same <func, args, kwargs> wire as any other.
 type Fn0[R any] struct {
 	Name   string
 	Runner Runner
+	bound  []any // leading args and options fixed by Bind and With
 }
 
 // Func0 binds the function registered as name, of result type R, to r.
-func Func0[R any](name string, r Runner) Fn0[R] { return Fn0[R]{name, r} }
+func Func0[R any](name string, r Runner) Fn0[R] { return Fn0[R]{Name: name, Runner: r} }
 
 // Call submits a call; opts are r's options (queue, timeout, kwargs, …).
 func (f Fn0[R]) Call(ctx context.Context, opts ...any) (*Typed[R], error) {
-	return submit[R](ctx, f.Runner, f.Name, opts...)
+	return submit[R](ctx, f.Runner, f.Name, bind(f.bound, opts)...)
 }
 
 // Fn1 is the caller's typed view of a function of one argument.
 type Fn1[A, R any] struct {
 	Name   string
 	Runner Runner
+	bound  []any // leading args and options fixed by Bind and With
 }
 
 // Func1 binds the function registered as name to r.
-func Func1[A, R any](name string, r Runner) Fn1[A, R] { return Fn1[A, R]{name, r} }
+func Func1[A, R any](name string, r Runner) Fn1[A, R] { return Fn1[A, R]{Name: name, Runner: r} }
 
 // Call submits a call of f with a; opts are r's options.
 func (f Fn1[A, R]) Call(ctx context.Context, a A, opts ...any) (*Typed[R], error) {
-	return submit[R](ctx, f.Runner, f.Name, append([]any{a}, opts...)...)
+	return submit[R](ctx, f.Runner, f.Name, bind(f.bound, []any{a}, opts)...)
 }
 
 // Fn2 is the caller's typed view of a function of two arguments.
 type Fn2[A, B, R any] struct {
 	Name   string
 	Runner Runner
+	bound  []any // leading args and options fixed by Bind and With
 }
 
 // Func2 binds the function registered as name to r:
@@ -80,25 +127,30 @@ type Fn2[A, B, R any] struct {
 //	add := strand.Func2[int, int, int]("add", w.Runner())
 //	h, err := add.Call(ctx, 2, 3)
 //	sum, err := h.Result(ctx) // an int
-func Func2[A, B, R any](name string, r Runner) Fn2[A, B, R] { return Fn2[A, B, R]{name, r} }
+func Func2[A, B, R any](name string, r Runner) Fn2[A, B, R] {
+	return Fn2[A, B, R]{Name: name, Runner: r}
+}
 
 // Call submits a call of f with a and b; opts are r's options.
 func (f Fn2[A, B, R]) Call(ctx context.Context, a A, b B, opts ...any) (*Typed[R], error) {
-	return submit[R](ctx, f.Runner, f.Name, append([]any{a, b}, opts...)...)
+	return submit[R](ctx, f.Runner, f.Name, bind(f.bound, []any{a, b}, opts)...)
 }
 
 // Fn3 is the caller's typed view of a function of three arguments.
 type Fn3[A, B, C, R any] struct {
 	Name   string
 	Runner Runner
+	bound  []any // leading args and options fixed by Bind and With
 }
 
 // Func3 binds the function registered as name to r.
-func Func3[A, B, C, R any](name string, r Runner) Fn3[A, B, C, R] { return Fn3[A, B, C, R]{name, r} }
+func Func3[A, B, C, R any](name string, r Runner) Fn3[A, B, C, R] {
+	return Fn3[A, B, C, R]{Name: name, Runner: r}
+}
 
 // Call submits a call of f with a, b and c; opts are r's options.
 func (f Fn3[A, B, C, R]) Call(ctx context.Context, a A, b B, c C, opts ...any) (*Typed[R], error) {
-	return submit[R](ctx, f.Runner, f.Name, append([]any{a, b, c}, opts...)...)
+	return submit[R](ctx, f.Runner, f.Name, bind(f.bound, []any{a, b, c}, opts)...)
 }
 
 // TaskFn0 is a function of no arguments with its name: the worker side

@@ -84,6 +84,7 @@ Connection flags default to STRAND_* environment variables (shown in brackets).
 		newStatusCmd(a),
 		newResultCmd(a),
 		newCancelCmd(a),
+		newPurgeCmd(a),
 		newWorkersCmd(a),
 		newQueuesCmd(a),
 		newDLQCmd(a),

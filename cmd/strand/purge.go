@@ -1,0 +1,40 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/writer"
+)
+
+func newPurgeCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "purge ID",
+		Short: "Remove a finished task's records now",
+		Long: `Remove a finished task's records (outcome, state, streamed items and task
+record) now instead of when their TTLs end; the id is free again a minute later.
+A task that has not finished is refused (cancel it first). Exit 1 if refused or
+unknown.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, h, err := a.openTask(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			switch err := h.Purge(cmd.Context()); {
+			case errors.Is(err, strand.ErrNotFound):
+				return notFound(h.ID())
+			case errors.Is(err, writer.ErrNotFinished):
+				return &exitError{code: exitFailed, err: fmt.Errorf("purge %s: not finished (cancel it first)", h.ID())}
+			case err != nil:
+				return err
+			}
+			fmt.Fprintf(a.stdout, "purged %s\n", h.ID())
+			return nil
+		},
+	}
+}

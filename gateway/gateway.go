@@ -84,6 +84,8 @@ var routes = []route{
 	{http.MethodGet, "/v1/queues", (*gateway).queues},
 	{http.MethodGet, "/v1/workers", (*gateway).workers},
 	{http.MethodGet, "/v1/dlq", (*gateway).dlq},
+	{http.MethodGet, "/v1/events", (*gateway).liveEvents},
+	{http.MethodGet, "/v1/stream", (*gateway).stream},
 	{http.MethodPost, "/v1/dlq/{id}/replay", (*gateway).replay},
 	{http.MethodGet, "/v1/openapi.json", (*gateway).openAPI},
 	{http.MethodGet, "/healthz", (*gateway).healthz},
@@ -104,6 +106,9 @@ func New(w *writer.Writer, b *broker.Broker, cfg Config) http.Handler {
 		}
 		mux.Handle(rt.method+" "+rt.path, h)
 	}
+	index, files := dashboard()
+	mux.Handle("GET /{$}", index)
+	mux.Handle("GET /ui/", files)
 	mux.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
 		writeError(rw, http.StatusNotFound, "not_found", "no route "+r.Method+" "+r.URL.Path+"; see /v1/openapi.json")
 	})

@@ -1,0 +1,29 @@
+package gateway
+
+import (
+	"embed"
+	"io/fs"
+	"net/http"
+)
+
+// uiFiles are the dashboard's static files: HTML, CSS and plain JavaScript,
+// no build step and nothing fetched from elsewhere.
+//
+//go:embed ui
+var uiFiles embed.FS
+
+// dashboard serves the web dashboard: the page at / and its files under
+// /ui/. The files are public; the page calls the /v1 API with the token it
+// was given (?token=, kept in the tab's sessionStorage).
+func dashboard() (index, files http.Handler) {
+	sub, err := fs.Sub(uiFiles, "ui")
+	if err != nil {
+		panic(err) // the embedded tree always has ui/
+	}
+	files = http.StripPrefix("/ui/", http.FileServerFS(sub))
+	index = http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Cache-Control", "no-cache")
+		http.ServeFileFS(rw, r, sub, "index.html")
+	})
+	return index, files
+}

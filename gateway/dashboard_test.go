@@ -1,0 +1,244 @@
+package gateway
+
+import (
+	"context"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/strand-run/strand/broker/brokertest"
+	"github.com/strand-run/strand/internal/demo"
+	"github.com/strand-run/strand/reader"
+	"github.com/strand-run/strand/registry"
+	"github.com/strand-run/strand/writer"
+)
+
+// chromium is Debian's browser, which the dashboard test drives headless.
+const chromium = "/usr/bin/chromium"
+
+// browserTimeout bounds the whole browser test: generous, never a measurement.
+const browserTimeout = 90 * time.Second
+
+// dashboardEnv is a gateway on a server of its own with a worker running
+// the demo functions, and a writer for submitting from Go.
+func dashboardEnv(t *testing.T) (url string, w *writer.Writer) {
+	t.Helper()
+	_, b := brokertest.New(t)
+	reg := registry.New()
+	if err := demo.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	r, err := reader.New(b, reg, reader.Config{
+		Concurrency: 4, ShutdownTimeout: 100 * time.Millisecond,
+		RetryBase: 10 * time.Millisecond, HeartbeatEvery: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	w, err = writer.New(b, writer.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Close() })
+	srv := httptest.NewServer(New(w, b, Config{}))
+	t.Cleanup(srv.Close)
+	return srv.URL, w
+}
+
+// browser starts a headless Chromium on a fresh profile. Without Chromium
+// the test is skipped, unless it runs in CI (env CI set), where it fails.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromium); err != nil {
+		if os.Getenv("CI") == "" {
+			t.Skipf("%s: %v (apt-get install chromium; in CI this test fails instead)", chromium, err)
+		}
+		t.Fatalf("%s: %v (CI installs chromium: see .ci/run)", chromium, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
+	t.Cleanup(cancel)
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("no-default-browser-check", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1400, 1000),
+	}
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(acancel)
+	bctx, bcancel := chromedp.NewContext(actx)
+	t.Cleanup(bcancel)
+	if err := chromedp.Do(bctx); err != nil { // starts the browser
+		t.Fatalf("start %s: %v", chromium, err)
+	}
+	return bctx
+}
+
+// css is a CSS selector for chromedp.
+func css(sel string) chromedp.CSS { return chromedp.CSS(sel) }
+
+// row selects a task's row in the live list once it has status.
+func row(id, status string) string {
+	return `#tasks tr[data-task-id="` + id + `"][data-status="` + status + `"]`
+}
+
+func TestDashboard(t *testing.T) {
+	t.Parallel()
+	url, w := dashboardEnv(t)
+	ctx := browser(t)
+	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		t.Logf("%s", what)
+		actx, cancel := context.WithTimeout(ctx, 2*timeout)
+		defer cancel()
+		if err := chromedp.Do(actx, actions...); err != nil {
+			html, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.hash + document.querySelector('main').outerHTML`))
+			t.Logf("the page at %s", html)
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	get := func(what string, a chromedp.Action[string]) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, a)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return v
+	}
+
+	// The page loads and its two live streams connect.
+	run("open the dashboard",
+		chromedp.Navigate(url+"/"),
+		chromedp.WaitVisible(css(`#conn[data-state="live"]`)),
+		chromedp.WaitVisible(css(`#workers tr[data-worker]`)),
+	)
+
+	// A task submitted from the page's form.
+	run("submit from the page",
+		chromedp.SetValue(css(`#f-func`), "add"),
+		chromedp.SetValue(css(`#f-args`), "[2, 3]"),
+		chromedp.Click(css(`#f-submit`)),
+		chromedp.WaitVisible(css(`#submit-msg a[data-task-id]`)),
+	)
+	attr, err := chromedp.Run(ctx, chromedp.AttributeValue(css(`#submit-msg a[data-task-id]`), "data-task-id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pageID := attr.Value
+	if pageID == "" {
+		t.Fatal("the page shows no id for the task it submitted")
+	}
+
+	// A task submitted from Go appears by the live events alone.
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	h, err := w.Submit(sctx, "add", 40, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run("both tasks reach completed without a reload",
+		chromedp.WaitVisible(css(row(pageID, "completed"))),
+		chromedp.WaitVisible(css(row(h.ID(), "completed"))),
+	)
+	fn := get("the Go task's function", chromedp.Text(css(`#tasks tr[data-task-id="`+h.ID()+`"] td:nth-child(3)`)))
+	if fn != "add" {
+		t.Errorf("the Go task's row names func %q, want add", fn)
+	}
+
+	// The detail of the page's task: its args and its result.
+	run("open the page task's detail",
+		chromedp.Click(css(`#tasks tr[data-task-id="`+pageID+`"]`)),
+		chromedp.WaitVisible(css(`#detail[data-status="completed"]`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#d-result').textContent.trim() === '5'`,
+			chromedp.WithPollingInterval(50*time.Millisecond)),
+	)
+	args := get("the detail's fields", chromedp.Text(css(`#d-fields`)))
+	if !strings.Contains(args, "[2,3]") {
+		t.Errorf("the detail shows %q, want the args [2,3]", args)
+	}
+
+	// A streamed task's items arrive in its detail.
+	ch, err := w.Submit(sctx, "count", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run("the streamed items appear in the detail",
+		chromedp.Navigate(url+"/#task/"+ch.ID()),
+		chromedp.WaitVisible(css(`#d-items li[data-item="4"]`)),
+		chromedp.WaitVisible(css(`#detail[data-status="completed"]`)),
+	)
+	items := get("the items", chromedp.Text(css(`#d-items`)))
+	if got := strings.Fields(items); strings.Join(got, " ") != "0 1 2 3 4" {
+		t.Errorf("items %q, want 0 1 2 3 4", items)
+	}
+
+	// A task that dies is in the dead letters, with a Replay button.
+	dh, err := w.Submit(sctx, "fail", "boom", writer.MaxAttempts(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run("a dead task shows in the dead letters",
+		chromedp.WaitVisible(css(row(dh.ID(), "dead"))),
+		chromedp.Navigate(url+"/#dlq"),
+		chromedp.WaitVisible(css(`#dlq tr[data-dead-id="`+dh.ID()+`"] button.replay`)),
+		chromedp.Click(css(`#dlq tr[data-dead-id="`+dh.ID()+`"] button.replay`)),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#dlq tr[data-dead-id="`+dh.ID()+`"] button.replay').textContent === 'replayed'`,
+			chromedp.WithPollingInterval(50*time.Millisecond)),
+	)
+
+	if path := os.Getenv("STRAND_DASHBOARD_PNG"); path != "" {
+		screenshot(t, ctx, url, w, path)
+	}
+}
+
+// screenshot saves a picture of the dashboard with some tasks in it, for the
+// README: STRAND_DASHBOARD_PNG=$PWD/docs/dashboard.png go test -run TestDashboard ./gateway
+func screenshot(t *testing.T, ctx context.Context, url string, w *writer.Writer, path string) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for i := range 6 {
+		if _, err := w.Submit(sctx, "add", i, i*i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	work, err := w.Submit(sctx, "work", 100, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := w.Submit(sctx, "sleep", 60000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(url+"/#task/"+work.ID()),
+		chromedp.WaitVisible(css(`#d-progress .bar`)),
+		chromedp.Sleep(1500*time.Millisecond), // let the rates and the progress bar fill in
+	); err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,432 @@
+// strand's dashboard: plain JavaScript, no framework and no build step.
+// Live data comes from the gateway's Server-Sent Events, read with fetch so
+// that the bearer token (if the gateway asks for one) goes in a header:
+//   /v1/events  every task's changes   /v1/stream  queues and workers, each second
+//   /v1/tasks/{id}/events and /items  one task's states and streamed items
+'use strict';
+
+const MAX_TASKS = 300;            // rows kept in the live list
+const RATE_WINDOW = 10_000;       // ms over which in/s and done/s are counted
+const TERMINAL = new Set(['completed', 'failed', 'cancelled', 'dead']);
+
+// The token: ?token=T once (kept in this tab's sessionStorage), or the
+// "token" button; sent as Authorization: Bearer T on every /v1 call.
+let token = (() => {
+  const params = new URLSearchParams(location.search);
+  const t = params.get('token');
+  if (t !== null) {
+    sessionStorage.setItem('strand-token', t);
+    params.delete('token');
+    const q = params.toString();
+    history.replaceState(null, '', location.pathname + (q ? '?' + q : '') + location.hash);
+  }
+  return sessionStorage.getItem('strand-token') || '';
+})();
+
+function askToken() {
+  const t = prompt('Bearer token for this gateway (empty for none):', token);
+  if (t === null) return;
+  token = t.trim();
+  sessionStorage.setItem('strand-token', token);
+  location.reload();
+}
+
+function authHeaders(extra) {
+  const h = Object.assign({}, extra);
+  if (token) h.Authorization = 'Bearer ' + token;
+  return h;
+}
+
+async function api(method, path, body) {
+  const init = { method, headers: authHeaders(body === undefined ? {} : { 'Content-Type': 'application/json' }) };
+  if (body !== undefined) init.body = JSON.stringify(body);
+  const resp = await fetch(path, init);
+  const text = await resp.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch (e) { data = { error: { kind: 'bad_response', message: text } }; }
+  if (resp.status === 401) setConn('error', 'token needed');
+  if (!resp.ok) {
+    const err = new Error((data && data.error && data.error.message) || resp.statusText);
+    err.status = resp.status;
+    throw err;
+  }
+  return data;
+}
+
+// sse reads one Server-Sent Events stream until it ends, calling onEvent
+// with each event's name and parsed data.
+async function sse(path, onEvent, signal) {
+  const resp = await fetch(path, { headers: authHeaders({ Accept: 'text/event-stream' }), signal, cache: 'no-store' });
+  if (!resp.ok) {
+    const err = new Error(path + ': ' + resp.status);
+    err.status = resp.status;
+    throw err;
+  }
+  const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buf += value;
+    let i;
+    while ((i = buf.indexOf('\n\n')) >= 0) {
+      const block = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      let name = 'message';
+      const data = [];
+      for (const line of block.split('\n')) {
+        if (line.startsWith('event:')) name = line.slice(6).trim();
+        else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+      }
+      if (data.length) onEvent(name, JSON.parse(data.join('\n')));
+    }
+  }
+}
+
+// follow keeps an endless stream open, reconnecting after a pause.
+async function follow(path, onEvent, onUp) {
+  for (let pause = 500; ; pause = Math.min(pause * 2, 10_000)) {
+    try {
+      onUp(true);
+      await sse(path, (n, d) => { pause = 500; onEvent(n, d); });
+    } catch (e) {
+      if (e.status === 401) { setConn('error', 'token needed'); return; }
+    }
+    onUp(false);
+    await new Promise(r => setTimeout(r, pause));
+  }
+}
+
+// --- small DOM helpers ---
+const $ = sel => document.querySelector(sel);
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null) continue;
+    if (k === 'class') e.className = v; else if (k === 'text') e.textContent = v; else e.setAttribute(k, v);
+  }
+  for (const k of kids) e.append(k);
+  return e;
+}
+function badge(status) { return el('span', { class: 'badge', 'data-status': status, text: status }); }
+function shortID(id) { return id.length > 14 ? '…' + id.slice(-12) : id; }
+function clock(t) { return t ? new Date(t).toLocaleTimeString() : ''; }
+function ago(ms) {
+  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  return s < 60 ? s + 's' : s < 3600 ? Math.round(s / 60) + 'm' : Math.round(s / 3600) + 'h';
+}
+function pretty(v) { return v === undefined ? '' : JSON.stringify(v, null, 2); }
+function emptyRow(tbody, cols, text) { tbody.replaceChildren(el('tr', { class: 'empty' }, el('td', { colspan: cols, text }))); }
+
+const live = { events: false, stream: false };
+function setConn(state, text) { const c = $('#conn'); c.dataset.state = state; c.textContent = text; }
+function updateConn() {
+  if (live.events && live.stream) setConn('live', 'live');
+  else if ($('#conn').dataset.state !== 'error') setConn('connecting', 'reconnecting');
+}
+
+// --- the live task list ---
+const tasks = new Map(); // id → task: {id, status, func, queue, attempt, worker, error, args, kwargs, timeline, row}
+const seen = { in: [], done: [] }; // [time, queue] of submissions and ends, for the rates
+
+function rankOf(s) { return TERMINAL.has(s) ? 2 : s === 'pending' ? 0 : 1; }
+
+// taskEvent folds one event into the task list; a late event never moves a
+// task back (a pending write seen after its running state, for example).
+function taskEvent(e, fromPage) {
+  let t = tasks.get(e.id);
+  const isNew = !t;
+  if (isNew) {
+    t = { id: e.id, status: e.status, timeline: [] };
+    tasks.set(e.id, t);
+  }
+  const was = isNew ? null : t.status;
+  for (const k of ['func', 'queue', 'args', 'kwargs', 'worker']) if (e[k] !== undefined && e[k] !== '') t[k] = e[k];
+  if (e.args === undefined && fromPage) t.args = [];
+  if (rankOf(e.status) >= rankOf(t.status)) {
+    t.status = e.status;
+    if (e.attempt) t.attempt = e.attempt;
+    t.error = e.error;
+    if (e.progress) t.progress = e.progress;
+  }
+  const when = e.time ? Date.parse(e.time) : Date.now();
+  t.changed = when;
+  const last = t.timeline[t.timeline.length - 1];
+  if (!last || last.status !== e.status || (e.attempt && last.attempt !== e.attempt)) {
+    t.timeline.push({ status: e.status, attempt: e.attempt, time: when, error: e.error });
+  }
+  if (isNew) seen.in.push([when, t.queue || 'default']);
+  if (TERMINAL.has(t.status) && !TERMINAL.has(was || '')) seen.done.push([when, t.queue || 'default']);
+  renderTask(t, isNew);
+  if (isNew) trimTasks();
+  if (detail.id === t.id) renderDetail();
+  if (t.status === 'dead') scheduleDLQ();
+  if (isNew && !t.func) fillInfo(t);
+}
+
+async function fillInfo(t) {
+  try {
+    const info = await api('GET', '/v1/tasks/' + encodeURIComponent(t.id));
+    for (const k of ['func', 'queue', 'worker']) if (!t[k] && info[k]) t[k] = info[k];
+    renderTask(t, false);
+  } catch (e) { /* expired or gone: leave it */ }
+}
+
+function renderTask(t, isNew) {
+  const cells = [
+    el('td', { class: 'id', title: t.id, text: shortID(t.id) }),
+    el('td', {}, badge(t.status)),
+    el('td', { text: t.func || '' }),
+    el('td', { text: t.queue || '' }),
+    el('td', { class: 'num', text: t.attempt || '' }),
+    el('td', { class: 'id', text: t.worker || '' }),
+    el('td', { title: new Date(t.changed).toISOString(), text: clock(t.changed) }),
+  ];
+  if (!t.row) {
+    t.row = el('tr', { 'data-task-id': t.id });
+    t.row.addEventListener('click', () => { location.hash = '#task/' + encodeURIComponent(t.id); });
+    const tbody = $('#tasks tbody');
+    const empty = tbody.querySelector('tr.empty');
+    if (empty) empty.remove();
+    tbody.prepend(t.row);
+  }
+  t.row.dataset.status = t.status;
+  t.row.replaceChildren(...cells);
+  if (isNew) t.row.classList.add('fresh');
+  $('#tasks-count').textContent = tasks.size ? '(' + tasks.size + ')' : '';
+}
+
+function trimTasks() {
+  if (tasks.size <= MAX_TASKS) return;
+  for (const [id, t] of tasks) { // oldest first: the Map keeps insertion order
+    if (tasks.size <= MAX_TASKS) break;
+    if (id === detail.id) continue;
+    t.row.remove();
+    tasks.delete(id);
+  }
+}
+
+// --- queues and workers, from /v1/stream ---
+function rate(list, queue) {
+  const since = Date.now() - RATE_WINDOW;
+  while (list.length && list[0][0] < since) list.shift();
+  const span = Math.min(RATE_WINDOW, Date.now() - started) / 1000;
+  const n = list.filter(x => x[1] === queue).length;
+  return span > 0 ? (n / Math.max(span, 1)).toFixed(1) : '0.0';
+}
+const started = Date.now();
+
+function renderQueues(d) {
+  const tbody = $('#queues tbody');
+  const qs = d.queues || [];
+  if (!qs.length) return emptyRow(tbody, 7, 'no queues yet');
+  tbody.replaceChildren(...qs.map(q => el('tr', { 'data-queue': q.queue },
+    el('td', { text: q.queue }),
+    el('td', { class: 'num depth', text: q.depth }),
+    el('td', { class: 'num', text: q.in_flight }),
+    el('td', { class: 'num', text: q.redelivered }),
+    el('td', { class: 'num', text: q.dead || 0 }),
+    el('td', { class: 'num', text: rate(seen.in, q.queue) }),
+    el('td', { class: 'num', text: rate(seen.done, q.queue) }),
+  )));
+}
+
+function renderWorkers(d) {
+  const ws = d.workers || [];
+  const tbody = $('#workers tbody');
+  $('#workers-count').textContent = ws.length ? '(' + ws.length + ')' : '';
+  const funcs = new Set();
+  ws.forEach(w => (w.functions || []).forEach(f => funcs.add(f)));
+  const dl = $('#funcs');
+  if (dl.children.length !== funcs.size) dl.replaceChildren(...[...funcs].sort().map(f => el('option', { value: f })));
+  if (!ws.length) return emptyRow(tbody, 5, 'no workers');
+  tbody.replaceChildren(...ws.map(w => el('tr', { 'data-worker': w.id },
+    el('td', { class: 'id', title: (w.host || '') + ' pid ' + (w.pid || ''), text: w.id }),
+    el('td', { text: (w.queues || []).join(', ') }),
+    el('td', { class: 'num', text: (w.in_flight || 0) + '/' + (w.concurrency || 0) }),
+    el('td', { text: (w.functions || []).join(', ') }),
+    el('td', { text: w.started ? ago(w.started) : '' }),
+  )));
+}
+
+// --- dead letters ---
+let dlqTimer = null;
+function scheduleDLQ() { clearTimeout(dlqTimer); dlqTimer = setTimeout(loadDLQ, 300); }
+async function loadDLQ() {
+  let d;
+  try { d = await api('GET', '/v1/dlq'); } catch (e) { return; }
+  const dead = d.tasks || [];
+  $('#dlq-count').textContent = dead.length ? '(' + dead.length + ')' : '';
+  const tbody = $('#dlq tbody');
+  if (!dead.length) return emptyRow(tbody, 7, 'no dead tasks');
+  tbody.replaceChildren(...dead.map(t => {
+    const btn = el('button', { class: 'replay', type: 'button', text: 'Replay' });
+    btn.addEventListener('click', async () => {
+      btn.disabled = true;
+      try {
+        const ref = await api('POST', '/v1/dlq/' + encodeURIComponent(t.id) + '/replay');
+        taskEvent({ id: ref.id, status: 'pending', func: t.func, queue: ref.queue }, true);
+        btn.textContent = 'replayed';
+      } catch (e) { btn.textContent = e.message; btn.disabled = false; }
+    });
+    return el('tr', { 'data-dead-id': t.id },
+      el('td', { class: 'id', title: t.id, text: shortID(t.id) }),
+      el('td', { text: t.func }), el('td', { text: t.queue }),
+      el('td', { class: 'num', text: t.attempts }),
+      el('td', { text: (t.kind ? t.kind + ': ' : '') + t.error }),
+      el('td', { text: clock(t.failed) }),
+      el('td', {}, btn));
+  }));
+}
+
+// --- submit ---
+async function submit(ev) {
+  ev.preventDefault();
+  const msg = $('#submit-msg');
+  msg.className = 'msg';
+  const body = { func: $('#f-func').value.trim() };
+  try {
+    const args = $('#f-args').value.trim();
+    body.args = args ? JSON.parse(args) : [];
+    if (!Array.isArray(body.args)) throw new Error('args: want a JSON array');
+    const kwargs = $('#f-kwargs').value.trim();
+    if (kwargs) body.kwargs = JSON.parse(kwargs);
+  } catch (e) {
+    msg.className = 'msg error';
+    msg.textContent = e.message;
+    return;
+  }
+  const queue = $('#f-queue').value.trim();
+  const timeout = $('#f-timeout').value.trim();
+  if (queue) body.queue = queue;
+  if (timeout) body.timeout = timeout;
+  try {
+    const ref = await api('POST', '/v1/tasks', body);
+    taskEvent({ id: ref.id, status: 'pending', func: body.func, queue: ref.queue, args: body.args, kwargs: body.kwargs }, true);
+    msg.replaceChildren('submitted ', el('a', { href: '#task/' + encodeURIComponent(ref.id), 'data-task-id': ref.id, text: ref.id }));
+  } catch (e) {
+    msg.className = 'msg error';
+    msg.textContent = e.message;
+  }
+}
+
+// --- a task's detail: #task/<id> ---
+const detail = { id: null, abort: null, info: null, outcome: null, items: [] };
+
+function openDetail(id) {
+  if (detail.abort) detail.abort.abort();
+  Object.assign(detail, { id, abort: new AbortController(), info: null, outcome: null, items: [] });
+  $('#detail').hidden = false;
+  $('#d-items').replaceChildren();
+  $('#d-result').textContent = '…';
+  renderDetail();
+  const signal = detail.abort.signal;
+  const path = '/v1/tasks/' + encodeURIComponent(id);
+  sse(path + '/events', (name, d) => {
+    if (detail.id !== id) return;
+    if (name === 'status') {
+      detail.info = Object.assign(detail.info || {}, d);
+      taskEvent({ id, status: d.status, func: d.func, queue: d.queue, attempt: d.attempt, worker: d.worker, error: d.error, progress: d.progress });
+    } else if (name === 'outcome') {
+      detail.outcome = d;
+      taskEvent({ id, status: d.status, attempt: d.attempt, worker: d.worker, error: d.error, time: d.finished });
+    }
+    renderDetail();
+  }, signal).catch(e => { if (!signal.aborted) showDetailError(e); });
+  sse(path + '/items', (name, d) => {
+    if (detail.id !== id) return;
+    if (name === 'item') {
+      detail.items.push(d);
+      $('#d-items').append(el('li', { 'data-item': d.n, text: JSON.stringify(d.value) }));
+      $('#d-items-count').textContent = '(' + detail.items.length + ')';
+    } else if (name === 'end' && !detail.outcome) {
+      detail.outcome = d;
+      renderDetail();
+    }
+  }, signal).catch(() => {});
+}
+
+function showDetailError(e) {
+  $('#d-result').textContent = e.status === 404 ? 'no such task (never submitted, or expired)' : String(e.message);
+}
+
+function closeDetail() {
+  if (detail.abort) detail.abort.abort();
+  detail.id = null;
+  $('#detail').hidden = true;
+}
+
+function renderDetail() {
+  const id = detail.id;
+  if (!id) return;
+  const t = tasks.get(id) || { id, timeline: [] };
+  const info = detail.info || {};
+  const status = t.status || info.status || 'unknown';
+  $('#d-id').textContent = id;
+  const b = $('#d-status');
+  b.dataset.status = status;
+  b.textContent = status;
+  $('#detail').dataset.status = status;
+  $('#d-cancel').hidden = TERMINAL.has(status);
+  const fields = [
+    ['func', t.func || info.func], ['queue', t.queue || info.queue],
+    ['args', t.args !== undefined ? JSON.stringify(t.args) : '(not seen by this page)'],
+    ['kwargs', t.kwargs !== undefined ? JSON.stringify(t.kwargs) : ''],
+    ['attempt', t.attempt || info.attempt], ['worker', t.worker || info.worker],
+    ['created', info.created], ['started', info.started], ['finished', (detail.outcome || {}).finished || info.finished],
+  ];
+  if (info.meta) fields.push(['meta', JSON.stringify(info.meta)]);
+  $('#d-fields').replaceChildren(...fields.filter(f => f[1]).flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: String(v) })]));
+  const p = t.progress || info.progress;
+  const bar = $('#d-progress');
+  bar.hidden = !p;
+  if (p) {
+    const pct = p.total ? Math.min(100, Math.round(100 * p.done / p.total)) : 0;
+    if (TERMINAL.has(status) && status === 'completed') bar.querySelector('.bar').style.width = '100%';
+    else bar.querySelector('.bar').style.width = pct + '%';
+    bar.querySelector('.label').textContent = p.done + (p.total ? ' / ' + p.total : '') + (p.note ? ' · ' + p.note : '');
+  }
+  $('#d-timeline').replaceChildren(...t.timeline.map(s => el('li', { 'data-status': s.status },
+    badge(s.status), s.attempt ? ' attempt ' + s.attempt : '', s.error ? ' — ' + s.error.kind + ': ' + s.error.message : '',
+    el('time', { text: clock(s.time) }))));
+  const o = detail.outcome;
+  if (o) {
+    $('#d-result').textContent = o.error ? o.error.kind + ': ' + o.error.message : pretty(o.result === undefined ? null : o.result);
+  } else if (!TERMINAL.has(status)) {
+    $('#d-result').textContent = 'waiting for the outcome…';
+  }
+}
+
+// --- routing by hash: #tasks, #dlq, #task/<id> ---
+function route() {
+  const h = location.hash;
+  $('#dlq-section').hidden = h !== '#dlq';
+  if (h === '#dlq') loadDLQ();
+  if (h.startsWith('#task/')) {
+    const id = decodeURIComponent(h.slice(6));
+    if (id !== detail.id) openDetail(id);
+    $('#detail').scrollIntoView({ block: 'nearest' });
+  } else if (detail.id) {
+    closeDetail();
+  }
+}
+
+function main() {
+  $('#token-btn').addEventListener('click', askToken);
+  $('#submit-form').addEventListener('submit', submit);
+  $('#d-cancel').addEventListener('click', async () => {
+    try { await api('DELETE', '/v1/tasks/' + encodeURIComponent(detail.id)); } catch (e) { $('#d-result').textContent = e.message; }
+  });
+  window.addEventListener('hashchange', route);
+  follow('/v1/events', (name, d) => { if (name === 'task') taskEvent(d); },
+    up => { live.events = up; updateConn(); });
+  follow('/v1/stream', (name, d) => {
+    if (name === 'queues') renderQueues(d);
+    else if (name === 'workers') renderWorkers(d);
+  }, up => { live.stream = up; updateConn(); });
+  loadDLQ();
+  setInterval(loadDLQ, 10_000);
+  route();
+}
+
+main();

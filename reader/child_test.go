@@ -1,6 +1,7 @@
 package reader_test
 
 import (
+	"context"
 	"errors"
 	"iter"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
 	"github.com/strand-run/strand/writer"
@@ -22,6 +24,11 @@ func childFunctions() *registry.Registry {
 	reg.MustRegister("pid", func() int { return os.Getpid() })
 	reg.MustRegister("exit", func(code int) { os.Exit(code) })
 	reg.MustRegister("deaf", func(ms int) { time.Sleep(time.Duration(ms) * time.Millisecond) })
+	reg.MustRegister("halfway", func(ctx context.Context) int {
+		strand.Progress(ctx, 1, 2, "half")
+		time.Sleep(500 * time.Millisecond)
+		return os.Getpid()
+	})
 	reg.MustRegister("pids", func(n int) iter.Seq[int] {
 		return func(yield func(int) bool) {
 			for range n {
@@ -97,6 +104,19 @@ func TestProcessQueues(t *testing.T) {
 	}
 	if len(pids) != 3 || pids[0] == os.Getpid() || pids[0] != pids[2] {
 		t.Errorf("pids 3: got %v, want three times one child's pid", pids)
+	}
+
+	// Progress reported in the child reaches the task's state.
+	h, err = e.w.Submit(ctx, "halfway", iso)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []codec.Progress
+	if _, _, err := h.WatchProgress(ctx, func(p codec.Progress) { seen = append(seen, p) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) == 0 || seen[0] != (codec.Progress{Done: 1, Total: 2, Note: "half"}) {
+		t.Errorf("progress from the child: %+v", seen)
 	}
 
 	h, err = e.w.Submit(ctx, "add", 2, 3, iso)

@@ -54,6 +54,12 @@ func Format(f codec.Format) Option {
 	return func(c *call) error { c.format = f; return nil }
 }
 
+// OnProgress calls fn with each progress report of the call
+// (strand.Progress in the function), as it is made.
+func OnProgress(fn func(codec.Progress)) Option {
+	return func(c *call) error { c.onProgress = fn; return nil }
+}
+
 // OnIter calls fn with each item of an iterator function (one returning
 // iter.Seq or iter.Seq2) as it is produced: on Inline in the caller's
 // goroutine during Submit, on Pool and Process on the runner's goroutine.
@@ -75,17 +81,18 @@ func OnError(fn func(error)) Option {
 
 // call is one submitted call, its args encoded as on the wire.
 type call struct {
-	id      string
-	fn      string
-	format  codec.Format
-	args    []codec.Raw
-	kwargs  codec.Raw
-	timeout time.Duration
-	kw      any
-	kwSet   bool
-	onIter  func(Item)
-	onEnd   func(*Handle)
-	onError func(error)
+	id         string
+	fn         string
+	format     codec.Format
+	args       []codec.Raw
+	kwargs     codec.Raw
+	timeout    time.Duration
+	kw         any
+	kwSet      bool
+	onIter     func(Item)
+	onProgress func(codec.Progress)
+	onEnd      func(*Handle)
+	onError    func(error)
 }
 
 // newCall encodes a call of fn with args the way writer.Submit does.

@@ -19,14 +19,15 @@ type Handle struct {
 	done   chan struct{}
 	c      *call
 
-	mu     sync.Mutex
-	status strand.Status
-	result codec.Raw
-	err    error
-	cancel context.CancelCauseFunc // set while running
-	items  []Item
-	more   chan struct{} // closed at the next item or the end
-	ended  bool          // the callbacks have run
+	mu       sync.Mutex
+	status   strand.Status
+	result   codec.Raw
+	err      error
+	cancel   context.CancelCauseFunc // set while running
+	items    []Item
+	progress *codec.Progress
+	more     chan struct{} // closed at the next item or the end
+	ended    bool          // the callbacks have run
 }
 
 // Item is one item of an iterator function: its number (from 0) and its
@@ -50,6 +51,29 @@ var _ strand.Handle = (*Handle)(nil)
 func newHandle(c *call) *Handle {
 	return &Handle{id: c.id, fn: c.fn, format: c.format, done: make(chan struct{}), c: c,
 		status: strand.StatusPending, more: make(chan struct{})}
+}
+
+// report records a progress report of the running call and passes it to
+// the OnProgress callback.
+func (h *Handle) report(done, total int64, note string) {
+	p := codec.Progress{Done: done, Total: total, Note: note}
+	h.mu.Lock()
+	h.progress = &p
+	h.mu.Unlock()
+	if h.c.onProgress != nil {
+		h.c.onProgress(p)
+	}
+}
+
+// Progress is the call's last progress report, nil before the first.
+func (h *Handle) Progress(context.Context) (*codec.Progress, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.progress == nil {
+		return nil, nil
+	}
+	p := *h.progress
+	return &p, nil
 }
 
 // ID is the call's id.

@@ -55,6 +55,12 @@ func functions() *registry.Registry {
 		return 0
 	})
 	reg.MustRegister("pid", func() int { return os.Getpid() })
+	reg.MustRegister("steps", func(ctx context.Context, n int) int {
+		for i := 1; i <= n; i++ {
+			strand.Progress(ctx, int64(i), int64(n), "step")
+		}
+		return n
+	})
 	reg.MustRegister("count", func(n int) iter.Seq[int] {
 		return func(yield func(int) bool) {
 			for i := range n {

@@ -110,6 +110,7 @@ func (p *ProcessRunner) Submit(_ context.Context, fn string, args ...any) (stran
 		}
 		env := &codec.Envelope{V: codec.Version, ID: c.id, Func: fn, Args: c.args, Kwargs: c.kwargs,
 			TimeoutMS: c.timeout.Milliseconds()}
+		ctx = strand.WithProgress(ctx, h.report)
 		res, err := RunChild(ctx, p.cfg.Path, strand.Task{ID: c.id, Func: fn, Attempt: 1, Worker: "process"},
 			env, c.format, h.emit, p.cfg.Env...)
 		if err != nil {
@@ -190,6 +191,9 @@ func RunChild(ctx context.Context, path string, task strand.Task, env *codec.Env
 			case fr.Outcome != nil:
 				outcome = fr.Outcome
 				return
+			case fr.Progress != nil:
+				// The reader's or the runner's reporter, in ctx.
+				strand.Progress(ctx, fr.Progress.Done, fr.Progress.Total, fr.Progress.Note)
 			case emit != nil && emitErr == nil:
 				if emitErr = emit(fr.Item); emitErr != nil {
 					kill(emitErr)
@@ -272,8 +276,18 @@ func serveChild(reg *registry.Registry) int {
 	task.ID, task.Func, task.Meta = env.ID, env.Func, env.Meta
 	c := &call{id: env.ID, fn: env.Func, format: f, args: env.Args, kwargs: env.Kwargs,
 		timeout: time.Duration(env.TimeoutMS) * time.Millisecond}
-	emit := func(raw codec.Raw) error { return writeFrame(out, f, &childFrame{Item: raw}) }
-	res, err := execute(context.Background(), reg, c, task, emit)
+	var wmu sync.Mutex // items and progress may come from different goroutines
+	emit := func(raw codec.Raw) error {
+		wmu.Lock()
+		defer wmu.Unlock()
+		return writeFrame(out, f, &childFrame{Item: raw})
+	}
+	ctx := strand.WithProgress(context.Background(), func(done, total int64, note string) {
+		wmu.Lock()
+		defer wmu.Unlock()
+		_ = writeFrame(out, f, &childFrame{Progress: &codec.Progress{Done: done, Total: total, Note: note}})
+	})
+	res, err := execute(ctx, reg, c, task, emit)
 	o := &codec.Outcome{Status: strand.StatusCompleted, Func: env.Func, Result: res, Attempt: task.Attempt,
 		Finished: time.Now().UnixMilli()}
 	if err != nil {
@@ -293,8 +307,9 @@ func serveChild(reg *registry.Registry) int {
 // childFrame is one record from a child on fd 3: an item of an iterator
 // function, or the outcome, which is the last frame.
 type childFrame struct {
-	Item    codec.Raw      `msgpack:"item,omitempty" json:"item,omitempty"`
-	Outcome *codec.Outcome `msgpack:"outcome,omitempty" json:"outcome,omitempty"`
+	Item     codec.Raw       `msgpack:"item,omitempty" json:"item,omitempty"`
+	Progress *codec.Progress `msgpack:"progress,omitempty" json:"progress,omitempty"`
+	Outcome  *codec.Outcome  `msgpack:"outcome,omitempty" json:"outcome,omitempty"`
 }
 
 // maxFrame bounds a frame from a child: no record is larger than a NATS

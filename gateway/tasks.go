@@ -110,6 +110,10 @@ func (g *gateway) submit(rw http.ResponseWriter, r *http.Request) {
 		writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
+	if tp := r.Header.Get("traceparent"); tp != "" {
+		// The HTTP caller's trace goes on to the task (W3C trace context).
+		opts = append(opts, writer.Trace(tp))
+	}
 	h, err := g.w.Submit(r.Context(), req.Func, opts...)
 	if err != nil {
 		g.fail(rw, r, err)

@@ -208,7 +208,7 @@ func TestDashboard(t *testing.T) {
 }
 
 // screenshot saves a picture of the dashboard with some tasks in it, for the
-// README: STRAND_DASHBOARD_PNG=$PWD/docs/dashboard.png go test -run TestDashboard ./gateway
+// README (a PNG): STRAND_DASHBOARD_PNG=$PWD/docs/dashboard.png go test -run TestDashboard ./gateway
 func screenshot(t *testing.T, ctx context.Context, url string, w *writer.Writer, path string) {
 	t.Helper()
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -234,7 +234,7 @@ func screenshot(t *testing.T, ctx context.Context, url string, w *writer.Writer,
 	); err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}

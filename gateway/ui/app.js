@@ -318,6 +318,7 @@ function openDetail(id) {
   Object.assign(detail, { id, abort: new AbortController(), info: null, outcome: null, items: [] });
   $('#detail').hidden = false;
   $('#d-items').replaceChildren();
+  $('#d-items-count').textContent = '';
   $('#d-result').textContent = '…';
   renderDetail();
   const signal = detail.abort.signal;

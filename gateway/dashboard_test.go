@@ -23,6 +23,10 @@ const chromium = "/usr/bin/chromium"
 // browserTimeout bounds the whole browser test: generous, never a measurement.
 const browserTimeout = 90 * time.Second
 
+// dashboardToken is the gateway's bearer token in the browser test: the page
+// is public, and it sends the token it was given on its API calls.
+const dashboardToken = "s3cret"
+
 // dashboardEnv is a gateway on a server of its own with a worker running
 // the demo functions, and a writer for submitting from Go.
 func dashboardEnv(t *testing.T) (url string, w *writer.Writer) {
@@ -48,7 +52,7 @@ func dashboardEnv(t *testing.T) (url string, w *writer.Writer) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = w.Close() })
-	srv := httptest.NewServer(New(w, b, Config{}))
+	srv := httptest.NewServer(New(w, b, Config{Token: dashboardToken}))
 	t.Cleanup(srv.Close)
 	return srv.URL, w
 }
@@ -124,7 +128,7 @@ func TestDashboard(t *testing.T) {
 
 	// The page loads and its two live streams connect.
 	run("open the dashboard",
-		chromedp.Navigate(url+"/"),
+		chromedp.Navigate(url+"/?token="+dashboardToken),
 		chromedp.WaitVisible(css(`#conn[data-state="live"]`)),
 		chromedp.WaitVisible(css(`#workers tr[data-worker]`)),
 	)

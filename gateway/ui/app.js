@@ -54,14 +54,16 @@ async function api(method, path, body) {
 }
 
 // sse reads one Server-Sent Events stream until it ends, calling onEvent
-// with each event's name and parsed data.
-async function sse(path, onEvent, signal) {
+// with each event's name and parsed data (and onOpen once it is connected:
+// the gateway answers once it has subscribed).
+async function sse(path, onEvent, signal, onOpen) {
   const resp = await fetch(path, { headers: authHeaders({ Accept: 'text/event-stream' }), signal, cache: 'no-store' });
   if (!resp.ok) {
     const err = new Error(path + ': ' + resp.status);
     err.status = resp.status;
     throw err;
   }
+  if (onOpen) onOpen();
   const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
   let buf = '';
   for (;;) {
@@ -85,10 +87,9 @@ async function sse(path, onEvent, signal) {
 
 // follow keeps an endless stream open, reconnecting after a pause.
 async function follow(path, onEvent, onUp) {
-  for (let pause = 500; ; pause = Math.min(pause * 2, 10_000)) {
+  for (let pause = 500, first = true; ; pause = Math.min(pause * 2, 10_000), first = false) {
     try {
-      onUp(true);
-      await sse(path, (n, d) => { pause = 500; onEvent(n, d); });
+      await sse(path, (n, d) => { pause = 500; onEvent(n, d); }, undefined, () => onUp(true, first));
     } catch (e) {
       if (e.status === 401) { setConn('error', 'token needed'); return; }
     }
@@ -169,6 +170,13 @@ async function fillInfo(t) {
     const info = await api('GET', '/v1/tasks/' + encodeURIComponent(t.id));
     for (const k of ['func', 'queue', 'worker']) if (!t[k] && info[k]) t[k] = info[k];
     renderTask(t, false);
+  } catch (e) { /* expired or gone: leave it */ }
+}
+
+async function refresh(t) {
+  try {
+    const info = await api('GET', '/v1/tasks/' + encodeURIComponent(t.id));
+    taskEvent({ id: t.id, status: info.status, func: info.func, queue: info.queue, attempt: info.attempt, worker: info.worker, error: info.error });
   } catch (e) { /* expired or gone: leave it */ }
 }
 
@@ -420,7 +428,12 @@ function main() {
   });
   window.addEventListener('hashchange', route);
   follow('/v1/events', (name, d) => { if (name === 'task') taskEvent(d); },
-    up => { live.events = up; updateConn(); });
+    (up, first) => {
+      live.events = up;
+      updateConn();
+      // Changes made while the stream was down were not sent: reread the tasks still going.
+      if (up && !first) for (const t of tasks.values()) if (!TERMINAL.has(t.status)) refresh(t);
+    });
   follow('/v1/stream', (name, d) => {
     if (name === 'queues') renderQueues(d);
     else if (name === 'workers') renderWorkers(d);

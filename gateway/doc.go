@@ -14,4 +14,9 @@
 // Tasks submitted through the gateway are JSON tasks, so their results come
 // back as the worker's JSON. Waits (?wait=30s) are push-based: the request
 // ends as soon as the worker writes the outcome.
+//
+// The same handler serves a live web dashboard at / (static files embedded
+// from ui/, public; their API calls carry the token given as /?token=),
+// fed by two Server-Sent Event routes: /v1/events with every task's
+// changes and /v1/stream with the queues and workers each second.
 package gateway

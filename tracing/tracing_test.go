@@ -94,7 +94,7 @@ func TestOneTrace(t *testing.T) {
 		}
 		attrs := map[string]string{}
 		for _, kv := range s.Attributes() {
-			attrs[string(kv.Key)] = kv.Value.Emit()
+			attrs[string(kv.Key)] = kv.Value.String()
 		}
 		for k, v := range map[string]string{
 			"strand.task.id": h.ID(), "strand.func": "traceid", "strand.queue": "default",

@@ -46,6 +46,10 @@ type Config struct {
 	// sooner goes from pending straight to its outcome, saving a write
 	// (default 5ms; negative writes it at once).
 	RunningAfter time.Duration `envconfig:"RUNNING_AFTER"`
+	// Prefetch is how many tasks the worker may hold beyond the ones it
+	// runs (default 0). More helps the throughput of very short tasks; a
+	// held task waits for a free slot here even if another worker is idle.
+	Prefetch int `envconfig:"PREFETCH"`
 	// ResultTTL keeps states and outcomes of tasks that name none (default 24h).
 	ResultTTL time.Duration `envconfig:"RESULT_TTL"`
 	// MaxAttempts is how many times a task runs when its envelope names no
@@ -82,6 +86,7 @@ func (c Config) withDefaults() Config {
 	if len(c.Queues) == 0 {
 		c.Queues = []string{"default"}
 	}
+	c.Prefetch = max(c.Prefetch, 0)
 	if c.Concurrency <= 0 {
 		c.Concurrency = 16
 	}
@@ -210,6 +215,13 @@ func (r *Reader) Run(ctx context.Context) error {
 	defer stopRuns(nil)
 
 	jobs := make(chan job)
+	// A slot is a task the worker may hold: one per pool goroutine, plus
+	// Prefetch. Fetchers pull only as many tasks as they hold slots, so a
+	// busy worker never sits on tasks another worker could run.
+	slots := make(chan struct{}, r.cfg.Concurrency+r.cfg.Prefetch)
+	for range cap(slots) {
+		slots <- struct{}{}
+	}
 	acks := make(chan pendingAck, 4*r.cfg.Concurrency)
 	stopping := make(chan struct{})
 
@@ -221,6 +233,7 @@ func (r *Reader) Run(ctx context.Context) error {
 		pool.Go(func() {
 			for j := range jobs {
 				r.process(runCtx, j, acks)
+				slots <- struct{}{}
 			}
 		})
 	}
@@ -230,7 +243,7 @@ func (r *Reader) Run(ctx context.Context) error {
 		// Two pulls in flight per queue: one is handed out while the
 		// other is being filled.
 		for range 2 {
-			fetchers.Go(func() { r.fetch(cons, q, jobs, stopping) })
+			fetchers.Go(func() { r.fetch(cons, q, jobs, slots, stopping) })
 		}
 	}
 	r.log.Info().Strs("queues", r.cfg.Queues).Int("concurrency", r.cfg.Concurrency).
@@ -261,13 +274,18 @@ func (r *Reader) Run(ctx context.Context) error {
 // fetchWait bounds one pull request; shutdown waits for at most one.
 const fetchWait = 2 * time.Second
 
-// fetch pulls the queue's tasks in batches no larger than the pool and hands
-// them to the pool one by one. Each batch is read to its end, even while
-// stopping, so that no task is left in flight to a subscription that is
-// gone (it would wait out AckWait); what the pool will not start is handed
-// back at once.
-func (r *Reader) fetch(cons jetstream.Consumer, queue string, jobs chan<- job, stopping <-chan struct{}) {
+// fetch pulls the queue's tasks, as many at a time as it can take free
+// slots, and hands them to the pool one by one. Each batch is read to its
+// end, even while stopping, so that no task is left in flight to a
+// subscription that is gone (it would wait out AckWait); what the pool will
+// not start is handed back at once.
+func (r *Reader) fetch(cons jetstream.Consumer, queue string, jobs chan<- job, slots chan struct{}, stopping <-chan struct{}) {
 	log := r.log.With().Str("queue", queue).Logger()
+	release := func(n int) {
+		for range n {
+			slots <- struct{}{}
+		}
+	}
 	pause := time.Duration(0)
 	for {
 		select {
@@ -282,8 +300,25 @@ func (r *Reader) fetch(cons jetstream.Consumer, queue string, jobs chan<- job, s
 			case <-time.After(pause):
 			}
 		}
-		batch, err := cons.Fetch(r.cfg.Concurrency, jetstream.FetchMaxWait(fetchWait))
+		// One slot, waiting for it, then whatever else is free.
+		select {
+		case <-slots:
+		case <-stopping:
+			return
+		}
+		n := 1
+	more:
+		for n < cap(slots) {
+			select {
+			case <-slots:
+				n++
+			default:
+				break more
+			}
+		}
+		batch, err := cons.Fetch(n, jetstream.FetchMaxWait(fetchWait))
 		if err != nil {
+			release(n)
 			log.Warn().Err(err).Msg("fetching tasks")
 			pause = min(max(2*pause, 100*time.Millisecond), 5*time.Second)
 			continue
@@ -292,6 +327,7 @@ func (r *Reader) fetch(cons jetstream.Consumer, queue string, jobs chan<- job, s
 		// Handed back only once the batch is over: a message handed back
 		// while its pull is open would be redelivered to it at once.
 		var back []jetstream.Msg
+		handed := 0
 		for msg := range batch.Messages() {
 			select {
 			case <-stopping:
@@ -301,10 +337,12 @@ func (r *Reader) fetch(cons jetstream.Consumer, queue string, jobs chan<- job, s
 			}
 			select {
 			case jobs <- job{msg: msg, queue: queue}:
+				handed++ // its slot comes back when the pool is done with it
 			case <-stopping:
 				back = append(back, msg)
 			}
 		}
+		release(n - handed)
 		for _, msg := range back {
 			nak(log, msg)
 		}

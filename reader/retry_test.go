@@ -140,10 +140,12 @@ func TestRetryHelpers(t *testing.T) {
 	e.reg.MustRegister("add", func(a, b int) int { return a + b })
 	e.reg.MustRegister("boom", func(ctx context.Context) int { rs.add(ctx); panic("kaboom") })
 	e.worker(reader.Config{MaxAttempts: 3, RetryBase: 50 * time.Millisecond})
-	ctx := ctxT(t, 30*time.Second)
 
+	// Each subtest has its own ctx: parallel subtests start only once their
+	// parent returns, and may wait for others first.
 	t.Run("retry after", func(t *testing.T) {
 		t.Parallel()
+		ctx := ctxT(t, 30*time.Second)
 		h, err := e.w.Submit(ctx, "later")
 		if err != nil {
 			t.Fatal(err)
@@ -187,6 +189,7 @@ func TestRetryHelpers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			ctx := ctxT(t, 30*time.Second)
 			h, err := e.w.Submit(ctx, tc.fn, tc.args...)
 			if err != nil {
 				t.Fatal(err)

@@ -64,6 +64,9 @@ type Config struct {
 	// Window is how many tasks a producer of the pipelined burst sends
 	// before it waits for their PubAcks (default 256).
 	Window int
+	// Prefetch is the strand worker's reader.Config.Prefetch: tasks it may
+	// hold beyond the ones it runs (default 0, as a worker's default).
+	Prefetch int
 }
 
 func (c Config) withDefaults() Config {
@@ -544,6 +547,7 @@ func (r *Report) Table() string {
 		}
 		where = "nats-server " + r.Server + " embedded (clients over TCP on 127.0.0.1, file storage, " + sync + ")"
 	}
+	fmt.Fprintf(&b, "\nThe strand worker holds at most %d task(s) beyond the ones it runs (--prefetch).", r.Config.Prefetch)
 	fmt.Fprintf(&b, "\nTwo bursts of %d tasks per cycle from %d producers, a pool of %d workers; throughput = tasks / time "+
 		"from the first submit to the last result seen by the producer side. "+
 		"\"1 at a time\": each producer publishes one task and waits for its PubAck before the next (as writer.Submit does; "+

@@ -76,7 +76,7 @@ func startStrand(ctx context.Context, w *world, cfg Config) (cycle, error) {
 		s.closeConns()
 		return nil, err
 	}
-	rd, err := reader.New(wb, echoRegistry(), reader.Config{Queues: []string{"bench"}, Concurrency: cfg.Concurrency, WorkerID: "bench"})
+	rd, err := reader.New(wb, echoRegistry(), reader.Config{Queues: []string{"bench"}, Concurrency: cfg.Concurrency, Prefetch: cfg.Prefetch, WorkerID: "bench"})
 	if err != nil {
 		s.closeConns()
 		return nil, err

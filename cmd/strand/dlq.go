@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -44,12 +43,7 @@ func newDLQListCmd(a *app) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				if dead == nil {
-					dead = []writer.DeadTask{}
-				}
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(dead)
+				return writeJSON(a.stdout, listOrEmpty(dead))
 			}
 			printDead(a.stdout, dead)
 			return nil

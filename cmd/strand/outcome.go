@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	strand "github.com/strand-run/strand"
@@ -88,4 +90,19 @@ func errorInfo(err error) *codec.ErrorInfo {
 		return &codec.ErrorInfo{Kind: te.Kind, Message: te.Message}
 	}
 	return codec.ErrorInfoOf(err)
+}
+
+// writeJSON prints v as indented JSON, for --json.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// listOrEmpty makes a nil list print as [] rather than null.
+func listOrEmpty[T any](list []T) []T {
+	if list == nil {
+		return []T{}
+	}
+	return list
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -64,9 +63,7 @@ consumed it.`,
 					}
 					out = append(out, j)
 				}
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(out)
+				return writeJSON(a.stdout, listOrEmpty(out))
 			}
 			printQueues(a.stdout, qs, dead, time.Now())
 			return nil

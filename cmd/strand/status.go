@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -151,9 +150,7 @@ func printInfoJSON(out io.Writer, info *writer.Info) error {
 		}
 		return &t
 	}
-	enc := json.NewEncoder(out)
-	enc.SetIndent("", "  ")
-	return enc.Encode(infoJSON{
+	return writeJSON(out, infoJSON{
 		ID: info.ID, Status: info.Status, Func: info.Func, Queue: info.Queue,
 		Attempt: info.Attempt, Worker: info.Worker,
 		Created: at(info.Created), Started: at(info.Started), Finished: at(info.Finished),

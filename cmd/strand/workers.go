@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -34,12 +33,7 @@ for up to three heartbeats (15s by default).`,
 				return err
 			}
 			if asJSON {
-				if ws == nil {
-					ws = []codec.Worker{}
-				}
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(ws)
+				return writeJSON(a.stdout, listOrEmpty(ws))
 			}
 			printWorkers(a.stdout, ws, time.Now())
 			return nil

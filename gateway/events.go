@@ -131,20 +131,15 @@ func (g *gateway) events(rw http.ResponseWriter, r *http.Request) {
 		g.fail(rw, r, err)
 		return
 	}
-	in, err := g.infoOf(ctx, h)
-	if err != nil {
-		g.fail(rw, r, err)
-		return
-	}
-	if in.Status == strand.StatusUnknown {
-		writeError(rw, http.StatusNotFound, "not_found", "no task "+id+" (never submitted, or expired)")
+	in, ok := g.known(ctx, rw, r, h)
+	if !ok {
 		return
 	}
 	s := startSSE(rw)
 	// reread sends the task's info, and its outcome if it has one; it
 	// reports whether the stream is over.
 	reread := func() bool {
-		in, err := g.infoOf(ctx, h)
+		in, err := h.Info(ctx)
 		if err != nil {
 			_ = s.send("error", errorBody{Kind: "internal", Message: err.Error()})
 			return true
@@ -249,13 +244,7 @@ func (g *gateway) items(rw http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	in, err := g.infoOf(r.Context(), h)
-	if err != nil {
-		g.fail(rw, r, err)
-		return
-	}
-	if in.Status == strand.StatusUnknown {
-		writeError(rw, http.StatusNotFound, "not_found", "no task "+h.ID()+" (never submitted, or expired)")
+	if _, ok := g.known(r.Context(), rw, r, h); !ok {
 		return
 	}
 	ctx, cancel := context.WithCancel(r.Context())

@@ -294,12 +294,18 @@ func infoJSON(in *writer.Info) *infoBody {
 // infoOf is h.Info, read a second time when the first says unknown: Info
 // reads the outcome before the task record and its queue's acknowledgement,
 // so a task that ends between those reads looks as if it had expired.
-func (g *gateway) infoOf(ctx context.Context, h *writer.Handle) (*writer.Info, error) {
+// known reads h's info, answering 404 when no record describes the task.
+func (g *gateway) known(ctx context.Context, rw http.ResponseWriter, r *http.Request, h *writer.Handle) (*writer.Info, bool) {
 	in, err := h.Info(ctx)
-	if err != nil || in.Status != strand.StatusUnknown {
-		return in, err
+	if err != nil {
+		g.fail(rw, r, err)
+		return nil, false
 	}
-	return h.Info(ctx)
+	if in.Status == strand.StatusUnknown {
+		writeError(rw, http.StatusNotFound, "not_found", "no task "+h.ID()+" (never submitted, or expired)")
+		return nil, false
+	}
+	return in, true
 }
 
 func (g *gateway) info(rw http.ResponseWriter, r *http.Request) {
@@ -307,13 +313,8 @@ func (g *gateway) info(rw http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	in, err := g.infoOf(r.Context(), h)
-	if err != nil {
-		g.fail(rw, r, err)
-		return
-	}
-	if in.Status == strand.StatusUnknown {
-		writeError(rw, http.StatusNotFound, "not_found", "no task "+h.ID()+" (never submitted, or expired)")
+	in, ok := g.known(r.Context(), rw, r, h)
+	if !ok {
 		return
 	}
 	writeJSON(rw, http.StatusOK, infoJSON(in))
@@ -343,13 +344,8 @@ func (g *gateway) result(rw http.ResponseWriter, r *http.Request) {
 		writeJSON(rw, http.StatusOK, body)
 		return
 	}
-	in, err := g.infoOf(r.Context(), h)
-	if err != nil {
-		g.fail(rw, r, err)
-		return
-	}
-	if in.Status == strand.StatusUnknown {
-		writeError(rw, http.StatusNotFound, "not_found", "no task "+h.ID()+" (never submitted, or expired)")
+	in, ok := g.known(r.Context(), rw, r, h)
+	if !ok {
 		return
 	}
 	if in.Status.Terminal() { // it ended between the two reads

@@ -201,7 +201,7 @@ func (b *Broker) provision(ctx context.Context) error {
 	// bucket's replicas deliberately (nats stream edit).
 	kv, err := b.js.KeyValue(ctx, n.Bucket())
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = b.js.CreateKeyValue(ctx, kvc)
+		kv, err = CreateRetrying(ctx, func() (jetstream.KeyValue, error) { return b.js.CreateKeyValue(ctx, kvc) })
 		if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			kv, err = b.js.KeyValue(ctx, n.Bucket())
 		}

@@ -61,7 +61,7 @@ func (b *Broker) ensureStream(ctx context.Context, what string, cfg jetstream.St
 	cfg.Retention, cfg.Storage, cfg.Replicas = jetstream.LimitsPolicy, jetstream.FileStorage, b.cfg.Replicas
 	_, err := b.js.Stream(ctx, cfg.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		_, err = b.js.CreateStream(ctx, cfg)
+		_, err = CreateRetrying(ctx, func() (jetstream.Stream, error) { return b.js.CreateStream(ctx, cfg) })
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			err = nil
 		}

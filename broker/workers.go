@@ -17,13 +17,15 @@ func (b *Broker) Workers(ctx context.Context) (jetstream.KeyValue, error) {
 	name := b.names.WorkersBucket()
 	kv, err := b.js.KeyValue(ctx, name)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = b.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:         name,
-			Description:    "strand workers: one heartbeat record per live worker, expiring by per-key TTL",
-			History:        1,
-			Storage:        jetstream.FileStorage,
-			Replicas:       b.cfg.Replicas,
-			LimitMarkerTTL: markerTTL,
+		kv, err = CreateRetrying(ctx, func() (jetstream.KeyValue, error) {
+			return b.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+				Bucket:         name,
+				Description:    "strand workers: one heartbeat record per live worker, expiring by per-key TTL",
+				History:        1,
+				Storage:        jetstream.FileStorage,
+				Replicas:       b.cfg.Replicas,
+				LimitMarkerTTL: markerTTL,
+			})
 		})
 		if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			kv, err = b.js.KeyValue(ctx, name)

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/registry"
 )
@@ -150,9 +151,11 @@ const (
 
 func startFloor(ctx context.Context, w *world, cfg Config) (cycle, error) {
 	_ = deleteStream(ctx, w.prodJS, floorStream)
-	if _, err := w.prodJS.CreateStream(ctx, jetstream.StreamConfig{
-		Name: floorStream, Subjects: []string{floorSubject}, Retention: jetstream.WorkQueuePolicy,
-		Storage: jetstream.FileStorage,
+	if _, err := broker.CreateRetrying(ctx, func() (jetstream.Stream, error) {
+		return w.prodJS.CreateStream(ctx, jetstream.StreamConfig{
+			Name: floorStream, Subjects: []string{floorSubject}, Retention: jetstream.WorkQueuePolicy,
+			Storage: jetstream.FileStorage,
+		})
 	}); err != nil {
 		return nil, fmt.Errorf("create stream: %w", err)
 	}
@@ -273,16 +276,20 @@ const (
 func startNaive(ctx context.Context, w *world, cfg Config) (cycle, error) {
 	_ = deleteStream(ctx, w.prodJS, naiveStream)
 	_ = w.prodJS.DeleteKeyValue(ctx, naiveBucket)
-	kv, err := w.prodJS.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: naiveBucket, History: 1, Storage: jetstream.FileStorage,
-		RePublish: &jetstream.RePublish{Source: "$KV." + naiveBucket + ".>", Destination: naiveEvents + ">"},
+	kv, err := broker.CreateRetrying(ctx, func() (jetstream.KeyValue, error) {
+		return w.prodJS.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: naiveBucket, History: 1, Storage: jetstream.FileStorage,
+			RePublish: &jetstream.RePublish{Source: "$KV." + naiveBucket + ".>", Destination: naiveEvents + ">"},
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create bucket: %w", err)
 	}
-	if _, err := w.prodJS.CreateStream(ctx, jetstream.StreamConfig{
-		Name: naiveStream, Subjects: []string{naiveSubject}, Retention: jetstream.WorkQueuePolicy,
-		Storage: jetstream.FileStorage,
+	if _, err := broker.CreateRetrying(ctx, func() (jetstream.Stream, error) {
+		return w.prodJS.CreateStream(ctx, jetstream.StreamConfig{
+			Name: naiveStream, Subjects: []string{naiveSubject}, Retention: jetstream.WorkQueuePolicy,
+			Storage: jetstream.FileStorage,
+		})
 	}); err != nil {
 		return nil, fmt.Errorf("create stream: %w", err)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/supervise"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -107,15 +108,13 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-// proc is one strand process a test started. Cleanup SIGKILLs it by PID if
-// it still runs.
+// proc is one strand process a test started, run by package supervise.
+// Cleanup SIGKILLs it by PID if it still runs.
 type proc struct {
 	t    *testing.T
 	name string
-	cmd  *exec.Cmd
+	sp   *supervise.Process
 	out  *lockedBuffer // stdout and stderr together
-	done chan struct{} // closed once the process has exited
-	err  error         // Wait's result, set before done is closed
 }
 
 // start runs the binary with args and env (STRAND_* cleared, then extra),
@@ -131,48 +130,42 @@ func start(t *testing.T, name, ready string, env []string, args ...string) *proc
 
 func tryStart(t *testing.T, name, ready string, env []string, args ...string) (*proc, error) {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = cleanEnv(env...)
-	p := &proc{t: t, name: name, cmd: cmd, out: new(lockedBuffer), done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %v", name, err)
+	p := &proc{t: t, name: name, out: new(lockedBuffer)}
+	spec := supervise.Spec{
+		Path: bin, Args: args, Environ: cleanEnv(env...), Stdout: p.out, Stderr: p.out,
+		ReadyTimeout: 60 * time.Second, ProbeEvery: 10 * time.Millisecond,
 	}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
+	if ready != "" {
+		spec.Ready = func(context.Context) error {
+			if strings.Contains(p.out.String(), ready) {
+				return nil
+			}
+			return fmt.Errorf("no %q in its output yet", ready)
+		}
+	}
+	sp, err := supervise.Start(context.Background(), spec)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v:\n%s", name, err, p.out.String())
+	}
+	p.sp = sp
 	t.Cleanup(func() {
 		if p.alive() {
-			_ = p.cmd.Process.Signal(syscall.SIGKILL)
-			<-p.done
+			_ = syscall.Kill(p.pid(), syscall.SIGKILL)
+			<-p.sp.Done()
 		}
 		if t.Failed() {
 			t.Logf("output of %s (pid %d):\n%s", p.name, p.pid(), p.out.String())
 		}
 	})
-	if ready == "" {
-		return p, nil
-	}
-	deadline := time.After(60 * time.Second)
-	for !strings.Contains(p.out.String(), ready) {
-		select {
-		case <-p.done:
-			return p, fmt.Errorf("%s exited before it was ready (%v):\n%s", name, p.err, p.out.String())
-		case <-deadline:
-			return p, fmt.Errorf("%s not ready after 60s:\n%s", name, p.out.String())
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
 	return p, nil
 }
 
-func (p *proc) pid() int { return p.cmd.Process.Pid }
+func (p *proc) pid() int { return p.sp.PID() }
 
 // alive reports whether the process has not exited yet.
 func (p *proc) alive() bool {
 	select {
-	case <-p.done:
+	case <-p.sp.Done():
 		return false
 	default:
 		return true
@@ -192,18 +185,19 @@ func (p *proc) signal(sig syscall.Signal) {
 func (p *proc) wait(d time.Duration) int {
 	p.t.Helper()
 	select {
-	case <-p.done:
+	case <-p.sp.Done():
 	case <-time.After(d):
 		p.t.Fatalf("%s (pid %d) still running after %v:\n%s", p.name, p.pid(), d, p.out.String())
 	}
 	var ee *exec.ExitError
+	err := p.sp.Err()
 	switch {
-	case p.err == nil:
+	case err == nil:
 		return 0
-	case errors.As(p.err, &ee):
+	case errors.As(err, &ee):
 		return ee.ExitCode() // -1 when killed by a signal
 	}
-	p.t.Fatalf("%s: %v", p.name, p.err)
+	p.t.Fatalf("%s: %v", p.name, err)
 	return -1
 }
 

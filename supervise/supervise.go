@@ -29,11 +29,13 @@ import (
 // Spec describes the process to run.
 type Spec struct {
 	// Path and Args are the command; Env (KEY=value) is added to the
-	// current environment; Dir is the working directory.
-	Path string
-	Args []string
-	Env  []string
-	Dir  string
+	// current environment, unless Environ is set: then Environ is the
+	// whole environment. Dir is the working directory.
+	Path    string
+	Args    []string
+	Env     []string
+	Environ []string
+	Dir     string
 	// Stdout and Stderr receive the process's output (default: discarded).
 	Stdout, Stderr io.Writer
 
@@ -87,7 +89,10 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 	cmd := exec.Command(spec.Path, spec.Args...)
 	cmd.Dir = spec.Dir
 	cmd.Stdout, cmd.Stderr = spec.Stdout, spec.Stderr
-	if len(spec.Env) > 0 {
+	switch {
+	case spec.Environ != nil:
+		cmd.Env = append(spec.Environ, spec.Env...)
+	case len(spec.Env) > 0:
 		cmd.Env = append(cmd.Environ(), spec.Env...)
 	}
 	if err := cmd.Start(); err != nil {

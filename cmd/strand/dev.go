@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/supervise"
 	"github.com/strand-run/strand/tracing"
 	"github.com/strand-run/strand/writer"
 )
@@ -21,13 +25,18 @@ func newDevCmd(a *app) *cobra.Command {
 		wf workerFlags
 		hf httpFlags
 		tf traceFlag
+		// processes is how many worker processes of this binary dev runs
+		// beside its own worker.
+		processes int
 	)
 	cmd := &cobra.Command{
 		Use:   "dev [--addr HOST:PORT] [--data DIR] [--concurrency N] [--sync always|DURATION] [--http HOST:PORT] [--metrics HOST:PORT] [--trace stdout]",
 		Short: "Run a NATS server and a worker with the demo functions, in one process",
 		Long: `Run an embedded NATS server with JetStream and a worker with the demo
 functions (add, echo, sleep, fail) on queue "default", in one process, until
-SIGINT or SIGTERM. Data is kept in --data between runs.`,
+SIGINT or SIGTERM. Data is kept in --data between runs. --workers N also runs
+N worker processes of this binary, supervised: dev waits until each serves,
+and stops them (SIGTERM, then SIGKILL) before the server.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			scfg, err := sf.config(a.log.GetLevel() <= zerolog.DebugLevel)
@@ -72,6 +81,18 @@ SIGINT or SIGTERM. Data is kept in --data between runs.`,
 			out := a.stdout
 			printServer(out, s, scfg)
 			fmt.Fprintf(out, "worker:    queue %s, functions %s\n", writer.DefaultQueue, strings.Join(reg.Names(), ", "))
+			for i := range processes {
+				p, err := a.startWorkerProcess(ctx, b, s.URL(), fmt.Sprintf("dev-worker-%d", i+1))
+				if err != nil {
+					return err
+				}
+				defer func() {
+					if err := p.Stop(); err != nil {
+						a.log.Warn().Err(err).Int("pid", p.PID()).Msg("worker process")
+					}
+				}()
+				fmt.Fprintf(out, "worker:    process %d (dev-worker-%d)\n", p.PID(), i+1)
+			}
 			stopMetrics, err := a.serveMetrics(wf.metrics, &rc)
 			if err != nil {
 				return err
@@ -100,5 +121,30 @@ SIGINT or SIGTERM. Data is kept in --data between runs.`,
 	wf.register(cmd, false)
 	hf.register(cmd, "", "also serve the HTTP gateway on host:port (default: none)")
 	tf.register(cmd)
+	cmd.Flags().IntVar(&processes, "workers", 0, "also run N worker processes of this binary, supervised: started, waited for, stopped with dev")
 	return cmd
+}
+
+// startWorkerProcess runs `strand worker` (this binary) against url as a
+// supervised child and returns once its heartbeat record shows it serving.
+func (a *app) startWorkerProcess(ctx context.Context, b *broker.Broker, url, id string) (*supervise.Process, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"worker", "--server", url, "--worker-id", id}
+	if p := a.cfg.Prefix; p != "" {
+		args = append(args, "--prefix", p)
+	}
+	return supervise.Start(ctx, supervise.Spec{
+		Path: exe, Args: args, Stderr: a.stderr,
+		Ready: func(ctx context.Context) error {
+			kv, err := b.Workers(ctx)
+			if err == nil {
+				_, err = kv.Get(ctx, id)
+			}
+			return err
+		},
+		ReadyTimeout: 30 * time.Second,
+	})
 }

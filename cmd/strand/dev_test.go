@@ -31,7 +31,7 @@ func TestDevProcess(t *testing.T) {
 	addr := freeAddr(t)
 	url := "nats://" + addr
 
-	dev := exec.Command(bin, "dev", "--addr", addr, "--data", filepath.Join(tmp, "data"))
+	dev := exec.Command(bin, "dev", "--addr", addr, "--data", filepath.Join(tmp, "data"), "--workers", "1")
 	dev.Env = cleanEnv()
 	devErr := new(lockedBuffer)
 	dev.Stderr = devErr
@@ -83,6 +83,13 @@ func TestDevProcess(t *testing.T) {
 	}
 	if lines := strings.Split(strings.TrimSpace(string(out)), "\n"); lines[len(lines)-1] != "5" {
 		t.Fatalf("strand submit --wait add 2 3 printed %q", out)
+	}
+
+	// The supervised worker process serves too, and stops with dev.
+	workers := exec.CommandContext(ctx, bin, "workers", "--server", url)
+	workers.Env = cleanEnv()
+	if out, err := workers.Output(); err != nil || !strings.Contains(string(out), "dev-worker-1") {
+		t.Fatalf("strand workers: %v\n%s", err, out)
 	}
 
 	if err := dev.Process.Signal(syscall.SIGTERM); err != nil {

@@ -89,6 +89,31 @@ type waiters struct {
 	cnt map[string]*counter
 }
 
+// submitVia publishes a new task whose done signal counts into c: a
+// reference cycle's submit, given its waiters and its publish.
+func submitVia(ctx context.Context, wt *waiters, c *counter, publish func(context.Context, string) error) error {
+	id := newID()
+	wt.expect(id, c)
+	return publish(ctx, id)
+}
+
+// oneVia publishes a new task and waits for its done signal: a reference
+// cycle's one-at-a-time sample.
+func oneVia(ctx context.Context, wt *waiters, publish func(context.Context, string) error) error {
+	id := newID()
+	ch := wt.wait(id)
+	defer wt.forget(id)
+	if err := publish(ctx, id); err != nil {
+		return err
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 func newWaiters() *waiters {
 	return &waiters{chs: make(map[string]chan struct{}), cnt: make(map[string]*counter)}
 }
@@ -220,25 +245,10 @@ func awaitAcks(ctx context.Context, futs []jetstream.PubAckFuture) error {
 }
 
 func (f *floor) submit(ctx context.Context, c *counter) error {
-	id := newID()
-	f.wt.expect(id, c)
-	return f.publish(ctx, id)
+	return submitVia(ctx, f.wt, c, f.publish)
 }
 
-func (f *floor) one(ctx context.Context) error {
-	id := newID()
-	ch := f.wt.wait(id)
-	defer f.wt.forget(id)
-	if err := f.publish(ctx, id); err != nil {
-		return err
-	}
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (f *floor) one(ctx context.Context) error { return oneVia(ctx, f.wt, f.publish) }
 
 func (f *floor) redelivered() int64 { return f.pool.redelivered.Load() }
 
@@ -422,25 +432,10 @@ func (n *naive) work(kv jetstream.KeyValue, m jetstream.Msg) {
 }
 
 func (n *naive) submit(ctx context.Context, c *counter) error {
-	id := newID()
-	n.wt.expect(id, c)
-	return n.publish(ctx, id)
+	return submitVia(ctx, n.wt, c, n.publish)
 }
 
-func (n *naive) one(ctx context.Context) error {
-	id := newID()
-	ch := n.wt.wait(id)
-	defer n.wt.forget(id)
-	if err := n.publish(ctx, id); err != nil {
-		return err
-	}
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (n *naive) one(ctx context.Context) error { return oneVia(ctx, n.wt, n.publish) }
 
 func (n *naive) redelivered() int64 { return n.pool.redelivered.Load() }
 

@@ -19,10 +19,10 @@ import (
 	"os/signal"
 	"time"
 
-	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/dispatch"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
+	"github.com/strand-run/strand/scratch"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -48,37 +48,15 @@ func functions() *registry.Registry {
 }
 
 func run(ctx context.Context, out io.Writer) error {
-	dir, err := os.MkdirTemp("", "strand-example-")
+	env, err := scratch.Start(ctx, scratch.Options{
+		Registry: functions(),
+		Worker:   reader.Config{Concurrency: 4, ShutdownTimeout: time.Second},
+	})
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	srv, err := broker.StartServer(broker.ServerConfig{Addr: "127.0.0.1:0", DataDir: dir})
-	if err != nil {
-		return err
-	}
-	defer srv.Stop()
-	b, err := broker.Connect(ctx, broker.Config{URL: srv.URL()})
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-
-	r, err := reader.New(b, functions(), reader.Config{Concurrency: 4, ShutdownTimeout: time.Second})
-	if err != nil {
-		return err
-	}
-	wctx, stopWorker := context.WithCancel(ctx)
-	workerDone := make(chan error, 1)
-	go func() { workerDone <- r.Run(wctx) }()
-	defer func() { stopWorker(); <-workerDone }()
-
-	w, err := writer.New(b, writer.Config{})
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	d := dispatch.New(w)
+	defer env.Close()
+	d := dispatch.New(env.Writer)
 
 	// 1. Many tasks, one round trip; wait for all, results in call order.
 	calls := make([]writer.Call, 200)

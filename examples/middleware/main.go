@@ -23,31 +23,15 @@ import (
 	"golang.org/x/time/rate"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/middleware"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
+	"github.com/strand-run/strand/scratch"
 	"github.com/strand-run/strand/writer"
 )
 
 // run prints what happened to out and logs each task to log.
 func run(ctx context.Context, out, log io.Writer) error {
-	dir, err := os.MkdirTemp("", "strand-example-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	srv, err := broker.StartServer(broker.ServerConfig{Addr: "127.0.0.1:0", DataDir: dir})
-	if err != nil {
-		return err
-	}
-	defer srv.Stop()
-	b, err := broker.Connect(ctx, broker.Config{URL: srv.URL()})
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-
 	reg := registry.New()
 	reg.MustRegister("add", func(a, b int) int { return a + b })
 	reg.MustRegister("sub", func(a, b int) int { return a - b })
@@ -61,26 +45,23 @@ func run(ctx context.Context, out, log io.Writer) error {
 	allow := middleware.Allowlist{"svc-a": {"add"}, "admin": {"*"}}
 	limit := middleware.RateLimit(middleware.Limits{PerFunc: map[string]rate.Limit{"add": 20}})
 
-	r, err := reader.New(b, reg, reader.Config{Concurrency: 4, Middleware: []reader.Middleware{
-		middleware.Logging(zerolog.New(log)), // outermost: logs what the others decided too
-		metrics.Reader(),
-		allow.Reader(), // the worker checks, whoever wrote the task
-		limit,
-	}})
+	// A worker with the middleware, and a writer that submits as svc-a
+	// and checks the allowlist itself.
+	env, err := scratch.Start(ctx, scratch.Options{
+		Registry: reg,
+		Worker: reader.Config{Concurrency: 4, Middleware: []reader.Middleware{
+			middleware.Logging(zerolog.New(log)), // outermost: logs what the others decided too
+			metrics.Reader(),
+			allow.Reader(), // the worker checks, whoever wrote the task
+			limit,
+		}},
+		Writer: writer.Config{Caller: "svc-a", Middleware: []writer.Middleware{metrics.Writer(), allow.Writer()}},
+	})
 	if err != nil {
 		return err
 	}
-	wctx, stopWorker := context.WithCancel(ctx)
-	workerDone := make(chan error, 1)
-	go func() { workerDone <- r.Run(wctx) }()
-	defer func() { stopWorker(); <-workerDone }()
-
-	// A writer that submits as svc-a and checks the allowlist itself.
-	w, err := writer.New(b, writer.Config{Caller: "svc-a", Middleware: []writer.Middleware{metrics.Writer(), allow.Writer()}})
-	if err != nil {
-		return err
-	}
-	defer w.Close()
+	defer env.Close()
+	w := env.Writer
 
 	start := time.Now()
 	for i := range 10 {
@@ -99,7 +80,7 @@ func run(ctx context.Context, out, log io.Writer) error {
 	fmt.Fprintf(out, "writer: %v (forbidden: %v)\n", err, errors.Is(err, strand.ErrForbidden))
 
 	// A writer without the check: the worker refuses, the task fails.
-	plain, err := writer.New(b, writer.Config{Caller: "svc-a"})
+	plain, err := writer.New(env.Broker, writer.Config{Caller: "svc-a"})
 	if err != nil {
 		return err
 	}

@@ -21,22 +21,38 @@ func TestDevMetrics(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	page, _ := io.ReadAll(resp.Body)
-	for _, series := range []string{
+	series := []string{
 		`strand_tasks_submitted_total{func="add",queue="default"} 1`,
 		`strand_tasks_completed_total{func="add",queue="default"} 1`,
 		`strand_queue_depth{queue="default"} 0`,
 		`strand_workers 1`,
 		`go_goroutines `,
-	} {
-		if !strings.Contains(string(page), "\n"+series) {
-			t.Errorf("/metrics lacks %s:\n%s", series, page)
+	}
+	// The worker's first heartbeat may land after the task's outcome, so
+	// scrape until every series is there (or the deadline).
+	var page []byte
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		missing := ""
+		for _, s := range series {
+			if !strings.Contains(string(page), "\n"+s) {
+				missing = s
+				break
+			}
+		}
+		if missing == "" {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("/metrics lacks %s:\n%s", missing, page)
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }

@@ -1,0 +1,58 @@
+// Command bench measures strand against its peers in one process on one
+// embedded nats-server: the raw JetStream floor, a naive KV cycle, asynq
+// on redis-server, and strand with three configurations; then a depth run
+// (tasks queued with no worker, drained, left past their result TTL) and,
+// with -soak, a soak. Run it with `cd bench && go run .`.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	var cfg Config
+	var only string
+	var asJSON bool
+	flag.IntVar(&cfg.N, "n", 20000, "burst size per cycle")
+	flag.IntVar(&cfg.Producers, "producers", 4, "producers submitting the burst concurrently")
+	flag.IntVar(&cfg.Pool, "concurrency", 4, "worker pool size")
+	flag.IntVar(&cfg.One, "one", 2000, "tasks run one at a time per cycle (p50/p99)")
+	flag.IntVar(&cfg.Depth, "depth", 200000, "tasks queued with no worker in the depth run (negative: skip it)")
+	flag.BoolVar(&cfg.Soak, "soak", false, "run the soak: -soak-n tasks with a short result TTL, then wait past it")
+	flag.IntVar(&cfg.SoakN, "soak-n", 120000, "tasks of the soak")
+	flag.DurationVar(&cfg.ResultTTL, "result-ttl", 3*time.Second, "result TTL of the depth run and the soak (≥ 1s)")
+	flag.DurationVar(&cfg.Settle, "settle", 5*time.Second, "how long past the result TTL the depth run and soak wait")
+	flag.StringVar(&cfg.Redis, "redis", "", "redis-server binary (default: PATH, then /usr/bin/redis-server)")
+	flag.StringVar(&only, "only", "", "comma list of cycles: floor,naive,asynq,strand,strand-prefetch,strand-batch,depth,soak")
+	flag.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	flag.Parse()
+	if only != "" {
+		cfg.Only = strings.Split(only, ",")
+	}
+	cfg.Log = os.Stderr
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := run(ctx, cfg)
+	if rep != nil {
+		if asJSON {
+			enc := json.NewEncoder(os.Stdout)
+			enc.SetIndent("", "  ")
+			_ = enc.Encode(rep)
+		} else {
+			rep.Markdown(os.Stdout)
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}

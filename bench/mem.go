@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bufio"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// procStatus reads a "kB" field (VmRSS, VmHWM) of /proc/<pid>/status, in
+// bytes; 0 where there is no /proc.
+func procStatus(pid, field string) int64 {
+	f, err := os.Open("/proc/" + pid + "/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), field+":")
+		if !ok {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		if err != nil {
+			return 0
+		}
+		return kb * 1024
+	}
+	return 0
+}
+
+// rss is this process's resident set size after returning what the Go
+// heap can give back to the OS.
+func rss() int64 {
+	debug.FreeOSMemory()
+	return procStatus("self", "VmRSS")
+}
+
+// peak tracks the process's peak RSS over a cycle: VmHWM after resetting
+// it through /proc/self/clear_refs where the kernel allows, else the
+// largest VmRSS sampled every 20 ms.
+type peak struct {
+	reset bool
+	stopc chan struct{}
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	max   int64
+}
+
+func startPeak() *peak {
+	p := &peak{stopc: make(chan struct{})}
+	p.reset = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+	p.wg.Go(func() {
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			p.sample()
+			select {
+			case <-t.C:
+			case <-p.stopc:
+				return
+			}
+		}
+	})
+	return p
+}
+
+func (p *peak) sample() {
+	v := procStatus("self", "VmRSS")
+	p.mu.Lock()
+	p.max = max(p.max, v)
+	p.mu.Unlock()
+}
+
+func (p *peak) stop() int64 {
+	close(p.stopc)
+	p.wg.Wait()
+	p.sample()
+	if p.reset {
+		if hwm := procStatus("self", "VmHWM"); hwm > 0 {
+			return hwm
+		}
+	}
+	return p.max
+}
+
+// dirSize sums the sizes of the files under dir.
+func dirSize(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		if info, err := d.Info(); err == nil {
+			n += info.Size()
+		}
+		return nil
+	})
+	return n
+}

@@ -27,6 +27,9 @@ type redisServer struct {
 // else /usr/bin/redis-server.
 func findRedis(path string) (string, error) {
 	if path != "" {
+		if _, err := os.Stat(path); err != nil {
+			return "", fmt.Errorf("%v: %w", err, errSkipped)
+		}
 		return path, nil
 	}
 	if p, err := exec.LookPath("redis-server"); err == nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"runtime"
 	"slices"
@@ -284,6 +285,7 @@ func measure(ctx context.Context, e *env, spec cycleSpec) (res CycleResult, err 
 		return res, err
 	}
 	peak := startPeak()
+	defer peak.stop()
 	t := newTally()
 	c, err := spec.start(ctx, e, t)
 	if err != nil {
@@ -412,6 +414,15 @@ func run(ctx context.Context, cfg Config) (*Report, error) {
 		if rep.Soak, err = soakRun(ctx, e); err != nil {
 			return rep, fmt.Errorf("soak: %w", err)
 		}
+	}
+	// Every cycle cleans up after itself; a stream left over would weigh
+	// on the cycles after it.
+	left, err := e.streams(ctx)
+	if err != nil {
+		return rep, err
+	}
+	if len(left) > 0 {
+		return rep, fmt.Errorf("streams left behind: %v", slices.Sorted(maps.Keys(left)))
 	}
 	return rep, nil
 }

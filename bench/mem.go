@@ -46,6 +46,8 @@ func rss() int64 {
 // it through /proc/self/clear_refs where the kernel allows, else the
 // largest VmRSS sampled every 20 ms.
 type peak struct {
+	once  sync.Once
+	val   int64
 	reset bool
 	stopc chan struct{}
 	wg    sync.WaitGroup
@@ -78,16 +80,20 @@ func (p *peak) sample() {
 	p.mu.Unlock()
 }
 
+// stop ends the sampling and returns the peak; later calls return the same.
 func (p *peak) stop() int64 {
-	close(p.stopc)
-	p.wg.Wait()
-	p.sample()
-	if p.reset {
-		if hwm := procStatus("self", "VmHWM"); hwm > 0 {
-			return hwm
+	p.once.Do(func() {
+		close(p.stopc)
+		p.wg.Wait()
+		p.sample()
+		p.val = p.max
+		if p.reset {
+			if hwm := procStatus("self", "VmHWM"); hwm > 0 {
+				p.val = hwm
+			}
 		}
-	}
-	return p.max
+	})
+	return p.val
 }
 
 // dirSize sums the sizes of the files under dir.

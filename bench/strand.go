@@ -67,7 +67,7 @@ func strandStart(o strandOpts) func(context.Context, *env, *tally) (cycle, error
 func newStrand(ctx context.Context, e *env, o strandOpts) (*strandCycle, error) {
 	s := &strandCycle{opts: o}
 	var err error
-	if s.pb, err = broker.Connect(ctx, broker.Config{URL: e.url, Prefix: o.prefix, Name: "bench-" + o.prefix + "-writer"}); err != nil {
+	if s.pb, err = broker.Connect(ctx, broker.Config{URL: e.url, Prefix: o.prefix}); err != nil {
 		return nil, err
 	}
 	if s.w, err = writer.New(s.pb, writer.Config{ResultTTL: o.resultTTL}); err != nil {
@@ -80,7 +80,7 @@ func newStrand(ctx context.Context, e *env, o strandOpts) (*strandCycle, error) 
 // startReader connects the worker side and runs a reader until close.
 func (s *strandCycle) startReader(ctx context.Context, e *env, t *tally) error {
 	var err error
-	if s.wb, err = broker.Connect(ctx, broker.Config{URL: e.url, Prefix: s.opts.prefix, Name: "bench-" + s.opts.prefix + "-reader"}); err != nil {
+	if s.wb, err = broker.Connect(ctx, broker.Config{URL: e.url, Prefix: s.opts.prefix}); err != nil {
 		return err
 	}
 	rd, err := reader.New(s.wb, addRegistry(), reader.Config{
@@ -157,10 +157,9 @@ func (s *strandCycle) one(ctx context.Context) error {
 }
 
 func (s *strandCycle) close(context.Context) error {
+	// The writer's subscription ends with its broker's connection: Close
+	// of the brokers is all the public API this bench relies on.
 	err := s.stopReader()
-	if s.w != nil {
-		err = errors.Join(err, s.w.Close())
-	}
 	if s.wb != nil {
 		err = errors.Join(err, s.wb.Close())
 	}

@@ -147,12 +147,16 @@ func startFloor(ctx context.Context, e *env, t *tally) (cycle, error) {
 		_ = f.close(ctx)
 		return nil, err
 	}
+	// The reply goes before the ack, as strand's outcome goes before its
+	// ack: the server processes an ack (a work-queue removal) before the
+	// next message of the same connection, so acking first would put the
+	// removal on the producer's path and the floor above strand's p50.
 	f.pool, err = startPool(ctx, f.workJS, floorStream, "floor", e.cfg.Pool, func(m jetstream.Msg) {
-		_ = m.Ack()
-		t.hit()
 		if reply := m.Headers().Get(headerReply); reply != "" {
 			_ = f.work.Publish(reply, nil)
 		}
+		_ = m.Ack()
+		t.hit()
 	})
 	if err != nil {
 		_ = f.close(ctx)

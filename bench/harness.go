@@ -433,7 +433,7 @@ var errSkipped = errors.New("skipped")
 // cycles lists every cycle in the order they run.
 func cycles() []cycleSpec {
 	return []cycleSpec{
-		{"floor", "raw JetStream: PublishAsync → WorkQueue stream → pull consumer (batches of 64) → ack; one at a time: the worker replies on a core subject", startFloor},
+		{"floor", "raw JetStream: PublishAsync → WorkQueue stream → pull consumer (batches of 64) → ack; one at a time: the worker replies on a core subject, then acks", startFloor},
 		{"naive", "kv.Create pending + publish; worker CAS running, CAS result, ack; producer sees the result by KV RePublish", startNaive},
 		{"asynq", "asynq 0.26 + redis-server: Enqueue; handler writes its result (Retention 1h); one at a time: GetTaskInfo polled every 1 ms; TaskCheckInterval 1 ms", startAsynq},
 		{"strand", "writer.Submit → reader (Concurrency = pool, nothing else tuned) → Handle.Result", strandStart(strandOpts{prefix: "b4"})},

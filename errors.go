@@ -24,6 +24,10 @@ var (
 	ErrTimeout = errors.New("strand: task timed out")
 	// ErrPanic: the handler panicked.
 	ErrPanic = errors.New("strand: handler panicked")
+	// ErrBadOption: a submission's option (queue, id, TTL, …) is invalid.
+	ErrBadOption = errors.New("strand: bad option")
+	// ErrClosed: the writer was closed while the call waited.
+	ErrClosed = errors.New("strand: closed")
 	// ErrCrashed: the child process running the task died without an outcome.
 	ErrCrashed = errors.New("strand: task process crashed")
 )

@@ -117,11 +117,13 @@ func (c Config) Options() ([]nats.Option, error) {
 type Broker struct {
 	conn   *nats.Conn
 	js     jetstream.JetStream
-	kv     jetstream.KeyValue
 	names  Names
 	cfg    Config
 	owned  bool
 	closed chan struct{}
+
+	stopProvision context.CancelFunc // set while provisioning goes on in the background
+	provisioning  sync.WaitGroup
 
 	rmu         sync.Mutex
 	reconnected chan struct{} // closed, and replaced, at each reconnect
@@ -170,10 +172,38 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Broker, error) {
 			prev(c)
 		}
 	})
-	if err := b.provision(ctx); err != nil {
-		return nil, err
+	// Provisioning reads (and if need be creates) the streams. A cluster
+	// electing a leader answers none of it for a moment; a producer need
+	// not wait for that (its writes ride the election out), so provisioning
+	// that fails so goes on in the background.
+	pctx, cancel := context.WithTimeout(ctx, b.cfg.ConnectTimeout)
+	err = b.provision(pctx)
+	cancel()
+	if err != nil {
+		if !Transient(err) || ctx.Err() != nil {
+			return nil, err
+		}
+		b.provisionLater(err)
 	}
 	return b, nil
+}
+
+// provisionLater provisions in the background until it succeeds or the
+// broker closes.
+func (b *Broker) provisionLater(first error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	b.stopProvision = cancel
+	b.provisioning.Go(func() {
+		err := first
+		for wait := 250 * time.Millisecond; err != nil; wait = min(2*wait, 5*time.Second) {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			err = b.provision(ctx)
+		}
+	})
 }
 
 // markerTTL is how long delete markers stay after a key's TTL ends.
@@ -183,37 +213,68 @@ func (b *Broker) provision(ctx context.Context) error {
 	n := b.names
 	kvc := jetstream.KeyValueConfig{
 		Bucket:         n.Bucket(),
-		Description:    "strand tasks (t.<queue>.<id>), states (s.<id>) and outcomes (r.<id>)",
+		Description:    "strand task records: states (s.<queue>.<id>), outcomes (r.<queue>.<id>), cancellations (c.<queue>.<id>)",
 		History:        1,
 		Storage:        jetstream.FileStorage,
 		Replicas:       b.cfg.Replicas,
 		LimitMarkerTTL: markerTTL,
-		// States and outcomes (two-token keys) are republished as events;
-		// task writes (t.<queue>.<id>) are not: nobody waits on them, and
-		// a republish costs the server as much as a second write.
-		RePublish: &jetstream.RePublish{
-			Source:      "$KV." + n.Bucket() + ".*.*",
-			Destination: n.EventPrefix() + "{{wildcard(1)}}.{{wildcard(2)}}",
-		},
+		// Every write is republished as an event: waiters follow outcomes
+		// and cancellations, workers cancellations, watchers states.
+		RePublish: &jetstream.RePublish{Source: "$KV." + n.Bucket() + ".>", Destination: n.EventPrefix() + ">"},
 	}
 	// An existing bucket is used as it is: updating it on every connect would
 	// let a process with a different replica count rescale it. Change a
 	// bucket's replicas deliberately (nats stream edit).
-	kv, err := b.js.KeyValue(ctx, n.Bucket())
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = CreateRetrying(ctx, func() (jetstream.KeyValue, error) { return b.js.CreateKeyValue(ctx, kvc) })
-		if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			kv, err = b.js.KeyValue(ctx, n.Bucket())
+	err := retryTransient(ctx, func() error {
+		_, err := b.js.Stream(ctx, n.Stream())
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			_, err = CreateRetrying(ctx, func() (jetstream.KeyValue, error) { return b.js.CreateKeyValue(ctx, kvc) })
+			if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				err = nil
+			}
 		}
-	}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("provision bucket %s: %w", n.Bucket(), err)
 	}
-	b.kv = kv
+	// Tasks: one subject per task in a work queue, so the ack removes a
+	// task that has run, and the server itself refuses a second task on a
+	// subject that holds one (create-only that no client can skip).
+	if err := b.ensureStream(ctx, "tasks", jetstream.StreamConfig{
+		Name:                 n.TasksStream(),
+		Description:          "strand queued tasks: one message per task, <prefix>.t.<queue>.<id>, removed by its ack",
+		Subjects:             []string{n.TaskSubjects()},
+		Retention:            jetstream.WorkQueuePolicy,
+		MaxMsgsPerSubject:    1,
+		Discard:              jetstream.DiscardNew,
+		DiscardNewPerSubject: true,
+		AllowMsgTTL:          true,
+		AllowDirect:          true,
+		AllowRollup:          false,
+	}); err != nil {
+		return err
+	}
 	if err := b.provisionDLQ(ctx); err != nil {
 		return err
 	}
 	return b.provisionItems(ctx)
+}
+
+// retryTransient runs op again while it fails in a way a retry can fix
+// (a cluster electing a leader), until ctx ends.
+func retryTransient(ctx context.Context, op func() error) error {
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		err := op()
+		if err == nil || !Transient(err) || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
 }
 
 // QueueConfig tunes a queue's consumer.
@@ -241,16 +302,20 @@ func (b *Broker) EnsureQueue(ctx context.Context, queue string, qc QueueConfig) 
 		qc.MaxAckPending = 1000
 	}
 	n := b.names
-	c, err := b.js.CreateOrUpdateConsumer(ctx, n.Stream(), jetstream.ConsumerConfig{
-		Durable:       n.Consumer(queue),
-		Description:   "strand queue " + queue,
-		FilterSubject: n.QueueFilter(queue),
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       qc.AckWait,
-		MaxDeliver:    qc.MaxDeliver,
-		MaxAckPending: qc.MaxAckPending,
-		Replicas:      b.cfg.Replicas,
+	var c jetstream.Consumer
+	err := retryTransient(ctx, func() (err error) {
+		c, err = b.js.CreateOrUpdateConsumer(ctx, n.TasksStream(), jetstream.ConsumerConfig{
+			Durable:       n.Consumer(queue),
+			Description:   "strand queue " + queue,
+			FilterSubject: n.QueueFilter(queue),
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       qc.AckWait,
+			MaxDeliver:    qc.MaxDeliver,
+			MaxAckPending: qc.MaxAckPending,
+			Replicas:      b.cfg.Replicas,
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("provision queue %s: %w", queue, err)
@@ -276,9 +341,6 @@ func (b *Broker) Conn() *nats.Conn { return b.conn }
 // JetStream is the JetStream context.
 func (b *Broker) JetStream() jetstream.JetStream { return b.js }
 
-// KV is strand's bucket.
-func (b *Broker) KV() jetstream.KeyValue { return b.kv }
-
 // Names are the subjects and buckets of this deployment.
 func (b *Broker) Names() Names { return b.names }
 
@@ -287,6 +349,10 @@ func (b *Broker) MaxPayload() int64 { return b.conn.MaxPayload() }
 
 // Close drains the connection if Connect opened it.
 func (b *Broker) Close() error {
+	if b.stopProvision != nil {
+		b.stopProvision()
+		b.provisioning.Wait()
+	}
 	if !b.owned {
 		return nil
 	}

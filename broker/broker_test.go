@@ -26,12 +26,24 @@ func TestProvisionIsIdempotent(t *testing.T) {
 	if _, err := b2.EnsureQueue(ctx, "q", broker.QueueConfig{}); err != nil {
 		t.Fatal(err)
 	}
-	st, err := b1.KV().Status(ctx)
+	kv, err := b1.JetStream().KeyValue(ctx, "STRAND")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := kv.Status(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Bucket() != "STRAND" || st.TTL() != 0 || st.History() != 1 {
 		t.Fatalf("bucket %s ttl %v history %d", st.Bucket(), st.TTL(), st.History())
+	}
+	ts, err := b1.JetStream().Stream(ctx, "STRAND_TASKS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := ts.CachedInfo().Config; c.Retention != jetstream.WorkQueuePolicy || c.MaxMsgsPerSubject != 1 ||
+		!c.DiscardNewPerSubject || c.AllowRollup || !c.AllowMsgTTL || !c.AllowDirect {
+		t.Fatalf("tasks stream %+v", c)
 	}
 }
 
@@ -40,7 +52,7 @@ func TestPrefixSeparatesDeployments(t *testing.T) {
 	s := brokertest.Start(t)
 	a := brokertest.Connect(t, s, broker.Config{Prefix: "alpha"})
 	b := brokertest.Connect(t, s, broker.Config{Prefix: "beta"})
-	if a.Names().Bucket() == b.Names().Bucket() || a.Names().Event("r.x") == b.Names().Event("r.x") {
+	if a.Names().Bucket() == b.Names().Bucket() || a.Names().Event("r.q.x") == b.Names().Event("r.q.x") {
 		t.Fatal("prefixes share names")
 	}
 	if _, err := b.JetStream().Stream(context.Background(), "KV_ALPHA"); err != nil {
@@ -48,9 +60,10 @@ func TestPrefixSeparatesDeployments(t *testing.T) {
 	}
 }
 
-// The submit write: create-only, republished as an event, with a per-key TTL
-// where asked; these are the server features strand's cycle rests on.
-func TestBucketSemantics(t *testing.T) {
+// The task cycle's server features: a task subject takes one message,
+// whatever headers its publisher sets, until its ack removes it; outcomes
+// are republished as events and expire by their per-key TTL.
+func TestTaskAndRecordSemantics(t *testing.T) {
 	t.Parallel()
 	_, b := brokertest.New(t)
 	ctx := context.Background()
@@ -65,37 +78,62 @@ func TestBucketSemantics(t *testing.T) {
 	}
 	msg := nats.NewMsg(n.TaskSubject("q", "id1"))
 	msg.Data = []byte("x")
-	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
 	if _, err := b.JetStream().PublishMsg(ctx, msg); err != nil {
 		t.Fatal(err)
 	}
+	msg.Data = []byte("y") // no create-only header: refused all the same
 	if _, err := b.JetStream().PublishMsg(ctx, msg); err == nil {
-		t.Fatal("second create-only write accepted")
+		t.Fatal("second task on a subject accepted")
 	}
-	if _, err := b.KV().Create(ctx, n.ResultKey("id1"), []byte("r"), jetstream.KeyTTL(time.Second)); err != nil {
+	msg.Header.Set("Nats-Rollup", "sub")
+	if _, err := b.JetStream().PublishMsg(ctx, msg); err == nil {
+		t.Fatal("rollup over a queued task accepted")
+	}
+	if rec, err := b.Queued(ctx, "q", "id1"); err != nil || rec == nil || string(rec.Data) != "x" {
+		t.Fatalf("queued task %+v, %v", rec, err)
+	}
+	cons, err := b.EnsureQueue(ctx, "q", broker.QueueConfig{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	// The outcome is republished; the task write before it was not.
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range batch.Messages() {
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rec, err := b.Queued(ctx, "q", "id1"); err != nil || rec != nil {
+		t.Fatalf("acked task still queued: %+v, %v", rec, err)
+	}
+	w, err := b.WriteOutcome("q", "id1", []byte{0x80}, 0, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-w.Ok():
+	case err := <-w.Err():
+		t.Fatal(err)
+	}
 	ev, err := sub.NextMsg(time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ev.Subject != n.Event(n.ResultKey("id1")) || string(ev.Data) != "r" {
+	if ev.Subject != n.Event(n.ResultKey("q", "id1")) {
 		t.Fatalf("event %s %q", ev.Subject, ev.Data)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		_, err := b.KV().Get(ctx, n.ResultKey("id1"))
-		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+		rec, err := b.Read(ctx, n.ResultKey("q", "id1"))
+		if err == nil && rec == nil {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("per-key TTL did not expire the key: %v", err)
+			t.Fatalf("per-key TTL did not expire the outcome: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
-	}
-	if _, err := b.KV().Get(ctx, n.TaskKey("q", "id1")); err != nil {
-		t.Fatalf("task record without TTL expired: %v", err)
 	}
 }
 
@@ -106,15 +144,30 @@ func TestParseTaskSubject(t *testing.T) {
 		subj, q, id string
 		ok          bool
 	}{
-		{"$KV.STRAND.t.default.abc", "default", "abc", true},
-		{"$KV.STRAND.t.default", "", "", false},
-		{"$KV.STRAND.r.abc", "", "", false},
-		{"$KV.OTHER.t.q.abc", "", "", false},
-		{"$KV.STRAND.t.q.a.b", "", "", false},
+		{"strand.t.default.abc", "default", "abc", true},
+		{"strand.t.default", "", "", false},
+		{"strand.r.abc", "", "", false},
+		{"other.t.q.abc", "", "", false},
+		{"strand.t.q.a.b", "", "", false},
 	} {
 		q, id, ok := n.ParseTaskSubject(tc.subj)
 		if q != tc.q || id != tc.id || ok != tc.ok {
 			t.Errorf("%s: got %q %q %v", tc.subj, q, id, ok)
+		}
+	}
+	for _, tc := range []struct {
+		s, kind, q, id string
+		ok             bool
+	}{
+		{"r.q.abc", "r", "q", "abc", true},
+		{"strand.evt.c.q.abc", "c", "q", "abc", true},
+		{"$KV.STRAND.s.q.abc", "s", "q", "abc", true},
+		{"r.abc", "", "", "", false},
+		{"r.q.a.b", "", "", "", false},
+	} {
+		kind, q, id, ok := n.ParseKey(tc.s)
+		if kind != tc.kind || q != tc.q || id != tc.id || ok != tc.ok {
+			t.Errorf("%s: got %q %q %q %v", tc.s, kind, q, id, ok)
 		}
 	}
 }

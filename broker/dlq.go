@@ -54,18 +54,21 @@ func (b *Broker) provisionDLQ(ctx context.Context) error {
 	})
 }
 
-// ensureStream creates a limits-retention, file-backed stream with the
+// ensureStream creates a file-backed stream (limits retention unless cfg says otherwise) with the
 // broker's replicas unless one of that name exists; an existing stream is
 // used as it is, like the bucket.
 func (b *Broker) ensureStream(ctx context.Context, what string, cfg jetstream.StreamConfig) error {
-	cfg.Retention, cfg.Storage, cfg.Replicas = jetstream.LimitsPolicy, jetstream.FileStorage, b.cfg.Replicas
-	_, err := b.js.Stream(ctx, cfg.Name)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		_, err = CreateRetrying(ctx, func() (jetstream.Stream, error) { return b.js.CreateStream(ctx, cfg) })
-		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			err = nil
+	cfg.Storage, cfg.Replicas = jetstream.FileStorage, b.cfg.Replicas
+	err := retryTransient(ctx, func() error {
+		_, err := b.js.Stream(ctx, cfg.Name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			_, err = CreateRetrying(ctx, func() (jetstream.Stream, error) { return b.js.CreateStream(ctx, cfg) })
+			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				err = nil
+			}
 		}
-	}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("provision %s stream %s: %w", what, cfg.Name, err)
 	}

@@ -23,8 +23,8 @@ const (
 // ItemsStream is the stream of items streamed by iterator handlers.
 func (n Names) ItemsStream() string { return n.bucket + "_ITEMS" }
 
-// ItemsSubject is the subject of task id's items and end marker.
-func (n Names) ItemsSubject(id string) string { return n.prefix + ".items." + id }
+// ItemsSubject is the subject of the items and end marker of task id in queue.
+func (n Names) ItemsSubject(queue, id string) string { return n.prefix + ".items." + queue + "." + id }
 
 // ItemsSubjects matches every ItemsSubject.
 func (n Names) ItemsSubjects() string { return n.prefix + ".items.>" }

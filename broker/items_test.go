@@ -18,8 +18,8 @@ func TestItemsStream(t *testing.T) {
 	b := brokertest.Connect(t, s, broker.Config{Prefix: "acme", ItemsMaxAge: time.Hour})
 	_ = brokertest.Connect(t, s, broker.Config{Prefix: "acme"}) // finds it, changes nothing
 	n := b.Names()
-	if n.ItemsStream() != "ACME_ITEMS" || n.ItemsSubject("x1") != "acme.items.x1" {
-		t.Fatalf("names %s %s", n.ItemsStream(), n.ItemsSubject("x1"))
+	if n.ItemsStream() != "ACME_ITEMS" || n.ItemsSubject("q", "x1") != "acme.items.q.x1" {
+		t.Fatalf("names %s %s", n.ItemsStream(), n.ItemsSubject("q", "x1"))
 	}
 	st, err := b.JetStream().Stream(ctx, n.ItemsStream())
 	if err != nil {

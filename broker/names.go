@@ -7,7 +7,9 @@ import "strings"
 const DefaultPrefix = "strand"
 
 // Names owns every subject, bucket, stream and consumer name strand uses.
-// The layout is specified in docs/protocol.md.
+// The layout is specified in docs/protocol.md. Every name that belongs to
+// a task carries its queue, so that NATS permissions can confine a producer
+// or a worker to its queues.
 type Names struct {
 	prefix string
 	bucket string
@@ -26,47 +28,79 @@ func NewNames(prefix string) Names {
 // Prefix is the first token of strand's own subjects.
 func (n Names) Prefix() string { return n.prefix }
 
-// Bucket is the KV bucket holding tasks, states and outcomes.
+// Bucket is the KV bucket holding states, outcomes and cancellations.
 func (n Names) Bucket() string { return n.bucket }
 
 // Stream is the bucket's stream.
 func (n Names) Stream() string { return "KV_" + n.bucket }
 
-// TaskKey is the key of a queued task: t.<queue>.<id>.
-func (n Names) TaskKey(queue, id string) string { return "t." + queue + "." + id }
+// TasksStream is the work-queue stream of queued tasks, one subject per task.
+func (n Names) TasksStream() string { return n.bucket + "_TASKS" }
 
-// StateKey is the key of a task's state record: s.<id>.
-func (n Names) StateKey(id string) string { return "s." + id }
+// TaskSubject is the subject of a queued task: <prefix>.t.<queue>.<id>.
+func (n Names) TaskSubject(queue, id string) string { return n.prefix + ".t." + queue + "." + id }
 
-// ResultKey is the key of a task's outcome record: r.<id>.
-func (n Names) ResultKey(id string) string { return "r." + id }
-
-// KeySubject is the stream subject a key is written to.
-func (n Names) KeySubject(key string) string { return n.kvPre + key }
-
-// TaskSubject is the subject a producer publishes a task to.
-func (n Names) TaskSubject(queue, id string) string { return n.kvPre + "t." + queue + "." + id }
+// TaskSubjects matches every TaskSubject.
+func (n Names) TaskSubjects() string { return n.prefix + ".t.>" }
 
 // QueueFilter is the filter of a queue's consumer.
-func (n Names) QueueFilter(queue string) string { return n.kvPre + "t." + queue + ".>" }
+func (n Names) QueueFilter(queue string) string { return n.prefix + ".t." + queue + ".>" }
 
 // Consumer is the durable consumer name of a queue.
 func (n Names) Consumer(queue string) string { return n.prefix + "-" + queue }
 
+// Kinds of a task's records in the bucket: the first token of their keys.
+const (
+	KindState   = "s" // what a task is doing while it has no outcome
+	KindOutcome = "r" // its outcome, written once by a worker
+	KindCancel  = "c" // its cancellation, written once by a canceller
+)
+
+// Key is the key of a task's record of kind (KindState, …): <kind>.<queue>.<id>.
+func (n Names) Key(kind, queue, id string) string { return kind + "." + queue + "." + id }
+
+// StateKey is the key of a task's state record: s.<queue>.<id>.
+func (n Names) StateKey(queue, id string) string { return n.Key(KindState, queue, id) }
+
+// ResultKey is the key of a task's outcome record: r.<queue>.<id>.
+func (n Names) ResultKey(queue, id string) string { return n.Key(KindOutcome, queue, id) }
+
+// CancelKey is the key of a task's cancellation record: c.<queue>.<id>.
+func (n Names) CancelKey(queue, id string) string { return n.Key(KindCancel, queue, id) }
+
+// KeySubject is the stream subject a key is written to.
+func (n Names) KeySubject(key string) string { return n.kvPre + key }
+
 // EventPrefix is what the bucket's RePublish puts before a key.
 func (n Names) EventPrefix() string { return n.prefix + ".evt." }
 
-// Event is the subject a write of a state or outcome key is republished to.
+// Event is the subject a write of key is republished to.
 func (n Names) Event(key string) string { return n.prefix + ".evt." + key }
 
-// ResultEvents matches the republished writes of every outcome.
-func (n Names) ResultEvents() string { return n.prefix + ".evt.r.>" }
+// Events matches the republished writes of records of kind in queue ("*"
+// for every queue).
+func (n Names) Events(kind, queue string) string {
+	return n.prefix + ".evt." + kind + "." + queue + ".*"
+}
 
-// Cancel is the core NATS subject that tells workers to stop task id now.
-func (n Names) Cancel(id string) string { return n.prefix + ".ctl.cancel." + id }
-
-// CancelAll matches every Cancel subject.
-func (n Names) CancelAll() string { return n.prefix + ".ctl.cancel.*" }
+// ParseKey splits a record key (or a key's event, <prefix>.evt.<key>, or a
+// key's stream subject) into its kind, queue and id.
+func (n Names) ParseKey(s string) (kind, queue, id string, ok bool) {
+	if rest, found := strings.CutPrefix(s, n.prefix+".evt."); found {
+		s = rest
+	} else if rest, found := strings.CutPrefix(s, n.kvPre); found {
+		s = rest
+	}
+	kind, rest, ok := strings.Cut(s, ".")
+	if !ok || kind == "" {
+		return "", "", "", false
+	}
+	queue, id, ok = strings.Cut(rest, ".")
+	if !ok || queue == "" || id == "" || strings.Contains(id, ".") {
+		return "", "", "", false
+	}
+	return kind, queue, id, true
+}
 
 // WorkersBucket is the KV bucket of worker heartbeat records, one key per
 // worker id.
@@ -77,7 +111,7 @@ func (n Names) WorkerSubject(id string) string { return "$KV." + n.bucket + "_WO
 
 // ParseTaskSubject splits a task subject into its queue and id.
 func (n Names) ParseTaskSubject(subject string) (queue, id string, ok bool) {
-	rest, found := strings.CutPrefix(subject, n.kvPre+"t.")
+	rest, found := strings.CutPrefix(subject, n.prefix+".t.")
 	if !found {
 		return "", "", false
 	}
@@ -86,9 +120,4 @@ func (n Names) ParseTaskSubject(subject string) (queue, id string, ok bool) {
 		return "", "", false
 	}
 	return queue, id, true
-}
-
-// IDFromEvent returns the key of a republished write (strand.evt.<key>).
-func (n Names) KeyFromEvent(subject string) (string, bool) {
-	return strings.CutPrefix(subject, n.prefix+".evt.")
 }

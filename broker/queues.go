@@ -27,7 +27,7 @@ type QueueInfo struct {
 // <prefix>-<queue> on the bucket's stream whose filter is the queue's.
 // The gateway, the metrics collector and `strand queues` all read it.
 func (b *Broker) Queues(ctx context.Context) ([]QueueInfo, error) {
-	st, err := b.js.Stream(ctx, b.names.Stream())
+	st, err := b.js.Stream(ctx, b.names.TasksStream())
 	if err != nil {
 		return nil, fmt.Errorf("list queues: %w", err)
 	}

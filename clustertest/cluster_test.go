@@ -45,7 +45,7 @@ func TestClusterFailover(t *testing.T) {
 		{"stream leader", func(t *testing.T, b *broker.Broker, servers []*broker.Server) *broker.Server {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			s, err := brokertest.StreamLeader(ctx, b.JetStream(), b.Names().Stream(), servers)
+			s, err := brokertest.StreamLeader(ctx, b.JetStream(), b.Names().TasksStream(), servers)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -71,7 +71,7 @@ func failover(t *testing.T, victimOf func(*testing.T, *broker.Broker, []*broker.
 	admin := connect(t, servers)
 	checkReplicas(t, ctx, admin)
 	victim := victimOf(t, admin, servers)
-	streamLeader, _ := brokertest.StreamLeader(ctx, admin.JetStream(), admin.Names().Stream(), servers)
+	streamLeader, _ := brokertest.StreamLeader(ctx, admin.JetStream(), admin.Names().TasksStream(), servers)
 	t.Logf("victim %s (stream leader %s, meta leader %s)", victim.Name(), streamLeader.Name(), brokertest.MetaLeader(servers).Name())
 
 	// The worker and the writer start on the victim and must fail over.
@@ -174,7 +174,7 @@ func failover(t *testing.T, victimOf func(*testing.T, *broker.Broker, []*broker.
 	t.Logf("%s shut down after %d of %d tasks completed (%v after the first submit)",
 		victim.Name(), completed.Load(), tasks, killed.Sub(start).Round(time.Millisecond))
 	lctx, lcancel := context.WithTimeout(ctx, 30*time.Second)
-	if s, err := brokertest.StreamLeader(lctx, admin.JetStream(), admin.Names().Stream(), servers); err == nil {
+	if s, err := brokertest.StreamLeader(lctx, admin.JetStream(), admin.Names().TasksStream(), servers); err == nil {
 		t.Logf("stream leader %s %v after the kill", s.Name(), time.Since(killed).Round(time.Millisecond))
 	} else {
 		t.Error(err)
@@ -231,7 +231,7 @@ func connect(t *testing.T, servers []*broker.Server) *broker.Broker {
 // stream have 3 replicas.
 func checkReplicas(t *testing.T, ctx context.Context, b *broker.Broker) {
 	t.Helper()
-	for _, name := range []string{b.Names().Stream(), b.Names().DLQStream()} {
+	for _, name := range []string{b.Names().Stream(), b.Names().TasksStream(), b.Names().DLQStream()} {
 		st, err := b.JetStream().Stream(ctx, name)
 		if err != nil {
 			t.Fatalf("stream %s: %v", name, err)
@@ -250,7 +250,7 @@ func checkConsumerReplicas(t *testing.T, ctx context.Context, b *broker.Broker) 
 		// A consumer that has no leader yet may leave an info request
 		// unanswered: ask with a short timeout, again and again.
 		cctx, ccancel := context.WithTimeout(ctx, time.Second)
-		cons, cerr := b.JetStream().Consumer(cctx, b.Names().Stream(), b.Names().Consumer("default"))
+		cons, cerr := b.JetStream().Consumer(cctx, b.Names().TasksStream(), b.Names().Consumer("default"))
 		ccancel()
 		if cerr == nil {
 			info := cons.CachedInfo()

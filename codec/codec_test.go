@@ -250,7 +250,7 @@ func TestEnvelopeMalformed(t *testing.T) {
 		{name: "not a map", raw: nil, rec: nil},
 		{name: "missing v", rec: valid("v", nil)},
 		{name: "v zero", rec: valid("v", 0)},
-		{name: "v too new", rec: valid("v", 2)},
+		{name: "v too new", rec: valid("v", codec.Version+1)},
 		{name: "v negative", rec: valid("v", -1)},
 		{name: "v string", rec: valid("v", "1")},
 		{name: "v fraction", rec: valid("v", 1.5)},

@@ -1,6 +1,8 @@
 // Package codec holds strand's wire records and their encodings: the task
-// envelope (t.<queue>.<id>), the state record (s.<id>) and the outcome record
-// (r.<id>), versioned as docs/protocol.md specifies.
+// envelope (the message strand.t.<queue>.<id> of the tasks stream), the state
+// record (s.<queue>.<id>) and the outcome record (r.<queue>.<id>, and the
+// cancellation c.<queue>.<id>, which has its layout), versioned as
+// docs/protocol.md specifies (Version).
 //
 // Records are msgpack maps by default; a producer that sends the envelope
 // with Content-Type application/json gets JSON throughout: its envelope, its
@@ -21,7 +23,7 @@
 //	b, err := codec.EncodeEnvelope(codec.Msgpack, &codec.Envelope{
 //		V: codec.Version, ID: "0194f3c2-7a4e-7c1e-9b1a-3f2d5e6a7b8c", Func: "add", Args: args,
 //	})
-//	// ... b is what a producer publishes to $KV.STRAND.t.default.<id> ...
+//	// ... b is what a producer publishes to strand.t.default.<id> ...
 //	env, err := codec.DecodeEnvelope(codec.Msgpack, b)
 //	first, _ := codec.ToAny(codec.Msgpack, env.Args[0]) // 2
 //

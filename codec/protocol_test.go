@@ -2,8 +2,10 @@ package codec_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -14,6 +16,7 @@ import (
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/registry"
 )
 
 // The examples of docs/protocol.md are generated here and checked there:
@@ -26,11 +29,11 @@ const protocolDoc = "../docs/protocol.md"
 func docEnvelopes(t testing.TB, f codec.Format) []*codec.Envelope {
 	return []*codec.Envelope{
 		{
-			V: 1, ID: "0194f3c2-7a4e-7c1e-9b1a-3f2d5e6a7b8c", Func: "add",
+			V: 2, ID: "0194f3c2-7a4e-7c1e-9b1a-3f2d5e6a7b8c", Func: "add",
 			Args: []codec.Raw{enc(t, f, 2), enc(t, f, 3)}, Queue: "default", Created: 1767225600000,
 		},
 		{
-			V: 1, ID: "0194f3c2-7a4e-7c1e-9b1a-3f2d5e6a7b8d", Func: "add",
+			V: 2, ID: "0194f3c2-7a4e-7c1e-9b1a-3f2d5e6a7b8d", Func: "scaled_add",
 			Args: []codec.Raw{enc(t, f, 2), enc(t, f, 3)}, Kwargs: enc(t, f, map[string]any{"scale": 10}),
 			Queue: "default", Created: 1767225600000, TimeoutMS: 30000, MaxAttempts: 3,
 			Meta: map[string]string{"user": "ann"},
@@ -252,5 +255,76 @@ func TestHexDumpRoundTrip(t *testing.T) {
 		if err != nil || !bytes.Equal(got, b) {
 			t.Errorf("%d bytes: parsed %x, %v", n, got, err)
 		}
+	}
+}
+
+// scaledAdd is the handler the doc's kwargs example calls: kwargs bind to
+// its trailing struct parameter, by msgpack (or json) tag.
+func scaledAdd(a, b int, kw struct {
+	Scale int `msgpack:"scale"`
+}) int {
+	return (a + b) * kw.Scale
+}
+
+// TestProtocolDocKwargs: the documented kwargs envelope runs on a handler
+// with a trailing struct parameter, in both formats, and kwargs sent to a
+// handler that takes none are bad_args.
+func TestProtocolDocKwargs(t *testing.T) {
+	t.Parallel()
+	reg := registry.New()
+	if err := reg.Register("scaled_add", scaledAdd); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Register("add", func(a, b int) int { return a + b }); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []codec.Format{codec.Msgpack, codec.JSON} {
+		e := docEnvelopes(t, f)[1]
+		b, err := codec.EncodeEnvelope(f, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := codec.DecodeEnvelope(f, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn, ok := reg.Lookup(d.Func)
+		if !ok {
+			t.Fatalf("%s: %s not registered", f, d.Func)
+		}
+		got, err := fn.Call(context.Background(), f, d.Args, d.Kwargs)
+		if err != nil || got != 50 {
+			t.Errorf("%s: %s(2, 3, scale=10) = %v, %v; want 50", f, d.Func, got, err)
+		}
+		add, _ := reg.Lookup("add")
+		if _, err := add.Call(context.Background(), f, d.Args, d.Kwargs); strand.KindOf(err) != strand.KindBadArgs {
+			t.Errorf("%s: add with kwargs: %v (kind %s), want bad_args", f, err, strand.KindOf(err))
+		}
+	}
+}
+
+// TestProtocolVersions: a worker reads v 1 and v 2 (the fields are the
+// same) and fails a newer v as malformed.
+func TestProtocolVersions(t *testing.T) {
+	t.Parallel()
+	for _, f := range []codec.Format{codec.Msgpack, codec.JSON} {
+		for v, ok := range map[int]bool{1: true, 2: true, 3: false} {
+			e := docEnvelopes(t, f)[0]
+			e.V = v
+			b, err := f.Marshal(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = codec.DecodeEnvelope(f, b)
+			if ok && err != nil {
+				t.Errorf("%s: v %d: %v", f, v, err)
+			}
+			if !ok && !errors.Is(err, strand.ErrMalformed) {
+				t.Errorf("%s: v %d: %v, want malformed", f, v, err)
+			}
+		}
+	}
+	if codec.Version != 2 {
+		t.Errorf("codec.Version %d: docs/protocol.md specifies version 2", codec.Version)
 	}
 }

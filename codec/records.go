@@ -15,8 +15,10 @@ const (
 	HeaderTrace       = "traceparent"
 )
 
-// Version is the envelope version this package writes and the highest it reads.
-const Version = 1
+// Version is the envelope version this package writes and the highest it
+// reads. Version 2 changed the layout around the envelope (docs/protocol.md,
+// "Versioning"), not its fields, so an envelope of version 1 reads as well.
+const Version = 2
 
 // ErrMalformed is strand.ErrMalformed: bytes that are not a valid record.
 var ErrMalformed = strand.ErrMalformed
@@ -61,7 +63,7 @@ type Progress struct {
 	Note  string `msgpack:"note,omitempty" json:"note,omitempty"`
 }
 
-// State is the record s.<id>: what a task is doing while it has no outcome.
+// State is the record s.<queue>.<id>: what a task is doing while it has no outcome.
 type State struct {
 	Status      strand.Status `msgpack:"status" json:"status"`
 	Func        string        `msgpack:"func,omitempty" json:"func,omitempty"`
@@ -74,7 +76,8 @@ type State struct {
 	LastError   *ErrorInfo    `msgpack:"last_error,omitempty" json:"last_error,omitempty"`
 }
 
-// Outcome is the record r.<id>: a task's terminal status, written once.
+// Outcome is the record r.<queue>.<id>: a task's terminal status, written
+// once (also the payload of a cancellation record c.<queue>.<id>).
 // Func, Queue, Created and Meta repeat the envelope's, so that a task's
 // metadata is at hand with the outcome, without reading the task record.
 type Outcome struct {
@@ -139,7 +142,7 @@ func (e *Envelope) check(kwargsOK bool) error {
 	case e.V == 0:
 		return fmt.Errorf("%w: missing v", ErrMalformed)
 	case e.V > Version:
-		return fmt.Errorf("%w: envelope version %d is newer than this worker reads (%d)", ErrMalformed, e.V, Version)
+		return fmt.Errorf("%w: envelope version %d is newer than this worker reads (1 to %d)", ErrMalformed, e.V, Version)
 	case e.V < 0:
 		return fmt.Errorf("%w: bad version %d", ErrMalformed, e.V)
 	case e.Func == "":

@@ -271,7 +271,7 @@ func TestHostileFlood(t *testing.T) {
 		}
 	}
 
-	cons, err := js.Consumer(ctx, b.Names().Stream(), b.Names().Consumer("default"))
+	cons, err := js.Consumer(ctx, b.Names().TasksStream(), b.Names().Consumer("default"))
 	if err != nil {
 		t.Fatal(err)
 	}

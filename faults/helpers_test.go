@@ -297,7 +297,7 @@ func watch(t *testing.T, b *broker.Broker) *records {
 		changed:  make(chan struct{}, 1),
 	}
 	n := b.Names()
-	for _, subj := range []string{n.Event("r.>"), n.Event("s.>")} {
+	for _, subj := range []string{n.Events(broker.KindOutcome, "*"), n.Events(broker.KindCancel, "*"), n.Events(broker.KindState, "*")} {
 		sub, err := b.Conn().Subscribe(subj, r.add(n))
 		if err != nil {
 			t.Fatal(err)
@@ -316,21 +316,20 @@ func (r *records) add(n broker.Names) nats.MsgHandler {
 		if len(m.Data) == 0 || m.Header.Get("KV-Operation") != "" || m.Header.Get("Nats-Marker-Reason") != "" {
 			return // a marker, not a record
 		}
-		key, ok := n.KeyFromEvent(m.Subject)
-		if !ok || len(key) < 3 {
+		kind, _, id, ok := n.ParseKey(m.Subject)
+		if !ok {
 			return
 		}
-		id := key[2:]
 		r.mu.Lock()
-		switch key[:2] {
-		case "r.":
+		switch kind {
+		case broker.KindOutcome, broker.KindCancel: // a cancellation is the outcome of a cancelled task
 			o, _, err := codec.DecodeOutcome(m.Data)
 			if err != nil {
 				r.bad = append(r.bad, fmt.Sprintf("%s: %v", m.Subject, err))
 				break
 			}
 			r.outcomes[id] = append(r.outcomes[id], o)
-		case "s.":
+		case broker.KindState:
 			st, err := codec.DecodeState(m.Data)
 			if err != nil {
 				r.bad = append(r.bad, fmt.Sprintf("%s: %v", m.Subject, err))

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/writer"
 )
@@ -31,7 +32,7 @@ const flushTimeout = 10 * time.Second
 type latest struct {
 	mu      sync.Mutex
 	state   []byte
-	outcome []byte
+	outcome *nats.Msg
 	wake    chan struct{}
 }
 
@@ -41,7 +42,9 @@ func (l *latest) put(m *nats.Msg, outcome bool) {
 	}
 	l.mu.Lock()
 	if outcome {
-		l.outcome = m.Data
+		if l.outcome == nil { // the first of outcome and cancellation stands
+			l.outcome = m
+		}
 	} else {
 		l.state = m.Data
 	}
@@ -52,7 +55,7 @@ func (l *latest) put(m *nats.Msg, outcome bool) {
 	}
 }
 
-func (l *latest) take() (state, outcome []byte) {
+func (l *latest) take() (state []byte, outcome *nats.Msg) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	state, outcome = l.state, l.outcome
@@ -114,18 +117,29 @@ func (g *gateway) events(rw http.ResponseWriter, r *http.Request) {
 			_ = s.Unsubscribe()
 		}
 	}()
-	for _, key := range []string{g.names.StateKey(id), g.names.ResultKey(id)} {
-		outcome := key == g.names.ResultKey(id)
-		sub, err := nc.Subscribe(g.names.Event(key), func(m *nats.Msg) { l.put(m, outcome) })
-		if err != nil {
-			g.fail(rw, r, err)
-			return
-		}
-		subs = append(subs, sub)
+	q, err := h.Locate(ctx)
+	if err != nil {
+		g.fail(rw, r, err)
+		return
 	}
+	if q == "" {
+		q = writer.DefaultQueue // nothing of it yet: follow it where it would be
+	}
+	// One subscription for the task's state, outcome and cancellation, so
+	// that their events arrive in the order the server stored them.
+	sub, err := nc.Subscribe(g.names.Event(g.names.Key("*", q, id)), func(m *nats.Msg) {
+		if kind, _, _, ok := g.names.ParseKey(m.Subject); ok {
+			l.put(m, kind != broker.KindState)
+		}
+	})
+	if err != nil {
+		g.fail(rw, r, err)
+		return
+	}
+	subs = append(subs, sub)
 	// Subscribed before the first read: a change from now on is not missed.
 	fctx, cancel := context.WithTimeout(ctx, flushTimeout)
-	err := nc.FlushWithContext(fctx)
+	err = nc.FlushWithContext(fctx)
 	cancel()
 	if err != nil {
 		g.fail(rw, r, err)
@@ -190,12 +204,12 @@ func (g *gateway) events(rw http.ResponseWriter, r *http.Request) {
 				}
 			}
 			if outcome != nil {
-				o, f, err := codec.DecodeOutcome(outcome)
+				o, err := g.b.DecodeOutcome(outcome.Subject, outcome.Data, 0)
 				if err != nil {
 					_ = s.send("error", errorBody{Kind: "malformed", Message: err.Error()})
 					return
 				}
-				g.sendOutcome(s, id, o, f)
+				g.sendOutcome(s, id, o.Outcome, o.Format)
 				return
 			}
 		}

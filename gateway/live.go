@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/codec"
 )
 
@@ -161,13 +162,12 @@ func (g *gateway) taskWritten(m *nats.Msg) *taskEvent {
 
 // recordWritten turns a republished write of s.<id> or r.<id> into an event.
 func (g *gateway) recordWritten(m *nats.Msg) *taskEvent {
-	key, ok := g.names.KeyFromEvent(m.Subject)
-	if !ok || marker(m) || len(key) < 3 || key[1] != '.' {
+	kind, _, id, ok := g.names.ParseKey(m.Subject)
+	if !ok || marker(m) {
 		return nil
 	}
-	id := key[2:]
-	switch key[0] {
-	case 's':
+	switch kind {
+	case broker.KindState:
 		st, err := codec.DecodeState(m.Data)
 		if err != nil {
 			return nil
@@ -178,11 +178,12 @@ func (g *gateway) recordWritten(m *nats.Msg) *taskEvent {
 			e.Error = &errorBody{Kind: st.LastError.Kind, Message: st.LastError.Message}
 		}
 		return e
-	case 'r':
-		o, _, err := codec.DecodeOutcome(m.Data)
+	case broker.KindOutcome, broker.KindCancel:
+		ob, err := g.b.DecodeOutcome(m.Subject, m.Data, 0)
 		if err != nil {
 			return nil
 		}
+		o := ob.Outcome
 		e := &taskEvent{ID: id, Status: string(o.Status), Func: o.Func, Queue: o.Queue, Attempt: o.Attempt, Worker: o.Worker}
 		if o.Error != nil {
 			e.Error = &errorBody{Kind: o.Error.Kind, Message: o.Error.Message}
@@ -212,7 +213,7 @@ func (g *gateway) liveEvents(rw http.ResponseWriter, r *http.Request) {
 		subject string
 		decode  func(*nats.Msg) *taskEvent
 	}{
-		{g.names.KeySubject("t.>"), g.taskWritten},
+		{g.names.TaskSubjects(), g.taskWritten},
 		{g.names.EventPrefix() + ">", g.recordWritten},
 	}
 	for _, h := range handlers {

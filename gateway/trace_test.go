@@ -34,11 +34,11 @@ func TestSubmitKeepsTraceparent(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("submit: %d", resp.StatusCode)
 	}
-	e, err := b.KV().Get(t.Context(), b.Names().TaskKey("default", "traced"))
-	if err != nil {
+	e, err := b.Queued(t.Context(), "default", "traced")
+	if err != nil || e == nil {
 		t.Fatal(err)
 	}
-	env, err := codec.DecodeEnvelope(codec.JSON, e.Value())
+	env, err := codec.DecodeEnvelope(codec.JSON, e.Data)
 	if err != nil {
 		t.Fatal(err)
 	}

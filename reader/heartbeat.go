@@ -111,7 +111,7 @@ func (p *presence) retire() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	msg := &nats.Msg{Subject: p.r.names.WorkerSubject(p.rec.ID), Header: nats.Header{}}
-	msg.Header.Set(headerKVOperation, "DEL")
+	msg.Header.Set("KV-Operation", "DEL")
 	if _, err := p.r.b.JetStream().PublishMsg(ctx, msg, jetstream.WithMsgTTL(p.ttl)); err != nil {
 		p.r.log.Warn().Err(err).Msg("delete worker record; it expires by itself")
 	}

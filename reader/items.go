@@ -80,7 +80,7 @@ func (s *itemStream) purge(ctx context.Context) error {
 	n := s.r.names
 	st, err := s.r.b.JetStream().Stream(ctx, n.ItemsStream())
 	if err == nil {
-		err = st.Purge(ctx, jetstream.WithPurgeSubject(n.ItemsSubject(s.t.id)))
+		err = st.Purge(ctx, jetstream.WithPurgeSubject(n.ItemsSubject(s.t.queue, s.t.id)))
 	}
 	if err != nil {
 		return fmt.Errorf("%s: drop the items of earlier attempts: %w", s.t.env.Func, err)
@@ -116,7 +116,7 @@ func (s *itemStream) send(item any) error {
 }
 
 func (s *itemStream) message(data []byte) *nats.Msg {
-	msg := &nats.Msg{Subject: s.r.names.ItemsSubject(s.t.id), Data: data, Header: nats.Header{}}
+	msg := &nats.Msg{Subject: s.r.names.ItemsSubject(s.t.queue, s.t.id), Data: data, Header: nats.Header{}}
 	msg.Header.Set(codec.HeaderContentType, s.t.format.ContentType())
 	msg.Header.Set(broker.HeaderAttempt, strconv.Itoa(s.t.attempt))
 	return msg

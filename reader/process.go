@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	strand "github.com/strand-run/strand"
@@ -18,18 +16,12 @@ import (
 	"github.com/strand-run/strand/registry"
 )
 
-// Headers of KV markers, which the queue's consumer also delivers.
-const (
-	headerKVOperation  = "KV-Operation"
-	headerMarkerReason = "Nats-Marker-Reason"
-)
-
 // headroom is what a message needs beyond its payload: subject and headers.
 const headroom = 512
 
 // task is one delivery being processed.
 type task struct {
-	msg      jetstream.Msg
+	msg      broker.Delivery
 	id       string
 	queue    string
 	format   codec.Format
@@ -45,12 +37,12 @@ type task struct {
 // pendingAck is an outcome write in flight and what to do with the message
 // once the server has confirmed it.
 type pendingAck struct {
-	fut  jetstream.PubAckFuture // the outcome write (the state write for a retry); nil for none
+	fut  broker.Write // the outcome write (the state write for a retry); nil for none
 	t    *task
 	term bool
 	// dlq is the dead letter's publish, confirmed before the term; a
 	// failure hands the task back unless bestEffort.
-	dlq        jetstream.PubAckFuture
+	dlq        broker.Write
 	bestEffort bool
 	// retry: nak the message with delay instead of answering it for good.
 	retry bool
@@ -63,17 +55,12 @@ type pendingAck struct {
 func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 	m := j.msg
 	queue, id, ok := r.names.ParseTaskSubject(m.Subject())
-	if !ok || m.Headers().Get(headerKVOperation) != "" || m.Headers().Get(headerMarkerReason) != "" {
-		// A delete marker (the task was cancelled), an expiry marker (its
-		// TTL ended: it may have run long ago, so nothing is recorded), or
-		// not a task.
-		_ = m.Ack()
+	if !ok {
+		_ = m.Term() // not a task: nothing to record it under
 		return
 	}
 	t := &task{msg: m, id: id, queue: queue, attempt: 1, ttl: r.cfg.ResultTTL}
-	if meta, err := m.Metadata(); err == nil {
-		t.attempt = int(meta.NumDelivered)
-	}
+	t.attempt = m.Attempt()
 	t.log = r.log.With().Str("task_id", id).Str("queue", queue).Int("attempt", t.attempt).Logger()
 
 	f, ferr := codec.ParseContentType(m.Headers().Get(codec.HeaderContentType))
@@ -99,11 +86,15 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 	t.env = env
 	t.attempts = r.attempts(env)
 	t.log = t.log.With().Str("func", env.Func).Logger()
-	if env.ResultTTLMS > 0 {
-		t.ttl = time.Duration(env.ResultTTLMS) * time.Millisecond
-	}
+	t.ttl = broker.ClampResultTTL(env.ResultTTLMS, r.cfg.ResultTTL)
 
-	if t.attempt > 1 {
+	if r.isCancelled(queue, id) {
+		_ = m.Ack() // cancelled before it started: its cancellation is its outcome
+		return
+	}
+	// A redelivery may follow an outcome written before a crash or a lost
+	// ack; a task whose producer chose its id may reuse one that is done.
+	if t.attempt > 1 || m.Headers().Get(broker.HeaderOwnID) != "" {
 		if o := r.outcome(ctx, t); o != nil {
 			// The outcome was written before a crash or a lost ack: done.
 			// A dead task's dead letter may be missing: it is sent again
@@ -132,11 +123,11 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 
 	taskCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	if r.track(id, cancel) {
-		_ = m.Ack() // cancelled before it started; the canceller wrote the outcome
+	if r.track(queue, id, cancel) {
+		_ = m.Ack() // cancelled before it started: its cancellation is its outcome
 		return
 	}
-	defer r.untrack(id)
+	defer r.untrack(queue, id)
 	var timeout time.Duration
 	if env.TimeoutMS > 0 {
 		timeout = time.Duration(env.TimeoutMS) * time.Millisecond
@@ -259,10 +250,20 @@ func (r *Reader) finish(t *task, result any, err error, acks chan<- pendingAck) 
 		}
 		o.Items = n
 	}
-	var dlq jetstream.PubAckFuture
 	if dead {
-		var derr error
-		if dlq, derr = r.deadLetter(t, o.Error, t.attempt, o.Finished); derr != nil {
+		// The dead letter is stored before the outcome, so that whoever
+		// sees a dead task finds its dead letter. Dead tasks are rare: the
+		// slot may wait for this one write.
+		fut, derr := r.deadLetter(t, o.Error, t.attempt, o.Finished)
+		if derr == nil {
+			select {
+			case <-fut.Ok():
+			case derr = <-fut.Err():
+			case <-time.After(r.cfg.AckWait / 2):
+				derr = errors.New("no answer")
+			}
+		}
+		if derr != nil {
 			t.log.Error().Err(derr).Msg("write dead letter; the task will be redelivered")
 			nak(t.log, t.msg)
 			return
@@ -274,16 +275,13 @@ func (r *Reader) finish(t *task, result any, err error, acks chan<- pendingAck) 
 		nak(t.log, t.msg)
 		return
 	}
-	msg := &nats.Msg{Subject: r.names.KeySubject(r.names.ResultKey(t.id)), Data: data, Header: nats.Header{}}
-	msg.Header.Set(codec.HeaderContentType, t.format.ContentType())
-	fut, perr := r.b.JetStream().PublishMsgAsync(msg,
-		jetstream.WithExpectLastSequencePerSubject(0), jetstream.WithMsgTTL(t.ttl))
+	fut, perr := r.b.WriteOutcome(t.queue, t.id, data, t.format, t.ttl)
 	if perr != nil {
 		t.log.Error().Err(perr).Msg("write outcome; the task will be redelivered")
 		nak(t.log, t.msg)
 		return
 	}
-	acks <- pendingAck{fut: fut, t: t, term: term, dlq: dlq}
+	acks <- pendingAck{fut: fut, t: t, term: term}
 }
 
 // ack answers each message once its outcome write is confirmed (or was
@@ -307,12 +305,12 @@ func (r *Reader) ack(acks <-chan pendingAck) {
 			select {
 			case <-p.fut.Ok():
 			case err := <-p.fut.Err():
-				if !wrongLastSeq(err) && !r.rewrite(p.fut.Msg(), err) {
+				if !r.settle(p.fut, err) {
 					p.t.log.Error().Err(err).Msg("outcome not confirmed; the task will be redelivered")
 					nak(p.t.log, p.t.msg)
 					continue
 				}
-				// An outcome exists already (cancelled, or an earlier run): it stands.
+				// Stored after all, or an outcome exists already (an earlier run): it stands.
 			}
 		}
 		if p.dlq != nil {
@@ -335,26 +333,16 @@ func (r *Reader) ack(acks <-chan pendingAck) {
 	}
 }
 
-// rewrite sends an outcome write again while its last try failed in a way
-// a retry can fix (broker.Transient: the connection failed over to another
-// node, the stream was electing a leader), for up to half of AckWait. It
-// reports whether the outcome is now stored, or one was already: then the
-// task is answered instead of run again. msg carries the create-only and TTL
-// headers of the first try. See docs/decisions.md, "Cluster failover".
-func (r *Reader) rewrite(msg *nats.Msg, err error) bool {
+// settle finishes an outcome write that failed (broker.Settle: sent again
+// while the connection fails over to another node or the stream elects a
+// leader, or over the marker of an expired outcome), for up to half of
+// AckWait. It reports whether the outcome is now stored, or one was
+// already: then the task is answered instead of run again. See
+// docs/decisions.md, "Cluster failover".
+func (r *Reader) settle(w broker.Write, err error) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.AckWait/2)
 	defer cancel()
-	for wait := 50 * time.Millisecond; broker.Transient(err); wait = min(2*wait, time.Second) {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(wait):
-		}
-		if _, err = r.b.JetStream().PublishMsg(ctx, msg); err == nil || wrongLastSeq(err) {
-			return true
-		}
-	}
-	return false
+	return r.b.Settle(ctx, w, err)
 }
 
 // writeState records the task's state without waiting for the server.
@@ -362,14 +350,12 @@ func (r *Reader) writeState(t *task, st *codec.State) { r.publishState(t, st) }
 
 // publishState sends the task's state record and returns its future (nil
 // if it could not be sent).
-func (r *Reader) publishState(t *task, st *codec.State) jetstream.PubAckFuture {
+func (r *Reader) publishState(t *task, st *codec.State) broker.Write {
 	data, err := t.format.Marshal(st)
 	if err != nil {
 		return nil
 	}
-	msg := &nats.Msg{Subject: r.names.KeySubject(r.names.StateKey(t.id)), Data: data, Header: nats.Header{}}
-	msg.Header.Set(codec.HeaderContentType, t.format.ContentType())
-	fut, err := r.b.JetStream().PublishMsgAsync(msg, jetstream.WithMsgTTL(t.ttl))
+	fut, err := r.b.WriteState(t.queue, t.id, data, t.format, t.ttl)
 	if err != nil {
 		t.log.Warn().Err(err).Msg("write state")
 		return nil
@@ -380,20 +366,19 @@ func (r *Reader) publishState(t *task, st *codec.State) jetstream.PubAckFuture {
 // outcome returns the task's outcome if it has one. An outcome that
 // cannot be read as one still counts: the task is done.
 func (r *Reader) outcome(ctx context.Context, t *task) *codec.Outcome {
-	e, err := r.b.KV().Get(ctx, r.names.ResultKey(t.id))
-	if err != nil {
+	o, err := r.b.Outcome(ctx, t.queue, t.id)
+	switch {
+	case err != nil && strings.Contains(err.Error(), "malformed"):
+		return &codec.Outcome{Status: strand.StatusFailed}
+	case err != nil || o == nil:
 		return nil
 	}
-	o, _, err := codec.DecodeOutcome(e.Value())
-	if err != nil {
-		return &codec.Outcome{Status: strand.StatusFailed}
-	}
-	return o
+	return o.Outcome
 }
 
 // heartbeat tells the server, every third of AckWait, that the task is
 // still being worked on, so a long task is not redelivered while it runs.
-func (r *Reader) heartbeat(m jetstream.Msg) *beat {
+func (r *Reader) heartbeat(m broker.Delivery) *beat {
 	b := &beat{every: r.cfg.AckWait / 3, msg: m}
 	b.mu.Lock()
 	b.t = time.AfterFunc(b.every, b.fire)
@@ -405,7 +390,7 @@ type beat struct {
 	mu      sync.Mutex
 	t       *time.Timer
 	every   time.Duration
-	msg     jetstream.Msg
+	msg     broker.Delivery
 	stopped bool
 }
 
@@ -428,17 +413,8 @@ func (b *beat) Stop() {
 }
 
 // nak hands a message back for immediate redelivery.
-func nak(log zerolog.Logger, m jetstream.Msg) {
+func nak(log zerolog.Logger, m broker.Delivery) {
 	if err := m.Nak(); err != nil {
 		log.Warn().Err(err).Msg("nak: the task returns after AckWait instead")
 	}
-}
-
-func wrongLastSeq(err error) bool {
-	var apiErr *jetstream.APIError
-	if !errors.As(err, &apiErr) {
-		return false
-	}
-	return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
 }

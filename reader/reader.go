@@ -13,7 +13,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/strand-run/strand/broker"
@@ -180,7 +179,7 @@ var (
 )
 
 type job struct {
-	msg   jetstream.Msg
+	msg   broker.Delivery
 	queue string
 }
 
@@ -189,9 +188,8 @@ type job struct {
 // to ShutdownTimeout, cancel the rest and hand them back for redelivery,
 // wait for the last outcomes to be confirmed, and return.
 func (r *Reader) Run(ctx context.Context) error {
-	consumers := make([]jetstream.Consumer, 0, len(r.cfg.Queues))
 	for _, q := range r.cfg.Queues {
-		cons, err := r.b.EnsureQueue(ctx, q, broker.QueueConfig{
+		_, err := r.b.EnsureQueue(ctx, q, broker.QueueConfig{
 			AckWait: r.cfg.AckWait, MaxDeliver: r.consumerMaxDeliver(),
 			MaxAckPending: max(1000, 4*r.cfg.Concurrency),
 		})
@@ -201,14 +199,16 @@ func (r *Reader) Run(ctx context.Context) error {
 			}
 			return err
 		}
-		consumers = append(consumers, cons)
 	}
 	defer r.announce(ctx)() // the worker's record in the workers bucket, deleted on return
-	sub, err := r.b.Conn().Subscribe(r.names.CancelAll(), r.onCancel)
+	stopCancels, err := r.followCancels(ctx)
 	if err != nil {
-		return fmt.Errorf("subscribe to cancels: %w", err)
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
 	}
-	defer sub.Unsubscribe()
+	defer stopCancels()
 
 	// Handlers run under runCtx: it outlives ctx by ShutdownTimeout.
 	runCtx, stopRuns := context.WithCancelCause(context.WithoutCancel(ctx))
@@ -238,13 +238,8 @@ func (r *Reader) Run(ctx context.Context) error {
 		})
 	}
 	var fetchers sync.WaitGroup
-	for i, cons := range consumers {
-		q := r.cfg.Queues[i]
-		// Two pulls in flight per queue: one is handed out while the
-		// other is being filled.
-		for range 2 {
-			fetchers.Go(func() { r.fetch(cons, q, jobs, slots, stopping) })
-		}
+	for _, q := range r.cfg.Queues {
+		fetchers.Go(func() { r.fetch(q, jobs, slots, stopping) })
 	}
 	r.log.Info().Strs("queues", r.cfg.Queues).Int("concurrency", r.cfg.Concurrency).
 		Strs("functions", r.reg.Names()).Msg("worker started")
@@ -274,37 +269,69 @@ func (r *Reader) Run(ctx context.Context) error {
 // fetchWait bounds one pull request; shutdown waits for at most one.
 const fetchWait = 2 * time.Second
 
-// fetch pulls the queue's tasks, as many at a time as it can take free
-// slots, and hands them to the pool one by one. Each batch is read to its
-// end, even while stopping, so that no task is left in flight to a
-// subscription that is gone (it would wait out AckWait); what the pool will
-// not start is handed back at once.
-func (r *Reader) fetch(cons jetstream.Consumer, queue string, jobs chan<- job, slots chan struct{}, stopping <-chan struct{}) {
+// fetch asks the queue's consumer for tasks, as many at a time as it can
+// take free slots, on one subscription (broker.Puller): a slot freed asks
+// for the next task at once, even while the last outcome is being
+// confirmed, and no task is delivered here that no slot waits for. The pool
+// takes each task as it comes. When stopping, it asks for no more, waits
+// for its open requests to end, and hands back what they still brought —
+// not before: a task handed back while its pull is open would be
+// redelivered to it at once, burning an attempt.
+func (r *Reader) fetch(queue string, jobs chan<- job, slots chan struct{}, stopping <-chan struct{}) {
 	log := r.log.With().Str("queue", queue).Logger()
 	release := func(n int) {
 		for range n {
-			slots <- struct{}{}
+			select {
+			case slots <- struct{}{}:
+			default: // more than was taken: a late end of a swept request
+			}
 		}
 	}
-	pause := time.Duration(0)
-	for {
+	var (
+		mu   sync.Mutex
+		back []broker.Delivery
+	)
+	deliver := func(d broker.Delivery) {
 		select {
 		case <-stopping:
-			return
 		default:
+			select {
+			case jobs <- job{msg: d, queue: queue}: // its slot comes back when the pool is done with it
+				return
+			case <-stopping:
+			}
 		}
+		mu.Lock()
+		back = append(back, d)
+		mu.Unlock()
+		release(1)
+	}
+	p, err := r.b.Pull(queue, fetchWait, deliver, release)
+	if err != nil {
+		log.Error().Err(err).Msg("pulling tasks")
+		return
+	}
+	sweep := time.NewTicker(fetchWait)
+	defer sweep.Stop()
+	pause := time.Duration(0)
+	for stopped := false; !stopped; {
 		if pause > 0 {
 			select {
 			case <-stopping:
-				return
+				stopped = true
+				continue
 			case <-time.After(pause):
 			}
 		}
 		// One slot, waiting for it, then whatever else is free.
 		select {
 		case <-slots:
+		case <-sweep.C:
+			release(p.Sweep())
+			continue
 		case <-stopping:
-			return
+			stopped = true
+			continue
 		}
 		n := 1
 	more:
@@ -316,76 +343,134 @@ func (r *Reader) fetch(cons jetstream.Consumer, queue string, jobs chan<- job, s
 				break more
 			}
 		}
-		batch, err := cons.Fetch(n, jetstream.FetchMaxWait(fetchWait))
-		if err != nil {
+		if err := p.Request(n); err != nil {
 			release(n)
-			log.Warn().Err(err).Msg("fetching tasks")
+			log.Warn().Err(err).Msg("pulling tasks")
 			pause = min(max(2*pause, 100*time.Millisecond), 5*time.Second)
 			continue
 		}
 		pause = 0
-		// Handed back only once the batch is over: a message handed back
-		// while its pull is open would be redelivered to it at once.
-		var back []jetstream.Msg
-		handed := 0
-		for msg := range batch.Messages() {
-			select {
-			case <-stopping:
-				back = append(back, msg)
-				continue
-			default:
-			}
-			select {
-			case jobs <- job{msg: msg, queue: queue}:
-				handed++ // its slot comes back when the pool is done with it
-			case <-stopping:
-				back = append(back, msg)
-			}
-		}
-		release(n - handed)
-		for _, msg := range back {
-			nak(log, msg)
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			log.Warn().Err(err).Msg("fetching tasks")
-			pause = min(max(2*pause, 100*time.Millisecond), 5*time.Second)
-		}
+	}
+	for deadline := time.Now().Add(fetchWait + time.Second); p.Open() > 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	_ = p.Stop()
+	mu.Lock()
+	defer mu.Unlock()
+	for _, d := range back {
+		nak(log, d)
 	}
 }
 
-// onCancel stops a running task at once and remembers the id, so that a
-// task already fetched but not yet started is skipped.
+// followCancels follows the cancellation records of the worker's queues:
+// those that exist when it starts, then each new one as its event comes,
+// and all of them again after a reconnect (events sent meanwhile are lost).
+func (r *Reader) followCancels(ctx context.Context) (stop func(), err error) {
+	var subs []*nats.Subscription
+	stop = func() {
+		for _, sub := range subs {
+			_ = sub.Unsubscribe()
+		}
+	}
+	for _, q := range r.cfg.Queues {
+		sub, err := r.b.Conn().Subscribe(r.names.Events(broker.KindCancel, q), r.onCancel)
+		if err != nil {
+			stop()
+			return nil, fmt.Errorf("subscribe to cancels of %s: %w", q, err)
+		}
+		subs = append(subs, sub)
+	}
+	if err := r.b.Conn().Flush(); err != nil {
+		stop()
+		return nil, fmt.Errorf("subscribe to cancels: %w", err)
+	}
+	if err := r.loadCancels(ctx); err != nil {
+		stop()
+		return nil, err
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			reconnected, _ := r.b.Reconnected()
+			select {
+			case <-done:
+				return
+			case <-reconnected:
+				if err := r.loadCancels(ctx); err != nil {
+					r.log.Warn().Err(err).Msg("reading cancellations after a reconnect")
+				}
+			}
+		}
+	})
+	unsub := stop
+	return func() { close(done); wg.Wait(); unsub() }, nil
+}
+
+func (r *Reader) loadCancels(ctx context.Context) error {
+	for _, q := range r.cfg.Queues {
+		ids, err := r.b.Cancellations(ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			r.cancel(q, id)
+		}
+	}
+	return nil
+}
+
+// onCancel is the event of a cancellation record.
 func (r *Reader) onCancel(m *nats.Msg) {
-	id := m.Subject[len(r.names.Cancel("")):]
+	if len(m.Data) == 0 {
+		return // a purge or expiry marker
+	}
+	if _, q, id, ok := r.names.ParseKey(m.Subject); ok {
+		r.cancel(q, id)
+	}
+}
+
+// cancel stops task id of queue at once if it runs here, and remembers it,
+// so that the task is skipped if it is delivered here later.
+func (r *Reader) cancel(queue, id string) {
+	key := queue + "." + id
 	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if cancel, ok := r.running[id]; ok {
+	if cancel, ok := r.running[key]; ok {
 		cancel(errCancelledByCaller)
 	}
-	r.cancelled[id] = now
-	if len(r.cancelled) > 4096 {
+	r.cancelled[key] = now
+	if len(r.cancelled) > 1<<16 {
 		for k, t := range r.cancelled {
-			if now.Sub(t) > 10*time.Minute {
+			if now.Sub(t) > time.Hour {
 				delete(r.cancelled, k)
 			}
 		}
 	}
 }
 
-func (r *Reader) track(id string, cancel context.CancelCauseFunc) (cancelled bool) {
+func (r *Reader) isCancelled(queue, id string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := r.cancelled[id]; ok {
+	_, ok := r.cancelled[queue+"."+id]
+	return ok
+}
+
+func (r *Reader) track(queue, id string, cancel context.CancelCauseFunc) (cancelled bool) {
+	key := queue + "." + id
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.cancelled[key]; ok {
 		return true
 	}
-	r.running[id] = cancel
+	r.running[key] = cancel
 	return false
 }
 
-func (r *Reader) untrack(id string) {
+func (r *Reader) untrack(queue, id string) {
 	r.mu.Lock()
-	delete(r.running, id)
+	delete(r.running, queue+"."+id)
 	r.mu.Unlock()
 }
 

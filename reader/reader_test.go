@@ -172,11 +172,11 @@ func TestForeignProducer(t *testing.T) {
 		// msgpack {"v":1,"id":"mp-1","func":"add","args":[1,2]}
 		{"mp-1", "", []byte("\x84\xa1v\x01\xa2id\xa4mp-1\xa4func\xa3add\xa4args\x92\x01\x02")},
 	} {
-		sub, err := e.b.Conn().SubscribeSync("strand.evt.r." + tc.id)
+		sub, err := e.b.Conn().SubscribeSync("strand.evt.r.default." + tc.id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		msg := nats.NewMsg("$KV.STRAND.t.default." + tc.id)
+		msg := nats.NewMsg("strand.t.default." + tc.id)
 		msg.Data = tc.data
 		msg.Header.Set("Nats-Expected-Last-Subject-Sequence", "0")
 		if tc.ct != "" {
@@ -376,7 +376,7 @@ func TestMalformedTasks(t *testing.T) {
 		{"badct", "text/plain", []byte(`hello`), "content type"},
 	} {
 		h, _ := e.w.Open(tc.id)
-		msg := nats.NewMsg("$KV.STRAND.t.default." + tc.id)
+		msg := nats.NewMsg("strand.t.default." + tc.id)
 		msg.Data = tc.data
 		if tc.ct != "" {
 			msg.Header.Set("Content-Type", tc.ct)
@@ -505,7 +505,7 @@ func TestSubmitBatch(t *testing.T) {
 	calls[10].Args = append(calls[10].Args, writer.ID("taken"))
 	calls[20].Args = []any{strings.Repeat("x", int(e.b.MaxPayload()))}
 	hs, errs := e.w.SubmitBatch(ctx, calls)
-	if !errors.Is(errs[10], strand.ErrDuplicate) || hs[10] != nil {
+	if !errors.Is(errs[10], strand.ErrDuplicate) || hs[10] == nil || hs[10].ID() != "taken" {
 		t.Fatalf("duplicate in batch: %v", errs[10])
 	}
 	if !errors.Is(errs[20], strand.ErrTooLarge) || hs[20] != nil {

@@ -153,11 +153,11 @@ func TestRetryHelpers(t *testing.T) {
 		// Between the attempts: retrying, with the error and the next time.
 		var st *codec.State
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			entry, err := e.b.KV().Get(ctx, "s."+h.ID())
-			if err != nil {
+			entry, err := e.b.Read(ctx, e.b.Names().StateKey(h.Queue(), h.ID()))
+			if err != nil || entry == nil {
 				continue
 			}
-			if st, err = codec.DecodeState(entry.Value()); err == nil && st.Status == strand.StatusRetrying {
+			if st, err = codec.DecodeState(entry.Data); err == nil && st.Status == strand.StatusRetrying {
 				break
 			}
 		}

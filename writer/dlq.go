@@ -144,7 +144,7 @@ func (w *Writer) replay(ctx context.Context, m *jetstream.RawStreamMsg) (*Handle
 	}
 	meta[ReplayOf] = env.ID
 	env.ID, env.Meta, env.Created = id.String(), meta, time.Now().UnixMilli()
-	if err := w.publish(ctx, env, f); err != nil {
+	if err := w.submitEnvelope(ctx, env, f); err != nil {
 		return nil, fmt.Errorf("replay %s: %w", old, err)
 	}
 	st, err := w.b.DLQ(ctx)
@@ -155,6 +155,17 @@ func (w *Writer) replay(ctx context.Context, m *jetstream.RawStreamMsg) (*Handle
 		return nil, fmt.Errorf("replay %s: submitted as %s, but its dead letter stays: %w", old, env.ID, err)
 	}
 	return &Handle{w: w, id: env.ID, queue: env.Queue, fn: env.Func}, nil
+}
+
+// submitEnvelope queues an envelope made elsewhere (a replayed dead letter).
+func (w *Writer) submitEnvelope(ctx context.Context, env *codec.Envelope, f codec.Format) error {
+	data, err := codec.EncodeEnvelope(f, env)
+	if err != nil {
+		return err
+	}
+	return w.b.Submit(ctx, &broker.Task{
+		Queue: env.Queue, ID: env.ID, Func: env.Func, Trace: env.Trace, Format: f, Data: data, TTL: w.cfg.TaskTTL,
+	})[0]
 }
 
 // PurgeDLQ removes every dead letter and says how many there were.

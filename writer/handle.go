@@ -2,22 +2,13 @@ package writer
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"sync"
 	"time"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/codec"
-)
-
-// Headers of markers: KV deletes and purges, and the server's TTL expiries.
-const (
-	headerKVOperation  = "KV-Operation"
-	headerMarkerReason = "Nats-Marker-Reason"
 )
 
 // Handle is the caller's hold on one task: its status, its result when it
@@ -26,17 +17,43 @@ const (
 type Handle struct {
 	w     *Writer
 	id    string
-	queue string
 	fn    string
 	early *waiter // registered before the task was submitted; nil for Open
+
+	mu    sync.Mutex
+	queue string // "" until known, for a handle from Open
 }
 
 // ID is the task's id.
 func (h *Handle) ID() string { return h.id }
 
 // Queue is the task's queue when the handle knows it: always for a handle
-// from Submit, for one from Open only if Queue(q) was passed.
-func (h *Handle) Queue() string { return h.queue }
+// from Submit, for one from Open once it has read any record of the task.
+func (h *Handle) Queue() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.queue
+}
+
+// Locate returns the task's queue, reading it from the server once if the
+// handle was opened without one: "" when the server holds nothing of the task.
+func (h *Handle) Locate(ctx context.Context) (string, error) { return h.located(ctx) }
+
+func (h *Handle) located(ctx context.Context) (string, error) {
+	if q := h.Queue(); q != "" {
+		return q, nil
+	}
+	q, err := h.w.b.Locate(ctx, h.id)
+	if err != nil {
+		return "", fmt.Errorf("task %s: %w", h.id, err)
+	}
+	if q != "" {
+		h.mu.Lock()
+		h.queue = q
+		h.mu.Unlock()
+	}
+	return q, nil
+}
 
 // Info is what is known of a task: its status and the metadata of its run.
 type Info struct {
@@ -101,69 +118,34 @@ func (info *Info) fromOutcome(o *codec.Outcome) *Info {
 	return info
 }
 
-// Info reads the task's records, the outcome first.
+// Info reads the task's records in the protocol's order (docs/protocol.md,
+// "Status"): its outcome, else its queued envelope and its state.
 func (h *Handle) Info(ctx context.Context) (*Info, error) {
-	info := &Info{ID: h.id, Queue: h.queue, Func: h.fn, Status: strand.StatusUnknown}
-	o, _, err := h.outcome(ctx)
+	info := &Info{ID: h.id, Queue: h.Queue(), Func: h.fn, Status: strand.StatusUnknown}
+	q, err := h.located(ctx)
+	if err != nil || q == "" {
+		return info, err
+	}
+	l, err := h.w.b.Look(ctx, q, h.id)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("task %s: %w", h.id, err)
 	}
-	if o != nil {
-		return info.fromOutcome(o), nil
+	info.Queue = q
+	if l.Outcome != nil {
+		return info.fromOutcome(l.Outcome.Outcome), nil
 	}
-	tr, err := h.task(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if tr != nil {
-		env := tr.env
-		info.Status, info.Func, info.Queue = strand.StatusPending, env.Func, env.Queue
+	if env := l.Task; env != nil {
+		info.Status, info.Func = strand.StatusPending, env.Func
 		info.Created, info.Meta = ms(env.Created), env.Meta
 	}
-	st, err := h.state(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if st == nil && tr != nil {
-		// Task records outlive outcomes: one the queue has acknowledged
-		// ran, and its outcome has expired.
-		done, err := h.handled(ctx, tr.env.Queue, tr.seq)
-		if err != nil {
-			return nil, err
-		}
-		if done {
-			// It may have finished between the first read and now.
-			if o, _, err := h.outcome(ctx); err != nil || o != nil {
-				if err != nil {
-					return nil, err
-				}
-				return info.fromOutcome(o), nil
-			}
-			info.Status = strand.StatusUnknown
-		}
-	}
-	if st != nil {
+	if st := l.State; st != nil && l.Task != nil {
 		info.Status, info.Attempt, info.Worker = st.Status, st.Attempt, st.Worker
 		info.Started, info.Progress, info.Err = ms(st.Started), st.Progress, st.LastError.Err()
 		if st.Func != "" {
 			info.Func = st.Func
 		}
-		if st.Queue != "" {
-			info.Queue = st.Queue
-		}
 	}
 	return info, nil
-}
-
-func (h *Handle) get(ctx context.Context, key string) ([]byte, error) {
-	e, err := h.w.b.KV().Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("task %s: get %s: %w", h.id, key, err)
-	}
-	return e.Value(), nil
 }
 
 // Outcome returns the task's outcome record without waiting: nil while the
@@ -173,79 +155,23 @@ func (h *Handle) Outcome(ctx context.Context) (*codec.Outcome, codec.Format, err
 }
 
 func (h *Handle) outcome(ctx context.Context) (*codec.Outcome, codec.Format, error) {
-	b, err := h.get(ctx, h.w.names.ResultKey(h.id))
-	if err != nil || b == nil {
+	q, err := h.located(ctx)
+	if err != nil || q == "" {
 		return nil, 0, err
 	}
-	return codec.DecodeOutcome(b)
+	o, err := h.w.b.Outcome(ctx, q, h.id)
+	if err != nil || o == nil {
+		return nil, 0, err
+	}
+	return o.Outcome, o.Format, nil
 }
 
 func (h *Handle) state(ctx context.Context) (*codec.State, error) {
-	b, err := h.get(ctx, h.w.names.StateKey(h.id))
-	if err != nil || b == nil {
+	q, err := h.located(ctx)
+	if err != nil || q == "" {
 		return nil, err
 	}
-	return codec.DecodeState(b)
-}
-
-// taskRecord is a queued task as stored: its envelope and stream sequence.
-type taskRecord struct {
-	env    *codec.Envelope
-	format codec.Format
-	seq    uint64
-}
-
-// task reads the queued task; a wildcard finds it when the handle does not
-// know its queue. It returns nil when no envelope is stored (never
-// submitted, cancelled, or expired).
-func (h *Handle) task(ctx context.Context) (*taskRecord, error) {
-	n := h.w.names
-	q := h.queue
-	if q == "" {
-		q = "*"
-	}
-	s, err := h.w.b.JetStream().Stream(ctx, n.Stream())
-	if err != nil {
-		return nil, fmt.Errorf("task %s: %w", h.id, err)
-	}
-	m, err := s.GetLastMsgForSubject(ctx, n.TaskSubject(q, h.id))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("task %s: read its envelope: %w", h.id, err)
-	}
-	if m.Header.Get(headerKVOperation) != "" || len(m.Data) == 0 {
-		return nil, nil
-	}
-	f := codec.Sniff(m.Data)
-	if ct := m.Header.Get(codec.HeaderContentType); ct != "" {
-		if pf, err := codec.ParseContentType(ct); err == nil {
-			f = pf
-		}
-	}
-	env, err := codec.DecodeEnvelope(f, m.Data)
-	if err != nil {
-		return nil, fmt.Errorf("task %s: %w", h.id, err)
-	}
-	if queue, _, ok := n.ParseTaskSubject(m.Subject); ok {
-		env.Queue = queue
-	}
-	return &taskRecord{env: env, format: f, seq: m.Sequence}, nil
-}
-
-// handled reports whether the queue's consumer has acknowledged the task
-// record at seq: it ran, and its outcome has since expired.
-func (h *Handle) handled(ctx context.Context, queue string, seq uint64) (bool, error) {
-	c, err := h.w.b.JetStream().Consumer(ctx, h.w.names.Stream(), h.w.names.Consumer(queue))
-	if errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	ci := c.CachedInfo()
-	return seq <= ci.AckFloor.Stream, nil
+	return h.w.b.State(ctx, q, h.id)
 }
 
 // Wait blocks until the task has an outcome, or ctx ends, and returns the
@@ -255,11 +181,23 @@ func (h *Handle) Wait(ctx context.Context) (*codec.Outcome, codec.Format, error)
 	wt := h.early
 	read := wt == nil
 	if wt == nil {
-		var err error
-		if wt, err = h.w.await(h.id); err != nil {
+		q, err := h.located(ctx)
+		for q == "" && err == nil {
+			// Nothing of the task exists yet: it may be on its way.
+			select {
+			case <-ctx.Done():
+				return nil, 0, fmt.Errorf("task %s: %w", h.id, ctx.Err())
+			case <-time.After(250 * time.Millisecond):
+			}
+			q, err = h.located(ctx)
+		}
+		if err != nil {
 			return nil, 0, err
 		}
-		defer h.w.unawait(h.id, wt)
+		if wt, err = h.w.await(q, h.id); err != nil {
+			return nil, 0, err
+		}
+		defer h.w.unawait(q, h.id, wt)
 	}
 	var again <-chan time.Time
 	for {
@@ -285,11 +223,14 @@ func (h *Handle) Wait(ctx context.Context) (*codec.Outcome, codec.Format, error)
 		case <-again:
 			read = true
 		case <-wt.done:
-			o, f, err := codec.DecodeOutcome(wt.data)
-			if err != nil {
-				return nil, 0, fmt.Errorf("task %s: %w", h.id, err)
+			if wt.err != nil {
+				return nil, 0, fmt.Errorf("task %s: %w", h.id, wt.err)
 			}
-			return o, f, nil
+			o, err := h.w.b.DecodeOutcome(wt.subject, wt.data, 0)
+			if err != nil {
+				return nil, 0, err
+			}
+			return o.Outcome, o.Format, nil
 		case <-reconnected:
 			read = true
 		case <-ctx.Done():
@@ -325,57 +266,15 @@ func (h *Handle) Result(ctx context.Context, out any) error {
 // Cancel stops the task: a pending task will never run, a running one has
 // its ctx cancelled on whichever worker runs it. The outcome becomes
 // cancelled at once and durably. Cancel returns strand.ErrFinished if the
-// task already had an outcome, strand.ErrNotFound if no record of it exists.
+// task already had an outcome, strand.ErrNotFound if no record of it exists;
+// either way it changes nothing.
 func (h *Handle) Cancel(ctx context.Context) error {
-	n := h.w.names
-	tr, err := h.task(ctx)
+	q, err := h.located(ctx)
 	if err != nil {
 		return err
 	}
-	if tr == nil {
-		o, _, err := h.outcome(ctx)
-		if err != nil {
-			return err
-		}
-		if o != nil {
-			return fmt.Errorf("cancel %s: %w (%s)", h.id, strand.ErrFinished, o.Status)
-		}
+	if q == "" {
 		return fmt.Errorf("cancel %s: %w", h.id, strand.ErrNotFound)
 	}
-	env, f := tr.env, tr.format
-	ttl := time.Duration(env.ResultTTLMS) * time.Millisecond
-	if ttl <= 0 {
-		ttl = h.w.cfg.ResultTTL
-	}
-	now := time.Now().UnixMilli()
-	o := &codec.Outcome{
-		Status: strand.StatusCancelled, Func: env.Func, Queue: env.Queue, Created: env.Created, Meta: env.Meta,
-		Error:    &codec.ErrorInfo{Kind: strand.KindCancelled, Message: env.Func + ": cancelled by caller"},
-		Finished: now,
-	}
-	data, err := f.Marshal(o)
-	if err != nil {
-		return err
-	}
-	if _, err := h.w.b.KV().Create(ctx, n.ResultKey(h.id), data, jetstream.KeyTTL(ttl)); err != nil {
-		if errors.Is(err, jetstream.ErrKeyExists) {
-			if o, _, _ := h.outcome(ctx); o != nil {
-				return fmt.Errorf("cancel %s: %w (%s)", h.id, strand.ErrFinished, o.Status)
-			}
-			return fmt.Errorf("cancel %s: %w", h.id, strand.ErrFinished)
-		}
-		return fmt.Errorf("cancel %s: %w", h.id, err)
-	}
-	// A delete marker replaces the envelope, so no worker receives it from
-	// now on; it keeps the id taken. (Not a purge: on nats-server 2.15 a
-	// rollup purge drops the consumer's pending redeliveries.)
-	del := &nats.Msg{Subject: n.TaskSubject(env.Queue, h.id), Header: nats.Header{}}
-	del.Header.Set(headerKVOperation, "DEL")
-	if _, err := h.w.b.JetStream().PublishMsg(ctx, del, jetstream.WithMsgTTL(h.w.cfg.TaskTTL)); err != nil {
-		h.w.log.Warn().Err(err).Str("task_id", h.id).Msg("cancel: delete task record")
-	}
-	if err := h.w.b.Conn().Publish(n.Cancel(h.id), nil); err != nil {
-		return fmt.Errorf("cancel %s: notify workers: %w", h.id, err)
-	}
-	return nil
+	return h.w.b.Cancel(ctx, q, h.id, h.w.cfg.ResultTTL)
 }

@@ -127,7 +127,14 @@ type outcomeEvent struct {
 // false, or the task's outcome shows that no more will come.
 func (h *Handle) readItems(ctx context.Context, fn func(Item) bool) error {
 	n := h.w.names
-	subject := n.ItemsSubject(h.id)
+	q, err := h.located(ctx)
+	if err != nil {
+		return err
+	}
+	if q == "" {
+		q = h.w.cfg.Queue // nothing of it yet: wait for it where it would be
+	}
+	subject := n.ItemsSubject(q, h.id)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	js := h.w.b.JetStream()
@@ -260,8 +267,15 @@ func (h *Handle) Progress(ctx context.Context) (*codec.Progress, error) {
 // outcome, as Wait does. Reports are throttled by the worker (at most one
 // every 100 ms); fn runs on the caller's goroutine.
 func (h *Handle) WatchProgress(ctx context.Context, fn func(codec.Progress)) (*codec.Outcome, codec.Format, error) {
+	q, err := h.located(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	if q == "" {
+		q = h.w.cfg.Queue
+	}
 	ch := make(chan *nats.Msg, 64)
-	sub, err := h.w.b.Conn().ChanSubscribe(h.w.names.Event(h.w.names.StateKey(h.id)), ch)
+	sub, err := h.w.b.Conn().ChanSubscribe(h.w.names.Event(h.w.names.StateKey(q, h.id)), ch)
 	if err != nil {
 		return nil, 0, fmt.Errorf("task %s: watch progress: %w", h.id, err)
 	}

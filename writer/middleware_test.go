@@ -131,11 +131,11 @@ func TestCustomCodecRoundTrip(t *testing.T) {
 	if err := h.Result(ctx, &sum); err != nil || sum != 5 {
 		t.Fatalf("add = %d, %v", sum, err)
 	}
-	e, err := b.KV().Get(ctx, b.Names().ResultKey(h.ID()))
-	if err != nil {
+	e, err := b.Read(ctx, b.Names().ResultKey(h.Queue(), h.ID()))
+	if err != nil || e == nil {
 		t.Fatal(err)
 	}
-	if got := e.Value(); len(got) < 2 || got[0] != '{' || got[1] != '\n' {
+	if got := e.Data; len(got) < 2 || got[0] != '{' || got[1] != '\n' {
 		t.Fatalf("outcome not written by the custom codec: %q", got)
 	}
 }

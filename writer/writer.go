@@ -1,7 +1,6 @@
 package writer
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	strand "github.com/strand-run/strand"
@@ -76,84 +74,82 @@ type Writer struct {
 	log   zerolog.Logger
 
 	mu      sync.Mutex
-	sub     *nats.Subscription
-	waiting map[string]*waiter
+	subs    map[string]*nats.Subscription // per queue: the events of its records
+	waiting map[string]*waiter            // by queue "." id
 	closed  bool
 }
 
-// waiter is where the outcome event of one task is delivered, once, to
-// every handle waiting for it.
+// waiter is where the first outcome event of one task is delivered, once,
+// to every handle waiting for it.
 type waiter struct {
-	done chan struct{}
-	data []byte // set before done is closed
-	refs int
-	gen  uint64 // the broker's reconnect count when the waiter was made
+	done    chan struct{}
+	subject string // set before done is closed: the event's subject
+	data    []byte // and its payload
+	err     error  // or why no event will come (the writer closed)
+	refs    int
+	gen     uint64 // the broker's reconnect count when the waiter was made
 }
 
 // maxEarly bounds the waiters registered at submit for handles that may
 // never wait; past it, Wait falls back to a read after subscribing.
-const maxEarly = 1 << 16
+const maxEarly = 4096
 
 // New returns a writer that submits through b.
 func New(b *broker.Broker, cfg Config) (*Writer, error) {
 	cfg = cfg.withDefaults()
 	if err := codec.ValidQueue(cfg.Queue); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %v", strand.ErrBadOption, err)
 	}
-	return &Writer{b: b, cfg: cfg, names: b.Names(), log: *cfg.Logger, waiting: make(map[string]*waiter)}, nil
+	if cfg.ResultTTL < broker.MinTTL || cfg.TaskTTL < broker.MinTTL {
+		return nil, fmt.Errorf("%w: result TTL %v and task TTL %v must be at least %v", strand.ErrBadOption, cfg.ResultTTL, cfg.TaskTTL, broker.MinTTL)
+	}
+	if cfg.ResultTTL > broker.MaxResultTTL {
+		return nil, fmt.Errorf("%w: result TTL %v is over the maximum of %v", strand.ErrBadOption, cfg.ResultTTL, broker.MaxResultTTL)
+	}
+	return &Writer{
+		b: b, cfg: cfg, names: b.Names(), log: *cfg.Logger,
+		subs: make(map[string]*nats.Subscription), waiting: make(map[string]*waiter),
+	}, nil
 }
 
-// Close stops the writer's shared subscription. Handles stop working.
+// Close stops the writer's subscriptions and ends every pending wait with
+// strand.ErrClosed. Handles stop working.
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.closed = true
-	if w.sub != nil {
-		err := w.sub.Unsubscribe()
-		w.sub = nil
-		if errors.Is(err, nats.ErrConnectionClosed) {
-			return nil
-		}
-		return err
+	if w.closed {
+		return nil
 	}
-	return nil
+	w.closed = true
+	for k, wt := range w.waiting {
+		wt.err = strand.ErrClosed
+		close(wt.done)
+		delete(w.waiting, k)
+	}
+	var errs []error
+	for _, sub := range w.subs {
+		if err := sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			errs = append(errs, err)
+		}
+	}
+	w.subs = nil
+	return errors.Join(errs...)
 }
 
 // Submit queues a call of the function registered as fn with args, and
 // returns a handle to it at once. Arguments of type Option configure the
 // submission (Queue, ID, Kwargs, Timeout, …); the others are the task's
-// positional args, encoded with msgpack (or JSON). Submit refuses an id that
-// is taken (strand.ErrDuplicate) and a task larger than the server accepts
-// (strand.ErrTooLarge).
+// positional args, encoded with msgpack (or JSON). Concurrent calls share
+// round trips to the server. A task larger than the server accepts is
+// refused (strand.ErrTooLarge). An id that is taken — its task is queued,
+// running, or its outcome is kept — returns an error matching
+// strand.ErrDuplicate together with a handle to the task that holds it.
 func (w *Writer) Submit(ctx context.Context, fn string, args ...any) (*Handle, error) {
-	env, format, err := w.envelope(fn, args)
-	if err != nil {
-		return nil, fmt.Errorf("submit %s: %w", fn, err)
-	}
-	h := &Handle{w: w, id: env.ID, queue: env.Queue, fn: fn}
-	// Waiting from before the task exists means its outcome cannot be
-	// missed, so Wait needs no read: one round trip less per task.
-	if w.earlyWaiters() < maxEarly {
-		if wt, err := w.await(env.ID); err == nil {
-			h.early = wt
-		}
-	}
-	if err := w.wrap(w.publish)(ctx, env, format); err != nil {
-		if h.early != nil {
-			w.unawait(env.ID, h.early)
-		}
-		return nil, fmt.Errorf("submit %s: %w", fn, err)
-	}
-	return h, nil
+	hs, errs := w.SubmitBatch(ctx, []Call{{Func: fn, Args: args}})
+	return hs[0], errs[0]
 }
 
-func (w *Writer) earlyWaiters() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.waiting)
-}
-
-func (w *Writer) envelope(fn string, args []any) (*codec.Envelope, codec.Format, error) {
+func (w *Writer) envelope(fn string, args []any) (*codec.Envelope, codec.Format, bool, error) {
 	o := submitOpts{queue: w.cfg.Queue, resultTTL: w.cfg.ResultTTL, caller: w.cfg.Caller}
 	if w.cfg.JSON {
 		o.format = codec.JSON
@@ -162,7 +158,7 @@ func (w *Writer) envelope(fn string, args []any) (*codec.Envelope, codec.Format,
 	for _, a := range args {
 		if opt, ok := a.(Option); ok {
 			if err := opt(&o); err != nil {
-				return nil, 0, err
+				return nil, 0, false, fmt.Errorf("%w: %v", strand.ErrBadOption, err)
 			}
 			continue
 		}
@@ -188,96 +184,29 @@ func (w *Writer) envelope(fn string, args []any) (*codec.Envelope, codec.Format,
 		Meta:        o.meta,
 		Trace:       o.trace,
 	}
-	if env.ID == "" {
+	own := env.ID != ""
+	if !own {
 		id, err := uuid.NewV7()
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, false, err
 		}
 		env.ID = id.String()
 	}
 	for i, a := range pos {
 		raw, err := f.Marshal(a)
 		if err != nil {
-			return nil, 0, fmt.Errorf("arg %d: %w", i+1, err)
+			return nil, 0, false, fmt.Errorf("arg %d: %w", i+1, err)
 		}
 		env.Args[i] = raw
 	}
 	if o.kwargs != nil {
 		raw, err := f.Marshal(o.kwargs)
 		if err != nil {
-			return nil, 0, fmt.Errorf("kwargs: %w", err)
+			return nil, 0, false, fmt.Errorf("kwargs: %w", err)
 		}
 		env.Kwargs = raw
 	}
-	return env, f, nil
-}
-
-// headroom is what a message needs beyond its payload: subject and headers.
-const headroom = 512
-
-func (w *Writer) publish(ctx context.Context, env *codec.Envelope, f codec.Format) error {
-	msg, err := w.message(env, f)
-	if err != nil {
-		return err
-	}
-	_, err = w.b.JetStream().PublishMsg(ctx, msg, w.pubOpts()...)
-	return w.retry(ctx, msg, env.Queue, env.ID, err)
-}
-
-// retry writes a task record again while its last write failed in a way a
-// retry can fix (broker.Transient: the connection failed over to another
-// node, the stream was electing a leader), until ctx ends. A write that
-// failed so may have been stored all the same: when a retry is refused
-// because the record exists and the stored record is this one, byte for
-// byte, the submission succeeded. See docs/decisions.md, "Cluster failover".
-func (w *Writer) retry(ctx context.Context, msg *nats.Msg, queue, id string, err error) error {
-	wait := 50 * time.Millisecond
-	for retried := false; ; retried = true {
-		switch {
-		case err == nil:
-			return nil
-		case retried && wrongLastSeq(err) && w.stored(ctx, queue, id, msg.Data):
-			return nil
-		case !broker.Transient(err) || ctx.Err() != nil:
-			return classify(err, id)
-		}
-		w.log.Debug().Err(err).Str("task_id", id).Msg("submit: retrying the write")
-		select {
-		case <-ctx.Done():
-			return classify(err, id)
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, time.Second)
-		_, err = w.b.JetStream().PublishMsg(ctx, msg, w.pubOpts()...)
-	}
-}
-
-// stored reports whether the task record of id holds data.
-func (w *Writer) stored(ctx context.Context, queue, id string, data []byte) bool {
-	e, err := w.b.KV().Get(ctx, w.names.TaskKey(queue, id))
-	return err == nil && bytes.Equal(e.Value(), data)
-}
-
-func (w *Writer) pubOpts() []jetstream.PublishOpt {
-	return []jetstream.PublishOpt{jetstream.WithExpectLastSequencePerSubject(0), jetstream.WithMsgTTL(w.cfg.TaskTTL)}
-}
-
-// message encodes env as the create-only write of its task record.
-func (w *Writer) message(env *codec.Envelope, f codec.Format) (*nats.Msg, error) {
-	data, err := codec.EncodeEnvelope(f, env)
-	if err != nil {
-		return nil, err
-	}
-	if max := w.b.MaxPayload(); int64(len(data)+headroom) > max {
-		return nil, fmt.Errorf("%w: the task is %d bytes, the server accepts %d", strand.ErrTooLarge, len(data), max-headroom)
-	}
-	msg := &nats.Msg{Subject: w.names.TaskSubject(env.Queue, env.ID), Data: data, Header: nats.Header{}}
-	msg.Header.Set(codec.HeaderContentType, f.ContentType())
-	msg.Header.Set(codec.HeaderFunc, env.Func)
-	if env.Trace != "" {
-		msg.Header.Set(codec.HeaderTrace, env.Trace)
-	}
-	return msg, nil
+	return env, f, own, nil
 }
 
 // Call is one task of a batch: a function name and its args, which may
@@ -290,117 +219,62 @@ type Call struct {
 // SubmitBatch submits many tasks in one pipeline: every write is sent
 // before any acknowledgement is awaited, so a batch costs about one round
 // trip, not one per task. It returns a handle or an error for each call, in
-// order; a refused call (duplicate id, too large) does not stop the others.
+// order; a refused call does not stop the others. A taken id gets an error
+// matching strand.ErrDuplicate and a handle to the task that holds it.
 func (w *Writer) SubmitBatch(ctx context.Context, calls []Call) ([]*Handle, []error) {
 	hs := make([]*Handle, len(calls))
 	errs := make([]error, len(calls))
-	futs := make([]jetstream.PubAckFuture, len(calls))
-	msgs := make([]*nats.Msg, len(calls))
-	pubErrs := make([]error, len(calls)) // a publish refused before it was sent
-	var sent []int
+	tasks := make([]*broker.Task, 0, len(calls))
+	at := make([]int, 0, len(calls))
 	for i, c := range calls {
-		env, f, err := w.envelope(c.Func, c.Args)
+		env, f, own, err := w.envelope(c.Func, c.Args)
 		if err == nil {
 			err = w.wrap(func(_ context.Context, env *codec.Envelope, f codec.Format) error {
-				msg, err := w.message(env, f)
+				data, err := codec.EncodeEnvelope(f, env)
 				if err != nil {
 					return err
 				}
-				h := &Handle{w: w, id: env.ID, queue: env.Queue, fn: c.Func}
+				h := &Handle{w: w, id: env.ID, queue: env.Queue, fn: env.Func}
+				// Waiting from before the task exists means its outcome
+				// cannot be missed, so Wait needs no read.
 				if w.earlyWaiters() < maxEarly {
-					if wt, err := w.await(env.ID); err == nil {
+					if wt, err := w.await(env.Queue, env.ID); err == nil {
 						h.early = wt
 					}
 				}
-				hs[i], msgs[i] = h, msg
-				futs[i], pubErrs[i] = w.b.JetStream().PublishMsgAsync(msg, w.pubOpts()...)
-				sent = append(sent, i)
+				hs[i] = h
+				tasks = append(tasks, &broker.Task{
+					Queue: env.Queue, ID: env.ID, Func: env.Func, Trace: env.Trace,
+					Format: f, Data: data, TTL: w.cfg.TaskTTL, OwnID: own,
+				})
+				at = append(at, i)
 				return nil
 			})(ctx, env, f)
 		}
 		if err != nil {
 			errs[i] = fmt.Errorf("submit %s: %w", c.Func, err)
+		}
+	}
+	for j, err := range w.b.Submit(ctx, tasks...) {
+		i := at[j]
+		if err == nil {
 			continue
 		}
-	}
-	// Writes that failed in a way a retry can fix (a cluster failing over,
-	// see retry) are sent again together, pipelined like the first round.
-	wait := 50 * time.Millisecond
-	for retried := false; len(sent) > 0; retried = true {
-		var again []int
-		for _, i := range sent {
-			err := pubErrs[i]
-			if err == nil {
-				select {
-				case <-futs[i].Ok():
-					continue
-				case err = <-futs[i].Err():
-				case <-ctx.Done():
-					err = ctx.Err()
-				}
-			}
-			switch {
-			case retried && wrongLastSeq(err) && w.stored(ctx, hs[i].queue, hs[i].id, msgs[i].Data):
-			case broker.Transient(err) && ctx.Err() == nil:
-				again = append(again, i)
-			default:
-				errs[i] = fmt.Errorf("submit %s: %w", calls[i].Func, classify(err, hs[i].id))
-			}
+		errs[i] = fmt.Errorf("submit %s: %w", calls[i].Func, err)
+		if h := hs[i]; h.early != nil {
+			w.unawait(h.queue, h.id, h.early)
+			h.early = nil
 		}
-		if len(again) > 0 {
-			w.log.Debug().Int("tasks", len(again)).Msg("submit: retrying writes")
-			select {
-			case <-ctx.Done():
-				for _, i := range again {
-					errs[i] = fmt.Errorf("submit %s: %w", calls[i].Func, ctx.Err())
-				}
-				again = nil
-			case <-time.After(wait):
-			}
-			wait = min(2*wait, time.Second)
-		}
-		for _, i := range again {
-			futs[i], pubErrs[i] = w.b.JetStream().PublishMsgAsync(msgs[i], w.pubOpts()...)
-		}
-		sent = again
-	}
-	for i, h := range hs {
-		if errs[i] != nil && h != nil {
-			if h.early != nil {
-				w.unawait(h.id, h.early)
-			}
+		if !errors.Is(err, strand.ErrDuplicate) {
 			hs[i] = nil
 		}
 	}
 	return hs, errs
 }
 
-// classify maps JetStream's refusals to strand's sentinel errors.
-func classify(err error, id string) error {
-	if err == nil {
-		return nil
-	}
-	if wrongLastSeq(err) {
-		return fmt.Errorf("%w: %s", strand.ErrDuplicate, id)
-	}
-	if errors.Is(err, nats.ErrMaxPayload) {
-		return fmt.Errorf("%w: %v", strand.ErrTooLarge, err)
-	}
-	return err
-}
-
-func wrongLastSeq(err error) bool {
-	var apiErr *jetstream.APIError
-	if !errors.As(err, &apiErr) {
-		return errors.Is(err, jetstream.ErrKeyExists)
-	}
-	return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
-}
-
 // Open returns a handle to a task that exists already, perhaps submitted
 // by another process. Pass Queue(q) when the task's queue is known: it saves
-// a lookup while the task is pending.
+// a lookup.
 func (w *Writer) Open(id string, opts ...Option) (*Handle, error) {
 	if err := codec.ValidID(id); err != nil {
 		return nil, err
@@ -408,65 +282,79 @@ func (w *Writer) Open(id string, opts ...Option) (*Handle, error) {
 	var o submitOpts
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: %v", strand.ErrBadOption, err)
 		}
 	}
 	return &Handle{w: w, id: id, queue: o.queue}, nil
 }
 
-// await registers interest in r.<id>'s first write and makes sure the
-// shared subscription exists (and is known to the server) before it returns.
-func (w *Writer) await(id string) (*waiter, error) {
+// await registers interest in the first outcome of task id in queue and
+// makes sure the queue's subscriptions exist (and are known to the server)
+// before it returns.
+func (w *Writer) await(queue, id string) (*waiter, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
-		return nil, errors.New("writer closed")
+		return nil, strand.ErrClosed
 	}
-	if w.sub == nil {
-		sub, err := w.b.Conn().Subscribe(w.names.ResultEvents(), w.dispatch)
+	if w.subs[queue] == nil {
+		// One subscription for outcomes and cancellations alike, so that
+		// their events arrive in the order the server stored them.
+		sub, err := w.b.Conn().Subscribe(w.names.Events("*", queue), w.dispatch)
 		if err == nil {
 			_ = sub.SetPendingLimits(-1, -1)
-			err = w.b.Conn().Flush()
+			if err = w.b.Conn().Flush(); err != nil {
+				_ = sub.Unsubscribe()
+			}
 		}
 		if err != nil {
-			return nil, fmt.Errorf("subscribe to outcomes: %w", err)
+			return nil, fmt.Errorf("subscribe to outcomes of queue %s: %w", queue, err)
 		}
-		w.sub = sub
+		w.subs[queue] = sub
 	}
-	wt := w.waiting[id]
+	key := queue + "." + id
+	wt := w.waiting[key]
 	if wt == nil {
 		_, gen := w.b.Reconnected()
 		wt = &waiter{done: make(chan struct{}), gen: gen}
-		w.waiting[id] = wt
+		w.waiting[key] = wt
 	}
 	wt.refs++
 	return wt, nil
 }
 
+func (w *Writer) earlyWaiters() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.waiting)
+}
+
 // unawait drops one interest in wt; the last one removes it.
-func (w *Writer) unawait(id string, wt *waiter) {
+func (w *Writer) unawait(queue, id string, wt *waiter) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	wt.refs--
-	if wt.refs <= 0 && w.waiting[id] == wt {
-		delete(w.waiting, id)
+	if key := queue + "." + id; wt.refs <= 0 && w.waiting[key] == wt {
+		delete(w.waiting, key)
 	}
 }
 
-// dispatch hands an outcome event to the handles waiting for it.
+// dispatch hands the first outcome event of a task (its outcome or its
+// cancellation: events come in the order the server stored them) to the
+// handles waiting for it.
 func (w *Writer) dispatch(m *nats.Msg) {
-	if len(m.Data) == 0 || m.Header.Get(headerKVOperation) != "" || m.Header.Get(headerMarkerReason) != "" {
-		return // a delete, purge or expiry marker, not an outcome
+	if len(m.Data) == 0 {
+		return // a purge or expiry marker, not an outcome
 	}
-	key, ok := w.names.KeyFromEvent(m.Subject)
-	if !ok || len(key) < 3 {
-		return
+	kind, queue, id, ok := w.names.ParseKey(m.Subject)
+	if !ok || (kind != broker.KindOutcome && kind != broker.KindCancel) {
+		return // a state
 	}
-	id := key[2:]
+	key := queue + "." + id
 	w.mu.Lock()
-	if wt := w.waiting[id]; wt != nil {
-		delete(w.waiting, id)
-		wt.data = m.Data
+	if wt := w.waiting[key]; wt != nil {
+		delete(w.waiting, key)
+		wt.subject, wt.data = m.Subject, m.Data
 		close(wt.done)
 	}
 	w.mu.Unlock()

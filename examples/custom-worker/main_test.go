@@ -160,7 +160,7 @@ func waitConsumers(t *testing.T, srv *broker.Server, names ...string) {
 	defer cancel()
 	for _, name := range names {
 		for {
-			_, err := js.Consumer(ctx, broker.NewNames("").Stream(), name)
+			_, err := js.Consumer(ctx, broker.NewNames("").TasksStream(), name)
 			if err == nil {
 				break
 			}

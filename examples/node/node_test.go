@@ -46,6 +46,9 @@ func TestNodeProducer(t *testing.T) {
 			wantErr: "nosuch: unknown function", wantStatus: "failed"},
 		{name: "handler-error", script: []string{"submit.mjs", "--json", "fail", "boom"}, wantErr: "fail: boom"},
 		{name: "status-unknown", script: []string{"status.mjs", "never-submitted"}, wantOut: "unknown"},
+		{name: "status-unknown-queue", script: []string{"status.mjs", "never-submitted", "default"}, wantOut: "unknown"},
+		{name: "queued", script: []string{"submit.mjs", "--queue", "later", "--no-wait", "--id", "queued-task", "add", "1", "2"},
+			wantOut: "queued-task", wantStatus: "pending"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -67,7 +70,9 @@ func TestNodeProducer(t *testing.T) {
 	}
 }
 
-// TestNodeDuplicate submits the same id twice: the second is refused.
+// TestNodeDuplicate submits the same id twice: the second is refused, by
+// the client's outcome read once the task has run, by the server
+// (err_code 10077) while it is queued.
 func TestNodeDuplicate(t *testing.T) {
 	t.Parallel()
 	need(t, "node", "npm")
@@ -79,6 +84,75 @@ func TestNodeDuplicate(t *testing.T) {
 	if _, errOut, err := runNode(t, dir, srv, "submit.mjs", "--id", "dup", "add", "1", "1"); err == nil ||
 		!strings.Contains(errOut, "duplicate task id dup") {
 		t.Fatalf("second submit: err %v, stderr %q; want a duplicate", err, errOut)
+	}
+	queued := []string{"submit.mjs", "--queue", "later", "--no-wait", "--id", "queued-dup", "add", "1", "1"}
+	if out, errOut, err := runNode(t, dir, srv, queued...); err != nil || out != "queued-dup" {
+		t.Fatalf("first queued submit: %q, %v, %q", out, err, errOut)
+	}
+	if _, errOut, err := runNode(t, dir, srv, queued...); err == nil || !strings.Contains(errOut, "duplicate task id queued-dup") {
+		t.Fatalf("second queued submit: err %v, stderr %q; want a duplicate", err, errOut)
+	}
+}
+
+// TestNodeCancel cancels a queued task (no worker on its queue): it reads
+// cancelled, a second cancel is refused, and so is a cancel of an unknown id.
+func TestNodeCancel(t *testing.T) {
+	t.Parallel()
+	need(t, "node", "npm")
+	dir := install(t)
+	srv := startWorker(t)
+	if out, errOut, err := runNode(t, dir, srv, "submit.mjs", "--queue", "later", "--no-wait", "--id", "c1", "add", "1", "1"); err != nil || out != "c1" {
+		t.Fatalf("submit: %q, %v, %q", out, err, errOut)
+	}
+	for _, step := range []struct {
+		script  []string
+		wantOut string
+		wantErr string
+	}{
+		{script: []string{"status.mjs", "c1"}, wantOut: "pending"},
+		{script: []string{"cancel.mjs", "c1"}, wantOut: "cancelled"},
+		{script: []string{"status.mjs", "c1"}, wantOut: "cancelled"},
+		{script: []string{"status.mjs", "c1", "later"}, wantOut: "cancelled"},
+		{script: []string{"cancel.mjs", "c1", "later"}, wantErr: "task c1 has finished (cancelled)"},
+		{script: []string{"cancel.mjs", "never-submitted"}, wantErr: "task never-submitted not found"},
+	} {
+		out, errOut, err := runNode(t, dir, srv, step.script...)
+		if step.wantErr != "" {
+			if err == nil || !strings.Contains(errOut, step.wantErr) {
+				t.Fatalf("node %v: err %v, stderr %q; want %q", step.script, err, errOut, step.wantErr)
+			}
+		} else if err != nil || out != step.wantOut {
+			t.Fatalf("node %v: %q, err %v, stderr %q; want %q", step.script, out, err, errOut, step.wantOut)
+		}
+	}
+}
+
+// TestNodeExpired: once a task's outcome has expired (result_ttl_ms 1000)
+// it reads unknown, and a cancel of it is refused.
+func TestNodeExpired(t *testing.T) {
+	t.Parallel()
+	need(t, "node", "npm")
+	dir := install(t)
+	srv := startWorker(t)
+	if out, errOut, err := runNode(t, dir, srv, "submit.mjs", "--result-ttl-ms", "1000", "--id", "exp", "add", "1", "2"); err != nil || out != "3" {
+		t.Fatalf("submit: %q, %v, %q", out, err, errOut)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out, errOut, err := runNode(t, dir, srv, "status.mjs", "exp", "default")
+		if err != nil {
+			t.Fatalf("status: %v, %q", err, errOut)
+		}
+		if out == "unknown" {
+			break
+		}
+		if out != "completed" || time.Now().After(deadline) {
+			t.Fatalf("status %q, want completed until it expires, then unknown", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if _, errOut, err := runNode(t, dir, srv, "cancel.mjs", "exp", "default"); err == nil || !strings.Contains(errOut, "not found") {
+		t.Fatalf("cancel after expiry: err %v, stderr %q; want not found", err, errOut)
 	}
 }
 
@@ -102,7 +176,7 @@ func need(t *testing.T, cmds ...string) {
 func install(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	for _, f := range []string{"package.json", "package-lock.json", "strand.mjs", "submit.mjs", "status.mjs"} {
+	for _, f := range []string{"package.json", "package-lock.json", "strand.mjs", "submit.mjs", "status.mjs", "cancel.mjs"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -152,7 +226,7 @@ func startWorker(t *testing.T) *broker.Server {
 	defer wcancel()
 	names := broker.NewNames("")
 	for {
-		if _, err := js.Consumer(wctx, names.Stream(), names.Consumer("default")); err == nil {
+		if _, err := js.Consumer(wctx, names.TasksStream(), names.Consumer("default")); err == nil {
 			return srv
 		} else if wctx.Err() != nil {
 			t.Fatalf("the worker's consumer: %v", err)

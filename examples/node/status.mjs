@@ -1,11 +1,12 @@
-// Prints a task's status: node status.mjs <id>
+// Prints a task's status: node status.mjs <id> [queue]
 // (pending, running, retrying, completed, failed, cancelled, dead or unknown).
+// Without a queue the task is located first.
 
 import { connect } from "./strand.mjs";
 
-const id = process.argv[2];
+const [id, queue] = process.argv.slice(2);
 if (!id) {
-  console.error("usage: node status.mjs <task-id>");
+  console.error("usage: node status.mjs <task-id> [queue]");
   process.exit(2);
 }
 const strand = await connect({
@@ -13,7 +14,7 @@ const strand = await connect({
   prefix: process.env.STRAND_PREFIX || "strand",
 });
 try {
-  console.log(await strand.status(id));
+  console.log(await strand.status(id, { queue }));
 } catch (err) {
   console.error(`strand: ${err.message}`);
   process.exitCode = 1;

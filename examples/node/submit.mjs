@@ -1,9 +1,11 @@
 // Submits one task to strand and prints its result as JSON.
 //
-//   node submit.mjs                   # add(2, 3) → 5
-//   node submit.mjs --json echo '"hi"' # a JSON envelope: echo("hi") → "hi"
+//   node submit.mjs                     # add(2, 3) → 5
+//   node submit.mjs --json echo '"hi"'  # a JSON envelope: echo("hi") → "hi"
 //   node submit.mjs --id job-42 add 1 2 # your own id: an idempotency key
-//   node submit.mjs mul 2 3           # a task that fails: the error on stderr, exit 1
+//   node submit.mjs --queue later --no-wait add 1 2 # prints the id, does not wait
+//   node submit.mjs --result-ttl-ms 1000 add 1 2    # the outcome is kept 1 s
+//   node submit.mjs fail boom           # a task that fails: the error on stderr, exit 1
 //
 // Arguments after the function name are parsed as JSON when they are JSON,
 // else passed as strings. STRAND_SERVER is the NATS URL (default
@@ -12,14 +14,23 @@
 import { connect, TaskError } from "./strand.mjs";
 
 const argv = process.argv.slice(2);
-let json = false;
-let id;
+const opts = {};
+let wait = true;
 for (;;) {
   if (argv[0] === "--json") {
-    json = true;
+    opts.json = true;
+    argv.shift();
+  } else if (argv[0] === "--no-wait") {
+    wait = false;
     argv.shift();
   } else if (argv[0] === "--id") {
-    id = argv[1];
+    opts.id = argv[1];
+    argv.splice(0, 2);
+  } else if (argv[0] === "--queue") {
+    opts.queue = argv[1];
+    argv.splice(0, 2);
+  } else if (argv[0] === "--result-ttl-ms") {
+    opts.resultTtlMs = Number(argv[1]);
     argv.splice(0, 2);
   } else break;
 }
@@ -39,9 +50,13 @@ const strand = await connect({
   prefix: process.env.STRAND_PREFIX || "strand",
 });
 try {
-  const taskId = await strand.submit(func, args, { json, id });
-  const result = await strand.result(taskId, { timeoutMs: 60_000 });
-  console.log(JSON.stringify(result ?? null));
+  const taskId = await strand.submit(func, args, opts);
+  if (!wait) {
+    console.log(taskId);
+  } else {
+    const result = await strand.result(taskId, { timeoutMs: 60_000 });
+    console.log(JSON.stringify(result ?? null));
+  }
 } catch (err) {
   const kind = err instanceof TaskError ? ` (${err.status}, ${err.kind})` : "";
   console.error(`strand: ${err.message}${kind}`);

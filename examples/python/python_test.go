@@ -1,10 +1,12 @@
-// Package pythontest checks the Python producer in this directory without
-// nats-py, which neither Debian nor this machine provides: the bytes
-// strand.py sends are written here as literals, checked against the Python
-// encoder when Python's msgpack is installed, and run by a real worker.
+// Package pythontest checks the Python producer in this directory: the
+// bytes strand.py sends are written here as literals, checked against the
+// Python encoder when Python's msgpack is installed, and run by a real
+// worker; and, where nats-py is installed (pip install -r requirements.txt),
+// the scripts run against a real server and worker as a user would run them.
 package pythontest
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -28,9 +30,10 @@ import (
 // sent is what strand.py publishes for a task: payload, Content-Type and
 // the Python call that builds it (run by TestPythonEncoder).
 type sent struct {
-	id, contentType string
-	payload         []byte
-	python          string
+	id, contentType, fn string
+	payload             []byte
+	python              string
+	result              int // what the worker's fn returns for it
 }
 
 func mustHex(s string) []byte {
@@ -43,25 +46,26 @@ func mustHex(s string) []byte {
 
 var pythonSent = []sent{
 	{
-		// msgpack.packb({"v": 1, "id": "py-msgpack-1", "func": "add", "args": [2, 3],
+		// msgpack.packb({"v": 2, "id": "py-msgpack-1", "func": "add", "args": [2, 3],
 		//                "queue": "default", "created": 1767225600000})
-		id: "py-msgpack-1", contentType: "application/msgpack",
-		payload: mustHex("86a17601a26964ac70792d6d73677061636b2d31a466756e63a3616464a461726773920203" +
+		id: "py-msgpack-1", contentType: "application/msgpack", fn: "add", result: 5,
+		payload: mustHex("86a17602a26964ac70792d6d73677061636b2d31a466756e63a3616464a461726773920203" +
 			"a57175657565a764656661756c74a763726561746564cf0000019b76daa800"),
 		python: `envelope("add", [2, 3], task_id="py-msgpack-1", created=1767225600000)`,
 	},
 	{
-		id: "py-json-1", contentType: "application/json",
-		payload: []byte(`{"v":1,"id":"py-json-1","func":"add","args":[2,3],"queue":"default","created":1767225600000}`),
+		id: "py-json-1", contentType: "application/json", fn: "add", result: 5,
+		payload: []byte(`{"v":2,"id":"py-json-1","func":"add","args":[2,3],"queue":"default","created":1767225600000}`),
 		python:  `envelope("add", [2, 3], task_id="py-json-1", created=1767225600000), use_json=True`,
 	},
 	{
-		// With kwargs and options: keys in the order of the protocol's table.
-		id: "py-kwargs-1", contentType: "application/msgpack",
-		payload: mustHex("8aa17601a26964ab70792d6b77617267732d31a466756e63a3616464a461726773920203" +
+		// With kwargs, for a handler that takes them, and options: keys in
+		// the order of the protocol's table.
+		id: "py-kwargs-1", contentType: "application/msgpack", fn: "scaled_add", result: 50,
+		payload: mustHex("8aa17602a26964ab70792d6b77617267732d31a466756e63aa7363616c65645f616464a461726773920203" +
 			"a66b776172677381a57363616c650aa57175657565a764656661756c74a763726561746564cf0000019b76daa800" +
 			"aa74696d656f75745f6d73cd7530ac6d61785f617474656d70747303a46d65746181a475736572a3616e6e"),
-		python: `envelope("add", [2, 3], task_id="py-kwargs-1", kwargs={"scale": 10}, timeout_ms=30000, ` +
+		python: `envelope("scaled_add", [2, 3], task_id="py-kwargs-1", kwargs={"scale": 10}, timeout_ms=30000, ` +
 			`max_attempts=3, meta={"user": "ann"}, created=1767225600000)`,
 	},
 }
@@ -78,7 +82,7 @@ func TestEnvelopeBytes(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", s.id, err)
 		}
-		if env.V != 1 || env.ID != s.id || env.Func != "add" || env.Queue != "default" ||
+		if env.V != codec.Version || env.ID != s.id || env.Func != s.fn || env.Queue != "default" ||
 			env.Created != 1767225600000 || len(env.Args) != 2 {
 			t.Errorf("%s: decoded %+v", s.id, env)
 		}
@@ -113,9 +117,12 @@ func TestPythonEncoder(t *testing.T) {
 }
 
 // pythonWithMsgpack is a python3 that imports msgpack, or "".
-func pythonWithMsgpack() string {
+func pythonWithMsgpack() string { return pythonWith("msgpack") }
+
+// pythonWith is a python3 that imports every module of mods, or "".
+func pythonWith(mods ...string) string {
 	for _, py := range []string{"python3", "/usr/bin/python3"} {
-		if exec.Command(py, "-c", "import msgpack").Run() == nil {
+		if exec.Command(py, "-c", "import "+strings.Join(mods, ", ")).Run() == nil {
 			return py
 		}
 	}
@@ -123,7 +130,9 @@ func pythonWithMsgpack() string {
 }
 
 // TestWorkerRunsPythonBytes publishes strand.py's bytes with its headers to
-// a real server and waits for the outcome as strand.py does.
+// a real server and waits for the outcome as strand.py does; a second
+// publish on the subject of a queued task is refused with 10077, which
+// strand.py reports as a duplicate.
 func TestWorkerRunsPythonBytes(t *testing.T) {
 	t.Parallel()
 	srv := startWorker(t)
@@ -136,23 +145,26 @@ func TestWorkerRunsPythonBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range pythonSent[:2] { // the worker's add takes no kwargs
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		sub, err := nc.SubscribeSync("strand.evt.r." + s.id)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	publish := func(queue string, s sent) error {
+		msg := nats.NewMsg("strand.t." + queue + "." + s.id)
+		msg.Data = s.payload
+		msg.Header.Set("Nats-TTL", "336h0m0s")
+		msg.Header.Set("Content-Type", s.contentType)
+		msg.Header.Set("Strand-Func", s.fn)
+		_, err := js.PublishMsg(ctx, msg)
+		return err
+	}
+	for _, s := range pythonSent {
+		sub, err := nc.SubscribeSync("strand.evt.*.default." + s.id)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if err := nc.Flush(); err != nil {
 			t.Fatal(err)
 		}
-		msg := nats.NewMsg("$KV.STRAND.t.default." + s.id)
-		msg.Data = s.payload
-		msg.Header.Set("Nats-Expected-Last-Subject-Sequence", "0")
-		msg.Header.Set("Nats-TTL", "336h0m0s")
-		msg.Header.Set("Content-Type", s.contentType)
-		msg.Header.Set("Strand-Func", "add")
-		if _, err := js.PublishMsg(ctx, msg); err != nil {
+		if err := publish("default", s); err != nil {
 			t.Fatalf("%s: publish: %v", s.id, err)
 		}
 		var data []byte
@@ -161,7 +173,11 @@ func TestWorkerRunsPythonBytes(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: no outcome: %v", s.id, err)
 			}
-			if len(m.Data) > 0 && m.Header.Get("KV-Operation") == "" && m.Header.Get("Nats-Marker-Reason") == "" {
+			kind := strings.Split(m.Subject, ".")[2]
+			if kind != "s" && len(m.Data) > 0 && m.Header.Get("KV-Operation") == "" && m.Header.Get("Nats-Marker-Reason") == "" {
+				if kind != "r" {
+					t.Fatalf("%s: a %s event first", s.id, kind)
+				}
 				data = m.Data
 			}
 		}
@@ -173,15 +189,109 @@ func TestWorkerRunsPythonBytes(t *testing.T) {
 		if want, _ := codec.ParseContentType(s.contentType); f != want {
 			t.Errorf("%s: outcome in %v, want %v", s.id, f, want)
 		}
-		if out.Status != "completed" || strings.TrimSpace(string(out.Result)) != string(mustResult(t, f, 5)) {
-			t.Errorf("%s: outcome %s %q, want completed 5", s.id, out.Status, out.Result)
-		}
-		// A second submit of the id is refused with 10071, as strand.py expects.
-		var apiErr *jetstream.APIError
-		if _, err := js.PublishMsg(ctx, msg); !errors.As(err, &apiErr) || apiErr.ErrorCode != 10071 {
-			t.Errorf("%s: resubmit: %v, want error code 10071", s.id, err)
+		if out.Status != "completed" || strings.TrimSpace(string(out.Result)) != string(mustResult(t, f, s.result)) {
+			t.Errorf("%s: outcome %s %q (%v), want completed %d", s.id, out.Status, out.Result, out.Error, s.result)
 		}
 	}
+	// No worker runs queue "later": the task stays queued, and a second
+	// publish on its subject is refused.
+	if err := publish("later", pythonSent[0]); err != nil {
+		t.Fatal(err)
+	}
+	var apiErr *jetstream.APIError
+	if err := publish("later", pythonSent[0]); !errors.As(err, &apiErr) || apiErr.ErrorCode != 10077 {
+		t.Errorf("resubmit of a queued task: %v, want error code 10077", err)
+	}
+}
+
+// TestPythonClient runs the scripts with nats-py against a real server and
+// worker. Without nats-py it skips: .ci/run installs only python3-msgpack
+// (Debian has no nats-py); pip install -r requirements.txt makes it run.
+func TestPythonClient(t *testing.T) {
+	t.Parallel()
+	py := pythonWith("nats", "msgpack")
+	if py == "" {
+		t.Skip("no python3 with nats-py and msgpack (pip install -r requirements.txt)")
+	}
+	srv := startWorker(t)
+	for _, step := range []struct {
+		script  []string
+		wantOut string
+		wantErr string
+	}{
+		{script: []string{"submit.py"}, wantOut: "5"},
+		{script: []string{"submit.py", "--json", "--id", "py-json", "add", "2", "3"}, wantOut: "5"},
+		{script: []string{"submit.py", "--json", "echo", `{"a":[1,"x",null]}`}, wantOut: `{"a": [1, "x", null]}`},
+		{script: []string{"submit.py", "echo", `{"a":[1,"x",null]}`}, wantOut: `{"a": [1, "x", null]}`},
+		{script: []string{"submit.py", "--kwargs", `{"scale": 10}`, "scaled_add", "2", "3"}, wantOut: "50"},
+		{script: []string{"submit.py", "--kwargs", `{"scale": 10}`, "add", "2", "3"}, wantErr: "add: takes no kwargs"},
+		{script: []string{"submit.py", "nosuch", "1"}, wantErr: "nosuch: unknown function"},
+		{script: []string{"submit.py", "--json", "fail", "boom"}, wantErr: "fail: boom"},
+		{script: []string{"status.py", "py-json"}, wantOut: "completed"},
+		{script: []string{"status.py", "py-json", "default"}, wantOut: "completed"},
+		{script: []string{"status.py", "never-submitted"}, wantOut: "unknown"},
+		{script: []string{"submit.py", "--json", "--id", "py-json", "add", "2", "3"}, wantErr: "duplicate task id py-json"},
+		{script: []string{"submit.py", "--queue", "later", "--no-wait", "--id", "py-q", "add", "1", "1"}, wantOut: "py-q"},
+		{script: []string{"submit.py", "--queue", "later", "--no-wait", "--id", "py-q", "add", "1", "1"}, wantErr: "duplicate task id py-q"},
+		{script: []string{"status.py", "py-q"}, wantOut: "pending"},
+		{script: []string{"cancel.py", "py-q"}, wantOut: "cancelled"},
+		{script: []string{"status.py", "py-q", "later"}, wantOut: "cancelled"},
+		{script: []string{"cancel.py", "py-q"}, wantErr: "task py-q has finished (cancelled)"},
+		{script: []string{"cancel.py", "never-submitted"}, wantErr: "task never-submitted not found"},
+		{script: []string{"submit.py", "--result-ttl-ms", "1000", "--id", "py-exp", "add", "1", "2"}, wantOut: "3"},
+	} {
+		out, errOut, err := runPython(t, py, srv, step.script...)
+		if step.wantErr != "" {
+			if err == nil || !strings.Contains(errOut, step.wantErr) {
+				t.Fatalf("python3 %v: err %v, stderr %q; want %q", step.script, err, errOut, step.wantErr)
+			}
+		} else if err != nil || out != step.wantOut {
+			t.Fatalf("python3 %v: %q, err %v, stderr %q; want %q", step.script, out, err, errOut, step.wantOut)
+		}
+	}
+	// Its outcome kept 1 s: then the task reads unknown, and a cancel is refused.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out, errOut, err := runPython(t, py, srv, "status.py", "py-exp", "default")
+		if err != nil {
+			t.Fatalf("status: %v, %q", err, errOut)
+		}
+		if out == "unknown" {
+			break
+		}
+		if out != "completed" || time.Now().After(deadline) {
+			t.Fatalf("status %q, want completed until it expires, then unknown", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if _, errOut, err := runPython(t, py, srv, "cancel.py", "py-exp", "default"); err == nil || !strings.Contains(errOut, "not found") {
+		t.Fatalf("cancel after expiry: err %v, stderr %q; want not found", err, errOut)
+	}
+}
+
+// runPython runs py with args in this directory against srv, and returns
+// its trimmed stdout and stderr.
+func runPython(t *testing.T, py string, srv *broker.Server, args ...string) (string, string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, py, args...)
+	cmd.Env = append(os.Environ(), "STRAND_SERVER="+srv.URL(), "STRAND_PREFIX=", "PYTHONDONTWRITEBYTECODE=1")
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		t.Fatalf("python3 %v: still running after 2 minutes; stderr %q", args, errOut.String())
+	}
+	return strings.TrimSpace(out.String()), strings.TrimSpace(errOut.String()), err
+}
+
+// scaledAdd is the kwargs example's handler: kwargs bind to a trailing
+// struct parameter by msgpack tag.
+func scaledAdd(a, b int, kw struct {
+	Scale int `msgpack:"scale"`
+}) int {
+	return (a + b) * kw.Scale
 }
 
 func mustResult(t *testing.T, f codec.Format, v any) []byte {
@@ -200,6 +310,9 @@ func startWorker(t *testing.T) *broker.Server {
 	srv := brokertest.Start(t)
 	reg := registry.New()
 	if err := demo.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Register("scaled_add", scaledAdd); err != nil {
 		t.Fatal(err)
 	}
 	r, err := reader.New(brokertest.Connect(t, srv, broker.Config{}), reg, reader.Config{Concurrency: 4})
@@ -222,7 +335,7 @@ func startWorker(t *testing.T) *broker.Server {
 	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer wcancel()
 	for {
-		if _, err := js.Consumer(wctx, "KV_STRAND", "strand-default"); err == nil {
+		if _, err := js.Consumer(wctx, "STRAND_TASKS", "strand-default"); err == nil {
 			return srv
 		} else if wctx.Err() != nil {
 			t.Fatalf("the worker's consumer: %v", err)

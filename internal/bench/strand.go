@@ -36,12 +36,12 @@ type strandCycle struct {
 func (s *strandCycle) subscribeEvents() error {
 	s.wt = newWaiters()
 	names := s.pb.Names()
-	sub, err := s.pb.Conn().Subscribe(names.ResultEvents(), func(m *nats.Msg) {
-		if m.Header.Get("KV-Operation") != "" {
+	sub, err := s.pb.Conn().Subscribe(names.Events(broker.KindOutcome, "bench"), func(m *nats.Msg) {
+		if len(m.Data) == 0 {
 			return
 		}
-		if key, ok := names.KeyFromEvent(m.Subject); ok && len(key) > 2 {
-			s.wt.seen(key[2:])
+		if _, _, id, ok := names.ParseKey(m.Subject); ok {
+			s.wt.seen(id)
 		}
 	})
 	if err != nil {
@@ -60,6 +60,7 @@ var strandCountEvents = false
 func startStrand(ctx context.Context, w *world, cfg Config) (cycle, error) {
 	names := broker.NewNames(strandPrefix)
 	_ = w.prodJS.DeleteKeyValue(ctx, names.Bucket())
+	_ = w.prodJS.DeleteStream(ctx, names.TasksStream())
 	bcfg := broker.Config{URL: w.url, Prefix: strandPrefix, Name: "strand-bench-writer"}
 	pb, err := broker.Connect(ctx, bcfg)
 	if err != nil {

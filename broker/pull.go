@@ -1,0 +1,177 @@
+package broker
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// A Delivery is one task delivered by a queue's consumer: its message and
+// the ways to answer it.
+type Delivery struct{ m *nats.Msg }
+
+// Subject is the task's subject, <prefix>.t.<queue>.<id>.
+func (d Delivery) Subject() string { return d.m.Subject }
+
+// Data is the encoded envelope.
+func (d Delivery) Data() []byte { return d.m.Data }
+
+// Headers are the task message's headers.
+func (d Delivery) Headers() nats.Header { return d.m.Header }
+
+// Attempt is how many times the consumer has delivered the task, this time
+// included (1 for the first).
+func (d Delivery) Attempt() int {
+	if meta, err := d.m.Metadata(); err == nil {
+		return int(meta.NumDelivered)
+	}
+	return 1
+}
+
+// Ack answers the task for good: the work queue removes it.
+func (d Delivery) Ack() error { return d.m.Ack() }
+
+// Term answers the task for good without success; it is removed too.
+func (d Delivery) Term() error { return d.m.Term() }
+
+// Nak hands the task back for redelivery now.
+func (d Delivery) Nak() error { return d.m.Nak() }
+
+// NakWithDelay hands the task back for redelivery after delay.
+func (d Delivery) NakWithDelay(delay time.Duration) error { return d.m.NakWithDelay(delay) }
+
+// InProgress tells the server the task is still being worked on: its
+// AckWait starts again.
+func (d Delivery) InProgress() error { return d.m.InProgress() }
+
+// A Puller takes tasks from one queue's consumer for the slots a worker
+// grants it, on one subscription that lives as long as the Puller: each
+// grant is one pull request for that many tasks, so no task is delivered
+// to a worker that has no slot waiting for it, and asking costs one
+// message, not a subscription per fetch.
+type Puller struct {
+	b       *Broker
+	subject string // the consumer's next-message API subject
+	sub     *nats.Subscription
+	expires time.Duration
+
+	mu      sync.Mutex
+	pending []*request // open pull requests, oldest first
+}
+
+type request struct {
+	left     int // tasks the server may still deliver for it
+	deadline time.Time
+}
+
+// Pull returns a Puller for queue's consumer (EnsureQueue makes it).
+// Delivered tasks go to deliver, and slots the server will not fill (a
+// request that expired unfilled) to release, both on the subscription's
+// goroutine; a pull request waits up to expires for tasks.
+func (b *Broker) Pull(queue string, expires time.Duration, deliver func(Delivery), release func(n int)) (*Puller, error) {
+	p := &Puller{
+		b:       b,
+		subject: "$JS.API.CONSUMER.MSG.NEXT." + b.names.TasksStream() + "." + b.names.Consumer(queue),
+		expires: expires,
+	}
+	sub, err := b.conn.Subscribe(b.conn.NewInbox(), func(m *nats.Msg) {
+		if n := p.receive(m); n > 0 {
+			release(n)
+		} else if n == 0 {
+			deliver(Delivery{m})
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: %w", queue, err)
+	}
+	_ = sub.SetPendingLimits(-1, -1)
+	p.sub = sub
+	return p, nil
+}
+
+// receive accounts for one message: 0 for a task, the number of slots to
+// release for the end of a request, or -1 for a message to ignore.
+func (p *Puller) receive(m *nats.Msg) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	status := ""
+	if len(m.Data) == 0 && m.Header != nil {
+		status = m.Header.Get(headerStatus)
+	}
+	switch status {
+	case "":
+		if len(p.pending) > 0 {
+			if p.pending[0].left--; p.pending[0].left <= 0 {
+				p.pending = p.pending[1:]
+			}
+		}
+		return 0
+	case "100": // an idle heartbeat
+		return -1
+	}
+	// A request ended unfilled (408 expired, 409 leadership change, …):
+	// its pending count says how many tasks it will not bring.
+	if len(p.pending) == 0 {
+		return -1
+	}
+	r := p.pending[0]
+	p.pending = p.pending[1:]
+	n := r.left
+	if s := m.Header.Get("Nats-Pending-Messages"); s != "" {
+		if v, err := strconv.Atoi(s); err == nil && v <= n {
+			n = v
+		}
+	}
+	return n
+}
+
+// Request asks for n tasks.
+func (p *Puller) Request(n int) error {
+	body, _ := json.Marshal(struct {
+		Batch   int           `json:"batch"`
+		Expires time.Duration `json:"expires"`
+	}{n, p.expires})
+	p.mu.Lock()
+	p.pending = append(p.pending, &request{left: n, deadline: time.Now().Add(p.expires)})
+	p.mu.Unlock()
+	if err := p.b.conn.PublishRequest(p.subject, p.sub.Subject, body); err != nil {
+		p.mu.Lock()
+		p.pending = p.pending[:len(p.pending)-1]
+		p.mu.Unlock()
+		return fmt.Errorf("pull: %w", err)
+	}
+	return nil
+}
+
+// Sweep ends the requests whose end never came (a reconnect loses the
+// server's side of them): their deadline passed a second ago. It returns
+// their slots, for the caller to release.
+func (p *Puller) Sweep() (stale int) {
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.pending) > 0 && now.After(p.pending[0].deadline.Add(time.Second)) {
+		stale += p.pending[0].left
+		p.pending = p.pending[1:]
+	}
+	return stale
+}
+
+// Open is how many tasks the open requests may still bring.
+func (p *Puller) Open() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, r := range p.pending {
+		n += r.left
+	}
+	return n
+}
+
+// Stop ends the subscription. Tasks the server sends after it are
+// redelivered after AckWait: stop once no request is open.
+func (p *Puller) Stop() error { return p.sub.Unsubscribe() }

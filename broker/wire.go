@@ -1,0 +1,695 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/codec"
+)
+
+// This file is the one owner of the task cycle's wire: every JetStream read
+// and write of tasks, states, outcomes and cancellations goes through it,
+// and each rule of docs/protocol.md lives in one function here.
+
+// Headers strand puts on task and record writes, and the ones it reads.
+const (
+	// HeaderOwnID marks a task whose id its producer chose: a worker checks
+	// that the id has no outcome before it runs such a task.
+	HeaderOwnID = "Strand-Own-Id"
+
+	headerKVOperation  = "KV-Operation"
+	headerMarkerReason = "Nats-Marker-Reason"
+	headerTTL          = "Nats-TTL"
+	headerStatus       = "Status"
+	headerSequence     = "Nats-Sequence"
+	headerTimeStamp    = "Nats-Time-Stamp"
+	headerSubject      = "Nats-Subject"
+)
+
+// Record is one stored message: a queued task or a record of the bucket.
+type Record struct {
+	Subject string
+	Data    []byte
+	Header  nats.Header
+	Seq     uint64    // its stream sequence: records of one task compare by it
+	Time    time.Time // when the server stored it
+}
+
+// Format is the record's encoding, from its Content-Type header; a record
+// without one is msgpack.
+func (r *Record) Format() (codec.Format, error) {
+	return codec.ParseContentType(r.Header.Get(codec.HeaderContentType))
+}
+
+// Expires is when the record's own TTL (Nats-TTL) ends; zero if it has none.
+func (r *Record) Expires() time.Time {
+	ttl, err := parseTTL(r.Header.Get(headerTTL))
+	if err != nil || ttl <= 0 {
+		return time.Time{}
+	}
+	return r.Time.Add(ttl)
+}
+
+func parseTTL(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.Duration(n) * time.Second, nil
+	}
+	return time.ParseDuration(s)
+}
+
+// isMarker reports whether a stored message is a marker, not a record: a KV
+// delete or purge, or the server's mark of an expired key.
+func isMarker(h nats.Header, data []byte) bool {
+	return len(data) == 0 || h.Get(headerKVOperation) != "" || h.Get(headerMarkerReason) != ""
+}
+
+// get reads the last message of subject in stream (a wildcard subject finds
+// the last of those it matches) with a direct get, which any replica
+// answers. It returns nil, nil when there is none, and skips markers.
+func (b *Broker) get(ctx context.Context, stream, subject string) (*Record, error) {
+	rec, err := b.getLast(ctx, stream, subject)
+	if rec != nil && isMarker(rec.Header, rec.Data) {
+		return nil, err
+	}
+	return rec, err
+}
+
+// getLast is get with markers: the last message of subject, whatever it is.
+func (b *Broker) getLast(ctx context.Context, stream, subject string) (*Record, error) {
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		rec, err := b.directGet(ctx, stream, subject)
+		if err == nil || !Transient(err) || ctx.Err() != nil {
+			return rec, err
+		}
+		// A cluster electing a leader answers no reads for a moment.
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (b *Broker) directGet(ctx context.Context, stream, subject string) (*Record, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+	}
+	m, err := b.conn.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+stream+"."+subject, nil)
+	if err != nil {
+		if errors.Is(err, nats.ErrNoResponders) {
+			return nil, fmt.Errorf("read %s: %w (does stream %s exist?)", subject, err, stream)
+		}
+		return nil, fmt.Errorf("read %s: %w", subject, err)
+	}
+	switch st := m.Header.Get(headerStatus); st {
+	case "":
+	case "404":
+		return nil, nil
+	case "408", "503":
+		return nil, fmt.Errorf("read %s: %w", subject, jetstream.ErrNoStreamResponse)
+	default:
+		return nil, fmt.Errorf("read %s: status %s %s", subject, st, m.Header.Get("Description"))
+	}
+	rec := &Record{Subject: m.Header.Get(headerSubject), Data: m.Data, Header: m.Header}
+	rec.Seq, _ = strconv.ParseUint(m.Header.Get(headerSequence), 10, 64)
+	rec.Time, _ = time.Parse(time.RFC3339Nano, m.Header.Get(headerTimeStamp))
+	return rec, nil
+}
+
+// TTL bounds. The server refuses a per-message TTL under a second (err
+// 10165); docs/protocol.md states what a worker does with a TTL out of bounds.
+const (
+	MinTTL       = time.Second
+	MaxResultTTL = 365 * 24 * time.Hour
+)
+
+// ClampResultTTL bounds a result TTL that arrived on the wire (in ms; 0
+// or less means def).
+func ClampResultTTL(ms int64, def time.Duration) time.Duration {
+	if ms <= 0 {
+		return def
+	}
+	if ms > MaxResultTTL.Milliseconds() {
+		return MaxResultTTL
+	}
+	return max(time.Duration(ms)*time.Millisecond, MinTTL)
+}
+
+// A Task is a task encoded for its queue.
+type Task struct {
+	Queue, ID string
+	Func      string
+	Trace     string
+	Format    codec.Format
+	Data      []byte        // the encoded envelope
+	TTL       time.Duration // the longest it may wait in its queue
+	OwnID     bool          // the producer chose the id (an idempotency key)
+}
+
+// taskHeadroom is what a task message needs beyond its payload: subject and headers.
+const taskHeadroom = 512
+
+func (b *Broker) taskMsg(t *Task) (*nats.Msg, error) {
+	if max := b.MaxPayload(); int64(len(t.Data)+taskHeadroom) > max {
+		return nil, fmt.Errorf("%w: the task is %d bytes, the server accepts %d", strand.ErrTooLarge, len(t.Data), max-taskHeadroom)
+	}
+	if t.TTL < MinTTL {
+		return nil, fmt.Errorf("%w: task TTL %v is under the server's minimum of %v", strand.ErrBadOption, t.TTL, MinTTL)
+	}
+	msg := &nats.Msg{Subject: b.names.TaskSubject(t.Queue, t.ID), Data: t.Data, Header: nats.Header{}}
+	msg.Header.Set(codec.HeaderContentType, t.Format.ContentType())
+	msg.Header.Set(codec.HeaderFunc, t.Func)
+	if t.Trace != "" {
+		msg.Header.Set(codec.HeaderTrace, t.Trace)
+	}
+	if t.OwnID {
+		msg.Header.Set(HeaderOwnID, "1")
+	}
+	return msg, nil
+}
+
+// Submit queues tasks: one publish each to its own subject of the tasks
+// stream, all sent before any answer is awaited, so that a batch — and
+// concurrent callers of Submit, whose publishes share the connection's
+// pipeline — cost about one round trip. The stream holds one message per
+// subject and refuses a second (DiscardNewPerSubject), so a task whose id
+// is queued or running is refused by the server itself; a task whose
+// producer chose its id is also refused while the id's outcome is kept.
+// Writes whose fate is unknown (a connection failing over, a stream
+// electing a leader) are sent again until ctx ends; one that was stored
+// after all is recognised by its bytes. It returns an error per task:
+// wrapping strand.ErrDuplicate, strand.ErrTooLarge, or the cause.
+func (b *Broker) Submit(ctx context.Context, tasks ...*Task) []error {
+	errs := make([]error, len(tasks))
+	msgs := make([]*nats.Msg, len(tasks))
+	futs := make([]jetstream.PubAckFuture, len(tasks))
+	var sent []int
+	for i, t := range tasks {
+		msg, err := b.taskMsg(t)
+		if err == nil && t.OwnID {
+			err = b.idFree(ctx, t.Queue, t.ID)
+		}
+		if err == nil {
+			futs[i], err = b.js.PublishMsgAsync(msg)
+		}
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		msgs[i] = msg
+		sent = append(sent, i)
+	}
+	wait := 50 * time.Millisecond
+	for retried := false; len(sent) > 0; retried = true {
+		var again []int
+		for _, i := range sent {
+			var err error
+			select {
+			case <-futs[i].Ok():
+				continue
+			case err = <-futs[i].Err():
+			case <-ctx.Done():
+				err = ctx.Err()
+			}
+			switch {
+			case perSubjectFull(err):
+				if retried && b.stored(ctx, msgs[i]) {
+					continue // an earlier try was stored after all
+				}
+				errs[i] = fmt.Errorf("%w: %s", strand.ErrDuplicate, tasks[i].ID)
+			case Transient(err) && ctx.Err() == nil:
+				again = append(again, i)
+			case errors.Is(err, nats.ErrMaxPayload):
+				errs[i] = fmt.Errorf("%w: %v", strand.ErrTooLarge, err)
+			default:
+				errs[i] = refusal(err, "queue "+tasks[i].Queue)
+			}
+		}
+		if len(again) > 0 {
+			select {
+			case <-ctx.Done():
+				for _, i := range again {
+					errs[i] = ctx.Err()
+				}
+				again = nil
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, time.Second)
+		}
+		for _, i := range again {
+			var err error
+			if futs[i], err = b.js.PublishMsgAsync(msgs[i]); err != nil {
+				errs[i] = err
+			}
+		}
+		sent = again[:0:0]
+		for _, i := range again {
+			if errs[i] == nil {
+				sent = append(sent, i)
+			}
+		}
+	}
+	return errs
+}
+
+// perSubjectFull reports whether a publish was refused because its subject
+// holds a message already (DiscardNewPerSubject, err_code 10077; the
+// server answers it with status 503, so check it before Transient).
+func perSubjectFull(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeStoreFailed &&
+		strings.Contains(apiErr.Description, "maximum messages per subject")
+}
+
+// refusal makes a permission violation say so.
+func refusal(err error, what string) error {
+	if err != nil && strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
+		return fmt.Errorf("%w: %s: %v", strand.ErrForbidden, what, err)
+	}
+	return err
+}
+
+// stored reports whether the queued task of msg's subject holds msg's bytes.
+func (b *Broker) stored(ctx context.Context, msg *nats.Msg) bool {
+	rec, err := b.get(ctx, b.names.TasksStream(), msg.Subject)
+	return err == nil && rec != nil && string(rec.Data) == string(msg.Data)
+}
+
+// idFree refuses an id whose outcome or cancellation is kept.
+func (b *Broker) idFree(ctx context.Context, queue, id string) error {
+	o, err := b.Outcome(ctx, queue, id)
+	if err != nil {
+		return err
+	}
+	if o != nil {
+		return fmt.Errorf("%w: %s (%s)", strand.ErrDuplicate, id, o.Status)
+	}
+	return nil
+}
+
+// Queued reads the task of queue with id as it waits in its queue (or runs):
+// nil once it has been answered, or if it never existed.
+func (b *Broker) Queued(ctx context.Context, queue, id string) (*Record, error) {
+	return b.get(ctx, b.names.TasksStream(), b.names.TaskSubject(queue, id))
+}
+
+// Locate finds the queue of task id when the caller does not know it, from
+// any record of it the server holds: "" if there is none.
+func (b *Broker) Locate(ctx context.Context, id string) (string, error) {
+	rec, err := b.get(ctx, b.names.Stream(), b.names.KeySubject(b.names.Key("*", "*", id)))
+	if err != nil {
+		return "", err
+	}
+	if rec != nil {
+		if _, q, _, ok := b.names.ParseKey(rec.Subject); ok {
+			return q, nil
+		}
+	}
+	if rec, err = b.get(ctx, b.names.TasksStream(), b.names.TaskSubject("*", id)); err != nil || rec == nil {
+		return "", err
+	}
+	q, _, _ := b.names.ParseTaskSubject(rec.Subject)
+	return q, nil
+}
+
+// Outcome is a task's final record as the protocol reads it: the first one
+// written of its outcome (by a worker) and its cancellation (by a
+// canceller). A cancellation always reads as cancelled, whatever its
+// writer put in it: only a queue's workers write outcomes.
+type Outcome struct {
+	*codec.Outcome
+	Format codec.Format
+	Seq    uint64
+}
+
+// Outcome reads the task's outcome; nil while it has none.
+func (b *Broker) Outcome(ctx context.Context, queue, id string) (*Outcome, error) {
+	r, err := b.record(ctx, b.names.ResultKey(queue, id))
+	if err != nil {
+		return nil, err
+	}
+	c, err := b.record(ctx, b.names.CancelKey(queue, id))
+	if err != nil {
+		return nil, err
+	}
+	if r == nil && c == nil {
+		return nil, nil
+	}
+	return b.firstOutcome(r, c, queue, id)
+}
+
+// firstOutcome decodes the winner of a task's outcome r and cancellation c
+// (either may be nil, not both).
+func (b *Broker) firstOutcome(r, c *Record, queue, id string) (*Outcome, error) {
+	rec := r
+	if r == nil || (c != nil && c.Seq < r.Seq) {
+		rec = c
+	}
+	return b.DecodeOutcome(rec.Subject, rec.Data, rec.Seq)
+}
+
+// DecodeOutcome decodes the record (or its event) on subject as the task's
+// outcome; seq is its stream sequence, if known.
+func (b *Broker) DecodeOutcome(subject string, data []byte, seq uint64) (*Outcome, error) {
+	kind, queue, id, _ := b.names.ParseKey(subject)
+	o, f, err := codec.DecodeOutcome(data)
+	if err != nil {
+		return nil, fmt.Errorf("task %s: %w", id, err)
+	}
+	if kind == KindCancel {
+		o.Status, o.Result = strand.StatusCancelled, nil
+		if o.Error == nil || o.Error.Kind != strand.KindCancelled {
+			o.Error = &codec.ErrorInfo{Kind: strand.KindCancelled, Message: "cancelled by caller"}
+		}
+	}
+	if o.Queue == "" {
+		o.Queue = queue
+	}
+	return &Outcome{Outcome: o, Format: f, Seq: seq}, nil
+}
+
+func (b *Broker) record(ctx context.Context, key string) (*Record, error) {
+	return b.get(ctx, b.names.Stream(), b.names.KeySubject(key))
+}
+
+// State reads the task's state record; nil if it has none.
+func (b *Broker) State(ctx context.Context, queue, id string) (*codec.State, error) {
+	rec, err := b.record(ctx, b.names.StateKey(queue, id))
+	if err != nil || rec == nil {
+		return nil, err
+	}
+	return codec.DecodeState(rec.Data)
+}
+
+// Lookup is what the server holds of one task, read in the protocol's order.
+type Lookup struct {
+	Queue   string
+	Outcome *Outcome        // its outcome, if it has one: then nothing else is read
+	Task    *codec.Envelope // its envelope while it is queued or running
+	State   *codec.State    // its state while it is queued or running, if any
+	Format  codec.Format    // the envelope's
+	Expires time.Time       // when the queued task expires unrun
+}
+
+// Status is the task's status: the outcome's, else the state's, pending
+// while it is queued, and strand.StatusUnknown when nothing is left.
+func (l *Lookup) Status() strand.Status {
+	switch {
+	case l.Outcome != nil:
+		return l.Outcome.Status
+	case l.Task == nil:
+		return strand.StatusUnknown
+	case l.State != nil:
+		return l.State.Status
+	}
+	return strand.StatusPending
+}
+
+// Look reads what the server holds of task id in queue ("" when unknown:
+// it is located first). The order makes the answer true for every order of
+// events: a worker writes the outcome before it answers the task, so a
+// task that is no longer queued has its outcome, unless that expired.
+func (b *Broker) Look(ctx context.Context, queue, id string) (*Lookup, error) {
+	if queue == "" {
+		q, err := b.Locate(ctx, id)
+		if err != nil || q == "" {
+			return &Lookup{}, err
+		}
+		queue = q
+	}
+	l := &Lookup{Queue: queue}
+	var err error
+	if l.Outcome, err = b.Outcome(ctx, queue, id); err != nil || l.Outcome != nil {
+		return l, err
+	}
+	rec, err := b.Queued(ctx, queue, id)
+	if err != nil {
+		return nil, err
+	}
+	if rec == nil {
+		// Answered between the two reads, or gone: read the outcome again.
+		l.Outcome, err = b.Outcome(ctx, queue, id)
+		return l, err
+	}
+	if l.Format, err = rec.Format(); err != nil {
+		l.Format = codec.Sniff(rec.Data)
+	}
+	if l.Task, err = codec.DecodeEnvelope(l.Format, rec.Data); err != nil {
+		l.Task = &codec.Envelope{ID: id, Func: rec.Header.Get(codec.HeaderFunc)}
+	}
+	l.Task.Queue, l.Expires = queue, rec.Expires()
+	if l.State, err = b.State(ctx, queue, id); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// Cancel cancels a queued or running task: it writes the task's
+// cancellation record create-only, and the queue's workers, who follow
+// those records, stop the handler if it runs and never start it if it has
+// not. The record lives as long as the task could still be delivered, and
+// at least resultTTL. A task that has an outcome is refused with
+// strand.ErrFinished, one that has no record with strand.ErrNotFound; so is
+// a task that finished while it was being cancelled.
+func (b *Broker) Cancel(ctx context.Context, queue, id string, resultTTL time.Duration) error {
+	l, err := b.Look(ctx, queue, id)
+	if err != nil {
+		return fmt.Errorf("cancel %s: %w", id, err)
+	}
+	if l.Outcome != nil {
+		return fmt.Errorf("cancel %s: %w (%s)", id, strand.ErrFinished, l.Outcome.Status)
+	}
+	if l.Task == nil {
+		return fmt.Errorf("cancel %s: %w", id, strand.ErrNotFound)
+	}
+	env := l.Task
+	ttl := ClampResultTTL(env.ResultTTLMS, resultTTL)
+	if left := time.Until(l.Expires); left > ttl {
+		ttl = left
+	}
+	o := &codec.Outcome{
+		Status: strand.StatusCancelled, Func: env.Func, Queue: l.Queue, Created: env.Created, Meta: env.Meta,
+		Error:    &codec.ErrorInfo{Kind: strand.KindCancelled, Message: env.Func + ": cancelled by caller"},
+		Finished: time.Now().UnixMilli(),
+	}
+	data, err := l.Format.Marshal(o)
+	if err != nil {
+		return fmt.Errorf("cancel %s: %w", id, err)
+	}
+	seq, err := b.create(ctx, b.names.CancelKey(l.Queue, id), data, l.Format, ttl)
+	if err != nil {
+		return fmt.Errorf("cancel %s: %w", id, err)
+	}
+	// The task may have finished between the read and the write: then its
+	// outcome came first, and stands.
+	if first, err := b.Outcome(ctx, l.Queue, id); err == nil && first != nil && first.Seq < seq {
+		return fmt.Errorf("cancel %s: %w (%s)", id, strand.ErrFinished, first.Status)
+	}
+	return nil
+}
+
+// create writes key create-only with a TTL and returns its sequence.
+func (b *Broker) create(ctx context.Context, key string, data []byte, f codec.Format, ttl time.Duration) (uint64, error) {
+	msg := b.recordMsg(key, data, f)
+	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
+	msg.Header.Set(headerTTL, ttl.String())
+	seq, created, err := b.createOver(ctx, msg)
+	if err != nil {
+		return 0, refusal(err, key)
+	}
+	if !created {
+		return 0, fmt.Errorf("%w: %s exists", strand.ErrFinished, key)
+	}
+	return seq, nil
+}
+
+// createOver writes msg, a create-only write, and waits for it, sending it
+// again while a retry can fix its failure. A refusal because the subject's
+// last message is only a marker (a record that expired or was purged; the
+// server keeps the marker a minute) is not an existing record: the write
+// goes again over the marker. It reports the stored sequence, and created =
+// false when a record exists already.
+func (b *Broker) createOver(ctx context.Context, msg *nats.Msg) (seq uint64, created bool, err error) {
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		ack, err := b.js.PublishMsg(ctx, msg)
+		switch {
+		case err == nil:
+			return ack.Sequence, true, nil
+		case wrongLastSeq(err):
+			last, gerr := b.getLast(ctx, b.names.Stream(), msg.Subject)
+			if gerr != nil {
+				return 0, false, gerr
+			}
+			if last != nil && !isMarker(last.Header, last.Data) {
+				return 0, false, nil
+			}
+			var after uint64
+			if last != nil {
+				after = last.Seq
+			}
+			msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(after, 10))
+			continue
+		case !Transient(err) || ctx.Err() != nil:
+			return 0, false, err
+		}
+		select {
+		case <-ctx.Done():
+			return 0, false, err
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (b *Broker) recordMsg(key string, data []byte, f codec.Format) *nats.Msg {
+	msg := &nats.Msg{Subject: b.names.KeySubject(key), Data: data, Header: nats.Header{}}
+	msg.Header.Set(codec.HeaderContentType, f.ContentType())
+	return msg
+}
+
+// publishRetrying publishes msg and waits for its answer, sending it again
+// while a retry can fix its failure (Transient), until ctx ends.
+func (b *Broker) publishRetrying(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		ack, err := b.js.PublishMsg(ctx, msg, opts...)
+		if err == nil || !Transient(err) || ctx.Err() != nil {
+			return ack, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+	}
+}
+
+// A Write is a record write in flight.
+type Write = jetstream.PubAckFuture
+
+// WriteOutcome sends a task's outcome, create-only, with the result TTL,
+// without waiting: the answer comes on the returned Write. An outcome that
+// exists already stands (Exists tells that refusal apart).
+func (b *Broker) WriteOutcome(queue, id string, data []byte, f codec.Format, ttl time.Duration) (Write, error) {
+	return b.js.PublishMsgAsync(b.recordMsg(b.names.ResultKey(queue, id), data, f),
+		jetstream.WithExpectLastSequencePerSubject(0), jetstream.WithMsgTTL(ttl))
+}
+
+// WriteState sends a task's state record with the result TTL, without waiting.
+func (b *Broker) WriteState(queue, id string, data []byte, f codec.Format, ttl time.Duration) (Write, error) {
+	return b.js.PublishMsgAsync(b.recordMsg(b.names.StateKey(queue, id), data, f), jetstream.WithMsgTTL(ttl))
+}
+
+// Settle finishes a create-only write whose answer was an error: it sends
+// it again while a retry can fix that (a cluster failing over), and over a
+// marker left where an earlier record expired, until ctx ends. It reports
+// whether the record is now stored, or a record exists already: either
+// way the write's task is answered.
+func (b *Broker) Settle(ctx context.Context, w Write, err error) bool {
+	if !Transient(err) && !wrongLastSeq(err) {
+		return false
+	}
+	msg := w.Msg()
+	if msg.Header.Get(jetstream.ExpectedLastSubjSeqHeader) == "" {
+		_, err := b.publishRetrying(ctx, msg)
+		return err == nil
+	}
+	_, _, err = b.createOver(ctx, msg)
+	return err == nil
+}
+
+func wrongLastSeq(err error) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return errors.Is(err, jetstream.ErrKeyExists)
+	}
+	return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
+}
+
+// Purge removes a finished task's records now instead of at their TTLs:
+// its outcome, cancellation, state and streamed items. Purge markers stay
+// for a minute (the bucket's marker TTL) and then the id is free.
+func (b *Broker) Purge(ctx context.Context, queue, id string) error {
+	for _, kind := range []string{KindOutcome, KindCancel, KindState} {
+		key := b.names.Key(kind, queue, id)
+		m := &nats.Msg{Subject: b.names.KeySubject(key), Header: nats.Header{}}
+		m.Header.Set(headerKVOperation, "PURGE")
+		m.Header.Set("Nats-Rollup", "sub")
+		if _, err := b.publishRetrying(ctx, m, jetstream.WithMsgTTL(markerTTL)); err != nil {
+			return fmt.Errorf("purge %s: %s: %w", id, key, refusal(err, key))
+		}
+	}
+	items, err := b.js.Stream(ctx, b.names.ItemsStream())
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil
+	}
+	if err == nil {
+		err = items.Purge(ctx, jetstream.WithPurgeSubject(b.names.ItemsSubject(queue, id)))
+	}
+	if err != nil {
+		return fmt.Errorf("purge %s: items: %w", id, err)
+	}
+	return nil
+}
+
+// Cancellations lists the ids of queue's tasks with a cancellation record:
+// a worker reads them when it starts, then follows new ones as events.
+func (b *Broker) Cancellations(ctx context.Context, queue string) ([]string, error) {
+	cons, err := b.js.OrderedConsumer(ctx, b.names.Stream(), jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{b.names.KeySubject(b.names.CancelKey(queue, "*"))},
+		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
+		HeadersOnly:    true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read cancellations of %s: %w", queue, err)
+	}
+	info := cons.CachedInfo()
+	var ids []string
+	if info.NumPending == 0 {
+		return nil, nil
+	}
+	left := info.NumPending
+	for left > 0 {
+		batch, err := cons.Fetch(int(min(left, 1000)), jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			return ids, fmt.Errorf("read cancellations of %s: %w", queue, err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			meta, _ := m.Metadata()
+			if meta != nil {
+				left = meta.NumPending
+			}
+			if m.Headers().Get(headerKVOperation) != "" || m.Headers().Get(headerMarkerReason) != "" {
+				continue
+			}
+			if _, _, id, ok := b.names.ParseKey(m.Subject()); ok {
+				ids = append(ids, id)
+			}
+		}
+		if n == 0 {
+			break
+		}
+	}
+	return ids, nil
+}
+
+// errCodeStoreFailed is JetStream's err_code for a store that refused a
+// message (JSStreamStoreFailedF), nats.go has no constant for it.
+const errCodeStoreFailed jetstream.ErrorCode = 10077
+
+// Read returns the record of key in the bucket, or nil if it has none.
+func (b *Broker) Read(ctx context.Context, key string) (*Record, error) { return b.record(ctx, key) }

@@ -41,6 +41,9 @@ type ServerConfig struct {
 	// Routes are the other nodes' cluster addresses, nats-route://host:port;
 	// listing every node, this one included, is fine.
 	Routes []string
+	// ClusterAdvertise is the host:port the other nodes are told to route
+	// to, when it is not ClusterAddr (a NAT, a proxy); default ClusterAddr.
+	ClusterAdvertise string
 }
 
 // Server is a running embedded NATS server.
@@ -186,7 +189,7 @@ func cluster(cfg ServerConfig, opts *server.Options) error {
 	if port, err = listenPort(host, port); err != nil {
 		return err
 	}
-	opts.Cluster = server.ClusterOpts{Name: cfg.ClusterName, Host: host, Port: port}
+	opts.Cluster = server.ClusterOpts{Name: cfg.ClusterName, Host: host, Port: port, Advertise: cfg.ClusterAdvertise}
 	for _, r := range cfg.Routes {
 		u, err := url.Parse(r)
 		if err != nil || u.Host == "" {

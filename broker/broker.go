@@ -46,6 +46,8 @@ type Config struct {
 	// ItemsMaxAge is how long streamed items are kept (default 24h, the
 	// default result TTL). It applies when the items stream is created.
 	ItemsMaxAge time.Duration `envconfig:"ITEMS_MAX_AGE"`
+	// Failover moves the connection off a server that cannot reach JetStream (STRAND_FAILOVER_*).
+	Failover FailoverConfig `envconfig:"FAILOVER"`
 }
 
 // FromEnv reads a Config from STRAND_* environment variables.
@@ -128,6 +130,8 @@ type Broker struct {
 	rmu         sync.Mutex
 	reconnected chan struct{} // closed, and replaced, at each reconnect
 	reconnects  uint64
+
+	failover *failover // the JetStream watchdog; nil when it is off
 }
 
 // Connect dials NATS as cfg says and provisions strand's bucket.
@@ -185,6 +189,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Broker, error) {
 		}
 		b.provisionLater(err)
 	}
+	b.startFailover()
 	return b, nil
 }
 
@@ -349,6 +354,7 @@ func (b *Broker) MaxPayload() int64 { return b.conn.MaxPayload() }
 
 // Close drains the connection if Connect opened it.
 func (b *Broker) Close() error {
+	b.stopFailover()
 	if b.stopProvision != nil {
 		b.stopProvision()
 		b.provisioning.Wait()

@@ -16,6 +16,8 @@ type ServerConfig struct {
 	// Addr is host:port to listen on (default 127.0.0.1:4222; port 0 picks a free one).
 	Addr string
 	// DataDir holds JetStream's files (default: a new temporary directory).
+	// A server holds an exclusive lock on it (file strand.lock) while it
+	// runs; a second server on the same directory fails with ErrDataDirInUse.
 	DataDir string
 	// SyncAlways makes JetStream fsync every write before acknowledging it;
 	// otherwise it syncs every SyncInterval (default 2m, the server's own).
@@ -39,13 +41,17 @@ type ServerConfig struct {
 	// Routes are the other nodes' cluster addresses, nats-route://host:port;
 	// listing every node, this one included, is fine.
 	Routes []string
+	// ClusterAdvertise is the host:port the other nodes are told to route
+	// to, when it is not ClusterAddr (a NAT, a proxy); default ClusterAddr.
+	ClusterAdvertise string
 }
 
 // Server is a running embedded NATS server.
 type Server struct {
 	*server.Server
 	dataDir string
-	tmpDir  bool // dataDir was made by StartServer: Stop removes it
+	tmpDir  bool     // dataDir was made by StartServer: Stop removes it
+	lock    *dirLock // on dataDir, from start to Stop
 }
 
 // URL is the client URL of the server.
@@ -58,6 +64,7 @@ func (s *Server) DataDir() string { return s.dataDir }
 func (s *Server) Stop() {
 	s.Shutdown()
 	s.WaitForShutdown()
+	s.lock.release()
 	if s.tmpDir {
 		_ = os.RemoveAll(s.dataDir)
 	}
@@ -65,6 +72,8 @@ func (s *Server) Stop() {
 
 // StartServer starts an embedded NATS server with JetStream and waits until
 // it accepts connections. It binds where cfg.Addr says, 127.0.0.1 by default.
+// It fails at once with ErrDataDirInUse when another server runs on
+// cfg.DataDir.
 func StartServer(cfg ServerConfig) (*Server, error) {
 	addr := cfg.Addr
 	if addr == "" {
@@ -91,7 +100,15 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		}
 		tmp = true
 	}
+	lock, err := lockDataDir(dir)
+	if err != nil {
+		if tmp {
+			_ = os.RemoveAll(dir)
+		}
+		return nil, err
+	}
 	fail := func(err error) (*Server, error) {
+		lock.release()
 		if tmp {
 			_ = os.RemoveAll(dir)
 		}
@@ -130,7 +147,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		s.Shutdown()
 		return fail(fmt.Errorf("start nats server on %s: not ready after 10s", addr))
 	}
-	return &Server{Server: s, dataDir: dir, tmpDir: tmp}, nil
+	return &Server{Server: s, dataDir: dir, tmpDir: tmp, lock: lock}, nil
 }
 
 // listenPort checks that host:port is free (the server reports a taken port
@@ -172,7 +189,7 @@ func cluster(cfg ServerConfig, opts *server.Options) error {
 	if port, err = listenPort(host, port); err != nil {
 		return err
 	}
-	opts.Cluster = server.ClusterOpts{Name: cfg.ClusterName, Host: host, Port: port}
+	opts.Cluster = server.ClusterOpts{Name: cfg.ClusterName, Host: host, Port: port, Advertise: cfg.ClusterAdvertise}
 	for _, r := range cfg.Routes {
 		u, err := url.Parse(r)
 		if err != nil || u.Host == "" {

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime"
+	"runtime/pprof"
 	"sync"
 	"time"
 )
@@ -116,7 +119,29 @@ func depthRun(ctx context.Context, e *env) (res *DepthResult, err error) {
 		return nil, err
 	}
 	res.AfterTTL = e.sample()
+	if err := writeHeapProfile(cfg.HeapProfile); err != nil {
+		return nil, err
+	}
 	return res, nil
+}
+
+// writeHeapProfile writes the heap's live objects to path ("" = none): what
+// the process still holds once the result TTL has passed.
+func writeHeapProfile(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	runtime.GC() // a heap profile is as of the last finished cycle but one
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

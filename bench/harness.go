@@ -38,6 +38,9 @@ type Config struct {
 	// Settle is how long past ResultTTL the depth run and soak wait before
 	// their last sample.
 	Settle time.Duration
+	// HeapProfile, if set, is where the depth run writes a heap profile
+	// once the result TTL has passed.
+	HeapProfile string
 	// Redis is the redis-server binary ("" = look it up in PATH, then /usr/bin).
 	Redis string
 	// Log receives progress lines (nil: none).

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -30,10 +31,14 @@ func main() {
 	flag.IntVar(&cfg.SoakN, "soak-n", 120000, "tasks of the soak")
 	flag.DurationVar(&cfg.ResultTTL, "result-ttl", 3*time.Second, "result TTL of the depth run and the soak (≥ 1s)")
 	flag.DurationVar(&cfg.Settle, "settle", 5*time.Second, "how long past the result TTL the depth run and soak wait")
+	flag.StringVar(&cfg.HeapProfile, "heapprofile", "", "write a heap profile here after the depth run's wait past the result TTL")
 	flag.StringVar(&cfg.Redis, "redis", "", "redis-server binary (default: PATH, then /usr/bin/redis-server)")
 	flag.StringVar(&only, "only", "", "comma list of cycles: floor,naive,asynq,strand,strand-prefetch,strand-batch,depth,soak")
 	flag.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	flag.Parse()
+	if cfg.HeapProfile != "" {
+		runtime.MemProfileRate = 4096
+	}
 	if only != "" {
 		cfg.Only = strings.Split(only, ",")
 	}

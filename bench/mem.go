@@ -2,9 +2,11 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -39,6 +41,12 @@ func procStatus(pid, field string) int64 {
 // heap can give back to the OS.
 func rss() int64 {
 	debug.FreeOSMemory()
+	if os.Getenv("STRAND_BENCH_MEMSTATS") != "" {
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		fmt.Fprintf(os.Stderr, "memstats: heapalloc %d heapinuse %d heapidle %d released %d stackinuse %d sys %d other %d gcsys %d rss %d\n",
+			m.HeapAlloc>>20, m.HeapInuse>>20, m.HeapIdle>>20, m.HeapReleased>>20, m.StackInuse>>20, m.Sys>>20, m.OtherSys>>20, m.GCSys>>20, procStatus("self", "VmRSS")>>20)
+	}
 	return procStatus("self", "VmRSS")
 }
 

@@ -211,37 +211,30 @@ func (b *Broker) provisionLater(first error) {
 	})
 }
 
-// markerTTL is how long delete markers stay after a key's TTL ends.
+// markerTTL is how long purge markers stay, and the workers bucket's
+// delete and expiry markers.
 const markerTTL = time.Minute
 
 func (b *Broker) provision(ctx context.Context) error {
 	n := b.names
-	kvc := jetstream.KeyValueConfig{
-		Bucket:         n.Bucket(),
-		Description:    "strand task records: states (s.<queue>.<id>), outcomes (r.<queue>.<id>), cancellations (c.<queue>.<id>)",
-		History:        1,
-		Storage:        jetstream.FileStorage,
-		Replicas:       b.cfg.Replicas,
-		LimitMarkerTTL: markerTTL,
+	// The bucket is made as a stream, as a KV library would make it, but
+	// without limit markers: an expired state or outcome just goes, instead
+	// of leaving a marker behind for a minute (nobody watches for expiry,
+	// and 200 000 markers cost as much as the records did).
+	if err := b.ensureStream(ctx, "bucket", jetstream.StreamConfig{
+		Name:              n.Stream(),
+		Description:       "strand task records: states (s.<queue>.<id>), outcomes (r.<queue>.<id>), cancellations (c.<queue>.<id>)",
+		Subjects:          []string{"$KV." + n.Bucket() + ".>"},
+		MaxMsgsPerSubject: 1,
+		AllowRollup:       true,
+		DenyDelete:        true,
+		AllowDirect:       true,
+		AllowMsgTTL:       true,
 		// Every write is republished as an event: waiters follow outcomes
 		// and cancellations, workers cancellations, watchers states.
 		RePublish: &jetstream.RePublish{Source: "$KV." + n.Bucket() + ".>", Destination: n.EventPrefix() + ">"},
-	}
-	// An existing bucket is used as it is: updating it on every connect would
-	// let a process with a different replica count rescale it. Change a
-	// bucket's replicas deliberately (nats stream edit).
-	err := retryTransient(ctx, func() error {
-		_, err := b.js.Stream(ctx, n.Stream())
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			_, err = CreateRetrying(ctx, func() (jetstream.KeyValue, error) { return b.js.CreateKeyValue(ctx, kvc) })
-			if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-				err = nil
-			}
-		}
+	}); err != nil {
 		return err
-	})
-	if err != nil {
-		return fmt.Errorf("provision bucket %s: %w", n.Bucket(), err)
 	}
 	// Tasks: one subject per task in a work queue, so the ack removes a
 	// task that has run, and the server itself refuses a second task on a

@@ -61,7 +61,11 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 	}
 	t := &task{msg: m, id: id, queue: queue, attempt: 1, ttl: r.cfg.ResultTTL}
 	t.attempt = m.Attempt()
-	t.log = r.log.With().Str("task_id", id).Str("queue", queue).Int("attempt", t.attempt).Logger()
+	t.log = r.log
+	if r.logs {
+		// A logger's context costs an allocation per task: only for a logger that logs.
+		t.log = r.log.With().Str("task_id", id).Str("queue", queue).Int("attempt", t.attempt).Logger()
+	}
 
 	f, ferr := codec.ParseContentType(m.Headers().Get(codec.HeaderContentType))
 	t.format = f
@@ -85,7 +89,9 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 	env.Queue = queue
 	t.env = env
 	t.attempts = r.attempts(env)
-	t.log = t.log.With().Str("func", env.Func).Logger()
+	if r.logs {
+		t.log = t.log.With().Str("func", env.Func).Logger()
+	}
 	t.ttl = broker.ClampResultTTL(env.ResultTTLMS, r.cfg.ResultTTL)
 
 	if r.isCancelled(queue, id) {

@@ -135,6 +135,7 @@ type Reader struct {
 	cfg   Config
 	names broker.Names
 	log   zerolog.Logger
+	logs  bool // log is not disabled
 
 	ab      abandonment // handlers given up on (see call)
 	handler Handler     // the middleware chain around call
@@ -159,6 +160,7 @@ func New(b *broker.Broker, reg *registry.Registry, cfg Config) (*Reader, error) 
 	r := &Reader{
 		b: b, reg: reg, cfg: cfg, names: b.Names(),
 		log:       cfg.Logger.With().Str("worker", cfg.WorkerID).Logger(),
+		logs:      cfg.Logger.GetLevel() != zerolog.Disabled,
 		running:   make(map[string]context.CancelCauseFunc),
 		cancelled: make(map[string]time.Time),
 	}

@@ -312,6 +312,10 @@ func (b *Broker) EnsureQueue(ctx context.Context, queue string, qc QueueConfig) 
 			MaxDeliver:    qc.MaxDeliver,
 			MaxAckPending: qc.MaxAckPending,
 			Replicas:      b.cfg.Replicas,
+			// Prioritized: a worker's prefetch requests are filled only
+			// while no request for a free slot waits (see Pull).
+			PriorityGroups: []string{pullGroup},
+			PriorityPolicy: jetstream.PriorityPolicyPrioritized,
 		})
 		return err
 	})

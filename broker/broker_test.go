@@ -96,7 +96,7 @@ func TestTaskAndRecordSemantics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(2*time.Second))
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(2*time.Second), jetstream.FetchPriorityGroup("strand"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,10 +54,11 @@ func (d Delivery) InProgress() error { return d.m.InProgress() }
 // to a worker that has no slot waiting for it, and asking costs one
 // message, not a subscription per fetch.
 type Puller struct {
-	b       *Broker
-	subject string // the consumer's next-message API subject
-	sub     *nats.Subscription
-	expires time.Duration
+	b          *Broker
+	subject    string // the consumer's next-message API subject
+	sub        *nats.Subscription
+	expires    time.Duration
+	priority   int
 
 	mu      sync.Mutex
 	pending []*request // open pull requests, oldest first
@@ -68,15 +69,26 @@ type request struct {
 	deadline time.Time
 }
 
+// pullGroup is the priority group every pull request names: the queues'
+// consumers use the prioritized policy, so that the server fills requests
+// for free slots before any request for prefetch.
+const pullGroup = "strand"
+
 // Pull returns a Puller for queue's consumer (EnsureQueue makes it).
 // Delivered tasks go to deliver, and slots the server will not fill (a
 // request that expired unfilled) to release, both on the subscription's
-// goroutine; a pull request waits up to expires for tasks.
-func (b *Broker) Pull(queue string, expires time.Duration, deliver func(Delivery), release func(n int)) (*Puller, error) {
+// goroutine; a pull request waits up to expires for tasks. A prefetch
+// Puller's requests rank below every request for a free slot, of any
+// worker: the server fills them only while no free slot waits, so a worker
+// prefetches only tasks that no idle worker could run at that moment.
+func (b *Broker) Pull(queue string, expires time.Duration, prefetch bool, deliver func(Delivery), release func(n int)) (*Puller, error) {
 	p := &Puller{
 		b:       b,
 		subject: "$JS.API.CONSUMER.MSG.NEXT." + b.names.TasksStream() + "." + b.names.Consumer(queue),
 		expires: expires,
+	}
+	if prefetch {
+		p.priority = 1
 	}
 	sub, err := b.conn.Subscribe(b.conn.NewInbox(), func(m *nats.Msg) {
 		if n := p.receive(m); n > 0 {
@@ -132,9 +144,11 @@ func (p *Puller) receive(m *nats.Msg) int {
 // Request asks for n tasks.
 func (p *Puller) Request(n int) error {
 	body, _ := json.Marshal(struct {
-		Batch   int           `json:"batch"`
-		Expires time.Duration `json:"expires"`
-	}{n, p.expires})
+		Batch    int           `json:"batch"`
+		Expires  time.Duration `json:"expires"`
+		Group    string        `json:"group"`
+		Priority int           `json:"priority,omitempty"`
+	}{n, p.expires, pullGroup, p.priority})
 	p.mu.Lock()
 	p.pending = append(p.pending, &request{left: n, deadline: time.Now().Add(p.expires)})
 	p.mu.Unlock()

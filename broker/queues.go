@@ -16,7 +16,7 @@ import (
 type QueueInfo struct {
 	Queue       string    // the queue's name
 	Consumer    string    // its consumer, Names.Consumer(queue)
-	Depth       uint64    // task records not yet delivered (NumPending)
+	Depth       uint64    // tasks waiting, not yet delivered (NumPending)
 	InFlight    int       // delivered, not yet acknowledged (NumAckPending)
 	Redelivered int       // delivered more than once, not yet acknowledged
 	Waiting     int       // pull requests of workers waiting for tasks
@@ -24,7 +24,7 @@ type QueueInfo struct {
 }
 
 // Queues lists the queues, sorted by name: the durable consumers
-// <prefix>-<queue> on the bucket's stream whose filter is the queue's.
+// <prefix>-<queue> on the tasks stream whose filter is the queue's.
 // The gateway, the metrics collector and `strand queues` all read it.
 func (b *Broker) Queues(ctx context.Context) ([]QueueInfo, error) {
 	st, err := b.js.Stream(ctx, b.names.TasksStream())

@@ -619,8 +619,9 @@ func wrongLastSeq(err error) bool {
 }
 
 // Purge removes a finished task's records now instead of at their TTLs:
-// its outcome, cancellation, state and streamed items. Purge markers stay
-// for a minute (the bucket's marker TTL) and then the id is free.
+// its outcome, cancellation, state and streamed items. Its purge markers
+// expire after a minute; the id is free at once (create-only writes go
+// over a marker).
 func (b *Broker) Purge(ctx context.Context, queue, id string) error {
 	for _, kind := range []string{KindOutcome, KindCancel, KindState} {
 		key := b.names.Key(kind, queue, id)

@@ -160,7 +160,8 @@ func (g *gateway) taskWritten(m *nats.Msg) *taskEvent {
 	return e
 }
 
-// recordWritten turns a republished write of s.<id> or r.<id> into an event.
+// recordWritten turns a republished write of a task's state, outcome or
+// cancellation (s./r./c.<queue>.<id>) into an event.
 func (g *gateway) recordWritten(m *nats.Msg) *taskEvent {
 	kind, _, id, ok := g.names.ParseKey(m.Subject)
 	if !ok || marker(m) {

@@ -206,7 +206,7 @@ func TestRedeliveryAfterOutcomeBeforeAck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second), jetstream.FetchPriorityGroup("strand"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,4 +312,49 @@ func streamMsgs(t *testing.T, e *env, name string) uint64 {
 		t.Fatal(err)
 	}
 	return info.State.Msgs
+}
+
+// A worker's prefetch never takes a task that a free slot of another
+// worker is waiting for: prefetch requests rank below every request for a
+// free slot, so a busy worker with prefetch does not sit on tasks while an
+// idle worker could run them (the prefetch trap).
+func TestPrefetchNeverTakesFromIdle(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	release := make(chan struct{})
+	e.reg.MustRegister("hold", func(ctx context.Context) error {
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	e.reg.MustRegister("who", func(ctx context.Context) string {
+		tk, _ := strand.TaskFrom(ctx)
+		return tk.Worker
+	})
+	ctx := ctxT(t, 30*time.Second)
+	e.worker(reader.Config{WorkerID: "busy", Concurrency: 1, Prefetch: 4})
+	long, err := e.w.Submit(ctx, "hold")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer close(release)
+	waitStatus(t, ctx, long, strand.StatusRunning, 10*time.Second)
+	e.worker(reader.Config{WorkerID: "idle", Concurrency: 1})
+	time.Sleep(300 * time.Millisecond) // its pull request is in
+	for i := range 5 {
+		h, err := e.w.Submit(ctx, "who")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var worker string
+		if err := h.Result(ctx, &worker); err != nil {
+			t.Fatal(err)
+		}
+		if worker != "idle" {
+			t.Fatalf("task %d ran on %q: the busy worker's prefetch took it from the idle one", i, worker)
+		}
+	}
 }

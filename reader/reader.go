@@ -46,8 +46,10 @@ type Config struct {
 	// (default 5ms; negative writes it at once).
 	RunningAfter time.Duration `envconfig:"RUNNING_AFTER"`
 	// Prefetch is how many tasks the worker may hold beyond the ones it
-	// runs (default 0). More helps the throughput of very short tasks; a
-	// held task waits for a free slot here even if another worker is idle.
+	// runs (default 0). More helps the throughput of very short tasks. The
+	// server hands a worker a task to hold only while no worker has a free
+	// slot waiting for one; but a held task waits for a slot here even if
+	// another worker becomes idle meanwhile.
 	Prefetch int `envconfig:"PREFETCH"`
 	// ResultTTL keeps states and outcomes of tasks that name none (default 24h).
 	ResultTTL time.Duration `envconfig:"RESULT_TTL"`
@@ -85,10 +87,10 @@ func (c Config) withDefaults() Config {
 	if len(c.Queues) == 0 {
 		c.Queues = []string{"default"}
 	}
-	c.Prefetch = max(c.Prefetch, 0)
 	if c.Concurrency <= 0 {
 		c.Concurrency = 16
 	}
+	c.Prefetch = max(c.Prefetch, 0)
 	if c.WorkerID == "" {
 		c.WorkerID = workerHost() + "-" + strconv.Itoa(os.Getpid()) + "-" + uuid.NewString()[:4]
 	}
@@ -183,6 +185,7 @@ var (
 type job struct {
 	msg   broker.Delivery
 	queue string
+	slots chan struct{} // where its slot goes back
 }
 
 // Run works until ctx ends, then shuts down in order: stop taking tasks and
@@ -217,13 +220,12 @@ func (r *Reader) Run(ctx context.Context) error {
 	defer stopRuns(nil)
 
 	jobs := make(chan job)
-	// A slot is a task the worker may hold: one per pool goroutine, plus
-	// Prefetch. Fetchers pull only as many tasks as they hold slots, so a
-	// busy worker never sits on tasks another worker could run.
-	slots := make(chan struct{}, r.cfg.Concurrency+r.cfg.Prefetch)
-	for range cap(slots) {
-		slots <- struct{}{}
-	}
+	// A slot is a task the worker may run: one per pool goroutine. Fetchers
+	// pull only as many tasks as they hold slots, so a busy worker never sits
+	// on tasks another worker could run; prefetch slots ask at a lower
+	// priority, filled only while no free slot of any worker waits.
+	slots := tokens(r.cfg.Concurrency)
+	extra := tokens(r.cfg.Prefetch) // prefetch: filled only while no free slot waits
 	acks := make(chan pendingAck, 4*r.cfg.Concurrency)
 	stopping := make(chan struct{})
 
@@ -235,13 +237,16 @@ func (r *Reader) Run(ctx context.Context) error {
 		pool.Go(func() {
 			for j := range jobs {
 				r.process(runCtx, j, acks)
-				slots <- struct{}{}
+				j.slots <- struct{}{}
 			}
 		})
 	}
 	var fetchers sync.WaitGroup
 	for _, q := range r.cfg.Queues {
-		fetchers.Go(func() { r.fetch(q, jobs, slots, stopping) })
+		fetchers.Go(func() { r.fetch(q, false, jobs, slots, stopping) })
+		if cap(extra) > 0 {
+			fetchers.Go(func() { r.fetch(q, true, jobs, extra, stopping) })
+		}
 	}
 	r.log.Info().Strs("queues", r.cfg.Queues).Int("concurrency", r.cfg.Concurrency).
 		Strs("functions", r.reg.Names()).Msg("worker started")
@@ -271,6 +276,15 @@ func (r *Reader) Run(ctx context.Context) error {
 // fetchWait bounds one pull request; shutdown waits for at most one.
 const fetchWait = 2 * time.Second
 
+// tokens returns a channel holding n tokens.
+func tokens(n int) chan struct{} {
+	c := make(chan struct{}, n)
+	for range n {
+		c <- struct{}{}
+	}
+	return c
+}
+
 // fetch asks the queue's consumer for tasks, as many at a time as it can
 // take free slots, on one subscription (broker.Puller): a slot freed asks
 // for the next task at once, even while the last outcome is being
@@ -279,7 +293,7 @@ const fetchWait = 2 * time.Second
 // for its open requests to end, and hands back what they still brought —
 // not before: a task handed back while its pull is open would be
 // redelivered to it at once, burning an attempt.
-func (r *Reader) fetch(queue string, jobs chan<- job, slots chan struct{}, stopping <-chan struct{}) {
+func (r *Reader) fetch(queue string, prefetch bool, jobs chan<- job, slots chan struct{}, stopping <-chan struct{}) {
 	log := r.log.With().Str("queue", queue).Logger()
 	release := func(n int) {
 		for range n {
@@ -298,7 +312,7 @@ func (r *Reader) fetch(queue string, jobs chan<- job, slots chan struct{}, stopp
 		case <-stopping:
 		default:
 			select {
-			case jobs <- job{msg: d, queue: queue}: // its slot comes back when the pool is done with it
+			case jobs <- job{msg: d, queue: queue, slots: slots}: // its slot comes back when the pool is done with it
 				return
 			case <-stopping:
 			}
@@ -308,7 +322,7 @@ func (r *Reader) fetch(queue string, jobs chan<- job, slots chan struct{}, stopp
 		mu.Unlock()
 		release(1)
 	}
-	p, err := r.b.Pull(queue, fetchWait, deliver, release)
+	p, err := r.b.Pull(queue, fetchWait, prefetch, deliver, release)
 	if err != nil {
 		log.Error().Err(err).Msg("pulling tasks")
 		return

@@ -175,7 +175,7 @@ func (h *Handle) state(ctx context.Context) (*codec.State, error) {
 }
 
 // Wait blocks until the task has an outcome, or ctx ends, and returns the
-// outcome record. It is push-based: the writer's one shared subscription to
+// outcome record. It is push-based: the writer's one subscription per queue to
 // outcome events wakes it; nothing polls.
 func (h *Handle) Wait(ctx context.Context) (*codec.Outcome, codec.Format, error) {
 	wt := h.early

@@ -11,9 +11,10 @@ import (
 // or refuse the task by returning an error without calling it.
 //
 // In Submit the innermost SubmitFunc returns once the server has stored the
-// task; in SubmitBatch, once the write is sent (the batch awaits every
-// acknowledgement together afterwards), so a batch write the server refuses
-// is reported in SubmitBatch's errors, not to the middleware.
+// task (or refused it); in SubmitBatch, once the write is queued (the batch
+// sends every write and awaits every acknowledgement together afterwards),
+// so a batch write the server refuses is reported in SubmitBatch's errors,
+// not to the middleware.
 type SubmitFunc func(ctx context.Context, env *codec.Envelope, f codec.Format) error
 
 // Middleware wraps every submission of a writer (Config.Middleware, the

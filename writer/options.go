@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/codec"
 )
 
@@ -38,8 +39,9 @@ func Queue(q string) Option {
 }
 
 // ID gives the task its id instead of a new UUIDv7. A second submission
-// with the same id is refused with strand.ErrDuplicate for as long as the
-// first one's records live, which makes the id an idempotency key.
+// with the same id is refused with strand.ErrDuplicate (and a handle to the
+// first) while the first is queued or running and while its outcome is kept
+// (the result TTL), which makes the id an idempotency key.
 func ID(id string) Option {
 	return func(o *submitOpts) error {
 		if err := codec.ValidID(id); err != nil {
@@ -82,8 +84,8 @@ func MaxAttempts(n int) Option {
 // ends (default: the writer's, 24h).
 func ResultTTL(d time.Duration) Option {
 	return func(o *submitOpts) error {
-		if d < time.Second {
-			return fmt.Errorf("result TTL %v is below 1s", d)
+		if d < broker.MinTTL || d > broker.MaxResultTTL {
+			return fmt.Errorf("result TTL %v is out of bounds [%v, %v]", d, broker.MinTTL, broker.MaxResultTTL)
 		}
 		o.resultTTL = d
 		return nil

@@ -25,7 +25,8 @@ type Config struct {
 	// ResultTTL is how long states and outcomes are kept (default 24h).
 	ResultTTL time.Duration `envconfig:"RESULT_TTL"`
 	// TaskTTL is the longest a task may wait in its queue before it expires
-	// unrun (default 14 days, as SQS). Its id stays taken for that long.
+	// unrun (default 14 days, as SQS; at least 1s). Keep it far above any
+	// run time too: a task whose TTL passes while it runs leaves the queue.
 	TaskTTL time.Duration `envconfig:"TASK_TTL"`
 	// JSON encodes tasks as JSON instead of msgpack.
 	JSON bool `envconfig:"JSON"`
@@ -145,8 +146,60 @@ func (w *Writer) Close() error {
 // running, or its outcome is kept — returns an error matching
 // strand.ErrDuplicate together with a handle to the task that holds it.
 func (w *Writer) Submit(ctx context.Context, fn string, args ...any) (*Handle, error) {
-	hs, errs := w.SubmitBatch(ctx, []Call{{Func: fn, Args: args}})
-	return hs[0], errs[0]
+	env, f, own, err := w.envelope(fn, args)
+	if err != nil {
+		return nil, fmt.Errorf("submit %s: %w", fn, err)
+	}
+	var h *Handle
+	err = w.wrap(func(ctx context.Context, env *codec.Envelope, f codec.Format) error {
+		var t *broker.Task
+		if h, t, err = w.prepare(env, f, own); err != nil {
+			return err
+		}
+		return w.b.Submit(ctx, t)[0]
+	})(ctx, env, f)
+	if err != nil {
+		return w.refused(h, err), fmt.Errorf("submit %s: %w", fn, err)
+	}
+	return h, nil
+}
+
+// prepare encodes env as its task and makes its handle, waiting for its
+// outcome from before the task exists: then the outcome cannot be missed,
+// and Wait needs no read.
+func (w *Writer) prepare(env *codec.Envelope, f codec.Format, own bool) (*Handle, *broker.Task, error) {
+	data, err := codec.EncodeEnvelope(f, env)
+	if err != nil {
+		return nil, nil, err
+	}
+	h := &Handle{w: w, id: env.ID, queue: env.Queue, fn: env.Func}
+	if w.earlyWaiters() < maxEarly {
+		if wt, err := w.await(env.Queue, env.ID); err == nil {
+			h.early = wt
+		}
+	}
+	t := &broker.Task{
+		Queue: env.Queue, ID: env.ID, Func: env.Func, Trace: env.Trace,
+		Format: f, Data: data, TTL: w.cfg.TaskTTL, OwnID: own,
+	}
+	return h, t, nil
+}
+
+// refused drops the early wait of a handle whose task was refused, and
+// returns the handle if the refusal was a taken id (it names the task that
+// holds it), else nil.
+func (w *Writer) refused(h *Handle, err error) *Handle {
+	if h == nil {
+		return nil
+	}
+	if h.early != nil {
+		w.unawait(h.queue, h.id, h.early)
+		h.early = nil
+	}
+	if errors.Is(err, strand.ErrDuplicate) {
+		return h
+	}
+	return nil
 }
 
 func (w *Writer) envelope(fn string, args []any) (*codec.Envelope, codec.Format, bool, error) {
@@ -230,23 +283,12 @@ func (w *Writer) SubmitBatch(ctx context.Context, calls []Call) ([]*Handle, []er
 		env, f, own, err := w.envelope(c.Func, c.Args)
 		if err == nil {
 			err = w.wrap(func(_ context.Context, env *codec.Envelope, f codec.Format) error {
-				data, err := codec.EncodeEnvelope(f, env)
+				h, t, err := w.prepare(env, f, own)
 				if err != nil {
 					return err
 				}
-				h := &Handle{w: w, id: env.ID, queue: env.Queue, fn: env.Func}
-				// Waiting from before the task exists means its outcome
-				// cannot be missed, so Wait needs no read.
-				if w.earlyWaiters() < maxEarly {
-					if wt, err := w.await(env.Queue, env.ID); err == nil {
-						h.early = wt
-					}
-				}
 				hs[i] = h
-				tasks = append(tasks, &broker.Task{
-					Queue: env.Queue, ID: env.ID, Func: env.Func, Trace: env.Trace,
-					Format: f, Data: data, TTL: w.cfg.TaskTTL, OwnID: own,
-				})
+				tasks = append(tasks, t)
 				at = append(at, i)
 				return nil
 			})(ctx, env, f)
@@ -256,17 +298,9 @@ func (w *Writer) SubmitBatch(ctx context.Context, calls []Call) ([]*Handle, []er
 		}
 	}
 	for j, err := range w.b.Submit(ctx, tasks...) {
-		i := at[j]
-		if err == nil {
-			continue
-		}
-		errs[i] = fmt.Errorf("submit %s: %w", calls[i].Func, err)
-		if h := hs[i]; h.early != nil {
-			w.unawait(h.queue, h.id, h.early)
-			h.early = nil
-		}
-		if !errors.Is(err, strand.ErrDuplicate) {
-			hs[i] = nil
+		if i := at[j]; err != nil {
+			errs[i] = fmt.Errorf("submit %s: %w", calls[i].Func, err)
+			hs[i] = w.refused(hs[i], err)
 		}
 	}
 	return hs, errs

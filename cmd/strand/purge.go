@@ -14,10 +14,10 @@ func newPurgeCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "purge ID",
 		Short: "Remove a finished task's records now",
-		Long: `Remove a finished task's records (outcome, state, streamed items and task
-record) now instead of when their TTLs end; the id is free again a minute later.
-A task that has not finished is refused (cancel it first). Exit 1 if refused or
-unknown.`,
+		Long: `Remove a finished task's records (outcome or cancellation, state and
+streamed items) now instead of when their TTLs end; the id is free again at
+once. A task that has not finished, or was cancelled and still waits in its
+queue to be skipped, is refused (cancel it first). Exit 1 if refused or unknown.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, h, err := a.openTask(cmd, args[0])

@@ -54,11 +54,11 @@ func (d Delivery) InProgress() error { return d.m.InProgress() }
 // to a worker that has no slot waiting for it, and asking costs one
 // message, not a subscription per fetch.
 type Puller struct {
-	b          *Broker
-	subject    string // the consumer's next-message API subject
-	sub        *nats.Subscription
-	expires    time.Duration
-	priority   int
+	b        *Broker
+	subject  string // the consumer's next-message API subject
+	sub      *nats.Subscription
+	expires  time.Duration
+	priority int
 
 	mu      sync.Mutex
 	pending []*request // open pull requests, oldest first

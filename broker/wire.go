@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -337,23 +338,38 @@ type Outcome struct {
 
 // Outcome reads the task's outcome; nil while it has none.
 func (b *Broker) Outcome(ctx context.Context, queue, id string) (*Outcome, error) {
-	r, err := b.record(ctx, b.names.ResultKey(queue, id))
+	recs, err := b.getAll(ctx,
+		read{b.names.Stream(), b.names.KeySubject(b.names.ResultKey(queue, id))},
+		read{b.names.Stream(), b.names.KeySubject(b.names.CancelKey(queue, id))})
 	if err != nil {
 		return nil, err
 	}
-	c, err := b.record(ctx, b.names.CancelKey(queue, id))
-	if err != nil {
-		return nil, err
+	return b.firstOutcome(recs[0], recs[1])
+}
+
+// read is one direct get: the last message of subject in stream.
+type read struct{ stream, subject string }
+
+// getAll makes the reads at once (one round trip for all, not one each)
+// and returns their records in order, nil for those that have none.
+func (b *Broker) getAll(ctx context.Context, reads ...read) ([]*Record, error) {
+	recs := make([]*Record, len(reads))
+	errs := make([]error, len(reads))
+	var wg sync.WaitGroup
+	for i, r := range reads[1:] {
+		wg.Go(func() { recs[i+1], errs[i+1] = b.get(ctx, r.stream, r.subject) })
 	}
-	if r == nil && c == nil {
-		return nil, nil
-	}
-	return b.firstOutcome(r, c, queue, id)
+	recs[0], errs[0] = b.get(ctx, reads[0].stream, reads[0].subject)
+	wg.Wait()
+	return recs, errors.Join(errs...)
 }
 
 // firstOutcome decodes the winner of a task's outcome r and cancellation c
-// (either may be nil, not both).
-func (b *Broker) firstOutcome(r, c *Record, queue, id string) (*Outcome, error) {
+// (either may be nil): nil if both are.
+func (b *Broker) firstOutcome(r, c *Record) (*Outcome, error) {
+	if r == nil && c == nil {
+		return nil, nil
+	}
 	rec := r
 	if r == nil || (c != nil && c.Seq < r.Seq) {
 		rec = c
@@ -430,17 +446,25 @@ func (b *Broker) Look(ctx context.Context, queue, id string) (*Lookup, error) {
 		}
 		queue = q
 	}
-	l := &Lookup{Queue: queue}
-	var err error
-	if l.Outcome, err = b.Outcome(ctx, queue, id); err != nil || l.Outcome != nil {
-		return l, err
-	}
-	rec, err := b.Queued(ctx, queue, id)
+	// The four reads go at once; the order they are answered in does not
+	// matter: an outcome wins, and a task no longer queued without one is
+	// read again below.
+	n := b.names
+	recs, err := b.getAll(ctx,
+		read{n.Stream(), n.KeySubject(n.ResultKey(queue, id))},
+		read{n.Stream(), n.KeySubject(n.CancelKey(queue, id))},
+		read{n.TasksStream(), n.TaskSubject(queue, id)},
+		read{n.Stream(), n.KeySubject(n.StateKey(queue, id))})
 	if err != nil {
 		return nil, err
 	}
+	l := &Lookup{Queue: queue}
+	if l.Outcome, err = b.firstOutcome(recs[0], recs[1]); err != nil || l.Outcome != nil {
+		return l, err
+	}
+	rec := recs[2]
 	if rec == nil {
-		// Answered between the two reads, or gone: read the outcome again.
+		// Answered between the reads, or gone: read the outcome again.
 		l.Outcome, err = b.Outcome(ctx, queue, id)
 		return l, err
 	}
@@ -451,8 +475,10 @@ func (b *Broker) Look(ctx context.Context, queue, id string) (*Lookup, error) {
 		l.Task = &codec.Envelope{ID: id, Func: rec.Header.Get(codec.HeaderFunc)}
 	}
 	l.Task.Queue, l.Expires = queue, rec.Expires()
-	if l.State, err = b.State(ctx, queue, id); err != nil {
-		return nil, err
+	if st := recs[3]; st != nil {
+		if l.State, err = codec.DecodeState(st.Data); err != nil {
+			return nil, err
+		}
 	}
 	return l, nil
 }

@@ -10,9 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/strand-run/strand/codec"
 )
 
@@ -66,7 +63,7 @@ func (p *presence) run(ctx context.Context) {
 	for {
 		if !ready {
 			// The bucket is made on first use; until then a beat has nowhere to go.
-			_, err := p.r.b.Workers(ctx)
+			err := p.r.b.EnsureWorkers(ctx)
 			ready = err == nil
 			if err != nil && ctx.Err() == nil {
 				p.warn(err)
@@ -94,9 +91,8 @@ func (p *presence) beat(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, max(p.every, time.Second))
 	defer cancel()
-	msg := &nats.Msg{Subject: p.r.names.WorkerSubject(p.rec.ID), Data: data}
 	p.wrote = true
-	if _, err := p.r.b.JetStream().PublishMsg(ctx, msg, jetstream.WithMsgTTL(p.ttl)); err != nil && ctx.Err() == nil {
+	if err := p.r.b.Beat(ctx, p.rec.ID, data, p.ttl); err != nil && ctx.Err() == nil {
 		p.warn(err)
 		return
 	}
@@ -110,9 +106,7 @@ func (p *presence) retire() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	msg := &nats.Msg{Subject: p.r.names.WorkerSubject(p.rec.ID), Header: nats.Header{}}
-	msg.Header.Set("KV-Operation", "DEL")
-	if _, err := p.r.b.JetStream().PublishMsg(ctx, msg, jetstream.WithMsgTTL(p.ttl)); err != nil {
+	if err := p.r.b.Retire(ctx, p.rec.ID, p.ttl); err != nil {
 		p.r.log.Warn().Err(err).Msg("delete worker record; it expires by itself")
 	}
 }

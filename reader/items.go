@@ -4,11 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
@@ -30,7 +26,7 @@ type itemStream struct {
 	mu     sync.Mutex
 	closed bool
 	count  int64
-	futs   []jetstream.PubAckFuture
+	futs   []broker.Write
 }
 
 func (r *Reader) newItems(t *task) *itemStream { return &itemStream{r: r, t: t} }
@@ -77,12 +73,7 @@ func (r *Reader) invoke(ctx context.Context, t *task, fn *registry.Func, f codec
 }
 
 func (s *itemStream) purge(ctx context.Context) error {
-	n := s.r.names
-	st, err := s.r.b.JetStream().Stream(ctx, n.ItemsStream())
-	if err == nil {
-		err = st.Purge(ctx, jetstream.WithPurgeSubject(n.ItemsSubject(s.t.queue, s.t.id)))
-	}
-	if err != nil {
+	if err := s.r.b.PurgeItems(ctx, s.t.queue, s.t.id); err != nil {
 		return fmt.Errorf("%s: drop the items of earlier attempts: %w", s.t.env.Func, err)
 	}
 	return nil
@@ -104,22 +95,13 @@ func (s *itemStream) send(item any) error {
 	if s.closed {
 		return errItemsClosed
 	}
-	msg := s.message(data)
-	msg.Header.Set(broker.HeaderItem, strconv.FormatInt(s.count, 10))
-	fut, err := s.r.b.JetStream().PublishMsgAsync(msg)
+	fut, err := s.r.b.WriteItem(t.queue, t.id, s.count, t.attempt, data, t.format)
 	if err != nil {
 		return fmt.Errorf("%s: send item %d: %w", t.env.Func, s.count, err)
 	}
 	s.futs = append(s.futs, fut)
 	s.count++
 	return nil
-}
-
-func (s *itemStream) message(data []byte) *nats.Msg {
-	msg := &nats.Msg{Subject: s.r.names.ItemsSubject(s.t.queue, s.t.id), Data: data, Header: nats.Header{}}
-	msg.Header.Set(codec.HeaderContentType, s.t.format.ContentType())
-	msg.Header.Set(broker.HeaderAttempt, strconv.Itoa(s.t.attempt))
-	return msg
 }
 
 // end closes the stream to further items, waits until every item is
@@ -144,13 +126,7 @@ func (s *itemStream) end(info *codec.ErrorInfo) (int64, error) {
 			return 0, fmt.Errorf("item %d not confirmed: %w", i, ctx.Err())
 		}
 	}
-	msg := s.message(nil)
-	msg.Header.Set(broker.HeaderEnd, strconv.FormatInt(count, 10))
-	if info != nil {
-		msg.Header.Set(broker.HeaderErrorKind, info.Kind)
-		msg.Header.Set(broker.HeaderError, headerValue(info.Message, maxErrorHeader))
-	}
-	if _, err := s.r.b.JetStream().PublishMsg(ctx, msg); err != nil {
+	if err := s.r.b.EndItems(ctx, s.t.queue, s.t.id, count, s.t.attempt, s.t.format, info); err != nil {
 		return 0, fmt.Errorf("end marker not stored: %w", err)
 	}
 	return count, nil

@@ -4,14 +4,9 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
@@ -93,39 +88,14 @@ func (r *Reader) retry(t *task, err error, info *codec.ErrorInfo, acks chan<- pe
 	acks <- pendingAck{fut: r.publishState(t, st), t: t, retry: true, delay: delay}
 }
 
-// maxErrorHeader bounds the error message copied into a dead letter's header.
-const maxErrorHeader = 1024
-
-// deadLetter publishes a copy of the task's envelope, as it was received,
-// to the dead-letter stream, with headers saying why it died. The task id is
-// the message id, so that a second copy (after a crash) is dropped.
-func (r *Reader) deadLetter(t *task, info *codec.ErrorInfo, attempts int, failed int64) (jetstream.PubAckFuture, error) {
-	msg := &nats.Msg{Subject: r.names.DLQSubject(t.queue), Data: t.msg.Data(), Header: nats.Header{}}
-	if ct := t.msg.Headers().Get(codec.HeaderContentType); ct != "" {
-		msg.Header.Set(codec.HeaderContentType, ct)
-	}
-	msg.Header.Set(broker.HeaderTaskID, t.id)
-	msg.Header.Set(broker.HeaderQueue, t.queue)
-	msg.Header.Set(codec.HeaderFunc, t.env.Func)
-	msg.Header.Set(broker.HeaderErrorKind, info.Kind)
-	msg.Header.Set(broker.HeaderError, headerValue(info.Message, maxErrorHeader))
-	msg.Header.Set(broker.HeaderAttempts, strconv.Itoa(attempts))
-	msg.Header.Set(broker.HeaderFailed, strconv.FormatInt(failed, 10))
-	return r.b.JetStream().PublishMsgAsync(msg, jetstream.WithMsgID("dlq."+t.id))
-}
-
-// headerValue makes s a valid header value: one line, at most n bytes.
-func headerValue(s string, n int) string {
-	s = strings.Map(func(c rune) rune {
-		if c == '\r' || c == '\n' {
-			return ' '
-		}
-		return c
-	}, s)
-	if len(s) > n {
-		s = strings.ToValidUTF8(s[:n], "") + "…"
-	}
-	return s
+// deadLetter sends a copy of the task's envelope, as it was received, to
+// the dead-letter stream, with what it was and why it died.
+func (r *Reader) deadLetter(t *task, info *codec.ErrorInfo, attempts int, failed int64) (broker.Write, error) {
+	return r.b.WriteDeadLetter(&broker.DeadLetter{
+		ID: t.id, Queue: t.queue, Func: t.env.Func, Kind: info.Kind, Error: info.Message,
+		Attempts: attempts, Failed: time.UnixMilli(failed),
+		Data: t.msg.Data(), ContentType: t.msg.Headers().Get(codec.HeaderContentType),
+	})
 }
 
 // call runs the handler. A handler with a deadline runs on a goroutine of

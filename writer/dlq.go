@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go/jetstream"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
@@ -34,57 +32,29 @@ const ReplayOf = "replay_of"
 // DLQ lists the dead letters, oldest first.
 func (w *Writer) DLQ(ctx context.Context) ([]DeadTask, error) {
 	var out []DeadTask
-	err := w.eachDead(ctx, func(m *jetstream.RawStreamMsg) error {
-		out = append(out, deadTask(m))
+	err := w.b.DeadLetters(ctx, func(d *broker.DeadLetter) error {
+		out = append(out, deadTask(d))
 		return nil
 	})
 	return out, err
 }
 
-// eachDead calls fn with every dead letter in stream order.
-func (w *Writer) eachDead(ctx context.Context, fn func(*jetstream.RawStreamMsg) error) error {
-	st, err := w.b.DLQ(ctx)
-	if err != nil {
-		return fmt.Errorf("dead letters: %w", err)
+func deadTask(d *broker.DeadLetter) DeadTask {
+	return DeadTask{
+		ID: d.ID, Func: d.Func, Queue: d.Queue, Kind: d.Kind, Error: d.Error,
+		Attempts: d.Attempts, Failed: d.Failed, Seq: d.Seq,
 	}
-	for seq := uint64(1); ; seq++ {
-		// The next message at or after seq: deleted ones are skipped.
-		m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(w.names.DLQSubjects()))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("dead letters: %w", err)
-		}
-		if err := fn(m); err != nil {
-			return err
-		}
-		seq = m.Sequence
-	}
-}
-
-func deadTask(m *jetstream.RawStreamMsg) DeadTask {
-	h := m.Header
-	d := DeadTask{
-		ID: h.Get(broker.HeaderTaskID), Func: h.Get(codec.HeaderFunc), Queue: h.Get(broker.HeaderQueue),
-		Kind: h.Get(broker.HeaderErrorKind), Error: h.Get(broker.HeaderError), Seq: m.Sequence, Failed: m.Time,
-	}
-	d.Attempts, _ = strconv.Atoi(h.Get(broker.HeaderAttempts))
-	if ms, err := strconv.ParseInt(h.Get(broker.HeaderFailed), 10, 64); err == nil {
-		d.Failed = time.UnixMilli(ms)
-	}
-	return d
 }
 
 // Replay submits the dead task id again as a fresh task: the same call and
 // options under a new id, with meta replay_of=<id>, and removes its dead
 // letter. It returns strand.ErrNotFound if no dead letter has that id.
 func (w *Writer) Replay(ctx context.Context, id string) (*Handle, error) {
-	var found *jetstream.RawStreamMsg
+	var found *broker.DeadLetter
 	errFound := errors.New("found")
-	err := w.eachDead(ctx, func(m *jetstream.RawStreamMsg) error {
-		if m.Header.Get(broker.HeaderTaskID) == id {
-			found = m
+	err := w.b.DeadLetters(ctx, func(d *broker.DeadLetter) error {
+		if d.ID == id {
+			found = d
 			return errFound
 		}
 		return nil
@@ -102,8 +72,8 @@ func (w *Writer) Replay(ctx context.Context, id string) (*Handle, error) {
 // new tasks' handles. It stops at the first error.
 func (w *Writer) ReplayAll(ctx context.Context) ([]*Handle, error) {
 	var hs []*Handle
-	err := w.eachDead(ctx, func(m *jetstream.RawStreamMsg) error {
-		h, err := w.replay(ctx, m)
+	err := w.b.DeadLetters(ctx, func(d *broker.DeadLetter) error {
+		h, err := w.replay(ctx, d)
 		if err != nil {
 			return err
 		}
@@ -114,17 +84,13 @@ func (w *Writer) ReplayAll(ctx context.Context) ([]*Handle, error) {
 }
 
 // replay re-submits a dead letter's envelope under a new id and deletes it.
-func (w *Writer) replay(ctx context.Context, m *jetstream.RawStreamMsg) (*Handle, error) {
-	old := m.Header.Get(broker.HeaderTaskID)
-	f := codec.Sniff(m.Data)
-	if ct := m.Header.Get(codec.HeaderContentType); ct != "" {
-		pf, err := codec.ParseContentType(ct)
-		if err != nil {
-			return nil, fmt.Errorf("replay %s: %w", old, err)
-		}
-		f = pf
+func (w *Writer) replay(ctx context.Context, d *broker.DeadLetter) (*Handle, error) {
+	old := d.ID
+	f, err := d.Format()
+	if err != nil {
+		return nil, fmt.Errorf("replay %s: %w", old, err)
 	}
-	env, err := codec.DecodeEnvelope(f, m.Data)
+	env, err := codec.DecodeEnvelope(f, d.Data)
 	if err != nil {
 		return nil, fmt.Errorf("replay %s: %w", old, err)
 	}
@@ -133,7 +99,7 @@ func (w *Writer) replay(ctx context.Context, m *jetstream.RawStreamMsg) (*Handle
 		return nil, err
 	}
 	if env.Queue == "" {
-		env.Queue = m.Header.Get(broker.HeaderQueue)
+		env.Queue = d.Queue
 	}
 	if err := codec.ValidQueue(env.Queue); err != nil {
 		env.Queue = w.cfg.Queue
@@ -147,11 +113,7 @@ func (w *Writer) replay(ctx context.Context, m *jetstream.RawStreamMsg) (*Handle
 	if err := w.submitEnvelope(ctx, env, f); err != nil {
 		return nil, fmt.Errorf("replay %s: %w", old, err)
 	}
-	st, err := w.b.DLQ(ctx)
-	if err == nil {
-		err = st.DeleteMsg(ctx, m.Sequence)
-	}
-	if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+	if err := w.b.DeleteDeadLetter(ctx, d.Seq); err != nil {
 		return nil, fmt.Errorf("replay %s: submitted as %s, but its dead letter stays: %w", old, env.ID, err)
 	}
 	return &Handle{w: w, id: env.ID, queue: env.Queue, fn: env.Func}, nil
@@ -169,17 +131,4 @@ func (w *Writer) submitEnvelope(ctx context.Context, env *codec.Envelope, f code
 }
 
 // PurgeDLQ removes every dead letter and says how many there were.
-func (w *Writer) PurgeDLQ(ctx context.Context) (uint64, error) {
-	st, err := w.b.DLQ(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("purge dead letters: %w", err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("purge dead letters: %w", err)
-	}
-	if err := st.Purge(ctx); err != nil {
-		return 0, fmt.Errorf("purge dead letters: %w", err)
-	}
-	return info.State.Msgs, nil
-}
+func (w *Writer) PurgeDLQ(ctx context.Context) (uint64, error) { return w.b.PurgeDLQ(ctx) }

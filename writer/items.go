@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"strconv"
 	"sync"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
@@ -122,11 +120,10 @@ type outcomeEvent struct {
 	err error
 }
 
-// readItems reads the task's items subject from its start with an ordered
-// consumer and hands each item to fn until the end marker, fn returns
-// false, or the task's outcome shows that no more will come.
+// readItems reads the task's items subject from its start and hands each
+// item to fn until the end marker, fn returns false, or the task's outcome
+// shows that no more will come.
 func (h *Handle) readItems(ctx context.Context, fn func(Item) bool) error {
-	n := h.w.names
 	q, err := h.located(ctx)
 	if err != nil {
 		return err
@@ -134,17 +131,9 @@ func (h *Handle) readItems(ctx context.Context, fn func(Item) bool) error {
 	if q == "" {
 		q = h.w.cfg.Queue // nothing of it yet: wait for it where it would be
 	}
-	subject := n.ItemsSubject(q, h.id)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	js := h.w.b.JetStream()
-	cons, err := js.OrderedConsumer(ctx, n.ItemsStream(), jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
-	if err != nil {
-		return fmt.Errorf("task %s: read items: %w", h.id, err)
-	}
-	msgs, err := cons.Messages()
+	msgs, err := h.w.b.ReadItems(ctx, q, h.id)
 	if err != nil {
 		return fmt.Errorf("task %s: read items: %w", h.id, err)
 	}
@@ -154,15 +143,15 @@ func (h *Handle) readItems(ctx context.Context, fn func(Item) bool) error {
 	defer cancel()
 
 	type next struct {
-		m   jetstream.Msg
+		it  *broker.Item
 		err error
 	}
 	in := make(chan next)
 	wg.Go(func() {
 		for {
-			m, err := msgs.Next(jetstream.NextContext(ctx))
+			it, err := msgs.Next(ctx)
 			select {
-			case in <- next{m, err}:
+			case in <- next{it, err}:
 			case <-ctx.Done():
 				return
 			}
@@ -194,9 +183,9 @@ func (h *Handle) readItems(ctx context.Context, fn func(Item) bool) error {
 				}
 				return e.err
 			}
-			last, isEnd, err := h.lastItem(ctx, subject)
+			last, isEnd, err := h.w.b.LastItem(ctx, q, h.id)
 			if err != nil {
-				return err
+				return fmt.Errorf("task %s: read items: %w", h.id, err)
 			}
 			if isEnd {
 				continue // the end marker is on its way
@@ -209,23 +198,14 @@ func (h *Handle) readItems(ctx context.Context, fn func(Item) bool) error {
 			if x.err != nil {
 				return fmt.Errorf("task %s: read items: %w", h.id, x.err)
 			}
-			m := x.m
-			if meta, err := m.Metadata(); err == nil {
-				seen = meta.Sequence.Stream
+			m := x.it
+			if m.Seq != 0 {
+				seen = m.Seq
 			}
-			hd := m.Headers()
-			if hd.Get(broker.HeaderEnd) != "" {
-				if kind := hd.Get(broker.HeaderErrorKind); kind != "" {
-					return &strand.TaskError{Kind: kind, Message: hd.Get(broker.HeaderError)}
-				}
-				return nil
+			if m.End {
+				return m.Error.Err()
 			}
-			it := Item{Data: m.Data(), Format: codec.Sniff(m.Data())}
-			it.N, _ = strconv.ParseInt(hd.Get(broker.HeaderItem), 10, 64)
-			if f, err := codec.ParseContentType(hd.Get(codec.HeaderContentType)); err == nil {
-				it.Format = f
-			}
-			if !fn(it) {
+			if !fn(Item{N: m.N, Data: m.Data, Format: m.Format}) {
 				return nil
 			}
 			if stopping && seen >= stopAt {
@@ -233,23 +213,6 @@ func (h *Handle) readItems(ctx context.Context, fn func(Item) bool) error {
 			}
 		}
 	}
-}
-
-// lastItem returns the sequence of the last message on subject (0 if
-// none) and whether it is an end marker.
-func (h *Handle) lastItem(ctx context.Context, subject string) (uint64, bool, error) {
-	s, err := h.w.b.JetStream().Stream(ctx, h.w.names.ItemsStream())
-	if err != nil {
-		return 0, false, fmt.Errorf("task %s: read items: %w", h.id, err)
-	}
-	m, err := s.GetLastMsgForSubject(ctx, subject)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return 0, false, nil
-	}
-	if err != nil {
-		return 0, false, fmt.Errorf("task %s: read items: %w", h.id, err)
-	}
-	return m.Sequence, m.Header.Get(broker.HeaderEnd) != "", nil
 }
 
 // Progress returns the task's last progress report: nil while it has

@@ -139,9 +139,9 @@ func (a *app) startWorkerProcess(ctx context.Context, b *broker.Broker, url, id 
 	return supervise.Start(ctx, supervise.Spec{
 		Path: exe, Args: args, Stderr: a.stderr,
 		Ready: func(ctx context.Context) error {
-			kv, err := b.Workers(ctx)
-			if err == nil {
-				_, err = kv.Get(ctx, id)
+			w, err := b.Worker(ctx, id)
+			if err == nil && w == nil {
+				err = fmt.Errorf("worker %s: no heartbeat yet", id)
 			}
 			return err
 		},

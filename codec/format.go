@@ -3,7 +3,9 @@ package codec
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"sync"
 
@@ -100,6 +102,10 @@ type pooledEncoder struct {
 	enc *msgpack.Encoder
 }
 
+// maxPooled is the largest buffer (an encoder's output, a decoder's input)
+// kept for reuse: a rare huge record should not pin its memory in a pool.
+const maxPooled = 64 << 10
+
 // Marshal encodes v in format f. msgpack falls back to a field's json tag
 // when it has no msgpack tag, so one set of tags serves both formats.
 func (f Format) Marshal(v any) ([]byte, error) {
@@ -109,17 +115,32 @@ func (f Format) Marshal(v any) ([]byte, error) {
 	if f == JSON {
 		return json.Marshal(v)
 	}
+	return encodeMsgpack(func(enc *msgpack.Encoder) error { return enc.Encode(msgpackRecord(v)) })
+}
+
+// encodeMsgpack has encode write with a pooled encoder and returns a copy
+// of what it wrote.
+func encodeMsgpack(encode func(*msgpack.Encoder) error) ([]byte, error) {
 	pe := encPool.Get().(*pooledEncoder)
-	defer encPool.Put(pe)
 	pe.buf.Reset()
-	if err := pe.enc.Encode(v); err != nil {
+	err := encode(pe.enc)
+	out := bytes.Clone(pe.buf.Bytes())
+	if pe.buf.Cap() <= maxPooled {
+		encPool.Put(pe)
+	}
+	if err != nil {
 		return nil, err
 	}
-	return bytes.Clone(pe.buf.Bytes()), nil
+	return out, nil
 }
 
 // Unmarshal decodes b, in format f, into v. A panic in the msgpack library
 // comes back as an error wrapping ErrMalformed.
+//
+// The Raw values decoded from msgpack (an envelope's args and kwargs, an
+// outcome's result) share b's memory rather than copy it: b must not be
+// changed while they are in use. (Every caller in strand decodes message
+// data that nothing writes to again.) Raw values decoded from JSON are copies.
 func (f Format) Unmarshal(b []byte, v any) (err error) {
 	if c, ok := customOf(f); ok {
 		defer recoverMalformed(&err, c.c.Name())
@@ -133,19 +154,91 @@ func (f Format) Unmarshal(b []byte, v any) (err error) {
 }
 
 // unmarshalMsgpack decodes the msgpack value in b into v, once checkMsgpack
-// has found it safe to. Decoders are not pooled: after a failed DecodeRaw a
-// msgpack v5 decoder goes on recording every byte it reads (Reset does not
-// stop it), and a fresh decoder over a bytes.Reader costs little
-// (BenchmarkDecodeEnvelope).
+// has found it safe to.
 func unmarshalMsgpack(b []byte, v any, strict bool) error {
 	if err := checkMsgpack(b); err != nil {
 		return err
 	}
-	dec := msgpack.NewDecoder(bytes.NewReader(b))
-	dec.SetCustomStructTag("json")
-	dec.DisallowUnknownFields(strict)
-	return dec.Decode(v)
+	d := getDecoder(b)
+	d.dec.SetCustomStructTag("json")
+	d.dec.DisallowUnknownFields(strict)
+	if err := d.dec.Decode(v); err != nil {
+		return err // d is not reused: see getDecoder
+	}
+	d.release()
+	return nil
 }
+
+// decoder is a msgpack decoder reading a byte slice, pooled. The decoder
+// reads straight from rd (a ByteScanner, so it buffers nothing), which lets
+// Raw.DecodeMsgpack slice the bytes of a value out of rd.b.
+type decoder struct {
+	dec    *msgpack.Decoder
+	rd     sliceReader
+	anyMap func(*msgpack.Decoder) (any, error) // decodeAnyMap over rd, for ToAny
+}
+
+var decPool = sync.Pool{New: func() any {
+	d := &decoder{dec: msgpack.NewDecoder(nil)}
+	d.anyMap = func(dec *msgpack.Decoder) (any, error) { return decodeAnyMap(dec, &d.rd) }
+	return d
+}}
+
+// getDecoder returns a decoder reset to read b, its options the defaults.
+// Return it with release only after a decode that succeeded: after a
+// DecodeRaw that fails midway a msgpack v5 decoder goes on recording every
+// byte it reads, and Reset does not stop it. (checkMsgpack vets all of b
+// before a decode starts, so a DecodeRaw fails only in a decode that fails.)
+func getDecoder(b []byte) *decoder {
+	d := decPool.Get().(*decoder)
+	d.rd = sliceReader{b: b}
+	d.dec.Reset(&d.rd)
+	return d
+}
+
+// release returns d to the pool, dropping its input.
+func (d *decoder) release() {
+	big := len(d.rd.b) > maxPooled // its scratch buffer may have grown as large
+	d.rd = sliceReader{}
+	if !big {
+		decPool.Put(d)
+	}
+}
+
+// sliceReader reads a byte slice, as bytes.Reader does, and shows where it is.
+type sliceReader struct {
+	b []byte
+	i int // the next byte to read
+}
+
+func (r *sliceReader) Read(p []byte) (int, error) {
+	if r.i >= len(r.b) {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b[r.i:])
+	r.i += n
+	return n, nil
+}
+
+func (r *sliceReader) ReadByte() (byte, error) {
+	if r.i >= len(r.b) {
+		return 0, io.EOF
+	}
+	c := r.b[r.i]
+	r.i++
+	return c, nil
+}
+
+func (r *sliceReader) UnreadByte() error {
+	if r.i <= 0 {
+		return errors.New("codec: UnreadByte at the beginning")
+	}
+	r.i--
+	return nil
+}
+
+// Len is the number of bytes not yet read.
+func (r *sliceReader) Len() int { return len(r.b) - r.i }
 
 // recoverMalformed is deferred by the functions that decode wire bytes: it
 // turns a panic (in the msgpack library, say) into an error wrapping
@@ -166,11 +259,24 @@ func (r Raw) EncodeMsgpack(enc *msgpack.Encoder) error {
 	if len(r) == 0 {
 		return enc.EncodeNil()
 	}
-	return enc.Encode(msgpack.RawMessage(r))
+	_, err := enc.Writer().Write(r) // as msgpack.RawMessage does, without boxing r
+	return err
 }
 
-// DecodeMsgpack keeps the next value's bytes.
+// DecodeMsgpack keeps the next value's bytes. From codec's own decoders
+// (Format.Unmarshal, DecodeValue) they are a slice of the input, capacity
+// capped so that an append copies; from other decoders, a copy.
 func (r *Raw) DecodeMsgpack(dec *msgpack.Decoder) error {
+	if rd, ok := dec.Buffered().(*sliceReader); ok {
+		rest := rd.b[rd.i:]
+		n, err := msgpackSize(rest)
+		if err != nil {
+			return err
+		}
+		*r = Raw(rest[:n:n])
+		rd.i += n
+		return nil
+	}
 	m, err := dec.DecodeRaw()
 	if err != nil {
 		return err

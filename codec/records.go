@@ -105,14 +105,16 @@ func EncodeEnvelope(f Format, e *Envelope) ([]byte, error) {
 }
 
 // DecodeEnvelope decodes and validates an envelope in format f. Unknown keys
-// are ignored; any other defect is an error wrapping ErrMalformed.
+// are ignored; any other defect is an error wrapping ErrMalformed. In
+// msgpack, its args and kwargs are slices of b, which must not change while
+// they are in use (see Format.Unmarshal).
 func DecodeEnvelope(f Format, b []byte) (_ *Envelope, err error) {
 	defer recoverMalformed(&err, "envelope")
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%w: empty", ErrMalformed)
 	}
 	var e Envelope
-	if err := f.Unmarshal(b, &e); err != nil {
+	if err := unmarshalRecord(f, b, &e, decodeEnvelopeMsgpack); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, f, err)
 	}
 	if err := e.validate(f); err != nil {
@@ -246,18 +248,36 @@ func DecodeState(b []byte) (_ *State, err error) {
 }
 
 // DecodeOutcome decodes an r.<id> record and returns it with its format (the
-// format of its result).
+// format of its result). In msgpack, its result is a slice of b, which must
+// not change while it is in use (see Format.Unmarshal).
 func DecodeOutcome(b []byte) (_ *Outcome, f Format, err error) {
 	defer recoverMalformed(&err, "outcome")
 	f = Sniff(b)
 	var o Outcome
-	if err := f.Unmarshal(b, &o); err != nil {
+	if err := unmarshalRecord(f, b, &o, decodeOutcomeMsgpack); err != nil {
 		return nil, f, fmt.Errorf("%w: outcome: %v", ErrMalformed, err)
 	}
 	if !o.Status.Terminal() {
 		return nil, f, fmt.Errorf("%w: outcome with status %q", ErrMalformed, o.Status)
 	}
 	return &o, f, nil
+}
+
+// unmarshalRecord is f.Unmarshal(b, v) for a new record v, which in
+// msgpack goes by hand (records_msgpack.go) when it can.
+func unmarshalRecord[T any](f Format, b []byte, v *T, byHand func([]byte, *T) bool) error {
+	if f != Msgpack {
+		return f.Unmarshal(b, v)
+	}
+	if err := checkMsgpack(b); err != nil {
+		return err
+	}
+	if byHand(b, v) {
+		return nil
+	}
+	var zero T
+	*v = zero
+	return f.Unmarshal(b, v)
 }
 
 // errorInfo builds the ErrorInfo for err.

@@ -22,6 +22,13 @@ const maxDepth = 10000
 // it uses the never-used code 0xc1. Bytes after the first value are left
 // alone, as the decoder leaves them.
 func checkMsgpack(b []byte) error {
+	_, err := msgpackSize(b)
+	return err
+}
+
+// msgpackSize is checkMsgpack that also returns the length of the first
+// value in b.
+func msgpackSize(b []byte) (int, error) {
 	var (
 		i     int
 		left  uint64   = 1 // values still to read at the current level
@@ -29,7 +36,7 @@ func checkMsgpack(b []byte) error {
 	)
 	for {
 		if i >= len(b) {
-			return fmt.Errorf("msgpack: truncated at byte %d", i)
+			return 0, fmt.Errorf("msgpack: truncated at byte %d", i)
 		}
 		c := b[i]
 		i++
@@ -50,7 +57,7 @@ func checkMsgpack(b []byte) error {
 			switch c {
 			case 0xc0, 0xc2, 0xc3: // nil, false, true
 			case 0xc1:
-				return fmt.Errorf("msgpack: invalid code c1 at byte %d", i-1)
+				return 0, fmt.Errorf("msgpack: invalid code c1 at byte %d", i-1)
 			case 0xc4, 0xd9: // bin8, str8
 				size = 1
 			case 0xc5, 0xda: // bin16, str16
@@ -81,7 +88,7 @@ func checkMsgpack(b []byte) error {
 		}
 		if size > 0 {
 			if len(b)-i < size {
-				return fmt.Errorf("msgpack: truncated length at byte %d", i-1)
+				return 0, fmt.Errorf("msgpack: truncated length at byte %d", i-1)
 			}
 			var n uint64
 			switch size {
@@ -104,23 +111,23 @@ func checkMsgpack(b []byte) error {
 		}
 		rest := uint64(len(b) - i)
 		if skip > rest {
-			return fmt.Errorf("msgpack: value at byte %d claims %d bytes, %d are left", i-1, skip, rest)
+			return 0, fmt.Errorf("msgpack: value at byte %d claims %d bytes, %d are left", i-1, skip, rest)
 		}
 		if items > rest {
-			return fmt.Errorf("msgpack: value at byte %d claims %d elements, %d bytes are left", i-1, items, rest)
+			return 0, fmt.Errorf("msgpack: value at byte %d claims %d elements, %d bytes are left", i-1, items, rest)
 		}
 		i += int(skip)
 		left--
 		if items > 0 {
 			if len(stack) >= maxDepth {
-				return fmt.Errorf("msgpack: nested deeper than %d", maxDepth)
+				return 0, fmt.Errorf("msgpack: nested deeper than %d", maxDepth)
 			}
 			stack = append(stack, left)
 			left = items
 		}
 		for left == 0 {
 			if len(stack) == 0 {
-				return nil
+				return i, nil
 			}
 			left = stack[len(stack)-1]
 			stack = stack[:len(stack)-1]

@@ -13,7 +13,9 @@ import (
 // DecodeValue decodes one value of a record in format f into v. JSON is
 // first carried over to msgpack (integers stay integers), so that both formats
 // go through one decoder with one set of struct tags (msgpack, else json).
-// With strict set, map keys that match no struct field are an error.
+// With strict set, map keys that match no struct field are an error. In
+// msgpack, Raw values inside v are slices of r, as Format.Unmarshal's are of
+// its input.
 func DecodeValue(f Format, r Raw, v any, strict bool) (err error) {
 	defer recoverMalformed(&err, "value")
 	if f.Layout() == JSON {
@@ -29,6 +31,14 @@ func DecodeValue(f Format, r Raw, v any, strict bool) (err error) {
 // JSONToMsgpack re-encodes a JSON value as msgpack. Numbers without a
 // fraction or exponent become integers; the others become float64.
 func JSONToMsgpack(r Raw) (m Raw, err error) {
+	if n, ok := jsonInt(r); ok { // the common case, without encoding/json
+		return encodeMsgpack(func(enc *msgpack.Encoder) error { return enc.EncodeInt(n) })
+	}
+	return jsonToMsgpack(r)
+}
+
+// jsonToMsgpack is JSONToMsgpack by way of encoding/json, for any value.
+func jsonToMsgpack(r Raw) (m Raw, err error) {
 	defer recoverMalformed(&err, "json")
 	dec := json.NewDecoder(bytes.NewReader(r))
 	dec.UseNumber()
@@ -37,6 +47,31 @@ func JSONToMsgpack(r Raw) (m Raw, err error) {
 		return nil, err
 	}
 	return Msgpack.Marshal(numbers(v))
+}
+
+// jsonInt reads r if it is a JSON integer, white space around it, of at
+// most 18 digits (longer ones, which may not fit an int64, are left to
+// encoding/json).
+func jsonInt(r Raw) (int64, bool) {
+	t := trimJSONSpace(r)
+	neg := len(t) > 0 && t[0] == '-'
+	if neg {
+		t = t[1:]
+	}
+	if len(t) == 0 || len(t) > 18 || (t[0] == '0' && len(t) > 1) {
+		return 0, false
+	}
+	var n int64
+	for _, c := range t {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
 }
 
 func numbers(v any) any {
@@ -85,12 +120,12 @@ func ToAny(f Format, r Raw) (v any, err error) {
 	if err := checkMsgpack(r); err != nil {
 		return nil, err
 	}
-	rd := bytes.NewReader(r)
-	dec := msgpack.NewDecoder(rd)
-	dec.SetMapDecoder(func(d *msgpack.Decoder) (any, error) { return decodeAnyMap(d, rd) })
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
+	d := getDecoder(r)
+	d.dec.SetMapDecoder(d.anyMap)
+	if v, err = d.dec.DecodeInterface(); err != nil {
+		return nil, err // d is not reused: see getDecoder
 	}
+	d.release()
 	return v, nil
 }
 
@@ -98,7 +133,7 @@ func ToAny(f Format, r Raw) (v any, err error) {
 // DecodeUntypedMap does, but refuses keys that Go cannot hash instead of
 // panicking, and sizes the map by the bytes left in rd (the reader d reads)
 // rather than by the length prefix alone.
-func decodeAnyMap(d *msgpack.Decoder, rd *bytes.Reader) (any, error) {
+func decodeAnyMap(d *msgpack.Decoder, rd *sliceReader) (any, error) {
 	n, err := d.DecodeMapLen()
 	if err != nil {
 		return nil, err

@@ -132,6 +132,8 @@ type Broker struct {
 	reconnects  uint64
 
 	failover *failover // the JetStream watchdog; nil when it is off
+
+	denials denials // the server's refusals, for the calls waiting on them (denied.go)
 }
 
 // Connect dials NATS as cfg says and provisions strand's bucket.
@@ -165,6 +167,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b := &Broker{conn: nc, js: js, names: NewNames(cfg.Prefix), cfg: cfg, reconnected: make(chan struct{})}
+	b.watchDenials(nc)
 	prev := nc.Opts.ReconnectedCB
 	nc.SetReconnectHandler(func(c *nats.Conn) {
 		b.rmu.Lock()
@@ -214,7 +217,9 @@ func (b *Broker) provisionLater(first error) {
 // markerTTL is how long delete markers stay after a key's TTL ends.
 const markerTTL = time.Minute
 
-func (b *Broker) provision(ctx context.Context) error {
+func (b *Broker) provision(ctx context.Context) (err error) {
+	ctx, stop := b.refusable(ctx, "$JS.API.STREAM.>")
+	defer func() { err = refused(ctx, err); stop() }()
 	n := b.names
 	kvc := jetstream.KeyValueConfig{
 		Bucket:         n.Bucket(),
@@ -230,7 +235,7 @@ func (b *Broker) provision(ctx context.Context) error {
 	// An existing bucket is used as it is: updating it on every connect would
 	// let a process with a different replica count rescale it. Change a
 	// bucket's replicas deliberately (nats stream edit).
-	err := retryTransient(ctx, func() error {
+	err = retryTransient(ctx, func() error {
 		_, err := b.js.Stream(ctx, n.Stream())
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			_, err = CreateRetrying(ctx, func() (jetstream.KeyValue, error) { return b.js.CreateKeyValue(ctx, kvc) })
@@ -307,6 +312,8 @@ func (b *Broker) EnsureQueue(ctx context.Context, queue string, qc QueueConfig) 
 		qc.MaxAckPending = 1000
 	}
 	n := b.names
+	ctx, stop := b.refusable(ctx, "$JS.API.CONSUMER.CREATE."+n.TasksStream()+"."+n.Consumer(queue)+".>")
+	defer stop()
 	var c jetstream.Consumer
 	err := retryTransient(ctx, func() (err error) {
 		c, err = b.js.CreateOrUpdateConsumer(ctx, n.TasksStream(), jetstream.ConsumerConfig{
@@ -322,7 +329,7 @@ func (b *Broker) EnsureQueue(ctx context.Context, queue string, qc QueueConfig) 
 		})
 		return err
 	})
-	if err != nil {
+	if err = refused(ctx, err); err != nil {
 		return nil, fmt.Errorf("provision queue %s: %w", queue, err)
 	}
 	return c, nil

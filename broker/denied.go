@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -25,7 +26,14 @@ type denials struct {
 	mu      sync.Mutex
 	next    uint64
 	watches map[uint64]*watch
+
+	seen     error            // the last violation the error handler saw
+	seenNext chan struct{}    // closed, and replaced, when it sees one
+	subs     map[string]error // the last refusal of each subscription's subject
 }
+
+// maxRefusedSubs bounds denials.subs: when full it starts again.
+const maxRefusedSubs = 1024
 
 // A watch is one waiting call's interest in refusals of some subjects.
 type watch struct {
@@ -45,14 +53,26 @@ func (d *denials) observe(err error) {
 	if !errors.Is(err, nats.ErrPermissionViolation) {
 		return
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.seen = err
+	if d.seenNext != nil {
+		close(d.seenNext)
+		d.seenNext = nil
+	}
+	if m := subscribeViolation.FindStringSubmatch(err.Error()); m != nil {
+		if d.subs == nil || len(d.subs) >= maxRefusedSubs {
+			d.subs = make(map[string]error)
+		}
+		d.subs[m[1]] = err
+		return
+	}
 	m := publishViolation.FindStringSubmatch(err.Error())
 	if m == nil {
 		return
 	}
 	subject := m[1]
 	refused := fmt.Errorf("%w: the server refuses this user to publish to %s (%w)", strand.ErrForbidden, subject, err)
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	for _, w := range d.watches {
 		w.refuse(subject, refused)
 	}
@@ -191,7 +211,9 @@ func (b *Broker) ChanSubscribe(subject string, ch chan *nats.Msg) (*nats.Subscri
 // looks at the connection's last error: nats.go sets it on its reading
 // goroutine when the refusal arrives, before the flush's PONG, while the
 // error handler runs later on another goroutine. before is the last error
-// from before the SUB: the same value again is no news.
+// from before the SUB: the same value again is no news. When another
+// violation came after the SUB's, the error handler, which sees them in
+// order, has seen the SUB's once it has seen that one.
 func (b *Broker) checkSubscribed(subject string, before error) error {
 	if err := b.conn.Flush(); err != nil {
 		return fmt.Errorf("subscribe to %s: %w", subject, err)
@@ -200,10 +222,38 @@ func (b *Broker) checkSubscribed(subject string, before error) error {
 	if last == nil || last == before || !errors.Is(last, nats.ErrPermissionViolation) {
 		return nil
 	}
-	if m := subscribeViolation.FindStringSubmatch(last.Error()); m != nil && m[1] == subject {
-		return fmt.Errorf("%w: the server refuses this user to subscribe to %s (%w)", strand.ErrForbidden, subject, last)
+	refusal := last
+	if m := subscribeViolation.FindStringSubmatch(last.Error()); m == nil || m[1] != subject {
+		refusal = b.denials.subRefusal(subject, last, time.Second)
 	}
-	return nil
+	if refusal == nil || refusal == before {
+		return nil
+	}
+	return fmt.Errorf("%w: the server refuses this user to subscribe to %s (%w)", strand.ErrForbidden, subject, refusal)
+}
+
+// subRefusal waits (up to timeout) until the error handler has seen the
+// violation last, and returns the last refusal of a subscription to
+// subject it saw, if any.
+func (d *denials) subRefusal(subject string, last error, timeout time.Duration) error {
+	deadline := time.After(timeout)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for d.seen != last {
+		if d.seenNext == nil {
+			d.seenNext = make(chan struct{})
+		}
+		next := d.seenNext
+		d.mu.Unlock()
+		select {
+		case <-next:
+		case <-deadline:
+			d.mu.Lock()
+			return d.subs[subject]
+		}
+		d.mu.Lock()
+	}
+	return d.subs[subject]
 }
 
 // watchDenials installs the broker's error handler on nc, in front of the

@@ -34,6 +34,10 @@ type Config struct {
 	TLSCert string `envconfig:"TLS_CERT"`
 	TLSKey  string `envconfig:"TLS_KEY"`
 	TLSCA   string `envconfig:"TLS_CA"`
+	// InboxPrefix is the prefix of the connection's reply subjects (default
+	// "_INBOX"): give each user its own, and allow it to subscribe only to
+	// <prefix>.>, so that no user reads another's replies (docs/operations.md).
+	InboxPrefix string `envconfig:"INBOX_PREFIX"`
 	// Prefix namespaces every subject and bucket (default "strand").
 	Prefix string `envconfig:"PREFIX"`
 	// Replicas of the streams and buckets strand creates (default 1; 3 for production clusters).
@@ -110,6 +114,9 @@ func (c Config) Options() ([]nats.Option, error) {
 	}
 	if c.TLSCA != "" {
 		opts = append(opts, nats.RootCAs(c.TLSCA))
+	}
+	if c.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(c.InboxPrefix))
 	}
 	return opts, nil
 }

@@ -137,10 +137,7 @@ func (h *Handle) readItems(ctx context.Context, fn func(Item) bool) error {
 	subject := n.ItemsSubject(q, h.id)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	js := h.w.b.JetStream()
-	cons, err := js.OrderedConsumer(ctx, n.ItemsStream(), jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
+	cons, err := h.w.b.ItemsConsumer(ctx, q, h.id)
 	if err != nil {
 		return fmt.Errorf("task %s: read items: %w", h.id, err)
 	}

@@ -141,17 +141,41 @@ func TestRoles(t *testing.T) {
 			t.Fatalf("dead letters: %v, %v", dead, err)
 		}
 
-		// Progress, and the cancellation of a running task.
+		// The admin replays it, purges the dead letters and the task.
+		replayed, err := adminW.Replay(ctx, h.ID())
+		must(t, err)
+		if o, _, err := replayed.Wait(ctx); err != nil || o.Status != strand.StatusDead {
+			t.Fatalf("replayed: %v, %v", o, err)
+		}
+		if n, err := adminW.PurgeDLQ(ctx); err != nil || n != 1 {
+			t.Fatalf("purge dead letters: %d, %v", n, err)
+		}
+		purged, err := adminW.Open(h.ID(), writer.Queue("a"))
+		must(t, err)
+		must(t, purged.Purge(ctx))
+
+		// Progress, live and read, and the cancellation of a running task.
 		h, err = w.Submit(ctx, "slow")
 		must(t, err)
-		<-started
-		for {
-			p, err := h.Progress(ctx)
-			must(t, err)
-			if p != nil {
-				break
+		progressed := make(chan struct{})
+		watched := make(chan error, 1)
+		go func() {
+			o, _, err := h.WatchProgress(ctx, func(codec.Progress) {
+				select {
+				case <-progressed:
+				default:
+					close(progressed)
+				}
+			})
+			if err == nil && o.Status != strand.StatusCancelled {
+				err = errors.New("watched: " + string(o.Status))
 			}
-			time.Sleep(10 * time.Millisecond)
+			watched <- err
+		}()
+		<-started
+		<-progressed
+		if p, err := h.Progress(ctx); err != nil || p == nil || p.Done != 1 {
+			t.Fatalf("progress: %v, %v", p, err)
 		}
 		must(t, h.Cancel(ctx))
 		if cause := <-stopped; cause == nil || !strings.Contains(cause.Error(), "cancelled") {
@@ -160,11 +184,16 @@ func TestRoles(t *testing.T) {
 		if o, _, err := h.Wait(ctx); err != nil || o.Status != strand.StatusCancelled {
 			t.Fatalf("slow: %v, %v", o, err)
 		}
+		must(t, <-watched)
 
-		// The admin sees the worker.
+		// The admin sees the worker and the queues.
 		ws, err := adminW.Workers(ctx)
 		if err != nil || len(ws) != 1 || ws[0].ID != r.ID() {
 			t.Fatalf("workers: %v, %v", ws, err)
+		}
+		qs, err := admin.Queues(ctx)
+		if err != nil || len(qs) != 2 || qs[0].Queue != "a" || qs[1].Queue != "b" || qs[1].Depth != 1 {
+			t.Fatalf("queues: %+v, %v", qs, err)
 		}
 	})
 
@@ -205,7 +234,18 @@ func TestRoles(t *testing.T) {
 			_, _, err := bHandle().Wait(ctx)
 			return err
 		})
+		forbidden(t, "watch the progress of b's task", func(ctx context.Context) error {
+			_, _, err := bHandle().WatchProgress(ctx, func(codec.Progress) {})
+			return err
+		})
+		forbidden(t, "read the items of b's task", func(ctx context.Context) error {
+			for _, err := range bHandle().Items(ctx) {
+				return err
+			}
+			return nil
+		})
 		forbidden(t, "cancel b's task", func(ctx context.Context) error { return bHandle().Cancel(ctx) })
+		forbidden(t, "purge b's task", func(ctx context.Context) error { return bHandle().Purge(ctx) })
 		forbidden(t, "overwrite b's queued task", func(ctx context.Context) error {
 			return producer.Submit(ctx, &broker.Task{Queue: "b", ID: pendingB.ID(), Func: "add", Format: codec.Msgpack, Data: []byte{0x80}, TTL: time.Hour})[0]
 		})
@@ -291,4 +331,27 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestBeforeProvisioning: a producer or a worker may not create the
+// streams, so one that connects before the admin has provisioned them is
+// refused at once; once they exist it connects with its lookups alone.
+func TestBeforeProvisioning(t *testing.T) {
+	url := startServer(t)
+	for _, user := range []string{"producer-a", "worker-a"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		start := time.Now()
+		b, err := broker.Connect(ctx, broker.Config{URL: url, User: user, Password: user, InboxPrefix: inbox(user)})
+		cancel()
+		if err == nil {
+			_ = b.Close()
+		}
+		if !errors.Is(err, strand.ErrForbidden) {
+			t.Fatalf("%s before provisioning: want strand.ErrForbidden, got %v after %v", user, err, time.Since(start))
+		}
+		t.Logf("%s before provisioning: refused in %v: %v", user, time.Since(start).Round(time.Microsecond), err)
+	}
+	connect(t, url, "admin")
+	connect(t, url, "producer-a")
+	connect(t, url, "worker-a")
 }

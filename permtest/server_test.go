@@ -45,7 +45,7 @@ accounts {
   STRAND {
     jetstream: enabled
     users: [
-      { user: admin, password: admin }   # everything: provisions the streams, strand queues/workers/dlq/purge
+      { user: admin, password: admin, permissions: $ADMIN }
       { user: producer-a, password: producer-a, permissions: $PRODUCER_A }
       { user: worker-a, password: worker-a, permissions: $WORKER_A }
     ]
@@ -131,14 +131,16 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// inbox is the inbox prefix user's permissions allow.
+func inbox(user string) string { return "_INBOX_" + strings.ReplaceAll(user, "-", "_") }
+
 // connect connects as user, with the per-user inbox prefix its permissions
 // allow; extra options go to broker.Connect.
 func connect(t *testing.T, url, user string, extra ...nats.Option) *broker.Broker {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	opts := append([]nats.Option{nats.CustomInboxPrefix("_INBOX_" + strings.ReplaceAll(user, "-", "_"))}, extra...)
-	b, err := broker.Connect(ctx, broker.Config{URL: url, User: user, Password: user, Name: user}, opts...)
+	b, err := broker.Connect(ctx, broker.Config{URL: url, User: user, Password: user, Name: user, InboxPrefix: inbox(user)}, extra...)
 	if err != nil {
 		t.Fatalf("connect as %s: %v", user, err)
 	}

@@ -96,9 +96,10 @@ func (w *watch) refuse(subject string, err error) {
 	}
 }
 
-// watch starts a watch of subjects (more can be added); stop ends it.
-func (d *denials) watch(subjects ...string) (w *watch, stop func()) {
-	w = &watch{subjects: make(map[string]chan error, len(subjects))}
+// watch starts a watch of subjects (more can be added), calling on (if
+// not nil) with the first refusal; stop ends it.
+func (d *denials) watch(on func(error), subjects ...string) (w *watch, stop func()) {
+	w = &watch{subjects: make(map[string]chan error, len(subjects)), on: on}
 	for _, s := range subjects {
 		w.add(s)
 	}
@@ -157,10 +158,7 @@ func subjectMatch(pattern, subject string) bool {
 // ordered consumer's) on this connection; refused then says why.
 func (b *Broker) refusable(ctx context.Context, subjects ...string) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	w, stop := b.denials.watch(subjects...)
-	w.mu.Lock()
-	w.on = cancel
-	w.mu.Unlock()
+	_, stop := b.denials.watch(cancel, subjects...)
 	return ctx, func() { stop(); cancel(nil) }
 }
 

@@ -93,7 +93,7 @@ func (b *Broker) Pull(queue string, expires time.Duration, deliver func(Delivery
 	}
 	_ = sub.SetPendingLimits(-1, -1)
 	p.sub = sub
-	p.refused, p.unwatch = b.denials.watch(p.subject)
+	p.refused, p.unwatch = b.denials.watch(nil, p.subject)
 	return p, nil
 }
 

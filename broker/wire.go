@@ -199,7 +199,7 @@ func (b *Broker) Submit(ctx context.Context, tasks ...*Task) []error {
 	msgs := make([]*nats.Msg, len(tasks))
 	futs := make([]jetstream.PubAckFuture, len(tasks))
 	var sent []int
-	refusals, stop := b.denials.watch()
+	refusals, stop := b.denials.watch(nil)
 	defer stop()
 	for i, t := range tasks {
 		msg, err := b.taskMsg(t)

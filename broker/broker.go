@@ -225,7 +225,7 @@ func (b *Broker) provisionLater(first error) {
 const markerTTL = time.Minute
 
 func (b *Broker) provision(ctx context.Context) (err error) {
-	ctx, stop := b.refusable(ctx, "$JS.API.STREAM.>")
+	ctx, stop := b.refusable(ctx, "$JS.API.STREAM.>", "$JS.API.INFO")
 	defer func() { err = refused(ctx, err); stop() }()
 	n := b.names
 	kvc := jetstream.KeyValueConfig{

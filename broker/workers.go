@@ -15,7 +15,7 @@ import (
 // the bucket up on every call; callers keep what it returns.
 func (b *Broker) Workers(ctx context.Context) (jetstream.KeyValue, error) {
 	name := b.names.WorkersBucket()
-	ctx, stop := b.refusable(ctx, "$JS.API.STREAM.>")
+	ctx, stop := b.refusable(ctx, "$JS.API.STREAM.>", "$JS.API.INFO")
 	defer stop()
 	kv, err := b.js.KeyValue(ctx, name)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {

@@ -657,7 +657,7 @@ func (b *Broker) Purge(ctx context.Context, queue, id string) error {
 // Cancellations lists the ids of queue's tasks with a cancellation record:
 // a worker reads them when it starts, then follows new ones as events.
 func (b *Broker) Cancellations(ctx context.Context, queue string) ([]string, error) {
-	ctx, stop := b.refusable(ctx, "$JS.API.CONSUMER.CREATE."+b.names.Stream()+".>")
+	ctx, stop := b.refusable(ctx, "$JS.API.CONSUMER.CREATE."+b.names.Stream()+".>", "$JS.API.CONSUMER.MSG.NEXT."+b.names.Stream()+".*")
 	defer stop()
 	cons, err := b.js.OrderedConsumer(ctx, b.names.Stream(), jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{b.names.KeySubject(b.names.CancelKey(queue, "*"))},
@@ -674,8 +674,10 @@ func (b *Broker) Cancellations(ctx context.Context, queue string) ([]string, err
 	}
 	left := info.NumPending
 	for left > 0 {
-		batch, err := cons.Fetch(int(min(left, 1000)), jetstream.FetchMaxWait(2*time.Second))
+		fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		batch, err := cons.Fetch(int(min(left, 1000)), jetstream.FetchContext(fctx))
 		if err != nil {
+			cancel()
 			return ids, fmt.Errorf("read cancellations of %s: %w", queue, err)
 		}
 		n := 0
@@ -691,6 +693,10 @@ func (b *Broker) Cancellations(ctx context.Context, queue string) ([]string, err
 			if _, _, id, ok := b.names.ParseKey(m.Subject()); ok {
 				ids = append(ids, id)
 			}
+		}
+		cancel()
+		if err := refused(ctx, batch.Error()); errors.Is(err, strand.ErrForbidden) {
+			return ids, fmt.Errorf("read cancellations of %s: %w", queue, err)
 		}
 		if n == 0 {
 			break

@@ -45,6 +45,26 @@ func TestRoles(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The producer of queue a, with an error handler of its own (chained).
+	async := make(chan error, 16)
+	producer := connect(t, url, "producer-a", nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		select {
+		case async <- err:
+		default:
+		}
+	}))
+	w, err := writer.New(producer, writer.Config{Queue: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+
+	// A task cancelled before any worker runs: the worker reads the
+	// cancellation when it starts, and skips the task.
+	cancelledEarly, err := w.Submit(ctx, "add", 1, 1)
+	must(t, err)
+	must(t, cancelledEarly.Cancel(ctx))
+
 	// The worker of queue a.
 	var flaky atomic.Int32
 	started := make(chan struct{}, 1)
@@ -88,21 +108,21 @@ func TestRoles(t *testing.T) {
 		}
 	}()
 
-	// The producer of queue a, with an error handler of its own (chained).
-	async := make(chan error, 16)
-	producer := connect(t, url, "producer-a", nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-		select {
-		case async <- err:
-		default:
-		}
-	}))
-	w, err := writer.New(producer, writer.Config{Queue: "a"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-
 	t.Run("producer and worker of a", func(t *testing.T) {
+		if o, _, err := cancelledEarly.Wait(ctx); err != nil || o.Status != strand.StatusCancelled {
+			t.Fatalf("cancelled before the worker started: %v, %v", o, err)
+		}
+		for { // the worker skips it: b's task is the only one left
+			n, err := streamMsgs(ctx, admin, admin.Names().TasksStream())
+			must(t, err)
+			if n == 1 {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if rec, err := admin.Read(ctx, admin.Names().ResultKey("a", cancelledEarly.ID())); err != nil || rec != nil {
+			t.Fatalf("the task cancelled before the worker started ran: %v, %v", rec, err)
+		}
 		h, err := w.Submit(ctx, "add", 2, 3)
 		if err != nil {
 			t.Fatal(err)
@@ -354,4 +374,16 @@ func TestBeforeProvisioning(t *testing.T) {
 	connect(t, url, "admin")
 	connect(t, url, "producer-a")
 	connect(t, url, "worker-a")
+}
+
+func streamMsgs(ctx context.Context, b *broker.Broker, stream string) (uint64, error) {
+	st, err := b.JetStream().Stream(ctx, stream)
+	if err != nil {
+		return 0, err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.State.Msgs, nil
 }

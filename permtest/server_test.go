@@ -75,6 +75,7 @@ func startServer(t *testing.T) string {
 	}
 	cmd := exec.Command(serverBin, "-c", confPath)
 	cmd.Stdout, cmd.Stderr = log, log
+	dieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

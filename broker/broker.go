@@ -34,6 +34,10 @@ type Config struct {
 	TLSCert string `envconfig:"TLS_CERT"`
 	TLSKey  string `envconfig:"TLS_KEY"`
 	TLSCA   string `envconfig:"TLS_CA"`
+	// InboxPrefix is the prefix of the connection's reply subjects (default
+	// "_INBOX"): give each user its own, and allow it to subscribe only to
+	// <prefix>.>, so that no user reads another's replies (docs/operations.md).
+	InboxPrefix string `envconfig:"INBOX_PREFIX"`
 	// Prefix namespaces every subject and bucket (default "strand").
 	Prefix string `envconfig:"PREFIX"`
 	// Replicas of the streams and buckets strand creates (default 1; 3 for production clusters).
@@ -111,6 +115,9 @@ func (c Config) Options() ([]nats.Option, error) {
 	if c.TLSCA != "" {
 		opts = append(opts, nats.RootCAs(c.TLSCA))
 	}
+	if c.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(c.InboxPrefix))
+	}
 	return opts, nil
 }
 
@@ -132,6 +139,8 @@ type Broker struct {
 	reconnects  uint64
 
 	failover *failover // the JetStream watchdog; nil when it is off
+
+	denials denials // the server's refusals, for the calls waiting on them (denied.go)
 }
 
 // Connect dials NATS as cfg says and provisions strand's bucket.
@@ -165,6 +174,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b := &Broker{conn: nc, js: js, names: NewNames(cfg.Prefix), cfg: cfg, reconnected: make(chan struct{})}
+	b.watchDenials(nc)
 	prev := nc.Opts.ReconnectedCB
 	nc.SetReconnectHandler(func(c *nats.Conn) {
 		b.rmu.Lock()
@@ -215,7 +225,9 @@ func (b *Broker) provisionLater(first error) {
 // delete and expiry markers.
 const markerTTL = time.Minute
 
-func (b *Broker) provision(ctx context.Context) error {
+func (b *Broker) provision(ctx context.Context) (err error) {
+	ctx, stop := b.refusable(ctx, "$JS.API.STREAM.>", "$JS.API.INFO")
+	defer func() { err = refused(ctx, err); stop() }()
 	n := b.names
 	// The bucket is made as a stream, as a KV library would make it, but
 	// without limit markers: an expired state or outcome just goes, instead
@@ -300,6 +312,8 @@ func (b *Broker) EnsureQueue(ctx context.Context, queue string, qc QueueConfig) 
 		qc.MaxAckPending = 1000
 	}
 	n := b.names
+	ctx, stop := b.refusable(ctx, "$JS.API.CONSUMER.CREATE."+n.TasksStream()+"."+n.Consumer(queue)+".>")
+	defer stop()
 	var c jetstream.Consumer
 	err := retryTransient(ctx, func() (err error) {
 		c, err = b.js.CreateOrUpdateConsumer(ctx, n.TasksStream(), jetstream.ConsumerConfig{
@@ -319,7 +333,7 @@ func (b *Broker) EnsureQueue(ctx context.Context, queue string, qc QueueConfig) 
 		})
 		return err
 	})
-	if err != nil {
+	if err = refused(ctx, err); err != nil {
 		return nil, fmt.Errorf("provision queue %s: %w", queue, err)
 	}
 	return c, nil

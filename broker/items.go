@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -28,6 +29,22 @@ func (n Names) ItemsSubject(queue, id string) string { return n.prefix + ".items
 
 // ItemsSubjects matches every ItemsSubject.
 func (n Names) ItemsSubjects() string { return n.prefix + ".items.>" }
+
+// ItemsConsumer returns an ordered consumer of the items of task id in
+// queue, from the first. A user who may not read them gets an error
+// wrapping strand.ErrForbidden at once.
+func (b *Broker) ItemsConsumer(ctx context.Context, queue, id string) (jetstream.Consumer, error) {
+	n := b.names
+	ctx, stop := b.refusable(ctx, "$JS.API.CONSUMER.CREATE."+n.ItemsStream()+".>")
+	defer stop()
+	cons, err := b.js.OrderedConsumer(ctx, n.ItemsStream(), jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{n.ItemsSubject(queue, id)}, DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err = refused(ctx, err); err != nil {
+		return nil, fmt.Errorf("read items of %s: %w", id, err)
+	}
+	return cons, nil
+}
 
 // provisionItems creates the items stream unless it exists; an existing one
 // is used as it is, like the bucket.

@@ -95,9 +95,7 @@ type ItemReader struct {
 // ReadItems starts reading task id's items from the first one, including
 // those stored before the call. Stop the reader when done.
 func (b *Broker) ReadItems(ctx context.Context, queue, id string) (*ItemReader, error) {
-	cons, err := b.js.OrderedConsumer(ctx, b.names.ItemsStream(), jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{b.names.ItemsSubject(queue, id)}, DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
+	cons, err := b.ItemsConsumer(ctx, queue, id)
 	if err != nil {
 		return nil, err
 	}

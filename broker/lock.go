@@ -66,7 +66,7 @@ func lockDataDir(dir string) (*dirLock, error) {
 		pid, _ := strconv.Atoi(strings.TrimSpace(string(b))) // empty while the holder is writing it
 		return nil, &dataDirInUseError{dir: dir, pid: pid}
 	}
-	if err := f.Truncate(0); err == nil {
+	if err = f.Truncate(0); err == nil {
 		_, err = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
 	if err != nil {

@@ -59,9 +59,12 @@ type Puller struct {
 	sub      *nats.Subscription
 	expires  time.Duration
 	priority int
+	refused  *watch // the server's refusal of the pull requests (denied.go)
+	unwatch  func()
 
 	mu      sync.Mutex
 	pending []*request // open pull requests, oldest first
+	err     error      // the server's refusal of a request, once it came
 }
 
 type request struct {
@@ -102,6 +105,7 @@ func (b *Broker) Pull(queue string, expires time.Duration, prefetch bool, delive
 	}
 	_ = sub.SetPendingLimits(-1, -1)
 	p.sub = sub
+	p.refused, p.unwatch = b.denials.watch(nil, p.subject)
 	return p, nil
 }
 
@@ -141,8 +145,14 @@ func (p *Puller) receive(m *nats.Msg) int {
 	return n
 }
 
-// Request asks for n tasks.
+// Request asks for n tasks. Once the server has refused a request (the
+// user may not pull from the queue), it fails at once with an error
+// wrapping strand.ErrForbidden, and Sweep hands back the slots of the
+// requests that were open.
 func (p *Puller) Request(n int) error {
+	if err := p.refusal(); err != nil {
+		return fmt.Errorf("pull: %w", err)
+	}
 	body, _ := json.Marshal(struct {
 		Batch    int           `json:"batch"`
 		Expires  time.Duration `json:"expires"`
@@ -166,9 +176,10 @@ func (p *Puller) Request(n int) error {
 // their slots, for the caller to release.
 func (p *Puller) Sweep() (stale int) {
 	now := time.Now()
+	refused := p.refusal() != nil
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for len(p.pending) > 0 && now.After(p.pending[0].deadline.Add(time.Second)) {
+	for len(p.pending) > 0 && (refused || now.After(p.pending[0].deadline.Add(time.Second))) {
 		stale += p.pending[0].left
 		p.pending = p.pending[1:]
 	}
@@ -188,4 +199,20 @@ func (p *Puller) Open() int {
 
 // Stop ends the subscription. Tasks the server sends after it are
 // redelivered after AckWait: stop once no request is open.
-func (p *Puller) Stop() error { return p.sub.Unsubscribe() }
+func (p *Puller) Stop() error {
+	p.unwatch()
+	return p.sub.Unsubscribe()
+}
+
+// refusal is the server's refusal of a pull request, once it came.
+func (p *Puller) refusal() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err == nil {
+		select {
+		case p.err = <-p.refused.of(p.subject):
+		default:
+		}
+	}
+	return p.err
+}

@@ -108,8 +108,10 @@ func (b *Broker) directGet(ctx context.Context, stream, subject string) (*Record
 		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 	}
+	ctx, stop := b.refusable(ctx, "$JS.API.DIRECT.GET."+stream+"."+subject)
+	defer stop()
 	m, err := b.conn.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+stream+"."+subject, nil)
-	if err != nil {
+	if err = refused(ctx, err); err != nil {
 		if errors.Is(err, nats.ErrNoResponders) {
 			return nil, fmt.Errorf("read %s: %w (does stream %s exist?)", subject, err, stream)
 		}
@@ -198,12 +200,15 @@ func (b *Broker) Submit(ctx context.Context, tasks ...*Task) []error {
 	msgs := make([]*nats.Msg, len(tasks))
 	futs := make([]jetstream.PubAckFuture, len(tasks))
 	var sent []int
+	refusals, stop := b.denials.watch(nil)
+	defer stop()
 	for i, t := range tasks {
 		msg, err := b.taskMsg(t)
 		if err == nil && t.OwnID {
 			err = b.idFree(ctx, t.Queue, t.ID)
 		}
 		if err == nil {
+			refusals.add(msg.Subject)
 			futs[i], err = b.js.PublishMsgAsync(msg)
 		}
 		if err != nil {
@@ -222,6 +227,7 @@ func (b *Broker) Submit(ctx context.Context, tasks ...*Task) []error {
 			case <-futs[i].Ok():
 				continue
 			case err = <-futs[i].Err():
+			case err = <-refusals.of(msgs[i].Subject):
 			case <-ctx.Done():
 				err = ctx.Err()
 			}
@@ -277,7 +283,7 @@ func perSubjectFull(err error) bool {
 
 // refusal makes a permission violation say so.
 func refusal(err error, what string) error {
-	if err != nil && strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
+	if err != nil && !errors.Is(err, strand.ErrForbidden) && strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
 		return fmt.Errorf("%w: %s: %v", strand.ErrForbidden, what, err)
 	}
 	return err
@@ -549,6 +555,8 @@ func (b *Broker) create(ctx context.Context, key string, data []byte, f codec.Fo
 // goes again over the marker. It reports the stored sequence, and created =
 // false when a record exists already.
 func (b *Broker) createOver(ctx context.Context, msg *nats.Msg) (seq uint64, created bool, err error) {
+	ctx, stop := b.refusable(ctx, msg.Subject)
+	defer func() { err = refused(ctx, err); stop() }()
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		ack, err := b.js.PublishMsg(ctx, msg)
 		switch {
@@ -587,7 +595,9 @@ func (b *Broker) recordMsg(key string, data []byte, f codec.Format) *nats.Msg {
 
 // publishRetrying publishes msg and waits for its answer, sending it again
 // while a retry can fix its failure (Transient), until ctx ends.
-func (b *Broker) publishRetrying(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+func (b *Broker) publishRetrying(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (ack *jetstream.PubAck, err error) {
+	ctx, stop := b.refusable(ctx, msg.Subject)
+	defer func() { err = refused(ctx, err); stop() }()
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		ack, err := b.js.PublishMsg(ctx, msg, opts...)
 		if err == nil || !Transient(err) || ctx.Err() != nil {
@@ -674,12 +684,14 @@ func (b *Broker) Purge(ctx context.Context, queue, id string) error {
 // Cancellations lists the ids of queue's tasks with a cancellation record:
 // a worker reads them when it starts, then follows new ones as events.
 func (b *Broker) Cancellations(ctx context.Context, queue string) ([]string, error) {
+	ctx, stop := b.refusable(ctx, "$JS.API.CONSUMER.CREATE."+b.names.Stream()+".>", "$JS.API.CONSUMER.MSG.NEXT."+b.names.Stream()+".*")
+	defer stop()
 	cons, err := b.js.OrderedConsumer(ctx, b.names.Stream(), jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{b.names.KeySubject(b.names.CancelKey(queue, "*"))},
 		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
 		HeadersOnly:    true,
 	})
-	if err != nil {
+	if err = refused(ctx, err); err != nil {
 		return nil, fmt.Errorf("read cancellations of %s: %w", queue, err)
 	}
 	info := cons.CachedInfo()
@@ -689,8 +701,10 @@ func (b *Broker) Cancellations(ctx context.Context, queue string) ([]string, err
 	}
 	left := info.NumPending
 	for left > 0 {
-		batch, err := cons.Fetch(int(min(left, 1000)), jetstream.FetchMaxWait(2*time.Second))
+		fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		batch, err := cons.Fetch(int(min(left, 1000)), jetstream.FetchContext(fctx))
 		if err != nil {
+			cancel()
 			return ids, fmt.Errorf("read cancellations of %s: %w", queue, err)
 		}
 		n := 0
@@ -706,6 +720,10 @@ func (b *Broker) Cancellations(ctx context.Context, queue string) ([]string, err
 			if _, _, id, ok := b.names.ParseKey(m.Subject()); ok {
 				ids = append(ids, id)
 			}
+		}
+		cancel()
+		if err := refused(ctx, batch.Error()); errors.Is(err, strand.ErrForbidden) {
+			return ids, fmt.Errorf("read cancellations of %s: %w", queue, err)
 		}
 		if n == 0 {
 			break

@@ -15,6 +15,8 @@ import (
 // the bucket up on every call; callers keep what it returns.
 func (b *Broker) Workers(ctx context.Context) (jetstream.KeyValue, error) {
 	name := b.names.WorkersBucket()
+	ctx, stop := b.refusable(ctx, "$JS.API.STREAM.>", "$JS.API.INFO")
+	defer stop()
 	kv, err := b.js.KeyValue(ctx, name)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		kv, err = CreateRetrying(ctx, func() (jetstream.KeyValue, error) {
@@ -31,7 +33,7 @@ func (b *Broker) Workers(ctx context.Context) (jetstream.KeyValue, error) {
 			kv, err = b.js.KeyValue(ctx, name)
 		}
 	}
-	if err != nil {
+	if err = refused(ctx, err); err != nil {
 		return nil, fmt.Errorf("provision bucket %s: %w", name, err)
 	}
 	return kv, nil

@@ -41,8 +41,11 @@ func TestNothingLeftAfterResultTTL(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := streamMsgs(t, e, e.b.Names().TasksStream()); n != 0 {
-		t.Fatalf("%d tasks left in the queue after they ran", n)
+	// The ack follows the outcome: give it a moment to land.
+	for deadline := time.Now().Add(5 * time.Second); streamMsgs(t, e, e.b.Names().TasksStream()) != 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d tasks left in the queue after they ran", streamMsgs(t, e, e.b.Names().TasksStream()))
+		}
 	}
 	// The id is taken while the outcome is kept.
 	if h, err := e.w.Submit(ctx, "add", 3, 4, writer.ID("mine")); !errors.Is(err, strand.ErrDuplicate) || h == nil || h.ID() != "mine" {
@@ -183,8 +186,10 @@ func TestCancelRacingCompletion(t *testing.T) {
 		}
 	}
 	t.Logf("%d cancelled, %d finished first, %d handler runs", cancelled, finished, runs.Load())
-	if n := streamMsgs(t, e, e.b.Names().TasksStream()); n != 0 {
-		t.Fatalf("%d tasks left in the queue", n)
+	for deadline := time.Now().Add(5 * time.Second); streamMsgs(t, e, e.b.Names().TasksStream()) != 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d tasks left in the queue", streamMsgs(t, e, e.b.Names().TasksStream()))
+		}
 	}
 }
 

@@ -389,7 +389,7 @@ func (r *Reader) followCancels(ctx context.Context) (stop func(), err error) {
 		}
 	}
 	for _, q := range r.cfg.Queues {
-		sub, err := r.b.Conn().Subscribe(r.names.Events(broker.KindCancel, q), r.onCancel)
+		sub, err := r.b.Subscribe(r.names.Events(broker.KindCancel, q), r.onCancel)
 		if err != nil {
 			stop()
 			return nil, fmt.Errorf("subscribe to cancels of %s: %w", q, err)

@@ -135,7 +135,7 @@ func (h *Handle) readItems(ctx context.Context, fn func(Item) bool) error {
 	defer cancel()
 	msgs, err := h.w.b.ReadItems(ctx, q, h.id)
 	if err != nil {
-		return fmt.Errorf("task %s: read items: %w", h.id, err)
+		return fmt.Errorf("task %s: %w", h.id, err)
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -238,14 +238,11 @@ func (h *Handle) WatchProgress(ctx context.Context, fn func(codec.Progress)) (*c
 		q = h.w.cfg.Queue
 	}
 	ch := make(chan *nats.Msg, 64)
-	sub, err := h.w.b.Conn().ChanSubscribe(h.w.names.Event(h.w.names.StateKey(q, h.id)), ch)
+	sub, err := h.w.b.ChanSubscribe(h.w.names.Event(h.w.names.StateKey(q, h.id)), ch) // flushed, refusal checked
 	if err != nil {
 		return nil, 0, fmt.Errorf("task %s: watch progress: %w", h.id, err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	if err := h.w.b.Conn().Flush(); err != nil {
-		return nil, 0, fmt.Errorf("task %s: watch progress: %w", h.id, err)
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()

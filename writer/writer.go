@@ -334,12 +334,9 @@ func (w *Writer) await(queue, id string) (*waiter, error) {
 	if w.subs[queue] == nil {
 		// One subscription for outcomes and cancellations alike, so that
 		// their events arrive in the order the server stored them.
-		sub, err := w.b.Conn().Subscribe(w.names.Events("*", queue), w.dispatch)
+		sub, err := w.b.Subscribe(w.names.Events("*", queue), w.dispatch) // flushed, refusal checked
 		if err == nil {
 			_ = sub.SetPendingLimits(-1, -1)
-			if err = w.b.Conn().Flush(); err != nil {
-				_ = sub.Unsubscribe()
-			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("subscribe to outcomes of queue %s: %w", queue, err)

@@ -8,14 +8,14 @@ import (
 	"time"
 )
 
-// TestRun runs the whole harness with tiny sizes: every cycle, the depth
-// run and the soak, on one embedded server. It checks that each produced
-// figures and cleaned up, never how fast anything was. Without a
+// TestRun runs the harness with tiny sizes: every cycle and the depth run,
+// on one embedded server (the soak has TestSoak). It checks that each
+// produced figures and cleaned up, never how fast anything was. Without a
 // redis-server the asynq cycle is skipped with a note.
 func TestRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cfg := Config{N: 200, Producers: 4, Pool: 4, One: 20, Depth: 500, Soak: true, SoakN: 500,
+	cfg := Config{N: 200, Producers: 4, Pool: 4, One: 20, Depth: 500,
 		ResultTTL: time.Second, Settle: 500 * time.Millisecond}
 	if testing.Verbose() {
 		cfg.Log = os.Stderr
@@ -49,12 +49,12 @@ func TestRun(t *testing.T) {
 	if d := rep.Depth; d == nil || d.Tasks != 500 || d.DrainPerSec <= 0 || d.Queued.Disk <= 0 {
 		t.Errorf("depth run: %+v", d)
 	}
-	if s := rep.Soak; s == nil || s.Tasks != 500 || s.PerSec <= 0 {
-		t.Errorf("soak: %+v", s)
+	if rep.Sizing != nil || rep.Soaks != nil {
+		t.Errorf("soak ran without -soak")
 	}
 	var b strings.Builder
 	rep.Markdown(&b)
-	for _, s := range []string{"| cycle | tasks/s | × floor | × asynq | p50 | p99 | peak RSS |", "| depth run |", "| soak |", "Targets:"} {
+	for _, s := range []string{"| cycle | tasks/s | × floor | × asynq | p50 | p99 | peak RSS |", "| depth run |", "clients and the embedded server together", "Targets:"} {
 		if !strings.Contains(b.String(), s) {
 			t.Errorf("report lacks %q:\n%s", s, b.String())
 		}
@@ -85,5 +85,62 @@ func TestNoRedis(t *testing.T) {
 	}
 	if len(rep.Cycles) != 0 || len(rep.Notes) != 1 || !strings.HasPrefix(rep.Notes[0], "asynq skipped") {
 		t.Errorf("cycles %+v, notes %q", rep.Cycles, rep.Notes)
+	}
+}
+
+// TestSoak runs the soak alone with tiny sizes: nats-server built from the
+// module graph and run as a process of its own, the sizing run, and the
+// soak twice (the default server environment and one -soak-env). It checks
+// that every step sampled the server's process and store dir and that the
+// report says whether they came back, never how fast or how much.
+func TestSoak(t *testing.T) {
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		t.Skip("no /proc: the soak reads the server's RSS there")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cfg := Config{Only: []string{"soak"}, SoakN: 2000, ResultTTL: time.Second,
+		SoakWait: 2 * time.Second, SoakEvery: 500 * time.Millisecond, SoakEnv: []string{"GOGC=100"}}
+	if testing.Verbose() {
+		cfg.Log = os.Stderr
+	}
+	rep, err := run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Cycles) != 0 || rep.Depth != nil {
+		t.Errorf("-only soak ran cycles %+v, depth %v", rep.Cycles, rep.Depth)
+	}
+	if !strings.Contains(rep.ExtServer, "nats-server") {
+		t.Errorf("soak server version %q", rep.ExtServer)
+	}
+	z := rep.Sizing
+	if z == nil || z.Tasks != 2000 || z.Baseline.RSS <= 0 || z.Queued.Disk <= z.Baseline.Disk || z.Drained.RSS <= 0 ||
+		z.QueuedHeap.HeapAlloc <= 0 || z.DrainedHeap.HeapAlloc <= 0 || z.DrainPerSec <= 0 {
+		t.Errorf("sizing: %+v", z)
+	}
+	if len(rep.Soaks) != 2 || rep.Soaks[1].Env != "GOGC=100" {
+		t.Fatalf("soaks: %+v", rep.Soaks)
+	}
+	for _, s := range rep.Soaks {
+		if s.Tasks != 2000 || s.PerSec <= 0 || s.Baseline.RSS <= 0 || s.Done.RSS <= 0 || s.Done.Disk <= 0 || len(s.After) == 0 ||
+			s.Heap == nil || s.Heap.HeapAlloc <= 0 || len(s.Forced) == 0 || len(s.Streams) == 0 {
+			t.Errorf("soak %q: %+v", s.Env, s)
+		}
+		for _, a := range s.After {
+			if a.RSS <= 0 || a.PastTTL < 0 || a.PastTTL > cfg.SoakWait+time.Second {
+				t.Errorf("soak %q: sample %+v", s.Env, a)
+			}
+		}
+	}
+	var b strings.Builder
+	rep.Markdown(&b)
+	for _, s := range []string{"| sizing | server RSS |", "| soak | server RSS |", "| TTL + ", "RSS ", "Store dir ", "`GOGC=100`"} {
+		if !strings.Contains(b.String(), s) {
+			t.Errorf("report lacks %q:\n%s", s, b.String())
+		}
+	}
+	if testing.Verbose() {
+		t.Log("\n" + b.String())
 	}
 }

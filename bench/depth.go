@@ -14,6 +14,14 @@ import (
 type Sample struct {
 	RSS  int64 `json:"rss"`
 	Disk int64 `json:"disk"`
+	// Anon and File split the RSS of the soak's server process: its
+	// anonymous memory (the Go heap, stacks, runtime) and the pages of its
+	// binary (and other files) mapped in. Only the soak sets them.
+	Anon int64 `json:"rss_anon,omitempty"`
+	File int64 `json:"rss_file,omitempty"`
+	// Registry is the part of Disk that is the soak's worker registry
+	// (the KV_<prefix>_WORKERS stream: heartbeats, not tasks).
+	Registry int64 `json:"disk_worker_registry,omitempty"`
 }
 
 func (e *env) sample() Sample { return Sample{RSS: rss(), Disk: dirSize(e.srv.DataDir())} }
@@ -151,65 +159,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// SoakResult is the soak: many tasks through a running worker with a
-// short result TTL, then what is left once the TTL has passed.
-type SoakResult struct {
-	Tasks     int     `json:"tasks"`
-	PerSec    float64 `json:"per_sec"`
-	Baseline  Sample  `json:"baseline"`
-	Done      Sample  `json:"done"`
-	AfterTTL  Sample  `json:"after_ttl"`
-	ResultTTL string  `json:"result_ttl"`
-}
-
-// soakRun sends cfg.SoakN tasks through a running worker in rounds of at
-// most 40 000 (so no round waits on a deep queue), then waits past the
-// result TTL.
-func soakRun(ctx context.Context, e *env) (res *SoakResult, err error) {
-	cfg := e.cfg
-	before, err := e.streams(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if cerr := e.cleanup(context.WithoutCancel(ctx), before); err == nil && cerr != nil {
-			err = cerr
-		}
-	}()
-	res = &SoakResult{Tasks: cfg.SoakN, ResultTTL: cfg.ResultTTL.String()}
-	res.Baseline = e.sample()
-	s, err := newStrand(ctx, e, strandOpts{prefix: "bs", resultTTL: cfg.ResultTTL})
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if cerr := s.close(context.WithoutCancel(ctx)); err == nil && cerr != nil {
-			err = cerr
-		}
-	}()
-	t := newTally()
-	if err := s.startReader(ctx, e, t); err != nil {
-		return nil, err
-	}
-	t0 := time.Now()
-	for left := cfg.SoakN; left > 0; {
-		k := min(left, 40000)
-		if _, err := burst(ctx, batched{s}, t, cfg.Producers, k); err != nil {
-			return nil, err
-		}
-		left -= k
-	}
-	res.PerSec = float64(cfg.SoakN) / time.Since(t0).Seconds()
-	res.Done = e.sample()
-	e.log("soak: %d tasks at %.0f tasks/s, RSS %s, data dir %s; waiting %s past the result TTL\n",
-		cfg.SoakN, res.PerSec, fmtBytes(res.Done.RSS), fmtBytes(res.Done.Disk), cfg.Settle)
-	if err := sleep(ctx, cfg.ResultTTL+cfg.Settle); err != nil {
-		return nil, err
-	}
-	res.AfterTTL = e.sample()
-	return res, nil
 }
 
 // batched submits through SubmitBatch whatever the cycle's own mode.

@@ -24,14 +24,25 @@ import (
 // Config says what one run measures. Zero fields take the defaults of the
 // command's flags.
 type Config struct {
-	N         int      // burst size per cycle
-	Producers int      // goroutines submitting the burst
-	Pool      int      // worker pool size (concurrency)
-	One       int      // tasks run one at a time per cycle, for p50/p99
-	Depth     int      // tasks queued with no worker in the depth run (0: default; <0: skip)
-	Soak      bool     // run the soak after the depth run
-	SoakN     int      // tasks of the soak
-	Only      []string // cycles to run ("" or empty: all)
+	N         int  // burst size per cycle
+	Producers int  // goroutines submitting the burst
+	Pool      int  // worker pool size (concurrency)
+	One       int  // tasks run one at a time per cycle, for p50/p99
+	Depth     int  // tasks queued with no worker in the depth run (0: default; <0: skip)
+	Soak      bool // run the soak after the depth run (also: -only naming soak)
+	SoakN     int  // tasks of the soak and of its sizing run
+	// SoakWait is how long past the result TTL the soak samples the
+	// server's RSS and store dir (it stops sooner once both are back
+	// within 10 % of their baseline); SoakEvery is how often.
+	SoakWait  time.Duration
+	SoakEvery time.Duration
+	// SoakEnv lists server environments ("GOGC=50", "GOMEMLIMIT=64MiB
+	// GOGC=50") the soak runs again with, after the default one.
+	SoakEnv []string
+	// NATSServer is the nats-server binary of the soak ("" = build it
+	// from the module graph).
+	NATSServer string
+	Only       []string // cycles to run ("" or empty: all)
 	// ResultTTL is the result TTL of the depth run and the soak (≥ 1s:
 	// NATS refuses a shorter per-message TTL).
 	ResultTTL time.Duration
@@ -61,6 +72,12 @@ func (c Config) withDefaults() Config {
 		c.Depth = 200000
 	}
 	def(&c.SoakN, 120000)
+	if c.SoakWait <= 0 {
+		c.SoakWait = 90 * time.Second
+	}
+	if c.SoakEvery <= 0 {
+		c.SoakEvery = 3 * time.Second
+	}
 	if c.ResultTTL < time.Second {
 		c.ResultTTL = 3 * time.Second
 	}
@@ -74,10 +91,10 @@ func (c Config) withDefaults() Config {
 }
 
 // selected says whether -only lets cycle name run.
-func (c Config) selected(name string) bool {
-	if len(c.Only) == 0 {
-		return true
-	}
+func (c Config) selected(name string) bool { return len(c.Only) == 0 || c.named(name) }
+
+// named says whether -only names cycle name.
+func (c Config) named(name string) bool {
 	for _, o := range c.Only {
 		if strings.TrimSpace(o) == name {
 			return true
@@ -363,8 +380,8 @@ func (e *env) cleanup(ctx context.Context, before map[string]bool) error {
 	return errors.Join(errs...)
 }
 
-// run measures the selected cycles, then the depth run and the soak, all
-// on one embedded server.
+// run measures the selected cycles and the depth run on one embedded
+// server, then the soak on nats-server processes of its own.
 func run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg = cfg.withDefaults()
 	dir, err := os.MkdirTemp("", "strand-bench-")
@@ -413,8 +430,8 @@ func run(ctx context.Context, cfg Config) (*Report, error) {
 			return rep, fmt.Errorf("depth: %w", err)
 		}
 	}
-	if cfg.Soak && cfg.selected("soak") {
-		if rep.Soak, err = soakRun(ctx, e); err != nil {
+	if cfg.Soak && cfg.selected("soak") || cfg.named("soak") {
+		if err := soakAll(ctx, e, rep); err != nil {
 			return rep, fmt.Errorf("soak: %w", err)
 		}
 	}
@@ -438,6 +455,7 @@ func cycles() []cycleSpec {
 	return []cycleSpec{
 		{"floor", "raw JetStream: PublishAsync → WorkQueue stream → pull consumer (batches of 64) → ack; one at a time: the worker replies on a core subject, then acks", startFloor},
 		{"naive", "kv.Create pending + publish; worker CAS running, CAS result, ack; producer sees the result by KV RePublish", startNaive},
+		{"proto", "the prototype of strand's cycle on raw JetStream: one publish per task to its own subject of a work-queue stream (one message per subject), pipelined publishes, pull batches of 64, create-only outcome with a TTL, republished; an acker acks once it is confirmed", startProto},
 		{"asynq", "asynq 0.26 + redis-server: Enqueue; handler writes its result (Retention 1h); one at a time: GetTaskInfo polled every 1 ms; TaskCheckInterval 1 ms", startAsynq},
 		{"strand", "writer.Submit → reader (Concurrency = pool, nothing else tuned) → Handle.Result", strandStart(strandOpts{prefix: "b4"})},
 		{"strand-prefetch", "as strand, reader.Config{Prefetch: 16}", strandStart(strandOpts{prefix: "b5", prefetch: 16})},

@@ -2,7 +2,8 @@
 // embedded nats-server: the raw JetStream floor, a naive KV cycle, asynq
 // on redis-server, and strand with three configurations; then a depth run
 // (tasks queued with no worker, drained, left past their result TTL) and,
-// with -soak, a soak. Run it with `cd bench && go run .`.
+// with -soak, a soak and a sizing run on nats-server processes of their
+// own. Run it with `cd bench && go run .`.
 package main
 
 import (
@@ -27,15 +28,21 @@ func main() {
 	flag.IntVar(&cfg.Pool, "concurrency", 4, "worker pool size")
 	flag.IntVar(&cfg.One, "one", 2000, "tasks run one at a time per cycle (p50/p99)")
 	flag.IntVar(&cfg.Depth, "depth", 200000, "tasks queued with no worker in the depth run (negative: skip it)")
-	flag.BoolVar(&cfg.Soak, "soak", false, "run the soak: -soak-n tasks with a short result TTL, then wait past it")
-	flag.IntVar(&cfg.SoakN, "soak-n", 120000, "tasks of the soak")
+	var soakEnv multiFlag
+	flag.BoolVar(&cfg.Soak, "soak", false, "run the soak (also run by -only soak): on a nats-server process of its own, -soak-n tasks queued then drained (sizing), and -soak-n tasks with a short result TTL, then the server's RSS and store dir sampled past it")
+	flag.IntVar(&cfg.SoakN, "soak-n", 120000, "tasks of the soak and of its sizing run")
+	flag.DurationVar(&cfg.SoakWait, "soak-wait", 90*time.Second, "how long past the result TTL the soak samples at most")
+	flag.DurationVar(&cfg.SoakEvery, "soak-every", 3*time.Second, "how often the soak samples past the result TTL")
+	flag.Var(&soakEnv, "soak-env", "run the soak again with this added to the server's environment (\"GOGC=50\"; repeatable)")
+	flag.StringVar(&cfg.NATSServer, "nats-server", "", "nats-server binary of the soak (default: go build it from the module graph)")
 	flag.DurationVar(&cfg.ResultTTL, "result-ttl", 3*time.Second, "result TTL of the depth run and the soak (≥ 1s)")
 	flag.DurationVar(&cfg.Settle, "settle", 5*time.Second, "how long past the result TTL the depth run and soak wait")
-	flag.StringVar(&cfg.HeapProfile, "heapprofile", "", "write a heap profile here after the depth run's wait past the result TTL")
+	flag.StringVar(&cfg.HeapProfile, "heapprofile", "", "write a heap profile here after the depth run's wait past the result TTL (and the soak's server's, to <this>.soak-server)")
 	flag.StringVar(&cfg.Redis, "redis", "", "redis-server binary (default: PATH, then /usr/bin/redis-server)")
 	flag.StringVar(&only, "only", "", "comma list of cycles: floor,naive,asynq,strand,strand-prefetch,strand-batch,depth,soak")
 	flag.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	flag.Parse()
+	cfg.SoakEnv = soakEnv
 	if cfg.HeapProfile != "" {
 		runtime.MemProfileRate = 4096
 	}
@@ -61,3 +68,9 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// multiFlag is a flag that may be given more than once.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }

@@ -38,16 +38,29 @@ func procStatus(pid, field string) int64 {
 }
 
 // rss is this process's resident set size after returning what the Go
-// heap can give back to the OS.
+// heap can give back to the OS. With STRAND_BENCH_MEMSTATS set it also
+// prints the runtime's MemStats, then forces one more GC and prints them
+// again: the second GC drops what sync.Pools kept through the first (the
+// one debug.FreeOSMemory runs), so the second HeapAlloc is what a heap
+// profile shows; the RSS returned is the one read before that second GC.
 func rss() int64 {
 	debug.FreeOSMemory()
+	v := procStatus("self", "VmRSS")
 	if os.Getenv("STRAND_BENCH_MEMSTATS") != "" {
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		fmt.Fprintf(os.Stderr, "memstats: heapalloc %d heapinuse %d heapidle %d released %d stackinuse %d sys %d other %d gcsys %d rss %d\n",
-			m.HeapAlloc>>20, m.HeapInuse>>20, m.HeapIdle>>20, m.HeapReleased>>20, m.StackInuse>>20, m.Sys>>20, m.OtherSys>>20, m.GCSys>>20, procStatus("self", "VmRSS")>>20)
+		printMemStats("memstats", v)
+		runtime.GC()
+		debug.FreeOSMemory()
+		printMemStats("memstats, one GC later (sync.Pool victims dropped)", procStatus("self", "VmRSS"))
 	}
-	return procStatus("self", "VmRSS")
+	return v
+}
+
+func printMemStats(what string, rss int64) {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	fmt.Fprintf(os.Stderr, "%s (MB): heapalloc %d heapinuse %d heapidle %d released %d stackinuse %d gcsys %d other %d sys %d; rss %d = anon %d + file %d\n",
+		what, m.HeapAlloc>>20, m.HeapInuse>>20, m.HeapIdle>>20, m.HeapReleased>>20, m.StackInuse>>20, m.GCSys>>20, m.OtherSys>>20, m.Sys>>20,
+		rss>>20, procStatus("self", "RssAnon")>>20, procStatus("self", "RssFile")>>20)
 }
 
 // peak tracks the process's peak RSS over a cycle: VmHWM after resetting

@@ -35,15 +35,19 @@ type Report struct {
 	Config Config        `json:"config"`
 	Cycles []CycleResult `json:"cycles"`
 	Depth  *DepthResult  `json:"depth,omitempty"`
-	Soak   *SoakResult   `json:"soak,omitempty"`
-	Notes  []string      `json:"notes,omitempty"`
+	// ExtServer is the version of the soak's own nats-server binary.
+	ExtServer string        `json:"soak_nats_server,omitempty"`
+	Sizing    *SizingResult `json:"sizing,omitempty"`
+	Soaks     []*SoakResult `json:"soaks,omitempty"`
+	Notes     []string      `json:"notes,omitempty"`
 }
 
 // MarshalJSON of Config leaves out the log writer.
 func (c Config) MarshalJSON() ([]byte, error) {
 	return json.Marshal(map[string]any{
 		"n": c.N, "producers": c.Producers, "concurrency": c.Pool, "one": c.One, "depth": c.Depth,
-		"soak": c.Soak, "soak_n": c.SoakN, "only": c.Only, "result_ttl": c.ResultTTL.String(), "settle": c.Settle.String(),
+		"soak": c.Soak, "soak_n": c.SoakN, "soak_wait": c.SoakWait.String(), "soak_every": c.SoakEvery.String(), "soak_env": c.SoakEnv,
+		"only": c.Only, "result_ttl": c.ResultTTL.String(), "settle": c.Settle.String(),
 	})
 }
 
@@ -95,10 +99,10 @@ func (r *Report) Markdown(w io.Writer) {
 	c := r.Config
 	fmt.Fprintf(&b, "strand bench — %s, %s, %d CPUs, %s, nats-server %s (embedded, clients over TCP, file storage)\n\n",
 		r.Date, r.Host, r.CPUs, r.Go, r.Server)
-	fmt.Fprintf(&b, "Burst: %d tasks from %d producers, pool of %d; tasks/s = first submit → last completion on the worker side. "+
-		"p50/p99: %d tasks one at a time, submit → result seen by the producer. Peak RSS: this process (clients + embedded server).\n\n",
-		c.N, c.Producers, c.Pool, c.One)
 	if len(r.Cycles) > 0 {
+		fmt.Fprintf(&b, "Burst: %d tasks from %d producers, pool of %d; tasks/s = first submit → last completion on the worker side. "+
+			"p50/p99: %d tasks one at a time, submit → result seen by the producer. Peak RSS: this process (clients + embedded server).\n\n",
+			c.N, c.Producers, c.Pool, c.One)
 		floor, asq := r.find("floor"), r.find("asynq")
 		b.WriteString("| cycle | tasks/s | × floor | × asynq | p50 | p99 | peak RSS |\n|---|---:|---:|---:|---:|---:|---:|\n")
 		for _, x := range r.Cycles {
@@ -124,7 +128,8 @@ func (r *Report) Markdown(w io.Writer) {
 	}
 	if d := r.Depth; d != nil {
 		fmt.Fprintf(&b, "Depth run (strand defaults, pool %d, writer.Config{ResultTTL: %s}): %d tasks queued with SubmitBatch and no worker at %.0f tasks/s, "+
-			"then drained by one worker at %.0f tasks/s. RSS is this process after debug.FreeOSMemory; Δ per task is against the baseline.\n\n",
+			"then drained by one worker at %.0f tasks/s. RSS is this one process — the bench's clients and the embedded server together — "+
+			"after debug.FreeOSMemory, so not the server's alone (the soak's sizing run has that); Δ per task is against the baseline.\n\n",
 			c.Pool, d.ResultTTL, d.Tasks, d.QueuePerSec, d.DrainPerSec)
 		b.WriteString("| depth run | RSS | Δ RSS / task | data dir | Δ disk / task |\n|---|---:|---:|---:|---:|\n")
 		rows := []struct {
@@ -145,17 +150,9 @@ func (r *Report) Markdown(w io.Writer) {
 		}
 		b.WriteString("\n")
 	}
-	if s := r.Soak; s != nil {
-		fmt.Fprintf(&b, "Soak: %d tasks through a running worker (SubmitBatch, result TTL %s) at %.0f tasks/s.\n\n", s.Tasks, s.ResultTTL, s.PerSec)
-		b.WriteString("| soak | RSS | Δ RSS | data dir | Δ disk |\n|---|---:|---:|---:|---:|\n")
-		for _, row := range []struct {
-			name string
-			s    Sample
-		}{{"baseline", s.Baseline}, {"all done", s.Done}, {"past the result TTL", s.AfterTTL}} {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", row.name, fmtBytes(row.s.RSS), fmtBytes(row.s.RSS-s.Baseline.RSS),
-				fmtBytes(row.s.Disk), fmtBytes(row.s.Disk-s.Baseline.Disk))
-		}
-		b.WriteString("\n")
+	r.sizing(&b)
+	for _, s := range r.Soaks {
+		r.soak(&b, s)
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "Note: %s\n", n)
@@ -165,7 +162,7 @@ func (r *Report) Markdown(w io.Writer) {
 
 // targets writes the project's targets with met/short.
 func (r *Report) targets(b *strings.Builder) {
-	floor, asq := r.find("floor"), r.find("asynq")
+	floor, asq, proto := r.find("floor"), r.find("asynq"), r.find("proto")
 	verdict := func(ok bool) string {
 		if ok {
 			return "met"
@@ -186,10 +183,125 @@ func (r *Report) targets(b *strings.Builder) {
 			x := s.TasksPerSec / asq.TasksPerSec
 			fmt.Fprintf(b, "- %s tasks/s ≥ 2× asynq: %.2f× — %s%s\n", name, x, verdict(x >= 2), tag)
 		}
+		if proto != nil && proto.TasksPerSec > 0 {
+			x := s.TasksPerSec / proto.TasksPerSec
+			fmt.Fprintf(b, "- %s tasks/s ≥ 0.8× proto: %.2f× — %s%s\n", name, x, verdict(x >= 0.8), tag)
+		}
 		if floor != nil && floor.P50 > 0 {
 			x := float64(s.P50) / float64(floor.P50)
 			fmt.Fprintf(b, "- %s p50 ≤ 1.2× floor p50: %.2f× — %s%s\n", name, x, verdict(x <= 1.2), tag)
 		}
+	}
+	b.WriteString("\n")
+}
+
+// sizing writes the sizing run's table.
+func (r *Report) sizing(b *strings.Builder) {
+	z := r.Sizing
+	if z == nil {
+		return
+	}
+	fmt.Fprintf(b, "Sizing — %s, a process of its own (its VmRSS and store dir); strand defaults, result TTL 24h so outcomes stay. "+
+		"%d tasks queued with SubmitBatch and no worker (so no consumer yet: the worker makes it as it starts), at %.0f tasks/s; then drained by one worker "+
+		"(pool %d) at %.0f tasks/s, leaving one kept outcome per task and no task. Each row 1 s after its step: RSS and store dir as they are, "+
+		"then the live heap (HeapAlloc after two GCs forced through the server's pprof port). Δ per task is against the baseline.\n\n",
+		r.extServer(), z.Tasks, z.QueuePerSec, r.Config.Pool, z.DrainPerSec)
+	b.WriteString("| sizing | server RSS | Δ RSS / task | live heap | Δ heap / task | store dir | Δ disk / task |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	rows := []struct {
+		name string
+		s    Sample
+		h    HeapStats
+	}{
+		{"baseline (streams made)", z.Baseline, z.BaselineHeap},
+		{fmt.Sprintf("%d queued, no worker", z.Tasks), z.Queued, z.QueuedHeap},
+		{fmt.Sprintf("drained: %d outcomes kept", z.Tasks), z.Drained, z.DrainedHeap},
+	}
+	for i, row := range rows {
+		dr, dh, dd := "—", "—", "—"
+		if i > 0 {
+			dr = perTask(row.s.RSS-z.Baseline.RSS, z.Tasks)
+			dh = perTask(row.h.HeapAlloc-z.BaselineHeap.HeapAlloc, z.Tasks)
+			dd = perTask(row.s.Disk-z.Baseline.Disk, z.Tasks)
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s |\n", row.name, fmtBytes(row.s.RSS), dr, fmtBytes(row.h.HeapAlloc), dh, fmtBytes(row.s.Disk), dd)
+	}
+	b.WriteString("\n")
+}
+
+func (r *Report) extServer() string {
+	if r.ExtServer == "" {
+		return "nats-server"
+	}
+	return r.ExtServer
+}
+
+// soak writes one soak's table and verdict.
+func (r *Report) soak(b *strings.Builder, s *SoakResult) {
+	env := "the Go runtime's defaults"
+	if s.Env != "" {
+		env = "`" + s.Env + "`"
+	}
+	c := r.Config
+	fmt.Fprintf(b, "Soak — server environment: %s; %s, a process of its own. %d tasks through one running worker "+
+		"(reader defaults, Concurrency %d), SubmitBatch from %d producers in rounds of at most 40 000, result TTL %s, at %.0f tasks/s. "+
+		"Baseline: strand's streams and the worker's consumer made, nothing run. Then a sample every %s from the moment the TTL has passed "+
+		"for the last outcome, until RSS and store dir are both within 10 %% of their baseline or %s has passed. "+
+		"RSS is the server's VmRSS (anonymous + file-backed pages); heap is its runtime.MemStats read through its pprof port without forcing a GC: "+
+		"HeapAlloc (live and not yet collected), retained (spans in use + free spans not given back to the OS), the next GC's heap goal, GCs so far. "+
+		"The worker registry (KV_BS_WORKERS, one heartbeat record rewritten every 5 s) is part of the store dir; the verdict on the store dir leaves it out.\n\n",
+		env, r.extServer(), s.Tasks, c.Pool, c.Producers, s.ResultTTL, s.PerSec, c.SoakEvery, c.SoakWait)
+	b.WriteString("| soak | server RSS | × baseline | anon + file | heap alloc / retained / next GC | GCs | store dir | × baseline | of it, worker registry |\n" +
+		"|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	row := func(name string, x Point) {
+		fmt.Fprintf(b, "| %s | %s | %s | %s + %s | %s / %s / %s | %d | %s | %s | %s |\n", name,
+			fmtBytes(x.RSS), ratio(float64(x.RSS), float64(s.Baseline.RSS)), fmtBytes(x.Anon), fmtBytes(x.File),
+			fmtBytes(x.Heap.HeapAlloc), fmtBytes(x.Heap.Retained()), fmtBytes(x.Heap.NextGC), x.Heap.NumGC,
+			fmtBytes(x.Disk), ratio(float64(x.Disk), float64(s.Baseline.Disk)), fmtBytes(x.Registry))
+	}
+	row("baseline", s.Baseline)
+	row(fmt.Sprintf("%d done", s.Tasks), s.Done)
+	for _, a := range s.After {
+		row("TTL + "+a.PastTTL.String(), a.Point)
+	}
+	for _, a := range s.Forced {
+		row("TTL + "+a.PastTTL.String()+", 2 GCs forced", a.Point)
+	}
+	b.WriteString("\n")
+	var last Point
+	var lastAt time.Duration
+	if n := len(s.After); n > 0 {
+		last, lastAt = s.After[n-1].Point, s.After[n-1].PastTTL
+	}
+	verdict := func(what string, back *time.Duration, v, base int64) {
+		if back != nil {
+			fmt.Fprintf(b, "- %s back within 10 %% of its baseline at TTL + %s.\n", what, *back)
+			return
+		}
+		fmt.Fprintf(b, "- %s **not** back within 10 %% by TTL + %s: %s against %s (%s over, × %s).\n", what, lastAt,
+			fmtBytes(v), fmtBytes(base), fmtBytes(v-base), ratio(float64(v), float64(base)))
+	}
+	verdict("RSS", s.BackRSS, last.RSS, s.Baseline.RSS)
+	verdict("Store dir less the worker registry", s.BackDisk, last.Disk-last.Registry, s.Baseline.Disk-s.Baseline.Registry)
+	verdict("Whole store dir", s.BackDiskAll, last.Disk, s.Baseline.Disk)
+	if len(s.Streams) > 0 {
+		var l []string
+		for _, st := range s.Streams {
+			l = append(l, fmt.Sprintf("%s %d msgs (%s)", st.Name, st.Msgs, fmtBytes(int64(st.Bytes))))
+		}
+		fmt.Fprintf(b, "- Streams at TTL + %s: %s.\n", lastAt, strings.Join(l, ", "))
+	}
+	if len(s.Files) > 0 {
+		var l []string
+		for _, f := range s.Files {
+			l = append(l, fmt.Sprintf("`%s` %s", f.Path, fmtBytes(f.Size)))
+		}
+		fmt.Fprintf(b, "- Store files of 4 kB or more then: %s.\n", strings.Join(l, ", "))
+	}
+	if h := s.Heap; h != nil {
+		fmt.Fprintf(b, "- The server's heap after two GCs forced at the end: %s live (HeapAlloc at baseline, no GC forced: %s), %s in spans, %s free of which %s given back to the OS; "+
+			"stacks %s, GC metadata %s, other %s; %s mapped in all.\n",
+			fmtBytes(h.HeapAlloc), fmtBytes(s.Baseline.Heap.HeapAlloc), fmtBytes(h.HeapInuse), fmtBytes(h.HeapIdle), fmtBytes(h.HeapReleased),
+			fmtBytes(h.StackInuse), fmtBytes(h.GCSys), fmtBytes(h.OtherSys), fmtBytes(h.Sys))
 	}
 	b.WriteString("\n")
 }

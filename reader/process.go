@@ -290,53 +290,108 @@ func (r *Reader) finish(t *task, result any, err error, acks chan<- pendingAck) 
 	acks <- pendingAck{fut: fut, t: t, term: term}
 }
 
+// ackLinger is how long a task's final answer (ack or term) waits after
+// its outcome is confirmed. The work queue removes an answered task, and
+// removing the last task of the stream makes the server's file store drop
+// its last block file and open a new one: when tasks come one at a time,
+// that file churn sat on the next task's submit (302 µs per task one at a
+// time, against 137 µs with the answer 2 ms later, by when the next task
+// is in the stream). Nothing reads the ack: statuses read the outcome first.
+const ackLinger = 2 * time.Millisecond
+
 // ack answers each message once its outcome write is confirmed (or was
-// refused because an outcome already exists), in order, off the pool.
+// refused because an outcome already exists), in order, off the pool; the
+// final answers go ackLinger later, all that are due at once.
 func (r *Reader) ack(acks <-chan pendingAck) {
-	for p := range acks {
-		if p.retry {
-			if p.fut != nil {
-				select {
-				case <-p.fut.Ok():
-				case err := <-p.fut.Err():
-					p.t.log.Warn().Err(err).Msg("write retrying state")
-				}
+	type answer struct {
+		t    *task
+		term bool
+		at   time.Time
+	}
+	var due []answer
+	send := func(a answer) {
+		if a.term {
+			_ = a.t.msg.Term()
+		} else {
+			_ = a.t.msg.Ack()
+		}
+	}
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	defer linger.Stop()
+	for {
+		var p pendingAck
+		select {
+		case <-linger.C:
+			now := time.Now()
+			for len(due) > 0 && !due[0].at.After(now) {
+				send(due[0])
+				due = due[1:]
 			}
-			if err := p.t.msg.NakWithDelay(p.delay); err != nil {
-				p.t.log.Warn().Err(err).Msg("nak: the task returns after AckWait instead")
+			if len(due) > 0 {
+				linger.Reset(time.Until(due[0].at))
 			}
 			continue
+		case q, ok := <-acks:
+			if !ok {
+				for _, a := range due {
+					send(a)
+				}
+				return
+			}
+			p = q
 		}
+		if r.confirmed(p) {
+			due = append(due, answer{t: p.t, term: p.term, at: time.Now().Add(ackLinger)})
+			if len(due) == 1 {
+				linger.Reset(ackLinger)
+			}
+		}
+	}
+}
+
+// confirmed waits for p's writes and reports whether its task may now be
+// answered for good; otherwise it has been handed back (a retry's nak with
+// delay, or a nak for redelivery of a write that was not confirmed).
+func (r *Reader) confirmed(p pendingAck) bool {
+	if p.retry {
 		if p.fut != nil {
 			select {
 			case <-p.fut.Ok():
 			case err := <-p.fut.Err():
-				if !r.settle(p.fut, err) {
-					p.t.log.Error().Err(err).Msg("outcome not confirmed; the task will be redelivered")
-					nak(p.t.log, p.t.msg)
-					continue
-				}
-				// Stored after all, or an outcome exists already (an earlier run): it stands.
+				p.t.log.Warn().Err(err).Msg("write retrying state")
 			}
 		}
-		if p.dlq != nil {
-			select {
-			case <-p.dlq.Ok():
-			case err := <-p.dlq.Err():
-				if !p.bestEffort {
-					p.t.log.Error().Err(err).Msg("dead letter not confirmed; the task will be redelivered")
-					nak(p.t.log, p.t.msg)
-					continue
-				}
-				p.t.log.Error().Err(err).Msg("dead letter not confirmed again; the task stays dead without it")
-			}
+		if err := p.t.msg.NakWithDelay(p.delay); err != nil {
+			p.t.log.Warn().Err(err).Msg("nak: the task returns after AckWait instead")
 		}
-		if p.term {
-			_ = p.t.msg.Term()
-		} else {
-			_ = p.t.msg.Ack()
+		return false
+	}
+	if p.fut != nil {
+		select {
+		case <-p.fut.Ok():
+		case err := <-p.fut.Err():
+			if !r.settle(p.fut, err) {
+				p.t.log.Error().Err(err).Msg("outcome not confirmed; the task will be redelivered")
+				nak(p.t.log, p.t.msg)
+				return false
+			}
+			// Stored after all, or an outcome exists already (an earlier run): it stands.
 		}
 	}
+	if p.dlq != nil {
+		select {
+		case <-p.dlq.Ok():
+		case err := <-p.dlq.Err():
+			if !p.bestEffort {
+				p.t.log.Error().Err(err).Msg("dead letter not confirmed; the task will be redelivered")
+				nak(p.t.log, p.t.msg)
+				return false
+			}
+			p.t.log.Error().Err(err).Msg("dead letter not confirmed again; the task stays dead without it")
+		}
+	}
+	return true
 }
 
 // settle finishes an outcome write that failed (broker.Settle: sent again

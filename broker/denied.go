@@ -179,22 +179,18 @@ func refused(ctx context.Context, err error) error {
 // asynchronously, like a publish, and would otherwise never deliver
 // anything. It returns an error wrapping strand.ErrForbidden then.
 func (b *Broker) Subscribe(subject string, cb nats.MsgHandler) (*nats.Subscription, error) {
-	before := b.conn.LastError()
-	sub, err := b.conn.Subscribe(subject, cb)
-	if err != nil {
-		return nil, err
-	}
-	if err := b.checkSubscribed(subject, before); err != nil {
-		_ = sub.Unsubscribe()
-		return nil, err
-	}
-	return sub, nil
+	return b.subscribed(subject, func() (*nats.Subscription, error) { return b.conn.Subscribe(subject, cb) })
 }
 
 // ChanSubscribe is Subscribe for a channel.
 func (b *Broker) ChanSubscribe(subject string, ch chan *nats.Msg) (*nats.Subscription, error) {
+	return b.subscribed(subject, func() (*nats.Subscription, error) { return b.conn.ChanSubscribe(subject, ch) })
+}
+
+// subscribed makes the subscription and checks that the server took it.
+func (b *Broker) subscribed(subject string, subscribe func() (*nats.Subscription, error)) (*nats.Subscription, error) {
 	before := b.conn.LastError()
-	sub, err := b.conn.ChanSubscribe(subject, ch)
+	sub, err := subscribe()
 	if err != nil {
 		return nil, err
 	}

@@ -84,15 +84,7 @@ func TestOutOfOrderAcksNeverReadPending(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	register(t, e)
-	release := make(chan struct{})
-	e.reg.MustRegister("hold", func(ctx context.Context) error {
-		select {
-		case <-release:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	})
+	release := registerHold(e)
 	e.worker(reader.Config{Concurrency: 2})
 	ctx := ctxT(t, 30*time.Second)
 	long, err := e.w.Submit(ctx, "hold")
@@ -326,15 +318,7 @@ func streamMsgs(t *testing.T, e *env, name string) uint64 {
 func TestPrefetchNeverTakesFromIdle(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	release := make(chan struct{})
-	e.reg.MustRegister("hold", func(ctx context.Context) error {
-		select {
-		case <-release:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	})
+	release := registerHold(e)
 	e.reg.MustRegister("who", func(ctx context.Context) string {
 		tk, _ := strand.TaskFrom(ctx)
 		return tk.Worker
@@ -348,8 +332,10 @@ func TestPrefetchNeverTakesFromIdle(t *testing.T) {
 	defer close(release)
 	waitStatus(t, ctx, long, strand.StatusRunning, 10*time.Second)
 	e.worker(reader.Config{WorkerID: "idle", Concurrency: 1})
-	time.Sleep(300 * time.Millisecond) // its pull request is in
 	for i := range 5 {
+		// The property holds for a free slot that waits: wait until the
+		// idle worker's request is in beside the busy one's prefetch.
+		waitPulls(t, ctx, e, 2)
 		h, err := e.w.Submit(ctx, "who")
 		if err != nil {
 			t.Fatal(err)
@@ -360,6 +346,43 @@ func TestPrefetchNeverTakesFromIdle(t *testing.T) {
 		}
 		if worker != "idle" {
 			t.Fatalf("task %d ran on %q: the busy worker's prefetch took it from the idle one", i, worker)
+		}
+	}
+}
+
+// registerHold registers "hold", a handler that runs until the returned
+// channel is closed (or its ctx ends).
+func registerHold(e *env) chan struct{} {
+	release := make(chan struct{})
+	e.reg.MustRegister("hold", func(ctx context.Context) error {
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	return release
+}
+
+// waitPulls waits until the default queue's consumer has n pull requests
+// waiting.
+func waitPulls(t *testing.T, ctx context.Context, e *env, n int) {
+	t.Helper()
+	cons, err := e.b.JetStream().Consumer(ctx, e.b.Names().TasksStream(), e.b.Names().Consumer("default"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.NumWaiting >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d pull requests waiting, want %d", info.NumWaiting, n)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	strand "github.com/strand-run/strand"
 )
@@ -31,13 +32,26 @@ func (h *Handle) Purge(ctx context.Context) error {
 		}
 		return fmt.Errorf("purge %s: %w", h.id, strand.ErrNotFound)
 	}
-	// A task cancelled while queued has its cancellation, but waits in its
-	// queue until a worker skips it: its records stay until then.
-	if rec, err := h.w.b.Queued(ctx, h.Queue(), h.id); err != nil || rec != nil {
+	// The outcome stays until the task has left its queue: the worker
+	// answers it just after writing the outcome, and a task cancelled while
+	// queued waits there until a worker skips it. Purged sooner, the task
+	// would read pending, and a redelivery would run it again.
+	for wait := time.Millisecond; ; wait *= 2 {
+		rec, err := h.w.b.Queued(ctx, h.Queue(), h.id)
 		if err != nil {
 			return fmt.Errorf("purge %s: %w", h.id, err)
 		}
-		return fmt.Errorf("purge %s: %w (cancelled, still in its queue)", h.id, ErrNotFinished)
+		if rec == nil {
+			break
+		}
+		if o.Status == strand.StatusCancelled || wait > time.Second {
+			return fmt.Errorf("purge %s: %w (%s, still in its queue)", h.id, ErrNotFinished, o.Status)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("purge %s: %w", h.id, ctx.Err())
+		case <-time.After(wait):
+		}
 	}
 	return h.w.b.Purge(ctx, h.Queue(), h.id)
 }

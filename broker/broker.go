@@ -274,7 +274,7 @@ func (b *Broker) provision(ctx context.Context) (err error) {
 // retryTransient runs op again while it fails in a way a retry can fix
 // (a cluster electing a leader), until ctx ends.
 func retryTransient(ctx context.Context, op func() error) error {
-	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		err := op()
 		if err == nil || !Transient(err) || ctx.Err() != nil {
 			return err

@@ -69,9 +69,10 @@ func parseTTL(s string) (time.Duration, error) {
 	return time.ParseDuration(s)
 }
 
-// isMarker reports whether a stored message is a marker, not a record: a KV
-// delete or purge, or the server's mark of an expired key.
-func isMarker(h nats.Header, data []byte) bool {
+// IsMarker reports whether a stored message (or its event) is a marker,
+// not a record: a KV delete or purge, or the server's mark of an expired
+// key. docs/protocol.md states the rule; this is its one implementation.
+func IsMarker(h nats.Header, data []byte) bool {
 	return len(data) == 0 || h.Get(headerKVOperation) != "" || h.Get(headerMarkerReason) != ""
 }
 
@@ -80,26 +81,20 @@ func isMarker(h nats.Header, data []byte) bool {
 // answers. It returns nil, nil when there is none, and skips markers.
 func (b *Broker) get(ctx context.Context, stream, subject string) (*Record, error) {
 	rec, err := b.getLast(ctx, stream, subject)
-	if rec != nil && isMarker(rec.Header, rec.Data) {
+	if rec != nil && IsMarker(rec.Header, rec.Data) {
 		return nil, err
 	}
 	return rec, err
 }
 
 // getLast is get with markers: the last message of subject, whatever it is.
-func (b *Broker) getLast(ctx context.Context, stream, subject string) (*Record, error) {
-	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		rec, err := b.directGet(ctx, stream, subject)
-		if err == nil || !Transient(err) || ctx.Err() != nil {
-			return rec, err
-		}
-		// A cluster electing a leader answers no reads for a moment.
-		select {
-		case <-ctx.Done():
-			return nil, err
-		case <-time.After(wait):
-		}
-	}
+func (b *Broker) getLast(ctx context.Context, stream, subject string) (rec *Record, err error) {
+	// A cluster electing a leader answers no reads for a moment.
+	err = retryTransient(ctx, func() (err error) {
+		rec, err = b.directGet(ctx, stream, subject)
+		return err
+	})
+	return rec, err
 }
 
 func (b *Broker) directGet(ctx context.Context, stream, subject string) (*Record, error) {
@@ -567,7 +562,7 @@ func (b *Broker) createOver(ctx context.Context, msg *nats.Msg) (seq uint64, cre
 			if gerr != nil {
 				return 0, false, gerr
 			}
-			if last != nil && !isMarker(last.Header, last.Data) {
+			if last != nil && !IsMarker(last.Header, last.Data) {
 				return 0, false, nil
 			}
 			var after uint64
@@ -598,17 +593,11 @@ func (b *Broker) recordMsg(key string, data []byte, f codec.Format) *nats.Msg {
 func (b *Broker) publishRetrying(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (ack *jetstream.PubAck, err error) {
 	ctx, stop := b.refusable(ctx, msg.Subject)
 	defer func() { err = refused(ctx, err); stop() }()
-	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		ack, err := b.js.PublishMsg(ctx, msg, opts...)
-		if err == nil || !Transient(err) || ctx.Err() != nil {
-			return ack, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, err
-		case <-time.After(wait):
-		}
-	}
+	err = retryTransient(ctx, func() (err error) {
+		ack, err = b.js.PublishMsg(ctx, msg, opts...)
+		return err
+	})
+	return ack, err
 }
 
 // A Write is a record write in flight.
@@ -668,14 +657,7 @@ func (b *Broker) Purge(ctx context.Context, queue, id string) error {
 			return fmt.Errorf("purge %s: %s: %w", id, key, refusal(err, key))
 		}
 	}
-	items, err := b.js.Stream(ctx, b.names.ItemsStream())
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil
-	}
-	if err == nil {
-		err = items.Purge(ctx, jetstream.WithPurgeSubject(b.names.ItemsSubject(queue, id)))
-	}
-	if err != nil {
+	if err := b.PurgeItems(ctx, queue, id); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return fmt.Errorf("purge %s: items: %w", id, err)
 	}
 	return nil

@@ -37,7 +37,7 @@ type latest struct {
 }
 
 func (l *latest) put(m *nats.Msg, outcome bool) {
-	if len(m.Data) == 0 || m.Header.Get("KV-Operation") != "" || m.Header.Get("Nats-Marker-Reason") != "" {
+	if broker.IsMarker(m.Header, m.Data) {
 		return // a delete, purge or expiry marker
 	}
 	l.mu.Lock()

@@ -118,16 +118,10 @@ func (q *liveQueue) take() (events []*taskEvent, dropped int) {
 	return events, dropped
 }
 
-// marker reports whether m is a delete, purge or expiry marker rather
-// than a write.
-func marker(m *nats.Msg) bool {
-	return len(m.Data) == 0 || m.Header.Get("KV-Operation") != "" || m.Header.Get("Nats-Marker-Reason") != ""
-}
-
 // taskWritten turns a task record written by a producer into a pending event.
 func (g *gateway) taskWritten(m *nats.Msg) *taskEvent {
 	queue, id, ok := g.names.ParseTaskSubject(m.Subject)
-	if !ok || marker(m) {
+	if !ok || broker.IsMarker(m.Header, m.Data) {
 		return nil
 	}
 	e := &taskEvent{ID: id, Status: string(strand.StatusPending), Queue: queue, Func: m.Header.Get(codec.HeaderFunc)}
@@ -164,7 +158,7 @@ func (g *gateway) taskWritten(m *nats.Msg) *taskEvent {
 // cancellation (s./r./c.<queue>.<id>) into an event.
 func (g *gateway) recordWritten(m *nats.Msg) *taskEvent {
 	kind, _, id, ok := g.names.ParseKey(m.Subject)
-	if !ok || marker(m) {
+	if !ok || broker.IsMarker(m.Header, m.Data) {
 		return nil
 	}
 	switch kind {

@@ -438,7 +438,7 @@ func (r *Reader) loadCancels(ctx context.Context) error {
 
 // onCancel is the event of a cancellation record.
 func (r *Reader) onCancel(m *nats.Msg) {
-	if len(m.Data) == 0 {
+	if broker.IsMarker(m.Header, m.Data) {
 		return // a purge or expiry marker
 	}
 	if _, q, id, ok := r.names.ParseKey(m.Subject); ok {

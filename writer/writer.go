@@ -374,7 +374,7 @@ func (w *Writer) unawait(queue, id string, wt *waiter) {
 // cancellation: events come in the order the server stored them) to the
 // handles waiting for it.
 func (w *Writer) dispatch(m *nats.Msg) {
-	if len(m.Data) == 0 {
+	if broker.IsMarker(m.Header, m.Data) {
 		return // a purge or expiry marker, not an outcome
 	}
 	kind, queue, id, ok := w.names.ParseKey(m.Subject)

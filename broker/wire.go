@@ -157,12 +157,17 @@ type Task struct {
 	OwnID     bool          // the producer chose the id (an idempotency key)
 }
 
-// taskHeadroom is what a task message needs beyond its payload: subject and headers.
-const taskHeadroom = 512
+// headroom is what a message needs beyond its payload: subject and headers.
+const headroom = 512
+
+// MaxRecord is the largest payload a task, result or item may have: the
+// server's max_payload less room for subject and headers. Past it a task
+// is refused at submit and a result or item fails its task (too_large).
+func (b *Broker) MaxRecord() int64 { return b.MaxPayload() - headroom }
 
 func (b *Broker) taskMsg(t *Task) (*nats.Msg, error) {
-	if max := b.MaxPayload(); int64(len(t.Data)+taskHeadroom) > max {
-		return nil, fmt.Errorf("%w: the task is %d bytes, the server accepts %d", strand.ErrTooLarge, len(t.Data), max-taskHeadroom)
+	if max := b.MaxRecord(); int64(len(t.Data)) > max {
+		return nil, fmt.Errorf("%w: the task is %d bytes, the server accepts %d", strand.ErrTooLarge, len(t.Data), max)
 	}
 	if t.TTL < MinTTL {
 		return nil, fmt.Errorf("%w: task TTL %v is under the server's minimum of %v", strand.ErrBadOption, t.TTL, MinTTL)

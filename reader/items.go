@@ -86,9 +86,9 @@ func (s *itemStream) send(item any) error {
 	if err != nil {
 		return strand.Permanent(fmt.Errorf("%s: encode item %T: %w", t.env.Func, item, err))
 	}
-	if int64(len(data)+headroom) > s.r.b.MaxPayload() {
+	if int64(len(data)) > s.r.b.MaxRecord() {
 		return &strand.TaskError{Kind: strand.KindTooLarge, Message: fmt.Sprintf(
-			"%s: item is %d bytes, the server accepts %d", t.env.Func, len(data), s.r.b.MaxPayload()-headroom)}
+			"%s: item is %d bytes, the server accepts %d", t.env.Func, len(data), s.r.b.MaxRecord())}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -16,9 +16,6 @@ import (
 	"github.com/strand-run/strand/registry"
 )
 
-// headroom is what a message needs beyond its payload: subject and headers.
-const headroom = 512
-
 // task is one delivery being processed.
 type task struct {
 	msg      broker.Delivery
@@ -221,9 +218,9 @@ func (r *Reader) finish(t *task, result any, err error, acks chan<- pendingAck) 
 		switch {
 		case merr != nil:
 			err = strand.Permanent(fmt.Errorf("%s: encode result %T: %w", env.Func, result, merr))
-		case int64(len(raw)+headroom) > r.b.MaxPayload():
+		case int64(len(raw)) > r.b.MaxRecord():
 			err = &strand.TaskError{Kind: strand.KindTooLarge, Message: fmt.Sprintf(
-				"%s: result is %d bytes, the server accepts %d", env.Func, len(raw), r.b.MaxPayload()-headroom)}
+				"%s: result is %d bytes, the server accepts %d", env.Func, len(raw), r.b.MaxRecord())}
 		default:
 			o.Result = raw
 		}

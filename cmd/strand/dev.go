@@ -60,7 +60,7 @@ and stops them (SIGTERM, then SIGKILL) before the server.`,
 			if err != nil {
 				return err
 			}
-			ctx, stop := untilSignal(cmd.Context())
+			ctx, now, stop := untilSignals(cmd.Context())
 			defer stop()
 
 			s, err := startServer(scfg)
@@ -114,7 +114,7 @@ and stops them (SIGTERM, then SIGKILL) before the server.`,
 			fmt.Fprintf(out, "or, from a clone of the repository:\n")
 			fmt.Fprintf(out, "  go run ./cmd/strand submit%s --wait add 2 3\n", flags)
 			fmt.Fprintf(out, "\n%s\n", readyLine)
-			return a.runWorker(ctx, b, reg, rc)
+			return a.runWorker(ctx, now, b, reg, rc)
 		},
 	}
 	sf.register(cmd)

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/internal/demo"
 	"github.com/strand-run/strand/supervise"
 	"github.com/strand-run/strand/tracing"
 	"github.com/strand-run/strand/writer"
@@ -33,8 +34,9 @@ func newDevCmd(a *app) *cobra.Command {
 		Use:   "dev [--addr HOST:PORT] [--data DIR] [--concurrency N] [--sync always|DURATION] [--http HOST:PORT] [--metrics HOST:PORT] [--trace stdout]",
 		Short: "Run a NATS server and a worker with the demo functions, in one process",
 		Long: `Run an embedded NATS server with JetStream and a worker with the demo
-functions (add, echo, sleep, fail, count, work, scaled_add) on queue "default", in one process, until
-SIGINT or SIGTERM. Data is kept in --data between runs. --workers N also runs
+functions (` + strings.Join(demo.Names(), ", ") + `) on queue "default", in one process, until
+SIGINT or SIGTERM; a second signal hands running tasks back at once instead of letting them
+finish. Data is kept in --data between runs. --workers N also runs
 N worker processes of this binary, supervised: dev waits until each serves,
 and stops them (SIGTERM, then SIGKILL) before the server.`,
 		Args: cobra.NoArgs,

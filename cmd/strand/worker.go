@@ -145,10 +145,10 @@ func newWorkerCmd(a *app) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "worker [--queue Q]... [--concurrency N] [--max-attempts N] [--retry-base D] [--shutdown-timeout D] [--ack-wait D] [--worker-id ID] [--metrics HOST:PORT] [--trace stdout]",
-		Short: "Run a worker with the demo functions (add, echo, sleep, fail, count, work)",
-		Long: `Run a worker with the demo functions add, echo, sleep, fail, count and work
+		Short: "Run a worker with the demo functions (" + strings.Join(demo.Names(), ", ") + ")",
+		Long: `Run a worker with the demo functions ` + strings.Join(demo.Names(), ", ") + `
 until SIGINT or SIGTERM. On a signal it stops taking tasks, lets running ones finish for up to
---shutdown-timeout, then hands the rest back to the queue.`,
+--shutdown-timeout, then hands the rest back to the queue; a second signal hands them back at once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			rc, err := wf.config(cmd)

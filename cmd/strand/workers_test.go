@@ -88,7 +88,7 @@ func TestWorkersCommand(t *testing.T) {
 	ws := w.workersJSON()
 	if len(ws) != 1 || ws[0].ID != "cli-1" || ws[0].Host != host || ws[0].PID != os.Getpid() ||
 		ws[0].Concurrency != 4 || strings.Join(ws[0].Queues, ",") != "default" ||
-		strings.Join(ws[0].Functions, ",") != "add,count,echo,fail,sleep,work" {
+		strings.Join(ws[0].Functions, ",") != "add,count,echo,fail,scaled_add,sleep,work" {
 		t.Fatalf("workers --json: %+v", ws)
 	}
 

@@ -13,7 +13,7 @@ import (
 	"github.com/strand-run/strand/registry"
 )
 
-// Register adds add, echo, sleep, fail, count and work to reg.
+// Register adds add, echo, sleep, fail, count, work and scaled_add to reg.
 func Register(reg *registry.Registry) error {
 	for _, f := range []struct {
 		name string
@@ -25,6 +25,7 @@ func Register(reg *registry.Registry) error {
 		{"fail", Fail},
 		{"count", Count},
 		{"work", Work},
+		{"scaled_add", ScaledAdd},
 	} {
 		if err := reg.Register(f.name, f.fn); err != nil {
 			return fmt.Errorf("demo: %w", err)
@@ -105,4 +106,19 @@ func Work(ctx context.Context, steps, ms int) (string, error) {
 		strand.Progress(ctx, int64(i+1), int64(steps), fmt.Sprintf("step %d of %d", i+1, steps))
 	}
 	return fmt.Sprintf("done %d steps", steps), nil
+}
+
+// ScaleKwargs are ScaledAdd's keyword arguments.
+type ScaleKwargs struct {
+	Scale int `msgpack:"scale"` // the factor; 0 or absent means 1
+}
+
+// ScaledAdd returns (a + b) × kw.Scale: a task that takes kwargs, as in
+// docs/protocol.md's example scaled_add(2, 3, scale=10), for clients to try
+// keyword arguments against.
+func ScaledAdd(a, b int, kw ScaleKwargs) int {
+	if kw.Scale == 0 {
+		kw.Scale = 1
+	}
+	return (a + b) * kw.Scale
 }

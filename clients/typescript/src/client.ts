@@ -17,7 +17,7 @@ import { randomUUID } from "node:crypto";
 import { BadOption, DuplicateError, FinishedError, NotFoundError, PayloadTooLarge, StrandError } from "./errors.js";
 import { Handle } from "./handle.js";
 import {
-  asCancelled,
+  cancellation,
   checkID,
   checkQueue,
   clampResultTTL,
@@ -31,6 +31,7 @@ import {
   MIN_TTL_MS,
   Names,
   parseSubject,
+  readOutcome,
   sniff,
   ttlMs,
   VERSION,
@@ -337,12 +338,7 @@ export class Client {
 
   /** @internal Decodes an outcome or cancellation record (or its event) on subject. */
   decodeOutcome(subject: string, data: Uint8Array, seq: number): Outcome {
-    const { kind, queue } = parseSubject(subject);
-    let o = this.codec.record<Outcome>(data);
-    if (kind === "c") o = asCancelled(o);
-    o.queue ??= queue;
-    Object.defineProperty(o, "seq", { value: seq, enumerable: false });
-    return o;
+    return readOutcome(this.codec, subject, data, seq);
   }
 
   /** @internal The task's outcome: the first written of r. and c.; null while it has none. */
@@ -425,16 +421,7 @@ export class Client {
     // and what is left of the task TTL.
     let ttl = clampResultTTL(env.result_ttl_ms, DEFAULT_RESULT_TTL_MS);
     if (l.expires) ttl = Math.max(ttl, l.expires - Date.now());
-    const func = env.func ?? "";
-    const rec: Outcome = {
-      status: "cancelled",
-      error: { kind: "cancelled", message: `${func}: cancelled by caller` },
-      finished: Date.now(),
-      func,
-      queue: l.queue,
-    };
-    if (env.created) rec.created = env.created;
-    if (env.meta) rec.meta = env.meta;
+    const rec = cancellation(env, l.queue, Date.now());
     const kv = await this.#bucket();
     let seq: number;
     try {

@@ -51,10 +51,12 @@ export {
 } from "./errors.js";
 export {
   asCancelled,
+  cancellation,
   Codec,
   envelope,
   isMarker,
   Names,
+  readOutcome,
   sniff,
   TERMINAL,
   ttlMs,

@@ -66,6 +66,8 @@ export interface Envelope {
   kwargs?: Record<string, unknown>;
   queue?: string;
   created?: number;
+  /** Reserved: workers ignore it. */
+  deadline?: number;
   timeout_ms?: number;
   max_attempts?: number;
   result_ttl_ms?: number;
@@ -243,20 +245,37 @@ function jsonValue(_key: string, v: unknown): unknown {
 
 /**
  * The envelope in the key order of strand's Go writer, with zero and empty
- * fields left out, so that both write the same bytes for the same task.
+ * fields left out (but args), so that both write the same bytes for the same task.
  */
 export function envelope(e: Envelope): Envelope {
-  const out: Envelope = { v: e.v, id: e.id, func: e.func };
-  if (e.args && e.args.length > 0) out.args = e.args;
+  // args is always there, as Go writes it: [] for none (null if given so).
+  const out: Envelope = { v: e.v, id: e.id, func: e.func, args: e.args === undefined ? [] : e.args };
   if (e.kwargs && Object.keys(e.kwargs).length > 0) out.kwargs = e.kwargs;
   if (e.queue) out.queue = e.queue;
   if (e.created) out.created = e.created;
+  if (e.deadline) out.deadline = e.deadline;
   if (e.timeout_ms) out.timeout_ms = e.timeout_ms;
   if (e.max_attempts) out.max_attempts = e.max_attempts;
   if (e.result_ttl_ms) out.result_ttl_ms = e.result_ttl_ms;
   if (e.meta && Object.keys(e.meta).length > 0) out.meta = e.meta;
   if (e.trace) out.trace = e.trace;
   return out;
+}
+
+/**
+ * The cancellation record a canceller writes for the task env of queue
+ * (docs/protocol.md, "Cancelling"), in strand's Go key order.
+ */
+export function cancellation(env: Pick<Envelope, "func" | "created" | "meta">, queue: string, finished: number): Outcome {
+  const func = env.func ?? "";
+  const rec: Outcome = { status: "cancelled" };
+  if (func) rec.func = func;
+  rec.queue = queue;
+  if (env.created) rec.created = env.created;
+  if (env.meta && Object.keys(env.meta).length > 0) rec.meta = env.meta;
+  rec.error = { kind: "cancelled", message: `${func}: cancelled by caller` };
+  rec.finished = finished;
+  return rec;
 }
 
 /**
@@ -268,6 +287,21 @@ export function asCancelled(rec: Outcome): Outcome {
   delete out.result;
   if (out.error?.kind !== "cancelled") out.error = { kind: "cancelled", message: "cancelled by caller" };
   return out;
+}
+
+/**
+ * Decodes an outcome record, or a cancellation (kind c: it reads as
+ * cancelled), stored on subject (or its event's); the queue comes from the
+ * subject when the record lacks it. seq, the stream sequence, is kept as
+ * a non-enumerable property.
+ */
+export function readOutcome(codec: Codec, subject: string, data: Uint8Array, seq = 0): Outcome {
+  const { kind, queue } = parseSubject(subject);
+  let o = codec.record<Outcome>(data);
+  if (kind === "c") o = asCancelled(o);
+  o.queue ??= queue;
+  Object.defineProperty(o, "seq", { value: seq, enumerable: false });
+  return o;
 }
 
 /** Milliseconds of a Nats-TTL header: a number of seconds or a Go duration string; NaN if neither. */

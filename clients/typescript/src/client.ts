@@ -14,7 +14,7 @@ import {
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import { randomUUID } from "node:crypto";
 
-import { BadOption, DuplicateError, FinishedError, NotFoundError, PayloadTooLarge, StrandError } from "./errors.js";
+import { BadOption, DuplicateError, ERR_CODE_SUBJECT_FULL, FinishedError, NotFoundError, PayloadTooLarge, transient, wireError } from "./errors.js";
 import { Handle } from "./handle.js";
 import {
   cancellation,
@@ -53,9 +53,12 @@ export const DEFAULT_RESULT_TTL_MS = 24 * 3600 * 1000;
 const HEADROOM = 512;
 // The server's answer to a second publish on a task's subject: the
 // stream holds one message per subject (DiscardNewPerSubject).
-const ERR_SUBJECT_FULL = 10077;
+const ERR_SUBJECT_FULL = ERR_CODE_SUBJECT_FULL;
 // A create-only write whose subject holds a message.
 const ERR_WRONG_LAST_SEQUENCE = 10071;
+
+// How long a submit sends a task again whose publish went unanswered.
+const SUBMIT_RETRY_MS = 30_000;
 
 /** Options of connect: the NATS transport's own (user, pass, token, tls, name, …) and strand's prefix. */
 export interface ConnectOptions extends Partial<Omit<NodeConnectionOptions, "servers">> {
@@ -207,16 +210,45 @@ export class Client {
     h.set("Strand-Func", func);
     h.set("Nats-TTL", goDuration(taskTtl));
     if (own) h.set("Strand-Own-Id", "1");
-    try {
-      // A JetStream publish (a request): a core publish to a taken subject is dropped silently.
-      await this.js.publish(this.names.task(queue, env.id), payload, { headers: h });
-    } catch (err) {
-      if (err instanceof JetStreamApiError && err.code === ERR_SUBJECT_FULL) {
-        throw new DuplicateError(env.id, handle, "queued or running");
-      }
-      throw wireError(`submit ${func}`, err, this.names.tasksStream);
-    }
+    await this.#publishTask(handle, func, payload, h);
     return handle;
+  }
+
+  // #publishTask publishes a task as a JetStream publish (a request: a core
+  // publish to a taken subject is dropped silently). A publish whose fate
+  // is unknown (no answer: the server restarts, a stream elects a leader)
+  // is sent again for up to SUBMIT_RETRY_MS; if the subject then holds a
+  // task, it is this one if it holds its bytes (an earlier try was stored
+  // after all), else the id is taken.
+  async #publishTask(handle: Handle, func: string, payload: Uint8Array, h: ReturnType<typeof headers>): Promise<void> {
+    const subject = this.names.task(handle.queue!, handle.id);
+    const deadline = Date.now() + SUBMIT_RETRY_MS;
+    let retried = false;
+    for (let pause = 50; ; pause = Math.min(2 * pause, 1000)) {
+      try {
+        await this.js.publish(subject, payload, { headers: h });
+        return;
+      } catch (err) {
+        if (err instanceof JetStreamApiError && err.code === ERR_SUBJECT_FULL) {
+          if (retried && (await this.#holds(subject, payload))) return;
+          throw new DuplicateError(handle.id, handle, "queued or running");
+        }
+        if (!transient(err) || Date.now() + pause > deadline || this.closed) {
+          throw wireError(`submit ${func}`, err, this.names.tasksStream);
+        }
+      }
+      retried = true;
+      await new Promise((r) => setTimeout(r, pause));
+    }
+  }
+
+  async #holds(subject: string, payload: Uint8Array): Promise<boolean> {
+    try {
+      const t = await this.get(this.names.tasksStream, subject);
+      return !!t && t.data.length === payload.length && t.data.every((b, i) => b === payload[i]);
+    } catch {
+      return false;
+    }
   }
 
   #envelope(func: string, args: unknown[], opts: SubmitOptions) {
@@ -446,19 +478,6 @@ function wholeMs(func: string, what: string, v: number | undefined, min: number)
     throw new BadOption(`submit ${func}: ${what} must be a whole number${min > 0 ? ` of at least ${min}` : " ≥ 0"}, got ${String(v)}`);
   }
   return v;
-}
-
-/** Describes a failed wire call, and says so when the streams do not exist. */
-export function wireError(what: string, err: unknown, stream: string): Error {
-  if (err instanceof StrandError) return err;
-  const msg = err instanceof Error ? err.message : String(err);
-  if (/no responders|no stream response|503/i.test(msg)) {
-    return new StrandError("unavailable", `${what}: ${msg} (does stream ${stream} exist? start a strand worker or server first)`, { cause: err });
-  }
-  if (/permissions violation/i.test(msg)) {
-    return new StrandError("forbidden", `${what}: ${msg}`, { cause: err });
-  }
-  return new StrandError("wire", `${what}: ${msg}`, { cause: err });
 }
 
 /** A UUIDv7 (RFC 9562): 48 bits of unix ms, then random bits; ids sort by time, as strand's Go writer makes them. */

@@ -2,6 +2,8 @@
 // error kind, thrown by Handle.result), and refusals of the client's calls
 // (a taken id, a finished task, a bad option, a wait that timed out).
 
+import { JetStreamApiError } from "@nats-io/jetstream";
+
 import type { Outcome, Status } from "./wire.js";
 import type { Handle } from "./handle.js";
 
@@ -149,4 +151,31 @@ export class ClosedError extends StrandError {
   constructor(message = "strand client closed") {
     super("closed", message);
   }
+}
+
+/** The server's err_code for a publish to a subject that holds a message: a queued or running task's id. */
+export const ERR_CODE_SUBJECT_FULL = 10077;
+
+/** Whether a failed call may succeed if sent again: no answer, no responder, or a stream that is not ready. */
+export function transient(err: unknown): boolean {
+  if (err instanceof JetStreamApiError) return err.status === 503 && err.code !== ERR_CODE_SUBJECT_FULL;
+  const e = err as { name?: string; message?: string; code?: string };
+  return (
+    e?.name === "TimeoutError" ||
+    e?.name === "NoRespondersError" ||
+    /timeout|no responders|no stream response|disconnect|reconnect/i.test(e?.message ?? "")
+  );
+}
+
+/** Describes a failed wire call, and says so when the streams do not exist. */
+export function wireError(what: string, err: unknown, stream: string): Error {
+  if (err instanceof StrandError) return err;
+  const msg = err instanceof Error ? err.message : String(err);
+  if (/no responders|no stream response|503/i.test(msg)) {
+    return new StrandError("unavailable", `${what}: ${msg} (does stream ${stream} exist? start a strand worker or server first)`, { cause: err });
+  }
+  if (/permissions violation/i.test(msg)) {
+    return new StrandError("forbidden", `${what}: ${msg}`, { cause: err });
+  }
+  return new StrandError("wire", `${what}: ${msg}`, { cause: err });
 }

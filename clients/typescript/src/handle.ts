@@ -6,7 +6,7 @@
 import { DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
 
 import type { Client } from "./client.js";
-import { BadOption, ClosedError, StrandError, taskError, WaitTimeout } from "./errors.js";
+import { BadOption, ClosedError, StrandError, taskError, transient, WaitTimeout } from "./errors.js";
 import { formatOf, isMarker, parseSubject, sniff, type ErrorInfo, type Outcome, type Progress, type State, type Status } from "./wire.js";
 
 /** Options of a wait: the caller's own limit (ms) and an AbortSignal. Without a timeout a wait lasts until the task ends. */
@@ -385,8 +385,8 @@ export class Handle<R = unknown> {
               if (!again) return;
             } catch (err) {
               if (c.closed) return finish(new ClosedError());
-              if (err instanceof StrandError && err.kind === "forbidden") return finish(err);
-              if (!(err instanceof StrandError) || err.kind === "decode") return finish(err);
+              const wire = err instanceof StrandError ? err.kind === "wire" || err.kind === "unavailable" : transient(err);
+              if (!wire) return finish(err);
               await new Promise((r) => setTimeout(r, pause));
             }
           }

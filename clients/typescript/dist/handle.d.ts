@@ -6,6 +6,8 @@ export interface WaitOptions {
     timeout?: number;
     /** Give up when this signal aborts (with its reason, or ClosedError). */
     signal?: AbortSignal;
+    /** Called with each progress report while waiting (as watchProgress does); what it throws is ignored. */
+    onProgress?: (p: Progress) => void;
 }
 /** What is known of a task: its status and the metadata of its run. */
 export interface TaskInfo {
@@ -87,7 +89,8 @@ export declare class Handle<R = unknown> {
     /**
      * Calls fn with each progress report of the task, live (the last one
      * stored first, if any), until the task ends; returns its outcome, as
-     * wait does. The worker sends at most one report every 100 ms.
+     * wait does. The worker sends at most one report every 100 ms; what fn
+     * throws is ignored.
      */
     watchProgress(fn: (p: Progress) => void, opts?: WaitOptions): Promise<Outcome>;
     /**

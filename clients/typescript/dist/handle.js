@@ -112,7 +112,7 @@ export class Handle {
      * WaitTimeout after `timeout` ms.
      */
     wait(opts = {}) {
-        return this.#wait(opts);
+        return opts.onProgress ? this.watchProgress(opts.onProgress, opts) : this.#wait(opts);
     }
     /**
      * Waits for the task to end and returns its result. A task that did not
@@ -121,7 +121,7 @@ export class Handle {
      * if `timeout` ms pass first.
      */
     async result(opts = {}) {
-        const o = await this.#wait(opts);
+        const o = await this.wait(opts);
         if (o.status !== "completed")
             throw taskError(this.id, o);
         return (o.result ?? null);
@@ -144,7 +144,8 @@ export class Handle {
     /**
      * Calls fn with each progress report of the task, live (the last one
      * stored first, if any), until the task ends; returns its outcome, as
-     * wait does. The worker sends at most one report every 100 ms.
+     * wait does. The worker sends at most one report every 100 ms; what fn
+     * throws is ignored.
      */
     async watchProgress(fn, opts = {}) {
         let lastSeq = 0;
@@ -158,7 +159,12 @@ export class Handle {
             if (key === last)
                 return;
             last = key;
-            fn(p);
+            try {
+                fn(p);
+            }
+            catch {
+                // the caller's callback: its errors are not the wait's
+            }
         };
         let ready = false;
         const early = [];

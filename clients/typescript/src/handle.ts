@@ -15,6 +15,8 @@ export interface WaitOptions {
   timeout?: number;
   /** Give up when this signal aborts (with its reason, or ClosedError). */
   signal?: AbortSignal;
+  /** Called with each progress report while waiting (as watchProgress does); what it throws is ignored. */
+  onProgress?: (p: Progress) => void;
 }
 
 /** What is known of a task: its status and the metadata of its run. */
@@ -162,7 +164,7 @@ export class Handle<R = unknown> {
    * WaitTimeout after `timeout` ms.
    */
   wait(opts: WaitOptions = {}): Promise<Outcome> {
-    return this.#wait(opts);
+    return opts.onProgress ? this.watchProgress(opts.onProgress, opts) : this.#wait(opts);
   }
 
   /**
@@ -172,7 +174,7 @@ export class Handle<R = unknown> {
    * if `timeout` ms pass first.
    */
   async result(opts: WaitOptions = {}): Promise<R> {
-    const o = await this.#wait(opts);
+    const o = await this.wait(opts);
     if (o.status !== "completed") throw taskError(this.id, o);
     return (o.result ?? null) as R;
   }
@@ -197,7 +199,8 @@ export class Handle<R = unknown> {
   /**
    * Calls fn with each progress report of the task, live (the last one
    * stored first, if any), until the task ends; returns its outcome, as
-   * wait does. The worker sends at most one report every 100 ms.
+   * wait does. The worker sends at most one report every 100 ms; what fn
+   * throws is ignored.
    */
   async watchProgress(fn: (p: Progress) => void, opts: WaitOptions = {}): Promise<Outcome> {
     let lastSeq = 0;
@@ -208,7 +211,11 @@ export class Handle<R = unknown> {
       const key = JSON.stringify(p);
       if (key === last) return;
       last = key;
-      fn(p);
+      try {
+        fn(p);
+      } catch {
+        // the caller's callback: its errors are not the wait's
+      }
     };
     let ready = false;
     const early: Array<[State, number]> = [];

@@ -279,6 +279,13 @@ describe("streamed items and progress", () => {
     assert.deepEqual(reports.at(-1), { done: 5, total: 5, note: "step 5 of 5" });
     assert.deepEqual(await h.progress(), { done: 5, total: 5, note: "step 5 of 5" });
 
+    // Steps longer than the worker's 100 ms between progress writes, so
+    // that the last report is written (a report still held back when the
+    // handler returns is dropped by the worker).
+    const seen = [];
+    assert.equal(await (await c.submit("work", [3, 150])).result({ timeout: 30_000, onProgress: (p) => seen.push(p.done) }), "done 3 steps");
+    assert.equal(seen.at(-1), 3, `reports: ${seen}`);
+
     const running = await c.submit("work", [20, 100]);
     const p = await eventually(() => running.progress(), 20_000, "a progress report");
     assert.equal(p.total, 20);
@@ -317,6 +324,19 @@ describe("open", () => {
     await c.submit("add", [3, 4], { id });
     assert.equal(await waiting, 7);
     assert.equal(h.queue, "default");
+  });
+});
+
+describe("close", () => {
+  test("a wait in progress rejects with ClosedError when its client closes", async () => {
+    const other = await s.connect(dev.url);
+    const h = await other.submit("add", [1, 1], { queue: "nobody" });
+    const waiting = h.result().catch((e) => e);
+    await sleep(100);
+    await other.close();
+    assert.ok((await waiting) instanceof s.ClosedError);
+    await assert.rejects(h.result(), s.ClosedError);
+    await c.open(h.id).cancel();
   });
 });
 

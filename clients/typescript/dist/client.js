@@ -57,7 +57,7 @@ export class Client {
         this.nc = nc;
         this.names = names;
         this.js = jetstream(nc);
-        void this.#watchStatus();
+        this.#watchStatus().catch(() => { }); // ends with the connection
     }
     // Events sent while the connection is down are lost: waiters read again
     // after each reconnect.

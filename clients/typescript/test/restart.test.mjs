@@ -4,6 +4,7 @@
 // redelivered (AckWait 2 s here) and the waiter gets its result.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
+import { rmSync } from "node:fs";
 
 import * as s from "../dist/index.js";
 import { eventually, startDev } from "./helpers.mjs";
@@ -14,6 +15,7 @@ let c;
 after(async () => {
   await c?.close();
   await dev?.stop();
+  if (dev) rmSync(dev.data, { recursive: true, force: true });
 });
 
 test("a server restart while waiting for a result", async () => {

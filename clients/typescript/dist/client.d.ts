@@ -1,7 +1,6 @@
 import { type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
-import { type JetStreamClient } from "@nats-io/jetstream";
 import { Handle } from "./handle.js";
-import { Codec, Names, type Envelope, type Format, type Outcome, type State, type Status } from "./wire.js";
+import { Names, type Envelope, type Format, type Outcome, type State, type Status } from "./wire.js";
 /** The default queue. */
 export declare const DEFAULT_QUEUE = "default";
 /** The default task TTL (the longest a task waits in its queue): 14 days, in ms. */
@@ -83,14 +82,8 @@ export declare class Client {
     readonly nc: NatsConnection;
     /** The deployment's names. */
     readonly names: Names;
-    /** @internal */
-    readonly codec: Codec;
-    /** @internal */
-    readonly js: JetStreamClient;
     /** Wraps an open connection; `connect` is the usual way. */
     constructor(nc: NatsConnection, names?: Names);
-    /** @internal Calls fn after each reconnect until the returned function is called. */
-    onReconnect(fn: () => void): () => void;
     /** Whether close was called. */
     get closed(): boolean;
     /**
@@ -113,31 +106,6 @@ export declare class Client {
     task<A extends unknown[] = unknown[], R = unknown>(func: string, defaults?: SubmitOptions): TaskFunction<A, R>;
     /** Closes the connection once what is pending is sent; calls waiting on it reject with ClosedError. */
     close(): Promise<void>;
-    /** @internal The last message of subject in stream (a direct get); null if none or a marker. */
-    get(stream: string, subject: string): Promise<Stored | null>;
-    /** @internal A record of the bucket by key; null if absent or a marker. */
-    record(key: string): Promise<Stored | null>;
-    /** @internal The task's queue from any record of it, else its queued task; undefined if none exists. */
-    locate(id: string): Promise<string | undefined>;
-    /** @internal Decodes an outcome or cancellation record (or its event) on subject. */
-    decodeOutcome(subject: string, data: Uint8Array, seq: number): Outcome;
-    /** @internal The task's outcome: the first written of r. and c.; null while it has none. */
-    outcome(queue: string, id: string): Promise<Outcome | null>;
-    /** @internal The items-stream sequence of the last message of the task's items (0 if none), and whether it is the end marker. */
-    lastItem(queue: string, id: string): Promise<{
-        seq: number;
-        end: boolean;
-    }>;
-    /** @internal The task's state record; null if none. */
-    state(queue: string, id: string): Promise<State | null>;
-    /**
-     * @internal What the server holds of the task, read in the protocol's
-     * order: its outcome, else the queued task and its state; the queue is
-     * located when not given.
-     */
-    look(queue: string | undefined, id: string): Promise<Lookup | null>;
-    /** @internal Cancels a queued or running task (docs/protocol.md, "Cancelling"). */
-    cancel(queue: string | undefined, id: string): Promise<void>;
 }
 /** A UUIDv7 (RFC 9562): 48 bits of unix ms, then random bits; ids sort by time, as strand's Go writer makes them. */
 export declare function uuidv7(): string;

@@ -1,4 +1,3 @@
-import type { Client } from "./client.js";
 import { type ErrorInfo, type Outcome, type Progress, type Status } from "./wire.js";
 /** Options of a wait: the caller's own limit (ms) and an AbortSignal. Without a timeout a wait lasts until the task ends. */
 export interface WaitOptions {
@@ -46,8 +45,6 @@ export declare class Handle<R = unknown> {
     #private;
     /** The task's id. */
     readonly id: string;
-    /** @internal Use Client.submit or Client.open. */
-    constructor(client: Client, id: string, queue?: string, func?: string);
     /** The task's queue, once known: always for a handle from submit, for one from open once any record of the task was read. */
     get queue(): string | undefined;
     /** The task's function name, once known. */

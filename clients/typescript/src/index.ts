@@ -19,9 +19,7 @@ export {
   DEFAULT_TASK_TTL_MS,
   uuidv7,
   type ConnectOptions,
-  type Lookup,
   type OpenOptions,
-  type Stored,
   type SubmitOptions,
   type TaskFunction,
 } from "./client.js";

@@ -99,6 +99,21 @@ describe("errors", () => {
     assert.equal(err.message, "fail: boom");
   });
 
+  test("a task that fails every attempt reads retrying, then dead, and throws TaskFailed", async () => {
+    const h = await c.submit("fail", ["again"], { maxAttempts: 2 });
+    const info = await eventually(async () => {
+      const i = await h.info();
+      return i.status === "retrying" && i;
+    }, 20_000, "retrying");
+    assert.equal(info.error.kind, "error");
+    assert.ok(info.nextAttempt instanceof Date);
+    const err = await h.result({ timeout: 30_000 }).catch((e) => e);
+    assert.ok(err instanceof s.TaskFailed, String(err));
+    assert.equal(err.status, "dead");
+    assert.equal(err.outcome.attempt, 2);
+    assert.equal(await h.status(), "dead");
+  });
+
   test("a task past its timeout throws Timeout", async () => {
     const h = await c.submit("sleep", [10_000], { timeout: 300 });
     const err = await h.result({ timeout: 20_000 }).catch((e) => e);

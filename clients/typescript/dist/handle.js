@@ -213,14 +213,20 @@ export class Handle {
         ended.catch(() => { }); // read below
         const outcomeEv = ended.then((outcome) => ({ outcome }), (err) => ({ err }));
         const it = msgs[Symbol.asyncIterator]();
-        let next = it.next();
+        // Each read becomes an event that never rejects: a read still open
+        // when the loop ends must not reject with nobody to hear it.
+        const read = () => it.next().then((msg) => ({ msg }), (readErr) => ({ readErr }));
+        let next = read();
         let seen = 0; // stream sequence of the last message read
         let stopAt = -1; // the outcome is known and no end marker is stored: stop after this sequence
         let final; // thrown at stopAt
         let outcomeKnown = false;
         try {
             for (;;) {
-                const ev = await Promise.race(outcomeKnown ? [next.then((msg) => ({ msg }))] : [next.then((msg) => ({ msg })), outcomeEv]);
+                const ev = await Promise.race(outcomeKnown ? [next] : [next, outcomeEv]);
+                if ("readErr" in ev) {
+                    throw new StrandError("wire", `task ${this.id}: read items: ${ev.readErr?.message}`, { cause: ev.readErr });
+                }
                 if (!("msg" in ev)) {
                     outcomeKnown = true;
                     if (ev.err)
@@ -239,7 +245,7 @@ export class Handle {
                     throw new ClosedError(`task ${this.id}: items: the connection closed`);
                 const m = ev.msg.value;
                 seen = m.seq;
-                next = it.next();
+                next = read();
                 const h = m.headers;
                 if (h?.get("Strand-End")) {
                     if (h.get("Strand-Error-Kind")) {
@@ -372,7 +378,7 @@ export class Handle {
                 }
             };
             const unwatch = c.onReconnect(() => void read());
-            void (async () => {
+            const follow = async () => {
                 for await (const m of sub) {
                     if (done)
                         return;
@@ -403,6 +409,15 @@ export class Handle {
                     return;
                 }
                 finish(new ClosedError(`task ${this.id}: the connection closed while waiting`));
+            };
+            void (async () => {
+                try {
+                    await follow();
+                }
+                catch (err) {
+                    // the subscription failed (a permission refused, say)
+                    finish(new StrandError("wire", `task ${this.id}: events: ${err?.message}`, { cause: err }));
+                }
             })();
             void read();
         });

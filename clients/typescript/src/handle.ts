@@ -258,20 +258,26 @@ export class Handle<R = unknown> {
     if (opts.signal?.aborted) relay();
     const ended = this.#wait({ timeout: opts.timeout, signal: stop.signal });
     ended.catch(() => {}); // read below
-    type Ev = { msg: IteratorResult<JsMsg> } | { outcome?: Outcome; err?: unknown };
+    type Ev = { msg: IteratorResult<JsMsg> } | { readErr: unknown } | { outcome?: Outcome; err?: unknown };
     const outcomeEv: Promise<Ev> = ended.then(
       (outcome) => ({ outcome }),
       (err) => ({ err }),
     );
     const it = msgs[Symbol.asyncIterator]();
-    let next = it.next();
+    // Each read becomes an event that never rejects: a read still open
+    // when the loop ends must not reject with nobody to hear it.
+    const read = (): Promise<Ev> => it.next().then((msg) => ({ msg }), (readErr) => ({ readErr }));
+    let next = read();
     let seen = 0; // stream sequence of the last message read
     let stopAt = -1; // the outcome is known and no end marker is stored: stop after this sequence
     let final: StrandError | undefined; // thrown at stopAt
     let outcomeKnown = false;
     try {
       for (;;) {
-        const ev: Ev = await Promise.race(outcomeKnown ? [next.then((msg) => ({ msg }))] : [next.then((msg) => ({ msg })), outcomeEv]);
+        const ev: Ev = await Promise.race(outcomeKnown ? [next] : [next, outcomeEv]);
+        if ("readErr" in ev) {
+          throw new StrandError("wire", `task ${this.id}: read items: ${(ev.readErr as Error)?.message}`, { cause: ev.readErr });
+        }
         if (!("msg" in ev)) {
           outcomeKnown = true;
           if (ev.err) throw ev.err;
@@ -286,7 +292,7 @@ export class Handle<R = unknown> {
         if (ev.msg.done) throw new ClosedError(`task ${this.id}: items: the connection closed`);
         const m = ev.msg.value;
         seen = m.seq;
-        next = it.next();
+        next = read();
         const h = m.headers;
         if (h?.get("Strand-End")) {
           if (h.get("Strand-Error-Kind")) {
@@ -403,7 +409,7 @@ export class Handle<R = unknown> {
       };
       const unwatch = c.onReconnect(() => void read());
 
-      void (async () => {
+      const follow = async () => {
         for await (const m of sub) {
           if (done) return;
           const { kind, queue } = parseSubject(m.subject);
@@ -429,6 +435,14 @@ export class Handle<R = unknown> {
           return;
         }
         finish(new ClosedError(`task ${this.id}: the connection closed while waiting`));
+      };
+      void (async () => {
+        try {
+          await follow();
+        } catch (err) {
+          // the subscription failed (a permission refused, say)
+          finish(new StrandError("wire", `task ${this.id}: events: ${(err as Error)?.message}`, { cause: err }));
+        }
       })();
       void read();
     });

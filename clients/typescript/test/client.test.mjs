@@ -64,6 +64,12 @@ describe("round trip", () => {
     assert.ok(info.finished instanceof Date && info.worker);
   });
 
+  test("many tasks at once, each result to its own handle", async () => {
+    const hs = await Promise.all(Array.from({ length: 200 }, (_, i) => c.submit("add", [i, i], { json: i % 2 === 1 })));
+    const rs = await Promise.all(hs.map((h) => h.result({ timeout: 60_000 })));
+    assert.deepEqual(rs, Array.from({ length: 200 }, (_, i) => 2 * i));
+  });
+
   test("a typed task submitter", async () => {
     const add = c.task("add");
     assert.equal(add.func, "add");

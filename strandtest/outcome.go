@@ -87,8 +87,9 @@ func fatalWait(ctx context.Context, t testing.TB, h strand.Handle, timeout time.
 	t.Fatalf("strandtest: task %s: wait: %v", h.ID(), err)
 }
 
-// Decode decodes the task's result into out (a pointer), failing the test
-// if the task did not complete or its result does not fit out.
+// Decode decodes the task's result into out (a pointer, or nil to discard
+// it; a nil result leaves out as it is), failing the test if the task did
+// not complete or its result does not fit out.
 func (o *Outcome) Decode(t testing.TB, out any) {
 	t.Helper()
 	if o.Err != nil {
@@ -102,7 +103,7 @@ func (o *Outcome) Decode(t testing.TB, out any) {
 		}
 		return
 	}
-	if o.result.IsNil() {
+	if out == nil || o.result.IsNil() {
 		return
 	}
 	if err := codec.DecodeValue(o.format, o.result, out, false); err != nil {

@@ -248,13 +248,17 @@ func (res *WorkResult) finish(taskCtx, parent context.Context, err error, attemp
 	}
 }
 
-// Decode decodes the run's result into out (a pointer) as a caller's
-// Result would; it fails the test if the run did not complete or the
-// result does not fit out.
+// Decode decodes the run's result into out (a pointer, or nil to discard
+// it) as a caller's Result would: a nil result leaves out as it is. It
+// fails the test if the run did not complete or the result does not fit
+// out.
 func (res *WorkResult) Decode(t testing.TB, out any) {
 	t.Helper()
 	if res.Err != nil {
 		t.Fatalf("strandtest: %s did not complete (%s): %v", res.Task.Func, res.Status, res.Err)
+	}
+	if out == nil || res.result.IsNil() {
+		return
 	}
 	if err := codec.DecodeValue(res.format, res.result, out, false); err != nil {
 		t.Fatalf("strandtest: %s: decode result into %T: %v", res.Task.Func, out, err)

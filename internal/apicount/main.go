@@ -83,13 +83,22 @@ func count(root string) ([]pkgCount, error) {
 
 func countDir(root, dir string) (pkgCount, bool, error) {
 	fset := token.NewFileSet()
-	pkgs, err := parser.ParseDir(fset, dir, func(fi fs.FileInfo) bool {
-		return !strings.HasSuffix(fi.Name(), "_test.go")
-	}, 0)
+	paths, err := filepath.Glob(filepath.Join(dir, "*.go"))
 	if err != nil {
 		return pkgCount{}, false, err
 	}
-	for name, p := range pkgs {
+	pkgs := map[string][]*ast.File{}
+	for _, path := range paths {
+		if strings.HasSuffix(path, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			return pkgCount{}, false, err
+		}
+		pkgs[f.Name.Name] = append(pkgs[f.Name.Name], f)
+	}
+	for name, files := range pkgs {
 		if name == "main" {
 			continue
 		}
@@ -97,10 +106,6 @@ func countDir(root, dir string) (pkgCount, bool, error) {
 		c := pkgCount{pkg: filepath.ToSlash(rel)}
 		if rel == "." {
 			c.pkg = "strand"
-		}
-		files := make([]*ast.File, 0, len(p.Files))
-		for _, f := range p.Files {
-			files = append(files, f)
 		}
 		dp, err := doc.NewFromFiles(fset, files, "x", doc.AllDecls)
 		if err != nil {

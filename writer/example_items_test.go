@@ -2,6 +2,7 @@ package writer_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"time"
@@ -123,4 +124,73 @@ func ExampleHandle_Progress() {
 	// Output:
 	// 500/1000 half way
 	// <nil> 1000
+}
+
+// WatchProgress follows a task's progress live, until its outcome. (Here
+// the handler waits for each report to be seen before it goes on, so that
+// the output is the same on every run: a worker writes at most one report
+// every 100ms, always the last.)
+func ExampleHandle_WatchProgress() {
+	seen := make(chan struct{}, 1)
+	env := exampleStrand.With(map[string]any{
+		"migrate": func(ctx context.Context, steps int) string {
+			for i := 1; i <= steps; i++ {
+				strand.Progress(ctx, int64(i), int64(steps), fmt.Sprintf("table %d", i))
+				if i < steps {
+					select {
+					case <-seen:
+					case <-ctx.Done():
+					}
+				}
+			}
+			return "migrated"
+		},
+	})
+	ctx := context.Background()
+	h, err := env.Writer.Submit(ctx, "migrate", 3)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	o, _, err := h.WatchProgress(ctx, func(p codec.Progress) {
+		fmt.Printf("%d/%d %s\n", p.Done, p.Total, p.Note)
+		select {
+		case seen <- struct{}{}:
+		default:
+		}
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(o.Status)
+	// Output:
+	// 1/3 table 1
+	// 2/3 table 2
+	// 3/3 table 3
+	// completed
+}
+
+// SubmitBatch pipelines many submissions into about one round trip; each
+// call's error is its own.
+func ExampleWriter_SubmitBatch() {
+	env := exampleStrand.With(map[string]any{"double": func(n int) int { return 2 * n }})
+	ctx := context.Background()
+	hs, errs := env.Writer.SubmitBatch(ctx, []writer.Call{
+		{Func: "double", Args: []any{1}},
+		{Func: "double", Args: []any{2, writer.ID("double-2")}},
+		{Func: "double", Args: []any{3, writer.ID("double-2")}}, // a taken id
+	})
+	for i, h := range hs {
+		if errs[i] != nil {
+			fmt.Println(i, errors.Is(errs[i], strand.ErrDuplicate))
+			continue
+		}
+		var n int
+		fmt.Println(i, h.Result(ctx, &n), n)
+	}
+	// Output:
+	// 0 <nil> 2
+	// 1 <nil> 4
+	// 2 true
 }

@@ -356,3 +356,28 @@ func normalize(v any) any {
 	}
 	return v
 }
+
+// WaitSubmitted is RequireSubmitted for code that submits in the
+// background: it waits up to timeout for a task of fn matching m to be
+// submitted, and fails the test, listing what was, if none is.
+func WaitSubmitted(t testing.TB, in Submitted, fn string, m *Match, timeout time.Duration) Submission {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		subs := in.Submissions()
+		for _, s := range subs {
+			ok, err := m.matches(s, fn)
+			if err != nil {
+				t.Fatalf("strandtest: WaitSubmitted %s: %v", fn, err)
+			}
+			if ok {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("strandtest: no task %s was submitted within %v%s", m.describe(fn), timeout, listing(subs))
+			return Submission{}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -8,7 +8,8 @@
 //     with another.
 //   - RequireSubmitted and RequireNotSubmitted assert that a task of a
 //     function, with given args, kwargs, queue or meta, was (or was not)
-//     submitted through the env's writers.
+//     submitted through the env's writers; WaitSubmitted waits for a task
+//     that code under test submits in the background.
 //   - Work and RunInline run a handler inline, without a server, with the
 //     task context a worker gives it (strand.TaskFrom, strand.Progress,
 //     streamed items, the deadline), and return what it produced.

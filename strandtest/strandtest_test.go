@@ -239,3 +239,26 @@ func TestWaitOutcomeTimesOut(t *testing.T) {
 		t.Fatalf("failure %q", msg)
 	}
 }
+
+func TestWaitSubmitted(t *testing.T) {
+	t.Parallel()
+	env := strandtest.New(t, scratch.Options{NoWorker: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		_, err := env.Writer.Submit(ctx, "later", 1)
+		done <- err
+	}()
+	sub := strandtest.WaitSubmitted(t, env, "later", &strandtest.Match{Args: []any{1}}, 20*time.Second)
+	if err := <-done; err != nil || sub.Func != "later" {
+		t.Fatalf("%v %s", err, sub)
+	}
+	msg := fails(t, func(tb testing.TB) {
+		strandtest.WaitSubmitted(tb, env, "later", &strandtest.Match{Args: []any{2}}, 50*time.Millisecond)
+	})
+	if !strings.Contains(msg, "no task later with args [2] was submitted within 50ms; submitted:\n\tlater(1)") {
+		t.Fatalf("failure %q", msg)
+	}
+}

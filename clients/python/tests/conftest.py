@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Coroutine, Iterator, Optional, TypeVar
@@ -20,6 +19,8 @@ from typing import Any, Coroutine, Iterator, Optional, TypeVar
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]  # the repository
+# Test this checkout's package, whatever version may be installed.
+sys.path.insert(0, str(ROOT / "clients" / "python" / "src"))
 VECTORS = ROOT / "testdata" / "vectors"
 READY = "ready; Ctrl-C to stop"
 T = TypeVar("T")
@@ -49,6 +50,14 @@ def strand_bin(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(out)
 
 
+def _die_with_parent() -> None:
+    """In the child: on Linux, be killed when the test process dies, so that
+    no server outlives an interrupted run."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 class Dev:
     """One `strand dev` process: start, stop (by PID), restart on the same
     port and data directory."""
@@ -73,7 +82,7 @@ class Dev:
         log = open(self.log, "a")
         self.proc = subprocess.Popen(
             [self.binary, "dev", "--addr", f"127.0.0.1:{self.port}", "--data", self.data, *self.args],
-            stdout=subprocess.PIPE, stderr=log, text=True, env=self.env)
+            stdout=subprocess.PIPE, stderr=log, text=True, env=self.env, preexec_fn=_die_with_parent)
         log.close()
         ready = threading.Event()
         seen: list[str] = []

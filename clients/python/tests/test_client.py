@@ -422,18 +422,26 @@ def test_outcome_written_while_disconnected(own_dev: Any) -> None:
     d: Dev = own_dev(env={"STRAND_SHUTDOWN_TIMEOUT": "100ms"})
 
     async def main() -> None:
-        c = await s.connect(d.url, reconnect_time_wait=0.2)
+        c = await s.connect(d.url, reconnect_time_wait=2)
         other = await s.connect(d.url)
         try:
             h = await c.submit("add", 1, 2, queue=NOBODY)
             waiter = asyncio.ensure_future(h.wait(timeout=60))
             await asyncio.sleep(0.3)
-            # Cut the waiter's connection only: the other connection cancels meanwhile.
+            # Cut the waiter's connection only (it reconnects 2 s after its
+            # last attempt): the other connection cancels meanwhile, and the
+            # event of that is sent while the waiter has no subscription.
             c.nc._transport.close()  # type: ignore[union-attr]
+            await until(lambda: _reconnecting(c), timeout=5, every=0.01)
             await (await other.open(h.id, NOBODY)).cancel()
+            assert c.nc.is_reconnecting, "reconnected before the cancel: the case is not tested"
             o = await waiter
             assert o.status is s.Status.CANCELLED
         finally:
             await other.close()
             await c.close()
     run(main())
+
+
+async def _reconnecting(c: s.Client) -> bool:
+    return bool(c.nc.is_reconnecting)

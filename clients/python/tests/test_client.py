@@ -445,3 +445,29 @@ def test_outcome_written_while_disconnected(own_dev: Any) -> None:
 
 async def _reconnecting(c: s.Client) -> bool:
     return bool(c.nc.is_reconnecting)
+
+
+def test_stream_callbacks(dev: Dev) -> None:
+    """The original strand's on_iter / on_end / on_error."""
+    async def main() -> None:
+        c = await s.connect(dev.url)
+        try:
+            items: list[Any] = []
+            ends: list[s.Outcome] = []
+            errors: list[s.StrandError] = []
+            o = await (await c.submit("count", 3)).stream(items.append, ends.append, errors.append, timeout=20)
+            assert items == [0, 1, 2] and len(ends) == 1 and ends[0] is o and o.items == 3 and not errors
+
+            async def on_error(e: s.StrandError) -> None:
+                errors.append(e)
+            assert await (await c.submit("fail", "boom")).stream(items.append, ends.append, on_error,
+                                                                 timeout=20) is None
+            assert len(errors) == 1 and isinstance(errors[0], s.TaskFailed) and str(errors[0]) == "fail: boom"
+            assert len(ends) == 1
+            o = await (await c.submit("add", 2, 3)).stream(on_end=ends.append, timeout=20)
+            assert o is not None and o.result == 5 and ends[-1] is o
+            with pytest.raises(s.UnknownFunc):
+                await (await c.submit("nosuch")).stream(timeout=20)
+        finally:
+            await c.close()
+    run(main())

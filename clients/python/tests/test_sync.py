@@ -24,6 +24,8 @@ def test_sync_api(dev: Dev) -> None:
         assert scaled_add(2, 3, scale=10).result(timeout=20) == 50
 
         assert list(c.submit("count", 4).items(timeout=20)) == [0, 1, 2, 3]
+        got: list[int] = []
+        assert c.submit("count", 2).stream(got.append, timeout=20) is not None and got == [0, 1]
         reports: list[s.Progress] = []
         o = c.submit("work", 3, 100).watch_progress(reports.append, timeout=20)
         assert o.result == "done 3 steps" and reports and reports[-1].total == 3

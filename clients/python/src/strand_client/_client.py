@@ -682,6 +682,36 @@ class Handle(Generic[R]):
                 except nats.errors.Error:
                     pass
 
+    async def stream(self, on_iter: Optional[Callable[[Any], Any]] = None,
+                     on_end: Optional[Callable[[Outcome], Any]] = None,
+                     on_error: Optional[Callable[[StrandError], Any]] = None,
+                     timeout: Optional[Duration] = None) -> Optional[Outcome]:
+        """The original strand's callbacks: on_iter for each item as it comes,
+        then on_end with the outcome of a completed task, or on_error with the
+        error of one that did not complete (a TaskFailed) or of the wait
+        (WaitTimeout, …). Each may be a plain or a coroutine function. Returns
+        the outcome of a completed task, None otherwise."""
+        async def call(fn: Optional[Callable[[Any], Any]], arg: Any) -> None:
+            if fn is not None:
+                res = fn(arg)
+                if inspect.isawaitable(res):
+                    await res
+
+        deadline = _Deadline(w.seconds(timeout, "timeout"))
+        try:
+            async for item in self.items(deadline.left()):
+                await call(on_iter, item)
+            o = await self.wait(deadline.left())
+            if o.status is not Status.COMPLETED:
+                raise task_error(self.id, o.record)
+        except StrandError as e:
+            if on_error is None:
+                raise
+            await call(on_error, e)
+            return None
+        await call(on_end, o)
+        return o
+
     async def _subscribe_items(self, subject: str) -> Any:
         """An ordered consumer of the task's items from the first; None if the
         items stream does not exist (no task has streamed items yet)."""

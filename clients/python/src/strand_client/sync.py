@@ -112,6 +112,12 @@ class SyncHandle(Generic[R]):
         """As Handle.watch_progress (callback runs on the client's thread)."""
         return self._loop.run(self.handle.watch_progress(callback, timeout))
 
+    def stream(self, on_iter: Optional[Callable[[Any], Any]] = None, on_end: Optional[Callable[[Outcome], Any]] = None,
+               on_error: Optional[Callable[[StrandError], Any]] = None,
+               timeout: Optional[Duration] = None) -> Optional[Outcome]:
+        """As Handle.stream (callbacks run on the client's thread)."""
+        return self._loop.run(self.handle.stream(on_iter, on_end, on_error, timeout))
+
     def items(self, timeout: Optional[Duration] = None) -> Iterator[Any]:
         """As Handle.items, as a plain iterator."""
         agen = self.handle.items(timeout)

@@ -471,3 +471,22 @@ def test_stream_callbacks(dev: Dev) -> None:
         finally:
             await c.close()
     run(main())
+
+
+def test_unreadable_outcome_is_an_error(dev: Dev) -> None:
+    """A record this client cannot decode fails the wait with a readable StrandError, not a crash."""
+    async def main() -> None:
+        c = await s.connect(dev.url)
+        try:
+            h = await c.submit("add", 1, 2, queue=NOBODY)
+            waiter = asyncio.ensure_future(h.result(timeout=20))
+            await asyncio.sleep(0.2)
+            await c.nc.jetstream().publish(f"$KV.STRAND.r.{NOBODY}.{h.id}", b"\xc1", headers={"Nats-TTL": "60s"})
+            with pytest.raises(s.StrandError) as e:
+                await waiter
+            assert not isinstance(e.value, s.TaskFailed) and "not an outcome record" in str(e.value)
+            with pytest.raises(s.StrandError):
+                await h.status()
+        finally:
+            await c.close()
+    run(main())

@@ -62,3 +62,9 @@ def test_content_type() -> None:
     assert w.content_type_of("application/json; charset=utf-8") == w.JSON
     assert w.content_type_of(None) == w.MSGPACK
     assert w.decode_value(b"{", w.MSGPACK) == 123  # an item is decoded by its type, not its first byte
+
+
+def test_bad_records_are_value_errors() -> None:
+    for b in [b"\x92\x01", b"\xc1", b"{not json", b"\x81\x91\x01\x02", b"\xff\xfe", b"\x05"]:
+        with pytest.raises(ValueError):
+            w.decode_record(b)

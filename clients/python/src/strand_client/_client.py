@@ -9,7 +9,7 @@ import inspect
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import (Any, AsyncGenerator, Awaitable, Callable, Generic, Mapping, Optional, Sequence,
+from typing import (Any, AsyncGenerator, Awaitable, Callable, Generic, Mapping, Optional, ParamSpec, Sequence,
                     TypeVar, Union, cast)
 
 import nats
@@ -24,10 +24,6 @@ from ._wire import Duration, Progress, Status
 from .errors import (BadOption, Duplicate, EnvelopeTooLarge, Finished, NotFound, StrandError, TaskFailed,
                      Unavailable, WaitTimeout, task_error)
 
-try:
-    from typing import ParamSpec
-except ImportError:  # pragma: no cover - Python 3.10 has it; kept for type checkers
-    from typing_extensions import ParamSpec  # type: ignore[assignment]
 
 R = TypeVar("R")
 P = ParamSpec("P")
@@ -60,8 +56,7 @@ class Outcome:
 
     @classmethod
     def of(cls, rec: Mapping[str, Any]) -> "Outcome":
-        err = rec.get("error") if isinstance(rec.get("error"), Mapping) else {}
-        assert isinstance(err, Mapping)
+        err = cast(Mapping[str, Any], rec["error"]) if isinstance(rec.get("error"), Mapping) else {}
         return cls(status=Status.of(rec.get("status")), result=rec.get("result"),
                    error_kind=str(err.get("kind", "")), error_message=str(err.get("message", "")),
                    attempt=_int(rec.get("attempt")), worker=str(rec.get("worker") or ""),
@@ -300,7 +295,10 @@ class Client:
         return w.queue_of(rec.subject) if rec is not None else None
 
     def _decode_outcome(self, subject: str, data: bytes, queue: str) -> Outcome:
-        rec = w.decode_record(data)
+        try:
+            rec = w.decode_record(data)
+        except ValueError as e:
+            raise StrandError(f"{subject}: not an outcome record: {e}") from e
         if w.kind_of(subject) == "c":
             rec = w.as_cancelled(rec, queue)
         elif not rec.get("queue"):
@@ -337,8 +335,7 @@ class Client:
             return self._decode_outcome(first.subject, first.data, queue), None, None
         if t is None:  # answered between the reads, or gone
             return await self._outcome(queue, task_id, deadline), None, None
-        state = w.decode_record(s.data) if s is not None else None
-        return None, t, state
+        return None, t, _state(s)
 
     async def _follow(self, queue: str, task_id: str, timeout: Optional[float],
                       on_progress: Optional[ProgressCallback] = None) -> Outcome:
@@ -391,7 +388,7 @@ class Client:
                     continue
                 kind = w.kind_of(msg.subject)
                 if kind == "s":
-                    await report(w.decode_record(msg.data))
+                    await report(_state(msg))
                 elif kind in ("r", "c"):
                     o = self._decode_outcome(msg.subject, msg.data, queue)
             return o
@@ -470,6 +467,17 @@ class Client:
         if first is not None and first[1] < ack.seq:
             raise Finished(f"cancel {task_id}: the task has finished ({first[0].status.value})",
                            first[0].status.value)
+
+
+def _state(rec: Any) -> Optional[dict[str, Any]]:
+    """A state record (a stored message or an event), or None if there is
+    none or it cannot be read: a state only informs, it never ends a wait."""
+    if rec is None:
+        return None
+    try:
+        return w.decode_record(rec.data)
+    except ValueError:
+        return None
 
 
 def _ttl(d: Optional[Duration], default: float, what: str, most: Optional[float]) -> float:
@@ -582,7 +590,7 @@ class Handle(Generic[R]):
         """The last progress the handler reported, or None."""
         s = await self._client._get(self._client.names.kv_stream,
                                     self._client.names.key("s", self.queue, self.id), _Deadline(_UNAVAILABLE_AFTER))
-        return w.progress_of(w.decode_record(s.data)) if s is not None else None
+        return w.progress_of(_state(s))
 
     async def watch_progress(self, callback: ProgressCallback, timeout: Optional[Duration] = None) -> Outcome:
         """Calls callback with each progress report as it comes, until the task
@@ -663,7 +671,11 @@ class Handle(Generic[R]):
                         raise task_error(self.id, final.record)
                     raise task_error(self.id, {"status": "failed", "error": {
                         "kind": hdrs["Strand-Error-Kind"], "message": hdrs.get("Strand-Error", "")}})
-                yield w.decode_value(msg.data, w.content_type_of(hdrs.get("Content-Type")))
+                try:
+                    item = w.decode_value(msg.data, w.content_type_of(hdrs.get("Content-Type")))
+                except ValueError as e:
+                    raise StrandError(f"task {self.id}: item {hdrs.get('Strand-Item', '?')}: {e}") from e
+                yield item
             if final is not None and final.status is not Status.COMPLETED:
                 raise task_error(self.id, final.record)
         finally:

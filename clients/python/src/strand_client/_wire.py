@@ -211,19 +211,19 @@ def content_type_of(header: Optional[str]) -> str:
 def decode_value(data: bytes, content_type: str) -> Any:
     """A value (an item, a result) in the format named; items are told apart
     by their Content-Type, never by their first byte."""
-    if content_type == JSON:
-        return _json.loads(data)
-    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+    try:
+        if content_type == JSON:
+            return _json.loads(data)
+        return msgpack.unpackb(data, raw=False, strict_map_key=False)
+    except TypeError as e:  # a map key Python cannot hash
+        raise ValueError(str(e)) from e
 
 
 def decode_record(data: bytes) -> dict[str, Any]:
     """A record (a map), its format told by its first byte that is not white
     space: '{' is JSON, anything else msgpack. ValueError if it is not a map."""
     stripped = data.lstrip(b" \t\r\n")
-    if stripped[:1] == b"{":
-        rec = _json.loads(stripped)
-    else:
-        rec = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    rec = decode_value(stripped, JSON if stripped[:1] == b"{" else MSGPACK)
     if not isinstance(rec, dict):
         raise ValueError(f"record is a {type(rec).__name__}, not a map")
     return rec

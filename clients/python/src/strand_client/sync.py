@@ -16,17 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, Awaitable, Callable, Generic, Iterator, Mapping, Optional, Sequence, TypeVar, Union
+from typing import Any, Awaitable, Callable, Generic, Iterator, Mapping, Optional, ParamSpec, Sequence, TypeVar, Union
 
 from . import _client
 from ._client import Handle, Outcome, ProgressCallback
 from ._wire import Duration, Progress, Status
 from .errors import StrandError
 
-try:
-    from typing import ParamSpec
-except ImportError:  # pragma: no cover
-    from typing_extensions import ParamSpec  # type: ignore[assignment]
 
 R = TypeVar("R")
 T = TypeVar("T")

@@ -68,3 +68,14 @@ def test_bad_records_are_value_errors() -> None:
     for b in [b"\x92\x01", b"\xc1", b"{not json", b"\x81\x91\x01\x02", b"\xff\xfe", b"\x05"]:
         with pytest.raises(ValueError):
             w.decode_record(b)
+
+
+def test_connect_without_a_server() -> None:
+    import asyncio
+
+    from conftest import free_port
+
+    async def main() -> None:
+        with pytest.raises(s.Unavailable):
+            await s.connect(f"nats://127.0.0.1:{free_port()}", connect_timeout=1)
+    asyncio.run(main())

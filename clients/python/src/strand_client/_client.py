@@ -832,8 +832,9 @@ async def connect(servers: Union[str, Sequence[str]] = "nats://127.0.0.1:4222", 
     queue (default 14 days); result_ttl: the TTL of the cancellations this
     client writes for tasks that name none (default 24 h). Other keyword
     arguments go to ``nats.connect`` (user, password, token, tls,
-    reconnect_time_wait, …). The first client connected becomes the default
-    one of ``@task`` submitters."""
+    reconnect_time_wait, …); the client reconnects forever by default, but
+    raises Unavailable if no server answers at first. The first client
+    connected becomes the default one of ``@task`` submitters."""
     global _default
     w.valid_prefix(prefix)
     w.valid_queue(queue)
@@ -846,12 +847,19 @@ async def connect(servers: Union[str, Sequence[str]] = "nats://127.0.0.1:4222", 
         if user_cb is not None:
             await user_cb()
 
-    nats_options.setdefault("max_reconnect_attempts", -1)
+    # nats-py's reconnect limit also bounds the first connection: try each
+    # server twice at first, then, once connected, reconnect forever
+    # (unless the caller set a limit).
+    forever = "max_reconnect_attempts" not in nats_options
+    if forever:
+        nats_options["max_reconnect_attempts"] = 1
     servers_list = [servers] if isinstance(servers, str) else list(servers)
     try:
         nc = await nats.connect(servers_list, reconnected_cb=reconnected, **nats_options)
-    except (nats.errors.NoServersError, OSError) as e:
-        raise Unavailable(f"connect {', '.join(servers_list)}: {e}") from e
+    except (nats.errors.NoServersError, OSError, asyncio.TimeoutError) as e:
+        raise Unavailable(f"connect {', '.join(servers_list)}: {e!r}") from e
+    if forever:
+        nc.options["max_reconnect_attempts"] = -1
     client = Client(nc, prefix=prefix, queue=queue, json=json, task_ttl=task_ttl, result_ttl=result_ttl)
     holder.append(client)
     if _default is None:

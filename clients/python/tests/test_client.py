@@ -249,17 +249,17 @@ def test_items(dev: Dev) -> None:
     async def main() -> None:
         c = await s.connect(dev.url)
         try:
-            h = await c.submit("count", 20)  # an item every 50 ms
+            h = await c.submit("count", 60)  # an item every 50 ms: 3 s in all
             got, ready_at_first = [], None
             async for it in h.items(timeout=30):
                 if ready_at_first is None:
                     ready_at_first = await h.is_ready()
                 got.append(it)
-            assert got == list(range(20))
+            assert got == list(range(60))
             assert ready_at_first is False, "the first item came only once the task had ended"
-            assert (await h.wait(timeout=5)).items == 20
+            assert (await h.wait(timeout=5)).items == 60
             # Attached after the end: every item, from the first.
-            assert [x async for x in h.items(timeout=10)] == list(range(20))
+            assert [x async for x in h.items(timeout=10)] == list(range(60))
             # In JSON too.
             hj = await c.submit("count", 3, json=True)
             assert [x async for x in hj.items(timeout=10)] == [0, 1, 2]

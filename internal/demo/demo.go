@@ -13,20 +13,32 @@ import (
 	"github.com/strand-run/strand/registry"
 )
 
-// Register adds add, echo, sleep, fail, count, work and scaled_add to reg.
+// functions are the demo functions by name, in the order help texts list them.
+var functions = []struct {
+	name string
+	fn   any
+}{
+	{"add", Add},
+	{"echo", Echo},
+	{"sleep", Sleep},
+	{"fail", Fail},
+	{"count", Count},
+	{"work", Work},
+	{"scaled_add", ScaledAdd},
+}
+
+// Names lists the demo functions' names, for help texts.
+func Names() []string {
+	names := make([]string, len(functions))
+	for i, f := range functions {
+		names[i] = f.name
+	}
+	return names
+}
+
+// Register adds the demo functions (see Names) to reg.
 func Register(reg *registry.Registry) error {
-	for _, f := range []struct {
-		name string
-		fn   any
-	}{
-		{"add", Add},
-		{"echo", Echo},
-		{"sleep", Sleep},
-		{"fail", Fail},
-		{"count", Count},
-		{"work", Work},
-		{"scaled_add", ScaledAdd},
-	} {
+	for _, f := range functions {
 		if err := reg.Register(f.name, f.fn); err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}

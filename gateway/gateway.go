@@ -125,6 +125,9 @@ func (g *gateway) authorize(next http.Handler) http.Handler {
 		got := []byte(r.Header.Get("Authorization"))
 		if subtle.ConstantTimeCompare(got, want) != 1 {
 			rw.Header().Set("WWW-Authenticate", `Bearer realm="strand"`)
+			// Answer at once, without reading (or waiting for) a body the
+			// client announced, and close the connection.
+			rw.Header().Set("Connection", "close")
 			writeError(rw, http.StatusUnauthorized, "unauthorized", "missing or wrong bearer token")
 			return
 		}

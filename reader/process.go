@@ -160,9 +160,9 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 		stateTimer = time.AfterFunc(r.cfg.RunningAfter, sw.write)
 	}
 	hb := r.heartbeat(m)
-	r.inFlight.Add(1)
+	r.addInFlight(1)
 	result, err := r.handle(taskCtx, t, fn, f) // the middleware chain around call
-	r.inFlight.Add(-1)
+	r.addInFlight(-1)
 	hb.Stop()
 	if stateTimer != nil {
 		stateTimer.Stop()

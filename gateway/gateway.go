@@ -90,6 +90,9 @@ var routes = []route{
 	{http.MethodGet, "/v1/openapi.json", (*gateway).openAPI},
 	{http.MethodGet, "/healthz", (*gateway).healthz},
 	{http.MethodGet, "/metrics", (*gateway).metrics},
+	{http.MethodGet, "/v1/tasks", (*gateway).list},
+	{http.MethodPost, "/v1/tasks/actions", (*gateway).act},
+	{http.MethodPost, "/v1/dlq/replay", (*gateway).replayMany},
 }
 
 // New returns the HTTP API over w and b: JSON in and out, routes as

@@ -88,6 +88,7 @@ Connection flags default to STRAND_* environment variables (shown in brackets).
 		newWorkersCmd(a),
 		newQueuesCmd(a),
 		newDLQCmd(a),
+		newTasksCmd(a),
 		newBenchCmd(a),
 	)
 	for _, c := range root.Commands() {

@@ -172,3 +172,42 @@ func TestSearch(t *testing.T) {
 		t.Fatal("cursor x accepted")
 	}
 }
+
+func TestStats(t *testing.T) {
+	t.Parallel()
+	b, _ := browseWorld(t)
+	rep, err := b.Stats(context.Background(), "", 60, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var processed, failed int
+	for _, q := range rep.Queues {
+		if len(q.Minutes) != 60 {
+			t.Fatalf("%s: %d minutes", q.Queue, len(q.Minutes))
+		}
+		for i, m := range q.Minutes {
+			if i > 0 && m.Start.Sub(q.Minutes[i-1].Start) != time.Minute {
+				t.Fatalf("minutes not in order: %v", q.Minutes)
+			}
+			if q.Queue == "default" {
+				processed += m.Processed
+				failed += m.Failed
+				if m.Processed > 0 && (m.RunP99 < m.RunP50 || m.WaitP99 < m.WaitP50) {
+					t.Fatalf("percentiles %+v", m)
+				}
+			}
+		}
+	}
+	if processed != 16 || failed != 4 || rep.Partial || rep.Scanned < 16 {
+		t.Fatalf("processed %d, failed %d: %+v", processed, failed, rep)
+	}
+	// The cancelled task of queue idle is not work done.
+	for _, q := range rep.Queues {
+		if q.Queue == "idle" {
+			t.Fatalf("idle has stats: %+v", q)
+		}
+	}
+	if rep, err := b.Stats(context.Background(), "default", 5, 3); err != nil || !rep.Partial {
+		t.Fatalf("scan 3: %+v %v", rep, err)
+	}
+}

@@ -7,9 +7,11 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/codec"
 )
 
 // summaryBody is one task of a list.
@@ -115,4 +117,60 @@ func (g *gateway) list(rw http.ResponseWriter, r *http.Request) {
 		body.Tasks = append(body.Tasks, summaryJSON(&p.Tasks[i]))
 	}
 	writeJSON(rw, http.StatusOK, body)
+}
+
+// minuteBody is one minute of a queue's work.
+type minuteBody struct {
+	Start     string  `json:"start"`
+	Processed int     `json:"processed"`
+	Failed    int     `json:"failed"`
+	WaitP50   float64 `json:"wait_p50_ms"`
+	WaitP99   float64 `json:"wait_p99_ms"`
+	RunP50    float64 `json:"run_p50_ms"`
+	RunP99    float64 `json:"run_p99_ms"`
+}
+
+// stats answers GET /v1/stats: each queue's work per minute over the last
+// ?minutes= (default 60), computed from the outcomes the bucket keeps
+// (broker.Stats), so that it survives a restart of the gateway.
+func (g *gateway) stats(rw http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	minutes, err := intParam(q, "minutes", 24*60)
+	if err == nil && minutes == 0 {
+		minutes = 60
+	}
+	var scan int
+	if err == nil {
+		scan, err = intParam(q, "scan", broker.MaxScan)
+	}
+	if err != nil {
+		writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	}
+	if qn := q.Get("queue"); qn != "" {
+		if err := codec.ValidQueue(qn); err != nil {
+			writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
+			return
+		}
+	}
+	rep, err := g.b.Stats(r.Context(), q.Get("queue"), minutes, scan)
+	if err != nil {
+		g.fail(rw, r, err)
+		return
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	type queueMinutes struct {
+		Queue   string       `json:"queue"`
+		Minutes []minuteBody `json:"minutes"`
+	}
+	out := make([]queueMinutes, 0, len(rep.Queues))
+	for _, qs := range rep.Queues {
+		qm := queueMinutes{Queue: qs.Queue, Minutes: make([]minuteBody, 0, len(qs.Minutes))}
+		for _, m := range qs.Minutes {
+			qm.Minutes = append(qm.Minutes, minuteBody{Start: rfc3339(m.Start), Processed: m.Processed, Failed: m.Failed,
+				WaitP50: ms(m.WaitP50), WaitP99: ms(m.WaitP99), RunP50: ms(m.RunP50), RunP99: ms(m.RunP99)})
+		}
+		out = append(out, qm)
+	}
+	writeJSON(rw, http.StatusOK, map[string]any{"queues": out, "scanned": rep.Scanned, "partial": rep.Partial})
 }

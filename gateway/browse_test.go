@@ -139,3 +139,30 @@ func TestReplayMany(t *testing.T) {
 		t.Fatalf("replay all: %d %v", code, rep)
 	}
 }
+
+func TestStatsRoute(t *testing.T) {
+	t.Parallel()
+	e := start(t, Config{})
+	for _, body := range []string{`{"func": "add", "args": [1, 2]}`, `{"func": "fail", "args": ["x"]}`} {
+		code, out := e.do("POST", "/v1/tasks?wait=10s", body)
+		e.want("submit", code, http.StatusOK, out)
+	}
+	code, out := e.do("GET", "/v1/stats?minutes=10", "")
+	e.want("stats", code, http.StatusOK, out)
+	qs, _ := out["queues"].([]any)
+	if len(qs) != 1 {
+		t.Fatalf("stats: %v", out)
+	}
+	ms := qs[0].(map[string]any)["minutes"].([]any)
+	var processed, failed float64
+	for _, m := range ms {
+		processed += m.(map[string]any)["processed"].(float64)
+		failed += m.(map[string]any)["failed"].(float64)
+	}
+	if len(ms) != 10 || processed != 2 || failed != 1 {
+		t.Fatalf("stats: %d minutes, %v processed, %v failed: %v", len(ms), processed, failed, out)
+	}
+	if code, _ := e.do("GET", "/v1/stats?queue=a.b", ""); code != http.StatusBadRequest {
+		t.Fatalf("bad queue: %d", code)
+	}
+}

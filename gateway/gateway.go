@@ -93,6 +93,7 @@ var routes = []route{
 	{http.MethodGet, "/v1/tasks", (*gateway).list},
 	{http.MethodPost, "/v1/tasks/actions", (*gateway).act},
 	{http.MethodPost, "/v1/dlq/replay", (*gateway).replayMany},
+	{http.MethodGet, "/v1/stats", (*gateway).stats},
 }
 
 // New returns the HTTP API over w and b: JSON in and out, routes as

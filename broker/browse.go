@@ -288,7 +288,7 @@ func (b *Broker) fill(ctx context.Context, src *source, f *TaskFilter, limit int
 			return nil, err
 		}
 		src.hi = lo
-		src.window = min(src.window*4, batchMax*256)
+		src.window = min(src.window*4, batchMax*64)
 		ts, err := resolve(ctx, f, recs)
 		if err != nil {
 			return nil, err
@@ -369,14 +369,15 @@ func each(n int, fn func(i int) error) error {
 
 // resolveLive turns queued tasks into their summaries: each one's status
 // is its state's (running, retrying) or pending; a task that has an
-// outcome already is left to the bucket's side.
+// outcome already is left to the bucket's side. The envelopes are matched
+// here first; only the tasks that match are looked up, in parallel.
 func (b *Broker) resolveLive(ctx context.Context, f *TaskFilter, recs []*Record) ([]*TaskSummary, error) {
 	out := make([]*TaskSummary, len(recs))
-	err := each(len(recs), func(i int) error {
-		rec := recs[i]
+	var cand []int
+	for i, rec := range recs {
 		queue, id, ok := b.names.ParseTaskSubject(rec.Subject)
-		if !ok {
-			return nil
+		if !ok || !strings.HasPrefix(id, f.IDPrefix) {
+			continue
 		}
 		format, err := rec.Format()
 		if err != nil {
@@ -387,35 +388,40 @@ func (b *Broker) resolveLive(ctx context.Context, f *TaskFilter, recs []*Record)
 			env = &codec.Envelope{ID: id, Func: rec.Header.Get(codec.HeaderFunc)}
 		}
 		if !f.matchesTask(id, env.Func, env.Meta) {
-			return nil
-		}
-		n := b.names
-		rs, err := b.getAll(ctx,
-			read{n.Stream(), n.KeySubject(n.ResultKey(queue, id))},
-			read{n.Stream(), n.KeySubject(n.CancelKey(queue, id))},
-			read{n.Stream(), n.KeySubject(n.StateKey(queue, id))})
-		if err != nil {
-			return err
-		}
-		if rs[0] != nil || rs[1] != nil {
-			return nil // it has ended: listed with its outcome
+			continue
 		}
 		t := &TaskSummary{ID: id, Queue: queue, Func: env.Func, Status: strand.StatusPending, Meta: env.Meta, At: rec.Time}
 		if env.Created != 0 {
 			t.Created = time.UnixMilli(env.Created)
 		}
+		out[i] = t
+		cand = append(cand, i)
+	}
+	err := each(len(cand), func(j int) error {
+		i := cand[j]
+		t := out[i]
+		n := b.names
+		rs, err := b.getAll(ctx,
+			read{n.Stream(), n.KeySubject(n.ResultKey(t.Queue, t.ID))},
+			read{n.Stream(), n.KeySubject(n.CancelKey(t.Queue, t.ID))},
+			read{n.Stream(), n.KeySubject(n.StateKey(t.Queue, t.ID))})
+		if err != nil {
+			return err
+		}
+		if rs[0] != nil || rs[1] != nil {
+			out[i] = nil // it has ended: listed with its outcome
+			return nil
+		}
 		if rs[2] != nil {
-			st, err := codec.DecodeState(rs[2].Data)
-			if err == nil {
+			if st, err := codec.DecodeState(rs[2].Data); err == nil {
 				t.Status, t.Attempt, t.Worker = st.Status, st.Attempt, st.Worker
 				t.Started, t.NextAttempt = unixMilli(st.Started), unixMilli(st.NextAttempt)
 				t.Error = st.LastError
 			}
 		}
 		if (f.Status != "" && t.Status != f.Status) || !f.matchesError(t.Error) {
-			return nil
+			out[i] = nil
 		}
-		out[i] = t
 		return nil
 	})
 	return out, err
@@ -423,35 +429,44 @@ func (b *Broker) resolveLive(ctx context.Context, f *TaskFilter, recs []*Record)
 
 // resolveFinished turns outcome and cancellation records into the
 // summaries of the tasks they ended: of a task with both, the first one
-// written is its outcome, and only that one is listed.
+// written is its outcome, and only that one is listed. The records are
+// matched here first; only those that match are checked against the other
+// record, in parallel.
 func (b *Broker) resolveFinished(ctx context.Context, f *TaskFilter, recs []*Record) ([]*TaskSummary, error) {
 	out := make([]*TaskSummary, len(recs))
-	err := each(len(recs), func(i int) error {
-		rec := recs[i]
+	var cand []int
+	for i, rec := range recs {
 		kind, queue, id, ok := b.names.ParseKey(rec.Subject)
 		if !ok || (kind != KindOutcome && kind != KindCancel) || !strings.HasPrefix(id, f.IDPrefix) {
-			return nil
+			continue
 		}
 		o, err := b.DecodeOutcome(rec.Subject, rec.Data, rec.Seq)
 		if err != nil {
-			return nil // not strand's: nothing to list
+			continue // not strand's: nothing to list
 		}
 		if (f.Status != "" && o.Status != f.Status) || !f.matchesTask(id, o.Func, o.Meta) || !f.matchesError(o.Error) {
-			return nil
-		}
-		other := b.names.ResultKey(queue, id)
-		if kind == KindOutcome {
-			other = b.names.CancelKey(queue, id)
-		}
-		if r, err := b.record(ctx, other); err != nil {
-			return err
-		} else if r != nil && r.Seq < rec.Seq {
-			return nil // the other one came first: it is the outcome
+			continue
 		}
 		out[i] = &TaskSummary{
 			ID: id, Queue: queue, Func: o.Func, Status: o.Status, Attempt: o.Attempt, Worker: o.Worker,
 			Created: unixMilli(o.Created), Started: unixMilli(o.Started), Finished: unixMilli(o.Finished),
 			Error: o.Error, Meta: o.Meta, At: rec.Time,
+		}
+		cand = append(cand, i)
+	}
+	err := each(len(cand), func(j int) error {
+		i := cand[j]
+		rec, t := recs[i], out[i]
+		other := b.names.ResultKey(t.Queue, t.ID)
+		if kind, _, _, _ := b.names.ParseKey(rec.Subject); kind == KindOutcome {
+			other = b.names.CancelKey(t.Queue, t.ID)
+		}
+		r, err := b.record(ctx, other)
+		if err != nil {
+			return err
+		}
+		if r != nil && r.Seq < rec.Seq {
+			out[i] = nil // the other one came first: it is the outcome
 		}
 		return nil
 	})

@@ -54,7 +54,7 @@ func (b *Broker) Queues(ctx context.Context) ([]QueueInfo, error) {
 }
 
 // queueWalk bounds the tasks one Queues call reads to find queues.
-const queueWalk = 20 * batchMax
+const queueWalk = 4 * batchMax
 
 // queuesSeen remembers the queues found by their tasks, and up to which
 // sequence of the tasks stream every task's queue is known.

@@ -132,7 +132,8 @@ func TestUnauthenticatedAnsweredBeforeBody(t *testing.T) {
 }
 
 // TestHostileClients is the attack of issue 14: 300 slow bodies, half
-// without the token, from one address, while a good client from another
+// without the token, from one address, and 40 bodies with invalid UTF-8 or
+// oversized integers from another, while a good client from a third
 // address checks /healthz and submits a task. Every attacker gets its
 // 4xx, the good client is never starved, and the server never holds more
 // connections than its cap (so never more file descriptors than that).
@@ -194,6 +195,24 @@ func TestHostileClients(t *testing.T) {
 		})
 	}
 
+	// Bad bodies during the attack, from a third address: invalid UTF-8 and
+	// integers beyond 64 bits, with the token; each gets its 400.
+	bad := make(chan string, 40)
+	var badWG sync.WaitGroup
+	for i := range 40 {
+		badWG.Go(func() {
+			body := "{\"func\": \"echo\", \"args\": [\"\xff\xfe\"]}"
+			if i%2 == 1 {
+				body = `{"func": "echo", "args": [123456789012345678901234567890]}`
+			}
+			head := fmt.Sprintf("POST /v1/tasks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
+			code, err := e.raw("127.0.0.3", head, nil)
+			if code != http.StatusBadRequest {
+				bad <- fmt.Sprintf("bad body %d: %d %v", i, code, err)
+			}
+		})
+	}
+
 	// The good client, from 127.0.0.1, during the attack.
 	time.Sleep(300 * time.Millisecond)
 	attackDone := make(chan struct{})
@@ -229,6 +248,11 @@ poll:
 	close(stopPeak)
 	peakDone.Wait()
 	close(codes)
+	badWG.Wait()
+	close(bad)
+	for b := range bad {
+		t.Error(b)
+	}
 
 	if healthy != checks || checks < 10 {
 		t.Errorf("/healthz answered 200 to %d of %d checks during the attack", healthy, checks)

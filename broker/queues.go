@@ -67,10 +67,7 @@ type queuesSeen struct {
 // queuesWithoutConsumer adds to qs the queues that have tasks in the
 // stream but no consumer.
 func (b *Broker) queuesWithoutConsumer(ctx context.Context, st jetstream.Stream, qs []QueueInfo) ([]QueueInfo, error) {
-	info, err := st.Info(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list queues: %w", err)
-	}
+	info := st.CachedInfo() // just read by Queues' lookup of the stream
 	known := make(map[string]bool, len(qs))
 	var counted uint64
 	for _, q := range qs {

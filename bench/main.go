@@ -43,7 +43,17 @@ func main() {
 	flag.StringVar(&cfg.Redis, "redis", "", "redis-server binary (default: PATH, then /usr/bin/redis-server)")
 	flag.StringVar(&only, "only", "", "comma list of cycles: floor,naive,asynq,strand,strand-prefetch,strand-batch,depth,soak")
 	flag.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	browseN := flag.Int("browse", 0, "run only the browse run: this many kept outcomes, then pages of 50, searches and charts timed over them (1000000 in README)")
 	flag.Parse()
+	if *browseN > 0 {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if err := runBrowse(ctx, *browseN, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	cfg.SoakEnv = soakEnv
 	if cfg.HeapProfile != "" {
 		runtime.MemProfileRate = 4096

@@ -93,6 +93,10 @@ type Outcome struct {
 	Finished int64             `msgpack:"finished,omitempty" json:"finished,omitempty"` // unix ms
 	Worker   string            `msgpack:"worker,omitempty" json:"worker,omitempty"`
 	Items    int64             `msgpack:"items,omitempty" json:"items,omitempty"`
+	// Task is the task's envelope, nested in the record's format, on a
+	// failed or dead outcome: what a resubmission runs again (optional;
+	// absent when the envelope would not fit the record).
+	Task Raw `msgpack:"task,omitempty" json:"task,omitempty"`
 }
 
 // EncodeEnvelope validates e and encodes it in format f. Its kwargs must be

@@ -90,6 +90,10 @@ var routes = []route{
 	{http.MethodGet, "/v1/openapi.json", (*gateway).openAPI},
 	{http.MethodGet, "/healthz", (*gateway).healthz},
 	{http.MethodGet, "/metrics", (*gateway).metrics},
+	{http.MethodGet, "/v1/tasks", (*gateway).list},
+	{http.MethodPost, "/v1/tasks/actions", (*gateway).act},
+	{http.MethodPost, "/v1/dlq/replay", (*gateway).replayMany},
+	{http.MethodGet, "/v1/stats", (*gateway).stats},
 }
 
 // New returns the HTTP API over w and b: JSON in and out, routes as
@@ -125,6 +129,9 @@ func (g *gateway) authorize(next http.Handler) http.Handler {
 		got := []byte(r.Header.Get("Authorization"))
 		if subtle.ConstantTimeCompare(got, want) != 1 {
 			rw.Header().Set("WWW-Authenticate", `Bearer realm="strand"`)
+			// Answer at once, without reading (or waiting for) a body the
+			// client announced, and close the connection.
+			rw.Header().Set("Connection", "close")
 			writeError(rw, http.StatusUnauthorized, "unauthorized", "missing or wrong bearer token")
 			return
 		}

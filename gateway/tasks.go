@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -34,12 +34,16 @@ func (d *duration) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	var ms float64
-	if err := json.Unmarshal(b, &ms); err != nil {
-		return fmt.Errorf("duration %s: want a duration such as \"30s\", or milliseconds", b)
+	if err := json.Unmarshal(b, &ms); err != nil || math.Abs(ms) > maxDurationMS {
+		return fmt.Errorf("duration %s: want a duration such as \"30s\", or milliseconds (at most %d days)", b, maxDurationMS/86_400_000)
 	}
 	*d = duration(time.Duration(ms * float64(time.Millisecond)))
 	return nil
 }
+
+// maxDurationMS is the longest duration a body may give in milliseconds:
+// ten years, far from time.Duration's limit (292 years).
+const maxDurationMS = 10 * 365 * 86_400_000
 
 // submitRequest is the body of POST /v1/tasks.
 type submitRequest struct {
@@ -80,25 +84,8 @@ func (g *gateway) submit(rw http.ResponseWriter, r *http.Request) {
 		writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, g.cfg.MaxBody))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(rw, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the body is larger than %d bytes", mbe.Limit))
-			return
-		}
-		writeError(rw, http.StatusBadRequest, "bad_request", "read body: "+err.Error())
-		return
-	}
 	var req submitRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		writeError(rw, http.StatusBadRequest, "bad_json", "body: "+err.Error())
-		return
-	}
-	if dec.More() {
-		writeError(rw, http.StatusBadRequest, "bad_json", "body: more than one JSON value")
+	if !g.decodeBody(rw, r, &req) {
 		return
 	}
 	if strings.TrimSpace(req.Func) == "" {
@@ -195,6 +182,7 @@ const statusTimeout = 5 * time.Second
 // waitOutcome waits up to wait for h's outcome: 200 with it, or 202 with
 // the task's status now.
 func (g *gateway) waitOutcome(rw http.ResponseWriter, r *http.Request, h *writer.Handle, wait time.Duration, ref taskRef) {
+	longLived(rw, wait)
 	ctx, cancel := context.WithTimeout(r.Context(), wait)
 	defer cancel()
 	o, f, err := h.Wait(ctx)

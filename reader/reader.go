@@ -161,7 +161,8 @@ type Reader struct {
 	mu        sync.Mutex
 	running   map[string]context.CancelCauseFunc
 	cancelled map[string]time.Time
-	inFlight  atomic.Int64 // handlers running now, for the heartbeat record
+	inFlight  atomic.Int64  // handlers running now, for the heartbeat record
+	busy      chan struct{} // signalled when inFlight changes: the heartbeat tells it soon
 }
 
 // New returns a worker for the functions in reg.
@@ -182,6 +183,7 @@ func New(b *broker.Broker, reg *registry.Registry, cfg Config) (*Reader, error) 
 		running:   make(map[string]context.CancelCauseFunc),
 		cancelled: make(map[string]time.Time),
 		now:       make(chan struct{}),
+		busy:      make(chan struct{}, 1),
 	}
 	if len(cfg.ProcessQueues) > 0 {
 		r.cfg.Middleware = append(slices.Clip(cfg.Middleware), r.inChild)

@@ -75,11 +75,10 @@ func (a *app) serveGateway(b *broker.Broker, addr, token string, rc *reader.Conf
 		return nil, fmt.Errorf("--http %s: %w", addr, err)
 	}
 	base, cancel := context.WithCancel(context.Background())
-	srv := &http.Server{
-		Handler:           gateway.New(w, b, gateway.Config{Token: token, Logger: &a.log, Metrics: reg}),
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return base },
-	}
+	// Timeouts and connection caps: gateway.DefaultLimits (README).
+	srv := gateway.Server(gateway.New(w, b, gateway.Config{Token: token, Logger: &a.log, Metrics: reg}), gateway.Limits{})
+	srv.BaseContext = func(net.Listener) context.Context { return base }
+	l = gateway.Listen(l, gateway.Limits{})
 	srv.RegisterOnShutdown(cancel)
 	done := make(chan struct{})
 	go func() {

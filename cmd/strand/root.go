@@ -89,6 +89,7 @@ Connection flags default to STRAND_* environment variables (shown in brackets).
 		newWorkersCmd(a),
 		newQueuesCmd(a),
 		newDLQCmd(a),
+		newTasksCmd(a),
 		newBenchCmd(a),
 		newVersionCmd(a),
 	)

@@ -1,11 +1,17 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/writer"
 )
@@ -113,6 +119,8 @@ on stderr when stderr is a terminal.`,
 				return nil
 			}
 			fmt.Fprintf(a.stderr, "task %s\n", h.ID())
+			stopWarn := a.warnNoWorker(ctx, c, h)
+			defer stopWarn()
 			return a.awaitStreaming(ctx, h, waitTimeout)
 		},
 	}
@@ -129,4 +137,70 @@ on stderr when stderr is a terminal.`,
 	fl.BoolVar(&wait, "wait", false, "wait for the task to end and print its result")
 	fl.DurationVar(&waitTimeout, "wait-timeout", 0, "with --wait, give up after this long and exit 3 (default 0: wait forever)")
 	return cmd
+}
+
+// noWorkerAfter is how long `submit --wait` waits before it checks that
+// someone will run the task.
+var noWorkerAfter = 3 * time.Second
+
+// warnNoWorker says on stderr, once, when the task is still pending after
+// noWorkerAfter and its queue has no consumer or no live worker: without
+// one the wait does not end. The returned func stops the check.
+func (a *app) warnNoWorker(ctx context.Context, c *client, h *writer.Handle) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	// The warning and the wait's own lines share stderr: a file takes each
+	// line in one write, another writer (a test's buffer) needs a lock.
+	stderr := a.stderr
+	if _, ok := stderr.(*os.File); !ok {
+		a.stderr = &lockedWriter{w: stderr}
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(noWorkerAfter):
+		}
+		if st, err := h.Status(ctx); err != nil || st != strand.StatusPending {
+			return
+		}
+		q := h.Queue()
+		qs, err := c.b.Queues(ctx)
+		if err != nil {
+			return
+		}
+		consumer := false
+		for _, qi := range qs {
+			consumer = consumer || (qi.Queue == q && qi.Consumer != "")
+		}
+		ws, err := c.w.Workers(ctx)
+		if err != nil {
+			return
+		}
+		workers := 0
+		for _, w := range ws {
+			if slices.Contains(w.Queues, q) {
+				workers++
+			}
+		}
+		switch {
+		case !consumer:
+			fmt.Fprintf(a.stderr, "warning: queue %q has no consumer: no worker has ever consumed it, so the task waits until one does (strand worker --queue %s)\n", q, q)
+		case workers == 0:
+			fmt.Fprintf(a.stderr, "warning: queue %q has no live worker: the task waits until one starts (strand worker --queue %s)\n", q, q)
+		}
+	})
+	return func() { cancel(); wg.Wait(); a.stderr = stderr }
+}
+
+// lockedWriter serializes writes from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

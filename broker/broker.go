@@ -141,6 +141,8 @@ type Broker struct {
 	failover *failover // the JetStream watchdog; nil when it is off
 
 	denials denials // the server's refusals, for the calls waiting on them (denied.go)
+
+	sched schedState // whether the schedules stream is usable (schedule.go)
 }
 
 // Connect dials NATS as cfg says and provisions strand's bucket.
@@ -266,6 +268,9 @@ func (b *Broker) provision(ctx context.Context) (err error) {
 		return err
 	}
 	if err := b.provisionDLQ(ctx); err != nil {
+		return err
+	}
+	if err := b.provisionSchedules(ctx); err != nil {
 		return err
 	}
 	return b.provisionItems(ctx)

@@ -227,7 +227,15 @@ func (b *Broker) provisionLater(first error) {
 // delete and expiry markers.
 const markerTTL = time.Minute
 
-func (b *Broker) provision(ctx context.Context) (err error) {
+func (b *Broker) provision(ctx context.Context) error {
+	if err := b.provisionStreams(ctx); err != nil {
+		return err
+	}
+	// Apart: a user who may not use schedules still runs its tasks.
+	return b.provisionSchedules(ctx)
+}
+
+func (b *Broker) provisionStreams(ctx context.Context) (err error) {
 	ctx, stop := b.refusable(ctx, "$JS.API.STREAM.>", "$JS.API.INFO")
 	defer func() { err = refused(ctx, err); stop() }()
 	n := b.names
@@ -268,9 +276,6 @@ func (b *Broker) provision(ctx context.Context) (err error) {
 		return err
 	}
 	if err := b.provisionDLQ(ctx); err != nil {
-		return err
-	}
-	if err := b.provisionSchedules(ctx); err != nil {
 		return err
 	}
 	return b.provisionItems(ctx)

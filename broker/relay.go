@@ -37,10 +37,7 @@ func (b *Broker) Relay(ctx context.Context, queue string, onErr func(error)) err
 		cons, err = b.js.CreateOrUpdateConsumer(ctx, n.SchedulesStream(), jetstream.ConsumerConfig{
 			Durable:     n.RelayConsumer(queue),
 			Description: "strand: firings of queue " + queue + " into its tasks",
-			FilterSubjects: []string{
-				n.SchedSubject(SchedDue, queue, "*"),
-				n.SchedSubject(SchedTick, queue, "*"),
-			},
+			FilterSubject: n.FiringsFilter(queue),
 			DeliverPolicy: jetstream.DeliverAllPolicy,
 			AckPolicy:     jetstream.AckExplicitPolicy,
 			AckWait:       30 * time.Second,

@@ -41,7 +41,9 @@ const (
 	headerRollup         = "Nats-Rollup"
 )
 
-// Kinds of subjects of the schedules stream: <prefix>.sched.<kind>.<queue>.<name>.
+// Kinds of subjects of the schedules stream: <prefix>.sched.<kind>.<queue>.<name>,
+// and for firings <prefix>.sched.fire.<queue>.<kind>.<name>, so that one
+// filter (<prefix>.sched.fire.<queue>.>) is a queue's firings.
 const (
 	SchedDelayed = "at"   // a delayed task's schedule (@at), name = the task id
 	SchedDue     = "due"  // its firing: the task, due, until a worker queues it
@@ -56,10 +58,17 @@ func (n Names) SchedulesStream() string { return n.bucket + "_SCHEDULES" }
 // ScheduleSubjects matches every subject of the schedules stream.
 func (n Names) ScheduleSubjects() string { return n.prefix + ".sched.>" }
 
-// SchedSubject is <prefix>.sched.<kind>.<queue>.<name>.
+// SchedSubject is <prefix>.sched.<kind>.<queue>.<name>, or for a firing
+// (SchedDue, SchedTick) <prefix>.sched.fire.<queue>.<kind>.<name>.
 func (n Names) SchedSubject(kind, queue, name string) string {
+	if kind == SchedDue || kind == SchedTick {
+		return n.prefix + ".sched.fire." + queue + "." + kind + "." + name
+	}
 	return n.prefix + ".sched." + kind + "." + queue + "." + name
 }
+
+// FiringsFilter matches the firings of queue: its relay consumer's filter.
+func (n Names) FiringsFilter(queue string) string { return n.prefix + ".sched.fire." + queue + ".>" }
 
 // ParseSchedSubject splits a subject of the schedules stream.
 func (n Names) ParseSchedSubject(s string) (kind, queue, name string, ok bool) {
@@ -68,6 +77,9 @@ func (n Names) ParseSchedSubject(s string) (kind, queue, name string, ok bool) {
 		return "", "", "", false
 	}
 	parts := strings.Split(rest, ".")
+	if len(parts) == 4 && parts[0] == "fire" {
+		parts = []string{parts[2], parts[1], parts[3]}
+	}
 	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
 		return "", "", "", false
 	}
@@ -129,6 +141,8 @@ func (b *Broker) schedulesConfig() jetstream.StreamConfig {
 // returned: a deployment that cannot schedule still runs its tasks.
 func (b *Broker) provisionSchedules(ctx context.Context) error {
 	cfg := b.schedulesConfig()
+	ctx, stop := b.refusable(ctx, "$JS.API.STREAM.INFO."+cfg.Name, "$JS.API.STREAM.CREATE."+cfg.Name, "$JS.API.STREAM.UPDATE."+cfg.Name)
+	defer stop()
 	var info *jetstream.StreamInfo
 	err := retryTransient(ctx, func() error {
 		s, err := b.js.Stream(ctx, cfg.Name)
@@ -143,8 +157,8 @@ func (b *Broker) provisionSchedules(ctx context.Context) error {
 		}
 		return err
 	})
-	if err != nil {
-		if Transient(err) {
+	if err = refused(ctx, err); err != nil {
+		if Transient(err) && !errors.Is(err, strand.ErrForbidden) {
 			return err // provisioning goes on in the background
 		}
 		b.setSchedules(fmt.Errorf("%w: provision stream %s: %v", ErrNoSchedules, cfg.Name, err))
@@ -309,9 +323,16 @@ func (b *Broker) fillTask(l *Lookup, id string, rec *Record) {
 }
 
 // unschedule removes a delayed task's schedule (after its cancellation is
-// written): it will not fire.
+// written), so that it never fires: an empty message rolls the subject up
+// (the server drops a schedule whose message has no Nats-Schedule) and
+// expires a second later. A publish on the task's own subject, unlike a
+// purge, is confined by queue.
 func (b *Broker) unschedule(ctx context.Context, queue, id string) error {
-	return b.purgeSched(ctx, b.names.SchedSubject(SchedDelayed, queue, id))
+	m := schedMsg(b.names.SchedSubject(SchedDelayed, queue, id), nil)
+	m.Header.Set(headerRollup, "sub")
+	m.Header.Set(headerTTL, "1s")
+	_, err := b.publishRetrying(ctx, m)
+	return refusal(err, m.Subject)
 }
 
 func (b *Broker) purgeSched(ctx context.Context, subjects ...string) error {

@@ -35,8 +35,8 @@ func (b *Broker) Relay(ctx context.Context, queue string, onErr func(error)) err
 	var cons jetstream.Consumer
 	err := retryTransient(ctx, func() (err error) {
 		cons, err = b.js.CreateOrUpdateConsumer(ctx, n.SchedulesStream(), jetstream.ConsumerConfig{
-			Durable:     n.RelayConsumer(queue),
-			Description: "strand: firings of queue " + queue + " into its tasks",
+			Durable:       n.RelayConsumer(queue),
+			Description:   "strand: firings of queue " + queue + " into its tasks",
 			FilterSubject: n.FiringsFilter(queue),
 			DeliverPolicy: jetstream.DeliverAllPolicy,
 			AckPolicy:     jetstream.AckExplicitPolicy,

@@ -351,3 +351,42 @@ func TestTimeServerRestart(t *testing.T) {
 		t.Fatalf("firings while the server was down: %d (want 0), after: %d (want >= 2): %v", during, after, runs.runs())
 	}
 }
+
+// Firings due while no worker of the queue runs are kept, the latest one
+// per schedule: it runs when a worker starts, then the schedule goes on.
+func TestScheduleNoWorker(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	runs := newRan()
+	e.reg.MustRegister("tick", func(ctx context.Context) {
+		tk, _ := strand.TaskFrom(ctx)
+		runs.add(tk.ID)
+	})
+	ctx := ctxT(t, 60*time.Second)
+	if err := e.w.PutSchedule(ctx, "lonely", "@every 1s", "tick"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	// Start the worker half way between two firings: the one kept is the
+	// last before it, every later one comes after it.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(1500 * time.Millisecond)))
+	started := time.Now()
+	e.worker(reader.Config{})
+	for range 3 {
+		select {
+		case <-runs.seen:
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		}
+	}
+	before := 0
+	for id := range runs.runs() {
+		u, _ := strconv.ParseInt(strings.TrimPrefix(id, "lonely-"), 10, 64)
+		if time.Unix(u, 0).Before(started) {
+			before++
+		}
+	}
+	if before != 1 {
+		t.Fatalf("%d firings from before the worker ran, want 1 (the latest): %v", before, runs.runs())
+	}
+}

@@ -2,10 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // submit --in: scheduled until its time, then its result; --at in the past
@@ -105,5 +110,42 @@ func TestScheduleCommands(t *testing.T) {
 		if r := w.strand("schedule", args...); r.code != exitUsage {
 			t.Errorf("schedule %v: exit %d, %s", args, r.code, r.stderr)
 		}
+	}
+}
+
+// strand server provisions the streams itself, the schedules stream with
+// message schedules.
+func TestServerProvisionsSchedules(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	out, errOut := new(lockedBuffer), new(lockedBuffer)
+	code := make(chan int, 1)
+	go func() {
+		code <- run(ctx, []string{"server", "--addr", "127.0.0.1:0", "--data", t.TempDir()}, out, errOut)
+	}()
+	defer func() { cancel(); <-code }()
+	re := regexp.MustCompile(`listening on (nats://\S+)`)
+	var url string
+	for deadline := time.Now().Add(30 * time.Second); url == "" || !strings.Contains(out.String(), "ready"); {
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			url = m[1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready: %s\n%s", out.String(), errOut.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	st, err := js.Stream(ctx, "STRAND_SCHEDULES")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := st.CachedInfo().Config; !c.AllowMsgSchedules || c.Retention != jetstream.WorkQueuePolicy {
+		t.Fatalf("STRAND_SCHEDULES %+v", c)
 	}
 }

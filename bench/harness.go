@@ -31,6 +31,11 @@ type Config struct {
 	Depth     int  // tasks queued with no worker in the depth run (0: default; <0: skip)
 	Soak      bool // run the soak after the depth run (also: -only naming soak)
 	SoakN     int  // tasks of the soak and of its sizing run
+	// SoakRate paces the soak's submits (tasks/s; 0: rounds of 40 000
+	// as fast as they go). SoakWarm is how many tasks (at SoakRate) the
+	// soak runs, and leaves past their TTL, before it takes its baseline.
+	SoakRate int
+	SoakWarm int
 	// SoakWait is how long past the result TTL the soak samples the
 	// server's RSS and store dir (it stops sooner once both are back
 	// within 10 % of their baseline); SoakEvery is how often.

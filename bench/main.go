@@ -31,6 +31,8 @@ func main() {
 	var soakEnv multiFlag
 	flag.BoolVar(&cfg.Soak, "soak", false, "run the soak (also run by -only soak): on a nats-server process of its own, -soak-n tasks queued then drained (sizing), and -soak-n tasks with a short result TTL, then the server's RSS and store dir sampled past it")
 	flag.IntVar(&cfg.SoakN, "soak-n", 120000, "tasks of the soak and of its sizing run")
+	flag.IntVar(&cfg.SoakRate, "soak-rate", 2000, "tasks/s the soak submits at, paced (0: rounds of 40 000 as fast as they go)")
+	flag.IntVar(&cfg.SoakWarm, "soak-warm", 2000, "tasks the soak runs at -soak-rate, and leaves past their result TTL, before its baseline (0: baseline on the fresh server)")
 	flag.DurationVar(&cfg.SoakWait, "soak-wait", 90*time.Second, "how long past the result TTL the soak samples at most")
 	flag.DurationVar(&cfg.SoakEvery, "soak-every", 3*time.Second, "how often the soak samples past the result TTL")
 	flag.Var(&soakEnv, "soak-env", "run the soak again with this added to the server's environment (\"GOGC=50\"; repeatable)")

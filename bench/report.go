@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -46,7 +47,7 @@ type Report struct {
 func (c Config) MarshalJSON() ([]byte, error) {
 	return json.Marshal(map[string]any{
 		"n": c.N, "producers": c.Producers, "concurrency": c.Pool, "one": c.One, "depth": c.Depth,
-		"soak": c.Soak, "soak_n": c.SoakN, "soak_wait": c.SoakWait.String(), "soak_every": c.SoakEvery.String(), "soak_env": c.SoakEnv,
+		"soak": c.Soak, "soak_n": c.SoakN, "soak_rate": c.SoakRate, "soak_warm": c.SoakWarm, "soak_wait": c.SoakWait.String(), "soak_every": c.SoakEvery.String(), "soak_env": c.SoakEnv,
 		"only": c.Only, "result_ttl": c.ResultTTL.String(), "settle": c.Settle.String(),
 	})
 }
@@ -242,14 +243,23 @@ func (r *Report) soak(b *strings.Builder, s *SoakResult) {
 		env = "`" + s.Env + "`"
 	}
 	c := r.Config
+	pace := "SubmitBatch from " + strconv.Itoa(c.Producers) + " producers in rounds of at most 40 000"
+	if s.Rate > 0 {
+		pace = fmt.Sprintf("paced at %d tasks/s (a SubmitBatch every 10 ms)", s.Rate)
+	}
+	base := "strand's streams and the worker's consumer made, nothing run"
+	if s.Warm > 0 {
+		base = fmt.Sprintf("the same server once %d tasks of warm-up have run the same way and their TTL has passed, after a GC forced through its pprof port "+
+			"(so the baseline has touched the code, buffers and pools a worked server has; \"fresh\" is before the warm-up, for comparison)", s.Warm)
+	}
 	fmt.Fprintf(b, "Soak — server environment: %s; %s, a process of its own. %d tasks through one running worker "+
-		"(reader defaults, Concurrency %d), SubmitBatch from %d producers in rounds of at most 40 000, result TTL %s, at %.0f tasks/s. "+
-		"Baseline: strand's streams and the worker's consumer made, nothing run. Then a sample every %s from the moment the TTL has passed "+
-		"for the last outcome, until RSS and store dir are both within 10 %% of their baseline or %s has passed. "+
+		"(reader defaults, Concurrency %d), %s, result TTL %s, at %.0f tasks/s. "+
+		"Baseline: %s. Then a sample every %s from the moment the TTL has passed "+
+		"for the last outcome, until RSS and store dir are both within 10 %% of their baseline or %s has passed; no GC is forced before these samples. "+
 		"RSS is the server's VmRSS (anonymous + file-backed pages); heap is its runtime.MemStats read through its pprof port without forcing a GC: "+
 		"HeapAlloc (live and not yet collected), retained (spans in use + free spans not given back to the OS), the next GC's heap goal, GCs so far. "+
 		"The worker registry (KV_BS_WORKERS, one heartbeat record rewritten every 5 s) is part of the store dir; the verdict on the store dir leaves it out.\n\n",
-		env, r.extServer(), s.Tasks, c.Pool, c.Producers, s.ResultTTL, s.PerSec, c.SoakEvery, c.SoakWait)
+		env, r.extServer(), s.Tasks, c.Pool, pace, s.ResultTTL, s.PerSec, base, c.SoakEvery, c.SoakWait)
 	b.WriteString("| soak | server RSS | × baseline | anon + file | heap alloc / retained / next GC | GCs | store dir | × baseline | of it, worker registry |\n" +
 		"|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	row := func(name string, x Point) {
@@ -257,6 +267,9 @@ func (r *Report) soak(b *strings.Builder, s *SoakResult) {
 			fmtBytes(x.RSS), ratio(float64(x.RSS), float64(s.Baseline.RSS)), fmtBytes(x.Anon), fmtBytes(x.File),
 			fmtBytes(x.Heap.HeapAlloc), fmtBytes(x.Heap.Retained()), fmtBytes(x.Heap.NextGC), x.Heap.NumGC,
 			fmtBytes(x.Disk), ratio(float64(x.Disk), float64(s.Baseline.Disk)), fmtBytes(x.Registry))
+	}
+	if s.Warm > 0 {
+		row("fresh (no task yet)", s.Fresh)
 	}
 	row("baseline", s.Baseline)
 	row(fmt.Sprintf("%d done", s.Tasks), s.Done)

@@ -34,7 +34,7 @@ type Envelope struct {
 	Kwargs      Raw               `msgpack:"kwargs,omitempty" json:"kwargs,omitempty"`
 	Queue       string            `msgpack:"queue,omitempty" json:"queue,omitempty"`
 	Created     int64             `msgpack:"created,omitempty" json:"created,omitempty"`             // unix ms
-	Deadline    int64             `msgpack:"deadline,omitempty" json:"deadline,omitempty"`           // unix ms; not run after it
+	Deadline    int64             `msgpack:"deadline,omitempty" json:"deadline,omitempty"`           // unix ms; reserved: workers ignore it (docs/protocol.md)
 	TimeoutMS   int64             `msgpack:"timeout_ms,omitempty" json:"timeout_ms,omitempty"`       // handler time limit
 	MaxAttempts int               `msgpack:"max_attempts,omitempty" json:"max_attempts,omitempty"`   // 0 = worker default
 	ResultTTLMS int64             `msgpack:"result_ttl_ms,omitempty" json:"result_ttl_ms,omitempty"` // 0 = worker default

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/kelseyhightower/envconfig"
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
@@ -129,6 +130,17 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// FromEnv reads a Config from STRAND_* variables (STRAND_QUEUES,
+// STRAND_CONCURRENCY, STRAND_ACK_WAIT, ...: each field's tag names its
+// variable); fields left unset keep their defaults.
+func FromEnv() (Config, error) {
+	var c Config
+	if err := envconfig.Process("strand", &c); err != nil {
+		return Config{}, fmt.Errorf("reader: environment: %w", err)
+	}
+	return c, nil
+}
+
 // Reader is a worker: it takes tasks from its queues, runs the registered
 // handlers in a bounded pool, and records their outcomes.
 type Reader struct {
@@ -141,6 +153,10 @@ type Reader struct {
 
 	ab      abandonment // handlers given up on (see call)
 	handler Handler     // the middleware chain around call
+
+	ran     atomic.Bool   // Run was called
+	now     chan struct{} // closed by StopNow
+	nowOnce sync.Once
 
 	mu        sync.Mutex
 	running   map[string]context.CancelCauseFunc
@@ -165,6 +181,7 @@ func New(b *broker.Broker, reg *registry.Registry, cfg Config) (*Reader, error) 
 		logs:      cfg.Logger.GetLevel() != zerolog.Disabled,
 		running:   make(map[string]context.CancelCauseFunc),
 		cancelled: make(map[string]time.Time),
+		now:       make(chan struct{}),
 	}
 	if len(cfg.ProcessQueues) > 0 {
 		r.cfg.Middleware = append(slices.Clip(cfg.Middleware), r.inChild)
@@ -172,6 +189,17 @@ func New(b *broker.Broker, reg *registry.Registry, cfg Config) (*Reader, error) 
 	r.handler = r.chain()
 	return r, nil
 }
+
+// ErrRunning is returned by a second call of [Reader.Run]: a Reader runs
+// once.
+var ErrRunning = errors.New("reader: Run was already called")
+
+// StopNow cuts a shutdown short: once Run's ctx has ended (or as it ends),
+// running handlers have their ctx cancelled at once instead of after
+// ShutdownTimeout, and their tasks are handed back for redelivery. Run
+// still waits for the outcomes already written to be confirmed. Safe to
+// call more than once and from any goroutine.
+func (r *Reader) StopNow() { r.nowOnce.Do(func() { close(r.now) }) }
 
 // ID is the worker's id, as written in task records.
 func (r *Reader) ID() string { return r.cfg.WorkerID }
@@ -192,7 +220,12 @@ type job struct {
 // hand back the ones taken but not started, let running tasks finish for up
 // to ShutdownTimeout, cancel the rest and hand them back for redelivery,
 // wait for the last outcomes to be confirmed, and return.
+//
+// A Reader runs once: a second call returns [ErrRunning].
 func (r *Reader) Run(ctx context.Context) error {
+	if !r.ran.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
 	for _, q := range r.cfg.Queues {
 		_, err := r.b.EnsureQueue(ctx, q, broker.QueueConfig{
 			AckWait: r.cfg.AckWait, MaxDeliver: r.consumerMaxDeliver(),
@@ -259,7 +292,7 @@ func (r *Reader) Run(ctx context.Context) error {
 		Strs("functions", r.reg.Names()).Msg("worker started")
 
 	<-ctx.Done()
-	r.log.Info().Msg("worker stopping: no new tasks, waiting for running ones")
+	r.log.Info().Dur("shutdown_timeout", r.cfg.ShutdownTimeout).Msg("worker stopping: no new tasks, waiting for running ones")
 	close(stopping)
 	fetchers.Wait()
 	close(jobs)
@@ -272,10 +305,20 @@ func (r *Reader) Run(ctx context.Context) error {
 		r.log.Warn().Dur("shutdown_timeout", r.cfg.ShutdownTimeout).Msg("cancelling running tasks; they will be redelivered")
 		stopRuns(errShutdown)
 		<-done
+	case <-r.now:
+		r.log.Warn().Msg("stopping now: cancelling running tasks; they will be redelivered")
+		stopRuns(errShutdown)
+		<-done
 	}
 	close(acks)
 	ackers.Wait()
-	r.waitAbandoned(r.cfg.ShutdownTimeout)
+	abandonWait := r.cfg.ShutdownTimeout
+	select {
+	case <-r.now:
+		abandonWait = 0
+	default:
+	}
+	r.waitAbandoned(abandonWait)
 	r.log.Info().Msg("worker stopped")
 	return nil
 }

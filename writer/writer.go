@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/kelseyhightower/envconfig"
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
@@ -15,6 +16,17 @@ import (
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/codec"
 )
+
+// FromEnv reads a Config from STRAND_QUEUE, STRAND_RESULT_TTL,
+// STRAND_TASK_TTL, STRAND_JSON and STRAND_CALLER; fields left unset keep
+// their defaults.
+func FromEnv() (Config, error) {
+	var c Config
+	if err := envconfig.Process("strand", &c); err != nil {
+		return Config{}, fmt.Errorf("writer: environment: %w", err)
+	}
+	return c, nil
+}
 
 // Config is a writer's defaults. The zero value works: queue "default",
 // msgpack, results kept 24h. Fields can be read from STRAND_* variables

@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kelseyhightower/envconfig"
 	"github.com/spf13/cobra"
 
 	"github.com/strand-run/strand/broker"
@@ -50,9 +49,9 @@ const gatewayShutdown = 10 * time.Second
 // /metrics counts the gateway's submissions and, when rc is a worker's
 // config in the same process, that worker's tasks.
 func (a *app) serveGateway(b *broker.Broker, addr, token string, rc *reader.Config) (stop func(), err error) {
-	var wc writer.Config
-	if err := envconfig.Process("strand", &wc); err != nil {
-		return nil, usageErrorf("environment: %v", err)
+	wc, err := writer.FromEnv()
+	if err != nil {
+		return nil, usageErrorf("%v", err)
 	}
 	wc.Logger = &a.log
 	reg, m, err := newRegistry()

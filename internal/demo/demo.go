@@ -13,19 +13,32 @@ import (
 	"github.com/strand-run/strand/registry"
 )
 
-// Register adds add, echo, sleep, fail, count and work to reg.
+// functions are the demo functions by name, in the order help texts list them.
+var functions = []struct {
+	name string
+	fn   any
+}{
+	{"add", Add},
+	{"echo", Echo},
+	{"sleep", Sleep},
+	{"fail", Fail},
+	{"count", Count},
+	{"work", Work},
+	{"scaled_add", ScaledAdd},
+}
+
+// Names lists the demo functions' names, for help texts.
+func Names() []string {
+	names := make([]string, len(functions))
+	for i, f := range functions {
+		names[i] = f.name
+	}
+	return names
+}
+
+// Register adds the demo functions (see Names) to reg.
 func Register(reg *registry.Registry) error {
-	for _, f := range []struct {
-		name string
-		fn   any
-	}{
-		{"add", Add},
-		{"echo", Echo},
-		{"sleep", Sleep},
-		{"fail", Fail},
-		{"count", Count},
-		{"work", Work},
-	} {
+	for _, f := range functions {
 		if err := reg.Register(f.name, f.fn); err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
@@ -105,4 +118,19 @@ func Work(ctx context.Context, steps, ms int) (string, error) {
 		strand.Progress(ctx, int64(i+1), int64(steps), fmt.Sprintf("step %d of %d", i+1, steps))
 	}
 	return fmt.Sprintf("done %d steps", steps), nil
+}
+
+// ScaleKwargs are ScaledAdd's keyword arguments.
+type ScaleKwargs struct {
+	Scale int `msgpack:"scale"` // the factor; 0 or absent means 1
+}
+
+// ScaledAdd returns (a + b) × kw.Scale: a task that takes kwargs, as in
+// docs/protocol.md's example scaled_add(2, 3, scale=10), for clients to try
+// keyword arguments against.
+func ScaledAdd(a, b int, kw ScaleKwargs) int {
+	if kw.Scale == 0 {
+		kw.Scale = 1
+	}
+	return (a + b) * kw.Scale
 }

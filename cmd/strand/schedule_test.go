@@ -29,6 +29,13 @@ func TestSubmitDelayed(t *testing.T) {
 	if took := time.Since(start); took < 2*time.Second {
 		t.Fatalf("ran after %v", took)
 	}
+	later := w.ok("submit", "--in", "1h", "add", "1", "1")
+	if r := w.strand("cancel", later); r.code != 0 || !strings.Contains(r.stdout, "cancelled") {
+		t.Fatalf("cancel while scheduled: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r := w.strand("status", later); !strings.Contains(r.stdout, "cancelled") {
+		t.Fatalf("status after cancel: %q", r.stdout)
+	}
 	if got := w.ok("submit", "--at", "2020-01-01T00:00:00Z", "--wait", "add", "2", "2"); got != "4" {
 		t.Fatalf("past: %q", got)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -58,6 +59,25 @@ func (b *Broker) Relay(ctx context.Context, queue string, onErr func(error)) err
 	}
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
+	// Firings are moved by a few goroutines at once, so that their
+	// publishes share round trips (many delayed tasks are due at once).
+	work := make(chan jetstream.Msg)
+	var movers sync.WaitGroup
+	for range relayMovers {
+		movers.Go(func() {
+			for msg := range work {
+				if err := b.relayOne(ctx, msg); err != nil {
+					onErr(err)
+					if ctx.Err() == nil && Transient(err) {
+						_ = msg.NakWithDelay(time.Second)
+						continue
+					}
+				}
+				_ = msg.Ack()
+			}
+		})
+	}
+	defer func() { close(work); movers.Wait() }()
 	for {
 		msg, err := it.Next()
 		if err != nil {
@@ -72,16 +92,12 @@ func (b *Broker) Relay(ctx context.Context, queue string, onErr func(error)) err
 			onErr(fmt.Errorf("relay of queue %s: %w", queue, err))
 			continue
 		}
-		if err := b.relayOne(ctx, msg); err != nil {
-			onErr(err)
-			if ctx.Err() == nil && Transient(err) {
-				_ = msg.NakWithDelay(time.Second)
-				continue
-			}
-		}
-		_ = msg.Ack()
+		work <- msg
 	}
 }
+
+// relayMovers is how many firings a relay moves at once.
+const relayMovers = 16
 
 // relayOne queues the task a firing stands for. A refusal because the id
 // is taken is success: that firing was queued before.

@@ -305,6 +305,14 @@ func (r *Report) soak(b *strings.Builder, s *SoakResult) {
 			fmtBytes(v), fmtBytes(base), fmtBytes(v-base), ratio(float64(v), float64(base)))
 	}
 	verdict("RSS", s.BackRSS, last.RSS, s.Baseline.RSS)
+	if s.Warm > 0 && s.ForcedRSS > 0 {
+		word := "within"
+		if !within(s.ForcedRSS, s.Baseline.RSS) {
+			word = "**not** within"
+		}
+		fmt.Fprintf(b, "- RSS measured as the baseline was (a GC forced through the pprof port, then %s): %s against %s (× %s), %s 10 %% of it.\n",
+			r.Config.SoakEvery, fmtBytes(s.ForcedRSS), fmtBytes(s.Baseline.RSS), ratio(float64(s.ForcedRSS), float64(s.Baseline.RSS)), word)
+	}
 	verdict("Store dir less the worker registry", s.BackDisk, last.Disk-last.Registry, s.Baseline.Disk-s.Baseline.Registry)
 	verdict("Whole store dir", s.BackDiskAll, last.Disk, s.Baseline.Disk)
 	if len(s.Streams) > 0 {

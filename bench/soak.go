@@ -52,7 +52,10 @@ type SoakResult struct {
 	// 10 % of the baseline came; BackDisk the same for the store dir less
 	// the worker registry (heartbeats, not tasks), BackDiskAll for the
 	// whole store dir. Nil: none did.
-	BackRSS     *time.Duration `json:"rss_back_ns,omitempty"`
+	BackRSS *time.Duration `json:"rss_back_ns,omitempty"`
+	// ForcedRSS is the RSS of the last sample after the GC forced at the
+	// end, measured as the baseline was (a GC forced, then SoakEvery).
+	ForcedRSS   int64          `json:"rss_forced"`
 	BackDisk    *time.Duration `json:"disk_back_ns,omitempty"`
 	BackDiskAll *time.Duration `json:"disk_all_back_ns,omitempty"`
 	// Heap is the server's Go heap once the samples are taken, after two
@@ -405,6 +408,9 @@ func soakRun(ctx context.Context, e *env, bin, dir, senv string) (res *SoakResul
 				return err
 			}
 			res.Forced = append(res.Forced, smp)
+			if i == 1 {
+				res.ForcedRSS = smp.RSS // SoakEvery after the GC: as the baseline
+			}
 			e.log("soak: TTL + %s, GC forced: server RSS %s (anon %s); heap alloc %s, retained %s\n", smp.PastTTL,
 				fmtBytes(smp.RSS), fmtBytes(smp.Anon), fmtBytes(smp.Heap.HeapAlloc), fmtBytes(smp.Heap.Retained()))
 		}

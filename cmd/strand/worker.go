@@ -121,10 +121,10 @@ func (a *app) runWorker(ctx context.Context, now <-chan struct{}, b *broker.Brok
 		if wait <= 0 {
 			wait = 30 * time.Second // reader.Config's default
 		}
-		fmt.Fprintf(a.stderr, "stopping: running tasks may finish for up to %s (--shutdown-timeout); signal again to hand them back now\n", wait)
+		a.log.Info().Msgf("stopping: running tasks may finish for up to %s (--shutdown-timeout); signal again to hand them back now", wait)
 		select {
 		case <-now:
-			fmt.Fprintln(a.stderr, "stopping now: handing running tasks back")
+			a.log.Warn().Msg("stopping now: handing running tasks back")
 			r.StopNow()
 		case <-ran:
 		}

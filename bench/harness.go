@@ -29,6 +29,7 @@ type Config struct {
 	Pool      int  // worker pool size (concurrency)
 	One       int  // tasks run one at a time per cycle, for p50/p99
 	Depth     int  // tasks queued with no worker in the depth run (0: default; <0: skip)
+	Delayed   int  // tasks delayed to one second in the delayed run (0: default; <0: skip)
 	Soak      bool // run the soak after the depth run (also: -only naming soak)
 	SoakN     int  // tasks of the soak and of its sizing run
 	// SoakRate paces the soak's submits (tasks/s; 0: rounds of 40 000
@@ -75,6 +76,9 @@ func (c Config) withDefaults() Config {
 	def(&c.One, 2000)
 	if c.Depth == 0 {
 		c.Depth = 200000
+	}
+	if c.Delayed == 0 {
+		c.Delayed = 5000
 	}
 	def(&c.SoakN, 120000)
 	if c.SoakWait <= 0 {
@@ -433,6 +437,11 @@ func run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Depth > 0 && cfg.selected("depth") {
 		if rep.Depth, err = depthRun(ctx, e); err != nil {
 			return rep, fmt.Errorf("depth: %w", err)
+		}
+	}
+	if cfg.Delayed > 0 && cfg.selected("delayed") {
+		if rep.Delayed, err = delayedRun(ctx, e); err != nil {
+			return rep, fmt.Errorf("delayed: %w", err)
 		}
 	}
 	if cfg.Soak && cfg.selected("soak") || cfg.named("soak") {

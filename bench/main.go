@@ -28,6 +28,7 @@ func main() {
 	flag.IntVar(&cfg.Pool, "concurrency", 4, "worker pool size")
 	flag.IntVar(&cfg.One, "one", 2000, "tasks run one at a time per cycle (p50/p99)")
 	flag.IntVar(&cfg.Depth, "depth", 200000, "tasks queued with no worker in the depth run (negative: skip it)")
+	flag.IntVar(&cfg.Delayed, "delayed", 5000, "tasks delayed to one second in the delayed run (negative: skip it)")
 	var soakEnv multiFlag
 	flag.BoolVar(&cfg.Soak, "soak", false, "run the soak (also run by -only soak): on a nats-server process of its own, -soak-n tasks queued then drained (sizing), and -soak-n tasks with a short result TTL, then the server's RSS and store dir sampled past it")
 	flag.IntVar(&cfg.SoakN, "soak-n", 120000, "tasks of the soak and of its sizing run")
@@ -41,7 +42,7 @@ func main() {
 	flag.DurationVar(&cfg.Settle, "settle", 5*time.Second, "how long past the result TTL the depth run and soak wait")
 	flag.StringVar(&cfg.HeapProfile, "heapprofile", "", "write a heap profile here after the depth run's wait past the result TTL (and the soak's server's, to <this>.soak-server)")
 	flag.StringVar(&cfg.Redis, "redis", "", "redis-server binary (default: PATH, then /usr/bin/redis-server)")
-	flag.StringVar(&only, "only", "", "comma list of cycles: floor,naive,asynq,strand,strand-prefetch,strand-batch,depth,soak")
+	flag.StringVar(&only, "only", "", "comma list of cycles: floor,naive,asynq,strand,strand-prefetch,strand-batch,depth,delayed,soak")
 	flag.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	browseN := flag.Int("browse", 0, "run only the browse run: this many kept outcomes, then pages of 50, searches and charts timed over them (1000000 in README)")
 	flag.Parse()

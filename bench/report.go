@@ -36,6 +36,8 @@ type Report struct {
 	Config Config        `json:"config"`
 	Cycles []CycleResult `json:"cycles"`
 	Depth  *DepthResult  `json:"depth,omitempty"`
+	// Delayed is the delayed run: writer.At tasks fired by the server.
+	Delayed *DelayedResult `json:"delayed,omitempty"`
 	// ExtServer is the version of the soak's own nats-server binary.
 	ExtServer string        `json:"soak_nats_server,omitempty"`
 	Sizing    *SizingResult `json:"sizing,omitempty"`
@@ -150,6 +152,15 @@ func (r *Report) Markdown(w io.Writer) {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", row.name, fmtBytes(row.s.RSS), dr, fmtBytes(row.s.Disk), dd)
 		}
 		b.WriteString("\n")
+	}
+	if d := r.Delayed; d != nil {
+		fmt.Fprintf(&b, "Delayed run (strand defaults, pool %d, %d producers): %d tasks submitted with writer.At(one second) at %.0f tasks/s "+
+			"while a worker runs; the server fired them at that second, and the worker relayed and ran them all %s after it: %.0f tasks/s.",
+			c.Pool, c.Producers, d.Tasks, d.SubmitPerSec, d.Late, d.RunPerSec)
+		if d.SubmitLate {
+			b.WriteString(" (Submitting ran past the due second.)")
+		}
+		b.WriteString("\n\n")
 	}
 	r.sizing(&b)
 	for _, s := range r.Soaks {

@@ -87,6 +87,12 @@ var routes = []route{
 	{http.MethodGet, "/v1/events", (*gateway).liveEvents},
 	{http.MethodGet, "/v1/stream", (*gateway).stream},
 	{http.MethodPost, "/v1/dlq/{id}/replay", (*gateway).replay},
+	{http.MethodGet, "/v1/schedules", (*gateway).schedules},
+	{http.MethodGet, "/v1/schedules/{name}", (*gateway).schedule},
+	{http.MethodPut, "/v1/schedules/{name}", (*gateway).putSchedule},
+	{http.MethodDelete, "/v1/schedules/{name}", (*gateway).deleteSchedule},
+	{http.MethodPost, "/v1/schedules/{name}/pause", (*gateway).pauseSchedule},
+	{http.MethodPost, "/v1/schedules/{name}/resume", (*gateway).resumeSchedule},
 	{http.MethodGet, "/v1/openapi.json", (*gateway).openAPI},
 	{http.MethodGet, "/healthz", (*gateway).healthz},
 	{http.MethodGet, "/metrics", (*gateway).metrics},
@@ -174,6 +180,10 @@ func (g *gateway) fail(rw http.ResponseWriter, r *http.Request, err error) {
 		code, kind = http.StatusNotFound, "not_found"
 	case errors.Is(err, strand.ErrMalformed):
 		code, kind = http.StatusBadRequest, "bad_request"
+	case errors.Is(err, strand.ErrBadOption):
+		code, kind = http.StatusBadRequest, "bad_request"
+	case errors.Is(err, broker.ErrNoSchedules):
+		code, kind = http.StatusServiceUnavailable, "unavailable"
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		return // the client went away
 	case errors.Is(err, context.DeadlineExceeded):

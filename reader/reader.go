@@ -283,6 +283,13 @@ func (r *Reader) Run(ctx context.Context) error {
 			fetchers.Go(func() { r.fetch(q, true, jobs, extra, stopping) })
 		}
 	}
+	// The server fires delayed tasks and schedules; the workers of a queue
+	// move each firing into it (broker.Relay).
+	var relays sync.WaitGroup
+	for _, q := range r.cfg.Queues {
+		relays.Go(func() { r.relay(ctx, q) })
+	}
+	defer relays.Wait()
 	r.log.Info().Strs("queues", r.cfg.Queues).Int("concurrency", r.cfg.Concurrency).
 		Strs("functions", r.reg.Names()).Msg("worker started")
 
@@ -537,3 +544,26 @@ func (r *Reader) untrack(queue, id string) {
 
 // Functions lists what this worker can run.
 func (r *Reader) Functions() []string { return r.reg.Names() }
+
+// relay moves the firings of queue into it until ctx ends, starting again
+// after a failure (a consumer lost with its server, the schedules stream
+// not provisioned yet, say); the same failure is logged once.
+func (r *Reader) relay(ctx context.Context, queue string) {
+	log := r.log.With().Str("queue", queue).Logger()
+	onErr := func(err error) { log.Warn().Err(err).Msg("relay") }
+	last := ""
+	for wait := time.Second; ctx.Err() == nil; wait = min(2*wait, 30*time.Second) {
+		err := r.b.Relay(ctx, queue, onErr)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		if err.Error() != last {
+			last = err.Error()
+			log.Warn().Err(err).Msg("delayed tasks and schedules of this queue wait until this is fixed")
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+}

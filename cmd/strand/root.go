@@ -86,6 +86,7 @@ Connection flags default to STRAND_* environment variables (shown in brackets).
 		newResultCmd(a),
 		newCancelCmd(a),
 		newPurgeCmd(a),
+		newScheduleCmd(a),
 		newWorkersCmd(a),
 		newQueuesCmd(a),
 		newDLQCmd(a),

@@ -24,6 +24,8 @@ func newSubmitCmd(a *app) *cobra.Command {
 		maxAttempts        int
 		meta               []string
 		asJSON, wait       bool
+		at                 string
+		in                 time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "submit [flags] FUNC [ARG...]",
@@ -37,11 +39,18 @@ stderr, waits for the task to end, and prints its result as JSON on stdout;
 a task that fails or is cancelled prints its error on stderr and exits 1.
 An iterator task's items are printed as JSON, one per line, as they come,
 then the end on stderr. A task that reports progress shows a progress bar
-on stderr when stderr is a terminal.`,
+on stderr when stderr is a terminal.
+
+--at TIME (RFC 3339) or --in DURATION delays the task: it reads
+"scheduled" until then, the server keeps it and queues it at that time
+(rounded up to the second), and --wait waits for it. A time in the past
+queues it at once; a delay beyond the task TTL (STRAND_TASK_TTL) is refused.`,
 		Example: `  strand submit --wait add 2 3
   strand submit --wait count 5
   strand submit --wait work 10 100
   strand submit echo '"hi"'
+  strand submit --in 3s --wait add 1 2
+  strand submit --at 2026-12-24T18:00:00+01:00 --id xmas echo '"ho"'
   strand submit --queue emails --kwargs '{"retry": true}' --meta user=42 send 7`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -99,6 +108,21 @@ on stderr when stderr is a terminal.`,
 			if asJSON {
 				opts = append(opts, writer.Format(codec.JSON))
 			}
+			switch {
+			case fl.Changed("at") && fl.Changed("in"):
+				return usageErrorf("--at and --in: give one of them")
+			case fl.Changed("at"):
+				t, err := time.Parse(time.RFC3339, at)
+				if err != nil {
+					return usageErrorf("--at %q: want an RFC 3339 time such as 2026-12-24T18:00:00Z: %v", at, err)
+				}
+				opts = append(opts, writer.At(t))
+			case fl.Changed("in"):
+				if in < 0 {
+					return usageErrorf("--in %v: want a positive duration", in)
+				}
+				opts = append(opts, writer.After(in))
+			}
 			if waitTimeout < 0 {
 				return usageErrorf("--wait-timeout %v: want 0 (no limit) or a positive duration", waitTimeout)
 			}
@@ -135,6 +159,8 @@ on stderr when stderr is a terminal.`,
 	fl.StringArrayVar(&meta, "meta", nil, "metadata key=value (repeatable)")
 	fl.BoolVar(&asJSON, "json", false, "encode the task (and so its result) as JSON instead of msgpack")
 	fl.BoolVar(&wait, "wait", false, "wait for the task to end and print its result")
+	fl.StringVar(&at, "at", "", "run the task at this RFC 3339 time (status scheduled until then)")
+	fl.DurationVar(&in, "in", 0, "run the task after this long (status scheduled until then)")
 	fl.DurationVar(&waitTimeout, "wait-timeout", 0, "with --wait, give up after this long and exit 3 (default 0: wait forever)")
 	return cmd
 }

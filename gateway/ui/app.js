@@ -293,6 +293,40 @@ async function loadDLQ() {
   }));
 }
 
+// --- schedules: each firing is one task, <name>-<unix second> ---
+async function loadSchedules() {
+  let d;
+  try { d = await api('GET', '/v1/schedules'); } catch (e) { return; }
+  const ss = d.schedules || [];
+  $('#schedules-count').textContent = ss.length ? '(' + ss.length + ')' : '';
+  const tbody = $('#schedules tbody');
+  if (!ss.length) return emptyRow(tbody, 8, 'no schedules (strand schedule add NAME --every 30s FUNC …)');
+  tbody.replaceChildren(...ss.map(s => {
+    // The firings seen live since the page opened, then the last one the server keeps.
+    const ids = [...tasks.keys()].filter(id => id.startsWith(s.name + '-') && /^\d+$/.test(id.slice(s.name.length + 1)));
+    if (s.last_task && !ids.includes(s.last_task)) ids.push(s.last_task);
+    ids.sort().reverse();
+    const links = ids.slice(0, 5).map(id => {
+      const t = tasks.get(id);
+      return el('a', { href: '#task/' + encodeURIComponent(id), class: 'firing', title: t ? t.status : '', text: id.slice(s.name.length + 1) });
+    });
+    const btn = el('button', { type: 'button', class: 'pause', text: s.paused ? 'Resume' : 'Pause' });
+    btn.addEventListener('click', async () => {
+      btn.disabled = true;
+      try { await api('POST', '/v1/schedules/' + encodeURIComponent(s.name) + (s.paused ? '/resume' : '/pause')); } catch (e) { btn.textContent = e.message; }
+      loadSchedules();
+    });
+    return el('tr', { 'data-schedule': s.name },
+      el('td', { text: s.name }),
+      el('td', { text: s.spec + (s.tz ? ' (' + s.tz + ')' : '') }),
+      el('td', { text: s.queue }), el('td', { text: s.func }),
+      el('td', { class: 'next-run', text: s.paused ? 'paused' : clock(s.next_run) }),
+      el('td', { text: clock(s.last_run) }),
+      el('td', { class: 'firings' }, ...links),
+      el('td', {}, btn));
+  }));
+}
+
 // --- submit ---
 async function submit(ev) {
   ev.preventDefault();
@@ -601,6 +635,8 @@ function route() {
   if (inBrowse) showBrowse(h.slice(8).replace(/^\?/, ''));
   $('#charts-section').hidden = h !== '#charts';
   if (h === '#charts') loadCharts();
+  $('#schedules-section').hidden = h !== '#schedules';
+  if (h === '#schedules') loadSchedules();
   if (h.startsWith('#task/')) {
     const id = decodeURIComponent(h.slice(6));
     if (id !== detail.id) openDetail(id);
@@ -652,6 +688,8 @@ function main() {
   }, up => { live.stream = up; updateConn(); });
   loadDLQ();
   setInterval(loadDLQ, 10_000);
+  loadSchedules();
+  setInterval(() => { if (location.hash === '#schedules') loadSchedules(); }, 2_000);
   route();
 }
 

@@ -119,7 +119,8 @@ func (a *app) setup(cmd *cobra.Command) error {
 	if err != nil {
 		return usageErrorf("--log-level: %v", err)
 	}
-	w := zerolog.ConsoleWriter{Out: a.stderr, TimeFormat: "15:04:05.000", NoColor: !colorful(a.stderr)}
+	// SyncWriter: workers, the gateway and the command log from many goroutines.
+	w := zerolog.SyncWriter(zerolog.ConsoleWriter{Out: a.stderr, TimeFormat: "15:04:05.000", NoColor: !colorful(a.stderr)})
 	a.log = zerolog.New(w).Level(level).With().Timestamp().Logger()
 	return nil
 }

@@ -90,9 +90,13 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 		t.log = t.log.With().Str("func", env.Func).Logger()
 	}
 	t.ttl = broker.ClampResultTTL(env.ResultTTLMS, r.cfg.ResultTTL)
+	if isStart(env) {
+		r.startFlow(t)
+		return
+	}
 
 	if r.isCancelled(queue, id) {
-		_ = m.Ack() // cancelled before it started: its cancellation is its outcome
+		r.answer(t, false) // cancelled before it started: its cancellation is its outcome
 		return
 	}
 	// A redelivery may follow an outcome written before a crash or a lost
@@ -108,7 +112,7 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 					return
 				}
 			}
-			_ = m.Ack()
+			r.answer(t, false)
 			return
 		}
 	}
@@ -127,7 +131,7 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 	taskCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if r.track(queue, id, cancel) {
-		_ = m.Ack() // cancelled before it started: its cancellation is its outcome
+		r.answer(t, false) // cancelled before it started: its cancellation is its outcome
 		return
 	}
 	defer r.untrack(queue, id)
@@ -338,7 +342,12 @@ func (r *Reader) ack(acks <-chan pendingAck) {
 			}
 			p = q
 		}
-		if r.confirmed(p) {
+		switch ok := r.confirmed(p); {
+		case ok && isStep(p.t):
+			// A workflow step carries its workflow on before its answer,
+			// off this goroutine: the next outcomes need not wait for it.
+			r.carrying.Go(func() { r.answer(p.t, p.term) })
+		case ok:
 			due = append(due, answer{t: p.t, term: p.term, at: time.Now().Add(ackLinger)})
 			if len(due) == 1 {
 				linger.Reset(ackLinger)

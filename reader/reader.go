@@ -145,7 +145,8 @@ type Reader struct {
 	mu        sync.Mutex
 	running   map[string]context.CancelCauseFunc
 	cancelled map[string]time.Time
-	inFlight  atomic.Int64 // handlers running now, for the heartbeat record
+	inFlight  atomic.Int64   // handlers running now, for the heartbeat record
+	carrying  sync.WaitGroup // workflow steps carrying their workflow on (flow.go)
 }
 
 // New returns a worker for the functions in reg.
@@ -268,6 +269,7 @@ func (r *Reader) Run(ctx context.Context) error {
 	}
 	close(acks)
 	ackers.Wait()
+	r.carrying.Wait()
 	r.waitAbandoned(r.cfg.ShutdownTimeout)
 	r.log.Info().Msg("worker stopped")
 	return nil

@@ -13,7 +13,7 @@ import (
 	"github.com/strand-run/strand/registry"
 )
 
-// Register adds add, echo, sleep, fail, count and work to reg.
+// Register adds add, echo, sleep, fail, count, work and sum to reg.
 func Register(reg *registry.Registry) error {
 	for _, f := range []struct {
 		name string
@@ -25,6 +25,7 @@ func Register(reg *registry.Registry) error {
 		{"fail", Fail},
 		{"count", Count},
 		{"work", Work},
+		{"sum", Sum},
 	} {
 		if err := reg.Register(f.name, f.fn); err != nil {
 			return fmt.Errorf("demo: %w", err)
@@ -105,4 +106,14 @@ func Work(ctx context.Context, steps, ms int) (string, error) {
 		strand.Progress(ctx, int64(i+1), int64(steps), fmt.Sprintf("step %d of %d", i+1, steps))
 	}
 	return fmt.Sprintf("done %d steps", steps), nil
+}
+
+// Sum returns the sum of xs: the callback of a fan-in (a chord's list of
+// results), as in `strand flow run` of docs/protocol.md's examples.
+func Sum(xs []int) int {
+	n := 0
+	for _, x := range xs {
+		n += x
+	}
+	return n
 }

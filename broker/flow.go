@@ -638,7 +638,10 @@ func (b *Broker) WaitFlow(ctx context.Context, queue, id string) (*codec.FlowOut
 		return nil, fmt.Errorf("flow %s: %w", id, err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	if err := b.conn.FlushWithContext(ctx); err != nil {
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err = b.conn.FlushWithContext(fctx)
+	cancel()
+	if err != nil {
 		return nil, fmt.Errorf("flow %s: %w", id, err)
 	}
 	for {

@@ -89,6 +89,7 @@ Connection flags default to STRAND_* environment variables (shown in brackets).
 		newQueuesCmd(a),
 		newDLQCmd(a),
 		newBenchCmd(a),
+		newFlowCmd(a),
 	)
 	for _, c := range root.Commands() {
 		if c.Long == "" {

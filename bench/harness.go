@@ -430,6 +430,11 @@ func run(ctx context.Context, cfg Config) (*Report, error) {
 			return rep, fmt.Errorf("depth: %w", err)
 		}
 	}
+	if cfg.selected("flow") {
+		if rep.Flow, err = flowRun(ctx, e); err != nil {
+			return rep, fmt.Errorf("flow: %w", err)
+		}
+	}
 	if cfg.Soak && cfg.selected("soak") || cfg.named("soak") {
 		if err := soakAll(ctx, e, rep); err != nil {
 			return rep, fmt.Errorf("soak: %w", err)

@@ -35,6 +35,7 @@ type Report struct {
 	Config Config        `json:"config"`
 	Cycles []CycleResult `json:"cycles"`
 	Depth  *DepthResult  `json:"depth,omitempty"`
+	Flow   *FlowResult   `json:"flow,omitempty"`
 	// ExtServer is the version of the soak's own nats-server binary.
 	ExtServer string        `json:"soak_nats_server,omitempty"`
 	Sizing    *SizingResult `json:"sizing,omitempty"`
@@ -150,6 +151,7 @@ func (r *Report) Markdown(w io.Writer) {
 		}
 		b.WriteString("\n")
 	}
+	r.flowMarkdown(&b)
 	r.sizing(&b)
 	for _, s := range r.Soaks {
 		r.soak(&b, s)

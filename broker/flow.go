@@ -103,13 +103,8 @@ func (b *Broker) StartFlow(ctx context.Context, env *codec.Envelope, f codec.For
 		return fmt.Errorf("flow %s: store definition: %w", fl.ID, err)
 	}
 	b.flows.put(fl.Queue, fl.ID, &flowDef{fl: fl, f: f})
-	var errs []error
-	for _, s := range fl.Roots() {
-		if _, err := b.release(ctx, fl, f, s); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	_, err = b.releaseAll(ctx, fl, f, fl.Roots())
+	return err
 }
 
 // badStart ends a workflow whose start task cannot be read: failed, kind
@@ -258,34 +253,32 @@ const (
 // skips a task whose outcome exists. A workflow that has ended (failed,
 // cancelled) releases nothing more: the step is cancelled instead.
 func (b *Broker) release(ctx context.Context, fl *codec.Flow, f codec.Format, s *codec.FlowStep) (released, error) {
-	parents := make([]*codec.FlowStep, 0, len(s.After)+1)
-	for _, p := range s.After {
-		ps, _ := fl.Step(p)
-		parents = append(parents, ps)
-	}
-	outs, err := b.stepOutcomes(ctx, fl, append(parents, s))
-	if err != nil {
-		return notReady, fmt.Errorf("release %s: %w", s.Name, err)
-	}
-	if outs[len(parents)] != nil {
-		return ended, nil
-	}
-	end, err := b.flowEnd(ctx, fl.Queue, fl.ID)
-	if err != nil {
-		return notReady, fmt.Errorf("release %s: %w", s.Name, err)
-	}
-	if end != nil {
-		return ended, b.cancelSteps(ctx, fl, f, []*codec.FlowStep{s})
-	}
-	results := make([]codec.Raw, len(parents))
-	formats := make([]codec.Format, len(parents))
-	for i, o := range outs[:len(parents)] {
-		if o == nil || o.Status != strand.StatusCompleted {
-			return notReady, nil // its parent's own end releases or cancels it
-		}
-		results[i], formats[i] = o.Result, o.Format
+	// The parents first: for most calls (a fan-in's parents but the last)
+	// that is all there is to read.
+	results, formats, ready, err := b.parentResults(ctx, fl, s)
+	switch {
+	case err != nil:
+		return notReady, err
+	case errors.Is(ready, errParentFailed):
+		return ended, nil // the failed parent cancels s, if it has not yet
+	case ready != nil:
+		return notReady, nil
 	}
 	q, id := fl.StepQueue(s), codec.StepID(fl.ID, s.Name)
+	n := b.names
+	recs, err := b.getAll(ctx,
+		read{n.Stream(), n.KeySubject(n.ResultKey(q, id))},
+		read{n.Stream(), n.KeySubject(n.CancelKey(q, id))},
+		read{n.Stream(), n.KeySubject(n.Key(KindFlowEnd, fl.Queue, fl.ID))})
+	if err != nil {
+		return notReady, fmt.Errorf("release %s: %w", s.Name, err)
+	}
+	if recs[0] != nil || recs[1] != nil {
+		return ended, nil
+	}
+	if recs[2] != nil {
+		return ended, b.cancelSteps(ctx, fl, f, []*codec.FlowStep{s})
+	}
 	env, err := stepEnvelope(fl, f, s, results, formats)
 	if err != nil {
 		return ended, b.failStep(ctx, fl, f, s, strand.KindBadArgs, err)
@@ -305,6 +298,80 @@ func (b *Broker) release(ctx context.Context, fl *codec.Flow, f codec.Format, s 
 		return notReady, fmt.Errorf("release %s: %w", s.Name, err)
 	}
 }
+
+// maxProbe is the most outcomes of a step's parents read at once; the
+// first read is of one, then each batch is four times the last.
+const maxProbe = 64
+
+// parentResults reads the outcomes of the steps s runs after and returns
+// their results in the order of s.After once all have completed; else
+// notYet says why not (errParentRunning, errParentFailed).
+// It stops at the first batch with one that has not: that parent, once
+// its outcome is stored, runs this check itself and finds this one's, so
+// only the last parent to complete reads them all. The batches go from the
+// end of After, where the parents still running are (they were released
+// in order), one outcome at first: a fan-in of n steps reads about n
+// outcomes in all before its last parent, not n².
+func (b *Broker) parentResults(ctx context.Context, fl *codec.Flow, s *codec.FlowStep) (_ []codec.Raw, _ []codec.Format, notYet, err error) {
+	results := make([]codec.Raw, len(s.After))
+	formats := make([]codec.Format, len(s.After))
+	for hi, size := len(s.After), 1; hi > 0; hi, size = hi-size, min(4*size, maxProbe) {
+		lo := max(hi-size, 0)
+		batch := make([]*codec.FlowStep, 0, hi-lo)
+		for _, p := range s.After[lo:hi] {
+			ps, _ := fl.Step(p)
+			batch = append(batch, ps)
+		}
+		outs, err := b.stepOutcomes(ctx, fl, batch)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("release %s: %w", s.Name, err)
+		}
+		for i, o := range outs {
+			switch {
+			case o == nil:
+				return nil, nil, errParentRunning, nil // its own end releases s
+			case o.Status != strand.StatusCompleted:
+				return nil, nil, errParentFailed, nil
+			}
+			results[lo+i], formats[lo+i] = o.Result, o.Format
+		}
+	}
+	return results, formats, nil, nil
+}
+
+// Why parentResults found a step not ready.
+var (
+	errParentRunning = errors.New("a step it runs after has not ended")
+	errParentFailed  = errors.New("a step it runs after did not complete")
+)
+
+// releaseAll releases steps, at most flowParallel at once, and reports
+// whether one of them had ended already.
+func (b *Broker) releaseAll(ctx context.Context, fl *codec.Flow, f codec.Format, steps []*codec.FlowStep) (bool, error) {
+	var mu sync.Mutex
+	var errs []error
+	anyEnded := false
+	sem := make(chan struct{}, flowParallel)
+	var wg sync.WaitGroup
+	for _, s := range steps {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			r, err := b.release(ctx, fl, f, s)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+			}
+			anyEnded = anyEnded || r == ended
+		})
+	}
+	wg.Wait()
+	return anyEnded, errors.Join(errs...)
+}
+
+// flowParallel bounds the releases one worker makes at once for one step.
+const flowParallel = 32
 
 // stepEnvelope is step s's task, its parents' results passed as s asks.
 func stepEnvelope(fl *codec.Flow, f codec.Format, s *codec.FlowStep, results []codec.Raw, formats []codec.Format) (*codec.Envelope, error) {
@@ -416,19 +483,11 @@ func (b *Broker) CarryOn(ctx context.Context, ref *codec.FlowRef) error {
 		return b.afterFailure(ctx, fl, f, s, o)
 	}
 	kids := fl.Children(s.Name)
-	last := len(kids) == 0
-	var errs []error
-	for _, k := range kids {
-		r, err := b.release(ctx, fl, f, k)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		last = last || r == ended
-	}
-	if err := errors.Join(errs...); err != nil {
+	anyEnded, err := b.releaseAll(ctx, fl, f, kids)
+	if err != nil {
 		return err
 	}
-	if last {
+	if len(kids) == 0 || anyEnded {
 		return b.checkEnd(ctx, fl, f)
 	}
 	return nil

@@ -248,9 +248,10 @@ const (
 // worker (codec.StepID) and its publish carries it as Nats-Msg-Id, so that
 // two workers releasing it at once — two of its parents finishing together,
 // or a worker run again after a crash — queue it once: the stream refuses a
-// second task on its subject, its duplicate window drops a second publish,
-// a producer-chosen id is refused while its outcome is kept, and a worker
-// skips a task whose outcome exists. A workflow that has ended (failed,
+// second task on its subject while the first waits or runs, release reads
+// the step's outcome and cancellation before it publishes (and queues
+// nothing once either exists), and the stream's duplicate window drops a
+// second publish made between another's read and its publish. A workflow that has ended (failed,
 // cancelled) releases nothing more: the step is cancelled instead.
 func (b *Broker) release(ctx context.Context, fl *codec.Flow, f codec.Format, s *codec.FlowStep) (released, error) {
 	// The parents first: for most calls (a fan-in's parents but the last)
@@ -288,7 +289,9 @@ func (b *Broker) release(ctx context.Context, fl *codec.Flow, f codec.Format, s 
 		return ended, b.failStep(ctx, fl, f, s, strand.KindBadArgs, err)
 	}
 	taskTTL, _ := flowTTLs(fl)
-	t := &Task{Queue: q, ID: id, Func: s.Func, Format: f, Data: data, TTL: taskTTL, OwnID: true, MsgID: id}
+	// Not OwnID: the reads above were the check of the id's outcome, and
+	// the Nats-Msg-Id covers the moment between them and the publish.
+	t := &Task{Queue: q, ID: id, Func: s.Func, Format: f, Data: data, TTL: taskTTL, MsgID: id}
 	switch err := b.Submit(ctx, t)[0]; {
 	case err == nil, errors.Is(err, strand.ErrDuplicate):
 		return sent, nil
@@ -461,7 +464,10 @@ func (b *Broker) cancelSteps(ctx context.Context, fl *codec.Flow, f codec.Format
 // checks whether the workflow has ended. It is idempotent, so a worker
 // that dies before the answer leaves the task to be delivered again, and
 // the next worker (which finds the outcome) carries on the same way.
-func (b *Broker) CarryOn(ctx context.Context, ref *codec.FlowRef) error {
+//
+// known is the outcome the caller stored for the step, if it knows it for
+// sure (nil: it is read).
+func (b *Broker) CarryOn(ctx context.Context, ref *codec.FlowRef, known *codec.Outcome) error {
 	d, err := b.flow(ctx, ref.Queue, ref.ID)
 	if err != nil || d == nil {
 		return err // a definition that expired has nothing left to carry on
@@ -471,16 +477,19 @@ func (b *Broker) CarryOn(ctx context.Context, ref *codec.FlowRef) error {
 	if !ok {
 		return nil
 	}
-	outs, err := b.stepOutcomes(ctx, fl, []*codec.FlowStep{s})
-	if err != nil {
-		return fmt.Errorf("flow %s: %w", fl.ID, err)
-	}
-	o := outs[0]
-	if o == nil {
-		return fmt.Errorf("flow %s: step %s has no outcome yet", fl.ID, s.Name)
-	}
-	if o.Status != strand.StatusCompleted {
-		return b.afterFailure(ctx, fl, f, s, o)
+	if known == nil || known.Status != strand.StatusCompleted {
+		// A failure reads the stored outcome: a cancellation may have come first.
+		outs, err := b.stepOutcomes(ctx, fl, []*codec.FlowStep{s})
+		if err != nil {
+			return fmt.Errorf("flow %s: %w", fl.ID, err)
+		}
+		if outs[0] == nil {
+			return fmt.Errorf("flow %s: step %s has no outcome yet", fl.ID, s.Name)
+		}
+		known = outs[0].Outcome
+		if known.Status != strand.StatusCompleted {
+			return b.afterFailure(ctx, fl, f, s, outs[0])
+		}
 	}
 	kids := fl.Children(s.Name)
 	anyEnded, err := b.releaseAll(ctx, fl, f, kids)

@@ -59,7 +59,7 @@ func TestJoinReleasedOnceUnderRace(t *testing.T) {
 		}
 	}
 	complete("a", 2)
-	if err := b.CarryOn(ctx, &codec.FlowRef{ID: h.ID(), Queue: "default", Step: "a"}); err != nil {
+	if err := b.CarryOn(ctx, &codec.FlowRef{ID: h.ID(), Queue: "default", Step: "a"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	complete("b", 12)
@@ -81,7 +81,7 @@ func TestJoinReleasedOnceUnderRace(t *testing.T) {
 			step := []string{"b", "c"}[i%2]
 			wg.Go(func() {
 				<-start
-				if err := cb.CarryOn(ctx, &codec.FlowRef{ID: h.ID(), Queue: "default", Step: step}); err != nil {
+				if err := cb.CarryOn(ctx, &codec.FlowRef{ID: h.ID(), Queue: "default", Step: step}, nil); err != nil {
 					t.Errorf("round %d: carry %s on: %v", round, step, err)
 				}
 			})
@@ -113,7 +113,7 @@ func TestJoinReleasedOnceUnderRace(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, step := range []string{"b", "c", "d"} {
-		if err := conns[0].CarryOn(ctx, &codec.FlowRef{ID: h.ID(), Queue: "default", Step: step}); err != nil {
+		if err := conns[0].CarryOn(ctx, &codec.FlowRef{ID: h.ID(), Queue: "default", Step: step}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -42,11 +42,12 @@ func (r *Reader) startFlow(t *task) {
 }
 
 // answer acks (or terminates) a task whose outcome is stored; a workflow
-// step carries its workflow on first.
-func (r *Reader) answer(t *task, term bool) {
+// step carries its workflow on first. known is the outcome this worker
+// stored, when it is sure that is the one that stands (nil: read it).
+func (r *Reader) answer(t *task, term bool, known *codec.Outcome) {
 	if isStep(t) {
 		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.AckWait/2)
-		err := r.b.CarryOn(ctx, t.env.Flow)
+		err := r.b.CarryOn(ctx, t.env.Flow, known)
 		cancel()
 		if err != nil {
 			t.log.Warn().Err(err).Str("flow", t.env.Flow.ID).Str("step", t.env.Flow.Step).

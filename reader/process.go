@@ -44,6 +44,9 @@ type pendingAck struct {
 	// retry: nak the message with delay instead of answering it for good.
 	retry bool
 	delay time.Duration
+	// outcome is the outcome fut writes, for a workflow step to carry on
+	// from once it is confirmed.
+	outcome *codec.Outcome
 }
 
 // process runs one delivered message to its outcome. It never panics and
@@ -96,7 +99,7 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 	}
 
 	if r.isCancelled(queue, id) {
-		r.answer(t, false) // cancelled before it started: its cancellation is its outcome
+		r.answer(t, false, nil) // cancelled before it started: its cancellation is its outcome
 		return
 	}
 	// A redelivery may follow an outcome written before a crash or a lost
@@ -112,7 +115,7 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 					return
 				}
 			}
-			r.answer(t, false)
+			r.answer(t, false, nil)
 			return
 		}
 	}
@@ -131,7 +134,7 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 	taskCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if r.track(queue, id, cancel) {
-		r.answer(t, false) // cancelled before it started: its cancellation is its outcome
+		r.answer(t, false, nil) // cancelled before it started: its cancellation is its outcome
 		return
 	}
 	defer r.untrack(queue, id)
@@ -288,7 +291,7 @@ func (r *Reader) finish(t *task, result any, err error, acks chan<- pendingAck) 
 		nak(t.log, t.msg)
 		return
 	}
-	acks <- pendingAck{fut: fut, t: t, term: term}
+	acks <- pendingAck{fut: fut, t: t, term: term, outcome: o}
 }
 
 // ackLinger is how long a task's final answer (ack or term) waits after
@@ -342,11 +345,11 @@ func (r *Reader) ack(acks <-chan pendingAck) {
 			}
 			p = q
 		}
-		switch ok := r.confirmed(p); {
+		switch ok := r.confirmed(&p); {
 		case ok && isStep(p.t):
 			// A workflow step carries its workflow on before its answer,
 			// off this goroutine: the next outcomes need not wait for it.
-			r.carrying.Go(func() { r.answer(p.t, p.term) })
+			r.carrying.Go(func() { r.answer(p.t, p.term, p.outcome) })
 		case ok:
 			due = append(due, answer{t: p.t, term: p.term, at: time.Now().Add(ackLinger)})
 			if len(due) == 1 {
@@ -359,7 +362,7 @@ func (r *Reader) ack(acks <-chan pendingAck) {
 // confirmed waits for p's writes and reports whether its task may now be
 // answered for good; otherwise it has been handed back (a retry's nak with
 // delay, or a nak for redelivery of a write that was not confirmed).
-func (r *Reader) confirmed(p pendingAck) bool {
+func (r *Reader) confirmed(p *pendingAck) bool {
 	if p.retry {
 		if p.fut != nil {
 			select {
@@ -383,6 +386,7 @@ func (r *Reader) confirmed(p pendingAck) bool {
 				return false
 			}
 			// Stored after all, or an outcome exists already (an earlier run): it stands.
+			p.outcome = nil // which of the two is not known here
 		}
 	}
 	if p.dlq != nil {

@@ -110,12 +110,20 @@ func (b *Broker) StartFlow(ctx context.Context, env *codec.Envelope, f codec.For
 // badStart ends a workflow whose start task cannot be read: failed, kind
 // malformed. The definition is unreadable, so no step is ever released.
 func (b *Broker) badStart(ctx context.Context, env *codec.Envelope, f codec.Format, cause error) error {
+	return b.FailStart(ctx, env, f, strand.KindMalformed, cause.Error())
+}
+
+// FailStart ends the workflow of start task env failed with an error of
+// kind: a worker gives up on a start task it could not run (kind lost
+// after too many deliveries). Steps released already run on; none is
+// released after the end.
+func (b *Broker) FailStart(ctx context.Context, env *codec.Envelope, f codec.Format, kind, msg string) error {
 	q := env.Queue
 	if env.Flow != nil && env.Flow.Queue != "" {
 		q = env.Flow.Queue
 	}
 	end := &codec.FlowOutcome{Status: strand.StatusFailed, Finished: time.Now().UnixMilli(),
-		Error: &codec.ErrorInfo{Kind: strand.KindMalformed, Message: "flow " + env.ID + ": " + cause.Error()}}
+		Error: &codec.ErrorInfo{Kind: kind, Message: "flow " + env.ID + ": " + msg}}
 	return b.endFlow(ctx, q, env.ID, f, end, defaultFlowTaskTTL+defaultFlowResultTTL)
 }
 

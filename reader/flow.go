@@ -2,8 +2,10 @@ package reader
 
 import (
 	"context"
+	"fmt"
 	"time"
 
+	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/codec"
 )
 
@@ -33,6 +35,15 @@ func isStep(t *task) bool {
 func (r *Reader) startFlow(t *task) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.AckWait/2)
 	defer cancel()
+	if r.lost(t.attempt, 1) {
+		// Given up: the workflow ends failed rather than waiting forever.
+		msg := fmt.Sprintf("start given up after %d deliveries", t.attempt-1)
+		if err := r.b.FailStart(ctx, t.env, t.format, strand.KindLost, msg); err != nil {
+			t.log.Warn().Err(err).Msg("end workflow")
+		}
+		_ = t.msg.Term()
+		return
+	}
 	if err := r.b.StartFlow(ctx, t.env, t.format); err != nil {
 		t.log.Warn().Err(err).Msg("start workflow; it will be tried again")
 		_ = t.msg.NakWithDelay(flowRetry)

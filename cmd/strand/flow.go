@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/kelseyhightower/envconfig"
 	"github.com/spf13/cobra"
 
 	strand "github.com/strand-run/strand"
@@ -34,7 +35,13 @@ func (a *app) flowClient(ctx context.Context) (*client, *flow.Client, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	fc, err := flow.NewClient(c.b, flow.Config{JSON: true})
+	var fcfg flow.Config // STRAND_QUEUE, STRAND_RESULT_TTL, STRAND_TASK_TTL
+	if err := envconfig.Process("strand", &fcfg); err != nil {
+		c.Close()
+		return nil, nil, usageErrorf("environment: %v", err)
+	}
+	fcfg.JSON = true // the document's values are JSON: they go as they are
+	fc, err := flow.NewClient(c.b, fcfg)
 	if err != nil {
 		c.Close()
 		return nil, nil, err
@@ -148,7 +155,7 @@ is cancelled prints which step on stderr and exits 1.`,
 	fl := cmd.Flags()
 	fl.BoolVar(&wait, "wait", false, "wait for the workflow to end and print the final result")
 	fl.DurationVar(&waitTimeout, "wait-timeout", 0, "with --wait, give up after this long and exit 3 (default 0: wait forever)")
-	fl.StringVar(&queue, "queue", "default", "the workflow's queue (overrides the document's)")
+	fl.StringVar(&queue, "queue", "default", "the workflow's queue (overrides the document's; default the document's, else $STRAND_QUEUE, else default)")
 	fl.StringVar(&id, "id", "", "the workflow's id, an idempotency key (overrides the document's)")
 	return cmd
 }

@@ -33,7 +33,7 @@ func newDevCmd(a *app) *cobra.Command {
 		Use:   "dev [--addr HOST:PORT] [--data DIR] [--concurrency N] [--sync always|DURATION] [--http HOST:PORT] [--metrics HOST:PORT] [--trace stdout]",
 		Short: "Run a NATS server and a worker with the demo functions, in one process",
 		Long: `Run an embedded NATS server with JetStream and a worker with the demo
-functions (add, echo, sleep, fail, count, work) on queue "default", in one process, until
+functions (add, echo, sleep, fail, count, work, sum) on queue "default", in one process, until
 SIGINT or SIGTERM. Data is kept in --data between runs. --workers N also runs
 N worker processes of this binary, supervised: dev waits until each serves,
 and stops them (SIGTERM, then SIGKILL) before the server.`,

@@ -124,7 +124,7 @@ func newWorkerCmd(a *app) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "worker [--queue Q]... [--concurrency N] [--max-attempts N] [--retry-base D] [--shutdown-timeout D] [--ack-wait D] [--worker-id ID] [--metrics HOST:PORT] [--trace stdout]",
-		Short: "Run a worker with the demo functions (add, echo, sleep, fail, count, work)",
+		Short: "Run a worker with the demo functions (add, echo, sleep, fail, count, work, sum)",
 		Long: `Run a worker with the demo functions add, echo, sleep, fail, count and work
 until SIGINT or SIGTERM. On a signal it stops taking tasks, lets running ones finish for up to
 --shutdown-timeout, then hands the rest back to the queue.`,

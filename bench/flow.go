@@ -34,7 +34,8 @@ type FlowResult struct {
 
 // flowRun measures the workflow fan-out/fan-in on its own prefix.
 func flowRun(ctx context.Context, e *env) (*FlowResult, error) {
-	const fan, runs = 1000, 3
+	const runs = 3
+	fan := e.cfg.FlowN
 	before, err := e.streams(ctx)
 	if err != nil {
 		return nil, err
@@ -151,7 +152,7 @@ func createCost(ctx context.Context, e *env, fc *flow.Client, res *FlowResult) e
 	}
 	_ = s
 	payload := []byte(strings.Repeat("x", 90)) // about one step's envelope
-	for _, n := range []int{10, 100, 999} {
+	for _, n := range []int{10, 100, min(999, max(e.cfg.FlowN, 101))} {
 		var one, batch []time.Duration
 		for try := range 5 {
 			steps := make([]*flow.Step, n)

@@ -54,6 +54,8 @@ type Config struct {
 	HeapProfile string
 	// Redis is the redis-server binary ("" = look it up in PATH, then /usr/bin).
 	Redis string
+	// FlowN is the fan-out of the workflow run (default 1000).
+	FlowN int
 	// Log receives progress lines (nil: none).
 	Log io.Writer
 }
@@ -72,6 +74,7 @@ func (c Config) withDefaults() Config {
 		c.Depth = 200000
 	}
 	def(&c.SoakN, 120000)
+	def(&c.FlowN, 1000)
 	if c.SoakWait <= 0 {
 		c.SoakWait = 90 * time.Second
 	}

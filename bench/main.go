@@ -27,6 +27,7 @@ func main() {
 	flag.IntVar(&cfg.Producers, "producers", 4, "producers submitting the burst concurrently")
 	flag.IntVar(&cfg.Pool, "concurrency", 4, "worker pool size")
 	flag.IntVar(&cfg.One, "one", 2000, "tasks run one at a time per cycle (p50/p99)")
+	flag.IntVar(&cfg.FlowN, "flow-n", 1000, "steps of the workflow run's fan-out (then one fan-in step)")
 	flag.IntVar(&cfg.Depth, "depth", 200000, "tasks queued with no worker in the depth run (negative: skip it)")
 	var soakEnv multiFlag
 	flag.BoolVar(&cfg.Soak, "soak", false, "run the soak (also run by -only soak): on a nats-server process of its own, -soak-n tasks queued then drained (sizing), and -soak-n tasks with a short result TTL, then the server's RSS and store dir sampled past it")

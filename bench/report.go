@@ -48,7 +48,7 @@ func (c Config) MarshalJSON() ([]byte, error) {
 	return json.Marshal(map[string]any{
 		"n": c.N, "producers": c.Producers, "concurrency": c.Pool, "one": c.One, "depth": c.Depth,
 		"soak": c.Soak, "soak_n": c.SoakN, "soak_wait": c.SoakWait.String(), "soak_every": c.SoakEvery.String(), "soak_env": c.SoakEnv,
-		"only": c.Only, "result_ttl": c.ResultTTL.String(), "settle": c.Settle.String(),
+		"only": c.Only, "result_ttl": c.ResultTTL.String(), "settle": c.Settle.String(), "flow_n": c.FlowN,
 	})
 }
 

@@ -293,3 +293,11 @@ func (h *Handle) Results(ctx context.Context) (map[string]json.RawMessage, error
 func (h *Handle) Cancel(ctx context.Context) error {
 	return h.c.b.CancelFlow(ctx, h.queue, h.id)
 }
+
+// Result waits for workflow h to end and returns the result of its final
+// step as a T: the typed form of Handle.Result.
+func Result[T any](ctx context.Context, h *Handle) (T, error) {
+	var v T
+	err := h.Result(ctx, &v)
+	return v, err
+}

@@ -20,7 +20,7 @@
 //	var n int
 //	_ = h.Result(ctx, &n) // 13
 //
-//	chord := flow.Parallel(flow.Call("x", "add", 1, 1), flow.Call("y", "add", 2, 2)).
+//	chord := flow.Group(flow.Call("x", "add", 1, 1), flow.Call("y", "add", 2, 2)).
 //		Then(flow.Call("total", "sum")) // sum([2, 4])
 //
 //	diamond := flow.New(

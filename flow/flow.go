@@ -123,16 +123,16 @@ func Chain(steps ...*Step) *Definition {
 	return New(steps...)
 }
 
-// Group is steps that run in parallel.
-type Group struct{ steps []*Step }
+// Steps is a group of steps that run at once (Group).
+type Steps struct{ steps []*Step }
 
-// Parallel is a group of steps that run at once; Then gives it a callback.
-func Parallel(steps ...*Step) *Group { return &Group{steps: steps} }
+// Group is steps that run at once; Then gives them a callback (a chord).
+func Group(steps ...*Step) *Steps { return &Steps{steps: steps} }
 
 // Then makes a chord: callback runs once every step of g has completed,
 // with the list of their results, in the group's order, as its first
 // argument.
-func (g *Group) Then(callback *Step) *Definition {
+func (g *Steps) Then(callback *Step) *Definition {
 	for _, s := range g.steps {
 		callback.After(s.Name)
 	}
@@ -143,7 +143,7 @@ func (g *Group) Then(callback *Step) *Definition {
 }
 
 // Definition is the group alone, with no callback.
-func (g *Group) Definition() *Definition { return New(g.steps...) }
+func (g *Steps) Definition() *Definition { return New(g.steps...) }
 
 // encode turns d into its wire definition in format f.
 func (d *Definition) encode(f codec.Format) (*codec.Flow, error) {

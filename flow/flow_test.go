@@ -112,7 +112,7 @@ func TestChordOf100InOrder(t *testing.T) {
 	for i := range 100 {
 		steps = append(steps, flow.Call(fmt.Sprintf("p%03d", 99-i), "id", i))
 	}
-	h, err := c.Submit(ctx, flow.Parallel(steps...).Then(flow.Call("cb", "collect")))
+	h, err := c.Submit(ctx, flow.Group(steps...).Then(flow.Call("cb", "collect")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/flow"
+	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/scratch"
 	"github.com/strand-run/strand/strandtest"
 )
@@ -147,5 +148,44 @@ func queued(t *testing.T, ctx context.Context, b *broker.Broker, id string) *cod
 			t.Fatalf("task %s never queued", id)
 		case <-time.After(10 * time.Millisecond):
 		}
+	}
+}
+
+// TestCrashBetweenOutcomeAndRelease: a step's outcome is stored but the
+// worker that stored it died before it released anything or answered the
+// task (played by hand: the outcome is written, the task left queued).
+// The next worker to get the task finds the outcome standing, carries the
+// workflow on from it — the child gets the stored result, not a new one —
+// and the workflow completes.
+func TestCrashBetweenOutcomeAndRelease(t *testing.T) {
+	t.Parallel()
+	env := strandtest.New(t, scratch.Options{NoWorker: true, Funcs: map[string]any{"add": func(a, b int) int { return a + b }}})
+	ctx := wait(t)
+	c, err := flow.NewClient(env.Broker, flow.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := c.Submit(ctx, flow.Chain(flow.Call("a", "add", 1, 2), flow.Call("b", "add", 10)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := env.Broker
+	if err := b.StartFlow(ctx, queued(t, ctx, b, h.ID()), codec.Msgpack); err != nil {
+		t.Fatal(err)
+	}
+	queued(t, ctx, b, h.StepID("a"))
+	raw, _ := codec.Msgpack.Marshal(100) // what the dead worker stored
+	data, _ := codec.Msgpack.Marshal(&codec.Outcome{Status: strand.StatusCompleted, Result: raw, Finished: time.Now().UnixMilli()})
+	w, err := b.WriteOutcome("default", h.StepID("a"), data, codec.Msgpack, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-w.Ok()
+	if err := env.StartWorker(ctx, reader.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := flow.Result[int](ctx, h)
+	if err != nil || n != 110 {
+		t.Fatalf("workflow gave %d, %v; want 110 (b after the stored outcome of a)", n, err)
 	}
 }

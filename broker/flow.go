@@ -99,12 +99,57 @@ func (b *Broker) StartFlow(ctx context.Context, env *codec.Envelope, f codec.For
 		return b.badStart(ctx, env, f, err)
 	}
 	taskTTL, resultTTL := flowTTLs(fl)
-	if _, err := b.create(ctx, b.names.Key(KindFlow, fl.Queue, fl.ID), def, f, taskTTL+resultTTL); err != nil && !errors.Is(err, strand.ErrFinished) {
+	_, err = b.create(ctx, b.names.Key(KindFlow, fl.Queue, fl.ID), def, f, taskTTL+resultTTL)
+	if err != nil && !errors.Is(err, strand.ErrFinished) {
 		return fmt.Errorf("flow %s: store definition: %w", fl.ID, err)
 	}
 	b.flows.put(fl.Queue, fl.ID, &flowDef{fl: fl, f: f})
-	_, err = b.releaseAll(ctx, fl, f, fl.Roots())
-	return err
+	if err != nil {
+		// Stored by an earlier delivery, which may have released some
+		// steps, and steps may have run since: each is released by the rule.
+		_, err = b.releaseAll(ctx, fl, f, fl.Roots())
+		return err
+	}
+	return b.releaseRoots(ctx, fl, f, taskTTL)
+}
+
+// releaseRoots queues the steps that run after no other, all in one
+// pipeline, for a workflow whose definition was stored just now: no step
+// of it has a record yet, unless it was cancelled before it started (then
+// its end exists and nothing is queued). A publish racing another
+// delivery of the start task is refused, or dropped by its Nats-Msg-Id.
+func (b *Broker) releaseRoots(ctx context.Context, fl *codec.Flow, f codec.Format, taskTTL time.Duration) error {
+	if end, err := b.flowEnd(ctx, fl.Queue, fl.ID); err != nil || end != nil {
+		return err
+	}
+	roots := fl.Roots()
+	tasks := make([]*Task, 0, len(roots))
+	sent := make([]*codec.FlowStep, 0, len(roots))
+	var errs []error
+	for _, s := range roots {
+		env, err := stepEnvelope(fl, f, s, nil, nil)
+		var data []byte
+		if err == nil {
+			data, err = codec.EncodeEnvelope(f, env)
+		}
+		if err != nil {
+			errs = append(errs, b.failStep(ctx, fl, f, s, strand.KindBadArgs, err))
+			continue
+		}
+		id := codec.StepID(fl.ID, s.Name)
+		tasks = append(tasks, &Task{Queue: fl.StepQueue(s), ID: id, Func: s.Func, Format: f, Data: data, TTL: taskTTL, MsgID: id})
+		sent = append(sent, s)
+	}
+	for i, err := range b.Submit(ctx, tasks...) {
+		switch {
+		case err == nil, errors.Is(err, strand.ErrDuplicate):
+		case errors.Is(err, strand.ErrTooLarge):
+			errs = append(errs, b.failStep(ctx, fl, f, sent[i], strand.KindTooLarge, err))
+		default:
+			errs = append(errs, fmt.Errorf("release %s: %w", sent[i].Name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // badStart ends a workflow whose start task cannot be read: failed, kind

@@ -38,9 +38,9 @@ func FuzzDecodeFlow(f *testing.F) {
 		if err != nil || len(fl2.Steps) != len(fl.Steps) {
 			t.Fatalf("round trip: %v", err)
 		}
-		n := 0
+		edges := 0
 		for _, s := range fl.Steps {
-			n += len(fl.Children(s.Name))
+			edges += len(fl.Children(s.Name))
 			if len(fl.Descendants(s.Name)) >= len(fl.Steps) {
 				t.Fatalf("step %s descends from itself", s.Name)
 			}
@@ -48,6 +48,12 @@ func FuzzDecodeFlow(f *testing.F) {
 		if len(fl.Roots()) == 0 || len(fl.Sinks()) == 0 {
 			t.Fatal("a valid definition without roots or sinks")
 		}
-		_ = n
+		after := 0
+		for _, s := range fl.Steps {
+			after += len(s.After)
+		}
+		if edges != after {
+			t.Fatalf("%d edges from Children, %d in after", edges, after)
+		}
 	})
 }

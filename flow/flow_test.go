@@ -2,7 +2,6 @@ package flow_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -434,5 +433,4 @@ func TestParseJSON(t *testing.T) {
 			t.Errorf("%s: %v", bad, err)
 		}
 	}
-	_ = json.Valid
 }

@@ -250,6 +250,35 @@ func (b *Broker) flowEnd(ctx context.Context, queue, id string) (*codec.FlowOutc
 	return codec.DecodeFlowOutcome(rec.Data)
 }
 
+// startFailed is the end of a workflow whose start task got an outcome: a
+// worker that does not know workflows failed it (unknown function), or
+// someone cancelled it as a task. Workers write no outcome for a start
+// task they run, so any outcome means the workflow never started.
+func startFailed(id string, o *Outcome) *codec.FlowOutcome {
+	end := &codec.FlowOutcome{Status: strand.StatusFailed, Error: o.Error, Finished: o.Finished}
+	if o.Status == strand.StatusCancelled {
+		end.Status = strand.StatusCancelled
+	}
+	if end.Error == nil {
+		end.Error = &codec.ErrorInfo{Kind: string(o.Status), Message: "flow " + id + ": its start task ended " + string(o.Status)}
+	}
+	return end
+}
+
+// flowOver reads workflow id's end, or, if it has none, its start task's
+// outcome as an end (startFailed); nil while it goes on.
+func (b *Broker) flowOver(ctx context.Context, queue, id string) (*codec.FlowOutcome, error) {
+	end, err := b.flowEnd(ctx, queue, id)
+	if err != nil || end != nil {
+		return end, err
+	}
+	o, err := b.Outcome(ctx, queue, id)
+	if err != nil || o == nil {
+		return nil, err
+	}
+	return startFailed(id, o), nil
+}
+
 // endFlow writes the workflow's end create-only: an end written first stands.
 func (b *Broker) endFlow(ctx context.Context, queue, id string, f codec.Format, end *codec.FlowOutcome, ttl time.Duration) error {
 	data, err := f.Marshal(end)
@@ -648,13 +677,14 @@ func (b *Broker) checkEnd(ctx context.Context, fl *codec.Flow, f codec.Format) e
 
 // FlowLookup is what the server holds of a workflow.
 type FlowLookup struct {
-	Def    *codec.Flow        // its definition; nil if nothing is known of it
+	Def    *codec.Flow        // its definition; nil if it never started (or nothing is known of it)
 	Format codec.Format       // the definition's
 	End    *codec.FlowOutcome // its end, once it has ended
 	Steps  []*Lookup          // each step's, in the order of Def.Steps
 }
 
-// LocateFlow finds the queue of workflow id: "" if the server holds nothing of it.
+// LocateFlow finds the queue of workflow id, from its definition, its end
+// or its start task: "" if the server holds nothing of it.
 func (b *Broker) LocateFlow(ctx context.Context, id string) (string, error) {
 	rec, err := b.get(ctx, b.names.Stream(), b.names.KeySubject(b.names.Key(KindFlow, "*", id)))
 	if err == nil && rec == nil {
@@ -667,22 +697,24 @@ func (b *Broker) LocateFlow(ctx context.Context, id string) (string, error) {
 		_, q, _, _ := b.names.ParseKey(rec.Subject)
 		return q, nil
 	}
-	if rec, err = b.get(ctx, b.names.TasksStream(), b.names.TaskSubject("*", id)); err != nil || rec == nil {
-		return "", err
-	}
-	q, _, _ := b.names.ParseTaskSubject(rec.Subject)
-	return q, nil
+	// Its start task, queued, or with an outcome of its own.
+	return b.Locate(ctx, id)
 }
 
 // LookFlow reads workflow id of queue: its definition, its end, and each
 // step's records (read at once).
 func (b *Broker) LookFlow(ctx context.Context, queue, id string) (*FlowLookup, error) {
 	d, err := b.flow(ctx, queue, id)
-	if err != nil || d == nil {
-		return &FlowLookup{}, err
+	if err != nil {
+		return nil, err
+	}
+	if d == nil {
+		// Never started (its start task got an outcome): only its end is known.
+		end, err := b.flowOver(ctx, queue, id)
+		return &FlowLookup{End: end}, err
 	}
 	l := &FlowLookup{Def: d.fl, Format: d.f}
-	if l.End, err = b.flowEnd(ctx, queue, id); err != nil {
+	if l.End, err = b.flowOver(ctx, queue, id); err != nil {
 		return nil, err
 	}
 	l.Steps = make([]*Lookup, len(d.fl.Steps))
@@ -740,18 +772,26 @@ func (b *Broker) FlowEndSubject(queue, id string) string {
 	return b.names.Event(b.names.Key(KindFlowEnd, queue, id))
 }
 
-// WaitFlow waits for workflow id's end, pushed: it subscribes to the end
-// record's event, then reads the record (an end written before the
+// WaitFlow waits for workflow id's end (or its start task's outcome, as
+// startFailed reads it), pushed: it subscribes to the end record's event,
+// then reads the record (an end written before the
 // subscription is found by the read), then waits for the event — and reads
 // again after a reconnect, which loses events. It returns when ctx ends.
 func (b *Broker) WaitFlow(ctx context.Context, queue, id string) (*codec.FlowOutcome, error) {
-	events := make(chan []byte, 1)
-	sub, err := b.conn.Subscribe(b.FlowEndSubject(queue, id), func(m *nats.Msg) {
-		if IsMarker(m.Header, m.Data) {
+	type event struct {
+		subject string
+		data    []byte
+	}
+	events := make(chan event, 1)
+	// One subscription for the end and the start task's outcome or
+	// cancellation (the definition's and states' events are skipped).
+	sub, err := b.conn.Subscribe(b.names.Event(b.names.Key("*", queue, id)), func(m *nats.Msg) {
+		kind, _, _, _ := b.names.ParseKey(m.Subject)
+		if IsMarker(m.Header, m.Data) || (kind != KindFlowEnd && kind != KindOutcome && kind != KindCancel) {
 			return
 		}
 		select {
-		case events <- m.Data:
+		case events <- event{m.Subject, m.Data}:
 		default:
 		}
 	})
@@ -767,7 +807,7 @@ func (b *Broker) WaitFlow(ctx context.Context, queue, id string) (*codec.FlowOut
 	}
 	for {
 		reconnected, _ := b.Reconnected()
-		end, err := b.flowEnd(ctx, queue, id)
+		end, err := b.flowOver(ctx, queue, id)
 		if err != nil && !(Transient(err) && ctx.Err() == nil) {
 			return nil, err
 		}
@@ -779,8 +819,15 @@ func (b *Broker) WaitFlow(ctx context.Context, queue, id string) (*codec.FlowOut
 			retry = time.After(100 * time.Millisecond)
 		}
 		select {
-		case data := <-events:
-			return codec.DecodeFlowOutcome(data)
+		case ev := <-events:
+			if kind, _, _, _ := b.names.ParseKey(ev.subject); kind == KindFlowEnd {
+				return codec.DecodeFlowOutcome(ev.data)
+			}
+			o, err := b.DecodeOutcome(ev.subject, ev.data, 0)
+			if err != nil {
+				return nil, err
+			}
+			return startFailed(id, o), nil
 		case <-reconnected:
 		case <-retry:
 		case <-ctx.Done():

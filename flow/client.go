@@ -173,10 +173,13 @@ func (h *Handle) Status(ctx context.Context) (*Status, error) {
 	if err != nil {
 		return nil, fmt.Errorf("flow %s: %w", h.id, err)
 	}
-	if l.Def == nil {
+	if l.Def == nil && l.End == nil {
 		return nil, fmt.Errorf("flow %s: %w", h.id, strand.ErrNotFound)
 	}
-	st := &Status{ID: h.id, Queue: h.queue, Status: strand.StatusPending}
+	st := &Status{ID: h.id, Queue: h.queue, Status: strand.StatusPending, Steps: []StepStatus{}}
+	if l.Def == nil {
+		l.Def = &codec.Flow{} // it never started: no steps are known
+	}
 	started := false
 	for i, s := range l.Def.Steps {
 		ss := StepStatus{Name: s.Name, TaskID: codec.StepID(h.id, s.Name), Func: s.Func,

@@ -189,3 +189,38 @@ func TestCrashBetweenOutcomeAndRelease(t *testing.T) {
 		t.Fatalf("workflow gave %d, %v; want 110 (b after the stored outcome of a)", n, err)
 	}
 }
+
+// TestStartTaskWithOutcome: a start task that gets an outcome instead of
+// being run — here cancelled as a task before any worker took it, as an
+// older worker would fail it as an unknown function — ends the workflow
+// for its waiters, and no step ever starts.
+func TestStartTaskWithOutcome(t *testing.T) {
+	t.Parallel()
+	env := strandtest.New(t, scratch.Options{NoWorker: true, Funcs: map[string]any{"add": func(a, b int) int { return a + b }}})
+	ctx := wait(t)
+	c, err := flow.NewClient(env.Broker, flow.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := c.Submit(ctx, flow.Chain(flow.Call("a", "add", 1, 2), flow.Call("b", "add", 10)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Broker.Cancel(ctx, "default", h.ID(), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.StartWorker(ctx, reader.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := h.Wait(ctx)
+	if err != nil || st.Status != strand.StatusCancelled || st.Error == nil {
+		t.Fatalf("workflow %+v, %v; want cancelled with its error", st, err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if st, err = h.Status(ctx); err != nil || st.Status != strand.StatusCancelled {
+		t.Fatalf("after the worker started: %+v, %v", st, err)
+	}
+	if l, err := env.Broker.Look(ctx, "default", h.StepID("a")); err != nil || l.Status() != strand.StatusUnknown {
+		t.Fatalf("step a: %v, %v; want never released", l.Status(), err)
+	}
+}

@@ -93,13 +93,12 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 		t.log = t.log.With().Str("func", env.Func).Logger()
 	}
 	t.ttl = broker.ClampResultTTL(env.ResultTTLMS, r.cfg.ResultTTL)
-	if isStart(env) {
-		r.startFlow(t)
-		return
-	}
-
 	if r.isCancelled(queue, id) {
 		r.answer(t, false, nil) // cancelled before it started: its cancellation is its outcome
+		return
+	}
+	if isStart(env) {
+		r.startFlow(t)
 		return
 	}
 	// A redelivery may follow an outcome written before a crash or a lost

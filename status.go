@@ -9,6 +9,9 @@ const (
 	// StatusUnknown is reported for an id that no record describes (never
 	// submitted, or its records have expired).
 	StatusUnknown Status = "unknown"
+	// StatusScheduled: delayed until its time (At, After); the server
+	// keeps it, and queues it then (it is pending from then on).
+	StatusScheduled Status = "scheduled"
 	// StatusPending: queued, not yet picked up by a worker.
 	StatusPending Status = "pending"
 	// StatusRunning: a worker runs the handler now.

@@ -29,8 +29,14 @@ type Config struct {
 	Pool      int  // worker pool size (concurrency)
 	One       int  // tasks run one at a time per cycle, for p50/p99
 	Depth     int  // tasks queued with no worker in the depth run (0: default; <0: skip)
+	Delayed   int  // tasks delayed to one second in the delayed run (0: default; <0: skip)
 	Soak      bool // run the soak after the depth run (also: -only naming soak)
 	SoakN     int  // tasks of the soak and of its sizing run
+	// SoakRate paces the soak's submits (tasks/s; 0: rounds of 40 000
+	// as fast as they go). SoakWarm is how many tasks (at SoakRate) the
+	// soak runs, and leaves past their TTL, before it takes its baseline.
+	SoakRate int
+	SoakWarm int
 	// SoakWait is how long past the result TTL the soak samples the
 	// server's RSS and store dir (it stops sooner once both are back
 	// within 10 % of their baseline); SoakEvery is how often.
@@ -72,6 +78,9 @@ func (c Config) withDefaults() Config {
 	def(&c.One, 2000)
 	if c.Depth == 0 {
 		c.Depth = 200000
+	}
+	if c.Delayed == 0 {
+		c.Delayed = 5000
 	}
 	def(&c.SoakN, 120000)
 	def(&c.FlowN, 1000)
@@ -436,6 +445,11 @@ func run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.selected("flow") {
 		if rep.Flow, err = flowRun(ctx, e); err != nil {
 			return rep, fmt.Errorf("flow: %w", err)
+		}
+	}
+	if cfg.Delayed > 0 && cfg.selected("delayed") {
+		if rep.Delayed, err = delayedRun(ctx, e); err != nil {
+			return rep, fmt.Errorf("delayed: %w", err)
 		}
 	}
 	if cfg.Soak && cfg.selected("soak") || cfg.named("soak") {

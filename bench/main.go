@@ -29,9 +29,12 @@ func main() {
 	flag.IntVar(&cfg.One, "one", 2000, "tasks run one at a time per cycle (p50/p99)")
 	flag.IntVar(&cfg.FlowN, "flow-n", 1000, "steps of the workflow run's fan-out (then one fan-in step)")
 	flag.IntVar(&cfg.Depth, "depth", 200000, "tasks queued with no worker in the depth run (negative: skip it)")
+	flag.IntVar(&cfg.Delayed, "delayed", 5000, "tasks delayed to one second in the delayed run (negative: skip it)")
 	var soakEnv multiFlag
 	flag.BoolVar(&cfg.Soak, "soak", false, "run the soak (also run by -only soak): on a nats-server process of its own, -soak-n tasks queued then drained (sizing), and -soak-n tasks with a short result TTL, then the server's RSS and store dir sampled past it")
 	flag.IntVar(&cfg.SoakN, "soak-n", 120000, "tasks of the soak and of its sizing run")
+	flag.IntVar(&cfg.SoakRate, "soak-rate", 2000, "tasks/s the soak submits at, paced (0: rounds of 40 000 as fast as they go)")
+	flag.IntVar(&cfg.SoakWarm, "soak-warm", 2000, "tasks the soak runs at -soak-rate, and leaves past their result TTL, before its baseline (0: baseline on the fresh server)")
 	flag.DurationVar(&cfg.SoakWait, "soak-wait", 90*time.Second, "how long past the result TTL the soak samples at most")
 	flag.DurationVar(&cfg.SoakEvery, "soak-every", 3*time.Second, "how often the soak samples past the result TTL")
 	flag.Var(&soakEnv, "soak-env", "run the soak again with this added to the server's environment (\"GOGC=50\"; repeatable)")
@@ -40,9 +43,19 @@ func main() {
 	flag.DurationVar(&cfg.Settle, "settle", 5*time.Second, "how long past the result TTL the depth run and soak wait")
 	flag.StringVar(&cfg.HeapProfile, "heapprofile", "", "write a heap profile here after the depth run's wait past the result TTL (and the soak's server's, to <this>.soak-server)")
 	flag.StringVar(&cfg.Redis, "redis", "", "redis-server binary (default: PATH, then /usr/bin/redis-server)")
-	flag.StringVar(&only, "only", "", "comma list of cycles: floor,naive,asynq,strand,strand-prefetch,strand-batch,depth,flow,soak")
+	flag.StringVar(&only, "only", "", "comma list of cycles: floor,naive,asynq,strand,strand-prefetch,strand-batch,depth,delayed,flow,soak")
 	flag.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	browseN := flag.Int("browse", 0, "run only the browse run: this many kept outcomes, then pages of 50, searches and charts timed over them (1000000 in README)")
 	flag.Parse()
+	if *browseN > 0 {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if err := runBrowse(ctx, *browseN, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	cfg.SoakEnv = soakEnv
 	if cfg.HeapProfile != "" {
 		runtime.MemProfileRate = 4096

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -36,6 +37,8 @@ type Report struct {
 	Cycles []CycleResult `json:"cycles"`
 	Depth  *DepthResult  `json:"depth,omitempty"`
 	Flow   *FlowResult   `json:"flow,omitempty"`
+	// Delayed is the delayed run: writer.At tasks fired by the server.
+	Delayed *DelayedResult `json:"delayed,omitempty"`
 	// ExtServer is the version of the soak's own nats-server binary.
 	ExtServer string        `json:"soak_nats_server,omitempty"`
 	Sizing    *SizingResult `json:"sizing,omitempty"`
@@ -47,7 +50,7 @@ type Report struct {
 func (c Config) MarshalJSON() ([]byte, error) {
 	return json.Marshal(map[string]any{
 		"n": c.N, "producers": c.Producers, "concurrency": c.Pool, "one": c.One, "depth": c.Depth,
-		"soak": c.Soak, "soak_n": c.SoakN, "soak_wait": c.SoakWait.String(), "soak_every": c.SoakEvery.String(), "soak_env": c.SoakEnv,
+		"soak": c.Soak, "soak_n": c.SoakN, "soak_rate": c.SoakRate, "soak_warm": c.SoakWarm, "soak_wait": c.SoakWait.String(), "soak_every": c.SoakEvery.String(), "soak_env": c.SoakEnv,
 		"only": c.Only, "result_ttl": c.ResultTTL.String(), "settle": c.Settle.String(), "flow_n": c.FlowN,
 	})
 }
@@ -151,6 +154,15 @@ func (r *Report) Markdown(w io.Writer) {
 		}
 		b.WriteString("\n")
 	}
+	if d := r.Delayed; d != nil {
+		fmt.Fprintf(&b, "Delayed run (strand defaults, pool %d, %d producers): %d tasks submitted with writer.At(one second) at %.0f tasks/s "+
+			"while a worker runs; the server fired them at that second, and the worker relayed and ran them all %s after it: %.0f tasks/s.",
+			c.Pool, c.Producers, d.Tasks, d.SubmitPerSec, d.Late, d.RunPerSec)
+		if d.SubmitLate {
+			b.WriteString(" (Submitting ran past the due second.)")
+		}
+		b.WriteString("\n\n")
+	}
 	r.flowMarkdown(&b)
 	r.sizing(&b)
 	for _, s := range r.Soaks {
@@ -244,14 +256,23 @@ func (r *Report) soak(b *strings.Builder, s *SoakResult) {
 		env = "`" + s.Env + "`"
 	}
 	c := r.Config
+	pace := "SubmitBatch from " + strconv.Itoa(c.Producers) + " producers in rounds of at most 40 000"
+	if s.Rate > 0 {
+		pace = fmt.Sprintf("paced at %d tasks/s (a SubmitBatch every 10 ms)", s.Rate)
+	}
+	base := "strand's streams and the worker's consumer made, nothing run"
+	if s.Warm > 0 {
+		base = fmt.Sprintf("the same server once %d tasks of warm-up have run the same way and their TTL has passed, after a GC forced through its pprof port "+
+			"(so the baseline has touched the code, buffers and pools a worked server has; \"fresh\" is before the warm-up, for comparison)", s.Warm)
+	}
 	fmt.Fprintf(b, "Soak — server environment: %s; %s, a process of its own. %d tasks through one running worker "+
-		"(reader defaults, Concurrency %d), SubmitBatch from %d producers in rounds of at most 40 000, result TTL %s, at %.0f tasks/s. "+
-		"Baseline: strand's streams and the worker's consumer made, nothing run. Then a sample every %s from the moment the TTL has passed "+
-		"for the last outcome, until RSS and store dir are both within 10 %% of their baseline or %s has passed. "+
+		"(reader defaults, Concurrency %d), %s, result TTL %s, at %.0f tasks/s. "+
+		"Baseline: %s. Then a sample every %s from the moment the TTL has passed "+
+		"for the last outcome, until RSS and store dir are both within 10 %% of their baseline or %s has passed; no GC is forced before these samples. "+
 		"RSS is the server's VmRSS (anonymous + file-backed pages); heap is its runtime.MemStats read through its pprof port without forcing a GC: "+
 		"HeapAlloc (live and not yet collected), retained (spans in use + free spans not given back to the OS), the next GC's heap goal, GCs so far. "+
 		"The worker registry (KV_BS_WORKERS, one heartbeat record rewritten every 5 s) is part of the store dir; the verdict on the store dir leaves it out.\n\n",
-		env, r.extServer(), s.Tasks, c.Pool, c.Producers, s.ResultTTL, s.PerSec, c.SoakEvery, c.SoakWait)
+		env, r.extServer(), s.Tasks, c.Pool, pace, s.ResultTTL, s.PerSec, base, c.SoakEvery, c.SoakWait)
 	b.WriteString("| soak | server RSS | × baseline | anon + file | heap alloc / retained / next GC | GCs | store dir | × baseline | of it, worker registry |\n" +
 		"|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	row := func(name string, x Point) {
@@ -259,6 +280,9 @@ func (r *Report) soak(b *strings.Builder, s *SoakResult) {
 			fmtBytes(x.RSS), ratio(float64(x.RSS), float64(s.Baseline.RSS)), fmtBytes(x.Anon), fmtBytes(x.File),
 			fmtBytes(x.Heap.HeapAlloc), fmtBytes(x.Heap.Retained()), fmtBytes(x.Heap.NextGC), x.Heap.NumGC,
 			fmtBytes(x.Disk), ratio(float64(x.Disk), float64(s.Baseline.Disk)), fmtBytes(x.Registry))
+	}
+	if s.Warm > 0 {
+		row("fresh (no task yet)", s.Fresh)
 	}
 	row("baseline", s.Baseline)
 	row(fmt.Sprintf("%d done", s.Tasks), s.Done)
@@ -283,6 +307,14 @@ func (r *Report) soak(b *strings.Builder, s *SoakResult) {
 			fmtBytes(v), fmtBytes(base), fmtBytes(v-base), ratio(float64(v), float64(base)))
 	}
 	verdict("RSS", s.BackRSS, last.RSS, s.Baseline.RSS)
+	if s.Warm > 0 && s.ForcedRSS > 0 {
+		word := "within"
+		if !within(s.ForcedRSS, s.Baseline.RSS) {
+			word = "**not** within"
+		}
+		fmt.Fprintf(b, "- RSS measured as the baseline was (a GC forced through the pprof port, then %s): %s against %s (× %s), %s 10 %% of it.\n",
+			r.Config.SoakEvery, fmtBytes(s.ForcedRSS), fmtBytes(s.Baseline.RSS), ratio(float64(s.ForcedRSS), float64(s.Baseline.RSS)), word)
+	}
 	verdict("Store dir less the worker registry", s.BackDisk, last.Disk-last.Registry, s.Baseline.Disk-s.Baseline.Registry)
 	verdict("Whole store dir", s.BackDiskAll, last.Disk, s.Baseline.Disk)
 	if len(s.Streams) > 0 {

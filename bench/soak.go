@@ -31,7 +31,17 @@ type SoakResult struct {
 	Tasks     int     `json:"tasks"`
 	PerSec    float64 `json:"per_sec"`
 	ResultTTL string  `json:"result_ttl"`
-	// Baseline is once strand's streams and the worker's consumer exist.
+	// Rate is the pace the tasks were submitted at (tasks/s; 0: rounds
+	// of 40 000 as fast as they go), Warm how many ran before the baseline.
+	Rate int `json:"rate"`
+	Warm int `json:"warm"`
+	// Fresh is once strand's streams and the worker's consumer exist,
+	// nothing run. Baseline is Fresh when Warm is 0; otherwise it is once
+	// the Warm tasks have run and their TTL has passed, after a GC forced
+	// through the server's pprof port: a server that has done the same
+	// work on a small scale, so what the soak adds is what grows with
+	// history, not the runtime's first touch of its code and pools.
+	Fresh    Point `json:"fresh"`
 	Baseline Point `json:"baseline"`
 	// Done is as the last task finishes.
 	Done Point `json:"done"`
@@ -42,7 +52,10 @@ type SoakResult struct {
 	// 10 % of the baseline came; BackDisk the same for the store dir less
 	// the worker registry (heartbeats, not tasks), BackDiskAll for the
 	// whole store dir. Nil: none did.
-	BackRSS     *time.Duration `json:"rss_back_ns,omitempty"`
+	BackRSS *time.Duration `json:"rss_back_ns,omitempty"`
+	// ForcedRSS is the RSS of the last sample after the GC forced at the
+	// end, measured as the baseline was (a GC forced, then SoakEvery).
+	ForcedRSS   int64          `json:"rss_forced"`
 	BackDisk    *time.Duration `json:"disk_back_ns,omitempty"`
 	BackDiskAll *time.Duration `json:"disk_all_back_ns,omitempty"`
 	// Heap is the server's Go heap once the samples are taken, after two
@@ -287,7 +300,7 @@ func sizingRun(ctx context.Context, e *env, bin, dir string) (res *SizingResult,
 // -result-ttl; then samples past the TTL.
 func soakRun(ctx context.Context, e *env, bin, dir, senv string) (res *SoakResult, err error) {
 	cfg := e.cfg
-	res = &SoakResult{Env: senv, Tasks: cfg.SoakN, ResultTTL: cfg.ResultTTL.String()}
+	res = &SoakResult{Env: senv, Tasks: cfg.SoakN, ResultTTL: cfg.ResultTTL.String(), Rate: cfg.SoakRate, Warm: cfg.SoakWarm}
 	err = onExt(ctx, e, bin, dir, senv, func(xe *env, xs *extServer) (err error) {
 		s, err := newStrand(ctx, xe, strandOpts{prefix: "bs", resultTTL: cfg.ResultTTL})
 		if err != nil {
@@ -306,16 +319,32 @@ func soakRun(ctx context.Context, e *env, bin, dir, senv string) (res *SoakResul
 		if err := sleep(ctx, time.Second); err != nil {
 			return err
 		}
-		if res.Baseline, err = point(ctx, xs); err != nil {
+		if res.Fresh, err = point(ctx, xs); err != nil {
 			return err
 		}
-		t0 := time.Now()
-		for left := cfg.SoakN; left > 0; {
-			k := min(left, 40000)
-			if _, err := burst(ctx, batched{s}, t, cfg.Producers, k); err != nil {
+		res.Baseline = res.Fresh
+		if cfg.SoakWarm > 0 {
+			if err := feed(ctx, s, t, cfg, cfg.SoakWarm); err != nil {
+				return fmt.Errorf("warm-up: %w", err)
+			}
+			if err := sleep(ctx, cfg.ResultTTL+cfg.Settle); err != nil {
 				return err
 			}
-			left -= k
+			if _, err := xs.memStats(ctx, true); err != nil {
+				return err
+			}
+			if err := sleep(ctx, cfg.SoakEvery); err != nil {
+				return err
+			}
+			if res.Baseline, err = point(ctx, xs); err != nil {
+				return err
+			}
+			e.log("soak: %d tasks of warm-up done and past their TTL: server RSS %s (fresh %s), store %s\n",
+				cfg.SoakWarm, fmtBytes(res.Baseline.RSS), fmtBytes(res.Fresh.RSS), fmtBytes(res.Baseline.Disk))
+		}
+		t0 := time.Now()
+		if err := feed(ctx, s, t, cfg, cfg.SoakN); err != nil {
+			return err
 		}
 		done := time.Now()
 		res.PerSec = float64(cfg.SoakN) / done.Sub(t0).Seconds()
@@ -379,6 +408,9 @@ func soakRun(ctx context.Context, e *env, bin, dir, senv string) (res *SoakResul
 				return err
 			}
 			res.Forced = append(res.Forced, smp)
+			if i == 1 {
+				res.ForcedRSS = smp.RSS // SoakEvery after the GC: as the baseline
+			}
 			e.log("soak: TTL + %s, GC forced: server RSS %s (anon %s); heap alloc %s, retained %s\n", smp.PastTTL,
 				fmtBytes(smp.RSS), fmtBytes(smp.Anon), fmtBytes(smp.Heap.HeapAlloc), fmtBytes(smp.Heap.Retained()))
 		}
@@ -394,4 +426,45 @@ func soakRun(ctx context.Context, e *env, bin, dir, senv string) (res *SoakResul
 		return nil
 	})
 	return res, err
+}
+
+// feed submits n tasks to s and waits for the worker to finish them: at
+// cfg.SoakRate tasks/s, in a SubmitBatch every 10 ms, or with no pace in
+// rounds of at most 40 000 from cfg.Producers producers.
+func feed(ctx context.Context, s *strandCycle, t *tally, cfg Config, n int) error {
+	if cfg.SoakRate <= 0 {
+		for left := n; left > 0; {
+			k := min(left, 40000)
+			if _, err := burst(ctx, batched{s}, t, cfg.Producers, k); err != nil {
+				return err
+			}
+			left -= k
+		}
+		return nil
+	}
+	done := t.arm(n)
+	defer t.disarm()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	t0 := time.Now()
+	for sent := 0; sent < n; {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		due := min(n, int(time.Since(t0).Seconds()*float64(cfg.SoakRate)))
+		if k := due - sent; k > 0 {
+			if err := s.submitBatch(ctx, k, k); err != nil {
+				return fmt.Errorf("submit: %w", err)
+			}
+			sent += k
+		}
+	}
+	wctx, cancel := context.WithTimeout(ctx, phaseTimeout)
+	defer cancel()
+	if err := wait(wctx, done); err != nil {
+		return fmt.Errorf("%d of %d tasks finished: %w", t.n.Load(), n, err)
+	}
+	return nil
 }

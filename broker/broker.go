@@ -142,7 +142,9 @@ type Broker struct {
 
 	denials denials // the server's refusals, for the calls waiting on them (denied.go)
 
-	flows flowCache // workflow definitions, which never change (flow.go)
+	flows flowCache  // workflow definitions, which never change (flow.go)
+	seen  queuesSeen // queues found by their tasks, without a consumer (queues.go)
+	sched schedState // whether the schedules stream is usable (schedule.go)
 }
 
 // Connect dials NATS as cfg says and provisions strand's bucket.
@@ -227,7 +229,15 @@ func (b *Broker) provisionLater(first error) {
 // delete and expiry markers.
 const markerTTL = time.Minute
 
-func (b *Broker) provision(ctx context.Context) (err error) {
+func (b *Broker) provision(ctx context.Context) error {
+	if err := b.provisionStreams(ctx); err != nil {
+		return err
+	}
+	// Apart: a user who may not use schedules still runs its tasks.
+	return b.provisionSchedules(ctx)
+}
+
+func (b *Broker) provisionStreams(ctx context.Context) (err error) {
 	ctx, stop := b.refusable(ctx, "$JS.API.STREAM.>", "$JS.API.INFO")
 	defer func() { err = refused(ctx, err); stop() }()
 	n := b.names

@@ -156,6 +156,11 @@ type Task struct {
 	TTL       time.Duration // the longest it may wait in its queue
 	OwnID     bool          // the producer chose the id (an idempotency key)
 	MsgID     string        // Nats-Msg-Id: a second publish within the stream's duplicate window is dropped
+	// At delays the task: it is kept as a schedule of the server's until
+	// then (zero: queued now). A time not after now queues it now.
+	At time.Time
+
+	relayed bool // a firing a worker moves into its queue (Relay)
 }
 
 // headroom is what a message needs beyond its payload: subject and headers.
@@ -207,9 +212,16 @@ func (b *Broker) Submit(ctx context.Context, tasks ...*Task) []error {
 	refusals, stop := b.denials.watch(nil)
 	defer stop()
 	for i, t := range tasks {
+		if t.At.After(time.Now()) {
+			errs[i] = b.submitDelayed(ctx, t)
+			continue
+		}
 		msg, err := b.taskMsg(t)
 		if err == nil && t.OwnID {
 			err = b.idFree(ctx, t.Queue, t.ID)
+		}
+		if err == nil && t.OwnID && !t.relayed {
+			err = b.scheduledFree(ctx, t.Queue, t.ID)
 		}
 		if err == nil {
 			refusals.add(msg.Subject)
@@ -330,7 +342,10 @@ func (b *Broker) Locate(ctx context.Context, id string) (string, error) {
 		}
 	}
 	if rec, err = b.get(ctx, b.names.TasksStream(), b.names.TaskSubject("*", id)); err != nil || rec == nil {
-		return "", err
+		if err != nil {
+			return "", err
+		}
+		return b.locateScheduled(ctx, id)
 	}
 	q, _, _ := b.names.ParseTaskSubject(rec.Subject)
 	return q, nil
@@ -428,6 +443,10 @@ type Lookup struct {
 	State   *codec.State    // its state while it is queued or running, if any
 	Format  codec.Format    // the envelope's
 	Expires time.Time       // when the queued task expires unrun
+	// Scheduled: the task is delayed until RunAt, kept by the server as a
+	// schedule; Task is its envelope.
+	Scheduled bool
+	RunAt     time.Time
 }
 
 // Status is the task's status: the outcome's, else the state's, pending
@@ -438,6 +457,8 @@ func (l *Lookup) Status() strand.Status {
 		return l.Outcome.Status
 	case l.Task == nil:
 		return strand.StatusUnknown
+	case l.Scheduled:
+		return strand.StatusScheduled
 	case l.State != nil:
 		return l.State.Status
 	}
@@ -474,17 +495,14 @@ func (b *Broker) Look(ctx context.Context, queue, id string) (*Lookup, error) {
 	}
 	rec := recs[2]
 	if rec == nil {
-		// Answered between the reads, or gone: read the outcome again.
-		l.Outcome, err = b.Outcome(ctx, queue, id)
-		return l, err
+		// Answered between the reads, or gone: read the outcome again;
+		// else it may not be queued yet (delayed, or due).
+		if l.Outcome, err = b.Outcome(ctx, queue, id); err != nil || l.Outcome != nil {
+			return l, err
+		}
+		return b.lookScheduled(ctx, l, id)
 	}
-	if l.Format, err = rec.Format(); err != nil {
-		l.Format = codec.Sniff(rec.Data)
-	}
-	if l.Task, err = codec.DecodeEnvelope(l.Format, rec.Data); err != nil {
-		l.Task = &codec.Envelope{ID: id, Func: rec.Header.Get(codec.HeaderFunc)}
-	}
-	l.Task.Queue, l.Expires = queue, rec.Expires()
+	b.fillTask(l, id, rec)
 	if st := recs[3]; st != nil {
 		if l.State, err = codec.DecodeState(st.Data); err != nil {
 			return nil, err
@@ -533,6 +551,13 @@ func (b *Broker) Cancel(ctx context.Context, queue, id string, resultTTL time.Du
 	// outcome came first, and stands.
 	if first, err := b.Outcome(ctx, l.Queue, id); err == nil && first != nil && first.Seq < seq {
 		return fmt.Errorf("cancel %s: %w (%s)", id, strand.ErrFinished, first.Status)
+	}
+	if l.Scheduled {
+		// It never fires; if it fired meanwhile, its worker finds the
+		// cancellation and acks it without running it.
+		if err := b.unschedule(ctx, l.Queue, id); err != nil {
+			return fmt.Errorf("cancel %s: cancelled, but its schedule stays until it fires: %w", id, err)
+		}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package codec_test
 import (
 	"bytes"
 	"encoding/json"
+	"sync"
 	"testing"
 
 	"github.com/strand-run/strand/codec"
@@ -18,8 +19,12 @@ func (indentJSON) Marshal(v any) ([]byte, error) {
 }
 func (indentJSON) Unmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
+// registerIndent registers indentJSON once per process: the registry is
+// global, and a test may run more than once (-count).
+var registerIndent = sync.OnceValues(func() (codec.Format, error) { return codec.Register(indentJSON{}, codec.JSON) })
+
 func TestRegisterCodec(t *testing.T) {
-	f, err := codec.Register(indentJSON{}, codec.JSON)
+	f, err := registerIndent()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,7 @@ type Envelope struct {
 	Kwargs      Raw               `msgpack:"kwargs,omitempty" json:"kwargs,omitempty"`
 	Queue       string            `msgpack:"queue,omitempty" json:"queue,omitempty"`
 	Created     int64             `msgpack:"created,omitempty" json:"created,omitempty"`             // unix ms
-	Deadline    int64             `msgpack:"deadline,omitempty" json:"deadline,omitempty"`           // unix ms; not run after it
+	Deadline    int64             `msgpack:"deadline,omitempty" json:"deadline,omitempty"`           // unix ms; reserved: workers ignore it (docs/protocol.md)
 	TimeoutMS   int64             `msgpack:"timeout_ms,omitempty" json:"timeout_ms,omitempty"`       // handler time limit
 	MaxAttempts int               `msgpack:"max_attempts,omitempty" json:"max_attempts,omitempty"`   // 0 = worker default
 	ResultTTLMS int64             `msgpack:"result_ttl_ms,omitempty" json:"result_ttl_ms,omitempty"` // 0 = worker default
@@ -95,6 +95,10 @@ type Outcome struct {
 	Finished int64             `msgpack:"finished,omitempty" json:"finished,omitempty"` // unix ms
 	Worker   string            `msgpack:"worker,omitempty" json:"worker,omitempty"`
 	Items    int64             `msgpack:"items,omitempty" json:"items,omitempty"`
+	// Task is the task's envelope, nested in the record's format, on a
+	// failed or dead outcome: what a resubmission runs again (optional;
+	// absent when the envelope would not fit the record).
+	Task Raw `msgpack:"task,omitempty" json:"task,omitempty"`
 }
 
 // EncodeEnvelope validates e and encodes it in format f. Its kwargs must be

@@ -86,7 +86,7 @@ func (e *envelopeMsgpack) EncodeMsgpack(enc *msgpack.Encoder) error {
 func (o *outcomeMsgpack) EncodeMsgpack(enc *msgpack.Encoder) error {
 	n := 1 // status
 	n += count(o.Func != "", o.Queue != "", o.Created != 0, len(o.Meta) > 0, len(o.Result) > 0,
-		o.Error != nil, o.Attempt != 0, o.Started != 0, o.Finished != 0, o.Worker != "", o.Items != 0)
+		o.Error != nil, o.Attempt != 0, o.Started != 0, o.Finished != 0, o.Worker != "", o.Items != 0, len(o.Task) > 0)
 	w := mapWriter{enc: enc}
 	w.len(n)
 	w.str("status", string(o.Status))
@@ -109,6 +109,10 @@ func (o *outcomeMsgpack) EncodeMsgpack(enc *msgpack.Encoder) error {
 	w.intOmit("finished", o.Finished)
 	w.strOmit("worker", o.Worker)
 	w.intOmit("items", o.Items)
+	if len(o.Task) > 0 {
+		w.key("task")
+		w.raw(o.Task)
+	}
 	return w.err
 }
 
@@ -275,6 +279,8 @@ func decodeOutcomeMsgpack(b []byte, o *Outcome) bool {
 			o.Worker = r.str()
 		case "items":
 			o.Items = r.int()
+		case "task":
+			o.Task = r.raw()
 		default:
 			r.skip()
 			continue

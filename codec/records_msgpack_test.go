@@ -137,6 +137,8 @@ func TestFastEncodeSameBytes(t *testing.T) {
 		&Envelope{V: 2, ID: "0194f3c2-7a4e-7c1e-9b1a-3f2d5e6a7b8c", Func: "add",
 			Args: []Raw{{0x02}, {0x03}}, Queue: "default", Created: 1767225600000},
 		&Outcome{Status: strand.StatusFailed, Error: &ErrorInfo{}},
+		&Outcome{Status: strand.StatusFailed, Error: &ErrorInfo{Kind: "error", Message: "boom"},
+			Task: Raw{0x83, 0xa1, 0x76, 0x02, 0xa2, 0x69, 0x64, 0xa1, 0x78, 0xa4, 0x66, 0x75, 0x6e, 0x63, 0xa1, 0x66}},
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	for range 1000 {
@@ -282,7 +284,7 @@ func TestHandCodedFields(t *testing.T) {
 		keys string
 	}{
 		{Envelope{}, "v id func args kwargs queue created deadline timeout_ms max_attempts result_ttl_ms meta trace flow"},
-		{Outcome{}, "status func queue created meta result error attempt started finished worker items"},
+		{Outcome{}, "status func queue created meta result error attempt started finished worker items task"},
 		{ErrorInfo{}, "kind message"},
 	} {
 		typ := reflect.TypeOf(c.v)

@@ -39,7 +39,7 @@ func (c *calls) of(id string) int {
 	return len(c.runs[id])
 }
 
-func setup(t *testing.T, funcs map[string]any, json bool) (*scratch.Env, *flow.Client) {
+func setup(t *testing.T, funcs map[string]any, json bool) (*strandtest.Env, *flow.Client) {
 	t.Helper()
 	env := strandtest.New(t, scratch.Options{Funcs: funcs})
 	c, err := flow.NewClient(env.Broker, flow.Config{JSON: json})

@@ -246,3 +246,38 @@ func screenshot(t *testing.T, ctx context.Context, url string, w *writer.Writer,
 		t.Fatal(err)
 	}
 }
+
+// The schedules view lists a schedule with its next run and links its
+// firings' tasks; a link opens the task.
+func TestDashboardSchedules(t *testing.T) {
+	t.Parallel()
+	url, w := dashboardEnv(t)
+	ctx := browser(t)
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := w.PutSchedule(sctx, "tick", "@every 1s", "add", 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	actx, acancel := context.WithTimeout(ctx, 2*timeout)
+	defer acancel()
+	err := chromedp.Do(actx,
+		chromedp.Navigate(url+"/?token="+dashboardToken+"#schedules"),
+		chromedp.WaitVisible(css(`#schedules tr[data-schedule="tick"] td.next-run`)),
+		chromedp.WaitVisible(css(`#schedules tr[data-schedule="tick"] a.firing`)),
+		chromedp.Click(css(`#schedules tr[data-schedule="tick"] a.firing`)),
+		chromedp.WaitVisible(css(`#detail #d-status[data-status="completed"]`)),
+	)
+	if err != nil {
+		html, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.hash + document.querySelector('main').outerHTML`))
+		t.Logf("the page at %s", html)
+		t.Fatal(err)
+	}
+	next, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#schedules tr[data-schedule="tick"] td.next-run').textContent`))
+	if err != nil || next == "" || next == "paused" {
+		t.Fatalf("next run %q %v", next, err)
+	}
+	id, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#d-id').textContent`))
+	if err != nil || !strings.HasPrefix(id, "tick-") {
+		t.Fatalf("detail of %q %v", id, err)
+	}
+}

@@ -6,8 +6,9 @@
 //
 //	w, _ := writer.New(b, writer.Config{})
 //	h := gateway.New(w, b, gateway.Config{Token: os.Getenv("STRAND_HTTP_TOKEN")})
-//	srv := &http.Server{Addr: "127.0.0.1:8080", Handler: h}
-//	_ = srv.ListenAndServe()
+//	l, _ := net.Listen("tcp", "127.0.0.1:8080")
+//	srv := gateway.Server(h, gateway.Limits{}) // timeouts (DefaultLimits)
+//	_ = srv.Serve(gateway.Listen(l, gateway.Limits{})) // connection caps, in all and per address
 //
 // Then: curl -d '{"func": "add", "args": [2, 3]}' 'localhost:8080/v1/tasks?wait=30s'.
 //
@@ -18,5 +19,8 @@
 // The same handler serves a live web dashboard at / (static files embedded
 // from ui/, public; their API calls carry the token given as /?token=),
 // fed by two Server-Sent Event routes: /v1/events with every task's
-// changes and /v1/stream with the queues and workers each second.
+// changes and /v1/stream with the queues and workers each second. Its
+// Browse and Charts views read GET /v1/tasks (the tasks the server holds,
+// newest first), POST /v1/tasks/actions (bulk retry, cancel, delete) and
+// GET /v1/stats (per-minute work from the kept outcomes).
 package gateway

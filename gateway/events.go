@@ -70,6 +70,7 @@ type sse struct {
 }
 
 func startSSE(rw http.ResponseWriter) *sse {
+	longLived(rw, 0)
 	h := rw.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")

@@ -90,9 +90,19 @@ var routes = []route{
 	{http.MethodPost, "/v1/flows", (*gateway).submitFlow},
 	{http.MethodGet, "/v1/flows/{id}", (*gateway).flowStatus},
 	{http.MethodDelete, "/v1/flows/{id}", (*gateway).cancelFlow},
+	{http.MethodGet, "/v1/schedules", (*gateway).schedules},
+	{http.MethodGet, "/v1/schedules/{name}", (*gateway).schedule},
+	{http.MethodPut, "/v1/schedules/{name}", (*gateway).putSchedule},
+	{http.MethodDelete, "/v1/schedules/{name}", (*gateway).deleteSchedule},
+	{http.MethodPost, "/v1/schedules/{name}/pause", (*gateway).pauseSchedule},
+	{http.MethodPost, "/v1/schedules/{name}/resume", (*gateway).resumeSchedule},
 	{http.MethodGet, "/v1/openapi.json", (*gateway).openAPI},
 	{http.MethodGet, "/healthz", (*gateway).healthz},
 	{http.MethodGet, "/metrics", (*gateway).metrics},
+	{http.MethodGet, "/v1/tasks", (*gateway).list},
+	{http.MethodPost, "/v1/tasks/actions", (*gateway).act},
+	{http.MethodPost, "/v1/dlq/replay", (*gateway).replayMany},
+	{http.MethodGet, "/v1/stats", (*gateway).stats},
 }
 
 // New returns the HTTP API over w and b: JSON in and out, routes as
@@ -128,6 +138,9 @@ func (g *gateway) authorize(next http.Handler) http.Handler {
 		got := []byte(r.Header.Get("Authorization"))
 		if subtle.ConstantTimeCompare(got, want) != 1 {
 			rw.Header().Set("WWW-Authenticate", `Bearer realm="strand"`)
+			// Answer at once, without reading (or waiting for) a body the
+			// client announced, and close the connection.
+			rw.Header().Set("Connection", "close")
 			writeError(rw, http.StatusUnauthorized, "unauthorized", "missing or wrong bearer token")
 			return
 		}
@@ -170,6 +183,10 @@ func (g *gateway) fail(rw http.ResponseWriter, r *http.Request, err error) {
 		code, kind = http.StatusNotFound, "not_found"
 	case errors.Is(err, strand.ErrMalformed):
 		code, kind = http.StatusBadRequest, "bad_request"
+	case errors.Is(err, strand.ErrBadOption):
+		code, kind = http.StatusBadRequest, "bad_request"
+	case errors.Is(err, broker.ErrNoSchedules):
+		code, kind = http.StatusServiceUnavailable, "unavailable"
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		return // the client went away
 	case errors.Is(err, context.DeadlineExceeded):

@@ -273,19 +273,23 @@ func TestQueuesWorkersDLQ(t *testing.T) {
 	if out["status"] != "dead" {
 		t.Fatalf("fail: %v", out)
 	}
-	// A task on a queue no worker consumes stays in its depth.
+	// A task on a queue no worker consumes is listed too, in its own
+	// queue's depth, with a warning (issue 14).
 	code, out = e.do("POST", "/v1/tasks", `{"func": "add", "args": [1, 2], "queue": "idle"}`)
 	e.want("submit idle", code, http.StatusCreated, out)
 
 	code, out = e.do("GET", "/v1/queues", "")
 	e.want("queues", code, http.StatusOK, out)
 	qs, _ := out["queues"].([]any)
-	if len(qs) != 1 {
+	if len(qs) != 2 {
 		t.Fatalf("queues: %v", out)
 	}
 	q := qs[0].(map[string]any)
-	if q["queue"] != "default" || q["consumer"] != "strand-default" {
+	if q["queue"] != "default" || q["consumer"] != "strand-default" || q["warning"] != nil {
 		t.Fatalf("queue: %v", q)
+	}
+	if idle := qs[1].(map[string]any); idle["queue"] != "idle" || idle["depth"] != 1.0 || idle["warning"] == nil {
+		t.Fatalf("queue idle: %v", idle)
 	}
 	for _, k := range []string{"depth", "in_flight", "redelivered", "waiting"} {
 		if _, ok := q[k].(float64); !ok {

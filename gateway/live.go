@@ -260,16 +260,6 @@ func (g *gateway) liveEvents(rw http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// queueStat is one queue in a /v1/stream `queues` event.
-type queueStat struct {
-	Queue       string `json:"queue"`
-	Depth       uint64 `json:"depth"`
-	InFlight    int    `json:"in_flight"`
-	Redelivered int    `json:"redelivered"`
-	Waiting     int    `json:"waiting"`
-	Dead        uint64 `json:"dead"`
-}
-
 // stream sends the queues' counters and the live workers as Server-Sent
 // Events, at once and then every second: a `queues` event and a `workers`
 // event each time, until the client leaves.
@@ -293,29 +283,13 @@ func (g *gateway) stream(rw http.ResponseWriter, r *http.Request) {
 }
 
 func (g *gateway) sendStats(ctx context.Context, s *sse) error {
-	qs, err := g.b.Queues(ctx)
+	qs, ws, err := g.queueList(ctx)
 	if err != nil {
 		return err
-	}
-	dead, err := g.b.DLQCounts(ctx)
-	if err != nil {
-		return err
-	}
-	out := make([]queueStat, 0, len(qs))
-	for _, q := range qs {
-		out = append(out, queueStat{Queue: q.Queue, Depth: q.Depth, InFlight: q.InFlight,
-			Redelivered: q.Redelivered, Waiting: q.Waiting, Dead: dead[q.Queue]})
 	}
 	now := rfc3339(time.Now())
-	if err := s.send("queues", map[string]any{"queues": out, "time": now}); err != nil {
+	if err := s.send("queues", map[string]any{"queues": qs, "time": now}); err != nil {
 		return nil // the client left; the caller sees ctx end
-	}
-	ws, err := g.w.Workers(ctx)
-	if err != nil {
-		return err
-	}
-	if ws == nil {
-		ws = []codec.Worker{}
 	}
 	_ = s.send("workers", map[string]any{"workers": ws, "time": now})
 	return nil

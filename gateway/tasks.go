@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -34,12 +34,16 @@ func (d *duration) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	var ms float64
-	if err := json.Unmarshal(b, &ms); err != nil {
-		return fmt.Errorf("duration %s: want a duration such as \"30s\", or milliseconds", b)
+	if err := json.Unmarshal(b, &ms); err != nil || math.Abs(ms) > maxDurationMS {
+		return fmt.Errorf("duration %s: want a duration such as \"30s\", or milliseconds (at most %d days)", b, maxDurationMS/86_400_000)
 	}
 	*d = duration(time.Duration(ms * float64(time.Millisecond)))
 	return nil
 }
+
+// maxDurationMS is the longest duration a body may give in milliseconds:
+// ten years, far from time.Duration's limit (292 years).
+const maxDurationMS = 10 * 365 * 86_400_000
 
 // submitRequest is the body of POST /v1/tasks.
 type submitRequest struct {
@@ -52,6 +56,11 @@ type submitRequest struct {
 	MaxAttempts int               `json:"max_attempts"`
 	ResultTTL   duration          `json:"result_ttl"`
 	Meta        map[string]string `json:"meta"`
+	// RunAt (RFC 3339) or Delay delays the task: it is scheduled until then.
+	RunAt string   `json:"run_at"`
+	Delay duration `json:"delay"`
+
+	at time.Time // now + Delay, taken once
 }
 
 // taskRef is the answer to a submission: the task's id, queue and status.
@@ -60,6 +69,7 @@ type taskRef struct {
 	Queue    string `json:"queue,omitempty"`
 	Status   string `json:"status"`
 	ReplayOf string `json:"replay_of,omitempty"`
+	RunAt    string `json:"run_at,omitempty"`
 }
 
 // outcomeBody is a task's outcome as JSON.
@@ -80,25 +90,8 @@ func (g *gateway) submit(rw http.ResponseWriter, r *http.Request) {
 		writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, g.cfg.MaxBody))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(rw, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the body is larger than %d bytes", mbe.Limit))
-			return
-		}
-		writeError(rw, http.StatusBadRequest, "bad_request", "read body: "+err.Error())
-		return
-	}
 	var req submitRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		writeError(rw, http.StatusBadRequest, "bad_json", "body: "+err.Error())
-		return
-	}
-	if dec.More() {
-		writeError(rw, http.StatusBadRequest, "bad_json", "body: more than one JSON value")
+	if !g.decodeBody(rw, r, &req) {
 		return
 	}
 	if strings.TrimSpace(req.Func) == "" {
@@ -120,6 +113,10 @@ func (g *gateway) submit(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ref := taskRef{ID: h.ID(), Queue: h.Queue(), Status: string(strand.StatusPending)}
+	if at := req.runAt(); at.After(time.Now()) {
+		// The server runs it at the second, rounded up.
+		ref.Status, ref.RunAt = string(strand.StatusScheduled), rfc3339(at.Add(time.Second-time.Nanosecond).Truncate(time.Second))
+	}
 	rw.Header().Set("Location", "/v1/tasks/"+h.ID())
 	if wait <= 0 {
 		writeJSON(rw, http.StatusCreated, ref)
@@ -162,7 +159,26 @@ func (req *submitRequest) options() ([]any, error) {
 	if len(req.Meta) > 0 {
 		out = append(out, writer.Meta(req.Meta))
 	}
+	if at := req.runAt(); !at.IsZero() {
+		out = append(out, writer.At(at))
+	}
 	return out, nil
+}
+
+// runAt is when the request asks the task to run: zero for now. check has
+// refused a run_at that does not parse, and both fields at once.
+func (req *submitRequest) runAt() time.Time {
+	if req.RunAt != "" {
+		t, _ := time.Parse(time.RFC3339, req.RunAt)
+		return t
+	}
+	if req.Delay > 0 {
+		if req.at.IsZero() {
+			req.at = time.Now().Add(time.Duration(req.Delay))
+		}
+		return req.at
+	}
+	return time.Time{}
 }
 
 // check refuses what the writer's options would refuse, so that it is a
@@ -185,6 +201,15 @@ func (req *submitRequest) check() error {
 		return errors.New("max_attempts: negative")
 	case req.ResultTTL != 0 && time.Duration(req.ResultTTL) < time.Second:
 		return errors.New("result_ttl: below 1s")
+	case req.RunAt != "" && req.Delay != 0:
+		return errors.New("run_at and delay: give one of them")
+	case req.Delay < 0:
+		return errors.New("delay: negative")
+	}
+	if req.RunAt != "" {
+		if _, err := time.Parse(time.RFC3339, req.RunAt); err != nil {
+			return fmt.Errorf("run_at %q: want an RFC 3339 time such as 2026-12-24T18:00:00Z", req.RunAt)
+		}
 	}
 	return nil
 }
@@ -195,6 +220,7 @@ const statusTimeout = 5 * time.Second
 // waitOutcome waits up to wait for h's outcome: 200 with it, or 202 with
 // the task's status now.
 func (g *gateway) waitOutcome(rw http.ResponseWriter, r *http.Request, h *writer.Handle, wait time.Duration, ref taskRef) {
+	longLived(rw, wait)
 	ctx, cancel := context.WithTimeout(r.Context(), wait)
 	defer cancel()
 	o, f, err := h.Wait(ctx)
@@ -269,6 +295,8 @@ type infoBody struct {
 	Error       *errorBody        `json:"error,omitempty"`
 	Meta        map[string]string `json:"meta,omitempty"`
 	Items       int64             `json:"items,omitempty"`
+	// RunAt is when a scheduled (delayed) task becomes due.
+	RunAt string `json:"run_at,omitempty"`
 }
 
 func rfc3339(t time.Time) string {
@@ -282,7 +310,7 @@ func infoJSON(in *writer.Info) *infoBody {
 	body := &infoBody{
 		ID: in.ID, Status: string(in.Status), Func: in.Func, Queue: in.Queue, Attempt: in.Attempt, Worker: in.Worker,
 		Created: rfc3339(in.Created), Started: rfc3339(in.Started), Finished: rfc3339(in.Finished),
-		Progress: in.Progress, Meta: in.Meta, Items: in.Items,
+		Progress: in.Progress, Meta: in.Meta, Items: in.Items, RunAt: rfc3339(in.RunAt),
 	}
 	if in.Err != nil {
 		e := codec.ErrorInfoOf(in.Err)

@@ -27,6 +27,7 @@ type QueueCollector struct {
 	timeout time.Duration
 
 	depth, inFlight, redelivered, waiting, workers, dlq *prometheus.Desc
+	queueWorkers                                        *prometheus.Desc
 }
 
 // ScrapeTimeout bounds the JetStream reads of one scrape.
@@ -44,12 +45,14 @@ func NewQueueCollector(b *broker.Broker, w *writer.Writer) *QueueCollector {
 		waiting:     prometheus.NewDesc("strand_queue_waiting", "Pull requests of workers waiting for tasks.", q, nil),
 		workers:     prometheus.NewDesc("strand_workers", "Live workers (heartbeat records in the workers bucket).", nil, nil),
 		dlq:         prometheus.NewDesc("strand_dlq_tasks", "Dead tasks held in the dead-letter stream.", q, nil),
+		queueWorkers: prometheus.NewDesc("strand_queue_workers",
+			"Live workers that consume the queue; 0 for a queue with tasks and no worker (they wait).", q, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *QueueCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.depth, c.inFlight, c.redelivered, c.waiting, c.workers, c.dlq} {
+	for _, d := range []*prometheus.Desc{c.depth, c.inFlight, c.redelivered, c.waiting, c.workers, c.dlq, c.queueWorkers} {
 		ch <- d
 	}
 }
@@ -59,17 +62,27 @@ func (c *QueueCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
+	ws, werr := c.w.Workers(ctx)
 	if qs, err := c.b.Queues(ctx); err != nil {
 		ch <- prometheus.NewInvalidMetric(c.depth, err)
 	} else {
+		consumers := map[string]int{}
+		for _, w := range ws {
+			for _, q := range w.Queues {
+				consumers[q]++
+			}
+		}
 		for _, q := range qs {
+			if werr == nil {
+				ch <- prometheus.MustNewConstMetric(c.queueWorkers, prometheus.GaugeValue, float64(consumers[q.Queue]), q.Queue)
+			}
 			ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(q.Depth), q.Queue)
 			ch <- prometheus.MustNewConstMetric(c.inFlight, prometheus.GaugeValue, float64(q.InFlight), q.Queue)
 			ch <- prometheus.MustNewConstMetric(c.redelivered, prometheus.GaugeValue, float64(q.Redelivered), q.Queue)
 			ch <- prometheus.MustNewConstMetric(c.waiting, prometheus.GaugeValue, float64(q.Waiting), q.Queue)
 		}
 	}
-	if ws, err := c.w.Workers(ctx); err != nil {
+	if err := werr; err != nil {
 		ch <- prometheus.NewInvalidMetric(c.workers, err)
 	} else {
 		ch <- prometheus.MustNewConstMetric(c.workers, prometheus.GaugeValue, float64(len(ws)))

@@ -56,6 +56,21 @@ type presence struct {
 	warned bool
 }
 
+// busyBeat is the shortest time between two beats that tell a change of
+// the tasks in flight: lists of workers show how busy each one is within
+// about that, not a whole heartbeat interval late.
+const busyBeat = 250 * time.Millisecond
+
+// addInFlight counts handlers starting (1) and ending (-1), and tells the
+// heartbeat.
+func (r *Reader) addInFlight(d int64) {
+	r.inFlight.Add(d)
+	select {
+	case r.busy <- struct{}{}:
+	default:
+	}
+}
+
 func (p *presence) run(ctx context.Context) {
 	tick := time.NewTicker(p.every)
 	defer tick.Stop()
@@ -72,10 +87,31 @@ func (p *presence) run(ctx context.Context) {
 		if ready {
 			p.beat(ctx)
 		}
+		if !p.wait(ctx, tick.C, time.Now().Add(busyBeat)) {
+			return
+		}
+	}
+}
+
+// wait waits for the next beat: a tick, or a change of the tasks in flight
+// (told no earlier than soonest). It returns false when ctx ends.
+func (p *presence) wait(ctx context.Context, tick <-chan time.Time, soonest time.Time) bool {
+	for {
 		select {
 		case <-ctx.Done():
-			return
-		case <-tick.C:
+			return false
+		case <-tick:
+			return true
+		case <-p.r.busy:
+			if p.rec.InFlight == int(p.r.inFlight.Load()) {
+				continue
+			}
+			select {
+			case <-ctx.Done():
+				return false
+			case <-time.After(time.Until(soonest)):
+				return true
+			}
 		}
 	}
 }

@@ -134,3 +134,51 @@ func TestLongTaskNotRedelivered(t *testing.T) {
 		t.Fatalf("outcome %s attempt %d after %d runs; want completed, attempt 1, one run", o.Status, o.Attempt, runs.Load())
 	}
 }
+
+// The record tells a change of the tasks in flight soon after it, not a
+// whole heartbeat interval (here a minute) later.
+func TestWorkerRecordBusy(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	register(t, e)
+	e.worker(reader.Config{WorkerID: "hb-busy", Concurrency: 4, HeartbeatEvery: time.Minute})
+	ctx := ctxT(t, 30*time.Second)
+	for {
+		if _, ok := findWorker(t, e, "hb-busy"); ok {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("hb-busy never listed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var hs []interface {
+		Result(context.Context, any) error
+	}
+	for range 2 {
+		h, err := e.w.Submit(ctx, "sleep", 3000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs = append(hs, h)
+	}
+	waitBusy := func(want int) {
+		t.Helper()
+		for {
+			if w, _ := findWorker(t, e, "hb-busy"); w.InFlight == want {
+				return
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("in_flight never %d", want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitBusy(2)
+	for _, h := range hs {
+		if err := h.Result(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitBusy(0)
+}

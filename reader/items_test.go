@@ -227,3 +227,31 @@ func TestProgressReachesCaller(t *testing.T) {
 		t.Fatalf("progress seen %+v", seen)
 	}
 }
+
+// TestLastProgressWritten: reports faster than the write throttle are
+// folded, but the last one is always written before the outcome.
+func TestLastProgressWritten(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.reg.MustRegister("quick", func(ctx context.Context) (string, error) {
+		time.Sleep(20 * time.Millisecond) // running is written (after RunningAfter)
+		for i := int64(1); i <= 3; i++ {
+			strand.Progress(ctx, i, 3, "step")
+		}
+		return "ok", nil
+	})
+	e.worker(reader.Config{Concurrency: 2})
+	ctx := ctxT(t, 20*time.Second)
+	h, err := e.w.Submit(ctx, "quick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []codec.Progress
+	o, _, err := h.WatchProgress(ctx, func(p codec.Progress) { seen = append(seen, p) })
+	if err != nil || o.Status != strand.StatusCompleted {
+		t.Fatalf("outcome %+v, %v", o, err)
+	}
+	if len(seen) == 0 || seen[len(seen)-1] != (codec.Progress{Done: 3, Total: 3, Note: "step"}) {
+		t.Fatalf("progress seen %+v, want the last report 3/3 last", seen)
+	}
+}

@@ -166,9 +166,9 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 		stateTimer = time.AfterFunc(r.cfg.RunningAfter, sw.write)
 	}
 	hb := r.heartbeat(m)
-	r.inFlight.Add(1)
+	r.addInFlight(1)
 	result, err := r.handle(taskCtx, t, fn, f) // the middleware chain around call
-	r.inFlight.Add(-1)
+	r.addInFlight(-1)
 	hb.Stop()
 	if stateTimer != nil {
 		stateTimer.Stop()
@@ -248,6 +248,9 @@ func (r *Reader) finish(t *task, result any, err error, acks chan<- pendingAck) 
 		}
 		t.log.Debug().Str("kind", o.Error.Kind).Str("error", o.Error.Message).Str("status", string(o.Status)).Msg("task failed")
 	}
+	if (o.Status == strand.StatusFailed || o.Status == strand.StatusDead) && o.Error.Kind != strand.KindMalformed {
+		o.Task = r.keepTask(t, o.Error)
+	}
 	if t.items != nil {
 		// The items and their end marker are stored before the outcome,
 		// so that whoever sees the outcome finds every item.
@@ -291,6 +294,22 @@ func (r *Reader) finish(t *task, result any, err error, acks chan<- pendingAck) 
 		return
 	}
 	acks <- pendingAck{fut: fut, t: t, term: term, outcome: o}
+}
+
+// keepTask is the envelope a failed or dead outcome keeps, so that the
+// task can be resubmitted (strand tasks retry): none when it would not fit
+// the record beside the error. (A malformed envelope is never kept: its
+// bytes would break the record.)
+func (r *Reader) keepTask(t *task, e *codec.ErrorInfo) codec.Raw {
+	data := t.msg.Data()
+	room := r.b.MaxRecord() - 1024
+	if e != nil {
+		room -= int64(len(e.Message) + len(e.Kind))
+	}
+	if len(data) == 0 || int64(len(data)) > room {
+		return nil
+	}
+	return codec.Raw(data)
 }
 
 // ackLinger is how long a task's final answer (ack or term) waits after

@@ -70,12 +70,22 @@ func (w *stateWriter) progress(done, total int64, note string) {
 	})
 }
 
-// stop ends the writes: the task's outcome follows.
+// stop ends the writes: the task's outcome follows. A report still waiting
+// out the throttle is written now, so the last report is never lost (it is
+// published before the outcome, on the same connection: readers see it
+// first).
 func (w *stateWriter) stop() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.stopped {
+		return
+	}
 	w.stopped = true
-	if w.timer != nil {
+	if w.pending {
+		// The timer may have fired and wait for the lock: once it has it,
+		// it sees stopped and writes nothing.
 		w.timer.Stop()
+		w.pending = false
+		w.writeLocked()
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/kelseyhightower/envconfig"
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
@@ -129,6 +130,17 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// FromEnv reads a Config from STRAND_* variables (STRAND_QUEUES,
+// STRAND_CONCURRENCY, STRAND_ACK_WAIT, ...: each field's tag names its
+// variable); fields left unset keep their defaults.
+func FromEnv() (Config, error) {
+	var c Config
+	if err := envconfig.Process("strand", &c); err != nil {
+		return Config{}, fmt.Errorf("reader: environment: %w", err)
+	}
+	return c, nil
+}
+
 // Reader is a worker: it takes tasks from its queues, runs the registered
 // handlers in a bounded pool, and records their outcomes.
 type Reader struct {
@@ -142,10 +154,15 @@ type Reader struct {
 	ab      abandonment // handlers given up on (see call)
 	handler Handler     // the middleware chain around call
 
+	ran     atomic.Bool   // Run was called
+	now     chan struct{} // closed by StopNow
+	nowOnce sync.Once
+
 	mu        sync.Mutex
 	running   map[string]context.CancelCauseFunc
 	cancelled map[string]time.Time
 	inFlight  atomic.Int64   // handlers running now, for the heartbeat record
+	busy      chan struct{}  // signalled when inFlight changes: the heartbeat tells it soon
 	carrying  sync.WaitGroup // workflow steps carrying their workflow on (flow.go)
 }
 
@@ -166,6 +183,8 @@ func New(b *broker.Broker, reg *registry.Registry, cfg Config) (*Reader, error) 
 		logs:      cfg.Logger.GetLevel() != zerolog.Disabled,
 		running:   make(map[string]context.CancelCauseFunc),
 		cancelled: make(map[string]time.Time),
+		now:       make(chan struct{}),
+		busy:      make(chan struct{}, 1),
 	}
 	if len(cfg.ProcessQueues) > 0 {
 		r.cfg.Middleware = append(slices.Clip(cfg.Middleware), r.inChild)
@@ -173,6 +192,17 @@ func New(b *broker.Broker, reg *registry.Registry, cfg Config) (*Reader, error) 
 	r.handler = r.chain()
 	return r, nil
 }
+
+// ErrRunning is returned by a second call of [Reader.Run]: a Reader runs
+// once.
+var ErrRunning = errors.New("reader: Run was already called")
+
+// StopNow cuts a shutdown short: once Run's ctx has ended (or as it ends),
+// running handlers have their ctx cancelled at once instead of after
+// ShutdownTimeout, and their tasks are handed back for redelivery. Run
+// still waits for the outcomes already written to be confirmed. Safe to
+// call more than once and from any goroutine.
+func (r *Reader) StopNow() { r.nowOnce.Do(func() { close(r.now) }) }
 
 // ID is the worker's id, as written in task records.
 func (r *Reader) ID() string { return r.cfg.WorkerID }
@@ -193,7 +223,12 @@ type job struct {
 // hand back the ones taken but not started, let running tasks finish for up
 // to ShutdownTimeout, cancel the rest and hand them back for redelivery,
 // wait for the last outcomes to be confirmed, and return.
+//
+// A Reader runs once: a second call returns [ErrRunning].
 func (r *Reader) Run(ctx context.Context) error {
+	if !r.ran.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
 	for _, q := range r.cfg.Queues {
 		_, err := r.b.EnsureQueue(ctx, q, broker.QueueConfig{
 			AckWait: r.cfg.AckWait, MaxDeliver: r.consumerMaxDeliver(),
@@ -249,11 +284,18 @@ func (r *Reader) Run(ctx context.Context) error {
 			fetchers.Go(func() { r.fetch(q, true, jobs, extra, stopping) })
 		}
 	}
+	// The server fires delayed tasks and schedules; the workers of a queue
+	// move each firing into it (broker.Relay).
+	var relays sync.WaitGroup
+	for _, q := range r.cfg.Queues {
+		relays.Go(func() { r.relay(ctx, q) })
+	}
+	defer relays.Wait()
 	r.log.Info().Strs("queues", r.cfg.Queues).Int("concurrency", r.cfg.Concurrency).
 		Strs("functions", r.reg.Names()).Msg("worker started")
 
 	<-ctx.Done()
-	r.log.Info().Msg("worker stopping: no new tasks, waiting for running ones")
+	r.log.Info().Dur("shutdown_timeout", r.cfg.ShutdownTimeout).Msg("worker stopping: no new tasks, waiting for running ones")
 	close(stopping)
 	fetchers.Wait()
 	close(jobs)
@@ -266,11 +308,21 @@ func (r *Reader) Run(ctx context.Context) error {
 		r.log.Warn().Dur("shutdown_timeout", r.cfg.ShutdownTimeout).Msg("cancelling running tasks; they will be redelivered")
 		stopRuns(errShutdown)
 		<-done
+	case <-r.now:
+		r.log.Warn().Msg("stopping now: cancelling running tasks; they will be redelivered")
+		stopRuns(errShutdown)
+		<-done
 	}
 	close(acks)
 	ackers.Wait()
 	r.carrying.Wait()
-	r.waitAbandoned(r.cfg.ShutdownTimeout)
+	abandonWait := r.cfg.ShutdownTimeout
+	select {
+	case <-r.now:
+		abandonWait = 0
+	default:
+	}
+	r.waitAbandoned(abandonWait)
 	r.log.Info().Msg("worker stopped")
 	return nil
 }
@@ -494,3 +546,26 @@ func (r *Reader) untrack(queue, id string) {
 
 // Functions lists what this worker can run.
 func (r *Reader) Functions() []string { return r.reg.Names() }
+
+// relay moves the firings of queue into it until ctx ends, starting again
+// after a failure (a consumer lost with its server, the schedules stream
+// not provisioned yet, say); the same failure is logged once.
+func (r *Reader) relay(ctx context.Context, queue string) {
+	log := r.log.With().Str("queue", queue).Logger()
+	onErr := func(err error) { log.Warn().Err(err).Msg("relay") }
+	last := ""
+	for wait := time.Second; ctx.Err() == nil; wait = min(2*wait, 30*time.Second) {
+		err := r.b.Relay(ctx, queue, onErr)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		if err.Error() != last {
+			last = err.Error()
+			log.Warn().Err(err).Msg("delayed tasks and schedules of this queue wait until this is fixed")
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+}

@@ -1,12 +1,35 @@
-// Package strandtest gives a test its own strand: an embedded server, a
-// writer and a worker with the functions it names, all removed when the
-// test ends. No test shares a server with another.
+// Package strandtest is strand's testing kit, in the shape of River's
+// rivertest: helpers a test calls with its testing.TB, each failing the
+// test with a readable message rather than returning an error.
 //
-//	func TestAdd(t *testing.T) {
-//		env := strandtest.New(t, scratch.Options{Funcs: map[string]any{"add": add}})
-//		h, _ := env.Writer.Submit(ctx, "add", 2, 3)
+//   - New gives a test its own strand: an embedded server on a free
+//     loopback port, a writer and a worker running the functions it names,
+//     all stopped and removed when the test ends. No test shares a server
+//     with another.
+//   - RequireSubmitted and RequireNotSubmitted assert that a task of a
+//     function, with given args, kwargs, queue or meta, was (or was not)
+//     submitted through the env's writers; WaitSubmitted waits for a task
+//     that code under test submits in the background.
+//   - Work and RunInline run a handler inline, without a server, with the
+//     task context a worker gives it (strand.TaskFrom, strand.Progress,
+//     streamed items, the deadline), and return what it produced.
+//   - WaitOutcome waits for a task's outcome or fails the test.
+//
+// A test of code that submits tasks:
+//
+//	func TestSignup(t *testing.T) {
+//		env := strandtest.New(t, scratch.Options{Funcs: map[string]any{"welcome": sendWelcome}})
+//		signup(ctx, env.Writer, "ann@example.com")
+//		sub := strandtest.RequireSubmitted(t, env, "welcome", &strandtest.Match{Args: []any{"ann@example.com"}})
+//		out := strandtest.WaitOutcome(t, env.Open(t, sub.ID), 10*time.Second)
 //		…
 //	}
+//
+// A test of a handler alone:
+//
+//	res := strandtest.Work(t, ctx, resize, "a.png", 640)
+//	var size int
+//	res.Decode(t, &size)
 package strandtest
 
 import (
@@ -15,12 +38,26 @@ import (
 	"time"
 
 	"github.com/strand-run/strand/scratch"
+	"github.com/strand-run/strand/writer"
 )
 
+// Env is a test's strand (a scratch.Env: Server, Broker, Writer, Registry,
+// StartWorker, URL) whose writers record what they submit, for
+// RequireSubmitted.
+type Env struct {
+	*scratch.Env
+	// Recorder holds every task the env's writers submitted.
+	Recorder *Recorder
+}
+
 // New starts a scratch strand for t (see package scratch) and closes it at
-// cleanup; a failure to start or to close fails the test.
-func New(t testing.TB, opts scratch.Options) *scratch.Env {
+// cleanup; a failure to start or to close fails the test. The env's writer
+// records each task the server accepted in env.Recorder, after the
+// middleware of opts.Writer has run (what the server stores).
+func New(t testing.TB, opts scratch.Options) *Env {
 	t.Helper()
+	rec := &Recorder{}
+	opts.Writer.Middleware = withRecorder(opts.Writer.Middleware, rec)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	env, err := scratch.Start(ctx, opts)
@@ -32,5 +69,40 @@ func New(t testing.TB, opts scratch.Options) *scratch.Env {
 			t.Errorf("strandtest: close: %v", err)
 		}
 	})
-	return env
+	return &Env{Env: env, Recorder: rec}
+}
+
+// withRecorder returns mw with rec's middleware innermost, in a new slice.
+func withRecorder(mw []writer.Middleware, rec *Recorder) []writer.Middleware {
+	out := make([]writer.Middleware, 0, len(mw)+1)
+	out = append(out, mw...)
+	return append(out, rec.Middleware())
+}
+
+// Submissions returns the tasks the env's writers submitted, in order.
+func (e *Env) Submissions() []Submission { return e.Recorder.Submissions() }
+
+// NewWriter returns another writer on the env's connection, with cfg, that
+// records its submissions in env.Recorder as the env's own writer does; it
+// is closed at cleanup.
+func (e *Env) NewWriter(t testing.TB, cfg writer.Config) *writer.Writer {
+	t.Helper()
+	cfg.Middleware = withRecorder(cfg.Middleware, e.Recorder)
+	w, err := writer.New(e.Broker, cfg)
+	if err != nil {
+		t.Fatalf("strandtest: writer: %v", err)
+	}
+	t.Cleanup(func() { _ = w.Close() })
+	return w
+}
+
+// Open returns the env writer's handle to the task id (writer.Open),
+// failing the test on a malformed id.
+func (e *Env) Open(t testing.TB, id string) *writer.Handle {
+	t.Helper()
+	h, err := e.Writer.Open(id)
+	if err != nil {
+		t.Fatalf("strandtest: open %s: %v", id, err)
+	}
+	return h
 }

@@ -12,4 +12,11 @@
 //
 // Open rebuilds a handle from an id in any process; SubmitBatch pipelines
 // many submissions into about one round trip.
+//
+// At and After delay a task: the NATS server keeps it until then (status
+// scheduled) and fires it with no strand process alive. PutSchedule keeps a
+// named cron or @every schedule on the server, each firing one task:
+//
+//	h, _ = w.Submit(ctx, "add", 2, 3, writer.After(time.Minute))
+//	_ = w.PutSchedule(ctx, "nightly", "0 3 * * *", "report", writer.TimeZone("Europe/Paris"))
 package writer

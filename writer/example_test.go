@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/reader"
@@ -61,4 +63,58 @@ func ExampleWriter_Submit() {
 	// Output:
 	// 5 completed
 	// add: arg 1: want int, got string "x"
+}
+
+// Delay a task, and keep a schedule that the server fires every second;
+// each firing is one task, name-<unix second>.
+func ExampleWriter_PutSchedule() {
+	dir, _ := os.MkdirTemp("", "strand-example-")
+	defer os.RemoveAll(dir)
+	srv, err := broker.StartServer(broker.ServerConfig{Addr: "127.0.0.1:0", DataDir: dir})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Stop()
+	ctx := context.Background()
+	b, err := broker.Connect(ctx, broker.Config{URL: srv.URL()})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer b.Close()
+	reg := registry.New()
+	reg.MustRegister("add", func(a, b int) int { return a + b })
+	r, _ := reader.New(b, reg, reader.Config{})
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan error)
+	go func() { done <- r.Run(wctx) }()
+	defer func() { stop(); <-done }()
+	w, _ := writer.New(b, writer.Config{})
+	defer w.Close()
+
+	h, _ := w.Submit(ctx, "add", 2, 3, writer.After(time.Second))
+	status, _ := h.Status(ctx)
+	var sum int
+	err = h.Result(ctx, &sum)
+	fmt.Println(status, "then", sum, err)
+
+	if err := w.PutSchedule(ctx, "tick", "@every 1s", "add", 1, 1); err != nil {
+		fmt.Println(err)
+		return
+	}
+	for {
+		s, _ := w.GetSchedule(ctx, "tick")
+		if s.LastTask != "" {
+			h, _ := w.Open(s.LastTask)
+			err := h.Result(ctx, &sum)
+			fmt.Println(s.Spec, strings.HasPrefix(s.LastTask, "tick-"), sum, err)
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_ = w.DeleteSchedule(ctx, "tick")
+	// Output:
+	// scheduled then 5 <nil>
+	// @every 1s true 2 <nil>
 }

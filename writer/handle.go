@@ -72,6 +72,8 @@ type Info struct {
 	Err   error
 	Meta  map[string]string
 	Items int64
+	// RunAt is when a delayed task (status scheduled) becomes due.
+	RunAt time.Time
 }
 
 func ms(t int64) time.Time {
@@ -137,6 +139,9 @@ func (h *Handle) Info(ctx context.Context) (*Info, error) {
 	if env := l.Task; env != nil {
 		info.Status, info.Func = strand.StatusPending, env.Func
 		info.Created, info.Meta = ms(env.Created), env.Meta
+		if l.Scheduled {
+			info.Status, info.RunAt = strand.StatusScheduled, l.RunAt
+		}
 	}
 	if st := l.State; st != nil && l.Task != nil {
 		info.Status, info.Attempt, info.Worker = st.Status, st.Attempt, st.Worker

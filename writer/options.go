@@ -25,6 +25,9 @@ type submitOpts struct {
 	formatSet   bool
 	trace       string
 	caller      string
+	at          time.Time // At, or now + After
+	delayed     bool      // At or After was given
+	tz          string    // TimeZone: schedules only
 }
 
 // Queue sends the task to queue q instead of the writer's default.
@@ -134,4 +137,34 @@ func Codec(c codec.Codec) Option {
 		o.format, o.formatSet = f, true
 		return nil
 	}
+}
+
+// At delays the task until t: it has status scheduled until then, the
+// server keeps it (no strand process needs to be alive) and queues it at t
+// (rounded up to the second), when it is pending. Its id is taken from the
+// submission on. A t not after now queues it at once; a t further than the
+// task TTL is refused. Not for schedules.
+func At(t time.Time) Option {
+	return func(o *submitOpts) error {
+		if t.IsZero() {
+			return fmt.Errorf("At: zero time")
+		}
+		o.at, o.delayed = t, true
+		return nil
+	}
+}
+
+// After delays the task by d, as At(time.Now().Add(d)); d <= 0 queues it
+// at once.
+func After(d time.Duration) Option {
+	return func(o *submitOpts) error {
+		o.at, o.delayed = time.Now().Add(d), true
+		return nil
+	}
+}
+
+// TimeZone reads a schedule's cron expression in the IANA time zone tz
+// (default UTC). Only for PutSchedule, and not with @every.
+func TimeZone(tz string) Option {
+	return func(o *submitOpts) error { o.tz = tz; return nil }
 }

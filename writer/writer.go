@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/kelseyhightower/envconfig"
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
@@ -15,6 +16,17 @@ import (
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/codec"
 )
+
+// FromEnv reads a Config from STRAND_QUEUE, STRAND_RESULT_TTL,
+// STRAND_TASK_TTL, STRAND_JSON and STRAND_CALLER; fields left unset keep
+// their defaults.
+func FromEnv() (Config, error) {
+	var c Config
+	if err := envconfig.Process("strand", &c); err != nil {
+		return Config{}, fmt.Errorf("writer: environment: %w", err)
+	}
+	return c, nil
+}
 
 // Config is a writer's defaults. The zero value works: queue "default",
 // msgpack, results kept 24h. Fields can be read from STRAND_* variables
@@ -146,14 +158,14 @@ func (w *Writer) Close() error {
 // running, or its outcome is kept — returns an error matching
 // strand.ErrDuplicate together with a handle to the task that holds it.
 func (w *Writer) Submit(ctx context.Context, fn string, args ...any) (*Handle, error) {
-	env, f, own, err := w.envelope(fn, args)
+	env, f, own, at, err := w.envelope(fn, args)
 	if err != nil {
 		return nil, fmt.Errorf("submit %s: %w", fn, err)
 	}
 	var h *Handle
 	err = w.wrap(func(ctx context.Context, env *codec.Envelope, f codec.Format) error {
 		var t *broker.Task
-		if h, t, err = w.prepare(env, f, own); err != nil {
+		if h, t, err = w.prepare(env, f, own, at); err != nil {
 			return err
 		}
 		return w.b.Submit(ctx, t)[0]
@@ -167,7 +179,7 @@ func (w *Writer) Submit(ctx context.Context, fn string, args ...any) (*Handle, e
 // prepare encodes env as its task and makes its handle, waiting for its
 // outcome from before the task exists: then the outcome cannot be missed,
 // and Wait needs no read.
-func (w *Writer) prepare(env *codec.Envelope, f codec.Format, own bool) (*Handle, *broker.Task, error) {
+func (w *Writer) prepare(env *codec.Envelope, f codec.Format, own bool, at time.Time) (*Handle, *broker.Task, error) {
 	data, err := codec.EncodeEnvelope(f, env)
 	if err != nil {
 		return nil, nil, err
@@ -180,7 +192,7 @@ func (w *Writer) prepare(env *codec.Envelope, f codec.Format, own bool) (*Handle
 	}
 	t := &broker.Task{
 		Queue: env.Queue, ID: env.ID, Func: env.Func, Trace: env.Trace,
-		Format: f, Data: data, TTL: w.cfg.TaskTTL, OwnID: own,
+		Format: f, Data: data, TTL: w.cfg.TaskTTL, OwnID: own, At: at,
 	}
 	return h, t, nil
 }
@@ -202,7 +214,28 @@ func (w *Writer) refused(h *Handle, err error) *Handle {
 	return nil
 }
 
-func (w *Writer) envelope(fn string, args []any) (*codec.Envelope, codec.Format, bool, error) {
+// envelope makes the envelope of a call of fn with args (options among
+// them), and when it is to run: zero for now, else the time At or After asked.
+func (w *Writer) envelope(fn string, args []any) (*codec.Envelope, codec.Format, bool, time.Time, error) {
+	env, f, own, o, err := w.build(fn, args)
+	if err != nil {
+		return nil, 0, false, time.Time{}, err
+	}
+	if o.tz != "" {
+		return nil, 0, false, time.Time{}, fmt.Errorf("%w: TimeZone is for schedules, not tasks", strand.ErrBadOption)
+	}
+	if !o.delayed {
+		return env, f, own, time.Time{}, nil
+	}
+	if d := time.Until(o.at); d > w.cfg.TaskTTL {
+		return nil, 0, false, time.Time{}, fmt.Errorf("%w: a delay of %v is beyond the task TTL of %v (STRAND_TASK_TTL)", strand.ErrBadOption, d.Round(time.Second), w.cfg.TaskTTL)
+	}
+	return env, f, own, o.at, nil
+}
+
+// build makes the envelope of a call of fn with args and returns the
+// options it found among them.
+func (w *Writer) build(fn string, args []any) (*codec.Envelope, codec.Format, bool, submitOpts, error) {
 	o := submitOpts{queue: w.cfg.Queue, resultTTL: w.cfg.ResultTTL, caller: w.cfg.Caller}
 	if w.cfg.JSON {
 		o.format = codec.JSON
@@ -211,7 +244,7 @@ func (w *Writer) envelope(fn string, args []any) (*codec.Envelope, codec.Format,
 	for _, a := range args {
 		if opt, ok := a.(Option); ok {
 			if err := opt(&o); err != nil {
-				return nil, 0, false, fmt.Errorf("%w: %v", strand.ErrBadOption, err)
+				return nil, 0, false, o, fmt.Errorf("%w: %v", strand.ErrBadOption, err)
 			}
 			continue
 		}
@@ -241,25 +274,25 @@ func (w *Writer) envelope(fn string, args []any) (*codec.Envelope, codec.Format,
 	if !own {
 		id, err := uuid.NewV7()
 		if err != nil {
-			return nil, 0, false, err
+			return nil, 0, false, o, err
 		}
 		env.ID = id.String()
 	}
 	for i, a := range pos {
 		raw, err := f.Marshal(a)
 		if err != nil {
-			return nil, 0, false, fmt.Errorf("arg %d: %w", i+1, err)
+			return nil, 0, false, o, fmt.Errorf("arg %d: %w", i+1, err)
 		}
 		env.Args[i] = raw
 	}
 	if o.kwargs != nil {
 		raw, err := f.Marshal(o.kwargs)
 		if err != nil {
-			return nil, 0, false, fmt.Errorf("kwargs: %w", err)
+			return nil, 0, false, o, fmt.Errorf("kwargs: %w", err)
 		}
 		env.Kwargs = raw
 	}
-	return env, f, own, nil
+	return env, f, own, o, nil
 }
 
 // Call is one task of a batch: a function name and its args, which may
@@ -280,10 +313,10 @@ func (w *Writer) SubmitBatch(ctx context.Context, calls []Call) ([]*Handle, []er
 	tasks := make([]*broker.Task, 0, len(calls))
 	at := make([]int, 0, len(calls))
 	for i, c := range calls {
-		env, f, own, err := w.envelope(c.Func, c.Args)
+		env, f, own, runAt, err := w.envelope(c.Func, c.Args)
 		if err == nil {
 			err = w.wrap(func(_ context.Context, env *codec.Envelope, f codec.Format) error {
-				h, t, err := w.prepare(env, f, own)
+				h, t, err := w.prepare(env, f, own, runAt)
 				if err != nil {
 					return err
 				}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/internal/demo"
 	"github.com/strand-run/strand/supervise"
 	"github.com/strand-run/strand/tracing"
 	"github.com/strand-run/strand/writer"
@@ -33,8 +34,9 @@ func newDevCmd(a *app) *cobra.Command {
 		Use:   "dev [--addr HOST:PORT] [--data DIR] [--concurrency N] [--sync always|DURATION] [--http HOST:PORT] [--metrics HOST:PORT] [--trace stdout]",
 		Short: "Run a NATS server and a worker with the demo functions, in one process",
 		Long: `Run an embedded NATS server with JetStream and a worker with the demo
-functions (add, echo, sleep, fail, count, work, sum) on queue "default", in one process, until
-SIGINT or SIGTERM. Data is kept in --data between runs. --workers N also runs
+functions (` + strings.Join(demo.Names(), ", ") + `) on queue "default", in one process, until
+SIGINT or SIGTERM; a second signal hands running tasks back at once instead of letting them
+finish. Data is kept in --data between runs. --workers N also runs
 N worker processes of this binary, supervised: dev waits until each serves,
 and stops them (SIGTERM, then SIGKILL) before the server.`,
 		Args: cobra.NoArgs,
@@ -60,7 +62,7 @@ and stops them (SIGTERM, then SIGKILL) before the server.`,
 			if err != nil {
 				return err
 			}
-			ctx, stop := untilSignal(cmd.Context())
+			ctx, now, stop := untilSignals(cmd.Context())
 			defer stop()
 
 			s, err := startServer(scfg)
@@ -114,7 +116,7 @@ and stops them (SIGTERM, then SIGKILL) before the server.`,
 			fmt.Fprintf(out, "or, from a clone of the repository:\n")
 			fmt.Fprintf(out, "  go run ./cmd/strand submit%s --wait add 2 3\n", flags)
 			fmt.Fprintf(out, "\n%s\n", readyLine)
-			return a.runWorker(ctx, b, reg, rc)
+			return a.runWorker(ctx, now, b, reg, rc)
 		},
 	}
 	sf.register(cmd)

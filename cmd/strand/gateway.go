@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kelseyhightower/envconfig"
 	"github.com/spf13/cobra"
 
 	"github.com/strand-run/strand/broker"
@@ -50,9 +49,9 @@ const gatewayShutdown = 10 * time.Second
 // /metrics counts the gateway's submissions and, when rc is a worker's
 // config in the same process, that worker's tasks.
 func (a *app) serveGateway(b *broker.Broker, addr, token string, rc *reader.Config) (stop func(), err error) {
-	var wc writer.Config
-	if err := envconfig.Process("strand", &wc); err != nil {
-		return nil, usageErrorf("environment: %v", err)
+	wc, err := writer.FromEnv()
+	if err != nil {
+		return nil, usageErrorf("%v", err)
 	}
 	wc.Logger = &a.log
 	reg, m, err := newRegistry()
@@ -76,11 +75,10 @@ func (a *app) serveGateway(b *broker.Broker, addr, token string, rc *reader.Conf
 		return nil, fmt.Errorf("--http %s: %w", addr, err)
 	}
 	base, cancel := context.WithCancel(context.Background())
-	srv := &http.Server{
-		Handler:           gateway.New(w, b, gateway.Config{Token: token, Logger: &a.log, Metrics: reg}),
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return base },
-	}
+	// Timeouts and connection caps: gateway.DefaultLimits (README).
+	srv := gateway.Server(gateway.New(w, b, gateway.Config{Token: token, Logger: &a.log, Metrics: reg}), gateway.Limits{})
+	srv.BaseContext = func(net.Listener) context.Context { return base }
+	l = gateway.Listen(l, gateway.Limits{})
 	srv.RegisterOnShutdown(cancel)
 	done := make(chan struct{})
 	go func() {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/rs/zerolog"
@@ -97,6 +98,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 	}
 	return code
+}
+
+// untilSignals is untilSignal for commands that run a worker: the returned
+// context ends on the first SIGINT or SIGTERM, and the channel is closed on
+// the second (the worker then hands its running tasks back at once); after
+// the second the default handling is restored, so a third kills the
+// process.
+func untilSignals(ctx context.Context) (context.Context, <-chan struct{}, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	again := make(chan struct{})
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		defer signal.Stop(sig)
+		select {
+		case <-sig:
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case <-sig:
+			close(again)
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	return ctx, again, func() { once.Do(func() { close(done); cancel() }) }
 }
 
 // untilSignal returns a context that ends on SIGINT or SIGTERM. After the

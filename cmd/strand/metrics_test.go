@@ -43,7 +43,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	defer cancel()
 	wctx, stopWorker := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- a.runWorker(wctx, brokertest.Connect(t, srv, broker.Config{}), reg, rc) }()
+	go func() { done <- a.runWorker(wctx, nil, brokertest.Connect(t, srv, broker.Config{}), reg, rc) }()
 	t.Cleanup(func() { stopWorker(); <-done })
 
 	w, err := writer.New(b, writer.Config{})

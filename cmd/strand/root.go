@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kelseyhightower/envconfig"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -62,6 +61,7 @@ Try it in two terminals:
 Connection flags default to STRAND_* environment variables (shown in brackets).
 
 ` + exitCodesHelp,
+		Version:       version(),
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -73,6 +73,7 @@ Connection flags default to STRAND_* environment variables (shown in brackets).
 	for _, f := range connFlags {
 		pf.StringVar(f.field(&a.flagCfg), f.name, "", f.usage+" [$"+f.env+"]")
 	}
+	root.SetVersionTemplate("strand {{.Version}}\n")
 	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 
 	root.AddCommand(
@@ -85,11 +86,14 @@ Connection flags default to STRAND_* environment variables (shown in brackets).
 		newResultCmd(a),
 		newCancelCmd(a),
 		newPurgeCmd(a),
+		newScheduleCmd(a),
 		newWorkersCmd(a),
 		newQueuesCmd(a),
 		newDLQCmd(a),
+		newTasksCmd(a),
 		newBenchCmd(a),
 		newFlowCmd(a),
+		newVersionCmd(a),
 	)
 	for _, c := range root.Commands() {
 		if c.Long == "" {
@@ -172,9 +176,9 @@ type client struct {
 // newClient connects and makes a writer configured from STRAND_QUEUE,
 // STRAND_RESULT_TTL and STRAND_JSON.
 func (a *app) newClient(ctx context.Context) (*client, error) {
-	var wc writer.Config
-	if err := envconfig.Process("strand", &wc); err != nil {
-		return nil, usageErrorf("environment: %v", err)
+	wc, err := writer.FromEnv()
+	if err != nil {
+		return nil, usageErrorf("%v", err)
 	}
 	wc.Logger = &a.log
 	b, err := a.connect(ctx)

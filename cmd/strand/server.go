@@ -142,6 +142,18 @@ Workers (strand worker) and clients connect to it with --server.`,
 			}
 			out := a.stdout
 			printServer(out, s, cfg)
+			// Provision the streams now (with message schedules, for delayed
+			// tasks and schedules) rather than at the first client's connect.
+			pc := a.cfg
+			pc.URL = s.URL()
+			if pb, err := broker.Connect(ctx, pc); err != nil {
+				a.log.Warn().Err(err).Msg("provisioning the streams; the first client will")
+			} else {
+				if err := pb.SchedulesReady(); err != nil {
+					a.log.Warn().Err(err).Msg("delayed tasks and schedules")
+				}
+				_ = pb.Close()
+			}
 			stopHTTP := func() {}
 			if hf.addr != "" {
 				if stopHTTP, err = a.serveEmbeddedGateway(ctx, s, hf.addr, hf.tokenOf(cmd)); err != nil {

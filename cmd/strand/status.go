@@ -42,7 +42,7 @@ func newStatusCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status [--json] ID",
 		Short: "Print a task's status and metadata",
-		Long: `Print a task's status (pending, running, retrying, completed, failed,
+		Long: `Print a task's status (scheduled, pending, running, retrying, completed, failed,
 cancelled, dead) and metadata: function, queue, attempt, worker, times, error.
 An id that no record describes is "unknown" and exits 1.`,
 		Args: cobra.ExactArgs(1),
@@ -98,6 +98,7 @@ func printInfo(out io.Writer, info *writer.Info) {
 	}
 	line("worker", info.Worker)
 	line("created", when(info.Created))
+	line("run at", when(info.RunAt))
 	line("started", when(info.Started))
 	finished := when(info.Finished)
 	if finished != "" && !info.Started.IsZero() {
@@ -141,6 +142,7 @@ type infoJSON struct {
 	Items    int64             `json:"items,omitempty"`
 	Error    *codec.ErrorInfo  `json:"error,omitempty"`
 	Meta     map[string]string `json:"meta,omitempty"`
+	RunAt    *time.Time        `json:"run_at,omitempty"`
 }
 
 func printInfoJSON(out io.Writer, info *writer.Info) error {
@@ -155,5 +157,6 @@ func printInfoJSON(out io.Writer, info *writer.Info) error {
 		Attempt: info.Attempt, Worker: info.Worker,
 		Created: at(info.Created), Started: at(info.Started), Finished: at(info.Finished),
 		Progress: info.Progress, Items: info.Items, Error: errorInfo(info.Err), Meta: info.Meta,
+		RunAt: at(info.RunAt),
 	})
 }

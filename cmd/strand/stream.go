@@ -27,10 +27,11 @@ func (a *app) awaitStreaming(ctx context.Context, h *writer.Handle, timeout time
 		wctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
+	bar := &taskBar{}
 	if isTerminal(a.stderr) {
-		stop := a.progressBar(wctx, h)
-		defer stop()
+		bar = a.progressBar(wctx, h)
 	}
+	defer bar.stop()
 	for it, err := range h.Items(wctx) {
 		if err != nil {
 			var te *strand.TaskError
@@ -43,6 +44,7 @@ func (a *app) awaitStreaming(ctx context.Context, h *writer.Handle, timeout time
 		if err != nil {
 			return fmt.Errorf("task %s: render item %d as JSON: %w", h.ID(), it.N, err)
 		}
+		bar.clear() // the item's line is not glued to the bar; the next report draws it again
 		fmt.Fprintf(a.stdout, "%s\n", js)
 		if f, ok := a.stdout.(interface{ Sync() error }); ok {
 			_ = f.Sync()
@@ -52,42 +54,74 @@ func (a *app) awaitStreaming(ctx context.Context, h *writer.Handle, timeout time
 	if dl, ok := wctx.Deadline(); ok {
 		rest = max(time.Until(dl), time.Nanosecond)
 	}
+	bar.stop() // before the outcome is printed, not after
 	return a.await(ctx, h, rest)
 }
 
-// progressBar draws h's progress on stderr until the task ends or stop is
-// called; stop clears the bar.
-func (a *app) progressBar(ctx context.Context, h *writer.Handle) (stop func()) {
+// taskBar is the progress bar of a task being waited for; the zero value
+// draws nothing.
+type taskBar struct {
+	mu      sync.Mutex
+	bar     *progressbar.ProgressBar
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	stopped bool
+}
+
+// progressBar draws h's progress on stderr until the task ends or the bar
+// is stopped; stop clears it.
+func (a *app) progressBar(ctx context.Context, h *writer.Handle) *taskBar {
 	ctx, cancel := context.WithCancel(ctx)
-	var bar *progressbar.ProgressBar
-	var wg sync.WaitGroup
-	wg.Go(func() {
+	b := &taskBar{cancel: cancel}
+	b.wg.Go(func() {
 		_, _, _ = h.WatchProgress(ctx, func(p codec.Progress) {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			if b.stopped {
+				return
+			}
 			total := p.Total
 			if total <= 0 {
 				total = -1 // unknown: a spinner
 			}
-			if bar == nil {
-				bar = progressbar.NewOptions64(total,
+			if b.bar == nil {
+				b.bar = progressbar.NewOptions64(total,
 					progressbar.OptionSetWriter(a.stderr),
 					progressbar.OptionSetWidth(30),
 					progressbar.OptionShowCount(),
 					progressbar.OptionClearOnFinish(),
 				)
-			} else if total != bar.GetMax64() {
-				bar.ChangeMax64(total)
+			} else if total != b.bar.GetMax64() {
+				b.bar.ChangeMax64(total)
 			}
-			bar.Describe(p.Note)
-			_ = bar.Set64(p.Done)
+			b.bar.Describe(p.Note)
+			_ = b.bar.Set64(p.Done)
 		})
 	})
-	return func() {
-		cancel()
-		wg.Wait()
-		if bar != nil {
-			_ = bar.Clear()
-		}
+	return b
+}
+
+// clear erases the bar's line; the next progress report draws it again.
+func (b *taskBar) clear() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.bar != nil {
+		_ = b.bar.Clear()
 	}
+}
+
+// stop ends the bar and erases it. It may be called more than once.
+func (b *taskBar) stop() {
+	if b.cancel != nil {
+		b.cancel()
+		b.wg.Wait()
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.stopped && b.bar != nil {
+		_ = b.bar.Clear()
+	}
+	b.stopped = true
 }
 
 // isTerminal reports whether w is a terminal.

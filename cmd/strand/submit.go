@@ -1,11 +1,17 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/writer"
 )
@@ -18,6 +24,8 @@ func newSubmitCmd(a *app) *cobra.Command {
 		maxAttempts        int
 		meta               []string
 		asJSON, wait       bool
+		at                 string
+		in                 time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "submit [flags] FUNC [ARG...]",
@@ -31,11 +39,18 @@ stderr, waits for the task to end, and prints its result as JSON on stdout;
 a task that fails or is cancelled prints its error on stderr and exits 1.
 An iterator task's items are printed as JSON, one per line, as they come,
 then the end on stderr. A task that reports progress shows a progress bar
-on stderr when stderr is a terminal.`,
+on stderr when stderr is a terminal.
+
+--at TIME (RFC 3339) or --in DURATION delays the task: it reads
+"scheduled" until then, the server keeps it and queues it at that time
+(rounded up to the second), and --wait waits for it. A time in the past
+queues it at once; a delay beyond the task TTL (STRAND_TASK_TTL) is refused.`,
 		Example: `  strand submit --wait add 2 3
   strand submit --wait count 5
   strand submit --wait work 10 100
   strand submit echo '"hi"'
+  strand submit --in 3s --wait add 1 2
+  strand submit --at 2026-12-24T18:00:00+01:00 --id xmas echo '"ho"'
   strand submit --queue emails --kwargs '{"retry": true}' --meta user=42 send 7`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -93,6 +108,21 @@ on stderr when stderr is a terminal.`,
 			if asJSON {
 				opts = append(opts, writer.Format(codec.JSON))
 			}
+			switch {
+			case fl.Changed("at") && fl.Changed("in"):
+				return usageErrorf("--at and --in: give one of them")
+			case fl.Changed("at"):
+				t, err := time.Parse(time.RFC3339, at)
+				if err != nil {
+					return usageErrorf("--at %q: want an RFC 3339 time such as 2026-12-24T18:00:00Z: %v", at, err)
+				}
+				opts = append(opts, writer.At(t))
+			case fl.Changed("in"):
+				if in < 0 {
+					return usageErrorf("--in %v: want a positive duration", in)
+				}
+				opts = append(opts, writer.After(in))
+			}
 			if waitTimeout < 0 {
 				return usageErrorf("--wait-timeout %v: want 0 (no limit) or a positive duration", waitTimeout)
 			}
@@ -113,6 +143,8 @@ on stderr when stderr is a terminal.`,
 				return nil
 			}
 			fmt.Fprintf(a.stderr, "task %s\n", h.ID())
+			stopWarn := a.warnNoWorker(ctx, c, h)
+			defer stopWarn()
 			return a.awaitStreaming(ctx, h, waitTimeout)
 		},
 	}
@@ -127,6 +159,74 @@ on stderr when stderr is a terminal.`,
 	fl.StringArrayVar(&meta, "meta", nil, "metadata key=value (repeatable)")
 	fl.BoolVar(&asJSON, "json", false, "encode the task (and so its result) as JSON instead of msgpack")
 	fl.BoolVar(&wait, "wait", false, "wait for the task to end and print its result")
+	fl.StringVar(&at, "at", "", "run the task at this RFC 3339 time (status scheduled until then)")
+	fl.DurationVar(&in, "in", 0, "run the task after this long (status scheduled until then)")
 	fl.DurationVar(&waitTimeout, "wait-timeout", 0, "with --wait, give up after this long and exit 3 (default 0: wait forever)")
 	return cmd
+}
+
+// noWorkerAfter is how long `submit --wait` waits before it checks that
+// someone will run the task.
+var noWorkerAfter = 3 * time.Second
+
+// warnNoWorker says on stderr, once, when the task is still pending after
+// noWorkerAfter and its queue has no consumer or no live worker: without
+// one the wait does not end. The returned func stops the check.
+func (a *app) warnNoWorker(ctx context.Context, c *client, h *writer.Handle) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	// The warning and the wait's own lines share stderr: a file takes each
+	// line in one write, another writer (a test's buffer) needs a lock.
+	stderr := a.stderr
+	if _, ok := stderr.(*os.File); !ok {
+		a.stderr = &lockedWriter{w: stderr}
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(noWorkerAfter):
+		}
+		if st, err := h.Status(ctx); err != nil || st != strand.StatusPending {
+			return
+		}
+		q := h.Queue()
+		qs, err := c.b.Queues(ctx)
+		if err != nil {
+			return
+		}
+		consumer := false
+		for _, qi := range qs {
+			consumer = consumer || (qi.Queue == q && qi.Consumer != "")
+		}
+		ws, err := c.w.Workers(ctx)
+		if err != nil {
+			return
+		}
+		workers := 0
+		for _, w := range ws {
+			if slices.Contains(w.Queues, q) {
+				workers++
+			}
+		}
+		switch {
+		case !consumer:
+			fmt.Fprintf(a.stderr, "warning: queue %q has no consumer: no worker has ever consumed it, so the task waits until one does (strand worker --queue %s)\n", q, q)
+		case workers == 0:
+			fmt.Fprintf(a.stderr, "warning: queue %q has no live worker: the task waits until one starts (strand worker --queue %s)\n", q, q)
+		}
+	})
+	return func() { cancel(); wg.Wait(); a.stderr = stderr }
+}
+
+// lockedWriter serializes writes from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

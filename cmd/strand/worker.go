@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kelseyhightower/envconfig"
 	"github.com/spf13/cobra"
 
 	"github.com/strand-run/strand/broker"
@@ -48,9 +47,9 @@ func (f *workerFlags) register(cmd *cobra.Command, all bool) {
 
 // config reads the worker's STRAND_* variables and applies the flags given.
 func (f *workerFlags) config(cmd *cobra.Command) (reader.Config, error) {
-	var rc reader.Config
-	if err := envconfig.Process("strand", &rc); err != nil {
-		return rc, usageErrorf("environment: %v", err)
+	rc, err := reader.FromEnv()
+	if err != nil {
+		return rc, usageErrorf("%v", err)
 	}
 	fl := cmd.Flags()
 	changed := func(name string) bool { return fl.Lookup(name) != nil && fl.Changed(name) }
@@ -101,13 +100,35 @@ func demoRegistry() (*registry.Registry, error) {
 	return reg, nil
 }
 
-// runWorker runs a reader with the functions of reg on b until ctx ends.
-func (a *app) runWorker(ctx context.Context, b *broker.Broker, reg *registry.Registry, rc reader.Config) error {
+// runWorker runs a reader with the functions of reg on b until ctx ends;
+// once it has, a close of now hands the running tasks back at once instead
+// of letting them finish (see untilSignals).
+func (a *app) runWorker(ctx context.Context, now <-chan struct{}, b *broker.Broker, reg *registry.Registry, rc reader.Config) error {
 	rc.Logger = &a.log
 	r, err := reader.New(b, reg, rc)
 	if err != nil {
 		return usageErrorf("worker: %v", err)
 	}
+	ran := make(chan struct{})
+	defer close(ran)
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-ran:
+			return
+		}
+		wait := rc.ShutdownTimeout
+		if wait <= 0 {
+			wait = 30 * time.Second // reader.Config's default
+		}
+		a.log.Info().Msgf("stopping: running tasks may finish for up to %s (--shutdown-timeout); signal again to hand them back now", wait)
+		select {
+		case <-now:
+			a.log.Warn().Msg("stopping now: handing running tasks back")
+			r.StopNow()
+		case <-ran:
+		}
+	}()
 	if err := r.Run(ctx); err != nil {
 		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 			return nil // stopped while it was starting
@@ -124,10 +145,10 @@ func newWorkerCmd(a *app) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "worker [--queue Q]... [--concurrency N] [--max-attempts N] [--retry-base D] [--shutdown-timeout D] [--ack-wait D] [--worker-id ID] [--metrics HOST:PORT] [--trace stdout]",
-		Short: "Run a worker with the demo functions (add, echo, sleep, fail, count, work, sum)",
-		Long: `Run a worker with the demo functions add, echo, sleep, fail, count and work
+		Short: "Run a worker with the demo functions (" + strings.Join(demo.Names(), ", ") + ")",
+		Long: `Run a worker with the demo functions ` + strings.Join(demo.Names(), ", ") + `
 until SIGINT or SIGTERM. On a signal it stops taking tasks, lets running ones finish for up to
---shutdown-timeout, then hands the rest back to the queue.`,
+--shutdown-timeout, then hands the rest back to the queue; a second signal hands them back at once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			rc, err := wf.config(cmd)
@@ -146,7 +167,7 @@ until SIGINT or SIGTERM. On a signal it stops taking tasks, lets running ones fi
 			if traced {
 				rc.Middleware = append(rc.Middleware, tracing.Reader())
 			}
-			ctx, stop := untilSignal(cmd.Context())
+			ctx, now, stop := untilSignals(cmd.Context())
 			defer stop()
 			b, err := a.connect(ctx)
 			if err != nil {
@@ -158,7 +179,7 @@ until SIGINT or SIGTERM. On a signal it stops taking tasks, lets running ones fi
 				return err
 			}
 			defer stopMetrics()
-			return a.runWorker(ctx, b, reg, rc)
+			return a.runWorker(ctx, now, b, reg, rc)
 		},
 	}
 	wf.register(cmd, true)

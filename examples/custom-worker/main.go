@@ -25,8 +25,8 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/kelseyhightower/envconfig"
 	"github.com/rs/zerolog"
+	"golang.org/x/term"
 
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/reader"
@@ -112,14 +112,19 @@ func run(ctx context.Context, cfg broker.Config, rcfg reader.Config) error {
 }
 
 func main() {
-	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.TimeOnly}).Level(zerolog.InfoLevel).With().Timestamp().Logger()
+	// Colours only on a terminal: a log file or a journal gets plain text.
+	noColor := !term.IsTerminal(int(os.Stderr.Fd()))
+	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.TimeOnly, NoColor: noColor}).Level(zerolog.InfoLevel).With().Timestamp().Logger()
 	cfg, err := broker.FromEnv()
 	if err != nil {
 		log.Fatal().Err(err).Msg("config")
 	}
-	rcfg := reader.Config{Queues: []string{Queue}}
-	if err := envconfig.Process("strand", &rcfg); err != nil {
+	rcfg, err := reader.FromEnv()
+	if err != nil {
 		log.Fatal().Err(err).Msg("config")
+	}
+	if len(rcfg.Queues) == 0 {
+		rcfg.Queues = []string{Queue}
 	}
 	rcfg.Logger = &log
 

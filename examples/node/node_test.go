@@ -1,4 +1,5 @@
-// Package nodetest runs the Node.js producer in this directory against a
+// Package nodetest runs the Node.js producer in this directory, on the
+// TypeScript client @strand-run/client (clients/typescript), against a
 // real server and worker: the protocol as another language reads it.
 package nodetest
 
@@ -41,6 +42,8 @@ func TestNodeProducer(t *testing.T) {
 		{name: "msgpack", script: []string{"submit.mjs", "--id", "msgpack-task"}, wantOut: "5", wantStatus: "completed"},
 		{name: "json", script: []string{"submit.mjs", "--json", "--id", "json-task", "add", "2", "3"}, wantOut: "5", wantStatus: "completed"},
 		{name: "json-nested", script: []string{"submit.mjs", "--json", "echo", `{"a":[1,"x",null]}`}, wantOut: `{"a":[1,"x",null]}`},
+		{name: "kwargs", script: []string{"submit.mjs", "--kwargs", `{"scale":10}`, "scaled_add", "2", "3"}, wantOut: "50"},
+		{name: "json-kwargs", script: []string{"submit.mjs", "--json", "--kwargs", `{"scale":3}`, "scaled_add", "1", "1"}, wantOut: "6"},
 		{name: "msgpack-nested", script: []string{"submit.mjs", "echo", `{"a":[1,"x",null]}`}, wantOut: `{"a":[1,"x",null]}`},
 		{name: "unknown-func", script: []string{"submit.mjs", "--id", "unknown-func-task", "nosuch", "1"},
 			wantErr: "nosuch: unknown function", wantStatus: "failed"},
@@ -170,21 +173,26 @@ func need(t *testing.T, cmds ...string) {
 	}
 }
 
-// install copies the example into a temp dir and runs npm ci there, so that
-// concurrent runs never share a node_modules (npm's cache, ~/.npm, makes
-// repeated installs fast).
+// install copies the example into a temp dir, with the client package
+// (clients/typescript: its package.json and built dist/) at the same
+// relative place, and runs npm ci there, so that concurrent runs never
+// share a node_modules (npm's cache, ~/.npm, makes repeated installs fast).
 func install(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	for _, f := range []string{"package.json", "package-lock.json", "strand.mjs", "submit.mjs", "status.mjs", "cancel.mjs"} {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
+	root := t.TempDir()
+	dir := filepath.Join(root, "examples", "node")
+	copyFiles(t, ".", dir, "package.json", "package-lock.json", ".npmrc", "submit.mjs", "status.mjs", "cancel.mjs")
+	pkg := filepath.Join("..", "..", "clients", "typescript")
+	copyFiles(t, pkg, filepath.Join(root, "clients", "typescript"), "package.json", "README.md")
+	dist, err := os.ReadDir(filepath.Join(pkg, "dist"))
+	if err != nil {
+		t.Fatal(err)
 	}
+	var names []string
+	for _, e := range dist {
+		names = append(names, e.Name())
+	}
+	copyFiles(t, filepath.Join(pkg, "dist"), filepath.Join(root, "clients", "typescript", "dist"), names...)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error")
@@ -193,6 +201,23 @@ func install(t *testing.T) string {
 		t.Fatalf("npm ci: %v\n%s", err, out)
 	}
 	return dir
+}
+
+// copyFiles copies the files named from directory from to directory to.
+func copyFiles(t *testing.T, from, to string, names ...string) {
+	t.Helper()
+	if err := os.MkdirAll(to, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range names {
+		b, err := os.ReadFile(filepath.Join(from, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // startWorker starts a server and a worker with the demo functions on queue

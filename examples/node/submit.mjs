@@ -5,13 +5,14 @@
 //   node submit.mjs --id job-42 add 1 2 # your own id: an idempotency key
 //   node submit.mjs --queue later --no-wait add 1 2 # prints the id, does not wait
 //   node submit.mjs --result-ttl-ms 1000 add 1 2    # the outcome is kept 1 s
+//   node submit.mjs --kwargs '{"scale":10}' scaled_add 2 3 # keyword arguments → 50
 //   node submit.mjs fail boom           # a task that fails: the error on stderr, exit 1
 //
 // Arguments after the function name are parsed as JSON when they are JSON,
 // else passed as strings. STRAND_SERVER is the NATS URL (default
 // nats://127.0.0.1:4222); STRAND_PREFIX the deployment prefix (default strand).
 
-import { connect, TaskError } from "./strand.mjs";
+import { connect, TaskError } from "@strand-run/client";
 
 const argv = process.argv.slice(2);
 const opts = {};
@@ -30,7 +31,10 @@ for (;;) {
     opts.queue = argv[1];
     argv.splice(0, 2);
   } else if (argv[0] === "--result-ttl-ms") {
-    opts.resultTtlMs = Number(argv[1]);
+    opts.resultTtl = Number(argv[1]);
+    argv.splice(0, 2);
+  } else if (argv[0] === "--kwargs") {
+    opts.kwargs = JSON.parse(argv[1]);
     argv.splice(0, 2);
   } else break;
 }
@@ -45,16 +49,15 @@ function parseArg(s) {
   }
 }
 
-const strand = await connect({
-  servers: process.env.STRAND_SERVER || "nats://127.0.0.1:4222",
+const strand = await connect(process.env.STRAND_SERVER || "nats://127.0.0.1:4222", {
   prefix: process.env.STRAND_PREFIX || "strand",
 });
 try {
-  const taskId = await strand.submit(func, args, opts);
+  const h = await strand.submit(func, args, opts);
   if (!wait) {
-    console.log(taskId);
+    console.log(h.id);
   } else {
-    const result = await strand.result(taskId, { timeoutMs: 60_000 });
+    const result = await h.result({ timeout: 60_000 });
     console.log(JSON.stringify(result ?? null));
   }
 } catch (err) {

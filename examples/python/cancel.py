@@ -8,20 +8,21 @@ import asyncio
 import os
 import sys
 
-import strand
+import strand_client as s
 
 
 async def main(argv):
     if not argv:
         print("usage: python3 cancel.py <task-id> [queue]", file=sys.stderr)
         return 2
-    client = await strand.connect(os.environ.get("STRAND_SERVER") or "nats://127.0.0.1:4222",
-                                  prefix=os.environ.get("STRAND_PREFIX") or "strand")
+    client = await s.connect(os.environ.get("STRAND_SERVER") or "nats://127.0.0.1:4222",
+                             prefix=os.environ.get("STRAND_PREFIX") or "strand")
     try:
-        await client.cancel(argv[0], queue=argv[1] if len(argv) > 1 else None)
+        h = await client.open(argv[0], queue=argv[1] if len(argv) > 1 else None)
+        await h.cancel()
         print("cancelled")
         return 0
-    except (strand.FinishedError, strand.NotFoundError) as e:
+    except (s.Finished, s.NotFound) as e:
         print(f"strand: {e}", file=sys.stderr)
         return 1
     finally:

@@ -1,8 +1,9 @@
-// Package pythontest checks the Python producer in this directory: the
-// bytes strand.py sends are written here as literals, checked against the
-// Python encoder when Python's msgpack is installed, and run by a real
-// worker; and, where nats-py is installed (pip install -r requirements.txt),
-// the scripts run against a real server and worker as a user would run them.
+// Package pythontest checks the Python producer in this directory, a use
+// of the strand_client package (clients/python): the bytes strand_client
+// sends are written here as literals, checked against its encoder when
+// Python's msgpack is installed, and run by a real worker; and, where
+// nats-py is installed (pip install ./clients/python), the scripts run
+// against a real server and worker as a user would run them.
 package pythontest
 
 import (
@@ -12,6 +13,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +29,7 @@ import (
 	"github.com/strand-run/strand/registry"
 )
 
-// sent is what strand.py publishes for a task: payload, Content-Type and
+// sent is what strand_client publishes for a task: payload, Content-Type and
 // the Python call that builds it (run by TestPythonEncoder).
 type sent struct {
 	id, contentType, fn string
@@ -51,12 +53,12 @@ var pythonSent = []sent{
 		id: "py-msgpack-1", contentType: "application/msgpack", fn: "add", result: 5,
 		payload: mustHex("86a17602a26964ac70792d6d73677061636b2d31a466756e63a3616464a461726773920203" +
 			"a57175657565a764656661756c74a763726561746564cf0000019b76daa800"),
-		python: `envelope("add", [2, 3], task_id="py-msgpack-1", created=1767225600000)`,
+		python: `w.envelope("add", [2, 3], task_id="py-msgpack-1", created_ms=1767225600000), w.MSGPACK`,
 	},
 	{
 		id: "py-json-1", contentType: "application/json", fn: "add", result: 5,
 		payload: []byte(`{"v":2,"id":"py-json-1","func":"add","args":[2,3],"queue":"default","created":1767225600000}`),
-		python:  `envelope("add", [2, 3], task_id="py-json-1", created=1767225600000), use_json=True`,
+		python:  `w.envelope("add", [2, 3], task_id="py-json-1", created_ms=1767225600000), w.JSON`,
 	},
 	{
 		// With kwargs, for a handler that takes them, and options: keys in
@@ -65,12 +67,12 @@ var pythonSent = []sent{
 		payload: mustHex("8aa17602a26964ab70792d6b77617267732d31a466756e63aa7363616c65645f616464a461726773920203" +
 			"a66b776172677381a57363616c650aa57175657565a764656661756c74a763726561746564cf0000019b76daa800" +
 			"aa74696d656f75745f6d73cd7530ac6d61785f617474656d70747303a46d65746181a475736572a3616e6e"),
-		python: `envelope("scaled_add", [2, 3], task_id="py-kwargs-1", kwargs={"scale": 10}, timeout_ms=30000, ` +
-			`max_attempts=3, meta={"user": "ann"}, created=1767225600000)`,
+		python: `w.envelope("scaled_add", [2, 3], task_id="py-kwargs-1", kwargs={"scale": 10}, timeout_ms=30000, ` +
+			`max_attempts=3, meta={"user": "ann"}, created_ms=1767225600000), w.MSGPACK`,
 	},
 }
 
-// TestEnvelopeBytes: strand's codec reads what strand.py sends.
+// TestEnvelopeBytes: strand's codec reads what strand_client sends.
 func TestEnvelopeBytes(t *testing.T) {
 	t.Parallel()
 	for _, s := range pythonSent {
@@ -89,31 +91,47 @@ func TestEnvelopeBytes(t *testing.T) {
 	}
 }
 
-// TestPythonEncoder runs strand.py's encoder and compares its bytes with the
-// literals. It needs a python3 with msgpack (Debian: python3-msgpack);
-// without one it skips, except in CI.
+// TestPythonEncoder runs strand_client's encoder and compares its bytes
+// with the literals. It needs a python3 with msgpack; without one it skips,
+// except in CI.
 func TestPythonEncoder(t *testing.T) {
 	t.Parallel()
 	py := pythonWithMsgpack()
 	if py == "" {
 		if os.Getenv("CI") != "" {
-			t.Fatal("no python3 with msgpack in CI (pip install -r examples/python/requirements.txt)")
+			t.Fatal("no python3 with msgpack in CI (pip install ./clients/python)")
 		}
 		t.Skip("no python3 with msgpack")
 	}
 	for _, s := range pythonSent {
-		script := "import strand, sys\npayload, ct = strand.encode_envelope(strand." + s.python + ")\n" +
-			"sys.stdout.write(ct + ' ' + payload.hex())\n"
+		script := "import sys\nfrom strand_client import _wire as w\nenv, ct = " + s.python + "\n" +
+			"sys.stdout.write(ct + ' ' + w.encode(env, ct).hex())\n"
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		out, err := exec.CommandContext(ctx, py, "-c", script).CombinedOutput()
+		cmd := exec.CommandContext(ctx, py, "-c", script)
+		cmd.Env = pythonEnv()
+		out, err := cmd.CombinedOutput()
 		cancel()
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", s.id, err, out)
 		}
 		if want := s.contentType + " " + hex.EncodeToString(s.payload); string(out) != want {
-			t.Errorf("%s: strand.py sends\n%s\nwant\n%s", s.id, out, want)
+			t.Errorf("%s: strand_client sends\n%s\nwant\n%s", s.id, out, want)
 		}
 	}
+}
+
+// pythonEnv is the environment of a python3 that imports strand_client
+// from this checkout (clients/python/src), whatever version is installed.
+func pythonEnv() []string {
+	src, err := filepath.Abs("../../clients/python/src")
+	if err != nil {
+		panic(err)
+	}
+	path := src
+	if p := os.Getenv("PYTHONPATH"); p != "" {
+		path += string(filepath.ListSeparator) + p
+	}
+	return append(os.Environ(), "PYTHONPATH="+path, "PYTHONDONTWRITEBYTECODE=1")
 }
 
 // pythonWithMsgpack is a python3 that imports msgpack, or "".
@@ -129,10 +147,10 @@ func pythonWith(mods ...string) string {
 	return ""
 }
 
-// TestWorkerRunsPythonBytes publishes strand.py's bytes with its headers to
-// a real server and waits for the outcome as strand.py does; a second
-// publish on the subject of a queued task is refused with 10077, which
-// strand.py reports as a duplicate.
+// TestWorkerRunsPythonBytes publishes strand_client's bytes with its
+// headers to a real server and waits for the outcome as strand_client
+// does; a second publish on the subject of a queued task is refused with
+// 10077, which strand_client reports as a duplicate.
 func TestWorkerRunsPythonBytes(t *testing.T) {
 	t.Parallel()
 	srv := startWorker(t)
@@ -206,15 +224,15 @@ func TestWorkerRunsPythonBytes(t *testing.T) {
 
 // TestPythonClient runs the scripts with nats-py against a real server and
 // worker. Without nats-py it skips, except in CI: .ci/run installs
-// requirements.txt with pip.
+// ./clients/python with pip.
 func TestPythonClient(t *testing.T) {
 	t.Parallel()
 	py := pythonWith("nats", "msgpack")
 	if py == "" {
 		if os.Getenv("CI") != "" {
-			t.Fatal("no python3 with nats-py and msgpack in CI (pip install -r examples/python/requirements.txt)")
+			t.Fatal("no python3 with nats-py and msgpack in CI (pip install ./clients/python)")
 		}
-		t.Skip("no python3 with nats-py and msgpack (pip install -r requirements.txt)")
+		t.Skip("no python3 with nats-py and msgpack (pip install ./clients/python)")
 	}
 	srv := startWorker(t)
 	for _, step := range []struct {
@@ -239,9 +257,12 @@ func TestPythonClient(t *testing.T) {
 		{script: []string{"status.py", "py-q"}, wantOut: "pending"},
 		{script: []string{"cancel.py", "py-q"}, wantOut: "cancelled"},
 		{script: []string{"status.py", "py-q", "later"}, wantOut: "cancelled"},
-		{script: []string{"cancel.py", "py-q"}, wantErr: "task py-q has finished (cancelled)"},
+		{script: []string{"cancel.py", "py-q"}, wantErr: "the task has finished (cancelled)"},
 		{script: []string{"cancel.py", "never-submitted"}, wantErr: "task never-submitted not found"},
-		{script: []string{"submit.py", "--result-ttl-ms", "1000", "--id", "py-exp", "add", "1", "2"}, wantOut: "3"},
+		{script: []string{"submit.py", "count", "3"}, wantOut: "0\n1\n2"},
+		{script: []string{"submit.py", "--timeout", "1", "add", "1", "2"}, wantErr: "unknown flag --timeout"},
+		{script: []string{"submit.py", "--id", "bad id", "add", "1", "2"}, wantErr: "task id 'bad id'"},
+		{script: []string{"submit.py", "--result-ttl", "1", "--id", "py-exp", "add", "1", "2"}, wantOut: "3"},
 	} {
 		out, errOut, err := runPython(t, py, srv, step.script...)
 		if step.wantErr != "" {
@@ -279,7 +300,7 @@ func runPython(t *testing.T, py string, srv *broker.Server, args ...string) (str
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, py, args...)
-	cmd.Env = append(os.Environ(), "STRAND_SERVER="+srv.URL(), "STRAND_PREFIX=", "PYTHONDONTWRITEBYTECODE=1")
+	cmd.Env = append(pythonEnv(), "STRAND_SERVER="+srv.URL(), "STRAND_PREFIX=")
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
@@ -287,14 +308,6 @@ func runPython(t *testing.T, py string, srv *broker.Server, args ...string) (str
 		t.Fatalf("python3 %v: still running after 2 minutes; stderr %q", args, errOut.String())
 	}
 	return strings.TrimSpace(out.String()), strings.TrimSpace(errOut.String()), err
-}
-
-// scaledAdd is the kwargs example's handler: kwargs bind to a trailing
-// struct parameter by msgpack tag.
-func scaledAdd(a, b int, kw struct {
-	Scale int `msgpack:"scale"`
-}) int {
-	return (a + b) * kw.Scale
 }
 
 func mustResult(t *testing.T, f codec.Format, v any) []byte {
@@ -306,16 +319,13 @@ func mustResult(t *testing.T, f codec.Format, v any) []byte {
 	return b
 }
 
-// startWorker starts a server and a worker with the demo functions on queue
-// default, and returns once the queue's consumer (and so the bucket) exists.
+// startWorker starts a server and a worker with the demo functions (which
+// include scaled_add, for kwargs) on queue default, and returns once the queue's consumer (and so the bucket) exists.
 func startWorker(t *testing.T) *broker.Server {
 	t.Helper()
 	srv := brokertest.Start(t)
 	reg := registry.New()
 	if err := demo.Register(reg); err != nil {
-		t.Fatal(err)
-	}
-	if err := reg.Register("scaled_add", scaledAdd); err != nil {
 		t.Fatal(err)
 	}
 	r, err := reader.New(brokertest.Connect(t, srv, broker.Config{}), reg, reader.Config{Concurrency: 4})

@@ -227,17 +227,23 @@ const started = Date.now();
 function renderQueues(d) {
   const tbody = $('#queues tbody');
   const qs = d.queues || [];
-  if (!qs.length) return emptyRow(tbody, 7, 'no queues yet');
-  tbody.replaceChildren(...qs.map(q => el('tr', { 'data-queue': q.queue },
+  if (!qs.length) return emptyRow(tbody, 9, 'no queues yet');
+  tbody.replaceChildren(...qs.map(q => el('tr', { 'data-queue': q.queue, class: q.warning ? 'no-worker' : null, title: q.warning || null },
     el('td', { text: q.queue }),
     el('td', { class: 'num depth', text: q.depth }),
     el('td', { class: 'num', text: q.in_flight }),
     el('td', { class: 'num', text: q.redelivered }),
     el('td', { class: 'num', text: q.dead || 0 }),
+    el('td', { class: 'num workers', text: q.workers || 0 }),
     el('td', { class: 'num', text: rate(seen.in, q.queue) }),
     el('td', { class: 'num', text: rate(seen.done, q.queue) }),
+    el('td', { class: 'queue-actions' }, ...queueActions(q)),
   )));
 }
+
+// queueActions are the buttons of a queue's row. Pause/resume belongs to
+// flow control (issue 12, branch flow): its button goes here.
+function queueActions(q) { return []; }
 
 function renderWorkers(d) {
   const ws = d.workers || [];
@@ -283,6 +289,40 @@ async function loadDLQ() {
       el('td', { class: 'num', text: t.attempts }),
       el('td', { text: (t.kind ? t.kind + ': ' : '') + t.error }),
       el('td', { text: clock(t.failed) }),
+      el('td', {}, btn));
+  }));
+}
+
+// --- schedules: each firing is one task, <name>-<unix second> ---
+async function loadSchedules() {
+  let d;
+  try { d = await api('GET', '/v1/schedules'); } catch (e) { return; }
+  const ss = d.schedules || [];
+  $('#schedules-count').textContent = ss.length ? '(' + ss.length + ')' : '';
+  const tbody = $('#schedules tbody');
+  if (!ss.length) return emptyRow(tbody, 8, 'no schedules (strand schedule add NAME --every 30s FUNC …)');
+  tbody.replaceChildren(...ss.map(s => {
+    // The firings seen live since the page opened, then the last one the server keeps.
+    const ids = [...tasks.keys()].filter(id => id.startsWith(s.name + '-') && /^\d+$/.test(id.slice(s.name.length + 1)));
+    if (s.last_task && !ids.includes(s.last_task)) ids.push(s.last_task);
+    ids.sort().reverse();
+    const links = ids.slice(0, 5).map(id => {
+      const t = tasks.get(id);
+      return el('a', { href: '#task/' + encodeURIComponent(id), class: 'firing', title: t ? t.status : '', text: id.slice(s.name.length + 1) });
+    });
+    const btn = el('button', { type: 'button', class: 'pause', text: s.paused ? 'Resume' : 'Pause' });
+    btn.addEventListener('click', async () => {
+      btn.disabled = true;
+      try { await api('POST', '/v1/schedules/' + encodeURIComponent(s.name) + (s.paused ? '/resume' : '/pause')); } catch (e) { btn.textContent = e.message; }
+      loadSchedules();
+    });
+    return el('tr', { 'data-schedule': s.name },
+      el('td', { text: s.name }),
+      el('td', { text: s.spec + (s.tz ? ' (' + s.tz + ')' : '') }),
+      el('td', { text: s.queue }), el('td', { text: s.func }),
+      el('td', { class: 'next-run', text: s.paused ? 'paused' : clock(s.next_run) }),
+      el('td', { text: clock(s.last_run) }),
+      el('td', { class: 'firings' }, ...links),
       el('td', {}, btn));
   }));
 }
@@ -406,6 +446,185 @@ function renderDetail() {
   }
 }
 
+// --- browse and search: #browse?status=failed&queue=… ---
+const browse = { query: null, cursors: [], cursor: '', next: '', page: [], selected: new Map() };
+const FILTERS = [['status', '#b-status'], ['queue', '#b-queue'], ['func', '#b-func'], ['id', '#b-id'], ['meta', '#b-meta'], ['error', '#b-error']];
+
+function filterParams() {
+  const p = new URLSearchParams();
+  for (const [k, sel] of FILTERS) { const v = $(sel).value.trim(); if (v) p.set(k, v); }
+  return p;
+}
+
+function filterBody(p) {
+  const f = {};
+  for (const [k] of FILTERS) {
+    const v = p.get(k);
+    if (!v) continue;
+    if (k === 'meta') { const i = v.indexOf('='); f.meta = { [v.slice(0, i)]: v.slice(i + 1) }; } else f[k] = v;
+  }
+  return f;
+}
+
+async function loadBrowse() {
+  const p = new URLSearchParams(browse.query);
+  p.set('limit', '50');
+  if (browse.cursor) p.set('cursor', browse.cursor);
+  const msg = $('#b-msg');
+  msg.className = 'msg';
+  let page;
+  try { page = await api('GET', '/v1/tasks?' + p.toString()); } catch (e) {
+    msg.className = 'msg error';
+    msg.textContent = e.message;
+    return;
+  }
+  browse.next = page.next || '';
+  browse.page = page.tasks || [];
+  $('#b-info').textContent = '(' + browse.page.length + ' shown, ' + page.scanned + ' records read' + (page.partial ? '; the scan bound stopped this page: older ones may match' : '') + ')';
+  $('#b-older').disabled = !browse.next;
+  $('#b-newer').disabled = !browse.cursors.length;
+  renderBrowse();
+}
+
+function renderBrowse() {
+  const tbody = $('#browse tbody');
+  if (!browse.page.length) return emptyRow(tbody, 8, 'no tasks match');
+  tbody.replaceChildren(...browse.page.map(t => {
+    const box = el('input', { type: 'checkbox', class: 'pick' });
+    box.checked = browse.selected.has(t.id);
+    box.addEventListener('click', ev => {
+      ev.stopPropagation();
+      if (box.checked) browse.selected.set(t.id, t.queue); else browse.selected.delete(t.id);
+      updateSelected();
+    });
+    const tr = el('tr', { 'data-task-id': t.id, 'data-status': t.status },
+      el('td', {}, box),
+      el('td', { class: 'id', title: t.id, text: shortID(t.id) }),
+      el('td', {}, badge(t.status)),
+      el('td', { text: t.func || '' }),
+      el('td', { text: t.queue }),
+      el('td', { class: 'num', text: t.attempt || '' }),
+      el('td', { title: t.at, text: t.at ? ago(Date.parse(t.at)) + ' ago' : '' }),
+      el('td', { class: 'err', text: t.error ? t.error.kind + ': ' + t.error.message : '' }));
+    tr.addEventListener('click', () => { location.hash = '#task/' + encodeURIComponent(t.id); });
+    return tr;
+  }));
+  updateSelected();
+}
+
+function updateSelected() {
+  const n = browse.selected.size;
+  $('#b-selected').textContent = n ? n + ' selected' : 'none selected';
+  for (const b of document.querySelectorAll('.bulk .act[data-scope="selected"]')) b.disabled = !n;
+  $('#b-all').checked = browse.page.length > 0 && browse.page.every(t => browse.selected.has(t.id));
+}
+
+// act asks for a confirmation (with a dry run: what a filter selects), then
+// does the action and shows what it did.
+async function act(action, scope) {
+  const msg = $('#b-msg');
+  msg.className = 'msg';
+  const body = { action };
+  if (scope === 'selected') body.tasks = [...browse.selected].map(([id, queue]) => ({ id, queue }));
+  else body.filter = filterBody(new URLSearchParams(browse.query));
+  let n = body.tasks ? body.tasks.length : 0;
+  if (!body.tasks) {
+    try { n = (await api('POST', '/v1/tasks/actions', Object.assign({ dry_run: true }, body))).matched; } catch (e) {
+      msg.className = 'msg error';
+      msg.textContent = e.message;
+      return;
+    }
+  }
+  if (!n) { msg.textContent = 'no task to ' + action; return; }
+  $('#confirm-text').textContent = action[0].toUpperCase() + action.slice(1) + ' ' + n + ' task' + (n === 1 ? '' : 's') + '?';
+  const box = $('#confirm');
+  box.dataset.action = action;
+  box.hidden = false;
+  const ok = await new Promise(resolve => {
+    $('#confirm-yes').onclick = () => resolve(true);
+    $('#confirm-no').onclick = () => resolve(false);
+  });
+  box.hidden = true;
+  if (!ok) return;
+  try {
+    const rep = await api('POST', '/v1/tasks/actions', body);
+    msg.dataset.done = rep.done;
+    msg.textContent = action + ': ' + rep.done + ' done' + (rep.failed ? ', ' + rep.failed + ' refused (' + rep.results.filter(r => !r.ok).map(r => r.error.message)[0] + ')' : '');
+    for (const r of rep.results) if (r.new_id) taskEvent({ id: r.new_id, status: 'pending', queue: r.queue }, true);
+    browse.selected.clear();
+    setTimeout(loadBrowse, 300);
+  } catch (e) {
+    msg.className = 'msg error';
+    msg.textContent = e.message;
+  }
+}
+
+function showBrowse(query) {
+  if (query === browse.query && browse.page.length) return;
+  browse.query = query;
+  browse.cursors = [];
+  browse.cursor = '';
+  browse.selected.clear();
+  const p = new URLSearchParams(query);
+  for (const [k, sel] of FILTERS) $(sel).value = p.get(k) || '';
+  loadBrowse();
+}
+
+// --- charts: #charts ---
+const SVG = 'http://www.w3.org/2000/svg';
+function svg(tag, attrs) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  return e;
+}
+
+// chart draws series (arrays of numbers, one per minute) as bars (the
+// first ones, stacked) or lines, scaled to their largest value.
+function chart(title, minutes, series, kind) {
+  const W = 300, H = 90, n = minutes.length;
+  const sums = minutes.map((_, i) => series.reduce((a, s) => a + s.values[i], 0));
+  const top = Math.max(1, ...(kind === 'bars' ? sums : series.flatMap(s => s.values)));
+  const g = svg('svg', { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', role: 'img', 'aria-label': title });
+  const x = i => (i / n) * W, y = v => H - (v / top) * (H - 4);
+  const base = minutes.map(() => 0); // bars stack: each series on the ones before
+  series.forEach(s => {
+    if (kind === 'bars') {
+      s.values.forEach((v, i) => {
+        if (!v) return;
+        g.append(svg('rect', { x: x(i) + 0.5, y: y(base[i] + v), width: Math.max(1, W / n - 1), height: y(base[i]) - y(base[i] + v), fill: s.color, class: 'bar' }));
+        base[i] += v;
+      });
+    } else {
+      const pts = s.values.map((v, i) => `${x(i) + W / n / 2},${y(v)}`).join(' ');
+      g.append(svg('polyline', { points: pts, fill: 'none', stroke: s.color, 'stroke-width': 1.5 }));
+    }
+  });
+  const fmt = v => kind === 'bars' ? String(v) : v >= 1000 ? (v / 1000).toFixed(1) + 's' : v.toFixed(v < 10 ? 1 : 0) + 'ms';
+  return el('div', { class: 'chart', 'data-chart': title },
+    el('div', { class: 'title', text: title + ' · max ' + fmt(top) }), g,
+    el('div', { class: 'legend' }, ...series.flatMap(s => [el('span', { class: s.cls, text: '■ ' + s.name }), ' '])));
+}
+
+async function loadCharts() {
+  let d;
+  try { d = await api('GET', '/v1/stats?minutes=60'); } catch (e) { $('#c-info').textContent = e.message; return; }
+  $('#c-info').textContent = '(' + d.scanned + ' outcomes read' + (d.partial ? '; bound reached: the oldest minutes are short' : '') + ')';
+  const box = $('#charts');
+  const qs = (d.queues || []).filter(q => q.minutes.some(m => m.processed));
+  if (!qs.length) return box.replaceChildren(el('p', { class: 'empty', text: 'no outcomes in the last hour' }));
+  box.replaceChildren(...qs.map(q => {
+    const m = q.minutes;
+    const done = m.map(x => x.processed - x.failed), failed = m.map(x => x.failed);
+    const total = m.reduce((a, x) => a + x.processed, 0);
+    return el('div', { class: 'charts-queue', 'data-queue': q.queue },
+      el('h3', { text: q.queue + ' · ' + total + ' processed in the hour' }),
+      el('div', { class: 'chart-row' },
+        chart('processed per minute', m, [{ name: 'ok', values: done, color: '#1f9d55', cls: 'ok' }, { name: 'failed', values: failed, color: '#d33a2c', cls: 'bad' }], 'bars'),
+        chart('queue wait', m, [{ name: 'p50', values: m.map(x => x.wait_p50_ms || 0), color: '#2f6fdb', cls: 'p50' }, { name: 'p99', values: m.map(x => x.wait_p99_ms || 0), color: '#c98a00', cls: 'p99' }], 'lines'),
+        chart('run time', m, [{ name: 'p50', values: m.map(x => x.run_p50_ms || 0), color: '#2f6fdb', cls: 'p50' }, { name: 'p99', values: m.map(x => x.run_p99_ms || 0), color: '#c98a00', cls: 'p99' }], 'lines')));
+  }));
+}
+
 // --- a workflow's graph, #flow/<id>: steps in columns by depth, edges from
 // each step to those that run after it, each node coloured by its status,
 // updated live from the task events of its steps (ids <flow id>=<step>)
@@ -515,7 +734,7 @@ function flowTaskEvent(ev) {
   if (TERMINAL.has(ev.status)) loadFlow(); // its result, and the steps it released
 }
 
-// --- routing by hash: #tasks, #dlq, #task/<id>, #flow/<id> ---
+// --- routing by hash: #tasks, #browse?…, #charts, #dlq, #task/<id>, #flow/<id> ---
 function route() {
   const h = location.hash;
   $('#dlq-section').hidden = h !== '#dlq';
@@ -527,6 +746,13 @@ function route() {
   } else if (flow.id && !h.startsWith('#task/')) {
     closeFlow();
   }
+  const inBrowse = h === '#browse' || h.startsWith('#browse?');
+  $('#browse-section').hidden = !inBrowse;
+  if (inBrowse) showBrowse(h.slice(8).replace(/^\?/, ''));
+  $('#charts-section').hidden = h !== '#charts';
+  if (h === '#charts') loadCharts();
+  $('#schedules-section').hidden = h !== '#schedules';
+  if (h === '#schedules') loadSchedules();
   if (h.startsWith('#task/')) {
     const id = decodeURIComponent(h.slice(6));
     if (id !== detail.id) openDetail(id);
@@ -551,6 +777,28 @@ function main() {
   $('#w-cancel').addEventListener('click', async () => {
     try { await api('DELETE', '/v1/flows/' + encodeURIComponent(flow.id)); loadFlow(); } catch (e) { $('#w-msg').textContent = e.message; }
   });
+  $('#browse-form').addEventListener('submit', ev => {
+    ev.preventDefault();
+    browse.query = null; // search again even when the filter is the same
+    const q = filterParams().toString();
+    if (location.hash === '#browse?' + q || (!q && location.hash === '#browse')) route();
+    else location.hash = '#browse' + (q ? '?' + q : '');
+  });
+  $('#b-older').addEventListener('click', () => { browse.cursors.push(browse.cursor); browse.cursor = browse.next; loadBrowse(); });
+  $('#b-newer').addEventListener('click', () => { browse.cursor = browse.cursors.pop() || ''; loadBrowse(); });
+  $('#b-all').addEventListener('change', () => {
+    for (const t of browse.page) if ($('#b-all').checked) browse.selected.set(t.id, t.queue); else browse.selected.delete(t.id);
+    renderBrowse();
+  });
+  for (const b of document.querySelectorAll('.bulk .act')) b.addEventListener('click', () => act(b.dataset.action, b.dataset.scope));
+  $('#dlq-replay-all').addEventListener('click', async () => {
+    try {
+      const rep = await api('POST', '/v1/dlq/replay');
+      for (const r of rep.results) if (r.new_id) taskEvent({ id: r.new_id, status: 'pending', queue: r.queue }, true);
+    } catch (e) { /* shown by the reload */ }
+    loadDLQ();
+  });
+  setInterval(() => { if (location.hash === '#charts') loadCharts(); }, 15_000);
   follow('/v1/events', (name, d) => { if (name === 'task') { taskEvent(d); flowTaskEvent(d); } },
     (up, first) => {
       live.events = up;
@@ -564,6 +812,8 @@ function main() {
   }, up => { live.stream = up; updateConn(); });
   loadDLQ();
   setInterval(loadDLQ, 10_000);
+  loadSchedules();
+  setInterval(() => { if (location.hash === '#schedules') loadSchedules(); }, 2_000);
   route();
 }
 

@@ -39,6 +39,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 
 	"github.com/strand-run/strand/broker"
 )
@@ -326,8 +327,12 @@ func measure(ctx context.Context, w *world, cfg Config, name string,
 	bar.done()
 	slices.Sort(lat)
 	res.P50, res.P99 = percentile(lat, 50), percentile(lat, 99)
-	p.linef("%s: %.0f tasks/s one at a time, %.0f tasks/s pipelined, p50 %s, p99 %s, redelivered %d + %d\n",
-		name, res.Throughput, res.Pipelined, ms(res.P50), ms(res.P99), res.Redelivered, res.RedeliveredPipelined)
+	redelivered := "redeliveries not counted"
+	if res.Redelivered >= 0 {
+		redelivered = fmt.Sprintf("redelivered %d + %d", res.Redelivered, res.RedeliveredPipelined)
+	}
+	p.linef("%s: %.0f tasks/s one at a time, %.0f tasks/s pipelined, p50 %s, p99 %s, %s\n",
+		name, res.Throughput, res.Pipelined, ms(res.P50), ms(res.P99), redelivered)
 	return res, nil
 }
 
@@ -416,8 +421,15 @@ func percentile(d []time.Duration, p int) time.Duration {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/float64(time.Millisecond)) }
 
-// meter draws one progress bar per phase on w; a nil w draws nothing.
+// meter draws one progress bar per phase on w if w is a terminal (a log
+// gets the result lines only); a nil w draws nothing.
 type meter struct{ w io.Writer }
+
+// terminal reports whether w is a terminal.
+func terminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
 
 type phaseBar struct {
 	bar     *progressbar.ProgressBar
@@ -431,7 +443,7 @@ type phaseBar struct {
 // path: the tasks only bump an atomic counter.
 func (m *meter) phase(desc string, total int) *phaseBar {
 	pb := &phaseBar{stop: make(chan struct{})}
-	if m.w == nil {
+	if m.w == nil || !terminal(m.w) {
 		return pb
 	}
 	pb.bar = progressbar.NewOptions(total,

@@ -13,20 +13,33 @@ import (
 	"github.com/strand-run/strand/registry"
 )
 
-// Register adds add, echo, sleep, fail, count, work and sum to reg.
+// functions are the demo functions by name, in the order help texts list them.
+var functions = []struct {
+	name string
+	fn   any
+}{
+	{"add", Add},
+	{"echo", Echo},
+	{"sleep", Sleep},
+	{"fail", Fail},
+	{"count", Count},
+	{"work", Work},
+	{"scaled_add", ScaledAdd},
+	{"sum", Sum},
+}
+
+// Names lists the demo functions' names, for help texts.
+func Names() []string {
+	names := make([]string, len(functions))
+	for i, f := range functions {
+		names[i] = f.name
+	}
+	return names
+}
+
+// Register adds the demo functions (see Names) to reg.
 func Register(reg *registry.Registry) error {
-	for _, f := range []struct {
-		name string
-		fn   any
-	}{
-		{"add", Add},
-		{"echo", Echo},
-		{"sleep", Sleep},
-		{"fail", Fail},
-		{"count", Count},
-		{"work", Work},
-		{"sum", Sum},
-	} {
+	for _, f := range functions {
 		if err := reg.Register(f.name, f.fn); err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
@@ -116,4 +129,19 @@ func Sum(xs []int) int {
 		n += x
 	}
 	return n
+}
+
+// ScaleKwargs are ScaledAdd's keyword arguments.
+type ScaleKwargs struct {
+	Scale int `msgpack:"scale"` // the factor; 0 or absent means 1
+}
+
+// ScaledAdd returns (a + b) × kw.Scale: a task that takes kwargs, as in
+// docs/protocol.md's example scaled_add(2, 3, scale=10), for clients to try
+// keyword arguments against.
+func ScaledAdd(a, b int, kw ScaleKwargs) int {
+	if kw.Scale == 0 {
+		kw.Scale = 1
+	}
+	return (a + b) * kw.Scale
 }

@@ -3,6 +3,7 @@ package demo_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -43,7 +44,7 @@ func call(ctx context.Context, t *testing.T, reg *registry.Registry, fn string, 
 func TestRegister(t *testing.T) {
 	t.Parallel()
 	reg := newRegistry(t)
-	if got, want := reg.Names(), []string{"add", "count", "echo", "fail", "sleep", "sum", "work"}; !reflect.DeepEqual(got, want) {
+	if got, want := reg.Names(), []string{"add", "count", "echo", "fail", "scaled_add", "sleep", "sum", "work"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("names %v, want %v", got, want)
 	}
 	if err := demo.Register(reg); err == nil {
@@ -150,5 +151,30 @@ func TestWorkReportsProgress(t *testing.T) {
 	got, err := call(ctx, t, newRegistry(t), "work", 3, 1)
 	if err != nil || got != "done 3 steps" || !reflect.DeepEqual(done, []int64{1, 2, 3}) {
 		t.Fatalf("work 3 1 = %v, %v; progress %v", got, err, done)
+	}
+}
+
+func TestScaledAdd(t *testing.T) {
+	t.Parallel()
+	reg := newRegistry(t)
+	f, ok := reg.Lookup("scaled_add")
+	if !ok {
+		t.Fatal("scaled_add is not registered")
+	}
+	kw, err := codec.Msgpack.Marshal(map[string]any{"scale": 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	two, _ := codec.Msgpack.Marshal(2)
+	three, _ := codec.Msgpack.Marshal(3)
+	out, err := f.Call(context.Background(), codec.Msgpack, []codec.Raw{two, three}, kw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(out); got != "50" {
+		t.Errorf("scaled_add(2, 3, scale=10) = %s, want 50", got)
+	}
+	if got := demo.ScaledAdd(2, 3, demo.ScaleKwargs{}); got != 5 {
+		t.Errorf("scaled_add(2, 3) = %d, want 5 (scale 1)", got)
 	}
 }

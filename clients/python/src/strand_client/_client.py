@@ -1,0 +1,871 @@
+"""The asyncio client: connect, submit, Handle, open, @task."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import functools
+import inspect
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import (Any, AsyncGenerator, Awaitable, Callable, Generic, Mapping, Optional, ParamSpec, Sequence,
+                    TypeVar, Union, cast)
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js.api import DeliverPolicy
+
+from . import _wire as w
+from ._wire import Duration, Progress, Status
+from .errors import (BadOption, Duplicate, EnvelopeTooLarge, Finished, NotFound, StrandError, TaskFailed,
+                     Unavailable, WaitTimeout, task_error)
+
+
+R = TypeVar("R")
+P = ParamSpec("P")
+
+ProgressCallback = Callable[[Progress], Union[None, Awaitable[None]]]
+"""Called with each progress report of a task; may be a coroutine function."""
+
+_RECONNECTED = object()  # put in every waiter's queue after a reconnect: read the outcome again
+_TRANSIENT = (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.errors.ConnectionReconnectingError,
+              nats.js.errors.NoStreamResponseError, asyncio.TimeoutError)
+_READ_TIMEOUT = 5.0  # seconds one read may take
+_UNAVAILABLE_AFTER = 30.0  # seconds a read without a deadline keeps retrying
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A task's final record, as the protocol reads it: a cancellation record
+    reads as cancelled. ``record`` is the whole decoded record."""
+
+    status: Status
+    result: Any = None
+    error_kind: str = ""
+    error_message: str = ""
+    attempt: int = 0
+    worker: str = ""
+    started: int = 0  # unix ms
+    finished: int = 0  # unix ms
+    items: int = 0
+    record: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, rec: Mapping[str, Any]) -> "Outcome":
+        err = cast(Mapping[str, Any], rec["error"]) if isinstance(rec.get("error"), Mapping) else {}
+        return cls(status=Status.of(rec.get("status")), result=rec.get("result"),
+                   error_kind=str(err.get("kind", "")), error_message=str(err.get("message", "")),
+                   attempt=_int(rec.get("attempt")), worker=str(rec.get("worker") or ""),
+                   started=_int(rec.get("started")), finished=_int(rec.get("finished")),
+                   items=_int(rec.get("items")), record=dict(rec))
+
+
+def _int(v: Any) -> int:
+    return v if isinstance(v, int) and not isinstance(v, bool) else 0
+
+
+@dataclass
+class _Rec:
+    """One stored message, as a direct get returns it."""
+
+    subject: str
+    data: bytes
+    headers: dict[str, str]
+    seq: int
+    time: Optional[datetime.datetime]
+
+
+def _parse_time(s: str) -> Optional[datetime.datetime]:
+    """An RFC 3339 time with up to nanoseconds, as the server writes Nats-Time-Stamp."""
+    if not s:
+        return None
+    s = s.replace("Z", "+00:00")
+    if "." in s:
+        head, rest = s.split(".", 1)
+        i = 0
+        while i < len(rest) and rest[i].isdigit():
+            i += 1
+        s = head + "." + rest[:i][:6].ljust(6, "0") + rest[i:]
+    try:
+        return datetime.datetime.fromisoformat(s)
+    except ValueError:
+        return None
+
+
+class _Deadline:
+    """A time limit in seconds from now; None: none."""
+
+    def __init__(self, timeout: Optional[float]) -> None:
+        self.at = None if timeout is None else time.monotonic() + timeout
+
+    def left(self) -> Optional[float]:
+        return None if self.at is None else max(0.0, self.at - time.monotonic())
+
+    def passed(self) -> bool:
+        return self.at is not None and time.monotonic() >= self.at
+
+
+class Client:
+    """A connection to strand: submits tasks and opens handles. Make one
+    with ``await connect(...)``; close it with ``await client.close()`` (or
+    ``async with``)."""
+
+    def __init__(self, nc: NATS, *, prefix: str = w.DEFAULT_PREFIX, queue: str = w.DEFAULT_QUEUE,
+                 json: bool = False, task_ttl: Optional[Duration] = None,
+                 result_ttl: Optional[Duration] = None) -> None:
+        self._nc = nc
+        self._js = nc.jetstream()
+        self._jsm = nc.jsm()
+        self.names = w.Names(prefix)
+        self.queue = w.valid_queue(queue)
+        self.json = bool(json)
+        self.task_ttl = _ttl(task_ttl, w.DEFAULT_TASK_TTL_S, "task_ttl", None)
+        self.result_ttl = _ttl(result_ttl, w.DEFAULT_RESULT_TTL_S, "result_ttl", w.MAX_RESULT_TTL_S)
+        self._waiters: set[asyncio.Queue[Any]] = set()
+
+    @property
+    def nc(self) -> NATS:
+        """The underlying nats-py connection."""
+        return self._nc
+
+    async def __aenter__(self) -> "Client":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Drains and closes the connection."""
+        global _default
+        if _default is self:
+            _default = None
+        if not self._nc.is_closed:
+            await self._nc.drain()
+
+    def _reconnected(self) -> None:
+        for q in list(self._waiters):
+            q.put_nowait(_RECONNECTED)
+
+    # Submitting
+
+    async def submit(self, func: str, *args: Any, queue: Optional[str] = None, id: Optional[str] = None,
+                     kwargs: Optional[Mapping[str, Any]] = None, timeout: Optional[Duration] = None,
+                     max_attempts: Optional[int] = None, result_ttl: Optional[Duration] = None,
+                     meta: Optional[Mapping[str, str]] = None, json: Optional[bool] = None,
+                     task_ttl: Optional[Duration] = None, trace: str = "") -> "Handle[Any]":
+        """Queues a call of func(*args, **kwargs) and returns a handle to it at once.
+
+        queue: the queue (default: the client's, ``default``). id: your own
+        task id, an idempotency key (default: a generated UUIDv7). timeout:
+        the handler's time limit. max_attempts: runs before the task is dead
+        (default: the worker's). result_ttl: how long its outcome is kept
+        (1 s to 365 days; default the worker's, 24 h). meta: free string
+        metadata. json: send a JSON envelope (results come back as JSON)
+        instead of msgpack. task_ttl: the longest it may wait in its queue
+        (default 14 days). Raises Duplicate (with a handle to the existing
+        task) if the id is taken, BadOption for a bad argument or option,
+        EnvelopeTooLarge, Unavailable.
+        """
+        queue = w.valid_queue(queue if queue is not None else self.queue)
+        own = id is not None
+        task_id = w.valid_id(id) if id is not None else uuid7()
+        timeout_s = w.seconds(timeout, "timeout")
+        ttl_ms = 0
+        if result_ttl is not None:
+            ttl_ms = int(_ttl(result_ttl, 0, "result_ttl", w.MAX_RESULT_TTL_S) * 1000)
+        if max_attempts is not None and (not isinstance(max_attempts, int) or isinstance(max_attempts, bool)
+                                         or max_attempts < 1):
+            raise BadOption(f"max_attempts: want an integer of at least 1, got {max_attempts!r}")
+        tttl = _ttl(task_ttl, self.task_ttl, "task_ttl", None)
+        env = w.envelope(func, args, task_id=task_id, queue=queue, kwargs=kwargs,
+                         timeout_ms=int(round(timeout_s * 1000)) if timeout_s else 0,
+                         max_attempts=max_attempts or 0, result_ttl_ms=ttl_ms, meta=meta, trace=trace)
+        ct = w.JSON if (self.json if json is None else json) else w.MSGPACK
+        payload = w.encode(env, ct)
+        limit = self._nc.max_payload - w.HEADROOM
+        if len(payload) > limit:
+            raise EnvelopeTooLarge(f"submit {func}: the task is {len(payload)} bytes, the server accepts {limit}")
+        handle: Handle[Any] = Handle(self, task_id, queue, func=func, envelope=env, content_type=ct)
+        if own:
+            # An id of your own stays taken while its outcome is kept.
+            o = await self._outcome(queue, task_id, _Deadline(_UNAVAILABLE_AFTER))
+            if o is not None:
+                raise Duplicate(f"duplicate task id {task_id} ({o.status.value})", handle)
+        headers = {"Nats-TTL": w.go_duration(tttl), "Content-Type": ct, "Strand-Func": func}
+        if trace:
+            headers["traceparent"] = trace
+        if own:
+            headers["Strand-Own-Id"] = "1"
+        await self._publish_task(self.names.task(queue, task_id), payload, headers, handle)
+        return handle
+
+    async def _publish_task(self, subject: str, payload: bytes, headers: dict[str, str],
+                            handle: "Handle[Any]") -> None:
+        """A JetStream publish of a task, sent again while its fate is unknown
+        (a timeout, a reconnect); one stored after all is recognised by its bytes."""
+        deadline = _Deadline(_UNAVAILABLE_AFTER)
+        wait, retried = 0.05, False
+        while True:
+            try:
+                await self._js.publish(subject, payload, headers=headers, timeout=_READ_TIMEOUT)
+                return
+            except nats.js.errors.APIError as e:
+                if e.err_code == w.ERR_SUBJECT_FULL:
+                    if retried:
+                        rec = await self._get(self.names.tasks_stream, subject, deadline)
+                        if rec is not None and rec.data == payload:
+                            return
+                    raise Duplicate(f"duplicate task id {handle.id}", handle) from e
+                if not isinstance(e, nats.js.errors.ServiceUnavailableError) or deadline.passed():
+                    raise StrandError(f"submit {handle.func}: {e}") from e
+            except _TRANSIENT as e:
+                if deadline.passed():
+                    raise Unavailable(f"submit {handle.func}: no answer from stream {self.names.tasks_stream} "
+                                      f"(is a worker or strand dev running?): {e!r}") from e
+            retried = True
+            await asyncio.sleep(wait)
+            wait = min(2 * wait, 1.0)
+
+    async def open(self, id: str, queue: Optional[str] = None) -> "Handle[Any]":
+        """A handle to a task submitted anywhere (another process too). Without
+        queue, the task's queue is found from its records; NotFound if nothing
+        of it is left."""
+        w.valid_id(id)
+        if queue is None:
+            found = await self._locate(id, _Deadline(_UNAVAILABLE_AFTER))
+            if not found:
+                raise NotFound(f"task {id} not found")
+            queue = found
+        h: Handle[Any] = Handle(self, id, w.valid_queue(queue))
+        await h._load()
+        return h
+
+    def task(self, name: Optional[str] = None, **options: Any) -> Callable[[Callable[P, R]], "TaskFunc[P, R]"]:
+        """``@client.task("name")``: the decorated stub becomes a submitter of
+        that function on this client (see ``strand_client.task``)."""
+        return task(name, client=self, **options)
+
+    # Reading
+
+    async def _direct_get(self, stream: str, subject: str) -> Optional[_Rec]:
+        """The last message of subject in stream (markers included), or None."""
+        msg = await self._nc.request(f"$JS.API.DIRECT.GET.{stream}.{subject}", b"", timeout=_READ_TIMEOUT)
+        hdrs = dict(msg.headers or {})
+        status = hdrs.get("Status", "")
+        if status == "404":
+            return None
+        if status in ("408", "503"):
+            raise nats.js.errors.NoStreamResponseError()
+        if status:
+            raise StrandError(f"read {subject}: status {status} {hdrs.get('Description', '')}")
+        seq = hdrs.get("Nats-Sequence", "0")
+        return _Rec(subject=hdrs.get("Nats-Subject", subject), data=msg.data, headers=hdrs,
+                    seq=int(seq) if seq.isdigit() else 0, time=_parse_time(hdrs.get("Nats-Time-Stamp", "")))
+
+    async def _get_last(self, stream: str, subject: str, deadline: _Deadline) -> Optional[_Rec]:
+        """_direct_get, retried while the server does not answer (a restart,
+        a leader election), until the deadline."""
+        wait = 0.05
+        while True:
+            try:
+                return await self._direct_get(stream, subject)
+            except _TRANSIENT as e:
+                if deadline.passed():
+                    raise Unavailable(f"read {subject}: no answer from stream {stream}: {e!r}") from e
+            await asyncio.sleep(min(wait, deadline.left() or wait))
+            wait = min(2 * wait, 1.0)
+
+    async def _get(self, stream: str, subject: str, deadline: _Deadline) -> Optional[_Rec]:
+        """_get_last without markers: None for a deleted, purged or expired key."""
+        rec = await self._get_last(stream, subject, deadline)
+        if rec is None or w.is_marker(rec.data, rec.headers):
+            return None
+        return rec
+
+    async def _locate(self, task_id: str, deadline: _Deadline) -> Optional[str]:
+        n = self.names
+        rec = await self._get(n.kv_stream, f"$KV.{n.bucket}.*.*.{task_id}", deadline)
+        if rec is not None:
+            return w.queue_of(rec.subject)
+        rec = await self._get(n.tasks_stream, f"{n.prefix}.t.*.{task_id}", deadline)
+        return w.queue_of(rec.subject) if rec is not None else None
+
+    def _decode_outcome(self, subject: str, data: bytes, queue: str) -> Outcome:
+        try:
+            rec = w.decode_record(data)
+        except ValueError as e:
+            raise StrandError(f"{subject}: not an outcome record: {e}") from e
+        if w.kind_of(subject) == "c":
+            rec = w.as_cancelled(rec, queue)
+        elif not rec.get("queue"):
+            rec["queue"] = queue
+        return Outcome.of(rec)
+
+    async def _outcome_rec(self, queue: str, task_id: str, deadline: _Deadline) -> Optional[tuple[Outcome, int]]:
+        """The first written of the task's outcome and cancellation, and its sequence."""
+        r, c = await asyncio.gather(self._get(self.names.kv_stream, self.names.key("r", queue, task_id), deadline),
+                                    self._get(self.names.kv_stream, self.names.key("c", queue, task_id), deadline))
+        if r is None and c is None:
+            return None
+        first = r if c is None or (r is not None and r.seq < c.seq) else c
+        assert first is not None
+        return self._decode_outcome(first.subject, first.data, queue), first.seq
+
+    async def _outcome(self, queue: str, task_id: str, deadline: _Deadline) -> Optional[Outcome]:
+        got = await self._outcome_rec(queue, task_id, deadline)
+        return got[0] if got is not None else None
+
+    async def _look(self, queue: str, task_id: str,
+                    deadline: _Deadline) -> tuple[Optional[Outcome], Optional[_Rec], Optional[dict[str, Any]]]:
+        """The task as the protocol reads it: its outcome, else its queued
+        task and its state (all None: nothing of it is left)."""
+        n = self.names
+        r, c, t, s = await asyncio.gather(
+            self._get(n.kv_stream, n.key("r", queue, task_id), deadline),
+            self._get(n.kv_stream, n.key("c", queue, task_id), deadline),
+            self._get(n.tasks_stream, n.task(queue, task_id), deadline),
+            self._get(n.kv_stream, n.key("s", queue, task_id), deadline))
+        if r is not None or c is not None:
+            first = r if c is None or (r is not None and r.seq < c.seq) else c
+            assert first is not None
+            return self._decode_outcome(first.subject, first.data, queue), None, None
+        if t is None:  # answered between the reads, or gone
+            return await self._outcome(queue, task_id, deadline), None, None
+        return None, t, _state(s)
+
+    async def _follow(self, queue: str, task_id: str, timeout: Optional[float],
+                      on_progress: Optional[ProgressCallback] = None) -> Outcome:
+        """Waits for the task's outcome, pushed by the server: subscribe to the
+        task's events, flush, read the outcome, else take the first outcome
+        or cancellation event (state events feed on_progress). After a
+        reconnect the outcome is read again, since events sent while the
+        connection was down are lost."""
+        deadline = _Deadline(timeout)
+        events: asyncio.Queue[Any] = asyncio.Queue()
+
+        async def got(msg: Msg) -> None:
+            events.put_nowait(msg)
+
+        sub = await self._nc.subscribe(self.names.events(queue, task_id), cb=got)
+        self._waiters.add(events)
+        last_progress: Optional[Progress] = None
+
+        async def report(state: Optional[Mapping[str, Any]]) -> None:
+            nonlocal last_progress
+            p = w.progress_of(state)
+            if on_progress is None or p is None or p == last_progress:
+                return
+            last_progress = p
+            res = on_progress(p)
+            if inspect.isawaitable(res):
+                await res
+
+        try:
+            await self._flush(deadline)
+            read_deadline = deadline if deadline.at is not None else _Deadline(None)
+            if on_progress is not None:
+                o, _, state = await self._look(queue, task_id, read_deadline)
+                await report(state)
+            else:
+                o = await self._outcome(queue, task_id, read_deadline)
+            while o is None:
+                left = deadline.left()
+                if left is not None and left <= 0:
+                    raise WaitTimeout(f"task {task_id}: no outcome after {timeout} s")
+                try:
+                    ev = await asyncio.wait_for(events.get(), left)
+                except asyncio.TimeoutError:
+                    raise WaitTimeout(f"task {task_id}: no outcome after {timeout} s") from None
+                if ev is _RECONNECTED:
+                    o = await self._outcome(queue, task_id, read_deadline)
+                    continue
+                msg = cast(Msg, ev)
+                if w.is_marker(msg.data, msg.headers):
+                    continue
+                kind = w.kind_of(msg.subject)
+                if kind == "s":
+                    await report(_state(msg))
+                elif kind in ("r", "c"):
+                    o = self._decode_outcome(msg.subject, msg.data, queue)
+            return o
+        finally:
+            self._waiters.discard(events)
+            try:
+                await sub.unsubscribe()
+            except nats.errors.Error:
+                pass
+
+    async def _flush(self, deadline: _Deadline) -> None:
+        wait = 0.05
+        while True:
+            try:
+                await self._nc.flush(timeout=int(_READ_TIMEOUT))
+                return
+            except (nats.errors.TimeoutError, nats.errors.FlushTimeoutError, nats.errors.ConnectionReconnectingError,
+                    asyncio.TimeoutError):
+                if deadline.passed():
+                    raise WaitTimeout("no answer from the server") from None
+            await asyncio.sleep(wait)
+            wait = min(2 * wait, 1.0)
+
+    async def _cancel(self, queue: str, task_id: str) -> None:
+        """Creates the task's cancellation record, as the protocol says."""
+        deadline = _Deadline(_UNAVAILABLE_AFTER)
+        o, task_rec, _ = await self._look(queue, task_id, deadline)
+        if o is not None:
+            raise Finished(f"cancel {task_id}: the task has finished ({o.status.value})", o.status.value)
+        if task_rec is None:
+            raise NotFound(f"cancel {task_id}: task not found")
+        ct = w.content_type_of(task_rec.headers.get("Content-Type"))
+        try:
+            env = w.decode_record(task_rec.data)
+        except ValueError:
+            env = {}
+        func = str(env.get("func") or task_rec.headers.get("Strand-Func", ""))
+        result_ttl_ms = env.get("result_ttl_ms")
+        ttl = float(result_ttl_ms) / 1000 if isinstance(result_ttl_ms, int) and result_ttl_ms > 0 else self.result_ttl
+        ttl = min(max(ttl, w.MIN_TTL_S), w.MAX_RESULT_TTL_S)
+        task_ttl = w.parse_ttl(task_rec.headers.get("Nats-TTL"))
+        if task_ttl is not None and task_rec.time is not None:
+            left = (task_rec.time - datetime.datetime.now(datetime.timezone.utc)).total_seconds() + task_ttl
+            ttl = max(ttl, left)
+        created, meta = env.get("created"), env.get("meta")
+        rec = w.cancellation(func, queue, created_ms=created if isinstance(created, int) else 0,
+                             meta=meta if isinstance(meta, Mapping) else None)
+        subject = self.names.key("c", queue, task_id)
+        headers = {"Content-Type": ct, "Nats-TTL": w.go_duration(-(-ttl // 1)),
+                   "Nats-Expected-Last-Subject-Sequence": "0"}
+        payload = w.encode(rec, ct)
+        wait = 0.05
+        while True:
+            try:
+                ack = await self._js.publish(subject, payload, headers=headers, timeout=_READ_TIMEOUT)
+                break
+            except nats.js.errors.APIError as e:
+                if e.err_code != w.ERR_WRONG_LAST_SEQUENCE:
+                    if isinstance(e, nats.js.errors.ServiceUnavailableError) and not deadline.passed():
+                        await asyncio.sleep(wait)
+                        wait = min(2 * wait, 1.0)
+                        continue
+                    raise StrandError(f"cancel {task_id}: {e}") from e
+                # The subject holds a message: a cancellation, or a marker to write over.
+                last = await self._get_last(self.names.kv_stream, subject, deadline)
+                if last is not None and not w.is_marker(last.data, last.headers):
+                    raise Finished(f"cancel {task_id}: the task has finished (cancelled)", "cancelled") from e
+                headers["Nats-Expected-Last-Subject-Sequence"] = str(last.seq if last is not None else 0)
+            except _TRANSIENT as e:
+                if deadline.passed():
+                    raise Unavailable(f"cancel {task_id}: {e!r}") from e
+                await asyncio.sleep(wait)
+                wait = min(2 * wait, 1.0)
+        # The task may have finished between the read and the write: its outcome then stands.
+        first = await self._outcome_rec(queue, task_id, deadline)
+        if first is not None and first[1] < ack.seq:
+            raise Finished(f"cancel {task_id}: the task has finished ({first[0].status.value})",
+                           first[0].status.value)
+
+
+def _state(rec: Any) -> Optional[dict[str, Any]]:
+    """A state record (a stored message or an event), or None if there is
+    none or it cannot be read: a state only informs, it never ends a wait."""
+    if rec is None:
+        return None
+    try:
+        return w.decode_record(rec.data)
+    except ValueError:
+        return None
+
+
+def _ttl(d: Optional[Duration], default: float, what: str, most: Optional[float]) -> float:
+    s = w.seconds(d, what)
+    if s is None:
+        return default
+    if s < w.MIN_TTL_S:
+        raise BadOption(f"{what}: {s} s is under the minimum of 1 s")
+    if most is not None and s > most:
+        raise BadOption(f"{what}: {s} s is over the maximum of {most} s")
+    return s
+
+
+def uuid7() -> str:
+    """A UUIDv7 string: time-ordered, as strand's Go writers generate ids."""
+    ms = int(time.time() * 1000)
+    rand = int.from_bytes(uuid.uuid4().bytes, "big")
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand & ((1 << 12) - 1)) << 64 | 0b10 << 62 | (
+        rand >> 12) & ((1 << 62) - 1)
+    return str(uuid.UUID(int=value))
+
+
+class Handle(Generic[R]):
+    """A task: read its status, wait for its result (pushed by the server,
+    no polling), cancel it, follow its items and progress. ``submit`` and
+    ``open`` return one; it holds no resources between calls."""
+
+    def __init__(self, client: Client, task_id: str, queue: str, *, func: str = "",
+                 envelope: Optional[Mapping[str, Any]] = None, content_type: str = w.MSGPACK) -> None:
+        self._client = client
+        self.id = task_id
+        self.queue = queue
+        self.func = func
+        self._env: dict[str, Any] = dict(envelope or {})
+        self._ct = content_type
+
+    def __repr__(self) -> str:
+        return f"Handle(id={self.id!r}, queue={self.queue!r}, func={self.func!r})"
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """What the task was submitted with: id, queue, func, meta, created
+        (unix ms), format, and its options (timeout_ms, max_attempts,
+        result_ttl_ms) when set. A handle from ``open`` knows what the server
+        still holds of the task when it was opened."""
+        md: dict[str, Any] = {"id": self.id, "queue": self.queue, "func": self.func,
+                              "meta": dict(self._env.get("meta") or {}),
+                              "format": "json" if self._ct == w.JSON else "msgpack"}
+        for k in ("created", "timeout_ms", "max_attempts", "result_ttl_ms", "args", "kwargs", "trace"):
+            if self._env.get(k) is not None:
+                md[k] = self._env[k]
+        return md
+
+    async def _load(self) -> None:
+        """Reads what the server holds of the task into metadata."""
+        o, t, _ = await self._client._look(self.queue, self.id, _Deadline(_UNAVAILABLE_AFTER))
+        if t is not None:
+            self._ct = w.content_type_of(t.headers.get("Content-Type"))
+            try:
+                self._env = w.decode_record(t.data)
+            except ValueError:
+                self._env = {}
+            self.func = str(self._env.get("func") or t.headers.get("Strand-Func", ""))
+        elif o is not None:
+            rec = o.record
+            self.func = str(rec.get("func") or "")
+            self._env = {k: rec[k] for k in ("created", "meta") if rec.get(k)}
+
+    async def status(self) -> Status:
+        """The task's status now: its outcome's, else running or retrying,
+        pending while it is queued, UNKNOWN once nothing of it is left."""
+        o, t, state = await self._client._look(self.queue, self.id, _Deadline(_UNAVAILABLE_AFTER))
+        if o is not None:
+            return o.status
+        if t is None:
+            return Status.UNKNOWN
+        if state is not None:
+            return Status.of(state.get("status"))
+        return Status.PENDING
+
+    async def is_ready(self) -> bool:
+        """Whether the task has ended (its outcome exists)."""
+        return await self._client._outcome(self.queue, self.id, _Deadline(_UNAVAILABLE_AFTER)) is not None
+
+    async def wait(self, timeout: Optional[Duration] = None,
+                   on_progress: Optional[ProgressCallback] = None) -> Outcome:
+        """The task's outcome, whatever its status, once it has one: pushed by
+        the server. Raises WaitTimeout after timeout (None: no limit)."""
+        return await self._client._follow(self.queue, self.id, w.seconds(timeout, "timeout"), on_progress)
+
+    async def result(self, timeout: Optional[Duration] = None,
+                     on_progress: Optional[ProgressCallback] = None) -> R:
+        """The task's result once it has completed, pushed by the server (no
+        polling). Raises the TaskFailed subclass of its error kind
+        (UnknownFunc, BadArgs, Timeout, Cancelled, …) if it did not complete,
+        WaitTimeout if it has not ended after timeout seconds (None: no
+        limit). on_progress is called with each progress report meanwhile."""
+        o = await self.wait(timeout, on_progress)
+        if o.status is not Status.COMPLETED:
+            raise task_error(self.id, o.record)
+        return cast(R, o.result)
+
+    async def cancel(self) -> None:
+        """Cancels the task: a queued task never runs, a running one has its
+        handler stopped. Raises Finished if it has ended already, NotFound if
+        nothing of it is left."""
+        await self._client._cancel(self.queue, self.id)
+
+    async def progress(self) -> Optional[Progress]:
+        """The last progress the handler reported, or None."""
+        s = await self._client._get(self._client.names.kv_stream,
+                                    self._client.names.key("s", self.queue, self.id), _Deadline(_UNAVAILABLE_AFTER))
+        return w.progress_of(_state(s))
+
+    async def watch_progress(self, callback: ProgressCallback, timeout: Optional[Duration] = None) -> Outcome:
+        """Calls callback with each progress report as it comes, until the task
+        ends; returns its outcome (raises WaitTimeout after timeout)."""
+        return await self.wait(timeout, on_progress=callback)
+
+    async def items(self, timeout: Optional[Duration] = None) -> AsyncGenerator[Any, None]:
+        """The items the task streams (a handler returning an iterator), as
+        they come, from the first one, however late you start. Ends after the
+        last item; if the task failed, raises its TaskFailed after the items
+        it produced. A task that streams nothing ends when its outcome comes.
+        Items of a retried task restart at the first with each attempt.
+        Raises WaitTimeout if the task has not ended after timeout seconds."""
+        c = self._client
+        deadline = _Deadline(w.seconds(timeout, "timeout"))
+        subject = c.names.items(self.queue, self.id)
+        ended: asyncio.Task[Outcome] = asyncio.ensure_future(c._follow(self.queue, self.id, deadline.left()))
+        sub: Any = None
+        nxt: Optional[asyncio.Task[Msg]] = None
+        final: Optional[Outcome] = None
+        stop_at: Optional[int] = None  # once the outcome is known: the sequence of the last item to read
+        seen = 0  # the stream sequence of the last message read
+        resubscribed = False
+
+        def timed_out() -> WaitTimeout:
+            return WaitTimeout(f"task {self.id}: items: the task has not ended after {timeout} s")
+
+        try:
+            sub = await self._subscribe_items(subject)
+            while True:
+                if final is not None and stop_at is not None and seen >= stop_at:
+                    break
+                if sub is None:  # no items stream yet: the task has streamed nothing
+                    try:
+                        final = await asyncio.wait_for(asyncio.shield(ended), deadline.left())
+                    except asyncio.TimeoutError:
+                        raise timed_out() from None
+                    if final.items > 0 and not resubscribed:
+                        resubscribed = True
+                        sub = await self._subscribe_items(subject)
+                        stop_at = None
+                        if sub is not None:
+                            last = await self._last_item(subject)
+                            stop_at = 0 if last is None else (None if last[1] else last[0])
+                            continue
+                    break
+                if nxt is None:
+                    nxt = asyncio.ensure_future(sub.next_msg(timeout=None))
+                waits: set[asyncio.Future[Any]] = {nxt}
+                if final is None:
+                    waits.add(ended)
+                done, _ = await asyncio.wait(waits, timeout=deadline.left(), return_when=asyncio.FIRST_COMPLETED)
+                if not done:
+                    raise timed_out()
+                if final is None and ended in done:
+                    final = ended.result()
+                    last = await self._last_item(subject)
+                    # No item stored: stop now. The last one stored is an
+                    # item: stop once it is read. The end marker: read to it.
+                    stop_at = 0 if last is None else (None if last[1] else last[0])
+                if nxt not in done:
+                    continue
+                msg = nxt.result()
+                nxt = None
+                md = msg.metadata
+                if md is not None and md.sequence is not None:
+                    seen = md.sequence.stream
+                hdrs = msg.headers or {}
+                if "Strand-End" in hdrs:
+                    if "Strand-Error-Kind" not in hdrs:
+                        return
+                    if final is None:
+                        try:
+                            final = await asyncio.wait_for(asyncio.shield(ended), deadline.left())
+                        except asyncio.TimeoutError:
+                            raise timed_out() from None
+                    if final.status is not Status.COMPLETED:
+                        raise task_error(self.id, final.record)
+                    raise task_error(self.id, {"status": "failed", "error": {
+                        "kind": hdrs["Strand-Error-Kind"], "message": hdrs.get("Strand-Error", "")}})
+                try:
+                    item = w.decode_value(msg.data, w.content_type_of(hdrs.get("Content-Type")))
+                except ValueError as e:
+                    raise StrandError(f"task {self.id}: item {hdrs.get('Strand-Item', '?')}: {e}") from e
+                yield item
+            if final is not None and final.status is not Status.COMPLETED:
+                raise task_error(self.id, final.record)
+        finally:
+            for t in (nxt, ended):
+                if t is not None and not t.done():
+                    t.cancel()
+                    try:
+                        await t
+                    except BaseException:
+                        pass
+                elif t is not None and not t.cancelled():
+                    t.exception()  # retrieved: no "never retrieved" warning
+            if sub is not None:
+                try:
+                    await sub.unsubscribe()
+                except nats.errors.Error:
+                    pass
+
+    async def stream(self, on_iter: Optional[Callable[[Any], Any]] = None,
+                     on_end: Optional[Callable[[Outcome], Any]] = None,
+                     on_error: Optional[Callable[[StrandError], Any]] = None,
+                     timeout: Optional[Duration] = None) -> Optional[Outcome]:
+        """The original strand's callbacks: on_iter for each item as it comes,
+        then on_end with the outcome of a completed task, or on_error with the
+        error of one that did not complete (a TaskFailed) or of the wait
+        (WaitTimeout, …). Each may be a plain or a coroutine function. Returns
+        the outcome of a completed task, None otherwise."""
+        async def call(fn: Optional[Callable[[Any], Any]], arg: Any) -> None:
+            if fn is not None:
+                res = fn(arg)
+                if inspect.isawaitable(res):
+                    await res
+
+        deadline = _Deadline(w.seconds(timeout, "timeout"))
+        try:
+            async for item in self.items(deadline.left()):
+                await call(on_iter, item)
+            o = await self.wait(deadline.left())
+            if o.status is not Status.COMPLETED:
+                raise task_error(self.id, o.record)
+        except StrandError as e:
+            if on_error is None:
+                raise
+            await call(on_error, e)
+            return None
+        await call(on_end, o)
+        return o
+
+    async def _subscribe_items(self, subject: str) -> Any:
+        """An ordered consumer of the task's items from the first; None if the
+        items stream does not exist (no task has streamed items yet)."""
+        try:
+            return await self._client._js.subscribe(subject, stream=self._client.names.items_stream,
+                                                    ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
+        except nats.js.errors.NotFoundError:
+            return None
+
+    async def _last_item(self, subject: str) -> Optional[tuple[int, bool]]:
+        """The sequence of the last message stored on the task's items subject
+        and whether it is the end marker; None if there is none."""
+        try:
+            m = await self._client._jsm.get_last_msg(self._client.names.items_stream, subject)
+        except nats.js.errors.NotFoundError:
+            return None
+        return int(m.seq or 0), "Strand-End" in (m.headers or {})
+
+
+class TaskFunc(Generic[P, R]):
+    """A function stub turned into a submitter by ``@task``: calling it
+    submits a task and returns (an awaitable of) its Handle. Positional
+    parameters become the task's args, keyword-only and ``**kwargs``
+    parameters its kwargs."""
+
+    def __init__(self, name: str, stub: Callable[P, R], client: Optional[Client],
+                 options: Mapping[str, Any]) -> None:
+        self.name = name
+        self.stub = stub
+        self._client = client
+        self._options = dict(options)
+        self._sig = inspect.signature(stub)
+        functools.update_wrapper(self, stub)
+
+    def options(self, **options: Any) -> "TaskFunc[P, R]":
+        """The same submitter with more submit options (queue, id, timeout, …)."""
+        return TaskFunc(self.name, self.stub, self._client, {**self._options, **options})
+
+    def split(self, *args: Any, **kwargs: Any) -> tuple[list[Any], dict[str, Any]]:
+        """The task's args and kwargs for a call of the stub."""
+        bound = self._sig.bind(*args, **kwargs)
+        pos: list[Any] = []
+        kw: dict[str, Any] = {}
+        for p in self._sig.parameters.values():
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+                if p.name in bound.arguments:
+                    pos.append(bound.arguments[p.name])
+                elif p.default is not p.empty:
+                    pos.append(p.default)
+            elif p.kind is p.VAR_POSITIONAL:
+                pos.extend(bound.arguments.get(p.name, ()))
+            elif p.kind is p.KEYWORD_ONLY:
+                if p.name in bound.arguments:
+                    kw[p.name] = bound.arguments[p.name]
+            elif p.kind is p.VAR_KEYWORD:
+                kw.update(bound.arguments.get(p.name, {}))
+        return pos, kw
+
+    async def submit(self, *args: P.args, **kwargs: P.kwargs) -> Handle[R]:
+        """Submits the call; as calling the TaskFunc."""
+        client = self._client or default_client()
+        pos, kw = self.split(*args, **kwargs)
+        opts = dict(self._options)
+        if kw:
+            opts["kwargs"] = {**(opts.get("kwargs") or {}), **kw}
+        return cast(Handle[R], await client.submit(self.name, *pos, **opts))
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Awaitable[Handle[R]]:
+        return self.submit(*args, **kwargs)
+
+
+def task(name: Optional[str] = None, *, client: Optional[Client] = None,
+         **options: Any) -> Callable[[Callable[P, R]], TaskFunc[P, R]]:
+    """Turns a Python stub into a submitter of the strand function name (the
+    stub's own name by default): ``await add(2, 3)`` submits ``add(2, 3)``
+    and returns a ``Handle[int]`` for ``def add(a: int, b: int) -> int: ...``.
+    client: the client to submit on (default: the first one connected, or
+    the one given to set_default_client); options: submit options."""
+    def wrap(stub: Callable[P, R]) -> TaskFunc[P, R]:
+        return TaskFunc(name or stub.__name__, stub, client, options)
+    return wrap
+
+
+_default: Optional[Client] = None
+
+
+def default_client() -> Client:
+    """The client ``@task`` submitters use when they were given none."""
+    if _default is None:
+        raise StrandError("no client: connect first (await strand_client.connect(...)) or pass client=")
+    return _default
+
+
+def set_default_client(client: Optional[Client]) -> None:
+    """Sets the client ``@task`` submitters use when they were given none."""
+    global _default
+    _default = client
+
+
+async def connect(servers: Union[str, Sequence[str]] = "nats://127.0.0.1:4222", *, prefix: str = w.DEFAULT_PREFIX,
+                  queue: str = w.DEFAULT_QUEUE, json: bool = False, task_ttl: Optional[Duration] = None,
+                  result_ttl: Optional[Duration] = None, **nats_options: Any) -> Client:
+    """Connects to strand's NATS. prefix: the deployment's (default
+    ``strand``); queue: the default queue of submissions; json: submit JSON
+    envelopes instead of msgpack; task_ttl: how long a task may wait in its
+    queue (default 14 days); result_ttl: the TTL of the cancellations this
+    client writes for tasks that name none (default 24 h). Other keyword
+    arguments go to ``nats.connect`` (user, password, token, tls,
+    reconnect_time_wait, …); the client reconnects forever by default, but
+    raises Unavailable if no server answers at first. The first client
+    connected becomes the default one of ``@task`` submitters."""
+    global _default
+    w.valid_prefix(prefix)
+    w.valid_queue(queue)
+    holder: list[Client] = []
+    user_cb = nats_options.pop("reconnected_cb", None)
+
+    async def reconnected() -> None:
+        for c in holder:
+            c._reconnected()
+        if user_cb is not None:
+            await user_cb()
+
+    # nats-py's reconnect limit also bounds the first connection: try each
+    # server twice at first, then, once connected, reconnect forever
+    # (unless the caller set a limit).
+    forever = "max_reconnect_attempts" not in nats_options
+    if forever:
+        nats_options["max_reconnect_attempts"] = 1
+    servers_list = [servers] if isinstance(servers, str) else list(servers)
+    try:
+        nc = await nats.connect(servers_list, reconnected_cb=reconnected, **nats_options)
+    except (nats.errors.NoServersError, OSError, asyncio.TimeoutError) as e:
+        raise Unavailable(f"connect {', '.join(servers_list)}: {e!r}") from e
+    if forever:
+        nc.options["max_reconnect_attempts"] = -1
+    client = Client(nc, prefix=prefix, queue=queue, json=json, task_ttl=task_ttl, result_ttl=result_ttl)
+    holder.append(client)
+    if _default is None:
+        _default = client
+    return client
+
+
+__all__ = ["Client", "Handle", "Outcome", "TaskFunc", "task", "connect", "default_client", "set_default_client",
+           "ProgressCallback", "uuid7", "TaskFailed"]

@@ -1,0 +1,112 @@
+import { type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
+import { Handle } from "./handle.js";
+import { Names, type Envelope, type Format, type Outcome, type State, type Status } from "./wire.js";
+/** The default queue. */
+export declare const DEFAULT_QUEUE = "default";
+/** The default task TTL (the longest a task waits in its queue): 14 days, in ms. */
+export declare const DEFAULT_TASK_TTL_MS: number;
+/** A canceller's result TTL for a task that names none: 24 h, in ms (the workers' default). */
+export declare const DEFAULT_RESULT_TTL_MS: number;
+/** Options of connect: the NATS transport's own (user, pass, token, tls, name, …) and strand's prefix. */
+export interface ConnectOptions extends Partial<Omit<NodeConnectionOptions, "servers">> {
+    /** The deployment's name prefix (default `strand`): streams STRAND_TASKS, bucket STRAND, subjects strand.>. */
+    prefix?: string;
+}
+/** Options of one submission. Times are in milliseconds. */
+export interface SubmitOptions {
+    /** The queue (default `default`). */
+    queue?: string;
+    /** Your own id instead of a new UUIDv7: an idempotency key, taken while the task is queued or running and while its outcome is kept. */
+    id?: string;
+    /** Keyword arguments, for a handler that takes them (Go: a trailing struct parameter). */
+    kwargs?: Record<string, unknown>;
+    /** The handler's time limit in ms; 0 = none. */
+    timeout?: number;
+    /** Attempts before the task is dead; 0 = the worker's default. */
+    maxAttempts?: number;
+    /** How long the state and outcome are kept after the task ends, in ms (1 s to 365 days; default: the worker's, 24 h). */
+    resultTtl?: number;
+    /** Free string metadata, copied to the task's records and logs. */
+    meta?: Record<string, string>;
+    /** Send a JSON envelope instead of msgpack: its records and result come back as JSON. */
+    json?: boolean;
+    /** The longest the task may wait in its queue, in ms (at least 1 s; default 14 days); a task not taken by then is removed unrun. */
+    taskTtl?: number;
+}
+/** Options of open. */
+export interface OpenOptions {
+    /** The task's queue, when known: it saves a lookup. */
+    queue?: string;
+}
+/** A task's stored message as read: its subject, sequence, time, headers and payload. */
+export interface Stored {
+    subject: string;
+    seq: number;
+    time: number;
+    data: Uint8Array;
+    header?: {
+        get(k: string): string;
+    };
+}
+/** What the server holds of a task, read in the protocol's order. */
+export interface Lookup {
+    queue: string;
+    outcome?: Outcome;
+    task?: Envelope;
+    state?: State;
+    format?: Format;
+    /** Unix ms when the queued task expires unrun (0 if it never does). */
+    expires?: number;
+}
+/** The typed submitter `Client.task` returns: call it with the task's args. */
+export interface TaskFunction<A extends unknown[], R> {
+    (...args: A): Promise<Handle<R>>;
+    /** Submits with options of this call (merged over the task's). */
+    submit(args: A, opts?: SubmitOptions): Promise<Handle<R>>;
+    /** The function name. */
+    readonly func: string;
+}
+/**
+ * Connects to NATS and returns a client of strand's deployment `prefix`.
+ * servers: a URL or a list (default nats://127.0.0.1:4222). The connection
+ * reconnects without end unless `maxReconnectAttempts` says otherwise.
+ */
+export declare function connect(servers?: string | string[], opts?: ConnectOptions): Promise<Client>;
+/**
+ * A producer of strand tasks on one NATS connection: submit, open and
+ * typed task submitters. Close it when done.
+ */
+export declare class Client {
+    #private;
+    /** The NATS connection. */
+    readonly nc: NatsConnection;
+    /** The deployment's names. */
+    readonly names: Names;
+    /** Wraps an open connection; `connect` is the usual way. */
+    constructor(nc: NatsConnection, names?: Names);
+    /** Whether close was called. */
+    get closed(): boolean;
+    /**
+     * Submits func(...args) and returns a handle to the task at once. Throws
+     * DuplicateError (with a handle to the task that holds the id) if the id
+     * is taken, BadOption for a bad id, queue, option or value, and
+     * PayloadTooLarge for a task the server would refuse.
+     */
+    submit<R = unknown>(func: string, args?: unknown[], opts?: SubmitOptions): Promise<Handle<R>>;
+    /**
+     * A handle to a task that exists already, perhaps submitted by another
+     * process. Pass the queue when it is known: it saves a lookup.
+     */
+    open<R = unknown>(id: string, opts?: OpenOptions): Handle<R>;
+    /**
+     * A typed submitter of the function `func`: `const add = c.task<[number,
+     * number], number>("add"); const h = await add(2, 3); await h.result()`
+     * (a number). defaults are options of every submission.
+     */
+    task<A extends unknown[] = unknown[], R = unknown>(func: string, defaults?: SubmitOptions): TaskFunction<A, R>;
+    /** Closes the connection once what is pending is sent; calls waiting on it reject with ClosedError. */
+    close(): Promise<void>;
+}
+/** A UUIDv7 (RFC 9562): 48 bits of unix ms, then random bits; ids sort by time, as strand's Go writer makes them. */
+export declare function uuidv7(): string;
+export type { Status };

@@ -1,0 +1,398 @@
+// The client: a connection to NATS and strand's wire on it. Submitting,
+// reading and cancelling follow docs/protocol.md step by step; Handle
+// (handle.ts) is what callers hold.
+import { connect as natsConnect, headers } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, JetStreamApiError, } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { randomUUID } from "node:crypto";
+import { BadOption, DuplicateError, ERR_CODE_SUBJECT_FULL, FinishedError, NotFoundError, PayloadTooLarge, transient, wireError } from "./errors.js";
+import { Handle } from "./handle.js";
+import { cancellation, checkID, checkQueue, clampResultTTL, Codec, CONTENT_TYPE, envelope, formatOf, goDuration, isMarker, MAX_RESULT_TTL_MS, MIN_TTL_MS, Names, parseSubject, readOutcome, sniff, ttlMs, VERSION, } from "./wire.js";
+/** The default queue. */
+export const DEFAULT_QUEUE = "default";
+/** The default task TTL (the longest a task waits in its queue): 14 days, in ms. */
+export const DEFAULT_TASK_TTL_MS = 14 * 24 * 3600 * 1000;
+/** A canceller's result TTL for a task that names none: 24 h, in ms (the workers' default). */
+export const DEFAULT_RESULT_TTL_MS = 24 * 3600 * 1000;
+// The room strand keeps in max_payload for the subject and headers.
+const HEADROOM = 512;
+// The server's answer to a second publish on a task's subject: the
+// stream holds one message per subject (DiscardNewPerSubject).
+const ERR_SUBJECT_FULL = ERR_CODE_SUBJECT_FULL;
+// A create-only write whose subject holds a message.
+const ERR_WRONG_LAST_SEQUENCE = 10071;
+// How long a submit sends a task again whose publish went unanswered.
+const SUBMIT_RETRY_MS = 30_000;
+const SUBMIT_OPTIONS = new Set(["queue", "id", "kwargs", "timeout", "maxAttempts", "resultTtl", "meta", "json", "taskTtl"]);
+/**
+ * Connects to NATS and returns a client of strand's deployment `prefix`.
+ * servers: a URL or a list (default nats://127.0.0.1:4222). The connection
+ * reconnects without end unless `maxReconnectAttempts` says otherwise.
+ */
+export async function connect(servers = "nats://127.0.0.1:4222", opts = {}) {
+    const { prefix = "strand", ...natsOpts } = opts;
+    const names = new Names(prefix);
+    const nc = await natsConnect({ maxReconnectAttempts: -1, reconnectTimeWait: 250, ...natsOpts, servers });
+    return new Client(nc, names);
+}
+/**
+ * A producer of strand tasks on one NATS connection: submit, open and
+ * typed task submitters. Close it when done.
+ */
+export class Client {
+    /** The NATS connection. */
+    nc;
+    /** The deployment's names. */
+    names;
+    /** @internal */
+    codec = new Codec();
+    /** @internal */
+    js;
+    #jsm;
+    #kv;
+    #reconnects = new Set();
+    #closed = false;
+    /** Wraps an open connection; `connect` is the usual way. */
+    constructor(nc, names = new Names()) {
+        this.nc = nc;
+        this.names = names;
+        this.js = jetstream(nc);
+        this.#watchStatus().catch(() => { }); // ends with the connection
+    }
+    // Events sent while the connection is down are lost: waiters read again
+    // after each reconnect.
+    async #watchStatus() {
+        for await (const s of this.nc.status()) {
+            if (s.type === "reconnect") {
+                for (const fn of [...this.#reconnects])
+                    fn();
+            }
+        }
+    }
+    /** @internal Calls fn after each reconnect until the returned function is called. */
+    onReconnect(fn) {
+        this.#reconnects.add(fn);
+        return () => this.#reconnects.delete(fn);
+    }
+    /** Whether close was called. */
+    get closed() {
+        return this.#closed || this.nc.isClosed();
+    }
+    /**
+     * Submits func(...args) and returns a handle to the task at once. Throws
+     * DuplicateError (with a handle to the task that holds the id) if the id
+     * is taken, BadOption for a bad id, queue, option or value, and
+     * PayloadTooLarge for a task the server would refuse.
+     */
+    async submit(func, args = [], opts = {}) {
+        const { env, format, own, taskTtl } = this.#envelope(func, args, opts);
+        const queue = env.queue;
+        const handle = new Handle(this, env.id, queue, func);
+        const payload = this.codec.encode(envelope(env), format, `submit ${func}`);
+        const max = (this.nc.info?.max_payload ?? 1024 * 1024) - HEADROOM;
+        if (payload.length > max) {
+            throw new PayloadTooLarge(`submit ${func}: the task is ${payload.length} bytes, over the ${max} the server takes`);
+        }
+        // An id of your own stays taken while its outcome is kept: the server
+        // only refuses it while the task is queued or running.
+        if (own) {
+            const o = await this.outcome(queue, env.id);
+            if (o)
+                throw new DuplicateError(env.id, handle, o.status);
+        }
+        const h = headers();
+        h.set("Content-Type", CONTENT_TYPE[format]);
+        h.set("Strand-Func", func);
+        h.set("Nats-TTL", goDuration(taskTtl));
+        if (own)
+            h.set("Strand-Own-Id", "1");
+        await this.#publishTask(handle, func, payload, h);
+        return handle;
+    }
+    // #publishTask publishes a task as a JetStream publish (a request: a core
+    // publish to a taken subject is dropped silently). A publish whose fate
+    // is unknown (no answer: the server restarts, a stream elects a leader)
+    // is sent again for up to SUBMIT_RETRY_MS; if the subject then holds a
+    // task, it is this one if it holds its bytes (an earlier try was stored
+    // after all), else the id is taken.
+    async #publishTask(handle, func, payload, h) {
+        const subject = this.names.task(handle.queue, handle.id);
+        const deadline = Date.now() + SUBMIT_RETRY_MS;
+        let retried = false;
+        for (let pause = 50;; pause = Math.min(2 * pause, 1000)) {
+            try {
+                await this.js.publish(subject, payload, { headers: h });
+                return;
+            }
+            catch (err) {
+                if (err instanceof JetStreamApiError && err.code === ERR_SUBJECT_FULL) {
+                    if (retried && (await this.#holds(subject, payload)))
+                        return;
+                    throw new DuplicateError(handle.id, handle, "queued or running");
+                }
+                if (!transient(err) || Date.now() + pause > deadline || this.closed) {
+                    throw wireError(`submit ${func}`, err, this.names.tasksStream);
+                }
+            }
+            retried = true;
+            await new Promise((r) => setTimeout(r, pause));
+        }
+    }
+    async #holds(subject, payload) {
+        try {
+            const t = await this.get(this.names.tasksStream, subject);
+            return !!t && t.data.length === payload.length && t.data.every((b, i) => b === payload[i]);
+        }
+        catch {
+            return false;
+        }
+    }
+    #envelope(func, args, opts) {
+        if (typeof func !== "string" || func === "")
+            throw new BadOption(`bad function name ${JSON.stringify(func)}`);
+        if (!Array.isArray(args))
+            throw new BadOption(`submit ${func}: args must be an array, got ${typeof args}`);
+        if (opts === null || typeof opts !== "object")
+            throw new BadOption(`submit ${func}: options must be an object`);
+        for (const k of Object.keys(opts)) {
+            if (!SUBMIT_OPTIONS.has(k))
+                throw new BadOption(`submit ${func}: unknown option ${JSON.stringify(k)}`);
+        }
+        const own = opts.id !== undefined && opts.id !== null;
+        const env = {
+            v: VERSION,
+            id: own ? checkID(opts.id) : uuidv7(),
+            func,
+            args,
+            queue: checkQueue(opts.queue ?? DEFAULT_QUEUE),
+            created: Date.now(),
+        };
+        if (opts.kwargs !== undefined && opts.kwargs !== null) {
+            if (typeof opts.kwargs !== "object" || Array.isArray(opts.kwargs) || opts.kwargs instanceof Map) {
+                throw new BadOption(`submit ${func}: kwargs must be a plain object of names to values`);
+            }
+            env.kwargs = opts.kwargs;
+        }
+        env.timeout_ms = wholeMs(func, "timeout", opts.timeout, 0);
+        env.max_attempts = wholeMs(func, "maxAttempts", opts.maxAttempts, 0);
+        if (opts.resultTtl !== undefined) {
+            const ttl = wholeMs(func, "resultTtl", opts.resultTtl, MIN_TTL_MS);
+            if (ttl > MAX_RESULT_TTL_MS)
+                throw new BadOption(`submit ${func}: resultTtl ${ttl} ms is over the maximum of 365 days`);
+            env.result_ttl_ms = ttl;
+        }
+        const taskTtl = opts.taskTtl === undefined ? DEFAULT_TASK_TTL_MS : wholeMs(func, "taskTtl", opts.taskTtl, MIN_TTL_MS);
+        if (opts.meta !== undefined && opts.meta !== null) {
+            if (typeof opts.meta !== "object" || Array.isArray(opts.meta))
+                throw new BadOption(`submit ${func}: meta must be an object of strings`);
+            for (const [k, v] of Object.entries(opts.meta)) {
+                if (typeof v !== "string")
+                    throw new BadOption(`submit ${func}: meta ${JSON.stringify(k)} is a ${typeof v}, not a string`);
+            }
+            env.meta = opts.meta;
+        }
+        const format = opts.json ? "json" : "msgpack";
+        return { env, format, own, taskTtl };
+    }
+    /**
+     * A handle to a task that exists already, perhaps submitted by another
+     * process. Pass the queue when it is known: it saves a lookup.
+     */
+    open(id, opts = {}) {
+        checkID(id);
+        const queue = opts.queue === undefined ? undefined : checkQueue(opts.queue);
+        return new Handle(this, id, queue);
+    }
+    /**
+     * A typed submitter of the function `func`: `const add = c.task<[number,
+     * number], number>("add"); const h = await add(2, 3); await h.result()`
+     * (a number). defaults are options of every submission.
+     */
+    task(func, defaults = {}) {
+        if (typeof func !== "string" || func === "")
+            throw new BadOption(`bad function name ${JSON.stringify(func)}`);
+        const fn = ((...args) => this.submit(func, args, defaults));
+        fn.submit = (args, opts = {}) => this.submit(func, args, { ...defaults, ...opts });
+        Object.defineProperty(fn, "func", { value: func });
+        return fn;
+    }
+    /** Closes the connection once what is pending is sent; calls waiting on it reject with ClosedError. */
+    async close() {
+        if (this.#closed)
+            return;
+        this.#closed = true;
+        if (!this.nc.isClosed())
+            await this.nc.drain();
+    }
+    // --- the wire (internal) ---
+    #manager() {
+        this.#jsm ??= jetstreamManager(this.nc, { checkAPI: false });
+        return this.#jsm;
+    }
+    #bucket() {
+        this.#kv ??= new Kvm(this.js).open(this.names.bucket, { allow_direct: true });
+        return this.#kv;
+    }
+    /** @internal The last message of subject in stream (a direct get); null if none or a marker. */
+    async get(stream, subject) {
+        const jsm = await this.#manager();
+        let m;
+        try {
+            m = await jsm.direct.getMessage(stream, { last_by_subj: subject });
+        }
+        catch (err) {
+            throw wireError(`read ${subject}`, err, stream);
+        }
+        if (!m || isMarker(m.data, m.header))
+            return null;
+        return { subject: m.subject, seq: m.seq, time: Date.parse(m.timestamp), data: m.data, header: m.header };
+    }
+    /** @internal A record of the bucket by key; null if absent or a marker. */
+    async record(key) {
+        const kv = await this.#bucket();
+        let e;
+        try {
+            e = await kv.get(key);
+        }
+        catch (err) {
+            throw wireError(`read ${key}`, err, this.names.kvStream);
+        }
+        if (!e || e.operation !== "PUT" || e.value.length === 0)
+            return null;
+        return { subject: this.names.keySubject(key), seq: e.revision, time: e.created.getTime(), data: e.value };
+    }
+    /** @internal The task's queue from any record of it, else its queued task; undefined if none exists. */
+    async locate(id) {
+        const rec = await this.get(this.names.kvStream, this.names.keySubject(`*.*.${id}`));
+        if (rec)
+            return parseSubject(rec.subject).queue;
+        const task = await this.get(this.names.tasksStream, this.names.task("*", id));
+        return task ? parseSubject(task.subject).queue : undefined;
+    }
+    /** @internal Decodes an outcome or cancellation record (or its event) on subject. */
+    decodeOutcome(subject, data, seq) {
+        return readOutcome(this.codec, subject, data, seq);
+    }
+    /** @internal The task's outcome: the first written of r. and c.; null while it has none. */
+    async outcome(queue, id) {
+        const [r, c] = await Promise.all([
+            this.record(this.names.key("r", queue, id)),
+            this.record(this.names.key("c", queue, id)),
+        ]);
+        return this.#first(r, c);
+    }
+    #first(r, c) {
+        if (!r && !c)
+            return null;
+        const rec = !c || (r && r.seq < c.seq) ? r : c;
+        return this.decodeOutcome(rec.subject, rec.data, rec.seq);
+    }
+    /** @internal The items-stream sequence of the last message of the task's items (0 if none), and whether it is the end marker. */
+    async lastItem(queue, id) {
+        const jsm = await this.#manager();
+        let m;
+        try {
+            m = await jsm.streams.getMessage(this.names.itemsStream, { last_by_subj: this.names.items(queue, id) });
+        }
+        catch (err) {
+            throw wireError(`read items of ${id}`, err, this.names.itemsStream);
+        }
+        return m ? { seq: m.seq, end: !!m.header?.get("Strand-End") } : { seq: 0, end: false };
+    }
+    /** @internal The task's state record; null if none. */
+    async state(queue, id) {
+        const s = await this.record(this.names.key("s", queue, id));
+        return s ? this.codec.record(s.data) : null;
+    }
+    /**
+     * @internal What the server holds of the task, read in the protocol's
+     * order: its outcome, else the queued task and its state; the queue is
+     * located when not given.
+     */
+    async look(queue, id) {
+        queue ??= await this.locate(id);
+        if (!queue)
+            return null;
+        const n = this.names;
+        const [r, c, t, s] = await Promise.all([
+            this.record(n.key("r", queue, id)),
+            this.record(n.key("c", queue, id)),
+            this.get(n.tasksStream, n.task(queue, id)),
+            this.record(n.key("s", queue, id)),
+        ]);
+        const l = { queue };
+        const o = this.#first(r, c);
+        if (o)
+            return { ...l, outcome: o };
+        if (!t) {
+            // Answered between the reads, or gone: read the outcome again.
+            const again = await this.outcome(queue, id);
+            return again ? { ...l, outcome: again } : l;
+        }
+        const th = t.header;
+        l.format = formatOf(th.get("Content-Type")) ?? sniff(t.data);
+        try {
+            l.task = this.codec.decode(t.data, l.format);
+        }
+        catch {
+            l.task = { v: VERSION, id, func: th.get("Strand-Func") };
+        }
+        l.task.queue = queue;
+        const ttl = ttlMs(th.get("Nats-TTL"));
+        l.expires = Number.isFinite(ttl) && ttl > 0 ? t.time + ttl : 0;
+        if (s)
+            l.state = this.codec.record(s.data);
+        return l;
+    }
+    /** @internal Cancels a queued or running task (docs/protocol.md, "Cancelling"). */
+    async cancel(queue, id) {
+        const l = await this.look(queue, id);
+        if (l?.outcome)
+            throw new FinishedError(id, l.outcome.status);
+        if (!l?.task)
+            throw new NotFoundError(id);
+        const env = l.task;
+        // The record outlives the queued task: the longer of the result TTL
+        // and what is left of the task TTL.
+        let ttl = clampResultTTL(env.result_ttl_ms, DEFAULT_RESULT_TTL_MS);
+        if (l.expires)
+            ttl = Math.max(ttl, l.expires - Date.now());
+        const rec = cancellation(env, l.queue, Date.now());
+        const kv = await this.#bucket();
+        let seq;
+        try {
+            // Create-only (over a marker, if the key had one), with its TTL.
+            seq = await kv.create(this.names.key("c", l.queue, id), this.codec.encode(rec, l.format ?? "msgpack", `cancel ${id}`), `${Math.ceil(ttl / 1000)}s`);
+        }
+        catch (err) {
+            if (err instanceof JetStreamApiError && err.code === ERR_WRONG_LAST_SEQUENCE)
+                throw new FinishedError(id, "cancelled");
+            throw wireError(`cancel ${id}`, err, this.names.kvStream);
+        }
+        // The task may have finished between the reads and the write.
+        const first = await this.outcome(l.queue, id);
+        const firstSeq = first?.seq ?? 0;
+        if (first && firstSeq < seq)
+            throw new FinishedError(id, first.status);
+    }
+}
+// wholeMs checks a count or a duration in ms: a whole number of at least
+// min (0 = unset is allowed for optional counts).
+function wholeMs(func, what, v, min) {
+    if (v === undefined || v === null)
+        return 0;
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0 || (v !== 0 && v < min) || (min > 0 && v === 0)) {
+        throw new BadOption(`submit ${func}: ${what} must be a whole number${min > 0 ? ` of at least ${min}` : " ≥ 0"}, got ${String(v)}`);
+    }
+    return v;
+}
+/** A UUIDv7 (RFC 9562): 48 bits of unix ms, then random bits; ids sort by time, as strand's Go writer makes them. */
+export function uuidv7() {
+    const b = Buffer.from(randomUUID().replace(/-/g, ""), "hex");
+    const ms = Date.now();
+    b.writeUIntBE(ms, 0, 6);
+    b[6] = (b[6] & 0x0f) | 0x70;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    const h = b.toString("hex");
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}

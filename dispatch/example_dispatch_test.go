@@ -1,0 +1,89 @@
+package dispatch_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/strand-run/strand/dispatch"
+	"github.com/strand-run/strand/internal/examplestrand"
+	"github.com/strand-run/strand/reader"
+	"github.com/strand-run/strand/scratch"
+	"github.com/strand-run/strand/writer"
+)
+
+// exampleStrand is the scratch strand (server, writer, worker) that this
+// package's Examples share; each registers its own functions on it.
+var exampleStrand = examplestrand.New(scratch.Options{Worker: reader.Config{Concurrency: 4}})
+
+func TestMain(m *testing.M) { exampleStrand.Main(m) }
+
+// Submit sends many calls in one pipeline; the group waits for all of
+// them and gives their results in call order.
+func ExampleDispatcher_Submit() {
+	env := exampleStrand.With(map[string]any{"square": func(n int) int { return n * n }})
+	ctx := context.Background()
+	calls := make([]writer.Call, 10)
+	for i := range calls {
+		calls[i] = writer.Call{Func: "square", Args: []any{i}}
+	}
+	g, err := dispatch.New(env.Writer).Submit(ctx, calls)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := g.Wait(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+	sum := 0
+	for i := range g.Len() {
+		var sq int
+		if err := g.Result(i, &sq); err != nil {
+			fmt.Println(err)
+			return
+		}
+		sum += sq
+	}
+	fmt.Println(g.Completed(), "completed, sum", sum)
+	// Output: 10 completed, sum 285
+}
+
+// WaitUntil stops waiting when a predicate of yours has seen enough (here
+// the first failure); CancelRest then cancels the tasks still running.
+func ExampleGroup_WaitUntil() {
+	env := exampleStrand.With(map[string]any{
+		"probe": func(ctx context.Context, i int) (int, error) {
+			if i == 0 {
+				return 0, fmt.Errorf("probe %d: host unreachable", i)
+			}
+			select { // the other probes take long
+			case <-time.After(time.Minute):
+				return i, nil
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+		},
+	})
+	ctx := context.Background()
+	calls := []writer.Call{{Func: "probe", Args: []any{0}}, {Func: "probe", Args: []any{1}}, {Func: "probe", Args: []any{2}}}
+	g, err := dispatch.New(env.Writer).Submit(ctx, calls)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	err = g.WaitUntil(ctx, func(g *dispatch.Group) bool { return g.Failed() > 0 })
+	fmt.Println(err, g.Failed(), "failed:", g.Result(0, nil))
+	n, err := g.CancelRest(ctx)
+	fmt.Println(n, "cancelled", err)
+	if err := g.Wait(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(g.Statuses()[1:], g.Cancelled())
+	// Output:
+	// <nil> 1 failed: probe: probe 0: host unreachable
+	// 2 cancelled <nil>
+	// [cancelled cancelled] 2
+}

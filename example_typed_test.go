@@ -1,0 +1,83 @@
+package strand_test
+
+import (
+	"context"
+	"fmt"
+
+	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/runner"
+	"github.com/strand-run/strand/writer"
+)
+
+// A typed task gives compile-time types to both sides of a call by name:
+// the worker registers its function, callers call it on any runner, here
+// the NATS workers of a scratch strand (w.Runner()) and an inline runner.
+func ExampleTask2() {
+	add := strand.Task2("add", func(_ context.Context, a, b int) (int, error) { return a + b, nil })
+
+	ctx := context.Background()
+	env := exampleStrand.With(nil)                     // a server, a writer and a worker (scratch.Start)
+	if err := add.Register(env.Registry); err != nil { // the worker side
+		fmt.Println(err)
+		return
+	}
+
+	h, err := add.Call(ctx, env.Writer.Runner(), 2, 3) // on the workers
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	sum, err := h.Result(ctx) // an int
+	fmt.Println(sum, err)
+
+	h, _ = add.Call(ctx, runner.Inline(env.Registry), 20, 22) // in the caller
+	sum, err = h.Result(ctx)
+	fmt.Println(sum, err)
+	// Output:
+	// 5 <nil>
+	// 42 <nil>
+}
+
+// A caller that has not the function, only its name and types, calls it
+// with a Func.
+func ExampleFunc2() {
+	ctx := context.Background()
+	env := exampleStrand.With(map[string]any{
+		"concat": func(a string, n int) string { return fmt.Sprintf("%s×%d", a, n) },
+	})
+
+	concat := strand.Func2[string, int, string]("concat", env.Writer.Runner())
+	h, err := concat.Call(ctx, "ab", 3)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(h.Result(ctx))
+	// Output: ab×3 <nil>
+}
+
+// A handler reads the task it runs as from its ctx: its id and attempt make
+// its effects idempotent under at-least-once delivery, and the submitter's
+// meta travels with it.
+func ExampleTaskFrom() {
+	ctx := context.Background()
+	env := exampleStrand.With(map[string]any{
+		"whoami": func(ctx context.Context) string {
+			t, _ := strand.TaskFrom(ctx)
+			return fmt.Sprintf("%s attempt %d on %s for %s", t.ID, t.Attempt, t.Queue, t.Meta["user"])
+		},
+	})
+
+	_, ok := strand.TaskFrom(ctx)
+	fmt.Println("outside a task:", ok)
+	h, err := env.Writer.Submit(ctx, "whoami", writer.ID("report-7"), writer.Meta(map[string]string{"user": "ann"}))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	var s string
+	fmt.Println(h.Result(ctx, &s), s)
+	// Output:
+	// outside a task: false
+	// <nil> report-7 attempt 1 on default for ann
+}

@@ -1,0 +1,383 @@
+package strandtest
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/writer"
+)
+
+// Recorder records the tasks submitted through the writers it is middleware
+// of. New installs one on the env's writers; put Recorder.Middleware in the
+// writer.Config of a writer you build yourself to record its tasks as well.
+//
+// Submissions are recorded as the writer's middleware sees them (after
+// the middleware outside it has run) and only once the server accepted
+// them, so a refused task (a taken id, say) is not recorded. A task
+// recorded stays recorded after a worker has run it: unlike the work-queue
+// stream, which a worker's ack empties, the recorder keeps history.
+type Recorder struct {
+	mu   sync.Mutex
+	subs []Submission
+}
+
+// Submission is one task submitted through a recording writer: what the
+// server stored.
+type Submission struct {
+	ID    string
+	Func  string
+	Queue string
+	Meta  map[string]string
+	// MaxAttempts is the task's attempts (0: the worker's default).
+	MaxAttempts int
+	// Timeout is the task's time limit (0: none).
+	Timeout time.Duration
+
+	json   bool
+	args   []codec.Raw
+	kwargs codec.Raw
+}
+
+// Middleware returns the writer middleware that records into r.
+func (r *Recorder) Middleware() writer.Middleware {
+	return func(next writer.SubmitFunc) writer.SubmitFunc {
+		return func(ctx context.Context, env *codec.Envelope, f codec.Format) error {
+			if err := next(ctx, env, f); err != nil {
+				return err
+			}
+			r.add(env, f)
+			return nil
+		}
+	}
+}
+
+func (r *Recorder) add(env *codec.Envelope, f codec.Format) {
+	s := Submission{
+		ID: env.ID, Func: env.Func, Queue: env.Queue, Meta: maps.Clone(env.Meta),
+		MaxAttempts: env.MaxAttempts, Timeout: time.Duration(env.TimeoutMS) * time.Millisecond,
+		json: f.Layout() == codec.JSON, kwargs: cloneRaw(env.Kwargs),
+	}
+	if s.Queue == "" {
+		s.Queue = writer.DefaultQueue
+	}
+	s.args = make([]codec.Raw, len(env.Args))
+	for i, a := range env.Args {
+		s.args[i] = cloneRaw(a)
+	}
+	r.mu.Lock()
+	r.subs = append(r.subs, s)
+	r.mu.Unlock()
+}
+
+func cloneRaw(r codec.Raw) codec.Raw {
+	if r == nil {
+		return nil
+	}
+	return append(codec.Raw(nil), r...)
+}
+
+// Submissions returns the recorded tasks, in the order the server accepted them.
+func (r *Recorder) Submissions() []Submission {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Submission(nil), r.subs...)
+}
+
+// Reset forgets the recorded tasks.
+func (r *Recorder) Reset() {
+	r.mu.Lock()
+	r.subs = nil
+	r.mu.Unlock()
+}
+
+func (s Submission) format() codec.Format {
+	if s.json {
+		return codec.JSON
+	}
+	return codec.Msgpack
+}
+
+// NumArgs is the number of positional args of the task.
+func (s Submission) NumArgs() int { return len(s.args) }
+
+// DecodeArg decodes positional arg i (from 0) into out, a pointer, as a
+// worker would.
+func (s Submission) DecodeArg(i int, out any) error {
+	if i < 0 || i >= len(s.args) {
+		return fmt.Errorf("strandtest: %s has %d args, no arg %d", s.Func, len(s.args), i)
+	}
+	return codec.DecodeValue(s.format(), s.args[i], out, false)
+}
+
+// DecodeKwargs decodes the task's kwargs into out (a pointer to a struct or
+// a map); a task without kwargs leaves out as it is.
+func (s Submission) DecodeKwargs(out any) error {
+	if s.kwargs.IsNil() {
+		return nil
+	}
+	return codec.DecodeValue(s.format(), s.kwargs, out, false)
+}
+
+// String describes the submission as JSON-like text: add(2, 3) on default.
+func (s Submission) String() string {
+	var b strings.Builder
+	b.WriteString(s.Func)
+	b.WriteByte('(')
+	for i, a := range s.args {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(describe(s.format(), a))
+	}
+	if !s.kwargs.IsNil() {
+		if len(s.args) > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("kwargs=")
+		b.WriteString(describe(s.format(), s.kwargs))
+	}
+	fmt.Fprintf(&b, ") id %s on %s", s.ID, s.Queue)
+	if len(s.Meta) > 0 {
+		fmt.Fprintf(&b, " meta %v", s.Meta)
+	}
+	return b.String()
+}
+
+func describe(f codec.Format, r codec.Raw) string {
+	if j, err := codec.ToJSON(f, r); err == nil {
+		return string(j)
+	}
+	return codec.Describe(f, r)
+}
+
+// Submitted is where RequireSubmitted looks: an *Env or a *Recorder.
+type Submitted interface {
+	Submissions() []Submission
+}
+
+// Match says which submissions of a function count. Args and Kwargs are
+// compared as on the wire: each encoded in the task's format and decoded
+// again, so 2 and int64(2) match, and a kwargs struct matches a map with
+// its msgpack (or json) names. A nil field is not compared.
+type Match struct {
+	// Args are the positional args, all of them; nil: any args (use
+	// []any{} for a task with none).
+	Args []any
+	// Kwargs are the keyword args, all of them (a map or a struct); nil: any.
+	Kwargs any
+	// Queue is the task's queue; "": any.
+	Queue string
+	// Meta are entries the task's meta must hold (it may hold others).
+	Meta map[string]string
+}
+
+// RequireSubmitted asserts that a task of fn matching m (nil: any task of
+// fn) was submitted, and returns the first such submission; otherwise it
+// fails the test, listing what was submitted.
+//
+//	sub := strandtest.RequireSubmitted(t, env, "add", &strandtest.Match{Args: []any{2, 3}})
+//	h := env.Open(t, sub.ID)
+func RequireSubmitted(t testing.TB, in Submitted, fn string, m *Match) Submission {
+	t.Helper()
+	subs := in.Submissions()
+	for _, s := range subs {
+		ok, err := m.matches(s, fn)
+		if err != nil {
+			t.Fatalf("strandtest: RequireSubmitted %s: %v", fn, err)
+		}
+		if ok {
+			return s
+		}
+	}
+	t.Fatalf("strandtest: no task %s was submitted%s", m.describe(fn), listing(subs))
+	return Submission{}
+}
+
+// RequireNotSubmitted asserts that no task of fn matching m (nil: no task
+// of fn at all) was submitted; otherwise it fails the test, naming it.
+func RequireNotSubmitted(t testing.TB, in Submitted, fn string, m *Match) {
+	t.Helper()
+	for _, s := range in.Submissions() {
+		ok, err := m.matches(s, fn)
+		if err != nil {
+			t.Fatalf("strandtest: RequireNotSubmitted %s: %v", fn, err)
+		}
+		if ok {
+			t.Fatalf("strandtest: a task %s was submitted: %s", m.describe(fn), s)
+		}
+	}
+}
+
+func listing(subs []Submission) string {
+	if len(subs) == 0 {
+		return " (nothing was submitted)"
+	}
+	var b strings.Builder
+	b.WriteString("; submitted:")
+	for _, s := range subs {
+		b.WriteString("\n\t")
+		b.WriteString(s.String())
+	}
+	return b.String()
+}
+
+func (m *Match) describe(fn string) string {
+	if m == nil {
+		return fn
+	}
+	var parts []string
+	if m.Args != nil {
+		parts = append(parts, fmt.Sprintf("args %v", m.Args))
+	}
+	if m.Kwargs != nil {
+		parts = append(parts, fmt.Sprintf("kwargs %+v", m.Kwargs))
+	}
+	if m.Queue != "" {
+		parts = append(parts, "queue "+m.Queue)
+	}
+	if len(m.Meta) > 0 {
+		parts = append(parts, fmt.Sprintf("meta %v", m.Meta))
+	}
+	if len(parts) == 0 {
+		return fn
+	}
+	return fn + " with " + strings.Join(parts, ", ")
+}
+
+// matches reports whether s is a task of fn that m describes; the error is
+// for expected values that cannot be encoded.
+func (m *Match) matches(s Submission, fn string) (bool, error) {
+	if s.Func != fn {
+		return false, nil
+	}
+	if m == nil {
+		return true, nil
+	}
+	if m.Queue != "" && s.Queue != m.Queue {
+		return false, nil
+	}
+	for k, v := range m.Meta {
+		if got, ok := s.Meta[k]; !ok || got != v {
+			return false, nil
+		}
+	}
+	f := s.format()
+	if m.Args != nil {
+		if len(m.Args) != len(s.args) {
+			return false, nil
+		}
+		for i, want := range m.Args {
+			ok, err := sameValue(f, want, s.args[i])
+			if err != nil {
+				return false, fmt.Errorf("arg %d: %w", i+1, err)
+			}
+			if !ok {
+				return false, nil
+			}
+		}
+	}
+	if m.Kwargs != nil {
+		if s.kwargs.IsNil() {
+			return false, nil
+		}
+		ok, err := sameValue(f, m.Kwargs, s.kwargs)
+		if err != nil {
+			return false, fmt.Errorf("kwargs: %w", err)
+		}
+		if !ok {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// sameValue reports whether want, encoded in f, is the value got.
+func sameValue(f codec.Format, want any, got codec.Raw) (bool, error) {
+	raw, err := f.Marshal(want)
+	if err != nil {
+		return false, err
+	}
+	w, err := codec.ToAny(f, raw)
+	if err != nil {
+		return false, err
+	}
+	g, err := codec.ToAny(f, got)
+	if err != nil {
+		return false, err
+	}
+	return reflect.DeepEqual(normalize(w), normalize(g)), nil
+}
+
+// normalize makes integers of every width int64 (uint64 above its range
+// stays uint64) and float32 float64, so values equal on the wire compare
+// equal whatever encoding width each side chose.
+func normalize(v any) any {
+	switch x := v.(type) {
+	case int8:
+		return int64(x)
+	case int16:
+		return int64(x)
+	case int32:
+		return int64(x)
+	case int:
+		return int64(x)
+	case uint8:
+		return int64(x)
+	case uint16:
+		return int64(x)
+	case uint32:
+		return int64(x)
+	case uint64:
+		if x <= 1<<63-1 {
+			return int64(x)
+		}
+		return x
+	case float32:
+		return float64(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = normalize(e)
+		}
+		return out
+	case map[any]any:
+		out := make(map[any]any, len(x))
+		for k, e := range x {
+			out[normalize(k)] = normalize(e)
+		}
+		return out
+	}
+	return v
+}
+
+// WaitSubmitted is RequireSubmitted for code that submits in the
+// background: it waits up to timeout for a task of fn matching m to be
+// submitted, and fails the test, listing what was, if none is.
+func WaitSubmitted(t testing.TB, in Submitted, fn string, m *Match, timeout time.Duration) Submission {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		subs := in.Submissions()
+		for _, s := range subs {
+			ok, err := m.matches(s, fn)
+			if err != nil {
+				t.Fatalf("strandtest: WaitSubmitted %s: %v", fn, err)
+			}
+			if ok {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("strandtest: no task %s was submitted within %v%s", m.describe(fn), timeout, listing(subs))
+			return Submission{}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

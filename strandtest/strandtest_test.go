@@ -1,0 +1,264 @@
+package strandtest_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/registry"
+	"github.com/strand-run/strand/runner"
+	"github.com/strand-run/strand/scratch"
+	"github.com/strand-run/strand/strandtest"
+	"github.com/strand-run/strand/writer"
+)
+
+// fakeTB records a helper's failure instead of failing the test; Fatalf
+// ends the goroutine as testing.T's does.
+type fakeTB struct {
+	testing.TB
+	mu     sync.Mutex
+	failed bool
+	msg    string
+}
+
+func (f *fakeTB) Helper() {}
+
+func (f *fakeTB) Fatalf(format string, args ...any) {
+	f.mu.Lock()
+	f.failed, f.msg = true, fmt.Sprintf(format, args...)
+	f.mu.Unlock()
+	runtime.Goexit()
+}
+
+// fails runs fn with a fakeTB and returns the failure message; the test
+// fails if fn did not fail.
+func fails(t *testing.T, fn func(tb testing.TB)) string {
+	t.Helper()
+	f := &fakeTB{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn(f)
+	}()
+	<-done
+	if !f.failed {
+		t.Fatal("the helper did not fail the test")
+	}
+	return f.msg
+}
+
+// badArg cannot be encoded.
+type badArg struct{}
+
+func (badArg) MarshalMsgpack() ([]byte, error) { return nil, errors.New("cannot encode") }
+
+type resizeKw struct {
+	Width  int    `msgpack:"width"`
+	Format string `msgpack:"format,omitempty"`
+}
+
+func TestRequireSubmitted(t *testing.T) {
+	t.Parallel()
+	env := strandtest.New(t, scratch.Options{NoWorker: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := env.Writer.Submit(ctx, "add", 2, 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Writer.Submit(ctx, "resize", "a.png", writer.Kwargs(resizeKw{Width: 640}),
+		writer.Queue("images"), writer.Meta(map[string]string{"user": "ann", "trace": "x"}), writer.MaxAttempts(3)); err != nil {
+		t.Fatal(err)
+	}
+
+	sub := strandtest.RequireSubmitted(t, env, "add", &strandtest.Match{Args: []any{int64(2), uint8(3)}})
+	var a int
+	if err := sub.DecodeArg(0, &a); err != nil || a != 2 || sub.Queue != "default" || sub.NumArgs() != 2 {
+		t.Fatalf("submission %v: arg %d %v", sub, a, err)
+	}
+	strandtest.RequireSubmitted(t, env, "add", nil)
+	strandtest.RequireSubmitted(t, env.Recorder, "resize", &strandtest.Match{
+		Args:   []any{"a.png"},
+		Kwargs: map[string]any{"width": 640}, // the struct's wire names
+		Queue:  "images",
+		Meta:   map[string]string{"user": "ann"},
+	})
+	res := strandtest.RequireSubmitted(t, env, "resize", &strandtest.Match{Kwargs: resizeKw{Width: 640}})
+	var kw resizeKw
+	if err := res.DecodeKwargs(&kw); err != nil || kw.Width != 640 || res.MaxAttempts != 3 {
+		t.Fatalf("kwargs %+v %v, attempts %d", kw, err, res.MaxAttempts)
+	}
+
+	strandtest.RequireNotSubmitted(t, env, "add", &strandtest.Match{Args: []any{3, 2}})
+	strandtest.RequireNotSubmitted(t, env, "add", &strandtest.Match{Args: []any{}})
+	strandtest.RequireNotSubmitted(t, env, "add", &strandtest.Match{Queue: "images"})
+	strandtest.RequireNotSubmitted(t, env, "resize", &strandtest.Match{Meta: map[string]string{"user": "bob"}})
+	strandtest.RequireNotSubmitted(t, env, "resize", &strandtest.Match{Kwargs: map[string]any{"width": 320}})
+	strandtest.RequireNotSubmitted(t, env, "mul", nil)
+
+	msg := fails(t, func(tb testing.TB) {
+		strandtest.RequireSubmitted(tb, env, "add", &strandtest.Match{Args: []any{2, 4}})
+	})
+	for _, want := range []string{"no task add with args [2 4] was submitted", "add(2, 3) id ", `resize("a.png", kwargs={"width":640}) id `, "on images"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("failure %q lacks %q", msg, want)
+		}
+	}
+	msg = fails(t, func(tb testing.TB) { strandtest.RequireNotSubmitted(tb, env, "add", nil) })
+	if !strings.Contains(msg, "a task add was submitted: add(2, 3)") {
+		t.Errorf("failure %q", msg)
+	}
+	msg = fails(t, func(tb testing.TB) {
+		strandtest.RequireSubmitted(tb, env, "add", &strandtest.Match{Args: []any{badArg{}, 3}})
+	})
+	if !strings.Contains(msg, "arg 1: ") || !strings.Contains(msg, "cannot encode") {
+		t.Errorf("failure %q", msg)
+	}
+
+	env.Recorder.Reset()
+	msg = fails(t, func(tb testing.TB) { strandtest.RequireSubmitted(tb, env, "add", nil) })
+	if !strings.Contains(msg, "nothing was submitted") {
+		t.Errorf("failure %q", msg)
+	}
+}
+
+// A refused submission is not recorded; a batch, JSON tasks and a second
+// writer's tasks are.
+func TestRecorderSources(t *testing.T) {
+	t.Parallel()
+	env := strandtest.New(t, scratch.Options{NoWorker: true, Writer: writer.Config{JSON: true}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := env.Writer.Submit(ctx, "echo", map[string]any{"a": []int{1, 2}}, writer.ID("once")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Writer.Submit(ctx, "echo", "again", writer.ID("once")); !errors.Is(err, strand.ErrDuplicate) {
+		t.Fatalf("resubmit: %v", err)
+	}
+	strandtest.RequireSubmitted(t, env, "echo", &strandtest.Match{Args: []any{map[string]any{"a": []int64{1, 2}}}})
+	strandtest.RequireNotSubmitted(t, env, "echo", &strandtest.Match{Args: []any{"again"}})
+
+	w2 := env.NewWriter(t, writer.Config{Caller: "svc-b"})
+	if _, errs := w2.SubmitBatch(ctx, []writer.Call{{Func: "add", Args: []any{1, 2}}, {Func: "add", Args: []any{3, 4}}}); errors.Join(errs...) != nil {
+		t.Fatal(errs)
+	}
+	strandtest.RequireSubmitted(t, env, "add", &strandtest.Match{Args: []any{3, 4}, Meta: map[string]string{strand.MetaCaller: "svc-b"}})
+	if n := len(env.Submissions()); n != 3 {
+		t.Fatalf("%d submissions, want 3", n)
+	}
+}
+
+func TestWaitOutcome(t *testing.T) {
+	t.Parallel()
+	env := strandtest.New(t, scratch.Options{Funcs: map[string]any{
+		"add": func(a, b int) int { return a + b },
+		"count": func(n int) iter.Seq[int] {
+			return func(yield func(int) bool) {
+				for i := range n {
+					if !yield(i) {
+						return
+					}
+				}
+			}
+		},
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	h, err := env.Writer.Submit(ctx, "add", 2, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := strandtest.WaitOutcome(t, h, 20*time.Second)
+	var sum int
+	out.Decode(t, &sum)
+	if sum != 5 || out.Status != strand.StatusCompleted || out.Err != nil || out.Attempt != 1 || out.Worker == "" {
+		t.Fatalf("outcome %+v, sum %d", out, sum)
+	}
+
+	h, _ = env.Writer.Submit(ctx, "add", "x", 3)
+	out = strandtest.WaitOutcome(t, h, 20*time.Second)
+	if out.Status != strand.StatusFailed || !errors.Is(out.Err, strand.ErrBadArgs) {
+		t.Fatalf("outcome %+v", out)
+	}
+	if msg := fails(t, func(tb testing.TB) { out.Decode(tb, &sum) }); !strings.Contains(msg, "did not complete (failed): add: arg 1") {
+		t.Errorf("failure %q", msg)
+	}
+
+	h, _ = env.Writer.Submit(ctx, "count", 4)
+	if out = strandtest.WaitOutcome(t, h, 20*time.Second); out.Items != 4 {
+		t.Fatalf("outcome %+v", out)
+	}
+
+	// The handles of package runner.
+	reg := registry.New()
+	reg.MustRegister("greet", func(s string) (string, error) {
+		if s == "" {
+			return "", strand.Permanent(errors.New("no name"))
+		}
+		return "hi " + s, nil
+	})
+	rh, err := runner.Inline(reg).Submit(ctx, "greet", "ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = strandtest.WaitOutcome(t, rh, time.Second)
+	var s string
+	out.Decode(t, &s)
+	if s != "hi ann" || out.Status != strand.StatusCompleted {
+		t.Fatalf("outcome %+v %q", out, s)
+	}
+	rh, _ = runner.Inline(reg).Submit(ctx, "greet", "")
+	if out = strandtest.WaitOutcome(t, rh, time.Second); out.Status != strand.StatusFailed || out.Err.Error() != "greet: no name" {
+		t.Fatalf("outcome %+v", out)
+	}
+}
+
+func TestWaitOutcomeTimesOut(t *testing.T) {
+	t.Parallel()
+	env := strandtest.New(t, scratch.Options{NoWorker: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	h, err := env.Writer.Submit(ctx, "add", 2, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := fails(t, func(tb testing.TB) { strandtest.WaitOutcome(tb, h, 200*time.Millisecond) })
+	if want := "task " + h.ID() + " has no outcome after 200ms: still pending"; msg != "strandtest: "+want {
+		t.Fatalf("failure %q, want %q", msg, want)
+	}
+	// The handle of Open finds the task too.
+	strandtest.RequireSubmitted(t, env, "add", nil)
+	msg = fails(t, func(tb testing.TB) { strandtest.WaitOutcome(tb, env.Open(t, h.ID()), 100*time.Millisecond) })
+	if !strings.Contains(msg, "still pending") {
+		t.Fatalf("failure %q", msg)
+	}
+}
+
+func TestWaitSubmitted(t *testing.T) {
+	t.Parallel()
+	env := strandtest.New(t, scratch.Options{NoWorker: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		_, err := env.Writer.Submit(ctx, "later", 1)
+		done <- err
+	}()
+	sub := strandtest.WaitSubmitted(t, env, "later", &strandtest.Match{Args: []any{1}}, 20*time.Second)
+	if err := <-done; err != nil || sub.Func != "later" {
+		t.Fatalf("%v %s", err, sub)
+	}
+	msg := fails(t, func(tb testing.TB) {
+		strandtest.WaitSubmitted(tb, env, "later", &strandtest.Match{Args: []any{2}}, 50*time.Millisecond)
+	})
+	if !strings.Contains(msg, "no task later with args [2] was submitted within 50ms; submitted:\n\tlater(1)") {
+		t.Fatalf("failure %q", msg)
+	}
+}

@@ -1,0 +1,295 @@
+package strandtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/registry"
+)
+
+// Inline is one inline run of a handler: its call and the task it runs as.
+type Inline struct {
+	// Args are the positional args; Kwargs the keyword args (a map or a
+	// struct; nil: none). They are encoded as a writer encodes them and
+	// decoded by the registry as on a worker, so ill-typed args fail the
+	// run with kind bad_args.
+	Args   []any
+	Kwargs any
+	// Task is the task the handler sees in strand.TaskFrom(ctx). Zero
+	// fields default to: ID "strandtest-N" (N counting runs in this
+	// process), Func the typed task's name or "handler", Queue "default",
+	// Attempt 1, Worker "strandtest".
+	Task strand.Task
+	// MaxAttempts is the task's attempts (default 1): with more, a
+	// retryable failure of an attempt before the last reads
+	// StatusRetrying, and of the last StatusDead, as a worker records them.
+	MaxAttempts int
+	// Timeout limits the run as a task's timeout does (0: none): the
+	// handler's ctx ends with it and the run fails with kind timeout.
+	Timeout time.Duration
+	// JSON encodes args, kwargs, items and the result as JSON, not msgpack.
+	JSON bool
+}
+
+// Progress is one report of strand.Progress made by the handler.
+type Progress struct {
+	Done, Total int64
+	Note        string
+}
+
+// WorkResult is what an inline run produced, as a worker would have
+// recorded it.
+type WorkResult struct {
+	// Task is the task the handler ran as.
+	Task strand.Task
+	// Status is how the attempt ended: completed; failed; cancelled (ctx
+	// ended while it ran); retrying or dead (Inline.MaxAttempts > 1).
+	Status strand.Status
+	// Err is nil for a completed run, else the *strand.TaskError a worker
+	// records (errors.Is matches strand.ErrTimeout, strand.ErrBadArgs, …).
+	Err error
+	// Retryable reports whether a worker would retry the error while the
+	// task has attempts left: an error, panic or timeout not marked
+	// strand.Permanent. RetryAfter is strand.Retry's delay (0: backoff).
+	Retryable  bool
+	RetryAfter time.Duration
+	// Progress holds every progress report, in order (a worker stores
+	// them throttled; here none is dropped).
+	Progress []Progress
+
+	format codec.Format
+	result codec.Raw
+	items  []codec.Raw
+}
+
+var inlineRuns atomic.Int64
+
+// Work runs fn inline with the positional args, in this goroutine and
+// without a server, as a worker runs a task: see RunInline.
+//
+//	res := strandtest.Work(t, ctx, func(a, b int) int { return a + b }, 2, 3)
+//	var sum int
+//	res.Decode(t, &sum) // 5
+func Work(t testing.TB, ctx context.Context, fn any, args ...any) *WorkResult {
+	t.Helper()
+	if args == nil {
+		args = []any{}
+	}
+	return RunInline(t, ctx, fn, Inline{Args: args})
+}
+
+// RunInline runs fn, a handler in any shape the registry takes (or a typed
+// task of package strand: strand.Task2(...) and the like), once, inline,
+// with the call and task in in. The handler's ctx is a worker's: it carries
+// strand.TaskFrom's task, the Progress reporter and in.Timeout's deadline;
+// an iterator handler's items are collected as a worker streams them. A
+// failure of the handler is the result's Err, not a test failure; the test
+// fails only when fn is not a handler or the args cannot be encoded.
+//
+// Unlike a worker, RunInline runs no reader middleware, checks no result
+// size and waits for a handler that ignores its ctx past its timeout.
+func RunInline(t testing.TB, ctx context.Context, fn any, in Inline) *WorkResult {
+	t.Helper()
+	f, name, err := handlerOf(fn, in.Task.Func)
+	if err != nil {
+		t.Fatalf("strandtest: %v", err)
+	}
+	task := in.Task
+	task.Func = name
+	if task.ID == "" {
+		task.ID = fmt.Sprintf("strandtest-%d", inlineRuns.Add(1))
+	}
+	if task.Queue == "" {
+		task.Queue = "default"
+	}
+	if task.Attempt <= 0 {
+		task.Attempt = 1
+	}
+	if task.Worker == "" {
+		task.Worker = "strandtest"
+	}
+	res := &WorkResult{Task: task, format: codec.Msgpack}
+	if in.JSON {
+		res.format = codec.JSON
+	}
+	args := make([]codec.Raw, len(in.Args))
+	for i, a := range in.Args {
+		if args[i], err = res.format.Marshal(a); err != nil {
+			t.Fatalf("strandtest: %s: arg %d: %v", name, i+1, err)
+		}
+	}
+	var kwargs codec.Raw
+	if in.Kwargs != nil {
+		if kwargs, err = res.format.Marshal(in.Kwargs); err != nil {
+			t.Fatalf("strandtest: %s: kwargs: %v", name, err)
+		}
+	}
+
+	taskCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if in.Timeout > 0 {
+		var stop context.CancelFunc
+		taskCtx, stop = context.WithTimeoutCause(taskCtx, in.Timeout, strand.ErrTimeout)
+		defer stop()
+	}
+	taskCtx = strand.WithTask(taskCtx, task)
+	var mu sync.Mutex
+	taskCtx = strand.WithProgress(taskCtx, func(done, total int64, note string) {
+		mu.Lock()
+		res.Progress = append(res.Progress, Progress{Done: done, Total: total, Note: note})
+		mu.Unlock()
+	})
+
+	v, err := f.Call(taskCtx, res.format, args, kwargs)
+	if err == nil && f.Iterator() {
+		err, v = res.each(taskCtx, f, v), nil
+	}
+	if err == nil && v != nil {
+		raw, merr := res.format.Marshal(v)
+		if merr != nil {
+			err = strand.Permanent(fmt.Errorf("%s: encode result %T: %w", name, v, merr))
+		}
+		res.result = raw
+	}
+	res.finish(taskCtx, ctx, err, max(in.MaxAttempts, 1), in.Timeout)
+	return res
+}
+
+// handlerOf registers fn in a registry of its own: a typed task under its
+// name, any other handler under name (default "handler").
+func handlerOf(fn any, name string) (*registry.Func, string, error) {
+	reg := registry.New()
+	if tt, ok := fn.(interface {
+		Name() string
+		Register(strand.Registrar) error
+	}); ok {
+		if err := tt.Register(reg); err != nil {
+			return nil, "", err
+		}
+		name = tt.Name()
+	} else {
+		if name == "" {
+			name = "handler"
+		}
+		if err := reg.Register(name, fn); err != nil {
+			return nil, "", err
+		}
+	}
+	f, _ := reg.Lookup(name)
+	return f, name, nil
+}
+
+// each ranges over an iterator handler's sequence as a worker does: every
+// item encoded and kept, stopping at the first error or when ctx ends.
+func (res *WorkResult) each(ctx context.Context, f *registry.Func, seq any) error {
+	var stop error
+	perr := f.Each(seq, func(item any, err error) bool {
+		switch {
+		case err != nil:
+			stop = err
+		case ctx.Err() != nil:
+			stop = ctx.Err()
+		default:
+			raw, merr := res.format.Marshal(item)
+			if merr != nil {
+				stop = strand.Permanent(fmt.Errorf("%s: encode item %T: %w", f.Name(), item, merr))
+			} else {
+				res.items = append(res.items, raw)
+			}
+		}
+		return stop == nil
+	})
+	if perr != nil {
+		return perr
+	}
+	if stop == nil {
+		stop = ctx.Err()
+	}
+	return stop
+}
+
+// finish classifies err as a worker's finish does.
+func (res *WorkResult) finish(taskCtx, parent context.Context, err error, attempts int, timeout time.Duration) {
+	if err == nil {
+		res.Status = strand.StatusCompleted
+		return
+	}
+	name := res.Task.Func
+	switch cause := context.Cause(taskCtx); {
+	case errors.Is(cause, strand.ErrTimeout) && errors.Is(err, context.DeadlineExceeded):
+		err = &strand.TaskError{Kind: strand.KindTimeout, Message: fmt.Sprintf("%s: timed out after %v", name, timeout)}
+	case parent.Err() != nil && errors.Is(err, parent.Err()):
+		err = &strand.TaskError{Kind: strand.KindCancelled, Message: name + ": cancelled by caller"}
+	}
+	info := codec.ErrorInfoOf(err)
+	var pe *strand.PermanentError
+	res.Retryable = !errors.As(err, &pe) &&
+		(info.Kind == strand.KindError || info.Kind == strand.KindPanic || info.Kind == strand.KindTimeout)
+	var re *strand.RetryError
+	if errors.As(err, &re) {
+		res.RetryAfter = re.After
+	}
+	res.Err = info.Err()
+	res.Status = strand.StatusFailed
+	switch {
+	case info.Kind == strand.KindCancelled:
+		res.Status = strand.StatusCancelled
+	case attempts > 1 && res.Retryable && res.Task.Attempt < attempts:
+		res.Status = strand.StatusRetrying
+	case attempts > 1 && res.Retryable:
+		res.Status = strand.StatusDead
+	}
+}
+
+// Decode decodes the run's result into out (a pointer, or nil to discard
+// it) as a caller's Result would: a nil result leaves out as it is. It
+// fails the test if the run did not complete or the result does not fit
+// out.
+func (res *WorkResult) Decode(t testing.TB, out any) {
+	t.Helper()
+	if res.Err != nil {
+		t.Fatalf("strandtest: %s did not complete (%s): %v", res.Task.Func, res.Status, res.Err)
+	}
+	if out == nil || res.result.IsNil() {
+		return
+	}
+	if err := codec.DecodeValue(res.format, res.result, out, false); err != nil {
+		t.Fatalf("strandtest: %s: decode result into %T: %v", res.Task.Func, out, err)
+	}
+}
+
+// NumItems is the number of items an iterator handler produced.
+func (res *WorkResult) NumItems() int { return len(res.items) }
+
+// DecodeItem decodes item i (from 0) into out, a pointer, failing the
+// test if there is no such item or it does not fit out.
+func (res *WorkResult) DecodeItem(t testing.TB, i int, out any) {
+	t.Helper()
+	if i < 0 || i >= len(res.items) {
+		t.Fatalf("strandtest: %s produced %d items, no item %d", res.Task.Func, len(res.items), i)
+	}
+	if err := codec.DecodeValue(res.format, res.items[i], out, false); err != nil {
+		t.Fatalf("strandtest: %s: decode item %d into %T: %v", res.Task.Func, i, out, err)
+	}
+}
+
+// Items decodes every item of res as a T, failing the test on an item that
+// does not fit.
+//
+//	res := strandtest.Work(t, ctx, count, 3)
+//	strandtest.Items[int](t, res) // [0 1 2]
+func Items[T any](t testing.TB, res *WorkResult) []T {
+	t.Helper()
+	out := make([]T, len(res.items))
+	for i := range res.items {
+		res.DecodeItem(t, i, &out[i])
+	}
+	return out
+}

@@ -1,0 +1,129 @@
+package writer
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/cron"
+)
+
+// ScheduleInfo is a named schedule as the server keeps it.
+type ScheduleInfo struct {
+	Name  string
+	Queue string
+	Func  string
+	// Spec is the spec as it was given: "@every 30s" or a cron expression.
+	Spec string
+	// TZ is the time zone of a cron expression ("" = UTC).
+	TZ     string
+	Paused bool
+	// Created is when the schedule was created, replaced or last resumed.
+	Created time.Time
+	// NextRun is its next firing as the server computes it (zero while paused).
+	NextRun time.Time
+	// LastRun and LastTask are its last firing that a worker queued and
+	// that firing's task id (open it with Writer.Open); zero before the first.
+	LastRun  time.Time
+	LastTask string
+	// Args and Kwargs are the template's arguments, as encoded.
+	Args   []codec.Raw
+	Kwargs codec.Raw
+	Format codec.Format
+}
+
+// PutSchedule creates the schedule name, or replaces the schedule of that
+// name: the server fires fn(args...) as spec says — "@every DURATION" (at
+// least 1s), a 5-field cron expression (minute hour day-of-month month
+// day-of-week) or a 6-field one (second first), or @hourly, @daily,
+// @weekly, @monthly, @yearly — and each firing becomes one task, of id
+// name-<unix second of the firing>, so that a firing seen twice runs once.
+// Options are those of Submit (Queue, Kwargs, Timeout, MaxAttempts,
+// ResultTTL, Meta, Format…) and TimeZone; ID, At and After are refused.
+// The name is one subject token (1–100 of A–Z a–z 0–9 _ = -). A bad spec,
+// time zone or name is refused with strand.ErrBadOption, and nothing is
+// stored.
+func (w *Writer) PutSchedule(ctx context.Context, name, spec, fn string, args ...any) error {
+	if err := broker.ValidScheduleName(name); err != nil {
+		return err
+	}
+	env, f, own, o, err := w.build(fn, args)
+	if err != nil {
+		return fmt.Errorf("schedule %s: %w", name, err)
+	}
+	if own || o.delayed {
+		return fmt.Errorf("schedule %s: %w: ID, At and After are for tasks; a firing's id is %s-<unix second>", name, strand.ErrBadOption, name)
+	}
+	sp, err := cron.Parse(spec, o.tz)
+	if err != nil {
+		return fmt.Errorf("schedule %s: %w: %v", name, strand.ErrBadOption, err)
+	}
+	env.ID, env.Created = name, 0 // each firing sets its own
+	data, err := codec.EncodeEnvelope(f, env)
+	if err != nil {
+		return fmt.Errorf("schedule %s: %w", name, err)
+	}
+	err = w.b.PutSchedule(ctx, &broker.ScheduleDef{
+		Name: name, Queue: env.Queue, Func: fn, Spec: sp, SpecText: spec,
+		Format: f, Data: data, TaskTTL: w.cfg.TaskTTL,
+	})
+	if err != nil {
+		return fmt.Errorf("schedule %s: %w", name, err)
+	}
+	return nil
+}
+
+// Schedules lists the named schedules, by name.
+func (w *Writer) Schedules(ctx context.Context) ([]ScheduleInfo, error) {
+	ss, err := w.b.Schedules(ctx)
+	out := make([]ScheduleInfo, 0, len(ss))
+	for _, s := range ss {
+		out = append(out, scheduleInfo(s))
+	}
+	return out, err
+}
+
+// GetSchedule reads the schedule name; an error matching strand.ErrNotFound
+// if there is none.
+func (w *Writer) GetSchedule(ctx context.Context, name string) (ScheduleInfo, error) {
+	s, err := w.b.GetSchedule(ctx, name)
+	if err != nil {
+		return ScheduleInfo{}, err
+	}
+	return scheduleInfo(s), nil
+}
+
+// PauseSchedule stops the schedule's firings until ResumeSchedule; a
+// firing that happened already still runs.
+func (w *Writer) PauseSchedule(ctx context.Context, name string) error {
+	return w.b.PauseSchedule(ctx, name, true)
+}
+
+// ResumeSchedule restarts a paused schedule's firings, from now on (the
+// firings it missed while paused do not run).
+func (w *Writer) ResumeSchedule(ctx context.Context, name string) error {
+	return w.b.PauseSchedule(ctx, name, false)
+}
+
+// DeleteSchedule removes the schedule and a firing of it not queued yet;
+// the tasks of its earlier firings are not touched.
+func (w *Writer) DeleteSchedule(ctx context.Context, name string) error {
+	return w.b.DeleteSchedule(ctx, name)
+}
+
+func scheduleInfo(s *broker.Schedule) ScheduleInfo {
+	si := ScheduleInfo{
+		Name: s.Name, Queue: s.Queue, Func: s.Func, Spec: s.Spec, TZ: s.TZ, Paused: s.Paused,
+		Created: s.Created, NextRun: s.NextRun, LastRun: s.LastRun, LastTask: s.LastTask, Format: s.Format,
+	}
+	if s.Task != nil {
+		si.Args, si.Kwargs = s.Task.Args, s.Task.Kwargs
+		if si.Func == "" {
+			si.Func = s.Task.Func
+		}
+	}
+	return si
+}

@@ -60,7 +60,8 @@ func ExampleClient_Submit() {
 			fmt.Println(err)
 			return
 		}
-		n, err := flow.Result[int](ctx, h)
+		var n int
+		err = h.Result(ctx, &n)
 		fmt.Println(n, err)
 	}
 	// Output:

@@ -15,7 +15,7 @@ import (
 func TestRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cfg := Config{N: 200, Producers: 4, Pool: 4, One: 20, Depth: 500,
+	cfg := Config{N: 200, Producers: 4, Pool: 4, One: 20, Depth: 500, FlowN: 100,
 		ResultTTL: time.Second, Settle: 500 * time.Millisecond}
 	if testing.Verbose() {
 		cfg.Log = os.Stderr
@@ -49,12 +49,15 @@ func TestRun(t *testing.T) {
 	if d := rep.Depth; d == nil || d.Tasks != 500 || d.DrainPerSec <= 0 || d.Queued.Disk <= 0 {
 		t.Errorf("depth run: %+v", d)
 	}
+	if f := rep.Flow; f == nil || f.FanOut != 100 || f.FlowPerSec <= 0 || f.PlainPerSec <= 0 || len(f.CreateOne) != 3 {
+		t.Errorf("flow run: %+v", f)
+	}
 	if rep.Sizing != nil || rep.Soaks != nil {
 		t.Errorf("soak ran without -soak")
 	}
 	var b strings.Builder
 	rep.Markdown(&b)
-	for _, s := range []string{"| cycle | tasks/s | × floor | × asynq | p50 | p99 | peak RSS |", "| depth run |", "clients and the embedded server together", "Targets:"} {
+	for _, s := range []string{"| cycle | tasks/s | × floor | × asynq | p50 | p99 | peak RSS |", "| depth run |", "clients and the embedded server together", "Targets:", "| workflow fan-out/fan-in |"} {
 		if !strings.Contains(b.String(), s) {
 			t.Errorf("report lacks %q:\n%s", s, b.String())
 		}

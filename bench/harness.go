@@ -60,6 +60,8 @@ type Config struct {
 	HeapProfile string
 	// Redis is the redis-server binary ("" = look it up in PATH, then /usr/bin).
 	Redis string
+	// FlowN is the fan-out of the workflow run (default 1000).
+	FlowN int
 	// Log receives progress lines (nil: none).
 	Log io.Writer
 }
@@ -81,6 +83,7 @@ func (c Config) withDefaults() Config {
 		c.Delayed = 5000
 	}
 	def(&c.SoakN, 120000)
+	def(&c.FlowN, 1000)
 	if c.SoakWait <= 0 {
 		c.SoakWait = 90 * time.Second
 	}
@@ -437,6 +440,11 @@ func run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Depth > 0 && cfg.selected("depth") {
 		if rep.Depth, err = depthRun(ctx, e); err != nil {
 			return rep, fmt.Errorf("depth: %w", err)
+		}
+	}
+	if cfg.selected("flow") {
+		if rep.Flow, err = flowRun(ctx, e); err != nil {
+			return rep, fmt.Errorf("flow: %w", err)
 		}
 	}
 	if cfg.Delayed > 0 && cfg.selected("delayed") {

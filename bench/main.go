@@ -27,6 +27,7 @@ func main() {
 	flag.IntVar(&cfg.Producers, "producers", 4, "producers submitting the burst concurrently")
 	flag.IntVar(&cfg.Pool, "concurrency", 4, "worker pool size")
 	flag.IntVar(&cfg.One, "one", 2000, "tasks run one at a time per cycle (p50/p99)")
+	flag.IntVar(&cfg.FlowN, "flow-n", 1000, "steps of the workflow run's fan-out (then one fan-in step)")
 	flag.IntVar(&cfg.Depth, "depth", 200000, "tasks queued with no worker in the depth run (negative: skip it)")
 	flag.IntVar(&cfg.Delayed, "delayed", 5000, "tasks delayed to one second in the delayed run (negative: skip it)")
 	var soakEnv multiFlag
@@ -42,7 +43,7 @@ func main() {
 	flag.DurationVar(&cfg.Settle, "settle", 5*time.Second, "how long past the result TTL the depth run and soak wait")
 	flag.StringVar(&cfg.HeapProfile, "heapprofile", "", "write a heap profile here after the depth run's wait past the result TTL (and the soak's server's, to <this>.soak-server)")
 	flag.StringVar(&cfg.Redis, "redis", "", "redis-server binary (default: PATH, then /usr/bin/redis-server)")
-	flag.StringVar(&only, "only", "", "comma list of cycles: floor,naive,asynq,strand,strand-prefetch,strand-batch,depth,delayed,soak")
+	flag.StringVar(&only, "only", "", "comma list of cycles: floor,naive,asynq,strand,strand-prefetch,strand-batch,depth,delayed,flow,soak")
 	flag.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	browseN := flag.Int("browse", 0, "run only the browse run: this many kept outcomes, then pages of 50, searches and charts timed over them (1000000 in README)")
 	flag.Parse()

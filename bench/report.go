@@ -36,6 +36,7 @@ type Report struct {
 	Config Config        `json:"config"`
 	Cycles []CycleResult `json:"cycles"`
 	Depth  *DepthResult  `json:"depth,omitempty"`
+	Flow   *FlowResult   `json:"flow,omitempty"`
 	// Delayed is the delayed run: writer.At tasks fired by the server.
 	Delayed *DelayedResult `json:"delayed,omitempty"`
 	// ExtServer is the version of the soak's own nats-server binary.
@@ -50,7 +51,7 @@ func (c Config) MarshalJSON() ([]byte, error) {
 	return json.Marshal(map[string]any{
 		"n": c.N, "producers": c.Producers, "concurrency": c.Pool, "one": c.One, "depth": c.Depth,
 		"soak": c.Soak, "soak_n": c.SoakN, "soak_rate": c.SoakRate, "soak_warm": c.SoakWarm, "soak_wait": c.SoakWait.String(), "soak_every": c.SoakEvery.String(), "soak_env": c.SoakEnv,
-		"only": c.Only, "result_ttl": c.ResultTTL.String(), "settle": c.Settle.String(),
+		"only": c.Only, "result_ttl": c.ResultTTL.String(), "settle": c.Settle.String(), "flow_n": c.FlowN,
 	})
 }
 
@@ -162,6 +163,7 @@ func (r *Report) Markdown(w io.Writer) {
 		}
 		b.WriteString("\n\n")
 	}
+	r.flowMarkdown(&b)
 	r.sizing(&b)
 	for _, s := range r.Soaks {
 		r.soak(&b, s)

@@ -142,7 +142,8 @@ type Broker struct {
 
 	denials denials // the server's refusals, for the calls waiting on them (denied.go)
 
-	seen queuesSeen // queues found by their tasks, without a consumer (queues.go)
+	flows flowCache  // workflow definitions, which never change (flow.go)
+	seen  queuesSeen // queues found by their tasks, without a consumer (queues.go)
 	sched schedState // whether the schedules stream is usable (schedule.go)
 }
 

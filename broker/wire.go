@@ -155,6 +155,7 @@ type Task struct {
 	Data      []byte        // the encoded envelope
 	TTL       time.Duration // the longest it may wait in its queue
 	OwnID     bool          // the producer chose the id (an idempotency key)
+	MsgID     string        // Nats-Msg-Id: a second publish within the stream's duplicate window is dropped
 	// At delays the task: it is kept as a schedule of the server's until
 	// then (zero: queued now). A time not after now queues it now.
 	At time.Time
@@ -185,6 +186,9 @@ func (b *Broker) taskMsg(t *Task) (*nats.Msg, error) {
 	}
 	if t.OwnID {
 		msg.Header.Set(HeaderOwnID, "1")
+	}
+	if t.MsgID != "" {
+		msg.Header.Set(jetstream.MsgIDHeader, t.MsgID)
 	}
 	return msg, nil
 }

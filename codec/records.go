@@ -40,6 +40,8 @@ type Envelope struct {
 	ResultTTLMS int64             `msgpack:"result_ttl_ms,omitempty" json:"result_ttl_ms,omitempty"` // 0 = worker default
 	Meta        map[string]string `msgpack:"meta,omitempty" json:"meta,omitempty"`
 	Trace       string            `msgpack:"trace,omitempty" json:"trace,omitempty"` // W3C traceparent
+	// Flow names the workflow a task belongs to (docs/protocol.md, Workflows).
+	Flow *FlowRef `msgpack:"flow,omitempty" json:"flow,omitempty"`
 }
 
 // ErrorInfo is the error part of a state or outcome record.

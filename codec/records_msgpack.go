@@ -46,7 +46,7 @@ func msgpackRecord(v any) any {
 func (e *envelopeMsgpack) EncodeMsgpack(enc *msgpack.Encoder) error {
 	n := 4 // v, id, func, args
 	n += count(len(e.Kwargs) > 0, e.Queue != "", e.Created != 0, e.Deadline != 0, e.TimeoutMS != 0,
-		e.MaxAttempts != 0, e.ResultTTLMS != 0, len(e.Meta) > 0, e.Trace != "")
+		e.MaxAttempts != 0, e.ResultTTLMS != 0, len(e.Meta) > 0, e.Trace != "", e.Flow != nil)
 	w := mapWriter{enc: enc}
 	w.len(n)
 	w.int("v", int64(e.V))
@@ -73,6 +73,13 @@ func (e *envelopeMsgpack) EncodeMsgpack(enc *msgpack.Encoder) error {
 	w.intOmit("result_ttl_ms", e.ResultTTLMS)
 	w.meta(e.Meta)
 	w.strOmit("trace", e.Trace)
+	if e.Flow != nil {
+		w.key("flow")
+		w.len(2 + count(e.Flow.Step != ""))
+		w.str("id", e.Flow.ID)
+		w.str("queue", e.Flow.Queue)
+		w.strOmit("step", e.Flow.Step)
+	}
 	return w.err
 }
 
@@ -230,6 +237,8 @@ func decodeEnvelopeMsgpack(b []byte, e *Envelope) bool {
 			e.Meta = r.meta()
 		case "trace":
 			e.Trace = r.str()
+		case "flow":
+			e.Flow = r.flowRef()
 		default:
 			r.skip()
 			continue
@@ -500,6 +509,32 @@ func (r *mpReader) errorInfo() *ErrorInfo {
 		r.ok = r.ok && seen.add(k)
 	}
 	return e
+}
+
+// flowRef reads an envelope's flow: nil, or a map of id, queue and step.
+func (r *mpReader) flowRef() *FlowRef {
+	if r.ok && r.i < len(r.b) && r.b[r.i] == 0xc0 {
+		r.i++
+		return nil
+	}
+	f := new(FlowRef)
+	var seen fieldSet
+	for n := r.mapLen(); n > 0 && r.ok; n-- {
+		k := r.bytes()
+		switch string(k) {
+		case "id":
+			f.ID = r.str()
+		case "queue":
+			f.Queue = r.str()
+		case "step":
+			f.Step = r.str()
+		default:
+			r.skip()
+			continue
+		}
+		r.ok = r.ok && seen.add(k)
+	}
+	return f
 }
 
 // status returns the Status in b, the constant itself for a terminal one,

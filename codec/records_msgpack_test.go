@@ -98,6 +98,12 @@ func randomEnvelope(r *rand.Rand) *Envelope {
 		Queue: randomString(r), Created: randomInt(r), Deadline: randomInt(r), TimeoutMS: randomInt(r),
 		MaxAttempts: int(randomInt(r)), ResultTTLMS: randomInt(r), Meta: randomMeta(r), Trace: randomString(r),
 	}
+	if r.IntN(4) == 0 {
+		e.Flow = &FlowRef{ID: randomString(r), Queue: randomString(r)}
+		if r.IntN(2) == 0 {
+			e.Flow.Step = randomString(r)
+		}
+	}
 	switch n := r.IntN(20) - 2; {
 	case n == -2:
 	case n == -1:
@@ -277,7 +283,7 @@ func TestHandCodedFields(t *testing.T) {
 		v    any
 		keys string
 	}{
-		{Envelope{}, "v id func args kwargs queue created deadline timeout_ms max_attempts result_ttl_ms meta trace"},
+		{Envelope{}, "v id func args kwargs queue created deadline timeout_ms max_attempts result_ttl_ms meta trace flow"},
 		{Outcome{}, "status func queue created meta result error attempt started finished worker items task"},
 		{ErrorInfo{}, "kind message"},
 	} {

@@ -44,6 +44,9 @@ type pendingAck struct {
 	// retry: nak the message with delay instead of answering it for good.
 	retry bool
 	delay time.Duration
+	// outcome is the outcome fut writes, for a workflow step to carry on
+	// from once it is confirmed.
+	outcome *codec.Outcome
 }
 
 // process runs one delivered message to its outcome. It never panics and
@@ -90,9 +93,12 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 		t.log = t.log.With().Str("func", env.Func).Logger()
 	}
 	t.ttl = broker.ClampResultTTL(env.ResultTTLMS, r.cfg.ResultTTL)
-
 	if r.isCancelled(queue, id) {
-		_ = m.Ack() // cancelled before it started: its cancellation is its outcome
+		r.answer(t, false, nil) // cancelled before it started: its cancellation is its outcome
+		return
+	}
+	if isStart(env) {
+		r.startFlow(t)
 		return
 	}
 	// A redelivery may follow an outcome written before a crash or a lost
@@ -108,7 +114,7 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 					return
 				}
 			}
-			_ = m.Ack()
+			r.answer(t, false, nil)
 			return
 		}
 	}
@@ -127,7 +133,7 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 	taskCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if r.track(queue, id, cancel) {
-		_ = m.Ack() // cancelled before it started: its cancellation is its outcome
+		r.answer(t, false, nil) // cancelled before it started: its cancellation is its outcome
 		return
 	}
 	defer r.untrack(queue, id)
@@ -287,7 +293,7 @@ func (r *Reader) finish(t *task, result any, err error, acks chan<- pendingAck) 
 		nak(t.log, t.msg)
 		return
 	}
-	acks <- pendingAck{fut: fut, t: t, term: term}
+	acks <- pendingAck{fut: fut, t: t, term: term, outcome: o}
 }
 
 // keepTask is the envelope a failed or dead outcome keeps, so that the
@@ -357,7 +363,12 @@ func (r *Reader) ack(acks <-chan pendingAck) {
 			}
 			p = q
 		}
-		if r.confirmed(p) {
+		switch ok := r.confirmed(&p); {
+		case ok && isStep(p.t):
+			// A workflow step carries its workflow on before its answer,
+			// off this goroutine: the next outcomes need not wait for it.
+			r.carrying.Go(func() { r.answer(p.t, p.term, p.outcome) })
+		case ok:
 			due = append(due, answer{t: p.t, term: p.term, at: time.Now().Add(ackLinger)})
 			if len(due) == 1 {
 				linger.Reset(ackLinger)
@@ -369,7 +380,7 @@ func (r *Reader) ack(acks <-chan pendingAck) {
 // confirmed waits for p's writes and reports whether its task may now be
 // answered for good; otherwise it has been handed back (a retry's nak with
 // delay, or a nak for redelivery of a write that was not confirmed).
-func (r *Reader) confirmed(p pendingAck) bool {
+func (r *Reader) confirmed(p *pendingAck) bool {
 	if p.retry {
 		if p.fut != nil {
 			select {
@@ -393,6 +404,7 @@ func (r *Reader) confirmed(p pendingAck) bool {
 				return false
 			}
 			// Stored after all, or an outcome exists already (an earlier run): it stands.
+			p.outcome = nil // which of the two is not known here
 		}
 	}
 	if p.dlq != nil {

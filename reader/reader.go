@@ -161,8 +161,9 @@ type Reader struct {
 	mu        sync.Mutex
 	running   map[string]context.CancelCauseFunc
 	cancelled map[string]time.Time
-	inFlight  atomic.Int64  // handlers running now, for the heartbeat record
-	busy      chan struct{} // signalled when inFlight changes: the heartbeat tells it soon
+	inFlight  atomic.Int64   // handlers running now, for the heartbeat record
+	busy      chan struct{}  // signalled when inFlight changes: the heartbeat tells it soon
+	carrying  sync.WaitGroup // workflow steps carrying their workflow on (flow.go)
 }
 
 // New returns a worker for the functions in reg.
@@ -314,6 +315,7 @@ func (r *Reader) Run(ctx context.Context) error {
 	}
 	close(acks)
 	ackers.Wait()
+	r.carrying.Wait()
 	abandonWait := r.cfg.ShutdownTimeout
 	select {
 	case <-r.now:

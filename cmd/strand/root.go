@@ -92,6 +92,7 @@ Connection flags default to STRAND_* environment variables (shown in brackets).
 		newDLQCmd(a),
 		newTasksCmd(a),
 		newBenchCmd(a),
+		newFlowCmd(a),
 		newVersionCmd(a),
 	)
 	for _, c := range root.Commands() {

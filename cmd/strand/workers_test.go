@@ -88,7 +88,7 @@ func TestWorkersCommand(t *testing.T) {
 	ws := w.workersJSON()
 	if len(ws) != 1 || ws[0].ID != "cli-1" || ws[0].Host != host || ws[0].PID != os.Getpid() ||
 		ws[0].Concurrency != 4 || strings.Join(ws[0].Queues, ",") != "default" ||
-		strings.Join(ws[0].Functions, ",") != "add,count,echo,fail,scaled_add,sleep,work" {
+		strings.Join(ws[0].Functions, ",") != "add,count,echo,fail,scaled_add,sleep,sum,work" {
 		t.Fatalf("workers --json: %+v", ws)
 	}
 
@@ -101,7 +101,7 @@ func TestWorkersCommand(t *testing.T) {
 		t.Fatalf("workers: exit %d, stdout %q, stderr %q", out.code, out.stdout, out.stderr)
 	}
 	header := regexp.MustCompile(`^ID +HOST +PID +QUEUES +FUNCTIONS +IN-FLIGHT +CONCURRENCY +LAST BEAT$`)
-	row := regexp.MustCompile(`^cli-1 +` + regexp.QuoteMeta(host) + ` +\d+ +default +add,count,echo,fail,scaled_add,sleep,work +1 +4 +[0-9.]+m?s ago$`)
+	row := regexp.MustCompile(`^cli-1 +` + regexp.QuoteMeta(host) + ` +\d+ +default +add,count,echo,fail,scaled_add,sleep,sum,work +1 +4 +[0-9.]+m?s ago$`)
 	if !header.MatchString(lines[0]) || !row.MatchString(lines[1]) {
 		t.Fatalf("workers printed:\n%s", out.stdout)
 	}

@@ -625,11 +625,127 @@ async function loadCharts() {
   }));
 }
 
-// --- routing by hash: #tasks, #browse?…, #charts, #dlq, #task/<id> ---
+// --- a workflow's graph, #flow/<id>: steps in columns by depth, edges from
+// each step to those that run after it, each node coloured by its status,
+// updated live from the task events of its steps (ids <flow id>=<step>)
+// and reread every second until the workflow ends.
+const flow = { id: null, nodes: new Map(), timer: null, status: null };
+const FLOW_END = new Set(['completed', 'failed', 'cancelled']);
+
+async function openFlow(id) {
+  closeFlow();
+  flow.id = id;
+  $('#flow').hidden = false;
+  $('#w-id').textContent = id;
+  $('#w-msg').textContent = '';
+  $('#w-graph').replaceChildren();
+  await loadFlow();
+  flow.timer = setInterval(() => { if (!FLOW_END.has(flow.status)) loadFlow(); }, 1000);
+}
+
+function closeFlow() {
+  if (flow.timer) clearInterval(flow.timer);
+  Object.assign(flow, { id: null, nodes: new Map(), timer: null, status: null });
+  $('#flow').hidden = true;
+}
+
+async function loadFlow() {
+  const id = flow.id;
+  let st;
+  try { st = await api('GET', '/v1/flows/' + encodeURIComponent(id)); } catch (e) {
+    if (flow.id === id) $('#w-msg').textContent = e.status === 404 ? 'no workflow ' + id : e.message;
+    return;
+  }
+  if (flow.id !== id) return;
+  flow.status = st.status;
+  $('#flow').dataset.status = st.status;
+  $('#w-status').replaceWith(Object.assign(badge(st.status), { id: 'w-status' }));
+  $('#w-failed').textContent = st.failed_step ? 'at step ' + st.failed_step + (st.error ? ': ' + st.error.message : '') : '';
+  if (flow.nodes.size !== st.steps.length) drawFlow(st.steps);
+  for (const s of st.steps) setStep(s.name, s.status, s.result);
+}
+
+function drawFlow(steps) {
+  const depth = new Map();
+  const byName = new Map(steps.map(s => [s.name, s]));
+  const d = name => {
+    if (depth.has(name)) return depth.get(name);
+    depth.set(name, 0); // a cycle cannot be submitted; this only guards the walk
+    const s = byName.get(name);
+    const v = s && s.after && s.after.length ? 1 + Math.max(...s.after.map(d)) : 0;
+    depth.set(name, v);
+    return v;
+  };
+  const cols = [];
+  for (const s of steps) (cols[d(s.name)] ||= []).push(s);
+  const W = 150, H = 44, GX = 60, GY = 14, PAD = 10;
+  const pos = new Map();
+  cols.forEach((col, x) => col.forEach((s, y) => pos.set(s.name, { x: PAD + x * (W + GX), y: PAD + y * (H + GY) })));
+  const width = PAD * 2 + cols.length * (W + GX) - GX;
+  const height = PAD * 2 + Math.max(...cols.map(c => c.length)) * (H + GY) - GY;
+  const NS = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(NS, 'svg');
+  svg.setAttribute('width', width);
+  svg.setAttribute('height', height);
+  const mk = (tag, attrs) => {
+    const e = document.createElementNS(NS, tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    return e;
+  };
+  for (const s of steps) for (const p of s.after || []) {
+    const a = pos.get(p), b = pos.get(s.name);
+    if (!a || !b) continue;
+    const x1 = a.x + W, y1 = a.y + H / 2, x2 = b.x, y2 = b.y + H / 2, mx = (x1 + x2) / 2;
+    svg.append(mk('path', { class: 'edge', d: `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}` }));
+  }
+  flow.nodes = new Map();
+  for (const s of steps) {
+    const p = pos.get(s.name);
+    const g = mk('g', { class: 'node', 'data-step': s.name, 'data-task-id': s.task_id, 'data-status': s.status, transform: `translate(${p.x},${p.y})` });
+    const title = mk('title', {});
+    title.textContent = s.task_id;
+    const label = mk('text', { x: 8, y: 18 });
+    label.textContent = s.name + ' · ' + s.func;
+    const st = mk('text', { x: 8, y: 35, class: 'st' });
+    g.append(title, mk('rect', { width: W, height: H }), label, st);
+    g.addEventListener('click', () => { location.hash = '#task/' + encodeURIComponent(s.task_id); });
+    svg.append(g);
+    flow.nodes.set(s.name, { g, st });
+  }
+  $('#w-graph').replaceChildren(svg);
+}
+
+function setStep(name, status, result) {
+  const n = flow.nodes.get(name);
+  if (!n) return;
+  n.g.setAttribute('data-status', status);
+  let text = status;
+  if (status === 'completed' && result !== undefined) {
+    const r = JSON.stringify(result);
+    text += ' → ' + (r.length > 14 ? r.slice(0, 13) + '…' : r);
+  }
+  n.st.textContent = text;
+}
+
+// flowTaskEvent moves a step of the open workflow as its task changes.
+function flowTaskEvent(ev) {
+  if (!flow.id || !ev.id || !ev.id.startsWith(flow.id + '=')) return;
+  setStep(ev.id.slice(flow.id.length + 1), ev.status);
+  if (TERMINAL.has(ev.status)) loadFlow(); // its result, and the steps it released
+}
+
+// --- routing by hash: #tasks, #browse?…, #charts, #dlq, #task/<id>, #flow/<id> ---
 function route() {
   const h = location.hash;
   $('#dlq-section').hidden = h !== '#dlq';
   if (h === '#dlq') loadDLQ();
+  if (h.startsWith('#flow/')) {
+    const id = decodeURIComponent(h.slice(6));
+    if (id !== flow.id) openFlow(id);
+    $('#flow').scrollIntoView({ block: 'nearest' });
+  } else if (flow.id && !h.startsWith('#task/')) {
+    closeFlow();
+  }
   const inBrowse = h === '#browse' || h.startsWith('#browse?');
   $('#browse-section').hidden = !inBrowse;
   if (inBrowse) showBrowse(h.slice(8).replace(/^\?/, ''));
@@ -653,6 +769,14 @@ function main() {
     try { await api('DELETE', '/v1/tasks/' + encodeURIComponent(detail.id)); } catch (e) { $('#d-result').textContent = e.message; }
   });
   window.addEventListener('hashchange', route);
+  $('#flow-open').addEventListener('submit', e => {
+    e.preventDefault();
+    const id = $('#flow-id').value.trim();
+    if (id) location.hash = '#flow/' + encodeURIComponent(id);
+  });
+  $('#w-cancel').addEventListener('click', async () => {
+    try { await api('DELETE', '/v1/flows/' + encodeURIComponent(flow.id)); loadFlow(); } catch (e) { $('#w-msg').textContent = e.message; }
+  });
   $('#browse-form').addEventListener('submit', ev => {
     ev.preventDefault();
     browse.query = null; // search again even when the filter is the same
@@ -675,7 +799,7 @@ function main() {
     loadDLQ();
   });
   setInterval(() => { if (location.hash === '#charts') loadCharts(); }, 15_000);
-  follow('/v1/events', (name, d) => { if (name === 'task') taskEvent(d); },
+  follow('/v1/events', (name, d) => { if (name === 'task') { taskEvent(d); flowTaskEvent(d); } },
     (up, first) => {
       live.events = up;
       updateConn();

@@ -25,6 +25,7 @@ var functions = []struct {
 	{"count", Count},
 	{"work", Work},
 	{"scaled_add", ScaledAdd},
+	{"sum", Sum},
 }
 
 // Names lists the demo functions' names, for help texts.
@@ -118,6 +119,16 @@ func Work(ctx context.Context, steps, ms int) (string, error) {
 		strand.Progress(ctx, int64(i+1), int64(steps), fmt.Sprintf("step %d of %d", i+1, steps))
 	}
 	return fmt.Sprintf("done %d steps", steps), nil
+}
+
+// Sum returns the sum of xs: the callback of a fan-in (a chord's list of
+// results), as in `strand flow run` of docs/protocol.md's examples.
+func Sum(xs []int) int {
+	n := 0
+	for _, x := range xs {
+		n += x
+	}
+	return n
 }
 
 // ScaleKwargs are ScaledAdd's keyword arguments.

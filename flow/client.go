@@ -1,0 +1,306 @@
+package flow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/codec"
+)
+
+// Config is a client's defaults. The zero value works: queue "default",
+// msgpack, results kept 24h, a workflow may take 14 days.
+type Config struct {
+	// Queue of workflows that name none (default "default").
+	Queue string `envconfig:"QUEUE"`
+	// ResultTTL is how long the steps' outcomes and the workflow's records
+	// are kept once it ends (default 24h). Keep it above the workflow's
+	// run time: a step reads the results of the steps it runs after.
+	ResultTTL time.Duration `envconfig:"RESULT_TTL"`
+	// TaskTTL is the longest a workflow may take (default 14 days).
+	TaskTTL time.Duration `envconfig:"TASK_TTL"`
+	// JSON encodes workflows and their steps as JSON instead of msgpack.
+	JSON bool `envconfig:"JSON"`
+}
+
+// Client submits workflows and opens handles to them.
+type Client struct {
+	b   *broker.Broker
+	cfg Config
+}
+
+// NewClient returns a client that speaks through b.
+func NewClient(b *broker.Broker, cfg Config) (*Client, error) {
+	if cfg.Queue == "" {
+		cfg.Queue = "default"
+	}
+	if cfg.ResultTTL <= 0 {
+		cfg.ResultTTL = 24 * time.Hour
+	}
+	if cfg.TaskTTL <= 0 {
+		cfg.TaskTTL = 14 * 24 * time.Hour
+	}
+	if err := codec.ValidQueue(cfg.Queue); err != nil {
+		return nil, fmt.Errorf("%w: %v", strand.ErrBadOption, err)
+	}
+	if cfg.ResultTTL < broker.MinTTL || cfg.TaskTTL < broker.MinTTL || cfg.ResultTTL > broker.MaxResultTTL {
+		return nil, fmt.Errorf("%w: result TTL %v and task TTL %v out of bounds", strand.ErrBadOption, cfg.ResultTTL, cfg.TaskTTL)
+	}
+	return &Client{b: b, cfg: cfg}, nil
+}
+
+// Submit creates the workflow d, all of it or nothing: one message holds
+// the whole definition. It is refused with an error wrapping
+// codec.ErrBadFlow (and strand.ErrBadOption) if d has a cycle, a step that
+// runs after an unknown one, a duplicate step name, or another defect; and
+// with strand.ErrDuplicate if its id is taken. From then on the workers
+// carry it on: the caller may exit at once.
+func (c *Client) Submit(ctx context.Context, d *Definition) (*Handle, error) {
+	f := codec.Msgpack
+	if c.cfg.JSON {
+		f = codec.JSON
+	}
+	fl, err := d.encode(f)
+	if err != nil {
+		return nil, err
+	}
+	if fl.ID == "" {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return nil, err
+		}
+		fl.ID = id.String()
+	}
+	if fl.Queue == "" {
+		fl.Queue = c.cfg.Queue
+	}
+	fl.Created = time.Now().UnixMilli()
+	fl.TaskTTLMS, fl.ResultTTLMS = c.cfg.TaskTTL.Milliseconds(), c.cfg.ResultTTL.Milliseconds()
+	if err := fl.Validate(); err != nil {
+		return nil, err
+	}
+	if err := c.b.SubmitFlow(ctx, fl, f); err != nil {
+		return nil, err
+	}
+	return &Handle{c: c, id: fl.ID, queue: fl.Queue}, nil
+}
+
+// Open returns a handle to workflow id, submitted by any process.
+func (c *Client) Open(ctx context.Context, id string) (*Handle, error) {
+	if err := codec.ValidID(id); err != nil {
+		return nil, err
+	}
+	q, err := c.b.LocateFlow(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("flow %s: %w", id, err)
+	}
+	if q == "" {
+		return nil, fmt.Errorf("flow %s: %w", id, strand.ErrNotFound)
+	}
+	return &Handle{c: c, id: id, queue: q}, nil
+}
+
+// Handle is a hold on one workflow.
+type Handle struct {
+	c     *Client
+	id    string
+	queue string
+}
+
+// ID is the workflow's id.
+func (h *Handle) ID() string { return h.id }
+
+// Queue is the workflow's queue, where its start task went.
+func (h *Handle) Queue() string { return h.queue }
+
+// StepID is the task id of the step called name: `strand status` and
+// writer.Open know it as any task.
+func (h *Handle) StepID(name string) string { return codec.StepID(h.id, name) }
+
+// StatusWaiting is a step's status while it waits for the steps it runs
+// after: it has no task yet.
+const StatusWaiting strand.Status = "waiting"
+
+// Status is a workflow's state, and each step's.
+type Status struct {
+	ID     string        `json:"id"`
+	Queue  string        `json:"queue"`
+	Status strand.Status `json:"status"` // pending, running, completed, failed, cancelled
+	// Step is the step that failed (or was cancelled) and ended the workflow.
+	Step     string       `json:"failed_step,omitempty"`
+	Error    *ErrorInfo   `json:"error,omitempty"`
+	Finished *time.Time   `json:"finished,omitempty"`
+	Steps    []StepStatus `json:"steps"`
+}
+
+// ErrorInfo is a step's or a workflow's error.
+type ErrorInfo struct {
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
+}
+
+// StepStatus is one step's state.
+type StepStatus struct {
+	Name    string          `json:"name"`
+	TaskID  string          `json:"task_id"`
+	Func    string          `json:"func"`
+	Queue   string          `json:"queue"`
+	After   []string        `json:"after,omitempty"`
+	Status  strand.Status   `json:"status"`
+	Attempt int             `json:"attempt,omitempty"`
+	Worker  string          `json:"worker,omitempty"`
+	Result  json.RawMessage `json:"result,omitempty"`
+	Error   *ErrorInfo      `json:"error,omitempty"`
+}
+
+func errorInfo(e *codec.ErrorInfo) *ErrorInfo {
+	if e == nil {
+		return nil
+	}
+	return &ErrorInfo{Kind: e.Kind, Message: e.Message}
+}
+
+// Status reads the workflow and each of its steps now.
+func (h *Handle) Status(ctx context.Context) (*Status, error) {
+	l, err := h.c.b.LookFlow(ctx, h.queue, h.id)
+	if err != nil {
+		return nil, fmt.Errorf("flow %s: %w", h.id, err)
+	}
+	if l.Def == nil && l.End == nil {
+		return nil, fmt.Errorf("flow %s: %w", h.id, strand.ErrNotFound)
+	}
+	st := &Status{ID: h.id, Queue: h.queue, Status: strand.StatusPending, Steps: []StepStatus{}}
+	if l.Def == nil {
+		l.Def = &codec.Flow{} // it never started: no steps are known
+	}
+	started := false
+	for i, s := range l.Def.Steps {
+		ss := StepStatus{Name: s.Name, TaskID: codec.StepID(h.id, s.Name), Func: s.Func,
+			Queue: l.Def.StepQueue(&l.Def.Steps[i]), After: s.After, Status: StatusWaiting}
+		sl := l.Steps[i]
+		switch {
+		case sl.Outcome != nil:
+			o := sl.Outcome
+			ss.Status, ss.Attempt, ss.Worker, ss.Error = o.Status, o.Attempt, o.Worker, errorInfo(o.Error)
+			if o.Status == strand.StatusCompleted && !o.Result.IsNil() {
+				if js, err := codec.ToJSON(o.Format, o.Result); err == nil {
+					ss.Result = js
+				}
+			}
+		case sl.Task != nil:
+			ss.Status = sl.Status()
+			if sl.State != nil {
+				ss.Attempt, ss.Worker, ss.Error = sl.State.Attempt, sl.State.Worker, errorInfo(sl.State.LastError)
+			}
+		}
+		if ss.Status != StatusWaiting {
+			started = true
+		}
+		st.Steps = append(st.Steps, ss)
+	}
+	if started {
+		st.Status = strand.StatusRunning
+	}
+	if e := l.End; e != nil {
+		st.Status, st.Step, st.Error = e.Status, e.Step, errorInfo(e.Error)
+		if e.Finished != 0 {
+			t := time.UnixMilli(e.Finished).UTC()
+			st.Finished = &t
+		}
+	}
+	return st, nil
+}
+
+// Wait blocks until the workflow ends, or ctx does, and returns its final
+// status. It is pushed, not polled: it waits for the end record's event.
+func (h *Handle) Wait(ctx context.Context) (*Status, error) {
+	if _, err := h.c.b.WaitFlow(ctx, h.queue, h.id); err != nil {
+		return nil, err
+	}
+	return h.Status(ctx)
+}
+
+// ErrNotCompleted is returned by Result for a workflow that did not
+// complete; the error's text names the step that failed.
+var ErrNotCompleted = errors.New("workflow did not complete")
+
+// Result waits for the workflow to end and decodes the result of its final
+// step into out (a pointer, or nil). A workflow with several final steps
+// (several that no other runs after) gets them with Results. A workflow
+// that failed or was cancelled returns an error wrapping ErrNotCompleted
+// and, when a step failed, that step's *strand.TaskError.
+func (h *Handle) Result(ctx context.Context, out any) error {
+	res, err := h.Results(ctx)
+	if err != nil {
+		return err
+	}
+	if len(res) != 1 {
+		names := make([]string, 0, len(res))
+		for n := range res {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		return fmt.Errorf("flow %s has %d final steps (%v): use Results", h.id, len(res), names)
+	}
+	for _, r := range res {
+		if out == nil || len(r) == 0 {
+			return nil
+		}
+		return json.Unmarshal(r, out)
+	}
+	return nil
+}
+
+// Results waits for the workflow to end and returns the results of its
+// final steps by name, as JSON.
+func (h *Handle) Results(ctx context.Context) (map[string]json.RawMessage, error) {
+	st, err := h.Wait(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if st.Status != strand.StatusCompleted {
+		err := fmt.Errorf("flow %s %s: %w", h.id, st.Status, ErrNotCompleted)
+		if st.Step != "" {
+			err = fmt.Errorf("flow %s %s at step %s: %w", h.id, st.Status, st.Step, ErrNotCompleted)
+			if st.Error != nil {
+				err = fmt.Errorf("%w: %w", err, &strand.TaskError{Kind: st.Error.Kind, Message: st.Error.Message})
+			}
+		}
+		return nil, err
+	}
+	dep := map[string]bool{}
+	for _, s := range st.Steps {
+		for _, a := range s.After {
+			dep[a] = true
+		}
+	}
+	out := map[string]json.RawMessage{}
+	for _, s := range st.Steps {
+		if !dep[s.Name] {
+			out[s.Name] = s.Result
+		}
+	}
+	return out, nil
+}
+
+// Cancel ends the workflow cancelled: running steps are stopped and the
+// steps that have not started never will. A workflow that has ended is
+// refused with strand.ErrFinished.
+func (h *Handle) Cancel(ctx context.Context) error {
+	return h.c.b.CancelFlow(ctx, h.queue, h.id)
+}
+
+// Result waits for workflow h to end and returns the result of its final
+// step as a T: the typed form of Handle.Result.
+func Result[T any](ctx context.Context, h *Handle) (T, error) {
+	var v T
+	err := h.Result(ctx, &v)
+	return v, err
+}

@@ -1,0 +1,436 @@
+package flow_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/flow"
+	"github.com/strand-run/strand/internal/demo"
+	"github.com/strand-run/strand/scratch"
+	"github.com/strand-run/strand/strandtest"
+)
+
+// calls counts the runs of each task id, by attempt.
+type calls struct {
+	mu   sync.Mutex
+	runs map[string][]int
+}
+
+func (c *calls) add(ctx context.Context) {
+	t, _ := strand.TaskFrom(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.runs == nil {
+		c.runs = map[string][]int{}
+	}
+	c.runs[t.ID] = append(c.runs[t.ID], t.Attempt)
+}
+
+func (c *calls) of(id string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.runs[id])
+}
+
+func setup(t *testing.T, funcs map[string]any, json bool) (*strandtest.Env, *flow.Client) {
+	t.Helper()
+	env := strandtest.New(t, scratch.Options{Funcs: funcs})
+	c, err := flow.NewClient(env.Broker, flow.Config{JSON: json})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env, c
+}
+
+func wait(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestChainPassesResults(t *testing.T) {
+	t.Parallel()
+	for _, js := range []bool{false, true} {
+		t.Run(fmt.Sprintf("json=%v", js), func(t *testing.T) {
+			t.Parallel()
+			_, c := setup(t, map[string]any{"add": demo.Add}, js)
+			ctx := wait(t)
+			h, err := c.Submit(ctx, flow.Chain(
+				flow.Call("a", "add", 1, 2),
+				flow.Call("b", "add", 10),
+				flow.Call("c", "add", 100),
+			))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var n int
+			if err := h.Result(ctx, &n); err != nil {
+				t.Fatal(err)
+			}
+			if n != 113 {
+				t.Fatalf("chain gave %d, want 113", n)
+			}
+			st, err := h.Status(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Status != strand.StatusCompleted || len(st.Steps) != 3 {
+				t.Fatalf("status %+v", st)
+			}
+			for i, want := range []string{"3", "13", "113"} {
+				if s := st.Steps[i]; s.Status != strand.StatusCompleted || string(s.Result) != want {
+					t.Errorf("step %s: %s %s, want completed %s", s.Name, s.Status, s.Result, want)
+				}
+			}
+		})
+	}
+}
+
+func TestChordOf100InOrder(t *testing.T) {
+	t.Parallel()
+	var got []int
+	var runs atomic.Int32
+	_, c := setup(t, map[string]any{
+		"id": func(n int) int { return n },
+		"collect": func(xs []int) int {
+			runs.Add(1)
+			got = xs
+			return len(xs)
+		},
+	}, false)
+	ctx := wait(t)
+	var steps []*flow.Step
+	for i := range 100 {
+		steps = append(steps, flow.Call(fmt.Sprintf("p%03d", 99-i), "id", i))
+	}
+	h, err := c.Submit(ctx, flow.Group(steps...).Then(flow.Call("cb", "collect")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := h.Result(ctx, &n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 100 || runs.Load() != 1 {
+		t.Fatalf("callback saw %d results in %d runs", n, runs.Load())
+	}
+	for i, x := range got {
+		if x != i {
+			t.Fatalf("result %d is %d: not in the group's order (%v)", i, x, got)
+		}
+	}
+}
+
+func TestDiamondRunsJoinOnce(t *testing.T) {
+	t.Parallel()
+	var cl calls
+	var mu sync.Mutex
+	var dArgs [][]int
+	_, c := setup(t, map[string]any{
+		"add": func(ctx context.Context, a, b int) int { cl.add(ctx); return a + b },
+		"join": func(ctx context.Context, b, c int) int {
+			cl.add(ctx)
+			mu.Lock()
+			dArgs = append(dArgs, []int{b, c})
+			mu.Unlock()
+			return b * c
+		},
+	}, false)
+	ctx := wait(t)
+	for range 5 {
+		h, err := c.Submit(ctx, flow.New(
+			flow.Call("a", "add", 1, 1),
+			flow.Call("b", "add", 10).After("a"),
+			flow.Call("c", "add", 20).After("a"),
+			flow.Call("d", "join").After("b", "c"),
+		))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := h.Result(ctx, &n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 12*22 {
+			t.Fatalf("d gave %d, want %d", n, 12*22)
+		}
+		if got := cl.of(h.StepID("d")); got != 1 {
+			t.Fatalf("d ran %d times", got)
+		}
+	}
+	for _, a := range dArgs {
+		if a[0] != 12 || a[1] != 22 {
+			t.Fatalf("d got %v, want [12 22]", a)
+		}
+	}
+}
+
+func TestKwargsAndListPassing(t *testing.T) {
+	t.Parallel()
+	type kw struct {
+		X     int `msgpack:"x"`
+		Y     int `msgpack:"y"`
+		Scale int `msgpack:"scale"`
+	}
+	_, c := setup(t, map[string]any{
+		"add":   demo.Add,
+		"sum":   demo.Sum,
+		"scale": func(k kw) int { return (k.X + k.Y) * k.Scale },
+		"const": func() int { return 7 },
+	}, true)
+	ctx := wait(t)
+	h, err := c.Submit(ctx, flow.New(
+		flow.Call("x", "add", 1, 2),
+		flow.Call("y", "add", 3, 4),
+		flow.Call("s", "scale").After("x", "y").Pass(flow.ResultsKwargs).WithKwargs(map[string]int{"scale": 10}),
+		flow.Call("l", "sum").After("x", "y").Pass(flow.ResultsList),
+		flow.Call("n", "const").After("s", "l").Pass(flow.ResultsNone),
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := h.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"x": "3", "y": "7", "s": "100", "l": "10", "n": "7"}
+	for _, s := range st.Steps {
+		if s.Status != strand.StatusCompleted || string(s.Result) != want[s.Name] {
+			t.Errorf("step %s: %s %s %+v, want %s", s.Name, s.Status, s.Result, s.Error, want[s.Name])
+		}
+	}
+}
+
+func TestFailureCancelsDependants(t *testing.T) {
+	t.Parallel()
+	var cl calls
+	_, c := setup(t, map[string]any{
+		"add":  func(ctx context.Context, a, b int) int { cl.add(ctx); return a + b },
+		"fail": func(ctx context.Context, _ int) (int, error) { cl.add(ctx); return 0, errors.New("boom") },
+		"slow": func(ctx context.Context) (int, error) {
+			cl.add(ctx)
+			<-ctx.Done()
+			return 0, ctx.Err()
+		},
+	}, false)
+	ctx := wait(t)
+	h, err := c.Submit(ctx, flow.New(
+		flow.Call("a", "add", 1, 1),
+		flow.Call("bad", "fail").After("a"),
+		flow.Call("after_bad", "add", 1).After("bad"),
+		flow.Call("last", "add", 1).After("after_bad"),
+		flow.Call("other", "slow"),
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = h.Result(ctx, nil)
+	var te *strand.TaskError
+	if !errors.Is(err, flow.ErrNotCompleted) || !errors.As(err, &te) || te.Kind != strand.KindError {
+		t.Fatalf("Result: %v", err)
+	}
+	st, err := h.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Status != strand.StatusFailed || st.Step != "bad" || st.Error == nil || st.Error.Message != "fail: boom" {
+		t.Fatalf("workflow %s at %q (%+v), want failed at bad", st.Status, st.Step, st.Error)
+	}
+	want := map[string]strand.Status{"a": strand.StatusCompleted, "bad": strand.StatusFailed,
+		"after_bad": strand.StatusCancelled, "last": strand.StatusCancelled}
+	for _, s := range st.Steps {
+		if w, ok := want[s.Name]; ok && s.Status != w {
+			t.Errorf("step %s: %s, want %s", s.Name, s.Status, w)
+		}
+	}
+	if n := cl.of(h.StepID("after_bad")) + cl.of(h.StepID("last")); n != 0 {
+		t.Fatalf("dependants of the failed step ran %d times", n)
+	}
+	// The default policy stops the unrelated branch too: "other" ends cancelled.
+	waitStep(t, ctx, h, "other", strand.StatusCancelled)
+}
+
+func TestFailureContinuesOtherBranches(t *testing.T) {
+	t.Parallel()
+	_, c := setup(t, map[string]any{
+		"add":  demo.Add,
+		"fail": func(int) (int, error) { return 0, errors.New("boom") },
+		"slow": func(ctx context.Context, x int) int { time.Sleep(200 * time.Millisecond); return x * 2 },
+	}, false)
+	ctx := wait(t)
+	h, err := c.Submit(ctx, flow.New(
+		flow.Call("a", "add", 1, 1),
+		flow.Call("bad", "fail").After("a"),
+		flow.Call("after_bad", "add", 1).After("bad"),
+		flow.Call("ok", "slow").After("a"),
+		flow.Call("ok2", "add", 1).After("ok"),
+		flow.Call("join", "add").After("ok2", "after_bad"),
+	).Continue())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := h.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Status != strand.StatusFailed || st.Step != "bad" {
+		t.Fatalf("workflow %s at %q, want failed at bad", st.Status, st.Step)
+	}
+	want := map[string]strand.Status{"a": strand.StatusCompleted, "bad": strand.StatusFailed,
+		"after_bad": strand.StatusCancelled, "ok": strand.StatusCompleted, "ok2": strand.StatusCompleted, "join": strand.StatusCancelled}
+	for _, s := range st.Steps {
+		if s.Status != want[s.Name] {
+			t.Errorf("step %s: %s, want %s", s.Name, s.Status, want[s.Name])
+		}
+	}
+}
+
+func waitStep(t *testing.T, ctx context.Context, h *flow.Handle, name string, want strand.Status) {
+	t.Helper()
+	for {
+		st, err := h.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range st.Steps {
+			if s.Name == name && s.Status == want {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("step %s never became %s: %+v", name, want, st)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func TestCancelMidFlow(t *testing.T) {
+	t.Parallel()
+	var cl calls
+	started := make(chan struct{}, 1)
+	_, c := setup(t, map[string]any{
+		"add": func(ctx context.Context, a, b int) int { cl.add(ctx); return a + b },
+		"block": func(ctx context.Context, _ int) (int, error) {
+			cl.add(ctx)
+			started <- struct{}{}
+			<-ctx.Done()
+			return 0, ctx.Err()
+		},
+	}, false)
+	ctx := wait(t)
+	h, err := c.Submit(ctx, flow.Chain(
+		flow.Call("a", "add", 1, 1),
+		flow.Call("b", "block"),
+		flow.Call("c", "add", 1),
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	if err := h.Cancel(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := h.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Status != strand.StatusCancelled {
+		t.Fatalf("workflow %s, want cancelled", st.Status)
+	}
+	waitStep(t, ctx, h, "b", strand.StatusCancelled)
+	waitStep(t, ctx, h, "c", strand.StatusCancelled)
+	time.Sleep(200 * time.Millisecond)
+	if n := cl.of(h.StepID("c")); n != 0 {
+		t.Fatalf("c ran %d times after the cancel", n)
+	}
+	if err := h.Cancel(ctx); !errors.Is(err, strand.ErrFinished) {
+		t.Fatalf("second cancel: %v, want ErrFinished", err)
+	}
+}
+
+func TestRefusedAtSubmit(t *testing.T) {
+	t.Parallel()
+	_, c := setup(t, nil, false)
+	ctx := wait(t)
+	for name, d := range map[string]*flow.Definition{
+		"cycle":     flow.New(flow.Call("a", "f").After("c"), flow.Call("b", "f").After("a"), flow.Call("c", "f").After("b")),
+		"self":      flow.New(flow.Call("a", "f").After("a")),
+		"unknown":   flow.New(flow.Call("a", "f").After("nope")),
+		"duplicate": flow.New(flow.Call("a", "f"), flow.Call("a", "g")),
+		"bad name":  flow.New(flow.Call("a.b", "f")),
+		"no func":   flow.New(flow.Call("a", "")),
+		"empty":     flow.New(),
+		"results":   flow.New(flow.Call("a", "f").Pass("weird")),
+		"policy":    {OnFailure: "ignore", Steps: []*flow.Step{flow.Call("a", "f")}},
+	} {
+		_, err := c.Submit(ctx, d)
+		if !errors.Is(err, codec.ErrBadFlow) || !errors.Is(err, strand.ErrBadOption) {
+			t.Errorf("%s: %v, want ErrBadFlow", name, err)
+		}
+	}
+	_, err := c.Submit(ctx, flow.New(flow.Call("a", "f").After("c"), flow.Call("b", "f").After("a"), flow.Call("c", "f").After("b")))
+	if err == nil || err.Error() != "strand: bad option: workflow: cycle: a → b → c → a" {
+		t.Errorf("cycle: %v", err)
+	}
+}
+
+func TestDuplicateFlowID(t *testing.T) {
+	t.Parallel()
+	_, c := setup(t, map[string]any{"add": demo.Add}, false)
+	ctx := wait(t)
+	d := flow.Chain(flow.Call("a", "add", 1, 2))
+	d.ID = "mine"
+	h, err := c.Submit(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Submit(ctx, d); !errors.Is(err, strand.ErrDuplicate) {
+		t.Fatalf("second submit: %v, want ErrDuplicate", err)
+	}
+	o, err := c.Open(ctx, "mine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := o.Result(ctx, &n); err != nil || n != 3 {
+		t.Fatalf("Open: %d, %v", n, err)
+	}
+}
+
+func TestParseJSON(t *testing.T) {
+	t.Parallel()
+	_, c := setup(t, map[string]any{"add": demo.Add, "sum": demo.Sum}, true)
+	ctx := wait(t)
+	d, err := flow.ParseJSON([]byte(`{"steps": {
+		"one": {"func": "add", "args": [1, 2]},
+		"two": {"func": "add", "args": [3, 4]},
+		"total": {"func": "sum", "after": ["one", "two"], "results": "list", "timeout": "5s"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := c.Submit(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := h.Result(ctx, &n); err != nil || n != 10 {
+		t.Fatalf("%d, %v", n, err)
+	}
+	for _, bad := range []string{`{}`, `{"steps": []}`, `{"steps": {"a": {"fn": "x"}}}`, `{"steps": {"a": {"func": "x", "timeout": "soon"}}}`, `nope`} {
+		if _, err := flow.ParseJSON([]byte(bad)); !errors.Is(err, codec.ErrBadFlow) {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+}

@@ -1,0 +1,125 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/flow"
+)
+
+// The workflow routes: POST /v1/flows takes the JSON document of `strand
+// flow run` (docs/protocol.md, "The workflow document"), GET /v1/flows/{id}
+// answers the JSON of `strand flow status`, DELETE /v1/flows/{id} cancels.
+
+// flowRef is the answer to a submission that does not wait.
+type flowRef struct {
+	ID     string `json:"id"`
+	Queue  string `json:"queue"`
+	Status string `json:"status"`
+}
+
+func (g *gateway) flows() (*flow.Client, error) {
+	return flow.NewClient(g.b, flow.Config{JSON: true})
+}
+
+func (g *gateway) submitFlow(rw http.ResponseWriter, r *http.Request) {
+	wait, err := g.waitParam(r)
+	if err != nil {
+		writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, g.cfg.MaxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(rw, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the body is larger than %d bytes", mbe.Limit))
+			return
+		}
+		writeError(rw, http.StatusBadRequest, "bad_request", "read body: "+err.Error())
+		return
+	}
+	d, err := flow.ParseJSON(body)
+	if err != nil {
+		writeError(rw, http.StatusBadRequest, "bad_json", err.Error())
+		return
+	}
+	c, err := g.flows()
+	if err != nil {
+		g.fail(rw, r, err)
+		return
+	}
+	h, err := c.Submit(r.Context(), d)
+	if errors.Is(err, codec.ErrBadFlow) {
+		writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	}
+	if err != nil {
+		g.fail(rw, r, err)
+		return
+	}
+	rw.Header().Set("Location", "/v1/flows/"+h.ID())
+	if wait <= 0 {
+		writeJSON(rw, http.StatusCreated, flowRef{ID: h.ID(), Queue: h.Queue(), Status: string(strand.StatusPending)})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), wait)
+	defer cancel()
+	st, err := h.Wait(ctx)
+	if errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil {
+		if st, err = h.Status(r.Context()); err == nil {
+			writeJSON(rw, http.StatusAccepted, st)
+			return
+		}
+	}
+	if err != nil {
+		g.fail(rw, r, err)
+		return
+	}
+	writeJSON(rw, http.StatusOK, st)
+}
+
+func (g *gateway) openFlow(rw http.ResponseWriter, r *http.Request) (*flow.Handle, bool) {
+	c, err := g.flows()
+	if err == nil {
+		var h *flow.Handle
+		if h, err = c.Open(r.Context(), r.PathValue("id")); err == nil {
+			return h, true
+		}
+	}
+	if errors.Is(err, strand.ErrMalformed) {
+		writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
+		return nil, false
+	}
+	g.fail(rw, r, err)
+	return nil, false
+}
+
+func (g *gateway) flowStatus(rw http.ResponseWriter, r *http.Request) {
+	h, ok := g.openFlow(rw, r)
+	if !ok {
+		return
+	}
+	st, err := h.Status(r.Context())
+	if err != nil {
+		g.fail(rw, r, err)
+		return
+	}
+	writeJSON(rw, http.StatusOK, st)
+}
+
+func (g *gateway) cancelFlow(rw http.ResponseWriter, r *http.Request) {
+	h, ok := g.openFlow(rw, r)
+	if !ok {
+		return
+	}
+	if err := h.Cancel(r.Context()); err != nil {
+		g.fail(rw, r, err)
+		return
+	}
+	writeJSON(rw, http.StatusOK, flowRef{ID: h.ID(), Queue: h.Queue(), Status: string(strand.StatusCancelled)})
+}

@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -64,11 +63,7 @@ func strandBinary(t *testing.T) string {
 			return
 		}
 		strandBin = filepath.Join(strandDir, "strand")
-		goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, err := os.Stat(goCmd); err != nil {
-			goCmd = "go"
-		}
-		out, err := exec.Command(goCmd, "build", "-o", strandBin, "../cmd/strand").CombinedOutput()
+		out, err := exec.Command("go", "build", "-o", strandBin, "../cmd/strand").CombinedOutput()
 		if err != nil {
 			strandErr = errors.New("go build ./cmd/strand: " + err.Error() + "\n" + string(out))
 		}

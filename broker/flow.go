@@ -419,9 +419,49 @@ func (b *Broker) parentResults(ctx context.Context, fl *codec.Flow, s *codec.Flo
 				return nil, nil, errParentFailed, nil
 			}
 			results[lo+i], formats[lo+i] = o.Result, o.Format
+			if o.Items > 0 && len(o.Result) == 0 {
+				// An iterator step: its result, for the steps after it, is
+				// the list of its items.
+				q, id := fl.StepQueue(batch[i]), codec.StepID(fl.ID, batch[i].Name)
+				if results[lo+i], err = b.stepItems(ctx, q, id, o.Items, o.Format); err != nil {
+					return nil, nil, nil, fmt.Errorf("release %s: %w", s.Name, err)
+				}
+			}
 		}
 	}
 	return results, formats, nil, nil
+}
+
+// stepItems reads the items of a completed iterator step (want of them,
+// from the attempt that completed: an attempt starts its items again from
+// 0) and returns them as one list in format f.
+func (b *Broker) stepItems(ctx context.Context, queue, id string, want int64, f codec.Format) (codec.Raw, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	rd, err := b.ReadItems(ctx, queue, id)
+	if err != nil {
+		return nil, fmt.Errorf("items of %s: %w", id, err)
+	}
+	defer rd.Stop()
+	var items []codec.Raw
+	var formats []codec.Format
+	for {
+		it, err := rd.Next(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("items of %s: %d of %d read (kept for STRAND_ITEMS_MAX_AGE): %w", id, len(items), want, err)
+		}
+		if it.End {
+			if it.Error == nil && it.Count == want && int64(len(items)) == want {
+				return codec.List(f, items, formats)
+			}
+			continue // an attempt that did not complete; the next one starts again
+		}
+		if it.N == 0 {
+			items, formats = items[:0], formats[:0]
+		}
+		items = append(items, codec.Raw(it.Data))
+		formats = append(formats, it.Format)
+	}
 }
 
 // Why parentResults found a step not ready.

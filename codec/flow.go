@@ -340,6 +340,19 @@ func StepArgs(f Format, s *FlowStep, results []Raw, from []Format) (args []Raw, 
 	return args, kwargs, nil
 }
 
+// List encodes values, each in its own format, as one list in format f:
+// what a step receives as the result of an iterator step (its items).
+func List(f Format, values []Raw, from []Format) (Raw, error) {
+	conv := make([]Raw, len(values))
+	for i, v := range values {
+		var err error
+		if conv[i], err = convert(v, from[i], f); err != nil {
+			return nil, fmt.Errorf("item %d: %w", i, err)
+		}
+	}
+	return f.Marshal(conv)
+}
+
 // convert re-encodes a value of format from in format to; nil is nil.
 func convert(r Raw, from, to Format) (Raw, error) {
 	if len(r) == 0 {

@@ -434,3 +434,30 @@ func TestParseJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestIteratorStepPassesItems: a step after an iterator step (one whose
+// handler yields items) receives the list of its items as its result.
+func TestIteratorStepPassesItems(t *testing.T) {
+	t.Parallel()
+	for _, js := range []bool{false, true} {
+		t.Run(fmt.Sprintf("json=%v", js), func(t *testing.T) {
+			t.Parallel()
+			_, c := setup(t, map[string]any{"count": demo.Count, "sum": demo.Sum}, js)
+			ctx := wait(t)
+			h, err := c.Submit(ctx, flow.Chain(
+				flow.Call("c", "count", 5),
+				flow.Call("s", "sum"),
+			))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var n int
+			if err := h.Result(ctx, &n); err != nil {
+				t.Fatal(err)
+			}
+			if n != 0+1+2+3+4 {
+				t.Fatalf("sum of count(5)'s items gave %d, want 10", n)
+			}
+		})
+	}
+}

@@ -141,6 +141,8 @@ type Broker struct {
 	failover *failover // the JetStream watchdog; nil when it is off
 
 	denials denials // the server's refusals, for the calls waiting on them (denied.go)
+
+	flow flowKV // the flow control bucket, once known (flow.go)
 }
 
 // Connect dials NATS as cfg says and provisions strand's bucket.

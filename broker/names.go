@@ -121,3 +121,19 @@ func (n Names) ParseTaskSubject(subject string) (queue, id string, ok bool) {
 	}
 	return queue, id, true
 }
+
+// FlowBucket is the KV bucket of flow control records: pauses, uniqueness
+// and debounce keys (docs/protocol.md, "Flow control").
+func (n Names) FlowBucket() string { return n.bucket + "_FLOW" }
+
+// FlowSubject is the stream subject of the flow control record key.
+func (n Names) FlowSubject(key string) string { return "$KV." + n.bucket + "_FLOW." + key }
+
+// PauseKey is the flow record that pauses queue: pause.<queue>.
+func (n Names) PauseKey(queue string) string { return "pause." + queue }
+
+// UniqueKey is the flow record of a uniqueness key in queue: u.<queue>.<key>.
+func (n Names) UniqueKey(queue, key string) string { return "u." + queue + "." + key }
+
+// DebounceKey is the flow record of a debounce key in queue: d.<queue>.<key>.
+func (n Names) DebounceKey(queue, key string) string { return "d." + queue + "." + key }

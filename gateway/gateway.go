@@ -90,6 +90,9 @@ var routes = []route{
 	{http.MethodGet, "/v1/openapi.json", (*gateway).openAPI},
 	{http.MethodGet, "/healthz", (*gateway).healthz},
 	{http.MethodGet, "/metrics", (*gateway).metrics},
+	{http.MethodGet, "/v1/queues/{queue}/pause", (*gateway).pauseState},
+	{http.MethodPost, "/v1/queues/{queue}/pause", (*gateway).pause},
+	{http.MethodPost, "/v1/queues/{queue}/resume", (*gateway).resume},
 }
 
 // New returns the HTTP API over w and b: JSON in and out, routes as

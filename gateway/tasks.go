@@ -269,6 +269,8 @@ type infoBody struct {
 	Error       *errorBody        `json:"error,omitempty"`
 	Meta        map[string]string `json:"meta,omitempty"`
 	Items       int64             `json:"items,omitempty"`
+	// Waiting says why a pending task has not started ("paused").
+	Waiting string `json:"waiting,omitempty"`
 }
 
 func rfc3339(t time.Time) string {
@@ -282,7 +284,7 @@ func infoJSON(in *writer.Info) *infoBody {
 	body := &infoBody{
 		ID: in.ID, Status: string(in.Status), Func: in.Func, Queue: in.Queue, Attempt: in.Attempt, Worker: in.Worker,
 		Created: rfc3339(in.Created), Started: rfc3339(in.Started), Finished: rfc3339(in.Finished),
-		Progress: in.Progress, Meta: in.Meta, Items: in.Items,
+		Progress: in.Progress, Meta: in.Meta, Items: in.Items, Waiting: in.Waiting,
 	}
 	if in.Err != nil {
 		e := codec.ErrorInfoOf(in.Err)

@@ -95,6 +95,14 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 		_ = m.Ack() // cancelled before it started: its cancellation is its outcome
 		return
 	}
+	if !r.waitOpen(t) {
+		nak(t.log, m) // paused, and the worker stops: another worker takes it later
+		return
+	}
+	if r.isCancelled(queue, id) {
+		_ = m.Ack() // cancelled while it waited
+		return
+	}
 	// A redelivery may follow an outcome written before a crash or a lost
 	// ack; a task whose producer chose its id may reuse one that is done.
 	if t.attempt > 1 || m.Headers().Get(broker.HeaderOwnID) != "" {

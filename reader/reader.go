@@ -146,6 +146,9 @@ type Reader struct {
 	running   map[string]context.CancelCauseFunc
 	cancelled map[string]time.Time
 	inFlight  atomic.Int64 // handlers running now, for the heartbeat record
+
+	gates    map[string]*gate // per queue: paused or not (flow.go)
+	stopping chan struct{}    // closed when Run starts to stop
 }
 
 // New returns a worker for the functions in reg.
@@ -165,6 +168,11 @@ func New(b *broker.Broker, reg *registry.Registry, cfg Config) (*Reader, error) 
 		logs:      cfg.Logger.GetLevel() != zerolog.Disabled,
 		running:   make(map[string]context.CancelCauseFunc),
 		cancelled: make(map[string]time.Time),
+		gates:     make(map[string]*gate, len(cfg.Queues)),
+		stopping:  make(chan struct{}),
+	}
+	for _, q := range cfg.Queues {
+		r.gates[q] = newGate()
 	}
 	if len(cfg.ProcessQueues) > 0 {
 		r.cfg.Middleware = append(slices.Clip(cfg.Middleware), r.inChild)
@@ -214,6 +222,14 @@ func (r *Reader) Run(ctx context.Context) error {
 		return err
 	}
 	defer stopCancels()
+	stopPauses, err := r.followPauses(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	defer stopPauses()
 
 	// Handlers run under runCtx: it outlives ctx by ShutdownTimeout.
 	runCtx, stopRuns := context.WithCancelCause(context.WithoutCancel(ctx))
@@ -227,7 +243,7 @@ func (r *Reader) Run(ctx context.Context) error {
 	slots := tokens(r.cfg.Concurrency)
 	extra := tokens(r.cfg.Prefetch) // prefetch: filled only while no free slot waits
 	acks := make(chan pendingAck, 4*r.cfg.Concurrency)
-	stopping := make(chan struct{})
+	stopping := r.stopping
 
 	var ackers sync.WaitGroup
 	ackers.Go(func() { r.ack(acks) })
@@ -329,8 +345,22 @@ func (r *Reader) fetch(queue string, prefetch bool, jobs chan<- job, slots chan 
 	}
 	sweep := time.NewTicker(fetchWait)
 	defer sweep.Stop()
+	g := r.gate(queue)
 	pause := time.Duration(0)
 	for stopped := false; !stopped; {
+		select {
+		case <-g.opened():
+		default:
+			// The queue is paused: ask for nothing until it is resumed.
+			select {
+			case <-g.opened():
+			case <-sweep.C:
+				release(p.Sweep())
+			case <-stopping:
+				stopped = true
+			}
+			continue
+		}
 		if pause > 0 {
 			select {
 			case <-stopping:

@@ -72,6 +72,9 @@ type Info struct {
 	Err   error
 	Meta  map[string]string
 	Items int64
+	// Waiting says why a pending task has not started, when the server
+	// knows a reason: "paused" (its queue is paused), "" otherwise.
+	Waiting string
 }
 
 func ms(t int64) time.Time {
@@ -145,8 +148,19 @@ func (h *Handle) Info(ctx context.Context) (*Info, error) {
 			info.Func = st.Func
 		}
 	}
+	if info.Status == strand.StatusPending {
+		if p, err := h.w.b.Paused(ctx, q); err == nil && p != nil {
+			info.Waiting = WaitPaused
+		}
+	}
 	return info, nil
 }
+
+// Reasons a pending task waits (Info.Waiting).
+const (
+	// WaitPaused: the task's queue is paused (Writer.Pause).
+	WaitPaused = "paused"
+)
 
 // Outcome returns the task's outcome record without waiting: nil while the
 // task has none.

@@ -87,6 +87,7 @@ Connection flags default to STRAND_* environment variables (shown in brackets).
 		newPurgeCmd(a),
 		newWorkersCmd(a),
 		newQueuesCmd(a),
+		newQueueCmd(a),
 		newDLQCmd(a),
 		newBenchCmd(a),
 	)

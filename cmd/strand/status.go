@@ -91,6 +91,7 @@ func printInfo(out io.Writer, info *writer.Info) {
 	}
 	line("id", info.ID)
 	line("status", string(info.Status))
+	line("waiting", waitingText(info.Waiting))
 	line("func", info.Func)
 	line("queue", info.Queue)
 	if info.Attempt > 0 {
@@ -141,6 +142,7 @@ type infoJSON struct {
 	Items    int64             `json:"items,omitempty"`
 	Error    *codec.ErrorInfo  `json:"error,omitempty"`
 	Meta     map[string]string `json:"meta,omitempty"`
+	Waiting  string            `json:"waiting,omitempty"`
 }
 
 func printInfoJSON(out io.Writer, info *writer.Info) error {
@@ -155,5 +157,15 @@ func printInfoJSON(out io.Writer, info *writer.Info) error {
 		Attempt: info.Attempt, Worker: info.Worker,
 		Created: at(info.Created), Started: at(info.Started), Finished: at(info.Finished),
 		Progress: info.Progress, Items: info.Items, Error: errorInfo(info.Err), Meta: info.Meta,
+		Waiting: info.Waiting,
 	})
+}
+
+// waitingText explains why a pending task waits.
+func waitingText(reason string) string {
+	switch reason {
+	case writer.WaitPaused:
+		return "its queue is paused (strand queue resume QUEUE)"
+	}
+	return reason
 }

@@ -39,7 +39,7 @@ func main() {
 	flag.DurationVar(&cfg.Settle, "settle", 5*time.Second, "how long past the result TTL the depth run and soak wait")
 	flag.StringVar(&cfg.HeapProfile, "heapprofile", "", "write a heap profile here after the depth run's wait past the result TTL (and the soak's server's, to <this>.soak-server)")
 	flag.StringVar(&cfg.Redis, "redis", "", "redis-server binary (default: PATH, then /usr/bin/redis-server)")
-	flag.StringVar(&only, "only", "", "comma list of cycles: floor,naive,asynq,strand,strand-prefetch,strand-batch,depth,soak")
+	flag.StringVar(&only, "only", "", "comma list of cycles: floor,naive,asynq,strand,strand-prefetch,strand-batch,strand-keyed,strand-limit,depth,soak")
 	flag.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	flag.Parse()
 	cfg.SoakEnv = soakEnv

@@ -109,18 +109,68 @@ func (n Names) WorkersBucket() string { return n.bucket + "_WORKERS" }
 // WorkerSubject is the stream subject of worker id's heartbeat record.
 func (n Names) WorkerSubject(id string) string { return "$KV." + n.bucket + "_WORKERS." + id }
 
-// ParseTaskSubject splits a task subject into its queue and id.
+// ParseTaskSubject splits a task subject into its queue and id; a task of
+// a priority lane (LaneSubject) gives its queue without the lane.
 func (n Names) ParseTaskSubject(subject string) (queue, id string, ok bool) {
+	queue, _, id, ok = n.ParseLaneSubject(subject)
+	return queue, id, ok
+}
+
+// ParseLaneSubject splits a task subject into its queue, priority lane
+// ("" for normal) and id.
+func (n Names) ParseLaneSubject(subject string) (queue, lane, id string, ok bool) {
 	rest, found := strings.CutPrefix(subject, n.prefix+".t.")
 	if !found {
-		return "", "", false
+		return "", "", "", false
 	}
 	queue, id, ok = strings.Cut(rest, ".")
 	if !ok || queue == "" || id == "" || strings.Contains(id, ".") {
-		return "", "", false
+		return "", "", "", false
 	}
-	return queue, id, true
+	if q, l, found := strings.Cut(queue, laneSep); found {
+		if q == "" || (l != LaneHigh && l != LaneLow) {
+			return "", "", "", false
+		}
+		queue, lane = q, l
+	}
+	return queue, lane, id, true
 }
+
+// Priority lanes of a queue: a normal task is queued on TaskSubject, a
+// high or low one on LaneSubject, each lane with its own consumer.
+const (
+	LaneHigh = "high"
+	LaneLow  = "low"
+	laneSep  = "~" // no queue name holds it
+)
+
+// Lanes are a queue's priority lanes, best first; "" is the normal lane.
+var Lanes = []string{LaneHigh, "", LaneLow}
+
+// laneQueue is the queue token of lane: queue itself for the normal lane,
+// queue~high or queue~low for the others.
+func laneQueue(queue, lane string) string {
+	if lane == "" {
+		return queue
+	}
+	return queue + laneSep + lane
+}
+
+// LaneSubject is the subject of a queued task of lane ("" = TaskSubject):
+// <prefix>.t.<queue>~<lane>.<id>.
+func (n Names) LaneSubject(queue, lane, id string) string {
+	return n.TaskSubject(laneQueue(queue, lane), id)
+}
+
+// LaneFilter is the filter of a lane's consumer.
+func (n Names) LaneFilter(queue, lane string) string { return n.QueueFilter(laneQueue(queue, lane)) }
+
+// LaneConsumer is the durable consumer of a lane: <prefix>-<queue>~<lane>.
+func (n Names) LaneConsumer(queue, lane string) string { return n.Consumer(laneQueue(queue, lane)) }
+
+// IDSubjects matches the task subjects of id in every queue and lane: a
+// lane's publish expects none of them to hold a task.
+func (n Names) IDSubjects(id string) string { return n.prefix + ".t.*." + id }
 
 // FlowBucket is the KV bucket of flow control records: pauses, uniqueness
 // and debounce keys (docs/protocol.md, "Flow control").

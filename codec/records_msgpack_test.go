@@ -275,7 +275,7 @@ func TestHandCodedFields(t *testing.T) {
 		v    any
 		keys string
 	}{
-		{Envelope{}, "v id func args kwargs queue created deadline timeout_ms max_attempts result_ttl_ms meta trace"},
+		{Envelope{}, "v id func args kwargs queue created deadline timeout_ms max_attempts result_ttl_ms meta trace priority key unique not_before"},
 		{Outcome{}, "status func queue created meta result error attempt started finished worker items"},
 		{ErrorInfo{}, "kind message"},
 	} {

@@ -41,3 +41,31 @@ func TestPauseResumeRoutes(t *testing.T) {
 	code, out = e.do("POST", "/v1/queues/no.such/pause", "")
 	e.want("bad queue", code, http.StatusBadRequest, out)
 }
+
+func TestSubmitFlowFields(t *testing.T) {
+	t.Parallel()
+	e := start(t, Config{})
+	code, out := e.do("POST", "/v1/tasks?wait=20s", `{"func": "add", "args": [1, 2], "priority": "high"}`)
+	e.want("high", code, http.StatusOK, out)
+	if out["status"] != "completed" {
+		t.Fatalf("high: %v", out)
+	}
+	code, out = e.do("POST", "/v1/tasks", `{"func": "sleep", "args": [2000], "key": "k1", "unique_for": "finished"}`)
+	e.want("unique", code, http.StatusCreated, out)
+	first := out["id"]
+	code, out = e.do("POST", "/v1/tasks", `{"func": "sleep", "args": [2000], "key": "k1", "unique_for": "finished"}`)
+	e.want("unique again", code, http.StatusOK, out)
+	if out["id"] != first || out["existing"] != true {
+		t.Fatalf("a held key: %v (first %v)", out, first)
+	}
+	for _, c := range []struct{ body, what string }{
+		{`{"func": "add", "priority": "urgent"}`, "unknown priority"},
+		{`{"func": "add", "key": "a.b", "unique_for": "1m"}`, "key not a subject token"},
+		{`{"func": "add", "unique_for": "1m"}`, "unique without a key"},
+		{`{"func": "add", "key": "k", "unique_for": "48h"}`, "window beyond the result TTL"},
+		{`{"func": "add", "key": "k", "debounce": "500ms"}`, "debounce below 1s"},
+	} {
+		code, out = e.do("POST", "/v1/tasks", c.body)
+		e.want(c.what, code, http.StatusBadRequest, out)
+	}
+}

@@ -168,7 +168,7 @@ func (g *gateway) fail(rw http.ResponseWriter, r *http.Request, err error) {
 		code, kind = http.StatusRequestEntityTooLarge, "too_large"
 	case errors.Is(err, strand.ErrNotFound):
 		code, kind = http.StatusNotFound, "not_found"
-	case errors.Is(err, strand.ErrMalformed):
+	case errors.Is(err, strand.ErrMalformed), errors.Is(err, strand.ErrBadOption):
 		code, kind = http.StatusBadRequest, "bad_request"
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		return // the client went away

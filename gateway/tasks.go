@@ -52,6 +52,11 @@ type submitRequest struct {
 	MaxAttempts int               `json:"max_attempts"`
 	ResultTTL   duration          `json:"result_ttl"`
 	Meta        map[string]string `json:"meta"`
+	// Flow control (docs/protocol.md, "Flow control").
+	Priority  string          `json:"priority"`
+	Key       string          `json:"key"`
+	UniqueFor json.RawMessage `json:"unique_for"` // a duration, or "finished"
+	Debounce  duration        `json:"debounce"`
 }
 
 // taskRef is the answer to a submission: the task's id, queue and status.
@@ -60,6 +65,9 @@ type taskRef struct {
 	Queue    string `json:"queue,omitempty"`
 	Status   string `json:"status"`
 	ReplayOf string `json:"replay_of,omitempty"`
+	// Existing is set when a uniqueness key was held: the task is the one
+	// that holds it, not a new one.
+	Existing bool `json:"existing,omitempty"`
 }
 
 // outcomeBody is a task's outcome as JSON.
@@ -115,11 +123,25 @@ func (g *gateway) submit(rw http.ResponseWriter, r *http.Request) {
 		opts = append(opts, writer.Trace(tp))
 	}
 	h, err := g.w.Submit(r.Context(), req.Func, opts...)
+	existing := false
+	if err != nil && len(req.UniqueFor) > 0 && errors.Is(err, strand.ErrDuplicate) && h != nil {
+		existing, err = true, nil // the key is held: answer with the task that holds it
+	}
 	if err != nil {
 		g.fail(rw, r, err)
 		return
 	}
-	ref := taskRef{ID: h.ID(), Queue: h.Queue(), Status: string(strand.StatusPending)}
+	ref := taskRef{ID: h.ID(), Queue: h.Queue(), Status: string(strand.StatusPending), Existing: existing}
+	if existing {
+		if st, err := h.Status(r.Context()); err == nil {
+			ref.Status = string(st)
+		}
+		if wait <= 0 {
+			rw.Header().Set("Location", "/v1/tasks/"+h.ID())
+			writeJSON(rw, http.StatusOK, ref)
+			return
+		}
+	}
 	rw.Header().Set("Location", "/v1/tasks/"+h.ID())
 	if wait <= 0 {
 		writeJSON(rw, http.StatusCreated, ref)
@@ -162,6 +184,28 @@ func (req *submitRequest) options() ([]any, error) {
 	if len(req.Meta) > 0 {
 		out = append(out, writer.Meta(req.Meta))
 	}
+	if req.Priority != "" {
+		out = append(out, writer.Priority(req.Priority))
+	}
+	switch {
+	case len(req.UniqueFor) > 0 && string(req.UniqueFor) != "null":
+		window := writer.UntilFinished
+		if string(bytes.TrimSpace(req.UniqueFor)) != `"finished"` {
+			var d duration
+			if err := d.UnmarshalJSON(req.UniqueFor); err != nil {
+				return nil, fmt.Errorf("unique_for: %v, or \"finished\"", err)
+			}
+			if time.Duration(d) < time.Second {
+				return nil, errors.New("unique_for: below 1s")
+			}
+			window = time.Duration(d)
+		}
+		out = append(out, writer.Unique(req.Key, window))
+	case req.Debounce != 0:
+		out = append(out, writer.Debounce(req.Key, time.Duration(req.Debounce)))
+	case req.Key != "":
+		out = append(out, writer.Key(req.Key))
+	}
 	return out, nil
 }
 
@@ -185,6 +229,20 @@ func (req *submitRequest) check() error {
 		return errors.New("max_attempts: negative")
 	case req.ResultTTL != 0 && time.Duration(req.ResultTTL) < time.Second:
 		return errors.New("result_ttl: below 1s")
+	case req.Debounce != 0 && time.Duration(req.Debounce) < time.Second:
+		return errors.New("debounce: below 1s")
+	case (len(req.UniqueFor) > 0 || req.Debounce != 0) && req.Key == "":
+		return errors.New("unique_for and debounce need a key")
+	case len(req.UniqueFor) > 0 && req.Debounce != 0:
+		return errors.New("unique_for and debounce exclude each other")
+	}
+	if err := codec.ValidPriority(req.Priority); err != nil {
+		return err
+	}
+	if req.Key != "" {
+		if err := codec.ValidKey(req.Key); err != nil {
+			return err
+		}
 	}
 	return nil
 }

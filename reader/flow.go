@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/strand-run/strand/broker"
 )
 
 // gate is a queue's pause state as its worker follows it: open while the
@@ -103,4 +105,52 @@ func (r *Reader) gate(queue string) *gate {
 		return g
 	}
 	return newGate()
+}
+
+// waitNotBefore holds a task whose envelope says not to start it yet (a
+// debounced task waits out its window, so that a newer submit may replace
+// it), alive with in-progress acks. It reports false when the worker stops
+// first; a task cancelled meanwhile goes on, to be skipped.
+func (r *Reader) waitNotBefore(t *task) bool {
+	at := time.UnixMilli(t.env.NotBefore)
+	if t.env.NotBefore == 0 || !time.Now().Before(at) {
+		return true
+	}
+	t.log.Debug().Time("not_before", at).Msg("the task waits for its time")
+	timer := time.NewTimer(time.Until(at))
+	defer timer.Stop()
+	beat := time.NewTicker(min(r.cfg.AckWait/3, 100*time.Millisecond))
+	defer beat.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-timer.C:
+			return true
+		case <-r.stopping:
+			return false
+		case now := <-beat.C:
+			if r.isCancelled(t.queue, t.id) {
+				return true // replaced: skipped at once
+			}
+			if now.Sub(last) >= r.cfg.AckWait/3 {
+				_ = t.msg.InProgress()
+				last = now
+			}
+		}
+	}
+}
+
+// releaseUnique frees the uniqueness key a task held until it finished,
+// off the acker's path.
+func (r *Reader) releaseUnique(t *task) {
+	if t.env == nil || t.env.Unique != broker.UniqueUntilFinished || t.env.Key == "" {
+		return
+	}
+	r.releases.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.AckWait)
+		defer cancel()
+		if err := r.b.ReleaseUnique(ctx, t.queue, t.env.Key, t.id); err != nil {
+			t.log.Warn().Err(err).Msg("release the uniqueness key; it expires by its TTL")
+		}
+	})
 }

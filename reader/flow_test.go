@@ -2,6 +2,8 @@ package reader_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -122,6 +124,50 @@ func TestPauseResume(t *testing.T) {
 			// A task handed back by a worker that stopped while paused is
 			// redelivered once (attempt 2); no attempt burns while it waits.
 			t.Errorf("task %d ran at attempt %d", i, info.Attempt)
+		}
+	}
+}
+
+// A task id stays unique across priority lanes, and flow options that
+// cannot work are refused at submit.
+func TestLaneIDsAndBadFlowOptions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := ctxT(t, 30*time.Second)
+	pairs := [][2]string{{"", "high"}, {"high", ""}, {"high", "low"}, {"low", "low"}}
+	for i, p := range pairs {
+		id := fmt.Sprintf("own-%d", i)
+		if _, err := e.w.Submit(ctx, "add", 1, 2, writer.ID(id), writer.Priority(p[0])); err != nil {
+			t.Fatalf("%v first: %v", p, err)
+		}
+		if _, err := e.w.Submit(ctx, "add", 1, 2, writer.ID(id), writer.Priority(p[1])); !errors.Is(err, strand.ErrDuplicate) {
+			t.Fatalf("%v: the second submit of %s: %v, want a duplicate", p, id, err)
+		}
+	}
+	h, err := e.w.Submit(ctx, "add", 1, 2, writer.Priority("high"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := h.Info(ctx); err != nil || info.Status != strand.StatusPending {
+		t.Fatalf("a queued high task reads %v, %v", info, err)
+	}
+	if err := h.Cancel(ctx); err != nil {
+		t.Fatalf("cancel a queued high task: %v", err)
+	}
+	for _, opts := range [][]any{
+		{writer.Priority("urgent")},
+		{writer.Key("a.b")},
+		{writer.Key("")},
+		{writer.Unique("k", 0)},
+		{writer.Unique("k", 48*time.Hour)},
+		{writer.Unique("k", time.Hour), writer.ResultTTL(time.Minute)},
+		{writer.Debounce("k", 500*time.Millisecond)},
+		{writer.Debounce("k", 25*time.Hour)},
+		{writer.Unique("k", time.Minute), writer.Debounce("k", time.Minute)},
+		{writer.Key("a"), writer.Key("b")},
+	} {
+		if _, err := e.w.Submit(ctx, "add", append([]any{1, 2}, opts...)...); !errors.Is(err, strand.ErrBadOption) {
+			t.Errorf("options %v: %v, want strand.ErrBadOption", opts, err)
 		}
 	}
 }

@@ -95,8 +95,8 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 		_ = m.Ack() // cancelled before it started: its cancellation is its outcome
 		return
 	}
-	if !r.waitOpen(t) {
-		nak(t.log, m) // paused, and the worker stops: another worker takes it later
+	if !r.waitOpen(t) || !r.waitNotBefore(t) {
+		nak(t.log, m) // paused or held back, and the worker stops: another worker takes it later
 		return
 	}
 	if r.isCancelled(queue, id) {
@@ -131,6 +131,24 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 			env.Func, t.attempt-1, t.attempts)}, acks)
 		return
 	}
+
+	c := j.claim
+	if c == nil && len(r.cfg.Limits) > 0 {
+		var reason string
+		var next time.Time
+		c, reason, next, err = r.admit(ctx, t)
+		if err != nil {
+			reason = "limit: " + err.Error()
+		}
+		if reason != "" {
+			// Over a limit: not an attempt. The task waits in the room and
+			// its slot takes other tasks meanwhile.
+			r.writeState(t, r.waitingState(t, reason))
+			r.park(&waiting{t: t, j: j, reason: reason, next: next}, r.urgent)
+			return
+		}
+	}
+	defer c.release(r.b) // after finish below: the outcome's finish time comes first
 
 	taskCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -347,6 +365,7 @@ func (r *Reader) ack(acks <-chan pendingAck) {
 			p = q
 		}
 		if r.confirmed(p) {
+			r.releaseUnique(p.t)
 			due = append(due, answer{t: p.t, term: p.term, at: time.Now().Add(ackLinger)})
 			if len(due) == 1 {
 				linger.Reset(ackLinger)

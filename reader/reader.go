@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
+	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/registry"
@@ -81,6 +82,9 @@ type Config struct {
 	ProcessQueues []string `envconfig:"PROCESS_QUEUES"`
 	// ChildPath is the binary that runs process tasks (default this one).
 	ChildPath string `envconfig:"CHILD_PATH"`
+	// Limits cap tasks across the fleet: per function and key, how many
+	// run at once and how many start per interval (default none).
+	Limits []Limit `ignored:"true"`
 }
 
 func (c Config) withDefaults() Config {
@@ -149,6 +153,9 @@ type Reader struct {
 
 	gates    map[string]*gate // per queue: paused or not (flow.go)
 	stopping chan struct{}    // closed when Run starts to stop
+	releases sync.WaitGroup   // uniqueness keys being released (flow.go)
+	room     room             // tasks waiting for their limits (limits.go)
+	urgent   chan job         // to the pool before any other job
 }
 
 // New returns a worker for the functions in reg.
@@ -162,6 +169,11 @@ func New(b *broker.Broker, reg *registry.Registry, cfg Config) (*Reader, error) 
 			return nil, err
 		}
 	}
+	for _, l := range cfg.Limits {
+		if err := l.check(); err != nil {
+			return nil, fmt.Errorf("%w: %v", strand.ErrBadOption, err)
+		}
+	}
 	r := &Reader{
 		b: b, reg: reg, cfg: cfg, names: b.Names(),
 		log:       cfg.Logger.With().Str("worker", cfg.WorkerID).Logger(),
@@ -170,6 +182,7 @@ func New(b *broker.Broker, reg *registry.Registry, cfg Config) (*Reader, error) 
 		cancelled: make(map[string]time.Time),
 		gates:     make(map[string]*gate, len(cfg.Queues)),
 		stopping:  make(chan struct{}),
+		urgent:    make(chan job),
 	}
 	for _, q := range cfg.Queues {
 		r.gates[q] = newGate()
@@ -194,6 +207,7 @@ type job struct {
 	msg   broker.Delivery
 	queue string
 	slots chan struct{} // where its slot goes back
+	claim *claim        // its limits' slots, once a limit admitted it
 }
 
 // Run works until ctx ends, then shuts down in order: stop taking tasks and
@@ -202,15 +216,17 @@ type job struct {
 // wait for the last outcomes to be confirmed, and return.
 func (r *Reader) Run(ctx context.Context) error {
 	for _, q := range r.cfg.Queues {
-		_, err := r.b.EnsureQueue(ctx, q, broker.QueueConfig{
-			AckWait: r.cfg.AckWait, MaxDeliver: r.consumerMaxDeliver(),
-			MaxAckPending: max(1000, 4*r.cfg.Concurrency),
-		})
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil // stopped while starting
+		for _, lane := range broker.Lanes {
+			_, err := r.b.EnsureLane(ctx, q, lane, broker.QueueConfig{
+				AckWait: r.cfg.AckWait, MaxDeliver: r.consumerMaxDeliver(),
+				MaxAckPending: max(1000, 4*r.cfg.Concurrency),
+			})
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil // stopped while starting
+				}
+				return err
 			}
-			return err
 		}
 	}
 	defer r.announce(ctx)() // the worker's record in the workers bucket, deleted on return
@@ -236,6 +252,7 @@ func (r *Reader) Run(ctx context.Context) error {
 	defer stopRuns(nil)
 
 	jobs := make(chan job)
+	urgent := r.urgent // high tasks a lane's watch holds, tasks a limit admitted: the pool takes them first
 	// A slot is a task the worker may run: one per pool goroutine. Fetchers
 	// pull only as many tasks as they hold slots, so a busy worker never sits
 	// on tasks another worker could run; prefetch slots ask at a lower
@@ -251,17 +268,35 @@ func (r *Reader) Run(ctx context.Context) error {
 	var pool sync.WaitGroup
 	for range r.cfg.Concurrency {
 		pool.Go(func() {
-			for j := range jobs {
+			for {
+				var j job
+				var ok bool
+				select {
+				case j, ok = <-urgent:
+				default:
+					select {
+					case j, ok = <-urgent:
+					case j, ok = <-jobs:
+					}
+				}
+				if !ok {
+					return // jobs closed at shutdown (urgent is closed with it)
+				}
 				r.process(runCtx, j, acks)
-				j.slots <- struct{}{}
+				if j.slots != nil { // nil: a lane's watch, which held no slot
+					j.slots <- struct{}{}
+				}
 			}
 		})
 	}
 	var fetchers sync.WaitGroup
 	for _, q := range r.cfg.Queues {
-		fetchers.Go(func() { r.fetch(q, false, jobs, slots, stopping) })
+		l := newLanes()
+		fetchers.Go(func() { r.fetch(q, l, jobs, slots, stopping) })
+		fetchers.Go(func() { r.watch(q, broker.LaneHigh, l, urgent, stopping) })
+		fetchers.Go(func() { r.watch(q, broker.LaneLow, l, jobs, stopping) })
 		if cap(extra) > 0 {
-			fetchers.Go(func() { r.fetch(q, true, jobs, extra, stopping) })
+			fetchers.Go(func() { r.fetch(q, nil, jobs, extra, stopping) })
 		}
 	}
 	r.log.Info().Strs("queues", r.cfg.Queues).Int("concurrency", r.cfg.Concurrency).
@@ -271,7 +306,9 @@ func (r *Reader) Run(ctx context.Context) error {
 	r.log.Info().Msg("worker stopping: no new tasks, waiting for running ones")
 	close(stopping)
 	fetchers.Wait()
+	r.closeRoom()
 	close(jobs)
+	close(urgent)
 
 	done := make(chan struct{})
 	go func() { pool.Wait(); close(done) }()
@@ -284,6 +321,7 @@ func (r *Reader) Run(ctx context.Context) error {
 	}
 	close(acks)
 	ackers.Wait()
+	r.releases.Wait()
 	r.waitAbandoned(r.cfg.ShutdownTimeout)
 	r.log.Info().Msg("worker stopped")
 	return nil
@@ -309,8 +347,13 @@ func tokens(n int) chan struct{} {
 // for its open requests to end, and hands back what they still brought —
 // not before: a task handed back while its pull is open would be
 // redelivered to it at once, burning an attempt.
-func (r *Reader) fetch(queue string, prefetch bool, jobs chan<- job, slots chan struct{}, stopping <-chan struct{}) {
+//
+// Its slots ask the queue's priority lanes in order (lanes.pick): the high
+// lane while it holds tasks, the normal lane, the low one once the normal
+// lane is empty. A prefetch fetcher (l nil) asks the normal lane only.
+func (r *Reader) fetch(queue string, l *lanes, jobs chan<- job, slots chan struct{}, stopping <-chan struct{}) {
 	log := r.log.With().Str("queue", queue).Logger()
+	prefetch := l == nil
 	release := func(n int) {
 		for range n {
 			select {
@@ -338,10 +381,42 @@ func (r *Reader) fetch(queue string, prefetch bool, jobs chan<- job, slots chan 
 		mu.Unlock()
 		release(1)
 	}
-	p, err := r.b.Pull(queue, fetchWait, prefetch, deliver, release)
-	if err != nil {
-		log.Error().Err(err).Msg("pulling tasks")
-		return
+	pullers := map[string]*broker.Puller{}
+	laneNames := []string{""}
+	if !prefetch {
+		laneNames = broker.Lanes
+	}
+	for _, lane := range laneNames {
+		p, err := r.b.PullLane(queue, lane, fetchWait, prefetch, func(d broker.Delivery) {
+			if l != nil {
+				l.seen(lane, d)
+			}
+			deliver(d)
+		}, func(n int) {
+			if l != nil && n > 0 {
+				l.emptied(lane)
+			}
+			release(n)
+		})
+		if err != nil {
+			log.Error().Err(err).Msg("pulling tasks")
+			for _, p := range pullers {
+				_ = p.Stop()
+			}
+			return
+		}
+		pullers[lane] = p
+	}
+	sweepAll := func() {
+		for _, p := range pullers {
+			release(p.Sweep())
+		}
+	}
+	openAll := func() (n int) {
+		for _, p := range pullers {
+			n += p.Open()
+		}
+		return n
 	}
 	sweep := time.NewTicker(fetchWait)
 	defer sweep.Stop()
@@ -355,7 +430,7 @@ func (r *Reader) fetch(queue string, prefetch bool, jobs chan<- job, slots chan 
 			select {
 			case <-g.opened():
 			case <-sweep.C:
-				release(p.Sweep())
+				sweepAll()
 			case <-stopping:
 				stopped = true
 			}
@@ -373,7 +448,7 @@ func (r *Reader) fetch(queue string, prefetch bool, jobs chan<- job, slots chan 
 		select {
 		case <-slots:
 		case <-sweep.C:
-			release(p.Sweep())
+			sweepAll()
 			continue
 		case <-stopping:
 			stopped = true
@@ -389,7 +464,21 @@ func (r *Reader) fetch(queue string, prefetch bool, jobs chan<- job, slots chan 
 				break more
 			}
 		}
-		if err := p.Request(n); err != nil {
+		var err error
+		for n > 0 && err == nil {
+			lane, k := "", n
+			if l != nil {
+				lane, k = l.pick(n)
+			}
+			expires := fetchWait
+			if lane == "" && l != nil && l.lowActive() {
+				expires = fetchWait / 8 // the low lane waits for these slots: ask again soon
+			}
+			if err = pullers[lane].RequestFor(k, expires); err == nil {
+				n -= k
+			}
+		}
+		if err != nil {
 			release(n)
 			log.Warn().Err(err).Msg("pulling tasks")
 			pause = min(max(2*pause, 100*time.Millisecond), 5*time.Second)
@@ -397,10 +486,12 @@ func (r *Reader) fetch(queue string, prefetch bool, jobs chan<- job, slots chan 
 		}
 		pause = 0
 	}
-	for deadline := time.Now().Add(fetchWait + time.Second); p.Open() > 0 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(fetchWait + time.Second); openAll() > 0 && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
-	_ = p.Stop()
+	for _, p := range pullers {
+		_ = p.Stop()
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	for _, d := range back {

@@ -73,7 +73,8 @@ type Info struct {
 	Meta  map[string]string
 	Items int64
 	// Waiting says why a pending task has not started, when the server
-	// knows a reason: "paused" (its queue is paused), "" otherwise.
+	// knows a reason: "paused" (its queue is paused), "limit: …" or
+	// "rate: …" (a worker holds it for a limit), "" otherwise.
 	Waiting string
 }
 
@@ -147,8 +148,9 @@ func (h *Handle) Info(ctx context.Context) (*Info, error) {
 		if st.Func != "" {
 			info.Func = st.Func
 		}
+		info.Waiting = st.Waiting
 	}
-	if info.Status == strand.StatusPending {
+	if info.Status == strand.StatusPending && info.Waiting == "" {
 		if p, err := h.w.b.Paused(ctx, q); err == nil && p != nil {
 			info.Waiting = WaitPaused
 		}

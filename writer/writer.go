@@ -146,7 +146,7 @@ func (w *Writer) Close() error {
 // running, or its outcome is kept — returns an error matching
 // strand.ErrDuplicate together with a handle to the task that holds it.
 func (w *Writer) Submit(ctx context.Context, fn string, args ...any) (*Handle, error) {
-	env, f, own, err := w.envelope(fn, args)
+	env, f, own, o, err := w.envelopeOpts(fn, args)
 	if err != nil {
 		return nil, fmt.Errorf("submit %s: %w", fn, err)
 	}
@@ -154,6 +154,15 @@ func (w *Writer) Submit(ctx context.Context, fn string, args ...any) (*Handle, e
 	err = w.wrap(func(ctx context.Context, env *codec.Envelope, f codec.Format) error {
 		var t *broker.Task
 		if h, t, err = w.prepare(env, f, own); err != nil {
+			return err
+		}
+		if o.unique != "" || o.debounce > 0 {
+			var held *Handle
+			held, err = w.submitFlow(ctx, t, o)
+			if held != nil {
+				w.refused(h, err)
+				h = held
+			}
 			return err
 		}
 		return w.b.Submit(ctx, t)[0]
@@ -180,7 +189,7 @@ func (w *Writer) prepare(env *codec.Envelope, f codec.Format, own bool) (*Handle
 	}
 	t := &broker.Task{
 		Queue: env.Queue, ID: env.ID, Func: env.Func, Trace: env.Trace,
-		Format: f, Data: data, TTL: w.cfg.TaskTTL, OwnID: own,
+		Format: f, Data: data, TTL: w.cfg.TaskTTL, OwnID: own, Lane: env.Priority,
 	}
 	return h, t, nil
 }
@@ -203,6 +212,18 @@ func (w *Writer) refused(h *Handle, err error) *Handle {
 }
 
 func (w *Writer) envelope(fn string, args []any) (*codec.Envelope, codec.Format, bool, error) {
+	env, f, own, _, err := w.envelopeOpts(fn, args)
+	return env, f, own, err
+}
+
+// envelopeOpts is envelope, with the options that shape the submit itself
+// (uniqueness, debounce).
+func (w *Writer) envelopeOpts(fn string, args []any) (*codec.Envelope, codec.Format, bool, *submitOpts, error) {
+	env, f, own, o, err := w.buildEnvelope(fn, args)
+	return env, f, own, o, err
+}
+
+func (w *Writer) buildEnvelope(fn string, args []any) (*codec.Envelope, codec.Format, bool, *submitOpts, error) {
 	o := submitOpts{queue: w.cfg.Queue, resultTTL: w.cfg.ResultTTL, caller: w.cfg.Caller}
 	if w.cfg.JSON {
 		o.format = codec.JSON
@@ -211,13 +232,16 @@ func (w *Writer) envelope(fn string, args []any) (*codec.Envelope, codec.Format,
 	for _, a := range args {
 		if opt, ok := a.(Option); ok {
 			if err := opt(&o); err != nil {
-				return nil, 0, false, fmt.Errorf("%w: %v", strand.ErrBadOption, err)
+				return nil, 0, false, nil, fmt.Errorf("%w: %v", strand.ErrBadOption, err)
 			}
 			continue
 		}
 		pos = append(pos, a)
 	}
 	f := o.format
+	if err := w.checkFlow(&o); err != nil {
+		return nil, 0, false, nil, fmt.Errorf("%w: %v", strand.ErrBadOption, err)
+	}
 	if o.caller != "" {
 		if o.meta == nil {
 			o.meta = make(map[string]string, 1)
@@ -236,30 +260,38 @@ func (w *Writer) envelope(fn string, args []any) (*codec.Envelope, codec.Format,
 		ResultTTLMS: o.resultTTL.Milliseconds(),
 		Meta:        o.meta,
 		Trace:       o.trace,
+		Key:         o.key,
+		Unique:      o.unique,
+	}
+	if o.priority != codec.PriorityNormal {
+		env.Priority = o.priority
+	}
+	if o.debounce > 0 {
+		env.NotBefore = env.Created + o.debounce.Milliseconds()
 	}
 	own := env.ID != ""
 	if !own {
 		id, err := uuid.NewV7()
 		if err != nil {
-			return nil, 0, false, err
+			return nil, 0, false, nil, err
 		}
 		env.ID = id.String()
 	}
 	for i, a := range pos {
 		raw, err := f.Marshal(a)
 		if err != nil {
-			return nil, 0, false, fmt.Errorf("arg %d: %w", i+1, err)
+			return nil, 0, false, nil, fmt.Errorf("arg %d: %w", i+1, err)
 		}
 		env.Args[i] = raw
 	}
 	if o.kwargs != nil {
 		raw, err := f.Marshal(o.kwargs)
 		if err != nil {
-			return nil, 0, false, fmt.Errorf("kwargs: %w", err)
+			return nil, 0, false, nil, fmt.Errorf("kwargs: %w", err)
 		}
 		env.Kwargs = raw
 	}
-	return env, f, own, nil
+	return env, f, own, &o, nil
 }
 
 // Call is one task of a batch: a function name and its args, which may
@@ -280,7 +312,11 @@ func (w *Writer) SubmitBatch(ctx context.Context, calls []Call) ([]*Handle, []er
 	tasks := make([]*broker.Task, 0, len(calls))
 	at := make([]int, 0, len(calls))
 	for i, c := range calls {
-		env, f, own, err := w.envelope(c.Func, c.Args)
+		env, f, own, o, err := w.envelopeOpts(c.Func, c.Args)
+		if err == nil && (o.unique != "" || o.debounce > 0) {
+			hs[i], errs[i] = w.Submit(ctx, c.Func, c.Args...) // its claim comes first: one at a time
+			continue
+		}
 		if err == nil {
 			err = w.wrap(func(_ context.Context, env *codec.Envelope, f codec.Format) error {
 				h, t, err := w.prepare(env, f, own)

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/writer"
 )
@@ -18,6 +20,9 @@ func newSubmitCmd(a *app) *cobra.Command {
 		maxAttempts        int
 		meta               []string
 		asJSON, wait       bool
+		priority, key      string
+		uniqueFor          string
+		debounce           time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "submit [flags] FUNC [ARG...]",
@@ -36,7 +41,11 @@ on stderr when stderr is a terminal.`,
   strand submit --wait count 5
   strand submit --wait work 10 100
   strand submit echo '"hi"'
-  strand submit --queue emails --kwargs '{"retry": true}' --meta user=42 send 7`,
+  strand submit --queue emails --kwargs '{"retry": true}' --meta user=42 send 7
+  strand submit --priority high add 1 2
+  strand submit --key report-42 --unique-for 10m sleep 1000
+  strand submit --key report-42 --unique-for finished sleep 1000
+  strand submit --key search-ann --debounce 2s echo '"ann"'`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fn := args[0]
@@ -93,6 +102,12 @@ on stderr when stderr is a terminal.`,
 			if asJSON {
 				opts = append(opts, writer.Format(codec.JSON))
 			}
+			flow, err := flowOptions(fl.Changed("priority"), priority, fl.Changed("key"), key,
+				fl.Changed("unique-for"), uniqueFor, fl.Changed("debounce"), debounce)
+			if err != nil {
+				return err
+			}
+			opts = append(opts, flow...)
 			if waitTimeout < 0 {
 				return usageErrorf("--wait-timeout %v: want 0 (no limit) or a positive duration", waitTimeout)
 			}
@@ -105,7 +120,11 @@ on stderr when stderr is a terminal.`,
 			}
 			defer c.Close()
 			h, err := c.w.Submit(ctx, fn, append(taskArgs, opts...)...)
-			if err != nil {
+			switch {
+			case err != nil && fl.Changed("unique-for") && errors.Is(err, strand.ErrDuplicate) && h != nil:
+				// The key is held: the answer is the task that holds it.
+				fmt.Fprintf(a.stderr, "key %s is held by task %s: not submitted again\n", key, h.ID())
+			case err != nil:
 				return err
 			}
 			if !wait {
@@ -128,5 +147,50 @@ on stderr when stderr is a terminal.`,
 	fl.BoolVar(&asJSON, "json", false, "encode the task (and so its result) as JSON instead of msgpack")
 	fl.BoolVar(&wait, "wait", false, "wait for the task to end and print its result")
 	fl.DurationVar(&waitTimeout, "wait-timeout", 0, "with --wait, give up after this long and exit 3 (default 0: wait forever)")
+	fl.StringVar(&priority, "priority", codec.PriorityNormal, "the task's priority in its queue: high, normal or low")
+	fl.StringVar(&key, "key", "", "the task's flow key (one subject token), for --unique-for and --debounce and workers' --limit/--rate by key")
+	fl.StringVar(&uniqueFor, "unique-for", "", `with --key: while a task with the key exists for this long (a duration, or "finished": until it ends), print that task instead of submitting`)
+	fl.DurationVar(&debounce, "debounce", 0, "with --key: start the task this long after its submit; a newer submit with the key replaces it meanwhile")
 	return cmd
+}
+
+// flowOptions turns the flow control flags into submit options.
+func flowOptions(hasPriority bool, priority string, hasKey bool, key string, hasUnique bool, uniqueFor string, hasDebounce bool, debounce time.Duration) ([]any, error) {
+	var opts []any
+	if hasPriority {
+		if err := codec.ValidPriority(priority); err != nil {
+			return nil, usageErrorf("--priority: %v", err)
+		}
+		opts = append(opts, writer.Priority(priority))
+	}
+	if hasKey {
+		if err := codec.ValidKey(key); err != nil {
+			return nil, usageErrorf("--key: %v", err)
+		}
+	}
+	if (hasUnique || hasDebounce) && !hasKey {
+		return nil, usageErrorf("--unique-for and --debounce need --key")
+	}
+	switch {
+	case hasUnique && hasDebounce:
+		return nil, usageErrorf("--unique-for and --debounce exclude each other")
+	case hasUnique:
+		window := writer.UntilFinished
+		if uniqueFor != "finished" {
+			d, err := time.ParseDuration(uniqueFor)
+			if err != nil || d < time.Second {
+				return nil, usageErrorf("--unique-for %q: want a duration of at least 1s, or finished", uniqueFor)
+			}
+			window = d
+		}
+		opts = append(opts, writer.Unique(key, window))
+	case hasDebounce:
+		if debounce < time.Second {
+			return nil, usageErrorf("--debounce %v: want at least 1s", debounce)
+		}
+		opts = append(opts, writer.Debounce(key, debounce))
+	case hasKey:
+		opts = append(opts, writer.Key(key))
+	}
+	return opts, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +29,7 @@ type workerFlags struct {
 	maxAttempts     int
 	retryBase       time.Duration
 	metrics         string
+	limits, rates   []string
 }
 
 // register adds the flags; dev takes only --concurrency and --metrics.
@@ -44,6 +46,37 @@ func (f *workerFlags) register(cmd *cobra.Command, all bool) {
 	fl.StringVar(&f.workerID, "worker-id", "", "this worker's name in task records (default host-pid-random) [$STRAND_WORKER_ID]")
 	fl.IntVar(&f.maxAttempts, "max-attempts", 1, "how many times a task runs unless it names its own max attempts; 1 = no retry [$STRAND_MAX_ATTEMPTS]")
 	fl.DurationVar(&f.retryBase, "retry-base", time.Second, "delay before the first retry, doubled for each next one (up to 10m, ±20% jitter) [$STRAND_RETRY_BASE]")
+	fl.StringArrayVar(&f.limits, "limit", nil, "fleet-wide concurrency limit FUNC[:SOURCE]=N: at most N tasks of FUNC (* = any) per key running at once; SOURCE is key, meta:NAME or kwarg:NAME (default: per function) (repeatable)")
+	fl.StringArrayVar(&f.rates, "rate", nil, "fleet-wide rate limit FUNC[:SOURCE]=N/DURATION: at most N starts of FUNC per key per DURATION (repeatable)")
+}
+
+// parseLimit reads FUNC[:SOURCE]=N (rate: N/DURATION) into a limit.
+func parseLimit(flag, s string, rate bool) (reader.Limit, error) {
+	var l reader.Limit
+	target, val, ok := strings.Cut(s, "=")
+	if !ok || target == "" {
+		return l, usageErrorf("--%s %q: want FUNC[:SOURCE]=%s", flag, s, map[bool]string{false: "N", true: "N/DURATION"}[rate])
+	}
+	l.Func, l.Key, _ = strings.Cut(target, ":")
+	if rate {
+		n, per, ok := strings.Cut(val, "/")
+		d, err := time.ParseDuration(per)
+		if !ok || err != nil {
+			return l, usageErrorf("--rate %q: want FUNC[:SOURCE]=N/DURATION, such as render:meta:tenant=10/1s", s)
+		}
+		l.Per = d
+		val = n
+	}
+	n, err := strconv.Atoi(val)
+	if err != nil || n <= 0 {
+		return l, usageErrorf("--%s %q: want a whole number of at least 1, got %q", flag, s, val)
+	}
+	if rate {
+		l.Rate = n
+	} else {
+		l.Max = n
+	}
+	return l, nil
 }
 
 // config reads the worker's STRAND_* variables and applies the flags given.
@@ -88,6 +121,20 @@ func (f *workerFlags) config(cmd *cobra.Command) (reader.Config, error) {
 			return rc, usageErrorf("--retry-base %v: want a positive duration", f.retryBase)
 		}
 		rc.RetryBase = f.retryBase
+	}
+	for _, s := range f.limits {
+		l, err := parseLimit("limit", s, false)
+		if err != nil {
+			return rc, err
+		}
+		rc.Limits = append(rc.Limits, l)
+	}
+	for _, s := range f.rates {
+		l, err := parseLimit("rate", s, true)
+		if err != nil {
+			return rc, err
+		}
+		rc.Limits = append(rc.Limits, l)
 	}
 	return rc, nil
 }

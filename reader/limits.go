@@ -1,0 +1,347 @@
+package reader
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/codec"
+)
+
+// A Limit caps, across every worker of the fleet, the tasks of a function
+// per key: at most Max running at once, and/or at most Rate starts per
+// Per. A task over a limit waits — it is not a failed attempt — and the
+// worker takes other tasks meanwhile. Workers that share a queue should
+// have the same limits.
+type Limit struct {
+	// Func is the function it limits ("" or "*": every function).
+	Func string
+	// Key says where a task's key comes from: "" counts per function (the
+	// function name is the key), "key" the task's flow key (writer.Key,
+	// strand submit --key), "meta:NAME" a meta field, "kwarg:NAME" a
+	// keyword argument. Tasks without one share the key "_".
+	Key string
+	// Max is how many tasks with one key may run at once (0: no such cap).
+	Max int
+	// Rate is how many tasks with one key may start per Per (0: no cap).
+	Rate int
+	// Per is Rate's interval (1ms to 30m).
+	Per time.Duration
+}
+
+// name is the limit's name in flow records: <func>.<source>.
+func (l Limit) name() string {
+	fn := l.Func
+	if fn == "" || fn == "*" {
+		fn = "_"
+	}
+	src := "fn"
+	if l.Key != "" {
+		src = strings.ReplaceAll(l.Key, ":", "-")
+	}
+	return fn + "." + src
+}
+
+func (l Limit) String() string {
+	s := l.Func
+	if s == "" {
+		s = "*"
+	}
+	if l.Key != "" {
+		s += " by " + l.Key
+	}
+	return s
+}
+
+// check refuses a limit that cannot work.
+func (l Limit) check() error {
+	switch {
+	case l.Max < 0 || l.Rate < 0:
+		return fmt.Errorf("limit %s: max %d and rate %d must not be negative", l, l.Max, l.Rate)
+	case l.Max == 0 && l.Rate == 0:
+		return fmt.Errorf("limit %s: a limit of 0: set Max or Rate to at least 1", l)
+	case l.Rate > 0 && (l.Per < time.Millisecond || l.Per > broker.MaxRatePer):
+		return fmt.Errorf("limit %s: rate interval %v out of [1ms, %v]", l, l.Per, broker.MaxRatePer)
+	case l.Func != "" && l.Func != "*" && codec.ValidKey(l.Func) != nil:
+		return fmt.Errorf("limit %s: function name %q is not one subject token", l, l.Func)
+	}
+	switch src, name, _ := strings.Cut(l.Key, ":"); {
+	case l.Key == "" || l.Key == "key":
+	case (src == "meta" || src == "kwarg") && codec.ValidQueue(name) == nil:
+	default:
+		return fmt.Errorf("limit %s: key source %q: want \"\", key, meta:NAME or kwarg:NAME", l, l.Key)
+	}
+	return nil
+}
+
+// keyOf is the task's key for l, as one subject token: a value that is not
+// one is hashed.
+func (l Limit) keyOf(env *codec.Envelope, f codec.Format) string {
+	var v string
+	switch src, name, _ := strings.Cut(l.Key, ":"); {
+	case l.Key == "":
+		v = env.Func
+	case l.Key == "key":
+		v = env.Key
+	case src == "meta":
+		v = env.Meta[name]
+	case src == "kwarg":
+		if len(env.Kwargs) > 0 {
+			var kw map[string]any
+			if f.Unmarshal(env.Kwargs, &kw) == nil && kw[name] != nil {
+				v = fmt.Sprint(kw[name])
+			}
+		}
+	}
+	if v == "" {
+		return "_"
+	}
+	if codec.ValidKey(v) != nil || len(v) > 64 {
+		sum := sha256.Sum256([]byte(v))
+		return "h-" + hex.EncodeToString(sum[:12])
+	}
+	return v
+}
+
+func (l Limit) applies(fn string) bool { return l.Func == "" || l.Func == "*" || l.Func == fn }
+
+// claim is what a task holds of its limits while it runs.
+type claim struct {
+	leases []*broker.Lease
+	stop   chan struct{}
+	done   sync.WaitGroup
+}
+
+// release frees the task's slots.
+func (c *claim) release(b *broker.Broker) {
+	if c == nil {
+		return
+	}
+	close(c.stop)
+	c.done.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, l := range c.leases {
+		_ = l.Release(ctx)
+	}
+}
+
+// admit takes what the task needs of the worker's limits: a slot of each
+// Max and a start of each Rate. It returns nil, "" when none applies; a
+// claim when every one is granted; or why the task must wait.
+func (r *Reader) admit(ctx context.Context, t *task) (*claim, string, time.Time, error) {
+	var c *claim
+	var wait string
+	var next time.Time
+	for _, l := range r.cfg.Limits {
+		if !l.applies(t.env.Func) {
+			continue
+		}
+		key := l.keyOf(t.env, t.format)
+		if c == nil {
+			c = &claim{stop: make(chan struct{})}
+		}
+		if l.Max > 0 {
+			lease, err := r.b.AcquireLease(ctx, l.name(), key, l.Max, r.cfg.WorkerID+"/"+t.id, r.cfg.AckWait)
+			if err != nil || lease == nil {
+				c.giveBack(r.b)
+				if err != nil {
+					return nil, "", time.Time{}, err
+				}
+				return nil, fmt.Sprintf("limit: %s=%s: %d running", l, key, l.Max), time.Time{}, nil
+			}
+			c.leases = append(c.leases, lease)
+		}
+		if l.Rate > 0 {
+			ok, at, err := r.b.TakeRate(ctx, l.name(), key, l.Rate, l.Per)
+			if err != nil || !ok {
+				c.giveBack(r.b)
+				if err != nil {
+					return nil, "", time.Time{}, err
+				}
+				wait, next = fmt.Sprintf("rate: %s=%s: %d per %v", l, key, l.Rate, l.Per), at
+				return nil, wait, next, nil
+			}
+		}
+	}
+	if c != nil && len(c.leases) > 0 {
+		c.done.Go(func() { c.keepAlive(r.b, r.cfg.AckWait/3) })
+	}
+	return c, "", time.Time{}, nil
+}
+
+// giveBack frees the leases of a claim that could not be completed.
+func (c *claim) giveBack(b *broker.Broker) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, l := range c.leases {
+		_ = l.Release(ctx)
+	}
+	c.leases = nil
+}
+
+// keepAlive refreshes the leases while the task runs, as its heartbeat
+// keeps the task.
+func (c *claim) keepAlive(b *broker.Broker, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), every)
+			for _, l := range c.leases {
+				_ = l.Refresh(ctx)
+			}
+			cancel()
+		}
+	}
+}
+
+// waiting is a task held back by a limit: it waits here, its slot given
+// to other tasks, until the limit lets it start.
+type waiting struct {
+	t      *task
+	j      job
+	reason string
+	next   time.Time // a rate's next window; zero for a concurrency limit
+}
+
+// room holds the tasks waiting for their limits, one line per reason's
+// key: only the head of a line asks again, so that a backlog of one key
+// costs one attempt per try, not one per task.
+type room struct {
+	mu     sync.Mutex
+	lines  map[string][]*waiting
+	wg     sync.WaitGroup
+	closed bool // the worker stops: nothing more is parked
+}
+
+// park puts a task that must wait in its line; the line's goroutine starts
+// it once its limits admit it.
+func (r *Reader) park(w *waiting, urgent chan<- job) {
+	rm := &r.room
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if rm.closed {
+		nak(w.t.log, w.t.msg) // the worker stops: another worker takes it later
+		return
+	}
+	if rm.lines == nil {
+		rm.lines = make(map[string][]*waiting)
+	}
+	line := w.reason
+	if i := strings.LastIndex(line, ":"); i > 0 {
+		line = line[:i] // the limit and key, without the count
+	}
+	rm.lines[line] = append(rm.lines[line], w)
+	if len(rm.lines[line]) == 1 {
+		rm.wg.Go(func() { r.serveLine(line, urgent) })
+	}
+}
+
+// serveLine admits the line's tasks in order: each try takes the head's
+// limits; one that is admitted goes to the pool first of all.
+func (r *Reader) serveLine(line string, urgent chan<- job) {
+	rm := &r.room
+	beat := time.NewTicker(r.cfg.AckWait / 3)
+	defer beat.Stop()
+	for {
+		rm.mu.Lock()
+		ws := rm.lines[line]
+		if len(ws) == 0 {
+			delete(rm.lines, line)
+			rm.mu.Unlock()
+			return
+		}
+		head := ws[0]
+		rm.mu.Unlock()
+
+		pause := time.Duration(20+rand.IntN(60)) * time.Millisecond
+		if !head.next.IsZero() {
+			pause = time.Until(head.next) + time.Duration(rand.IntN(5))*time.Millisecond
+		}
+		select {
+		case <-r.stopping:
+			rm.mu.Lock()
+			ws := rm.lines[line]
+			delete(rm.lines, line)
+			rm.mu.Unlock()
+			for _, w := range ws {
+				nak(w.t.log, w.t.msg) // another worker takes it later
+			}
+			return
+		case <-beat.C:
+			rm.mu.Lock()
+			for _, w := range rm.lines[line] {
+				_ = w.t.msg.InProgress()
+			}
+			rm.mu.Unlock()
+			continue
+		case <-time.After(pause):
+		}
+		if r.isCancelled(head.t.queue, head.t.id) {
+			r.unpark(line, head)
+			_ = head.t.msg.Ack() // cancelled while it waited
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.AckWait/3)
+		c, reason, next, err := r.admit(ctx, head.t)
+		cancel()
+		if err != nil {
+			head.t.log.Warn().Err(err).Msg("limits")
+			continue
+		}
+		if reason != "" {
+			head.next = next
+			continue
+		}
+		r.unpark(line, head)
+		j := head.j
+		j.claim, j.slots = c, nil
+		select {
+		case urgent <- j:
+		case <-r.stopping:
+			c.release(r.b)
+			nak(head.t.log, head.t.msg)
+		}
+	}
+}
+
+func (r *Reader) unpark(line string, w *waiting) {
+	rm := &r.room
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	ws := rm.lines[line]
+	for i, x := range ws {
+		if x == w {
+			rm.lines[line] = append(ws[:i:i], ws[i+1:]...)
+			return
+		}
+	}
+}
+
+// waitingState is the state record of a task waiting for its limits.
+func (r *Reader) waitingState(t *task, reason string) *codec.State {
+	return &codec.State{
+		Status: strand.StatusPending, Func: t.env.Func, Queue: t.queue,
+		Attempt: t.attempt, Worker: r.cfg.WorkerID, Waiting: reason,
+	}
+}
+
+// closeRoom stops parking and waits for the lines, which hand their
+// tasks back once the worker stops.
+func (r *Reader) closeRoom() {
+	r.room.mu.Lock()
+	r.room.closed = true
+	r.room.mu.Unlock()
+	r.room.wg.Wait()
+}

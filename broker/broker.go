@@ -143,8 +143,9 @@ type Broker struct {
 
 	denials denials // the server's refusals, for the calls waiting on them (denied.go)
 
-	flow      flowKV      // the flow control bucket, once known (flow.go)
-	ratesMade ratesStream // the rates stream, once made (limits.go)
+	flow       flowKV      // the flow control bucket, once known (flow.go)
+	ratesMade  ratesStream // the rates stream, once made (limits.go)
+	leaseSlots slotBook    // slots this process released (limits.go)
 }
 
 // Connect dials NATS as cfg says and provisions strand's bucket.

@@ -34,17 +34,32 @@ func (b *Broker) Flow(ctx context.Context) (jetstream.KeyValue, error) {
 	defer stop()
 	kv, err := b.js.KeyValue(ctx, name)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = CreateRetrying(ctx, func() (jetstream.KeyValue, error) {
-			return b.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-				Bucket:         name,
-				Description:    "strand flow control: paused queues, uniqueness and debounce keys",
-				History:        1,
-				Storage:        jetstream.FileStorage,
-				Replicas:       b.cfg.Replicas,
-				LimitMarkerTTL: markerTTL,
+		// A KV bucket's stream, made by hand for one difference: deletes
+		// are allowed, so that a released lease leaves no marker behind
+		// (limits.go) and the next create of its slot is one write.
+		_, err = CreateRetrying(ctx, func() (jetstream.Stream, error) {
+			return b.js.CreateStream(ctx, jetstream.StreamConfig{
+				Name:                   "KV_" + name,
+				Description:            "strand flow control: paused queues, uniqueness and debounce keys, limits' leases",
+				Subjects:               []string{"$KV." + name + ".>"},
+				MaxMsgsPerSubject:      1,
+				MaxMsgs:                -1,
+				MaxBytes:               -1,
+				MaxConsumers:           -1,
+				Storage:                jetstream.FileStorage,
+				Replicas:               b.cfg.Replicas,
+				AllowRollup:            true,
+				AllowDirect:            true,
+				Discard:                jetstream.DiscardNew,
+				Duplicates:             2 * time.Minute,
+				AllowMsgTTL:            true,
+				SubjectDeleteMarkerTTL: markerTTL,
 			})
 		})
-		if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			err = nil
+		}
+		if err == nil {
 			kv, err = b.js.KeyValue(ctx, name)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
@@ -14,14 +13,17 @@ import (
 )
 
 // A Lease is one of a limit's slots for one key, held by a running task:
-// the flow record l.<limit>.<key>.<slot>, created with a TTL, so that the
+// the flow record l.<limit>.<key>.<slot>, written with a TTL, so that the
 // slot of a worker that dies comes back when its lease expires.
 type Lease struct {
-	b       *Broker
-	subject string
-	mu      sync.Mutex
-	rev     uint64
-	ttl     time.Duration
+	b        *Broker
+	slots    *slotBook
+	subject  string
+	mu       sync.Mutex
+	rev      uint64
+	ttl      time.Duration
+	released bool
+	Slot     int // which of the limit's slots it holds
 }
 
 // LeaseKey is the flow record of one slot of a limit for key.
@@ -29,25 +31,87 @@ func (n Names) LeaseKey(limit, key string, slot int) string {
 	return "l." + limit + "." + key + "." + strconv.Itoa(slot)
 }
 
+// leaseFree is the payload of a slot's record once its lease is released.
+const leaseFree = "free"
+
+// freeTTL is how long a released slot's record stays: then the subject is
+// empty again (or holds the server's marker), as a slot never used.
+const freeTTL = time.Hour
+
+// slotBook is what this process knows of slots' last records: the
+// sequence of the free record its own release wrote, so that taking the
+// slot again is one write that expects it.
+type slotBook struct {
+	mu   sync.Mutex
+	free map[string]jetstream.PubAckFuture // subject → the release's write
+}
+
+func (s *slotBook) expect(subject string) uint64 {
+	s.mu.Lock()
+	f := s.free[subject]
+	delete(s.free, subject)
+	s.mu.Unlock()
+	if f == nil {
+		return 0
+	}
+	select {
+	case ack := <-f.Ok():
+		return ack.Sequence
+	case <-f.Err():
+	case <-time.After(time.Second):
+	}
+	return 0
+}
+
+func (s *slotBook) released(subject string, f jetstream.PubAckFuture) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.free == nil {
+		s.free = make(map[string]jetstream.PubAckFuture)
+	}
+	if len(s.free) > 1<<16 {
+		clear(s.free)
+	}
+	s.free[subject] = f
+}
+
 // AcquireLease takes one of max slots of limit for key, for holder, with a
-// TTL: each slot is a create-only key, tried from a random one on. It
-// returns nil (and no error) when every slot is held.
-func (b *Broker) AcquireLease(ctx context.Context, limit, key string, max int, holder string, ttl time.Duration) (*Lease, error) {
-	kv, err := b.Flow(ctx)
-	if err != nil {
+// TTL: a write of the slot's record that expects it free (absent, a marker,
+// or released), tried from slot first on. It returns nil (and no error)
+// when every slot is held.
+func (b *Broker) AcquireLease(ctx context.Context, limit, key string, max, first int, holder string, ttl time.Duration) (*Lease, error) {
+	if _, err := b.Flow(ctx); err != nil {
 		return nil, err
 	}
-	first := rand.IntN(max)
+	stream := "KV_" + b.names.FlowBucket()
 	for i := range max {
-		k := b.names.LeaseKey(limit, key, (first+i)%max)
-		rev, err := kv.Create(ctx, k, []byte(holder), jetstream.KeyTTL(ttl))
-		if errors.Is(err, jetstream.ErrKeyExists) {
-			continue
+		slot := (first + i) % max
+		k := b.names.LeaseKey(limit, key, slot)
+		msg := &nats.Msg{Subject: b.names.FlowSubject(k), Data: []byte(holder), Header: nats.Header{}}
+		msg.Header.Set(headerTTL, ttl.String())
+		expect := b.leaseSlots.expect(msg.Subject)
+		for try := 0; try < 3; try++ {
+			msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expect, 10))
+			ack, err := b.js.PublishMsg(ctx, msg)
+			if err == nil {
+				return &Lease{b: b, slots: &b.leaseSlots, subject: msg.Subject, rev: ack.Sequence, ttl: ttl, Slot: slot}, nil
+			}
+			if !wrongLastSeq(err) {
+				return nil, fmt.Errorf("lease %s: %w", k, refusal(err, k))
+			}
+			// Held, or free in a way this process did not write: read it.
+			last, gerr := b.getLast(ctx, stream, msg.Subject)
+			if gerr != nil {
+				return nil, fmt.Errorf("lease %s: %w", k, gerr)
+			}
+			if last != nil && !IsMarker(last.Header, last.Data) && string(last.Data) != leaseFree {
+				break // held
+			}
+			expect = 0
+			if last != nil {
+				expect = last.Seq
+			}
 		}
-		if err != nil {
-			return nil, fmt.Errorf("lease %s: %w", k, refusal(err, k))
-		}
-		return &Lease{b: b, subject: b.names.FlowSubject(k), rev: rev, ttl: ttl}, nil
 	}
 	return nil, nil
 }
@@ -58,6 +122,9 @@ func (b *Broker) AcquireLease(ctx context.Context, limit, key string, max int, h
 func (l *Lease) Refresh(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.released {
+		return nil
+	}
 	msg := &nats.Msg{Subject: l.subject, Data: []byte("refreshed"), Header: nats.Header{}}
 	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(l.rev, 10))
 	msg.Header.Set(headerTTL, l.ttl.String())
@@ -69,20 +136,22 @@ func (l *Lease) Refresh(ctx context.Context) error {
 	return nil
 }
 
-// Release frees the slot: a purge marker expecting the lease's revision
-// (one that expired and was taken since is left alone), itself expiring.
-func (l *Lease) Release(ctx context.Context) error {
+// Release frees the slot without waiting: a write of the free record that
+// expects the lease's revision (a lease that expired and was taken since
+// is left alone). This process takes the slot again with one write.
+func (l *Lease) Release() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	msg := &nats.Msg{Subject: l.subject, Header: nats.Header{}}
-	msg.Header.Set(headerKVOperation, "PURGE")
-	msg.Header.Set("Nats-Rollup", "sub")
-	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(l.rev, 10))
-	msg.Header.Set(headerTTL, markerTTL.String())
-	if _, err := l.b.js.PublishMsg(ctx, msg); err != nil && !wrongLastSeq(err) {
-		return fmt.Errorf("release lease %s: %w", l.subject, err)
+	if l.released {
+		return
 	}
-	return nil
+	l.released = true
+	msg := &nats.Msg{Subject: l.subject, Data: []byte(leaseFree), Header: nats.Header{}}
+	msg.Header.Set(headerTTL, freeTTL.String())
+	f, err := l.b.js.PublishMsgAsync(msg, jetstream.WithExpectLastSequencePerSubject(l.rev))
+	if err == nil {
+		l.slots.released(l.subject, f)
+	}
 }
 
 // RatesStream is the counter stream of rate limits' windows.

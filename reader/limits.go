@@ -115,6 +115,8 @@ func (l Limit) applies(fn string) bool { return l.Func == "" || l.Func == "*" ||
 // claim is what a task holds of its limits while it runs.
 type claim struct {
 	leases []*broker.Lease
+	lines  []string // the room's lines of its limits' keys, woken at release
+	room   *room
 	stop   chan struct{}
 	done   sync.WaitGroup
 }
@@ -126,10 +128,11 @@ func (c *claim) release(b *broker.Broker) {
 	}
 	close(c.stop)
 	c.done.Wait()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	for _, l := range c.leases {
-		_ = l.Release(ctx)
+		l.Release()
+	}
+	for _, line := range c.lines {
+		c.room.wake(line)
 	}
 }
 
@@ -146,10 +149,11 @@ func (r *Reader) admit(ctx context.Context, t *task) (*claim, string, time.Time,
 		}
 		key := l.keyOf(t.env, t.format)
 		if c == nil {
-			c = &claim{stop: make(chan struct{})}
+			c = &claim{stop: make(chan struct{}), room: &r.room}
 		}
 		if l.Max > 0 {
-			lease, err := r.b.AcquireLease(ctx, l.name(), key, l.Max, r.cfg.WorkerID+"/"+t.id, r.cfg.AckWait)
+			c.lines = append(c.lines, fmt.Sprintf("limit: %s=%s", l, key))
+			lease, err := r.b.AcquireLease(ctx, l.name(), key, l.Max, rand.IntN(l.Max), r.cfg.WorkerID+"/"+t.id, r.cfg.AckWait)
 			if err != nil || lease == nil {
 				c.giveBack(r.b)
 				if err != nil {
@@ -179,10 +183,8 @@ func (r *Reader) admit(ctx context.Context, t *task) (*claim, string, time.Time,
 
 // giveBack frees the leases of a claim that could not be completed.
 func (c *claim) giveBack(b *broker.Broker) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	for _, l := range c.leases {
-		_ = l.Release(ctx)
+		l.Release()
 	}
 	c.leases = nil
 }
@@ -221,8 +223,22 @@ type waiting struct {
 type room struct {
 	mu     sync.Mutex
 	lines  map[string][]*waiting
+	wakes  map[string]chan struct{} // per line: a slot of its key came free here
 	wg     sync.WaitGroup
 	closed bool // the worker stops: nothing more is parked
+}
+
+// wake tells line's goroutine that a slot of its key came free.
+func (rm *room) wake(line string) {
+	rm.mu.Lock()
+	ch := rm.wakes[line]
+	rm.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // park puts a task that must wait in its line; the line's goroutine starts
@@ -237,35 +253,44 @@ func (r *Reader) park(w *waiting, urgent chan<- job) {
 	}
 	if rm.lines == nil {
 		rm.lines = make(map[string][]*waiting)
+		rm.wakes = make(map[string]chan struct{})
 	}
 	line := w.reason
-	if i := strings.LastIndex(line, ":"); i > 0 {
+	if i := strings.LastIndex(line, ": "); i > 0 {
 		line = line[:i] // the limit and key, without the count
 	}
 	rm.lines[line] = append(rm.lines[line], w)
 	if len(rm.lines[line]) == 1 {
-		rm.wg.Go(func() { r.serveLine(line, urgent) })
+		wake := make(chan struct{}, 1)
+		rm.wakes[line] = wake
+		rm.wg.Go(func() { r.serveLine(line, wake, urgent) })
 	}
 }
 
 // serveLine admits the line's tasks in order: each try takes the head's
 // limits; one that is admitted goes to the pool first of all.
-func (r *Reader) serveLine(line string, urgent chan<- job) {
+func (r *Reader) serveLine(line string, wake chan struct{}, urgent chan<- job) {
 	rm := &r.room
 	beat := time.NewTicker(r.cfg.AckWait / 3)
 	defer beat.Stop()
+	backoff := time.Millisecond
 	for {
 		rm.mu.Lock()
 		ws := rm.lines[line]
 		if len(ws) == 0 {
 			delete(rm.lines, line)
+			delete(rm.wakes, line)
 			rm.mu.Unlock()
 			return
 		}
 		head := ws[0]
 		rm.mu.Unlock()
 
-		pause := time.Duration(20+rand.IntN(60)) * time.Millisecond
+		// Ask again soon, then less often (a slot held elsewhere comes free
+		// when its task ends, or its lease expires); at once when one of
+		// this worker's tasks of the key ends.
+		pause := backoff + time.Duration(rand.Int64N(int64(backoff)))
+		backoff = min(2*backoff, 100*time.Millisecond)
 		if !head.next.IsZero() {
 			pause = time.Until(head.next) + time.Duration(rand.IntN(5))*time.Millisecond
 		}
@@ -286,6 +311,7 @@ func (r *Reader) serveLine(line string, urgent chan<- job) {
 			}
 			rm.mu.Unlock()
 			continue
+		case <-wake:
 		case <-time.After(pause):
 		}
 		if r.isCancelled(head.t.queue, head.t.id) {
@@ -304,6 +330,7 @@ func (r *Reader) serveLine(line string, urgent chan<- job) {
 			head.next = next
 			continue
 		}
+		backoff = time.Millisecond
 		r.unpark(line, head)
 		j := head.j
 		j.claim, j.slots = c, nil

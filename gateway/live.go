@@ -268,6 +268,7 @@ type queueStat struct {
 	Redelivered int    `json:"redelivered"`
 	Waiting     int    `json:"waiting"`
 	Dead        uint64 `json:"dead"`
+	Paused      bool   `json:"paused"`
 }
 
 // stream sends the queues' counters and the live workers as Server-Sent
@@ -303,8 +304,9 @@ func (g *gateway) sendStats(ctx context.Context, s *sse) error {
 	}
 	out := make([]queueStat, 0, len(qs))
 	for _, q := range qs {
+		p, _ := g.b.Paused(ctx, q.Queue)
 		out = append(out, queueStat{Queue: q.Queue, Depth: q.Depth, InFlight: q.InFlight,
-			Redelivered: q.Redelivered, Waiting: q.Waiting, Dead: dead[q.Queue]})
+			Redelivered: q.Redelivered, Waiting: q.Waiting, Dead: dead[q.Queue], Paused: p != nil})
 	}
 	now := rfc3339(time.Now())
 	if err := s.send("queues", map[string]any{"queues": out, "time": now}); err != nil {

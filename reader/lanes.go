@@ -1,6 +1,8 @@
 package reader
 
 import (
+	"math/rand/v2"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -164,4 +166,92 @@ func (r *Reader) watch(queue, lane string, l *lanes, jobs chan<- job, stopping <
 		nak(log, d)
 	default:
 	}
+}
+
+// A dispenser shares a worker's free slots between its queues when they
+// are weighted (Config.QueueWeights) or strict (Config.StrictPriority):
+// each free slot goes to a queue that has tasks waiting, the first of them
+// by weight when strict, else one drawn with odds by weight (asynq's
+// weighted queues); while none is known to have tasks, to each in turn, so
+// that every queue keeps asking. Without weights (or with one queue) the
+// queues' fetchers take the slots themselves, first come first served.
+type dispenser struct {
+	on     bool
+	slots  chan struct{}
+	queues []string // by weight, highest first (stable)
+	weight map[string]int
+	strict bool
+	lanes  map[string]*lanes
+	shares map[string]chan struct{}
+	next   int
+}
+
+func (r *Reader) newDispenser(slots chan struct{}) *dispenser {
+	d := &dispenser{slots: slots, lanes: make(map[string]*lanes), weight: make(map[string]int), strict: r.cfg.StrictPriority}
+	for _, q := range r.cfg.Queues {
+		d.lanes[q] = newLanes()
+		d.weight[q] = max(r.cfg.QueueWeights[q], 1)
+	}
+	d.on = len(r.cfg.Queues) > 1 && (len(r.cfg.QueueWeights) > 0 || r.cfg.StrictPriority)
+	if !d.on {
+		return d
+	}
+	d.queues = slices.Clone(r.cfg.Queues)
+	slices.SortStableFunc(d.queues, func(a, b string) int { return d.weight[b] - d.weight[a] })
+	d.shares = make(map[string]chan struct{})
+	for _, q := range d.queues {
+		d.shares[q] = make(chan struct{}, cap(slots))
+	}
+	return d
+}
+
+// take is where queue's fetcher takes its slots.
+func (d *dispenser) take(queue string) <-chan struct{} {
+	if !d.on {
+		return d.slots
+	}
+	return d.shares[queue]
+}
+
+func (d *dispenser) run(stopping <-chan struct{}) {
+	for {
+		select {
+		case <-stopping:
+			return
+		case <-d.slots:
+		}
+		q := d.pick()
+		select {
+		case d.shares[q] <- struct{}{}:
+		case <-stopping:
+			return
+		}
+	}
+}
+
+// pick is the queue the next free slot goes to.
+func (d *dispenser) pick() string {
+	var busy []string
+	total := 0
+	for _, q := range d.queues {
+		l := d.lanes[q]
+		if !l.normalIdle.Load() || l.high.Load() > 0 || l.low.Load() > 0 {
+			if d.strict {
+				return q
+			}
+			busy = append(busy, q)
+			total += d.weight[q]
+		}
+	}
+	if len(busy) == 0 {
+		d.next = (d.next + 1) % len(d.queues)
+		return d.queues[d.next]
+	}
+	n := rand.IntN(total)
+	for _, q := range busy {
+		if n -= d.weight[q]; n < 0 {
+			return q
+		}
+	}
+	return busy[len(busy)-1]
 }

@@ -82,6 +82,14 @@ type Config struct {
 	ProcessQueues []string `envconfig:"PROCESS_QUEUES"`
 	// ChildPath is the binary that runs process tasks (default this one).
 	ChildPath string `envconfig:"CHILD_PATH"`
+	// QueueWeights weighs the queues against each other (asynq style:
+	// {"critical": 6, "default": 3, "low": 1}): a free slot goes to a queue
+	// with tasks waiting, drawn with odds by weight (default: all 1, and the
+	// queues take free slots first come first served).
+	QueueWeights map[string]int `envconfig:"QUEUE_WEIGHTS"`
+	// StrictPriority gives each free slot to the heaviest queue that has
+	// tasks waiting: a lighter queue runs only while the heavier are empty.
+	StrictPriority bool `envconfig:"STRICT_PRIORITY"`
 	// Limits cap tasks across the fleet: per function and key, how many
 	// run at once and how many start per interval (default none).
 	Limits []Limit `ignored:"true"`
@@ -167,6 +175,11 @@ func New(b *broker.Broker, reg *registry.Registry, cfg Config) (*Reader, error) 
 	for _, q := range cfg.Queues {
 		if err := codec.ValidQueue(q); err != nil {
 			return nil, err
+		}
+	}
+	for q, w := range cfg.QueueWeights {
+		if w <= 0 || !slices.Contains(cfg.Queues, q) {
+			return nil, fmt.Errorf("%w: queue weight %s=%d: want a weight of at least 1 for one of the worker's queues %v", strand.ErrBadOption, q, w, cfg.Queues)
 		}
 	}
 	for _, l := range cfg.Limits {
@@ -290,14 +303,19 @@ func (r *Reader) Run(ctx context.Context) error {
 		})
 	}
 	var fetchers sync.WaitGroup
+	d := r.newDispenser(slots)
 	for _, q := range r.cfg.Queues {
-		l := newLanes()
-		fetchers.Go(func() { r.fetch(q, l, jobs, slots, stopping) })
+		l := d.lanes[q]
+		take := d.take(q)
+		fetchers.Go(func() { r.fetch(q, l, jobs, slots, take, stopping) })
 		fetchers.Go(func() { r.watch(q, broker.LaneHigh, l, urgent, stopping) })
 		fetchers.Go(func() { r.watch(q, broker.LaneLow, l, jobs, stopping) })
 		if cap(extra) > 0 {
-			fetchers.Go(func() { r.fetch(q, nil, jobs, extra, stopping) })
+			fetchers.Go(func() { r.fetch(q, nil, jobs, extra, extra, stopping) })
 		}
+	}
+	if d.on {
+		fetchers.Go(func() { d.run(stopping) })
 	}
 	r.log.Info().Strs("queues", r.cfg.Queues).Int("concurrency", r.cfg.Concurrency).
 		Strs("functions", r.reg.Names()).Msg("worker started")
@@ -351,7 +369,9 @@ func tokens(n int) chan struct{} {
 // Its slots ask the queue's priority lanes in order (lanes.pick): the high
 // lane while it holds tasks, the normal lane, the low one once the normal
 // lane is empty. A prefetch fetcher (l nil) asks the normal lane only.
-func (r *Reader) fetch(queue string, l *lanes, jobs chan<- job, slots chan struct{}, stopping <-chan struct{}) {
+// It takes its slots from take (slots itself, or the queue's share that a
+// dispenser hands it) and gives them back to slots.
+func (r *Reader) fetch(queue string, l *lanes, jobs chan<- job, slots chan struct{}, take <-chan struct{}, stopping <-chan struct{}) {
 	log := r.log.With().Str("queue", queue).Logger()
 	prefetch := l == nil
 	release := func(n int) {
@@ -446,7 +466,7 @@ func (r *Reader) fetch(queue string, l *lanes, jobs chan<- job, slots chan struc
 		}
 		// One slot, waiting for it, then whatever else is free.
 		select {
-		case <-slots:
+		case <-take:
 		case <-sweep.C:
 			sweepAll()
 			continue
@@ -458,7 +478,7 @@ func (r *Reader) fetch(queue string, l *lanes, jobs chan<- job, slots chan struc
 	more:
 		for n < cap(slots) {
 			select {
-			case <-slots:
+			case <-take:
 				n++
 			default:
 				break more

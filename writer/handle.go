@@ -74,8 +74,11 @@ type Info struct {
 	Items int64
 	// Waiting says why a pending task has not started, when the server
 	// knows a reason: "paused" (its queue is paused), "limit: …" or
-	// "rate: …" (a worker holds it for a limit), "" otherwise.
+	// "rate: …" (a worker holds it for a limit), "priority" (a low task),
+	// "" otherwise.
 	Waiting string
+	// Priority is a queued task's priority lane: "high", "low", or "" (normal).
+	Priority string
 }
 
 func ms(t int64) time.Time {
@@ -141,6 +144,7 @@ func (h *Handle) Info(ctx context.Context) (*Info, error) {
 	if env := l.Task; env != nil {
 		info.Status, info.Func = strand.StatusPending, env.Func
 		info.Created, info.Meta = ms(env.Created), env.Meta
+		info.Priority = l.Lane
 	}
 	if st := l.State; st != nil && l.Task != nil {
 		info.Status, info.Attempt, info.Worker = st.Status, st.Attempt, st.Worker
@@ -153,6 +157,8 @@ func (h *Handle) Info(ctx context.Context) (*Info, error) {
 	if info.Status == strand.StatusPending && info.Waiting == "" {
 		if p, err := h.w.b.Paused(ctx, q); err == nil && p != nil {
 			info.Waiting = WaitPaused
+		} else if l.Lane == codec.PriorityLow {
+			info.Waiting = WaitPriority
 		}
 	}
 	return info, nil
@@ -162,6 +168,8 @@ func (h *Handle) Info(ctx context.Context) (*Info, error) {
 const (
 	// WaitPaused: the task's queue is paused (Writer.Pause).
 	WaitPaused = "paused"
+	// WaitPriority: a low task, which starts once no normal task waits.
+	WaitPriority = "priority"
 )
 
 // Outcome returns the task's outcome record without waiting: nil while the

@@ -547,3 +547,72 @@ func TestRateLimitAcrossWorkers(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Weighted and strict ordering between the queues of one worker: with a
+// backlog in both, strict runs the heavier queue's tasks first, weighted
+// shares the starts by weight.
+func TestQueueWeights(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs worker processes")
+	}
+	t.Parallel()
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"strict", []string{"--queue", "critical=2,bulk=1", "--strict-priority"}},
+		{"weighted", []string{"--queue", "critical=6,bulk=1"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFleet(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			// Both queues' backlogs are queued before any worker runs.
+			for _, q := range []string{"critical", "bulk"} {
+				if _, err := f.b.EnsureQueue(ctx, q, broker.QueueConfig{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			submit := func(q string, n int) []*writer.Handle {
+				calls := make([]writer.Call, n)
+				for i := range calls {
+					calls[i] = writer.Call{Func: "sleep", Args: []any{2, writer.Queue(q)}}
+				}
+				hs, errs := f.w.SubmitBatch(ctx, calls)
+				if err := errors.Join(errs...); err != nil {
+					t.Fatal(err)
+				}
+				return hs
+			}
+			critical, bulk := submit("critical", 150), submit("bulk", 150)
+			f.worker(append(c.args, "--concurrency", "2")...)
+			f.worker(append(c.args, "--concurrency", "2")...)
+			cs, bs := spans(t, ctx, critical), spans(t, ctx, bulk)
+			lastCritical := int64(0)
+			for _, s := range cs {
+				lastCritical = max(lastCritical, s.start)
+			}
+			early := 0 // bulk tasks started before the last critical one
+			for _, s := range bs {
+				if s.start < lastCritical {
+					early++
+				}
+			}
+			t.Logf("%d of 150 bulk tasks started before the last critical one", early)
+			switch c.name {
+			case "strict":
+				// A worker that starts while both queues look empty asks
+				// each in turn once: a few bulk tasks may start early.
+				if early > 8 {
+					t.Errorf("strict: %d bulk tasks started while critical ones waited", early)
+				}
+			case "weighted":
+				// 6:1: about 25 bulk starts for 150 critical ones.
+				if early < 5 || early > 70 {
+					t.Errorf("weighted 6:1: %d bulk tasks started before the last of 150 critical ones", early)
+				}
+			}
+		})
+	}
+}

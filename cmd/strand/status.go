@@ -92,6 +92,7 @@ func printInfo(out io.Writer, info *writer.Info) {
 	line("id", info.ID)
 	line("status", string(info.Status))
 	line("waiting", waitingText(info.Waiting))
+	line("priority", info.Priority)
 	line("func", info.Func)
 	line("queue", info.Queue)
 	if info.Attempt > 0 {
@@ -166,6 +167,8 @@ func waitingText(reason string) string {
 	switch reason {
 	case writer.WaitPaused:
 		return "its queue is paused (strand queue resume QUEUE)"
+	case writer.WaitPriority:
+		return "priority low: it starts once no normal task waits"
 	}
 	return reason
 }

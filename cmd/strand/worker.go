@@ -30,6 +30,7 @@ type workerFlags struct {
 	retryBase       time.Duration
 	metrics         string
 	limits, rates   []string
+	strict          bool
 }
 
 // register adds the flags; dev takes only --concurrency and --metrics.
@@ -40,7 +41,8 @@ func (f *workerFlags) register(cmd *cobra.Command, all bool) {
 	if !all {
 		return
 	}
-	fl.StringSliceVar(&f.queues, "queue", []string{"default"}, "queues to consume: repeat the flag or separate with commas [$STRAND_QUEUES]")
+	fl.StringSliceVar(&f.queues, "queue", []string{"default"}, "queues to consume: repeat the flag or separate with commas; NAME=WEIGHT weighs them (critical=6,default=3,low=1) [$STRAND_QUEUES]")
+	fl.BoolVar(&f.strict, "strict-priority", false, "give each free slot to the heaviest queue with tasks waiting (see --queue NAME=WEIGHT) [$STRAND_STRICT_PRIORITY]")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long running tasks may finish after a signal before they are handed back [$STRAND_SHUTDOWN_TIMEOUT]")
 	fl.DurationVar(&f.ackWait, "ack-wait", 30*time.Second, "a task whose worker stops answering this long goes to another worker [$STRAND_ACK_WAIT]")
 	fl.StringVar(&f.workerID, "worker-id", "", "this worker's name in task records (default host-pid-random) [$STRAND_WORKER_ID]")
@@ -90,8 +92,20 @@ func (f *workerFlags) config(cmd *cobra.Command) (reader.Config, error) {
 	if changed("queue") {
 		rc.Queues = nil
 		for _, q := range f.queues {
-			if q = strings.TrimSpace(q); q != "" {
-				rc.Queues = append(rc.Queues, q)
+			q, weight, weighted := strings.Cut(strings.TrimSpace(q), "=")
+			if q == "" {
+				continue
+			}
+			rc.Queues = append(rc.Queues, q)
+			if weighted {
+				w, err := strconv.Atoi(weight)
+				if err != nil || w < 1 {
+					return rc, usageErrorf("--queue %s=%s: want a weight of at least 1", q, weight)
+				}
+				if rc.QueueWeights == nil {
+					rc.QueueWeights = map[string]int{}
+				}
+				rc.QueueWeights[q] = w
 			}
 		}
 	}
@@ -121,6 +135,9 @@ func (f *workerFlags) config(cmd *cobra.Command) (reader.Config, error) {
 			return rc, usageErrorf("--retry-base %v: want a positive duration", f.retryBase)
 		}
 		rc.RetryBase = f.retryBase
+	}
+	if changed("strict-priority") {
+		rc.StrictPriority = f.strict
 	}
 	for _, s := range f.limits {
 		l, err := parseLimit("limit", s, false)

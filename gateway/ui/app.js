@@ -227,8 +227,8 @@ const started = Date.now();
 function renderQueues(d) {
   const tbody = $('#queues tbody');
   const qs = d.queues || [];
-  if (!qs.length) return emptyRow(tbody, 7, 'no queues yet');
-  tbody.replaceChildren(...qs.map(q => el('tr', { 'data-queue': q.queue },
+  if (!qs.length) return emptyRow(tbody, 8, 'no queues yet');
+  tbody.replaceChildren(...qs.map(q => el('tr', { 'data-queue': q.queue, 'data-paused': q.paused ? 'yes' : 'no' },
     el('td', { text: q.queue }),
     el('td', { class: 'num depth', text: q.depth }),
     el('td', { class: 'num', text: q.in_flight }),
@@ -236,7 +236,23 @@ function renderQueues(d) {
     el('td', { class: 'num', text: q.dead || 0 }),
     el('td', { class: 'num', text: rate(seen.in, q.queue) }),
     el('td', { class: 'num', text: rate(seen.done, q.queue) }),
+    el('td', {}, pauseButton(q)),
   )));
+}
+
+// pauseButton pauses or resumes a queue across the fleet.
+function pauseButton(q) {
+  const b = el('button', { class: 'pause', text: q.paused ? 'resume' : 'pause' });
+  b.addEventListener('click', async () => {
+    b.disabled = true;
+    try {
+      await api('POST', '/v1/queues/' + encodeURIComponent(q.queue) + (q.paused ? '/resume' : '/pause'));
+      b.textContent = q.paused ? 'resuming…' : 'pausing…';
+    } catch (e) {
+      b.textContent = 'failed: ' + e.message;
+    }
+  });
+  return b;
 }
 
 function renderWorkers(d) {

@@ -115,10 +115,87 @@ func (l Limit) applies(fn string) bool { return l.Func == "" || l.Func == "*" ||
 // claim is what a task holds of its limits while it runs.
 type claim struct {
 	leases []*broker.Lease
+	slots  []string // each lease's limit and key, for the worker's spares
 	lines  []string // the room's lines of its limits' keys, woken at release
 	room   *room
+	spares *spares
 	stop   chan struct{}
 	done   sync.WaitGroup
+}
+
+// spareLinger is how long a slot a task of this worker gave back stays
+// with the worker, for its next task of the same key to take without a
+// write, before it is released for the fleet.
+const spareLinger = 5 * time.Millisecond
+
+// spares are the slots this worker's tasks gave back in the last
+// spareLinger: still held on the server, taken again at no cost.
+type spares struct {
+	mu    sync.Mutex
+	byKey map[string][]*broker.Lease
+}
+
+// put keeps l for key a moment, then releases it unless a task took it.
+func (sp *spares) put(key string, l *broker.Lease) {
+	sp.mu.Lock()
+	if sp.byKey == nil {
+		sp.byKey = make(map[string][]*broker.Lease)
+	}
+	sp.byKey[key] = append(sp.byKey[key], l)
+	sp.mu.Unlock()
+	time.AfterFunc(spareLinger, func() {
+		if sp.remove(key, l) {
+			l.Release()
+		}
+	})
+}
+
+// take returns a spare slot of key, if there is one.
+func (sp *spares) take(key string) *broker.Lease {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	ls := sp.byKey[key]
+	if len(ls) == 0 {
+		return nil
+	}
+	l := ls[len(ls)-1]
+	if len(ls) == 1 {
+		delete(sp.byKey, key)
+	} else {
+		sp.byKey[key] = ls[:len(ls)-1]
+	}
+	return l
+}
+
+func (sp *spares) remove(key string, l *broker.Lease) bool {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	ls := sp.byKey[key]
+	for i, x := range ls {
+		if x == l {
+			ls = append(ls[:i:i], ls[i+1:]...)
+			if len(ls) == 0 {
+				delete(sp.byKey, key)
+			} else {
+				sp.byKey[key] = ls
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// flush releases every spare slot (the worker stops).
+func (sp *spares) flush() {
+	sp.mu.Lock()
+	all := sp.byKey
+	sp.byKey = nil
+	sp.mu.Unlock()
+	for _, ls := range all {
+		for _, l := range ls {
+			l.Release()
+		}
+	}
 }
 
 // release frees the task's slots.
@@ -128,8 +205,8 @@ func (c *claim) release(b *broker.Broker) {
 	}
 	close(c.stop)
 	c.done.Wait()
-	for _, l := range c.leases {
-		l.Release()
+	for i, l := range c.leases {
+		c.spares.put(c.slots[i], l)
 	}
 	for _, line := range c.lines {
 		c.room.wake(line)
@@ -149,11 +226,19 @@ func (r *Reader) admit(ctx context.Context, t *task) (*claim, string, time.Time,
 		}
 		key := l.keyOf(t.env, t.format)
 		if c == nil {
-			c = &claim{stop: make(chan struct{}), room: &r.room}
+			c = &claim{stop: make(chan struct{}), room: &r.room, spares: &r.spares}
 		}
 		if l.Max > 0 {
 			c.lines = append(c.lines, fmt.Sprintf("limit: %s=%s", l, key))
-			lease, err := r.b.AcquireLease(ctx, l.name(), key, l.Max, rand.IntN(l.Max), r.cfg.WorkerID+"/"+t.id, r.cfg.AckWait)
+			slot := l.name() + "=" + key
+			lease := r.spares.take(slot)
+			var err error
+			if lease == nil {
+				lease, err = r.b.AcquireLease(ctx, l.name(), key, l.Max, rand.IntN(l.Max), r.cfg.WorkerID+"/"+t.id, r.cfg.AckWait)
+			}
+			if lease != nil {
+				c.slots = append(c.slots, slot)
+			}
 			if err != nil || lease == nil {
 				c.giveBack(r.b)
 				if err != nil {
@@ -183,10 +268,10 @@ func (r *Reader) admit(ctx context.Context, t *task) (*claim, string, time.Time,
 
 // giveBack frees the leases of a claim that could not be completed.
 func (c *claim) giveBack(b *broker.Broker) {
-	for _, l := range c.leases {
-		l.Release()
+	for i, l := range c.leases {
+		c.spares.put(c.slots[i], l)
 	}
-	c.leases = nil
+	c.leases, c.slots = nil, nil
 }
 
 // keepAlive refreshes the leases while the task runs, as its heartbeat
@@ -372,3 +457,6 @@ func (r *Reader) closeRoom() {
 	r.room.mu.Unlock()
 	r.room.wg.Wait()
 }
+
+// flushSpares releases the slots the worker still keeps (it stops).
+func (r *Reader) flushSpares() { r.spares.flush() }

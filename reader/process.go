@@ -107,6 +107,7 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 	// ack; a task whose producer chose its id may reuse one that is done.
 	if t.attempt > 1 || m.Headers().Get(broker.HeaderOwnID) != "" {
 		if o := r.outcome(ctx, t); o != nil {
+			r.releaseUnique(t) // its worker may have died before it released the key
 			// The outcome was written before a crash or a lost ack: done.
 			// A dead task's dead letter may be missing: it is sent again
 			// (the stream drops it if it has it).

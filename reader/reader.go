@@ -163,6 +163,7 @@ type Reader struct {
 	stopping chan struct{}    // closed when Run starts to stop
 	releases sync.WaitGroup   // uniqueness keys being released (flow.go)
 	room     room             // tasks waiting for their limits (limits.go)
+	spares   spares           // limits' slots kept a moment for the next task (limits.go)
 	urgent   chan job         // to the pool before any other job
 }
 
@@ -340,6 +341,7 @@ func (r *Reader) Run(ctx context.Context) error {
 	close(acks)
 	ackers.Wait()
 	r.releases.Wait()
+	r.flushSpares()
 	r.waitAbandoned(r.cfg.ShutdownTimeout)
 	r.log.Info().Msg("worker stopped")
 	return nil

@@ -34,6 +34,15 @@ func (w *Writer) submitFlow(ctx context.Context, t *broker.Task, o *submitOpts) 
 			ttl = w.cfg.TaskTTL + o.resultTTL // released by the worker when the task ends
 		}
 		holder, err := w.b.ClaimUnique(ctx, t.Queue, o.key, t.ID, ttl)
+		if err == nil && holder != "" && o.unique == broker.UniqueUntilFinished {
+			// A holder that has finished (its worker died before it released
+			// the key) holds it no more: free it and claim again.
+			if done, oerr := w.b.Outcome(ctx, t.Queue, holder); oerr == nil && done != nil {
+				if err = w.b.ReleaseUnique(ctx, t.Queue, o.key, holder); err == nil {
+					holder, err = w.b.ClaimUnique(ctx, t.Queue, o.key, t.ID, ttl)
+				}
+			}
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -94,4 +94,16 @@ func TestQueuePauseResumeDev(t *testing.T) {
 	if out := run("queue", "paused", "default"); out != "default running" {
 		t.Fatalf("queue paused after resume printed %q", out)
 	}
+
+	// A key unique until finished: the second submit prints the first's id.
+	last := func(out string) string { lines := strings.Split(out, "\n"); return lines[len(lines)-1] }
+	first := last(run("submit", "--key", "report-7", "--unique-for", "finished", "sleep", "3000"))
+	if again := last(run("submit", "--key", "report-7", "--unique-for", "finished", "sleep", "3000")); again != first {
+		t.Fatalf("a second submit with a held key printed %q, want the first's id %q", again, first)
+	}
+	// A high task, and its status.
+	high := last(run("submit", "--priority", "high", "add", "2", "2"))
+	if out := run("result", "--wait", high); out != "4" {
+		t.Fatalf("a high task's result: %q", out)
+	}
 }

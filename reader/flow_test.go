@@ -171,3 +171,27 @@ func TestLaneIDsAndBadFlowOptions(t *testing.T) {
 		}
 	}
 }
+
+// Limits and queue weights that cannot work are refused when the worker
+// is made.
+func TestBadLimitsRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, cfg := range []reader.Config{
+		{Limits: []reader.Limit{{Func: "add"}}},
+		{Limits: []reader.Limit{{Func: "add", Max: -1}}},
+		{Limits: []reader.Limit{{Func: "add", Rate: 5}}},
+		{Limits: []reader.Limit{{Func: "add", Rate: 5, Per: time.Hour}}},
+		{Limits: []reader.Limit{{Func: "add", Max: 3, Key: "header:x"}}},
+		{Limits: []reader.Limit{{Func: "a.b", Max: 3}}},
+		{Queues: []string{"a", "b"}, QueueWeights: map[string]int{"a": 0}},
+		{Queues: []string{"a", "b"}, QueueWeights: map[string]int{"c": 2}},
+	} {
+		if _, err := reader.New(e.b, e.reg, cfg); !errors.Is(err, strand.ErrBadOption) {
+			t.Errorf("config %+v: %v, want strand.ErrBadOption", cfg, err)
+		}
+	}
+	if _, err := reader.New(e.b, e.reg, reader.Config{Limits: []reader.Limit{{Func: "add", Key: "meta:tenant", Max: 3}, {Key: "kwarg:user", Rate: 10, Per: time.Second}}}); err != nil {
+		t.Errorf("good limits: %v", err)
+	}
+}

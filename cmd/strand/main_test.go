@@ -218,6 +218,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"submit", "--key", "k", "--debounce", "10ms", "add", "1", "2"}, "--debounce"},
 		{[]string{"submit", "--key", "k", "--debounce", "1s", "--unique-for", "1m", "add", "1", "2"}, "exclude each other"},
 		{[]string{"queue", "pause", "a.b"}, "queue"},
+		{[]string{"submit", "--key", "k", "--unique-for", "48h", "add", "1", "2"}, "beyond the result TTL"},
+		{[]string{"worker", "--limit", "sleep=0"}, "--limit"},
+		{[]string{"worker", "--rate", "sleep=5"}, "--rate"},
 	} {
 		var out, errOut bytes.Buffer
 		args := append([]string{"--server", w.url}, tc.args...)

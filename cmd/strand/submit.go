@@ -103,7 +103,7 @@ on stderr when stderr is a terminal.`,
 				opts = append(opts, writer.Format(codec.JSON))
 			}
 			flow, err := flowOptions(fl.Changed("priority"), priority, fl.Changed("key"), key,
-				fl.Changed("unique-for"), uniqueFor, fl.Changed("debounce"), debounce)
+				fl.Changed("unique-for"), uniqueFor, fl.Changed("debounce"), debounce, resultTTL)
 			if err != nil {
 				return err
 			}
@@ -155,7 +155,7 @@ on stderr when stderr is a terminal.`,
 }
 
 // flowOptions turns the flow control flags into submit options.
-func flowOptions(hasPriority bool, priority string, hasKey bool, key string, hasUnique bool, uniqueFor string, hasDebounce bool, debounce time.Duration) ([]any, error) {
+func flowOptions(hasPriority bool, priority string, hasKey bool, key string, hasUnique bool, uniqueFor string, hasDebounce bool, debounce, resultTTL time.Duration) ([]any, error) {
 	var opts []any
 	if hasPriority {
 		if err := codec.ValidPriority(priority); err != nil {
@@ -181,12 +181,15 @@ func flowOptions(hasPriority bool, priority string, hasKey bool, key string, has
 			if err != nil || d < time.Second {
 				return nil, usageErrorf("--unique-for %q: want a duration of at least 1s, or finished", uniqueFor)
 			}
+			if d > resultTTL {
+				return nil, usageErrorf("--unique-for %v is beyond the result TTL %v (--result-ttl): the task holding the key would be forgotten first", d, resultTTL)
+			}
 			window = d
 		}
 		opts = append(opts, writer.Unique(key, window))
 	case hasDebounce:
-		if debounce < time.Second {
-			return nil, usageErrorf("--debounce %v: want at least 1s", debounce)
+		if debounce < time.Second || debounce > resultTTL {
+			return nil, usageErrorf("--debounce %v: want at least 1s and at most the result TTL %v", debounce, resultTTL)
 		}
 		opts = append(opts, writer.Debounce(key, debounce))
 	case hasKey:

@@ -128,12 +128,40 @@ func (n Names) ParseLaneSubject(subject string) (queue, lane, id string, ok bool
 		return "", "", "", false
 	}
 	if q, l, found := strings.Cut(queue, laneSep); found {
-		if q == "" || (l != LaneHigh && l != LaneLow) {
+		if q == "" || (l != LaneHigh && l != LaneLow && !isFairLane(l)) {
 			return "", "", "", false
 		}
 		queue, lane = q, l
 	}
 	return queue, lane, id, true
+}
+
+// FairLanes is how many fair lanes a queue has: a task submitted fair
+// waits in the lane its key hashes to, and workers take the lanes in turn,
+// so that one key's backlog holds back only the keys that share its lane.
+const FairLanes = 8
+
+// FairLane is the fair lane of key: k0 … k7 by its FNV-1a hash.
+func FairLane(key string) string {
+	h := uint32(2166136261)
+	for i := 0; i < len(key); i++ {
+		h ^= uint32(key[i])
+		h *= 16777619
+	}
+	return "k" + string(rune('0'+h%FairLanes))
+}
+
+// FairLaneNames are the fair lanes of a queue.
+var FairLaneNames = func() []string {
+	out := make([]string, FairLanes)
+	for i := range out {
+		out[i] = "k" + string(rune('0'+i))
+	}
+	return out
+}()
+
+func isFairLane(l string) bool {
+	return len(l) == 2 && l[0] == 'k' && l[1] >= '0' && l[1] < '0'+FairLanes
 }
 
 // Priority lanes of a queue: a normal task is queued on TaskSubject, a

@@ -338,6 +338,26 @@ func (b *Broker) Queued(ctx context.Context, queue, id string) (*Record, error) 
 	if err != nil {
 		return nil, err
 	}
+	if rec := firstRecord(recs...); rec != nil {
+		return rec, nil
+	}
+	return b.queuedFair(ctx, queue, id)
+}
+
+// queuedFair reads the task in the fair lanes of its queue (a second round
+// trip, made only for a task found in no other lane).
+func (b *Broker) queuedFair(ctx context.Context, queue, id string) (*Record, error) {
+	reads := make([]read, 0, FairLanes)
+	for _, l := range FairLaneNames {
+		reads = append(reads, read{b.names.TasksStream(), b.names.LaneSubject(queue, l, id)})
+	}
+	recs, err := b.getAll(ctx, reads...)
+	if errors.Is(err, strand.ErrForbidden) {
+		return nil, nil // a user confined to the other lanes: no fair task of its queue
+	}
+	if err != nil {
+		return nil, err
+	}
 	return firstRecord(recs...), nil
 }
 
@@ -518,6 +538,12 @@ func (b *Broker) Look(ctx context.Context, queue, id string) (*Lookup, error) {
 		return l, err
 	}
 	rec := firstRecord(recs[3:]...)
+	if rec == nil && recs[0] == nil && recs[1] == nil {
+		// Not in the normal or priority lanes: perhaps in a fair lane.
+		if rec, err = b.queuedFair(ctx, queue, id); err != nil {
+			return nil, err
+		}
+	}
 	if rec == nil {
 		// Answered between the reads, or gone: read the outcome again.
 		l.Outcome, err = b.Outcome(ctx, queue, id)

@@ -64,6 +64,7 @@ func TestSubmitFlowFields(t *testing.T) {
 		{`{"func": "add", "unique_for": "1m"}`, "unique without a key"},
 		{`{"func": "add", "key": "k", "unique_for": "48h"}`, "window beyond the result TTL"},
 		{`{"func": "add", "key": "k", "debounce": "500ms"}`, "debounce below 1s"},
+		{`{"func": "add", "fair": true}`, "fair without a key"},
 	} {
 		code, out = e.do("POST", "/v1/tasks", c.body)
 		e.want(c.what, code, http.StatusBadRequest, out)

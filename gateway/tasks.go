@@ -57,6 +57,7 @@ type submitRequest struct {
 	Key       string          `json:"key"`
 	UniqueFor json.RawMessage `json:"unique_for"` // a duration, or "finished"
 	Debounce  duration        `json:"debounce"`
+	Fair      bool            `json:"fair"`
 }
 
 // taskRef is the answer to a submission: the task's id, queue and status.
@@ -206,6 +207,9 @@ func (req *submitRequest) options() ([]any, error) {
 	case req.Key != "":
 		out = append(out, writer.Key(req.Key))
 	}
+	if req.Fair {
+		out = append(out, writer.Fair())
+	}
 	return out, nil
 }
 
@@ -235,6 +239,8 @@ func (req *submitRequest) check() error {
 		return errors.New("unique_for and debounce need a key")
 	case len(req.UniqueFor) > 0 && req.Debounce != 0:
 		return errors.New("unique_for and debounce exclude each other")
+	case req.Fair && req.Key == "":
+		return errors.New("fair needs a key")
 	}
 	if err := codec.ValidPriority(req.Priority); err != nil {
 		return err

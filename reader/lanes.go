@@ -19,6 +19,10 @@ type lanes struct {
 	high, low  atomic.Int64 // tasks left in the lane (0: empty or unknown)
 	normalIdle atomic.Bool  // the normal lane was empty at its last answer
 	lowSeen    atomic.Int64 // unix ms when the low lane last held a task
+	// fair lanes (Config.Fair): tasks left in each, and the turn
+	fairOn bool
+	fair   [broker.FairLanes]atomic.Int64
+	turn   atomic.Uint32
 }
 
 func newLanes() *lanes {
@@ -31,6 +35,22 @@ func newLanes() *lanes {
 func (l *lanes) pick(n int) (lane string, k int) {
 	if h := l.high.Load(); h > 0 {
 		return broker.LaneHigh, int(min(int64(n), h))
+	}
+	if l.fairOn {
+		// The fair lanes and the normal one in turn, one slot each: each
+		// key's lane gets its share whatever another's backlog.
+		for range broker.FairLanes + 1 {
+			i := int(l.turn.Add(1) % (broker.FairLanes + 1))
+			if i == broker.FairLanes {
+				if !l.normalIdle.Load() {
+					return "", 1
+				}
+				continue
+			}
+			if l.fair[i].Load() > 0 {
+				return broker.FairLaneNames[i], 1
+			}
+		}
 	}
 	if lo := l.low.Load(); lo > 0 && l.normalIdle.Load() {
 		return broker.LaneLow, int(min(int64(n), lo))
@@ -50,9 +70,21 @@ func (l *lanes) seen(lane string, d broker.Delivery) {
 	case broker.LaneLow:
 		l.low.Store(left)
 		l.lowSeen.Store(time.Now().UnixMilli())
-	default:
+	case "":
 		l.normalIdle.Store(left == 0)
+	default:
+		if i := fairIndex(lane); i >= 0 {
+			l.fair[i].Store(left)
+		}
 	}
+}
+
+// fairIndex is the index of a fair lane, -1 for another lane.
+func fairIndex(lane string) int {
+	if len(lane) == 2 && lane[0] == 'k' {
+		return int(lane[1] - '0')
+	}
+	return -1
 }
 
 // emptied records that a request of lane ended unfilled: the lane is empty.
@@ -62,8 +94,12 @@ func (l *lanes) emptied(lane string) {
 		l.high.Store(0)
 	case broker.LaneLow:
 		l.low.Store(0)
-	default:
+	case "":
 		l.normalIdle.Store(true)
+	default:
+		if i := fairIndex(lane); i >= 0 {
+			l.fair[i].Store(0)
+		}
 	}
 }
 
@@ -126,7 +162,7 @@ func (r *Reader) watch(queue, lane string, l *lanes, jobs chan<- job, stopping <
 		}
 		var out chan<- job
 		var j job
-		if held != nil && (lane == broker.LaneHigh || l.normalIdle.Load()) {
+		if held != nil && (lane != broker.LaneLow || l.normalIdle.Load()) {
 			out, j = jobs, job{msg: *held, queue: queue}
 		}
 		select {
@@ -190,6 +226,7 @@ func (r *Reader) newDispenser(slots chan struct{}) *dispenser {
 	d := &dispenser{slots: slots, lanes: make(map[string]*lanes), weight: make(map[string]int), strict: r.cfg.StrictPriority}
 	for _, q := range r.cfg.Queues {
 		d.lanes[q] = newLanes()
+		d.lanes[q].fairOn = r.cfg.Fair
 		d.weight[q] = max(r.cfg.QueueWeights[q], 1)
 	}
 	d.on = len(r.cfg.Queues) > 1 && (len(r.cfg.QueueWeights) > 0 || r.cfg.StrictPriority)
@@ -235,7 +272,7 @@ func (d *dispenser) pick() string {
 	total := 0
 	for _, q := range d.queues {
 		l := d.lanes[q]
-		if !l.normalIdle.Load() || l.high.Load() > 0 || l.low.Load() > 0 {
+		if !l.normalIdle.Load() || l.high.Load() > 0 || l.low.Load() > 0 || l.anyFair() {
 			if d.strict {
 				return q
 			}
@@ -254,4 +291,14 @@ func (d *dispenser) pick() string {
 		}
 	}
 	return busy[len(busy)-1]
+}
+
+// anyFair reports whether a fair lane holds tasks.
+func (l *lanes) anyFair() bool {
+	for i := range l.fair {
+		if l.fair[i].Load() > 0 {
+			return true
+		}
+	}
+	return false
 }

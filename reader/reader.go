@@ -90,6 +90,11 @@ type Config struct {
 	// StrictPriority gives each free slot to the heaviest queue that has
 	// tasks waiting: a lighter queue runs only while the heavier are empty.
 	StrictPriority bool `envconfig:"STRICT_PRIORITY"`
+	// Fair consumes the queues' fair lanes (writer.Fair): the worker takes
+	// them and the normal lane in turn, so that one key's backlog does not
+	// hold back another key's tasks (default false: fair tasks wait for a
+	// worker that has it).
+	Fair bool `envconfig:"FAIR"`
 	// Limits cap tasks across the fleet: per function and key, how many
 	// run at once and how many start per interval (default none).
 	Limits []Limit `ignored:"true"`
@@ -230,7 +235,7 @@ type job struct {
 // wait for the last outcomes to be confirmed, and return.
 func (r *Reader) Run(ctx context.Context) error {
 	for _, q := range r.cfg.Queues {
-		for _, lane := range broker.Lanes {
+		for _, lane := range r.lanes() {
 			_, err := r.b.EnsureLane(ctx, q, lane, broker.QueueConfig{
 				AckWait: r.cfg.AckWait, MaxDeliver: r.consumerMaxDeliver(),
 				MaxAckPending: max(1000, 4*r.cfg.Concurrency),
@@ -311,6 +316,11 @@ func (r *Reader) Run(ctx context.Context) error {
 		fetchers.Go(func() { r.fetch(q, l, jobs, slots, take, stopping) })
 		fetchers.Go(func() { r.watch(q, broker.LaneHigh, l, urgent, stopping) })
 		fetchers.Go(func() { r.watch(q, broker.LaneLow, l, jobs, stopping) })
+		if r.cfg.Fair {
+			for _, lane := range broker.FairLaneNames {
+				fetchers.Go(func() { r.watch(q, lane, l, jobs, stopping) })
+			}
+		}
 		if cap(extra) > 0 {
 			fetchers.Go(func() { r.fetch(q, nil, jobs, extra, extra, stopping) })
 		}
@@ -406,7 +416,7 @@ func (r *Reader) fetch(queue string, l *lanes, jobs chan<- job, slots chan struc
 	pullers := map[string]*broker.Puller{}
 	laneNames := []string{""}
 	if !prefetch {
-		laneNames = broker.Lanes
+		laneNames = r.lanes()
 	}
 	for _, lane := range laneNames {
 		p, err := r.b.PullLane(queue, lane, fetchWait, prefetch, func(d broker.Delivery) {
@@ -635,3 +645,11 @@ func (r *Reader) untrack(queue, id string) {
 
 // Functions lists what this worker can run.
 func (r *Reader) Functions() []string { return r.reg.Names() }
+
+// lanes are the lanes of each queue this worker consumes.
+func (r *Reader) lanes() []string {
+	if !r.cfg.Fair {
+		return broker.Lanes
+	}
+	return append(slices.Clone(broker.Lanes), broker.FairLaneNames...)
+}

@@ -30,6 +30,7 @@ type submitOpts struct {
 	unique      string        // "for" or "finished" with Unique
 	uniqueFor   time.Duration // the window of Unique(key, d)
 	debounce    time.Duration // the window of Debounce
+	fair        bool          // queue in the fair lane of the key
 }
 
 // Queue sends the task to queue q instead of the writer's default.
@@ -216,4 +217,13 @@ func Debounce(key string, window time.Duration) Option {
 		o.debounce = window
 		return nil
 	}
+}
+
+// Fair queues the task in the fair lane of its key (Key, Unique or
+// Debounce gives it one): workers with reader.Config.Fair take the fair
+// lanes and the normal one in turn, so that one key's backlog holds back
+// only the keys that hash to its lane (one in eight). A high or low
+// priority takes precedence: such a task waits in its priority's lane.
+func Fair() Option {
+	return func(o *submitOpts) error { o.fair = true; return nil }
 }

@@ -7,6 +7,7 @@ import (
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/codec"
 )
 
 // checkFlow refuses flow options that cannot work together or with the
@@ -21,7 +22,22 @@ func (w *Writer) checkFlow(o *submitOpts) error {
 	if o.debounce > o.resultTTL {
 		return fmt.Errorf("debounce window %v is beyond the result TTL %v", o.debounce, o.resultTTL)
 	}
+	if o.fair && o.key == "" {
+		return errors.New("Fair needs a key (Key, Unique or Debounce)")
+	}
 	return nil
+}
+
+// lane is the lane a task with options o waits in: its priority's, else
+// the fair lane of its key, else the normal lane ("").
+func (o *submitOpts) lane() string {
+	switch {
+	case o.priority == codec.PriorityHigh || o.priority == codec.PriorityLow:
+		return o.priority
+	case o.fair:
+		return broker.FairLane(o.key)
+	}
+	return ""
 }
 
 // submitFlow submits t under its uniqueness or debounce key. A key held

@@ -156,6 +156,7 @@ func (w *Writer) Submit(ctx context.Context, fn string, args ...any) (*Handle, e
 		if h, t, err = w.prepare(env, f, own); err != nil {
 			return err
 		}
+		t.Lane = o.lane()
 		if o.unique != "" || o.debounce > 0 {
 			var held *Handle
 			held, err = w.submitFlow(ctx, t, o)
@@ -322,6 +323,9 @@ func (w *Writer) SubmitBatch(ctx context.Context, calls []Call) ([]*Handle, []er
 				h, t, err := w.prepare(env, f, own)
 				if err != nil {
 					return err
+				}
+				if o != nil {
+					t.Lane = o.lane()
 				}
 				hs[i] = h
 				tasks = append(tasks, t)

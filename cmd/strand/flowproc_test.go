@@ -616,3 +616,65 @@ func TestQueueWeights(t *testing.T) {
 		})
 	}
 }
+
+// Fairness: behind a backlog of 10 000 tasks of one tenant, another
+// tenant's lone task starts within a few task-times, on two worker
+// processes that take the fair lanes in turn.
+func TestFairLoneTenant(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs worker processes")
+	}
+	t.Parallel()
+	f := newFleet(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const taskMS = 5
+	f.worker("--fair", "--concurrency", "2")
+	f.worker("--fair", "--concurrency", "2")
+	f.waitWorkers(ctx, 2)
+	var acme []*writer.Handle
+	for len(acme) < 10_000 {
+		calls := make([]writer.Call, 1000)
+		for i := range calls {
+			calls[i] = writer.Call{Func: "sleep", Args: []any{taskMS, writer.Key("acme"), writer.Fair()}}
+		}
+		hs, errs := f.w.SubmitBatch(ctx, calls)
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+		acme = append(acme, hs...)
+	}
+	// Another tenant whose key hashes to another lane.
+	other := "globex"
+	for i := 0; broker.FairLane(other) == broker.FairLane("acme"); i++ {
+		other = fmt.Sprintf("globex%d", i)
+	}
+	time.Sleep(200 * time.Millisecond) // the backlog is being worked
+	submitted := time.Now()
+	lone, err := f.w.Submit(ctx, "sleep", taskMS, writer.Key(other), writer.Fair())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, _, err := lone.Wait(ctx)
+	if err != nil || o.Status != strand.StatusCompleted {
+		t.Fatalf("the lone task: %v %v", o, err)
+	}
+	wait := time.UnixMilli(o.Started).Sub(submitted)
+	// 4 slots in all: a task-time per slot is taskMS/4 of wall time; allow
+	// a few task-times plus the round trips of a loaded machine.
+	t.Logf("the lone task started %v after its submit, behind a backlog of 10 000", wait)
+	if wait > 20*taskMS*time.Millisecond+500*time.Millisecond {
+		t.Errorf("the lone task waited %v behind another tenant's backlog", wait)
+	}
+	info, err := acme[len(acme)-1].Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Status != strand.StatusPending {
+		t.Errorf("the backlog's last task is %s: the test did not wait behind a backlog", info.Status)
+	}
+	// Cancelling works for a task in a fair lane (it is found there).
+	if err := acme[len(acme)-1].Cancel(ctx); err != nil {
+		t.Fatalf("cancel a task in a fair lane: %v", err)
+	}
+}

@@ -221,6 +221,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"submit", "--key", "k", "--unique-for", "48h", "add", "1", "2"}, "beyond the result TTL"},
 		{[]string{"worker", "--limit", "sleep=0"}, "--limit"},
 		{[]string{"worker", "--rate", "sleep=5"}, "--rate"},
+		{[]string{"submit", "--fair", "add", "1", "2"}, "--fair needs --key"},
 	} {
 		var out, errOut bytes.Buffer
 		args := append([]string{"--server", w.url}, tc.args...)

@@ -23,6 +23,7 @@ func newSubmitCmd(a *app) *cobra.Command {
 		priority, key      string
 		uniqueFor          string
 		debounce           time.Duration
+		fair               bool
 	)
 	cmd := &cobra.Command{
 		Use:   "submit [flags] FUNC [ARG...]",
@@ -108,6 +109,12 @@ on stderr when stderr is a terminal.`,
 				return err
 			}
 			opts = append(opts, flow...)
+			if fair {
+				if !fl.Changed("key") {
+					return usageErrorf("--fair needs --key")
+				}
+				opts = append(opts, writer.Fair())
+			}
 			if waitTimeout < 0 {
 				return usageErrorf("--wait-timeout %v: want 0 (no limit) or a positive duration", waitTimeout)
 			}
@@ -150,6 +157,7 @@ on stderr when stderr is a terminal.`,
 	fl.StringVar(&priority, "priority", codec.PriorityNormal, "the task's priority in its queue: high, normal or low")
 	fl.StringVar(&key, "key", "", "the task's flow key (one subject token), for --unique-for and --debounce and workers' --limit/--rate by key")
 	fl.StringVar(&uniqueFor, "unique-for", "", `with --key: while a task with the key exists for this long (a duration, or "finished": until it ends), print that task instead of submitting`)
+	fl.BoolVar(&fair, "fair", false, "with --key: queue the task in its key's fair lane (workers with --fair take the keys' lanes in turn)")
 	fl.DurationVar(&debounce, "debounce", 0, "with --key: start the task this long after its submit; a newer submit with the key replaces it meanwhile")
 	return cmd
 }

@@ -30,7 +30,7 @@ type workerFlags struct {
 	retryBase       time.Duration
 	metrics         string
 	limits, rates   []string
-	strict          bool
+	strict, fair    bool
 }
 
 // register adds the flags; dev takes only --concurrency and --metrics.
@@ -48,6 +48,7 @@ func (f *workerFlags) register(cmd *cobra.Command, all bool) {
 	fl.StringVar(&f.workerID, "worker-id", "", "this worker's name in task records (default host-pid-random) [$STRAND_WORKER_ID]")
 	fl.IntVar(&f.maxAttempts, "max-attempts", 1, "how many times a task runs unless it names its own max attempts; 1 = no retry [$STRAND_MAX_ATTEMPTS]")
 	fl.DurationVar(&f.retryBase, "retry-base", time.Second, "delay before the first retry, doubled for each next one (up to 10m, ±20% jitter) [$STRAND_RETRY_BASE]")
+	fl.BoolVar(&f.fair, "fair", false, "take the queues' fair lanes (submit --fair) and the normal lane in turn: one key's backlog does not hold back another key's tasks [$STRAND_FAIR]")
 	fl.StringArrayVar(&f.limits, "limit", nil, "fleet-wide concurrency limit FUNC[:SOURCE]=N: at most N tasks of FUNC (* = any) per key running at once; SOURCE is key, meta:NAME or kwarg:NAME (default: per function) (repeatable)")
 	fl.StringArrayVar(&f.rates, "rate", nil, "fleet-wide rate limit FUNC[:SOURCE]=N/DURATION: at most N starts of FUNC per key per DURATION (repeatable)")
 }
@@ -138,6 +139,9 @@ func (f *workerFlags) config(cmd *cobra.Command) (reader.Config, error) {
 	}
 	if changed("strict-priority") {
 		rc.StrictPriority = f.strict
+	}
+	if changed("fair") {
+		rc.Fair = f.fair
 	}
 	for _, s := range f.limits {
 		l, err := parseLimit("limit", s, false)

@@ -307,7 +307,7 @@ func (b *Broker) stored(ctx context.Context, msg *nats.Msg) bool {
 }
 
 // idFree refuses an id whose outcome or cancellation is kept, and, for a
-// normal task (lane ""), one queued in a priority lane of its queue: the
+// normal task (lane ""), one queued in a priority or fair lane of its queue: the
 // server refuses a lane's publish while the id is queued anywhere, but not
 // a normal publish while the id waits in a lane.
 func (b *Broker) idFree(ctx context.Context, queue, id, lane string) error {
@@ -323,8 +323,14 @@ func (b *Broker) idFree(ctx context.Context, queue, id, lane string) error {
 		if err != nil {
 			return err
 		}
-		if firstRecord(recs...) != nil {
-			return fmt.Errorf("%w: %s (queued with a priority)", strand.ErrDuplicate, id)
+		rec := firstRecord(recs...)
+		if rec == nil {
+			if rec, err = b.queuedFair(ctx, queue, id); err != nil {
+				return err
+			}
+		}
+		if rec != nil {
+			return fmt.Errorf("%w: %s (queued in another lane)", strand.ErrDuplicate, id)
 		}
 	}
 	return nil

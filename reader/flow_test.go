@@ -134,13 +134,19 @@ func TestLaneIDsAndBadFlowOptions(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := ctxT(t, 30*time.Second)
-	pairs := [][2]string{{"", "high"}, {"high", ""}, {"high", "low"}, {"low", "low"}}
+	pairs := [][2]string{{"", "high"}, {"high", ""}, {"high", "low"}, {"low", "low"}, {"", "fair"}, {"fair", ""}, {"fair", "high"}}
+	lane := func(p string) []any {
+		if p == "fair" {
+			return []any{writer.Key("tenant"), writer.Fair()}
+		}
+		return []any{writer.Priority(p)}
+	}
 	for i, p := range pairs {
 		id := fmt.Sprintf("own-%d", i)
-		if _, err := e.w.Submit(ctx, "add", 1, 2, writer.ID(id), writer.Priority(p[0])); err != nil {
+		if _, err := e.w.Submit(ctx, "add", append([]any{1, 2, writer.ID(id)}, lane(p[0])...)...); err != nil {
 			t.Fatalf("%v first: %v", p, err)
 		}
-		if _, err := e.w.Submit(ctx, "add", 1, 2, writer.ID(id), writer.Priority(p[1])); !errors.Is(err, strand.ErrDuplicate) {
+		if _, err := e.w.Submit(ctx, "add", append([]any{1, 2, writer.ID(id)}, lane(p[1])...)...); !errors.Is(err, strand.ErrDuplicate) {
 			t.Fatalf("%v: the second submit of %s: %v, want a duplicate", p, id, err)
 		}
 	}

@@ -131,6 +131,11 @@ func (b *Broker) paused(ctx context.Context, queue string, tries int) (*PauseRec
 		if try == tries-1 {
 			return nil, nil
 		}
+		// Nothing answered: no bucket (nobody ever paused a queue), or a
+		// stream electing a leader. The stream's info tells them apart.
+		if _, serr := b.js.Stream(ctx, stream); errors.Is(serr, jetstream.ErrStreamNotFound) {
+			return nil, nil
+		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()

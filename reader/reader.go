@@ -235,17 +235,24 @@ type job struct {
 // wait for the last outcomes to be confirmed, and return.
 func (r *Reader) Run(ctx context.Context) error {
 	for _, q := range r.cfg.Queues {
-		for _, lane := range r.lanes() {
-			_, err := r.b.EnsureLane(ctx, q, lane, broker.QueueConfig{
-				AckWait: r.cfg.AckWait, MaxDeliver: r.consumerMaxDeliver(),
-				MaxAckPending: max(1000, 4*r.cfg.Concurrency),
+		// The queue's lanes' consumers at once: one round trip, not one each.
+		lanes := r.lanes()
+		errs := make([]error, len(lanes))
+		var wg sync.WaitGroup
+		for i, lane := range lanes {
+			wg.Go(func() {
+				_, errs[i] = r.b.EnsureLane(ctx, q, lane, broker.QueueConfig{
+					AckWait: r.cfg.AckWait, MaxDeliver: r.consumerMaxDeliver(),
+					MaxAckPending: max(1000, 4*r.cfg.Concurrency),
+				})
 			})
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil // stopped while starting
-				}
-				return err
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while starting
 			}
+			return err
 		}
 	}
 	defer r.announce(ctx)() // the worker's record in the workers bucket, deleted on return

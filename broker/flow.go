@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -163,12 +164,28 @@ func (b *Broker) paused(ctx context.Context, queue string, tries int) (*PauseRec
 // was down are lost), until stop is called. It needs no bucket: until
 // someone pauses a queue, the flow bucket may not exist, and its writes
 // reach a core subscription to their subject once it does.
-func (b *Broker) FollowPause(ctx context.Context, queue string, onChange func(paused bool)) (stop func(), err error) {
+//
+// settle waits until every pause event that reached the connection before
+// the call has been handed to onChange: the events come on a subscription
+// of their own, whose callbacks nats.go runs apart from the tasks', so a
+// task delivered after a pause could otherwise be looked at before it.
+func (b *Broker) FollowPause(ctx context.Context, queue string, onChange func(paused bool)) (stop, settle func(), err error) {
+	var done atomic.Int64
 	sub, err := b.Subscribe(b.names.FlowSubject(b.names.PauseKey(queue)), func(m *nats.Msg) {
 		onChange(!IsMarker(m.Header, m.Data))
+		done.Add(1)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("follow pause of %s: %w", queue, err)
+		return nil, nil, fmt.Errorf("follow pause of %s: %w", queue, err)
+	}
+	settle = func() {
+		for deadline := time.Now().Add(200 * time.Millisecond); time.Now().Before(deadline); time.Sleep(50 * time.Microsecond) {
+			pending, _, perr := sub.Pending()
+			delivered, derr := sub.Delivered()
+			if perr != nil || derr != nil || (pending == 0 && delivered == done.Load()) {
+				return
+			}
+		}
 	}
 	read := func() error {
 		p, err := b.paused(ctx, queue, 3)
@@ -180,20 +197,20 @@ func (b *Broker) FollowPause(ctx context.Context, queue string, onChange func(pa
 	}
 	if err := read(); err != nil {
 		_ = sub.Unsubscribe()
-		return nil, fmt.Errorf("read pause of %s: %w", queue, err)
+		return nil, nil, fmt.Errorf("read pause of %s: %w", queue, err)
 	}
-	done := make(chan struct{})
+	stopped := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
 			reconnected, _ := b.Reconnected()
 			select {
-			case <-done:
+			case <-stopped:
 				return
 			case <-reconnected:
 				_ = read()
 			}
 		}
 	})
-	return func() { close(done); wg.Wait(); _ = sub.Unsubscribe() }, nil
+	return func() { close(stopped); wg.Wait(); _ = sub.Unsubscribe() }, settle, nil
 }

@@ -14,6 +14,7 @@ type gate struct {
 	mu     sync.Mutex
 	paused bool
 	open   chan struct{} // closed while not paused
+	settle func()        // waits for the pause events already received
 }
 
 func newGate() *gate {
@@ -54,7 +55,7 @@ func (r *Reader) followPauses(ctx context.Context) (stop func(), err error) {
 	}
 	for _, q := range r.cfg.Queues {
 		g := r.gates[q]
-		s, err := r.b.FollowPause(ctx, q, func(paused bool) {
+		s, settle, err := r.b.FollowPause(ctx, q, func(paused bool) {
 			if paused {
 				r.log.Info().Str("queue", q).Msg("queue paused")
 			}
@@ -64,6 +65,7 @@ func (r *Reader) followPauses(ctx context.Context) (stop func(), err error) {
 			stop()
 			return nil, err
 		}
+		g.settle = settle
 		stops = append(stops, s)
 	}
 	return stop, nil
@@ -77,6 +79,9 @@ func (r *Reader) waitOpen(t *task) bool {
 	g := r.gates[t.queue]
 	if g == nil {
 		return true
+	}
+	if g.settle != nil {
+		g.settle() // a pause that came before the task is seen first
 	}
 	open := g.opened()
 	select {

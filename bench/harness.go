@@ -482,5 +482,7 @@ func cycles() []cycleSpec {
 		{"strand", "writer.Submit → reader (Concurrency = pool, nothing else tuned) → Handle.Result", strandStart(strandOpts{prefix: "b4"})},
 		{"strand-prefetch", "as strand, reader.Config{Prefetch: 16}", strandStart(strandOpts{prefix: "b5", prefetch: 16})},
 		{"strand-batch", "writer.SubmitBatch in chunks of 256, Prefetch 16", strandStart(strandOpts{prefix: "b6", prefetch: 16, batch: 256})},
+		{"strand-keyed", "as strand, each task with meta tenant (8 tenants), no limit: the baseline of strand-limit", strandStart(strandOpts{prefix: "b7", tenants: 8})},
+		{"strand-limit", "as strand-keyed, with a fleet-wide limit of 4 running per tenant (a lease per task: create, purge)", strandStart(strandOpts{prefix: "b8", tenants: 8, limit: 4})},
 	}
 }

@@ -43,7 +43,7 @@ func main() {
 	flag.DurationVar(&cfg.Settle, "settle", 5*time.Second, "how long past the result TTL the depth run and soak wait")
 	flag.StringVar(&cfg.HeapProfile, "heapprofile", "", "write a heap profile here after the depth run's wait past the result TTL (and the soak's server's, to <this>.soak-server)")
 	flag.StringVar(&cfg.Redis, "redis", "", "redis-server binary (default: PATH, then /usr/bin/redis-server)")
-	flag.StringVar(&only, "only", "", "comma list of cycles: floor,naive,asynq,strand,strand-prefetch,strand-batch,depth,delayed,flow,soak")
+	flag.StringVar(&only, "only", "", "comma list of cycles: floor,naive,asynq,strand,strand-prefetch,strand-batch,strand-keyed,strand-limit,depth,delayed,flow,soak")
 	flag.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	browseN := flag.Int("browse", 0, "run only the browse run: this many kept outcomes, then pages of 50, searches and charts timed over them (1000000 in README)")
 	flag.Parse()

@@ -206,6 +206,10 @@ func (r *Report) targets(b *strings.Builder) {
 			fmt.Fprintf(b, "- %s p50 ≤ 1.2× floor p50: %.2f× — %s%s\n", name, x, verdict(x <= 1.2), tag)
 		}
 	}
+	if keyed, limited := r.find("strand-keyed"), r.find("strand-limit"); keyed != nil && limited != nil && keyed.TasksPerSec > 0 {
+		x := limited.TasksPerSec / keyed.TasksPerSec
+		fmt.Fprintf(b, "- strand-limit tasks/s ≥ 0.75× strand-keyed (a per-key limit costs under a quarter): %.2f× — %s\n", x, verdict(x >= 0.75))
+	}
 	b.WriteString("\n")
 }
 

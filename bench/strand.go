@@ -19,6 +19,8 @@ type strandOpts struct {
 	prefetch  int           // reader.Config.Prefetch
 	batch     int           // >0: submit with SubmitBatch in chunks of this size
 	resultTTL time.Duration // writer.Config.ResultTTL (0: default)
+	tenants   int           // >0: each task has meta tenant=t<i % tenants> (keys for a limit)
+	limit     int           // >0: reader.Limit{Func: "add", Key: "meta:tenant", Max: limit}
 }
 
 // strandCycle is strand through its public API: a writer on one
@@ -88,6 +90,7 @@ func (s *strandCycle) startReader(ctx context.Context, e *env, t *tally) error {
 		Concurrency: e.cfg.Pool,
 		Prefetch:    s.opts.prefetch,
 		Middleware:  []reader.Middleware{counting(t)},
+		Limits:      s.opts.limits(),
 	})
 	if err != nil {
 		return err
@@ -116,12 +119,28 @@ func (s *strandCycle) submit(ctx context.Context, n int) error {
 	if s.opts.batch > 0 {
 		return s.submitBatch(ctx, n, s.opts.batch)
 	}
-	for range n {
-		if _, err := s.w.Submit(ctx, "add", 1, 2); err != nil {
+	for i := range n {
+		if _, err := s.w.Submit(ctx, "add", append([]any{1, 2}, s.opts.meta(i)...)...); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// limits is the cycle's reader limits.
+func (o strandOpts) limits() []reader.Limit {
+	if o.limit <= 0 {
+		return nil
+	}
+	return []reader.Limit{{Func: "add", Key: "meta:tenant", Max: o.limit}}
+}
+
+// meta is the i-th task's tenant option, if the cycle has tenants.
+func (o strandOpts) meta(i int) []any {
+	if o.tenants <= 0 {
+		return nil
+	}
+	return []any{writer.Meta(map[string]string{"tenant": fmt.Sprintf("t%d", i%o.tenants)})}
 }
 
 // submitBatch submits n tasks with SubmitBatch, chunk at a time.
@@ -142,7 +161,7 @@ func (s *strandCycle) submitBatch(ctx context.Context, n, chunk int) error {
 }
 
 func (s *strandCycle) one(ctx context.Context) error {
-	h, err := s.w.Submit(ctx, "add", 1, 2)
+	h, err := s.w.Submit(ctx, "add", append([]any{1, 2}, s.opts.meta(0)...)...)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -142,9 +143,12 @@ type Broker struct {
 
 	denials denials // the server's refusals, for the calls waiting on them (denied.go)
 
-	flows flowCache  // workflow definitions, which never change (flow.go)
-	seen  queuesSeen // queues found by their tasks, without a consumer (queues.go)
-	sched schedState // whether the schedules stream is usable (schedule.go)
+	flows      flowCache   // workflow definitions, which never change (flow.go)
+	seen       queuesSeen  // queues found by their tasks, without a consumer (queues.go)
+	sched      schedState  // whether the schedules stream is usable (schedule.go)
+	flowCtl    flowKV      // the flow control bucket, once known (flow.go)
+	ratesMade  ratesStream // the rates stream, once made (limits.go)
+	leaseSlots slotBook    // slots this process released (limits.go)
 }
 
 // Connect dials NATS as cfg says and provisions strand's bucket.
@@ -314,6 +318,12 @@ type QueueConfig struct {
 
 // EnsureQueue creates or updates the durable consumer of queue and returns it.
 func (b *Broker) EnsureQueue(ctx context.Context, queue string, qc QueueConfig) (jetstream.Consumer, error) {
+	return b.EnsureLane(ctx, queue, "", qc)
+}
+
+// EnsureLane creates or updates the durable consumer of one priority lane
+// of queue (LaneHigh, LaneLow, or "" for the normal lane: EnsureQueue).
+func (b *Broker) EnsureLane(ctx context.Context, queue, lane string, qc QueueConfig) (jetstream.Consumer, error) {
 	if qc.AckWait <= 0 {
 		qc.AckWait = 30 * time.Second
 	}
@@ -324,14 +334,14 @@ func (b *Broker) EnsureQueue(ctx context.Context, queue string, qc QueueConfig) 
 		qc.MaxAckPending = 1000
 	}
 	n := b.names
-	ctx, stop := b.refusable(ctx, "$JS.API.CONSUMER.CREATE."+n.TasksStream()+"."+n.Consumer(queue)+".>")
+	ctx, stop := b.refusable(ctx, "$JS.API.CONSUMER.CREATE."+n.TasksStream()+"."+n.LaneConsumer(queue, lane)+".>")
 	defer stop()
 	var c jetstream.Consumer
 	err := retryTransient(ctx, func() (err error) {
 		c, err = b.js.CreateOrUpdateConsumer(ctx, n.TasksStream(), jetstream.ConsumerConfig{
-			Durable:       n.Consumer(queue),
-			Description:   "strand queue " + queue,
-			FilterSubject: n.QueueFilter(queue),
+			Durable:       n.LaneConsumer(queue, lane),
+			Description:   strings.TrimSpace("strand queue " + queue + " " + lane),
+			FilterSubject: n.LaneFilter(queue, lane),
 			DeliverPolicy: jetstream.DeliverAllPolicy,
 			AckPolicy:     jetstream.AckExplicitPolicy,
 			AckWait:       qc.AckWait,
@@ -346,7 +356,7 @@ func (b *Broker) EnsureQueue(ctx context.Context, queue string, qc QueueConfig) 
 		return err
 	})
 	if err = refused(ctx, err); err != nil {
-		return nil, fmt.Errorf("provision queue %s: %w", queue, err)
+		return nil, fmt.Errorf("provision queue %s %s: %w", queue, lane, err)
 	}
 	return c, nil
 }

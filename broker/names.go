@@ -109,15 +109,109 @@ func (n Names) WorkersBucket() string { return n.bucket + "_WORKERS" }
 // WorkerSubject is the stream subject of worker id's heartbeat record.
 func (n Names) WorkerSubject(id string) string { return "$KV." + n.bucket + "_WORKERS." + id }
 
-// ParseTaskSubject splits a task subject into its queue and id.
+// ParseTaskSubject splits a task subject into its queue and id; a task of
+// a priority lane (LaneSubject) gives its queue without the lane.
 func (n Names) ParseTaskSubject(subject string) (queue, id string, ok bool) {
+	queue, _, id, ok = n.ParseLaneSubject(subject)
+	return queue, id, ok
+}
+
+// ParseLaneSubject splits a task subject into its queue, priority lane
+// ("" for normal) and id.
+func (n Names) ParseLaneSubject(subject string) (queue, lane, id string, ok bool) {
 	rest, found := strings.CutPrefix(subject, n.prefix+".t.")
 	if !found {
-		return "", "", false
+		return "", "", "", false
 	}
 	queue, id, ok = strings.Cut(rest, ".")
 	if !ok || queue == "" || id == "" || strings.Contains(id, ".") {
-		return "", "", false
+		return "", "", "", false
 	}
-	return queue, id, true
+	if q, l, found := strings.Cut(queue, laneSep); found {
+		if q == "" || (l != LaneHigh && l != LaneLow && !isFairLane(l)) {
+			return "", "", "", false
+		}
+		queue, lane = q, l
+	}
+	return queue, lane, id, true
 }
+
+// FairLanes is how many fair lanes a queue has: a task submitted fair
+// waits in the lane its key hashes to, and workers take the lanes in turn,
+// so that one key's backlog holds back only the keys that share its lane.
+const FairLanes = 8
+
+// FairLane is the fair lane of key: k0 … k7 by its FNV-1a hash.
+func FairLane(key string) string {
+	h := uint32(2166136261)
+	for i := 0; i < len(key); i++ {
+		h ^= uint32(key[i])
+		h *= 16777619
+	}
+	return "k" + string(rune('0'+h%FairLanes))
+}
+
+// FairLaneNames are the fair lanes of a queue.
+var FairLaneNames = func() []string {
+	out := make([]string, FairLanes)
+	for i := range out {
+		out[i] = "k" + string(rune('0'+i))
+	}
+	return out
+}()
+
+func isFairLane(l string) bool {
+	return len(l) == 2 && l[0] == 'k' && l[1] >= '0' && l[1] < '0'+FairLanes
+}
+
+// Priority lanes of a queue: a normal task is queued on TaskSubject, a
+// high or low one on LaneSubject, each lane with its own consumer.
+const (
+	LaneHigh = "high"
+	LaneLow  = "low"
+	laneSep  = "~" // no queue name holds it
+)
+
+// Lanes are a queue's priority lanes, best first; "" is the normal lane.
+var Lanes = []string{LaneHigh, "", LaneLow}
+
+// laneQueue is the queue token of lane: queue itself for the normal lane,
+// queue~high or queue~low for the others.
+func laneQueue(queue, lane string) string {
+	if lane == "" {
+		return queue
+	}
+	return queue + laneSep + lane
+}
+
+// LaneSubject is the subject of a queued task of lane ("" = TaskSubject):
+// <prefix>.t.<queue>~<lane>.<id>.
+func (n Names) LaneSubject(queue, lane, id string) string {
+	return n.TaskSubject(laneQueue(queue, lane), id)
+}
+
+// LaneFilter is the filter of a lane's consumer.
+func (n Names) LaneFilter(queue, lane string) string { return n.QueueFilter(laneQueue(queue, lane)) }
+
+// LaneConsumer is the durable consumer of a lane: <prefix>-<queue>~<lane>.
+func (n Names) LaneConsumer(queue, lane string) string { return n.Consumer(laneQueue(queue, lane)) }
+
+// IDSubjects matches the task subjects of id in every queue and lane: a
+// lane's publish expects none of them to hold a task.
+func (n Names) IDSubjects(id string) string { return n.prefix + ".t.*." + id }
+
+// FlowBucket is the KV bucket of flow control records: pauses, uniqueness
+// and debounce keys (docs/protocol.md, "Flow control").
+func (n Names) FlowBucket() string { return n.bucket + "_FLOW" }
+
+// FlowSubject is the stream subject of the flow control record key.
+func (n Names) FlowSubject(key string) string { return "$KV." + n.bucket + "_FLOW." + key }
+
+// PauseKey is the flow record that pauses queue: pause.<queue>.
+func (n Names) PauseKey(queue string) string { return "pause." + queue }
+
+// UniqueKey is the flow record of a uniqueness key in queue: u.<queue>.<key>.
+func (n Names) UniqueKey(queue, key string) string { return "u." + queue + "." + key }
+
+// DebounceKey is the flow record of a debounce key in queue: d.<queue>.<key>.
+func (n Names) DebounceKey(queue, key string) string { return "d." + queue + "." + key }

@@ -32,6 +32,15 @@ func (d Delivery) Attempt() int {
 	return 1
 }
 
+// Pending is how many tasks the consumer still held undelivered when it
+// delivered this one (-1 if unknown).
+func (d Delivery) Pending() int64 {
+	if meta, err := d.m.Metadata(); err == nil {
+		return int64(meta.NumPending)
+	}
+	return -1
+}
+
 // Ack answers the task for good: the work queue removes it.
 func (d Delivery) Ack() error { return d.m.Ack() }
 
@@ -85,9 +94,14 @@ const pullGroup = "strand"
 // worker: the server fills them only while no free slot waits, so a worker
 // prefetches only tasks that no idle worker could run at that moment.
 func (b *Broker) Pull(queue string, expires time.Duration, prefetch bool, deliver func(Delivery), release func(n int)) (*Puller, error) {
+	return b.PullLane(queue, "", expires, prefetch, deliver, release)
+}
+
+// PullLane is Pull for one priority lane of queue ("" is the normal lane).
+func (b *Broker) PullLane(queue, lane string, expires time.Duration, prefetch bool, deliver func(Delivery), release func(n int)) (*Puller, error) {
 	p := &Puller{
 		b:       b,
-		subject: "$JS.API.CONSUMER.MSG.NEXT." + b.names.TasksStream() + "." + b.names.Consumer(queue),
+		subject: "$JS.API.CONSUMER.MSG.NEXT." + b.names.TasksStream() + "." + b.names.LaneConsumer(queue, lane),
 		expires: expires,
 	}
 	if prefetch {
@@ -149,7 +163,10 @@ func (p *Puller) receive(m *nats.Msg) int {
 // user may not pull from the queue), it fails at once with an error
 // wrapping strand.ErrForbidden, and Sweep hands back the slots of the
 // requests that were open.
-func (p *Puller) Request(n int) error {
+func (p *Puller) Request(n int) error { return p.RequestFor(n, p.expires) }
+
+// RequestFor is Request with a request that waits up to expires for tasks.
+func (p *Puller) RequestFor(n int, expires time.Duration) error {
 	if err := p.refusal(); err != nil {
 		return fmt.Errorf("pull: %w", err)
 	}
@@ -158,9 +175,9 @@ func (p *Puller) Request(n int) error {
 		Expires  time.Duration `json:"expires"`
 		Group    string        `json:"group"`
 		Priority int           `json:"priority,omitempty"`
-	}{n, p.expires, pullGroup, p.priority})
+	}{n, expires, pullGroup, p.priority})
 	p.mu.Lock()
-	p.pending = append(p.pending, &request{left: n, deadline: time.Now().Add(p.expires)})
+	p.pending = append(p.pending, &request{left: n, deadline: time.Now().Add(expires)})
 	p.mu.Unlock()
 	if err := p.b.conn.PublishRequest(p.subject, p.sub.Subject, body); err != nil {
 		p.mu.Lock()

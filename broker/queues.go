@@ -24,6 +24,8 @@ type QueueInfo struct {
 	Redelivered int       // delivered more than once, not yet acknowledged
 	Waiting     int       // pull requests of workers waiting for tasks
 	LastActive  time.Time // the last delivery or acknowledgement; zero if none
+	// The tasks of Depth waiting in the high and low priority lanes.
+	DepthHigh, DepthLow uint64
 }
 
 // Queues lists the queues, sorted by name: the durable consumers
@@ -145,23 +147,37 @@ func (b *Broker) countSeen(ctx context.Context, known map[string]bool, counts ma
 // consumerQueues lists the queues that have a consumer.
 func (b *Broker) consumerQueues(ctx context.Context, st jetstream.Stream) ([]QueueInfo, error) {
 	var out []QueueInfo
+	byQueue := map[string]int{}
 	pre := b.names.Consumer("")
 	lister := st.ListConsumers(ctx)
 	for ci := range lister.Info() {
-		queue, ok := strings.CutPrefix(ci.Name, pre)
-		if !ok || codec.ValidQueue(queue) != nil || ci.Config.FilterSubject != b.names.QueueFilter(queue) {
+		token, ok := strings.CutPrefix(ci.Name, pre)
+		queue, lane, _ := strings.Cut(token, laneSep)
+		if !ok || codec.ValidQueue(queue) != nil || ci.Config.FilterSubject != b.names.LaneFilter(queue, lane) {
 			continue
 		}
-		q := QueueInfo{
-			Queue: queue, Consumer: ci.Name, Depth: ci.NumPending, InFlight: ci.NumAckPending,
-			Redelivered: ci.NumRedelivered, Waiting: ci.NumWaiting,
+		i, seen := byQueue[queue]
+		if !seen {
+			i = len(out)
+			byQueue[queue] = i
+			out = append(out, QueueInfo{Queue: queue, Consumer: b.names.Consumer(queue)})
+		}
+		q := &out[i]
+		q.Depth += ci.NumPending
+		q.InFlight += ci.NumAckPending
+		q.Redelivered += ci.NumRedelivered
+		q.Waiting += ci.NumWaiting
+		switch lane {
+		case LaneHigh:
+			q.DepthHigh = ci.NumPending
+		case LaneLow:
+			q.DepthLow = ci.NumPending
 		}
 		for _, t := range []*time.Time{ci.Delivered.Last, ci.AckFloor.Last} {
 			if t != nil && t.After(q.LastActive) {
 				q.LastActive = *t
 			}
 		}
-		out = append(out, q)
 	}
 	if err := lister.Err(); err != nil {
 		return nil, fmt.Errorf("list queues: %w", err)

@@ -33,6 +33,9 @@ const (
 	headerSequence     = "Nats-Sequence"
 	headerTimeStamp    = "Nats-Time-Stamp"
 	headerSubject      = "Nats-Subject"
+	// headerExpectedSubject names the subject (wildcards allowed) that
+	// Nats-Expected-Last-Subject-Sequence checks instead of the message's own.
+	headerExpectedSubject = "Nats-Expected-Last-Subject-Sequence-Subject"
 )
 
 // Record is one stored message: a queued task or a record of the bucket.
@@ -160,7 +163,8 @@ type Task struct {
 	// then (zero: queued now). A time not after now queues it now.
 	At time.Time
 
-	relayed bool // a firing a worker moves into its queue (Relay)
+	relayed bool   // a firing a worker moves into its queue (Relay)
+	Lane    string // its priority lane: LaneHigh, LaneLow, or "" (normal)
 }
 
 // headroom is what a message needs beyond its payload: subject and headers.
@@ -178,7 +182,14 @@ func (b *Broker) taskMsg(t *Task) (*nats.Msg, error) {
 	if t.TTL < MinTTL {
 		return nil, fmt.Errorf("%w: task TTL %v is under the server's minimum of %v", strand.ErrBadOption, t.TTL, MinTTL)
 	}
-	msg := &nats.Msg{Subject: b.names.TaskSubject(t.Queue, t.ID), Data: t.Data, Header: nats.Header{}}
+	msg := &nats.Msg{Subject: b.names.LaneSubject(t.Queue, t.Lane, t.ID), Data: t.Data, Header: nats.Header{}}
+	if t.Lane != "" {
+		// The stream refuses a second task on the lane's subject by itself;
+		// this makes it refuse one whose id is queued in any queue or lane
+		// (docs/protocol.md, "Priorities").
+		msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
+		msg.Header.Set(headerExpectedSubject, b.names.IDSubjects(t.ID))
+	}
 	msg.Header.Set(codec.HeaderContentType, t.Format.ContentType())
 	msg.Header.Set(codec.HeaderFunc, t.Func)
 	if t.Trace != "" {
@@ -218,7 +229,7 @@ func (b *Broker) Submit(ctx context.Context, tasks ...*Task) []error {
 		}
 		msg, err := b.taskMsg(t)
 		if err == nil && t.OwnID {
-			err = b.idFree(ctx, t.Queue, t.ID)
+			err = b.idFree(ctx, t.Queue, t.ID, t.Lane)
 		}
 		if err == nil && t.OwnID && !t.relayed {
 			err = b.scheduledFree(ctx, t.Queue, t.ID)
@@ -248,7 +259,7 @@ func (b *Broker) Submit(ctx context.Context, tasks ...*Task) []error {
 				err = ctx.Err()
 			}
 			switch {
-			case perSubjectFull(err):
+			case perSubjectFull(err), tasks[i].Lane != "" && wrongLastSeq(err):
 				if retried && b.stored(ctx, msgs[i]) {
 					continue // an earlier try was stored after all
 				}
@@ -311,8 +322,11 @@ func (b *Broker) stored(ctx context.Context, msg *nats.Msg) bool {
 	return err == nil && rec != nil && string(rec.Data) == string(msg.Data)
 }
 
-// idFree refuses an id whose outcome or cancellation is kept.
-func (b *Broker) idFree(ctx context.Context, queue, id string) error {
+// idFree refuses an id whose outcome or cancellation is kept, and, for a
+// normal task (lane ""), one queued in a priority or fair lane of its queue: the
+// server refuses a lane's publish while the id is queued anywhere, but not
+// a normal publish while the id waits in a lane.
+func (b *Broker) idFree(ctx context.Context, queue, id, lane string) error {
 	o, err := b.Outcome(ctx, queue, id)
 	if err != nil {
 		return err
@@ -320,13 +334,73 @@ func (b *Broker) idFree(ctx context.Context, queue, id string) error {
 	if o != nil {
 		return fmt.Errorf("%w: %s (%s)", strand.ErrDuplicate, id, o.Status)
 	}
+	if lane == "" {
+		recs, err := b.getAll(ctx, b.queuedReads(queue, id)[1:]...)
+		if err != nil {
+			return err
+		}
+		rec := firstRecord(recs...)
+		if rec == nil {
+			if rec, err = b.queuedFair(ctx, queue, id); err != nil {
+				return err
+			}
+		}
+		if rec != nil {
+			return fmt.Errorf("%w: %s (queued in another lane)", strand.ErrDuplicate, id)
+		}
+	}
 	return nil
 }
 
-// Queued reads the task of queue with id as it waits in its queue (or runs):
-// nil once it has been answered, or if it never existed.
+// Queued reads the task of queue with id as it waits in its queue (or runs),
+// in whichever priority lane: nil once it has been answered, or if it never
+// existed.
 func (b *Broker) Queued(ctx context.Context, queue, id string) (*Record, error) {
-	return b.get(ctx, b.names.TasksStream(), b.names.TaskSubject(queue, id))
+	recs, err := b.getAll(ctx, b.queuedReads(queue, id)...)
+	if err != nil {
+		return nil, err
+	}
+	if rec := firstRecord(recs...); rec != nil {
+		return rec, nil
+	}
+	return b.queuedFair(ctx, queue, id)
+}
+
+// queuedFair reads the task in the fair lanes of its queue (a second round
+// trip, made only for a task found in no other lane).
+func (b *Broker) queuedFair(ctx context.Context, queue, id string) (*Record, error) {
+	reads := make([]read, 0, FairLanes)
+	for _, l := range FairLaneNames {
+		reads = append(reads, read{b.names.TasksStream(), b.names.LaneSubject(queue, l, id)})
+	}
+	recs, err := b.getAll(ctx, reads...)
+	if errors.Is(err, strand.ErrForbidden) {
+		return nil, nil // a user confined to the other lanes: no fair task of its queue
+	}
+	if err != nil {
+		return nil, err
+	}
+	return firstRecord(recs...), nil
+}
+
+// queuedReads are the reads of a task's subject in each lane of its queue.
+func (b *Broker) queuedReads(queue, id string) []read {
+	n := b.names
+	return []read{
+		{n.TasksStream(), n.TaskSubject(queue, id)},
+		{n.TasksStream(), n.LaneSubject(queue, LaneHigh, id)},
+		{n.TasksStream(), n.LaneSubject(queue, LaneLow, id)},
+	}
+}
+
+// firstRecord is the first of recs that is not nil.
+func firstRecord(recs ...*Record) *Record {
+	for _, r := range recs {
+		if r != nil {
+			return r
+		}
+	}
+	return nil
 }
 
 // Locate finds the queue of task id when the caller does not know it, from
@@ -447,6 +521,7 @@ type Lookup struct {
 	// schedule; Task is its envelope.
 	Scheduled bool
 	RunAt     time.Time
+	Lane      string // the priority lane it waits in ("" = normal)
 }
 
 // Status is the task's status: the outcome's, else the state's, pending
@@ -481,11 +556,11 @@ func (b *Broker) Look(ctx context.Context, queue, id string) (*Lookup, error) {
 	// matter: an outcome wins, and a task no longer queued without one is
 	// read again below.
 	n := b.names
-	recs, err := b.getAll(ctx,
-		read{n.Stream(), n.KeySubject(n.ResultKey(queue, id))},
-		read{n.Stream(), n.KeySubject(n.CancelKey(queue, id))},
-		read{n.TasksStream(), n.TaskSubject(queue, id)},
-		read{n.Stream(), n.KeySubject(n.StateKey(queue, id))})
+	recs, err := b.getAll(ctx, append([]read{
+		{n.Stream(), n.KeySubject(n.ResultKey(queue, id))},
+		{n.Stream(), n.KeySubject(n.CancelKey(queue, id))},
+		{n.Stream(), n.KeySubject(n.StateKey(queue, id))}},
+		b.queuedReads(queue, id)...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -493,7 +568,13 @@ func (b *Broker) Look(ctx context.Context, queue, id string) (*Lookup, error) {
 	if l.Outcome, err = b.firstOutcome(recs[0], recs[1]); err != nil || l.Outcome != nil {
 		return l, err
 	}
-	rec := recs[2]
+	rec := firstRecord(recs[3:]...)
+	if rec == nil && recs[0] == nil && recs[1] == nil {
+		// Not in the normal or priority lanes: perhaps in a fair lane.
+		if rec, err = b.queuedFair(ctx, queue, id); err != nil {
+			return nil, err
+		}
+	}
 	if rec == nil {
 		// Answered between the reads, or gone: read the outcome again;
 		// else it may not be queued yet (delayed, or due).
@@ -503,7 +584,8 @@ func (b *Broker) Look(ctx context.Context, queue, id string) (*Lookup, error) {
 		return b.lookScheduled(ctx, l, id)
 	}
 	b.fillTask(l, id, rec)
-	if st := recs[3]; st != nil {
+	_, l.Lane, _, _ = n.ParseLaneSubject(rec.Subject)
+	if st := recs[2]; st != nil {
 		if l.State, err = codec.DecodeState(st.Data); err != nil {
 			return nil, err
 		}
@@ -519,6 +601,13 @@ func (b *Broker) Look(ctx context.Context, queue, id string) (*Lookup, error) {
 // strand.ErrFinished, one that has no record with strand.ErrNotFound; so is
 // a task that finished while it was being cancelled.
 func (b *Broker) Cancel(ctx context.Context, queue, id string, resultTTL time.Duration) error {
+	return b.CancelBecause(ctx, queue, id, resultTTL, "cancelled by caller", false)
+}
+
+// CancelBecause is Cancel with the reason the cancellation gives ("<func>:
+// <reason>"); pendingOnly leaves a task alone, with strand.ErrFinished,
+// once a worker has started it.
+func (b *Broker) CancelBecause(ctx context.Context, queue, id string, resultTTL time.Duration, reason string, pendingOnly bool) error {
 	l, err := b.Look(ctx, queue, id)
 	if err != nil {
 		return fmt.Errorf("cancel %s: %w", id, err)
@@ -529,6 +618,9 @@ func (b *Broker) Cancel(ctx context.Context, queue, id string, resultTTL time.Du
 	if l.Task == nil {
 		return fmt.Errorf("cancel %s: %w", id, strand.ErrNotFound)
 	}
+	if pendingOnly && l.State != nil {
+		return fmt.Errorf("cancel %s: %w (%s)", id, strand.ErrFinished, l.State.Status)
+	}
 	env := l.Task
 	ttl := ClampResultTTL(env.ResultTTLMS, resultTTL)
 	if left := time.Until(l.Expires); left > ttl {
@@ -536,7 +628,7 @@ func (b *Broker) Cancel(ctx context.Context, queue, id string, resultTTL time.Du
 	}
 	o := &codec.Outcome{
 		Status: strand.StatusCancelled, Func: env.Func, Queue: l.Queue, Created: env.Created, Meta: env.Meta,
-		Error:    &codec.ErrorInfo{Kind: strand.KindCancelled, Message: env.Func + ": cancelled by caller"},
+		Error:    &codec.ErrorInfo{Kind: strand.KindCancelled, Message: env.Func + ": " + reason},
 		Finished: time.Now().UnixMilli(),
 	}
 	data, err := l.Format.Marshal(o)
@@ -559,8 +651,16 @@ func (b *Broker) Cancel(ctx context.Context, queue, id string, resultTTL time.Du
 			return fmt.Errorf("cancel %s: cancelled, but its schedule stays until it fires: %w", id, err)
 		}
 	}
+	if env.Unique == UniqueUntilFinished && env.Key != "" {
+		// The task has ended: so has the uniqueness it held.
+		_ = b.ReleaseUnique(ctx, l.Queue, env.Key, id)
+	}
 	return nil
 }
+
+// UniqueUntilFinished is the envelope's "unique" for a key held until the
+// task finishes (its workers release it then); "for" holds it a window.
+const UniqueUntilFinished = "finished"
 
 // create writes key create-only with a TTL and returns its sequence.
 func (b *Broker) create(ctx context.Context, key string, data []byte, f codec.Format, ttl time.Duration) (uint64, error) {

@@ -210,7 +210,7 @@ func TestEnvelopeUnknownKeysIgnored(t *testing.T) {
 			b := enc(t, f, map[string]any{
 				"v": 1, "id": "abc", "func": "add", "args": []any{2, 3},
 				"future_field": map[string]any{"x": []any{1, "y", nil}},
-				"priority":     7,
+				"future_level": 7,
 				"":             "empty key",
 			})
 			e, err := codec.DecodeEnvelope(f, b)

@@ -42,6 +42,11 @@ type Envelope struct {
 	Trace       string            `msgpack:"trace,omitempty" json:"trace,omitempty"` // W3C traceparent
 	// Flow names the workflow a task belongs to (docs/protocol.md, Workflows).
 	Flow *FlowRef `msgpack:"flow,omitempty" json:"flow,omitempty"`
+	// Flow control (docs/protocol.md, "Flow control"); all optional.
+	Priority  string `msgpack:"priority,omitempty" json:"priority,omitempty"`     // "high", "low"; "" = normal
+	Key       string `msgpack:"key,omitempty" json:"key,omitempty"`               // the task's flow key (unique, debounce, limits)
+	Unique    string `msgpack:"unique,omitempty" json:"unique,omitempty"`         // "for" or "finished": the key is unique
+	NotBefore int64  `msgpack:"not_before,omitempty" json:"not_before,omitempty"` // unix ms: not started before (debounce)
 }
 
 // ErrorInfo is the error part of a state or outcome record.
@@ -76,6 +81,9 @@ type State struct {
 	Progress    *Progress     `msgpack:"progress,omitempty" json:"progress,omitempty"`
 	NextAttempt int64         `msgpack:"next_attempt,omitempty" json:"next_attempt,omitempty"` // unix ms
 	LastError   *ErrorInfo    `msgpack:"last_error,omitempty" json:"last_error,omitempty"`
+	// Waiting says why a task that a worker holds has not started (status
+	// pending): "limit: …" or "rate: …" (docs/protocol.md, "Flow control").
+	Waiting string `msgpack:"waiting,omitempty" json:"waiting,omitempty"`
 }
 
 // Outcome is the record r.<queue>.<id>: a task's terminal status, written

@@ -46,7 +46,8 @@ func msgpackRecord(v any) any {
 func (e *envelopeMsgpack) EncodeMsgpack(enc *msgpack.Encoder) error {
 	n := 4 // v, id, func, args
 	n += count(len(e.Kwargs) > 0, e.Queue != "", e.Created != 0, e.Deadline != 0, e.TimeoutMS != 0,
-		e.MaxAttempts != 0, e.ResultTTLMS != 0, len(e.Meta) > 0, e.Trace != "", e.Flow != nil)
+		e.MaxAttempts != 0, e.ResultTTLMS != 0, len(e.Meta) > 0, e.Trace != "", e.Flow != nil,
+		e.Priority != "", e.Key != "", e.Unique != "", e.NotBefore != 0)
 	w := mapWriter{enc: enc}
 	w.len(n)
 	w.int("v", int64(e.V))
@@ -80,6 +81,10 @@ func (e *envelopeMsgpack) EncodeMsgpack(enc *msgpack.Encoder) error {
 		w.str("queue", e.Flow.Queue)
 		w.strOmit("step", e.Flow.Step)
 	}
+	w.strOmit("priority", e.Priority)
+	w.strOmit("key", e.Key)
+	w.strOmit("unique", e.Unique)
+	w.intOmit("not_before", e.NotBefore)
 	return w.err
 }
 
@@ -239,6 +244,14 @@ func decodeEnvelopeMsgpack(b []byte, e *Envelope) bool {
 			e.Trace = r.str()
 		case "flow":
 			e.Flow = r.flowRef()
+		case "priority":
+			e.Priority = r.str()
+		case "key":
+			e.Key = r.str()
+		case "unique":
+			e.Unique = r.str()
+		case "not_before":
+			e.NotBefore = r.int()
 		default:
 			r.skip()
 			continue
@@ -293,7 +306,7 @@ func decodeOutcomeMsgpack(b []byte, o *Outcome) bool {
 // fieldSet is the keys a decoder has met: a key seen twice sends the
 // record to the library, which merges the two values its own way.
 type fieldSet struct {
-	keys [16][]byte
+	keys [20][]byte
 	n    int
 }
 

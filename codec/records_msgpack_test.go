@@ -283,7 +283,7 @@ func TestHandCodedFields(t *testing.T) {
 		v    any
 		keys string
 	}{
-		{Envelope{}, "v id func args kwargs queue created deadline timeout_ms max_attempts result_ttl_ms meta trace flow"},
+		{Envelope{}, "v id func args kwargs queue created deadline timeout_ms max_attempts result_ttl_ms meta trace flow priority key unique not_before"},
 		{Outcome{}, "status func queue created meta result error attempt started finished worker items task"},
 		{ErrorInfo{}, "kind message"},
 	} {

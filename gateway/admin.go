@@ -21,6 +21,7 @@ type queueBody struct {
 	Waiting     int    `json:"waiting"`     // pull requests of workers waiting for tasks
 	Dead        uint64 `json:"dead"`        // tasks in the dead-letter stream
 	Workers     int    `json:"workers"`     // live workers that consume the queue
+	Paused      bool   `json:"paused"`      // paused across the fleet (writer.Pause): it takes tasks and runs none
 	// Warning says what is wrong with the queue: no worker consumes it.
 	Warning string `json:"warning,omitempty"`
 }
@@ -68,6 +69,9 @@ func (g *gateway) queueList(ctx context.Context) ([]queueBody, []codec.Worker, e
 		}
 	}
 	for i := range out {
+		if p, err := g.b.Paused(ctx, out[i].Queue); err == nil && p != nil {
+			out[i].Paused = true
+		}
 		if out[i].Workers == 0 && (out[i].Depth > 0 || out[i].InFlight > 0 || out[i].Consumer == "") {
 			out[i].Warning = noWorker
 		}

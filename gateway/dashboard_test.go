@@ -206,6 +206,21 @@ func TestDashboard(t *testing.T) {
 			chromedp.WithPollingInterval(50*time.Millisecond)),
 	)
 
+	// The queue's Pause button pauses it across the fleet, Resume resumes it.
+	run("pause the queue from the page",
+		chromedp.Navigate(url+"/"),
+		chromedp.WaitVisible(css(`#queues tr[data-queue="default"][data-paused="no"] button.pause`)),
+		chromedp.Click(css(`#queues tr[data-queue="default"] button.pause`)),
+		chromedp.WaitVisible(css(`#queues tr[data-queue="default"][data-paused="yes"]`)),
+	)
+	if paused, _, err := w.Paused(sctx, "default"); err != nil || !paused {
+		t.Fatalf("the page's pause: paused %v, %v", paused, err)
+	}
+	run("resume it",
+		chromedp.Click(css(`#queues tr[data-queue="default"][data-paused="yes"] button.pause`)),
+		chromedp.WaitVisible(css(`#queues tr[data-queue="default"][data-paused="no"]`)),
+	)
+
 	if path := os.Getenv("STRAND_DASHBOARD_PNG"); path != "" {
 		screenshot(t, ctx, url, w, path)
 	}

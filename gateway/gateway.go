@@ -103,6 +103,9 @@ var routes = []route{
 	{http.MethodPost, "/v1/tasks/actions", (*gateway).act},
 	{http.MethodPost, "/v1/dlq/replay", (*gateway).replayMany},
 	{http.MethodGet, "/v1/stats", (*gateway).stats},
+	{http.MethodGet, "/v1/queues/{queue}/pause", (*gateway).pauseState},
+	{http.MethodPost, "/v1/queues/{queue}/pause", (*gateway).pause},
+	{http.MethodPost, "/v1/queues/{queue}/resume", (*gateway).resume},
 }
 
 // New returns the HTTP API over w and b: JSON in and out, routes as
@@ -181,7 +184,7 @@ func (g *gateway) fail(rw http.ResponseWriter, r *http.Request, err error) {
 		code, kind = http.StatusRequestEntityTooLarge, "too_large"
 	case errors.Is(err, strand.ErrNotFound):
 		code, kind = http.StatusNotFound, "not_found"
-	case errors.Is(err, strand.ErrMalformed):
+	case errors.Is(err, strand.ErrMalformed), errors.Is(err, strand.ErrBadOption):
 		code, kind = http.StatusBadRequest, "bad_request"
 	case errors.Is(err, strand.ErrBadOption):
 		code, kind = http.StatusBadRequest, "bad_request"

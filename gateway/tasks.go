@@ -61,6 +61,12 @@ type submitRequest struct {
 	Delay duration `json:"delay"`
 
 	at time.Time // now + Delay, taken once
+	// Flow control (docs/protocol.md, "Flow control").
+	Priority  string          `json:"priority"`
+	Key       string          `json:"key"`
+	UniqueFor json.RawMessage `json:"unique_for"` // a duration, or "finished"
+	Debounce  duration        `json:"debounce"`
+	Fair      bool            `json:"fair"`
 }
 
 // taskRef is the answer to a submission: the task's id, queue and status.
@@ -70,6 +76,9 @@ type taskRef struct {
 	Status   string `json:"status"`
 	ReplayOf string `json:"replay_of,omitempty"`
 	RunAt    string `json:"run_at,omitempty"`
+	// Existing is set when a uniqueness key was held: the task is the one
+	// that holds it, not a new one.
+	Existing bool `json:"existing,omitempty"`
 }
 
 // outcomeBody is a task's outcome as JSON.
@@ -108,12 +117,25 @@ func (g *gateway) submit(rw http.ResponseWriter, r *http.Request) {
 		opts = append(opts, writer.Trace(tp))
 	}
 	h, err := g.w.Submit(r.Context(), req.Func, opts...)
+	existing := false
+	if err != nil && len(req.UniqueFor) > 0 && errors.Is(err, strand.ErrDuplicate) && h != nil {
+		existing, err = true, nil // the key is held: answer with the task that holds it
+	}
 	if err != nil {
 		g.fail(rw, r, err)
 		return
 	}
-	ref := taskRef{ID: h.ID(), Queue: h.Queue(), Status: string(strand.StatusPending)}
-	if at := req.runAt(); at.After(time.Now()) {
+	ref := taskRef{ID: h.ID(), Queue: h.Queue(), Status: string(strand.StatusPending), Existing: existing}
+	if existing {
+		if st, err := h.Status(r.Context()); err == nil {
+			ref.Status = string(st)
+		}
+		if wait <= 0 {
+			rw.Header().Set("Location", "/v1/tasks/"+h.ID())
+			writeJSON(rw, http.StatusOK, ref)
+			return
+		}
+	} else if at := req.runAt(); at.After(time.Now()) {
 		// The server runs it at the second, rounded up.
 		ref.Status, ref.RunAt = string(strand.StatusScheduled), rfc3339(at.Add(time.Second-time.Nanosecond).Truncate(time.Second))
 	}
@@ -162,6 +184,31 @@ func (req *submitRequest) options() ([]any, error) {
 	if at := req.runAt(); !at.IsZero() {
 		out = append(out, writer.At(at))
 	}
+	if req.Priority != "" {
+		out = append(out, writer.Priority(req.Priority))
+	}
+	switch {
+	case len(req.UniqueFor) > 0 && string(req.UniqueFor) != "null":
+		window := writer.UntilFinished
+		if string(bytes.TrimSpace(req.UniqueFor)) != `"finished"` {
+			var d duration
+			if err := d.UnmarshalJSON(req.UniqueFor); err != nil {
+				return nil, fmt.Errorf("unique_for: %v, or \"finished\"", err)
+			}
+			if time.Duration(d) < time.Second {
+				return nil, errors.New("unique_for: below 1s")
+			}
+			window = time.Duration(d)
+		}
+		out = append(out, writer.Unique(req.Key, window))
+	case req.Debounce != 0:
+		out = append(out, writer.Debounce(req.Key, time.Duration(req.Debounce)))
+	case req.Key != "":
+		out = append(out, writer.Key(req.Key))
+	}
+	if req.Fair {
+		out = append(out, writer.Fair())
+	}
 	return out, nil
 }
 
@@ -205,10 +252,26 @@ func (req *submitRequest) check() error {
 		return errors.New("run_at and delay: give one of them")
 	case req.Delay < 0:
 		return errors.New("delay: negative")
+	case req.Debounce != 0 && time.Duration(req.Debounce) < time.Second:
+		return errors.New("debounce: below 1s")
+	case (len(req.UniqueFor) > 0 || req.Debounce != 0) && req.Key == "":
+		return errors.New("unique_for and debounce need a key")
+	case len(req.UniqueFor) > 0 && req.Debounce != 0:
+		return errors.New("unique_for and debounce exclude each other")
+	case req.Fair && req.Key == "":
+		return errors.New("fair needs a key")
 	}
 	if req.RunAt != "" {
 		if _, err := time.Parse(time.RFC3339, req.RunAt); err != nil {
 			return fmt.Errorf("run_at %q: want an RFC 3339 time such as 2026-12-24T18:00:00Z", req.RunAt)
+		}
+	}
+	if err := codec.ValidPriority(req.Priority); err != nil {
+		return err
+	}
+	if req.Key != "" {
+		if err := codec.ValidKey(req.Key); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -297,6 +360,8 @@ type infoBody struct {
 	Items       int64             `json:"items,omitempty"`
 	// RunAt is when a scheduled (delayed) task becomes due.
 	RunAt string `json:"run_at,omitempty"`
+	// Waiting says why a pending task has not started ("paused").
+	Waiting string `json:"waiting,omitempty"`
 }
 
 func rfc3339(t time.Time) string {
@@ -310,7 +375,7 @@ func infoJSON(in *writer.Info) *infoBody {
 	body := &infoBody{
 		ID: in.ID, Status: string(in.Status), Func: in.Func, Queue: in.Queue, Attempt: in.Attempt, Worker: in.Worker,
 		Created: rfc3339(in.Created), Started: rfc3339(in.Started), Finished: rfc3339(in.Finished),
-		Progress: in.Progress, Meta: in.Meta, Items: in.Items, RunAt: rfc3339(in.RunAt),
+		Progress: in.Progress, Meta: in.Meta, Items: in.Items, RunAt: rfc3339(in.RunAt), Waiting: in.Waiting,
 	}
 	if in.Err != nil {
 		e := codec.ErrorInfoOf(in.Err)

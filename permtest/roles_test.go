@@ -28,7 +28,10 @@ func TestRoles(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	admin := connect(t, url, "admin")             // provisions the streams
+	admin := connect(t, url, "admin")          // provisions the streams
+	if _, err := admin.Flow(ctx); err != nil { // the flow bucket, which producers and workers may not create
+		t.Fatal(err)
+	}
 	if _, err := admin.Workers(ctx); err != nil { // and the workers bucket, which a worker may not create
 		t.Fatal(err)
 	}
@@ -135,6 +138,16 @@ func TestRoles(t *testing.T) {
 		must(t, err)
 		if st, err := same.Status(ctx); err != nil || st != strand.StatusCompleted {
 			t.Fatalf("status: %s, %v", st, err)
+		}
+
+		// Flow control: a priority lane, a key unique until finished, a debounce.
+		for _, opt := range []writer.Option{writer.Priority("high"), writer.Priority("low"),
+			writer.Unique("u1", writer.UntilFinished), writer.Debounce("d1", time.Second)} {
+			h, err := w.Submit(ctx, "add", 2, 3, opt)
+			must(t, err)
+			if err := h.Result(ctx, &sum); err != nil || sum != 5 {
+				t.Fatalf("add with a flow option: %d, %v", sum, err)
+			}
 		}
 
 		// Items, with a retry that drops the first attempt's.

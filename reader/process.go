@@ -101,10 +101,19 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 		r.startFlow(t)
 		return
 	}
+	if !r.waitOpen(t) || !r.waitNotBefore(t) {
+		nak(t.log, m) // paused or held back, and the worker stops: another worker takes it later
+		return
+	}
+	if r.isCancelled(queue, id) {
+		_ = m.Ack() // cancelled while it waited
+		return
+	}
 	// A redelivery may follow an outcome written before a crash or a lost
 	// ack; a task whose producer chose its id may reuse one that is done.
 	if t.attempt > 1 || m.Headers().Get(broker.HeaderOwnID) != "" {
 		if o := r.outcome(ctx, t); o != nil {
+			r.releaseUnique(t) // its worker may have died before it released the key
 			// The outcome was written before a crash or a lost ack: done.
 			// A dead task's dead letter may be missing: it is sent again
 			// (the stream drops it if it has it).
@@ -129,6 +138,24 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 			env.Func, t.attempt-1, t.attempts)}, acks)
 		return
 	}
+
+	c := j.claim
+	if c == nil && len(r.cfg.Limits) > 0 {
+		var reason string
+		var next time.Time
+		c, reason, next, err = r.admit(ctx, t)
+		if err != nil {
+			reason = "limit: " + err.Error()
+		}
+		if reason != "" {
+			// Over a limit: not an attempt. The task waits in the room and
+			// its slot takes other tasks meanwhile.
+			r.writeState(t, r.waitingState(t, reason))
+			r.park(&waiting{t: t, j: j, reason: reason, next: next}, r.urgent)
+			return
+		}
+	}
+	defer c.release(r.b) // after finish below: the outcome's finish time comes first
 
 	taskCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -365,10 +392,12 @@ func (r *Reader) ack(acks <-chan pendingAck) {
 		}
 		switch ok := r.confirmed(&p); {
 		case ok && isStep(p.t):
+			r.releaseUnique(p.t)
 			// A workflow step carries its workflow on before its answer,
 			// off this goroutine: the next outcomes need not wait for it.
 			r.carrying.Go(func() { r.answer(p.t, p.term, p.outcome) })
 		case ok:
+			r.releaseUnique(p.t)
 			due = append(due, answer{t: p.t, term: p.term, at: time.Now().Add(ackLinger)})
 			if len(due) == 1 {
 				linger.Reset(ackLinger)

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
+	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/registry"
@@ -82,6 +83,22 @@ type Config struct {
 	ProcessQueues []string `envconfig:"PROCESS_QUEUES"`
 	// ChildPath is the binary that runs process tasks (default this one).
 	ChildPath string `envconfig:"CHILD_PATH"`
+	// QueueWeights weighs the queues against each other (asynq style:
+	// {"critical": 6, "default": 3, "low": 1}): a free slot goes to a queue
+	// with tasks waiting, drawn with odds by weight (default: all 1, and the
+	// queues take free slots first come first served).
+	QueueWeights map[string]int `envconfig:"QUEUE_WEIGHTS"`
+	// StrictPriority gives each free slot to the heaviest queue that has
+	// tasks waiting: a lighter queue runs only while the heavier are empty.
+	StrictPriority bool `envconfig:"STRICT_PRIORITY"`
+	// Fair consumes the queues' fair lanes (writer.Fair): the worker takes
+	// them and the normal lane in turn, so that one key's backlog does not
+	// hold back another key's tasks (default false: fair tasks wait for a
+	// worker that has it).
+	Fair bool `envconfig:"FAIR"`
+	// Limits cap tasks across the fleet: per function and key, how many
+	// run at once and how many start per interval (default none).
+	Limits []Limit `ignored:"true"`
 }
 
 func (c Config) withDefaults() Config {
@@ -164,6 +181,13 @@ type Reader struct {
 	inFlight  atomic.Int64   // handlers running now, for the heartbeat record
 	busy      chan struct{}  // signalled when inFlight changes: the heartbeat tells it soon
 	carrying  sync.WaitGroup // workflow steps carrying their workflow on (flow.go)
+
+	gates    map[string]*gate // per queue: paused or not (flow.go)
+	stopping chan struct{}    // closed when Run starts to stop
+	releases sync.WaitGroup   // uniqueness keys being released (flow.go)
+	room     room             // tasks waiting for their limits (limits.go)
+	spares   spares           // limits' slots kept a moment for the next task (limits.go)
+	urgent   chan job         // to the pool before any other job
 }
 
 // New returns a worker for the functions in reg.
@@ -177,6 +201,16 @@ func New(b *broker.Broker, reg *registry.Registry, cfg Config) (*Reader, error) 
 			return nil, err
 		}
 	}
+	for q, w := range cfg.QueueWeights {
+		if w <= 0 || !slices.Contains(cfg.Queues, q) {
+			return nil, fmt.Errorf("%w: queue weight %s=%d: want a weight of at least 1 for one of the worker's queues %v", strand.ErrBadOption, q, w, cfg.Queues)
+		}
+	}
+	for _, l := range cfg.Limits {
+		if err := l.check(); err != nil {
+			return nil, fmt.Errorf("%w: %v", strand.ErrBadOption, err)
+		}
+	}
 	r := &Reader{
 		b: b, reg: reg, cfg: cfg, names: b.Names(),
 		log:       cfg.Logger.With().Str("worker", cfg.WorkerID).Logger(),
@@ -185,6 +219,12 @@ func New(b *broker.Broker, reg *registry.Registry, cfg Config) (*Reader, error) 
 		cancelled: make(map[string]time.Time),
 		now:       make(chan struct{}),
 		busy:      make(chan struct{}, 1),
+		gates:     make(map[string]*gate, len(cfg.Queues)),
+		stopping:  make(chan struct{}),
+		urgent:    make(chan job),
+	}
+	for _, q := range cfg.Queues {
+		r.gates[q] = newGate()
 	}
 	if len(cfg.ProcessQueues) > 0 {
 		r.cfg.Middleware = append(slices.Clip(cfg.Middleware), r.inChild)
@@ -217,6 +257,7 @@ type job struct {
 	msg   broker.Delivery
 	queue string
 	slots chan struct{} // where its slot goes back
+	claim *claim        // its limits' slots, once a limit admitted it
 }
 
 // Run works until ctx ends, then shuts down in order: stop taking tasks and
@@ -230,11 +271,20 @@ func (r *Reader) Run(ctx context.Context) error {
 		return ErrRunning
 	}
 	for _, q := range r.cfg.Queues {
-		_, err := r.b.EnsureQueue(ctx, q, broker.QueueConfig{
-			AckWait: r.cfg.AckWait, MaxDeliver: r.consumerMaxDeliver(),
-			MaxAckPending: max(1000, 4*r.cfg.Concurrency),
-		})
-		if err != nil {
+		// The queue's lanes' consumers at once: one round trip, not one each.
+		lanes := r.lanes()
+		errs := make([]error, len(lanes))
+		var wg sync.WaitGroup
+		for i, lane := range lanes {
+			wg.Go(func() {
+				_, errs[i] = r.b.EnsureLane(ctx, q, lane, broker.QueueConfig{
+					AckWait: r.cfg.AckWait, MaxDeliver: r.consumerMaxDeliver(),
+					MaxAckPending: max(1000, 4*r.cfg.Concurrency),
+				})
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
 			if ctx.Err() != nil {
 				return nil // stopped while starting
 			}
@@ -250,12 +300,21 @@ func (r *Reader) Run(ctx context.Context) error {
 		return err
 	}
 	defer stopCancels()
+	stopPauses, err := r.followPauses(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	defer stopPauses()
 
 	// Handlers run under runCtx: it outlives ctx by ShutdownTimeout.
 	runCtx, stopRuns := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer stopRuns(nil)
 
 	jobs := make(chan job)
+	urgent := r.urgent // high tasks a lane's watch holds, tasks a limit admitted: the pool takes them first
 	// A slot is a task the worker may run: one per pool goroutine. Fetchers
 	// pull only as many tasks as they hold slots, so a busy worker never sits
 	// on tasks another worker could run; prefetch slots ask at a lower
@@ -263,7 +322,7 @@ func (r *Reader) Run(ctx context.Context) error {
 	slots := tokens(r.cfg.Concurrency)
 	extra := tokens(r.cfg.Prefetch) // prefetch: filled only while no free slot waits
 	acks := make(chan pendingAck, 4*r.cfg.Concurrency)
-	stopping := make(chan struct{})
+	stopping := r.stopping
 
 	var ackers sync.WaitGroup
 	ackers.Go(func() { r.ack(acks) })
@@ -271,18 +330,46 @@ func (r *Reader) Run(ctx context.Context) error {
 	var pool sync.WaitGroup
 	for range r.cfg.Concurrency {
 		pool.Go(func() {
-			for j := range jobs {
+			for {
+				var j job
+				var ok bool
+				select {
+				case j, ok = <-urgent:
+				default:
+					select {
+					case j, ok = <-urgent:
+					case j, ok = <-jobs:
+					}
+				}
+				if !ok {
+					return // jobs closed at shutdown (urgent is closed with it)
+				}
 				r.process(runCtx, j, acks)
-				j.slots <- struct{}{}
+				if j.slots != nil { // nil: a lane's watch, which held no slot
+					j.slots <- struct{}{}
+				}
 			}
 		})
 	}
 	var fetchers sync.WaitGroup
+	d := r.newDispenser(slots)
 	for _, q := range r.cfg.Queues {
-		fetchers.Go(func() { r.fetch(q, false, jobs, slots, stopping) })
-		if cap(extra) > 0 {
-			fetchers.Go(func() { r.fetch(q, true, jobs, extra, stopping) })
+		l := d.lanes[q]
+		take := d.take(q)
+		fetchers.Go(func() { r.fetch(q, l, jobs, slots, take, stopping) })
+		fetchers.Go(func() { r.watch(q, broker.LaneHigh, l, urgent, stopping) })
+		fetchers.Go(func() { r.watch(q, broker.LaneLow, l, jobs, stopping) })
+		if r.cfg.Fair {
+			for _, lane := range broker.FairLaneNames {
+				fetchers.Go(func() { r.watch(q, lane, l, jobs, stopping) })
+			}
 		}
+		if cap(extra) > 0 {
+			fetchers.Go(func() { r.fetch(q, nil, jobs, extra, extra, stopping) })
+		}
+	}
+	if d.on {
+		fetchers.Go(func() { d.run(stopping) })
 	}
 	// The server fires delayed tasks and schedules; the workers of a queue
 	// move each firing into it (broker.Relay).
@@ -298,7 +385,9 @@ func (r *Reader) Run(ctx context.Context) error {
 	r.log.Info().Dur("shutdown_timeout", r.cfg.ShutdownTimeout).Msg("worker stopping: no new tasks, waiting for running ones")
 	close(stopping)
 	fetchers.Wait()
+	r.closeRoom()
 	close(jobs)
+	close(urgent)
 
 	done := make(chan struct{})
 	go func() { pool.Wait(); close(done) }()
@@ -316,6 +405,8 @@ func (r *Reader) Run(ctx context.Context) error {
 	close(acks)
 	ackers.Wait()
 	r.carrying.Wait()
+	r.releases.Wait()
+	r.flushSpares()
 	abandonWait := r.cfg.ShutdownTimeout
 	select {
 	case <-r.now:
@@ -347,8 +438,15 @@ func tokens(n int) chan struct{} {
 // for its open requests to end, and hands back what they still brought —
 // not before: a task handed back while its pull is open would be
 // redelivered to it at once, burning an attempt.
-func (r *Reader) fetch(queue string, prefetch bool, jobs chan<- job, slots chan struct{}, stopping <-chan struct{}) {
+//
+// Its slots ask the queue's priority lanes in order (lanes.pick): the high
+// lane while it holds tasks, the normal lane, the low one once the normal
+// lane is empty. A prefetch fetcher (l nil) asks the normal lane only.
+// It takes its slots from take (slots itself, or the queue's share that a
+// dispenser hands it) and gives them back to slots.
+func (r *Reader) fetch(queue string, l *lanes, jobs chan<- job, slots chan struct{}, take <-chan struct{}, stopping <-chan struct{}) {
 	log := r.log.With().Str("queue", queue).Logger()
+	prefetch := l == nil
 	release := func(n int) {
 		for range n {
 			select {
@@ -376,15 +474,61 @@ func (r *Reader) fetch(queue string, prefetch bool, jobs chan<- job, slots chan 
 		mu.Unlock()
 		release(1)
 	}
-	p, err := r.b.Pull(queue, fetchWait, prefetch, deliver, release)
-	if err != nil {
-		log.Error().Err(err).Msg("pulling tasks")
-		return
+	pullers := map[string]*broker.Puller{}
+	laneNames := []string{""}
+	if !prefetch {
+		laneNames = r.lanes()
+	}
+	for _, lane := range laneNames {
+		p, err := r.b.PullLane(queue, lane, fetchWait, prefetch, func(d broker.Delivery) {
+			if l != nil {
+				l.seen(lane, d)
+			}
+			deliver(d)
+		}, func(n int) {
+			if l != nil && n > 0 {
+				l.emptied(lane)
+			}
+			release(n)
+		})
+		if err != nil {
+			log.Error().Err(err).Msg("pulling tasks")
+			for _, p := range pullers {
+				_ = p.Stop()
+			}
+			return
+		}
+		pullers[lane] = p
+	}
+	sweepAll := func() {
+		for _, p := range pullers {
+			release(p.Sweep())
+		}
+	}
+	openAll := func() (n int) {
+		for _, p := range pullers {
+			n += p.Open()
+		}
+		return n
 	}
 	sweep := time.NewTicker(fetchWait)
 	defer sweep.Stop()
+	g := r.gate(queue)
 	pause := time.Duration(0)
 	for stopped := false; !stopped; {
+		select {
+		case <-g.opened():
+		default:
+			// The queue is paused: ask for nothing until it is resumed.
+			select {
+			case <-g.opened():
+			case <-sweep.C:
+				sweepAll()
+			case <-stopping:
+				stopped = true
+			}
+			continue
+		}
 		if pause > 0 {
 			select {
 			case <-stopping:
@@ -395,9 +539,9 @@ func (r *Reader) fetch(queue string, prefetch bool, jobs chan<- job, slots chan 
 		}
 		// One slot, waiting for it, then whatever else is free.
 		select {
-		case <-slots:
+		case <-take:
 		case <-sweep.C:
-			release(p.Sweep())
+			sweepAll()
 			continue
 		case <-stopping:
 			stopped = true
@@ -407,13 +551,27 @@ func (r *Reader) fetch(queue string, prefetch bool, jobs chan<- job, slots chan 
 	more:
 		for n < cap(slots) {
 			select {
-			case <-slots:
+			case <-take:
 				n++
 			default:
 				break more
 			}
 		}
-		if err := p.Request(n); err != nil {
+		var err error
+		for n > 0 && err == nil {
+			lane, k := "", n
+			if l != nil {
+				lane, k = l.pick(n)
+			}
+			expires := fetchWait
+			if lane == "" && l != nil && l.lowActive() {
+				expires = fetchWait / 8 // the low lane waits for these slots: ask again soon
+			}
+			if err = pullers[lane].RequestFor(k, expires); err == nil {
+				n -= k
+			}
+		}
+		if err != nil {
 			release(n)
 			log.Warn().Err(err).Msg("pulling tasks")
 			pause = min(max(2*pause, 100*time.Millisecond), 5*time.Second)
@@ -421,10 +579,12 @@ func (r *Reader) fetch(queue string, prefetch bool, jobs chan<- job, slots chan 
 		}
 		pause = 0
 	}
-	for deadline := time.Now().Add(fetchWait + time.Second); p.Open() > 0 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(fetchWait + time.Second); openAll() > 0 && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
-	_ = p.Stop()
+	for _, p := range pullers {
+		_ = p.Stop()
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	for _, d := range back {
@@ -568,4 +728,12 @@ func (r *Reader) relay(ctx context.Context, queue string) {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// lanes are the lanes of each queue this worker consumes.
+func (r *Reader) lanes() []string {
+	if !r.cfg.Fair {
+		return broker.Lanes
+	}
+	return append(slices.Clone(broker.Lanes), broker.FairLaneNames...)
 }

@@ -74,6 +74,13 @@ type Info struct {
 	Items int64
 	// RunAt is when a delayed task (status scheduled) becomes due.
 	RunAt time.Time
+	// Waiting says why a pending task has not started, when the server
+	// knows a reason: "paused" (its queue is paused), "limit: …" or
+	// "rate: …" (a worker holds it for a limit), "priority" (a low task),
+	// "" otherwise.
+	Waiting string
+	// Priority is a queued task's priority lane: "high", "low", or "" (normal).
+	Priority string
 }
 
 func ms(t int64) time.Time {
@@ -142,6 +149,7 @@ func (h *Handle) Info(ctx context.Context) (*Info, error) {
 		if l.Scheduled {
 			info.Status, info.RunAt = strand.StatusScheduled, l.RunAt
 		}
+		info.Priority = l.Lane
 	}
 	if st := l.State; st != nil && l.Task != nil {
 		info.Status, info.Attempt, info.Worker = st.Status, st.Attempt, st.Worker
@@ -149,9 +157,25 @@ func (h *Handle) Info(ctx context.Context) (*Info, error) {
 		if st.Func != "" {
 			info.Func = st.Func
 		}
+		info.Waiting = st.Waiting
+	}
+	if info.Status == strand.StatusPending && info.Waiting == "" {
+		if p, err := h.w.b.Paused(ctx, q); err == nil && p != nil {
+			info.Waiting = WaitPaused
+		} else if l.Lane == codec.PriorityLow {
+			info.Waiting = WaitPriority
+		}
 	}
 	return info, nil
 }
+
+// Reasons a pending task waits (Info.Waiting).
+const (
+	// WaitPaused: the task's queue is paused (Writer.Pause).
+	WaitPaused = "paused"
+	// WaitPriority: a low task, which starts once no normal task waits.
+	WaitPriority = "priority"
+)
 
 // Outcome returns the task's outcome record without waiting: nil while the
 // task has none.

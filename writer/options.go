@@ -28,6 +28,12 @@ type submitOpts struct {
 	at          time.Time // At, or now + After
 	delayed     bool      // At or After was given
 	tz          string    // TimeZone: schedules only
+	priority    string
+	key         string
+	unique      string        // "for" or "finished" with Unique
+	uniqueFor   time.Duration // the window of Unique(key, d)
+	debounce    time.Duration // the window of Debounce
+	fair        bool          // queue in the fair lane of the key
 }
 
 // Queue sends the task to queue q instead of the writer's default.
@@ -154,6 +160,20 @@ func At(t time.Time) Option {
 	}
 }
 
+// Priority sets the task's priority within its queue: codec.PriorityHigh
+// ("high"), codec.PriorityNormal ("normal", the default) or
+// codec.PriorityLow ("low"). A worker starts a high task before any normal
+// one not yet started, and a low one only while no normal task waits.
+func Priority(p string) Option {
+	return func(o *submitOpts) error {
+		if err := codec.ValidPriority(p); err != nil {
+			return err
+		}
+		o.priority = p
+		return nil
+	}
+}
+
 // After delays the task by d, as At(time.Now().Add(d)); d <= 0 queues it
 // at once.
 func After(d time.Duration) Option {
@@ -163,8 +183,80 @@ func After(d time.Duration) Option {
 	}
 }
 
+// Key gives the task its flow key, one subject token: what Unique and
+// Debounce compare, and what workers' limits may count by (reader.Limit
+// with KeyFrom "key").
+func Key(k string) Option {
+	return func(o *submitOpts) error {
+		if err := codec.ValidKey(k); err != nil {
+			return err
+		}
+		if o.key != "" && o.key != k {
+			return fmt.Errorf("two keys: %q and %q", o.key, k)
+		}
+		o.key = k
+		return nil
+	}
+}
+
 // TimeZone reads a schedule's cron expression in the IANA time zone tz
 // (default UTC). Only for PutSchedule, and not with @every.
 func TimeZone(tz string) Option {
 	return func(o *submitOpts) error { o.tz = tz; return nil }
+}
+
+// UntilFinished is Unique's window that lasts until the task holding the
+// key has finished, whatever its outcome.
+const UntilFinished time.Duration = -1
+
+// Unique makes key unique in the task's queue for window (or
+// UntilFinished): while a task submitted with the key holds it, Submit
+// returns a handle to that task, with an error matching
+// strand.ErrDuplicate, instead of submitting a new one. Two producers
+// racing with one key get the same task: the server takes one of their
+// claims. The window must be at least 1s and at most the result TTL (the
+// existing task's handle must still find it).
+func Unique(key string, window time.Duration) Option {
+	return func(o *submitOpts) error {
+		if err := Key(key)(o); err != nil {
+			return err
+		}
+		switch {
+		case window == UntilFinished:
+			o.unique = "finished"
+		case window < broker.MinTTL:
+			return fmt.Errorf("uniqueness window %v is under %v", window, broker.MinTTL)
+		default:
+			o.unique, o.uniqueFor = "for", window
+		}
+		return nil
+	}
+}
+
+// Debounce makes a newer submit with key, within window of the last one,
+// replace the task that one queued if it is still pending: the replaced
+// task ends cancelled with the reason, and the last submit wins. A
+// debounced task starts no sooner than window after its submit, so that
+// a burst of submits runs once. The window must be at least 1s and at most
+// the result TTL.
+func Debounce(key string, window time.Duration) Option {
+	return func(o *submitOpts) error {
+		if err := Key(key)(o); err != nil {
+			return err
+		}
+		if window < broker.MinTTL {
+			return fmt.Errorf("debounce window %v is under %v", window, broker.MinTTL)
+		}
+		o.debounce = window
+		return nil
+	}
+}
+
+// Fair queues the task in the fair lane of its key (Key, Unique or
+// Debounce gives it one): workers with reader.Config.Fair take the fair
+// lanes and the normal one in turn, so that one key's backlog holds back
+// only the keys that hash to its lane (one in eight). A high or low
+// priority takes precedence: such a task waits in its priority's lane.
+func Fair() Option {
+	return func(o *submitOpts) error { o.fair = true; return nil }
 }

@@ -158,7 +158,7 @@ func (w *Writer) Close() error {
 // running, or its outcome is kept — returns an error matching
 // strand.ErrDuplicate together with a handle to the task that holds it.
 func (w *Writer) Submit(ctx context.Context, fn string, args ...any) (*Handle, error) {
-	env, f, own, at, err := w.envelope(fn, args)
+	env, f, own, o, at, err := w.envelope(fn, args)
 	if err != nil {
 		return nil, fmt.Errorf("submit %s: %w", fn, err)
 	}
@@ -166,6 +166,16 @@ func (w *Writer) Submit(ctx context.Context, fn string, args ...any) (*Handle, e
 	err = w.wrap(func(ctx context.Context, env *codec.Envelope, f codec.Format) error {
 		var t *broker.Task
 		if h, t, err = w.prepare(env, f, own, at); err != nil {
+			return err
+		}
+		t.Lane = o.lane()
+		if o.unique != "" || o.debounce > 0 {
+			var held *Handle
+			held, err = w.submitFlow(ctx, t, o)
+			if held != nil {
+				w.refused(h, err)
+				h = held
+			}
 			return err
 		}
 		return w.b.Submit(ctx, t)[0]
@@ -192,7 +202,7 @@ func (w *Writer) prepare(env *codec.Envelope, f codec.Format, own bool, at time.
 	}
 	t := &broker.Task{
 		Queue: env.Queue, ID: env.ID, Func: env.Func, Trace: env.Trace,
-		Format: f, Data: data, TTL: w.cfg.TaskTTL, OwnID: own, At: at,
+		Format: f, Data: data, TTL: w.cfg.TaskTTL, OwnID: own, At: at, Lane: env.Priority,
 	}
 	return h, t, nil
 }
@@ -215,27 +225,29 @@ func (w *Writer) refused(h *Handle, err error) *Handle {
 }
 
 // envelope makes the envelope of a call of fn with args (options among
-// them), and when it is to run: zero for now, else the time At or After asked.
-func (w *Writer) envelope(fn string, args []any) (*codec.Envelope, codec.Format, bool, time.Time, error) {
+// them), returns the options that shape the submit itself (uniqueness,
+// debounce, lane), and when it is to run: zero for now, else the time At or
+// After asked.
+func (w *Writer) envelope(fn string, args []any) (*codec.Envelope, codec.Format, bool, *submitOpts, time.Time, error) {
 	env, f, own, o, err := w.build(fn, args)
 	if err != nil {
-		return nil, 0, false, time.Time{}, err
+		return nil, 0, false, nil, time.Time{}, err
 	}
 	if o.tz != "" {
-		return nil, 0, false, time.Time{}, fmt.Errorf("%w: TimeZone is for schedules, not tasks", strand.ErrBadOption)
+		return nil, 0, false, nil, time.Time{}, fmt.Errorf("%w: TimeZone is for schedules, not tasks", strand.ErrBadOption)
 	}
 	if !o.delayed {
-		return env, f, own, time.Time{}, nil
+		return env, f, own, o, time.Time{}, nil
 	}
 	if d := time.Until(o.at); d > w.cfg.TaskTTL {
-		return nil, 0, false, time.Time{}, fmt.Errorf("%w: a delay of %v is beyond the task TTL of %v (STRAND_TASK_TTL)", strand.ErrBadOption, d.Round(time.Second), w.cfg.TaskTTL)
+		return nil, 0, false, nil, time.Time{}, fmt.Errorf("%w: a delay of %v is beyond the task TTL of %v (STRAND_TASK_TTL)", strand.ErrBadOption, d.Round(time.Second), w.cfg.TaskTTL)
 	}
-	return env, f, own, o.at, nil
+	return env, f, own, o, o.at, nil
 }
 
 // build makes the envelope of a call of fn with args and returns the
 // options it found among them.
-func (w *Writer) build(fn string, args []any) (*codec.Envelope, codec.Format, bool, submitOpts, error) {
+func (w *Writer) build(fn string, args []any) (*codec.Envelope, codec.Format, bool, *submitOpts, error) {
 	o := submitOpts{queue: w.cfg.Queue, resultTTL: w.cfg.ResultTTL, caller: w.cfg.Caller}
 	if w.cfg.JSON {
 		o.format = codec.JSON
@@ -244,13 +256,16 @@ func (w *Writer) build(fn string, args []any) (*codec.Envelope, codec.Format, bo
 	for _, a := range args {
 		if opt, ok := a.(Option); ok {
 			if err := opt(&o); err != nil {
-				return nil, 0, false, o, fmt.Errorf("%w: %v", strand.ErrBadOption, err)
+				return nil, 0, false, nil, fmt.Errorf("%w: %v", strand.ErrBadOption, err)
 			}
 			continue
 		}
 		pos = append(pos, a)
 	}
 	f := o.format
+	if err := w.checkFlow(&o); err != nil {
+		return nil, 0, false, nil, fmt.Errorf("%w: %v", strand.ErrBadOption, err)
+	}
 	if o.caller != "" {
 		if o.meta == nil {
 			o.meta = make(map[string]string, 1)
@@ -269,30 +284,38 @@ func (w *Writer) build(fn string, args []any) (*codec.Envelope, codec.Format, bo
 		ResultTTLMS: o.resultTTL.Milliseconds(),
 		Meta:        o.meta,
 		Trace:       o.trace,
+		Key:         o.key,
+		Unique:      o.unique,
+	}
+	if o.priority != codec.PriorityNormal {
+		env.Priority = o.priority
+	}
+	if o.debounce > 0 {
+		env.NotBefore = env.Created + o.debounce.Milliseconds()
 	}
 	own := env.ID != ""
 	if !own {
 		id, err := uuid.NewV7()
 		if err != nil {
-			return nil, 0, false, o, err
+			return nil, 0, false, nil, err
 		}
 		env.ID = id.String()
 	}
 	for i, a := range pos {
 		raw, err := f.Marshal(a)
 		if err != nil {
-			return nil, 0, false, o, fmt.Errorf("arg %d: %w", i+1, err)
+			return nil, 0, false, nil, fmt.Errorf("arg %d: %w", i+1, err)
 		}
 		env.Args[i] = raw
 	}
 	if o.kwargs != nil {
 		raw, err := f.Marshal(o.kwargs)
 		if err != nil {
-			return nil, 0, false, o, fmt.Errorf("kwargs: %w", err)
+			return nil, 0, false, nil, fmt.Errorf("kwargs: %w", err)
 		}
 		env.Kwargs = raw
 	}
-	return env, f, own, o, nil
+	return env, f, own, &o, nil
 }
 
 // Call is one task of a batch: a function name and its args, which may
@@ -313,12 +336,19 @@ func (w *Writer) SubmitBatch(ctx context.Context, calls []Call) ([]*Handle, []er
 	tasks := make([]*broker.Task, 0, len(calls))
 	at := make([]int, 0, len(calls))
 	for i, c := range calls {
-		env, f, own, runAt, err := w.envelope(c.Func, c.Args)
+		env, f, own, o, runAt, err := w.envelope(c.Func, c.Args)
+		if err == nil && (o.unique != "" || o.debounce > 0) {
+			hs[i], errs[i] = w.Submit(ctx, c.Func, c.Args...) // its claim comes first: one at a time
+			continue
+		}
 		if err == nil {
 			err = w.wrap(func(_ context.Context, env *codec.Envelope, f codec.Format) error {
 				h, t, err := w.prepare(env, f, own, runAt)
 				if err != nil {
 					return err
+				}
+				if o != nil {
+					t.Lane = o.lane()
 				}
 				hs[i] = h
 				tasks = append(tasks, t)

@@ -211,6 +211,17 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"worker", "--concurrency", "0"}, "--concurrency"},
 		{[]string{"submit", "--log-level", "loud", "add", "1", "2"}, "--log-level"},
 		{[]string{"no-such-command"}, "unknown command"},
+		{[]string{"submit", "--priority", "urgent", "add", "1", "2"}, "--priority"},
+		{[]string{"submit", "--key", "a.b", "add", "1", "2"}, "--key"},
+		{[]string{"submit", "--unique-for", "1m", "add", "1", "2"}, "need --key"},
+		{[]string{"submit", "--key", "k", "--unique-for", "soon", "add", "1", "2"}, "--unique-for"},
+		{[]string{"submit", "--key", "k", "--debounce", "10ms", "add", "1", "2"}, "--debounce"},
+		{[]string{"submit", "--key", "k", "--debounce", "1s", "--unique-for", "1m", "add", "1", "2"}, "exclude each other"},
+		{[]string{"queue", "pause", "a.b"}, "queue"},
+		{[]string{"submit", "--key", "k", "--unique-for", "48h", "add", "1", "2"}, "beyond the result TTL"},
+		{[]string{"worker", "--limit", "sleep=0"}, "--limit"},
+		{[]string{"worker", "--rate", "sleep=5"}, "--rate"},
+		{[]string{"submit", "--fair", "add", "1", "2"}, "--fair needs --key"},
 	} {
 		var out, errOut bytes.Buffer
 		args := append([]string{"--server", w.url}, tc.args...)

@@ -89,6 +89,7 @@ Connection flags default to STRAND_* environment variables (shown in brackets).
 		newScheduleCmd(a),
 		newWorkersCmd(a),
 		newQueuesCmd(a),
+		newQueueCmd(a),
 		newDLQCmd(a),
 		newTasksCmd(a),
 		newBenchCmd(a),

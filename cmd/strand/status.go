@@ -91,6 +91,8 @@ func printInfo(out io.Writer, info *writer.Info) {
 	}
 	line("id", info.ID)
 	line("status", string(info.Status))
+	line("waiting", waitingText(info.Waiting))
+	line("priority", info.Priority)
 	line("func", info.Func)
 	line("queue", info.Queue)
 	if info.Attempt > 0 {
@@ -143,6 +145,7 @@ type infoJSON struct {
 	Error    *codec.ErrorInfo  `json:"error,omitempty"`
 	Meta     map[string]string `json:"meta,omitempty"`
 	RunAt    *time.Time        `json:"run_at,omitempty"`
+	Waiting  string            `json:"waiting,omitempty"`
 }
 
 func printInfoJSON(out io.Writer, info *writer.Info) error {
@@ -157,6 +160,18 @@ func printInfoJSON(out io.Writer, info *writer.Info) error {
 		Attempt: info.Attempt, Worker: info.Worker,
 		Created: at(info.Created), Started: at(info.Started), Finished: at(info.Finished),
 		Progress: info.Progress, Items: info.Items, Error: errorInfo(info.Err), Meta: info.Meta,
-		RunAt: at(info.RunAt),
+		RunAt:   at(info.RunAt),
+		Waiting: info.Waiting,
 	})
+}
+
+// waitingText explains why a pending task waits.
+func waitingText(reason string) string {
+	switch reason {
+	case writer.WaitPaused:
+		return "its queue is paused (strand queue resume QUEUE)"
+	case writer.WaitPriority:
+		return "priority low: it starts once no normal task waits"
+	}
+	return reason
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -26,6 +27,10 @@ func newSubmitCmd(a *app) *cobra.Command {
 		asJSON, wait       bool
 		at                 string
 		in                 time.Duration
+		priority, key      string
+		uniqueFor          string
+		debounce           time.Duration
+		fair               bool
 	)
 	cmd := &cobra.Command{
 		Use:   "submit [flags] FUNC [ARG...]",
@@ -51,7 +56,11 @@ queues it at once; a delay beyond the task TTL (STRAND_TASK_TTL) is refused.`,
   strand submit echo '"hi"'
   strand submit --in 3s --wait add 1 2
   strand submit --at 2026-12-24T18:00:00+01:00 --id xmas echo '"ho"'
-  strand submit --queue emails --kwargs '{"retry": true}' --meta user=42 send 7`,
+  strand submit --queue emails --kwargs '{"retry": true}' --meta user=42 send 7
+  strand submit --priority high add 1 2
+  strand submit --key report-42 --unique-for 10m sleep 1000
+  strand submit --key report-42 --unique-for finished sleep 1000
+  strand submit --key search-ann --debounce 2s echo '"ann"'`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fn := args[0]
@@ -123,6 +132,18 @@ queues it at once; a delay beyond the task TTL (STRAND_TASK_TTL) is refused.`,
 				}
 				opts = append(opts, writer.After(in))
 			}
+			flow, err := flowOptions(fl.Changed("priority"), priority, fl.Changed("key"), key,
+				fl.Changed("unique-for"), uniqueFor, fl.Changed("debounce"), debounce, resultTTL)
+			if err != nil {
+				return err
+			}
+			opts = append(opts, flow...)
+			if fair {
+				if !fl.Changed("key") {
+					return usageErrorf("--fair needs --key")
+				}
+				opts = append(opts, writer.Fair())
+			}
 			if waitTimeout < 0 {
 				return usageErrorf("--wait-timeout %v: want 0 (no limit) or a positive duration", waitTimeout)
 			}
@@ -135,7 +156,11 @@ queues it at once; a delay beyond the task TTL (STRAND_TASK_TTL) is refused.`,
 			}
 			defer c.Close()
 			h, err := c.w.Submit(ctx, fn, append(taskArgs, opts...)...)
-			if err != nil {
+			switch {
+			case err != nil && fl.Changed("unique-for") && errors.Is(err, strand.ErrDuplicate) && h != nil:
+				// The key is held: the answer is the task that holds it.
+				fmt.Fprintf(a.stderr, "key %s is held by task %s: not submitted again\n", key, h.ID())
+			case err != nil:
 				return err
 			}
 			if !wait {
@@ -162,6 +187,11 @@ queues it at once; a delay beyond the task TTL (STRAND_TASK_TTL) is refused.`,
 	fl.StringVar(&at, "at", "", "run the task at this RFC 3339 time (status scheduled until then)")
 	fl.DurationVar(&in, "in", 0, "run the task after this long (status scheduled until then)")
 	fl.DurationVar(&waitTimeout, "wait-timeout", 0, "with --wait, give up after this long and exit 3 (default 0: wait forever)")
+	fl.StringVar(&priority, "priority", codec.PriorityNormal, "the task's priority in its queue: high, normal or low")
+	fl.StringVar(&key, "key", "", "the task's flow key (one subject token), for --unique-for and --debounce and workers' --limit/--rate by key")
+	fl.StringVar(&uniqueFor, "unique-for", "", `with --key: while a task with the key exists for this long (a duration, or "finished": until it ends), print that task instead of submitting`)
+	fl.BoolVar(&fair, "fair", false, "with --key: queue the task in its key's fair lane (workers with --fair take the keys' lanes in turn)")
+	fl.DurationVar(&debounce, "debounce", 0, "with --key: start the task this long after its submit; a newer submit with the key replaces it meanwhile")
 	return cmd
 }
 
@@ -229,4 +259,48 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// flowOptions turns the flow control flags into submit options.
+func flowOptions(hasPriority bool, priority string, hasKey bool, key string, hasUnique bool, uniqueFor string, hasDebounce bool, debounce, resultTTL time.Duration) ([]any, error) {
+	var opts []any
+	if hasPriority {
+		if err := codec.ValidPriority(priority); err != nil {
+			return nil, usageErrorf("--priority: %v", err)
+		}
+		opts = append(opts, writer.Priority(priority))
+	}
+	if hasKey {
+		if err := codec.ValidKey(key); err != nil {
+			return nil, usageErrorf("--key: %v", err)
+		}
+	}
+	if (hasUnique || hasDebounce) && !hasKey {
+		return nil, usageErrorf("--unique-for and --debounce need --key")
+	}
+	switch {
+	case hasUnique && hasDebounce:
+		return nil, usageErrorf("--unique-for and --debounce exclude each other")
+	case hasUnique:
+		window := writer.UntilFinished
+		if uniqueFor != "finished" {
+			d, err := time.ParseDuration(uniqueFor)
+			if err != nil || d < time.Second {
+				return nil, usageErrorf("--unique-for %q: want a duration of at least 1s, or finished", uniqueFor)
+			}
+			if d > resultTTL {
+				return nil, usageErrorf("--unique-for %v is beyond the result TTL %v (--result-ttl): the task holding the key would be forgotten first", d, resultTTL)
+			}
+			window = d
+		}
+		opts = append(opts, writer.Unique(key, window))
+	case hasDebounce:
+		if debounce < time.Second || debounce > resultTTL {
+			return nil, usageErrorf("--debounce %v: want at least 1s and at most the result TTL %v", debounce, resultTTL)
+		}
+		opts = append(opts, writer.Debounce(key, debounce))
+	case hasKey:
+		opts = append(opts, writer.Key(key))
+	}
+	return opts, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +28,8 @@ type workerFlags struct {
 	maxAttempts     int
 	retryBase       time.Duration
 	metrics         string
+	limits, rates   []string
+	strict, fair    bool
 }
 
 // register adds the flags; dev takes only --concurrency and --metrics.
@@ -37,12 +40,45 @@ func (f *workerFlags) register(cmd *cobra.Command, all bool) {
 	if !all {
 		return
 	}
-	fl.StringSliceVar(&f.queues, "queue", []string{"default"}, "queues to consume: repeat the flag or separate with commas [$STRAND_QUEUES]")
+	fl.StringSliceVar(&f.queues, "queue", []string{"default"}, "queues to consume: repeat the flag or separate with commas; NAME=WEIGHT weighs them (critical=6,default=3,low=1) [$STRAND_QUEUES]")
+	fl.BoolVar(&f.strict, "strict-priority", false, "give each free slot to the heaviest queue with tasks waiting (see --queue NAME=WEIGHT) [$STRAND_STRICT_PRIORITY]")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long running tasks may finish after a signal before they are handed back [$STRAND_SHUTDOWN_TIMEOUT]")
 	fl.DurationVar(&f.ackWait, "ack-wait", 30*time.Second, "a task whose worker stops answering this long goes to another worker [$STRAND_ACK_WAIT]")
 	fl.StringVar(&f.workerID, "worker-id", "", "this worker's name in task records (default host-pid-random) [$STRAND_WORKER_ID]")
 	fl.IntVar(&f.maxAttempts, "max-attempts", 1, "how many times a task runs unless it names its own max attempts; 1 = no retry [$STRAND_MAX_ATTEMPTS]")
 	fl.DurationVar(&f.retryBase, "retry-base", time.Second, "delay before the first retry, doubled for each next one (up to 10m, ±20% jitter) [$STRAND_RETRY_BASE]")
+	fl.BoolVar(&f.fair, "fair", false, "take the queues' fair lanes (submit --fair) and the normal lane in turn: one key's backlog does not hold back another key's tasks [$STRAND_FAIR]")
+	fl.StringArrayVar(&f.limits, "limit", nil, "fleet-wide concurrency limit FUNC[:SOURCE]=N: at most N tasks of FUNC (* = any) per key running at once; SOURCE is key, meta:NAME or kwarg:NAME (default: per function) (repeatable)")
+	fl.StringArrayVar(&f.rates, "rate", nil, "fleet-wide rate limit FUNC[:SOURCE]=N/DURATION: at most N starts of FUNC per key per DURATION (repeatable)")
+}
+
+// parseLimit reads FUNC[:SOURCE]=N (rate: N/DURATION) into a limit.
+func parseLimit(flag, s string, rate bool) (reader.Limit, error) {
+	var l reader.Limit
+	target, val, ok := strings.Cut(s, "=")
+	if !ok || target == "" {
+		return l, usageErrorf("--%s %q: want FUNC[:SOURCE]=%s", flag, s, map[bool]string{false: "N", true: "N/DURATION"}[rate])
+	}
+	l.Func, l.Key, _ = strings.Cut(target, ":")
+	if rate {
+		n, per, ok := strings.Cut(val, "/")
+		d, err := time.ParseDuration(per)
+		if !ok || err != nil {
+			return l, usageErrorf("--rate %q: want FUNC[:SOURCE]=N/DURATION, such as render:meta:tenant=10/1s", s)
+		}
+		l.Per = d
+		val = n
+	}
+	n, err := strconv.Atoi(val)
+	if err != nil || n <= 0 {
+		return l, usageErrorf("--%s %q: want a whole number of at least 1, got %q", flag, s, val)
+	}
+	if rate {
+		l.Rate = n
+	} else {
+		l.Max = n
+	}
+	return l, nil
 }
 
 // config reads the worker's STRAND_* variables and applies the flags given.
@@ -56,8 +92,20 @@ func (f *workerFlags) config(cmd *cobra.Command) (reader.Config, error) {
 	if changed("queue") {
 		rc.Queues = nil
 		for _, q := range f.queues {
-			if q = strings.TrimSpace(q); q != "" {
-				rc.Queues = append(rc.Queues, q)
+			q, weight, weighted := strings.Cut(strings.TrimSpace(q), "=")
+			if q == "" {
+				continue
+			}
+			rc.Queues = append(rc.Queues, q)
+			if weighted {
+				w, err := strconv.Atoi(weight)
+				if err != nil || w < 1 {
+					return rc, usageErrorf("--queue %s=%s: want a weight of at least 1", q, weight)
+				}
+				if rc.QueueWeights == nil {
+					rc.QueueWeights = map[string]int{}
+				}
+				rc.QueueWeights[q] = w
 			}
 		}
 	}
@@ -87,6 +135,26 @@ func (f *workerFlags) config(cmd *cobra.Command) (reader.Config, error) {
 			return rc, usageErrorf("--retry-base %v: want a positive duration", f.retryBase)
 		}
 		rc.RetryBase = f.retryBase
+	}
+	if changed("strict-priority") {
+		rc.StrictPriority = f.strict
+	}
+	if changed("fair") {
+		rc.Fair = f.fair
+	}
+	for _, s := range f.limits {
+		l, err := parseLimit("limit", s, false)
+		if err != nil {
+			return rc, err
+		}
+		rc.Limits = append(rc.Limits, l)
+	}
+	for _, s := range f.rates {
+		l, err := parseLimit("rate", s, true)
+		if err != nil {
+			return rc, err
+		}
+		rc.Limits = append(rc.Limits, l)
 	}
 	return rc, nil
 }

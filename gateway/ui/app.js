@@ -228,7 +228,7 @@ function renderQueues(d) {
   const tbody = $('#queues tbody');
   const qs = d.queues || [];
   if (!qs.length) return emptyRow(tbody, 9, 'no queues yet');
-  tbody.replaceChildren(...qs.map(q => el('tr', { 'data-queue': q.queue, class: q.warning ? 'no-worker' : null, title: q.warning || null },
+  tbody.replaceChildren(...qs.map(q => el('tr', { 'data-queue': q.queue, 'data-paused': q.paused ? 'yes' : 'no', class: q.warning ? 'no-worker' : null, title: q.warning || null },
     el('td', { text: q.queue }),
     el('td', { class: 'num depth', text: q.depth }),
     el('td', { class: 'num', text: q.in_flight }),
@@ -241,9 +241,23 @@ function renderQueues(d) {
   )));
 }
 
-// queueActions are the buttons of a queue's row. Pause/resume belongs to
-// flow control (issue 12, branch flow): its button goes here.
-function queueActions(q) { return []; }
+// queueActions are the buttons of a queue's row.
+function queueActions(q) { return [pauseButton(q)]; }
+
+// pauseButton pauses or resumes a queue across the fleet.
+function pauseButton(q) {
+  const b = el('button', { class: 'pause', text: q.paused ? 'resume' : 'pause' });
+  b.addEventListener('click', async () => {
+    b.disabled = true;
+    try {
+      await api('POST', '/v1/queues/' + encodeURIComponent(q.queue) + (q.paused ? '/resume' : '/pause'));
+      b.textContent = q.paused ? 'resuming…' : 'pausing…';
+    } catch (e) {
+      b.textContent = 'failed: ' + e.message;
+    }
+  });
+  return b;
+}
 
 function renderWorkers(d) {
   const ws = d.workers || [];

@@ -36,6 +36,13 @@ JSON = "application/json"
 ERR_SUBJECT_FULL = 10077  # a second publish on a queued task's subject
 ERR_WRONG_LAST_SEQUENCE = 10071  # a create-only write over an existing record
 
+# Kinds of subjects of the schedules stream (docs/protocol.md, "Delayed tasks and schedules").
+SCHED_DELAYED = "at"  # a delayed task's @at schedule
+SCHED_DUE = "due"  # its firing, until a worker queues it
+SCHED_CRON = "cron"  # a named schedule
+SCHED_TICK = "tick"  # one firing of a named schedule
+SCHED_LAST = "last"  # the last firing a worker queued
+
 _ID = re.compile(r"[A-Za-z0-9_=-]{1,128}")
 _QUEUE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _PREFIX = re.compile(r"[a-z0-9_-]+")
@@ -50,6 +57,7 @@ class Status(str, Enum):
     """A task's status. Terminal ones: completed, failed, cancelled, dead."""
 
     UNKNOWN = "unknown"
+    SCHEDULED = "scheduled"
     PENDING = "pending"
     RUNNING = "running"
     RETRYING = "retrying"
@@ -128,6 +136,47 @@ def go_duration(s: float) -> str:
     if m:
         return f"{m}m{sec}s"
     return f"{sec}s"
+
+
+def run_at(at: Optional[datetime.datetime], after: Optional[Duration]) -> Optional[datetime.datetime]:
+    """When a task given at= or after= is to run, in UTC (None: neither was
+    given). A naive datetime is local time. BadOption if both are given or
+    one is not a time or a duration."""
+    if at is not None and after is not None:
+        raise BadOption("at and after: give one of them, not both")
+    if at is not None:
+        if not isinstance(at, datetime.datetime):
+            raise BadOption(f"at: want a datetime, got {type(at).__name__}")
+        return at.astimezone(datetime.timezone.utc)
+    if after is None:
+        return None
+    if isinstance(after, datetime.timedelta):
+        d = after.total_seconds()
+    elif isinstance(after, (int, float)) and not isinstance(after, bool) and after == after:
+        d = float(after)
+    else:
+        raise BadOption(f"after: want seconds or a timedelta, got {type(after).__name__}")
+    return datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=d)
+
+
+def schedule_at(t: datetime.datetime) -> str:
+    """The Nats-Schedule header of a task delayed until t: ``@at`` and t in
+    UTC, whole seconds, rounded up, so that it never runs before t."""
+    u = t.astimezone(datetime.timezone.utc)
+    whole = u.replace(microsecond=0)
+    if whole != u:
+        whole += datetime.timedelta(seconds=1)
+    return "@at " + whole.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_schedule_at(header: Optional[str]) -> Optional[datetime.datetime]:
+    """The time of an ``@at`` Nats-Schedule header, None if it is not one."""
+    if not header or not header.startswith("@at "):
+        return None
+    try:
+        return datetime.datetime.strptime(header[4:], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+    except ValueError:
+        return None
 
 
 def parse_ttl(s: Optional[str]) -> Optional[float]:
@@ -271,6 +320,7 @@ class Names:
         self.kv_stream = f"KV_{self.bucket}"
         self.tasks_stream = f"{self.bucket}_TASKS"
         self.items_stream = f"{self.bucket}_ITEMS"
+        self.schedules_stream = f"{self.bucket}_SCHEDULES"
 
     def task(self, queue: str, task_id: str) -> str:
         return f"{self.prefix}.t.{queue}.{task_id}"
@@ -283,6 +333,13 @@ class Names:
 
     def items(self, queue: str, task_id: str) -> str:
         return f"{self.prefix}.items.{queue}.{task_id}"
+
+    def sched(self, kind: str, queue: str, name: str) -> str:
+        """A subject of the schedules stream: <prefix>.sched.<kind>.<queue>.<name>,
+        for a firing (due, tick) <prefix>.sched.fire.<queue>.<kind>.<name>."""
+        if kind in (SCHED_DUE, SCHED_TICK):
+            return f"{self.prefix}.sched.fire.{queue}.{kind}.{name}"
+        return f"{self.prefix}.sched.{kind}.{queue}.{name}"
 
 
 def kind_of(subject: str) -> str:

@@ -14,6 +14,8 @@ Callbacks (progress) are called on that background thread.
 
 from __future__ import annotations
 
+import datetime
+
 import asyncio
 import threading
 from typing import Any, Awaitable, Callable, Generic, Iterator, Mapping, Optional, ParamSpec, Sequence, TypeVar, Union
@@ -79,6 +81,11 @@ class SyncHandle(Generic[R]):
     def metadata(self) -> dict[str, Any]:
         """As Handle.metadata."""
         return self.handle.metadata
+
+    @property
+    def run_at(self) -> Optional["datetime.datetime"]:
+        """As Handle.run_at."""
+        return self.handle.run_at
 
     def status(self) -> Status:
         """As Handle.status."""

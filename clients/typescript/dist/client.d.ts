@@ -32,6 +32,15 @@ export interface SubmitOptions {
     json?: boolean;
     /** The longest the task may wait in its queue, in ms (at least 1 s; default 14 days); a task not taken by then is removed unrun. */
     taskTtl?: number;
+    /**
+     * Run the task at this time instead of now: until then its status is
+     * `scheduled` and the server keeps it (no strand process needs to be
+     * alive). A time not in the future runs it at once; one further than the
+     * task TTL is refused. Not with `after`.
+     */
+    at?: Date;
+    /** Run the task after this delay in ms, as `at: new Date(Date.now() + after)`; ≤ 0 runs it at once. Not with `at`. */
+    after?: number;
 }
 /** Options of open. */
 export interface OpenOptions {
@@ -57,6 +66,10 @@ export interface Lookup {
     format?: Format;
     /** Unix ms when the queued task expires unrun (0 if it never does). */
     expires?: number;
+    /** A delayed task (status scheduled): task is its schedule's envelope. */
+    scheduled?: boolean;
+    /** Unix ms when a delayed task is to run. */
+    runAt?: number;
 }
 /** The typed submitter `Client.task` returns: call it with the task's args. */
 export interface TaskFunction<A extends unknown[], R> {

@@ -51,6 +51,19 @@ export class Names {
     get itemsStream() {
         return `${this.bucket}_ITEMS`;
     }
+    /** The stream of delayed tasks and named schedules, STRAND_SCHEDULES. */
+    get schedulesStream() {
+        return `${this.bucket}_SCHEDULES`;
+    }
+    /**
+     * A subject of the schedules stream: <prefix>.sched.<kind>.<queue>.<name>,
+     * for a firing (due, tick) <prefix>.sched.fire.<queue>.<kind>.<name>.
+     */
+    sched(kind, queue, name) {
+        if (kind === "due" || kind === "tick")
+            return `${this.prefix}.sched.fire.${queue}.${kind}.${name}`;
+        return `${this.prefix}.sched.${kind}.${queue}.${name}`;
+    }
     /** The subject of a queued task. */
     task(queue, id) {
         return `${this.prefix}.t.${queue}.${id}`;
@@ -240,9 +253,18 @@ export function ttlMs(s) {
     }
     return at === s.length && at > 0 ? ms : NaN;
 }
-/** A duration in ms as a Go duration string of whole seconds or milliseconds, as a Nats-TTL header takes it. */
+/** A duration in ms as Go's time.Duration prints it (336h0m0s, 1m30s, 1.5s, 500ms), as strand's Go writer sends Nats-TTL. */
 export function goDuration(ms) {
-    return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+    if (ms < 1000)
+        return `${ms}ms`;
+    const h = Math.floor(ms / 3_600_000);
+    const m = Math.floor((ms % 3_600_000) / 60_000);
+    const sec = `${(ms % 60_000) / 1000}s`;
+    if (h)
+        return `${h}h${m}m${sec}`;
+    if (m)
+        return `${m}m${sec}`;
+    return sec;
 }
 /** TTL bounds: the server's minimum per-message TTL, and the longest result TTL a worker keeps. */
 export const MIN_TTL_MS = 1000;
@@ -252,4 +274,20 @@ export function clampResultTTL(ms, def) {
     if (!ms || ms <= 0)
         return def;
     return Math.min(Math.max(ms, MIN_TTL_MS), MAX_RESULT_TTL_MS);
+}
+/**
+ * The Nats-Schedule header of a task delayed until ms (unix ms): `@at` and
+ * the time in UTC, whole seconds, rounded up, so that it never runs early.
+ */
+export function scheduleAt(ms) {
+    const up = Math.ceil(ms / 1000) * 1000;
+    return "@at " + new Date(up).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+/** The time (unix ms) of an `@at` Nats-Schedule header; undefined if it is not one. */
+export function parseScheduleAt(header) {
+    const m = /^@at (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)$/.exec(header ?? "");
+    if (!m)
+        return undefined;
+    const t = Date.parse(m[1]);
+    return Number.isFinite(t) ? t : undefined;
 }

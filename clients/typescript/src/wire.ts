@@ -8,7 +8,7 @@ import { BadOption } from "./errors.js";
 export const VERSION = 2;
 
 /** A task's status: the first three while it runs, the next four once it has ended; `unknown` when nothing describes it. */
-export type Status = "pending" | "running" | "retrying" | "completed" | "failed" | "cancelled" | "dead" | "unknown";
+export type Status = "scheduled" | "pending" | "running" | "retrying" | "completed" | "failed" | "cancelled" | "dead" | "unknown";
 
 /** The statuses after which a task never changes again. */
 export const TERMINAL: ReadonlySet<Status> = new Set<Status>(["completed", "failed", "cancelled", "dead"]);
@@ -129,6 +129,18 @@ export class Names {
   /** The stream of streamed items, STRAND_ITEMS. */
   get itemsStream(): string {
     return `${this.bucket}_ITEMS`;
+  }
+  /** The stream of delayed tasks and named schedules, STRAND_SCHEDULES. */
+  get schedulesStream(): string {
+    return `${this.bucket}_SCHEDULES`;
+  }
+  /**
+   * A subject of the schedules stream: <prefix>.sched.<kind>.<queue>.<name>,
+   * for a firing (due, tick) <prefix>.sched.fire.<queue>.<kind>.<name>.
+   */
+  sched(kind: "at" | "due" | "cron" | "tick" | "last", queue: string, name: string): string {
+    if (kind === "due" || kind === "tick") return `${this.prefix}.sched.fire.${queue}.${kind}.${name}`;
+    return `${this.prefix}.sched.${kind}.${queue}.${name}`;
   }
   /** The subject of a queued task. */
   task(queue: string, id: string): string {
@@ -319,9 +331,15 @@ export function ttlMs(s: string | undefined): number {
   return at === s.length && at > 0 ? ms : NaN;
 }
 
-/** A duration in ms as a Go duration string of whole seconds or milliseconds, as a Nats-TTL header takes it. */
+/** A duration in ms as Go's time.Duration prints it (336h0m0s, 1m30s, 1.5s, 500ms), as strand's Go writer sends Nats-TTL. */
 export function goDuration(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+  if (ms < 1000) return `${ms}ms`;
+  const h = Math.floor(ms / 3_600_000);
+  const m = Math.floor((ms % 3_600_000) / 60_000);
+  const sec = `${(ms % 60_000) / 1000}s`;
+  if (h) return `${h}h${m}m${sec}`;
+  if (m) return `${m}m${sec}`;
+  return sec;
 }
 
 /** TTL bounds: the server's minimum per-message TTL, and the longest result TTL a worker keeps. */
@@ -332,4 +350,21 @@ export const MAX_RESULT_TTL_MS = 365 * 24 * 3600 * 1000;
 export function clampResultTTL(ms: number | undefined, def: number): number {
   if (!ms || ms <= 0) return def;
   return Math.min(Math.max(ms, MIN_TTL_MS), MAX_RESULT_TTL_MS);
+}
+
+/**
+ * The Nats-Schedule header of a task delayed until ms (unix ms): `@at` and
+ * the time in UTC, whole seconds, rounded up, so that it never runs early.
+ */
+export function scheduleAt(ms: number): string {
+  const up = Math.ceil(ms / 1000) * 1000;
+  return "@at " + new Date(up).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+/** The time (unix ms) of an `@at` Nats-Schedule header; undefined if it is not one. */
+export function parseScheduleAt(header: string | undefined): number | undefined {
+  const m = /^@at (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)$/.exec(header ?? "");
+  if (!m) return undefined;
+  const t = Date.parse(m[1]);
+  return Number.isFinite(t) ? t : undefined;
 }

@@ -40,6 +40,11 @@ export async function usage(): Promise<void> {
       void err.id;
     }
   }
+  const later: s.Handle = await c.submit("add", [2, 3], { after: 5000 });
+  const at: Date | undefined = (await c.submit("add", [2, 3], { at: new Date(Date.now() + 5000) })).runAt;
+  const runAt: Date | undefined = (await later.metadata).runAt;
+  const scheduled: s.Status = "scheduled";
+  void [at, runAt, scheduled];
   void [r, st, ready, info, p, o, sum, n];
   await c.close();
 }

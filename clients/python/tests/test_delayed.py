@@ -158,3 +158,86 @@ def test_schedule_at_rounds_up() -> None:
     assert w.schedule_at(datetime.datetime(2026, 12, 24, 18, 0, 0, tzinfo=paris)) == "@at 2026-12-24T17:00:00Z"
     assert w.parse_schedule_at("@at 2026-12-24T17:00:00Z") == t
     assert w.parse_schedule_at("@every 1s") is None
+
+
+def test_named_schedule_put_list_replace_delete(dev: Dev) -> None:
+    async def main() -> None:
+        c = await s.connect(dev.url)
+        try:
+            name = uid("sched")
+            await c.put_schedule(name, "@every 1s", "add", 1, 2, meta={"user": "ann"})
+            n = c.names
+            rec = await c._get(n.schedules_stream, f"strand.sched.cron.default.{name}", s._client._Deadline(5))
+            assert rec is not None
+            hd = rec.headers
+            assert hd["Nats-Schedule"] == "@every 1s" and hd["Strand-Schedule"] == "@every 1s"
+            assert hd["Nats-Schedule-Target"] == f"strand.sched.fire.default.tick.{name}"
+            assert hd["Nats-Schedule-TTL"] == "336h0m0s" and hd["Strand-Task-TTL"] == "336h0m0s"
+            assert w.decode_record(rec.data) == {"v": 2, "id": name, "func": "add", "args": [1, 2],
+                                                 "queue": "default", "meta": {"user": "ann"}}
+            info = await c.get_schedule(name)
+            assert (info.name, info.queue, info.func, info.spec, info.paused) == (name, "default", "add", "@every 1s",
+                                                                                False)
+            assert list(info.args) == [1, 2] and info.next_run is not None
+            assert name in [x.name for x in await c.schedules()]
+
+            async def fired() -> bool:
+                return bool((await c.get_schedule(name)).last_task)
+            from test_client import until
+            await until(fired, timeout=60, every=0.5)
+            info = await c.get_schedule(name)
+            assert info.last_task.startswith(name + "-") and info.last_run is not None
+            h = await c.open(info.last_task)
+            assert await h.result(timeout=30) == 3
+            assert h.metadata["meta"].get("schedule") == name
+
+            # Replaced in another queue: one schedule of that name, in the new queue.
+            await c.put_schedule(name, "0 9 * * mon-fri", "add", 5, 6, queue=NOBODY, tz="Europe/Paris")
+            info = await c.get_schedule(name)
+            assert (info.queue, info.spec, info.tz) == (NOBODY, "0 9 * * mon-fri", "Europe/Paris")
+            rec = await c._get(n.schedules_stream, f"strand.sched.cron.{NOBODY}.{name}", s._client._Deadline(5))
+            assert rec is not None and rec.headers["Nats-Schedule"] == "0 0 9 * * mon-fri"
+            assert rec.headers["Nats-Schedule-Time-Zone"] == "Europe/Paris"
+            assert await c._get(n.schedules_stream, f"strand.sched.cron.default.{name}", s._client._Deadline(5)) is None
+            assert [x.queue for x in await c.schedules() if x.name == name] == [NOBODY]
+
+            await c.delete_schedule(name)
+            with pytest.raises(s.NotFound):
+                await c.get_schedule(name)
+            with pytest.raises(s.NotFound):
+                await c.delete_schedule(name)
+            assert name not in [x.name for x in await c.schedules()]
+        finally:
+            await c.close()
+    run(main())
+
+
+def test_named_schedule_refusals(dev: Dev) -> None:
+    async def main() -> None:
+        c = await s.connect(dev.url)
+        try:
+            name = uid("bad")
+            for spec, tz, match in (("@every 500ms", "", "at least 1s"), ("@every soon", "", "Go duration"),
+                                    ("* * *", "", "want 5 fields"), ("@every 5s", "Europe/Paris", "no time zone"),
+                                    ("61 * * * *", "", ""), ("0 9 * * *", "Mars/Olympus", ""),
+                                    ("0 9 * * *", "Local", "IANA")):
+                with pytest.raises(s.BadOption, match=match or None):
+                    await c.put_schedule(name, spec, "add", 1, 2, tz=tz)
+            with pytest.raises(s.BadOption, match="schedule name"):
+                await c.put_schedule("has.dot", "@every 5s", "add")
+            with pytest.raises(s.BadOption, match="schedule name"):
+                await c.put_schedule("x" * 101, "@every 5s", "add")
+            with pytest.raises(s.NotFound):
+                await c.get_schedule(name)  # nothing was stored
+        finally:
+            await c.close()
+    run(main())
+
+
+def test_schedule_patterns() -> None:
+    assert w.schedule_pattern("@every 90s") == ("@every 1m30s", 90.0)
+    assert w.schedule_pattern("@every 1500ms") == ("@every 1.5s", 1.5)
+    assert w.schedule_pattern("*/5 * * * *") == ("0 */5 * * * *", None)
+    assert w.schedule_pattern("30 0 9 * * *") == ("30 0 9 * * *", None)
+    assert w.schedule_pattern("@hourly")[0] == "0 0 * * * *"
+    assert w.schedule_pattern("@weekly")[0] == "0 0 0 * * 0"

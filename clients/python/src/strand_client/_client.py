@@ -105,6 +105,31 @@ class _Look:
         return Status.PENDING
 
 
+@dataclass(frozen=True)
+class ScheduleInfo:
+    """A named schedule as the server keeps it. spec: as it was given
+    (``@every 30s``, a cron expression); tz: its time zone ("" = UTC);
+    created: when it was created, replaced or resumed; last_run and
+    last_task: its last firing a worker queued and that firing's task id
+    (open it with ``client.open``), None before the first; next_run: its
+    next firing when known (an ``@every`` schedule's, or as the server
+    announced it at the last firing), None while paused."""
+
+    name: str
+    queue: str
+    func: str
+    spec: str
+    tz: str = ""
+    paused: bool = False
+    created: Optional[datetime.datetime] = None
+    last_run: Optional[datetime.datetime] = None
+    last_task: str = ""
+    next_run: Optional[datetime.datetime] = None
+    args: Sequence[Any] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    format: str = "msgpack"
+
+
 def _parse_time(s: str) -> Optional[datetime.datetime]:
     """An RFC 3339 time with up to nanoseconds, as the server writes Nats-Time-Stamp."""
     if not s:
@@ -323,6 +348,159 @@ class Client:
             retried = True
             await asyncio.sleep(wait)
             wait = min(2 * wait, 1.0)
+
+    # Named schedules
+
+    async def put_schedule(self, name: str, spec: str, func: str, *args: Any, queue: Optional[str] = None,
+                           kwargs: Optional[Mapping[str, Any]] = None, timeout: Optional[Duration] = None,
+                           max_attempts: Optional[int] = None, result_ttl: Optional[Duration] = None,
+                           meta: Optional[Mapping[str, str]] = None, json: Optional[bool] = None,
+                           task_ttl: Optional[Duration] = None, tz: str = "") -> None:
+        """Creates the schedule name, or replaces the one of that name (in any
+        queue): the server fires func(*args) as spec says — ``@every
+        DURATION`` (at least 1 s), a 5-field cron expression (minute hour
+        day-of-month month day-of-week) or a 6-field one (second first), or
+        @hourly, @daily, @weekly, @monthly, @yearly; tz: the IANA time zone
+        of a cron expression (default UTC). Each firing is one task, of id
+        ``name-<unix second of the firing>``. Options are submit's. A bad
+        name, spec or time zone raises BadOption, and nothing is stored."""
+        w.valid_schedule_name(name)
+        if not isinstance(tz, str):
+            raise BadOption(f"tz: want an IANA time zone name, got {type(tz).__name__}")
+        pattern, _ = w.schedule_pattern(spec, tz)
+        queue = w.valid_queue(queue if queue is not None else self.queue)
+        timeout_s = w.seconds(timeout, "timeout")
+        ttl_ms = 0
+        if result_ttl is not None:
+            ttl_ms = int(_ttl(result_ttl, 0, "result_ttl", w.MAX_RESULT_TTL_S) * 1000)
+        if max_attempts is not None and (not isinstance(max_attempts, int) or isinstance(max_attempts, bool)
+                                         or max_attempts < 1):
+            raise BadOption(f"max_attempts: want an integer of at least 1, got {max_attempts!r}")
+        tttl = _ttl(task_ttl, self.task_ttl, "task_ttl", None)
+        env = w.envelope(func, args, task_id=name, queue=queue, kwargs=kwargs, created_ms=0,
+                         timeout_ms=int(round(timeout_s * 1000)) if timeout_s else 0,
+                         max_attempts=max_attempts or 0, result_ttl_ms=ttl_ms, meta=meta)
+        del env["created"]  # each firing sets its own
+        ct = w.JSON if (self.json if json is None else json) else w.MSGPACK
+        payload = w.encode(env, ct)
+        limit = self._nc.max_payload - w.HEADROOM
+        if len(payload) > limit:
+            raise EnvelopeTooLarge(f"schedule {name}: the task is {len(payload)} bytes, the server accepts {limit}")
+        if not await self._schedules():
+            raise Unavailable(f"schedule {name}: schedules are unavailable: the stream {self.names.schedules_stream} "
+                              f"is missing or keeps no message schedules (start a strand worker or strand dev on "
+                              f"nats-server 2.14 or later)")
+        old = await self._schedule_rec(name)
+        n = self.names
+        ttl = w.go_duration(tttl)
+        headers = {"Content-Type": ct, "Strand-Func": func, "Strand-Schedule": spec}
+        if tz:
+            headers["Strand-Schedule-TZ"] = tz
+        headers["Strand-Task-TTL"] = ttl
+        headers["Nats-Schedule"] = pattern
+        if tz:
+            headers["Nats-Schedule-Time-Zone"] = tz
+        headers["Nats-Schedule-Target"] = n.sched(w.SCHED_TICK, queue, name)
+        headers["Nats-Schedule-TTL"] = ttl
+        subject = n.sched(w.SCHED_CRON, queue, name)
+        deadline = _Deadline(_UNAVAILABLE_AFTER)
+        wait = 0.05
+        while True:
+            try:
+                await self._js.publish(subject, payload, headers=headers, timeout=_READ_TIMEOUT)
+                break
+            except nats.js.errors.APIError as e:
+                if e.err_code in (10189, 10223):  # a pattern the server cannot fire, an unknown time zone
+                    raise BadOption(f"schedule {name}: {e.description}") from e
+                if not isinstance(e, nats.js.errors.ServiceUnavailableError) or deadline.passed():
+                    raise StrandError(f"schedule {name}: {e}") from e
+            except _TRANSIENT as e:
+                if deadline.passed():
+                    raise Unavailable(f"schedule {name}: no answer from stream {n.schedules_stream}: {e!r}") from e
+            await asyncio.sleep(wait)
+            wait = min(2 * wait, 1.0)
+        if old is not None and w.queue_of(old.subject) != queue:
+            await self._purge_schedule(w.queue_of(old.subject), name)
+
+    async def schedules(self) -> list[ScheduleInfo]:
+        """The named schedules, by name."""
+        if not await self._schedules():
+            return []
+        n = self.names
+        info = await self._jsm.stream_info(n.schedules_stream, subjects_filter=n.sched(w.SCHED_CRON, "*", "*"))
+        subjects = sorted((info.state.subjects or {}).keys()) if info.state is not None else []
+        deadline = _Deadline(_UNAVAILABLE_AFTER)
+        recs = await asyncio.gather(*(self._get(n.schedules_stream, subj, deadline) for subj in subjects))
+        out = [await self._read_schedule(r) for r in recs if r is not None]
+        return sorted(out, key=lambda s: s.name)
+
+    async def get_schedule(self, name: str) -> ScheduleInfo:
+        """The schedule name; NotFound if there is none."""
+        w.valid_schedule_name(name)
+        rec = await self._schedule_rec(name) if await self._schedules() else None
+        if rec is None:
+            raise NotFound(f"schedule {name} not found")
+        return await self._read_schedule(rec)
+
+    async def delete_schedule(self, name: str) -> None:
+        """Removes the schedule and a firing of it not queued yet (the tasks of
+        its earlier firings are not touched); NotFound if there is none."""
+        w.valid_schedule_name(name)
+        rec = await self._schedule_rec(name) if await self._schedules() else None
+        if rec is None:
+            raise NotFound(f"schedule {name} not found")
+        await self._purge_schedule(w.queue_of(rec.subject), name)
+
+    async def _schedule_rec(self, name: str) -> Optional[_Rec]:
+        n = self.names
+        return await self._get(n.schedules_stream, n.sched(w.SCHED_CRON, "*", name), _Deadline(_UNAVAILABLE_AFTER))
+
+    async def _purge_schedule(self, queue: str, name: str) -> None:
+        n = self.names
+        for kind in (w.SCHED_CRON, w.SCHED_TICK, w.SCHED_LAST):
+            await self._jsm.purge_stream(n.schedules_stream, subject=n.sched(kind, queue, name))
+
+    async def _read_schedule(self, rec: _Rec) -> ScheduleInfo:
+        n = self.names
+        queue, name = w.queue_of(rec.subject), rec.subject.rsplit(".", 1)[-1]
+        h = rec.headers
+        try:
+            env = w.decode_record(rec.data)
+        except ValueError:
+            env = {}
+        spec, tz = h.get("Strand-Schedule", ""), h.get("Strand-Schedule-TZ", "")
+        paused = bool(h.get("Strand-Paused"))
+        last = await self._get(n.schedules_stream, n.sched(w.SCHED_LAST, queue, name), _Deadline(_UNAVAILABLE_AFTER))
+        lr: dict[str, Any] = {}
+        if last is not None:
+            try:
+                lr = w.decode_record(last.data)
+            except ValueError:
+                lr = {}
+        fired, nxt = _int(lr.get("fired")), _int(lr.get("next"))
+        utc = datetime.timezone.utc
+        next_run: Optional[datetime.datetime] = None
+        now = datetime.datetime.now(utc)
+        if not paused:
+            try:
+                _, every = w.schedule_pattern(spec, tz)
+            except BadOption:
+                every = None
+            if every and rec.time is not None:
+                anchor = rec.time
+                if nxt and datetime.datetime.fromtimestamp(nxt / 1000, utc) > rec.time:
+                    anchor = datetime.datetime.fromtimestamp(nxt / 1000, utc) - datetime.timedelta(seconds=every)
+                k = max(1, int((now - anchor).total_seconds() // every) + 1)
+                next_run = anchor + datetime.timedelta(seconds=k * every)
+            elif nxt and datetime.datetime.fromtimestamp(nxt / 1000, utc) > now:
+                next_run = datetime.datetime.fromtimestamp(nxt / 1000, utc)
+        kw = env.get("kwargs")
+        return ScheduleInfo(name=name, queue=queue, func=str(h.get("Strand-Func") or env.get("func") or ""),
+                            spec=spec, tz=tz, paused=paused, created=rec.time,
+                            last_run=datetime.datetime.fromtimestamp(fired / 1000, utc) if fired else None,
+                            last_task=str(lr.get("task") or "") if fired else "", next_run=next_run,
+                            args=list(env.get("args") or []), kwargs=dict(kw) if isinstance(kw, Mapping) else {},
+                            format="json" if w.record_format(rec.data) == w.JSON else "msgpack")
 
     async def _publish_task(self, subject: str, payload: bytes, headers: dict[str, str],
                             handle: "Handle[Any]") -> None:
@@ -1052,5 +1230,5 @@ async def connect(servers: Union[str, Sequence[str]] = "nats://127.0.0.1:4222", 
     return client
 
 
-__all__ = ["Client", "Handle", "Outcome", "TaskFunc", "task", "connect", "default_client", "set_default_client",
+__all__ = ["Client", "Handle", "Outcome", "ScheduleInfo", "TaskFunc", "task", "connect", "default_client", "set_default_client",
            "ProgressCallback", "uuid7", "TaskFailed"]

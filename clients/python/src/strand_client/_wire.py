@@ -179,6 +179,62 @@ def parse_schedule_at(header: Optional[str]) -> Optional[datetime.datetime]:
         return None
 
 
+_SCHEDULE_NAME = re.compile(r"[A-Za-z0-9_=-]{1,100}")
+_MACROS = {"@yearly": "0 0 0 1 1 *", "@annually": "0 0 0 1 1 *", "@monthly": "0 0 0 1 * *",
+           "@weekly": "0 0 0 * * 0", "@daily": "0 0 0 * * *", "@midnight": "0 0 0 * * *", "@hourly": "0 0 * * * *"}
+
+
+def valid_schedule_name(name: str) -> str:
+    """name if it can name a schedule (1-100 of A-Z a-z 0-9 _ = -), else BadOption."""
+    if not isinstance(name, str) or not _SCHEDULE_NAME.fullmatch(name):
+        raise BadOption(f"schedule name {name!r}: want 1-100 characters of A-Z a-z 0-9 _ = -")
+    return name
+
+
+def go_duration_ms(ms: int) -> str:
+    """Milliseconds as Go's time.Duration prints them: 1h0m0s, 1m30s, 1.5s, 500ms."""
+    if ms < 1000:
+        return f"{ms}ms"
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    sec = f"{rest // 1000}s" if rest % 1000 == 0 else f"{rest / 1000:.3f}".rstrip("0") + "s"
+    if h:
+        return f"{h}h{m}m{sec}"
+    if m:
+        return f"{m}m{sec}"
+    return sec
+
+
+def schedule_pattern(spec: str, tz: str = "") -> tuple[str, Optional[float]]:
+    """The Nats-Schedule header of a named schedule's spec, as strand's Go
+    writer makes it, and for ``@every`` its interval in seconds: ``@every``
+    a Go duration of at least 1 s (no time zone), a 5-field cron
+    expression with ``0`` seconds put first, a 6-field one as it is, or a
+    macro (@hourly, @daily, @weekly, @monthly, @yearly). The fields
+    themselves are checked by the server. BadOption if it is none of these."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise BadOption("schedule spec: empty")
+    spec = spec.strip()
+    if spec.startswith("@every "):
+        d = parse_ttl(spec[len("@every "):].strip())
+        if d is None:
+            raise BadOption(f"schedule spec {spec!r}: want @every and a Go duration (30s, 5m, 1h30m)")
+        if d < 1:
+            raise BadOption(f"schedule spec {spec!r}: the interval must be at least 1s")
+        if tz:
+            raise BadOption(f"schedule spec {spec!r}: an interval takes no time zone ({tz})")
+        return "@every " + go_duration_ms(int(round(d * 1000))), d
+    if tz == "Local":
+        raise BadOption(f"time zone {tz!r}: name an IANA zone such as Europe/Paris (the server fires the schedule)")
+    fields = _MACROS.get(spec, spec).split()
+    if len(fields) == 5:
+        fields.insert(0, "0")
+    if len(fields) != 6:
+        raise BadOption(f"cron spec {spec!r}: want 5 fields (minute hour day-of-month month day-of-week) "
+                        f"or 6 (second first), got {len(fields)}")
+    return " ".join(fields), None
+
+
 def parse_ttl(s: Optional[str]) -> Optional[float]:
     """A Nats-TTL header in seconds: a number of seconds or a Go duration
     string (336h0m0s, 90s, 500ms); None if it is neither."""

@@ -151,6 +151,22 @@ class SyncClient:
         """As Client.submit (same options)."""
         return SyncHandle(self._loop.run(self.client.submit(func, *args, **options)), self._loop)
 
+    def put_schedule(self, name: str, spec: str, func: str, *args: Any, **options: Any) -> None:
+        """As Client.put_schedule (same options)."""
+        self._loop.run(self.client.put_schedule(name, spec, func, *args, **options))
+
+    def schedules(self) -> list[_client.ScheduleInfo]:
+        """As Client.schedules."""
+        return self._loop.run(self.client.schedules())
+
+    def get_schedule(self, name: str) -> _client.ScheduleInfo:
+        """As Client.get_schedule."""
+        return self._loop.run(self.client.get_schedule(name))
+
+    def delete_schedule(self, name: str) -> None:
+        """As Client.delete_schedule."""
+        self._loop.run(self.client.delete_schedule(name))
+
     def open(self, id: str, queue: Optional[str] = None) -> SyncHandle[Any]:
         """As Client.open."""
         return SyncHandle(self._loop.run(self.client.open(id, queue)), self._loop)

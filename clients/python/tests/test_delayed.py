@@ -217,7 +217,7 @@ def test_named_schedule_refusals(dev: Dev) -> None:
         c = await s.connect(dev.url)
         try:
             name = uid("bad")
-            for spec, tz, match in (("@every 500ms", "", "at least 1s"), ("@every soon", "", "Go duration"),
+            for spec, tz, match in (("@every 500ms", "", "at least 1s"), ("@every soon", "", "Go duration"), ("@every 5", "", "Go duration"),
                                     ("* * *", "", "want 5 fields"), ("@every 5s", "Europe/Paris", "no time zone"),
                                     ("61 * * * *", "", ""), ("0 9 * * *", "Mars/Olympus", ""),
                                     ("0 9 * * *", "Local", "IANA")):

@@ -7,7 +7,7 @@ import { Kvm } from "@nats-io/kv";
 import { randomUUID } from "node:crypto";
 import { BadOption, DuplicateError, ERR_CODE_SUBJECT_FULL, FinishedError, NotFoundError, PayloadTooLarge, StrandError, transient, wireError } from "./errors.js";
 import { Handle } from "./handle.js";
-import { cancellation, checkID, checkQueue, clampResultTTL, Codec, CONTENT_TYPE, envelope, formatOf, goDuration, isMarker, MAX_RESULT_TTL_MS, MIN_TTL_MS, Names, parseSubject, readOutcome, sniff, parseScheduleAt, scheduleAt, ttlMs, VERSION, } from "./wire.js";
+import { cancellation, checkID, checkQueue, clampResultTTL, Codec, CONTENT_TYPE, envelope, formatOf, goDuration, isMarker, MAX_RESULT_TTL_MS, MIN_TTL_MS, Names, parseSubject, readOutcome, sniff, checkScheduleName, parseScheduleAt, scheduleAt, schedulePattern, ttlMs, VERSION, } from "./wire.js";
 /** The default queue. */
 export const DEFAULT_QUEUE = "default";
 /** The default task TTL (the longest a task waits in its queue): 14 days, in ms. */
@@ -201,6 +201,170 @@ export class Client {
     // is sent again for up to SUBMIT_RETRY_MS; if the subject then holds a
     // task, it is this one if it holds its bytes (an earlier try was stored
     // after all), else the id is taken.
+    /**
+     * Creates the schedule `name`, or replaces the one of that name (in any
+     * queue): the server fires func(...args) as spec says — `@every DURATION`
+     * (at least 1 s), a 5-field cron expression (minute hour day-of-month
+     * month day-of-week) or a 6-field one (second first), or @hourly, @daily,
+     * @weekly, @monthly, @yearly. Each firing is one task, of id
+     * `name-<unix second of the firing>`. A bad name, spec or time zone throws
+     * BadOption, and nothing is stored.
+     */
+    async putSchedule(name, spec, func, args = [], opts = {}) {
+        checkScheduleName(name);
+        if (opts === null || typeof opts !== "object")
+            throw new BadOption(`schedule ${name}: options must be an object`);
+        const { tz = "", ...rest } = opts;
+        if (typeof tz !== "string")
+            throw new BadOption(`schedule ${name}: tz must be an IANA time zone name`);
+        for (const k of ["id", "at", "after"]) {
+            if (k in rest)
+                throw new BadOption(`schedule ${name}: ${k} is for tasks; a firing's id is ${name}-<unix second>`);
+        }
+        const { pattern } = schedulePattern(spec, tz);
+        const { env, format, taskTtl } = this.#envelope(func, args, { ...rest, id: name });
+        delete env.created; // each firing sets its own
+        const payload = this.codec.encode(envelope(env), format, `schedule ${name}`);
+        const max = (this.nc.info?.max_payload ?? 1024 * 1024) - HEADROOM;
+        if (payload.length > max)
+            throw new PayloadTooLarge(`schedule ${name}: the task is ${payload.length} bytes, over the ${max} the server takes`);
+        const n = this.names;
+        if (!(await this.schedulesReady())) {
+            throw new StrandError("unavailable", `schedule ${name}: schedules are unavailable: the stream ${n.schedulesStream} is missing or keeps no message schedules`);
+        }
+        const old = await this.get(n.schedulesStream, n.sched("cron", "*", name));
+        const queue = env.queue;
+        const ttl = goDuration(taskTtl);
+        const h = headers();
+        h.set("Content-Type", CONTENT_TYPE[format]);
+        h.set("Strand-Func", func);
+        h.set("Strand-Schedule", spec);
+        if (tz)
+            h.set("Strand-Schedule-TZ", tz);
+        h.set("Strand-Task-TTL", ttl);
+        h.set("Nats-Schedule", pattern);
+        if (tz)
+            h.set("Nats-Schedule-Time-Zone", tz);
+        h.set("Nats-Schedule-Target", n.sched("tick", queue, name));
+        h.set("Nats-Schedule-TTL", ttl);
+        const deadline = Date.now() + SUBMIT_RETRY_MS;
+        for (let pause = 50;; pause = Math.min(2 * pause, 1000)) {
+            try {
+                await this.js.publish(n.sched("cron", queue, name), payload, { headers: h });
+                break;
+            }
+            catch (err) {
+                // A pattern the server cannot fire, an unknown time zone.
+                if (err instanceof JetStreamApiError && (err.code === 10189 || err.code === 10223))
+                    throw new BadOption(`schedule ${name}: ${err.message}`, { cause: err });
+                if (!transient(err) || Date.now() + pause > deadline || this.closed)
+                    throw wireError(`schedule ${name}`, err, n.schedulesStream);
+            }
+            await new Promise((r) => setTimeout(r, pause));
+        }
+        if (old && parseSubject(old.subject).queue !== queue)
+            await this.#purgeSchedule(parseSubject(old.subject).queue, name);
+    }
+    /** The named schedules, by name. */
+    async schedules() {
+        if (!(await this.schedulesReady()))
+            return [];
+        const n = this.names;
+        const jsm = await this.#manager();
+        let subjects;
+        try {
+            const info = await jsm.streams.info(n.schedulesStream, { subjects_filter: n.sched("cron", "*", "*") });
+            subjects = Object.keys(info.state.subjects ?? {});
+        }
+        catch (err) {
+            throw wireError("list schedules", err, n.schedulesStream);
+        }
+        const recs = await Promise.all(subjects.map((subj) => this.get(n.schedulesStream, subj)));
+        const out = await Promise.all(recs.filter((r) => r !== null).map((r) => this.#readSchedule(r)));
+        return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    }
+    /** The schedule `name`; NotFoundError if there is none. */
+    async getSchedule(name) {
+        checkScheduleName(name);
+        const rec = (await this.schedulesReady()) ? await this.get(this.names.schedulesStream, this.names.sched("cron", "*", name)) : null;
+        if (!rec)
+            throw new NotFoundError(name, `schedule ${name} not found`);
+        return this.#readSchedule(rec);
+    }
+    /** Removes the schedule and a firing of it not queued yet (its earlier firings' tasks are not touched); NotFoundError if there is none. */
+    async deleteSchedule(name) {
+        checkScheduleName(name);
+        const rec = (await this.schedulesReady()) ? await this.get(this.names.schedulesStream, this.names.sched("cron", "*", name)) : null;
+        if (!rec)
+            throw new NotFoundError(name, `schedule ${name} not found`);
+        await this.#purgeSchedule(parseSubject(rec.subject).queue, name);
+    }
+    async #purgeSchedule(queue, name) {
+        const jsm = await this.#manager();
+        const n = this.names;
+        for (const kind of ["cron", "tick", "last"]) {
+            try {
+                await jsm.streams.purge(n.schedulesStream, { filter: n.sched(kind, queue, name) });
+            }
+            catch (err) {
+                throw wireError(`delete schedule ${name}`, err, n.schedulesStream);
+            }
+        }
+    }
+    async #readSchedule(rec) {
+        const n = this.names;
+        const { queue, id: name } = parseSubject(rec.subject);
+        const h = rec.header;
+        const format = formatOf(h?.get("Content-Type")) ?? sniff(rec.data);
+        let env = {};
+        try {
+            env = this.codec.decode(rec.data, format);
+        }
+        catch {
+            env = {};
+        }
+        const spec = h?.get("Strand-Schedule") ?? "";
+        const tz = h?.get("Strand-Schedule-TZ") ?? "";
+        const paused = !!h?.get("Strand-Paused");
+        const last = await this.get(n.schedulesStream, n.sched("last", queue, name));
+        let lr = {};
+        if (last) {
+            try {
+                lr = this.codec.record(last.data);
+            }
+            catch {
+                lr = {};
+            }
+        }
+        const info = { name, queue, func: h?.get("Strand-Func") || env.func || "", spec, tz, paused, created: new Date(rec.time), args: env.args ?? [], format };
+        if (env.kwargs)
+            info.kwargs = env.kwargs;
+        if (lr.fired) {
+            info.lastRun = new Date(Number(lr.fired));
+            info.lastTask = lr.task;
+        }
+        if (!paused) {
+            let every;
+            try {
+                every = schedulePattern(spec, tz).everyMs;
+            }
+            catch {
+                every = undefined;
+            }
+            const now = Date.now();
+            if (every) {
+                let anchor = rec.time;
+                if (lr.next && Number(lr.next) > rec.time)
+                    anchor = Number(lr.next) - every;
+                const k = Math.max(1, Math.floor((now - anchor) / every) + 1);
+                info.nextRun = new Date(anchor + k * every);
+            }
+            else if (lr.next && Number(lr.next) > now) {
+                info.nextRun = new Date(Number(lr.next));
+            }
+        }
+        return info;
+    }
     async #publishTask(handle, func, payload, h) {
         const subject = this.names.task(handle.queue, handle.id);
         const deadline = Date.now() + SUBMIT_RETRY_MS;

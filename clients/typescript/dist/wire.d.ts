@@ -167,3 +167,16 @@ export declare function clampResultTTL(ms: number | undefined, def: number): num
 export declare function scheduleAt(ms: number): string;
 /** The time (unix ms) of an `@at` Nats-Schedule header; undefined if it is not one. */
 export declare function parseScheduleAt(header: string | undefined): number | undefined;
+/** name if it can name a schedule (1–100 of A–Z a–z 0–9 _ = -); else BadOption. */
+export declare function checkScheduleName(name: unknown): string;
+/**
+ * The Nats-Schedule header of a named schedule's spec, as strand's Go
+ * writer makes it, and for `@every` its interval in ms: `@every` a Go
+ * duration of at least 1 s (no time zone), a 5-field cron expression with
+ * `0` seconds put first, a 6-field one as it is, or a macro (@hourly,
+ * @daily, @weekly, @monthly, @yearly). The server checks the fields.
+ */
+export declare function schedulePattern(spec: string, tz?: string): {
+    pattern: string;
+    everyMs?: number;
+};

@@ -368,3 +368,49 @@ export function parseScheduleAt(header: string | undefined): number | undefined 
   const t = Date.parse(m[1]);
   return Number.isFinite(t) ? t : undefined;
 }
+
+const SCHEDULE_NAME_RE = /^[A-Za-z0-9_=-]{1,100}$/;
+const MACROS: Record<string, string> = {
+  "@yearly": "0 0 0 1 1 *",
+  "@annually": "0 0 0 1 1 *",
+  "@monthly": "0 0 0 1 * *",
+  "@weekly": "0 0 0 * * 0",
+  "@daily": "0 0 0 * * *",
+  "@midnight": "0 0 0 * * *",
+  "@hourly": "0 0 * * * *",
+};
+
+/** name if it can name a schedule (1–100 of A–Z a–z 0–9 _ = -); else BadOption. */
+export function checkScheduleName(name: unknown): string {
+  if (typeof name !== "string" || !SCHEDULE_NAME_RE.test(name)) {
+    throw new BadOption(`bad schedule name ${JSON.stringify(name)}: want 1-100 characters of A-Z a-z 0-9 _ = -`);
+  }
+  return name;
+}
+
+/**
+ * The Nats-Schedule header of a named schedule's spec, as strand's Go
+ * writer makes it, and for `@every` its interval in ms: `@every` a Go
+ * duration of at least 1 s (no time zone), a 5-field cron expression with
+ * `0` seconds put first, a 6-field one as it is, or a macro (@hourly,
+ * @daily, @weekly, @monthly, @yearly). The server checks the fields.
+ */
+export function schedulePattern(spec: string, tz = ""): { pattern: string; everyMs?: number } {
+  if (typeof spec !== "string" || spec.trim() === "") throw new BadOption("schedule spec: empty");
+  spec = spec.trim();
+  if (spec.startsWith("@every ")) {
+    const text = spec.slice("@every ".length).trim();
+    const d = /^\d+$/.test(text) ? NaN : ttlMs(text); // Go's durations need a unit
+    if (!Number.isFinite(d)) throw new BadOption(`schedule spec ${JSON.stringify(spec)}: want @every and a Go duration (30s, 5m, 1h30m)`);
+    if (d < 1000) throw new BadOption(`schedule spec ${JSON.stringify(spec)}: the interval must be at least 1s`);
+    if (tz) throw new BadOption(`schedule spec ${JSON.stringify(spec)}: an interval takes no time zone (${tz})`);
+    return { pattern: "@every " + goDuration(Math.round(d)), everyMs: d };
+  }
+  if (tz === "Local") throw new BadOption(`time zone "Local": name an IANA zone such as Europe/Paris (the server fires the schedule)`);
+  const f = (MACROS[spec] ?? spec).split(/\s+/);
+  if (f.length === 5) f.unshift("0");
+  if (f.length !== 6) {
+    throw new BadOption(`cron spec ${JSON.stringify(spec)}: want 5 fields (minute hour day-of-month month day-of-week) or 6 (second first), got ${f.length}`);
+  }
+  return { pattern: f.join(" ") };
+}

@@ -7,7 +7,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 
 import * as s from "../dist/index.js";
-import { sleep, startDev } from "./helpers.mjs";
+import { eventually, sleep, startDev } from "./helpers.mjs";
 
 let dev;
 let c;
@@ -115,5 +115,70 @@ describe("delayed tasks", () => {
       assert.notEqual(await h.status(), "scheduled");
       assert.equal(await h.result({ timeout: 20_000 }), 5);
     }
+  });
+});
+
+describe("named schedules", () => {
+  test("put, stored as the Go writer stores it, fired, listed, replaced into another queue, deleted", async () => {
+    const name = uid("sched");
+    await c.putSchedule(name, "@every 1s", "add", [1, 2], { meta: { user: "ann" } });
+    const rec = await c.get(c.names.schedulesStream, `strand.sched.cron.default.${name}`);
+    assert.ok(rec);
+    const hd = rec.header;
+    assert.equal(hd.get("Nats-Schedule"), "@every 1s");
+    assert.equal(hd.get("Strand-Schedule"), "@every 1s");
+    assert.equal(hd.get("Nats-Schedule-Target"), `strand.sched.fire.default.tick.${name}`);
+    assert.equal(hd.get("Nats-Schedule-TTL"), "336h0m0s");
+    assert.equal(hd.get("Strand-Task-TTL"), "336h0m0s");
+    assert.deepEqual(c.codec.decode(rec.data, "msgpack"), { v: 2, id: name, func: "add", args: [1, 2], queue: "default", meta: { user: "ann" } });
+    let info = await c.getSchedule(name);
+    assert.deepEqual([info.name, info.queue, info.func, info.spec, info.paused], [name, "default", "add", "@every 1s", false]);
+    assert.deepEqual(info.args, [1, 2]);
+    assert.ok(info.nextRun instanceof Date);
+    assert.ok((await c.schedules()).some((x) => x.name === name));
+
+    info = await eventually(async () => {
+      const i = await c.getSchedule(name);
+      return i.lastTask ? i : null;
+    }, 60_000, "a firing queued");
+    assert.ok(info.lastTask.startsWith(`${name}-`) && info.lastRun instanceof Date);
+    const h = c.open(info.lastTask);
+    assert.equal(await h.result({ timeout: 30_000 }), 3);
+    assert.equal((await h.metadata).meta?.schedule, name);
+
+    await c.putSchedule(name, "0 9 * * mon-fri", "add", [5, 6], { queue: "nobody", tz: "Europe/Paris" });
+    info = await c.getSchedule(name);
+    assert.deepEqual([info.queue, info.spec, info.tz], ["nobody", "0 9 * * mon-fri", "Europe/Paris"]);
+    const moved = await c.get(c.names.schedulesStream, `strand.sched.cron.nobody.${name}`);
+    assert.equal(moved.header.get("Nats-Schedule"), "0 0 9 * * mon-fri");
+    assert.equal(moved.header.get("Nats-Schedule-Time-Zone"), "Europe/Paris");
+    assert.equal(await c.get(c.names.schedulesStream, `strand.sched.cron.default.${name}`), null);
+    assert.deepEqual((await c.schedules()).filter((x) => x.name === name).map((x) => x.queue), ["nobody"]);
+
+    await c.deleteSchedule(name);
+    await assert.rejects(c.getSchedule(name), s.NotFoundError);
+    await assert.rejects(c.deleteSchedule(name), s.NotFoundError);
+    assert.ok(!(await c.schedules()).some((x) => x.name === name));
+  });
+
+  test("refusals store nothing", async () => {
+    const name = uid("bad");
+    const cases = [
+      ["@every 500ms", "", /at least 1s/],
+      ["@every soon", "", /Go duration/],
+      ["@every 5", "", /Go duration/],
+      ["* * *", "", /want 5 fields/],
+      ["@every 5s", "Europe/Paris", /no time zone/],
+      ["61 * * * *", "", /./],
+      ["0 9 * * *", "Mars/Olympus", /./],
+      ["0 9 * * *", "Local", /IANA/],
+    ];
+    for (const [spec, tz, re] of cases) {
+      await assert.rejects(c.putSchedule(name, spec, "add", [1, 2], { tz }), (e) => e instanceof s.BadOption && re.test(e.message), `${spec} ${tz}`);
+    }
+    await assert.rejects(c.putSchedule("has.dot", "@every 5s", "add"), s.BadOption);
+    await assert.rejects(c.putSchedule("x".repeat(101), "@every 5s", "add"), s.BadOption);
+    await assert.rejects(c.putSchedule(name, "@every 5s", "add", [], { at: new Date() }), s.BadOption);
+    await assert.rejects(c.getSchedule(name), s.NotFoundError);
   });
 });

@@ -216,7 +216,8 @@ def schedule_pattern(spec: str, tz: str = "") -> tuple[str, Optional[float]]:
         raise BadOption("schedule spec: empty")
     spec = spec.strip()
     if spec.startswith("@every "):
-        d = parse_ttl(spec[len("@every "):].strip())
+        text = spec[len("@every "):].strip()
+        d = None if text.isdigit() else parse_ttl(text)  # Go's durations need a unit
         if d is None:
             raise BadOption(f"schedule spec {spec!r}: want @every and a Go duration (30s, 5m, 1h30m)")
         if d < 1:

@@ -391,36 +391,81 @@ class Client:
                               f"is missing or keeps no message schedules (start a strand worker or strand dev on "
                               f"nats-server 2.14 or later)")
         old = await self._schedule_rec(name)
-        n = self.names
-        ttl = w.go_duration(tttl)
+        headers = self._schedule_headers(queue, name, func, ct, spec, tz, pattern, tttl, False)
+        await self._publish_schedule(name, self.names.sched(w.SCHED_CRON, queue, name), payload, headers)
+        if old is not None and w.queue_of(old.subject) != queue:
+            await self._purge_schedule(w.queue_of(old.subject), name)
+
+    def _schedule_headers(self, queue: str, name: str, func: str, ct: str, spec: str, tz: str, pattern: str,
+                          task_ttl: float, paused: bool) -> dict[str, str]:
+        """The headers of a named schedule's message, as strand's Go writer
+        sets them; paused: without Nats-Schedule*, so the server drops it."""
+        ttl = w.go_duration(task_ttl)
         headers = {"Content-Type": ct, "Strand-Func": func, "Strand-Schedule": spec}
         if tz:
             headers["Strand-Schedule-TZ"] = tz
         headers["Strand-Task-TTL"] = ttl
+        if paused:
+            headers["Strand-Paused"] = "1"
+            headers["Nats-Rollup"] = "sub"
+            return headers
         headers["Nats-Schedule"] = pattern
         if tz:
             headers["Nats-Schedule-Time-Zone"] = tz
-        headers["Nats-Schedule-Target"] = n.sched(w.SCHED_TICK, queue, name)
+        headers["Nats-Schedule-Target"] = self.names.sched(w.SCHED_TICK, queue, name)
         headers["Nats-Schedule-TTL"] = ttl
-        subject = n.sched(w.SCHED_CRON, queue, name)
+        return headers
+
+    async def _publish_schedule(self, name: str, subject: str, payload: bytes, headers: dict[str, str]) -> None:
         deadline = _Deadline(_UNAVAILABLE_AFTER)
         wait = 0.05
         while True:
             try:
                 await self._js.publish(subject, payload, headers=headers, timeout=_READ_TIMEOUT)
-                break
+                return
             except nats.js.errors.APIError as e:
                 if e.err_code in (10189, 10223):  # a pattern the server cannot fire, an unknown time zone
                     raise BadOption(f"schedule {name}: {e.description}") from e
+                if e.err_code == w.ERR_WRONG_LAST_SEQUENCE:
+                    raise StrandError(f"schedule {name} changed meanwhile; try again") from e
                 if not isinstance(e, nats.js.errors.ServiceUnavailableError) or deadline.passed():
                     raise StrandError(f"schedule {name}: {e}") from e
             except _TRANSIENT as e:
                 if deadline.passed():
-                    raise Unavailable(f"schedule {name}: no answer from stream {n.schedules_stream}: {e!r}") from e
+                    raise Unavailable(f"schedule {name}: no answer from stream {self.names.schedules_stream}: "
+                                      f"{e!r}") from e
             await asyncio.sleep(wait)
             wait = min(2 * wait, 1.0)
-        if old is not None and w.queue_of(old.subject) != queue:
-            await self._purge_schedule(w.queue_of(old.subject), name)
+
+    async def pause_schedule(self, name: str) -> None:
+        """Stops the schedule's firings until resume_schedule (a firing that
+        happened already still runs); NotFound if there is none."""
+        await self._pause_schedule(name, True)
+
+    async def resume_schedule(self, name: str) -> None:
+        """Restarts a paused schedule's firings from now on (the firings it
+        missed while paused do not run); NotFound if there is none."""
+        await self._pause_schedule(name, False)
+
+    async def _pause_schedule(self, name: str, paused: bool) -> None:
+        w.valid_schedule_name(name)
+        rec = await self._schedule_rec(name) if await self._schedules() else None
+        if rec is None:
+            raise NotFound(f"schedule {name} not found")
+        h = rec.headers
+        if bool(h.get("Strand-Paused")) == paused:
+            return
+        spec, tz = h.get("Strand-Schedule", ""), h.get("Strand-Schedule-TZ", "")
+        pattern, _ = w.schedule_pattern(spec, tz)
+        ttl = w.parse_ttl(h.get("Strand-Task-TTL"))
+        if ttl is None or ttl < w.MIN_TTL_S:
+            ttl = w.DEFAULT_TASK_TTL_S
+        ct = w.content_type_of(h.get("Content-Type")) if h.get("Content-Type") else w.record_format(rec.data)
+        headers = self._schedule_headers(w.queue_of(rec.subject), name, h.get("Strand-Func", ""), ct, spec, tz,
+                                         pattern, ttl, paused)
+        # Only over the version read: a replace meanwhile stands.
+        headers["Nats-Expected-Last-Subject-Sequence"] = str(rec.seq)
+        await self._publish_schedule(name, rec.subject, rec.data, headers)
 
     async def schedules(self) -> list[ScheduleInfo]:
         """The named schedules, by name."""

@@ -163,6 +163,14 @@ class SyncClient:
         """As Client.get_schedule."""
         return self._loop.run(self.client.get_schedule(name))
 
+    def pause_schedule(self, name: str) -> None:
+        """As Client.pause_schedule."""
+        self._loop.run(self.client.pause_schedule(name))
+
+    def resume_schedule(self, name: str) -> None:
+        """As Client.resume_schedule."""
+        self._loop.run(self.client.resume_schedule(name))
+
     def delete_schedule(self, name: str) -> None:
         """As Client.delete_schedule."""
         self._loop.run(self.client.delete_schedule(name))

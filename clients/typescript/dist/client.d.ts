@@ -142,6 +142,10 @@ export declare class Client {
      * BadOption, and nothing is stored.
      */
     putSchedule(name: string, spec: string, func: string, args?: unknown[], opts?: ScheduleOptions): Promise<void>;
+    /** Stops the schedule's firings until resumeSchedule (a firing made already still runs); NotFoundError if there is none. */
+    pauseSchedule(name: string): Promise<void>;
+    /** Restarts a paused schedule's firings from now on (the firings it missed while paused do not run); NotFoundError if there is none. */
+    resumeSchedule(name: string): Promise<void>;
     /** The named schedules, by name. */
     schedules(): Promise<ScheduleInfo[]>;
     /** The schedule `name`; NotFoundError if there is none. */

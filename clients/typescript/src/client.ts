@@ -378,6 +378,14 @@ export class Client {
     }
     const old = await this.get(n.schedulesStream, n.sched("cron", "*", name));
     const queue = env.queue!;
+    const h = this.#scheduleHeaders(queue, name, func, format, spec, tz, pattern, taskTtl, false);
+    await this.#publishSchedule(name, n.sched("cron", queue, name), payload, h);
+    if (old && parseSubject(old.subject).queue !== queue) await this.#purgeSchedule(parseSubject(old.subject).queue, name);
+  }
+
+  // #scheduleHeaders are a named schedule's headers, as strand's Go writer
+  // sets them; paused: without Nats-Schedule*, so the server drops it.
+  #scheduleHeaders(queue: string, name: string, func: string, format: Format, spec: string, tz: string, pattern: string, taskTtl: number, paused: boolean) {
     const ttl = goDuration(taskTtl);
     const h = headers();
     h.set("Content-Type", CONTENT_TYPE[format]);
@@ -385,23 +393,61 @@ export class Client {
     h.set("Strand-Schedule", spec);
     if (tz) h.set("Strand-Schedule-TZ", tz);
     h.set("Strand-Task-TTL", ttl);
+    if (paused) {
+      h.set("Strand-Paused", "1");
+      h.set("Nats-Rollup", "sub");
+      return h;
+    }
     h.set("Nats-Schedule", pattern);
     if (tz) h.set("Nats-Schedule-Time-Zone", tz);
-    h.set("Nats-Schedule-Target", n.sched("tick", queue, name));
+    h.set("Nats-Schedule-Target", this.names.sched("tick", queue, name));
     h.set("Nats-Schedule-TTL", ttl);
+    return h;
+  }
+
+  async #publishSchedule(name: string, subject: string, payload: Uint8Array, h: ReturnType<typeof headers>): Promise<void> {
     const deadline = Date.now() + SUBMIT_RETRY_MS;
     for (let pause = 50; ; pause = Math.min(2 * pause, 1000)) {
       try {
-        await this.js.publish(n.sched("cron", queue, name), payload, { headers: h });
-        break;
+        await this.js.publish(subject, payload, { headers: h });
+        return;
       } catch (err) {
         // A pattern the server cannot fire, an unknown time zone.
         if (err instanceof JetStreamApiError && (err.code === 10189 || err.code === 10223)) throw new BadOption(`schedule ${name}: ${err.message}`, { cause: err });
-        if (!transient(err) || Date.now() + pause > deadline || this.closed) throw wireError(`schedule ${name}`, err, n.schedulesStream);
+        if (err instanceof JetStreamApiError && err.code === ERR_WRONG_LAST_SEQUENCE) throw new StrandError("conflict", `schedule ${name} changed meanwhile; try again`, { cause: err });
+        if (!transient(err) || Date.now() + pause > deadline || this.closed) throw wireError(`schedule ${name}`, err, this.names.schedulesStream);
       }
       await new Promise((r) => setTimeout(r, pause));
     }
-    if (old && parseSubject(old.subject).queue !== queue) await this.#purgeSchedule(parseSubject(old.subject).queue, name);
+  }
+
+  /** Stops the schedule's firings until resumeSchedule (a firing made already still runs); NotFoundError if there is none. */
+  pauseSchedule(name: string): Promise<void> {
+    return this.#pauseSchedule(name, true);
+  }
+
+  /** Restarts a paused schedule's firings from now on (the firings it missed while paused do not run); NotFoundError if there is none. */
+  resumeSchedule(name: string): Promise<void> {
+    return this.#pauseSchedule(name, false);
+  }
+
+  async #pauseSchedule(name: string, paused: boolean): Promise<void> {
+    checkScheduleName(name);
+    const n = this.names;
+    const rec = (await this.schedulesReady()) ? await this.get(n.schedulesStream, n.sched("cron", "*", name)) : null;
+    if (!rec) throw new NotFoundError(name, `schedule ${name} not found`);
+    const hd = rec.header;
+    if (!!hd?.get("Strand-Paused") === paused) return;
+    const spec = hd?.get("Strand-Schedule") ?? "";
+    const tz = hd?.get("Strand-Schedule-TZ") ?? "";
+    const { pattern } = schedulePattern(spec, tz);
+    let ttl = ttlMs(hd?.get("Strand-Task-TTL"));
+    if (!Number.isFinite(ttl) || ttl < MIN_TTL_MS) ttl = DEFAULT_TASK_TTL_MS;
+    const format = formatOf(hd?.get("Content-Type")) ?? sniff(rec.data);
+    const h = this.#scheduleHeaders(parseSubject(rec.subject).queue, name, hd?.get("Strand-Func") ?? "", format, spec, tz, pattern, ttl, paused);
+    // Only over the version read: a replace meanwhile stands.
+    h.set("Nats-Expected-Last-Subject-Sequence", String(rec.seq));
+    await this.#publishSchedule(name, rec.subject, rec.data, h);
   }
 
   /** The named schedules, by name. */

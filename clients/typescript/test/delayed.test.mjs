@@ -182,3 +182,33 @@ describe("named schedules", () => {
     await assert.rejects(c.getSchedule(name), s.NotFoundError);
   });
 });
+
+test("a paused schedule does not fire; resumed, it fires again", async () => {
+  const name = uid("pause");
+  await c.putSchedule(name, "@every 1s", "add", [1, 1]);
+  const subject = `strand.sched.cron.default.${name}`;
+  await eventually(async () => (await c.getSchedule(name)).lastTask, 60_000, "a firing queued");
+  await c.pauseSchedule(name);
+  await c.pauseSchedule(name); // paused already: nothing to do
+  let info = await c.getSchedule(name);
+  assert.equal(info.paused, true);
+  assert.equal(info.nextRun, undefined);
+  let rec = await c.get(c.names.schedulesStream, subject);
+  assert.equal(rec.header.get("Strand-Paused"), "1");
+  assert.equal(rec.header.get("Nats-Schedule"), "");
+  assert.equal(rec.header.get("Strand-Schedule"), "@every 1s");
+  await sleep(1500); // a firing made before the pause may still be queued
+  const before = (await c.getSchedule(name)).lastTask;
+  await sleep(3000);
+  assert.equal((await c.getSchedule(name)).lastTask, before, "a paused schedule fired");
+  await c.resumeSchedule(name);
+  info = await c.getSchedule(name);
+  assert.equal(info.paused, false);
+  assert.ok(info.nextRun instanceof Date);
+  rec = await c.get(c.names.schedulesStream, subject);
+  assert.equal(rec.header.get("Nats-Schedule"), "@every 1s");
+  assert.equal(rec.header.get("Strand-Paused"), "");
+  await eventually(async () => (await c.getSchedule(name)).lastTask !== before, 60_000, "a firing after resume");
+  await c.deleteSchedule(name);
+  await assert.rejects(c.pauseSchedule(name), s.NotFoundError);
+});

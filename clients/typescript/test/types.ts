@@ -50,6 +50,8 @@ export async function usage(): Promise<void> {
   const list: s.ScheduleInfo[] = await c.schedules();
   const one: s.ScheduleInfo = await c.getSchedule("nightly");
   const last: string | undefined = one.lastTask;
+  await c.pauseSchedule("nightly");
+  await c.resumeSchedule("nightly");
   await c.deleteSchedule("nightly");
   void [at, runAt, scheduled, list, last];
   void [r, st, ready, info, p, o, sum, n];

@@ -281,3 +281,26 @@ def test_named_schedule_pause_resume(dev: Dev) -> None:
         finally:
             await c.close()
     run(main())
+
+
+def test_delayed_due_without_worker_is_pending(dev: Dev) -> None:
+    """Fired while no worker of its queue runs: due, pending, cancellable."""
+    async def main() -> None:
+        from test_client import until
+        c = await s.connect(dev.url)
+        try:
+            h = await c.submit("add", 1, 2, queue=NOBODY, after=1)
+            assert await h.status() is s.Status.SCHEDULED
+
+            async def due() -> bool:
+                return await h.status() is s.Status.PENDING
+            await until(due, timeout=60, every=0.2)
+            n = c.names
+            assert await c._get(n.schedules_stream, n.sched("due", NOBODY, h.id), s._client._Deadline(5)) is not None
+            o = await c.open(h.id)  # found from its firing
+            assert o.queue == NOBODY and o.func == "add"
+            await h.cancel()
+            assert await h.status() is s.Status.CANCELLED
+        finally:
+            await c.close()
+    run(main())

@@ -212,3 +212,15 @@ test("a paused schedule does not fire; resumed, it fires again", async () => {
   await c.deleteSchedule(name);
   await assert.rejects(c.pauseSchedule(name), s.NotFoundError);
 });
+
+test("fired while no worker of its queue runs: due, pending, cancellable", async () => {
+  const h = await c.submit("add", [1, 2], { queue: "nobody", after: 1000 });
+  assert.equal(await h.status(), "scheduled");
+  await eventually(async () => (await h.status()) === "pending", 60_000, "due");
+  assert.ok(await c.get(c.names.schedulesStream, c.names.sched("due", "nobody", h.id)));
+  const o = c.open(h.id); // found from its firing
+  assert.equal(await o.status(), "pending");
+  assert.equal(o.queue, "nobody");
+  await h.cancel();
+  assert.equal(await h.status(), "cancelled");
+});

@@ -58,6 +58,7 @@ def test_delayed_at_open_duplicate_cancel(dev: Dev) -> None:
             with pytest.raises(s.Duplicate) as d:
                 await c.submit("add", 1, 2, id=tid, after=10)
             assert d.value.handle is not None and d.value.handle.id == tid
+            assert d.value.handle.run_at is None  # the refused submission's time is not the task's
             with pytest.raises(s.Duplicate):
                 await c.submit("add", 1, 2, id=tid)
             await o.cancel()

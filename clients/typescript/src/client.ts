@@ -238,7 +238,7 @@ export class Client {
   async submit<R = unknown>(func: string, args: unknown[] = [], opts: SubmitOptions = {}): Promise<Handle<R>> {
     const { env, format, own, taskTtl, runAt } = this.#envelope(func, args, opts);
     const queue = env.queue!;
-    const handle = new Handle<R>(this, env.id, queue, func, runAt === undefined ? undefined : parseScheduleAt(scheduleAt(runAt)));
+    const handle = new Handle<R>(this, env.id, queue, func);
     const payload = this.codec.encode(envelope(env), format, `submit ${func}`);
     const max = (this.nc.info?.max_payload ?? 1024 * 1024) - HEADROOM;
     if (payload.length > max) {
@@ -263,7 +263,8 @@ export class Client {
     if (own) h.set("Strand-Own-Id", "1");
     if (runAt !== undefined) {
       await this.#submitDelayed(handle, func, payload, h, taskTtl, own, runAt);
-      return handle;
+      // Its time only on success: a DuplicateError's handle is another task.
+      return new Handle<R>(this, env.id, queue, func, parseScheduleAt(scheduleAt(runAt)));
     }
     h.set("Nats-TTL", goDuration(taskTtl));
     await this.#publishTask(handle, func, payload, h);

@@ -57,6 +57,7 @@ describe("delayed tasks", () => {
       const err = await c.submit("add", [1, 2], opts).catch((e) => e);
       assert.ok(err instanceof s.DuplicateError, `${JSON.stringify(opts)}: ${err}`);
       assert.equal(err.handle.id, id);
+      assert.equal(err.handle.runAt, undefined); // the refused submission's time is not the task's
     }
     await o.cancel();
     assert.equal(await h.status(), "cancelled");

@@ -257,8 +257,8 @@ class Client:
             raise EnvelopeTooLarge(f"submit {func}: the task is {len(payload)} bytes, the server accepts {limit}")
         handle: Handle[Any] = Handle(self, task_id, queue, func=func, envelope=env, content_type=ct)
         if when is not None:
-            handle._run_at = w.parse_schedule_at(w.schedule_at(when))
             await self._submit_delayed(handle, payload, ct, tttl, own, when, trace)
+            handle._run_at = w.parse_schedule_at(w.schedule_at(when))  # not on a Duplicate's handle: another task
             return handle
         if own:
             # An id of your own stays taken while its outcome is kept.

@@ -32,6 +32,41 @@ export interface SubmitOptions {
     json?: boolean;
     /** The longest the task may wait in its queue, in ms (at least 1 s; default 14 days); a task not taken by then is removed unrun. */
     taskTtl?: number;
+    /**
+     * Run the task at this time instead of now: until then its status is
+     * `scheduled` and the server keeps it (no strand process needs to be
+     * alive). A time not in the future runs it at once; one further than the
+     * task TTL is refused. Not with `after`.
+     */
+    at?: Date;
+    /** Run the task after this delay in ms, as `at: new Date(Date.now() + after)`; ≤ 0 runs it at once. Not with `at`. */
+    after?: number;
+}
+/** Options of a named schedule: submit's for its tasks (not id, at, after), and the time zone of a cron expression. */
+export interface ScheduleOptions extends Omit<SubmitOptions, "id" | "at" | "after"> {
+    /** The IANA time zone of a cron expression (`Europe/Paris`; default UTC); not for `@every`. */
+    tz?: string;
+}
+/** A named schedule as the server keeps it. */
+export interface ScheduleInfo {
+    name: string;
+    queue: string;
+    func: string;
+    /** The spec as it was given: `@every 30s` or a cron expression. */
+    spec: string;
+    /** The time zone of a cron expression ("" = UTC). */
+    tz: string;
+    paused: boolean;
+    /** When it was created, replaced or resumed. */
+    created?: Date;
+    /** Its last firing that a worker queued, and that firing's task id (open it with `client.open`); undefined before the first. */
+    lastRun?: Date;
+    lastTask?: string;
+    /** Its next firing when known (an `@every` schedule's, or as the server announced it at the last firing); undefined while paused. */
+    nextRun?: Date;
+    args: unknown[];
+    kwargs?: Record<string, unknown>;
+    format: Format;
 }
 /** Options of open. */
 export interface OpenOptions {
@@ -57,6 +92,10 @@ export interface Lookup {
     format?: Format;
     /** Unix ms when the queued task expires unrun (0 if it never does). */
     expires?: number;
+    /** A delayed task (status scheduled): task is its schedule's envelope. */
+    scheduled?: boolean;
+    /** Unix ms when a delayed task is to run. */
+    runAt?: number;
 }
 /** The typed submitter `Client.task` returns: call it with the task's args. */
 export interface TaskFunction<A extends unknown[], R> {
@@ -93,6 +132,26 @@ export declare class Client {
      * PayloadTooLarge for a task the server would refuse.
      */
     submit<R = unknown>(func: string, args?: unknown[], opts?: SubmitOptions): Promise<Handle<R>>;
+    /**
+     * Creates the schedule `name`, or replaces the one of that name (in any
+     * queue): the server fires func(...args) as spec says — `@every DURATION`
+     * (at least 1 s), a 5-field cron expression (minute hour day-of-month
+     * month day-of-week) or a 6-field one (second first), or @hourly, @daily,
+     * @weekly, @monthly, @yearly. Each firing is one task, of id
+     * `name-<unix second of the firing>`. A bad name, spec or time zone throws
+     * BadOption, and nothing is stored.
+     */
+    putSchedule(name: string, spec: string, func: string, args?: unknown[], opts?: ScheduleOptions): Promise<void>;
+    /** Stops the schedule's firings until resumeSchedule (a firing made already still runs); NotFoundError if there is none. */
+    pauseSchedule(name: string): Promise<void>;
+    /** Restarts a paused schedule's firings from now on (the firings it missed while paused do not run); NotFoundError if there is none. */
+    resumeSchedule(name: string): Promise<void>;
+    /** The named schedules, by name. */
+    schedules(): Promise<ScheduleInfo[]>;
+    /** The schedule `name`; NotFoundError if there is none. */
+    getSchedule(name: string): Promise<ScheduleInfo>;
+    /** Removes the schedule and a firing of it not queued yet (its earlier firings' tasks are not touched); NotFoundError if there is none. */
+    deleteSchedule(name: string): Promise<void>;
     /**
      * A handle to a task that exists already, perhaps submitted by another
      * process. Pass the queue when it is known: it saves a lookup.

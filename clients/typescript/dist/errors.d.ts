@@ -76,7 +76,7 @@ export declare class FinishedError extends StrandError {
 /** Nothing of the task is left: never submitted, expired unrun, or its outcome expired. */
 export declare class NotFoundError extends StrandError {
     readonly id: string;
-    constructor(id: string);
+    constructor(id: string, message?: string);
 }
 /** An argument or option the client refuses before anything is sent: a bad id, queue, TTL, value. */
 export declare class BadOption extends StrandError {

@@ -110,8 +110,8 @@ export class FinishedError extends StrandError {
 /** Nothing of the task is left: never submitted, expired unrun, or its outcome expired. */
 export class NotFoundError extends StrandError {
     id;
-    constructor(id) {
-        super("not_found", `task ${id} not found`);
+    constructor(id, message = `task ${id} not found`) {
+        super("not_found", message);
         this.id = id;
     }
 }

@@ -29,6 +29,8 @@ export interface TaskInfo {
     meta?: Record<string, string>;
     /** How many items an iterator task streamed. */
     items?: number;
+    /** When a delayed task (status `scheduled`) is to run: its time, whole seconds. */
+    runAt?: Date;
 }
 /** The original strand's callbacks: onItem for each streamed item as it comes, then onEnd with the outcome of a completed task, or onError. */
 export interface StreamCallbacks {
@@ -45,11 +47,13 @@ export declare class Handle<R = unknown> {
     #private;
     /** The task's id. */
     readonly id: string;
+    /** When a delayed task is to run (whole seconds; submitted with `at` or `after`), undefined for one that runs at once; for a handle from open, known once a read found it scheduled. */
+    get runAt(): Date | undefined;
     /** The task's queue, once known: always for a handle from submit, for one from open once any record of the task was read. */
     get queue(): string | undefined;
     /** The task's function name, once known. */
     get func(): string | undefined;
-    /** The task's status now, read in the protocol's order: its outcome, else its state, else its queued task; `unknown` when none exists. */
+    /** The task's status now, read in the protocol's order: its outcome, else its state, else its queued task, else its schedule (`scheduled` while delayed); `unknown` when none exists. */
     status(): Promise<Status>;
     /** Whether the task has ended (completed, failed, cancelled or dead). */
     isReady(): Promise<boolean>;

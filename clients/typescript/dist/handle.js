@@ -24,12 +24,18 @@ export class Handle {
     #c;
     #queue;
     #func;
+    #runAt;
     /** @internal Use Client.submit or Client.open. */
-    constructor(client, id, queue, func) {
+    constructor(client, id, queue, func, runAt) {
         this.#c = client;
         this.id = id;
         this.#queue = queue;
         this.#func = func;
+        this.#runAt = runAt;
+    }
+    /** When a delayed task is to run (whole seconds; submitted with `at` or `after`), undefined for one that runs at once; for a handle from open, known once a read found it scheduled. */
+    get runAt() {
+        return this.#runAt === undefined ? undefined : new Date(this.#runAt);
     }
     /** The task's queue, once known: always for a handle from submit, for one from open once any record of the task was read. */
     get queue() {
@@ -43,7 +49,7 @@ export class Handle {
         this.#queue ??= await this.#c.locate(this.id);
         return this.#queue;
     }
-    /** The task's status now, read in the protocol's order: its outcome, else its state, else its queued task; `unknown` when none exists. */
+    /** The task's status now, read in the protocol's order: its outcome, else its state, else its queued task, else its schedule (`scheduled` while delayed); `unknown` when none exists. */
     async status() {
         return (await this.info()).status;
     }
@@ -86,9 +92,11 @@ export class Handle {
                 info.func = this.#func = o.func;
         }
         else if (l.task) {
-            info.status = "pending";
+            info.status = l.scheduled ? "scheduled" : "pending";
             info.func = this.#func = l.task.func;
-            defined(info, { created: date(l.task.created), meta: l.task.meta });
+            if (l.scheduled && l.runAt !== undefined)
+                this.#runAt = l.runAt;
+            defined(info, { created: date(l.task.created), meta: l.task.meta, runAt: l.scheduled ? date(l.runAt) : undefined });
             const s = l.state;
             if (s) {
                 defined(info, {

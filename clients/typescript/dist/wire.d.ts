@@ -1,7 +1,7 @@
 /** The protocol version this client writes (`codec.Version` in Go). */
 export declare const VERSION = 2;
 /** A task's status: the first three while it runs, the next four once it has ended; `unknown` when nothing describes it. */
-export type Status = "pending" | "running" | "retrying" | "completed" | "failed" | "cancelled" | "dead" | "unknown";
+export type Status = "scheduled" | "pending" | "running" | "retrying" | "completed" | "failed" | "cancelled" | "dead" | "unknown";
 /** The statuses after which a task never changes again. */
 export declare const TERMINAL: ReadonlySet<Status>;
 /** An error as records carry it: a kind of docs/protocol.md's table and a readable message. */
@@ -81,6 +81,13 @@ export declare class Names {
     get tasksStream(): string;
     /** The stream of streamed items, STRAND_ITEMS. */
     get itemsStream(): string;
+    /** The stream of delayed tasks and named schedules, STRAND_SCHEDULES. */
+    get schedulesStream(): string;
+    /**
+     * A subject of the schedules stream: <prefix>.sched.<kind>.<queue>.<name>,
+     * for a firing (due, tick) <prefix>.sched.fire.<queue>.<kind>.<name>.
+     */
+    sched(kind: "at" | "due" | "cron" | "tick" | "last", queue: string, name: string): string;
     /** The subject of a queued task. */
     task(queue: string, id: string): string;
     /** The key of a task's record of kind s, r or c. */
@@ -146,10 +153,30 @@ export declare function asCancelled(rec: Outcome): Outcome;
 export declare function readOutcome(codec: Codec, subject: string, data: Uint8Array, seq?: number): Outcome;
 /** Milliseconds of a Nats-TTL header: a number of seconds or a Go duration string; NaN if neither. */
 export declare function ttlMs(s: string | undefined): number;
-/** A duration in ms as a Go duration string of whole seconds or milliseconds, as a Nats-TTL header takes it. */
+/** A duration in ms as Go's time.Duration prints it (336h0m0s, 1m30s, 1.5s, 500ms), as strand's Go writer sends Nats-TTL. */
 export declare function goDuration(ms: number): string;
 /** TTL bounds: the server's minimum per-message TTL, and the longest result TTL a worker keeps. */
 export declare const MIN_TTL_MS = 1000;
 export declare const MAX_RESULT_TTL_MS: number;
 /** A result TTL from the wire bounded as a worker bounds it; 0 or less means def. */
 export declare function clampResultTTL(ms: number | undefined, def: number): number;
+/**
+ * The Nats-Schedule header of a task delayed until ms (unix ms): `@at` and
+ * the time in UTC, whole seconds, rounded up, so that it never runs early.
+ */
+export declare function scheduleAt(ms: number): string;
+/** The time (unix ms) of an `@at` Nats-Schedule header; undefined if it is not one. */
+export declare function parseScheduleAt(header: string | undefined): number | undefined;
+/** name if it can name a schedule (1–100 of A–Z a–z 0–9 _ = -); else BadOption. */
+export declare function checkScheduleName(name: unknown): string;
+/**
+ * The Nats-Schedule header of a named schedule's spec, as strand's Go
+ * writer makes it, and for `@every` its interval in ms: `@every` a Go
+ * duration of at least 1 s (no time zone), a 5-field cron expression with
+ * `0` seconds put first, a 6-field one as it is, or a macro (@hourly,
+ * @daily, @weekly, @monthly, @yearly). The server checks the fields.
+ */
+export declare function schedulePattern(spec: string, tz?: string): {
+    pattern: string;
+    everyMs?: number;
+};

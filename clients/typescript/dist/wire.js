@@ -51,6 +51,19 @@ export class Names {
     get itemsStream() {
         return `${this.bucket}_ITEMS`;
     }
+    /** The stream of delayed tasks and named schedules, STRAND_SCHEDULES. */
+    get schedulesStream() {
+        return `${this.bucket}_SCHEDULES`;
+    }
+    /**
+     * A subject of the schedules stream: <prefix>.sched.<kind>.<queue>.<name>,
+     * for a firing (due, tick) <prefix>.sched.fire.<queue>.<kind>.<name>.
+     */
+    sched(kind, queue, name) {
+        if (kind === "due" || kind === "tick")
+            return `${this.prefix}.sched.fire.${queue}.${kind}.${name}`;
+        return `${this.prefix}.sched.${kind}.${queue}.${name}`;
+    }
     /** The subject of a queued task. */
     task(queue, id) {
         return `${this.prefix}.t.${queue}.${id}`;
@@ -240,9 +253,18 @@ export function ttlMs(s) {
     }
     return at === s.length && at > 0 ? ms : NaN;
 }
-/** A duration in ms as a Go duration string of whole seconds or milliseconds, as a Nats-TTL header takes it. */
+/** A duration in ms as Go's time.Duration prints it (336h0m0s, 1m30s, 1.5s, 500ms), as strand's Go writer sends Nats-TTL. */
 export function goDuration(ms) {
-    return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+    if (ms < 1000)
+        return `${ms}ms`;
+    const h = Math.floor(ms / 3_600_000);
+    const m = Math.floor((ms % 3_600_000) / 60_000);
+    const sec = `${(ms % 60_000) / 1000}s`;
+    if (h)
+        return `${h}h${m}m${sec}`;
+    if (m)
+        return `${m}m${sec}`;
+    return sec;
 }
 /** TTL bounds: the server's minimum per-message TTL, and the longest result TTL a worker keeps. */
 export const MIN_TTL_MS = 1000;
@@ -252,4 +274,69 @@ export function clampResultTTL(ms, def) {
     if (!ms || ms <= 0)
         return def;
     return Math.min(Math.max(ms, MIN_TTL_MS), MAX_RESULT_TTL_MS);
+}
+/**
+ * The Nats-Schedule header of a task delayed until ms (unix ms): `@at` and
+ * the time in UTC, whole seconds, rounded up, so that it never runs early.
+ */
+export function scheduleAt(ms) {
+    const up = Math.ceil(ms / 1000) * 1000;
+    return "@at " + new Date(up).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+/** The time (unix ms) of an `@at` Nats-Schedule header; undefined if it is not one. */
+export function parseScheduleAt(header) {
+    const m = /^@at (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)$/.exec(header ?? "");
+    if (!m)
+        return undefined;
+    const t = Date.parse(m[1]);
+    return Number.isFinite(t) ? t : undefined;
+}
+const SCHEDULE_NAME_RE = /^[A-Za-z0-9_=-]{1,100}$/;
+const MACROS = {
+    "@yearly": "0 0 0 1 1 *",
+    "@annually": "0 0 0 1 1 *",
+    "@monthly": "0 0 0 1 * *",
+    "@weekly": "0 0 0 * * 0",
+    "@daily": "0 0 0 * * *",
+    "@midnight": "0 0 0 * * *",
+    "@hourly": "0 0 * * * *",
+};
+/** name if it can name a schedule (1–100 of A–Z a–z 0–9 _ = -); else BadOption. */
+export function checkScheduleName(name) {
+    if (typeof name !== "string" || !SCHEDULE_NAME_RE.test(name)) {
+        throw new BadOption(`bad schedule name ${JSON.stringify(name)}: want 1-100 characters of A-Z a-z 0-9 _ = -`);
+    }
+    return name;
+}
+/**
+ * The Nats-Schedule header of a named schedule's spec, as strand's Go
+ * writer makes it, and for `@every` its interval in ms: `@every` a Go
+ * duration of at least 1 s (no time zone), a 5-field cron expression with
+ * `0` seconds put first, a 6-field one as it is, or a macro (@hourly,
+ * @daily, @weekly, @monthly, @yearly). The server checks the fields.
+ */
+export function schedulePattern(spec, tz = "") {
+    if (typeof spec !== "string" || spec.trim() === "")
+        throw new BadOption("schedule spec: empty");
+    spec = spec.trim();
+    if (spec.startsWith("@every ")) {
+        const text = spec.slice("@every ".length).trim();
+        const d = /^\d+$/.test(text) ? NaN : ttlMs(text); // Go's durations need a unit
+        if (!Number.isFinite(d))
+            throw new BadOption(`schedule spec ${JSON.stringify(spec)}: want @every and a Go duration (30s, 5m, 1h30m)`);
+        if (d < 1000)
+            throw new BadOption(`schedule spec ${JSON.stringify(spec)}: the interval must be at least 1s`);
+        if (tz)
+            throw new BadOption(`schedule spec ${JSON.stringify(spec)}: an interval takes no time zone (${tz})`);
+        return { pattern: "@every " + goDuration(Math.round(d)), everyMs: d };
+    }
+    if (tz === "Local")
+        throw new BadOption(`time zone "Local": name an IANA zone such as Europe/Paris (the server fires the schedule)`);
+    const f = (MACROS[spec] ?? spec).split(/\s+/);
+    if (f.length === 5)
+        f.unshift("0");
+    if (f.length !== 6) {
+        throw new BadOption(`cron spec ${JSON.stringify(spec)}: want 5 fields (minute hour day-of-month month day-of-week) or 6 (second first), got ${f.length}`);
+    }
+    return { pattern: f.join(" ") };
 }

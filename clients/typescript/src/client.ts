@@ -14,7 +14,7 @@ import {
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import { randomUUID } from "node:crypto";
 
-import { BadOption, DuplicateError, ERR_CODE_SUBJECT_FULL, FinishedError, NotFoundError, PayloadTooLarge, transient, wireError } from "./errors.js";
+import { BadOption, DuplicateError, ERR_CODE_SUBJECT_FULL, FinishedError, NotFoundError, PayloadTooLarge, StrandError, transient, wireError } from "./errors.js";
 import { Handle } from "./handle.js";
 import {
   cancellation,
@@ -33,6 +33,10 @@ import {
   parseSubject,
   readOutcome,
   sniff,
+  checkScheduleName,
+  parseScheduleAt,
+  scheduleAt,
+  schedulePattern,
   ttlMs,
   VERSION,
   type Envelope,
@@ -86,9 +90,46 @@ export interface SubmitOptions {
   json?: boolean;
   /** The longest the task may wait in its queue, in ms (at least 1 s; default 14 days); a task not taken by then is removed unrun. */
   taskTtl?: number;
+  /**
+   * Run the task at this time instead of now: until then its status is
+   * `scheduled` and the server keeps it (no strand process needs to be
+   * alive). A time not in the future runs it at once; one further than the
+   * task TTL is refused. Not with `after`.
+   */
+  at?: Date;
+  /** Run the task after this delay in ms, as `at: new Date(Date.now() + after)`; ≤ 0 runs it at once. Not with `at`. */
+  after?: number;
 }
 
-const SUBMIT_OPTIONS = new Set(["queue", "id", "kwargs", "timeout", "maxAttempts", "resultTtl", "meta", "json", "taskTtl"]);
+const SUBMIT_OPTIONS = new Set(["queue", "id", "kwargs", "timeout", "maxAttempts", "resultTtl", "meta", "json", "taskTtl", "at", "after"]);
+
+/** Options of a named schedule: submit's for its tasks (not id, at, after), and the time zone of a cron expression. */
+export interface ScheduleOptions extends Omit<SubmitOptions, "id" | "at" | "after"> {
+  /** The IANA time zone of a cron expression (`Europe/Paris`; default UTC); not for `@every`. */
+  tz?: string;
+}
+
+/** A named schedule as the server keeps it. */
+export interface ScheduleInfo {
+  name: string;
+  queue: string;
+  func: string;
+  /** The spec as it was given: `@every 30s` or a cron expression. */
+  spec: string;
+  /** The time zone of a cron expression ("" = UTC). */
+  tz: string;
+  paused: boolean;
+  /** When it was created, replaced or resumed. */
+  created?: Date;
+  /** Its last firing that a worker queued, and that firing's task id (open it with `client.open`); undefined before the first. */
+  lastRun?: Date;
+  lastTask?: string;
+  /** Its next firing when known (an `@every` schedule's, or as the server announced it at the last firing); undefined while paused. */
+  nextRun?: Date;
+  args: unknown[];
+  kwargs?: Record<string, unknown>;
+  format: Format;
+}
 
 /** Options of open. */
 export interface OpenOptions {
@@ -114,6 +155,10 @@ export interface Lookup {
   format?: Format;
   /** Unix ms when the queued task expires unrun (0 if it never does). */
   expires?: number;
+  /** A delayed task (status scheduled): task is its schedule's envelope. */
+  scheduled?: boolean;
+  /** Unix ms when a delayed task is to run. */
+  runAt?: number;
 }
 
 /** The typed submitter `Client.task` returns: call it with the task's args. */
@@ -191,7 +236,7 @@ export class Client {
    * PayloadTooLarge for a task the server would refuse.
    */
   async submit<R = unknown>(func: string, args: unknown[] = [], opts: SubmitOptions = {}): Promise<Handle<R>> {
-    const { env, format, own, taskTtl } = this.#envelope(func, args, opts);
+    const { env, format, own, taskTtl, runAt } = this.#envelope(func, args, opts);
     const queue = env.queue!;
     const handle = new Handle<R>(this, env.id, queue, func);
     const payload = this.codec.encode(envelope(env), format, `submit ${func}`);
@@ -204,14 +249,99 @@ export class Client {
     if (own) {
       const o = await this.outcome(queue, env.id);
       if (o) throw new DuplicateError(env.id, handle, o.status);
+      // ... and while a delayed task holds it.
+      if (runAt === undefined && (await this.schedulesReady())) {
+        const n = this.names;
+        for (const kind of ["at", "due"] as const) {
+          if (await this.get(n.schedulesStream, n.sched(kind, queue, env.id))) throw new DuplicateError(env.id, handle, "scheduled");
+        }
+      }
     }
     const h = headers();
     h.set("Content-Type", CONTENT_TYPE[format]);
     h.set("Strand-Func", func);
-    h.set("Nats-TTL", goDuration(taskTtl));
     if (own) h.set("Strand-Own-Id", "1");
+    if (runAt !== undefined) {
+      await this.#submitDelayed(handle, func, payload, h, taskTtl, own, runAt);
+      // Its time only on success: a DuplicateError's handle is another task.
+      return new Handle<R>(this, env.id, queue, func, parseScheduleAt(scheduleAt(runAt)));
+    }
+    h.set("Nats-TTL", goDuration(taskTtl));
     await this.#publishTask(handle, func, payload, h);
     return handle;
+  }
+
+  #schedulesOk = false;
+
+  /**
+   * @internal Whether the deployment keeps delayed tasks: its schedules
+   * stream exists (a strand process made it) with message schedules.
+   */
+  async schedulesReady(): Promise<boolean> {
+    if (this.#schedulesOk) return true;
+    const jsm = await this.#manager();
+    const deadline = Date.now() + SUBMIT_RETRY_MS;
+    for (let pause = 50; ; pause = Math.min(2 * pause, 1000)) {
+      try {
+        const info = await jsm.streams.info(this.names.schedulesStream);
+        this.#schedulesOk = !!(info.config as { allow_msg_schedules?: boolean }).allow_msg_schedules;
+        return this.#schedulesOk;
+      } catch (err) {
+        if (err instanceof JetStreamApiError && err.code === 10059) return false; // stream not found
+        if (!transient(err) || Date.now() + pause > deadline || this.closed) {
+          throw wireError(`read stream ${this.names.schedulesStream}`, err, this.names.schedulesStream);
+        }
+      }
+      await new Promise((r) => setTimeout(r, pause));
+    }
+  }
+
+  // #submitDelayed publishes a delayed task as strand's Go writer does: its
+  // envelope, create-only, as an @at schedule whose firing the server
+  // stores on the task's due subject at its time (docs/protocol.md,
+  // "Delaying a task").
+  async #submitDelayed(handle: Handle, func: string, payload: Uint8Array, h: ReturnType<typeof headers>, taskTtl: number, own: boolean, runAt: number): Promise<void> {
+    const n = this.names;
+    const queue = handle.queue!;
+    if (!(await this.schedulesReady())) {
+      throw new StrandError(
+        "unavailable",
+        `submit ${func}: delayed tasks are unavailable: the stream ${n.schedulesStream} is missing or keeps no message schedules ` +
+          `(start a strand worker or strand dev on nats-server 2.14 or later)`,
+      );
+    }
+    const reads = [this.get(n.tasksStream, n.task(queue, handle.id)), this.get(n.schedulesStream, n.sched("due", queue, handle.id))];
+    if (own) reads.push(this.record(n.key("r", queue, handle.id)), this.record(n.key("c", queue, handle.id)));
+    if ((await Promise.all(reads)).some((r) => r !== null)) throw new DuplicateError(handle.id, handle, "queued or running");
+    const ttl = goDuration(taskTtl);
+    const schedule = scheduleAt(runAt);
+    h.set("Nats-Schedule", schedule);
+    h.set("Nats-Schedule-Target", n.sched("due", queue, handle.id));
+    h.set("Nats-Schedule-TTL", ttl);
+    h.set("Strand-Task-TTL", ttl);
+    h.set("Nats-Expected-Last-Subject-Sequence", "0");
+    const subject = n.sched("at", queue, handle.id);
+    const deadline = Date.now() + SUBMIT_RETRY_MS;
+    let retried = false;
+    for (let pause = 50; ; pause = Math.min(2 * pause, 1000)) {
+      try {
+        await this.js.publish(subject, payload, { headers: h });
+        return;
+      } catch (err) {
+        if (err instanceof JetStreamApiError && err.code === ERR_WRONG_LAST_SEQUENCE) {
+          if (retried) {
+            const last = await this.get(n.schedulesStream, subject);
+            if (last && sameBytes(last.data, payload) && last.header?.get("Nats-Schedule") === schedule) return; // stored after all
+          }
+          throw new DuplicateError(handle.id, handle, "scheduled");
+        }
+        if (!transient(err) || Date.now() + pause > deadline || this.closed) {
+          throw wireError(`submit ${func}`, err, n.schedulesStream);
+        }
+      }
+      retried = true;
+      await new Promise((r) => setTimeout(r, pause));
+    }
   }
 
   // #publishTask publishes a task as a JetStream publish (a request: a core
@@ -220,6 +350,201 @@ export class Client {
   // is sent again for up to SUBMIT_RETRY_MS; if the subject then holds a
   // task, it is this one if it holds its bytes (an earlier try was stored
   // after all), else the id is taken.
+  /**
+   * Creates the schedule `name`, or replaces the one of that name (in any
+   * queue): the server fires func(...args) as spec says — `@every DURATION`
+   * (at least 1 s), a 5-field cron expression (minute hour day-of-month
+   * month day-of-week) or a 6-field one (second first), or @hourly, @daily,
+   * @weekly, @monthly, @yearly. Each firing is one task, of id
+   * `name-<unix second of the firing>`. A bad name, spec or time zone throws
+   * BadOption, and nothing is stored.
+   */
+  async putSchedule(name: string, spec: string, func: string, args: unknown[] = [], opts: ScheduleOptions = {}): Promise<void> {
+    checkScheduleName(name);
+    if (opts === null || typeof opts !== "object") throw new BadOption(`schedule ${name}: options must be an object`);
+    const { tz = "", ...rest } = opts;
+    if (typeof tz !== "string") throw new BadOption(`schedule ${name}: tz must be an IANA time zone name`);
+    for (const k of ["id", "at", "after"]) {
+      if (k in rest) throw new BadOption(`schedule ${name}: ${k} is for tasks; a firing's id is ${name}-<unix second>`);
+    }
+    const { pattern } = schedulePattern(spec, tz);
+    const { env, format, taskTtl } = this.#envelope(func, args, { ...rest, id: name });
+    delete env.created; // each firing sets its own
+    const payload = this.codec.encode(envelope(env), format, `schedule ${name}`);
+    const max = (this.nc.info?.max_payload ?? 1024 * 1024) - HEADROOM;
+    if (payload.length > max) throw new PayloadTooLarge(`schedule ${name}: the task is ${payload.length} bytes, over the ${max} the server takes`);
+    const n = this.names;
+    if (!(await this.schedulesReady())) {
+      throw new StrandError("unavailable", `schedule ${name}: schedules are unavailable: the stream ${n.schedulesStream} is missing or keeps no message schedules`);
+    }
+    const old = await this.get(n.schedulesStream, n.sched("cron", "*", name));
+    const queue = env.queue!;
+    const h = this.#scheduleHeaders(queue, name, func, format, spec, tz, pattern, taskTtl, false);
+    await this.#publishSchedule(name, n.sched("cron", queue, name), payload, h);
+    if (old && parseSubject(old.subject).queue !== queue) await this.#purgeSchedule(parseSubject(old.subject).queue, name);
+  }
+
+  // #scheduleHeaders are a named schedule's headers, as strand's Go writer
+  // sets them; paused: without Nats-Schedule*, so the server drops it.
+  #scheduleHeaders(queue: string, name: string, func: string, format: Format, spec: string, tz: string, pattern: string, taskTtl: number, paused: boolean) {
+    const ttl = goDuration(taskTtl);
+    const h = headers();
+    h.set("Content-Type", CONTENT_TYPE[format]);
+    h.set("Strand-Func", func);
+    h.set("Strand-Schedule", spec);
+    if (tz) h.set("Strand-Schedule-TZ", tz);
+    h.set("Strand-Task-TTL", ttl);
+    if (paused) {
+      h.set("Strand-Paused", "1");
+      h.set("Nats-Rollup", "sub");
+      return h;
+    }
+    h.set("Nats-Schedule", pattern);
+    if (tz) h.set("Nats-Schedule-Time-Zone", tz);
+    h.set("Nats-Schedule-Target", this.names.sched("tick", queue, name));
+    h.set("Nats-Schedule-TTL", ttl);
+    return h;
+  }
+
+  async #publishSchedule(name: string, subject: string, payload: Uint8Array, h: ReturnType<typeof headers>): Promise<void> {
+    const deadline = Date.now() + SUBMIT_RETRY_MS;
+    for (let pause = 50; ; pause = Math.min(2 * pause, 1000)) {
+      try {
+        await this.js.publish(subject, payload, { headers: h });
+        return;
+      } catch (err) {
+        // A pattern the server cannot fire, an unknown time zone.
+        if (err instanceof JetStreamApiError && (err.code === 10189 || err.code === 10223)) throw new BadOption(`schedule ${name}: ${err.message}`, { cause: err });
+        if (err instanceof JetStreamApiError && err.code === ERR_WRONG_LAST_SEQUENCE) throw new StrandError("conflict", `schedule ${name} changed meanwhile; try again`, { cause: err });
+        if (!transient(err) || Date.now() + pause > deadline || this.closed) throw wireError(`schedule ${name}`, err, this.names.schedulesStream);
+      }
+      await new Promise((r) => setTimeout(r, pause));
+    }
+  }
+
+  /** Stops the schedule's firings until resumeSchedule (a firing made already still runs); NotFoundError if there is none. */
+  pauseSchedule(name: string): Promise<void> {
+    return this.#pauseSchedule(name, true);
+  }
+
+  /** Restarts a paused schedule's firings from now on (the firings it missed while paused do not run); NotFoundError if there is none. */
+  resumeSchedule(name: string): Promise<void> {
+    return this.#pauseSchedule(name, false);
+  }
+
+  async #pauseSchedule(name: string, paused: boolean): Promise<void> {
+    checkScheduleName(name);
+    const n = this.names;
+    const rec = (await this.schedulesReady()) ? await this.get(n.schedulesStream, n.sched("cron", "*", name)) : null;
+    if (!rec) throw new NotFoundError(name, `schedule ${name} not found`);
+    const hd = rec.header;
+    if (!!hd?.get("Strand-Paused") === paused) return;
+    const spec = hd?.get("Strand-Schedule") ?? "";
+    const tz = hd?.get("Strand-Schedule-TZ") ?? "";
+    const { pattern } = schedulePattern(spec, tz);
+    let ttl = ttlMs(hd?.get("Strand-Task-TTL"));
+    if (!Number.isFinite(ttl) || ttl < MIN_TTL_MS) ttl = DEFAULT_TASK_TTL_MS;
+    const format = formatOf(hd?.get("Content-Type")) ?? sniff(rec.data);
+    const h = this.#scheduleHeaders(parseSubject(rec.subject).queue, name, hd?.get("Strand-Func") ?? "", format, spec, tz, pattern, ttl, paused);
+    // Only over the version read: a replace meanwhile stands.
+    h.set("Nats-Expected-Last-Subject-Sequence", String(rec.seq));
+    await this.#publishSchedule(name, rec.subject, rec.data, h);
+  }
+
+  /** The named schedules, by name. */
+  async schedules(): Promise<ScheduleInfo[]> {
+    if (!(await this.schedulesReady())) return [];
+    const n = this.names;
+    const jsm = await this.#manager();
+    let subjects: string[];
+    try {
+      const info = await jsm.streams.info(n.schedulesStream, { subjects_filter: n.sched("cron", "*", "*") });
+      subjects = Object.keys(info.state.subjects ?? {});
+    } catch (err) {
+      throw wireError("list schedules", err, n.schedulesStream);
+    }
+    const recs = await Promise.all(subjects.map((subj) => this.get(n.schedulesStream, subj)));
+    const out = await Promise.all(recs.filter((r): r is Stored => r !== null).map((r) => this.#readSchedule(r)));
+    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** The schedule `name`; NotFoundError if there is none. */
+  async getSchedule(name: string): Promise<ScheduleInfo> {
+    checkScheduleName(name);
+    const rec = (await this.schedulesReady()) ? await this.get(this.names.schedulesStream, this.names.sched("cron", "*", name)) : null;
+    if (!rec) throw new NotFoundError(name, `schedule ${name} not found`);
+    return this.#readSchedule(rec);
+  }
+
+  /** Removes the schedule and a firing of it not queued yet (its earlier firings' tasks are not touched); NotFoundError if there is none. */
+  async deleteSchedule(name: string): Promise<void> {
+    checkScheduleName(name);
+    const rec = (await this.schedulesReady()) ? await this.get(this.names.schedulesStream, this.names.sched("cron", "*", name)) : null;
+    if (!rec) throw new NotFoundError(name, `schedule ${name} not found`);
+    await this.#purgeSchedule(parseSubject(rec.subject).queue, name);
+  }
+
+  async #purgeSchedule(queue: string, name: string): Promise<void> {
+    const jsm = await this.#manager();
+    const n = this.names;
+    for (const kind of ["cron", "tick", "last"] as const) {
+      try {
+        await jsm.streams.purge(n.schedulesStream, { filter: n.sched(kind, queue, name) });
+      } catch (err) {
+        throw wireError(`delete schedule ${name}`, err, n.schedulesStream);
+      }
+    }
+  }
+
+  async #readSchedule(rec: Stored): Promise<ScheduleInfo> {
+    const n = this.names;
+    const { queue, id: name } = parseSubject(rec.subject);
+    const h = rec.header;
+    const format = formatOf(h?.get("Content-Type")) ?? sniff(rec.data);
+    let env: Partial<Envelope> = {};
+    try {
+      env = this.codec.decode(rec.data, format) as Envelope;
+    } catch {
+      env = {};
+    }
+    const spec = h?.get("Strand-Schedule") ?? "";
+    const tz = h?.get("Strand-Schedule-TZ") ?? "";
+    const paused = !!h?.get("Strand-Paused");
+    const last = await this.get(n.schedulesStream, n.sched("last", queue, name));
+    let lr: { task?: string; fired?: number; next?: number } = {};
+    if (last) {
+      try {
+        lr = this.codec.record(last.data);
+      } catch {
+        lr = {};
+      }
+    }
+    const info: ScheduleInfo = { name, queue, func: h?.get("Strand-Func") || env.func || "", spec, tz, paused, created: new Date(rec.time), args: env.args ?? [], format };
+    if (env.kwargs) info.kwargs = env.kwargs;
+    if (lr.fired) {
+      info.lastRun = new Date(Number(lr.fired));
+      info.lastTask = lr.task;
+    }
+    if (!paused) {
+      let every: number | undefined;
+      try {
+        every = schedulePattern(spec, tz).everyMs;
+      } catch {
+        every = undefined;
+      }
+      const now = Date.now();
+      if (every) {
+        let anchor = rec.time;
+        if (lr.next && Number(lr.next) > rec.time) anchor = Number(lr.next) - every;
+        const k = Math.max(1, Math.floor((now - anchor) / every) + 1);
+        info.nextRun = new Date(anchor + k * every);
+      } else if (lr.next && Number(lr.next) > now) {
+        info.nextRun = new Date(Number(lr.next));
+      }
+    }
+    return info;
+  }
+
   async #publishTask(handle: Handle, func: string, payload: Uint8Array, h: ReturnType<typeof headers>): Promise<void> {
     const subject = this.names.task(handle.queue!, handle.id);
     const deadline = Date.now() + SUBMIT_RETRY_MS;
@@ -245,7 +570,7 @@ export class Client {
   async #holds(subject: string, payload: Uint8Array): Promise<boolean> {
     try {
       const t = await this.get(this.names.tasksStream, subject);
-      return !!t && t.data.length === payload.length && t.data.every((b, i) => b === payload[i]);
+      return !!t && sameBytes(t.data, payload);
     } catch {
       return false;
     }
@@ -289,7 +614,23 @@ export class Client {
       env.meta = opts.meta;
     }
     const format: Format = opts.json ? "json" : "msgpack";
-    return { env, format, own, taskTtl };
+    let runAt: number | undefined;
+    if (opts.at !== undefined && opts.after !== undefined) throw new BadOption(`submit ${func}: at and after: give one of them, not both`);
+    if (opts.at !== undefined) {
+      if (!(opts.at instanceof Date) || !Number.isFinite(opts.at.getTime())) throw new BadOption(`submit ${func}: at must be a valid Date, got ${String(opts.at)}`);
+      runAt = opts.at.getTime();
+    } else if (opts.after !== undefined) {
+      if (typeof opts.after !== "number" || !Number.isFinite(opts.after)) throw new BadOption(`submit ${func}: after must be a number of ms, got ${String(opts.after)}`);
+      runAt = Date.now() + opts.after;
+    }
+    if (runAt !== undefined) {
+      const delay = runAt - Date.now();
+      if (delay > (opts.taskTtl === undefined ? DEFAULT_TASK_TTL_MS : taskTtl)) {
+        throw new BadOption(`submit ${func}: a delay of ${Math.round(delay / 1000)} s is beyond the task TTL of ${Math.round(taskTtl / 1000)} s (taskTtl)`);
+      }
+      if (delay <= 0) runAt = undefined; // a time not in the future: queued at once
+    }
+    return { env, format, own, taskTtl, runAt };
   }
 
   /**
@@ -365,7 +706,15 @@ export class Client {
     const rec = await this.get(this.names.kvStream, this.names.keySubject(`*.*.${id}`));
     if (rec) return parseSubject(rec.subject).queue;
     const task = await this.get(this.names.tasksStream, this.names.task("*", id));
-    return task ? parseSubject(task.subject).queue : undefined;
+    if (task) return parseSubject(task.subject).queue;
+    if (await this.schedulesReady()) {
+      const n = this.names;
+      const at = await this.get(n.schedulesStream, n.sched("at", "*", id));
+      if (at) return parseSubject(at.subject).queue; // <prefix>.sched.at.<queue>.<id>
+      const due = await this.get(n.schedulesStream, n.sched("due", "*", id));
+      if (due) return due.subject.split(".").at(-3); // <prefix>.sched.fire.<queue>.due.<id>
+    }
+    return undefined;
   }
 
   /** @internal Decodes an outcome or cancellation record (or its event) on subject. */
@@ -427,8 +776,38 @@ export class Client {
     if (!t) {
       // Answered between the reads, or gone: read the outcome again.
       const again = await this.outcome(queue, id);
-      return again ? { ...l, outcome: again } : l;
+      if (again) return { ...l, outcome: again };
+      return this.#lookScheduled(l, id);
     }
+    return this.#fill(l, id, t, s);
+  }
+
+  // #lookScheduled finishes a look of a task neither queued nor finished:
+  // it may be delayed (scheduled) or due. The reads follow the task's way
+  // (delayed, due, queued, outcome), so one that moves on is found.
+  async #lookScheduled(l: Lookup, id: string): Promise<Lookup> {
+    if (!(await this.schedulesReady())) return l;
+    const n = this.names;
+    const at = await this.get(n.schedulesStream, n.sched("at", l.queue, id));
+    if (at) {
+      this.#fill(l, id, at, null);
+      l.scheduled = true;
+      l.runAt = parseScheduleAt(at.header?.get("Nats-Schedule"));
+      const ttl = ttlMs(at.header?.get("Strand-Task-TTL"));
+      l.expires = l.runAt !== undefined && Number.isFinite(ttl) && ttl > 0 ? l.runAt + ttl : 0;
+      return l;
+    }
+    const due = await this.get(n.schedulesStream, n.sched("due", l.queue, id));
+    if (due) return this.#fill(l, id, due, null);
+    const [t, s] = await Promise.all([this.get(n.tasksStream, n.task(l.queue, id)), this.record(n.key("s", l.queue, id))]);
+    if (t) return this.#fill(l, id, t, s);
+    const o = await this.outcome(l.queue, id);
+    return o ? { ...l, outcome: o } : l;
+  }
+
+  // #fill decodes a queued, delayed or due task's message (and its state) into l.
+  #fill(l: Lookup, id: string, t: Stored, s: Stored | null): Lookup {
+    const queue = l.queue;
     const th = t.header!;
     l.format = formatOf(th.get("Content-Type")) ?? sniff(t.data);
     try {
@@ -452,7 +831,7 @@ export class Client {
     // The record outlives the queued task: the longer of the result TTL
     // and what is left of the task TTL.
     let ttl = clampResultTTL(env.result_ttl_ms, DEFAULT_RESULT_TTL_MS);
-    if (l.expires) ttl = Math.max(ttl, l.expires - Date.now());
+    if (l.expires) ttl = Math.max(ttl, l.expires - Date.now()); // for a delayed task: its time plus the task TTL
     const rec = cancellation(env, l.queue, Date.now());
     const kv = await this.#bucket();
     let seq: number;
@@ -467,7 +846,33 @@ export class Client {
     const first = await this.outcome(l.queue, id);
     const firstSeq = (first as { seq?: number } | null)?.seq ?? 0;
     if (first && firstSeq < seq) throw new FinishedError(id, first.status);
+    if (l.scheduled) await this.#unschedule(l.queue, id);
   }
+
+  // #unschedule replaces a delayed task's schedule with an empty message
+  // that expires a second later, so that the server never fires it (if it
+  // fired meanwhile, its worker finds the cancellation).
+  async #unschedule(queue: string, id: string): Promise<void> {
+    const h = headers();
+    h.set("Nats-Rollup", "sub");
+    h.set("Nats-TTL", "1s");
+    const deadline = Date.now() + SUBMIT_RETRY_MS;
+    for (let pause = 50; ; pause = Math.min(2 * pause, 1000)) {
+      try {
+        await this.js.publish(this.names.sched("at", queue, id), new Uint8Array(0), { headers: h });
+        return;
+      } catch (err) {
+        if (!transient(err) || Date.now() + pause > deadline || this.closed) {
+          throw wireError(`cancel ${id}: cancelled, but its schedule stays until it fires`, err, this.names.schedulesStream);
+        }
+      }
+      await new Promise((r) => setTimeout(r, pause));
+    }
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 // wholeMs checks a count or a duration in ms: a whole number of at least

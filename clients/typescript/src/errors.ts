@@ -116,8 +116,8 @@ export class FinishedError extends StrandError {
 export class NotFoundError extends StrandError {
   readonly id: string;
 
-  constructor(id: string) {
-    super("not_found", `task ${id} not found`);
+  constructor(id: string, message = `task ${id} not found`) {
+    super("not_found", message);
     this.id = id;
   }
 }

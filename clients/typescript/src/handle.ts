@@ -40,6 +40,8 @@ export interface TaskInfo {
   meta?: Record<string, string>;
   /** How many items an iterator task streamed. */
   items?: number;
+  /** When a delayed task (status `scheduled`) is to run: its time, whole seconds. */
+  runAt?: Date;
 }
 
 /** The original strand's callbacks: onItem for each streamed item as it comes, then onEnd with the outcome of a completed task, or onError. */
@@ -69,13 +71,20 @@ export class Handle<R = unknown> {
   readonly #c: Client;
   #queue?: string;
   #func?: string;
+  #runAt?: number;
 
   /** @internal Use Client.submit or Client.open. */
-  constructor(client: Client, id: string, queue?: string, func?: string) {
+  constructor(client: Client, id: string, queue?: string, func?: string, runAt?: number) {
     this.#c = client;
     this.id = id;
     this.#queue = queue;
     this.#func = func;
+    this.#runAt = runAt;
+  }
+
+  /** When a delayed task is to run (whole seconds; submitted with `at` or `after`), undefined for one that runs at once; for a handle from open, known once a read found it scheduled. */
+  get runAt(): Date | undefined {
+    return this.#runAt === undefined ? undefined : new Date(this.#runAt);
   }
 
   /** The task's queue, once known: always for a handle from submit, for one from open once any record of the task was read. */
@@ -93,7 +102,7 @@ export class Handle<R = unknown> {
     return this.#queue;
   }
 
-  /** The task's status now, read in the protocol's order: its outcome, else its state, else its queued task; `unknown` when none exists. */
+  /** The task's status now, read in the protocol's order: its outcome, else its state, else its queued task, else its schedule (`scheduled` while delayed); `unknown` when none exists. */
   async status(): Promise<Status> {
     return (await this.info()).status;
   }
@@ -137,9 +146,10 @@ export class Handle<R = unknown> {
       });
       if (o.func) info.func = this.#func = o.func;
     } else if (l.task) {
-      info.status = "pending";
+      info.status = l.scheduled ? "scheduled" : "pending";
       info.func = this.#func = l.task.func;
-      defined(info, { created: date(l.task.created), meta: l.task.meta });
+      if (l.scheduled && l.runAt !== undefined) this.#runAt = l.runAt;
+      defined(info, { created: date(l.task.created), meta: l.task.meta, runAt: l.scheduled ? date(l.runAt) : undefined });
       const s = l.state;
       if (s) {
         defined(info, {

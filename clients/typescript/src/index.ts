@@ -20,6 +20,8 @@ export {
   uuidv7,
   type ConnectOptions,
   type OpenOptions,
+  type ScheduleInfo,
+  type ScheduleOptions,
   type SubmitOptions,
   type TaskFunction,
 } from "./client.js";

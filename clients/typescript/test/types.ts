@@ -40,6 +40,20 @@ export async function usage(): Promise<void> {
       void err.id;
     }
   }
+  const later: s.Handle = await c.submit("add", [2, 3], { after: 5000 });
+  const at: Date | undefined = (await c.submit("add", [2, 3], { at: new Date(Date.now() + 5000) })).runAt;
+  const runAt: Date | undefined = (await later.metadata).runAt;
+  const scheduled: s.Status = "scheduled";
+  await c.putSchedule("nightly", "0 2 * * *", "add", [1, 2], { queue: "default", tz: "Europe/Paris", timeout: 1000 });
+  // @ts-expect-error: a schedule's tasks take no id of their own
+  await c.putSchedule("nightly", "@every 5s", "add", [], { id: "x" });
+  const list: s.ScheduleInfo[] = await c.schedules();
+  const one: s.ScheduleInfo = await c.getSchedule("nightly");
+  const last: string | undefined = one.lastTask;
+  await c.pauseSchedule("nightly");
+  await c.resumeSchedule("nightly");
+  await c.deleteSchedule("nightly");
+  void [at, runAt, scheduled, list, last];
   void [r, st, ready, info, p, o, sum, n];
   await c.close();
 }

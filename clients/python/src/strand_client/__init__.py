@@ -16,7 +16,7 @@ protocol (docs/protocol.md, version 2) with nats-py and msgpack::
 ``strand_client.sync`` is the same API without asyncio.
 """
 
-from ._client import Client, Handle, Outcome, ProgressCallback, TaskFunc, connect, default_client, set_default_client, task, uuid7
+from ._client import Client, Handle, Outcome, ProgressCallback, ScheduleInfo, TaskFunc, connect, default_client, set_default_client, task, uuid7
 from ._wire import VERSION, Progress, Status
 from .errors import (BadArgs, BadOption, Cancelled, Crashed, Duplicate, EnvelopeTooLarge, Finished, Forbidden, Lost,
                      Malformed, NotFound, Panic, StrandError, TaskFailed, Timeout, TooLarge, Unavailable, UnknownFunc,
@@ -25,7 +25,7 @@ from .errors import (BadArgs, BadOption, Cancelled, Crashed, Duplicate, Envelope
 __version__ = "0.1.0"
 
 __all__ = [
-    "connect", "Client", "Handle", "Outcome", "Progress", "ProgressCallback", "Status", "TaskFunc", "task",
+    "connect", "Client", "Handle", "Outcome", "ScheduleInfo", "Progress", "ProgressCallback", "Status", "TaskFunc", "task",
     "default_client", "set_default_client", "uuid7", "VERSION",
     "StrandError", "TaskFailed", "Panic", "Timeout", "Cancelled", "UnknownFunc", "BadArgs", "Malformed",
     "TooLarge", "Lost", "Crashed", "Forbidden", "error_class",

@@ -79,6 +79,57 @@ class _Rec:
     time: Optional[datetime.datetime]
 
 
+@dataclass
+class _Look:
+    """A task as the protocol reads it: its outcome; else its envelope's
+    message (queued, delayed or due), its state, and for a delayed task
+    (scheduled) the time it runs. All None: nothing of it is left."""
+
+    outcome: Optional[Outcome] = None
+    task: Optional[_Rec] = None
+    state: Optional[dict[str, Any]] = None
+    scheduled: bool = False  # delayed: task is its @at schedule
+    due: bool = False  # due: task is the firing, not yet queued
+    run_at: Optional[datetime.datetime] = None
+
+    @property
+    def status(self) -> Status:
+        if self.outcome is not None:
+            return self.outcome.status
+        if self.task is None:
+            return Status.UNKNOWN
+        if self.scheduled:
+            return Status.SCHEDULED
+        if self.state is not None:
+            return Status.of(self.state.get("status"))
+        return Status.PENDING
+
+
+@dataclass(frozen=True)
+class ScheduleInfo:
+    """A named schedule as the server keeps it. spec: as it was given
+    (``@every 30s``, a cron expression); tz: its time zone ("" = UTC);
+    created: when it was created, replaced or resumed; last_run and
+    last_task: its last firing a worker queued and that firing's task id
+    (open it with ``client.open``), None before the first; next_run: its
+    next firing when known (an ``@every`` schedule's, or as the server
+    announced it at the last firing), None while paused."""
+
+    name: str
+    queue: str
+    func: str
+    spec: str
+    tz: str = ""
+    paused: bool = False
+    created: Optional[datetime.datetime] = None
+    last_run: Optional[datetime.datetime] = None
+    last_task: str = ""
+    next_run: Optional[datetime.datetime] = None
+    args: Sequence[Any] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    format: str = "msgpack"
+
+
 def _parse_time(s: str) -> Optional[datetime.datetime]:
     """An RFC 3339 time with up to nanoseconds, as the server writes Nats-Time-Stamp."""
     if not s:
@@ -126,6 +177,7 @@ class Client:
         self.task_ttl = _ttl(task_ttl, w.DEFAULT_TASK_TTL_S, "task_ttl", None)
         self.result_ttl = _ttl(result_ttl, w.DEFAULT_RESULT_TTL_S, "result_ttl", w.MAX_RESULT_TTL_S)
         self._waiters: set[asyncio.Queue[Any]] = set()
+        self._schedules_ok = False  # the schedules stream was seen, with message schedules
 
     @property
     def nc(self) -> NATS:
@@ -156,7 +208,8 @@ class Client:
                      kwargs: Optional[Mapping[str, Any]] = None, timeout: Optional[Duration] = None,
                      max_attempts: Optional[int] = None, result_ttl: Optional[Duration] = None,
                      meta: Optional[Mapping[str, str]] = None, json: Optional[bool] = None,
-                     task_ttl: Optional[Duration] = None, trace: str = "") -> "Handle[Any]":
+                     task_ttl: Optional[Duration] = None, trace: str = "",
+                     at: Optional[datetime.datetime] = None, after: Optional[Duration] = None) -> "Handle[Any]":
         """Queues a call of func(*args, **kwargs) and returns a handle to it at once.
 
         queue: the queue (default: the client's, ``default``). id: your own
@@ -166,8 +219,13 @@ class Client:
         (1 s to 365 days; default the worker's, 24 h). meta: free string
         metadata. json: send a JSON envelope (results come back as JSON)
         instead of msgpack. task_ttl: the longest it may wait in its queue
-        (default 14 days). Raises Duplicate (with a handle to the existing
-        task) if the id is taken, BadOption for a bad argument or option,
+        (default 14 days). at: run it at this time (a datetime; naive is
+        local time), after: run it after this delay (seconds or a
+        timedelta) — one of them; until then its status is scheduled and
+        the server keeps it (no strand process needs to be alive). A time
+        not in the future runs it at once; a delay beyond the task TTL is
+        refused. Raises Duplicate (with a handle to the existing task) if the
+        id is taken, BadOption for a bad argument or option,
         EnvelopeTooLarge, Unavailable.
         """
         queue = w.valid_queue(queue if queue is not None else self.queue)
@@ -181,6 +239,14 @@ class Client:
                                          or max_attempts < 1):
             raise BadOption(f"max_attempts: want an integer of at least 1, got {max_attempts!r}")
         tttl = _ttl(task_ttl, self.task_ttl, "task_ttl", None)
+        when = w.run_at(at, after)
+        if when is not None:
+            delay = (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+            if delay > tttl:
+                raise BadOption(f"submit {func}: a delay of {round(delay)} s is beyond the task TTL of "
+                                f"{round(tttl)} s (task_ttl)")
+            if delay <= 0:
+                when = None  # a time not in the future: queued at once
         env = w.envelope(func, args, task_id=task_id, queue=queue, kwargs=kwargs,
                          timeout_ms=int(round(timeout_s * 1000)) if timeout_s else 0,
                          max_attempts=max_attempts or 0, result_ttl_ms=ttl_ms, meta=meta, trace=trace)
@@ -190,11 +256,22 @@ class Client:
         if len(payload) > limit:
             raise EnvelopeTooLarge(f"submit {func}: the task is {len(payload)} bytes, the server accepts {limit}")
         handle: Handle[Any] = Handle(self, task_id, queue, func=func, envelope=env, content_type=ct)
+        if when is not None:
+            await self._submit_delayed(handle, payload, ct, tttl, own, when, trace)
+            handle._run_at = w.parse_schedule_at(w.schedule_at(when))  # not on a Duplicate's handle: another task
+            return handle
         if own:
             # An id of your own stays taken while its outcome is kept.
             o = await self._outcome(queue, task_id, _Deadline(_UNAVAILABLE_AFTER))
             if o is not None:
                 raise Duplicate(f"duplicate task id {task_id} ({o.status.value})", handle)
+            # ... and while a delayed task holds it.
+            if await self._schedules():
+                deadline = _Deadline(_UNAVAILABLE_AFTER)
+                n = self.names
+                for kind in (w.SCHED_DELAYED, w.SCHED_DUE):
+                    if await self._get(n.schedules_stream, n.sched(kind, queue, task_id), deadline) is not None:
+                        raise Duplicate(f"duplicate task id {task_id} (scheduled)", handle)
         headers = {"Nats-TTL": w.go_duration(tttl), "Content-Type": ct, "Strand-Func": func}
         if trace:
             headers["traceparent"] = trace
@@ -202,6 +279,273 @@ class Client:
             headers["Strand-Own-Id"] = "1"
         await self._publish_task(self.names.task(queue, task_id), payload, headers, handle)
         return handle
+
+    async def _schedules(self) -> bool:
+        """Whether the deployment keeps delayed tasks: its schedules stream
+        exists (a strand process made it) with message schedules."""
+        if self._schedules_ok:
+            return True
+        deadline = _Deadline(_UNAVAILABLE_AFTER)
+        wait = 0.05
+        while True:
+            try:
+                info = await self._jsm.stream_info(self.names.schedules_stream)
+                self._schedules_ok = bool(info.config.allow_msg_schedules)
+                return self._schedules_ok
+            except nats.js.errors.NotFoundError:
+                return False
+            except _TRANSIENT + (nats.js.errors.ServiceUnavailableError,) as e:
+                if deadline.passed():
+                    raise Unavailable(f"read stream {self.names.schedules_stream}: {e!r}") from e
+            await asyncio.sleep(wait)
+            wait = min(2 * wait, 1.0)
+
+    async def _submit_delayed(self, handle: "Handle[Any]", payload: bytes, ct: str, task_ttl: float, own: bool,
+                              when: datetime.datetime, trace: str) -> None:
+        """Publishes a delayed task as strand's Go writer does: its envelope,
+        create-only, as an @at schedule whose firing the server stores on the
+        task's due subject at its time."""
+        n, queue, task_id = self.names, handle.queue, handle.id
+        if not await self._schedules():
+            raise Unavailable(f"submit {handle.func}: delayed tasks are unavailable: the stream "
+                              f"{n.schedules_stream} is missing or keeps no message schedules (start a strand "
+                              f"worker or strand dev on nats-server 2.14 or later)")
+        deadline = _Deadline(_UNAVAILABLE_AFTER)
+        reads = [(n.tasks_stream, n.task(queue, task_id)), (n.schedules_stream, n.sched(w.SCHED_DUE, queue, task_id))]
+        if own:
+            reads += [(n.kv_stream, n.key("r", queue, task_id)), (n.kv_stream, n.key("c", queue, task_id))]
+        found = await asyncio.gather(*(self._get(st, sub, deadline) for st, sub in reads))
+        if any(r is not None for r in found):
+            raise Duplicate(f"duplicate task id {task_id}", handle)
+        ttl = w.go_duration(task_ttl)
+        headers = {"Content-Type": ct, "Strand-Func": handle.func}
+        if trace:
+            headers["traceparent"] = trace
+        if own:
+            headers["Strand-Own-Id"] = "1"
+        schedule = w.schedule_at(when)
+        headers.update({"Nats-Schedule": schedule, "Nats-Schedule-Target": n.sched(w.SCHED_DUE, queue, task_id),
+                        "Nats-Schedule-TTL": ttl, "Strand-Task-TTL": ttl,
+                        "Nats-Expected-Last-Subject-Sequence": "0"})
+        subject = n.sched(w.SCHED_DELAYED, queue, task_id)
+        wait, retried = 0.05, False
+        while True:
+            try:
+                await self._js.publish(subject, payload, headers=headers, timeout=_READ_TIMEOUT)
+                return
+            except nats.js.errors.APIError as e:
+                if e.err_code == w.ERR_WRONG_LAST_SEQUENCE:
+                    last = await self._get(n.schedules_stream, subject, deadline)
+                    if retried and last is not None and last.data == payload and \
+                            last.headers.get("Nats-Schedule") == schedule:
+                        return  # an earlier try was stored after all
+                    raise Duplicate(f"duplicate task id {task_id} (scheduled)", handle) from e
+                if not isinstance(e, nats.js.errors.ServiceUnavailableError) or deadline.passed():
+                    raise StrandError(f"submit {handle.func}: {e}") from e
+            except _TRANSIENT as e:
+                if deadline.passed():
+                    raise Unavailable(f"submit {handle.func}: no answer from stream {n.schedules_stream}: {e!r}") from e
+            retried = True
+            await asyncio.sleep(wait)
+            wait = min(2 * wait, 1.0)
+
+    # Named schedules
+
+    async def put_schedule(self, name: str, spec: str, func: str, *args: Any, queue: Optional[str] = None,
+                           kwargs: Optional[Mapping[str, Any]] = None, timeout: Optional[Duration] = None,
+                           max_attempts: Optional[int] = None, result_ttl: Optional[Duration] = None,
+                           meta: Optional[Mapping[str, str]] = None, json: Optional[bool] = None,
+                           task_ttl: Optional[Duration] = None, tz: str = "") -> None:
+        """Creates the schedule name, or replaces the one of that name (in any
+        queue): the server fires func(*args) as spec says — ``@every
+        DURATION`` (at least 1 s), a 5-field cron expression (minute hour
+        day-of-month month day-of-week) or a 6-field one (second first), or
+        @hourly, @daily, @weekly, @monthly, @yearly; tz: the IANA time zone
+        of a cron expression (default UTC). Each firing is one task, of id
+        ``name-<unix second of the firing>``. Options are submit's. A bad
+        name, spec or time zone raises BadOption, and nothing is stored."""
+        w.valid_schedule_name(name)
+        if not isinstance(tz, str):
+            raise BadOption(f"tz: want an IANA time zone name, got {type(tz).__name__}")
+        pattern, _ = w.schedule_pattern(spec, tz)
+        queue = w.valid_queue(queue if queue is not None else self.queue)
+        timeout_s = w.seconds(timeout, "timeout")
+        ttl_ms = 0
+        if result_ttl is not None:
+            ttl_ms = int(_ttl(result_ttl, 0, "result_ttl", w.MAX_RESULT_TTL_S) * 1000)
+        if max_attempts is not None and (not isinstance(max_attempts, int) or isinstance(max_attempts, bool)
+                                         or max_attempts < 1):
+            raise BadOption(f"max_attempts: want an integer of at least 1, got {max_attempts!r}")
+        tttl = _ttl(task_ttl, self.task_ttl, "task_ttl", None)
+        env = w.envelope(func, args, task_id=name, queue=queue, kwargs=kwargs, created_ms=0,
+                         timeout_ms=int(round(timeout_s * 1000)) if timeout_s else 0,
+                         max_attempts=max_attempts or 0, result_ttl_ms=ttl_ms, meta=meta)
+        del env["created"]  # each firing sets its own
+        ct = w.JSON if (self.json if json is None else json) else w.MSGPACK
+        payload = w.encode(env, ct)
+        limit = self._nc.max_payload - w.HEADROOM
+        if len(payload) > limit:
+            raise EnvelopeTooLarge(f"schedule {name}: the task is {len(payload)} bytes, the server accepts {limit}")
+        if not await self._schedules():
+            raise Unavailable(f"schedule {name}: schedules are unavailable: the stream {self.names.schedules_stream} "
+                              f"is missing or keeps no message schedules (start a strand worker or strand dev on "
+                              f"nats-server 2.14 or later)")
+        old = await self._schedule_rec(name)
+        headers = self._schedule_headers(queue, name, func, ct, spec, tz, pattern, tttl, False)
+        await self._publish_schedule(name, self.names.sched(w.SCHED_CRON, queue, name), payload, headers)
+        if old is not None and w.queue_of(old.subject) != queue:
+            await self._purge_schedule(w.queue_of(old.subject), name)
+
+    def _schedule_headers(self, queue: str, name: str, func: str, ct: str, spec: str, tz: str, pattern: str,
+                          task_ttl: float, paused: bool) -> dict[str, str]:
+        """The headers of a named schedule's message, as strand's Go writer
+        sets them; paused: without Nats-Schedule*, so the server drops it."""
+        ttl = w.go_duration(task_ttl)
+        headers = {"Content-Type": ct, "Strand-Func": func, "Strand-Schedule": spec}
+        if tz:
+            headers["Strand-Schedule-TZ"] = tz
+        headers["Strand-Task-TTL"] = ttl
+        if paused:
+            headers["Strand-Paused"] = "1"
+            headers["Nats-Rollup"] = "sub"
+            return headers
+        headers["Nats-Schedule"] = pattern
+        if tz:
+            headers["Nats-Schedule-Time-Zone"] = tz
+        headers["Nats-Schedule-Target"] = self.names.sched(w.SCHED_TICK, queue, name)
+        headers["Nats-Schedule-TTL"] = ttl
+        return headers
+
+    async def _publish_schedule(self, name: str, subject: str, payload: bytes, headers: dict[str, str]) -> None:
+        deadline = _Deadline(_UNAVAILABLE_AFTER)
+        wait = 0.05
+        while True:
+            try:
+                await self._js.publish(subject, payload, headers=headers, timeout=_READ_TIMEOUT)
+                return
+            except nats.js.errors.APIError as e:
+                if e.err_code in (10189, 10223):  # a pattern the server cannot fire, an unknown time zone
+                    raise BadOption(f"schedule {name}: {e.description}") from e
+                if e.err_code == w.ERR_WRONG_LAST_SEQUENCE:
+                    raise StrandError(f"schedule {name} changed meanwhile; try again") from e
+                if not isinstance(e, nats.js.errors.ServiceUnavailableError) or deadline.passed():
+                    raise StrandError(f"schedule {name}: {e}") from e
+            except _TRANSIENT as e:
+                if deadline.passed():
+                    raise Unavailable(f"schedule {name}: no answer from stream {self.names.schedules_stream}: "
+                                      f"{e!r}") from e
+            await asyncio.sleep(wait)
+            wait = min(2 * wait, 1.0)
+
+    async def pause_schedule(self, name: str) -> None:
+        """Stops the schedule's firings until resume_schedule (a firing that
+        happened already still runs); NotFound if there is none."""
+        await self._pause_schedule(name, True)
+
+    async def resume_schedule(self, name: str) -> None:
+        """Restarts a paused schedule's firings from now on (the firings it
+        missed while paused do not run); NotFound if there is none."""
+        await self._pause_schedule(name, False)
+
+    async def _pause_schedule(self, name: str, paused: bool) -> None:
+        w.valid_schedule_name(name)
+        rec = await self._schedule_rec(name) if await self._schedules() else None
+        if rec is None:
+            raise NotFound(f"schedule {name} not found")
+        h = rec.headers
+        if bool(h.get("Strand-Paused")) == paused:
+            return
+        spec, tz = h.get("Strand-Schedule", ""), h.get("Strand-Schedule-TZ", "")
+        pattern, _ = w.schedule_pattern(spec, tz)
+        ttl = w.parse_ttl(h.get("Strand-Task-TTL"))
+        if ttl is None or ttl < w.MIN_TTL_S:
+            ttl = w.DEFAULT_TASK_TTL_S
+        ct = w.content_type_of(h.get("Content-Type")) if h.get("Content-Type") else w.record_format(rec.data)
+        headers = self._schedule_headers(w.queue_of(rec.subject), name, h.get("Strand-Func", ""), ct, spec, tz,
+                                         pattern, ttl, paused)
+        # Only over the version read: a replace meanwhile stands.
+        headers["Nats-Expected-Last-Subject-Sequence"] = str(rec.seq)
+        await self._publish_schedule(name, rec.subject, rec.data, headers)
+
+    async def schedules(self) -> list[ScheduleInfo]:
+        """The named schedules, by name."""
+        if not await self._schedules():
+            return []
+        n = self.names
+        info = await self._jsm.stream_info(n.schedules_stream, subjects_filter=n.sched(w.SCHED_CRON, "*", "*"))
+        subjects = sorted((info.state.subjects or {}).keys()) if info.state is not None else []
+        deadline = _Deadline(_UNAVAILABLE_AFTER)
+        recs = await asyncio.gather(*(self._get(n.schedules_stream, subj, deadline) for subj in subjects))
+        out = [await self._read_schedule(r) for r in recs if r is not None]
+        return sorted(out, key=lambda s: s.name)
+
+    async def get_schedule(self, name: str) -> ScheduleInfo:
+        """The schedule name; NotFound if there is none."""
+        w.valid_schedule_name(name)
+        rec = await self._schedule_rec(name) if await self._schedules() else None
+        if rec is None:
+            raise NotFound(f"schedule {name} not found")
+        return await self._read_schedule(rec)
+
+    async def delete_schedule(self, name: str) -> None:
+        """Removes the schedule and a firing of it not queued yet (the tasks of
+        its earlier firings are not touched); NotFound if there is none."""
+        w.valid_schedule_name(name)
+        rec = await self._schedule_rec(name) if await self._schedules() else None
+        if rec is None:
+            raise NotFound(f"schedule {name} not found")
+        await self._purge_schedule(w.queue_of(rec.subject), name)
+
+    async def _schedule_rec(self, name: str) -> Optional[_Rec]:
+        n = self.names
+        return await self._get(n.schedules_stream, n.sched(w.SCHED_CRON, "*", name), _Deadline(_UNAVAILABLE_AFTER))
+
+    async def _purge_schedule(self, queue: str, name: str) -> None:
+        n = self.names
+        for kind in (w.SCHED_CRON, w.SCHED_TICK, w.SCHED_LAST):
+            await self._jsm.purge_stream(n.schedules_stream, subject=n.sched(kind, queue, name))
+
+    async def _read_schedule(self, rec: _Rec) -> ScheduleInfo:
+        n = self.names
+        queue, name = w.queue_of(rec.subject), rec.subject.rsplit(".", 1)[-1]
+        h = rec.headers
+        try:
+            env = w.decode_record(rec.data)
+        except ValueError:
+            env = {}
+        spec, tz = h.get("Strand-Schedule", ""), h.get("Strand-Schedule-TZ", "")
+        paused = bool(h.get("Strand-Paused"))
+        last = await self._get(n.schedules_stream, n.sched(w.SCHED_LAST, queue, name), _Deadline(_UNAVAILABLE_AFTER))
+        lr: dict[str, Any] = {}
+        if last is not None:
+            try:
+                lr = w.decode_record(last.data)
+            except ValueError:
+                lr = {}
+        fired, nxt = _int(lr.get("fired")), _int(lr.get("next"))
+        utc = datetime.timezone.utc
+        next_run: Optional[datetime.datetime] = None
+        now = datetime.datetime.now(utc)
+        if not paused:
+            try:
+                _, every = w.schedule_pattern(spec, tz)
+            except BadOption:
+                every = None
+            if every and rec.time is not None:
+                anchor = rec.time
+                if nxt and datetime.datetime.fromtimestamp(nxt / 1000, utc) > rec.time:
+                    anchor = datetime.datetime.fromtimestamp(nxt / 1000, utc) - datetime.timedelta(seconds=every)
+                k = max(1, int((now - anchor).total_seconds() // every) + 1)
+                next_run = anchor + datetime.timedelta(seconds=k * every)
+            elif nxt and datetime.datetime.fromtimestamp(nxt / 1000, utc) > now:
+                next_run = datetime.datetime.fromtimestamp(nxt / 1000, utc)
+        kw = env.get("kwargs")
+        return ScheduleInfo(name=name, queue=queue, func=str(h.get("Strand-Func") or env.get("func") or ""),
+                            spec=spec, tz=tz, paused=paused, created=rec.time,
+                            last_run=datetime.datetime.fromtimestamp(fired / 1000, utc) if fired else None,
+                            last_task=str(lr.get("task") or "") if fired else "", next_run=next_run,
+                            args=list(env.get("args") or []), kwargs=dict(kw) if isinstance(kw, Mapping) else {},
+                            format="json" if w.record_format(rec.data) == w.JSON else "msgpack")
 
     async def _publish_task(self, subject: str, payload: bytes, headers: dict[str, str],
                             handle: "Handle[Any]") -> None:
@@ -292,7 +636,16 @@ class Client:
         if rec is not None:
             return w.queue_of(rec.subject)
         rec = await self._get(n.tasks_stream, f"{n.prefix}.t.*.{task_id}", deadline)
-        return w.queue_of(rec.subject) if rec is not None else None
+        if rec is not None:
+            return w.queue_of(rec.subject)
+        if await self._schedules():
+            for kind in (w.SCHED_DELAYED, w.SCHED_DUE):
+                rec = await self._get(n.schedules_stream, n.sched(kind, "*", task_id), deadline)
+                if rec is not None:
+                    parts = rec.subject.split(".")
+                    # <prefix>.sched.at.<queue>.<id>, <prefix>.sched.fire.<queue>.due.<id>
+                    return parts[-2] if kind == w.SCHED_DELAYED else parts[-3]
+        return None
 
     def _decode_outcome(self, subject: str, data: bytes, queue: str) -> Outcome:
         try:
@@ -319,10 +672,10 @@ class Client:
         got = await self._outcome_rec(queue, task_id, deadline)
         return got[0] if got is not None else None
 
-    async def _look(self, queue: str, task_id: str,
-                    deadline: _Deadline) -> tuple[Optional[Outcome], Optional[_Rec], Optional[dict[str, Any]]]:
+    async def _look(self, queue: str, task_id: str, deadline: _Deadline) -> _Look:
         """The task as the protocol reads it: its outcome, else its queued
-        task and its state (all None: nothing of it is left)."""
+        task and its state, else its delayed or due task (nothing: nothing
+        of it is left)."""
         n = self.names
         r, c, t, s = await asyncio.gather(
             self._get(n.kv_stream, n.key("r", queue, task_id), deadline),
@@ -332,10 +685,25 @@ class Client:
         if r is not None or c is not None:
             first = r if c is None or (r is not None and r.seq < c.seq) else c
             assert first is not None
-            return self._decode_outcome(first.subject, first.data, queue), None, None
-        if t is None:  # answered between the reads, or gone
-            return await self._outcome(queue, task_id, deadline), None, None
-        return None, t, _state(s)
+            return _Look(outcome=self._decode_outcome(first.subject, first.data, queue))
+        if t is not None:
+            return _Look(task=t, state=_state(s))
+        o = await self._outcome(queue, task_id, deadline)  # answered between the reads?
+        if o is not None or not await self._schedules():
+            return _Look(outcome=o)
+        # Delayed or due? The reads follow the task's way (delayed, due,
+        # queued, outcome), so a task that moves on between them is found.
+        at = await self._get(n.schedules_stream, n.sched(w.SCHED_DELAYED, queue, task_id), deadline)
+        if at is not None:
+            return _Look(task=at, scheduled=True, run_at=w.parse_schedule_at(at.headers.get("Nats-Schedule")))
+        due = await self._get(n.schedules_stream, n.sched(w.SCHED_DUE, queue, task_id), deadline)
+        if due is not None:
+            return _Look(task=due, due=True)
+        t, s = await asyncio.gather(self._get(n.tasks_stream, n.task(queue, task_id), deadline),
+                                    self._get(n.kv_stream, n.key("s", queue, task_id), deadline))
+        if t is not None:
+            return _Look(task=t, state=_state(s))
+        return _Look(outcome=await self._outcome(queue, task_id, deadline))
 
     async def _follow(self, queue: str, task_id: str, timeout: Optional[float],
                       on_progress: Optional[ProgressCallback] = None) -> Outcome:
@@ -368,8 +736,9 @@ class Client:
             await self._flush(deadline)
             read_deadline = deadline if deadline.at is not None else _Deadline(None)
             if on_progress is not None:
-                o, _, state = await self._look(queue, task_id, read_deadline)
-                await report(state)
+                look = await self._look(queue, task_id, read_deadline)
+                o = look.outcome
+                await report(look.state)
             else:
                 o = await self._outcome(queue, task_id, read_deadline)
             while o is None:
@@ -415,7 +784,8 @@ class Client:
     async def _cancel(self, queue: str, task_id: str) -> None:
         """Creates the task's cancellation record, as the protocol says."""
         deadline = _Deadline(_UNAVAILABLE_AFTER)
-        o, task_rec, _ = await self._look(queue, task_id, deadline)
+        look = await self._look(queue, task_id, deadline)
+        o, task_rec = look.outcome, look.task
         if o is not None:
             raise Finished(f"cancel {task_id}: the task has finished ({o.status.value})", o.status.value)
         if task_rec is None:
@@ -429,10 +799,14 @@ class Client:
         result_ttl_ms = env.get("result_ttl_ms")
         ttl = float(result_ttl_ms) / 1000 if isinstance(result_ttl_ms, int) and result_ttl_ms > 0 else self.result_ttl
         ttl = min(max(ttl, w.MIN_TTL_S), w.MAX_RESULT_TTL_S)
+        now = datetime.datetime.now(datetime.timezone.utc)
         task_ttl = w.parse_ttl(task_rec.headers.get("Nats-TTL"))
         if task_ttl is not None and task_rec.time is not None:
-            left = (task_rec.time - datetime.datetime.now(datetime.timezone.utc)).total_seconds() + task_ttl
-            ttl = max(ttl, left)
+            ttl = max(ttl, (task_rec.time - now).total_seconds() + task_ttl)
+        if look.scheduled and look.run_at is not None:
+            # Kept at least until the task is due and its task TTL has passed.
+            task_ttl = w.parse_ttl(task_rec.headers.get("Strand-Task-TTL"))
+            ttl = max(ttl, (look.run_at - now).total_seconds() + (task_ttl or 0))
         created, meta = env.get("created"), env.get("meta")
         rec = w.cancellation(func, queue, created_ms=created if isinstance(created, int) else 0,
                              meta=meta if isinstance(meta, Mapping) else None)
@@ -467,6 +841,29 @@ class Client:
         if first is not None and first[1] < ack.seq:
             raise Finished(f"cancel {task_id}: the task has finished ({first[0].status.value})",
                            first[0].status.value)
+        if look.scheduled:
+            await self._unschedule(queue, task_id, deadline)
+
+    async def _unschedule(self, queue: str, task_id: str, deadline: _Deadline) -> None:
+        """Replaces a delayed task's schedule with an empty message that
+        expires a second later, so that the server never fires it (if it
+        fired meanwhile, its worker finds the cancellation)."""
+        subject = self.names.sched(w.SCHED_DELAYED, queue, task_id)
+        wait = 0.05
+        while True:
+            try:
+                await self._js.publish(subject, b"", headers={"Nats-Rollup": "sub", "Nats-TTL": "1s"},
+                                       timeout=_READ_TIMEOUT)
+                return
+            except nats.js.errors.APIError as e:
+                if not isinstance(e, nats.js.errors.ServiceUnavailableError) or deadline.passed():
+                    raise StrandError(f"cancel {task_id}: cancelled, but its schedule stays until it fires: {e}") from e
+            except _TRANSIENT as e:
+                if deadline.passed():
+                    raise Unavailable(f"cancel {task_id}: cancelled, but its schedule stays until it fires: "
+                                      f"{e!r}") from e
+            await asyncio.sleep(wait)
+            wait = min(2 * wait, 1.0)
 
 
 def _state(rec: Any) -> Optional[dict[str, Any]]:
@@ -513,6 +910,7 @@ class Handle(Generic[R]):
         self.func = func
         self._env: dict[str, Any] = dict(envelope or {})
         self._ct = content_type
+        self._run_at: Optional[datetime.datetime] = None
 
     def __repr__(self) -> str:
         return f"Handle(id={self.id!r}, queue={self.queue!r}, func={self.func!r})"
@@ -521,19 +919,32 @@ class Handle(Generic[R]):
     def metadata(self) -> dict[str, Any]:
         """What the task was submitted with: id, queue, func, meta, created
         (unix ms), format, and its options (timeout_ms, max_attempts,
-        result_ttl_ms) when set. A handle from ``open`` knows what the server
-        still holds of the task when it was opened."""
+        result_ttl_ms) when set, and for a delayed task ``run_at``: the
+        time (UTC datetime, whole seconds) it is to run. A handle from
+        ``open`` knows what the server still holds of the task when it was
+        opened."""
         md: dict[str, Any] = {"id": self.id, "queue": self.queue, "func": self.func,
                               "meta": dict(self._env.get("meta") or {}),
                               "format": "json" if self._ct == w.JSON else "msgpack"}
         for k in ("created", "timeout_ms", "max_attempts", "result_ttl_ms", "args", "kwargs", "trace"):
             if self._env.get(k) is not None:
                 md[k] = self._env[k]
+        if self._run_at is not None:
+            md["run_at"] = self._run_at
         return md
+
+    @property
+    def run_at(self) -> Optional[datetime.datetime]:
+        """When a delayed task is to run (UTC, whole seconds), None for a task
+        submitted to run at once; from ``open``, while it is scheduled."""
+        return self._run_at
 
     async def _load(self) -> None:
         """Reads what the server holds of the task into metadata."""
-        o, t, _ = await self._client._look(self.queue, self.id, _Deadline(_UNAVAILABLE_AFTER))
+        look = await self._client._look(self.queue, self.id, _Deadline(_UNAVAILABLE_AFTER))
+        o, t = look.outcome, look.task
+        if look.scheduled:
+            self._run_at = look.run_at
         if t is not None:
             self._ct = w.content_type_of(t.headers.get("Content-Type"))
             try:
@@ -548,15 +959,12 @@ class Handle(Generic[R]):
 
     async def status(self) -> Status:
         """The task's status now: its outcome's, else running or retrying,
-        pending while it is queued, UNKNOWN once nothing of it is left."""
-        o, t, state = await self._client._look(self.queue, self.id, _Deadline(_UNAVAILABLE_AFTER))
-        if o is not None:
-            return o.status
-        if t is None:
-            return Status.UNKNOWN
-        if state is not None:
-            return Status.of(state.get("status"))
-        return Status.PENDING
+        pending while it is queued (or due), scheduled while it is delayed,
+        UNKNOWN once nothing of it is left."""
+        look = await self._client._look(self.queue, self.id, _Deadline(_UNAVAILABLE_AFTER))
+        if look.scheduled:
+            self._run_at = look.run_at
+        return look.status
 
     async def is_ready(self) -> bool:
         """Whether the task has ended (its outcome exists)."""
@@ -867,5 +1275,5 @@ async def connect(servers: Union[str, Sequence[str]] = "nats://127.0.0.1:4222", 
     return client
 
 
-__all__ = ["Client", "Handle", "Outcome", "TaskFunc", "task", "connect", "default_client", "set_default_client",
+__all__ = ["Client", "Handle", "Outcome", "ScheduleInfo", "TaskFunc", "task", "connect", "default_client", "set_default_client",
            "ProgressCallback", "uuid7", "TaskFailed"]

@@ -36,6 +36,13 @@ JSON = "application/json"
 ERR_SUBJECT_FULL = 10077  # a second publish on a queued task's subject
 ERR_WRONG_LAST_SEQUENCE = 10071  # a create-only write over an existing record
 
+# Kinds of subjects of the schedules stream (docs/protocol.md, "Delayed tasks and schedules").
+SCHED_DELAYED = "at"  # a delayed task's @at schedule
+SCHED_DUE = "due"  # its firing, until a worker queues it
+SCHED_CRON = "cron"  # a named schedule
+SCHED_TICK = "tick"  # one firing of a named schedule
+SCHED_LAST = "last"  # the last firing a worker queued
+
 _ID = re.compile(r"[A-Za-z0-9_=-]{1,128}")
 _QUEUE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _PREFIX = re.compile(r"[a-z0-9_-]+")
@@ -50,6 +57,7 @@ class Status(str, Enum):
     """A task's status. Terminal ones: completed, failed, cancelled, dead."""
 
     UNKNOWN = "unknown"
+    SCHEDULED = "scheduled"
     PENDING = "pending"
     RUNNING = "running"
     RETRYING = "retrying"
@@ -128,6 +136,104 @@ def go_duration(s: float) -> str:
     if m:
         return f"{m}m{sec}s"
     return f"{sec}s"
+
+
+def run_at(at: Optional[datetime.datetime], after: Optional[Duration]) -> Optional[datetime.datetime]:
+    """When a task given at= or after= is to run, in UTC (None: neither was
+    given). A naive datetime is local time. BadOption if both are given or
+    one is not a time or a duration."""
+    if at is not None and after is not None:
+        raise BadOption("at and after: give one of them, not both")
+    if at is not None:
+        if not isinstance(at, datetime.datetime):
+            raise BadOption(f"at: want a datetime, got {type(at).__name__}")
+        return at.astimezone(datetime.timezone.utc)
+    if after is None:
+        return None
+    if isinstance(after, datetime.timedelta):
+        d = after.total_seconds()
+    elif isinstance(after, (int, float)) and not isinstance(after, bool) and after == after:
+        d = float(after)
+    else:
+        raise BadOption(f"after: want seconds or a timedelta, got {type(after).__name__}")
+    return datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=d)
+
+
+def schedule_at(t: datetime.datetime) -> str:
+    """The Nats-Schedule header of a task delayed until t: ``@at`` and t in
+    UTC, whole seconds, rounded up, so that it never runs before t."""
+    u = t.astimezone(datetime.timezone.utc)
+    whole = u.replace(microsecond=0)
+    if whole != u:
+        whole += datetime.timedelta(seconds=1)
+    return "@at " + whole.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_schedule_at(header: Optional[str]) -> Optional[datetime.datetime]:
+    """The time of an ``@at`` Nats-Schedule header, None if it is not one."""
+    if not header or not header.startswith("@at "):
+        return None
+    try:
+        return datetime.datetime.strptime(header[4:], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+    except ValueError:
+        return None
+
+
+_SCHEDULE_NAME = re.compile(r"[A-Za-z0-9_=-]{1,100}")
+_MACROS = {"@yearly": "0 0 0 1 1 *", "@annually": "0 0 0 1 1 *", "@monthly": "0 0 0 1 * *",
+           "@weekly": "0 0 0 * * 0", "@daily": "0 0 0 * * *", "@midnight": "0 0 0 * * *", "@hourly": "0 0 * * * *"}
+
+
+def valid_schedule_name(name: str) -> str:
+    """name if it can name a schedule (1-100 of A-Z a-z 0-9 _ = -), else BadOption."""
+    if not isinstance(name, str) or not _SCHEDULE_NAME.fullmatch(name):
+        raise BadOption(f"schedule name {name!r}: want 1-100 characters of A-Z a-z 0-9 _ = -")
+    return name
+
+
+def go_duration_ms(ms: int) -> str:
+    """Milliseconds as Go's time.Duration prints them: 1h0m0s, 1m30s, 1.5s, 500ms."""
+    if ms < 1000:
+        return f"{ms}ms"
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    sec = f"{rest // 1000}s" if rest % 1000 == 0 else f"{rest / 1000:.3f}".rstrip("0") + "s"
+    if h:
+        return f"{h}h{m}m{sec}"
+    if m:
+        return f"{m}m{sec}"
+    return sec
+
+
+def schedule_pattern(spec: str, tz: str = "") -> tuple[str, Optional[float]]:
+    """The Nats-Schedule header of a named schedule's spec, as strand's Go
+    writer makes it, and for ``@every`` its interval in seconds: ``@every``
+    a Go duration of at least 1 s (no time zone), a 5-field cron
+    expression with ``0`` seconds put first, a 6-field one as it is, or a
+    macro (@hourly, @daily, @weekly, @monthly, @yearly). The fields
+    themselves are checked by the server. BadOption if it is none of these."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise BadOption("schedule spec: empty")
+    spec = spec.strip()
+    if spec.startswith("@every "):
+        text = spec[len("@every "):].strip()
+        d = None if text.isdigit() else parse_ttl(text)  # Go's durations need a unit
+        if d is None:
+            raise BadOption(f"schedule spec {spec!r}: want @every and a Go duration (30s, 5m, 1h30m)")
+        if d < 1:
+            raise BadOption(f"schedule spec {spec!r}: the interval must be at least 1s")
+        if tz:
+            raise BadOption(f"schedule spec {spec!r}: an interval takes no time zone ({tz})")
+        return "@every " + go_duration_ms(int(round(d * 1000))), d
+    if tz == "Local":
+        raise BadOption(f"time zone {tz!r}: name an IANA zone such as Europe/Paris (the server fires the schedule)")
+    fields = _MACROS.get(spec, spec).split()
+    if len(fields) == 5:
+        fields.insert(0, "0")
+    if len(fields) != 6:
+        raise BadOption(f"cron spec {spec!r}: want 5 fields (minute hour day-of-month month day-of-week) "
+                        f"or 6 (second first), got {len(fields)}")
+    return " ".join(fields), None
 
 
 def parse_ttl(s: Optional[str]) -> Optional[float]:
@@ -271,6 +377,7 @@ class Names:
         self.kv_stream = f"KV_{self.bucket}"
         self.tasks_stream = f"{self.bucket}_TASKS"
         self.items_stream = f"{self.bucket}_ITEMS"
+        self.schedules_stream = f"{self.bucket}_SCHEDULES"
 
     def task(self, queue: str, task_id: str) -> str:
         return f"{self.prefix}.t.{queue}.{task_id}"
@@ -283,6 +390,13 @@ class Names:
 
     def items(self, queue: str, task_id: str) -> str:
         return f"{self.prefix}.items.{queue}.{task_id}"
+
+    def sched(self, kind: str, queue: str, name: str) -> str:
+        """A subject of the schedules stream: <prefix>.sched.<kind>.<queue>.<name>,
+        for a firing (due, tick) <prefix>.sched.fire.<queue>.<kind>.<name>."""
+        if kind in (SCHED_DUE, SCHED_TICK):
+            return f"{self.prefix}.sched.fire.{queue}.{kind}.{name}"
+        return f"{self.prefix}.sched.{kind}.{queue}.{name}"
 
 
 def kind_of(subject: str) -> str:

@@ -14,6 +14,8 @@ Callbacks (progress) are called on that background thread.
 
 from __future__ import annotations
 
+import datetime
+
 import asyncio
 import threading
 from typing import Any, Awaitable, Callable, Generic, Iterator, Mapping, Optional, ParamSpec, Sequence, TypeVar, Union
@@ -80,6 +82,11 @@ class SyncHandle(Generic[R]):
         """As Handle.metadata."""
         return self.handle.metadata
 
+    @property
+    def run_at(self) -> Optional["datetime.datetime"]:
+        """As Handle.run_at."""
+        return self.handle.run_at
+
     def status(self) -> Status:
         """As Handle.status."""
         return self._loop.run(self.handle.status())
@@ -143,6 +150,30 @@ class SyncClient:
     def submit(self, func: str, *args: Any, **options: Any) -> SyncHandle[Any]:
         """As Client.submit (same options)."""
         return SyncHandle(self._loop.run(self.client.submit(func, *args, **options)), self._loop)
+
+    def put_schedule(self, name: str, spec: str, func: str, *args: Any, **options: Any) -> None:
+        """As Client.put_schedule (same options)."""
+        self._loop.run(self.client.put_schedule(name, spec, func, *args, **options))
+
+    def schedules(self) -> list[_client.ScheduleInfo]:
+        """As Client.schedules."""
+        return self._loop.run(self.client.schedules())
+
+    def get_schedule(self, name: str) -> _client.ScheduleInfo:
+        """As Client.get_schedule."""
+        return self._loop.run(self.client.get_schedule(name))
+
+    def pause_schedule(self, name: str) -> None:
+        """As Client.pause_schedule."""
+        self._loop.run(self.client.pause_schedule(name))
+
+    def resume_schedule(self, name: str) -> None:
+        """As Client.resume_schedule."""
+        self._loop.run(self.client.resume_schedule(name))
+
+    def delete_schedule(self, name: str) -> None:
+        """As Client.delete_schedule."""
+        self._loop.run(self.client.delete_schedule(name))
 
     def open(self, id: str, queue: Optional[str] = None) -> SyncHandle[Any]:
         """As Client.open."""

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"net"
@@ -22,52 +21,12 @@ func TestDevProcess(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	t.Parallel()
-	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "strand")
-	build := exec.Command(goTool(t), "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildStrand(t)
 	addr := freeAddr(t)
 	url := "nats://" + addr
-
-	dev := exec.Command(bin, "dev", "--addr", addr, "--data", filepath.Join(tmp, "data"), "--workers", "1")
-	dev.Env = cleanEnv()
-	devErr := new(lockedBuffer)
-	dev.Stderr = devErr
-	stdout, err := dev.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := dev.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	ready := make(chan struct{})
-	var banner strings.Builder
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for waiting := true; sc.Scan(); {
-			if waiting {
-				banner.WriteString(sc.Text() + "\n")
-				if sc.Text() == readyLine {
-					close(ready) // banner is complete
-					waiting = false
-				}
-			}
-		}
-		exited <- dev.Wait() // after stdout is drained, as Wait requires
-	}()
-	t.Cleanup(func() { _ = dev.Process.Kill() })
-
-	select {
-	case <-ready:
-	case err := <-exited:
-		t.Fatalf("strand dev exited before it was ready: %v\n%s", err, devErr.String())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("strand dev not ready after 60s\n%s", devErr.String())
-	}
-	if b := banner.String(); !strings.Contains(b, url) || !strings.Contains(b, "--server "+url+" --wait add 2 3") {
+	p := startReady(t, bin, "dev", "--addr", addr, "--data", filepath.Join(t.TempDir(), "data"), "--workers", "1")
+	dev, devErr, exited := p.cmd, p.stderr, p.exited
+	if b := p.banner; !strings.Contains(b, url) || !strings.Contains(b, "--server "+url+" --wait add 2 3") {
 		t.Errorf("dev's banner lacks where it listens or how to submit:\n%s", b)
 	}
 

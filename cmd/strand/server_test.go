@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -20,44 +19,10 @@ func TestServerDataDirInUse(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	t.Parallel()
-	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "strand")
-	if out, err := exec.Command(goTool(t), "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	data := filepath.Join(tmp, "data")
-
-	first := exec.Command(bin, "server", "--addr", "127.0.0.1:0", "--data", data)
-	first.Env = cleanEnv()
-	firstErr := new(lockedBuffer)
-	first.Stderr = firstErr
-	stdout, err := first.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := first.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = first.Process.Kill() })
-	ready := make(chan struct{})
-	exited := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for waiting := true; sc.Scan(); {
-			if waiting && sc.Text() == readyLine {
-				close(ready)
-				waiting = false
-			}
-		}
-		exited <- first.Wait()
-	}()
-	select {
-	case <-ready:
-	case err := <-exited:
-		t.Fatalf("first strand server exited before it was ready: %v\n%s", err, firstErr.String())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("first strand server not ready after 60s\n%s", firstErr.String())
-	}
+	bin := buildStrand(t)
+	data := filepath.Join(t.TempDir(), "data")
+	p := startReady(t, bin, "server", "--addr", "127.0.0.1:0", "--data", data)
+	first, firstErr, exited := p.cmd, p.stderr, p.exited
 
 	second := exec.Command(bin, "server", "--addr", "127.0.0.1:0", "--data", data)
 	second.Env = cleanEnv()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"os/exec"
 	"path/filepath"
@@ -20,43 +19,11 @@ func TestDevSecondSignal(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	t.Parallel()
-	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "strand")
-	if out, err := exec.Command(goTool(t), "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildStrand(t)
 	addr := freeAddr(t)
 	url := "nats://" + addr
-	dev := exec.Command(bin, "dev", "--addr", addr, "--data", filepath.Join(tmp, "data"))
-	dev.Env = cleanEnv()
-	devErr := new(lockedBuffer)
-	dev.Stderr = devErr
-	stdout, err := dev.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := dev.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = dev.Process.Kill() })
-	exited := make(chan error, 1)
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if sc.Text() == readyLine {
-				close(ready)
-			}
-		}
-		exited <- dev.Wait()
-	}()
-	select {
-	case <-ready:
-	case err := <-exited:
-		t.Fatalf("strand dev exited before it was ready: %v\n%s", err, devErr.String())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("strand dev not ready after 60s\n%s", devErr.String())
-	}
+	p := startReady(t, bin, "dev", "--addr", addr, "--data", filepath.Join(t.TempDir(), "data"))
+	dev, devErr, exited := p.cmd, p.stderr, p.exited
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

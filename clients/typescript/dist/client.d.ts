@@ -1,6 +1,6 @@
 import { type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import { Handle } from "./handle.js";
-import { Names, type Envelope, type Format, type Outcome, type State, type Status } from "./wire.js";
+import { Names, type Envelope, type Format, type Priority, type Outcome, type State, type Status } from "./wire.js";
 /** The default queue. */
 export declare const DEFAULT_QUEUE = "default";
 /** The default task TTL (the longest a task waits in its queue): 14 days, in ms. */
@@ -41,6 +41,11 @@ export interface SubmitOptions {
     at?: Date;
     /** Run the task after this delay in ms, as `at: new Date(Date.now() + after)`; ≤ 0 runs it at once. Not with `at`. */
     after?: number;
+    /**
+     * The lane of its queue the task waits in: workers take `high` tasks
+     * first, `low` ones once the queue holds no normal task (default `normal`).
+     */
+    priority?: Priority;
 }
 /** Options of a named schedule: submit's for its tasks (not id, at, after), and the time zone of a cron expression. */
 export interface ScheduleOptions extends Omit<SubmitOptions, "id" | "at" | "after"> {

@@ -7,7 +7,7 @@ import { Kvm } from "@nats-io/kv";
 import { randomUUID } from "node:crypto";
 import { BadOption, DuplicateError, ERR_CODE_SUBJECT_FULL, FinishedError, NotFoundError, PayloadTooLarge, StrandError, transient, wireError } from "./errors.js";
 import { Handle } from "./handle.js";
-import { cancellation, checkID, checkQueue, clampResultTTL, Codec, CONTENT_TYPE, envelope, formatOf, goDuration, isMarker, MAX_RESULT_TTL_MS, MIN_TTL_MS, Names, parseSubject, readOutcome, sniff, checkScheduleName, parseScheduleAt, scheduleAt, schedulePattern, ttlMs, VERSION, } from "./wire.js";
+import { cancellation, checkID, checkPriority, checkQueue, clampResultTTL, Codec, CONTENT_TYPE, envelope, formatOf, goDuration, isMarker, MAX_RESULT_TTL_MS, MIN_TTL_MS, Names, parseSubject, readOutcome, sniff, checkScheduleName, parseScheduleAt, scheduleAt, schedulePattern, ttlMs, VERSION, } from "./wire.js";
 /** The default queue. */
 export const DEFAULT_QUEUE = "default";
 /** The default task TTL (the longest a task waits in its queue): 14 days, in ms. */
@@ -23,7 +23,7 @@ const ERR_SUBJECT_FULL = ERR_CODE_SUBJECT_FULL;
 const ERR_WRONG_LAST_SEQUENCE = 10071;
 // How long a submit sends a task again whose publish went unanswered.
 const SUBMIT_RETRY_MS = 30_000;
-const SUBMIT_OPTIONS = new Set(["queue", "id", "kwargs", "timeout", "maxAttempts", "resultTtl", "meta", "json", "taskTtl", "at", "after"]);
+const SUBMIT_OPTIONS = new Set(["queue", "id", "kwargs", "timeout", "maxAttempts", "resultTtl", "meta", "json", "taskTtl", "at", "after", "priority"]);
 /**
  * Connects to NATS and returns a client of strand's deployment `prefix`.
  * servers: a URL or a list (default nats://127.0.0.1:4222). The connection
@@ -86,6 +86,7 @@ export class Client {
      */
     async submit(func, args = [], opts = {}) {
         const { env, format, own, taskTtl, runAt } = this.#envelope(func, args, opts);
+        const lane = env.priority ?? "";
         const queue = env.queue;
         const handle = new Handle(this, env.id, queue, func);
         const payload = this.codec.encode(envelope(env), format, `submit ${func}`);
@@ -99,6 +100,15 @@ export class Client {
             const o = await this.outcome(queue, env.id);
             if (o)
                 throw new DuplicateError(env.id, handle, o.status);
+            // A normal publish is not refused while the id waits in a priority
+            // lane (a lane's publish is, by its headers).
+            if (runAt === undefined && !lane) {
+                for (const other of ["high", "low"]) {
+                    if (await this.get(this.names.tasksStream, this.names.task(queue, env.id, other))) {
+                        throw new DuplicateError(env.id, handle, "queued in another lane");
+                    }
+                }
+            }
             // ... and while a delayed task holds it.
             if (runAt === undefined && (await this.schedulesReady())) {
                 const n = this.names;
@@ -119,7 +129,12 @@ export class Client {
             return new Handle(this, env.id, queue, func, parseScheduleAt(scheduleAt(runAt)));
         }
         h.set("Nats-TTL", goDuration(taskTtl));
-        await this.#publishTask(handle, func, payload, h);
+        if (lane) {
+            // Refused while a task with this id is queued in any queue or lane.
+            h.set("Nats-Expected-Last-Subject-Sequence", "0");
+            h.set("Nats-Expected-Last-Subject-Sequence-Subject", this.names.idSubjects(env.id));
+        }
+        await this.#publishTask(handle, func, payload, h, lane);
         return handle;
     }
     #schedulesOk = false;
@@ -411,8 +426,8 @@ export class Client {
         }
         return info;
     }
-    async #publishTask(handle, func, payload, h) {
-        const subject = this.names.task(handle.queue, handle.id);
+    async #publishTask(handle, func, payload, h, lane = "") {
+        const subject = this.names.task(handle.queue, handle.id, lane);
         const deadline = Date.now() + SUBMIT_RETRY_MS;
         let retried = false;
         for (let pause = 50;; pause = Math.min(2 * pause, 1000)) {
@@ -421,7 +436,7 @@ export class Client {
                 return;
             }
             catch (err) {
-                if (err instanceof JetStreamApiError && err.code === ERR_SUBJECT_FULL) {
+                if (err instanceof JetStreamApiError && (err.code === ERR_SUBJECT_FULL || (lane && err.code === ERR_WRONG_LAST_SEQUENCE))) {
                     if (retried && (await this.#holds(subject, payload)))
                         return;
                     throw new DuplicateError(handle.id, handle, "queued or running");
@@ -487,6 +502,9 @@ export class Client {
             }
             env.meta = opts.meta;
         }
+        const prio = checkPriority(opts.priority);
+        if (prio)
+            env.priority = prio;
         const format = opts.json ? "json" : "msgpack";
         let runAt;
         if (opts.at !== undefined && opts.after !== undefined)
@@ -645,7 +663,7 @@ export class Client {
         const [r, c, t, s] = await Promise.all([
             this.record(n.key("r", queue, id)),
             this.record(n.key("c", queue, id)),
-            this.get(n.tasksStream, n.task(queue, id)),
+            this.queued(queue, id),
             this.record(n.key("s", queue, id)),
         ]);
         const l = { queue };
@@ -660,6 +678,12 @@ export class Client {
             return this.#lookScheduled(l, id);
         }
         return this.#fill(l, id, t, s);
+    }
+    /** @internal The queued task in whichever lane of its queue (normal, high, low); null if none. */
+    async queued(queue, id) {
+        const n = this.names;
+        const recs = await Promise.all(["", "high", "low"].map((lane) => this.get(n.tasksStream, n.task(queue, id, lane))));
+        return recs.find((r) => r !== null) ?? null;
     }
     // #lookScheduled finishes a look of a task neither queued nor finished:
     // it may be delayed (scheduled) or due. The reads follow the task's way
@@ -680,7 +704,7 @@ export class Client {
         const due = await this.get(n.schedulesStream, n.sched("due", l.queue, id));
         if (due)
             return this.#fill(l, id, due, null);
-        const [t, s] = await Promise.all([this.get(n.tasksStream, n.task(l.queue, id)), this.record(n.key("s", l.queue, id))]);
+        const [t, s] = await Promise.all([this.queued(l.queue, id), this.record(n.key("s", l.queue, id))]);
         if (t)
             return this.#fill(l, id, t, s);
         const o = await this.outcome(l.queue, id);

@@ -19,6 +19,7 @@ import { Handle } from "./handle.js";
 import {
   cancellation,
   checkID,
+  checkPriority,
   checkQueue,
   clampResultTTL,
   Codec,
@@ -41,6 +42,7 @@ import {
   VERSION,
   type Envelope,
   type Format,
+  type Priority,
   type Outcome,
   type State,
   type Status,
@@ -99,9 +101,14 @@ export interface SubmitOptions {
   at?: Date;
   /** Run the task after this delay in ms, as `at: new Date(Date.now() + after)`; ≤ 0 runs it at once. Not with `at`. */
   after?: number;
+  /**
+   * The lane of its queue the task waits in: workers take `high` tasks
+   * first, `low` ones once the queue holds no normal task (default `normal`).
+   */
+  priority?: Priority;
 }
 
-const SUBMIT_OPTIONS = new Set(["queue", "id", "kwargs", "timeout", "maxAttempts", "resultTtl", "meta", "json", "taskTtl", "at", "after"]);
+const SUBMIT_OPTIONS = new Set(["queue", "id", "kwargs", "timeout", "maxAttempts", "resultTtl", "meta", "json", "taskTtl", "at", "after", "priority"]);
 
 /** Options of a named schedule: submit's for its tasks (not id, at, after), and the time zone of a cron expression. */
 export interface ScheduleOptions extends Omit<SubmitOptions, "id" | "at" | "after"> {
@@ -237,6 +244,7 @@ export class Client {
    */
   async submit<R = unknown>(func: string, args: unknown[] = [], opts: SubmitOptions = {}): Promise<Handle<R>> {
     const { env, format, own, taskTtl, runAt } = this.#envelope(func, args, opts);
+    const lane = env.priority ?? "";
     const queue = env.queue!;
     const handle = new Handle<R>(this, env.id, queue, func);
     const payload = this.codec.encode(envelope(env), format, `submit ${func}`);
@@ -249,6 +257,15 @@ export class Client {
     if (own) {
       const o = await this.outcome(queue, env.id);
       if (o) throw new DuplicateError(env.id, handle, o.status);
+      // A normal publish is not refused while the id waits in a priority
+      // lane (a lane's publish is, by its headers).
+      if (runAt === undefined && !lane) {
+        for (const other of ["high", "low"]) {
+          if (await this.get(this.names.tasksStream, this.names.task(queue, env.id, other))) {
+            throw new DuplicateError(env.id, handle, "queued in another lane");
+          }
+        }
+      }
       // ... and while a delayed task holds it.
       if (runAt === undefined && (await this.schedulesReady())) {
         const n = this.names;
@@ -267,7 +284,12 @@ export class Client {
       return new Handle<R>(this, env.id, queue, func, parseScheduleAt(scheduleAt(runAt)));
     }
     h.set("Nats-TTL", goDuration(taskTtl));
-    await this.#publishTask(handle, func, payload, h);
+    if (lane) {
+      // Refused while a task with this id is queued in any queue or lane.
+      h.set("Nats-Expected-Last-Subject-Sequence", "0");
+      h.set("Nats-Expected-Last-Subject-Sequence-Subject", this.names.idSubjects(env.id));
+    }
+    await this.#publishTask(handle, func, payload, h, lane);
     return handle;
   }
 
@@ -545,8 +567,8 @@ export class Client {
     return info;
   }
 
-  async #publishTask(handle: Handle, func: string, payload: Uint8Array, h: ReturnType<typeof headers>): Promise<void> {
-    const subject = this.names.task(handle.queue!, handle.id);
+  async #publishTask(handle: Handle, func: string, payload: Uint8Array, h: ReturnType<typeof headers>, lane = ""): Promise<void> {
+    const subject = this.names.task(handle.queue!, handle.id, lane);
     const deadline = Date.now() + SUBMIT_RETRY_MS;
     let retried = false;
     for (let pause = 50; ; pause = Math.min(2 * pause, 1000)) {
@@ -554,7 +576,7 @@ export class Client {
         await this.js.publish(subject, payload, { headers: h });
         return;
       } catch (err) {
-        if (err instanceof JetStreamApiError && err.code === ERR_SUBJECT_FULL) {
+        if (err instanceof JetStreamApiError && (err.code === ERR_SUBJECT_FULL || (lane && err.code === ERR_WRONG_LAST_SEQUENCE))) {
           if (retried && (await this.#holds(subject, payload))) return;
           throw new DuplicateError(handle.id, handle, "queued or running");
         }
@@ -613,6 +635,8 @@ export class Client {
       }
       env.meta = opts.meta;
     }
+    const prio = checkPriority(opts.priority);
+    if (prio) env.priority = prio;
     const format: Format = opts.json ? "json" : "msgpack";
     let runAt: number | undefined;
     if (opts.at !== undefined && opts.after !== undefined) throw new BadOption(`submit ${func}: at and after: give one of them, not both`);
@@ -767,7 +791,7 @@ export class Client {
     const [r, c, t, s] = await Promise.all([
       this.record(n.key("r", queue, id)),
       this.record(n.key("c", queue, id)),
-      this.get(n.tasksStream, n.task(queue, id)),
+      this.queued(queue, id),
       this.record(n.key("s", queue, id)),
     ]);
     const l: Lookup = { queue };
@@ -780,6 +804,13 @@ export class Client {
       return this.#lookScheduled(l, id);
     }
     return this.#fill(l, id, t, s);
+  }
+
+  /** @internal The queued task in whichever lane of its queue (normal, high, low); null if none. */
+  async queued(queue: string, id: string): Promise<Stored | null> {
+    const n = this.names;
+    const recs = await Promise.all(["", "high", "low"].map((lane) => this.get(n.tasksStream, n.task(queue, id, lane))));
+    return recs.find((r) => r !== null) ?? null;
   }
 
   // #lookScheduled finishes a look of a task neither queued nor finished:
@@ -799,7 +830,7 @@ export class Client {
     }
     const due = await this.get(n.schedulesStream, n.sched("due", l.queue, id));
     if (due) return this.#fill(l, id, due, null);
-    const [t, s] = await Promise.all([this.get(n.tasksStream, n.task(l.queue, id)), this.record(n.key("s", l.queue, id))]);
+    const [t, s] = await Promise.all([this.queued(l.queue, id), this.record(n.key("s", l.queue, id))]);
     if (t) return this.#fill(l, id, t, s);
     const o = await this.outcome(l.queue, id);
     return o ? { ...l, outcome: o } : l;

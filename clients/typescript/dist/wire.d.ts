@@ -160,7 +160,7 @@ export declare function checkKey(key: unknown): string;
  * The cancellation record a canceller writes for the task env of queue
  * (docs/protocol.md, "Cancelling"), in strand's Go key order.
  */
-export declare function cancellation(env: Pick<Envelope, "func" | "created" | "meta">, queue: string, finished: number): Outcome;
+export declare function cancellation(env: Pick<Envelope, "func" | "created" | "meta">, queue: string, finished: number, reason?: string): Outcome;
 /**
  * Reads a cancellation record as the protocol says: cancelled, error kind
  * cancelled, no result, whatever it holds (only workers write outcomes).

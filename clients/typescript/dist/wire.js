@@ -237,7 +237,7 @@ export function checkKey(key) {
  * The cancellation record a canceller writes for the task env of queue
  * (docs/protocol.md, "Cancelling"), in strand's Go key order.
  */
-export function cancellation(env, queue, finished) {
+export function cancellation(env, queue, finished, reason = "cancelled by caller") {
     const func = env.func ?? "";
     const rec = { status: "cancelled" };
     if (func)
@@ -247,7 +247,7 @@ export function cancellation(env, queue, finished) {
         rec.created = env.created;
     if (env.meta && Object.keys(env.meta).length > 0)
         rec.meta = env.meta;
-    rec.error = { kind: "cancelled", message: `${func}: cancelled by caller` };
+    rec.error = { kind: "cancelled", message: `${func}: ${reason}` };
     rec.finished = finished;
     return rec;
 }

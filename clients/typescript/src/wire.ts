@@ -325,14 +325,14 @@ export function checkKey(key: unknown): string {
  * The cancellation record a canceller writes for the task env of queue
  * (docs/protocol.md, "Cancelling"), in strand's Go key order.
  */
-export function cancellation(env: Pick<Envelope, "func" | "created" | "meta">, queue: string, finished: number): Outcome {
+export function cancellation(env: Pick<Envelope, "func" | "created" | "meta">, queue: string, finished: number, reason = "cancelled by caller"): Outcome {
   const func = env.func ?? "";
   const rec: Outcome = { status: "cancelled" };
   if (func) rec.func = func;
   rec.queue = queue;
   if (env.created) rec.created = env.created;
   if (env.meta && Object.keys(env.meta).length > 0) rec.meta = env.meta;
-  rec.error = { kind: "cancelled", message: `${func}: cancelled by caller` };
+  rec.error = { kind: "cancelled", message: `${func}: ${reason}` };
   rec.finished = finished;
   return rec;
 }

@@ -69,3 +69,78 @@ describe("priority", () => {
     });
   });
 });
+
+describe("key, uniqueFor, debounce", () => {
+  test("racing submits with one unique key make one task; finished frees the key", async () => {
+    const c2 = await s.connect(dev.url);
+    try {
+      const key = uid("key");
+      const one = async (cl) => {
+        try {
+          return { id: (await cl.submit("sleep", [500], { key, uniqueFor: "finished" })).id, dup: false };
+        } catch (err) {
+          assert.ok(err instanceof s.DuplicateError, String(err));
+          return { id: err.handle.id, dup: true };
+        }
+      };
+      const got = await Promise.all([c, c2, c, c2].map(one));
+      assert.equal(new Set(got.map((g) => g.id)).size, 1, JSON.stringify(got));
+      assert.equal(got.filter((g) => !g.dup).length, 1, JSON.stringify(got));
+      const id = got[0].id;
+      const rec = await c.get(c.names.tasksStream, c.names.task("default", id));
+      const env = new s.Codec().record(rec.data);
+      assert.equal(env.key, key);
+      assert.equal(env.unique, "finished");
+      assert.equal((await c.open(id).wait({ timeout: 60_000 })).status, "completed");
+      const again = await c.submit("sleep", [1], { key, uniqueFor: "finished" });
+      assert.notEqual(again.id, id);
+      assert.equal((await again.wait({ timeout: 60_000 })).status, "completed");
+    } finally {
+      await c2.close();
+    }
+  });
+
+  test("a unique window holds after its task ended; a cancel frees an until-finished key", async () => {
+    const key = uid("win");
+    const first = await c.submit("add", [1, 2], { key, uniqueFor: 30_000 });
+    assert.equal(await first.result({ timeout: 60_000 }), 3);
+    await assert.rejects(c.submit("add", [1, 2], { key, uniqueFor: 30_000 }), (err) => {
+      assert.ok(err instanceof s.DuplicateError);
+      assert.equal(err.handle.id, first.id);
+      return true;
+    });
+    const k2 = uid("cancel");
+    const h = await c.submit("add", [1, 2], { queue: NOBODY, key: k2, uniqueFor: "finished" });
+    await assert.rejects(c.submit("add", [1, 2], { queue: NOBODY, key: k2, uniqueFor: "finished" }), s.DuplicateError);
+    await h.cancel();
+    const again = await c.submit("add", [1, 2], { queue: NOBODY, key: k2, uniqueFor: "finished" });
+    assert.notEqual(again.id, h.id);
+    await again.cancel();
+  });
+
+  test("debounce: the last submit wins, the replaced pending tasks end cancelled", async () => {
+    const key = uid("deb");
+    const hs = [];
+    for (let i = 0; i < 3; i++) hs.push(await c.submit("add", [i, 10], { key, debounce: 2000 }));
+    const rec = await c.get(c.names.tasksStream, c.names.task("default", hs[2].id));
+    const env = new s.Codec().record(rec.data);
+    assert.equal(env.not_before, env.created + 2000);
+    const last = await hs[2].wait({ timeout: 60_000 });
+    assert.equal(last.status, "completed");
+    assert.equal(last.result, 12);
+    assert.ok(last.started >= env.not_before, "started before its debounce window");
+    for (let i = 0; i < 2; i++) {
+      const o = await hs[i].wait({ timeout: 10_000 });
+      assert.equal(o.status, "cancelled");
+      assert.equal(o.error?.message, `add: replaced by ${hs[i + 1].id} (debounce ${key})`);
+      await assert.rejects(hs[i].result({ timeout: 1000 }), s.Cancelled);
+    }
+  });
+
+  test("bad flow options are refused", async () => {
+    for (const opts of [{ uniqueFor: 10_000 }, { debounce: 10_000 }, { key: "k", uniqueFor: 10_000, debounce: 10_000 }, { key: "a b" },
+      { key: "k", uniqueFor: 500 }, { key: "k", debounce: 200 }, { key: "k", uniqueFor: 120_000, resultTtl: 60_000 }, { key: "k", uniqueFor: "soon" }]) {
+      await assert.rejects(c.submit("add", [1, 2], opts), s.BadOption, JSON.stringify(opts));
+    }
+  });
+});

@@ -187,3 +187,37 @@ def test_flow_options_refused(dev: Dev) -> None:
         finally:
             await c.close()
     run(main())
+
+
+def test_go_cli_tasks_in_lanes_and_keys(dev: Dev, strand_bin: str) -> None:
+    """Go's writer and the client meet on the wire: a Go task in a priority
+    lane is found, and a key the client holds refuses Go's submit (and the
+    other way round)."""
+    import subprocess
+
+    def cli(*args: str) -> str:
+        out = subprocess.run([strand_bin, "--server", dev.url, *args], check=True, capture_output=True, text=True,
+                             timeout=60)
+        return out.stdout.strip().splitlines()[-1]
+
+    async def main() -> None:
+        c = await s.connect(dev.url)
+        try:
+            tid = cli("submit", "--queue", NOBODY, "--priority", "low", "add", "1", "2")
+            h = await c.open(tid)
+            assert h.queue == NOBODY and await h.status() is s.Status.PENDING
+            assert h.metadata["priority"] == "low"
+            await h.cancel()
+            key = uid("go")
+            mine = await c.submit("add", 1, 2, queue=NOBODY, key=key, unique_for="finished")
+            assert cli("submit", "--queue", NOBODY, "--key", key, "--unique-for", "finished", "add", "1", "2") == mine.id
+            await mine.cancel()  # releases the key
+            key2 = uid("go")
+            theirs = cli("submit", "--queue", NOBODY, "--key", key2, "--unique-for", "1m", "add", "1", "2")
+            with pytest.raises(s.Duplicate) as dup:
+                await c.submit("add", 1, 2, queue=NOBODY, key=key2, unique_for=60)
+            assert dup.value.handle.id == theirs
+            await dup.value.handle.cancel()
+        finally:
+            await c.close()
+    run(main())

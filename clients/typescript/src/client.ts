@@ -980,6 +980,12 @@ export class Client {
   // does, unless it exists.
   async #flowBucket(): Promise<void> {
     const n = this.names;
+    try {
+      const info = await this.nc.request(`$JS.API.STREAM.INFO.${n.flowStream}`, "", { timeout: 5000 });
+      if ((info.json() as { error?: { err_code?: number } }).error?.err_code !== 10059) return; // it exists (or the first write says why not)
+    } catch {
+      // the write says more
+    }
     const cfg = {
       name: n.flowStream,
       description: "strand flow control: paused queues, uniqueness and debounce keys, limits' leases",

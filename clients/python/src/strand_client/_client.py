@@ -361,9 +361,15 @@ class Client:
     # Flow control: uniqueness and debounce keys (docs/protocol.md, "Flow control")
 
     async def _flow_bucket(self) -> None:
-        """Creates the flow-control bucket as strand's Go broker does, unless
-        it exists."""
+        """Creates the flow-control bucket as strand's Go broker does (one
+        replica), unless it exists."""
         n = self.names
+        try:
+            info = await self._nc.request(f"$JS.API.STREAM.INFO.{n.flow_stream}", b"", timeout=_READ_TIMEOUT)
+            if ((_json.loads(info.data or b"{}") or {}).get("error") or {}).get("err_code") != 10059:
+                return  # it exists (or the server says why not on the first write)
+        except _TRANSIENT:
+            pass  # the write says more
         cfg = {"name": n.flow_stream,
                "description": "strand flow control: paused queues, uniqueness and debounce keys, limits' leases",
                "subjects": [f"$KV.{n.flow_bucket}.>"], "max_msgs_per_subject": 1, "max_msgs": -1, "max_bytes": -1,

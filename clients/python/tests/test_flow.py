@@ -210,7 +210,8 @@ def test_go_cli_tasks_in_lanes_and_keys(dev: Dev, strand_bin: str) -> None:
             await h.cancel()
             key = uid("go")
             mine = await c.submit("add", 1, 2, queue=NOBODY, key=key, unique_for="finished")
-            assert cli("submit", "--queue", NOBODY, "--key", key, "--unique-for", "finished", "add", "1", "2") == mine.id
+            held = cli("submit", "--queue", NOBODY, "--key", key, "--unique-for", "finished", "add", "1", "2")
+            assert held == mine.id
             await mine.cancel()  # releases the key
             key2 = uid("go")
             theirs = cli("submit", "--queue", NOBODY, "--key", key2, "--unique-for", "1m", "add", "1", "2")

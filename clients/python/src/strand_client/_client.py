@@ -239,8 +239,9 @@ class Client:
         instead of queueing another (of racing submits, one wins).
         debounce: a window (1 s to the result TTL): the task starts no
         sooner, and a later submit with the key replaces it while it is
-        still pending (it ends cancelled): the last submit wins. Raises Duplicate (with a handle to the existing task) if the
-        id is taken, BadOption for a bad argument or option,
+        still pending (it ends cancelled): the last submit wins. Raises
+        Duplicate (with a handle to the existing task) if the id or the
+        unique key is taken, BadOption for a bad argument or option,
         EnvelopeTooLarge, Unavailable.
         """
         queue = w.valid_queue(queue if queue is not None else self.queue)

@@ -1,6 +1,6 @@
 import { type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import { Handle } from "./handle.js";
-import { Names, type Envelope, type Format, type Outcome, type State, type Status } from "./wire.js";
+import { Names, type Envelope, type Format, type Priority, type Outcome, type State, type Status } from "./wire.js";
 /** The default queue. */
 export declare const DEFAULT_QUEUE = "default";
 /** The default task TTL (the longest a task waits in its queue): 14 days, in ms. */
@@ -41,6 +41,26 @@ export interface SubmitOptions {
     at?: Date;
     /** Run the task after this delay in ms, as `at: new Date(Date.now() + after)`; ≤ 0 runs it at once. Not with `at`. */
     after?: number;
+    /**
+     * The lane of its queue the task waits in: workers take `high` tasks
+     * first, `low` ones once the queue holds no normal task (default `normal`).
+     */
+    priority?: Priority;
+    /** The task's flow key: one subject token of 1–128 of A–Z a–z 0–9 _ = - (what `uniqueFor` and `debounce` compare). */
+    key?: string;
+    /**
+     * Make `key` unique in the queue for a window in ms (1 s to the result
+     * TTL) or `"finished"` (until the task holding it ends): while a task
+     * submitted with the key holds it, submit rejects with DuplicateError
+     * whose handle is that task; of racing submits, one wins. Needs `key`.
+     */
+    uniqueFor?: number | "finished";
+    /**
+     * Debounce window in ms (1 s to the result TTL): the task starts no
+     * sooner, and a later submit with the key replaces it while it is still
+     * pending (it ends cancelled): the last submit wins. Needs `key`; not with `uniqueFor`.
+     */
+    debounce?: number;
 }
 /** Options of a named schedule: submit's for its tasks (not id, at, after), and the time zone of a cron expression. */
 export interface ScheduleOptions extends Omit<SubmitOptions, "id" | "at" | "after"> {

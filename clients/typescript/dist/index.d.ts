@@ -13,4 +13,4 @@
 export { connect, Client, DEFAULT_QUEUE, DEFAULT_RESULT_TTL_MS, DEFAULT_TASK_TTL_MS, uuidv7, type ConnectOptions, type OpenOptions, type ScheduleInfo, type ScheduleOptions, type SubmitOptions, type TaskFunction, } from "./client.js";
 export { Handle, type StreamCallbacks, type TaskInfo, type WaitOptions } from "./handle.js";
 export { BadArgs, BadOption, Cancelled, ClosedError, Crashed, DuplicateError, FinishedError, Forbidden, Lost, Malformed, NotFoundError, Panic, PayloadTooLarge, StrandError, TaskError, taskError, TaskFailed, Timeout, TooLarge, UnknownFunc, WaitTimeout, } from "./errors.js";
-export { asCancelled, cancellation, Codec, envelope, isMarker, Names, readOutcome, sniff, TERMINAL, ttlMs, VERSION, type Envelope, type ErrorInfo, type Format, type Outcome, type Progress, type State, type Status, } from "./wire.js";
+export { asCancelled, cancellation, Codec, envelope, isMarker, Names, readOutcome, sniff, TERMINAL, ttlMs, VERSION, type Envelope, type ErrorInfo, type Format, type Priority, type Outcome, type Progress, type State, type Status, } from "./wire.js";

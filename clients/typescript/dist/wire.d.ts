@@ -60,6 +60,14 @@ export interface Envelope {
     result_ttl_ms?: number;
     meta?: Record<string, string>;
     trace?: string;
+    /** Flow control (docs/protocol.md): "high" or "low" (absent = normal). */
+    priority?: string;
+    /** The task's flow key (uniqueness, debounce, limits). */
+    key?: string;
+    /** "for" or "finished": the key is unique. */
+    unique?: string;
+    /** Unix ms: not started before (debounce). */
+    not_before?: number;
     [key: string]: unknown;
 }
 /** The encodings of a task and so of its records and result. */
@@ -88,8 +96,16 @@ export declare class Names {
      * for a firing (due, tick) <prefix>.sched.fire.<queue>.<kind>.<name>.
      */
     sched(kind: "at" | "due" | "cron" | "tick" | "last", queue: string, name: string): string;
-    /** The subject of a queued task. */
-    task(queue: string, id: string): string;
+    /** The subject of a queued task, in its queue's lane ("" normal, "high", "low"). */
+    task(queue: string, id: string, lane?: string): string;
+    /** The subjects of a task id in every queue and lane. */
+    idSubjects(id: string): string;
+    /** The flow-control bucket, <BUCKET>_FLOW. */
+    get flowBucket(): string;
+    /** The stream of the flow-control bucket. */
+    get flowStream(): string;
+    /** A flow-control record's subject: $KV.<BUCKET>_FLOW.<kind>.<queue>.<key>. */
+    flow(kind: "u" | "d", queue: string, key: string): string;
     /** The key of a task's record of kind s, r or c. */
     key(kind: "s" | "r" | "c", queue: string, id: string): string;
     /** The subject a key is stored on. */
@@ -134,11 +150,17 @@ export declare class Codec {
  * fields left out (but args), so that both write the same bytes for the same task.
  */
 export declare function envelope(e: Envelope): Envelope;
+/** A task priority: the lane of its queue it waits in. */
+export type Priority = "high" | "normal" | "low";
+/** The envelope's priority of a priority option: "high", "low", or "" for normal; throws BadOption for another. */
+export declare function checkPriority(p: unknown): "" | "high" | "low";
+/** A flow key: one subject token of 1–128 of A–Z a–z 0–9 _ = -. */
+export declare function checkKey(key: unknown): string;
 /**
  * The cancellation record a canceller writes for the task env of queue
  * (docs/protocol.md, "Cancelling"), in strand's Go key order.
  */
-export declare function cancellation(env: Pick<Envelope, "func" | "created" | "meta">, queue: string, finished: number): Outcome;
+export declare function cancellation(env: Pick<Envelope, "func" | "created" | "meta">, queue: string, finished: number, reason?: string): Outcome;
 /**
  * Reads a cancellation record as the protocol says: cancelled, error kind
  * cancelled, no result, whatever it holds (only workers write outcomes).

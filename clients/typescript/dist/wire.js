@@ -64,9 +64,25 @@ export class Names {
             return `${this.prefix}.sched.fire.${queue}.${kind}.${name}`;
         return `${this.prefix}.sched.${kind}.${queue}.${name}`;
     }
-    /** The subject of a queued task. */
-    task(queue, id) {
-        return `${this.prefix}.t.${queue}.${id}`;
+    /** The subject of a queued task, in its queue's lane ("" normal, "high", "low"). */
+    task(queue, id, lane = "") {
+        return lane ? `${this.prefix}.t.${queue}~${lane}.${id}` : `${this.prefix}.t.${queue}.${id}`;
+    }
+    /** The subjects of a task id in every queue and lane. */
+    idSubjects(id) {
+        return `${this.prefix}.t.*.${id}`;
+    }
+    /** The flow-control bucket, <BUCKET>_FLOW. */
+    get flowBucket() {
+        return `${this.bucket}_FLOW`;
+    }
+    /** The stream of the flow-control bucket. */
+    get flowStream() {
+        return `KV_${this.bucket}_FLOW`;
+    }
+    /** A flow-control record's subject: $KV.<BUCKET>_FLOW.<kind>.<queue>.<key>. */
+    flow(kind, queue, key) {
+        return `$KV.${this.bucket}_FLOW.${kind}.${queue}.${key}`;
     }
     /** The key of a task's record of kind s, r or c. */
     key(kind, queue, id) {
@@ -88,7 +104,8 @@ export class Names {
 /** Reads a subject's last three tokens as kind (or `t`), queue and id. */
 export function parseSubject(subject) {
     const t = subject.split(".");
-    return { kind: t.at(-3) ?? "", queue: t.at(-2) ?? "", id: t.at(-1) ?? "" };
+    // A priority lane's <queue>~<lane> is its queue's.
+    return { kind: t.at(-3) ?? "", queue: (t.at(-2) ?? "").split("~")[0], id: t.at(-1) ?? "" };
 }
 /**
  * Reports whether a stored message (or its event) is a marker, not a
@@ -191,13 +208,36 @@ export function envelope(e) {
         out.meta = e.meta;
     if (e.trace)
         out.trace = e.trace;
+    if (e.priority)
+        out.priority = e.priority;
+    if (e.key)
+        out.key = e.key;
+    if (e.unique)
+        out.unique = e.unique;
+    if (e.not_before)
+        out.not_before = e.not_before;
     return out;
+}
+/** The envelope's priority of a priority option: "high", "low", or "" for normal; throws BadOption for another. */
+export function checkPriority(p) {
+    if (p === undefined || p === null || p === "" || p === "normal")
+        return "";
+    if (p === "high" || p === "low")
+        return p;
+    throw new BadOption(`priority: want one of high, normal, low, got ${JSON.stringify(p)}`);
+}
+/** A flow key: one subject token of 1–128 of A–Z a–z 0–9 _ = -. */
+export function checkKey(key) {
+    if (typeof key !== "string" || !/^[A-Za-z0-9_=-]{1,128}$/.test(key)) {
+        throw new BadOption(`key: want 1-128 of A-Z a-z 0-9 _ = -, got ${JSON.stringify(key)}`);
+    }
+    return key;
 }
 /**
  * The cancellation record a canceller writes for the task env of queue
  * (docs/protocol.md, "Cancelling"), in strand's Go key order.
  */
-export function cancellation(env, queue, finished) {
+export function cancellation(env, queue, finished, reason = "cancelled by caller") {
     const func = env.func ?? "";
     const rec = { status: "cancelled" };
     if (func)
@@ -207,7 +247,7 @@ export function cancellation(env, queue, finished) {
         rec.created = env.created;
     if (env.meta && Object.keys(env.meta).length > 0)
         rec.meta = env.meta;
-    rec.error = { kind: "cancelled", message: `${func}: cancelled by caller` };
+    rec.error = { kind: "cancelled", message: `${func}: ${reason}` };
     rec.finished = finished;
     return rec;
 }

@@ -19,6 +19,8 @@ import { Handle } from "./handle.js";
 import {
   cancellation,
   checkID,
+  checkKey,
+  checkPriority,
   checkQueue,
   clampResultTTL,
   Codec,
@@ -41,6 +43,7 @@ import {
   VERSION,
   type Envelope,
   type Format,
+  type Priority,
   type Outcome,
   type State,
   type Status,
@@ -62,6 +65,8 @@ const ERR_SUBJECT_FULL = ERR_CODE_SUBJECT_FULL;
 const ERR_WRONG_LAST_SEQUENCE = 10071;
 
 // How long a submit sends a task again whose publish went unanswered.
+const TE = new TextEncoder();
+const TD = new TextDecoder();
 const SUBMIT_RETRY_MS = 30_000;
 
 /** Options of connect: the NATS transport's own (user, pass, token, tls, name, …) and strand's prefix. */
@@ -99,9 +104,29 @@ export interface SubmitOptions {
   at?: Date;
   /** Run the task after this delay in ms, as `at: new Date(Date.now() + after)`; ≤ 0 runs it at once. Not with `at`. */
   after?: number;
+  /**
+   * The lane of its queue the task waits in: workers take `high` tasks
+   * first, `low` ones once the queue holds no normal task (default `normal`).
+   */
+  priority?: Priority;
+  /** The task's flow key: one subject token of 1–128 of A–Z a–z 0–9 _ = - (what `uniqueFor` and `debounce` compare). */
+  key?: string;
+  /**
+   * Make `key` unique in the queue for a window in ms (1 s to the result
+   * TTL) or `"finished"` (until the task holding it ends): while a task
+   * submitted with the key holds it, submit rejects with DuplicateError
+   * whose handle is that task; of racing submits, one wins. Needs `key`.
+   */
+  uniqueFor?: number | "finished";
+  /**
+   * Debounce window in ms (1 s to the result TTL): the task starts no
+   * sooner, and a later submit with the key replaces it while it is still
+   * pending (it ends cancelled): the last submit wins. Needs `key`; not with `uniqueFor`.
+   */
+  debounce?: number;
 }
 
-const SUBMIT_OPTIONS = new Set(["queue", "id", "kwargs", "timeout", "maxAttempts", "resultTtl", "meta", "json", "taskTtl", "at", "after"]);
+const SUBMIT_OPTIONS = new Set(["queue", "id", "kwargs", "timeout", "maxAttempts", "resultTtl", "meta", "json", "taskTtl", "at", "after", "priority", "key", "uniqueFor", "debounce"]);
 
 /** Options of a named schedule: submit's for its tasks (not id, at, after), and the time zone of a cron expression. */
 export interface ScheduleOptions extends Omit<SubmitOptions, "id" | "at" | "after"> {
@@ -236,7 +261,8 @@ export class Client {
    * PayloadTooLarge for a task the server would refuse.
    */
   async submit<R = unknown>(func: string, args: unknown[] = [], opts: SubmitOptions = {}): Promise<Handle<R>> {
-    const { env, format, own, taskTtl, runAt } = this.#envelope(func, args, opts);
+    const { env, format, own, taskTtl, runAt, uniqueTtl, debounceMs } = this.#envelope(func, args, opts);
+    const lane = env.priority ?? "";
     const queue = env.queue!;
     const handle = new Handle<R>(this, env.id, queue, func);
     const payload = this.codec.encode(envelope(env), format, `submit ${func}`);
@@ -244,11 +270,50 @@ export class Client {
     if (payload.length > max) {
       throw new PayloadTooLarge(`submit ${func}: the task is ${payload.length} bytes, over the ${max} the server takes`);
     }
+    const key = env.key ?? "";
+    if (env.unique) {
+      const holder = await this.#claimUnique(queue, key, env.id, uniqueTtl, env.unique === "finished");
+      if (holder) throw new DuplicateError(holder, new Handle(this, holder, queue), `key ${key} is held by it`);
+      try {
+        return await this.#put(handle, func, format, payload, own, taskTtl, runAt, lane);
+      } catch (err) {
+        await this.releaseUnique(queue, key, env.id).catch(() => undefined);
+        throw err;
+      }
+    }
+    const h = await this.#put(handle, func, format, payload, own, taskTtl, runAt, lane);
+    if (debounceMs) {
+      const replaced = await this.#debounce(queue, key, env.id, debounceMs);
+      if (replaced && replaced !== env.id) {
+        try {
+          await this.cancel(queue, replaced, `replaced by ${env.id} (debounce ${key})`, true);
+        } catch (err) {
+          if (!(err instanceof FinishedError) && !(err instanceof NotFoundError)) throw err;
+        }
+      }
+    }
+    return h;
+  }
+
+  // #put queues (or delays) a task whose envelope is made: the id checks,
+  // then the publish to its lane's subject.
+  async #put<R>(handle: Handle<R>, func: string, format: Format, payload: Uint8Array, own: boolean, taskTtl: number, runAt: number | undefined, lane: string): Promise<Handle<R>> {
+    const queue = handle.queue!;
+    const env = { id: handle.id };
     // An id of your own stays taken while its outcome is kept: the server
     // only refuses it while the task is queued or running.
     if (own) {
       const o = await this.outcome(queue, env.id);
       if (o) throw new DuplicateError(env.id, handle, o.status);
+      // A normal publish is not refused while the id waits in a priority
+      // lane (a lane's publish is, by its headers).
+      if (runAt === undefined && !lane) {
+        for (const other of ["high", "low"]) {
+          if (await this.get(this.names.tasksStream, this.names.task(queue, env.id, other))) {
+            throw new DuplicateError(env.id, handle, "queued in another lane");
+          }
+        }
+      }
       // ... and while a delayed task holds it.
       if (runAt === undefined && (await this.schedulesReady())) {
         const n = this.names;
@@ -267,7 +332,12 @@ export class Client {
       return new Handle<R>(this, env.id, queue, func, parseScheduleAt(scheduleAt(runAt)));
     }
     h.set("Nats-TTL", goDuration(taskTtl));
-    await this.#publishTask(handle, func, payload, h);
+    if (lane) {
+      // Refused while a task with this id is queued in any queue or lane.
+      h.set("Nats-Expected-Last-Subject-Sequence", "0");
+      h.set("Nats-Expected-Last-Subject-Sequence-Subject", this.names.idSubjects(env.id));
+    }
+    await this.#publishTask(handle, func, payload, h, lane);
     return handle;
   }
 
@@ -545,8 +615,8 @@ export class Client {
     return info;
   }
 
-  async #publishTask(handle: Handle, func: string, payload: Uint8Array, h: ReturnType<typeof headers>): Promise<void> {
-    const subject = this.names.task(handle.queue!, handle.id);
+  async #publishTask(handle: Handle, func: string, payload: Uint8Array, h: ReturnType<typeof headers>, lane = ""): Promise<void> {
+    const subject = this.names.task(handle.queue!, handle.id, lane);
     const deadline = Date.now() + SUBMIT_RETRY_MS;
     let retried = false;
     for (let pause = 50; ; pause = Math.min(2 * pause, 1000)) {
@@ -554,7 +624,7 @@ export class Client {
         await this.js.publish(subject, payload, { headers: h });
         return;
       } catch (err) {
-        if (err instanceof JetStreamApiError && err.code === ERR_SUBJECT_FULL) {
+        if (err instanceof JetStreamApiError && (err.code === ERR_SUBJECT_FULL || (lane && err.code === ERR_WRONG_LAST_SEQUENCE))) {
           if (retried && (await this.#holds(subject, payload))) return;
           throw new DuplicateError(handle.id, handle, "queued or running");
         }
@@ -613,6 +683,31 @@ export class Client {
       }
       env.meta = opts.meta;
     }
+    const prio = checkPriority(opts.priority);
+    if (prio) env.priority = prio;
+    if (opts.key !== undefined && opts.key !== null) env.key = checkKey(opts.key);
+    const resultTtl = env.result_ttl_ms || DEFAULT_RESULT_TTL_MS;
+    let uniqueTtl = 0;
+    let debounceMs = 0;
+    if (opts.uniqueFor !== undefined && opts.debounce !== undefined) throw new BadOption(`submit ${func}: uniqueFor and debounce exclude each other`);
+    if ((opts.uniqueFor !== undefined || opts.debounce !== undefined) && !env.key) throw new BadOption(`submit ${func}: uniqueFor and debounce need a key`);
+    if (opts.uniqueFor === "finished") {
+      env.unique = "finished";
+      uniqueTtl = taskTtl + resultTtl; // released by the worker when the task ends
+    } else if (opts.uniqueFor !== undefined) {
+      if (typeof opts.uniqueFor !== "number" || !Number.isFinite(opts.uniqueFor) || opts.uniqueFor < MIN_TTL_MS || opts.uniqueFor > resultTtl) {
+        throw new BadOption(`submit ${func}: uniqueFor wants "finished" or a window of 1000 ms to the result TTL (${resultTtl} ms), got ${JSON.stringify(opts.uniqueFor)}`);
+      }
+      env.unique = "for";
+      uniqueTtl = opts.uniqueFor;
+    }
+    if (opts.debounce !== undefined) {
+      if (typeof opts.debounce !== "number" || !Number.isFinite(opts.debounce) || opts.debounce < MIN_TTL_MS || opts.debounce > resultTtl) {
+        throw new BadOption(`submit ${func}: debounce wants a window of 1000 ms to the result TTL (${resultTtl} ms), got ${JSON.stringify(opts.debounce)}`);
+      }
+      debounceMs = Math.round(opts.debounce);
+      env.not_before = env.created! + debounceMs;
+    }
     const format: Format = opts.json ? "json" : "msgpack";
     let runAt: number | undefined;
     if (opts.at !== undefined && opts.after !== undefined) throw new BadOption(`submit ${func}: at and after: give one of them, not both`);
@@ -630,7 +725,7 @@ export class Client {
       }
       if (delay <= 0) runAt = undefined; // a time not in the future: queued at once
     }
-    return { env, format, own, taskTtl, runAt };
+    return { env, format, own, taskTtl, runAt, uniqueTtl, debounceMs };
   }
 
   /**
@@ -767,7 +862,7 @@ export class Client {
     const [r, c, t, s] = await Promise.all([
       this.record(n.key("r", queue, id)),
       this.record(n.key("c", queue, id)),
-      this.get(n.tasksStream, n.task(queue, id)),
+      this.queued(queue, id),
       this.record(n.key("s", queue, id)),
     ]);
     const l: Lookup = { queue };
@@ -780,6 +875,13 @@ export class Client {
       return this.#lookScheduled(l, id);
     }
     return this.#fill(l, id, t, s);
+  }
+
+  /** @internal The queued task in whichever lane of its queue (normal, high, low); null if none. */
+  async queued(queue: string, id: string): Promise<Stored | null> {
+    const n = this.names;
+    const recs = await Promise.all(["", "high", "low"].map((lane) => this.get(n.tasksStream, n.task(queue, id, lane))));
+    return recs.find((r) => r !== null) ?? null;
   }
 
   // #lookScheduled finishes a look of a task neither queued nor finished:
@@ -799,7 +901,7 @@ export class Client {
     }
     const due = await this.get(n.schedulesStream, n.sched("due", l.queue, id));
     if (due) return this.#fill(l, id, due, null);
-    const [t, s] = await Promise.all([this.get(n.tasksStream, n.task(l.queue, id)), this.record(n.key("s", l.queue, id))]);
+    const [t, s] = await Promise.all([this.queued(l.queue, id), this.record(n.key("s", l.queue, id))]);
     if (t) return this.#fill(l, id, t, s);
     const o = await this.outcome(l.queue, id);
     return o ? { ...l, outcome: o } : l;
@@ -823,16 +925,17 @@ export class Client {
   }
 
   /** @internal Cancels a queued or running task (docs/protocol.md, "Cancelling"). */
-  async cancel(queue: string | undefined, id: string): Promise<void> {
+  async cancel(queue: string | undefined, id: string, reason = "cancelled by caller", pendingOnly = false): Promise<void> {
     const l = await this.look(queue, id);
     if (l?.outcome) throw new FinishedError(id, l.outcome.status);
     if (!l?.task) throw new NotFoundError(id);
+    if (pendingOnly && l.state) throw new FinishedError(id, l.state.status ?? "running");
     const env = l.task;
     // The record outlives the queued task: the longer of the result TTL
     // and what is left of the task TTL.
     let ttl = clampResultTTL(env.result_ttl_ms, DEFAULT_RESULT_TTL_MS);
     if (l.expires) ttl = Math.max(ttl, l.expires - Date.now()); // for a delayed task: its time plus the task TTL
-    const rec = cancellation(env, l.queue, Date.now());
+    const rec = cancellation(env, l.queue, Date.now(), reason);
     const kv = await this.#bucket();
     let seq: number;
     try {
@@ -847,6 +950,129 @@ export class Client {
     const firstSeq = (first as { seq?: number } | null)?.seq ?? 0;
     if (first && firstSeq < seq) throw new FinishedError(id, first.status);
     if (l.scheduled) await this.#unschedule(l.queue, id);
+    // The task has ended: so has the uniqueness it held until it finished.
+    if (env.unique === "finished" && typeof env.key === "string" && env.key) await this.releaseUnique(l.queue, env.key, id);
+  }
+
+  // Flow control: uniqueness and debounce keys (docs/protocol.md, "Flow control").
+
+  #flowOk = false;
+
+  // #flowGet reads the last message of a flow record's subject (markers
+  // included); null if none. It makes the bucket first when it is missing.
+  async #flowGet(subject: string): Promise<Stored | null> {
+    if (!this.#flowOk) {
+      await this.#flowBucket();
+      this.#flowOk = true;
+    }
+    const jsm = await this.#manager();
+    let m: StoredMsg | null;
+    try {
+      m = await jsm.direct.getMessage(this.names.flowStream, { last_by_subj: subject });
+    } catch (err) {
+      throw wireError(`read ${subject}`, err, this.names.flowStream);
+    }
+    if (!m) return null;
+    return { subject: m.subject, seq: m.seq, time: Date.parse(m.timestamp), data: m.data, header: m.header };
+  }
+
+  // #flowBucket creates the flow-control bucket as strand's Go broker
+  // does, unless it exists.
+  async #flowBucket(): Promise<void> {
+    const n = this.names;
+    try {
+      const info = await this.nc.request(`$JS.API.STREAM.INFO.${n.flowStream}`, "", { timeout: 5000 });
+      if ((info.json() as { error?: { err_code?: number } }).error?.err_code !== 10059) return; // it exists (or the first write says why not)
+    } catch {
+      // the write says more
+    }
+    const cfg = {
+      name: n.flowStream,
+      description: "strand flow control: paused queues, uniqueness and debounce keys, limits' leases",
+      subjects: [`$KV.${n.flowBucket}.>`],
+      max_msgs_per_subject: 1, max_msgs: -1, max_bytes: -1, max_consumers: -1,
+      storage: "file", num_replicas: 1, allow_rollup_hdrs: true, allow_direct: true, discard: "new",
+      duplicate_window: 120e9, allow_msg_ttl: true, subject_delete_marker_ttl: 60e9, retention: "limits",
+    };
+    let reply: { error?: { err_code?: number; description?: string } };
+    try {
+      const m = await this.nc.request(`$JS.API.STREAM.CREATE.${n.flowStream}`, JSON.stringify(cfg), { timeout: 5000 });
+      reply = m.json();
+    } catch (err) {
+      throw wireError(`create bucket ${n.flowBucket}`, err, n.flowStream);
+    }
+    const code = reply.error?.err_code;
+    // 10058: in use (another config), 10065: its subjects overlap (made otherwise).
+    if (reply.error && code !== 10058 && code !== 10065) {
+      throw new StrandError("unavailable", `create bucket ${n.flowBucket}: ${reply.error.description ?? code}`);
+    }
+  }
+
+  // #flowWrite writes a flow record: its sequence, or 0 when refused for
+  // its expected sequence; retried while the server does not answer.
+  async #flowWrite(subject: string, value: Uint8Array, hdrs: Record<string, string>, what: string): Promise<number> {
+    const h = headers();
+    for (const [k, v] of Object.entries(hdrs)) h.set(k, v);
+    const deadline = Date.now() + SUBMIT_RETRY_MS;
+    for (let pause = 50; ; pause = Math.min(2 * pause, 1000)) {
+      try {
+        return (await this.js.publish(subject, value, { headers: h })).seq;
+      } catch (err) {
+        if (err instanceof JetStreamApiError && err.code === ERR_WRONG_LAST_SEQUENCE) return 0;
+        if (!transient(err) || Date.now() + pause > deadline || this.closed) throw wireError(what, err, this.names.flowStream);
+      }
+      await new Promise((r) => setTimeout(r, pause));
+    }
+  }
+
+  // #claimUnique claims a uniqueness key for id: a create, which the
+  // server grants once. "" once claimed, else the id of the task holding
+  // it (an until-finished holder that has finished is released first).
+  async #claimUnique(queue: string, key: string, id: string, ttlMs: number, untilFinished: boolean): Promise<string> {
+    const subject = this.names.flow("u", queue, key);
+    let released = false;
+    for (let i = 0; i < 10; i++) {
+      const last = await this.#flowGet(subject);
+      if (last && !isMarker(last.data, last.header)) {
+        const holder = TD.decode(last.data);
+        if (untilFinished && !released && (await this.outcome(queue, holder))) {
+          // Its worker died before it released the key: free it, claim again.
+          await this.#purgeFlow(subject, last.seq);
+          released = true;
+          continue;
+        }
+        return holder;
+      }
+      const hdrs = { "Nats-Expected-Last-Subject-Sequence": String(last?.seq ?? 0), "Nats-TTL": `${Math.ceil(ttlMs / 1000)}s` };
+      if (await this.#flowWrite(subject, TE.encode(id), hdrs, `unique ${key}`)) return "";
+    }
+    throw new StrandError("conflict", `unique ${key}: too many producers at once`);
+  }
+
+  async #purgeFlow(subject: string, seq: number): Promise<void> {
+    const hdrs = { "KV-Operation": "PURGE", "Nats-Rollup": "sub", "Nats-Expected-Last-Subject-Sequence": String(seq) };
+    await this.#flowWrite(subject, new Uint8Array(0), hdrs, `release ${subject}`);
+  }
+
+  /** @internal Frees a uniqueness key that task id holds (another holder's is left alone). */
+  async releaseUnique(queue: string, key: string, id: string): Promise<void> {
+    const subject = this.names.flow("u", queue, key);
+    const last = await this.#flowGet(subject);
+    if (last && !isMarker(last.data, last.header) && TD.decode(last.data) === id) await this.#purgeFlow(subject, last.seq);
+  }
+
+  // #debounce makes id the holder of the debounce key, expecting the
+  // sequence it read: the server orders racing producers, the last holds
+  // it. Returns the id it replaced ("" if none).
+  async #debounce(queue: string, key: string, id: string, ttlMs: number): Promise<string> {
+    const subject = this.names.flow("d", queue, key);
+    for (let i = 0; i < 50; i++) {
+      const last = await this.#flowGet(subject);
+      const holder = last && !isMarker(last.data, last.header) ? TD.decode(last.data) : "";
+      const hdrs = { "Nats-Expected-Last-Subject-Sequence": String(last?.seq ?? 0), "Nats-TTL": `${Math.ceil(ttlMs / 1000)}s` };
+      if (await this.#flowWrite(subject, TE.encode(id), hdrs, `debounce ${key}`)) return holder;
+    }
+    throw new StrandError("conflict", `debounce ${key}: too many producers at once`);
   }
 
   // #unschedule replaces a delayed task's schedule with an empty message

@@ -64,6 +64,7 @@ export {
   type Envelope,
   type ErrorInfo,
   type Format,
+  type Priority,
   type Outcome,
   type Progress,
   type State,

@@ -73,6 +73,14 @@ export interface Envelope {
   result_ttl_ms?: number;
   meta?: Record<string, string>;
   trace?: string;
+  /** Flow control (docs/protocol.md): "high" or "low" (absent = normal). */
+  priority?: string;
+  /** The task's flow key (uniqueness, debounce, limits). */
+  key?: string;
+  /** "for" or "finished": the key is unique. */
+  unique?: string;
+  /** Unix ms: not started before (debounce). */
+  not_before?: number;
   [key: string]: unknown;
 }
 
@@ -142,9 +150,25 @@ export class Names {
     if (kind === "due" || kind === "tick") return `${this.prefix}.sched.fire.${queue}.${kind}.${name}`;
     return `${this.prefix}.sched.${kind}.${queue}.${name}`;
   }
-  /** The subject of a queued task. */
-  task(queue: string, id: string): string {
-    return `${this.prefix}.t.${queue}.${id}`;
+  /** The subject of a queued task, in its queue's lane ("" normal, "high", "low"). */
+  task(queue: string, id: string, lane = ""): string {
+    return lane ? `${this.prefix}.t.${queue}~${lane}.${id}` : `${this.prefix}.t.${queue}.${id}`;
+  }
+  /** The subjects of a task id in every queue and lane. */
+  idSubjects(id: string): string {
+    return `${this.prefix}.t.*.${id}`;
+  }
+  /** The flow-control bucket, <BUCKET>_FLOW. */
+  get flowBucket(): string {
+    return `${this.bucket}_FLOW`;
+  }
+  /** The stream of the flow-control bucket. */
+  get flowStream(): string {
+    return `KV_${this.bucket}_FLOW`;
+  }
+  /** A flow-control record's subject: $KV.<BUCKET>_FLOW.<kind>.<queue>.<key>. */
+  flow(kind: "u" | "d", queue: string, key: string): string {
+    return `$KV.${this.bucket}_FLOW.${kind}.${queue}.${key}`;
   }
   /** The key of a task's record of kind s, r or c. */
   key(kind: "s" | "r" | "c", queue: string, id: string): string {
@@ -167,7 +191,8 @@ export class Names {
 /** Reads a subject's last three tokens as kind (or `t`), queue and id. */
 export function parseSubject(subject: string): { kind: string; queue: string; id: string } {
   const t = subject.split(".");
-  return { kind: t.at(-3) ?? "", queue: t.at(-2) ?? "", id: t.at(-1) ?? "" };
+  // A priority lane's <queue>~<lane> is its queue's.
+  return { kind: t.at(-3) ?? "", queue: (t.at(-2) ?? "").split("~")[0], id: t.at(-1) ?? "" };
 }
 
 /** The headers this module reads; any object with `get` (nats.js MsgHdrs) will do. */
@@ -271,21 +296,43 @@ export function envelope(e: Envelope): Envelope {
   if (e.result_ttl_ms) out.result_ttl_ms = e.result_ttl_ms;
   if (e.meta && Object.keys(e.meta).length > 0) out.meta = e.meta;
   if (e.trace) out.trace = e.trace;
+  if (e.priority) out.priority = e.priority;
+  if (e.key) out.key = e.key;
+  if (e.unique) out.unique = e.unique;
+  if (e.not_before) out.not_before = e.not_before;
   return out;
+}
+
+/** A task priority: the lane of its queue it waits in. */
+export type Priority = "high" | "normal" | "low";
+
+/** The envelope's priority of a priority option: "high", "low", or "" for normal; throws BadOption for another. */
+export function checkPriority(p: unknown): "" | "high" | "low" {
+  if (p === undefined || p === null || p === "" || p === "normal") return "";
+  if (p === "high" || p === "low") return p;
+  throw new BadOption(`priority: want one of high, normal, low, got ${JSON.stringify(p)}`);
+}
+
+/** A flow key: one subject token of 1–128 of A–Z a–z 0–9 _ = -. */
+export function checkKey(key: unknown): string {
+  if (typeof key !== "string" || !/^[A-Za-z0-9_=-]{1,128}$/.test(key)) {
+    throw new BadOption(`key: want 1-128 of A-Z a-z 0-9 _ = -, got ${JSON.stringify(key)}`);
+  }
+  return key;
 }
 
 /**
  * The cancellation record a canceller writes for the task env of queue
  * (docs/protocol.md, "Cancelling"), in strand's Go key order.
  */
-export function cancellation(env: Pick<Envelope, "func" | "created" | "meta">, queue: string, finished: number): Outcome {
+export function cancellation(env: Pick<Envelope, "func" | "created" | "meta">, queue: string, finished: number, reason = "cancelled by caller"): Outcome {
   const func = env.func ?? "";
   const rec: Outcome = { status: "cancelled" };
   if (func) rec.func = func;
   rec.queue = queue;
   if (env.created) rec.created = env.created;
   if (env.meta && Object.keys(env.meta).length > 0) rec.meta = env.meta;
-  rec.error = { kind: "cancelled", message: `${func}: cancelled by caller` };
+  rec.error = { kind: "cancelled", message: `${func}: ${reason}` };
   rec.finished = finished;
   return rec;
 }

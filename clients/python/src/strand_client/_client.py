@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json as _json
 import datetime
 import functools
 import inspect
@@ -178,6 +179,7 @@ class Client:
         self.result_ttl = _ttl(result_ttl, w.DEFAULT_RESULT_TTL_S, "result_ttl", w.MAX_RESULT_TTL_S)
         self._waiters: set[asyncio.Queue[Any]] = set()
         self._schedules_ok = False  # the schedules stream was seen, with message schedules
+        self._flow_ok = False  # the flow-control bucket was made or seen
 
     @property
     def nc(self) -> NATS:
@@ -209,7 +211,10 @@ class Client:
                      max_attempts: Optional[int] = None, result_ttl: Optional[Duration] = None,
                      meta: Optional[Mapping[str, str]] = None, json: Optional[bool] = None,
                      task_ttl: Optional[Duration] = None, trace: str = "",
-                     at: Optional[datetime.datetime] = None, after: Optional[Duration] = None) -> "Handle[Any]":
+                     at: Optional[datetime.datetime] = None, after: Optional[Duration] = None,
+                     priority: Optional[str] = None, key: Optional[str] = None,
+                     unique_for: Union[Duration, str, None] = None,
+                     debounce: Optional[Duration] = None) -> "Handle[Any]":
         """Queues a call of func(*args, **kwargs) and returns a handle to it at once.
 
         queue: the queue (default: the client's, ``default``). id: your own
@@ -224,8 +229,19 @@ class Client:
         timedelta) — one of them; until then its status is scheduled and
         the server keeps it (no strand process needs to be alive). A time
         not in the future runs it at once; a delay beyond the task TTL is
-        refused. Raises Duplicate (with a handle to the existing task) if the
-        id is taken, BadOption for a bad argument or option,
+        refused. priority: "high", "normal" (default) or "low": the lane of
+        its queue it waits in (workers take high tasks first, low ones once
+        the queue holds no normal task). key: the task's flow key (one
+        subject token of 1–128 of A–Z a–z 0–9 _ = -), which unique_for and
+        debounce need. unique_for: a window (seconds or a timedelta, 1 s to
+        the result TTL) or "finished": while a task submitted with the key
+        holds it, a submit raises Duplicate with a handle to that task
+        instead of queueing another (of racing submits, one wins).
+        debounce: a window (1 s to the result TTL): the task starts no
+        sooner, and a later submit with the key replaces it while it is
+        still pending (it ends cancelled): the last submit wins. Raises
+        Duplicate (with a handle to the existing task) if the id or the
+        unique key is taken, BadOption for a bad argument or option,
         EnvelopeTooLarge, Unavailable.
         """
         queue = w.valid_queue(queue if queue is not None else self.queue)
@@ -239,6 +255,29 @@ class Client:
                                          or max_attempts < 1):
             raise BadOption(f"max_attempts: want an integer of at least 1, got {max_attempts!r}")
         tttl = _ttl(task_ttl, self.task_ttl, "task_ttl", None)
+        lane = w.valid_priority(priority)
+        flow_key = w.valid_key(key) if key is not None else ""
+        rttl = float(ttl_ms) / 1000 if ttl_ms else self.result_ttl
+        unique, uttl, dttl = "", 0.0, 0.0
+        if unique_for is not None and debounce is not None:
+            raise BadOption(f"submit {func}: unique_for and debounce exclude each other")
+        if (unique_for is not None or debounce is not None) and not flow_key:
+            raise BadOption(f"submit {func}: unique_for and debounce need a key (key=)")
+        if unique_for == "finished":
+            unique, uttl = "finished", tttl + rttl  # released by the worker when the task ends
+        elif unique_for is not None:
+            if isinstance(unique_for, str):
+                raise BadOption(f"unique_for: want a window (seconds, timedelta) or \"finished\", got {unique_for!r}")
+            uttl = w.seconds(unique_for, "unique_for") or 0.0
+            if uttl < w.MIN_TTL_S or uttl > rttl:
+                raise BadOption(f"submit {func}: uniqueness window {uttl} s is not within 1 s and the result TTL "
+                                f"({round(rttl)} s)")
+            unique = "for"
+        if debounce is not None:
+            dttl = w.seconds(debounce, "debounce") or 0.0
+            if dttl < w.MIN_TTL_S or dttl > rttl:
+                raise BadOption(f"submit {func}: debounce window {dttl} s is not within 1 s and the result TTL "
+                                f"({round(rttl)} s)")
         when = w.run_at(at, after)
         if when is not None:
             delay = (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
@@ -249,13 +288,41 @@ class Client:
                 when = None  # a time not in the future: queued at once
         env = w.envelope(func, args, task_id=task_id, queue=queue, kwargs=kwargs,
                          timeout_ms=int(round(timeout_s * 1000)) if timeout_s else 0,
-                         max_attempts=max_attempts or 0, result_ttl_ms=ttl_ms, meta=meta, trace=trace)
+                         max_attempts=max_attempts or 0, result_ttl_ms=ttl_ms, meta=meta, trace=trace,
+                         priority=lane, key=flow_key, unique=unique)
+        if dttl:
+            env["not_before"] = env["created"] + int(dttl * 1000)
         ct = w.JSON if (self.json if json is None else json) else w.MSGPACK
         payload = w.encode(env, ct)
         limit = self._nc.max_payload - w.HEADROOM
         if len(payload) > limit:
             raise EnvelopeTooLarge(f"submit {func}: the task is {len(payload)} bytes, the server accepts {limit}")
         handle: Handle[Any] = Handle(self, task_id, queue, func=func, envelope=env, content_type=ct)
+        if unique:
+            holder = await self._claim_unique(queue, flow_key, task_id, uttl, unique == "finished")
+            if holder:
+                raise Duplicate(f"submit {func}: key {flow_key} is held by task {holder}", Handle(self, holder, queue))
+            try:
+                return await self._put(handle, payload, ct, tttl, own, when, trace, lane)
+            except BaseException:
+                await self._release_unique(queue, flow_key, task_id)
+                raise
+        h = await self._put(handle, payload, ct, tttl, own, when, trace, lane)
+        if dttl:
+            replaced = await self._debounce(queue, flow_key, task_id, dttl)
+            if replaced and replaced != task_id:
+                try:
+                    await self._cancel(queue, replaced, reason=f"replaced by {task_id} (debounce {flow_key})",
+                                       pending_only=True)
+                except (Finished, NotFound):
+                    pass  # it started or ended meanwhile: it stands
+        return h
+
+    async def _put(self, handle: "Handle[Any]", payload: bytes, ct: str, tttl: float, own: bool,
+                   when: Optional[datetime.datetime], trace: str, lane: str) -> "Handle[Any]":
+        """Queues (or delays) a task whose envelope is made: the id checks,
+        then the publish to its lane's subject."""
+        queue, task_id, func = handle.queue, handle.id, handle.func
         if when is not None:
             await self._submit_delayed(handle, payload, ct, tttl, own, when, trace)
             handle._run_at = w.parse_schedule_at(w.schedule_at(when))  # not on a Duplicate's handle: another task
@@ -265,6 +332,14 @@ class Client:
             o = await self._outcome(queue, task_id, _Deadline(_UNAVAILABLE_AFTER))
             if o is not None:
                 raise Duplicate(f"duplicate task id {task_id} ({o.status.value})", handle)
+            if not lane:
+                # A normal publish is not refused while the id waits in a
+                # priority lane (a lane's publish is, by its headers).
+                deadline = _Deadline(_UNAVAILABLE_AFTER)
+                n = self.names
+                for other in ("high", "low"):
+                    if await self._get(n.tasks_stream, n.task(queue, task_id, other), deadline) is not None:
+                        raise Duplicate(f"duplicate task id {task_id} (queued in another lane)", handle)
             # ... and while a delayed task holds it.
             if await self._schedules():
                 deadline = _Deadline(_UNAVAILABLE_AFTER)
@@ -277,8 +352,125 @@ class Client:
             headers["traceparent"] = trace
         if own:
             headers["Strand-Own-Id"] = "1"
-        await self._publish_task(self.names.task(queue, task_id), payload, headers, handle)
+        if lane:
+            # Refused while a task with this id is queued in any queue or lane.
+            headers["Nats-Expected-Last-Subject-Sequence"] = "0"
+            headers["Nats-Expected-Last-Subject-Sequence-Subject"] = self.names.id_subjects(task_id)
+        await self._publish_task(self.names.task(queue, task_id, lane), payload, headers, handle)
         return handle
+
+    # Flow control: uniqueness and debounce keys (docs/protocol.md, "Flow control")
+
+    async def _flow_bucket(self) -> None:
+        """Creates the flow-control bucket as strand's Go broker does (one
+        replica), unless it exists."""
+        n = self.names
+        try:
+            info = await self._nc.request(f"$JS.API.STREAM.INFO.{n.flow_stream}", b"", timeout=_READ_TIMEOUT)
+            if ((_json.loads(info.data or b"{}") or {}).get("error") or {}).get("err_code") != 10059:
+                return  # it exists (or the server says why not on the first write)
+        except _TRANSIENT:
+            pass  # the write says more
+        cfg = {"name": n.flow_stream,
+               "description": "strand flow control: paused queues, uniqueness and debounce keys, limits' leases",
+               "subjects": [f"$KV.{n.flow_bucket}.>"], "max_msgs_per_subject": 1, "max_msgs": -1, "max_bytes": -1,
+               "max_consumers": -1, "storage": "file", "num_replicas": 1, "allow_rollup_hdrs": True,
+               "allow_direct": True, "discard": "new", "duplicate_window": 120 * 10**9, "allow_msg_ttl": True,
+               "subject_delete_marker_ttl": 60 * 10**9, "retention": "limits"}
+        msg = await self._nc.request(f"$JS.API.STREAM.CREATE.{n.flow_stream}", _json.dumps(cfg).encode(),
+                                     timeout=_READ_TIMEOUT)
+        err = (_json.loads(msg.data or b"{}") or {}).get("error")
+        if err and err.get("err_code") not in (10058, 10065):  # in use (another config), or subjects overlap
+            raise StrandError(f"create bucket {n.flow_bucket}: {err.get('description', err)}")
+
+    async def _flow_write(self, subject: str, value: bytes, headers: dict[str, str], what: str) -> Optional[int]:
+        """A write of a flow record: its sequence, or None when refused for
+        its expected sequence. Creates the bucket when it is missing; retries
+        while the server does not answer."""
+        deadline = _Deadline(_UNAVAILABLE_AFTER)
+        wait, made = 0.05, False
+        while True:
+            try:
+                ack = await self._js.publish(subject, value, headers=headers, timeout=_READ_TIMEOUT)
+                return int(ack.seq)
+            except nats.js.errors.APIError as e:
+                if e.err_code == w.ERR_WRONG_LAST_SEQUENCE:
+                    return None
+                if not isinstance(e, nats.js.errors.ServiceUnavailableError) or deadline.passed():
+                    raise StrandError(f"{what}: {e}") from e
+            except (nats.errors.NoRespondersError, nats.js.errors.NoStreamResponseError) as e:
+                if not made:
+                    made = True
+                    await self._flow_bucket()
+                    continue
+                if deadline.passed():
+                    raise Unavailable(f"{what}: no answer from stream {self.names.flow_stream}: {e!r}") from e
+            except _TRANSIENT as e:
+                if deadline.passed():
+                    raise Unavailable(f"{what}: no answer from stream {self.names.flow_stream}: {e!r}") from e
+            await asyncio.sleep(wait)
+            wait = min(2 * wait, 1.0)
+
+    async def _flow_get(self, subject: str) -> Optional[_Rec]:
+        """The last message of a flow record's subject (markers included);
+        None when there is none. Makes the bucket first if it is missing."""
+        if not self._flow_ok:
+            await self._flow_bucket()
+            self._flow_ok = True
+        return await self._get_last(self.names.flow_stream, subject, _Deadline(_UNAVAILABLE_AFTER))
+
+    async def _claim_unique(self, queue: str, key: str, task_id: str, ttl: float, until_finished: bool) -> str:
+        """Claims the uniqueness key for task_id: a create, which the server
+        grants once. Returns "" once claimed, else the id of the task that
+        holds it (an until-finished holder that has finished is released
+        first)."""
+        subject = self.names.flow("u", queue, key)
+        what = f"unique {key}"
+        released = False
+        for _ in range(10):
+            last = await self._flow_get(subject)
+            seq = last.seq if last is not None else 0
+            if last is not None and not w.is_marker(last.data, last.headers):
+                holder = last.data.decode()
+                if until_finished and not released and \
+                        await self._outcome(queue, holder, _Deadline(_UNAVAILABLE_AFTER)) is not None:
+                    # Its worker died before it released the key: free it, claim again.
+                    await self._purge_flow(subject, last.seq)
+                    released = True
+                    continue
+                return holder
+            headers = {"Nats-Expected-Last-Subject-Sequence": str(seq), "Nats-TTL": w.go_duration(-(-ttl // 1))}
+            if await self._flow_write(subject, task_id.encode(), headers, what) is not None:
+                return ""
+        raise StrandError(f"{what}: too many producers at once")
+
+    async def _purge_flow(self, subject: str, seq: int) -> None:
+        """Purges a flow record that still has sequence seq."""
+        headers = {"KV-Operation": "PURGE", "Nats-Rollup": "sub", "Nats-Expected-Last-Subject-Sequence": str(seq)}
+        await self._flow_write(subject, b"", headers, f"release {subject}")
+
+    async def _release_unique(self, queue: str, key: str, task_id: str) -> None:
+        """Frees a uniqueness key that task_id holds (another holder's is left alone)."""
+        subject = self.names.flow("u", queue, key)
+        last = await self._flow_get(subject)
+        if last is not None and not w.is_marker(last.data, last.headers) and last.data == task_id.encode():
+            await self._purge_flow(subject, last.seq)
+
+    async def _debounce(self, queue: str, key: str, task_id: str, ttl: float) -> str:
+        """Makes task_id the holder of the debounce key, expecting the
+        sequence read: the server orders racing producers, the last one
+        holds it. Returns the id it replaced ("" if none)."""
+        subject = self.names.flow("d", queue, key)
+        for _ in range(50):
+            last = await self._flow_get(subject)
+            holder = ""
+            if last is not None and not w.is_marker(last.data, last.headers):
+                holder = last.data.decode()
+            headers = {"Nats-Expected-Last-Subject-Sequence": str(last.seq if last is not None else 0),
+                       "Nats-TTL": w.go_duration(-(-ttl // 1))}
+            if await self._flow_write(subject, task_id.encode(), headers, f"debounce {key}") is not None:
+                return holder
+        raise StrandError(f"debounce {key}: too many producers at once")
 
     async def _schedules(self) -> bool:
         """Whether the deployment keeps delayed tasks: its schedules stream
@@ -558,7 +750,8 @@ class Client:
                 await self._js.publish(subject, payload, headers=headers, timeout=_READ_TIMEOUT)
                 return
             except nats.js.errors.APIError as e:
-                if e.err_code == w.ERR_SUBJECT_FULL:
+                lane_dup = e.err_code == w.ERR_WRONG_LAST_SEQUENCE and "~" in subject
+                if e.err_code == w.ERR_SUBJECT_FULL or lane_dup:
                     if retried:
                         rec = await self._get(self.names.tasks_stream, subject, deadline)
                         if rec is not None and rec.data == payload:
@@ -680,7 +873,7 @@ class Client:
         r, c, t, s = await asyncio.gather(
             self._get(n.kv_stream, n.key("r", queue, task_id), deadline),
             self._get(n.kv_stream, n.key("c", queue, task_id), deadline),
-            self._get(n.tasks_stream, n.task(queue, task_id), deadline),
+            self._queued(queue, task_id, deadline),
             self._get(n.kv_stream, n.key("s", queue, task_id), deadline))
         if r is not None or c is not None:
             first = r if c is None or (r is not None and r.seq < c.seq) else c
@@ -699,11 +892,18 @@ class Client:
         due = await self._get(n.schedules_stream, n.sched(w.SCHED_DUE, queue, task_id), deadline)
         if due is not None:
             return _Look(task=due, due=True)
-        t, s = await asyncio.gather(self._get(n.tasks_stream, n.task(queue, task_id), deadline),
+        t, s = await asyncio.gather(self._queued(queue, task_id, deadline),
                                     self._get(n.kv_stream, n.key("s", queue, task_id), deadline))
         if t is not None:
             return _Look(task=t, state=_state(s))
         return _Look(outcome=await self._outcome(queue, task_id, deadline))
+
+    async def _queued(self, queue: str, task_id: str, deadline: _Deadline) -> Optional[_Rec]:
+        """The queued task in whichever lane of its queue (normal, high, low)."""
+        n = self.names
+        recs = await asyncio.gather(*(self._get(n.tasks_stream, n.task(queue, task_id, lane), deadline)
+                                      for lane in ("", "high", "low")))
+        return next((r for r in recs if r is not None), None)
 
     async def _follow(self, queue: str, task_id: str, timeout: Optional[float],
                       on_progress: Optional[ProgressCallback] = None) -> Outcome:
@@ -781,8 +981,10 @@ class Client:
             await asyncio.sleep(wait)
             wait = min(2 * wait, 1.0)
 
-    async def _cancel(self, queue: str, task_id: str) -> None:
-        """Creates the task's cancellation record, as the protocol says."""
+    async def _cancel(self, queue: str, task_id: str, reason: str = "cancelled by caller",
+                      pending_only: bool = False) -> None:
+        """Creates the task's cancellation record, as the protocol says
+        (pending_only: not once a worker has started it)."""
         deadline = _Deadline(_UNAVAILABLE_AFTER)
         look = await self._look(queue, task_id, deadline)
         o, task_rec = look.outcome, look.task
@@ -790,6 +992,8 @@ class Client:
             raise Finished(f"cancel {task_id}: the task has finished ({o.status.value})", o.status.value)
         if task_rec is None:
             raise NotFound(f"cancel {task_id}: task not found")
+        if pending_only and look.state is not None:
+            raise Finished(f"cancel {task_id}: the task has started", str(look.state.get("status", "running")))
         ct = w.content_type_of(task_rec.headers.get("Content-Type"))
         try:
             env = w.decode_record(task_rec.data)
@@ -809,7 +1013,7 @@ class Client:
             ttl = max(ttl, (look.run_at - now).total_seconds() + (task_ttl or 0))
         created, meta = env.get("created"), env.get("meta")
         rec = w.cancellation(func, queue, created_ms=created if isinstance(created, int) else 0,
-                             meta=meta if isinstance(meta, Mapping) else None)
+                             meta=meta if isinstance(meta, Mapping) else None, reason=reason)
         subject = self.names.key("c", queue, task_id)
         headers = {"Content-Type": ct, "Nats-TTL": w.go_duration(-(-ttl // 1)),
                    "Nats-Expected-Last-Subject-Sequence": "0"}
@@ -843,6 +1047,8 @@ class Client:
                            first[0].status.value)
         if look.scheduled:
             await self._unschedule(queue, task_id, deadline)
+        if env.get("unique") == "finished" and isinstance(env.get("key"), str) and env.get("key"):
+            await self._release_unique(queue, str(env["key"]), task_id)  # the task has ended: so has its key
 
     async def _unschedule(self, queue: str, task_id: str, deadline: _Deadline) -> None:
         """Replaces a delayed task's schedule with an empty message that
@@ -919,14 +1125,15 @@ class Handle(Generic[R]):
     def metadata(self) -> dict[str, Any]:
         """What the task was submitted with: id, queue, func, meta, created
         (unix ms), format, and its options (timeout_ms, max_attempts,
-        result_ttl_ms) when set, and for a delayed task ``run_at``: the
+        result_ttl_ms, priority, key, unique, not_before) when set, and for a delayed task ``run_at``: the
         time (UTC datetime, whole seconds) it is to run. A handle from
         ``open`` knows what the server still holds of the task when it was
         opened."""
         md: dict[str, Any] = {"id": self.id, "queue": self.queue, "func": self.func,
                               "meta": dict(self._env.get("meta") or {}),
                               "format": "json" if self._ct == w.JSON else "msgpack"}
-        for k in ("created", "timeout_ms", "max_attempts", "result_ttl_ms", "args", "kwargs", "trace"):
+        for k in ("created", "timeout_ms", "max_attempts", "result_ttl_ms", "args", "kwargs", "trace",
+                  "priority", "key", "unique", "not_before"):
             if self._env.get(k) is not None:
                 md[k] = self._env[k]
         if self._run_at is not None:

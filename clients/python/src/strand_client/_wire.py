@@ -252,7 +252,8 @@ def parse_ttl(s: Optional[str]) -> Optional[float]:
 def envelope(func: str, args: Sequence[Any], *, task_id: str, queue: str = DEFAULT_QUEUE,
              kwargs: Optional[Mapping[str, Any]] = None, created_ms: Optional[int] = None,
              timeout_ms: int = 0, max_attempts: int = 0, result_ttl_ms: int = 0,
-             meta: Optional[Mapping[str, str]] = None, trace: str = "") -> dict[str, Any]:
+             meta: Optional[Mapping[str, str]] = None, trace: str = "", priority: str = "",
+             key: str = "", unique: str = "", not_before_ms: int = 0) -> dict[str, Any]:
     """The envelope of a task, its keys in the order of the protocol's table
     (the Go codec's order); checks what it can without the server."""
     if not isinstance(func, str) or not func:
@@ -266,22 +267,47 @@ def envelope(func: str, args: Sequence[Any], *, task_id: str, queue: str = DEFAU
         env["kwargs"] = dict(kwargs)
     env["queue"] = queue
     env["created"] = int(time.time() * 1000) if created_ms is None else int(created_ms)
-    for key, n in (("timeout_ms", timeout_ms), ("max_attempts", max_attempts), ("result_ttl_ms", result_ttl_ms)):
+    for opt, n in (("timeout_ms", timeout_ms), ("max_attempts", max_attempts), ("result_ttl_ms", result_ttl_ms)):
         if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-            raise BadOption(f"{key}: want a non-negative integer, got {n!r}")
+            raise BadOption(f"{opt}: want a non-negative integer, got {n!r}")
         if n:
-            env[key] = n
+            env[opt] = n
     if meta:
         if not isinstance(meta, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
             raise BadOption("meta: want a mapping of strings to strings")
         env["meta"] = dict(meta)
     if trace:
         env["trace"] = trace
+    for name, v in (("priority", valid_priority(priority)), ("key", key), ("unique", unique)):
+        if v:
+            env[name] = v
+    if not_before_ms:
+        env["not_before"] = int(not_before_ms)
     return env
 
 
+PRIORITIES = ("high", "normal", "low")
+_KEY_RE = re.compile(r"^[A-Za-z0-9_=-]{1,128}$")
+
+
+def valid_priority(priority: Optional[str]) -> str:
+    """The envelope's priority of a priority option: "high", "low", or "" for normal."""
+    if priority is None or priority == "" or priority == "normal":
+        return ""
+    if priority in ("high", "low"):
+        return priority
+    raise BadOption(f"priority: want one of high, normal, low, got {priority!r}")
+
+
+def valid_key(key: str) -> str:
+    """A flow key: one subject token of 1–128 of A–Z a–z 0–9 _ = -."""
+    if not isinstance(key, str) or not _KEY_RE.match(key):
+        raise BadOption(f"key: want 1-128 of A-Z a-z 0-9 _ = -, got {key!r}")
+    return key
+
+
 def cancellation(func: str, queue: str, *, created_ms: int = 0, meta: Optional[Mapping[str, str]] = None,
-                 finished_ms: Optional[int] = None) -> dict[str, Any]:
+                 finished_ms: Optional[int] = None, reason: str = "cancelled by caller") -> dict[str, Any]:
     """The cancellation record c.<queue>.<id> a canceller writes, its keys in
     the Go codec's order; func, queue, created and meta copied from the envelope."""
     rec: dict[str, Any] = {"status": "cancelled", "func": func, "queue": queue}
@@ -289,7 +315,7 @@ def cancellation(func: str, queue: str, *, created_ms: int = 0, meta: Optional[M
         rec["created"] = created_ms
     if meta:
         rec["meta"] = dict(meta)
-    rec["error"] = {"kind": "cancelled", "message": f"{func}: cancelled by caller"}
+    rec["error"] = {"kind": "cancelled", "message": f"{func}: {reason}"}
     rec["finished"] = int(time.time() * 1000) if finished_ms is None else finished_ms
     return rec
 
@@ -378,9 +404,22 @@ class Names:
         self.tasks_stream = f"{self.bucket}_TASKS"
         self.items_stream = f"{self.bucket}_ITEMS"
         self.schedules_stream = f"{self.bucket}_SCHEDULES"
+        self.flow_bucket = f"{self.bucket}_FLOW"
+        self.flow_stream = f"KV_{self.flow_bucket}"
 
-    def task(self, queue: str, task_id: str) -> str:
+    def task(self, queue: str, task_id: str, lane: str = "") -> str:
+        """A task's subject in its queue's lane ("" normal, "high", "low")."""
+        if lane:
+            return f"{self.prefix}.t.{queue}~{lane}.{task_id}"
         return f"{self.prefix}.t.{queue}.{task_id}"
+
+    def id_subjects(self, task_id: str) -> str:
+        """The subjects of a task id in every queue and lane."""
+        return f"{self.prefix}.t.*.{task_id}"
+
+    def flow(self, kind: str, queue: str, key: str) -> str:
+        """A flow-control record's subject: $KV.<BUCKET>_FLOW.<kind>.<queue>.<key>."""
+        return f"$KV.{self.flow_bucket}.{kind}.{queue}.{key}"
 
     def key(self, kind: str, queue: str, task_id: str) -> str:
         return f"$KV.{self.bucket}.{kind}.{queue}.{task_id}"
@@ -406,6 +445,7 @@ def kind_of(subject: str) -> str:
 
 
 def queue_of(subject: str) -> str:
-    """The queue of a record's or task's subject: <…>.<queue>.<id>."""
+    """The queue of a record's or task's subject: <…>.<queue>.<id> (a
+    priority lane's <queue>~<lane> is its queue's)."""
     parts = subject.split(".")
-    return parts[-2] if len(parts) >= 2 else ""
+    return parts[-2].split("~", 1)[0] if len(parts) >= 2 else ""

@@ -301,11 +301,9 @@ func DecodeFlowOutcome(b []byte) (_ *FlowOutcome, err error) {
 // results of the steps it runs after (results[i] is the result of
 // s.After[i], in its own format from). Nil results are passed as nil.
 func StepArgs(f Format, s *FlowStep, results []Raw, from []Format) (args []Raw, kwargs Raw, err error) {
-	conv := make([]Raw, len(results))
-	for i, r := range results {
-		if conv[i], err = convert(r, from[i], f); err != nil {
-			return nil, nil, fmt.Errorf("result of %s: %w", s.After[i], err)
-		}
+	conv, i, err := convertAll(results, from, f)
+	if err != nil {
+		return nil, nil, fmt.Errorf("result of %s: %w", s.After[i], err)
 	}
 	kwargs = s.Kwargs
 	switch s.Results {
@@ -343,14 +341,24 @@ func StepArgs(f Format, s *FlowStep, results []Raw, from []Format) (args []Raw, 
 // List encodes values, each in its own format, as one list in format f:
 // what a step receives as the result of an iterator step (its items).
 func List(f Format, values []Raw, from []Format) (Raw, error) {
+	conv, i, err := convertAll(values, from, f)
+	if err != nil {
+		return nil, fmt.Errorf("item %d: %w", i, err)
+	}
+	return f.Marshal(conv)
+}
+
+// convertAll re-encodes each of values from its format in from to format
+// to; on failure it returns the index of the value that failed.
+func convertAll(values []Raw, from []Format, to Format) ([]Raw, int, error) {
 	conv := make([]Raw, len(values))
 	for i, v := range values {
 		var err error
-		if conv[i], err = convert(v, from[i], f); err != nil {
-			return nil, fmt.Errorf("item %d: %w", i, err)
+		if conv[i], err = convert(v, from[i], to); err != nil {
+			return nil, i, err
 		}
 	}
-	return f.Marshal(conv)
+	return conv, 0, nil
 }
 
 // convert re-encodes a value of format from in format to; nil is nil.

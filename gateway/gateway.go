@@ -16,6 +16,7 @@ import (
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/inspect"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -60,6 +61,7 @@ func (c Config) withDefaults() Config {
 type gateway struct {
 	w     *writer.Writer
 	b     *broker.Broker
+	in    *inspect.Inspector // the admin routes: queues, workers, dead letters, pause, browse, actions
 	names broker.Names
 	cfg   Config
 	log   zerolog.Logger
@@ -112,8 +114,14 @@ var routes = []route{
 // described by the OpenAPI document served at /v1/openapi.json.
 func New(w *writer.Writer, b *broker.Broker, cfg Config) http.Handler {
 	cfg = cfg.withDefaults()
-	g := &gateway{w: w, b: b, names: b.Names(), cfg: cfg, log: *cfg.Logger}
-	g.prom = metricsHandler(cfg.Metrics, b, w)
+	in, err := inspect.New(b, inspect.Config{Logger: cfg.Logger})
+	if err != nil {
+		return http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+			writeError(rw, http.StatusInternalServerError, "internal", err.Error())
+		})
+	}
+	g := &gateway{w: w, b: b, in: in, names: b.Names(), cfg: cfg, log: *cfg.Logger}
+	g.prom = metricsHandler(cfg.Metrics, in)
 	mux := http.NewServeMux()
 	for _, rt := range routes {
 		h := http.Handler(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { rt.handle(g, rw, r) }))

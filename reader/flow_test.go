@@ -10,6 +10,7 @@ import (
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/broker/brokertest"
+	"github.com/strand-run/strand/inspect"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
 	"github.com/strand-run/strand/writer"
@@ -29,6 +30,10 @@ func TestPauseResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
+	in, err := inspect.New(b, inspect.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	reg := registry.New()
 	release := make(chan struct{})
 	reg.MustRegister("add", func(a, b int) int { return a + b })
@@ -60,10 +65,10 @@ func TestPauseResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitStatus(t, ctx, running, strand.StatusRunning, 10*time.Second)
-	if err := w.Pause(ctx, "default"); err != nil {
+	if err := in.Pause(ctx, "default"); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Pause(ctx, "default"); err != nil {
+	if err := in.Pause(ctx, "default"); err != nil {
 		t.Fatalf("pausing a paused queue: %v", err)
 	}
 	time.Sleep(100 * time.Millisecond) // the worker sees the pause event
@@ -107,11 +112,11 @@ func TestPauseResume(t *testing.T) {
 	defer func() { stopWorker() }()
 	time.Sleep(500 * time.Millisecond)
 	pending("after a server restart")
-	if paused, _, err := w.Paused(ctx, "default"); err != nil || !paused {
+	if paused, _, err := in.Paused(ctx, "default"); err != nil || !paused {
 		t.Fatalf("Paused after a server restart: %v %v", paused, err)
 	}
 
-	if err := w.Resume(ctx, "default"); err != nil {
+	if err := in.Resume(ctx, "default"); err != nil {
 		t.Fatal(err)
 	}
 	for i, h := range hs {

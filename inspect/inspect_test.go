@@ -50,7 +50,7 @@ func TestFromEnv(t *testing.T) {
 func TestQueuesWorkersCollector(t *testing.T) {
 	t.Parallel()
 	env := strandtest.New(t, scratch.Options{NoWorker: true, Funcs: map[string]any{
-		"add": func(a, b int) int { return a + b },
+		"add":  func(a, b int) int { return a + b },
 		"fail": func() error { return errors.New("no") },
 	}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

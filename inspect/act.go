@@ -24,9 +24,9 @@ const (
 	ActionDelete Action = "delete"
 )
 
-// Statuses are the statuses of the tasks the action applies to; nil for
+// statuses are the statuses of the tasks the action applies to; nil for
 // an unknown action.
-func (a Action) Statuses() []strand.Status {
+func (a Action) statuses() []strand.Status {
 	switch a {
 	case ActionRetry:
 		return []strand.Status{strand.StatusFailed, strand.StatusDead}
@@ -40,7 +40,7 @@ func (a Action) Statuses() []strand.Status {
 
 // Check refuses an unknown action with an error wrapping strand.ErrBadOption.
 func (a Action) Check() error {
-	if a.Statuses() == nil {
+	if a.statuses() == nil {
 		return fmt.Errorf("%w: action %q: want retry, cancel or delete", strand.ErrBadOption, a)
 	}
 	return nil
@@ -73,7 +73,7 @@ func (in *Inspector) Select(ctx context.Context, a Action, f Filter, max int) (t
 	if max <= 0 || max > MaxSelect {
 		max = MaxSelect
 	}
-	statuses := a.Statuses()
+	statuses := a.statuses()
 	if f.Status != "" {
 		if !slices.Contains(statuses, f.Status) {
 			return nil, false, fmt.Errorf("%w: %s applies to %v tasks, not %s", strand.ErrBadOption, a, statuses, f.Status)

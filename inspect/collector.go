@@ -7,19 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Collector is a prometheus.Collector that reads the server on every
-// scrape and exports what it holds, whichever process runs the tasks:
-//
-//	strand_queue_depth{queue}        tasks waiting, not yet delivered to a worker
-//	strand_queue_in_flight{queue}    tasks delivered, not yet acknowledged
-//	strand_queue_redelivered{queue}  in-flight tasks delivered more than once
-//	strand_queue_waiting{queue}      pull requests of workers waiting for tasks
-//	strand_queue_workers{queue}      live workers that consume the queue
-//	strand_workers                   live workers (heartbeat records)
-//	strand_dlq_tasks{queue}          dead tasks in the dead-letter stream
-//
-// A read that fails is reported as a scrape error of its series.
-type Collector struct {
+// collector is the prometheus.Collector of Inspector.Collector.
+type collector struct {
 	in      *Inspector
 	timeout time.Duration
 
@@ -30,11 +19,22 @@ type Collector struct {
 // scrapeTimeout bounds the reads of one scrape.
 const scrapeTimeout = 5 * time.Second
 
-// Collector returns a collector over the inspector's server; register it
-// with a prometheus.Registerer.
-func (in *Inspector) Collector() *Collector {
+// Collector returns a prometheus.Collector that reads the server on every
+// scrape and exports what it holds, whichever process runs the tasks:
+//
+//	strand_queue_depth{queue}        tasks waiting, not yet delivered to a worker
+//	strand_queue_in_flight{queue}    tasks delivered, not yet acknowledged
+//	strand_queue_redelivered{queue}  in-flight tasks delivered more than once
+//	strand_queue_waiting{queue}      pull requests of workers waiting for tasks
+//	strand_queue_workers{queue}      live workers that consume the queue
+//	strand_workers                   live workers (heartbeat records)
+//	strand_dlq_tasks{queue}          dead tasks in the dead-letter stream
+//
+// A read that fails is reported as a scrape error of its series. Register
+// it with a prometheus.Registerer.
+func (in *Inspector) Collector() prometheus.Collector {
 	q := []string{"queue"}
-	return &Collector{
+	return &collector{
 		in: in, timeout: scrapeTimeout,
 		depth:       prometheus.NewDesc("strand_queue_depth", "Tasks waiting in the queue, not yet delivered to a worker.", q, nil),
 		inFlight:    prometheus.NewDesc("strand_queue_in_flight", "Tasks delivered to workers and not yet acknowledged.", q, nil),
@@ -48,7 +48,7 @@ func (in *Inspector) Collector() *Collector {
 }
 
 // Describe implements prometheus.Collector.
-func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.depth, c.inFlight, c.redelivered, c.waiting, c.workers, c.dlq, c.queueWorkers} {
 		ch <- d
 	}
@@ -56,7 +56,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector: one read of the queues, the
 // workers and the dead letters.
-func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	b := c.in.b

@@ -35,6 +35,11 @@ type Config struct {
 	// Metrics is the registry served at /metrics, to which the gateway adds
 	// its JetStream reads (queues, workers, dead letters); default: a new one.
 	Metrics *prometheus.Registry
+	// Inspect configures the inspector of the admin routes: the result TTL
+	// of bulk cancellations, the task TTL of replays, the caller pauses are
+	// recorded by (default inspect.Config's defaults; its Logger defaults to
+	// Logger's).
+	Inspect inspect.Config
 }
 
 // DefaultMaxBody is the largest request body accepted unless configured.
@@ -114,7 +119,11 @@ var routes = []route{
 // described by the OpenAPI document served at /v1/openapi.json.
 func New(w *writer.Writer, b *broker.Broker, cfg Config) http.Handler {
 	cfg = cfg.withDefaults()
-	in, err := inspect.New(b, inspect.Config{Logger: cfg.Logger})
+	ic := cfg.Inspect
+	if ic.Logger == nil {
+		ic.Logger = cfg.Logger
+	}
+	in, err := inspect.New(b, ic)
 	if err != nil {
 		return http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
 			writeError(rw, http.StatusInternalServerError, "internal", err.Error())

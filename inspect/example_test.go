@@ -121,6 +121,7 @@ func ExampleInspector_Pause() {
 		fmt.Println(err)
 		return
 	}
+	time.Sleep(100 * time.Millisecond) // the workers see the pause event
 	paused, _, _ := in.Paused(ctx, "default")
 	fmt.Println("paused:", paused)
 	h, err := env.Writer.Submit(ctx, "greet", "ann")

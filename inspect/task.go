@@ -11,11 +11,12 @@ import (
 	"github.com/strand-run/strand/codec"
 )
 
-// ErrNotFinished: the task has no outcome yet, so its records cannot be purged.
+// ErrNotFinished is returned by Purge for a task that has no outcome yet:
+// its records cannot be purged.
 var ErrNotFinished = errors.New("strand: task not finished")
 
-// ErrNotRetryable: only a failed or dead task can be resubmitted, and only
-// when its envelope was kept.
+// ErrNotRetryable is returned by Resubmit: only a failed or dead task can be
+// resubmitted, and only when its envelope was kept.
 var ErrNotRetryable = errors.New("strand: task cannot be resubmitted")
 
 // ResubmitOf is the meta key that links a resubmitted task to the one it

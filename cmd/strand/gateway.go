@@ -14,6 +14,7 @@ import (
 
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/gateway"
+	"github.com/strand-run/strand/inspect"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/tracing"
 	"github.com/strand-run/strand/writer"
@@ -66,6 +67,7 @@ func (a *app) serveGateway(b *broker.Broker, addr, token string, rc *reader.Conf
 	if err != nil {
 		return nil, err
 	}
+	ic := inspect.Config{Queue: wc.Queue, ResultTTL: wc.ResultTTL, TaskTTL: wc.TaskTTL, Caller: wc.Caller, Logger: &a.log}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		_ = w.Close()
@@ -76,7 +78,7 @@ func (a *app) serveGateway(b *broker.Broker, addr, token string, rc *reader.Conf
 	}
 	base, cancel := context.WithCancel(context.Background())
 	// Timeouts and connection caps: gateway.DefaultLimits (README).
-	srv := gateway.Server(gateway.New(w, b, gateway.Config{Token: token, Logger: &a.log, Metrics: reg}), gateway.Limits{})
+	srv := gateway.Server(gateway.New(w, b, gateway.Config{Token: token, Logger: &a.log, Metrics: reg, Inspect: ic}), gateway.Limits{})
 	srv.BaseContext = func(net.Listener) context.Context { return base }
 	l = gateway.Listen(l, gateway.Limits{})
 	srv.RegisterOnShutdown(cancel)

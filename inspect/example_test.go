@@ -36,10 +36,13 @@ func ExampleInspector_Queues() {
 			fmt.Printf("%s: depth %d, workers %d, idle %v\n", q.Queue, q.Depth, q.Workers, q.Idle())
 		}
 	}
-	ws, err := in.Workers(ctx)
-	if err != nil {
-		fmt.Println(err)
-		return
+	var ws []inspect.WorkerInfo
+	for len(ws) == 0 { // a worker just started writes its first heartbeat at once, not before Start returns
+		if ws, err = in.Workers(ctx); err != nil {
+			fmt.Println(err)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	fmt.Println(len(ws), "worker, on", ws[0].Queues)
 	// Output:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -261,5 +262,72 @@ func TestTasksSelectAct(t *testing.T) {
 	}
 	if len(ms) != 5 || processed < 4 || nfailed < 2 || st.Partial {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// ReplayAll replays every dead letter as a new task linked to the dead one
+// by meta replay_of, and empties the dead letters.
+func TestReplayAll(t *testing.T) {
+	t.Parallel()
+	var fixed atomic.Bool
+	env := strandtest.New(t, scratch.Options{NoWorker: true, Funcs: map[string]any{
+		"send": func(to string) (string, error) {
+			if !fixed.Load() {
+				return "", errors.New("smtp down")
+			}
+			return "sent to " + to, nil
+		},
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	in := newInspector(t, env.Env)
+	if err := env.StartWorker(ctx, reader.Config{Concurrency: 2, RetryBase: time.Millisecond, Queues: []string{"mail"}}); err != nil {
+		t.Fatal(err)
+	}
+	dead := map[string]string{}
+	for _, to := range []string{"ann", "bob"} {
+		h, err := env.Writer.Submit(ctx, "send", to, writer.MaxAttempts(2), writer.Queue("mail"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Result(ctx, nil); err == nil {
+			t.Fatal("send completed")
+		}
+		dead[h.ID()] = to
+	}
+	for {
+		ds, err := in.DeadLetters(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) == 2 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	fixed.Store(true)
+	ts, err := in.ReplayAll(ctx)
+	if err != nil || len(ts) != 2 {
+		t.Fatalf("replay all: %+v %v", ts, err)
+	}
+	for _, nt := range ts {
+		to, ok := dead[nt.Of]
+		if !ok || nt.Queue != "mail" || nt.Func != "send" || nt.ID == nt.Of {
+			t.Fatalf("replayed %+v", nt)
+		}
+		var s string
+		h := env.Open(t, nt.ID)
+		if err := h.Result(ctx, &s); err != nil || s != "sent to "+to {
+			t.Fatalf("%s: %q %v", nt.ID, s, err)
+		}
+		if info, err := h.Info(ctx); err != nil || info.Meta[inspect.ReplayOf] != nt.Of {
+			t.Fatalf("info %+v %v", info, err)
+		}
+	}
+	if ds, err := in.DeadLetters(ctx); err != nil || len(ds) != 0 {
+		t.Fatalf("dead letters after replay all: %+v %v", ds, err)
+	}
+	if ts, err := in.ReplayAll(ctx); err != nil || len(ts) != 0 {
+		t.Fatalf("replay all of none: %+v %v", ts, err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/broker/brokertest"
+	"github.com/strand-run/strand/server"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -50,7 +51,7 @@ func strandBin(t *testing.T) string {
 // fleet is a server in the test process and worker processes on it.
 type fleet struct {
 	t   *testing.T
-	srv *broker.Server
+	srv *server.Server
 	b   *broker.Broker
 	w   *writer.Writer
 }

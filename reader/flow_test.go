@@ -13,6 +13,7 @@ import (
 	"github.com/strand-run/strand/inspect"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
+	"github.com/strand-run/strand/server"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -22,8 +23,8 @@ import (
 func TestPauseResume(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	srv := brokertest.StartWith(t, broker.ServerConfig{DataDir: dir})
-	addr := srv.Addr().String()
+	srv := brokertest.StartWith(t, server.Config{DataDir: dir})
+	addr := srv.NATS().Addr().String()
 	b := brokertest.Connect(t, srv, broker.Config{})
 	w, err := writer.New(b, writer.Config{})
 	if err != nil {
@@ -47,7 +48,7 @@ func TestPauseResume(t *testing.T) {
 		}
 	})
 	ctx := ctxT(t, 90*time.Second)
-	start := func(srv *broker.Server) (stop func()) {
+	start := func(srv *server.Server) (stop func()) {
 		wb := brokertest.Connect(t, srv, broker.Config{})
 		r, err := reader.New(wb, reg, reader.Config{Concurrency: 2, AckWait: 3 * time.Second})
 		if err != nil {
@@ -107,7 +108,7 @@ func TestPauseResume(t *testing.T) {
 
 	stopWorker()
 	srv.Stop()
-	srv = brokertest.StartWith(t, broker.ServerConfig{Addr: addr, DataDir: dir})
+	srv = brokertest.StartWith(t, server.Config{Addr: addr, DataDir: dir})
 	stopWorker = start(srv)
 	defer func() { stopWorker() }()
 	time.Sleep(500 * time.Millisecond)

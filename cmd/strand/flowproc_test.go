@@ -17,6 +17,7 @@ import (
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/broker/brokertest"
 	"github.com/strand-run/strand/inspect"
+	"github.com/strand-run/strand/server"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -51,7 +52,7 @@ func strandBin(t *testing.T) string {
 // fleet is a server in the test process and worker processes on it.
 type fleet struct {
 	t   *testing.T
-	srv *broker.Server
+	srv *server.Server
 	b   *broker.Broker
 	w   *writer.Writer
 }

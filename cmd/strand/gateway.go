@@ -16,6 +16,7 @@ import (
 	"github.com/strand-run/strand/gateway"
 	"github.com/strand-run/strand/inspect"
 	"github.com/strand-run/strand/reader"
+	"github.com/strand-run/strand/server"
 	"github.com/strand-run/strand/tracing"
 	"github.com/strand-run/strand/writer"
 )
@@ -151,7 +152,7 @@ every /v1 request needs "Authorization: Bearer <token>".`,
 
 // serveEmbeddedGateway connects to the embedded server s and serves the
 // HTTP gateway over that connection; stop ends both.
-func (a *app) serveEmbeddedGateway(ctx context.Context, s *broker.Server, addr, token string) (stop func(), err error) {
+func (a *app) serveEmbeddedGateway(ctx context.Context, s *server.Server, addr, token string) (stop func(), err error) {
 	b, err := broker.Connect(ctx, broker.Config{URL: s.URL(), Prefix: a.cfg.Prefix, Name: "strand-gateway"})
 	if err != nil {
 		return nil, err

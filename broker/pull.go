@@ -215,10 +215,42 @@ func (p *Puller) Open() int {
 }
 
 // Stop ends the subscription. Tasks the server sends after it are
-// redelivered after AckWait: stop once no request is open.
+// redelivered after AckWait: stop once no request is open, or Close.
 func (p *Puller) Stop() error {
 	p.unwatch()
 	return p.sub.Unsubscribe()
+}
+
+// Close ends the Puller at once, open requests and all, losing no task:
+// it withdraws the subscription's interest (the server drops a pull
+// request that no one listens to, and hands a task it could not deliver
+// for want of interest to the next request at once, its delivery
+// uncounted), then waits, up to timeout, until every task the server sent
+// before that has gone to deliver. Once Close returns, no task comes for
+// the Puller's requests and deliver is not called again: a task handed
+// back (nak) now goes to another worker, not to this one's requests.
+//
+// In a cluster, a task that the consumer's leader sent on its way to this
+// server in the moment the withdrawal was on its way to the leader is
+// dropped here and redelivered after AckWait.
+func (p *Puller) Close(timeout time.Duration) error {
+	p.unwatch()
+	done := make(chan struct{})
+	p.sub.SetClosedHandler(func(string) { close(done) })
+	if err := p.sub.Drain(); err != nil {
+		_ = p.sub.Unsubscribe()
+		return fmt.Errorf("pull: close: %w", err)
+	}
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		_ = p.sub.Unsubscribe()
+		return fmt.Errorf("pull: close: tasks still coming after %v", timeout)
+	}
+	p.mu.Lock()
+	p.pending = nil
+	p.mu.Unlock()
+	return nil
 }
 
 // refusal is the server's refusal of a pull request, once it came.

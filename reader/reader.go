@@ -418,7 +418,8 @@ func (r *Reader) Run(ctx context.Context) error {
 	return nil
 }
 
-// fetchWait bounds one pull request; shutdown waits for at most one.
+// fetchWait bounds one pull request. A stopping worker does not wait for
+// its open requests to end: it withdraws them (closePullers).
 const fetchWait = 2 * time.Second
 
 // tokens returns a channel holding n tokens.
@@ -434,10 +435,10 @@ func tokens(n int) chan struct{} {
 // take free slots, on one subscription (broker.Puller): a slot freed asks
 // for the next task at once, even while the last outcome is being
 // confirmed, and no task is delivered here that no slot waits for. The pool
-// takes each task as it comes. When stopping, it asks for no more, waits
-// for its open requests to end, and hands back what they still brought —
-// not before: a task handed back while its pull is open would be
-// redelivered to it at once, burning an attempt.
+// takes each task as it comes. When stopping, it asks for no more,
+// withdraws its open requests at once (closePullers) and hands back what
+// they still brought — not before: a task handed back while its pull is
+// open would be redelivered to it at once, burning an attempt.
 //
 // Its slots ask the queue's priority lanes in order (lanes.pick): the high
 // lane while it holds tasks, the normal lane, the low one once the normal
@@ -504,12 +505,6 @@ func (r *Reader) fetch(queue string, l *lanes, jobs chan<- job, slots chan struc
 		for _, p := range pullers {
 			release(p.Sweep())
 		}
-	}
-	openAll := func() (n int) {
-		for _, p := range pullers {
-			n += p.Open()
-		}
-		return n
 	}
 	sweep := time.NewTicker(fetchWait)
 	defer sweep.Stop()
@@ -579,16 +574,23 @@ func (r *Reader) fetch(queue string, l *lanes, jobs chan<- job, slots chan struc
 		}
 		pause = 0
 	}
-	for deadline := time.Now().Add(fetchWait + time.Second); openAll() > 0 && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
-	for _, p := range pullers {
-		_ = p.Stop()
-	}
+	closePullers(log, pullers)
 	mu.Lock()
 	defer mu.Unlock()
 	for _, d := range back {
 		nak(log, d)
+	}
+}
+
+// closePullers withdraws a stopping fetcher's pulls at once: the server
+// drops their open requests, and Close returns once what they brought
+// before has been delivered (to the fetcher's list of tasks to hand back).
+// A nak after that cannot bring a task straight back to this worker.
+func closePullers(log zerolog.Logger, pullers map[string]*broker.Puller) {
+	for _, p := range pullers {
+		if err := p.Close(fetchWait + time.Second); err != nil {
+			log.Warn().Err(err).Msg("stop pulling tasks")
+		}
 	}
 }
 

@@ -59,15 +59,16 @@ type Config struct {
 	// max_attempts (default 1: no retry). A task whose handler fails with
 	// attempts left is retried after an exponential backoff; after its last
 	// attempt it is dead and copied to the dead-letter stream. With one
-	// attempt a failed task ends failed, as before retries existed.
+	// attempt a failed task ends failed, as before retries existed. A
+	// task's own max_attempts may ask for up to 25 (or MaxAttempts, if more).
 	MaxAttempts int `envconfig:"MAX_ATTEMPTS"`
 	// RetryBase is the first retry's delay; each next one doubles, up to 10
 	// minutes, with ±20 % jitter (default 1s).
 	RetryBase time.Duration `envconfig:"RETRY_BASE"`
 	// AbandonAfter is how long a handler that ignores its ctx may run past
 	// its deadline (or cancel) before the worker gives up on it: the task
-	// ends, the slot is free, the goroutine is counted by Abandoned
-	// (default 1s).
+	// ends, the slot is free, and the handler's goroutine runs on until it
+	// returns (Run waits for it up to ShutdownTimeout) (default 1s).
 	AbandonAfter time.Duration `envconfig:"ABANDON_AFTER"`
 	// HeartbeatEvery is how often the worker rewrites its record in the
 	// workers bucket, which expires three beats after the last (default 5s).
@@ -135,7 +136,7 @@ func (c Config) withDefaults() Config {
 		c.AbandonAfter = time.Second
 	}
 	if c.HeartbeatEvery <= 0 {
-		c.HeartbeatEvery = DefaultHeartbeatEvery
+		c.HeartbeatEvery = defaultHeartbeatEvery
 	}
 	if c.RunningAfter == 0 {
 		c.RunningAfter = 5 * time.Millisecond
@@ -243,9 +244,6 @@ var ErrRunning = errors.New("reader: Run was already called")
 // still waits for the outcomes already written to be confirmed. Safe to
 // call more than once and from any goroutine.
 func (r *Reader) StopNow() { r.nowOnce.Do(func() { close(r.now) }) }
-
-// ID is the worker's id, as written in task records.
-func (r *Reader) ID() string { return r.cfg.WorkerID }
 
 // Errors that end a handler's ctx, told apart with context.Cause.
 var (
@@ -705,9 +703,6 @@ func (r *Reader) untrack(queue, id string) {
 	delete(r.running, queue+"."+id)
 	r.mu.Unlock()
 }
-
-// Functions lists what this worker can run.
-func (r *Reader) Functions() []string { return r.reg.Names() }
 
 // relay moves the firings of queue into it until ctx ends, starting again
 // after a failure (a consumer lost with its server, the schedules stream

@@ -186,8 +186,8 @@ func (r *Reader) watch(queue, lane string, l *lanes, jobs chan<- job, stopping <
 			stopped = true
 		}
 	}
-	// Withdraw the request at once; what it brought before is in got
-	// once Close returns, and is handed back with the held task.
+	// End the request (closePullers); what it brought is in got once
+	// Close returns, and is handed back with the held task.
 	closePullers(log, map[string]*broker.Puller{lane: p})
 	if held != nil {
 		nak(log, *held)

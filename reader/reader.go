@@ -416,8 +416,8 @@ func (r *Reader) Run(ctx context.Context) error {
 	return nil
 }
 
-// fetchWait bounds one pull request. A stopping worker does not wait for
-// its open requests to end: it withdraws them (closePullers).
+// fetchWait bounds one pull request. A stopping worker withdraws its open
+// requests at once where it can (closePullers), else waits for them.
 const fetchWait = 2 * time.Second
 
 // tokens returns a channel holding n tokens.
@@ -433,9 +433,9 @@ func tokens(n int) chan struct{} {
 // take free slots, on one subscription (broker.Puller): a slot freed asks
 // for the next task at once, even while the last outcome is being
 // confirmed, and no task is delivered here that no slot waits for. The pool
-// takes each task as it comes. When stopping, it asks for no more,
-// withdraws its open requests at once (closePullers) and hands back what
-// they still brought — not before: a task handed back while its pull is
+// takes each task as it comes. When stopping, it asks for no more, ends its
+// open requests (closePullers) and hands back what they still brought —
+// not before: a task handed back while its pull is
 // open would be redelivered to it at once, burning an attempt.
 //
 // Its slots ask the queue's priority lanes in order (lanes.pick): the high
@@ -580,10 +580,11 @@ func (r *Reader) fetch(queue string, l *lanes, jobs chan<- job, slots chan struc
 	}
 }
 
-// closePullers withdraws a stopping fetcher's pulls at once: the server
-// drops their open requests, and Close returns once what they brought
-// before has been delivered (to the fetcher's list of tasks to hand back).
-// A nak after that cannot bring a task straight back to this worker.
+// closePullers ends a stopping fetcher's pulls (broker.Puller.Close): at
+// once where this server leads the lane's consumer (always on a single
+// server), else once their requests have expired. Close returns once what
+// they brought has been delivered (to the fetcher's list of tasks to hand
+// back): a nak after that cannot bring a task straight back to this worker.
 func closePullers(log zerolog.Logger, pullers map[string]*broker.Puller) {
 	for _, p := range pullers {
 		if err := p.Close(fetchWait + time.Second); err != nil {

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -65,6 +66,7 @@ func (d Delivery) InProgress() error { return d.m.InProgress() }
 type Puller struct {
 	b        *Broker
 	subject  string // the consumer's next-message API subject
+	consumer string // the consumer's name
 	sub      *nats.Subscription
 	expires  time.Duration
 	priority int
@@ -100,9 +102,10 @@ func (b *Broker) Pull(queue string, expires time.Duration, prefetch bool, delive
 // PullLane is Pull for one priority lane of queue ("" is the normal lane).
 func (b *Broker) PullLane(queue, lane string, expires time.Duration, prefetch bool, deliver func(Delivery), release func(n int)) (*Puller, error) {
 	p := &Puller{
-		b:       b,
-		subject: "$JS.API.CONSUMER.MSG.NEXT." + b.names.TasksStream() + "." + b.names.LaneConsumer(queue, lane),
-		expires: expires,
+		b:        b,
+		subject:  "$JS.API.CONSUMER.MSG.NEXT." + b.names.TasksStream() + "." + b.names.LaneConsumer(queue, lane),
+		consumer: b.names.LaneConsumer(queue, lane),
+		expires:  expires,
 	}
 	if prefetch {
 		p.priority = 1
@@ -215,10 +218,68 @@ func (p *Puller) Open() int {
 }
 
 // Stop ends the subscription. Tasks the server sends after it are
-// redelivered after AckWait: stop once no request is open.
+// redelivered after AckWait: stop once no request is open, or Close.
 func (p *Puller) Stop() error {
 	p.unwatch()
 	return p.sub.Unsubscribe()
+}
+
+// Close ends the Puller, open requests and all, losing no task, and
+// returns once no task can come for its requests any more: deliver is not
+// called again, and a task handed back (nak) now goes to another worker,
+// not straight back to one of this Puller's requests.
+//
+// When the consumer's leader is the server this connection is on (always
+// on a single server), Close returns at once: it withdraws the
+// subscription's interest (the server drops a pull request that no one
+// listens to, and hands a task it could not deliver for want of interest
+// to the next request at once, its delivery uncounted), then waits until
+// what the server sent before that has gone to deliver. When the leader is
+// another node, a withdrawal is not safe: a task the leader sends over its
+// route while the withdrawal is on its way to it would be dropped here and
+// wait out AckWait. Close then waits, as a Puller always did, for the open
+// requests to end (they expire within their wait), up to timeout.
+func (p *Puller) Close(timeout time.Duration) error {
+	if !p.leaderHere(timeout) {
+		for deadline := time.Now().Add(timeout); p.Open() > 0 && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		return p.Stop()
+	}
+	p.unwatch()
+	done := make(chan struct{})
+	p.sub.SetClosedHandler(func(string) { close(done) })
+	if err := p.sub.Drain(); err != nil {
+		_ = p.sub.Unsubscribe()
+		return fmt.Errorf("pull: close: %w", err)
+	}
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		_ = p.sub.Unsubscribe()
+		return fmt.Errorf("pull: close: tasks still coming after %v", timeout)
+	}
+	p.mu.Lock()
+	p.pending = nil
+	p.mu.Unlock()
+	return nil
+}
+
+// leaderHere reports whether the consumer's leader is the server this
+// connection is on: true without a cluster, false when it cannot tell.
+func (p *Puller) leaderHere(timeout time.Duration) bool {
+	nc := p.b.conn
+	if nc.ConnectedClusterName() == "" {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), min(timeout, 2*time.Second))
+	defer cancel()
+	c, err := p.b.js.Consumer(ctx, p.b.names.TasksStream(), p.consumer)
+	if err != nil {
+		return false
+	}
+	info := c.CachedInfo()
+	return info.Cluster != nil && info.Cluster.Leader != "" && info.Cluster.Leader == nc.ConnectedServerName()
 }
 
 // refusal is the server's refusal of a pull request, once it came.

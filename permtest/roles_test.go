@@ -102,7 +102,7 @@ func TestRoles(t *testing.T) {
 		return ctx.Err()
 	}))
 	worker := connect(t, url, "worker-a")
-	r, err := reader.New(worker, reg, reader.Config{Queues: []string{"a"}, RetryBase: 10 * time.Millisecond, HeartbeatEvery: time.Second})
+	r, err := reader.New(worker, reg, reader.Config{Queues: []string{"a"}, WorkerID: "perm-a", RetryBase: 10 * time.Millisecond, HeartbeatEvery: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +226,7 @@ func TestRoles(t *testing.T) {
 
 		// The admin sees the worker and the queues.
 		ws, err := adminIn.Workers(ctx)
-		if err != nil || len(ws) != 1 || ws[0].ID != r.ID() {
+		if err != nil || len(ws) != 1 || ws[0].ID != "perm-a" {
 			t.Fatalf("workers: %v, %v", ws, err)
 		}
 		qs, err := admin.Queues(ctx)

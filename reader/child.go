@@ -22,8 +22,8 @@ func (r *Reader) inChild(next Handler) Handler {
 		if !queues[c.Task.Queue] {
 			return next(ctx, c)
 		}
-		env := &codec.Envelope{V: codec.Version, ID: c.Task.ID, Func: c.Task.Func, Args: c.Args,
-			Kwargs: c.Kwargs, Queue: c.Task.Queue, Meta: c.Task.Meta}
+		env := &codec.Envelope{V: codec.Version, ID: c.Task.ID, Func: c.Task.Func, Args: c.t.env.Args,
+			Kwargs: c.t.env.Kwargs, Queue: c.Task.Queue, Meta: c.Task.Meta}
 		if d, ok := ctx.Deadline(); ok {
 			env.TimeoutMS = max(time.Until(d).Milliseconds(), 1)
 		}
@@ -36,7 +36,7 @@ func (r *Reader) inChild(next Handler) Handler {
 			}
 			emit = func(item codec.Raw) error { return s.send(item) }
 		}
-		res, err := runner.RunChild(ctx, r.cfg.ChildPath, c.Task, env, c.Format, emit)
+		res, err := runner.RunChild(ctx, r.cfg.ChildPath, c.Task, env, c.t.format, emit)
 		if err != nil || res == nil {
 			return nil, err
 		}

@@ -13,9 +13,9 @@ import (
 	"github.com/strand-run/strand/codec"
 )
 
-// DefaultHeartbeatEvery is how often a worker rewrites its record in the
+// defaultHeartbeatEvery is how often a worker rewrites its record in the
 // workers bucket unless configured.
-const DefaultHeartbeatEvery = 5 * time.Second
+const defaultHeartbeatEvery = 5 * time.Second
 
 // announce starts the worker's heartbeat: its record in the workers bucket
 // (key = worker id), rewritten every HeartbeatEvery with a TTL of three

@@ -90,10 +90,10 @@ func TestWorkerID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.ContainsFunc(r.ID(), func(c rune) bool {
+	if strings.ContainsFunc(reader.IDOf(r), func(c rune) bool {
 		return !(c == '-' || c == '_' || c == '=' || ('0' <= c && c <= '9') || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z'))
 	}) {
-		t.Fatalf("default worker id %q is not a plain KV key", r.ID())
+		t.Fatalf("default worker id %q is not a plain KV key", reader.IDOf(r))
 	}
 	for _, id := range []string{"a.b", "a b", "a*", strings.Repeat("x", 129)} {
 		if _, err := reader.New(e.b, e.reg, reader.Config{WorkerID: id}); err == nil {

@@ -186,14 +186,9 @@ func (r *Reader) watch(queue, lane string, l *lanes, jobs chan<- job, stopping <
 			stopped = true
 		}
 	}
-	for deadline := time.Now().Add(fetchWait + time.Second); p.Open() > 0 && time.Now().Before(deadline); {
-		select {
-		case d := <-got:
-			nak(log, d)
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	_ = p.Stop()
+	// End the request (closePullers); what it brought is in got once
+	// Close returns, and is handed back with the held task.
+	closePullers(log, map[string]*broker.Puller{lane: p})
 	if held != nil {
 		nak(log, *held)
 	}

@@ -49,7 +49,9 @@ func (l Limit) name() string {
 	return fn + "." + src
 }
 
-func (l Limit) String() string {
+// label is how errors and waiting states name the limit: its function
+// ("*" for all) and its key source.
+func (l Limit) label() string {
 	s := l.Func
 	if s == "" {
 		s = "*"
@@ -64,19 +66,19 @@ func (l Limit) String() string {
 func (l Limit) check() error {
 	switch {
 	case l.Max < 0 || l.Rate < 0:
-		return fmt.Errorf("limit %s: max %d and rate %d must not be negative", l, l.Max, l.Rate)
+		return fmt.Errorf("limit %s: max %d and rate %d must not be negative", l.label(), l.Max, l.Rate)
 	case l.Max == 0 && l.Rate == 0:
-		return fmt.Errorf("limit %s: a limit of 0: set Max or Rate to at least 1", l)
+		return fmt.Errorf("limit %s: a limit of 0: set Max or Rate to at least 1", l.label())
 	case l.Rate > 0 && (l.Per < time.Millisecond || l.Per > broker.MaxRatePer):
-		return fmt.Errorf("limit %s: rate interval %v out of [1ms, %v]", l, l.Per, broker.MaxRatePer)
+		return fmt.Errorf("limit %s: rate interval %v out of [1ms, %v]", l.label(), l.Per, broker.MaxRatePer)
 	case l.Func != "" && l.Func != "*" && codec.ValidKey(l.Func) != nil:
-		return fmt.Errorf("limit %s: function name %q is not one subject token", l, l.Func)
+		return fmt.Errorf("limit %s: function name %q is not one subject token", l.label(), l.Func)
 	}
 	switch src, name, _ := strings.Cut(l.Key, ":"); {
 	case l.Key == "" || l.Key == "key":
 	case (src == "meta" || src == "kwarg") && codec.ValidQueue(name) == nil:
 	default:
-		return fmt.Errorf("limit %s: key source %q: want \"\", key, meta:NAME or kwarg:NAME", l, l.Key)
+		return fmt.Errorf("limit %s: key source %q: want \"\", key, meta:NAME or kwarg:NAME", l.label(), l.Key)
 	}
 	return nil
 }
@@ -229,7 +231,7 @@ func (r *Reader) admit(ctx context.Context, t *task) (*claim, string, time.Time,
 			c = &claim{stop: make(chan struct{}), room: &r.room, spares: &r.spares}
 		}
 		if l.Max > 0 {
-			c.lines = append(c.lines, fmt.Sprintf("limit: %s=%s", l, key))
+			c.lines = append(c.lines, fmt.Sprintf("limit: %s=%s", l.label(), key))
 			slot := l.name() + "=" + key
 			lease := r.spares.take(slot)
 			var err error
@@ -244,7 +246,7 @@ func (r *Reader) admit(ctx context.Context, t *task) (*claim, string, time.Time,
 				if err != nil {
 					return nil, "", time.Time{}, err
 				}
-				return nil, fmt.Sprintf("limit: %s=%s: %d running", l, key, l.Max), time.Time{}, nil
+				return nil, fmt.Sprintf("limit: %s=%s: %d running", l.label(), key, l.Max), time.Time{}, nil
 			}
 			c.leases = append(c.leases, lease)
 		}
@@ -255,7 +257,7 @@ func (r *Reader) admit(ctx context.Context, t *task) (*claim, string, time.Time,
 				if err != nil {
 					return nil, "", time.Time{}, err
 				}
-				wait, next = fmt.Sprintf("rate: %s=%s: %d per %v", l, key, l.Rate, l.Per), at
+				wait, next = fmt.Sprintf("rate: %s=%s: %d per %v", l.label(), key, l.Rate, l.Per), at
 				return nil, wait, next, nil
 			}
 		}

@@ -52,21 +52,52 @@ type pendingAck struct {
 // process runs one delivered message to its outcome. It never panics and
 // never leaves a message unanswered: every path ends in an outcome write
 // (then ack or term), an ack of a message that needs no work, or a nak.
+// Each outcome has a method of its own (completed, failed, dead, retry,
+// cancelledByCaller, timedOut, panicked, givenUp, malformed, unknownFunc, handBack).
 func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
-	m := j.msg
-	queue, id, ok := r.names.ParseTaskSubject(m.Subject())
-	if !ok {
-		_ = m.Term() // not a task: nothing to record it under
+	t, err := r.decode(j.msg)
+	switch {
+	case t == nil:
+		_ = j.msg.Term() // not a task: nothing to record it under
+		return
+	case err != nil:
+		r.malformed(t, err, acks)
+		return
+	case r.answeredEarly(ctx, t, acks):
 		return
 	}
-	t := &task{msg: m, id: id, queue: queue, attempt: 1, ttl: r.cfg.ResultTTL}
-	t.attempt = m.Attempt()
-	t.log = r.log
+	fn, ok := r.reg.Lookup(t.env.Func)
+	if !ok {
+		r.unknownFunc(t, acks)
+		return
+	}
+	if r.lost(t.attempt, t.attempts) {
+		r.givenUp(t, acks)
+		return
+	}
+	c := j.claim
+	if c == nil && len(r.cfg.Limits) > 0 {
+		var parked bool
+		if c, parked = r.limit(ctx, t, j); parked {
+			return
+		}
+	}
+	defer c.release(r.b) // after the outcome: its finish time comes first
+	r.run(ctx, t, fn, acks)
+}
+
+// decode reads a delivery as a task: nil for a message that is not one
+// (no task subject), else the task and, for a malformed envelope, why.
+func (r *Reader) decode(m broker.Delivery) (*task, error) {
+	queue, id, ok := r.names.ParseTaskSubject(m.Subject())
+	if !ok {
+		return nil, nil
+	}
+	t := &task{msg: m, id: id, queue: queue, attempt: m.Attempt(), ttl: r.cfg.ResultTTL, log: r.log}
 	if r.logs {
 		// A logger's context costs an allocation per task: only for a logger that logs.
 		t.log = r.log.With().Str("task_id", id).Str("queue", queue).Int("attempt", t.attempt).Logger()
 	}
-
 	f, ferr := codec.ParseContentType(m.Headers().Get(codec.HeaderContentType))
 	t.format = f
 	if ferr != nil {
@@ -80,11 +111,8 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 		err = fmt.Errorf("%w: envelope id %q does not match its key's id %q", strand.ErrMalformed, env.ID, id)
 	}
 	if err != nil {
-		fn := m.Headers().Get(codec.HeaderFunc)
-		t.env = &codec.Envelope{ID: id, Func: fn, Queue: queue}
-		t.log.Warn().Err(err).Msg("malformed task")
-		r.finish(t, nil, &strand.TaskError{Kind: strand.KindMalformed, Message: "task " + id + ": " + err.Error()}, acks)
-		return
+		t.env = &codec.Envelope{ID: id, Func: m.Headers().Get(codec.HeaderFunc), Queue: queue}
+		return t, err
 	}
 	env.Queue = queue
 	t.env = env
@@ -93,133 +121,182 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 		t.log = t.log.With().Str("func", env.Func).Logger()
 	}
 	t.ttl = broker.ClampResultTTL(env.ResultTTLMS, r.cfg.ResultTTL)
-	if r.isCancelled(queue, id) {
+	return t, nil
+}
+
+// answeredEarly answers (or hands back) a task that is not to run here
+// now, and reports whether it did: cancelled before it started, a
+// workflow's start, paused or held back while the worker stops, or done
+// already.
+func (r *Reader) answeredEarly(ctx context.Context, t *task, acks chan<- pendingAck) bool {
+	switch {
+	case r.isCancelled(t.queue, t.id):
 		r.answer(t, false, nil) // cancelled before it started: its cancellation is its outcome
-		return
-	}
-	if isStart(env) {
+	case isStart(t.env):
 		r.startFlow(t)
-		return
+	case !r.waitOpen(t) || !r.waitNotBefore(t):
+		nak(t.log, t.msg) // paused or held back, and the worker stops: another worker takes it later
+	case r.isCancelled(t.queue, t.id):
+		_ = t.msg.Ack() // cancelled while it waited
+	default:
+		return r.doneBefore(ctx, t, acks)
 	}
-	if !r.waitOpen(t) || !r.waitNotBefore(t) {
-		nak(t.log, m) // paused or held back, and the worker stops: another worker takes it later
-		return
-	}
-	if r.isCancelled(queue, id) {
-		_ = m.Ack() // cancelled while it waited
-		return
-	}
-	// A redelivery may follow an outcome written before a crash or a lost
-	// ack; a task whose producer chose its id may reuse one that is done.
-	if t.attempt > 1 || m.Headers().Get(broker.HeaderOwnID) != "" {
-		if o := r.outcome(ctx, t); o != nil {
-			r.releaseUnique(t) // its worker may have died before it released the key
-			// The outcome was written before a crash or a lost ack: done.
-			// A dead task's dead letter may be missing: it is sent again
-			// (the stream drops it if it has it).
-			if o.Status == strand.StatusDead && o.Error != nil {
-				if fut, err := r.deadLetter(t, o.Error, o.Attempt, o.Finished); err == nil {
-					acks <- pendingAck{t: t, dlq: fut, bestEffort: true, term: true}
-					return
-				}
-			}
-			r.answer(t, false, nil)
-			return
-		}
-	}
-	fn, ok := r.reg.Lookup(env.Func)
-	if !ok {
-		r.finish(t, nil, &strand.TaskError{Kind: strand.KindUnknownFunc, Message: r.unknown(env.Func)}, acks)
-		return
-	}
-	if r.lost(t.attempt, t.attempts) {
-		r.finish(t, nil, &strand.TaskError{Kind: strand.KindLost, Message: fmt.Sprintf(
-			"%s: given up after %d deliveries (%d attempts allowed): the workers running it stopped answering",
-			env.Func, t.attempt-1, t.attempts)}, acks)
-		return
-	}
+	return true
+}
 
-	c := j.claim
-	if c == nil && len(r.cfg.Limits) > 0 {
-		var reason string
-		var next time.Time
-		c, reason, next, err = r.admit(ctx, t)
-		if err != nil {
-			reason = "limit: " + err.Error()
-		}
-		if reason != "" {
-			// Over a limit: not an attempt. The task waits in the room and
-			// its slot takes other tasks meanwhile.
-			r.writeState(t, r.waitingState(t, reason))
-			r.park(&waiting{t: t, j: j, reason: reason, next: next}, r.urgent)
-			return
+// doneBefore answers a task that has an outcome already and reports
+// whether it did. A redelivery may follow an outcome written before a
+// crash or a lost ack; a task whose producer chose its id may reuse one
+// that is done.
+func (r *Reader) doneBefore(ctx context.Context, t *task, acks chan<- pendingAck) bool {
+	if t.attempt <= 1 && t.msg.Headers().Get(broker.HeaderOwnID) == "" {
+		return false
+	}
+	o := r.outcome(ctx, t)
+	if o == nil {
+		return false
+	}
+	r.releaseUnique(t) // its worker may have died before it released the key
+	// A dead task's dead letter may be missing: it is sent again (the
+	// stream drops it if it has it).
+	if o.Status == strand.StatusDead && o.Error != nil {
+		if fut, err := r.deadLetter(t, o.Error, o.Attempt, o.Finished); err == nil {
+			acks <- pendingAck{t: t, dlq: fut, bestEffort: true, term: true}
+			return true
 		}
 	}
-	defer c.release(r.b) // after finish below: the outcome's finish time comes first
+	r.answer(t, false, nil)
+	return true
+}
 
+// limit takes the task's limits' slots. Over a limit, the task is parked
+// (parked true): that is not an attempt; the task waits in the room and its
+// pool slot takes other tasks meanwhile.
+func (r *Reader) limit(ctx context.Context, t *task, j job) (c *claim, parked bool) {
+	c, reason, next, err := r.admit(ctx, t)
+	if err != nil {
+		reason = "limit: " + err.Error()
+	}
+	if reason == "" {
+		return c, false
+	}
+	r.writeState(t, r.waitingState(t, reason))
+	r.park(&waiting{t: t, j: j, reason: reason, next: next}, r.urgent)
+	return nil, true
+}
+
+// run runs the task's handler under its own ctx (its cancel, timeout and
+// task context) and hands the result to the method of its outcome.
+func (r *Reader) run(ctx context.Context, t *task, fn *registry.Func, acks chan<- pendingAck) {
 	taskCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	if r.track(queue, id, cancel) {
+	if r.track(t.queue, t.id, cancel) {
 		r.answer(t, false, nil) // cancelled before it started: its cancellation is its outcome
 		return
 	}
-	defer r.untrack(queue, id)
-	var timeout time.Duration
-	if env.TimeoutMS > 0 {
-		timeout = time.Duration(env.TimeoutMS) * time.Millisecond
+	defer r.untrack(t.queue, t.id)
+	timeout := time.Duration(t.env.TimeoutMS) * time.Millisecond
+	if timeout > 0 {
 		var stop context.CancelFunc
 		taskCtx, stop = context.WithTimeoutCause(taskCtx, timeout, strand.ErrTimeout)
 		defer stop()
 	}
 	taskCtx = strand.WithTask(taskCtx, strand.Task{
-		ID: id, Func: env.Func, Queue: queue, Attempt: t.attempt, Worker: r.cfg.WorkerID, Meta: env.Meta,
+		ID: t.id, Func: t.env.Func, Queue: t.queue, Attempt: t.attempt, Worker: r.cfg.WorkerID, Meta: t.env.Meta,
 	})
+	result, err := r.execute(taskCtx, t, fn)
+	if err == nil {
+		r.completed(t, result, acks)
+		return
+	}
+	var pe *registry.PanicError
+	switch cause := context.Cause(taskCtx); {
+	case errors.Is(cause, errShutdown):
+		r.handBack(t)
+	case errors.Is(cause, errCancelledByCaller):
+		r.cancelledByCaller(t, acks)
+	case errors.Is(cause, strand.ErrTimeout) && errors.Is(err, context.DeadlineExceeded):
+		r.timedOut(t, timeout, acks)
+	case errors.As(err, &pe):
+		r.panicked(t, pe, err, acks)
+	default:
+		r.failed(t, err, acks)
+	}
+}
 
+// execute calls the handler through the middleware chain, with what runs
+// beside it: the running state (after RunningAfter) and its progress, the
+// heartbeats, the in-flight count and an iterator's item stream.
+func (r *Reader) execute(ctx context.Context, t *task, fn *registry.Func) (any, error) {
 	t.started = time.Now()
 	if fn.Iterator() {
 		t.items = r.newItems(t)
 	}
 	running := &codec.State{
-		Status: strand.StatusRunning, Func: env.Func, Queue: queue,
+		Status: strand.StatusRunning, Func: t.env.Func, Queue: t.queue,
 		Attempt: t.attempt, Worker: r.cfg.WorkerID, Started: t.started.UnixMilli(),
 	}
 	sw := r.newStateWriter(t, running)
 	defer sw.stop()
-	taskCtx = strand.WithProgress(taskCtx, sw.progress)
+	ctx = strand.WithProgress(ctx, sw.progress)
 	var stateTimer *time.Timer
 	if r.cfg.RunningAfter < 0 {
 		sw.write()
 	} else {
 		stateTimer = time.AfterFunc(r.cfg.RunningAfter, sw.write)
 	}
-	hb := r.heartbeat(m)
+	hb := r.heartbeat(t.msg)
 	r.addInFlight(1)
-	result, err := r.handle(taskCtx, t, fn, f) // the middleware chain around call
+	result, err := r.handle(ctx, t, fn, t.format) // the middleware chain around call
 	r.addInFlight(-1)
 	hb.Stop()
 	if stateTimer != nil {
 		stateTimer.Stop()
 	}
 	sw.stop()
+	return result, err
+}
 
-	if err != nil {
-		switch cause := context.Cause(taskCtx); {
-		case errors.Is(cause, errShutdown):
-			// Stopped by our shutdown, not by the task: let another worker run it.
-			t.log.Info().Msg("handed back at shutdown")
-			nak(t.log, m)
-			return
-		case errors.Is(cause, errCancelledByCaller):
-			err = &strand.TaskError{Kind: strand.KindCancelled, Message: env.Func + ": cancelled by caller"}
-		case errors.Is(cause, strand.ErrTimeout) && errors.Is(err, context.DeadlineExceeded):
-			err = &strand.TaskError{Kind: strand.KindTimeout, Message: fmt.Sprintf("%s: timed out after %v", env.Func, timeout)}
-		}
-		var pe *registry.PanicError
-		if errors.As(err, &pe) {
-			t.log.Error().Str("panic", fmt.Sprint(pe.Value)).Str("stack", string(pe.Stack)).Msg("handler panicked")
-		}
-	}
-	r.finish(t, result, err, acks)
+// handBack naks a task our shutdown stopped, not the task itself: another
+// worker runs it.
+func (r *Reader) handBack(t *task) {
+	t.log.Info().Msg("handed back at shutdown")
+	nak(t.log, t.msg)
+}
+
+// malformed fails a task whose envelope cannot be read.
+func (r *Reader) malformed(t *task, err error, acks chan<- pendingAck) {
+	t.log.Warn().Err(err).Msg("malformed task")
+	r.failed(t, &strand.TaskError{Kind: strand.KindMalformed, Message: "task " + t.id + ": " + err.Error()}, acks)
+}
+
+// unknownFunc fails a task of a function this worker does not have.
+func (r *Reader) unknownFunc(t *task, acks chan<- pendingAck) {
+	r.failed(t, &strand.TaskError{Kind: strand.KindUnknownFunc, Message: r.unknown(t.env.Func)}, acks)
+}
+
+// givenUp fails a task delivered once too often (see lost) without
+// running it: kind lost.
+func (r *Reader) givenUp(t *task, acks chan<- pendingAck) {
+	r.failed(t, &strand.TaskError{Kind: strand.KindLost, Message: fmt.Sprintf(
+		"%s: given up after %d deliveries (%d attempts allowed): the workers running it stopped answering",
+		t.env.Func, t.attempt-1, t.attempts)}, acks)
+}
+
+// cancelledByCaller ends a task its caller cancelled while it ran.
+func (r *Reader) cancelledByCaller(t *task, acks chan<- pendingAck) {
+	r.failed(t, &strand.TaskError{Kind: strand.KindCancelled, Message: t.env.Func + ": cancelled by caller"}, acks)
+}
+
+// timedOut ends (or retries) a task whose handler ran past its timeout.
+func (r *Reader) timedOut(t *task, timeout time.Duration, acks chan<- pendingAck) {
+	r.failed(t, &strand.TaskError{Kind: strand.KindTimeout, Message: fmt.Sprintf("%s: timed out after %v", t.env.Func, timeout)}, acks)
+}
+
+// panicked logs a handler's panic, then ends (or retries) its task.
+func (r *Reader) panicked(t *task, pe *registry.PanicError, err error, acks chan<- pendingAck) {
+	t.log.Error().Str("panic", fmt.Sprint(pe.Value)).Str("stack", string(pe.Stack)).Msg("handler panicked")
+	r.failed(t, err, acks)
 }
 
 // unknown says that fn is not registered here, and what is.
@@ -231,92 +308,129 @@ func (r *Reader) unknown(fn string) string {
 	return fmt.Sprintf("%s: unknown function (this worker runs: %s)", fn, strings.Join(names, ", "))
 }
 
-// finish writes the task's outcome, create-only, and queues the message to
-// be acked (completed, cancelled) or terminated (failed, dead) once the
-// write is confirmed. A handler's error with attempts left is not an
-// outcome: finish records the retrying state and has the message naked
-// with a backoff. After the last attempt of a task that had more than one
-// the task is dead, and a copy goes to the dead-letter stream first.
-func (r *Reader) finish(t *task, result any, err error, acks chan<- pendingAck) {
-	env := t.env
+// newOutcome is the task's outcome record with status, as of now.
+func (r *Reader) newOutcome(t *task, status strand.Status) *codec.Outcome {
 	o := &codec.Outcome{
-		Status: strand.StatusCompleted, Func: env.Func, Queue: t.queue, Created: env.Created, Meta: env.Meta,
+		Status: status, Func: t.env.Func, Queue: t.queue, Created: t.env.Created, Meta: t.env.Meta,
 		Attempt: t.attempt, Worker: r.cfg.WorkerID, Finished: time.Now().UnixMilli(),
 	}
 	if !t.started.IsZero() {
 		o.Started = t.started.UnixMilli()
 	}
-	if err == nil && result != nil {
-		raw, merr := t.format.Marshal(result)
+	return o
+}
+
+// completed records the handler's result: the task is completed, unless
+// its result cannot be encoded or is too large to store (then it failed).
+func (r *Reader) completed(t *task, result any, acks chan<- pendingAck) {
+	o := r.newOutcome(t, strand.StatusCompleted)
+	if result != nil {
+		raw, err := t.format.Marshal(result)
 		switch {
-		case merr != nil:
-			err = strand.Permanent(fmt.Errorf("%s: encode result %T: %w", env.Func, result, merr))
+		case err != nil:
+			r.failed(t, strand.Permanent(fmt.Errorf("%s: encode result %T: %w", t.env.Func, result, err)), acks)
+			return
 		case int64(len(raw)) > r.b.MaxRecord():
-			err = &strand.TaskError{Kind: strand.KindTooLarge, Message: fmt.Sprintf(
-				"%s: result is %d bytes, the server accepts %d", env.Func, len(raw), r.b.MaxRecord())}
-		default:
-			o.Result = raw
+			r.failed(t, &strand.TaskError{Kind: strand.KindTooLarge, Message: fmt.Sprintf(
+				"%s: result is %d bytes, the server accepts %d", t.env.Func, len(raw), r.b.MaxRecord())}, acks)
+			return
+		}
+		o.Result = raw
+	}
+	r.record(t, o, false, acks)
+}
+
+// failed ends a task with err: cancelled (kind cancelled), retried with a
+// backoff (a retryable error with attempts left, see retry), dead (the last
+// of several attempts), or failed for good.
+func (r *Reader) failed(t *task, err error, acks chan<- pendingAck) {
+	info := codec.ErrorInfoOf(err)
+	status, term := strand.StatusFailed, true
+	switch {
+	case info.Kind == strand.KindCancelled:
+		status, term = strand.StatusCancelled, false
+	case !t.started.IsZero() && t.attempts > 1 && retryable(err, info.Kind):
+		if t.attempt < t.attempts {
+			r.retry(t, err, info, acks)
+			return
+		}
+		r.dead(t, info, acks)
+		return
+	}
+	o := r.newOutcome(t, status)
+	o.Error = info
+	t.log.Debug().Str("kind", info.Kind).Str("error", info.Message).Str("status", string(status)).Msg("task failed")
+	if status == strand.StatusFailed && info.Kind != strand.KindMalformed {
+		o.Task = r.keepTask(t, info)
+	}
+	r.record(t, o, term, acks)
+}
+
+// dead ends a task after the last of its attempts. Its dead letter is
+// stored before the outcome, so that whoever sees a dead task finds its
+// dead letter. Dead tasks are rare: the slot may wait for this one write.
+func (r *Reader) dead(t *task, info *codec.ErrorInfo, acks chan<- pendingAck) {
+	o := r.newOutcome(t, strand.StatusDead)
+	o.Error = info
+	t.log.Debug().Str("kind", info.Kind).Str("error", info.Message).Str("status", string(o.Status)).Msg("task failed")
+	o.Task = r.keepTask(t, info)
+	if !r.endItems(t, o) {
+		return
+	}
+	fut, err := r.deadLetter(t, info, t.attempt, o.Finished)
+	if err == nil {
+		select {
+		case <-fut.Ok():
+		case err = <-fut.Err():
+		case <-time.After(r.cfg.AckWait / 2):
+			err = errors.New("no answer")
 		}
 	}
-	term, dead := false, false
 	if err != nil {
-		o.Error = codec.ErrorInfoOf(err)
-		o.Status = strand.StatusFailed
-		term = true
-		switch {
-		case o.Error.Kind == strand.KindCancelled:
-			o.Status, term = strand.StatusCancelled, false
-		case !t.started.IsZero() && t.attempts > 1 && retryable(err, o.Error.Kind):
-			if t.attempt < t.attempts {
-				r.retry(t, err, o.Error, acks)
-				return
-			}
-			o.Status, dead = strand.StatusDead, true
-		}
-		t.log.Debug().Str("kind", o.Error.Kind).Str("error", o.Error.Message).Str("status", string(o.Status)).Msg("task failed")
-	}
-	if (o.Status == strand.StatusFailed || o.Status == strand.StatusDead) && o.Error.Kind != strand.KindMalformed {
-		o.Task = r.keepTask(t, o.Error)
-	}
-	if t.items != nil {
-		// The items and their end marker are stored before the outcome,
-		// so that whoever sees the outcome finds every item.
-		n, ierr := t.items.end(o.Error)
-		if ierr != nil {
-			t.log.Error().Err(ierr).Msg("streamed items; the task will be redelivered")
-			nak(t.log, t.msg)
-			return
-		}
-		o.Items = n
-	}
-	if dead {
-		// The dead letter is stored before the outcome, so that whoever
-		// sees a dead task finds its dead letter. Dead tasks are rare: the
-		// slot may wait for this one write.
-		fut, derr := r.deadLetter(t, o.Error, t.attempt, o.Finished)
-		if derr == nil {
-			select {
-			case <-fut.Ok():
-			case derr = <-fut.Err():
-			case <-time.After(r.cfg.AckWait / 2):
-				derr = errors.New("no answer")
-			}
-		}
-		if derr != nil {
-			t.log.Error().Err(derr).Msg("write dead letter; the task will be redelivered")
-			nak(t.log, t.msg)
-			return
-		}
-	}
-	data, merr := t.format.Marshal(o)
-	if merr != nil { // cannot happen for these types; never leave the message hanging
-		t.log.Error().Err(merr).Msg("encode outcome")
+		t.log.Error().Err(err).Msg("write dead letter; the task will be redelivered")
 		nak(t.log, t.msg)
 		return
 	}
-	fut, perr := r.b.WriteOutcome(t.queue, t.id, data, t.format, t.ttl)
-	if perr != nil {
-		t.log.Error().Err(perr).Msg("write outcome; the task will be redelivered")
+	r.write(t, o, true, acks)
+}
+
+// record stores the task's outcome o (after its items) and has the
+// message answered, terminated if term, once the write is confirmed.
+func (r *Reader) record(t *task, o *codec.Outcome, term bool, acks chan<- pendingAck) {
+	if r.endItems(t, o) {
+		r.write(t, o, term, acks)
+	}
+}
+
+// endItems stores an iterator's items and their end marker, so that
+// whoever sees the outcome finds every item, and counts them in o. It
+// reports false when it could not: the task is handed back.
+func (r *Reader) endItems(t *task, o *codec.Outcome) bool {
+	if t.items == nil {
+		return true
+	}
+	n, err := t.items.end(o.Error)
+	if err != nil {
+		t.log.Error().Err(err).Msg("streamed items; the task will be redelivered")
+		nak(t.log, t.msg)
+		return false
+	}
+	o.Items = n
+	return true
+}
+
+// write sends the outcome, create-only, and queues the message to be
+// answered (acked, or terminated if term) once the write is confirmed.
+func (r *Reader) write(t *task, o *codec.Outcome, term bool, acks chan<- pendingAck) {
+	data, err := t.format.Marshal(o)
+	if err != nil { // cannot happen for these types; never leave the message hanging
+		t.log.Error().Err(err).Msg("encode outcome")
+		nak(t.log, t.msg)
+		return
+	}
+	fut, err := r.b.WriteOutcome(t.queue, t.id, data, t.format, t.ttl)
+	if err != nil {
+		t.log.Error().Err(err).Msg("write outcome; the task will be redelivered")
 		nak(t.log, t.msg)
 		return
 	}

@@ -59,15 +59,16 @@ type Config struct {
 	// max_attempts (default 1: no retry). A task whose handler fails with
 	// attempts left is retried after an exponential backoff; after its last
 	// attempt it is dead and copied to the dead-letter stream. With one
-	// attempt a failed task ends failed, as before retries existed.
+	// attempt a failed task ends failed, as before retries existed. A
+	// task's own max_attempts may ask for up to 25 (or MaxAttempts, if more).
 	MaxAttempts int `envconfig:"MAX_ATTEMPTS"`
 	// RetryBase is the first retry's delay; each next one doubles, up to 10
 	// minutes, with ±20 % jitter (default 1s).
 	RetryBase time.Duration `envconfig:"RETRY_BASE"`
 	// AbandonAfter is how long a handler that ignores its ctx may run past
 	// its deadline (or cancel) before the worker gives up on it: the task
-	// ends, the slot is free, the goroutine is counted by Abandoned
-	// (default 1s).
+	// ends, the slot is free, and the handler's goroutine runs on until it
+	// returns (Run waits for it up to ShutdownTimeout) (default 1s).
 	AbandonAfter time.Duration `envconfig:"ABANDON_AFTER"`
 	// HeartbeatEvery is how often the worker rewrites its record in the
 	// workers bucket, which expires three beats after the last (default 5s).
@@ -135,7 +136,7 @@ func (c Config) withDefaults() Config {
 		c.AbandonAfter = time.Second
 	}
 	if c.HeartbeatEvery <= 0 {
-		c.HeartbeatEvery = DefaultHeartbeatEvery
+		c.HeartbeatEvery = defaultHeartbeatEvery
 	}
 	if c.RunningAfter == 0 {
 		c.RunningAfter = 5 * time.Millisecond
@@ -243,9 +244,6 @@ var ErrRunning = errors.New("reader: Run was already called")
 // still waits for the outcomes already written to be confirmed. Safe to
 // call more than once and from any goroutine.
 func (r *Reader) StopNow() { r.nowOnce.Do(func() { close(r.now) }) }
-
-// ID is the worker's id, as written in task records.
-func (r *Reader) ID() string { return r.cfg.WorkerID }
 
 // Errors that end a handler's ctx, told apart with context.Cause.
 var (
@@ -418,7 +416,8 @@ func (r *Reader) Run(ctx context.Context) error {
 	return nil
 }
 
-// fetchWait bounds one pull request; shutdown waits for at most one.
+// fetchWait bounds one pull request. A stopping worker withdraws its open
+// requests at once where it can (closePullers), else waits for them.
 const fetchWait = 2 * time.Second
 
 // tokens returns a channel holding n tokens.
@@ -434,10 +433,10 @@ func tokens(n int) chan struct{} {
 // take free slots, on one subscription (broker.Puller): a slot freed asks
 // for the next task at once, even while the last outcome is being
 // confirmed, and no task is delivered here that no slot waits for. The pool
-// takes each task as it comes. When stopping, it asks for no more, waits
-// for its open requests to end, and hands back what they still brought —
-// not before: a task handed back while its pull is open would be
-// redelivered to it at once, burning an attempt.
+// takes each task as it comes. When stopping, it asks for no more, ends its
+// open requests (closePullers) and hands back what they still brought —
+// not before: a task handed back while its pull is
+// open would be redelivered to it at once, burning an attempt.
 //
 // Its slots ask the queue's priority lanes in order (lanes.pick): the high
 // lane while it holds tasks, the normal lane, the low one once the normal
@@ -504,12 +503,6 @@ func (r *Reader) fetch(queue string, l *lanes, jobs chan<- job, slots chan struc
 		for _, p := range pullers {
 			release(p.Sweep())
 		}
-	}
-	openAll := func() (n int) {
-		for _, p := range pullers {
-			n += p.Open()
-		}
-		return n
 	}
 	sweep := time.NewTicker(fetchWait)
 	defer sweep.Stop()
@@ -579,16 +572,24 @@ func (r *Reader) fetch(queue string, l *lanes, jobs chan<- job, slots chan struc
 		}
 		pause = 0
 	}
-	for deadline := time.Now().Add(fetchWait + time.Second); openAll() > 0 && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
-	for _, p := range pullers {
-		_ = p.Stop()
-	}
+	closePullers(log, pullers)
 	mu.Lock()
 	defer mu.Unlock()
 	for _, d := range back {
 		nak(log, d)
+	}
+}
+
+// closePullers ends a stopping fetcher's pulls (broker.Puller.Close): at
+// once where this server leads the lane's consumer (always on a single
+// server), else once their requests have expired. Close returns once what
+// they brought has been delivered (to the fetcher's list of tasks to hand
+// back): a nak after that cannot bring a task straight back to this worker.
+func closePullers(log zerolog.Logger, pullers map[string]*broker.Puller) {
+	for _, p := range pullers {
+		if err := p.Close(fetchWait + time.Second); err != nil {
+			log.Warn().Err(err).Msg("stop pulling tasks")
+		}
 	}
 }
 
@@ -703,9 +704,6 @@ func (r *Reader) untrack(queue, id string) {
 	delete(r.running, queue+"."+id)
 	r.mu.Unlock()
 }
-
-// Functions lists what this worker can run.
-func (r *Reader) Functions() []string { return r.reg.Names() }
 
 // relay moves the firings of queue into it until ctx ends, starting again
 // after a failure (a consumer lost with its server, the schedules stream

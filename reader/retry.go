@@ -14,10 +14,10 @@ import (
 	"github.com/strand-run/strand/registry"
 )
 
-// MaxTaskAttempts caps the max_attempts a task may ask for beyond the
+// maxTaskAttempts caps the max_attempts a task may ask for beyond the
 // worker's MaxAttempts: the queue's consumer must be allowed enough
 // deliveries for every attempt plus the deliveries lost to dying workers.
-const MaxTaskAttempts = 25
+const maxTaskAttempts = 25
 
 // maxBackoff caps the delay between two attempts.
 const maxBackoff = 10 * time.Minute
@@ -35,7 +35,7 @@ func backoff(base time.Duration, n int) time.Duration {
 }
 
 // attemptCap is the most attempts any task gets on this worker.
-func (r *Reader) attemptCap() int { return max(r.cfg.MaxAttempts, MaxTaskAttempts) }
+func (r *Reader) attemptCap() int { return max(r.cfg.MaxAttempts, maxTaskAttempts) }
 
 // consumerMaxDeliver is the queue consumer's MaxDeliver: the most attempts
 // a task may have, plus MaxDeliver-1 deliveries lost to workers that died,
@@ -101,7 +101,7 @@ func (r *Reader) deadLetter(t *task, info *codec.ErrorInfo, attempts int, failed
 // call runs the handler. A handler with a deadline runs on a goroutine of
 // its own, so that one that ignores its ctx can be abandoned AbandonAfter
 // past its deadline (or its cancel): the task ends with the ctx's error,
-// its pool slot is free, and Abandoned counts the goroutine until it
+// its pool slot is free, and abandoned counts the goroutine until it
 // returns; what it returns then is dropped.
 func (r *Reader) call(ctx context.Context, t *task, fn *registry.Func, f codec.Format) (any, error) {
 	env := t.env
@@ -153,14 +153,14 @@ type abandonment struct {
 	wg sync.WaitGroup // every handler goroutine of call
 }
 
-// Abandoned is how many handlers this worker has given up on (they ignored
+// abandoned is how many handlers this worker has given up on (they ignored
 // their ctx past their deadline or cancel) and that are still running.
-func (r *Reader) Abandoned() int { return int(r.ab.n.Load()) }
+func (r *Reader) abandoned() int { return int(r.ab.n.Load()) }
 
 // waitAbandoned gives abandoned handlers until deadline to return, so that
 // Run does not return with goroutines of its own still running if it can help it.
 func (r *Reader) waitAbandoned(deadline time.Duration) {
-	if r.Abandoned() == 0 {
+	if r.abandoned() == 0 {
 		return
 	}
 	done := make(chan struct{})
@@ -168,6 +168,6 @@ func (r *Reader) waitAbandoned(deadline time.Duration) {
 	select {
 	case <-done:
 	case <-time.After(deadline):
-		r.log.Warn().Int("abandoned", r.Abandoned()).Msg("stopping with abandoned handlers still running")
+		r.log.Warn().Int("abandoned", r.abandoned()).Msg("stopping with abandoned handlers still running")
 	}
 }

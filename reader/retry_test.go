@@ -284,7 +284,7 @@ func TestAbandonAfterDeadline(t *testing.T) {
 		t.Fatalf("add: %d, %v", sum, err)
 	}
 	// Counted until it returns (5s after it started).
-	if n := r.Abandoned(); n != 1 && time.Since(start) < 4*time.Second {
+	if n := reader.AbandonedOf(r); n != 1 && time.Since(start) < 4*time.Second {
 		t.Fatalf("abandoned %d, want 1", n)
 	}
 }

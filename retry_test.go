@@ -31,7 +31,7 @@ func TestRetryAndPermanent(t *testing.T) {
 	if errors.As(perm, &re) {
 		t.Fatal("a permanent error matched RetryError")
 	}
-	if strand.KindOf(strand.Permanent(strand.ErrBadArgs)) != strand.KindBadArgs {
+	if strand.KindOf(strand.Permanent(strand.ErrBadArgs)) != strand.ErrBadArgs {
 		t.Fatal("Permanent hides the kind of its error")
 	}
 	if strand.Retry(nil, -1).(*strand.RetryError).After != 0 || strand.Permanent(nil).Error() == "" {

@@ -60,7 +60,7 @@ func (e *ErrorInfo) Err() error {
 	if e == nil {
 		return nil
 	}
-	return &strand.TaskError{Kind: e.Kind, Message: e.Message}
+	return &strand.TaskError{Kind: strand.Kind(e.Kind), Message: e.Message}
 }
 
 // Progress is a handler's report of how far it has come.
@@ -301,9 +301,9 @@ func errorInfo(err error) *ErrorInfo {
 	}
 	var te *strand.TaskError
 	if errors.As(err, &te) {
-		return &ErrorInfo{Kind: te.Kind, Message: te.Message}
+		return &ErrorInfo{Kind: string(te.Kind), Message: te.Message}
 	}
-	return &ErrorInfo{Kind: strand.KindOf(err), Message: err.Error()}
+	return &ErrorInfo{Kind: string(strand.KindOf(err)), Message: err.Error()}
 }
 
 // ErrorInfoOf describes err as an ErrorInfo: its kind and message.

@@ -229,7 +229,7 @@ func (g *Group) err(i int) error {
 	if o.Error != nil {
 		return o.Error.Err()
 	}
-	return &strand.TaskError{Kind: string(o.Status), Message: fmt.Sprintf("task %s %s", g.handles[i].ID(), o.Status)}
+	return &strand.TaskError{Kind: strand.Kind(o.Status), Message: fmt.Sprintf("task %s %s", g.handles[i].ID(), o.Status)}
 }
 
 // Results returns each completed task's result decoded into plain Go values

@@ -33,7 +33,7 @@ func (a Allowlist) check(meta map[string]string, fn string) *strand.TaskError {
 	if a.Allowed(caller, fn) {
 		return nil
 	}
-	return &strand.TaskError{Kind: strand.KindForbidden, Message: fmt.Sprintf("%s: caller %q may not call it", fn, caller)}
+	return &strand.TaskError{Kind: strand.ErrForbidden, Message: fmt.Sprintf("%s: caller %q may not call it", fn, caller)}
 }
 
 // Reader refuses, on the worker, a task whose caller may not call its

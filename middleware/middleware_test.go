@@ -124,7 +124,7 @@ func TestLogging(t *testing.T) {
 	if _, has := ok["duration"]; !has {
 		t.Errorf("no duration in %v", ok)
 	}
-	if bad["outcome"] != strand.KindError || bad["level"] != "warn" || !strings.Contains(bad["error"].(string), "no luck") {
+	if bad["outcome"] != string(strand.ErrFailed) || bad["level"] != "warn" || !strings.Contains(bad["error"].(string), "no luck") {
 		t.Errorf("failed task's line %v", bad)
 	}
 }
@@ -250,7 +250,7 @@ func TestAllowlist(t *testing.T) {
 	}
 	err = h.Result(ctx, nil)
 	var te *strand.TaskError
-	if !errors.As(err, &te) || te.Kind != strand.KindForbidden || te.Message != `sub: caller "svc-a" may not call it` {
+	if !errors.As(err, &te) || te.Kind != strand.ErrForbidden || te.Message != `sub: caller "svc-a" may not call it` {
 		t.Fatalf("sub as svc-a: %v, want forbidden", err)
 	}
 	if !errors.Is(err, strand.ErrForbidden) {
@@ -274,7 +274,7 @@ func TestAllowlist(t *testing.T) {
 			t.Fatal(err)
 		}
 		err = h.Result(ctx, nil)
-		if got := errors.As(err, &te) && te.Kind == strand.KindForbidden; got != c.forbid || (!c.forbid && err != nil) {
+		if got := errors.As(err, &te) && te.Kind == strand.ErrForbidden; got != c.forbid || (!c.forbid && err != nil) {
 			t.Errorf("%s %v: %v, forbidden %v", c.fn, c.opts, err, c.forbid)
 		}
 	}

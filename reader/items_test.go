@@ -126,7 +126,7 @@ func TestItemsError(t *testing.T) {
 	}
 	got, err := collect(ctx, h)
 	var te *strand.TaskError
-	if !reflect.DeepEqual(got, []int{0, 1, 2}) || !errors.As(err, &te) || te.Kind != strand.KindError ||
+	if !reflect.DeepEqual(got, []int{0, 1, 2}) || !errors.As(err, &te) || te.Kind != strand.ErrFailed ||
 		!strings.Contains(te.Message, "ran dry") {
 		t.Fatalf("items %v, error %v", got, err)
 	}

@@ -83,7 +83,7 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 		fn := m.Headers().Get(codec.HeaderFunc)
 		t.env = &codec.Envelope{ID: id, Func: fn, Queue: queue}
 		t.log.Warn().Err(err).Msg("malformed task")
-		r.finish(t, nil, &strand.TaskError{Kind: strand.KindMalformed, Message: "task " + id + ": " + err.Error()}, acks)
+		r.finish(t, nil, &strand.TaskError{Kind: strand.ErrMalformed, Message: "task " + id + ": " + err.Error()}, acks)
 		return
 	}
 	env.Queue = queue
@@ -129,11 +129,11 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 	}
 	fn, ok := r.reg.Lookup(env.Func)
 	if !ok {
-		r.finish(t, nil, &strand.TaskError{Kind: strand.KindUnknownFunc, Message: r.unknown(env.Func)}, acks)
+		r.finish(t, nil, &strand.TaskError{Kind: strand.ErrUnknownFunc, Message: r.unknown(env.Func)}, acks)
 		return
 	}
 	if r.lost(t.attempt, t.attempts) {
-		r.finish(t, nil, &strand.TaskError{Kind: strand.KindLost, Message: fmt.Sprintf(
+		r.finish(t, nil, &strand.TaskError{Kind: strand.ErrLost, Message: fmt.Sprintf(
 			"%s: given up after %d deliveries (%d attempts allowed): the workers running it stopped answering",
 			env.Func, t.attempt-1, t.attempts)}, acks)
 		return
@@ -210,9 +210,9 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 			nak(t.log, m)
 			return
 		case errors.Is(cause, errCancelledByCaller):
-			err = &strand.TaskError{Kind: strand.KindCancelled, Message: env.Func + ": cancelled by caller"}
+			err = &strand.TaskError{Kind: strand.ErrCancelled, Message: env.Func + ": cancelled by caller"}
 		case errors.Is(cause, strand.ErrTimeout) && errors.Is(err, context.DeadlineExceeded):
-			err = &strand.TaskError{Kind: strand.KindTimeout, Message: fmt.Sprintf("%s: timed out after %v", env.Func, timeout)}
+			err = &strand.TaskError{Kind: strand.ErrTimeout, Message: fmt.Sprintf("%s: timed out after %v", env.Func, timeout)}
 		}
 		var pe *registry.PanicError
 		if errors.As(err, &pe) {
@@ -252,7 +252,7 @@ func (r *Reader) finish(t *task, result any, err error, acks chan<- pendingAck) 
 		case merr != nil:
 			err = strand.Permanent(fmt.Errorf("%s: encode result %T: %w", env.Func, result, merr))
 		case int64(len(raw)) > r.b.MaxRecord():
-			err = &strand.TaskError{Kind: strand.KindTooLarge, Message: fmt.Sprintf(
+			err = &strand.TaskError{Kind: strand.ErrTooLarge, Message: fmt.Sprintf(
 				"%s: result is %d bytes, the server accepts %d", env.Func, len(raw), r.b.MaxRecord())}
 		default:
 			o.Result = raw
@@ -264,7 +264,7 @@ func (r *Reader) finish(t *task, result any, err error, acks chan<- pendingAck) 
 		o.Status = strand.StatusFailed
 		term = true
 		switch {
-		case o.Error.Kind == strand.KindCancelled:
+		case o.Error.Kind == string(strand.ErrCancelled):
 			o.Status, term = strand.StatusCancelled, false
 		case !t.started.IsZero() && t.attempts > 1 && retryable(err, o.Error.Kind):
 			if t.attempt < t.attempts {
@@ -275,7 +275,7 @@ func (r *Reader) finish(t *task, result any, err error, acks chan<- pendingAck) 
 		}
 		t.log.Debug().Str("kind", o.Error.Kind).Str("error", o.Error.Message).Str("status", string(o.Status)).Msg("task failed")
 	}
-	if (o.Status == strand.StatusFailed || o.Status == strand.StatusDead) && o.Error.Kind != strand.KindMalformed {
+	if (o.Status == strand.StatusFailed || o.Status == strand.StatusDead) && o.Error.Kind != string(strand.ErrMalformed) {
 		o.Task = r.keepTask(t, o.Error)
 	}
 	if t.items != nil {

@@ -63,7 +63,7 @@ func (r *Reader) lost(n, attempts int) bool { return n >= attempts+r.cfg.MaxDeli
 // panics and timeouts, unless the handler said Permanent.
 func retryable(err error, kind string) bool {
 	switch kind {
-	case strand.KindError, strand.KindPanic, strand.KindTimeout:
+	case string(strand.ErrFailed), string(strand.ErrPanic), string(strand.ErrTimeout):
 	default:
 		return false
 	}

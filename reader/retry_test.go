@@ -90,7 +90,7 @@ func TestRetryThenDeadThenReplay(t *testing.T) {
 		t.Fatalf("dead letters %+v", dead)
 	}
 	d := dead[0]
-	if d.ID != h.ID() || d.Func != "fail" || d.Queue != "default" || d.Kind != strand.KindError ||
+	if d.ID != h.ID() || d.Func != "fail" || d.Queue != "default" || d.Kind != string(strand.ErrFailed) ||
 		d.Error != "fail: disk full" || d.Attempts != 3 || d.Failed.IsZero() || d.Seq == 0 {
 		t.Fatalf("dead letter %+v", d)
 	}
@@ -181,11 +181,11 @@ func TestRetryHelpers(t *testing.T) {
 		attempt  int
 		kind     string
 	}{
-		{"permanent", "never", nil, strand.StatusFailed, 1, strand.KindError},
-		{"bad args", "add", []any{"x", 1}, strand.StatusFailed, 1, strand.KindBadArgs},
-		{"unknown func", "nope", nil, strand.StatusFailed, 1, strand.KindUnknownFunc},
-		{"panic", "boom", nil, strand.StatusDead, 3, strand.KindPanic},
-		{"panic, one attempt asked", "boom", []any{writer.MaxAttempts(1)}, strand.StatusFailed, 1, strand.KindPanic},
+		{"permanent", "never", nil, strand.StatusFailed, 1, string(strand.ErrFailed)},
+		{"bad args", "add", []any{"x", 1}, strand.StatusFailed, 1, string(strand.ErrBadArgs)},
+		{"unknown func", "nope", nil, strand.StatusFailed, 1, string(strand.ErrUnknownFunc)},
+		{"panic", "boom", nil, strand.StatusDead, 3, string(strand.ErrPanic)},
+		{"panic, one attempt asked", "boom", []any{writer.MaxAttempts(1)}, strand.StatusFailed, 1, string(strand.ErrPanic)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -202,7 +202,7 @@ func TestRetryHelpers(t *testing.T) {
 				t.Fatal(err)
 			}
 			var te *strand.TaskError
-			if info.Status != tc.status || info.Attempt != tc.attempt || !errors.As(info.Err, &te) || te.Kind != tc.kind {
+			if info.Status != tc.status || info.Attempt != tc.attempt || !errors.As(info.Err, &te) || string(te.Kind) != tc.kind {
 				t.Fatalf("info %+v (error %v), want %s after attempt %d, kind %s", info, info.Err, tc.status, tc.attempt, tc.kind)
 			}
 			if n := len(rs.of(h.ID())); tc.fn != "add" && tc.fn != "nope" && n != tc.attempt {

@@ -174,7 +174,7 @@ func unknown(reg *registry.Registry, fn string) error {
 	if len(names) > 12 {
 		names = append(names[:12], "…")
 	}
-	return &strand.TaskError{Kind: strand.KindUnknownFunc,
+	return &strand.TaskError{Kind: strand.ErrUnknownFunc,
 		Message: fmt.Sprintf("%s: unknown function (this runner runs: %s)", fn, strings.Join(names, ", "))}
 }
 
@@ -184,9 +184,9 @@ func classify(ctx context.Context, c *call, err error) error {
 	cause := context.Cause(ctx)
 	switch {
 	case errors.Is(cause, errCancelledByCaller):
-		return &strand.TaskError{Kind: strand.KindCancelled, Message: c.fn + ": cancelled by caller"}
+		return &strand.TaskError{Kind: strand.ErrCancelled, Message: c.fn + ": cancelled by caller"}
 	case errors.Is(cause, strand.ErrTimeout) && errors.Is(err, context.DeadlineExceeded):
-		return &strand.TaskError{Kind: strand.KindTimeout, Message: fmt.Sprintf("%s: timed out after %v", c.fn, c.timeout)}
+		return &strand.TaskError{Kind: strand.ErrTimeout, Message: fmt.Sprintf("%s: timed out after %v", c.fn, c.timeout)}
 	}
 	return taskError(err)
 }

@@ -135,7 +135,7 @@ func (h *Handle) Cancel(context.Context) error {
 	h.mu.Lock()
 	cancel := h.cancel
 	h.mu.Unlock()
-	if !h.finish(nil, &strand.TaskError{Kind: strand.KindCancelled, Message: h.fn + ": cancelled by caller"}) {
+	if !h.finish(nil, &strand.TaskError{Kind: strand.ErrCancelled, Message: h.fn + ": cancelled by caller"}) {
 		return fmt.Errorf("cancel %s: %w (%s)", h.id, strand.ErrFinished, h.statusNow())
 	}
 	if cancel != nil {
@@ -172,7 +172,7 @@ func (h *Handle) finish(result codec.Raw, err error) bool {
 	h.status, h.result, h.err, h.cancel = strand.StatusCompleted, result, err, nil
 	if err != nil {
 		h.status = strand.StatusFailed
-		if strand.KindOf(err) == strand.KindCancelled {
+		if strand.KindOf(err) == strand.ErrCancelled {
 			h.status = strand.StatusCancelled
 		}
 	}

@@ -69,7 +69,7 @@ func TestItemsOnEveryRunner(t *testing.T) {
 			}
 			got, err = items(ctx, t, h)
 			var te *strand.TaskError
-			if !slices.Equal(got, []int{0, 1}) || !errors.As(err, &te) || te.Kind != strand.KindError || te.Message != "countfail: bad" {
+			if !slices.Equal(got, []int{0, 1}) || !errors.As(err, &te) || te.Kind != strand.ErrFailed || te.Message != "countfail: bad" {
 				t.Errorf("countfail 2: got %v, %v; want [0 1] and countfail: bad", got, err)
 			}
 		})
@@ -105,7 +105,7 @@ func TestCallbacks(t *testing.T) {
 	if _, err := r.Submit(ctx, "countfail", append([]any{1}, cbs...)...); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(got, []int{0}) || ended != nil || strand.KindOf(failed) != strand.KindError {
+	if !slices.Equal(got, []int{0}) || ended != nil || strand.KindOf(failed) != strand.ErrFailed {
 		t.Errorf("countfail 1: items %v, OnEnd %v, OnError %v", got, ended, failed)
 	}
 

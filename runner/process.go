@@ -233,7 +233,7 @@ func RunChild(ctx context.Context, path string, task strand.Task, env *codec.Env
 	if s := strings.TrimSpace(tail.String()); s != "" {
 		msg += "; its output: " + s
 	}
-	return nil, &strand.TaskError{Kind: strand.KindCrashed, Message: msg}
+	return nil, &strand.TaskError{Kind: strand.ErrCrashed, Message: msg}
 }
 
 // ServeChild makes this process a task child when the environment says it

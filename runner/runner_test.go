@@ -81,11 +81,11 @@ func TestSameOnEveryRunner(t *testing.T) {
 		message string // the error's message, or its start with a trailing "…"
 	}{
 		{name: "result", fn: "add", args: []any{2, 3}, want: 5},
-		{name: "bad args", fn: "add", args: []any{"x", 3}, kind: strand.KindBadArgs, message: `add: arg 1: want int, got string "x"`},
-		{name: "arity", fn: "add", args: []any{1}, kind: strand.KindBadArgs, message: "add: want 2 args, got 1"},
-		{name: "unknown func", fn: "nosuch", kind: strand.KindUnknownFunc, message: "nosuch: unknown function…"},
-		{name: "handler error", fn: "fail", args: []any{"boom"}, kind: strand.KindError, message: "fail: boom"},
-		{name: "panic", fn: "boom", kind: strand.KindPanic, message: "boom: panic: kaboom"},
+		{name: "bad args", fn: "add", args: []any{"x", 3}, kind: string(strand.ErrBadArgs), message: `add: arg 1: want int, got string "x"`},
+		{name: "arity", fn: "add", args: []any{1}, kind: string(strand.ErrBadArgs), message: "add: want 2 args, got 1"},
+		{name: "unknown func", fn: "nosuch", kind: string(strand.ErrUnknownFunc), message: "nosuch: unknown function…"},
+		{name: "handler error", fn: "fail", args: []any{"boom"}, kind: string(strand.ErrFailed), message: "fail: boom"},
+		{name: "panic", fn: "boom", kind: string(strand.ErrPanic), message: "boom: panic: kaboom"},
 	}
 	for _, rc := range runners {
 		t.Run(rc.name, func(t *testing.T) {
@@ -120,7 +120,7 @@ func TestSameOnEveryRunner(t *testing.T) {
 					continue
 				}
 				prefix, isPrefix := strings.CutSuffix(c.message, "…")
-				if te.Kind != c.kind || (isPrefix && !strings.HasPrefix(te.Message, prefix)) || (!isPrefix && te.Message != c.message) {
+				if string(te.Kind) != c.kind || (isPrefix && !strings.HasPrefix(te.Message, prefix)) || (!isPrefix && te.Message != c.message) {
 					t.Errorf("%s: got kind %q message %q; want %q %q", c.name, te.Kind, te.Message, c.kind, c.message)
 				}
 				if st != strand.StatusFailed {
@@ -176,7 +176,7 @@ func TestTypedRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := hf.Result(ctx); strand.KindOf(err) != strand.KindError {
+			if _, err := hf.Result(ctx); strand.KindOf(err) != strand.ErrFailed {
 				t.Errorf("fail: got %v", err)
 			}
 		})

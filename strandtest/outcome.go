@@ -56,7 +56,7 @@ func WaitOutcome(t testing.TB, h strand.Handle, timeout time.Duration) *Outcome 
 		out.Attempt, out.Worker, out.Items = o.Attempt, o.Worker, o.Items
 		out.format, out.result = f, o.Result
 		if out.Err == nil && o.Status != strand.StatusCompleted {
-			out.Err = &strand.TaskError{Kind: string(o.Status), Message: "task " + h.ID() + " " + string(o.Status)}
+			out.Err = &strand.TaskError{Kind: strand.Kind(o.Status), Message: "task " + h.ID() + " " + string(o.Status)}
 		}
 		return out
 	}

@@ -224,14 +224,14 @@ func (res *WorkResult) finish(taskCtx, parent context.Context, err error, attemp
 	name := res.Task.Func
 	switch cause := context.Cause(taskCtx); {
 	case errors.Is(cause, strand.ErrTimeout) && errors.Is(err, context.DeadlineExceeded):
-		err = &strand.TaskError{Kind: strand.KindTimeout, Message: fmt.Sprintf("%s: timed out after %v", name, timeout)}
+		err = &strand.TaskError{Kind: strand.ErrTimeout, Message: fmt.Sprintf("%s: timed out after %v", name, timeout)}
 	case parent.Err() != nil && errors.Is(err, parent.Err()):
-		err = &strand.TaskError{Kind: strand.KindCancelled, Message: name + ": cancelled by caller"}
+		err = &strand.TaskError{Kind: strand.ErrCancelled, Message: name + ": cancelled by caller"}
 	}
 	info := codec.ErrorInfoOf(err)
 	var pe *strand.PermanentError
 	res.Retryable = !errors.As(err, &pe) &&
-		(info.Kind == strand.KindError || info.Kind == strand.KindPanic || info.Kind == strand.KindTimeout)
+		(strand.Kind(info.Kind) == strand.ErrFailed || strand.Kind(info.Kind) == strand.ErrPanic || strand.Kind(info.Kind) == strand.ErrTimeout)
 	var re *strand.RetryError
 	if errors.As(err, &re) {
 		res.RetryAfter = re.After
@@ -239,7 +239,7 @@ func (res *WorkResult) finish(taskCtx, parent context.Context, err error, attemp
 	res.Err = info.Err()
 	res.Status = strand.StatusFailed
 	switch {
-	case info.Kind == strand.KindCancelled:
+	case strand.Kind(info.Kind) == strand.ErrCancelled:
 		res.Status = strand.StatusCancelled
 	case attempts > 1 && res.Retryable && res.Task.Attempt < attempts:
 		res.Status = strand.StatusRetrying

@@ -115,28 +115,28 @@ func TestRunInlineFailures(t *testing.T) {
 		retryAfter time.Duration
 	}{
 		{"bad args", func(a int) int { return a }, strandtest.Inline{Args: []any{"x"}},
-			strand.StatusFailed, strand.KindBadArgs, `handler: arg 1: want int, got string "x"`, false, 0},
+			strand.StatusFailed, string(strand.ErrBadArgs), `handler: arg 1: want int, got string "x"`, false, 0},
 		{"error", func() error { return boom }, strandtest.Inline{},
-			strand.StatusFailed, strand.KindError, "handler: boom", true, 0},
+			strand.StatusFailed, string(strand.ErrFailed), "handler: boom", true, 0},
 		{"error retried", func() error { return boom }, strandtest.Inline{MaxAttempts: 3},
-			strand.StatusRetrying, strand.KindError, "handler: boom", true, 0},
+			strand.StatusRetrying, string(strand.ErrFailed), "handler: boom", true, 0},
 		{"error on the last attempt", func() error { return boom }, strandtest.Inline{MaxAttempts: 3, Task: strand.Task{Attempt: 3}},
-			strand.StatusDead, strand.KindError, "handler: boom", true, 0},
+			strand.StatusDead, string(strand.ErrFailed), "handler: boom", true, 0},
 		{"permanent", func() error { return strand.Permanent(boom) }, strandtest.Inline{MaxAttempts: 3},
-			strand.StatusFailed, strand.KindError, "handler: boom", false, 0},
+			strand.StatusFailed, string(strand.ErrFailed), "handler: boom", false, 0},
 		{"retry after", func() error { return strand.Retry(boom, time.Minute) }, strandtest.Inline{MaxAttempts: 2},
-			strand.StatusRetrying, strand.KindError, "handler: boom", true, time.Minute},
+			strand.StatusRetrying, string(strand.ErrFailed), "handler: boom", true, time.Minute},
 		{"panic", func() { panic("oops") }, strandtest.Inline{},
-			strand.StatusFailed, strand.KindPanic, "handler: panic: oops", true, 0},
+			strand.StatusFailed, string(strand.ErrPanic), "handler: panic: oops", true, 0},
 		{"timeout", func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }, strandtest.Inline{Timeout: 20 * time.Millisecond},
-			strand.StatusFailed, strand.KindTimeout, "handler: timed out after 20ms", true, 0},
+			strand.StatusFailed, string(strand.ErrTimeout), "handler: timed out after 20ms", true, 0},
 		{"unencodable result", func() any { return func() {} }, strandtest.Inline{Task: strand.Task{Func: "f"}},
-			strand.StatusFailed, strand.KindError, "f: encode result func()", false, 0},
+			strand.StatusFailed, string(strand.ErrFailed), "f: encode result func()", false, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := strandtest.RunInline(t, ctx, tc.fn, tc.in)
 			var te *strand.TaskError
-			if !errors.As(res.Err, &te) || te.Kind != tc.kind || !strings.HasPrefix(te.Message, tc.msg) ||
+			if !errors.As(res.Err, &te) || string(te.Kind) != tc.kind || !strings.HasPrefix(te.Message, tc.msg) ||
 				res.Status != tc.status || res.Retryable != tc.retryable || res.RetryAfter != tc.retryAfter {
 				t.Fatalf("%+v: %#v", res, res.Err)
 			}

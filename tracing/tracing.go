@@ -131,7 +131,7 @@ func Reader(opts ...Option) reader.Middleware {
 			defer span.End()
 			v, err := next(ctx, call)
 			if err != nil {
-				kind := strand.KindOf(err)
+				kind := string(strand.KindOf(err))
 				span.SetAttributes(AttrOutcome.String(kind), AttrErrorKind.String(kind))
 				span.RecordError(err)
 				span.SetStatus(codes.Error, err.Error())

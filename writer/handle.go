@@ -281,7 +281,7 @@ func (h *Handle) Result(ctx context.Context, out any) error {
 		if o.Error != nil {
 			return o.Error.Err()
 		}
-		return &strand.TaskError{Kind: string(o.Status), Message: fmt.Sprintf("task %s %s", h.id, o.Status)}
+		return &strand.TaskError{Kind: strand.Kind(o.Status), Message: fmt.Sprintf("task %s %s", h.id, o.Status)}
 	}
 	if out == nil || o.Result.IsNil() {
 		return nil

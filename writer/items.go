@@ -107,7 +107,7 @@ func (h *Handle) Stream(ctx context.Context, cb Callbacks) error {
 		if o.Error != nil {
 			return fail(o.Error.Err())
 		}
-		return fail(&strand.TaskError{Kind: string(o.Status), Message: fmt.Sprintf("task %s %s", h.id, o.Status)})
+		return fail(&strand.TaskError{Kind: strand.Kind(o.Status), Message: fmt.Sprintf("task %s %s", h.id, o.Status)})
 	}
 	if cb.OnEnd != nil {
 		cb.OnEnd(o)

@@ -87,7 +87,7 @@ func errorInfo(err error) *codec.ErrorInfo {
 	}
 	var te *strand.TaskError
 	if errors.As(err, &te) {
-		return &codec.ErrorInfo{Kind: te.Kind, Message: te.Message}
+		return &codec.ErrorInfo{Kind: string(te.Kind), Message: te.Message}
 	}
 	return codec.ErrorInfoOf(err)
 }

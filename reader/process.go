@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/strand-run/strand/internal/taskctx"
 	"strings"
 	"sync"
 	"time"
@@ -171,7 +172,7 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 		taskCtx, stop = context.WithTimeoutCause(taskCtx, timeout, strand.ErrTimeout)
 		defer stop()
 	}
-	taskCtx = strand.WithTask(taskCtx, strand.Task{
+	taskCtx = taskctx.WithTask(taskCtx, strand.Task{
 		ID: id, Func: env.Func, Queue: queue, Attempt: t.attempt, Worker: r.cfg.WorkerID, Meta: env.Meta,
 	})
 
@@ -185,7 +186,7 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 	}
 	sw := r.newStateWriter(t, running)
 	defer sw.stop()
-	taskCtx = strand.WithProgress(taskCtx, sw.progress)
+	taskCtx = taskctx.WithProgress(taskCtx, sw.progress)
 	var stateTimer *time.Timer
 	if r.cfg.RunningAfter < 0 {
 		sw.write()

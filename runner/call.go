@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/strand-run/strand/internal/taskctx"
 	"strings"
 	"time"
 
@@ -151,7 +152,7 @@ func execute(ctx context.Context, reg *registry.Registry, c *call, task strand.T
 		ctx, stop = context.WithTimeoutCause(ctx, c.timeout, strand.ErrTimeout)
 		defer stop()
 	}
-	v, err := f.Call(strand.WithTask(ctx, task), c.format, c.args, c.kwargs)
+	v, err := f.Call(taskctx.WithTask(ctx, task), c.format, c.args, c.kwargs)
 	if err != nil {
 		return nil, classify(ctx, c, err)
 	}

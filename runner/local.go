@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"github.com/strand-run/strand/internal/taskctx"
 	"sync"
 
 	strand "github.com/strand-run/strand"
@@ -30,7 +31,7 @@ func (r *InlineRunner) Submit(ctx context.Context, fn string, args ...any) (stra
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	h.start(cancel)
-	ctx = strand.WithProgress(ctx, h.report)
+	ctx = taskctx.WithProgress(ctx, h.report)
 	res, err := execute(ctx, r.reg, c, strand.Task{ID: c.id, Func: fn, Attempt: 1, Worker: "inline"}, h.emit)
 	h.finish(res, err)
 	h.end()
@@ -82,7 +83,7 @@ func (p *PoolRunner) Submit(_ context.Context, fn string, args ...any) (strand.H
 		if !h.start(cancel) {
 			return
 		}
-		ctx = strand.WithProgress(ctx, h.report)
+		ctx = taskctx.WithProgress(ctx, h.report)
 		res, err := execute(ctx, p.reg, c, strand.Task{ID: c.id, Func: fn, Attempt: 1, Worker: "pool"}, h.emit)
 		h.finish(res, err)
 	}()

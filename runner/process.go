@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/strand-run/strand/internal/taskctx"
 	"io"
 	"os"
 	"os/exec"
@@ -110,7 +111,7 @@ func (p *ProcessRunner) Submit(_ context.Context, fn string, args ...any) (stran
 		}
 		env := &codec.Envelope{V: codec.Version, ID: c.id, Func: fn, Args: c.args, Kwargs: c.kwargs,
 			TimeoutMS: c.timeout.Milliseconds()}
-		ctx = strand.WithProgress(ctx, h.report)
+		ctx = taskctx.WithProgress(ctx, h.report)
 		res, err := RunChild(ctx, p.cfg.Path, strand.Task{ID: c.id, Func: fn, Attempt: 1, Worker: "process"},
 			env, c.format, h.emit, p.cfg.Env...)
 		if err != nil {
@@ -282,7 +283,7 @@ func serveChild(reg *registry.Registry) int {
 		defer wmu.Unlock()
 		return writeFrame(out, f, &childFrame{Item: raw})
 	}
-	ctx := strand.WithProgress(context.Background(), func(done, total int64, note string) {
+	ctx := taskctx.WithProgress(context.Background(), func(done, total int64, note string) {
 		wmu.Lock()
 		defer wmu.Unlock()
 		_ = writeFrame(out, f, &childFrame{Progress: &codec.Progress{Done: done, Total: total, Note: note}})

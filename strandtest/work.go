@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/strand-run/strand/internal/taskctx"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -139,9 +140,9 @@ func RunInline(t testing.TB, ctx context.Context, fn any, in Inline) *WorkResult
 		taskCtx, stop = context.WithTimeoutCause(taskCtx, in.Timeout, strand.ErrTimeout)
 		defer stop()
 	}
-	taskCtx = strand.WithTask(taskCtx, task)
+	taskCtx = taskctx.WithTask(taskCtx, task)
 	var mu sync.Mutex
-	taskCtx = strand.WithProgress(taskCtx, func(done, total int64, note string) {
+	taskCtx = taskctx.WithProgress(taskCtx, func(done, total int64, note string) {
 		mu.Lock()
 		res.Progress = append(res.Progress, Progress{Done: done, Total: total, Note: note})
 		mu.Unlock()
@@ -229,10 +230,10 @@ func (res *WorkResult) finish(taskCtx, parent context.Context, err error, attemp
 		err = &strand.TaskError{Kind: strand.ErrCancelled, Message: name + ": cancelled by caller"}
 	}
 	info := codec.ErrorInfoOf(err)
-	var pe *strand.PermanentError
+	var pe *taskctx.PermanentError
 	res.Retryable = !errors.As(err, &pe) &&
 		(strand.Kind(info.Kind) == strand.ErrFailed || strand.Kind(info.Kind) == strand.ErrPanic || strand.Kind(info.Kind) == strand.ErrTimeout)
-	var re *strand.RetryError
+	var re *taskctx.RetryError
 	if errors.As(err, &re) {
 		res.RetryAfter = re.After
 	}

@@ -40,6 +40,7 @@ func functions() *registry.Registry {
 	})
 	reg.MustRegister("deaf", func(ms int) { time.Sleep(time.Duration(ms) * time.Millisecond) })
 	reg.MustRegister("task", func(ctx context.Context) strand.Task { t, _ := strand.TaskFrom(ctx); return t })
+	reg.MustRegister("meta", func(ctx context.Context, k string) string { t, _ := strand.TaskFrom(ctx); return t.Meta[k] })
 	reg.MustRegister("exit", func(code int) {
 		os.Stderr.WriteString("leaving now\n")
 		os.Exit(code)

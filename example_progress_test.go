@@ -23,8 +23,7 @@ func ExampleProgress() {
 	})
 	strand.Progress(context.Background(), 1, 1, "outside a task it does nothing")
 
-	h, err := runner.Inline(reg).Submit(context.Background(), "work", 3,
-		runner.OnProgress(func(p codec.Progress) { fmt.Printf("%d/%d %s\n", p.Done, p.Total, p.Note) }))
+	h, err := runner.Inline(reg).Submit(context.Background(), "work", []any{3, runner.OnProgress(func(p codec.Progress) { fmt.Printf("%d/%d %s\n", p.Done, p.Total, p.Note) })})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -6,7 +6,6 @@ import (
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/runner"
-	"github.com/strand-run/strand/writer"
 )
 
 // A typed task gives compile-time types to both sides of a call by name:
@@ -70,7 +69,7 @@ func ExampleTaskFrom() {
 
 	_, ok := strand.TaskFrom(ctx)
 	fmt.Println("outside a task:", ok)
-	h, err := env.Writer.Submit(ctx, "whoami", writer.ID("report-7"), writer.Meta(map[string]string{"user": "ann"}))
+	h, err := env.Writer.Submit(ctx, "whoami", nil, strand.ID("report-7"), strand.Meta(map[string]string{"user": "ann"}))
 	if err != nil {
 		fmt.Println(err)
 		return

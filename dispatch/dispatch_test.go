@@ -168,7 +168,7 @@ func TestWaitUntilThenCancelRest(t *testing.T) {
 	// A new worker takes the queue in order: once a task submitted after the
 	// cancels has run, every cancelled one has been passed over.
 	worker(t, srv, reg, reader.Config{Concurrency: 1})
-	h, err := w.Submit(ctx, "step", -1)
+	h, err := w.Submit(ctx, "step", []any{-1})
 	if err != nil {
 		t.Fatal(err)
 	}

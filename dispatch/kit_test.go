@@ -22,7 +22,7 @@ func TestDispatchSubmitsThroughTheWriter(t *testing.T) {
 	defer cancel()
 	calls := []writer.Call{
 		{Func: "mul", Args: []any{2, 3}},
-		{Func: "mul", Args: []any{4, 5, writer.ID("mul-4-5"), writer.Meta(map[string]string{"batch": "b1"})}},
+		{Func: "mul", Args: []any{4, 5, strand.ID("mul-4-5"), strand.Meta(map[string]string{"batch": "b1"})}},
 	}
 	g, err := dispatch.New(env.Writer).Submit(ctx, calls)
 	if err != nil {

@@ -156,15 +156,15 @@ func TestOptions(t *testing.T) {
 			}
 
 			for name, o := range map[string]strand.Option{
-				"At":       strand.At(time.Now().Add(time.Hour)),
-				"After":    strand.After(time.Minute),
-				"Unique":   strand.Unique("k", time.Minute),
-				"Debounce": strand.Debounce("k", time.Minute),
-				"Key":      strand.Key("k"),
-				"Fair":     strand.Fair(),
-				"Priority": strand.Priority("high"),
-				"TimeZone": strand.TimeZone("Europe/Paris"),
-				"bad ID":   strand.ID("no spaces"),
+				"At":          strand.At(time.Now().Add(time.Hour)),
+				"After":       strand.After(time.Minute),
+				"Unique":      strand.Unique("k", time.Minute),
+				"Debounce":    strand.Debounce("k", time.Minute),
+				"Key":         strand.Key("k"),
+				"Fair":        strand.Fair(),
+				"Priority":    strand.Priority("high"),
+				"TimeZone":    strand.TimeZone("Europe/Paris"),
+				"bad ID":      strand.ID("no spaces"),
 				"bad Timeout": strand.Timeout(-time.Second),
 			} {
 				if _, err := r.Submit(ctx, "add", []any{1, 2}, o); !errors.Is(err, strand.ErrBadOption) {

@@ -12,7 +12,6 @@ import (
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/scratch"
 	"github.com/strand-run/strand/strandtest"
-	"github.com/strand-run/strand/writer"
 )
 
 // RunInline ends each handler as a real worker does: the same status, the
@@ -73,12 +72,12 @@ func TestRunInlineAsAWorker(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			opts := []any{}
 			if c.kwargs != nil {
-				opts = append(opts, writer.Kwargs(c.kwargs))
+				opts = append(opts, strand.Kwargs(c.kwargs))
 			}
 			if c.timeout > 0 {
-				opts = append(opts, writer.Timeout(c.timeout))
+				opts = append(opts, strand.Timeout(c.timeout))
 			}
-			h, err := env.Writer.Submit(ctx, c.name, append(append([]any{}, c.args...), opts...)...)
+			h, err := env.Writer.Submit(ctx, c.name, []any{append(append([]any{}, c.args...), opts...)})
 			if err != nil {
 				t.Fatal(err)
 			}

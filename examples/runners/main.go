@@ -71,7 +71,7 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 
 	// A task that kills its process fails alone on the process runner.
-	h, err := proc.Submit(ctx, "crash")
+	h, err := proc.Submit(ctx, "crash", nil)
 	if err != nil {
 		return err
 	}

@@ -2,10 +2,10 @@ package strand_test
 
 import (
 	"context"
-	"github.com/strand-run/strand/internal/taskctx"
 	"testing"
 
 	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/internal/taskctx"
 )
 
 func TestProgress(t *testing.T) {

@@ -3,12 +3,12 @@ package strand_test
 import (
 	"errors"
 	"fmt"
-	"github.com/strand-run/strand/internal/taskctx"
 	"io"
 	"testing"
 	"time"
 
 	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/internal/taskctx"
 )
 
 func TestRetryAndPermanent(t *testing.T) {

@@ -1,7 +1,6 @@
 package reader
 
 import (
-	"github.com/strand-run/strand/internal/taskctx"
 	"sync"
 	"time"
 

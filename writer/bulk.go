@@ -128,11 +128,11 @@ func (w *Writer) Act(ctx context.Context, a Action, targets []Target) ([]ActResu
 
 func (w *Writer) act(ctx context.Context, a Action, t Target) ActResult {
 	res := ActResult{Target: t}
-	var opts []Option
+	var opts []strand.Option
 	if t.Queue != "" {
-		opts = append(opts, Queue(t.Queue))
+		opts = append(opts, strand.Queue(t.Queue))
 	}
-	h, err := w.Open(t.ID, opts...)
+	h, err := w.open(t.ID, opts)
 	if err != nil {
 		res.Err = err
 		return res

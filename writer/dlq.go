@@ -49,7 +49,7 @@ func deadTask(d *broker.DeadLetter) DeadTask {
 // Replay submits the dead task id again as a fresh task: the same call and
 // options under a new id, with meta replay_of=<id>, and removes its dead
 // letter. It returns strand.ErrNotFound if no dead letter has that id.
-func (w *Writer) Replay(ctx context.Context, id string) (*Handle, error) {
+func (w *Writer) Replay(ctx context.Context, id string) (*handle, error) {
 	var found *broker.DeadLetter
 	errFound := errors.New("found")
 	err := w.b.DeadLetters(ctx, func(d *broker.DeadLetter) error {
@@ -70,8 +70,8 @@ func (w *Writer) Replay(ctx context.Context, id string) (*Handle, error) {
 
 // ReplayAll replays every dead letter, as Replay does, and returns the
 // new tasks' handles. It stops at the first error.
-func (w *Writer) ReplayAll(ctx context.Context) ([]*Handle, error) {
-	var hs []*Handle
+func (w *Writer) ReplayAll(ctx context.Context) ([]*handle, error) {
+	var hs []*handle
 	err := w.b.DeadLetters(ctx, func(d *broker.DeadLetter) error {
 		h, err := w.replay(ctx, d)
 		if err != nil {
@@ -84,7 +84,7 @@ func (w *Writer) ReplayAll(ctx context.Context) ([]*Handle, error) {
 }
 
 // replay re-submits a dead letter's envelope under a new id and deletes it.
-func (w *Writer) replay(ctx context.Context, d *broker.DeadLetter) (*Handle, error) {
+func (w *Writer) replay(ctx context.Context, d *broker.DeadLetter) (*handle, error) {
 	old := d.ID
 	f, err := d.Format()
 	if err != nil {
@@ -116,7 +116,7 @@ func (w *Writer) replay(ctx context.Context, d *broker.DeadLetter) (*Handle, err
 	if err := w.b.DeleteDeadLetter(ctx, d.Seq); err != nil {
 		return nil, fmt.Errorf("replay %s: submitted as %s, but its dead letter stays: %w", old, env.ID, err)
 	}
-	return &Handle{w: w, id: env.ID, queue: env.Queue, fn: env.Func}, nil
+	return &handle{w: w, id: env.ID, queue: env.Queue, fn: env.Func}, nil
 }
 
 // submitEnvelope queues an envelope made elsewhere (a replayed dead letter).

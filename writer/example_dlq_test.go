@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/strand-run/strand"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -24,7 +25,7 @@ func ExampleWriter_Replay() {
 		},
 	})
 	ctx := context.Background()
-	h, err := env.Writer.Submit(ctx, "export", "q3", writer.ID("export-q3"), writer.MaxAttempts(2))
+	h, err := env.Writer.Submit(ctx, "export", []any{"q3"}, strand.ID("export-q3"), strand.MaxAttempts(2))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -52,7 +53,7 @@ func ExampleWriter_Replay() {
 	var s string
 	fmt.Println(again.Result(ctx, &s), s)
 
-	fmt.Println(h.Purge(ctx)) // the dead task's records go; its id is free
+	fmt.Println(h.(interface{ Purge(context.Context) error }).Purge(ctx)) // the dead task's records go; its id is free
 	st, _ = h.Status(ctx)
 	fmt.Println(st)
 	// Output:

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/writer"
 )
 
 type resizeOpts struct {
@@ -25,8 +24,7 @@ func ExampleHandle_Result() {
 		},
 	})
 	ctx := context.Background()
-	h, err := env.Writer.Submit(ctx, "resize", "cat.png",
-		writer.Kwargs(resizeOpts{Width: 640, Mode: "fit"}), writer.Timeout(10*time.Second))
+	h, err := env.Writer.Submit(ctx, "resize", []any{"cat.png"}, strand.Kwargs(resizeOpts{Width: 640, Mode: "fit"}), strand.Timeout(10*time.Second))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -39,7 +37,7 @@ func ExampleHandle_Result() {
 	fmt.Println(s)
 
 	// Kwargs may be a map; unknown ones fail the task, never retried.
-	h, _ = env.Writer.Submit(ctx, "resize", "cat.png", writer.Kwargs(map[string]any{"height": 480}))
+	h, _ = env.Writer.Submit(ctx, "resize", []any{"cat.png"}, strand.Kwargs(map[string]any{"height": 480}))
 	err = h.Result(ctx, &s)
 	fmt.Println(errors.Is(err, strand.ErrBadArgs), err)
 	// Output:
@@ -61,7 +59,7 @@ func ExampleTimeout() {
 		},
 	})
 	ctx := context.Background()
-	h, err := env.Writer.Submit(ctx, "nap", 60_000, writer.Timeout(50*time.Millisecond))
+	h, err := env.Writer.Submit(ctx, "nap", []any{60_000}, strand.Timeout(50*time.Millisecond))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -84,7 +82,7 @@ func ExampleHandle_Cancel() {
 		},
 	})
 	ctx := context.Background()
-	h, err := env.Writer.Submit(ctx, "wait_forever")
+	h, err := env.Writer.Submit(ctx, "wait_forever", nil)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -107,11 +105,11 @@ func ExampleHandle_Cancel() {
 func ExampleID() {
 	env := exampleStrand.With(map[string]any{"invoice": func(n int) string { return fmt.Sprint("invoice #", n) }})
 	ctx := context.Background()
-	if _, err := env.Writer.Submit(ctx, "invoice", 7, writer.ID("invoice-7")); err != nil {
+	if _, err := env.Writer.Submit(ctx, "invoice", []any{7}, strand.ID("invoice-7")); err != nil {
 		fmt.Println(err)
 		return
 	}
-	h, err := env.Writer.Submit(ctx, "invoice", 7, writer.ID("invoice-7"))
+	h, err := env.Writer.Submit(ctx, "invoice", []any{7}, strand.ID("invoice-7"))
 	fmt.Println(errors.Is(err, strand.ErrDuplicate), h.ID())
 
 	h, _ = env.Writer.Open("invoice-7")
@@ -127,7 +125,7 @@ func ExampleID() {
 func ExampleHandle_Info() {
 	env := exampleStrand.With(map[string]any{"ping": func() string { return "pong" }})
 	ctx := context.Background()
-	h, err := env.Writer.Submit(ctx, "ping", writer.Meta(map[string]string{"tenant": "acme"}))
+	h, err := env.Writer.Submit(ctx, "ping", nil, strand.Meta(map[string]string{"tenant": "acme"}))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -142,9 +140,6 @@ func ExampleHandle_Info() {
 		return
 	}
 	fmt.Println(info.Status, info.Func, info.Queue, info.Attempt, info.Meta["tenant"], !info.Finished.IsZero())
-	ready, _ := h.Ready(ctx)
-	fmt.Println(ready)
 	// Output:
 	// completed ping default 1 acme true
-	// true
 }

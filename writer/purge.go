@@ -17,7 +17,7 @@ var ErrNotFinished = errors.New("strand: task not finished")
 // id is free again at once. A task without an outcome, or cancelled and
 // still waiting in its queue to be skipped, is refused with ErrNotFinished
 // (cancel it first), an unknown one with strand.ErrNotFound.
-func (h *Handle) Purge(ctx context.Context) error {
+func (h *handle) Purge(ctx context.Context) error {
 	o, _, err := h.outcome(ctx)
 	if err != nil {
 		return err

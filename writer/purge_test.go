@@ -20,11 +20,11 @@ func TestPurge(t *testing.T) {
 	}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	h, err := env.Writer.Submit(ctx, "add", 1, 2, writer.ID("purge-me"))
+	h, err := env.Writer.Submit(ctx, "add", []any{1, 2}, strand.ID("purge-me"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Purge(ctx); !errors.Is(err, writer.ErrNotFinished) {
+	if err := admin(h).Purge(ctx); !errors.Is(err, writer.ErrNotFinished) {
 		t.Fatalf("purge of a pending task: %v", err)
 	}
 	if err := env.StartWorker(ctx, reader.Config{Concurrency: 2}); err != nil {
@@ -33,13 +33,22 @@ func TestPurge(t *testing.T) {
 	if err := h.Result(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Purge(ctx); err != nil {
+	if err := admin(h).Purge(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if st, err := h.Status(ctx); err != nil || st != strand.StatusUnknown {
 		t.Fatalf("status after purge: %s %v", st, err)
 	}
-	if err := h.Purge(ctx); !errors.Is(err, strand.ErrNotFound) {
+	if err := admin(h).Purge(ctx); !errors.Is(err, strand.ErrNotFound) {
 		t.Fatalf("second purge: %v", err)
 	}
 }
+
+// admin is the admin side of a writer's handles, which moves to package
+// inspect.
+type adminHandle interface {
+	Purge(ctx context.Context) error
+	Resubmit(ctx context.Context) (strand.Handle, error)
+}
+
+func admin(h strand.Handle) adminHandle { return h.(adminHandle) }

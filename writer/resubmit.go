@@ -28,7 +28,7 @@ var ErrNotRetryable = errors.New("strand: task cannot be resubmitted")
 // stays as it is. A task that has not failed, or whose outcome keeps no
 // envelope (written by a worker older than this field, or too large), is
 // refused with ErrNotRetryable.
-func (h *Handle) Resubmit(ctx context.Context) (*Handle, error) {
+func (h *handle) Resubmit(ctx context.Context) (strand.Handle, error) {
 	o, f, err := h.outcome(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("resubmit %s: %w", h.id, err)
@@ -41,8 +41,11 @@ func (h *Handle) Resubmit(ctx context.Context) (*Handle, error) {
 	}
 	if o.Status == strand.StatusDead {
 		nh, err := h.w.Replay(ctx, h.id)
-		if err == nil || !errors.Is(err, strand.ErrNotFound) {
-			return nh, err
+		if err == nil {
+			return nh, nil
+		}
+		if !errors.Is(err, strand.ErrNotFound) {
+			return nil, err
 		}
 	}
 	if o.Task.IsNil() {
@@ -66,5 +69,5 @@ func (h *Handle) Resubmit(ctx context.Context) (*Handle, error) {
 	if err := h.w.submitEnvelope(ctx, env, f); err != nil {
 		return nil, fmt.Errorf("resubmit %s: %w", h.id, err)
 	}
-	return &Handle{w: h.w, id: env.ID, queue: env.Queue, fn: env.Func}, nil
+	return &handle{w: h.w, id: env.ID, queue: env.Queue, fn: env.Func}, nil
 }

@@ -39,14 +39,14 @@ func TestResubmit(t *testing.T) {
 	if err := env.StartWorker(ctx, reader.Config{Concurrency: 1, RetryBase: time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
-	h, err := env.Writer.Submit(ctx, "div", 6, 0, writer.Meta(map[string]string{"tenant": "acme"}), writer.Queue("default"))
+	h, err := env.Writer.Submit(ctx, "div", []any{6, 0}, strand.Meta(map[string]string{"tenant": "acme"}), strand.Queue("default"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := h.Result(ctx, nil); err == nil {
 		t.Fatal("div by zero completed")
 	}
-	nh, err := h.Resubmit(ctx)
+	nh, err := admin(h).Resubmit(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,14 +57,14 @@ func TestResubmit(t *testing.T) {
 	if err := nh.Result(ctx, nil); err == nil {
 		t.Fatalf("the same args fail the same way: %v", err)
 	}
-	ok, _ := env.Writer.Submit(ctx, "div", 6, 3)
+	ok, _ := env.Writer.Submit(ctx, "div", []any{6, 3})
 	if err := ok.Result(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ok.Resubmit(ctx); !errors.Is(err, writer.ErrNotRetryable) {
+	if _, err := admin(ok).Resubmit(ctx); !errors.Is(err, writer.ErrNotRetryable) {
 		t.Fatalf("resubmit of a completed task: %v", err)
 	}
-	dead, _ := env.Writer.Submit(ctx, "flaky", 7, writer.MaxAttempts(2))
+	dead, _ := env.Writer.Submit(ctx, "flaky", []any{7}, strand.MaxAttempts(2))
 	if err := dead.Result(ctx, nil); err == nil {
 		t.Fatal("flaky completed")
 	}
@@ -72,7 +72,7 @@ func TestResubmit(t *testing.T) {
 		t.Fatalf("flaky: %s", st)
 	}
 	flaky.Store(false)
-	again, err := dead.Resubmit(ctx)
+	again, err := admin(dead).Resubmit(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

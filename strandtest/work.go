@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/strand-run/strand/internal/taskctx"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/taskctx"
 	"github.com/strand-run/strand/registry"
 )
 
@@ -39,12 +39,6 @@ type Inline struct {
 	JSON bool
 }
 
-// Progress is one report of strand.Progress made by the handler.
-type Progress struct {
-	Done, Total int64
-	Note        string
-}
-
 // WorkResult is what an inline run produced, as a worker would have
 // recorded it.
 type WorkResult struct {
@@ -63,7 +57,7 @@ type WorkResult struct {
 	RetryAfter time.Duration
 	// Progress holds every progress report, in order (a worker stores
 	// them throttled; here none is dropped).
-	Progress []Progress
+	Progress []strand.Report
 
 	format codec.Format
 	result codec.Raw
@@ -144,7 +138,7 @@ func RunInline(t testing.TB, ctx context.Context, fn any, in Inline) *WorkResult
 	var mu sync.Mutex
 	taskCtx = taskctx.WithProgress(taskCtx, func(done, total int64, note string) {
 		mu.Lock()
-		res.Progress = append(res.Progress, Progress{Done: done, Total: total, Note: note})
+		res.Progress = append(res.Progress, strand.Report{Done: done, Total: total, Note: note, At: time.Now()})
 		mu.Unlock()
 	})
 
@@ -266,21 +260,6 @@ func (res *WorkResult) Decode(t testing.TB, out any) {
 	}
 }
 
-// NumItems is the number of items an iterator handler produced.
-func (res *WorkResult) NumItems() int { return len(res.items) }
-
-// DecodeItem decodes item i (from 0) into out, a pointer, failing the
-// test if there is no such item or it does not fit out.
-func (res *WorkResult) DecodeItem(t testing.TB, i int, out any) {
-	t.Helper()
-	if i < 0 || i >= len(res.items) {
-		t.Fatalf("strandtest: %s produced %d items, no item %d", res.Task.Func, len(res.items), i)
-	}
-	if err := codec.DecodeValue(res.format, res.items[i], out, false); err != nil {
-		t.Fatalf("strandtest: %s: decode item %d into %T: %v", res.Task.Func, i, out, err)
-	}
-}
-
 // Items decodes every item of res as a T, failing the test on an item that
 // does not fit.
 //
@@ -290,7 +269,9 @@ func Items[T any](t testing.TB, res *WorkResult) []T {
 	t.Helper()
 	out := make([]T, len(res.items))
 	for i := range res.items {
-		res.DecodeItem(t, i, &out[i])
+		if err := codec.DecodeValue(res.format, res.items[i], &out[i], false); err != nil {
+			t.Fatalf("strandtest: %s: decode item %d into %T: %v", res.Task.Func, i, &out[i], err)
+		}
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -61,8 +62,15 @@ func TestRunInlineTaskContext(t *testing.T) {
 		if s != "3×10 by ann" || !reflect.DeepEqual(seen, want) || !reflect.DeepEqual(res.Task, want) {
 			t.Fatalf("json %v: %q, saw %+v", json, s, seen)
 		}
-		wantP := []strandtest.Progress{{1, 3, "step 1"}, {2, 3, "step 2"}, {3, 3, "step 3"}}
-		if !reflect.DeepEqual(res.Progress, wantP) {
+		wantP := []strand.Report{{Done: 1, Total: 3, Note: "step 1"}, {Done: 2, Total: 3, Note: "step 2"}, {Done: 3, Total: 3, Note: "step 3"}}
+		got := slices.Clone(res.Progress)
+		for i := range got {
+			if got[i].At.IsZero() {
+				t.Fatalf("report %d has no time", i)
+			}
+			got[i].At = time.Time{}
+		}
+		if !reflect.DeepEqual(got, wantP) {
 			t.Fatalf("progress %+v", res.Progress)
 		}
 	}
@@ -88,15 +96,10 @@ func TestRunInlineItems(t *testing.T) {
 		t.Fatalf("items %v, %+v", got, res)
 	}
 	res = strandtest.Work(t, context.Background(), count, 5)
-	if res.NumItems() != 3 || res.Status != strand.StatusFailed || res.Err.Error() != "handler: three is too many" {
-		t.Fatalf("%+v", res)
+	if got := strandtest.Items[int](t, res); !reflect.DeepEqual(got, []int{0, 1, 4}) || res.Status != strand.StatusFailed || res.Err.Error() != "handler: three is too many" {
+		t.Fatalf("items %v, %+v", got, res)
 	}
-	var last int
-	res.DecodeItem(t, 2, &last)
-	if last != 4 {
-		t.Fatal(last)
-	}
-	if msg := fails(t, func(tb testing.TB) { res.DecodeItem(tb, 3, &last) }); !strings.Contains(msg, "produced 3 items, no item 3") {
+	if msg := fails(t, func(tb testing.TB) { strandtest.Items[string](tb, res) }); !strings.Contains(msg, "decode item 0") {
 		t.Fatal(msg)
 	}
 }

@@ -1,0 +1,57 @@
+package runner_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/scratch"
+	"github.com/strand-run/strand/strandtest"
+)
+
+// Typed calls on the NATS runner are plain submissions on the wire: the
+// function's name, the bound and the call's args in order, the options
+// beside them.
+func TestTypedCallsOnTheWire(t *testing.T) {
+	t.Parallel()
+	env := strandtest.New(t, scratch.Options{NoWorker: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	w := env.Writer
+
+	if _, err := addTask.Call(ctx, w, 2, 3); err != nil {
+		t.Fatal(err)
+	}
+	strandtest.RequireSubmitted(t, env, "typed_add", &strandtest.Match{Args: []any{2, 3}, Queue: "default"})
+
+	addTen := addTask.Bind(10)
+	if _, err := addTen.Call(ctx, w, 5, strand.Queue("sums"), strand.MaxAttempts(2), strand.Meta(map[string]string{"k": "v"})); err != nil {
+		t.Fatal(err)
+	}
+	sub := strandtest.RequireSubmitted(t, env, "typed_add", &strandtest.Match{Args: []any{10, 5}, Queue: "sums", Meta: map[string]string{"k": "v"}})
+	if sub.MaxAttempts != 2 {
+		t.Fatalf("max attempts %d", sub.MaxAttempts)
+	}
+
+	greet := strand.Task1[string, string]("greet", nil)
+	if _, err := greet.Call(ctx, w, "ann", strand.Kwargs(greetKw{Greeting: "hi"})); err != nil {
+		t.Fatal(err)
+	}
+	strandtest.RequireSubmitted(t, env, "greet", &strandtest.Match{Args: []any{"ann"}, Kwargs: map[string]any{"greeting": "hi"}})
+	strandtest.RequireNotSubmitted(t, env, "typed_add", &strandtest.Match{Args: []any{5, 10}})
+	if n := len(env.Submissions()); n != 3 {
+		t.Fatalf("%d submissions", n)
+	}
+}
+
+// A typed task runs inline with a worker's task context, as on a worker.
+func TestTypedTaskWorkedInline(t *testing.T) {
+	t.Parallel()
+	res := strandtest.Work(t, context.Background(), addTask, 20, 22)
+	var sum int
+	res.Decode(t, &sum)
+	if sum != 42 || res.Task.Func != "typed_add" {
+		t.Fatalf("%d %+v", sum, res.Task)
+	}
+}

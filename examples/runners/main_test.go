@@ -24,10 +24,10 @@ func TestRun(t *testing.T) {
 	if err := run(ctx, &out); err != nil {
 		t.Fatal(err)
 	}
-	want := `inline: add(2, 3) = 5
-pool: add(2, 3) = 5
-process: add(2, 3) = 5
-nats: add(2, 3) = 5
+	want := `inline: add(2, 3) = 5, count(3) yields [0 1 2], completed
+pool: add(2, 3) = 5, count(3) yields [0 1 2], completed
+process: add(2, 3) = 5, count(3) yields [0 1 2], completed
+nats: add(2, 3) = 5, count(3) yields [0 1 2], completed
 process: crash is failed (crashed: true), and this program lives on
 `
 	if out.String() != want {

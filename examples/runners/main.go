@@ -90,7 +90,9 @@ func run(ctx context.Context, out io.Writer) error {
 				_ = v.Decode(&n)
 				items = append(items, n)
 			},
-			OnEnd: func(o *strand.Outcome) { fmt.Fprintf(out, "%s: add(2, 3) = %d, count(3) yields %v, %s\n", r.name, sum, items, o.Status) },
+			OnEnd: func(o *strand.Outcome) {
+				fmt.Fprintf(out, "%s: add(2, 3) = %d, count(3) yields %v, %s\n", r.name, sum, items, o.Status)
+			},
 		})
 		if err != nil {
 			return fmt.Errorf("%s: %w", r.name, err)

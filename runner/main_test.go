@@ -5,6 +5,7 @@ import (
 	"errors"
 	"iter"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -88,8 +89,11 @@ func functions() *registry.Registry {
 }
 
 // TestMain makes the test binary its own task child: the process runner
-// re-executes it with STRAND_CHILD=1.
+// re-executes it with STRAND_CHILD=1. Under -race a child would sleep 1s
+// at exit (the race runtime's atexit_sleep_ms) for each call; its children
+// are told not to.
 func TestMain(m *testing.M) {
 	runner.ServeChild(functions())
+	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	os.Exit(m.Run())
 }

@@ -94,6 +94,9 @@ func TestTypedRegister(t *testing.T) {
 	if err := addTask.Register(reg); err == nil {
 		t.Error("a second registration under one name")
 	}
+	if err := strand.Task2[int, int, int]("client_only", nil).Register(reg); err == nil {
+		t.Error("a client-only task (nil function) registered")
+	}
 	if _, err := addTask.Call(ctxT(t, time.Second), nil, 1, 2); err == nil {
 		t.Error("a call with no runner")
 	}

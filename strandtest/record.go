@@ -47,6 +47,7 @@ type Submission struct {
 	format codec.Format // the task's, in which Match encodes what it expects
 	args   []codec.Raw  // msgpack, whatever the task's format
 	kwargs codec.Raw
+	err    error // what the recorder could not read back
 }
 
 // Middleware returns the writer middleware that records into r.
@@ -56,10 +57,7 @@ func (r *Recorder) Middleware() writer.Middleware {
 			if err := next(ctx, e); err != nil {
 				return err
 			}
-			s, err := record(e)
-			if err != nil {
-				return fmt.Errorf("strandtest: record %s: %w", e.ID, err)
-			}
+			s := record(e) // the task is on the server: recorded even if its args cannot be read back
 			r.mu.Lock()
 			r.subs = append(r.subs, s)
 			r.mu.Unlock()
@@ -69,8 +67,17 @@ func (r *Recorder) Middleware() writer.Middleware {
 }
 
 // record copies what the server stored of e: its args and kwargs as they
-// are encoded.
-func record(e *writer.Envelope) (Submission, error) {
+// are encoded. An arg it cannot read back is the submission's err, which
+// a Match reports.
+func record(e *writer.Envelope) Submission {
+	s, err := copyEnvelope(e)
+	if err != nil {
+		s.err = fmt.Errorf("record %s: %w", e.ID, err)
+	}
+	return s
+}
+
+func copyEnvelope(e *writer.Envelope) (Submission, error) {
 	s := Submission{
 		ID: e.ID, Func: e.Func, Queue: e.Queue, Meta: maps.Clone(e.Meta), Trace: e.Trace, Encoding: e.Encoding,
 		MaxAttempts: e.MaxAttempts, Timeout: e.Timeout,
@@ -274,6 +281,9 @@ func (m *Match) describe(fn string) string {
 func (m *Match) matches(s Submission, fn string) (bool, error) {
 	if s.Func != fn {
 		return false, nil
+	}
+	if s.err != nil {
+		return false, s.err
 	}
 	if m == nil {
 		return true, nil

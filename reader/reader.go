@@ -77,7 +77,7 @@ type Config struct {
 	// Middleware wraps every handler call, the outermost first (default none).
 	Middleware []Middleware `ignored:"true"`
 	// ProcessQueues lists queues whose tasks run in a child process of this
-	// binary (see runner.RunChild): a crash or an OOM of such a task fails
+	// binary (as runner.Process does): a crash or an OOM of such a task fails
 	// the task, not the worker. The binary calls runner.ServeChild first
 	// thing in main (default none).
 	ProcessQueues []string `envconfig:"PROCESS_QUEUES"`

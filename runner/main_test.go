@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/registry"
 	"github.com/strand-run/strand/runner"
@@ -95,5 +97,11 @@ func functions() *registry.Registry {
 func TestMain(m *testing.M) {
 	runner.ServeChild(functions())
 	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m, // no call's goroutine outlives its runner's Close
+		// The embedded server and nats.go keep a few process-wide goroutines.
+		goleak.IgnoreTopFunction("github.com/nats-io/nats-server/v2/server.(*Server).startGoRoutine.func1"),
+		goleak.IgnoreAnyFunction("github.com/nats-io/nats-server/v2/server.(*client).readLoop"),
+		goleak.IgnoreAnyFunction("github.com/nats-io/nats-server/v2/server.timerWheel"),
+		goleak.IgnoreTopFunction("time.Sleep"),
+	)
 }

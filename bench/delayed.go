@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/strand-run/strand/writer"
+	strand "github.com/strand-run/strand"
 )
 
 // DelayedResult is the delayed run: tasks all delayed to one second,
@@ -69,7 +69,7 @@ func delayedRun(ctx context.Context, e *env) (res *DelayedResult, err error) {
 		}
 		wg.Go(func() {
 			for range share {
-				if _, err := s.w.Submit(sctx, "add", 1, 2, writer.At(due)); err != nil {
+				if _, err := s.w.Submit(sctx, "add", []any{1, 2}, strand.At(due)); err != nil {
 					errs <- err
 					cancel()
 					return

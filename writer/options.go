@@ -38,8 +38,8 @@ func (w *Writer) resolve(opts []strand.Option) (*call, error) {
 	if c.ResultTTL == 0 {
 		c.ResultTTL = w.cfg.ResultTTL
 	}
-	if c.Caller == "" {
-		c.Caller = w.cfg.Caller
+	if !c.Has("Caller") {
+		c.Caller = w.cfg.Caller // strand.Caller("") submits as no one
 	}
 	if w.cfg.JSON {
 		c.format = codec.JSON

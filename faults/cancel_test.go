@@ -79,7 +79,7 @@ func TestCancelPendingTaskNeverRuns(t *testing.T) {
 	ctx := ctxFor(t, time.Minute)
 	q := strand.Queue("parked")
 
-	doomed, err := w.Submit(ctx, "sleep", []any{1000, q})
+	doomed, err := w.Submit(ctx, "sleep", []any{1000}, q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestCancelPendingTaskNeverRuns(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "cancelled "+doomed.ID()) {
 		t.Fatalf("strand cancel: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
-	after, err := w.Submit(ctx, "add", []any{1, 2, q})
+	after, err := w.Submit(ctx, "add", []any{1, 2}, q)
 	if err != nil {
 		t.Fatal(err)
 	}

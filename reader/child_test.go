@@ -68,7 +68,7 @@ func TestProcessQueues(t *testing.T) {
 		t.Errorf("process queue: ran in pid %d, want a child of %d", p, os.Getpid())
 	}
 
-	h, err := e.w.Submit(ctx, "exit", []any{7, iso})
+	h, err := e.w.Submit(ctx, "exit", []any{7}, iso)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestProcessQueues(t *testing.T) {
 		t.Errorf("exit 7: status %s, want failed", st)
 	}
 
-	h, err = e.w.Submit(ctx, "deaf", []any{60_000, iso}, strand.Timeout(200*time.Millisecond))
+	h, err = e.w.Submit(ctx, "deaf", []any{60_000}, iso, strand.Timeout(200*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestProcessQueues(t *testing.T) {
 	}
 
 	// An iterator's items stream from the child.
-	h, err = e.w.Submit(ctx, "pids", []any{3, iso})
+	h, err = e.w.Submit(ctx, "pids", []any{3}, iso)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestProcessQueues(t *testing.T) {
 	}
 
 	// Progress reported in the child reaches the task's state.
-	h, err = e.w.Submit(ctx, "halfway", []any{iso})
+	h, err = e.w.Submit(ctx, "halfway", nil, iso)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestProcessQueues(t *testing.T) {
 		t.Errorf("progress from the child: %+v", seen)
 	}
 
-	h, err = e.w.Submit(ctx, "add", []any{2, 3, iso})
+	h, err = e.w.Submit(ctx, "add", []any{2, 3}, iso)
 	if err != nil {
 		t.Fatal(err)
 	}

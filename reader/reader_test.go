@@ -503,7 +503,7 @@ func TestSubmitBatch(t *testing.T) {
 	for i := range calls {
 		calls[i] = writer.Call{Func: "add", Args: []any{i, 1}}
 	}
-	calls[10].Args = append(calls[10].Args, strand.ID("taken"))
+	calls[10].Opts = []strand.Option{strand.ID("taken")}
 	calls[20].Args = []any{strings.Repeat("x", int(e.b.MaxPayload()))}
 	hs, errs := e.w.SubmitBatch(ctx, calls)
 	if !errors.Is(errs[10], strand.ErrDuplicate) || hs[10] == nil || hs[10].ID() != "taken" {

@@ -180,7 +180,7 @@ queues it at once; a delay beyond the task TTL (STRAND_TASK_TTL) is refused.`,
 	fl.StringVar(&id, "id", "", "the task's id, an idempotency key (default: a new UUIDv7)")
 	fl.DurationVar(&timeout, "timeout", 0, "how long the handler may run (default: no limit)")
 	fl.IntVar(&maxAttempts, "max-attempts", 0, "how many times the task may run (default: the worker's)")
-	fl.DurationVar(&resultTTL, "result-ttl", writer.DefaultResultTTL, "how long the result is kept [$STRAND_RESULT_TTL]")
+	fl.DurationVar(&resultTTL, "result-ttl", 24*time.Hour, "how long the result is kept [$STRAND_RESULT_TTL]")
 	fl.StringArrayVar(&meta, "meta", nil, "metadata key=value (repeatable)")
 	fl.BoolVar(&asJSON, "json", false, "encode the task (and so its result) as JSON instead of msgpack")
 	fl.BoolVar(&wait, "wait", false, "wait for the task to end and print its result")

@@ -25,7 +25,7 @@ type DelayedResult struct {
 	SubmitLate bool `json:"submit_ran_past_due,omitempty"`
 }
 
-// delayedRun submits cfg.Delayed tasks with writer.At(due) from the run's
+// delayedRun submits cfg.Delayed tasks with strand.At(due) from the run's
 // producers, a worker of strand's defaults running, and times them.
 func delayedRun(ctx context.Context, e *env) (res *DelayedResult, err error) {
 	cfg := e.cfg

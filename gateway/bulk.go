@@ -179,9 +179,12 @@ func (g *gateway) replayMany(rw http.ResponseWriter, r *http.Request) {
 	}
 	longLived(rw, g.cfg.MaxWait)
 	body := actionBody{Action: "replay", Results: []actionResult{}}
-	add := func(id string, h *writer.Handle, err error) {
+	add := func(id string, h interface {
+		ID() string
+		Queue() string
+	}, err error) {
 		ar := actionResult{ID: id, OK: err == nil}
-		if h != nil {
+		if err == nil {
 			ar.NewID, ar.Queue = h.ID(), h.Queue()
 		}
 		if err != nil {

@@ -91,7 +91,7 @@ type Config struct {
 	// StrictPriority gives each free slot to the heaviest queue that has
 	// tasks waiting: a lighter queue runs only while the heavier are empty.
 	StrictPriority bool `envconfig:"STRICT_PRIORITY"`
-	// Fair consumes the queues' fair lanes (writer.Fair): the worker takes
+	// Fair consumes the queues' fair lanes (strand.Fair): the worker takes
 	// them and the normal lane in turn, so that one key's backlog does not
 	// hold back another key's tasks (default false: fair tasks wait for a
 	// worker that has it).

@@ -1,9 +1,9 @@
 // Package writer submits tasks and hands out handles to them.
 //
-// A task is one create-only write of its envelope to strand's KV bucket; a
-// worker runs it and writes its outcome once. A Handle waits for that
-// outcome on the writer's one shared subscription to outcome events, with
-// no polling. A *Writer is a strand.Runner, and its handles are
+// A task is one write of its envelope, a message of the work-queue stream
+// STRAND_TASKS; a worker runs it and writes its outcome once. A handle
+// waits for that outcome on the writer's one shared subscription to outcome
+// events, with no polling. A *Writer is a strand.Runner, and its handles are
 // strand.Handles; the options are strand's, after the args:
 //
 //	w, _ := writer.New(b, writer.Config{})

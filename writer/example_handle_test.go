@@ -14,10 +14,10 @@ type resizeOpts struct {
 	Mode  string `msgpack:"mode,omitempty"`
 }
 
-// Options go among the args: keyword args decode into the handler's
-// trailing struct by its tags; Result waits for the outcome (pushed by the
+// Options follow the args: keyword args (strand.Kwargs) decode into the
+// handler's trailing struct by its tags; Result waits for the outcome (pushed by the
 // server) and decodes it.
-func ExampleHandle_Result() {
+func ExampleWriter_Submit_kwargs() {
 	env := exampleStrand.With(map[string]any{
 		"resize": func(path string, o resizeOpts) string {
 			return fmt.Sprintf("%s at %dpx (%s)", path, o.Width, o.Mode)
@@ -47,7 +47,7 @@ func ExampleHandle_Result() {
 
 // A task that runs past its timeout fails with kind timeout; its handler's
 // ctx ends at the deadline.
-func ExampleTimeout() {
+func ExampleWriter_Submit_timeout() {
 	env := exampleStrand.With(map[string]any{
 		"nap": func(ctx context.Context, ms int) error {
 			select {
@@ -72,7 +72,7 @@ func ExampleTimeout() {
 
 // Cancel ends a task for good, pending or running: a running handler has
 // its ctx cancelled on whichever worker runs it.
-func ExampleHandle_Cancel() {
+func ExampleWriter_Submit_cancel() {
 	started := make(chan struct{})
 	env := exampleStrand.With(map[string]any{
 		"wait_forever": func(ctx context.Context) error {
@@ -102,7 +102,7 @@ func ExampleHandle_Cancel() {
 // An id of your choosing makes a submission idempotent: a second task on a
 // taken id is refused with strand.ErrDuplicate and a handle to the first.
 // Open rebuilds a handle from the id, in any process.
-func ExampleID() {
+func ExampleWriter_Open() {
 	env := exampleStrand.With(map[string]any{"invoice": func(n int) string { return fmt.Sprint("invoice #", n) }})
 	ctx := context.Background()
 	if _, err := env.Writer.Submit(ctx, "invoice", []any{7}, strand.ID("invoice-7")); err != nil {
@@ -122,7 +122,7 @@ func ExampleID() {
 
 // Info reads what is known of a task: its status, function, queue,
 // attempt, the submitter's meta.
-func ExampleHandle_Info() {
+func ExampleWriter_Submit_info() {
 	env := exampleStrand.With(map[string]any{"ping": func() string { return "pong" }})
 	ctx := context.Background()
 	h, err := env.Writer.Submit(ctx, "ping", nil, strand.Meta(map[string]string{"tenant": "acme"}))

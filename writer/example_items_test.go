@@ -14,7 +14,7 @@ import (
 // A handler that returns an iterator streams its items as it produces
 // them; the caller ranges over them while the task runs, or later, from
 // the first.
-func ExampleItems() {
+func ExampleWriter_Submit_items() {
 	env := exampleStrand.With(map[string]any{
 		"squares": func(n int) iter.Seq[int] {
 			return func(yield func(int) bool) {

@@ -2,6 +2,7 @@ package writer
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -55,8 +56,22 @@ func (h *handle) located(ctx context.Context) (string, error) {
 type value struct {
 	f    codec.Format
 	raw  codec.Raw
+	n    int64  // an item's number, from 0
 	what string // "the result of task …", "item 3 of task …"
 }
+
+// JSON is the value as JSON text, whatever its codec: what strand's
+// gateway answers with (it asserts this method on a strand.Value).
+func (v value) JSON() (json.RawMessage, error) {
+	b, err := codec.ToJSON(v.f, v.raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", v.what, err)
+	}
+	return b, nil
+}
+
+// N is an item's number, from 0 in each attempt (0 for a result).
+func (v value) N() int64 { return v.n }
 
 // Decode decodes the value into out, a pointer (nil discards it).
 func (v value) Decode(out any) error {

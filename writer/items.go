@@ -126,7 +126,7 @@ func (h *handle) readItems(ctx context.Context, fn func(value) bool) error {
 			if m.End {
 				return m.Error.Err()
 			}
-			if !fn(value{f: m.Format, raw: m.Data, what: fmt.Sprintf("item %d of task %s", m.N, h.id)}) {
+			if !fn(value{f: m.Format, raw: m.Data, n: m.N, what: fmt.Sprintf("item %d of task %s", m.N, h.id)}) {
 				return nil
 			}
 			if stopping && seen >= stopAt {

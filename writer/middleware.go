@@ -32,13 +32,19 @@ type Envelope struct {
 	f   codec.Format
 }
 
-// NumArgs is how many positional args the task has.
-func (e *Envelope) NumArgs() int { return len(e.env.Args) }
+// NumArgs is how many positional args the task has (none for an Envelope
+// not made by a writer).
+func (e *Envelope) NumArgs() int {
+	if e.env == nil {
+		return 0
+	}
+	return len(e.env.Args)
+}
 
 // DecodeArg decodes positional arg i (from 0) into out, a pointer.
 func (e *Envelope) DecodeArg(i int, out any) error {
-	if i < 0 || i >= len(e.env.Args) {
-		return fmt.Errorf("task %s: arg %d of %d", e.ID, i, len(e.env.Args))
+	if i < 0 || i >= e.NumArgs() {
+		return fmt.Errorf("task %s: no arg %d (it has %d)", e.ID, i, e.NumArgs())
 	}
 	if err := codec.DecodeValue(e.f, e.env.Args[i], out, false); err != nil {
 		return fmt.Errorf("task %s: decode arg %d into %T: %w", e.ID, i, out, err)
@@ -49,7 +55,7 @@ func (e *Envelope) DecodeArg(i int, out any) error {
 // DecodeKwargs decodes the task's keyword args (strand.Kwargs) into out, a
 // pointer to a map or a struct; a task without kwargs leaves out as it is.
 func (e *Envelope) DecodeKwargs(out any) error {
-	if e.env.Kwargs.IsNil() {
+	if e.env == nil || e.env.Kwargs.IsNil() {
 		return nil
 	}
 	if err := codec.DecodeValue(e.f, e.env.Kwargs, out, false); err != nil {

@@ -38,8 +38,8 @@ func (w *Writer) resolve(opts []strand.Option) (*call, error) {
 	if c.ResultTTL == 0 {
 		c.ResultTTL = w.cfg.ResultTTL
 	}
-	if c.Caller == "" {
-		c.Caller = w.cfg.Caller
+	if !c.Has("Caller") {
+		c.Caller = w.cfg.Caller // strand.Caller("") submits as no one
 	}
 	if w.cfg.JSON {
 		c.format = codec.JSON
@@ -64,7 +64,7 @@ func (w *Writer) resolve(opts []strand.Option) (*call, error) {
 // task's other options.
 func (c *call) checkFlow() error {
 	if c.Unique != "" && c.Debounce > 0 {
-		return errors.New("Unique and Debounce exclude each other")
+		return errors.New("options Unique and Debounce exclude each other")
 	}
 	if c.UniqueFor > c.ResultTTL {
 		return fmt.Errorf("uniqueness window %v is beyond the result TTL %v: the task holding the key would be forgotten first", c.UniqueFor, c.ResultTTL)
@@ -73,7 +73,7 @@ func (c *call) checkFlow() error {
 		return fmt.Errorf("debounce window %v is beyond the result TTL %v", c.Debounce, c.ResultTTL)
 	}
 	if c.Fair && c.Key == "" {
-		return errors.New("Fair needs a key (Key, Unique or Debounce)")
+		return errors.New("option Fair needs a key (Key, Unique or Debounce)")
 	}
 	return nil
 }

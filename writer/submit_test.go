@@ -135,3 +135,54 @@ func TestBadOptions(t *testing.T) {
 		t.Errorf("PutSchedule with an id: %v", err)
 	}
 }
+
+// Middleware sees the task's args and kwargs, and what it leaves in Meta
+// and Trace is what the server stores; an Envelope not made by a writer
+// has no args, and decoding one is an error, not a panic.
+func TestMiddlewareEnvelope(t *testing.T) {
+	t.Parallel()
+	_, b := brokertest.New(t)
+	type kw struct {
+		Mode string `msgpack:"mode" json:"mode"`
+	}
+	var seen []string
+	mw := func(next writer.SubmitFunc) writer.SubmitFunc {
+		return func(ctx context.Context, e *writer.Envelope) error {
+			var a int
+			var s string
+			var k kw
+			if e.NumArgs() != 2 || e.DecodeArg(0, &a) != nil || e.DecodeArg(1, &s) != nil || e.DecodeKwargs(&k) != nil {
+				return errors.New("unreadable envelope")
+			}
+			if e.DecodeArg(2, &s) == nil {
+				return errors.New("arg 2 decoded")
+			}
+			seen = append(seen, strings.Join([]string{e.Func, e.Queue, e.Encoding, s, k.Mode}, " "))
+			e.Meta = map[string]string{"stamp": "yes"}
+			e.Trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+			return next(ctx, e)
+		}
+	}
+	w, err := writer.New(b, writer.Config{Middleware: []writer.Middleware{mw}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	h, err := w.Submit(ctx, "f", []any{1, "x"}, strand.Queue("q1"), strand.Kwargs(kw{Mode: "fit"}), strand.Encoding("json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 1 || seen[0] != "f q1 json x fit" {
+		t.Fatalf("middleware saw %q", seen)
+	}
+	info, err := h.Info(ctx)
+	if err != nil || info.Meta["stamp"] != "yes" {
+		t.Fatalf("stored meta %v, %v", info.Meta, err)
+	}
+	var none writer.Envelope
+	if n, err := none.NumArgs(), none.DecodeArg(0, new(int)); n != 0 || err == nil || none.DecodeKwargs(new(kw)) != nil {
+		t.Fatalf("a zero Envelope: %d args, %v", n, err)
+	}
+}

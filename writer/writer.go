@@ -55,21 +55,21 @@ type Config struct {
 // DefaultQueue is the queue used when none is named.
 const DefaultQueue = "default"
 
-// DefaultResultTTL is how long outcomes are kept unless configured.
-const DefaultResultTTL = 24 * time.Hour
+// defaultResultTTL is how long outcomes are kept unless configured.
+const defaultResultTTL = 24 * time.Hour
 
-// DefaultTaskTTL is the longest a task waits in its queue unless configured.
-const DefaultTaskTTL = 14 * 24 * time.Hour
+// defaultTaskTTL is the longest a task waits in its queue unless configured.
+const defaultTaskTTL = 14 * 24 * time.Hour
 
 func (c Config) withDefaults() Config {
 	if c.Queue == "" {
 		c.Queue = DefaultQueue
 	}
 	if c.ResultTTL <= 0 {
-		c.ResultTTL = DefaultResultTTL
+		c.ResultTTL = defaultResultTTL
 	}
 	if c.TaskTTL <= 0 {
-		c.TaskTTL = DefaultTaskTTL
+		c.TaskTTL = defaultTaskTTL
 	}
 	if c.Logger == nil {
 		nop := zerolog.Nop()

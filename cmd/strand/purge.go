@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -25,7 +26,7 @@ queue to be skipped, is refused (cancel it first). Exit 1 if refused or unknown.
 				return err
 			}
 			defer c.Close()
-			switch err := h.Purge(cmd.Context()); {
+			switch err := h.(interface{ Purge(context.Context) error }).Purge(cmd.Context()); {
 			case errors.Is(err, strand.ErrNotFound):
 				return notFound(h.ID())
 			case errors.Is(err, writer.ErrNotFinished):

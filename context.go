@@ -1,6 +1,10 @@
 package strand
 
-import "context"
+import (
+	"context"
+
+	"github.com/strand-run/strand/internal/taskctx"
+)
 
 // Task describes the task a handler is running: enough to make its work
 // idempotent (at-least-once delivery can run a handler twice) and to log it.
@@ -13,16 +17,9 @@ type Task struct {
 	Meta    map[string]string // the submitter's metadata
 }
 
-type taskKey struct{}
-
-// WithTask returns a context carrying t; workers call it before running a handler.
-func WithTask(ctx context.Context, t Task) context.Context {
-	return context.WithValue(ctx, taskKey{}, t)
-}
-
 // TaskFrom returns the task that a handler's ctx belongs to, and false
 // outside of a task.
 func TaskFrom(ctx context.Context) (Task, bool) {
-	t, ok := ctx.Value(taskKey{}).(Task)
+	t, ok := taskctx.Task(ctx).(Task)
 	return t, ok
 }

@@ -5,14 +5,14 @@ import (
 	"fmt"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/registry"
 	"github.com/strand-run/strand/runner"
 )
 
 // A handler reports how far it has come with Progress; whoever holds the
-// task's handle reads it (writer: h.Progress, h.WatchProgress; here the
-// inline runner's OnProgress, called at each report).
+// task's handle reads the last report (h.Progress, h.Info) or watches the
+// reports as they come (h.WatchProgress, strand.Watch's OnProgress). Here
+// the inline runner, whose call has ended when Submit returns.
 func ExampleProgress() {
 	reg := registry.New()
 	reg.MustRegister("work", func(ctx context.Context, steps int) string {
@@ -23,17 +23,17 @@ func ExampleProgress() {
 	})
 	strand.Progress(context.Background(), 1, 1, "outside a task it does nothing")
 
-	h, err := runner.Inline(reg).Submit(context.Background(), "work", 3,
-		runner.OnProgress(func(p codec.Progress) { fmt.Printf("%d/%d %s\n", p.Done, p.Total, p.Note) }))
+	ctx := context.Background()
+	h, err := runner.Inline(reg).Submit(ctx, "work", []any{3})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
+	p, _ := h.Progress(ctx)
+	fmt.Printf("%d/%d %s\n", p.Done, p.Total, p.Note)
 	var s string
-	fmt.Println(h.Result(context.Background(), &s), s)
+	fmt.Println(h.Result(ctx, &s), s)
 	// Output:
-	// 1/3 step 1
-	// 2/3 step 2
 	// 3/3 step 3
 	// <nil> done
 }

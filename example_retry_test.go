@@ -7,7 +7,6 @@ import (
 	"time"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/writer"
 )
 
 // A task with attempts left runs again after a failure; Retry asks for it
@@ -25,7 +24,7 @@ func ExampleRetry() {
 		},
 	})
 
-	h, err := env.Writer.Submit(ctx, "flaky", writer.MaxAttempts(5))
+	h, err := env.Writer.Submit(ctx, "flaky", nil, strand.MaxAttempts(5))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -49,7 +48,7 @@ func ExamplePermanent() {
 	})
 
 	for _, card := range []string{"", "4242"} {
-		h, err := env.Writer.Submit(ctx, "charge", card, writer.MaxAttempts(3))
+		h, err := env.Writer.Submit(ctx, "charge", []any{card}, strand.MaxAttempts(3))
 		if err != nil {
 			fmt.Println(err)
 			return

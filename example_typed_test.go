@@ -3,15 +3,15 @@ package strand_test
 import (
 	"context"
 	"fmt"
+	"time"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/runner"
-	"github.com/strand-run/strand/writer"
 )
 
 // A typed task gives compile-time types to both sides of a call by name:
 // the worker registers its function, callers call it on any runner, here
-// the NATS workers of a scratch strand (w.Runner()) and an inline runner.
+// the NATS workers of a scratch strand (the writer) and an inline runner.
 func ExampleTask2() {
 	add := strand.Task2("add", func(_ context.Context, a, b int) (int, error) { return a + b, nil })
 
@@ -22,7 +22,7 @@ func ExampleTask2() {
 		return
 	}
 
-	h, err := add.Call(ctx, env.Writer.Runner(), 2, 3) // on the workers
+	h, err := add.Call(ctx, env.Writer, 2, 3) // on the workers
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -38,22 +38,50 @@ func ExampleTask2() {
 	// 42 <nil>
 }
 
-// A caller that has not the function, only its name and types, calls it
-// with a Func.
-func ExampleFunc2() {
+// A caller that does not link the function, only its name and types,
+// declares the task with a nil function: it can call it, not register it.
+// Options go after the arguments.
+func ExampleTask2_client() {
 	ctx := context.Background()
 	env := exampleStrand.With(map[string]any{
 		"concat": func(a string, n int) string { return fmt.Sprintf("%s×%d", a, n) },
 	})
 
-	concat := strand.Func2[string, int, string]("concat", env.Writer.Runner())
-	h, err := concat.Call(ctx, "ab", 3)
+	concat := strand.Task2[string, int, string]("concat", nil)
+	h, err := concat.Call(ctx, env.Writer, "ab", 3, strand.Timeout(time.Minute))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	fmt.Println(h.Result(ctx))
-	// Output: ab×3 <nil>
+	fmt.Println(concat.Register(env.Registry) != nil) // no function to register
+	// Output:
+	// ab×3 <nil>
+	// true
+}
+
+// Bind fixes a task's first argument (the original's init_args): the bound
+// task is called with the rest, on any runner, and cannot be registered.
+func ExampleTaskFn2_Bind() {
+	ctx := context.Background()
+	env := exampleStrand.With(nil)
+	scale := strand.Task2("scale", func(_ context.Context, factor, n int) (int, error) { return factor * n, nil })
+	if err := scale.Register(env.Registry); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	double := scale.Bind(2)
+	h, err := double.Call(ctx, env.Writer, 21)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(h.Result(ctx))
+	fmt.Println(double.Register(env.Registry))
+	// Output:
+	// 42 <nil>
+	// register scale: a task with bound arguments (Bind) cannot be registered: register the task it came from
 }
 
 // A handler reads the task it runs as from its ctx: its id and attempt make
@@ -70,7 +98,7 @@ func ExampleTaskFrom() {
 
 	_, ok := strand.TaskFrom(ctx)
 	fmt.Println("outside a task:", ok)
-	h, err := env.Writer.Submit(ctx, "whoami", writer.ID("report-7"), writer.Meta(map[string]string{"user": "ann"}))
+	h, err := env.Writer.Submit(ctx, "whoami", nil, strand.ID("report-7"), strand.Meta(map[string]string{"user": "ann"}))
 	if err != nil {
 		fmt.Println(err)
 		return

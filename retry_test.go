@@ -8,6 +8,7 @@ import (
 	"time"
 
 	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/internal/taskctx"
 )
 
 func TestRetryAndPermanent(t *testing.T) {
@@ -15,7 +16,7 @@ func TestRetryAndPermanent(t *testing.T) {
 	base := fmt.Errorf("read: %w", io.ErrUnexpectedEOF)
 
 	wrapped := fmt.Errorf("fetch: %w", strand.Retry(base, 50*time.Millisecond))
-	var re *strand.RetryError
+	var re *taskctx.RetryError
 	if !errors.As(wrapped, &re) || re.After != 50*time.Millisecond {
 		t.Fatalf("errors.As(RetryError) on %v: %+v", wrapped, re)
 	}
@@ -24,17 +25,17 @@ func TestRetryAndPermanent(t *testing.T) {
 	}
 
 	perm := fmt.Errorf("charge: %w", strand.Permanent(base))
-	var pe *strand.PermanentError
+	var pe *taskctx.PermanentError
 	if !errors.As(perm, &pe) || !errors.Is(perm, io.ErrUnexpectedEOF) || perm.Error() != "charge: read: unexpected EOF" {
 		t.Fatalf("permanent error %q: as %v, is %v", perm, pe, errors.Is(perm, io.ErrUnexpectedEOF))
 	}
 	if errors.As(perm, &re) {
 		t.Fatal("a permanent error matched RetryError")
 	}
-	if strand.KindOf(strand.Permanent(strand.ErrBadArgs)) != strand.KindBadArgs {
+	if strand.KindOf(strand.Permanent(strand.ErrBadArgs)) != strand.ErrBadArgs {
 		t.Fatal("Permanent hides the kind of its error")
 	}
-	if strand.Retry(nil, -1).(*strand.RetryError).After != 0 || strand.Permanent(nil).Error() == "" {
+	if strand.Retry(nil, -1).(*taskctx.RetryError).After != 0 || strand.Permanent(nil).Error() == "" {
 		t.Fatal("nil errors are not replaced")
 	}
 }

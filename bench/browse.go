@@ -131,7 +131,7 @@ func keepOutcomes(ctx context.Context, b *broker.Broker, n int) error {
 		o := &codec.Outcome{Status: strand.StatusCompleted, Func: "add", Queue: "default", Created: now - 3, Started: now - 2, Finished: now, Attempt: 1, Worker: "w1"}
 		if i%1000 == 999 {
 			o.Status, o.Func = strand.StatusFailed, "send_email"
-			o.Error = &codec.ErrorInfo{Kind: strand.KindError, Message: "send_email: connection refused"}
+			o.Error = &codec.ErrorInfo{Kind: string(strand.ErrFailed), Message: "send_email: connection refused"}
 			if i%100_000 == 99_999 {
 				o.Error.Message = "send_email: mailbox over quota"
 			}

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/strand-run/strand/writer"
+	strand "github.com/strand-run/strand"
 )
 
 // DelayedResult is the delayed run: tasks all delayed to one second,
@@ -25,7 +25,7 @@ type DelayedResult struct {
 	SubmitLate bool `json:"submit_ran_past_due,omitempty"`
 }
 
-// delayedRun submits cfg.Delayed tasks with writer.At(due) from the run's
+// delayedRun submits cfg.Delayed tasks with strand.At(due) from the run's
 // producers, a worker of strand's defaults running, and times them.
 func delayedRun(ctx context.Context, e *env) (res *DelayedResult, err error) {
 	cfg := e.cfg
@@ -69,7 +69,7 @@ func delayedRun(ctx context.Context, e *env) (res *DelayedResult, err error) {
 		}
 		wg.Go(func() {
 			for range share {
-				if _, err := s.w.Submit(sctx, "add", 1, 2, writer.At(due)); err != nil {
+				if _, err := s.w.Submit(sctx, "add", []any{1, 2}, strand.At(due)); err != nil {
 					errs <- err
 					cancel()
 					return

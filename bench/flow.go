@@ -102,7 +102,7 @@ func flowRun(ctx context.Context, e *env) (*FlowResult, error) {
 			}
 		}
 		for _, h := range hs {
-			if _, _, err := h.Wait(ctx); err != nil {
+			if _, err := h.Wait(ctx); err != nil {
 				return nil, err
 			}
 		}

@@ -37,7 +37,7 @@ type Report struct {
 	Cycles []CycleResult `json:"cycles"`
 	Depth  *DepthResult  `json:"depth,omitempty"`
 	Flow   *FlowResult   `json:"flow,omitempty"`
-	// Delayed is the delayed run: writer.At tasks fired by the server.
+	// Delayed is the delayed run: strand.At tasks fired by the server.
 	Delayed *DelayedResult `json:"delayed,omitempty"`
 	// ExtServer is the version of the soak's own nats-server binary.
 	ExtServer string        `json:"soak_nats_server,omitempty"`
@@ -155,7 +155,7 @@ func (r *Report) Markdown(w io.Writer) {
 		b.WriteString("\n")
 	}
 	if d := r.Delayed; d != nil {
-		fmt.Fprintf(&b, "Delayed run (strand defaults, pool %d, %d producers): %d tasks submitted with writer.At(one second) at %.0f tasks/s "+
+		fmt.Fprintf(&b, "Delayed run (strand defaults, pool %d, %d producers): %d tasks submitted with strand.At(one second) at %.0f tasks/s "+
 			"while a worker runs; the server fired them at that second, and the worker relayed and ran them all %s after it: %.0f tasks/s.",
 			c.Pool, c.Producers, d.Tasks, d.SubmitPerSec, d.Late, d.RunPerSec)
 		if d.SubmitLate {

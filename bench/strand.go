@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
@@ -120,7 +121,7 @@ func (s *strandCycle) submit(ctx context.Context, n int) error {
 		return s.submitBatch(ctx, n, s.opts.batch)
 	}
 	for i := range n {
-		if _, err := s.w.Submit(ctx, "add", append([]any{1, 2}, s.opts.meta(i)...)...); err != nil {
+		if _, err := s.w.Submit(ctx, "add", []any{1, 2}, s.opts.meta(i)...); err != nil {
 			return err
 		}
 	}
@@ -136,11 +137,11 @@ func (o strandOpts) limits() []reader.Limit {
 }
 
 // meta is the i-th task's tenant option, if the cycle has tenants.
-func (o strandOpts) meta(i int) []any {
+func (o strandOpts) meta(i int) []strand.Option {
 	if o.tenants <= 0 {
 		return nil
 	}
-	return []any{writer.Meta(map[string]string{"tenant": fmt.Sprintf("t%d", i%o.tenants)})}
+	return []strand.Option{strand.Meta(map[string]string{"tenant": fmt.Sprintf("t%d", i%o.tenants)})}
 }
 
 // submitBatch submits n tasks with SubmitBatch, chunk at a time.
@@ -161,7 +162,7 @@ func (s *strandCycle) submitBatch(ctx context.Context, n, chunk int) error {
 }
 
 func (s *strandCycle) one(ctx context.Context) error {
-	h, err := s.w.Submit(ctx, "add", append([]any{1, 2}, s.opts.meta(0)...)...)
+	h, err := s.w.Submit(ctx, "add", []any{1, 2}, s.opts.meta(0)...)
 	if err != nil {
 		return err
 	}

@@ -42,37 +42,37 @@ func browseWorld(t *testing.T) (*broker.Broker, map[strand.Status][]string) {
 	}
 	t.Cleanup(func() { _ = w.Close() })
 	ids := map[strand.Status][]string{}
-	submit := func(st strand.Status, fn string, args ...any) *writer.Handle {
-		h, err := w.Submit(ctx, fn, args...)
+	submit := func(st strand.Status, fn string, args []any, opts ...strand.Option) strand.Handle {
+		h, err := w.Submit(ctx, fn, args, opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ids[st] = append(ids[st], h.ID())
 		return h
 	}
-	var hs []*writer.Handle
+	var hs []strand.Handle
 	for i := range 12 {
-		var opts []any
+		var opts []strand.Option
 		if i%4 == 0 {
-			opts = append(opts, writer.Meta(map[string]string{"tenant": "acme"}))
+			opts = append(opts, strand.Meta(map[string]string{"tenant": "acme"}))
 		}
-		hs = append(hs, submit(strand.StatusCompleted, "add", append([]any{i, 1}, opts...)...))
+		hs = append(hs, submit(strand.StatusCompleted, "add", []any{i, 1}, opts...))
 		if i%3 == 0 {
-			hs = append(hs, submit(strand.StatusFailed, "fail", fmt.Sprintf("disk %d full", i)))
+			hs = append(hs, submit(strand.StatusFailed, "fail", []any{fmt.Sprintf("disk %d full", i)}))
 		}
 	}
 	for _, h := range hs {
-		_, _, _ = h.Wait(ctx)
+		_, _ = h.Wait(ctx)
 	}
 	for range 3 {
-		submit(strand.StatusPending, "add", 1, 2, writer.Queue("idle"))
+		submit(strand.StatusPending, "add", []any{1, 2}, strand.Queue("idle"))
 	}
-	c := submit(strand.StatusCancelled, "add", 1, 2, writer.Queue("idle"))
+	c := submit(strand.StatusCancelled, "add", []any{1, 2}, strand.Queue("idle"))
 	if err := c.Cancel(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
-		h := submit(strand.StatusRunning, "sleep", 60000)
+		h := submit(strand.StatusRunning, "sleep", []any{60000})
 		for {
 			if st, _ := h.Status(ctx); st == strand.StatusRunning {
 				break

@@ -133,7 +133,7 @@ func (b *Broker) releaseRoots(ctx context.Context, fl *codec.Flow, f codec.Forma
 			data, err = codec.EncodeEnvelope(f, env)
 		}
 		if err != nil {
-			errs = append(errs, b.failStep(ctx, fl, f, s, strand.KindBadArgs, err))
+			errs = append(errs, b.failStep(ctx, fl, f, s, string(strand.ErrBadArgs), err))
 			continue
 		}
 		id := codec.StepID(fl.ID, s.Name)
@@ -144,7 +144,7 @@ func (b *Broker) releaseRoots(ctx context.Context, fl *codec.Flow, f codec.Forma
 		switch {
 		case err == nil, errors.Is(err, strand.ErrDuplicate):
 		case errors.Is(err, strand.ErrTooLarge):
-			errs = append(errs, b.failStep(ctx, fl, f, sent[i], strand.KindTooLarge, err))
+			errs = append(errs, b.failStep(ctx, fl, f, sent[i], string(strand.ErrTooLarge), err))
 		default:
 			errs = append(errs, fmt.Errorf("release %s: %w", sent[i].Name, err))
 		}
@@ -155,7 +155,7 @@ func (b *Broker) releaseRoots(ctx context.Context, fl *codec.Flow, f codec.Forma
 // badStart ends a workflow whose start task cannot be read: failed, kind
 // malformed. The definition is unreadable, so no step is ever released.
 func (b *Broker) badStart(ctx context.Context, env *codec.Envelope, f codec.Format, cause error) error {
-	return b.FailStart(ctx, env, f, strand.KindMalformed, cause.Error())
+	return b.FailStart(ctx, env, f, string(strand.ErrMalformed), cause.Error())
 }
 
 // FailStart ends the workflow of start task env failed with an error of
@@ -364,11 +364,11 @@ func (b *Broker) release(ctx context.Context, fl *codec.Flow, f codec.Format, s 
 	}
 	env, err := stepEnvelope(fl, f, s, results, formats)
 	if err != nil {
-		return ended, b.failStep(ctx, fl, f, s, strand.KindBadArgs, err)
+		return ended, b.failStep(ctx, fl, f, s, string(strand.ErrBadArgs), err)
 	}
 	data, err := codec.EncodeEnvelope(f, env)
 	if err != nil {
-		return ended, b.failStep(ctx, fl, f, s, strand.KindBadArgs, err)
+		return ended, b.failStep(ctx, fl, f, s, string(strand.ErrBadArgs), err)
 	}
 	taskTTL, _ := flowTTLs(fl)
 	// Not OwnID: the reads above were the check of the id's outcome, and
@@ -378,7 +378,7 @@ func (b *Broker) release(ctx context.Context, fl *codec.Flow, f codec.Format, s 
 	case err == nil, errors.Is(err, strand.ErrDuplicate):
 		return sent, nil
 	case errors.Is(err, strand.ErrTooLarge):
-		return ended, b.failStep(ctx, fl, f, s, strand.KindTooLarge, err)
+		return ended, b.failStep(ctx, fl, f, s, string(strand.ErrTooLarge), err)
 	default:
 		return notReady, fmt.Errorf("release %s: %w", s.Name, err)
 	}
@@ -563,7 +563,7 @@ func (b *Broker) cancelSteps(ctx context.Context, fl *codec.Flow, f codec.Format
 			q, id := fl.StepQueue(s), codec.StepID(fl.ID, s.Name)
 			o := &codec.Outcome{Status: strand.StatusCancelled, Func: s.Func, Queue: q, Created: fl.Created,
 				Finished: time.Now().UnixMilli(),
-				Error:    &codec.ErrorInfo{Kind: strand.KindCancelled, Message: s.Func + ": cancelled: workflow " + fl.ID + " ended"}}
+				Error:    &codec.ErrorInfo{Kind: string(strand.ErrCancelled), Message: s.Func + ": cancelled: workflow " + fl.ID + " ended"}}
 			data, err := f.Marshal(o)
 			if err == nil {
 				_, err = b.create(ctx, b.names.CancelKey(q, id), data, f, taskTTL+rttl)
@@ -790,7 +790,7 @@ func (b *Broker) CancelFlow(ctx context.Context, queue, id string) error {
 	}
 	fl, f := d.fl, d.f
 	end := &codec.FlowOutcome{Status: strand.StatusCancelled, Finished: time.Now().UnixMilli(),
-		Error: &codec.ErrorInfo{Kind: strand.KindCancelled, Message: "flow " + id + ": cancelled by caller"}}
+		Error: &codec.ErrorInfo{Kind: string(strand.ErrCancelled), Message: "flow " + id + ": cancelled by caller"}}
 	data, err := f.Marshal(end)
 	if err != nil {
 		return err

@@ -486,8 +486,8 @@ func (b *Broker) DecodeOutcome(subject string, data []byte, seq uint64) (*Outcom
 	}
 	if kind == KindCancel {
 		o.Status, o.Result = strand.StatusCancelled, nil
-		if o.Error == nil || o.Error.Kind != strand.KindCancelled {
-			o.Error = &codec.ErrorInfo{Kind: strand.KindCancelled, Message: "cancelled by caller"}
+		if o.Error == nil || o.Error.Kind != string(strand.ErrCancelled) {
+			o.Error = &codec.ErrorInfo{Kind: string(strand.ErrCancelled), Message: "cancelled by caller"}
 		}
 	}
 	if o.Queue == "" {
@@ -628,7 +628,7 @@ func (b *Broker) CancelBecause(ctx context.Context, queue, id string, resultTTL 
 	}
 	o := &codec.Outcome{
 		Status: strand.StatusCancelled, Func: env.Func, Queue: l.Queue, Created: env.Created, Meta: env.Meta,
-		Error:    &codec.ErrorInfo{Kind: strand.KindCancelled, Message: env.Func + ": " + reason},
+		Error:    &codec.ErrorInfo{Kind: string(strand.ErrCancelled), Message: env.Func + ": " + reason},
 		Finished: time.Now().UnixMilli(),
 	}
 	data, err := l.Format.Marshal(o)

@@ -131,7 +131,7 @@ func failover(t *testing.T, victimOf func(*testing.T, *broker.Broker, []*server.
 		failures = append(failures, err)
 		mu.Unlock()
 	}
-	handles := make([]*writer.Handle, 0, tasks)
+	handles := make([]strand.Handle, 0, tasks)
 	start := time.Now()
 	submitted := make(chan struct{})
 	go func() {
@@ -195,8 +195,8 @@ func failover(t *testing.T, victimOf func(*testing.T, *broker.Broker, []*server.
 	// Each task has one outcome, completed; count the handler's reruns.
 	reruns := 0
 	for _, h := range handles {
-		o, _, err := h.Outcome(ctx)
-		if err != nil || o == nil || o.Status != strand.StatusCompleted {
+		o, err := h.Info(ctx)
+		if err != nil || o.Status != strand.StatusCompleted {
 			t.Errorf("task %s: outcome %+v, %v", h.ID(), o, err)
 		}
 		if n, ok := runs.Load(h.ID()); ok {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/broker/brokertest"
 	"github.com/strand-run/strand/reader"
@@ -61,7 +62,7 @@ func TestSubmitDuringElection(t *testing.T) {
 				return
 			}
 			defer w.Close()
-			h, err := w.Submit(pctx, "add", i, 1)
+			h, err := w.Submit(pctx, "add", []any{i, 1})
 			if err != nil {
 				errs[i] = err
 				return
@@ -97,7 +98,7 @@ func TestSubmitDuringElection(t *testing.T) {
 	}
 	defer w.Close()
 	for i, id := range ids {
-		h, err := w.Open(id, writer.Queue("default"))
+		h, err := w.Open(id, strand.Queue("default"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -64,12 +64,12 @@ func TestScheduleLeaderKill(t *testing.T) {
 	}
 	defer w.Close()
 
-	if err := w.PutSchedule(ctx, "pulse", "@every 1s", "note"); err != nil {
+	if err := w.PutSchedule(ctx, "pulse", "@every 1s", "note", nil); err != nil {
 		t.Fatal(err)
 	}
-	var delayed []*writer.Handle
+	var delayed []strand.Handle
 	for i := range 10 {
-		h, err := w.Submit(ctx, "note", writer.After(time.Duration(2+i)*time.Second))
+		h, err := w.Submit(ctx, "note", nil, strand.After(time.Duration(2+i)*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}

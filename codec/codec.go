@@ -45,7 +45,7 @@ var codecs struct {
 const maxCodecs = 200
 
 // Register adds c under its content type and returns the Format that
-// stands for it: pass it to writer.Format (or writer.Codec(c)), and every
+// stands for it: name it with strand.Encoding(c.Name()), and every
 // worker in the process decodes tasks with that Content-Type through c.
 //
 // A task's records (envelope, state, outcome) carry its args and results

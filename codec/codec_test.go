@@ -509,7 +509,7 @@ func TestDecodeOutcome(t *testing.T) {
 				Attempt: 2, Started: 1767225600100, Finished: 1767225600150, Worker: "w1", Items: 3,
 			}
 			failed := &codec.Outcome{
-				Status: strand.StatusFailed, Error: &codec.ErrorInfo{Kind: strand.KindBadArgs, Message: "add: arg 1: want int, got string \"x\""},
+				Status: strand.StatusFailed, Error: &codec.ErrorInfo{Kind: string(strand.ErrBadArgs), Message: "add: arg 1: want int, got string \"x\""},
 				Attempt: 1,
 			}
 			for _, o := range []*codec.Outcome{done, failed} {
@@ -558,7 +558,7 @@ func TestDecodeState(t *testing.T) {
 				{Status: strand.StatusRunning, Attempt: 1, Worker: "w1", Started: 1767225600100,
 					Progress: &codec.Progress{Done: 3, Total: 10, Note: "rows"}},
 				{Status: strand.StatusRetrying, Attempt: 1, NextAttempt: 1767225605000,
-					LastError: &codec.ErrorInfo{Kind: strand.KindError, Message: "db down"}},
+					LastError: &codec.ErrorInfo{Kind: string(strand.ErrFailed), Message: "db down"}},
 			} {
 				got, err := codec.DecodeState(enc(t, f, s))
 				if err != nil {

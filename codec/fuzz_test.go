@@ -98,8 +98,8 @@ func FuzzDecodeOutcome(f *testing.F) {
 	for _, form := range formats {
 		for _, o := range []*codec.Outcome{
 			{Status: strand.StatusCompleted, Result: enc(f, form, 5), Attempt: 1, Started: 1767225600100, Finished: 1767225600150, Worker: "w1"},
-			{Status: strand.StatusFailed, Error: &codec.ErrorInfo{Kind: strand.KindPanic, Message: "boom"}},
-			{Status: strand.StatusCancelled, Error: &codec.ErrorInfo{Kind: strand.KindCancelled, Message: "cancelled by caller"}},
+			{Status: strand.StatusFailed, Error: &codec.ErrorInfo{Kind: string(strand.ErrPanic), Message: "boom"}},
+			{Status: strand.StatusCancelled, Error: &codec.ErrorInfo{Kind: string(strand.ErrCancelled), Message: "cancelled by caller"}},
 			{Status: strand.StatusDead, Items: 3, Result: enc(f, form, map[string]any{"a": []any{1, nil}})},
 		} {
 			f.Add([]byte(enc(f, form, o)))

@@ -297,7 +297,7 @@ func TestProtocolDocKwargs(t *testing.T) {
 			t.Errorf("%s: %s(2, 3, scale=10) = %v, %v; want 50", f, d.Func, got, err)
 		}
 		add, _ := reg.Lookup("add")
-		if _, err := add.Call(context.Background(), f, d.Args, d.Kwargs); strand.KindOf(err) != strand.KindBadArgs {
+		if _, err := add.Call(context.Background(), f, d.Args, d.Kwargs); strand.KindOf(err) != strand.ErrBadArgs {
 			t.Errorf("%s: add with kwargs: %v (kind %s), want bad_args", f, err, strand.KindOf(err))
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/strand-run/strand/internal/opt"
 
 	strand "github.com/strand-run/strand"
 )
@@ -60,7 +61,7 @@ func (e *ErrorInfo) Err() error {
 	if e == nil {
 		return nil
 	}
-	return &strand.TaskError{Kind: e.Kind, Message: e.Message}
+	return &strand.TaskError{Kind: strand.Kind(e.Kind), Message: e.Message}
 }
 
 // Progress is a handler's report of how far it has come.
@@ -209,44 +210,24 @@ func trimJSONSpace(b []byte) []byte {
 }
 
 // MaxIDLen is the longest task id accepted.
-const MaxIDLen = 128
+const MaxIDLen = opt.MaxIDLen
 
 // ValidID reports whether id can name a task: 1–128 characters of
 // A–Z a–z 0–9 - _ = (one subject token, one KV key part).
-func ValidID(id string) error {
-	if id == "" {
-		return fmt.Errorf("%w: missing id", ErrMalformed)
-	}
-	if len(id) > MaxIDLen {
-		return fmt.Errorf("%w: id longer than %d bytes", ErrMalformed, MaxIDLen)
-	}
-	if !tokenOK(id, true) {
-		return fmt.Errorf("%w: id %q: only A-Z a-z 0-9 - _ = are allowed", ErrMalformed, id)
-	}
-	return nil
-}
+func ValidID(id string) error { return malformed(opt.ValidID(id)) }
 
 // ValidQueue reports whether q can name a queue: 1–64 characters of
 // A–Z a–z 0–9 - _.
-func ValidQueue(q string) error {
-	if q == "" || len(q) > 64 || !tokenOK(q, false) {
-		return fmt.Errorf("%w: queue %q: want 1-64 of A-Z a-z 0-9 - _", ErrMalformed, q)
+func ValidQueue(q string) error { return malformed(opt.ValidQueue(q)) }
+
+func malformed(err error) error {
+	if err == nil {
+		return nil
 	}
-	return nil
+	return fmt.Errorf("%w: %w", ErrMalformed, err)
 }
 
-func tokenOK(s string, eq bool) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
-		case c == '=' && eq:
-		default:
-			return false
-		}
-	}
-	return true
-}
+func tokenOK(s string, eq bool) bool { return opt.Token(s, eq) }
 
 // DecodeState decodes an s.<id> record; the format is sniffed.
 func DecodeState(b []byte) (_ *State, err error) {
@@ -301,9 +282,9 @@ func errorInfo(err error) *ErrorInfo {
 	}
 	var te *strand.TaskError
 	if errors.As(err, &te) {
-		return &ErrorInfo{Kind: te.Kind, Message: te.Message}
+		return &ErrorInfo{Kind: string(te.Kind), Message: te.Message}
 	}
-	return &ErrorInfo{Kind: strand.KindOf(err), Message: err.Error()}
+	return &ErrorInfo{Kind: string(strand.KindOf(err)), Message: err.Error()}
 }
 
 // ErrorInfoOf describes err as an ErrorInfo: its kind and message.

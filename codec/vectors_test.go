@@ -130,24 +130,24 @@ func stateVectors() map[string]*codec.State {
 		},
 		"state_retrying": {
 			Status: strand.StatusRetrying, Func: "fail", Queue: vq, Attempt: 1, Worker: vworker, Started: vtime + 12,
-			NextAttempt: vtime + 1012, LastError: &codec.ErrorInfo{Kind: strand.KindError, Message: "fail: boom"},
+			NextAttempt: vtime + 1012, LastError: &codec.ErrorInfo{Kind: string(strand.ErrFailed), Message: "fail: boom"},
 		},
 	}
 }
 
 // failures are the failed outcomes, one per error kind.
 var failures = []struct{ name, kind, fn, msg string }{
-	{"error", strand.KindError, "fail", "fail: boom"},
-	{"panic", strand.KindPanic, "crash", "crash: panic: runtime error: index out of range [3] with length 1"},
-	{"timeout", strand.KindTimeout, "sleep", "sleep: timed out after 20ms"},
-	{"cancelled", strand.KindCancelled, "sleep", "sleep: cancelled by caller"},
-	{"unknown_func", strand.KindUnknownFunc, "nosuch", "nosuch: unknown function (this worker runs: add, count, echo, fail, sleep, work)"},
-	{"bad_args", strand.KindBadArgs, "add", `add: arg 1: want int, got string "x"`},
-	{"malformed", strand.KindMalformed, "", "task " + vid + ": strand: malformed envelope: missing func"},
-	{"too_large", strand.KindTooLarge, "big", "big: strand: payload too large: the result is 2000000 bytes, the server accepts 1048064"},
-	{"lost", strand.KindLost, "add", "add: delivered 10 times, its workers died each time"},
-	{"crashed", strand.KindCrashed, "add", "add: strand: task process crashed: exit status 2"},
-	{strand.KindForbidden, strand.KindForbidden, "add", "add: strand: forbidden: caller billing may not call add"},
+	{"error", string(strand.ErrFailed), "fail", "fail: boom"},
+	{"panic", string(strand.ErrPanic), "crash", "crash: panic: runtime error: index out of range [3] with length 1"},
+	{"timeout", string(strand.ErrTimeout), "sleep", "sleep: timed out after 20ms"},
+	{"cancelled", string(strand.ErrCancelled), "sleep", "sleep: cancelled by caller"},
+	{"unknown_func", string(strand.ErrUnknownFunc), "nosuch", "nosuch: unknown function (this worker runs: add, count, echo, fail, sleep, work)"},
+	{"bad_args", string(strand.ErrBadArgs), "add", `add: arg 1: want int, got string "x"`},
+	{"malformed", string(strand.ErrMalformed), "", "task " + vid + ": strand: malformed envelope: missing func"},
+	{"too_large", string(strand.ErrTooLarge), "big", "big: strand: payload too large: the result is 2000000 bytes, the server accepts 1048064"},
+	{"lost", string(strand.ErrLost), "add", "add: delivered 10 times, its workers died each time"},
+	{"crashed", string(strand.ErrCrashed), "add", "add: strand: task process crashed: exit status 2"},
+	{string(strand.ErrForbidden), string(strand.ErrForbidden), "add", "add: strand: forbidden: caller billing may not call add"},
 }
 
 func outcomeVectors(t testing.TB, f codec.Format) map[string]*codec.Outcome {
@@ -168,16 +168,16 @@ func outcomeVectors(t testing.TB, f codec.Format) map[string]*codec.Outcome {
 		"outcome_items":            done(&codec.Outcome{Status: strand.StatusCompleted, Func: "count", Queue: vq, Items: 3}),
 		"outcome_items_failed": done(&codec.Outcome{
 			Status: strand.StatusFailed, Func: "count", Queue: vq, Items: 2,
-			Error: &codec.ErrorInfo{Kind: strand.KindError, Message: "count: boom after 2"},
+			Error: &codec.ErrorInfo{Kind: string(strand.ErrFailed), Message: "count: boom after 2"},
 		}),
 		"outcome_dead": done(&codec.Outcome{
 			Status: strand.StatusDead, Func: "fail", Queue: vq, Attempt: 3,
-			Error: &codec.ErrorInfo{Kind: strand.KindError, Message: "fail: boom"},
+			Error: &codec.ErrorInfo{Kind: string(strand.ErrFailed), Message: "fail: boom"},
 		}),
 	}
 	for _, fl := range failures {
 		st := strand.StatusFailed
-		if fl.kind == strand.KindCancelled {
+		if fl.kind == string(strand.ErrCancelled) {
 			st = strand.StatusCancelled // a worker's outcome for a running task that was cancelled
 		}
 		out["outcome_failed_"+fl.name] = done(&codec.Outcome{
@@ -193,7 +193,7 @@ func cancellationVectors(t testing.TB, f codec.Format) map[string]*codec.Outcome
 	return map[string]*codec.Outcome{
 		"cancellation": {
 			Status: strand.StatusCancelled, Func: "sleep", Queue: vq, Created: vtime, Meta: map[string]string{"user": "ann"},
-			Error:    &codec.ErrorInfo{Kind: strand.KindCancelled, Message: "sleep: cancelled by caller"},
+			Error:    &codec.ErrorInfo{Kind: string(strand.ErrCancelled), Message: "sleep: cancelled by caller"},
 			Finished: vtime + 500,
 		},
 		"cancellation_forged": {Status: strand.StatusCompleted, Result: vraw(t, f, 5), Finished: vtime + 500},
@@ -203,8 +203,8 @@ func cancellationVectors(t testing.TB, f codec.Format) map[string]*codec.Outcome
 // readsAs is what a reader makes of a cancellation record (broker.DecodeOutcome).
 func readsAs(o codec.Outcome) *codec.Outcome {
 	o.Status, o.Result = strand.StatusCancelled, nil
-	if o.Error == nil || o.Error.Kind != strand.KindCancelled {
-		o.Error = &codec.ErrorInfo{Kind: strand.KindCancelled, Message: "cancelled by caller"}
+	if o.Error == nil || o.Error.Kind != string(strand.ErrCancelled) {
+		o.Error = &codec.ErrorInfo{Kind: string(strand.ErrCancelled), Message: "cancelled by caller"}
 	}
 	if o.Queue == "" {
 		o.Queue = vq
@@ -287,7 +287,7 @@ func buildVectors(t testing.TB) []vector {
 			Note:    "the end marker: empty payload, Strand-End = the count of items before it"}, f)
 		add(vector{Name: "items_end_failed", Kind: "items_end", Subject: "strand.items." + vq + "." + vid, data: []byte{},
 			Headers: map[string]string{codec.HeaderContentType: ct, "Strand-End": "2", "Strand-Attempt": "1",
-				"Strand-Error-Kind": strand.KindError, "Strand-Error": "count: boom after 2"},
+				"Strand-Error-Kind": string(strand.ErrFailed), "Strand-Error": "count: boom after 2"},
 			Note: "the end marker of a task that failed after 2 items"}, f)
 		w := &codec.Worker{ID: "vm-1234-abcd", Host: "vm", PID: 1234, Queues: []string{"default", "emails"},
 			Functions: []string{"add", "echo"}, Concurrency: 16, InFlight: 2, Started: vtime, Beat: vtime + 5000, Version: "dev"}

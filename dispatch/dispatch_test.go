@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
 	"github.com/strand-run/strand/server"
+	"github.com/strand-run/strand/runner"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -81,36 +83,77 @@ func TestDispatchThousand(t *testing.T) {
 	for i := range calls {
 		calls[i] = writer.Call{Func: "double", Args: []any{i}}
 	}
-	g, err := dispatch.New(newWriter(t, b)).Submit(ctx, calls)
+	g, err := dispatch.Submit(ctx, newWriter(t, b), calls)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := g.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if g.Pending() != 0 || g.Completed() != n-10 || g.Failed() != 10 {
-		t.Fatalf("pending %d completed %d failed %d, want 0 %d 10", g.Pending(), g.Completed(), g.Failed(), n-10)
+	if p, c, f := g.Count(strand.StatusPending), g.Count(strand.StatusCompleted), g.Count(strand.StatusFailed); p != 0 || c != n-10 || f != 10 {
+		t.Fatalf("pending %d completed %d failed %d, want 0 %d 10", p, c, f, n-10)
 	}
-	ids, sts, errs, rs := g.IDs(), g.Statuses(), g.Errors(), g.Results()
+	hs, outs := g.Handles(), g.Outcomes()
 	seen := make(map[string]bool)
 	for i := range n {
-		if ids[i] == "" || seen[ids[i]] {
-			t.Fatalf("task %d: id %q empty or repeated", i, ids[i])
+		id := hs[i].ID()
+		if id == "" || seen[id] || outs[i].ID != id {
+			t.Fatalf("task %d: id %q empty or repeated, outcome of %q", i, id, outs[i].ID)
 		}
-		seen[ids[i]] = true
+		seen[id] = true
+		var got int
+		err := outs[i].Decode(&got)
 		if i%100 == 7 {
-			if sts[i] != strand.StatusFailed || errs[i] == nil || rs[i] != nil {
-				t.Fatalf("task %d: %s %v %v, want failed with an error", i, sts[i], errs[i], rs[i])
+			if outs[i].Status != strand.StatusFailed || !errors.Is(err, strand.ErrFailed) || outs[i].Result != nil {
+				t.Fatalf("task %d: %+v %v, want failed with an error", i, outs[i], err)
 			}
 			continue
 		}
-		var got int
-		if err := g.Result(i, &got); err != nil || got != 2*i || sts[i] != strand.StatusCompleted || errs[i] != nil {
-			t.Fatalf("task %d: %d %v %s %v, want %d completed", i, got, err, sts[i], errs[i], 2*i)
+		if err != nil || got != 2*i || outs[i].Status != strand.StatusCompleted || outs[i].Err != nil {
+			t.Fatalf("task %d: %d %v %+v, want %d completed", i, got, err, outs[i], 2*i)
 		}
-		if rs[i] == nil {
-			t.Fatalf("task %d: Results has nil", i)
-		}
+	}
+}
+
+// On a local runner a group submits one by one; a refused call (a bad
+// option, an option a local runner cannot honour) is a failed member with
+// the refusal as its error, and does not stop the others; a group of only
+// refused calls is an error.
+func TestDispatchOnAPoolWithRefusals(t *testing.T) {
+	t.Parallel()
+	reg := registry.New()
+	reg.MustRegister("double", func(n int) int { return 2 * n })
+	p := runner.Pool(reg, 2)
+	defer p.Close()
+	ctx := ctxT(t, 30*time.Second)
+	calls := []writer.Call{
+		{Func: "double", Args: []any{1}},
+		{Func: "double", Args: []any{2}, Opts: []strand.Option{strand.After(time.Hour)}},
+		{Func: "double", Args: []any{3}, Opts: []strand.Option{strand.ID("d-3")}},
+	}
+	g, err := dispatch.Submit(ctx, p, calls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	outs := g.Outcomes()
+	var a, c int
+	if err := outs[0].Decode(&a); err != nil || a != 2 {
+		t.Errorf("task 0: %d %v", a, err)
+	}
+	if err := outs[2].Decode(&c); err != nil || c != 6 || g.Handles()[2].ID() != "d-3" {
+		t.Errorf("task 2: %d %v", c, err)
+	}
+	if g.Handles()[1] != nil || outs[1].Status != strand.StatusFailed || !errors.Is(outs[1].Decode(nil), strand.ErrBadOption) {
+		t.Errorf("refused task: %+v", outs[1])
+	}
+	if n := g.Count(strand.StatusCompleted); n != 2 {
+		t.Errorf("%d completed", n)
+	}
+	if _, err := dispatch.Submit(ctx, p, calls[1:2]); !errors.Is(err, strand.ErrBadOption) {
+		t.Errorf("a group of refused calls: %v", err)
 	}
 }
 
@@ -145,15 +188,15 @@ func TestWaitUntilThenCancelRest(t *testing.T) {
 		calls[i] = writer.Call{Func: "step", Args: []any{i}}
 	}
 	w := newWriter(t, b)
-	g, err := dispatch.New(w).Submit(ctx, calls)
+	g, err := dispatch.Submit(ctx, w, calls)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := g.WaitUntil(ctx, func(g *dispatch.Group) bool { return g.Completed() >= 3 }); err != nil {
+	if err := g.WaitUntil(ctx, func(g *dispatch.Group) bool { return g.Count(strand.StatusCompleted) >= 3 }); err != nil {
 		t.Fatal(err)
 	}
-	if g.Completed() != 3 || g.Pending() != n-3 {
-		t.Fatalf("completed %d pending %d, want 3 and %d", g.Completed(), g.Pending(), n-3)
+	if c, p := g.Count(strand.StatusCompleted), g.Count(strand.StatusPending); c != 3 || p != n-3 {
+		t.Fatalf("completed %d pending %d, want 3 and %d", c, p, n-3)
 	}
 	// Step 3 runs (blocked) now; stopping the worker hands it back unfinished.
 	stop()
@@ -162,14 +205,14 @@ func TestWaitUntilThenCancelRest(t *testing.T) {
 		t.Fatalf("CancelRest = %d, %v; want %d", cancelled, err, n-3)
 	}
 	cancelledAll.Store(true)
-	if g.Pending() != 0 || g.Cancelled() != n-3 {
-		t.Fatalf("pending %d cancelled %d, want 0 and %d", g.Pending(), g.Cancelled(), n-3)
+	if p, c := g.Count(strand.StatusPending), g.Count(strand.StatusCancelled); p != 0 || c != n-3 {
+		t.Fatalf("pending %d cancelled %d, want 0 and %d", p, c, n-3)
 	}
 
 	// A new worker takes the queue in order: once a task submitted after the
 	// cancels has run, every cancelled one has been passed over.
 	worker(t, srv, reg, reader.Config{Concurrency: 1})
-	h, err := w.Submit(ctx, "step", -1)
+	h, err := w.Submit(ctx, "step", []any{-1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,15 +222,15 @@ func TestWaitUntilThenCancelRest(t *testing.T) {
 	if n := startsAfter.Load(); n != 0 {
 		t.Fatalf("%d cancelled tasks ran after CancelRest", n)
 	}
-	for i, st := range g.Statuses() {
+	for i, o := range g.Outcomes() {
 		want := strand.StatusCompleted
 		if i >= 3 {
 			want = strand.StatusCancelled
 		}
-		if st != want {
-			t.Errorf("task %d: %s, want %s", i, st, want)
+		if o.Status != want {
+			t.Errorf("task %d: %s, want %s", i, o.Status, want)
 		}
-		if live, err := g.Handle(i).Status(ctx); err != nil || live != want {
+		if live, err := g.Handles()[i].Status(ctx); err != nil || live != want {
 			t.Errorf("task %d: stored status %s (%v), want %s", i, live, err, want)
 		}
 	}

@@ -1,16 +1,18 @@
 // Package dispatch submits many tasks at once and gathers their outcomes:
 // strand's form of the original TaskDispatcher.
 //
-// Submit pipelines every call into about one round trip (writer.SubmitBatch)
-// and returns a Group. The group waits for all of its tasks, or only until a
+// Submit pipelines every call into about one round trip on the writer
+// (writer.SubmitBatch; on a local runner it submits them one by one) and
+// returns a Group. The group waits for all of its tasks, or only until a
 // predicate of the caller's says it has seen enough, and then cancels the
-// rest:
+// rest; its outcomes are in call order:
 //
-//	d := dispatch.New(w)
-//	g, _ := d.Submit(ctx, calls)
-//	err := g.WaitUntil(ctx, func(g *dispatch.Group) bool { return g.Completed() >= 10 || g.Failed() > 0 })
-//	_ = g.CancelRest(ctx)
-//	results := g.Results() // in call order, decoded on demand
+//	g, _ := dispatch.Submit(ctx, w, calls)
+//	err := g.WaitUntil(ctx, func(g *dispatch.Group) bool {
+//		return g.Count(strand.StatusCompleted) >= 10 || g.Count(strand.StatusFailed, strand.StatusDead) > 0
+//	})
+//	_, _ = g.CancelRest(ctx)
+//	for i, o := range g.Outcomes() { … o.Decode(&v) … }
 //
 // A Group lives in the caller's process: if the caller dies, nothing
 // gathers the results and nothing runs after them. It stays because its

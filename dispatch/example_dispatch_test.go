@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/dispatch"
 	"github.com/strand-run/strand/internal/examplestrand"
 	"github.com/strand-run/strand/reader"
@@ -20,15 +21,15 @@ var exampleStrand = examplestrand.New(scratch.Options{Worker: reader.Config{Conc
 func TestMain(m *testing.M) { exampleStrand.Main(m) }
 
 // Submit sends many calls in one pipeline; the group waits for all of
-// them and gives their results in call order.
-func ExampleDispatcher_Submit() {
+// them and gives their outcomes in call order.
+func ExampleSubmit() {
 	env := exampleStrand.With(map[string]any{"square": func(n int) int { return n * n }})
 	ctx := context.Background()
 	calls := make([]writer.Call, 10)
 	for i := range calls {
 		calls[i] = writer.Call{Func: "square", Args: []any{i}}
 	}
-	g, err := dispatch.New(env.Writer).Submit(ctx, calls)
+	g, err := dispatch.Submit(ctx, env.Writer, calls)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -38,15 +39,15 @@ func ExampleDispatcher_Submit() {
 		return
 	}
 	sum := 0
-	for i := range g.Len() {
+	for _, o := range g.Outcomes() {
 		var sq int
-		if err := g.Result(i, &sq); err != nil {
+		if err := o.Decode(&sq); err != nil {
 			fmt.Println(err)
 			return
 		}
 		sum += sq
 	}
-	fmt.Println(g.Completed(), "completed, sum", sum)
+	fmt.Println(g.Count(strand.StatusCompleted), "completed, sum", sum)
 	// Output: 10 completed, sum 285
 }
 
@@ -68,22 +69,25 @@ func ExampleGroup_WaitUntil() {
 	})
 	ctx := context.Background()
 	calls := []writer.Call{{Func: "probe", Args: []any{0}}, {Func: "probe", Args: []any{1}}, {Func: "probe", Args: []any{2}}}
-	g, err := dispatch.New(env.Writer).Submit(ctx, calls)
+	g, err := dispatch.Submit(ctx, env.Writer, calls)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	err = g.WaitUntil(ctx, func(g *dispatch.Group) bool { return g.Failed() > 0 })
-	fmt.Println(err, g.Failed(), "failed:", g.Result(0, nil))
+	err = g.WaitUntil(ctx, func(g *dispatch.Group) bool { return g.Count(strand.StatusFailed, strand.StatusDead) > 0 })
+	fmt.Println(err, g.Count(strand.StatusFailed), "failed:", g.Outcomes()[0].Decode(nil))
 	n, err := g.CancelRest(ctx)
 	fmt.Println(n, "cancelled", err)
 	if err := g.Wait(ctx); err != nil {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(g.Statuses()[1:], g.Cancelled())
+	for _, o := range g.Outcomes()[1:] {
+		fmt.Print(o.Status, " ")
+	}
+	fmt.Println(g.Count(strand.StatusCancelled))
 	// Output:
 	// <nil> 1 failed: probe: probe 0: host unreachable
 	// 2 cancelled <nil>
-	// [cancelled cancelled] 2
+	// cancelled cancelled 2
 }

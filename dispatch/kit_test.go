@@ -22,28 +22,28 @@ func TestDispatchSubmitsThroughTheWriter(t *testing.T) {
 	defer cancel()
 	calls := []writer.Call{
 		{Func: "mul", Args: []any{2, 3}},
-		{Func: "mul", Args: []any{4, 5, writer.ID("mul-4-5"), writer.Meta(map[string]string{"batch": "b1"})}},
+		{Func: "mul", Args: []any{4, 5}, Opts: []strand.Option{strand.ID("mul-4-5"), strand.Meta(map[string]string{"batch": "b1"})}},
 	}
-	g, err := dispatch.New(env.Writer).Submit(ctx, calls)
+	g, err := dispatch.Submit(ctx, env.Writer, calls)
 	if err != nil {
 		t.Fatal(err)
 	}
 	strandtest.RequireSubmitted(t, env, "mul", &strandtest.Match{Args: []any{2, 3}})
 	sub := strandtest.RequireSubmitted(t, env, "mul", &strandtest.Match{Args: []any{4, 5}, Meta: map[string]string{"batch": "b1"}})
-	if sub.ID != "mul-4-5" || g.IDs()[1] != "mul-4-5" || sub.NumArgs() != 2 { // the options are not args
-		t.Fatalf("submission %s, group ids %v", sub, g.IDs())
+	if sub.ID != "mul-4-5" || g.Handles()[1].ID() != "mul-4-5" || sub.NumArgs() != 2 { // the options are not args
+		t.Fatalf("submission %s, group's task %s", sub, g.Handles()[1].ID())
 	}
 
 	want := []int{6, 20}
-	for i := range g.Len() {
-		out := strandtest.WaitOutcome(t, g.Handle(i), 20*time.Second)
+	for i, h := range g.Handles() {
+		out := strandtest.WaitOutcome(t, h, 20*time.Second)
 		var n int
 		out.Decode(t, &n)
 		if n != want[i] || out.Status != strand.StatusCompleted {
 			t.Fatalf("task %d: %d %s", i, n, out.Status)
 		}
 	}
-	if err := g.Wait(ctx); err != nil || g.Completed() != 2 {
-		t.Fatalf("group: %v, %d completed", err, g.Completed())
+	if err := g.Wait(ctx); err != nil || g.Count(strand.StatusCompleted) != 2 {
+		t.Fatalf("group: %v, %d completed", err, g.Count(strand.StatusCompleted))
 	}
 }

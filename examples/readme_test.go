@@ -42,7 +42,7 @@ func Example_readme() {
 	// Writer side (usually another process): submit by name, wait for the result.
 	w, _ := writer.New(b, writer.Config{})
 	defer w.Close()
-	h, err := w.Submit(ctx, "add", 2, 3)
+	h, err := w.Submit(ctx, "add", []any{2, 3})
 	if err != nil {
 		panic(err)
 	}

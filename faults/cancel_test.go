@@ -1,11 +1,12 @@
 package faults_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/strand-run/strand/writer"
+	strand "github.com/strand-run/strand"
 )
 
 // TestCancelRunningTask: `strand cancel ID` stops a running sleep 10000 on
@@ -21,14 +22,14 @@ func TestCancelRunningTask(t *testing.T) {
 	worker := startWorker(t, srv, "w1", nil, "--concurrency", "1")
 	ctx := ctxFor(t, time.Minute)
 
-	long, err := w.Submit(ctx, "sleep", 10000)
+	long, err := w.Submit(ctx, "sleep", []any{10000})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !rec.waitFor(30*time.Second, func(r *records) bool { return len(r.running[long.ID()]) > 0 }) {
 		t.Fatal("sleep 10000 never ran")
 	}
-	next, err := w.Submit(ctx, "add", 2, 3) // queued behind the long task
+	next, err := w.Submit(ctx, "add", []any{2, 3}) // queued behind the long task
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,20 +39,20 @@ func TestCancelRunningTask(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "cancelled "+long.ID()) {
 		t.Fatalf("strand cancel: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
-	o, _, err := long.Wait(ctx)
+	o, err := long.Wait(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("cancelled %v after strand cancel started", time.Since(cancelAt).Round(time.Millisecond))
-	if o.Status != "cancelled" || o.Error == nil || o.Error.Kind != "cancelled" {
-		t.Fatalf("after cancel: %s %+v, want cancelled (kind cancelled)", o.Status, o.Error)
+	if o.Status != "cancelled" || !errors.Is(o.Err, strand.ErrCancelled) {
+		t.Fatalf("after cancel: %s %+v, want cancelled (kind cancelled)", o.Status, o.Err)
 	}
 
 	var sum int
 	if err := next.Result(ctx, &sum); err != nil || sum != 5 {
 		t.Fatalf("the task after the cancelled one: %d, %v; want 5", sum, err)
 	}
-	no, _, err := next.Wait(ctx)
+	no, err := next.Wait(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,11 +60,11 @@ func TestCancelRunningTask(t *testing.T) {
 	rec.mu.Lock()
 	sleepStarted := time.UnixMilli(rec.running[long.ID()][0].Started)
 	rec.mu.Unlock()
-	if end := sleepStarted.Add(10 * time.Second); !time.UnixMilli(no.Finished).Before(end) {
+	if end := sleepStarted.Add(10 * time.Second); !no.Ended.Before(end) {
 		t.Errorf("add finished at %v, not before the cancelled sleep would have ended (%v): its slot was not freed",
-			time.UnixMilli(no.Finished), end)
+			no.Ended, end)
 	}
-	t.Logf("add(2, 3) finished %v after the cancel", time.UnixMilli(no.Finished).Sub(cancelAt).Round(time.Millisecond))
+	t.Logf("add(2, 3) finished %v after the cancel", no.Ended.Sub(cancelAt).Round(time.Millisecond))
 	worker.stop(30 * time.Second)
 }
 
@@ -76,9 +77,9 @@ func TestCancelPendingTaskNeverRuns(t *testing.T) {
 	b, w := connect(t, srv)
 	rec := watch(t, b)
 	ctx := ctxFor(t, time.Minute)
-	q := writer.Queue("parked")
+	q := strand.Queue("parked")
 
-	doomed, err := w.Submit(ctx, "sleep", 1000, q)
+	doomed, err := w.Submit(ctx, "sleep", []any{1000}, q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +87,7 @@ func TestCancelPendingTaskNeverRuns(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "cancelled "+doomed.ID()) {
 		t.Fatalf("strand cancel: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
-	after, err := w.Submit(ctx, "add", 1, 2, q)
+	after, err := w.Submit(ctx, "add", []any{1, 2}, q)
 	if err != nil {
 		t.Fatal(err)
 	}

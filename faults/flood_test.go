@@ -62,7 +62,7 @@ func hostile(n broker.Names, i int, rng *rand.Rand) badTask {
 		for j := 0; j+1 < len(hdr); j += 2 {
 			m.Header.Set(hdr[j], hdr[j+1])
 		}
-		return badTask{raw: m, kind: strand.KindMalformed}
+		return badTask{raw: m, kind: string(strand.ErrMalformed)}
 	}
 	envelope := func(f codec.Format, env map[string]any) []byte {
 		b, err := f.Marshal(env)
@@ -95,17 +95,17 @@ func hostile(n broker.Names, i int, rng *rand.Rand) badTask {
 		}
 		return raw(envelope(codec.Msgpack, map[string]any{"v": 1, "id": id, "args": []int{1, 2}}))
 	case 5, 6, 7, 8, 9: // unknown functions
-		return badTask{call: writer.Call{Func: "nosuch" + strconv.Itoa(i%7), Args: []any{1, 2}}, kind: strand.KindUnknownFunc}
+		return badTask{call: writer.Call{Func: "nosuch" + strconv.Itoa(i%7), Args: []any{1, 2}}, kind: string(strand.ErrUnknownFunc)}
 	case 10, 11: // wrong types
-		return badTask{call: writer.Call{Func: "add", Args: []any{"x", 1}}, kind: strand.KindBadArgs}
+		return badTask{call: writer.Call{Func: "add", Args: []any{"x", 1}}, kind: string(strand.ErrBadArgs)}
 	case 12, 13:
-		return badTask{call: writer.Call{Func: "add", Args: []any{1, map[string]int{"a": 1}}}, kind: strand.KindBadArgs}
+		return badTask{call: writer.Call{Func: "add", Args: []any{1, map[string]int{"a": 1}}}, kind: string(strand.ErrBadArgs)}
 	case 14:
-		return badTask{call: writer.Call{Func: "sleep", Args: []any{[]string{"soon"}}}, kind: strand.KindBadArgs}
+		return badTask{call: writer.Call{Func: "sleep", Args: []any{[]string{"soon"}}}, kind: string(strand.ErrBadArgs)}
 	case 15, 16: // wrong arity
-		return badTask{call: writer.Call{Func: "add", Args: []any{1}}, kind: strand.KindBadArgs}
+		return badTask{call: writer.Call{Func: "add", Args: []any{1}}, kind: string(strand.ErrBadArgs)}
 	case 17, 18:
-		return badTask{call: writer.Call{Func: "add", Args: []any{1, 2, 3}}, kind: strand.KindBadArgs}
+		return badTask{call: writer.Call{Func: "add", Args: []any{1, 2, 3}}, kind: string(strand.ErrBadArgs)}
 	default: // larger than the server accepts: refused at submit
 		return badTask{call: writer.Call{Func: "echo", Args: []any{strings.Repeat("x", 1<<20+1024)}}, kind: refused}
 	}

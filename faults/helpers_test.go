@@ -17,6 +17,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/supervise"
@@ -383,11 +384,11 @@ func (r *records) snapshot() (outcomes map[string][]*codec.Outcome, running map[
 }
 
 // waitAll waits for the outcome of every handle, each within ctx.
-func waitAll(ctx context.Context, t *testing.T, hs []*writer.Handle) map[string]*codec.Outcome {
+func waitAll(ctx context.Context, t *testing.T, hs []strand.Handle) map[string]*strand.Outcome {
 	t.Helper()
-	got := make(map[string]*codec.Outcome, len(hs))
+	got := make(map[string]*strand.Outcome, len(hs))
 	for _, h := range hs {
-		o, _, err := h.Wait(ctx)
+		o, err := h.Wait(ctx)
 		if err != nil {
 			t.Fatalf("task %s: %v (%d of %d outcomes received)", h.ID(), err, len(got), len(hs))
 		}

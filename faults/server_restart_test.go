@@ -8,11 +8,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/writer"
 )
 
 // submitN submits n tasks of add(i, i) and returns their handles.
-func submitN(ctx context.Context, t *testing.T, w *writer.Writer, n int) []*writer.Handle {
+func submitN(ctx context.Context, t *testing.T, w *writer.Writer, n int) []strand.Handle {
 	t.Helper()
 	calls := make([]writer.Call, n)
 	for i := range calls {
@@ -28,7 +29,7 @@ func submitN(ctx context.Context, t *testing.T, w *writer.Writer, n int) []*writ
 }
 
 // checkAdds checks that every add(i, i) of hs completed with 2i.
-func checkAdds(ctx context.Context, t *testing.T, hs []*writer.Handle) {
+func checkAdds(ctx context.Context, t *testing.T, hs []strand.Handle) {
 	t.Helper()
 	for i, h := range hs {
 		var sum int
@@ -123,7 +124,7 @@ func TestResultWaitAcrossWriterReconnect(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := h2.Wait(ctx); err != nil {
+		if _, err := h2.Wait(ctx); err != nil {
 			t.Fatalf("task %s: %v", h.ID(), err)
 		}
 	}
@@ -136,7 +137,7 @@ func TestResultWaitAcrossWriterReconnect(t *testing.T) {
 	defer cancel()
 	missed := 0
 	for _, h := range hs {
-		if _, _, err := h.Wait(wctx); err != nil {
+		if _, err := h.Wait(wctx); err != nil {
 			missed++
 		}
 	}
@@ -181,13 +182,13 @@ func TestServerKilledMidRun(t *testing.T) {
 	got := waitAll(ctx, t, hs)
 	for _, h := range hs {
 		if o := got[h.ID()]; o.Status != "completed" {
-			t.Errorf("task %s: %s %+v, want completed", h.ID(), o.Status, o.Error)
+			t.Errorf("task %s: %s %+v, want completed", h.ID(), o.Status, o.Err)
 		}
 	}
 	// Every outcome stored is the only one: read them back from the server.
 	for _, h := range hs {
-		o, _, err := h.Outcome(ctx)
-		if err != nil || o == nil {
+		o, err := h.Info(ctx)
+		if err != nil {
 			t.Errorf("task %s: stored outcome %v, %v", h.ID(), o, err)
 		} else if o.Status != "completed" {
 			t.Errorf("task %s: stored outcome %s", h.ID(), o.Status)

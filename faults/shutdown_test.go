@@ -64,7 +64,7 @@ func TestWorkerGracefulShutdown(t *testing.T) {
 			attempts[o.Attempt]++
 		}
 		if o.Status != "completed" {
-			t.Errorf("task %s: %s (%v), want completed", id, o.Status, o.Error)
+			t.Errorf("task %s: %s (%v), want completed", id, o.Status, o.Err)
 		}
 		if evs := len(outcomes[id]); evs != 1 {
 			t.Errorf("task %s: %d outcome writes, want exactly 1", id, evs)

@@ -78,7 +78,7 @@ func TestWorkerKilledMidRun(t *testing.T) {
 		id := h.ID()
 		o := got[id]
 		if o.Status != "completed" {
-			t.Errorf("task %s: %s (%v), want completed", id, o.Status, o.Error)
+			t.Errorf("task %s: %s (%v), want completed", id, o.Status, o.Err)
 			continue
 		}
 		if evs := len(outcomes[id]); evs != 1 {

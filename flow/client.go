@@ -270,7 +270,7 @@ func (h *Handle) Results(ctx context.Context) (map[string]json.RawMessage, error
 		if st.Step != "" {
 			err = fmt.Errorf("flow %s %s at step %s: %w", h.id, st.Status, st.Step, ErrNotCompleted)
 			if st.Error != nil {
-				err = fmt.Errorf("%w: %w", err, &strand.TaskError{Kind: st.Error.Kind, Message: st.Error.Message})
+				err = fmt.Errorf("%w: %w", err, &strand.TaskError{Kind: strand.Kind(st.Error.Kind), Message: st.Error.Message})
 			}
 		}
 		return nil, err

@@ -234,7 +234,7 @@ func TestFailureCancelsDependants(t *testing.T) {
 	}
 	err = h.Result(ctx, nil)
 	var te *strand.TaskError
-	if !errors.Is(err, flow.ErrNotCompleted) || !errors.As(err, &te) || te.Kind != strand.KindError {
+	if !errors.Is(err, flow.ErrNotCompleted) || !errors.As(err, &te) || te.Kind != strand.ErrFailed {
 		t.Fatalf("Result: %v", err)
 	}
 	st, err := h.Status(ctx)

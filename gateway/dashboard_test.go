@@ -12,6 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker/brokertest"
 	"github.com/strand-run/strand/internal/demo"
 	"github.com/strand-run/strand/reader"
@@ -173,7 +174,7 @@ func TestDashboard(t *testing.T) {
 	// A task submitted from Go appears by the live events alone.
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	h, err := w.Submit(sctx, "add", 40, 2)
+	h, err := w.Submit(sctx, "add", []any{40, 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +200,7 @@ func TestDashboard(t *testing.T) {
 	}
 
 	// A streamed task's items arrive in its detail.
-	ch, err := w.Submit(sctx, "count", 5)
+	ch, err := w.Submit(sctx, "count", []any{5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +215,7 @@ func TestDashboard(t *testing.T) {
 	}
 
 	// A task that dies is in the dead letters, with a Replay button.
-	dh, err := w.Submit(sctx, "fail", "boom", writer.MaxAttempts(2))
+	dh, err := w.Submit(sctx, "fail", []any{"boom"}, strand.MaxAttempts(2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,16 +255,16 @@ func screenshot(t *testing.T, ctx context.Context, url string, w *writer.Writer,
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	for i := range 6 {
-		if _, err := w.Submit(sctx, "add", i, i*i); err != nil {
+		if _, err := w.Submit(sctx, "add", []any{i, i * i}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	work, err := w.Submit(sctx, "work", 100, 100)
+	work, err := w.Submit(sctx, "work", []any{100, 100})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range 3 {
-		if _, err := w.Submit(sctx, "sleep", 60000); err != nil {
+		if _, err := w.Submit(sctx, "sleep", []any{60000}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -291,7 +292,7 @@ func TestDashboardSchedules(t *testing.T) {
 	ctx := browser(t)
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := w.PutSchedule(sctx, "tick", "@every 1s", "add", 1, 1); err != nil {
+	if err := w.PutSchedule(sctx, "tick", "@every 1s", "add", []any{1, 1}); err != nil {
 		t.Fatal(err)
 	}
 	actx, acancel := context.WithTimeout(ctx, 2*timeout)

@@ -118,7 +118,7 @@ func (g *gateway) events(rw http.ResponseWriter, r *http.Request) {
 			_ = s.Unsubscribe()
 		}
 	}()
-	q, err := h.Locate(ctx)
+	q, err := g.b.Locate(ctx, id)
 	if err != nil {
 		g.fail(rw, r, err)
 		return
@@ -165,11 +165,16 @@ func (g *gateway) events(rw http.ResponseWriter, r *http.Request) {
 		if !in.Status.Terminal() {
 			return false
 		}
-		o, f, err := h.Outcome(ctx)
-		if err != nil || o == nil {
+		o, err := h.Wait(ctx) // it has its outcome: Wait reads it at once
+		if err != nil {
 			return true
 		}
-		g.sendOutcome(s, id, o, f)
+		body, err := outcomeBodyOf(o)
+		if err != nil {
+			_ = s.send("error", errorBody{Kind: "malformed", Message: err.Error()})
+			return true
+		}
+		_ = s.send("outcome", body)
 		return true
 	}
 	if in.Status.Terminal() {
@@ -228,7 +233,7 @@ func (g *gateway) sendOutcome(s *sse, id string, o *codec.Outcome, f codec.Forma
 
 // stateJSON is a state record as a status event: the task's info as first
 // read, updated by the state.
-func stateJSON(id string, first *writer.Info, st *codec.State) *infoBody {
+func stateJSON(id string, first *strand.Info, st *codec.State) *infoBody {
 	body := infoJSON(first)
 	body.ID, body.Status, body.Attempt, body.Worker = id, string(st.Status), st.Attempt, st.Worker
 	body.Progress, body.Error = st.Progress, nil
@@ -265,7 +270,7 @@ func (g *gateway) items(rw http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	type next struct {
-		it  writer.Item
+		it  strand.Value
 		err error
 	}
 	ch := make(chan next)
@@ -302,23 +307,24 @@ func (g *gateway) items(rw http.ResponseWriter, r *http.Request) {
 				_ = s.send("error", errorBody{Kind: "internal", Message: x.err.Error()})
 				return
 			default:
-				v, err := codec.ToJSON(x.it.Format, x.it.Data)
+				n := itemN(x.it)
+				v, err := valueJSON(x.it)
 				if err != nil {
-					_ = s.send("error", errorBody{Kind: "malformed", Message: fmt.Sprintf("item %d: %v", x.it.N, err)})
+					_ = s.send("error", errorBody{Kind: "malformed", Message: fmt.Sprintf("item %d: %v", n, err)})
 					return
 				}
-				if s.send("item", itemBody{N: x.it.N, Value: v}) != nil {
+				if s.send("item", itemBody{N: n, Value: v}) != nil {
 					return
 				}
 			}
 		}
 	}
-	o, f, err := h.Wait(ctx)
+	o, err := h.Wait(ctx)
 	if err != nil {
 		_ = s.send("error", errorBody{Kind: "internal", Message: err.Error()})
 		return
 	}
-	body, err := outcomeJSON(h.ID(), o, f)
+	body, err := outcomeBodyOf(o)
 	if err != nil {
 		_ = s.send("error", errorBody{Kind: "malformed", Message: err.Error()})
 		return

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/broker/brokertest"
 	"github.com/strand-run/strand/internal/demo"
@@ -66,9 +67,9 @@ func TestMetrics(t *testing.T) {
 	if _, err := b.EnsureQueue(ctx, writer.DefaultQueue, broker.QueueConfig{}); err != nil {
 		t.Fatal(err)
 	}
-	var hs []*writer.Handle
+	var hs []strand.Handle
 	for i := range 3 {
-		h, err := w.Submit(ctx, "add", i, 1)
+		h, err := w.Submit(ctx, "add", []any{i, 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,7 +97,7 @@ func TestMetrics(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = r.Run(rctx) }()
 	t.Cleanup(func() { stop(); <-done })
-	h, err := w.Submit(ctx, "fail", "boom", writer.MaxAttempts(2))
+	h, err := w.Submit(ctx, "fail", []any{"boom"}, strand.MaxAttempts(2))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/broker/brokertest"
 	"github.com/strand-run/strand/internal/demo"
@@ -93,26 +94,26 @@ func TestDashboardOperations(t *testing.T) {
 
 	sctx, scancel := context.WithTimeout(context.Background(), timeout)
 	defer scancel()
-	var hs []*writer.Handle
+	var hs []strand.Handle
 	for i := range 8 {
-		h, err := w.Submit(sctx, "add", i, i)
+		h, err := w.Submit(sctx, "add", []any{i, i})
 		if err != nil {
 			t.Fatal(err)
 		}
 		hs = append(hs, h)
 	}
 	for _, msg := range []string{"disk full", "no route to host", "disk quota"} {
-		h, err := w.Submit(sctx, "fail", msg, writer.Meta(map[string]string{"tenant": "acme"}))
+		h, err := w.Submit(sctx, "fail", []any{msg}, strand.Meta(map[string]string{"tenant": "acme"}))
 		if err != nil {
 			t.Fatal(err)
 		}
 		hs = append(hs, h)
 	}
 	for _, h := range hs {
-		_, _, _ = h.Wait(sctx)
+		_, _ = h.Wait(sctx)
 	}
 	for range 2 {
-		if _, err := w.Submit(sctx, "add", 1, 1, writer.Queue("idle")); err != nil {
+		if _, err := w.Submit(sctx, "add", []any{1, 1}, strand.Queue("idle")); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/strand-run/strand/codec"
+	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -51,12 +51,12 @@ func scheduleJSON(s writer.ScheduleInfo) scheduleBody {
 		Created: rfc3339(s.Created), NextRun: rfc3339(s.NextRun), LastRun: rfc3339(s.LastRun), LastTask: s.LastTask,
 	}
 	for _, a := range s.Args {
-		if j, err := codec.ToJSON(s.Format, a); err == nil {
+		if j, err := valueJSON(a); err == nil {
 			b.Args = append(b.Args, j)
 		}
 	}
-	if len(s.Kwargs) > 0 {
-		if j, err := codec.ToJSON(s.Format, s.Kwargs); err == nil {
+	if s.Kwargs != nil {
+		if j, err := valueJSON(s.Kwargs); err == nil {
 			b.Kwargs = j
 		}
 	}
@@ -120,15 +120,15 @@ func (g *gateway) putSchedule(rw http.ResponseWriter, r *http.Request) {
 	}
 	sub := submitRequest{Func: req.Func, Args: req.Args, Kwargs: req.Kwargs, Queue: req.Queue,
 		Timeout: req.Timeout, MaxAttempts: req.MaxAttempts, ResultTTL: req.ResultTTL, Meta: req.Meta}
-	opts, err := sub.options()
+	args, opts, err := sub.options()
 	if err != nil {
 		writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
 	if req.TZ != "" {
-		opts = append(opts, writer.TimeZone(req.TZ))
+		opts = append(opts, strand.TimeZone(req.TZ))
 	}
-	if err := g.w.PutSchedule(r.Context(), name, spec, req.Func, opts...); err != nil {
+	if err := g.w.PutSchedule(r.Context(), name, spec, req.Func, args, opts...); err != nil {
 		g.fail(rw, r, err)
 		return
 	}

@@ -13,7 +13,6 @@ import (
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/codec"
-	"github.com/strand-run/strand/writer"
 )
 
 // duration is a JSON duration: a Go duration string ("30s", "1m30s") or a
@@ -107,16 +106,16 @@ func (g *gateway) submit(rw http.ResponseWriter, r *http.Request) {
 		writeError(rw, http.StatusBadRequest, "bad_request", "missing func")
 		return
 	}
-	opts, err := req.options()
+	args, opts, err := req.options()
 	if err != nil {
 		writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
 	if tp := r.Header.Get("traceparent"); tp != "" {
 		// The HTTP caller's trace goes on to the task (W3C trace context).
-		opts = append(opts, writer.Trace(tp))
+		opts = append(opts, strand.Trace(tp))
 	}
-	h, err := g.w.Submit(r.Context(), req.Func, opts...)
+	h, err := g.w.Submit(r.Context(), req.Func, args, opts...)
 	existing := false
 	if err != nil && len(req.UniqueFor) > 0 && errors.Is(err, strand.ErrDuplicate) && h != nil {
 		existing, err = true, nil // the key is held: answer with the task that holds it
@@ -125,7 +124,7 @@ func (g *gateway) submit(rw http.ResponseWriter, r *http.Request) {
 		g.fail(rw, r, err)
 		return
 	}
-	ref := taskRef{ID: h.ID(), Queue: h.Queue(), Status: string(strand.StatusPending), Existing: existing}
+	ref := taskRef{ID: h.ID(), Queue: queueOf(h), Status: string(strand.StatusPending), Existing: existing}
 	if existing {
 		if st, err := h.Status(r.Context()); err == nil {
 			ref.Status = string(st)
@@ -147,69 +146,71 @@ func (g *gateway) submit(rw http.ResponseWriter, r *http.Request) {
 	g.waitOutcome(rw, r, h, wait, ref)
 }
 
-// options turns the request into the writer's options and positional args.
-func (req *submitRequest) options() ([]any, error) {
-	out := make([]any, 0, len(req.Args)+8)
+// options turns the request into the task's positional args and the
+// writer's options.
+func (req *submitRequest) options() ([]any, []strand.Option, error) {
+	args := make([]any, 0, len(req.Args))
 	for _, a := range req.Args {
-		out = append(out, a)
+		args = append(args, a)
 	}
-	out = append(out, writer.Format(codec.JSON))
+	out := make([]strand.Option, 0, 8)
+	out = append(out, strand.Encoding("json"))
 	if err := req.check(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if req.Queue != "" {
-		out = append(out, writer.Queue(req.Queue))
+		out = append(out, strand.Queue(req.Queue))
 	}
 	if req.ID != "" {
-		out = append(out, writer.ID(req.ID))
+		out = append(out, strand.ID(req.ID))
 	}
 	if len(req.Kwargs) > 0 && string(req.Kwargs) != "null" {
 		if bytes.TrimSpace(req.Kwargs)[0] != '{' {
-			return nil, errors.New("kwargs: want a JSON object")
+			return nil, nil, errors.New("kwargs: want a JSON object")
 		}
-		out = append(out, writer.Kwargs(req.Kwargs))
+		out = append(out, strand.Kwargs(req.Kwargs))
 	}
 	if req.Timeout != 0 {
-		out = append(out, writer.Timeout(time.Duration(req.Timeout)))
+		out = append(out, strand.Timeout(time.Duration(req.Timeout)))
 	}
 	if req.MaxAttempts != 0 {
-		out = append(out, writer.MaxAttempts(req.MaxAttempts))
+		out = append(out, strand.MaxAttempts(req.MaxAttempts))
 	}
 	if req.ResultTTL != 0 {
-		out = append(out, writer.ResultTTL(time.Duration(req.ResultTTL)))
+		out = append(out, strand.ResultTTL(time.Duration(req.ResultTTL)))
 	}
 	if len(req.Meta) > 0 {
-		out = append(out, writer.Meta(req.Meta))
+		out = append(out, strand.Meta(req.Meta))
 	}
 	if at := req.runAt(); !at.IsZero() {
-		out = append(out, writer.At(at))
+		out = append(out, strand.At(at))
 	}
 	if req.Priority != "" {
-		out = append(out, writer.Priority(req.Priority))
+		out = append(out, strand.Priority(req.Priority))
 	}
 	switch {
 	case len(req.UniqueFor) > 0 && string(req.UniqueFor) != "null":
-		window := writer.UntilFinished
+		window := strand.UntilFinished
 		if string(bytes.TrimSpace(req.UniqueFor)) != `"finished"` {
 			var d duration
 			if err := d.UnmarshalJSON(req.UniqueFor); err != nil {
-				return nil, fmt.Errorf("unique_for: %v, or \"finished\"", err)
+				return nil, nil, fmt.Errorf("unique_for: %v, or \"finished\"", err)
 			}
 			if time.Duration(d) < time.Second {
-				return nil, errors.New("unique_for: below 1s")
+				return nil, nil, errors.New("unique_for: below 1s")
 			}
 			window = time.Duration(d)
 		}
-		out = append(out, writer.Unique(req.Key, window))
+		out = append(out, strand.Unique(req.Key, window))
 	case req.Debounce != 0:
-		out = append(out, writer.Debounce(req.Key, time.Duration(req.Debounce)))
+		out = append(out, strand.Debounce(req.Key, time.Duration(req.Debounce)))
 	case req.Key != "":
-		out = append(out, writer.Key(req.Key))
+		out = append(out, strand.Key(req.Key))
 	}
 	if req.Fair {
-		out = append(out, writer.Fair())
+		out = append(out, strand.Fair())
 	}
-	return out, nil
+	return args, out, nil
 }
 
 // runAt is when the request asks the task to run: zero for now. check has
@@ -282,11 +283,11 @@ const statusTimeout = 5 * time.Second
 
 // waitOutcome waits up to wait for h's outcome: 200 with it, or 202 with
 // the task's status now.
-func (g *gateway) waitOutcome(rw http.ResponseWriter, r *http.Request, h *writer.Handle, wait time.Duration, ref taskRef) {
+func (g *gateway) waitOutcome(rw http.ResponseWriter, r *http.Request, h strand.Handle, wait time.Duration, ref taskRef) {
 	longLived(rw, wait)
 	ctx, cancel := context.WithTimeout(r.Context(), wait)
 	defer cancel()
-	o, f, err := h.Wait(ctx)
+	o, err := h.Wait(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			g.fail(rw, r, err)
@@ -304,7 +305,7 @@ func (g *gateway) waitOutcome(rw http.ResponseWriter, r *http.Request, h *writer
 		writeJSON(rw, http.StatusAccepted, ref)
 		return
 	}
-	body, err := outcomeJSON(h.ID(), o, f)
+	body, err := outcomeBodyOf(o)
 	if err != nil {
 		g.fail(rw, r, err)
 		return
@@ -332,7 +333,7 @@ func outcomeJSON(id string, o *codec.Outcome, f codec.Format) (*outcomeBody, err
 }
 
 // open returns a handle to the task named by the path, or answers 400.
-func (g *gateway) open(rw http.ResponseWriter, r *http.Request) (*writer.Handle, bool) {
+func (g *gateway) open(rw http.ResponseWriter, r *http.Request) (strand.Handle, bool) {
 	h, err := g.w.Open(r.PathValue("id"))
 	if err != nil {
 		writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
@@ -371,11 +372,11 @@ func rfc3339(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-func infoJSON(in *writer.Info) *infoBody {
+func infoJSON(in *strand.Info) *infoBody {
 	body := &infoBody{
 		ID: in.ID, Status: string(in.Status), Func: in.Func, Queue: in.Queue, Attempt: in.Attempt, Worker: in.Worker,
 		Created: rfc3339(in.Created), Started: rfc3339(in.Started), Finished: rfc3339(in.Finished),
-		Progress: in.Progress, Meta: in.Meta, Items: in.Items, RunAt: rfc3339(in.RunAt), Waiting: in.Waiting,
+		Progress: progressBody(in.Progress), Meta: in.Meta, Items: in.Items, RunAt: rfc3339(in.RunAt), Waiting: in.Waiting,
 	}
 	if in.Err != nil {
 		e := codec.ErrorInfoOf(in.Err)
@@ -388,7 +389,7 @@ func infoJSON(in *writer.Info) *infoBody {
 // reads the outcome before the task record and its queue's acknowledgement,
 // so a task that ends between those reads looks as if it had expired.
 // known reads h's info, answering 404 when no record describes the task.
-func (g *gateway) known(ctx context.Context, rw http.ResponseWriter, r *http.Request, h *writer.Handle) (*writer.Info, bool) {
+func (g *gateway) known(ctx context.Context, rw http.ResponseWriter, r *http.Request, h strand.Handle) (*strand.Info, bool) {
 	in, err := h.Info(ctx)
 	if err != nil {
 		g.fail(rw, r, err)
@@ -423,33 +424,24 @@ func (g *gateway) result(rw http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	o, f, err := h.Outcome(r.Context())
-	if err != nil {
-		g.fail(rw, r, err)
+	in, ok := g.known(r.Context(), rw, r, h)
+	if !ok {
 		return
 	}
-	if o != nil {
-		body, err := outcomeJSON(h.ID(), o, f)
+	if in.Status.Terminal() {
+		// It has its outcome: Wait reads it at once.
+		o, err := h.Wait(r.Context())
+		if err != nil {
+			g.fail(rw, r, err)
+			return
+		}
+		body, err := outcomeBodyOf(o)
 		if err != nil {
 			g.fail(rw, r, err)
 			return
 		}
 		writeJSON(rw, http.StatusOK, body)
 		return
-	}
-	in, ok := g.known(r.Context(), rw, r, h)
-	if !ok {
-		return
-	}
-	if in.Status.Terminal() { // it ended between the two reads
-		o, f, err := h.Outcome(r.Context())
-		if err == nil && o != nil {
-			body, err := outcomeJSON(h.ID(), o, f)
-			if err == nil {
-				writeJSON(rw, http.StatusOK, body)
-				return
-			}
-		}
 	}
 	ref := taskRef{ID: h.ID(), Status: string(in.Status)}
 	if wait <= 0 {

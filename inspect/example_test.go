@@ -7,8 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/strand-run/strand"
 	"github.com/strand-run/strand/inspect"
-	"github.com/strand-run/strand/writer"
 )
 
 // The queues with their counters, and the live workers: what `strand
@@ -22,7 +22,7 @@ func ExampleInspector_Queues() {
 		fmt.Println(err)
 		return
 	}
-	if _, err := env.Writer.Submit(ctx, "thumbnail", "cat", writer.Queue("images")); err != nil {
+	if _, err := env.Writer.Submit(ctx, "thumbnail", []any{"cat"}, strand.Queue("images")); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -69,7 +69,7 @@ func ExampleInspector_Replay() {
 		fmt.Println(err)
 		return
 	}
-	h, err := env.Writer.Submit(ctx, "export", "q3", writer.ID("export-q3"), writer.MaxAttempts(2))
+	h, err := env.Writer.Submit(ctx, "export", []any{"q3"}, strand.ID("export-q3"), strand.MaxAttempts(2))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -127,7 +127,7 @@ func ExampleInspector_Pause() {
 	time.Sleep(100 * time.Millisecond) // the workers see the pause event
 	paused, _, _ := in.Paused(ctx, "default")
 	fmt.Println("paused:", paused)
-	h, err := env.Writer.Submit(ctx, "greet", "ann")
+	h, err := env.Writer.Submit(ctx, "greet", []any{"ann"})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -16,7 +16,6 @@ import (
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/scratch"
 	"github.com/strand-run/strand/strandtest"
-	"github.com/strand-run/strand/writer"
 )
 
 func TestNewRefusesBadConfig(t *testing.T) {
@@ -61,14 +60,14 @@ func TestQueuesWorkersCollector(t *testing.T) {
 		t.Fatalf("workers before any: %+v %v", ws, err)
 	}
 	for range 3 {
-		if _, err := env.Writer.Submit(ctx, "add", 1, 2, writer.Queue("idle")); err != nil {
+		if _, err := env.Writer.Submit(ctx, "add", []any{1, 2}, strand.Queue("idle")); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := env.StartWorker(ctx, reader.Config{Concurrency: 3, Queues: []string{"default"}, RetryBase: time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
-	h, err := env.Writer.Submit(ctx, "fail", writer.MaxAttempts(2))
+	h, err := env.Writer.Submit(ctx, "fail", nil, strand.MaxAttempts(2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +170,7 @@ func TestTasksSelectAct(t *testing.T) {
 	}
 	var failed, done []string
 	for i := range 4 {
-		h, err := env.Writer.Submit(ctx, "div", 6, i%2, writer.Meta(map[string]string{"tenant": "acme"}))
+		h, err := env.Writer.Submit(ctx, "div", []any{6, i % 2}, strand.Meta(map[string]string{"tenant": "acme"}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -181,7 +180,7 @@ func TestTasksSelectAct(t *testing.T) {
 			done = append(done, h.ID())
 		}
 	}
-	pending, err := env.Writer.Submit(ctx, "div", 1, 1, writer.Queue("nobody"))
+	pending, err := env.Writer.Submit(ctx, "div", []any{1, 1}, strand.Queue("nobody"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +285,7 @@ func TestReplayAll(t *testing.T) {
 	}
 	dead := map[string]string{}
 	for _, to := range []string{"ann", "bob"} {
-		h, err := env.Writer.Submit(ctx, "send", to, writer.MaxAttempts(2), writer.Queue("mail"))
+		h, err := env.Writer.Submit(ctx, "send", []any{to}, strand.MaxAttempts(2), strand.Queue("mail"))
 		if err != nil {
 			t.Fatal(err)
 		}

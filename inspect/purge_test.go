@@ -11,7 +11,6 @@ import (
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/scratch"
 	"github.com/strand-run/strand/strandtest"
-	"github.com/strand-run/strand/writer"
 )
 
 func TestPurge(t *testing.T) {
@@ -22,7 +21,7 @@ func TestPurge(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	in := newInspector(t, env.Env)
-	h, err := env.Writer.Submit(ctx, "add", 1, 2, writer.ID("purge-me"))
+	h, err := env.Writer.Submit(ctx, "add", []any{1, 2}, strand.ID("purge-me"))
 	if err != nil {
 		t.Fatal(err)
 	}

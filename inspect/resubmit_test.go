@@ -12,7 +12,6 @@ import (
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/scratch"
 	"github.com/strand-run/strand/strandtest"
-	"github.com/strand-run/strand/writer"
 )
 
 // A failed task runs again, with its arguments and meta, under a new id;
@@ -41,7 +40,7 @@ func TestResubmit(t *testing.T) {
 		t.Fatal(err)
 	}
 	ins := newInspector(t, env.Env)
-	h, err := env.Writer.Submit(ctx, "div", 6, 0, writer.Meta(map[string]string{"tenant": "acme"}), writer.Queue("default"))
+	h, err := env.Writer.Submit(ctx, "div", []any{6, 0}, strand.Meta(map[string]string{"tenant": "acme"}), strand.Queue("default"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,14 +60,14 @@ func TestResubmit(t *testing.T) {
 	if err := nh.Result(ctx, nil); err == nil {
 		t.Fatalf("the same args fail the same way: %v", err)
 	}
-	ok, _ := env.Writer.Submit(ctx, "div", 6, 3)
+	ok, _ := env.Writer.Submit(ctx, "div", []any{6, 3})
 	if err := ok.Result(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ins.Resubmit(ctx, ok.ID()); !errors.Is(err, inspect.ErrNotRetryable) {
 		t.Fatalf("resubmit of a completed task: %v", err)
 	}
-	dead, _ := env.Writer.Submit(ctx, "flaky", 7, writer.MaxAttempts(2))
+	dead, _ := env.Writer.Submit(ctx, "flaky", []any{7}, strand.MaxAttempts(2))
 	if err := dead.Result(ctx, nil); err == nil {
 		t.Fatal("flaky completed")
 	}

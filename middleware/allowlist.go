@@ -6,14 +6,13 @@ import (
 	"slices"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/writer"
 )
 
 // Allowlist maps a caller identity to the functions it may call ("*": all
 // of them). The identity is the task's meta[strand.MetaCaller], set with
-// writer.Caller or writer.Config.Caller; a task without one is checked as
+// strand.Caller or writer.Config.Caller; a task without one is checked as
 // the caller "". An identity missing from the list may call nothing.
 //
 // The identity is what the producer says it is: the allowlist keeps honest
@@ -33,7 +32,7 @@ func (a Allowlist) check(meta map[string]string, fn string) *strand.TaskError {
 	if a.Allowed(caller, fn) {
 		return nil
 	}
-	return &strand.TaskError{Kind: strand.KindForbidden, Message: fmt.Sprintf("%s: caller %q may not call it", fn, caller)}
+	return &strand.TaskError{Kind: strand.ErrForbidden, Message: fmt.Sprintf("%s: caller %q may not call it", fn, caller)}
 }
 
 // Reader refuses, on the worker, a task whose caller may not call its
@@ -56,11 +55,11 @@ func (a Allowlist) Reader() reader.Middleware {
 // strand.ErrForbidden); nothing is written.
 func (a Allowlist) Writer() writer.Middleware {
 	return func(next writer.SubmitFunc) writer.SubmitFunc {
-		return func(ctx context.Context, env *codec.Envelope, f codec.Format) error {
+		return func(ctx context.Context, env *writer.Envelope) error {
 			if err := a.check(env.Meta, env.Func); err != nil {
 				return err
 			}
-			return next(ctx, env, f)
+			return next(ctx, env)
 		}
 	}
 }

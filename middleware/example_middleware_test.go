@@ -29,7 +29,7 @@ func ExampleAllowlist() {
 	}
 	defer env.Close()
 
-	h, err := env.Writer.Submit(ctx, "charge", 250)
+	h, err := env.Writer.Submit(ctx, "charge", []any{250})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -37,7 +37,7 @@ func ExampleAllowlist() {
 	var s string
 	fmt.Println(h.Result(ctx, &s), s)
 
-	_, err = env.Writer.Submit(ctx, "charge", 250, writer.Caller("web")) // refused at submit
+	_, err = env.Writer.Submit(ctx, "charge", []any{250}, strand.Caller("web")) // refused at submit
 	fmt.Println(errors.Is(err, strand.ErrForbidden), err)
 
 	// A writer without the allowlist gets its task written; the worker refuses it.
@@ -47,7 +47,7 @@ func ExampleAllowlist() {
 		return
 	}
 	defer other.Close()
-	h, err = other.Submit(ctx, "charge", 250)
+	h, err = other.Submit(ctx, "charge", []any{250})
 	if err != nil {
 		fmt.Println(err)
 		return

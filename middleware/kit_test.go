@@ -23,10 +23,10 @@ func TestAllowlistWriterWritesNothingRefused(t *testing.T) {
 	}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := env.Writer.Submit(ctx, "sub", 5, 1); !errors.Is(err, strand.ErrForbidden) {
+	if _, err := env.Writer.Submit(ctx, "sub", []any{5, 1}); !errors.Is(err, strand.ErrForbidden) {
 		t.Fatalf("sub: %v", err)
 	}
-	if _, err := env.Writer.Submit(ctx, "add", 5, 1); err != nil {
+	if _, err := env.Writer.Submit(ctx, "add", []any{5, 1}); err != nil {
 		t.Fatal(err)
 	}
 	strandtest.RequireNotSubmitted(t, env, "sub", nil)

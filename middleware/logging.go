@@ -17,7 +17,7 @@ func Outcome(err error) string {
 	if err == nil {
 		return string(strand.StatusCompleted)
 	}
-	return strand.KindOf(err)
+	return string(strand.KindOf(err))
 }
 
 // Logging logs every task a worker runs once it ends, with the fields

@@ -6,7 +6,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/writer"
 )
@@ -89,8 +88,8 @@ func (m *Metrics) Reader() reader.Middleware {
 // Writer returns the producer-side middleware: it counts submitted tasks.
 func (m *Metrics) Writer() writer.Middleware {
 	return func(next writer.SubmitFunc) writer.SubmitFunc {
-		return func(ctx context.Context, env *codec.Envelope, f codec.Format) error {
-			if err := next(ctx, env, f); err != nil {
+		return func(ctx context.Context, env *writer.Envelope) error {
+			if err := next(ctx, env); err != nil {
 				return err
 			}
 			m.submitted.WithLabelValues(env.Func, env.Queue).Inc()

@@ -88,14 +88,14 @@ func TestLogging(t *testing.T) {
 	log := zerolog.New(&buf)
 	w, _ := setup(t, funcs(), reader.Config{Middleware: []reader.Middleware{middleware.Logging(log)}}, writer.Config{})
 	ctx := ctxT(t)
-	h, err := w.Submit(ctx, "add", 2, 3, writer.Queue("default"))
+	h, err := w.Submit(ctx, "add", []any{2, 3}, strand.Queue("default"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := h.Result(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	hf, err := w.Submit(ctx, "fail")
+	hf, err := w.Submit(ctx, "fail", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestLogging(t *testing.T) {
 	if _, has := ok["duration"]; !has {
 		t.Errorf("no duration in %v", ok)
 	}
-	if bad["outcome"] != strand.KindError || bad["level"] != "warn" || !strings.Contains(bad["error"].(string), "no luck") {
+	if bad["outcome"] != string(strand.ErrFailed) || bad["level"] != "warn" || !strings.Contains(bad["error"].(string), "no luck") {
 		t.Errorf("failed task's line %v", bad)
 	}
 }
@@ -244,13 +244,13 @@ func TestAllowlist(t *testing.T) {
 	ctx := ctxT(t)
 
 	// The worker refuses what the writer let through.
-	h, err := w.Submit(ctx, "sub", 5, 1)
+	h, err := w.Submit(ctx, "sub", []any{5, 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = h.Result(ctx, nil)
 	var te *strand.TaskError
-	if !errors.As(err, &te) || te.Kind != strand.KindForbidden || te.Message != `sub: caller "svc-a" may not call it` {
+	if !errors.As(err, &te) || te.Kind != strand.ErrForbidden || te.Message != `sub: caller "svc-a" may not call it` {
 		t.Fatalf("sub as svc-a: %v, want forbidden", err)
 	}
 	if !errors.Is(err, strand.ErrForbidden) {
@@ -261,20 +261,20 @@ func TestAllowlist(t *testing.T) {
 	}
 	for _, c := range []struct {
 		fn     string
-		opts   []any
+		opts   []strand.Option
 		forbid bool
 	}{
 		{"add", nil, false},
-		{"sub", []any{writer.Caller("admin")}, false},
-		{"add", []any{writer.Caller("svc-x")}, true},
-		{"add", []any{writer.Caller("")}, true},
+		{"sub", []strand.Option{strand.Caller("admin")}, false},
+		{"add", []strand.Option{strand.Caller("svc-x")}, true},
+		{"add", []strand.Option{strand.Caller("")}, true},
 	} {
-		h, err := w.Submit(ctx, c.fn, append([]any{1, 2}, c.opts...)...)
+		h, err := w.Submit(ctx, c.fn, []any{1, 2}, c.opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		err = h.Result(ctx, nil)
-		if got := errors.As(err, &te) && te.Kind == strand.KindForbidden; got != c.forbid || (!c.forbid && err != nil) {
+		if got := errors.As(err, &te) && te.Kind == strand.ErrForbidden; got != c.forbid || (!c.forbid && err != nil) {
 			t.Errorf("%s %v: %v, forbidden %v", c.fn, c.opts, err, c.forbid)
 		}
 	}
@@ -285,7 +285,7 @@ func TestAllowlist(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ws.Close() })
-	_, err = ws.Submit(ctx, "sub", 5, 1, writer.ID("refused-1"))
+	_, err = ws.Submit(ctx, "sub", []any{5, 1}, strand.ID("refused-1"))
 	if !errors.Is(err, strand.ErrForbidden) || !strings.Contains(err.Error(), `sub: caller "svc-a" may not call it`) {
 		t.Fatalf("Submit(sub) as svc-a = %v, want ErrForbidden", err)
 	}
@@ -297,7 +297,7 @@ func TestAllowlist(t *testing.T) {
 	} else if s, err := st.Status(ctx); err != nil || s != strand.StatusUnknown {
 		t.Fatalf("refused task's status %s, %v; want unknown (never written)", s, err)
 	}
-	if h, err := ws.Submit(ctx, "add", 5, 1); err != nil {
+	if h, err := ws.Submit(ctx, "add", []any{5, 1}); err != nil {
 		t.Fatal(err)
 	} else if err := h.Result(ctx, nil); err != nil {
 		t.Fatal(err)

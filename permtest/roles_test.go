@@ -48,7 +48,7 @@ func TestRoles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer adminW.Close()
-	pendingB, err := adminW.Submit(ctx, "add", 1, 2) // no worker of b: it stays queued
+	pendingB, err := adminW.Submit(ctx, "add", []any{1, 2}) // no worker of b: it stays queued
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestRoles(t *testing.T) {
 
 	// A task cancelled before any worker runs: the worker reads the
 	// cancellation when it starts, and skips the task.
-	cancelledEarly, err := w.Submit(ctx, "add", 1, 1)
+	cancelledEarly, err := w.Submit(ctx, "add", []any{1, 1})
 	must(t, err)
 	must(t, cancelledEarly.Cancel(ctx))
 
@@ -117,7 +117,7 @@ func TestRoles(t *testing.T) {
 	}()
 
 	t.Run("producer and worker of a", func(t *testing.T) {
-		if o, _, err := cancelledEarly.Wait(ctx); err != nil || o.Status != strand.StatusCancelled {
+		if o, err := cancelledEarly.Wait(ctx); err != nil || o.Status != strand.StatusCancelled {
 			t.Fatalf("cancelled before the worker started: %v, %v", o, err)
 		}
 		for { // the worker skips it: b's task is the only one left
@@ -131,7 +131,7 @@ func TestRoles(t *testing.T) {
 		if rec, err := admin.Read(ctx, admin.Names().ResultKey("a", cancelledEarly.ID())); err != nil || rec != nil {
 			t.Fatalf("the task cancelled before the worker started ran: %v, %v", rec, err)
 		}
-		h, err := w.Submit(ctx, "add", 2, 3)
+		h, err := w.Submit(ctx, "add", []any{2, 3})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,16 +139,16 @@ func TestRoles(t *testing.T) {
 		if err := h.Result(ctx, &sum); err != nil || sum != 5 {
 			t.Fatalf("add: %d, %v", sum, err)
 		}
-		same, err := w.Open(h.ID(), writer.Queue("a"))
+		same, err := w.Open(h.ID(), strand.Queue("a"))
 		must(t, err)
 		if st, err := same.Status(ctx); err != nil || st != strand.StatusCompleted {
 			t.Fatalf("status: %s, %v", st, err)
 		}
 
 		// Flow control: a priority lane, a key unique until finished, a debounce.
-		for _, opt := range []writer.Option{writer.Priority("high"), writer.Priority("low"),
-			writer.Unique("u1", writer.UntilFinished), writer.Debounce("d1", time.Second)} {
-			h, err := w.Submit(ctx, "add", 2, 3, opt)
+		for _, opt := range []strand.Option{strand.Priority("high"), strand.Priority("low"),
+			strand.Unique("u1", strand.UntilFinished), strand.Debounce("d1", time.Second)} {
+			h, err := w.Submit(ctx, "add", []any{2, 3}, opt)
 			must(t, err)
 			if err := h.Result(ctx, &sum); err != nil || sum != 5 {
 				t.Fatalf("add with a flow option: %d, %v", sum, err)
@@ -156,22 +156,22 @@ func TestRoles(t *testing.T) {
 		}
 
 		// Items, with a retry that drops the first attempt's.
-		h, err = w.Submit(ctx, "count", 3, writer.MaxAttempts(2))
+		h, err = w.Submit(ctx, "count", []any{3}, strand.MaxAttempts(2))
 		must(t, err)
 		var got []int
-		for n, err := range writer.Items[int](ctx, h) {
+		for n, err := range strand.Items[int](ctx, h) {
 			must(t, err)
 			got = append(got, n)
 		}
 		// The first attempt's item is read live, then the second's from 0.
-		if o, _, err := h.Wait(ctx); err != nil || o.Status != strand.StatusCompleted || len(got) < 3 || !slices.Equal(got[len(got)-3:], []int{0, 1, 2}) {
+		if o, err := h.Wait(ctx); err != nil || o.Status != strand.StatusCompleted || len(got) < 3 || !slices.Equal(got[len(got)-3:], []int{0, 1, 2}) {
 			t.Fatalf("count: items %v, outcome %v, %v", got, o, err)
 		}
 
 		// Dead letters.
-		h, err = w.Submit(ctx, "fail", writer.MaxAttempts(2))
+		h, err = w.Submit(ctx, "fail", nil, strand.MaxAttempts(2))
 		must(t, err)
-		if o, _, err := h.Wait(ctx); err != nil || o.Status != strand.StatusDead {
+		if o, err := h.Wait(ctx); err != nil || o.Status != strand.StatusDead {
 			t.Fatalf("fail: %v, %v", o, err)
 		}
 		dead, err := adminIn.DeadLetters(ctx)
@@ -182,9 +182,9 @@ func TestRoles(t *testing.T) {
 		// The admin replays it, purges the dead letters and the task.
 		nt, err := adminIn.Replay(ctx, h.ID())
 		must(t, err)
-		replayed, err := adminW.Open(nt.ID, writer.Queue(nt.Queue))
+		replayed, err := adminW.Open(nt.ID, strand.Queue(nt.Queue))
 		must(t, err)
-		if o, _, err := replayed.Wait(ctx); err != nil || o.Status != strand.StatusDead {
+		if o, err := replayed.Wait(ctx); err != nil || o.Status != strand.StatusDead {
 			t.Fatalf("replayed: %v, %v", o, err)
 		}
 		if n, err := adminIn.PurgeDead(ctx); err != nil || n != 1 {
@@ -193,12 +193,12 @@ func TestRoles(t *testing.T) {
 		must(t, adminIn.Purge(ctx, h.ID()))
 
 		// Progress, live and read, and the cancellation of a running task.
-		h, err = w.Submit(ctx, "slow")
+		h, err = w.Submit(ctx, "slow", nil)
 		must(t, err)
 		progressed := make(chan struct{})
 		watched := make(chan error, 1)
 		go func() {
-			o, _, err := h.WatchProgress(ctx, func(codec.Progress) {
+			o, err := h.WatchProgress(ctx, func(strand.Report) {
 				select {
 				case <-progressed:
 				default:
@@ -219,7 +219,7 @@ func TestRoles(t *testing.T) {
 		if cause := <-stopped; cause == nil || !strings.Contains(cause.Error(), "cancelled") {
 			t.Fatalf("slow stopped by %v", cause)
 		}
-		if o, _, err := h.Wait(ctx); err != nil || o.Status != strand.StatusCancelled {
+		if o, err := h.Wait(ctx); err != nil || o.Status != strand.StatusCancelled {
 			t.Fatalf("slow: %v, %v", o, err)
 		}
 		must(t, <-watched)
@@ -249,31 +249,31 @@ func TestRoles(t *testing.T) {
 		}
 		t.Logf("%s: refused in %v: %v", what, took.Round(time.Microsecond), err)
 	}
-	bHandle := func() *writer.Handle {
-		h, err := w.Open(pendingB.ID(), writer.Queue("b"))
+	bHandle := func() strand.Handle {
+		h, err := w.Open(pendingB.ID(), strand.Queue("b"))
 		must(t, err)
 		return h
 	}
 
 	t.Run("producer of a outside a", func(t *testing.T) {
 		forbidden(t, "submit to b", func(ctx context.Context) error {
-			_, err := w.Submit(ctx, "add", 1, 2, writer.Queue("b"))
+			_, err := w.Submit(ctx, "add", []any{1, 2}, strand.Queue("b"))
 			return err
 		})
 		forbidden(t, "status of b's task", func(ctx context.Context) error {
 			_, err := bHandle().Status(ctx)
 			return err
 		})
-		forbidden(t, "outcome of b's task", func(ctx context.Context) error {
-			_, _, err := bHandle().Outcome(ctx)
+		forbidden(t, "progress of b's task", func(ctx context.Context) error {
+			_, err := bHandle().Progress(ctx)
 			return err
 		})
 		forbidden(t, "wait for b's task", func(ctx context.Context) error {
-			_, _, err := bHandle().Wait(ctx)
+			_, err := bHandle().Wait(ctx)
 			return err
 		})
 		forbidden(t, "watch the progress of b's task", func(ctx context.Context) error {
-			_, _, err := bHandle().WatchProgress(ctx, func(codec.Progress) {})
+			_, err := bHandle().WatchProgress(ctx, func(strand.Report) {})
 			return err
 		})
 		forbidden(t, "read the items of b's task", func(ctx context.Context) error {
@@ -300,7 +300,7 @@ func TestRoles(t *testing.T) {
 			return err
 		})
 		forbidden(t, "submit with an own id to b", func(ctx context.Context) error {
-			_, err := w.Submit(ctx, "add", 1, 2, writer.Queue("b"), writer.ID("mine"))
+			_, err := w.Submit(ctx, "add", []any{1, 2}, strand.Queue("b"), strand.ID("mine"))
 			return err
 		})
 		for _, subject := range []string{"$KV.STRAND.r.a.x", "$KV.STRAND.s.a.x", "$KV.STRAND.r.b.x"} {
@@ -308,7 +308,7 @@ func TestRoles(t *testing.T) {
 				return publishRefused(ctx, producer, async, subject)
 			})
 		}
-		if st, err := adminW.Open(pendingB.ID(), writer.Queue("b")); err != nil {
+		if st, err := adminW.Open(pendingB.ID(), strand.Queue("b")); err != nil {
 			t.Fatal(err)
 		} else if s, err := st.Status(ctx); err != nil || s != strand.StatusPending {
 			t.Fatalf("b's task after all that: %s, %v", s, err)
@@ -411,4 +411,10 @@ func streamMsgs(ctx context.Context, b *broker.Broker, stream string) (uint64, e
 		return 0, err
 	}
 	return info.State.Msgs, nil
+}
+
+// purge is the writer handle's Purge (admin work, which moves to package
+// inspect).
+func purge(ctx context.Context, h strand.Handle) error {
+	return h.(interface{ Purge(context.Context) error }).Purge(ctx)
 }

@@ -56,24 +56,24 @@ func TestRolesTime(t *testing.T) {
 	go func() { done <- r.Run(runCtx) }()
 	defer func() { stopRun(); <-done }()
 
-	later, err := w.Submit(ctx, "add", 1, 2, writer.After(2*time.Second))
+	later, err := w.Submit(ctx, "add", []any{1, 2}, strand.After(2*time.Second))
 	must(t, err)
-	never, err := w.Submit(ctx, "add", 1, 1, writer.After(time.Hour))
+	never, err := w.Submit(ctx, "add", []any{1, 1}, strand.After(time.Hour))
 	must(t, err)
-	same, err := w.Open(later.ID(), writer.Queue("a"))
+	same, err := w.Open(later.ID(), strand.Queue("a"))
 	must(t, err)
 	if st, err := same.Status(ctx); err != nil || st != strand.StatusScheduled {
 		t.Fatalf("status %s %v", st, err)
 	}
 	must(t, never.Cancel(ctx))
-	must(t, adminW.PutSchedule(ctx, "perm", "@every 1s", "add", 2, 2))
+	must(t, adminW.PutSchedule(ctx, "perm", "@every 1s", "add", []any{2, 2}))
 	var sum int
 	if err := later.Result(ctx, &sum); err != nil || sum != 3 {
 		t.Fatalf("delayed: %d %v", sum, err)
 	}
 	for ctx.Err() == nil {
 		if s, err := adminW.GetSchedule(ctx, "perm"); err == nil && s.LastTask != "" {
-			h, err := adminW.Open(s.LastTask, writer.Queue("a"))
+			h, err := adminW.Open(s.LastTask, strand.Queue("a"))
 			must(t, err)
 			if err := h.Result(ctx, &sum); err != nil || sum != 4 {
 				t.Fatalf("firing: %d %v", sum, err)
@@ -93,7 +93,7 @@ func TestRolesTime(t *testing.T) {
 		t.Fatalf("the cancelled delayed task ran %d times", n)
 	}
 	// Queue b is out of reach for a delayed task too.
-	_, err = w.Submit(ctx, "add", 1, 1, writer.Queue("b"), writer.After(time.Hour))
+	_, err = w.Submit(ctx, "add", []any{1, 1}, strand.Queue("b"), strand.After(time.Hour))
 	if !errors.Is(err, strand.ErrForbidden) || !strings.Contains(err.Error(), "b") {
 		t.Fatalf("delayed submit to b: %v", err)
 	}

@@ -9,7 +9,6 @@ import (
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/reader"
-	"github.com/strand-run/strand/writer"
 )
 
 // Middleware reads a task's arguments through the Call, in either format,
@@ -50,7 +49,7 @@ func TestCallDecodesArgs(t *testing.T) {
 	e.worker(reader.Config{Middleware: []reader.Middleware{mw}})
 	ctx := ctxT(t, 30*time.Second)
 	for _, f := range []codec.Format{codec.Msgpack, codec.JSON} {
-		h, err := e.w.Submit(ctx, "scale", 1.5, writer.Kwargs(map[string]any{"scale": 2, "label": "x"}), writer.Format(f))
+		h, err := e.w.Submit(ctx, "scale", []any{1.5}, strand.Kwargs(map[string]any{"scale": 2, "label": "x"}), strand.Encoding(f.String()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,7 +69,7 @@ func TestCallDecodesArgs(t *testing.T) {
 		}
 	}
 	// No kwargs: DecodeKwargs leaves out as it is.
-	h, err := e.w.Submit(ctx, "scale", 2.0)
+	h, err := e.w.Submit(ctx, "scale", []any{2.0})
 	if err != nil {
 		t.Fatal(err)
 	}

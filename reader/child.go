@@ -5,11 +5,11 @@ import (
 	"time"
 
 	"github.com/strand-run/strand/codec"
-	"github.com/strand-run/strand/runner"
+	"github.com/strand-run/strand/internal/child"
 )
 
 // inChild is the innermost middleware of a worker with process queues:
-// their tasks run in a child process (runner.RunChild), which ctx's end
+// their tasks run in a child process (internal/child.Run), which ctx's end
 // (deadline, cancel, shutdown) kills, and an iterator handler's items
 // stream from the child as from any handler; other queues' tasks go on to
 // next.
@@ -36,7 +36,7 @@ func (r *Reader) inChild(next Handler) Handler {
 			}
 			emit = func(item codec.Raw) error { return s.send(item) }
 		}
-		res, err := runner.RunChild(ctx, r.cfg.ChildPath, c.Task, env, c.t.format, emit)
+		res, err := child.Run(ctx, r.cfg.ChildPath, c.Task, env, c.t.format, emit)
 		if err != nil || res == nil {
 			return nil, err
 		}

@@ -10,10 +10,8 @@ import (
 	"time"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
-	"github.com/strand-run/strand/writer"
 )
 
 // childFunctions are what process-queue tasks run, in the worker and in
@@ -49,11 +47,11 @@ func TestProcessQueues(t *testing.T) {
 	e.reg = childFunctions()
 	e.worker(reader.Config{Queues: []string{"default", "iso"}, ProcessQueues: []string{"iso"}})
 	ctx := ctxT(t, 30*time.Second)
-	iso := writer.Queue("iso")
+	iso := strand.Queue("iso")
 
-	pid := func(opts ...any) int {
+	pid := func(opts ...strand.Option) int {
 		t.Helper()
-		h, err := e.w.Submit(ctx, "pid", opts...)
+		h, err := e.w.Submit(ctx, "pid", nil, opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,7 +68,7 @@ func TestProcessQueues(t *testing.T) {
 		t.Errorf("process queue: ran in pid %d, want a child of %d", p, os.Getpid())
 	}
 
-	h, err := e.w.Submit(ctx, "exit", 7, iso)
+	h, err := e.w.Submit(ctx, "exit", []any{7}, iso)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +80,7 @@ func TestProcessQueues(t *testing.T) {
 		t.Errorf("exit 7: status %s, want failed", st)
 	}
 
-	h, err = e.w.Submit(ctx, "deaf", 60_000, iso, writer.Timeout(200*time.Millisecond))
+	h, err = e.w.Submit(ctx, "deaf", []any{60_000}, iso, strand.Timeout(200*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,12 +89,12 @@ func TestProcessQueues(t *testing.T) {
 	}
 
 	// An iterator's items stream from the child.
-	h, err = e.w.Submit(ctx, "pids", 3, iso)
+	h, err = e.w.Submit(ctx, "pids", []any{3}, iso)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var pids []int
-	for p, err := range writer.Items[int](ctx, h) {
+	for p, err := range strand.Items[int](ctx, h) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,19 +105,19 @@ func TestProcessQueues(t *testing.T) {
 	}
 
 	// Progress reported in the child reaches the task's state.
-	h, err = e.w.Submit(ctx, "halfway", iso)
+	h, err = e.w.Submit(ctx, "halfway", nil, iso)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var seen []codec.Progress
-	if _, _, err := h.WatchProgress(ctx, func(p codec.Progress) { seen = append(seen, p) }); err != nil {
+	var seen []strand.Report
+	if _, err := h.WatchProgress(ctx, func(p strand.Report) { seen = append(seen, p) }); err != nil {
 		t.Fatal(err)
 	}
-	if len(seen) == 0 || seen[0] != (codec.Progress{Done: 1, Total: 2, Note: "half"}) {
+	if len(seen) == 0 || seen[0] != (strand.Report{Done: 1, Total: 2, Note: "half"}) {
 		t.Errorf("progress from the child: %+v", seen)
 	}
 
-	h, err = e.w.Submit(ctx, "add", 2, 3, iso)
+	h, err = e.w.Submit(ctx, "add", []any{2, 3}, iso)
 	if err != nil {
 		t.Fatal(err)
 	}

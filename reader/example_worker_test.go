@@ -54,7 +54,7 @@ func ExampleReader_Run() {
 	done := make(chan error, 1)
 	go func() { done <- r.Run(wctx) }()
 
-	h, err := env.Writer.Submit(ctx, "add", 2, 3)
+	h, err := env.Writer.Submit(ctx, "add", []any{2, 3})
 	if err != nil {
 		fmt.Println(err)
 		return

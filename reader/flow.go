@@ -38,7 +38,7 @@ func (r *Reader) startFlow(t *task) {
 	if r.lost(t.attempt, 1) {
 		// Given up: the workflow ends failed rather than waiting forever.
 		msg := fmt.Sprintf("start given up after %d deliveries", t.attempt-1)
-		if err := r.b.FailStart(ctx, t.env, t.format, strand.KindLost, msg); err != nil {
+		if err := r.b.FailStart(ctx, t.env, t.format, string(strand.ErrLost), msg); err != nil {
 			t.log.Warn().Err(err).Msg("end workflow")
 		}
 		_ = t.msg.Term()

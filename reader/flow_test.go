@@ -61,7 +61,7 @@ func TestPauseResume(t *testing.T) {
 	}
 	stopWorker := start(srv)
 
-	running, err := w.Submit(ctx, "block")
+	running, err := w.Submit(ctx, "block", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,9 +73,9 @@ func TestPauseResume(t *testing.T) {
 		t.Fatalf("pausing a paused queue: %v", err)
 	}
 	time.Sleep(100 * time.Millisecond) // the worker sees the pause event
-	var hs []*writer.Handle
+	var hs []strand.Handle
 	for i := range 5 {
-		h, err := w.Submit(ctx, "add", i, 1)
+		h, err := w.Submit(ctx, "add", []any{i, 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,7 +93,7 @@ func TestPauseResume(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if info.Status != strand.StatusPending || info.Waiting != writer.WaitPaused {
+			if info.Status != strand.StatusPending || info.Waiting != "paused" {
 				t.Fatalf("%s: task %s is %s (waiting %q), want pending (paused)", when, h.ID(), info.Status, info.Waiting)
 			}
 		}
@@ -141,22 +141,22 @@ func TestLaneIDsAndBadFlowOptions(t *testing.T) {
 	e := newEnv(t)
 	ctx := ctxT(t, 30*time.Second)
 	pairs := [][2]string{{"", "high"}, {"high", ""}, {"high", "low"}, {"low", "low"}, {"", "fair"}, {"fair", ""}, {"fair", "high"}}
-	lane := func(p string) []any {
+	lane := func(p string) []strand.Option {
 		if p == "fair" {
-			return []any{writer.Key("tenant"), writer.Fair()}
+			return []strand.Option{strand.Key("tenant"), strand.Fair()}
 		}
-		return []any{writer.Priority(p)}
+		return []strand.Option{strand.Priority(p)}
 	}
 	for i, p := range pairs {
 		id := fmt.Sprintf("own-%d", i)
-		if _, err := e.w.Submit(ctx, "add", append([]any{1, 2, writer.ID(id)}, lane(p[0])...)...); err != nil {
+		if _, err := e.w.Submit(ctx, "add", []any{1, 2}, append([]strand.Option{strand.ID(id)}, lane(p[0])...)...); err != nil {
 			t.Fatalf("%v first: %v", p, err)
 		}
-		if _, err := e.w.Submit(ctx, "add", append([]any{1, 2, writer.ID(id)}, lane(p[1])...)...); !errors.Is(err, strand.ErrDuplicate) {
+		if _, err := e.w.Submit(ctx, "add", []any{1, 2}, append([]strand.Option{strand.ID(id)}, lane(p[1])...)...); !errors.Is(err, strand.ErrDuplicate) {
 			t.Fatalf("%v: the second submit of %s: %v, want a duplicate", p, id, err)
 		}
 	}
-	h, err := e.w.Submit(ctx, "add", 1, 2, writer.Priority("high"))
+	h, err := e.w.Submit(ctx, "add", []any{1, 2}, strand.Priority("high"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,19 +166,19 @@ func TestLaneIDsAndBadFlowOptions(t *testing.T) {
 	if err := h.Cancel(ctx); err != nil {
 		t.Fatalf("cancel a queued high task: %v", err)
 	}
-	for _, opts := range [][]any{
-		{writer.Priority("urgent")},
-		{writer.Key("a.b")},
-		{writer.Key("")},
-		{writer.Unique("k", 0)},
-		{writer.Unique("k", 48*time.Hour)},
-		{writer.Unique("k", time.Hour), writer.ResultTTL(time.Minute)},
-		{writer.Debounce("k", 500*time.Millisecond)},
-		{writer.Debounce("k", 25*time.Hour)},
-		{writer.Unique("k", time.Minute), writer.Debounce("k", time.Minute)},
-		{writer.Key("a"), writer.Key("b")},
+	for _, opts := range [][]strand.Option{
+		{strand.Priority("urgent")},
+		{strand.Key("a.b")},
+		{strand.Key("")},
+		{strand.Unique("k", 0)},
+		{strand.Unique("k", 48*time.Hour)},
+		{strand.Unique("k", time.Hour), strand.ResultTTL(time.Minute)},
+		{strand.Debounce("k", 500*time.Millisecond)},
+		{strand.Debounce("k", 25*time.Hour)},
+		{strand.Unique("k", time.Minute), strand.Debounce("k", time.Minute)},
+		{strand.Key("a"), strand.Key("b")},
 	} {
-		if _, err := e.w.Submit(ctx, "add", append([]any{1, 2}, opts...)...); !errors.Is(err, strand.ErrBadOption) {
+		if _, err := e.w.Submit(ctx, "add", []any{1, 2}, opts...); !errors.Is(err, strand.ErrBadOption) {
 			t.Errorf("options %v: %v, want strand.ErrBadOption", opts, err)
 		}
 	}

@@ -39,7 +39,7 @@ func TestWorkerRecord(t *testing.T) {
 		WorkerID: "hb-1", Queues: []string{"default", "other"}, Concurrency: 3, HeartbeatEvery: 100 * time.Millisecond,
 	})
 	ctx := ctxT(t, 30*time.Second)
-	h, err := e.w.Submit(ctx, "sleep", 3000)
+	h, err := e.w.Submit(ctx, "sleep", []any{3000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,14 +119,14 @@ func TestLongTaskNotRedelivered(t *testing.T) {
 	})
 	e.worker(reader.Config{AckWait: time.Second, Concurrency: 2})
 	ctx := ctxT(t, 30*time.Second)
-	h, err := e.w.Submit(ctx, "long")
+	h, err := e.w.Submit(ctx, "long", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := h.Result(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	o, _, err := h.Outcome(ctx)
+	o, err := h.Wait(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestWorkerRecordBusy(t *testing.T) {
 		Result(context.Context, any) error
 	}
 	for range 2 {
-		h, err := e.w.Submit(ctx, "sleep", 3000)
+		h, err := e.w.Submit(ctx, "sleep", []any{3000})
 		if err != nil {
 			t.Fatal(err)
 		}

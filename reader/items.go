@@ -87,7 +87,7 @@ func (s *itemStream) send(item any) error {
 		return strand.Permanent(fmt.Errorf("%s: encode item %T: %w", t.env.Func, item, err))
 	}
 	if int64(len(data)) > s.r.b.MaxRecord() {
-		return &strand.TaskError{Kind: strand.KindTooLarge, Message: fmt.Sprintf(
+		return &strand.TaskError{Kind: strand.ErrTooLarge, Message: fmt.Sprintf(
 			"%s: item is %d bytes, the server accepts %d", t.env.Func, len(data), s.r.b.MaxRecord())}
 	}
 	s.mu.Lock()

@@ -11,15 +11,13 @@ import (
 	"time"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/reader"
-	"github.com/strand-run/strand/writer"
 )
 
 // collect reads every item of h as an int, and the error that ends them.
-func collect(ctx context.Context, h *writer.Handle) ([]int, error) {
+func collect(ctx context.Context, h strand.Handle) ([]int, error) {
 	var got []int
-	for v, err := range writer.Items[int](ctx, h) {
+	for v, err := range strand.Items[int](ctx, h) {
 		if err != nil {
 			return got, err
 		}
@@ -52,12 +50,12 @@ func TestItemsStreamAsProduced(t *testing.T) {
 	})
 	e.worker(reader.Config{Concurrency: 2})
 	ctx := ctxT(t, 20*time.Second)
-	h, err := e.w.Submit(ctx, "gen", 4)
+	h, err := e.w.Submit(ctx, "gen", []any{4})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got []int
-	for v, err := range writer.Items[int](ctx, h) {
+	for v, err := range strand.Items[int](ctx, h) {
 		if err != nil {
 			t.Fatalf("after %v: %v", got, err)
 		}
@@ -72,8 +70,8 @@ func TestItemsStreamAsProduced(t *testing.T) {
 	if !reflect.DeepEqual(got, []int{0, 1, 2, 3}) {
 		t.Fatalf("items %v", got)
 	}
-	o, _, err := h.Wait(ctx)
-	if err != nil || o.Status != strand.StatusCompleted || o.Items != 4 || !o.Result.IsNil() {
+	o, err := h.Wait(ctx)
+	if err != nil || o.Status != strand.StatusCompleted || o.Items != 4 || o.Result != nil {
 		t.Fatalf("outcome %+v, %v", o, err)
 	}
 
@@ -90,7 +88,7 @@ func TestItemsStreamAsProduced(t *testing.T) {
 		t.Fatalf("info %+v, %v", info, err)
 	}
 	// Breaking out early stops reading.
-	for v, err := range writer.Items[int](ctx, late) {
+	for v, err := range strand.Items[int](ctx, late) {
 		if err != nil || v != 0 {
 			t.Fatalf("first item %d, %v", v, err)
 		}
@@ -120,35 +118,35 @@ func TestItemsError(t *testing.T) {
 	e.worker(reader.Config{Concurrency: 2})
 	ctx := ctxT(t, 20*time.Second)
 
-	h, err := e.w.Submit(ctx, "dry", 3)
+	h, err := e.w.Submit(ctx, "dry", []any{3})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, err := collect(ctx, h)
 	var te *strand.TaskError
-	if !reflect.DeepEqual(got, []int{0, 1, 2}) || !errors.As(err, &te) || te.Kind != strand.KindError ||
+	if !reflect.DeepEqual(got, []int{0, 1, 2}) || !errors.As(err, &te) || te.Kind != strand.ErrFailed ||
 		!strings.Contains(te.Message, "ran dry") {
 		t.Fatalf("items %v, error %v", got, err)
 	}
-	o, _, err := h.Wait(ctx)
-	if err != nil || o.Status != strand.StatusFailed || o.Items != 3 || o.Error == nil || !strings.Contains(o.Error.Message, "ran dry") {
+	o, err := h.Wait(ctx)
+	if err != nil || o.Status != strand.StatusFailed || o.Items != 3 || o.Err == nil || !strings.Contains(o.Err.Error(), "ran dry") {
 		t.Fatalf("outcome %+v, %v", o, err)
 	}
 
-	h, err = e.w.Submit(ctx, "boom")
+	h, err = e.w.Submit(ctx, "boom", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var items []string
-	err = h.Stream(ctx, writer.Callbacks{
-		OnIter: func(it writer.Item) {
+	err = strand.Watch(ctx, h, strand.Callbacks{
+		OnItem: func(it strand.Value) {
 			var s string
 			if err := it.Decode(&s); err != nil {
 				t.Error(err)
 			}
 			items = append(items, s)
 		},
-		OnEnd: func(*codec.Outcome) { t.Error("OnEnd for a task that panicked") },
+		OnEnd: func(*strand.Outcome) { t.Error("OnEnd for a task that panicked") },
 	})
 	if !reflect.DeepEqual(items, []string{"a"}) || !errors.Is(err, strand.ErrPanic) {
 		t.Fatalf("items %v, error %v", items, err)
@@ -164,26 +162,26 @@ func TestItemsOfPlainTask(t *testing.T) {
 	register(t, e)
 	e.worker(reader.Config{Concurrency: 2})
 	ctx := ctxT(t, 20*time.Second)
-	h, err := e.w.Submit(ctx, "add", 2, 3)
+	h, err := e.w.Submit(ctx, "add", []any{2, 3})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got, err := collect(ctx, h); err != nil || len(got) != 0 {
 		t.Fatalf("items %v, %v", got, err)
 	}
-	h, err = e.w.Submit(ctx, "fail", "nope")
+	h, err = e.w.Submit(ctx, "fail", []any{"nope"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got, err := collect(ctx, h); len(got) != 0 || err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Fatalf("items %v, %v", got, err)
 	}
-	var ended *codec.Outcome
-	h, err = e.w.Submit(ctx, "add", 1, 1)
+	var ended *strand.Outcome
+	h, err = e.w.Submit(ctx, "add", []any{1, 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Stream(ctx, writer.Callbacks{OnEnd: func(o *codec.Outcome) { ended = o }}); err != nil || ended == nil {
+	if err := strand.Watch(ctx, h, strand.Callbacks{OnEnd: func(o *strand.Outcome) { ended = o }}); err != nil || ended == nil {
 		t.Fatalf("stream: %v, OnEnd %+v", err, ended)
 	}
 }
@@ -204,13 +202,13 @@ func TestProgressReachesCaller(t *testing.T) {
 	})
 	e.worker(reader.Config{Concurrency: 2})
 	ctx := ctxT(t, 20*time.Second)
-	h, err := e.w.Submit(ctx, "half")
+	h, err := e.w.Submit(ctx, "half", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var once sync.Once
-	var seen []codec.Progress
-	o, _, err := h.WatchProgress(ctx, func(p codec.Progress) {
+	var seen []strand.Report
+	o, err := h.WatchProgress(ctx, func(p strand.Report) {
 		seen = append(seen, p)
 		once.Do(func() {
 			// The task still runs: the report came before its end.
@@ -223,7 +221,7 @@ func TestProgressReachesCaller(t *testing.T) {
 	if err != nil || o.Status != strand.StatusCompleted {
 		t.Fatalf("outcome %+v, %v", o, err)
 	}
-	if len(seen) == 0 || seen[0] != (codec.Progress{Done: 1, Total: 2, Note: "half way"}) {
+	if len(seen) == 0 || seen[0] != (strand.Report{Done: 1, Total: 2, Note: "half way"}) {
 		t.Fatalf("progress seen %+v", seen)
 	}
 }
@@ -242,16 +240,16 @@ func TestLastProgressWritten(t *testing.T) {
 	})
 	e.worker(reader.Config{Concurrency: 2})
 	ctx := ctxT(t, 20*time.Second)
-	h, err := e.w.Submit(ctx, "quick")
+	h, err := e.w.Submit(ctx, "quick", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var seen []codec.Progress
-	o, _, err := h.WatchProgress(ctx, func(p codec.Progress) { seen = append(seen, p) })
+	var seen []strand.Report
+	o, err := h.WatchProgress(ctx, func(p strand.Report) { seen = append(seen, p) })
 	if err != nil || o.Status != strand.StatusCompleted {
 		t.Fatalf("outcome %+v, %v", o, err)
 	}
-	if len(seen) == 0 || seen[len(seen)-1] != (codec.Progress{Done: 3, Total: 3, Note: "step"}) {
+	if len(seen) == 0 || seen[len(seen)-1] != (strand.Report{Done: 3, Total: 3, Note: "step"}) {
 		t.Fatalf("progress seen %+v, want the last report 3/3 last", seen)
 	}
 }

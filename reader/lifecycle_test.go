@@ -28,8 +28,8 @@ func TestNothingLeftAfterResultTTL(t *testing.T) {
 	e.worker(reader.Config{})
 	ctx := ctxT(t, 30*time.Second)
 	hs, errs := e.w.SubmitBatch(ctx, []writer.Call{
-		{Func: "add", Args: []any{1, 2, writer.ResultTTL(time.Second)}},
-		{Func: "add", Args: []any{3, 4, writer.ResultTTL(time.Second), writer.ID("mine")}},
+		{Func: "add", Args: []any{1, 2}, Opts: []strand.Option{strand.ResultTTL(time.Second)}},
+		{Func: "add", Args: []any{3, 4}, Opts: []strand.Option{strand.ResultTTL(time.Second), strand.ID("mine")}},
 	})
 	for i, err := range errs {
 		if err != nil {
@@ -48,7 +48,7 @@ func TestNothingLeftAfterResultTTL(t *testing.T) {
 		}
 	}
 	// The id is taken while the outcome is kept.
-	if h, err := e.w.Submit(ctx, "add", 3, 4, writer.ID("mine")); !errors.Is(err, strand.ErrDuplicate) || h == nil || h.ID() != "mine" {
+	if h, err := e.w.Submit(ctx, "add", []any{3, 4}, strand.ID("mine")); !errors.Is(err, strand.ErrDuplicate) || h == nil || h.ID() != "mine" {
 		t.Fatalf("resubmit while the outcome is kept: %v, %v", h, err)
 	}
 	waitStatus(t, ctx, hs[0], strand.StatusUnknown, 10*time.Second)
@@ -65,7 +65,7 @@ func TestNothingLeftAfterResultTTL(t *testing.T) {
 		}
 	}
 	// The id is free again, and a new task runs under it.
-	h, err := e.w.Submit(ctx, "add", 5, 5, writer.ID("mine"))
+	h, err := e.w.Submit(ctx, "add", []any{5, 5}, strand.ID("mine"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,13 +87,13 @@ func TestOutOfOrderAcksNeverReadPending(t *testing.T) {
 	release := registerHold(e)
 	e.worker(reader.Config{Concurrency: 2})
 	ctx := ctxT(t, 30*time.Second)
-	long, err := e.w.Submit(ctx, "hold")
+	long, err := e.w.Submit(ctx, "hold", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer close(release)
 	waitStatus(t, ctx, long, strand.StatusRunning, 10*time.Second)
-	short, err := e.w.Submit(ctx, "add", 1, 1, writer.ResultTTL(time.Second))
+	short, err := e.w.Submit(ctx, "add", []any{1, 1}, strand.ResultTTL(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestCancelRacingCompletion(t *testing.T) {
 	wg.Wait()
 	var cancelled, finished int
 	for i, h := range hs {
-		o, _, err := h.Wait(ctx)
+		o, err := h.Wait(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,7 +194,7 @@ func TestRedeliveryAfterOutcomeBeforeAck(t *testing.T) {
 	var runs atomic.Int64
 	e.reg.MustRegister("once", func() int { runs.Add(1); return 7 })
 	ctx := ctxT(t, 30*time.Second)
-	h, err := e.w.Submit(ctx, "once")
+	h, err := e.w.Submit(ctx, "once", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestWireTTLBounds(t *testing.T) {
 		if _, err := js.PublishMsg(ctx, msg); err != nil {
 			t.Fatal(err)
 		}
-		h, _ := e.w.Open(env.ID, writer.Queue("default"))
+		h, _ := e.w.Open(env.ID, strand.Queue("default"))
 		if err := h.Result(ctx, nil); err != nil {
 			t.Fatalf("result_ttl_ms %d: %v", ms, err)
 		}
@@ -275,7 +275,7 @@ func TestWireTTLBounds(t *testing.T) {
 		}
 	}
 	// Go producers are told at once.
-	if _, err := e.w.Submit(ctx, "count", writer.ResultTTL(500*time.Millisecond)); !errors.Is(err, strand.ErrBadOption) {
+	if _, err := e.w.Submit(ctx, "count", nil, strand.ResultTTL(500*time.Millisecond)); !errors.Is(err, strand.ErrBadOption) {
 		t.Fatalf("result TTL 500ms: %v", err)
 	}
 	if _, err := writer.New(e.b, writer.Config{TaskTTL: 10 * time.Millisecond}); !errors.Is(err, strand.ErrBadOption) {
@@ -283,7 +283,7 @@ func TestWireTTLBounds(t *testing.T) {
 	}
 }
 
-func waitStatus(t *testing.T, ctx context.Context, h *writer.Handle, want strand.Status, d time.Duration) {
+func waitStatus(t *testing.T, ctx context.Context, h strand.Handle, want strand.Status, d time.Duration) {
 	t.Helper()
 	var st strand.Status
 	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
@@ -325,7 +325,7 @@ func TestPrefetchNeverTakesFromIdle(t *testing.T) {
 	})
 	ctx := ctxT(t, 30*time.Second)
 	e.worker(reader.Config{WorkerID: "busy", Concurrency: 1, Prefetch: 4})
-	long, err := e.w.Submit(ctx, "hold")
+	long, err := e.w.Submit(ctx, "hold", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +336,7 @@ func TestPrefetchNeverTakesFromIdle(t *testing.T) {
 		// The property holds for a free slot that waits: wait until the
 		// idle worker's request is in beside the busy one's prefetch.
 		waitPulls(t, ctx, e, 2)
-		h, err := e.w.Submit(ctx, "who")
+		h, err := e.w.Submit(ctx, "who", nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -24,7 +24,7 @@ type Limit struct {
 	// Func is the function it limits ("" or "*": every function).
 	Func string
 	// Key says where a task's key comes from: "" counts per function (the
-	// function name is the key), "key" the task's flow key (writer.Key,
+	// function name is the key), "key" the task's flow key (strand.Key,
 	// strand submit --key), "meta:NAME" a meta field, "kwarg:NAME" a
 	// keyword argument. Tasks without one share the key "_".
 	Key string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/strand-run/strand/internal/taskctx"
 	"strings"
 	"sync"
 	"time"
@@ -201,7 +202,7 @@ func (r *Reader) run(ctx context.Context, t *task, fn *registry.Func, acks chan<
 		taskCtx, stop = context.WithTimeoutCause(taskCtx, timeout, strand.ErrTimeout)
 		defer stop()
 	}
-	taskCtx = strand.WithTask(taskCtx, strand.Task{
+	taskCtx = taskctx.WithTask(taskCtx, strand.Task{
 		ID: t.id, Func: t.env.Func, Queue: t.queue, Attempt: t.attempt, Worker: r.cfg.WorkerID, Meta: t.env.Meta,
 	})
 	result, err := r.execute(taskCtx, t, fn)
@@ -238,7 +239,7 @@ func (r *Reader) execute(ctx context.Context, t *task, fn *registry.Func) (any, 
 	}
 	sw := r.newStateWriter(t, running)
 	defer sw.stop()
-	ctx = strand.WithProgress(ctx, sw.progress)
+	ctx = taskctx.WithProgress(ctx, sw.progress)
 	var stateTimer *time.Timer
 	if r.cfg.RunningAfter < 0 {
 		sw.write()
@@ -267,30 +268,30 @@ func (r *Reader) handBack(t *task) {
 // malformed fails a task whose envelope cannot be read.
 func (r *Reader) malformed(t *task, err error, acks chan<- pendingAck) {
 	t.log.Warn().Err(err).Msg("malformed task")
-	r.failed(t, &strand.TaskError{Kind: strand.KindMalformed, Message: "task " + t.id + ": " + err.Error()}, acks)
+	r.failed(t, &strand.TaskError{Kind: strand.ErrMalformed, Message: "task " + t.id + ": " + err.Error()}, acks)
 }
 
 // unknownFunc fails a task of a function this worker does not have.
 func (r *Reader) unknownFunc(t *task, acks chan<- pendingAck) {
-	r.failed(t, &strand.TaskError{Kind: strand.KindUnknownFunc, Message: r.unknown(t.env.Func)}, acks)
+	r.failed(t, &strand.TaskError{Kind: strand.ErrUnknownFunc, Message: r.unknown(t.env.Func)}, acks)
 }
 
 // givenUp fails a task delivered once too often (see lost) without
 // running it: kind lost.
 func (r *Reader) givenUp(t *task, acks chan<- pendingAck) {
-	r.failed(t, &strand.TaskError{Kind: strand.KindLost, Message: fmt.Sprintf(
+	r.failed(t, &strand.TaskError{Kind: strand.ErrLost, Message: fmt.Sprintf(
 		"%s: given up after %d deliveries (%d attempts allowed): the workers running it stopped answering",
 		t.env.Func, t.attempt-1, t.attempts)}, acks)
 }
 
 // cancelledByCaller ends a task its caller cancelled while it ran.
 func (r *Reader) cancelledByCaller(t *task, acks chan<- pendingAck) {
-	r.failed(t, &strand.TaskError{Kind: strand.KindCancelled, Message: t.env.Func + ": cancelled by caller"}, acks)
+	r.failed(t, &strand.TaskError{Kind: strand.ErrCancelled, Message: t.env.Func + ": cancelled by caller"}, acks)
 }
 
 // timedOut ends (or retries) a task whose handler ran past its timeout.
 func (r *Reader) timedOut(t *task, timeout time.Duration, acks chan<- pendingAck) {
-	r.failed(t, &strand.TaskError{Kind: strand.KindTimeout, Message: fmt.Sprintf("%s: timed out after %v", t.env.Func, timeout)}, acks)
+	r.failed(t, &strand.TaskError{Kind: strand.ErrTimeout, Message: fmt.Sprintf("%s: timed out after %v", t.env.Func, timeout)}, acks)
 }
 
 // panicked logs a handler's panic, then ends (or retries) its task.
@@ -331,7 +332,7 @@ func (r *Reader) completed(t *task, result any, acks chan<- pendingAck) {
 			r.failed(t, strand.Permanent(fmt.Errorf("%s: encode result %T: %w", t.env.Func, result, err)), acks)
 			return
 		case int64(len(raw)) > r.b.MaxRecord():
-			r.failed(t, &strand.TaskError{Kind: strand.KindTooLarge, Message: fmt.Sprintf(
+			r.failed(t, &strand.TaskError{Kind: strand.ErrTooLarge, Message: fmt.Sprintf(
 				"%s: result is %d bytes, the server accepts %d", t.env.Func, len(raw), r.b.MaxRecord())}, acks)
 			return
 		}
@@ -347,7 +348,7 @@ func (r *Reader) failed(t *task, err error, acks chan<- pendingAck) {
 	info := codec.ErrorInfoOf(err)
 	status, term := strand.StatusFailed, true
 	switch {
-	case info.Kind == strand.KindCancelled:
+	case info.Kind == string(strand.ErrCancelled):
 		status, term = strand.StatusCancelled, false
 	case !t.started.IsZero() && t.attempts > 1 && retryable(err, info.Kind):
 		if t.attempt < t.attempts {
@@ -360,7 +361,7 @@ func (r *Reader) failed(t *task, err error, acks chan<- pendingAck) {
 	o := r.newOutcome(t, status)
 	o.Error = info
 	t.log.Debug().Str("kind", info.Kind).Str("error", info.Message).Str("status", string(status)).Msg("task failed")
-	if status == strand.StatusFailed && info.Kind != strand.KindMalformed {
+	if status == strand.StatusFailed && info.Kind != string(strand.ErrMalformed) {
 		o.Task = r.keepTask(t, info)
 	}
 	r.record(t, o, term, acks)

@@ -43,7 +43,7 @@ func (w *stateWriter) writeLocked() {
 	w.r.writeState(w.t, w.st)
 }
 
-// progress is the task's strand.ProgressFunc.
+// progress is the task's taskctx.ProgressFunc.
 func (w *stateWriter) progress(done, total int64, note string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -78,7 +78,7 @@ type Config struct {
 	// Middleware wraps every handler call, the outermost first (default none).
 	Middleware []Middleware `ignored:"true"`
 	// ProcessQueues lists queues whose tasks run in a child process of this
-	// binary (see runner.RunChild): a crash or an OOM of such a task fails
+	// binary (as runner.Process does): a crash or an OOM of such a task fails
 	// the task, not the worker. The binary calls runner.ServeChild first
 	// thing in main (default none).
 	ProcessQueues []string `envconfig:"PROCESS_QUEUES"`
@@ -92,7 +92,7 @@ type Config struct {
 	// StrictPriority gives each free slot to the heaviest queue that has
 	// tasks waiting: a lighter queue runs only while the heavier are empty.
 	StrictPriority bool `envconfig:"STRICT_PRIORITY"`
-	// Fair consumes the queues' fair lanes (writer.Fair): the worker takes
+	// Fair consumes the queues' fair lanes (strand.Fair): the worker takes
 	// them and the normal lane in turn, so that one key's backlog does not
 	// hold back another key's tasks (default false: fair tasks wait for a
 	// worker that has it).

@@ -77,30 +77,31 @@ func TestAPI(t *testing.T) {
 		name    string
 		fn      string
 		args    []any
+		opts    []strand.Option
 		want    any
 		wantErr string
 		kind    error
 	}{
-		{"positional", "add", []any{2, 3}, int64(5), "", nil},
-		{"any", "echo", []any{map[string]any{"k": []any{"v", int8(1)}}}, map[string]any{"k": []any{"v", int8(1)}}, "", nil},
-		{"kwargs struct and ctx", "scale", []any{1.5, writer.Kwargs(map[string]any{"scale": 2, "label": "x"})}, "x=3", "", nil},
-		{"kwargs json", "scale", []any{1.5, writer.Kwargs(map[string]any{"scale": 2, "label": "y"}), writer.Format(codec.JSON)}, "y=3", "", nil},
-		{"json positional", "add", []any{40, 2, writer.Format(codec.JSON)}, int64(42), "", nil},
-		{"error result", "fail", []any{"nope"}, nil, "fail: nope", nil},
-		{"bad type", "add", []any{"x", 3}, nil, `add: arg 1: want int, got string "x"`, strand.ErrBadArgs},
-		{"bad type json", "add", []any{1, "x", writer.Format(codec.JSON)}, nil, `add: arg 2: want int, got string "x"`, strand.ErrBadArgs},
-		{"float for int", "add", []any{1.5, 2}, nil, `add: arg 1: want int, got float 1.5`, strand.ErrBadArgs},
-		{"arity", "add", []any{1}, nil, "add: want 2 args, got 1", strand.ErrBadArgs},
-		{"unknown kwarg", "scale", []any{1.0, writer.Kwargs(map[string]any{"scal": 2})}, nil, `scale: kwargs: unknown field "scal"`, strand.ErrBadArgs},
-		{"kwargs to a func without", "add", []any{1, 2, writer.Kwargs(map[string]any{"x": 1})}, nil, "add: takes no kwargs, got map of 1", strand.ErrBadArgs},
-		{"unknown func", "no_such_func", []any{1}, nil, "no_such_func: unknown function (this worker runs: add, boom, echo, fail, scale, sleep, whoami)", strand.ErrUnknownFunc},
-		{"panic", "boom", nil, nil, "boom: panic: kaboom", strand.ErrPanic},
-		{"timeout", "sleep", []any{5000, writer.Timeout(200 * time.Millisecond)}, nil, "sleep: timed out after 200ms", strand.ErrTimeout},
+		{"positional", "add", []any{2, 3}, nil, int64(5), "", nil},
+		{"any", "echo", []any{map[string]any{"k": []any{"v", int8(1)}}}, nil, map[string]any{"k": []any{"v", int8(1)}}, "", nil},
+		{"kwargs struct and ctx", "scale", []any{1.5}, []strand.Option{strand.Kwargs(map[string]any{"scale": 2, "label": "x"})}, "x=3", "", nil},
+		{"kwargs json", "scale", []any{1.5}, []strand.Option{strand.Kwargs(map[string]any{"scale": 2, "label": "y"}), strand.Encoding("json")}, "y=3", "", nil},
+		{"json positional", "add", []any{40, 2}, []strand.Option{strand.Encoding("json")}, int64(42), "", nil},
+		{"error result", "fail", []any{"nope"}, nil, nil, "fail: nope", nil},
+		{"bad type", "add", []any{"x", 3}, nil, nil, `add: arg 1: want int, got string "x"`, strand.ErrBadArgs},
+		{"bad type json", "add", []any{1, "x"}, []strand.Option{strand.Encoding("json")}, nil, `add: arg 2: want int, got string "x"`, strand.ErrBadArgs},
+		{"float for int", "add", []any{1.5, 2}, nil, nil, `add: arg 1: want int, got float 1.5`, strand.ErrBadArgs},
+		{"arity", "add", []any{1}, nil, nil, "add: want 2 args, got 1", strand.ErrBadArgs},
+		{"unknown kwarg", "scale", []any{1.0}, []strand.Option{strand.Kwargs(map[string]any{"scal": 2})}, nil, `scale: kwargs: unknown field "scal"`, strand.ErrBadArgs},
+		{"kwargs to a func without", "add", []any{1, 2}, []strand.Option{strand.Kwargs(map[string]any{"x": 1})}, nil, "add: takes no kwargs, got map of 1", strand.ErrBadArgs},
+		{"unknown func", "no_such_func", []any{1}, nil, nil, "no_such_func: unknown function (this worker runs: add, boom, echo, fail, scale, sleep, whoami)", strand.ErrUnknownFunc},
+		{"panic", "boom", nil, nil, nil, "boom: panic: kaboom", strand.ErrPanic},
+		{"timeout", "sleep", []any{5000}, []strand.Option{strand.Timeout(200 * time.Millisecond)}, nil, "sleep: timed out after 200ms", strand.ErrTimeout},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := ctxT(t, 20*time.Second)
-			h, err := e.w.Submit(ctx, tc.fn, tc.args...)
+			h, err := e.w.Submit(ctx, tc.fn, tc.args, tc.opts...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -135,7 +136,7 @@ func TestTaskContext(t *testing.T) {
 	register(t, e)
 	e.worker(reader.Config{WorkerID: "w-1"})
 	ctx := ctxT(t, 10*time.Second)
-	h, err := e.w.Submit(ctx, "whoami", writer.ID("who-1"), writer.Meta(map[string]string{"user": "ann"}))
+	h, err := e.w.Submit(ctx, "whoami", nil, strand.ID("who-1"), strand.Meta(map[string]string{"user": "ann"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,10 +211,10 @@ func TestDuplicateID(t *testing.T) {
 	e := newEnv(t)
 	register(t, e)
 	ctx := ctxT(t, 10*time.Second)
-	if _, err := e.w.Submit(ctx, "add", 1, 2, writer.ID("order-7")); err != nil {
+	if _, err := e.w.Submit(ctx, "add", []any{1, 2}, strand.ID("order-7")); err != nil {
 		t.Fatal(err)
 	}
-	_, err := e.w.Submit(ctx, "add", 1, 2, writer.ID("order-7"))
+	_, err := e.w.Submit(ctx, "add", []any{1, 2}, strand.ID("order-7"))
 	if !errors.Is(err, strand.ErrDuplicate) {
 		t.Fatalf("second submit: %v", err)
 	}
@@ -223,7 +224,7 @@ func TestDuplicateID(t *testing.T) {
 	if err := h.Result(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.w.Submit(ctx, "add", 1, 2, writer.ID("order-7"))
+	_, err = e.w.Submit(ctx, "add", []any{1, 2}, strand.ID("order-7"))
 	if !errors.Is(err, strand.ErrDuplicate) {
 		t.Fatalf("submit after completion: %v", err)
 	}
@@ -235,7 +236,7 @@ func TestCancelBeforeStart(t *testing.T) {
 	var ran atomic.Int32
 	e.reg.MustRegister("mark", func() { ran.Add(1) })
 	ctx := ctxT(t, 10*time.Second)
-	h, err := e.w.Submit(ctx, "mark")
+	h, err := e.w.Submit(ctx, "mark", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +251,7 @@ func TestCancelBeforeStart(t *testing.T) {
 	if err := other.Cancel(ctx); !errors.Is(err, strand.ErrFinished) {
 		t.Fatalf("second cancel: %v", err)
 	}
-	after, err := e.w.Submit(ctx, "mark")
+	after, err := e.w.Submit(ctx, "mark", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +277,7 @@ func TestCancelRunning(t *testing.T) {
 	register(t, e)
 	e.worker(reader.Config{Concurrency: 1})
 	ctx := ctxT(t, 20*time.Second)
-	h, err := e.w.Submit(ctx, "sleep", 10000)
+	h, err := e.w.Submit(ctx, "sleep", []any{10000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +295,7 @@ func TestCancelRunning(t *testing.T) {
 		t.Fatalf("result %v", err)
 	}
 	// The slot is free: the single-slot worker runs the next task.
-	next, _ := e.w.Submit(ctx, "add", 1, 1)
+	next, _ := e.w.Submit(ctx, "add", []any{1, 1})
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := next.Result(wctx, nil); err != nil {
@@ -308,7 +309,7 @@ func TestResultTTL(t *testing.T) {
 	register(t, e)
 	ctx := ctxT(t, 30*time.Second)
 	// Queued longer than the result TTL with no worker: still runs.
-	h, err := e.w.Submit(ctx, "add", 1, 2, writer.ResultTTL(time.Second))
+	h, err := e.w.Submit(ctx, "add", []any{1, 2}, strand.ResultTTL(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,12 +343,12 @@ func TestOversizedPayload(t *testing.T) {
 	e.worker(reader.Config{})
 	ctx := ctxT(t, 10*time.Second)
 	big := strings.Repeat("x", int(e.b.MaxPayload()))
-	if _, err := e.w.Submit(ctx, "echo", big); !errors.Is(err, strand.ErrTooLarge) {
+	if _, err := e.w.Submit(ctx, "echo", []any{big}); !errors.Is(err, strand.ErrTooLarge) {
 		t.Fatalf("submit: %v", err)
 	}
 	// A result too large to store fails the task instead of looping.
 	e.reg.MustRegister("grow", func(n int) string { return strings.Repeat("y", n) })
-	h, err := e.w.Submit(ctx, "grow", int(e.b.MaxPayload()))
+	h, err := e.w.Submit(ctx, "grow", []any{int(e.b.MaxPayload())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,7 +392,7 @@ func TestMalformedTasks(t *testing.T) {
 		}
 	}
 	// The worker lives on.
-	h, _ := e.w.Submit(ctx, "add", 1, 1)
+	h, _ := e.w.Submit(ctx, "add", []any{1, 1})
 	if err := h.Result(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -403,9 +404,9 @@ func TestManyWaitersOneSubscription(t *testing.T) {
 	register(t, e)
 	ctx := ctxT(t, 30*time.Second)
 	const n = 500
-	hs := make([]*writer.Handle, n)
+	hs := make([]strand.Handle, n)
 	for i := range hs {
-		h, err := e.w.Submit(ctx, "add", i, 1)
+		h, err := e.w.Submit(ctx, "add", []any{i, 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -447,13 +448,13 @@ func TestShutdownLosesNothing(t *testing.T) {
 	register(t, e)
 	ctx := ctxT(t, 60*time.Second)
 	const n = 60
-	hs := make([]*writer.Handle, n)
+	hs := make([]strand.Handle, n)
 	for i := range hs {
 		ms := 300
 		if i%10 == 0 {
 			ms = 5000 // longer than the shutdown timeout: handed back
 		}
-		h, err := e.w.Submit(ctx, "sleep", ms)
+		h, err := e.w.Submit(ctx, "sleep", []any{ms})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -495,7 +496,7 @@ func TestSubmitBatch(t *testing.T) {
 	e := newEnv(t)
 	register(t, e)
 	ctx := ctxT(t, 60*time.Second)
-	if _, err := e.w.Submit(ctx, "add", 0, 0, writer.ID("taken")); err != nil {
+	if _, err := e.w.Submit(ctx, "add", []any{0, 0}, strand.ID("taken")); err != nil {
 		t.Fatal(err)
 	}
 	const n = 1000
@@ -503,7 +504,7 @@ func TestSubmitBatch(t *testing.T) {
 	for i := range calls {
 		calls[i] = writer.Call{Func: "add", Args: []any{i, 1}}
 	}
-	calls[10].Args = append(calls[10].Args, writer.ID("taken"))
+	calls[10].Opts = []strand.Option{strand.ID("taken")}
 	calls[20].Args = []any{strings.Repeat("x", int(e.b.MaxPayload()))}
 	hs, errs := e.w.SubmitBatch(ctx, calls)
 	if !errors.Is(errs[10], strand.ErrDuplicate) || hs[10] == nil || hs[10].ID() != "taken" {
@@ -543,7 +544,7 @@ func TestServerRestartWhileWaiting(t *testing.T) {
 	reg := registry.New()
 	reg.MustRegister("add", func(a, b int) int { return a + b })
 	ctx := ctxT(t, 60*time.Second)
-	h, err := w.Submit(ctx, "add", 2, 3)
+	h, err := w.Submit(ctx, "add", []any{2, 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -563,7 +564,7 @@ func TestServerRestartWhileWaiting(t *testing.T) {
 		t.Fatalf("result %d %v", sum, err)
 	}
 	// The writer keeps working on its reconnected connection.
-	h2, err := w.Submit(ctx, "add", 1, 1)
+	h2, err := w.Submit(ctx, "add", []any{1, 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package reader
 import (
 	"context"
 	"errors"
+	"github.com/strand-run/strand/internal/taskctx"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -63,11 +64,11 @@ func (r *Reader) lost(n, attempts int) bool { return n >= attempts+r.cfg.MaxDeli
 // panics and timeouts, unless the handler said Permanent.
 func retryable(err error, kind string) bool {
 	switch kind {
-	case strand.KindError, strand.KindPanic, strand.KindTimeout:
+	case string(strand.ErrFailed), string(strand.ErrPanic), string(strand.ErrTimeout):
 	default:
 		return false
 	}
-	var pe *strand.PermanentError
+	var pe *taskctx.PermanentError
 	return !errors.As(err, &pe)
 }
 
@@ -75,7 +76,7 @@ func retryable(err error, kind string) bool {
 // naks it with the delay once the state is written.
 func (r *Reader) retry(t *task, err error, info *codec.ErrorInfo, acks chan<- pendingAck) {
 	delay := backoff(r.cfg.RetryBase, t.attempt)
-	var re *strand.RetryError
+	var re *taskctx.RetryError
 	if errors.As(err, &re) && re.After > 0 {
 		delay = re.After
 	}

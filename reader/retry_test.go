@@ -58,7 +58,7 @@ func TestRetryThenDeadThenReplay(t *testing.T) {
 	})
 	e.worker(reader.Config{MaxAttempts: 3, RetryBase: 100 * time.Millisecond})
 	ctx := ctxT(t, 30*time.Second)
-	h, err := e.w.Submit(ctx, "fail", "disk full", writer.Meta(map[string]string{"user": "ann"}))
+	h, err := e.w.Submit(ctx, "fail", []any{"disk full"}, strand.Meta(map[string]string{"user": "ann"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestRetryThenDeadThenReplay(t *testing.T) {
 		t.Fatalf("dead letters %+v", dead)
 	}
 	d := dead[0]
-	if d.ID != h.ID() || d.Func != "fail" || d.Queue != "default" || d.Kind != strand.KindError ||
+	if d.ID != h.ID() || d.Func != "fail" || d.Queue != "default" || d.Kind != string(strand.ErrFailed) ||
 		d.Error != "fail: disk full" || d.Attempts != 3 || d.Failed.IsZero() || d.Seq == 0 {
 		t.Fatalf("dead letter %+v", d)
 	}
@@ -155,14 +155,14 @@ func TestRetryHelpers(t *testing.T) {
 	t.Run("retry after", func(t *testing.T) {
 		t.Parallel()
 		ctx := ctxT(t, 30*time.Second)
-		h, err := e.w.Submit(ctx, "later")
+		h, err := e.w.Submit(ctx, "later", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		// Between the attempts: retrying, with the error and the next time.
 		var st *codec.State
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			entry, err := e.b.Read(ctx, e.b.Names().StateKey(h.Queue(), h.ID()))
+			entry, err := e.b.Read(ctx, e.b.Names().StateKey(writer.DefaultQueue, h.ID()))
 			if err != nil || entry == nil {
 				continue
 			}
@@ -186,20 +186,21 @@ func TestRetryHelpers(t *testing.T) {
 	for _, tc := range []struct {
 		name, fn string
 		args     []any
+		opts     []strand.Option
 		status   strand.Status
 		attempt  int
 		kind     string
 	}{
-		{"permanent", "never", nil, strand.StatusFailed, 1, strand.KindError},
-		{"bad args", "add", []any{"x", 1}, strand.StatusFailed, 1, strand.KindBadArgs},
-		{"unknown func", "nope", nil, strand.StatusFailed, 1, strand.KindUnknownFunc},
-		{"panic", "boom", nil, strand.StatusDead, 3, strand.KindPanic},
-		{"panic, one attempt asked", "boom", []any{writer.MaxAttempts(1)}, strand.StatusFailed, 1, strand.KindPanic},
+		{"permanent", "never", nil, nil, strand.StatusFailed, 1, string(strand.ErrFailed)},
+		{"bad args", "add", []any{"x", 1}, nil, strand.StatusFailed, 1, string(strand.ErrBadArgs)},
+		{"unknown func", "nope", nil, nil, strand.StatusFailed, 1, string(strand.ErrUnknownFunc)},
+		{"panic", "boom", nil, nil, strand.StatusDead, 3, string(strand.ErrPanic)},
+		{"panic, one attempt asked", "boom", nil, []strand.Option{strand.MaxAttempts(1)}, strand.StatusFailed, 1, string(strand.ErrPanic)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := ctxT(t, 30*time.Second)
-			h, err := e.w.Submit(ctx, tc.fn, tc.args...)
+			h, err := e.w.Submit(ctx, tc.fn, tc.args, tc.opts...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -211,7 +212,7 @@ func TestRetryHelpers(t *testing.T) {
 				t.Fatal(err)
 			}
 			var te *strand.TaskError
-			if info.Status != tc.status || info.Attempt != tc.attempt || !errors.As(info.Err, &te) || te.Kind != tc.kind {
+			if info.Status != tc.status || info.Attempt != tc.attempt || !errors.As(info.Err, &te) || string(te.Kind) != tc.kind {
 				t.Fatalf("info %+v (error %v), want %s after attempt %d, kind %s", info, info.Err, tc.status, tc.attempt, tc.kind)
 			}
 			if n := len(rs.of(h.ID())); tc.fn != "add" && tc.fn != "nope" && n != tc.attempt {
@@ -259,7 +260,7 @@ func TestAbandonAfterDeadline(t *testing.T) {
 	})
 	ctx := ctxT(t, 30*time.Second)
 	start := time.Now()
-	h, err := e.w.Submit(ctx, "stubborn", 5000, writer.Timeout(300*time.Millisecond))
+	h, err := e.w.Submit(ctx, "stubborn", []any{5000}, strand.Timeout(300*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +276,7 @@ func TestAbandonAfterDeadline(t *testing.T) {
 		t.Fatalf("status %s", st)
 	}
 	// The only slot is free while the abandoned handler still sleeps.
-	h2, err := e.w.Submit(ctx, "add", 1, 2)
+	h2, err := e.w.Submit(ctx, "add", []any{1, 2})
 	if err != nil {
 		t.Fatal(err)
 	}

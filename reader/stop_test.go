@@ -99,10 +99,10 @@ func stopRacingSubmit(t *testing.T, w *writer.Writer, newReader func(reader.Conf
 		go func() { done <- first.Run(runCtx) }()
 		time.Sleep(300 * time.Millisecond)                // its pull is open
 		offset := time.Duration(i%6-2) * time.Millisecond // -2 ms … +3 ms around the stop
-		submitted := make(chan *writer.Handle, 1)
+		submitted := make(chan strand.Handle, 1)
 		go func() {
 			time.Sleep(max(offset, 0))
-			h, err := w.Submit(ctx, "record", writer.Queue(queue))
+			h, err := w.Submit(ctx, "record", nil, strand.Queue(queue))
 			if err != nil {
 				t.Error(err)
 			}

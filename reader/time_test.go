@@ -54,7 +54,7 @@ func TestDelayedTask(t *testing.T) {
 	e.worker(reader.Config{})
 	ctx := ctxT(t, 60*time.Second)
 	start := time.Now()
-	h, err := e.w.Submit(ctx, "add", 2, 3, writer.After(2*time.Second), writer.ID("later"))
+	h, err := e.w.Submit(ctx, "add", []any{2, 3}, strand.After(2*time.Second), strand.ID("later"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,10 +69,10 @@ func TestDelayedTask(t *testing.T) {
 		t.Fatalf("info %+v %v", i, err)
 	}
 	// The id is taken while it waits: delayed or not, a second is refused.
-	if _, err := e.w.Submit(ctx, "add", 1, 1, writer.ID("later")); !errors.Is(err, strand.ErrDuplicate) {
+	if _, err := e.w.Submit(ctx, "add", []any{1, 1}, strand.ID("later")); !errors.Is(err, strand.ErrDuplicate) {
 		t.Fatalf("immediate resubmit: %v, want duplicate", err)
 	}
-	if _, err := e.w.Submit(ctx, "add", 1, 1, writer.ID("later"), writer.After(time.Hour)); !errors.Is(err, strand.ErrDuplicate) {
+	if _, err := e.w.Submit(ctx, "add", []any{1, 1}, strand.ID("later"), strand.After(time.Hour)); !errors.Is(err, strand.ErrDuplicate) {
 		t.Fatalf("delayed resubmit: %v, want duplicate", err)
 	}
 	var sum int
@@ -95,7 +95,7 @@ func TestDelayedCancel(t *testing.T) {
 	e.reg.MustRegister("add", func(ctx context.Context, a, b int) int { tk, _ := strand.TaskFrom(ctx); runs.add(tk.ID); return a + b })
 	e.worker(reader.Config{})
 	ctx := ctxT(t, 60*time.Second)
-	h, err := e.w.Submit(ctx, "add", 2, 3, writer.After(2*time.Second))
+	h, err := e.w.Submit(ctx, "add", []any{2, 3}, strand.After(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestDelayedCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A task submitted after it, due after it, runs: the worker was there.
-	h2, err := e.w.Submit(ctx, "add", 1, 1, writer.After(3*time.Second))
+	h2, err := e.w.Submit(ctx, "add", []any{1, 1}, strand.After(3*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestDelayedBounds(t *testing.T) {
 	e.reg.MustRegister("add", func(a, b int) int { return a + b })
 	e.worker(reader.Config{})
 	ctx := ctxT(t, 30*time.Second)
-	h, err := e.w.Submit(ctx, "add", 2, 3, writer.At(time.Now().Add(-time.Hour)))
+	h, err := e.w.Submit(ctx, "add", []any{2, 3}, strand.At(time.Now().Add(-time.Hour)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestDelayedBounds(t *testing.T) {
 	if err := h.Result(ctx, &sum); err != nil || sum != 5 {
 		t.Fatalf("past: %d %v", sum, err)
 	}
-	_, err = e.w.Submit(ctx, "add", 2, 3, writer.After(15*24*time.Hour))
+	_, err = e.w.Submit(ctx, "add", []any{2, 3}, strand.After(15*24*time.Hour))
 	if !errors.Is(err, strand.ErrBadOption) || !strings.Contains(err.Error(), "task TTL") {
 		t.Fatalf("beyond the task TTL: %v", err)
 	}
@@ -153,7 +153,7 @@ func TestScheduleEvery(t *testing.T) {
 	})
 	e.worker(reader.Config{})
 	ctx := ctxT(t, 90*time.Second)
-	if err := e.w.PutSchedule(ctx, "ticker", "@every 1s", "tick", 7); err != nil {
+	if err := e.w.PutSchedule(ctx, "ticker", "@every 1s", "tick", []any{7}); err != nil {
 		t.Fatal(err)
 	}
 	waitRuns := func(n int) {
@@ -241,21 +241,21 @@ func TestScheduleBadInput(t *testing.T) {
 	ctx := ctxT(t, 30*time.Second)
 	for _, tc := range []struct {
 		name, spec string
-		opts       []any
+		opts       []strand.Option
 		want       string
 	}{
 		{"a", "* * *", nil, "5 fields"},
 		{"a", "61 * * * *", nil, "above maximum"},
 		{"a", "@every 10ms", nil, "at least 1s"},
-		{"a", "0 9 * * *", []any{writer.TimeZone("Mars/Olympus")}, "unknown time zone"},
-		{"a", "@every 1s", []any{writer.TimeZone("Europe/Paris")}, "no time zone"},
+		{"a", "0 9 * * *", []strand.Option{strand.TimeZone("Mars/Olympus")}, "not an IANA time zone"},
+		{"a", "@every 1s", []strand.Option{strand.TimeZone("Europe/Paris")}, "no time zone"},
 		{"a.b", "@every 1s", nil, "not one subject token"},
 		{"a*", "@every 1s", nil, "not one subject token"},
 		{"", "@every 1s", nil, "want 1-100"},
-		{"a", "@every 1s", []any{writer.ID("x")}, "ID, At and After"},
-		{"a", "@every 1s", []any{writer.After(time.Second)}, "ID, At and After"},
+		{"a", "@every 1s", []strand.Option{strand.ID("x")}, "ID, At and After"},
+		{"a", "@every 1s", []strand.Option{strand.After(time.Second)}, "ID, At and After"},
 	} {
-		err := e.w.PutSchedule(ctx, tc.name, tc.spec, "add", append(tc.opts, 1, 2)...)
+		err := e.w.PutSchedule(ctx, tc.name, tc.spec, "add", []any{1, 2}, tc.opts...)
 		if !errors.Is(err, strand.ErrBadOption) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("PutSchedule(%q, %q): %v, want ErrBadOption with %q", tc.name, tc.spec, err, tc.want)
 		}
@@ -263,7 +263,7 @@ func TestScheduleBadInput(t *testing.T) {
 	if ss, err := e.w.Schedules(ctx); err != nil || len(ss) != 0 {
 		t.Fatalf("stored after refusals: %v %v", ss, err)
 	}
-	if _, err := e.w.Submit(ctx, "add", 1, 2, writer.TimeZone("UTC")); !errors.Is(err, strand.ErrBadOption) {
+	if _, err := e.w.Submit(ctx, "add", []any{1, 2}, strand.TimeZone("UTC")); !errors.Is(err, strand.ErrBadOption) {
 		t.Fatalf("TimeZone on a task: %v", err)
 	}
 }
@@ -292,15 +292,15 @@ func TestTimeServerRestart(t *testing.T) {
 	})
 	ctx := ctxT(t, 90*time.Second)
 	start := time.Now()
-	early, err := w.Submit(ctx, "add", 1, 1, writer.After(2*time.Second), writer.ID("early"))
+	early, err := w.Submit(ctx, "add", []any{1, 1}, strand.After(2*time.Second), strand.ID("early"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	late, err := w.Submit(ctx, "add", 2, 2, writer.After(7*time.Second), writer.ID("late"))
+	late, err := w.Submit(ctx, "add", []any{2, 2}, strand.After(7*time.Second), strand.ID("late"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.PutSchedule(ctx, "beat", "@every 1s", "add", 0, 0); err != nil {
+	if err := w.PutSchedule(ctx, "beat", "@every 1s", "add", []any{0, 0}); err != nil {
 		t.Fatal(err)
 	}
 	srv.Stop()
@@ -364,7 +364,7 @@ func TestScheduleNoWorker(t *testing.T) {
 		runs.add(tk.ID)
 	})
 	ctx := ctxT(t, 60*time.Second)
-	if err := e.w.PutSchedule(ctx, "lonely", "@every 1s", "tick"); err != nil {
+	if err := e.w.PutSchedule(ctx, "lonely", "@every 1s", "tick", nil); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(3 * time.Second)

@@ -229,7 +229,7 @@ func (f *Func) Call(ctx context.Context, format codec.Format, args []codec.Raw, 
 }
 
 func (f *Func) badArgs(format string, a ...any) error {
-	return &strand.TaskError{Kind: strand.KindBadArgs, Message: f.name + ": " + fmt.Sprintf(format, a...)}
+	return &strand.TaskError{Kind: strand.ErrBadArgs, Message: f.name + ": " + fmt.Sprintf(format, a...)}
 }
 
 func (f *Func) decode(format codec.Format, args []codec.Raw, kwargs codec.Raw) ([]reflect.Value, error) {
@@ -390,5 +390,6 @@ type PanicError struct {
 
 func (e *PanicError) Error() string { return fmt.Sprintf("%s: panic: %v", e.Func, e.Value) }
 
-// Is makes a PanicError match strand.ErrPanic.
-func (e *PanicError) Is(target error) bool { return target == strand.ErrPanic }
+// Unwrap returns strand.ErrPanic, the kind of a panic, so that errors.Is
+// and strand.KindOf see it.
+func (e *PanicError) Unwrap() error { return strand.ErrPanic }

@@ -11,103 +11,44 @@ import (
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/opt"
+	"github.com/strand-run/strand/internal/taskctx"
 	"github.com/strand-run/strand/registry"
 )
 
-// ErrClosed is returned by Submit on a runner that has been closed.
-var ErrClosed = errors.New("runner: closed")
-
-// Option changes one call. Options are passed among Submit's args: every
-// argument of type Option is taken as an option, the rest are the
-// function's positional args.
-type Option func(*call) error
-
-// Kwargs passes keyword arguments: a map with string keys, or a struct.
-func Kwargs(kw any) Option {
-	return func(c *call) error { c.kw, c.kwSet = kw, true; return nil }
-}
-
-// Timeout limits how long the function may run (its ctx deadline).
-func Timeout(d time.Duration) Option {
-	return func(c *call) error {
-		if d < 0 {
-			return fmt.Errorf("negative timeout %v", d)
-		}
-		c.timeout = d
-		return nil
-	}
-}
-
-// ID gives the call its id instead of a new UUIDv7.
-func ID(id string) Option {
-	return func(c *call) error {
-		if err := codec.ValidID(id); err != nil {
-			return err
-		}
-		c.id = id
-		return nil
-	}
-}
-
-// Format encodes the args and the result as f (default msgpack).
-func Format(f codec.Format) Option {
-	return func(c *call) error { c.format = f; return nil }
-}
-
-// OnProgress calls fn with each progress report of the call
-// (strand.Progress in the function), as it is made.
-func OnProgress(fn func(codec.Progress)) Option {
-	return func(c *call) error { c.onProgress = fn; return nil }
-}
-
-// OnIter calls fn with each item of an iterator function (one returning
-// iter.Seq or iter.Seq2) as it is produced: on Inline in the caller's
-// goroutine during Submit, on Pool and Process on the runner's goroutine.
-func OnIter(fn func(Item)) Option {
-	return func(c *call) error { c.onIter = fn; return nil }
-}
-
-// OnEnd calls fn with the handle of a call that completed, once it has its
-// result (the original's on_end).
-func OnEnd(fn func(*Handle)) Option {
-	return func(c *call) error { c.onEnd = fn; return nil }
-}
-
-// OnError calls fn with the error of a call that did not complete (the
-// original's on_error).
-func OnError(fn func(error)) Option {
-	return func(c *call) error { c.onError = fn; return nil }
-}
+// refused are the options a local runner cannot honour: they need the
+// server (a delay, a key's uniqueness or lane, a priority among queued
+// tasks) or a schedule.
+var refused = []string{"At", "After", "Unique", "Debounce", "Key", "Fair", "Priority", "TimeZone"}
 
 // call is one submitted call, its args encoded as on the wire.
 type call struct {
-	id         string
-	fn         string
-	format     codec.Format
-	args       []codec.Raw
-	kwargs     codec.Raw
-	timeout    time.Duration
-	kw         any
-	kwSet      bool
-	onIter     func(Item)
-	onProgress func(codec.Progress)
-	onEnd      func(*Handle)
-	onError    func(error)
+	id      string
+	fn      string
+	format  codec.Format
+	args    []codec.Raw
+	kwargs  codec.Raw
+	timeout time.Duration
+	meta    map[string]string
 }
 
-// newCall encodes a call of fn with args the way writer.Submit does.
-func newCall(fn string, args []any) (*call, error) {
-	c := &call{fn: fn}
-	pos := make([]any, 0, len(args))
-	for _, a := range args {
-		if opt, ok := a.(Option); ok {
-			if err := opt(c); err != nil {
-				return nil, fmt.Errorf("submit %s: %w", fn, err)
-			}
-			continue
+// newCall encodes a call of fn with args and opts the way the writer does.
+func newCall(fn string, args []any, opts []strand.Option) (*call, error) {
+	var o opt.Call
+	for _, apply := range opts {
+		if apply != nil {
+			apply(&o)
 		}
-		pos = append(pos, a)
 	}
+	if err := o.Err(); err != nil {
+		return nil, fmt.Errorf("submit %s: %w", fn, err)
+	}
+	for _, name := range refused {
+		if o.Has(name) {
+			return nil, fmt.Errorf("submit %s: %w: %s needs NATS workers; a local runner cannot honour it", fn, strand.ErrBadOption, name)
+		}
+	}
+	c := &call{fn: fn, id: o.ID, timeout: o.Timeout, meta: o.Meta}
 	if c.id == "" {
 		id, err := uuid.NewV7()
 		if err != nil {
@@ -115,16 +56,19 @@ func newCall(fn string, args []any) (*call, error) {
 		}
 		c.id = id.String()
 	}
-	c.args = make([]codec.Raw, len(pos))
-	for i, a := range pos {
+	c.args = make([]codec.Raw, len(args))
+	for i, a := range args {
+		if _, ok := a.(strand.Option); ok {
+			return nil, fmt.Errorf("submit %s: arg %d: %w: an option among the args (pass it after them)", fn, i+1, strand.ErrBadOption)
+		}
 		raw, err := c.format.Marshal(a)
 		if err != nil {
 			return nil, fmt.Errorf("submit %s: arg %d: %w", fn, i+1, err)
 		}
 		c.args[i] = raw
 	}
-	if c.kwSet && c.kw != nil {
-		raw, err := c.format.Marshal(c.kw)
+	if o.Kwargs != nil {
+		raw, err := c.format.Marshal(o.Kwargs)
 		if err != nil {
 			return nil, fmt.Errorf("submit %s: kwargs: %w", fn, err)
 		}
@@ -151,7 +95,7 @@ func execute(ctx context.Context, reg *registry.Registry, c *call, task strand.T
 		ctx, stop = context.WithTimeoutCause(ctx, c.timeout, strand.ErrTimeout)
 		defer stop()
 	}
-	v, err := f.Call(strand.WithTask(ctx, task), c.format, c.args, c.kwargs)
+	v, err := f.Call(taskctx.WithTask(ctx, task), c.format, c.args, c.kwargs)
 	if err != nil {
 		return nil, classify(ctx, c, err)
 	}
@@ -174,7 +118,7 @@ func unknown(reg *registry.Registry, fn string) error {
 	if len(names) > 12 {
 		names = append(names[:12], "…")
 	}
-	return &strand.TaskError{Kind: strand.KindUnknownFunc,
+	return &strand.TaskError{Kind: strand.ErrUnknownFunc,
 		Message: fmt.Sprintf("%s: unknown function (this runner runs: %s)", fn, strings.Join(names, ", "))}
 }
 
@@ -184,9 +128,9 @@ func classify(ctx context.Context, c *call, err error) error {
 	cause := context.Cause(ctx)
 	switch {
 	case errors.Is(cause, errCancelledByCaller):
-		return &strand.TaskError{Kind: strand.KindCancelled, Message: c.fn + ": cancelled by caller"}
+		return &strand.TaskError{Kind: strand.ErrCancelled, Message: c.fn + ": cancelled by caller"}
 	case errors.Is(cause, strand.ErrTimeout) && errors.Is(err, context.DeadlineExceeded):
-		return &strand.TaskError{Kind: strand.KindTimeout, Message: fmt.Sprintf("%s: timed out after %v", c.fn, c.timeout)}
+		return &strand.TaskError{Kind: strand.ErrTimeout, Message: fmt.Sprintf("%s: timed out after %v", c.fn, c.timeout)}
 	}
 	return taskError(err)
 }

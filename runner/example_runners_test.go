@@ -2,7 +2,6 @@ package runner_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	strand "github.com/strand-run/strand"
@@ -12,10 +11,11 @@ import (
 
 // strand.Runner is one call shape for every place a call can run: in the
 // caller, on a goroutine pool, in a child process (this test binary, which
-// calls runner.ServeChild in its TestMain) and on NATS workers.
+// calls runner.ServeChild in its TestMain) and on NATS workers (the
+// writer). A typed task calls on each the same way.
 func Example_runners() {
 	ctx := context.Background()
-	reg := functions() // add, greet, exit, … (the child registers the same)
+	reg := functions() // add, typed_add, greet, exit, … (the child registers the same)
 	env, err := scratch.Start(ctx, scratch.Options{Registry: reg})
 	if err != nil {
 		fmt.Println(err)
@@ -34,26 +34,26 @@ func Example_runners() {
 		{"inline", runner.Inline(reg)},
 		{"pool", pool},
 		{"process", proc},
-		{"nats", env.Writer.Runner()},
+		{"nats", env.Writer},
 	} {
-		h, err := r.r.Submit(ctx, "add", 2, 3)
+		h, err := r.r.Submit(ctx, "add", []any{2, 3}) // by name
 		if err != nil {
 			fmt.Println(err)
 			return
 		}
 		var sum int
 		err = h.Result(ctx, &sum)
-		fmt.Println(r.name, sum, err)
+		th, terr := addTask.Call(ctx, r.r, 40, 2) // typed: the same wire
+		if terr != nil {
+			fmt.Println(terr)
+			return
+		}
+		typed, terr := th.Result(ctx) // an int
+		fmt.Println(r.name, sum, err, typed, terr)
 	}
-
-	// A child process that dies fails its call, not the caller.
-	h, _ := proc.Submit(ctx, "exit", 3)
-	err = h.Result(ctx, nil)
-	fmt.Println(errors.Is(err, strand.ErrCrashed))
 	// Output:
-	// inline 5 <nil>
-	// pool 5 <nil>
-	// process 5 <nil>
-	// nats 5 <nil>
-	// true
+	// inline 5 <nil> 42 <nil>
+	// pool 5 <nil> 42 <nil>
+	// process 5 <nil> 42 <nil>
+	// nats 5 <nil> 42 <nil>
 }

@@ -2,7 +2,9 @@ package runner_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"iter"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/registry"
@@ -30,22 +32,62 @@ func ExamplePool() {
 	// Output: 42 <nil>
 }
 
-// Inline runs the call during Submit, with the original's callbacks in the
-// caller's goroutine.
+// Inline runs the call during Submit; strand.Watch then calls back its
+// items and its end, as the original's on_iter and on_end.
 func ExampleInline() {
 	reg := registry.New()
-	reg.MustRegister("greet", func(name string) (string, error) { return "hello, " + name, nil })
+	reg.MustRegister("letters", func(s string) iter.Seq[string] {
+		return func(yield func(string) bool) {
+			for _, r := range s {
+				if !yield(string(r)) {
+					return
+				}
+			}
+		}
+	})
 	r := runner.Inline(reg)
 
-	_, err := r.Submit(context.Background(), "greet", "ada",
-		runner.OnEnd(func(h *runner.Handle) {
+	ctx := context.Background()
+	h, err := r.Submit(ctx, "letters", []any{"abc"})
+	if err != nil {
+		panic(err)
+	}
+	err = strand.Watch(ctx, h, strand.Callbacks{
+		OnItem: func(v strand.Value) {
 			var s string
-			_ = h.Result(context.Background(), &s)
-			fmt.Println(s)
-		}),
-		runner.OnError(func(err error) { fmt.Println("failed:", err) }))
+			_ = v.Decode(&s)
+			fmt.Println("item", s)
+		},
+		OnEnd:   func(o *strand.Outcome) { fmt.Println("end", o.Status, o.Items, "items") },
+		OnError: func(err error) { fmt.Println("failed:", err) },
+	})
 	fmt.Println(err)
 	// Output:
-	// hello, ada
+	// item a
+	// item b
+	// item c
+	// end completed 3 items
 	// <nil>
+}
+
+// A child process that dies fails its call, not the caller (this test
+// binary is its own child: its TestMain calls runner.ServeChild).
+func ExampleProcess() {
+	proc := runner.Process(runner.ProcessConfig{Concurrency: 2})
+	defer proc.Close()
+	ctx := context.Background()
+
+	h, err := proc.Submit(ctx, "add", []any{2, 3})
+	if err != nil {
+		panic(err)
+	}
+	var sum int
+	fmt.Println(h.Result(ctx, &sum), sum)
+
+	h, _ = proc.Submit(ctx, "exit", []any{3})
+	err = h.Result(ctx, nil)
+	fmt.Println(errors.Is(err, strand.ErrCrashed))
+	// Output:
+	// <nil> 5
+	// true
 }

@@ -5,68 +5,107 @@ import (
 	"fmt"
 	"iter"
 	"sync"
+	"time"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/codec"
 )
 
-// Handle is the caller's hold on a call made through Inline, Pool or
-// Process: the same API as the NATS writer's handle. Its outcome is
-// written once, so a cancel racing the end of the call cannot change it.
-type Handle struct {
-	id, fn string
-	format codec.Format
-	done   chan struct{}
+// handle is the caller's hold on a call made through a local runner. Its
+// outcome is written once, so a cancel racing the end of the call cannot
+// change it.
+type handle struct {
 	c      *call
+	worker string // "inline", "pool" or "process"
+	done   chan struct{}
 
 	mu       sync.Mutex
 	status   strand.Status
+	created  time.Time
+	started  time.Time
+	ended    time.Time
 	result   codec.Raw
 	err      error
 	cancel   context.CancelCauseFunc // set while running
-	items    []Item
-	progress *codec.Progress
-	more     chan struct{} // closed at the next item or the end
-	ended    bool          // the callbacks have run
+	items    []codec.Raw
+	progress *strand.Report
+	reports  int64         // how many progress reports were made
+	more     chan struct{} // closed at the next item, report or the end
 }
 
-// Item is one item of an iterator function: its number (from 0) and its
-// value, encoded in the call's format.
-type Item struct {
-	N      int64
-	Data   codec.Raw
-	Format codec.Format
+var _ strand.Handle = (*handle)(nil)
+
+func newHandle(c *call, worker string) *handle {
+	return &handle{c: c, worker: worker, done: make(chan struct{}), status: strand.StatusPending,
+		created: time.Now(), more: make(chan struct{})}
 }
 
-// Decode decodes the item into out, a pointer.
-func (it Item) Decode(out any) error {
-	if err := codec.DecodeValue(it.Format, it.Data, out, false); err != nil {
-		return fmt.Errorf("decode item %d into %T: %w", it.N, out, err)
+// value is an encoded result or item of a local call.
+type value struct {
+	f   codec.Format
+	raw codec.Raw
+	n   int64 // an item's number, -1 for a result
+}
+
+func (v value) Decode(out any) error {
+	if err := codec.DecodeValue(v.f, v.raw, out, false); err != nil {
+		if v.n >= 0 {
+			return fmt.Errorf("decode item %d into %T: %w", v.n, out, err)
+		}
+		return fmt.Errorf("decode result into %T: %w", out, err)
 	}
 	return nil
 }
 
-var _ strand.Handle = (*Handle)(nil)
-
-func newHandle(c *call) *Handle {
-	return &Handle{id: c.id, fn: c.fn, format: c.format, done: make(chan struct{}), c: c,
-		status: strand.StatusPending, more: make(chan struct{})}
+// changed wakes those waiting for the next change; h.mu is held.
+func (h *handle) changed() {
+	close(h.more)
+	h.more = make(chan struct{})
 }
 
-// report records a progress report of the running call and passes it to
-// the OnProgress callback.
-func (h *Handle) report(done, total int64, note string) {
-	p := codec.Progress{Done: done, Total: total, Note: note}
+// report records a progress report of the running call.
+func (h *handle) report(done, total int64, note string) {
 	h.mu.Lock()
-	h.progress = &p
-	h.mu.Unlock()
-	if h.c.onProgress != nil {
-		h.c.onProgress(p)
+	defer h.mu.Unlock()
+	h.progress = &strand.Report{Done: done, Total: total, Note: note, At: time.Now()}
+	h.reports++
+	h.changed()
+}
+
+// ID is the call's id.
+func (h *handle) ID() string { return h.c.id }
+
+// Status is the call's status now: pending, running, or terminal.
+func (h *handle) Status(context.Context) (strand.Status, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.status, nil
+}
+
+// Info is what the runner knows of the call now.
+func (h *handle) Info(context.Context) (*strand.Info, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	in := &strand.Info{ID: h.c.id, Func: h.c.fn, Status: h.status, Worker: h.worker, Created: h.created,
+		Started: h.started, Finished: h.ended, Err: h.err, Items: int64(len(h.items))}
+	if h.status != strand.StatusPending {
+		in.Attempt = 1
 	}
+	if h.progress != nil {
+		p := *h.progress
+		in.Progress = &p
+	}
+	if h.c.meta != nil {
+		in.Meta = make(map[string]string, len(h.c.meta))
+		for k, v := range h.c.meta {
+			in.Meta[k] = v
+		}
+	}
+	return in, nil
 }
 
 // Progress is the call's last progress report, nil before the first.
-func (h *Handle) Progress(context.Context) (*codec.Progress, error) {
+func (h *handle) Progress(context.Context) (*strand.Report, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.progress == nil {
@@ -76,54 +115,72 @@ func (h *Handle) Progress(context.Context) (*codec.Progress, error) {
 	return &p, nil
 }
 
-// ID is the call's id.
-func (h *Handle) ID() string { return h.id }
-
-// Status is the call's status now: pending, running, or terminal.
-func (h *Handle) Status(context.Context) (strand.Status, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.status, nil
-}
-
-// Ready reports whether the call has an outcome.
-func (h *Handle) Ready(context.Context) (bool, error) {
-	select {
-	case <-h.done:
-		return true, nil
-	default:
-		return false, nil
+// WatchProgress calls fn with the call's progress reports until it ends:
+// the last one made before the watch began, then each one made since
+// (reports made faster than fn returns are coalesced into the last).
+func (h *handle) WatchProgress(ctx context.Context, fn func(strand.Report)) (*strand.Outcome, error) {
+	var seen int64
+	for {
+		h.mu.Lock()
+		var p *strand.Report
+		if h.reports > seen && h.progress != nil {
+			seen, p = h.reports, h.progress
+		}
+		more, over := h.more, h.status.Terminal()
+		h.mu.Unlock()
+		if p != nil && fn != nil {
+			fn(*p)
+			continue // a report made during fn, or the end
+		}
+		if over {
+			return h.outcome(), nil
+		}
+		select {
+		case <-more:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("task %s: %w", h.c.id, ctx.Err())
+		}
 	}
 }
 
-// Done is closed once the call has an outcome.
-func (h *Handle) Done() <-chan struct{} { return h.done }
-
-// Wait blocks until the call has an outcome, or ctx ends, and returns the
-// call's error (nil when it completed).
-func (h *Handle) Wait(ctx context.Context) error {
+// Wait blocks until the call has an outcome, or ctx ends.
+func (h *handle) Wait(ctx context.Context) (*strand.Outcome, error) {
 	select {
 	case <-h.done:
 	case <-ctx.Done():
-		return fmt.Errorf("task %s: %w", h.id, ctx.Err())
+		return nil, fmt.Errorf("task %s: %w", h.c.id, ctx.Err())
 	}
+	return h.outcome(), nil
+}
+
+// outcome is the call's outcome; the call has ended.
+func (h *handle) outcome() *strand.Outcome {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.err
+	o := &strand.Outcome{ID: h.c.id, Status: h.status, Err: h.err, Worker: h.worker, Started: h.started,
+		Ended: h.ended, Items: int64(len(h.items))}
+	if !h.started.IsZero() {
+		o.Attempt = 1
+	}
+	if h.result != nil && !h.result.IsNil() {
+		o.Result = value{f: h.c.format, raw: h.result, n: -1}
+	}
+	return o
 }
 
 // Result waits for the call to end and decodes its result into out (a
 // pointer, or nil to discard it). A call that did not complete returns its
 // error, a *strand.TaskError.
-func (h *Handle) Result(ctx context.Context, out any) error {
-	if err := h.Wait(ctx); err != nil {
+func (h *handle) Result(ctx context.Context, out any) error {
+	o, err := h.Wait(ctx)
+	if err != nil {
 		return err
 	}
-	if out == nil || h.result.IsNil() {
-		return nil
-	}
-	if err := codec.DecodeValue(h.format, h.result, out, false); err != nil {
-		return fmt.Errorf("task %s: decode result into %T: %w", h.id, out, err)
+	if err := o.Decode(out); err != nil {
+		if o.Status == strand.StatusCompleted {
+			return fmt.Errorf("task %s: %w", h.c.id, err)
+		}
+		return err
 	}
 	return nil
 }
@@ -131,12 +188,13 @@ func (h *Handle) Result(ctx context.Context, out any) error {
 // Cancel ends the call as cancelled: a pending call never runs, a running
 // one has its ctx cancelled (a child process is killed). It returns
 // strand.ErrFinished if the call already had an outcome.
-func (h *Handle) Cancel(context.Context) error {
+func (h *handle) Cancel(context.Context) error {
 	h.mu.Lock()
 	cancel := h.cancel
 	h.mu.Unlock()
-	if !h.finish(nil, &strand.TaskError{Kind: strand.KindCancelled, Message: h.fn + ": cancelled by caller"}) {
-		return fmt.Errorf("cancel %s: %w (%s)", h.id, strand.ErrFinished, h.statusNow())
+	if !h.finish(nil, &strand.TaskError{Kind: strand.ErrCancelled, Message: h.c.fn + ": cancelled by caller"}) {
+		st, _ := h.Status(context.Background())
+		return fmt.Errorf("cancel %s: %w (%s)", h.c.id, strand.ErrFinished, st)
 	}
 	if cancel != nil {
 		cancel(errCancelledByCaller)
@@ -144,93 +202,64 @@ func (h *Handle) Cancel(context.Context) error {
 	return nil
 }
 
-func (h *Handle) statusNow() strand.Status {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.status
-}
-
 // start moves a pending call to running; false if it already ended
 // (cancelled while it waited).
-func (h *Handle) start(cancel context.CancelCauseFunc) bool {
+func (h *handle) start(cancel context.CancelCauseFunc) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.status.Terminal() {
 		return false
 	}
-	h.status, h.cancel = strand.StatusRunning, cancel
+	h.status, h.cancel, h.started = strand.StatusRunning, cancel, time.Now()
+	h.changed()
 	return true
 }
 
 // finish records the outcome, once: false if the call already had one.
-func (h *Handle) finish(result codec.Raw, err error) bool {
+func (h *handle) finish(result codec.Raw, err error) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.status.Terminal() {
 		return false
 	}
-	h.status, h.result, h.err, h.cancel = strand.StatusCompleted, result, err, nil
+	h.status, h.result, h.err, h.cancel, h.ended = strand.StatusCompleted, result, err, nil, time.Now()
 	if err != nil {
 		h.status = strand.StatusFailed
-		if strand.KindOf(err) == strand.KindCancelled {
+		if strand.KindOf(err) == strand.ErrCancelled {
 			h.status = strand.StatusCancelled
 		}
 	}
 	close(h.done)
-	close(h.more)
+	h.changed()
 	return true
 }
 
-// emit records the next item of an iterator function and passes it to
-// OnIter; an item after the outcome (a cancelled call) stops the function.
-func (h *Handle) emit(raw codec.Raw) error {
+// emit records the next item of an iterator function; an item after the
+// outcome (a cancelled call) stops the function.
+func (h *handle) emit(raw codec.Raw) error {
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	if h.status.Terminal() {
-		h.mu.Unlock()
 		return errCancelledByCaller
 	}
-	it := Item{N: int64(len(h.items)), Data: raw, Format: h.format}
-	h.items = append(h.items, it)
-	close(h.more)
-	h.more = make(chan struct{})
-	h.mu.Unlock()
-	if h.c.onIter != nil {
-		h.c.onIter(it)
-	}
+	h.items = append(h.items, raw)
+	h.changed()
 	return nil
 }
 
-// end runs OnEnd or OnError once the call has its outcome.
-func (h *Handle) end() {
-	h.mu.Lock()
-	if h.ended || !h.status.Terminal() {
-		h.mu.Unlock()
-		return
-	}
-	h.ended = true
-	err := h.err
-	h.mu.Unlock()
-	switch {
-	case err != nil && h.c.onError != nil:
-		h.c.onError(err)
-	case err == nil && h.c.onEnd != nil:
-		h.c.onEnd(h)
-	}
-}
-
-// Items returns the items of an iterator function as they are produced,
+// Items yields the items of an iterator function as they are produced,
 // from the first, however late the caller asks; after the last one, a call
 // that did not complete yields its error. The same contract as the NATS
 // handle's Items.
-func (h *Handle) Items(ctx context.Context) iter.Seq2[Item, error] {
-	return func(yield func(Item, error) bool) {
+func (h *handle) Items(ctx context.Context) iter.Seq2[strand.Value, error] {
+	return func(yield func(strand.Value, error) bool) {
 		for n := 0; ; {
 			h.mu.Lock()
 			if n < len(h.items) {
-				it := h.items[n]
+				v := value{f: h.c.format, raw: h.items[n], n: int64(n)}
 				h.mu.Unlock()
 				n++
-				if !yield(it, nil) {
+				if !yield(v, nil) {
 					return
 				}
 				continue
@@ -239,14 +268,14 @@ func (h *Handle) Items(ctx context.Context) iter.Seq2[Item, error] {
 			h.mu.Unlock()
 			if over {
 				if err != nil {
-					yield(Item{}, err)
+					yield(nil, err)
 				}
 				return
 			}
 			select {
 			case <-more:
 			case <-ctx.Done():
-				yield(Item{}, fmt.Errorf("task %s: %w", h.id, ctx.Err()))
+				yield(nil, fmt.Errorf("task %s: %w", h.c.id, ctx.Err()))
 				return
 			}
 		}

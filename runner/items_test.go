@@ -4,39 +4,21 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/runner"
-	"github.com/strand-run/strand/writer"
 )
 
 // items reads every item of h as ints, and the error that ends them.
-func items(ctx context.Context, t *testing.T, h strand.Handle) ([]int, error) {
-	t.Helper()
+func items(ctx context.Context, h strand.Handle) ([]int, error) {
 	var got []int
-	switch h := h.(type) {
-	case *runner.Handle:
-		for it, err := range h.Items(ctx) {
-			if err != nil {
-				return got, err
-			}
-			var v int
-			if err := it.Decode(&v); err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, v)
+	for v, err := range strand.Items[int](ctx, h) {
+		if err != nil {
+			return got, err
 		}
-	case *writer.Handle:
-		for v, err := range writer.Items[int](ctx, h) {
-			if err != nil {
-				return got, err
-			}
-			got = append(got, v)
-		}
-	default:
-		t.Fatalf("handle %T", h)
+		got = append(got, v)
 	}
 	return got, nil
 }
@@ -51,82 +33,117 @@ func TestItemsOnEveryRunner(t *testing.T) {
 			t.Parallel()
 			r := rc.make(t)
 			ctx := ctxT(t, 30*time.Second)
-			h, err := r.Submit(ctx, "count", 4)
+			h, err := r.Submit(ctx, "count", []any{4})
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := items(ctx, t, h)
+			got, err := items(ctx, h)
 			if err != nil || !slices.Equal(got, []int{0, 1, 2, 3}) {
 				t.Errorf("count 4: got %v, %v", got, err)
 			}
 			if err := h.Result(ctx, nil); err != nil {
 				t.Errorf("count 4: result %v", err)
 			}
+			if o, err := h.Wait(ctx); err != nil || o.Items != 4 {
+				t.Errorf("count 4: outcome %+v, %v", o, err)
+			}
 
-			h, err = r.Submit(ctx, "countfail", 2)
+			h, err = r.Submit(ctx, "countfail", []any{2})
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err = items(ctx, t, h)
+			got, err = items(ctx, h)
 			var te *strand.TaskError
-			if !slices.Equal(got, []int{0, 1}) || !errors.As(err, &te) || te.Kind != strand.KindError || te.Message != "countfail: bad" {
+			if !slices.Equal(got, []int{0, 1}) || !errors.As(err, &te) || te.Kind != strand.ErrFailed || te.Message != "countfail: bad" {
 				t.Errorf("countfail 2: got %v, %v; want [0 1] and countfail: bad", got, err)
 			}
 		})
 	}
 }
 
-// TestCallbacks: Inline calls OnIter, then OnEnd or OnError, in the
-// caller's goroutine before Submit returns (the original's sync runner).
-func TestCallbacks(t *testing.T) {
-	t.Parallel()
-	r := runner.Inline(functions())
-	ctx := ctxT(t, 30*time.Second)
-	var got []int
-	var ended *runner.Handle
-	var failed error
-	cbs := []any{
-		runner.OnIter(func(it runner.Item) {
-			var v int
-			_ = it.Decode(&v)
-			got = append(got, v)
-		}),
-		runner.OnEnd(func(h *runner.Handle) { ended = h }),
-		runner.OnError(func(err error) { failed = err }),
-	}
-	h, err := r.Submit(ctx, "count", append([]any{3}, cbs...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(got, []int{0, 1, 2}) || ended != h || failed != nil {
-		t.Errorf("count 3: items %v, OnEnd %v, OnError %v", got, ended, failed)
-	}
-	got, ended = nil, nil
-	if _, err := r.Submit(ctx, "countfail", append([]any{1}, cbs...)...); err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(got, []int{0}) || ended != nil || strand.KindOf(failed) != strand.KindError {
-		t.Errorf("countfail 1: items %v, OnEnd %v, OnError %v", got, ended, failed)
-	}
+// watched is what strand.Watch called back.
+type watched struct {
+	mu       sync.Mutex
+	items    []int
+	progress []strand.Report
+	ended    *strand.Outcome
+	failed   error
+}
 
-	// On a pool, OnEnd runs on the pool's goroutine once the call has its outcome.
-	p := runner.Pool(functions(), 2)
-	defer p.Close()
-	var sum int
-	done := make(chan struct{})
-	h2, err := p.Submit(ctx, "add", 2, 3, runner.OnEnd(func(h *runner.Handle) {
-		_ = h.Result(ctx, &sum)
-		close(done)
-	}))
-	if err != nil {
-		t.Fatal(err)
+func (w *watched) callbacks() strand.Callbacks {
+	return strand.Callbacks{
+		OnItem: func(v strand.Value) {
+			var n int
+			_ = v.Decode(&n)
+			w.mu.Lock()
+			w.items = append(w.items, n)
+			w.mu.Unlock()
+		},
+		OnProgress: func(p strand.Report) {
+			w.mu.Lock()
+			w.progress = append(w.progress, p)
+			w.mu.Unlock()
+		},
+		OnEnd:   func(o *strand.Outcome) { w.ended = o },
+		OnError: func(err error) { w.failed = err },
 	}
-	select {
-	case <-done:
-	case <-ctx.Done():
-		t.Fatal("OnEnd never ran")
-	}
-	if sum != 5 || h2 == nil {
-		t.Errorf("add on a pool: OnEnd saw %d", sum)
+}
+
+// TestWatch: strand.Watch calls back an iterator's items, the progress
+// reports and then the end (OnEnd with the outcome, or OnError with the
+// task's error) on every runner: the original's on_iter, on_progress,
+// on_end and on_error.
+func TestWatch(t *testing.T) {
+	t.Parallel()
+	for _, rc := range runners {
+		t.Run(rc.name, func(t *testing.T) {
+			t.Parallel()
+			r := rc.make(t)
+			ctx := ctxT(t, 30*time.Second)
+
+			h, err := r.Submit(ctx, "count", []any{3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := &watched{}
+			if err := strand.Watch(ctx, h, w.callbacks()); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(w.items, []int{0, 1, 2}) || w.ended == nil || w.ended.ID != h.ID() || w.failed != nil {
+				t.Errorf("count 3: items %v, OnEnd %+v, OnError %v", w.items, w.ended, w.failed)
+			}
+
+			h, err = r.Submit(ctx, "countfail", []any{1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w = &watched{}
+			err = strand.Watch(ctx, h, w.callbacks())
+			if !slices.Equal(w.items, []int{0}) || w.ended != nil || strand.KindOf(w.failed) != strand.ErrFailed || err != w.failed {
+				t.Errorf("countfail 1: items %v, OnEnd %+v, OnError %v, Watch %v", w.items, w.ended, w.failed, err)
+			}
+
+			h, err = r.Submit(ctx, "steps", []any{3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w = &watched{}
+			if err := strand.Watch(ctx, h, w.callbacks()); err != nil {
+				t.Fatal(err)
+			}
+			var n int
+			if err := w.ended.Decode(&n); err != nil || n != 3 {
+				t.Errorf("steps 3: result %d, %v", n, err)
+			}
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			// The last report is always seen; earlier ones may be coalesced.
+			if len(w.progress) == 0 || len(w.progress) > 3 {
+				t.Fatalf("steps 3: progress %+v", w.progress)
+			}
+			if last := w.progress[len(w.progress)-1]; last.Done != 3 || last.Total != 3 || last.Note != "step" {
+				t.Errorf("steps 3: last report %+v", last)
+			}
+		})
 	}
 }

@@ -8,7 +8,6 @@ import (
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/scratch"
 	"github.com/strand-run/strand/strandtest"
-	"github.com/strand-run/strand/writer"
 )
 
 // Typed calls on the NATS runner are plain submissions on the wire: the
@@ -19,15 +18,15 @@ func TestTypedCallsOnTheWire(t *testing.T) {
 	env := strandtest.New(t, scratch.Options{NoWorker: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	r := env.Writer.Runner()
+	w := env.Writer
 
-	if _, err := addTask.Call(ctx, r, 2, 3); err != nil {
+	if _, err := addTask.Call(ctx, w, 2, 3); err != nil {
 		t.Fatal(err)
 	}
 	strandtest.RequireSubmitted(t, env, "typed_add", &strandtest.Match{Args: []any{2, 3}, Queue: "default"})
 
-	addTen := addTask.On(r).Bind(10).With(writer.Queue("sums"), writer.MaxAttempts(2))
-	if _, err := addTen.Call(ctx, 5, writer.Meta(map[string]string{"k": "v"})); err != nil {
+	addTen := addTask.Bind(10)
+	if _, err := addTen.Call(ctx, w, 5, strand.Queue("sums"), strand.MaxAttempts(2), strand.Meta(map[string]string{"k": "v"})); err != nil {
 		t.Fatal(err)
 	}
 	sub := strandtest.RequireSubmitted(t, env, "typed_add", &strandtest.Match{Args: []any{10, 5}, Queue: "sums", Meta: map[string]string{"k": "v"}})
@@ -35,8 +34,8 @@ func TestTypedCallsOnTheWire(t *testing.T) {
 		t.Fatalf("max attempts %d", sub.MaxAttempts)
 	}
 
-	greet := strand.Func1[string, string]("greet", r).With(writer.Kwargs(greetKw{Greeting: "hi"}))
-	if _, err := greet.Call(ctx, "ann"); err != nil {
+	greet := strand.Task1[string, string]("greet", nil)
+	if _, err := greet.Call(ctx, w, "ann", strand.Kwargs(greetKw{Greeting: "hi"})); err != nil {
 		t.Fatal(err)
 	}
 	strandtest.RequireSubmitted(t, env, "greet", &strandtest.Match{Args: []any{"ann"}, Kwargs: map[string]any{"greeting": "hi"}})

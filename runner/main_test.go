@@ -5,9 +5,12 @@ import (
 	"errors"
 	"iter"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/registry"
@@ -40,6 +43,7 @@ func functions() *registry.Registry {
 	})
 	reg.MustRegister("deaf", func(ms int) { time.Sleep(time.Duration(ms) * time.Millisecond) })
 	reg.MustRegister("task", func(ctx context.Context) strand.Task { t, _ := strand.TaskFrom(ctx); return t })
+	reg.MustRegister("meta", func(ctx context.Context, k string) string { t, _ := strand.TaskFrom(ctx); return t.Meta[k] })
 	reg.MustRegister("exit", func(code int) {
 		os.Stderr.WriteString("leaving now\n")
 		os.Exit(code)
@@ -87,8 +91,17 @@ func functions() *registry.Registry {
 }
 
 // TestMain makes the test binary its own task child: the process runner
-// re-executes it with STRAND_CHILD=1.
+// re-executes it with STRAND_CHILD=1. Under -race a child would sleep 1s
+// at exit (the race runtime's atexit_sleep_ms) for each call; its children
+// are told not to.
 func TestMain(m *testing.M) {
 	runner.ServeChild(functions())
-	os.Exit(m.Run())
+	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	goleak.VerifyTestMain(m, // no call's goroutine outlives its runner's Close
+		// The embedded server and nats.go keep a few process-wide goroutines.
+		goleak.IgnoreTopFunction("github.com/nats-io/nats-server/v2/server.(*Server).startGoRoutine.func1"),
+		goleak.IgnoreAnyFunction("github.com/nats-io/nats-server/v2/server.(*client).readLoop"),
+		goleak.IgnoreAnyFunction("github.com/nats-io/nats-server/v2/server.timerWheel"),
+		goleak.IgnoreTopFunction("time.Sleep"),
+	)
 }

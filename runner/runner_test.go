@@ -9,11 +9,7 @@ import (
 	"time"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/broker/brokertest"
-	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/runner"
-	"github.com/strand-run/strand/writer"
 )
 
 func ctxT(t *testing.T, d time.Duration) context.Context {
@@ -22,39 +18,19 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// natsRunner starts a server, a worker for functions() and a writer, and
-// returns the writer as a runner.
-func natsRunner(t *testing.T) strand.Runner {
-	t.Helper()
-	srv, b := brokertest.New(t)
-	w, err := writer.New(b, writer.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = w.Close() })
-	rb := brokertest.Connect(t, srv, broker.Config{})
-	r, err := reader.New(rb, functions(), reader.Config{Concurrency: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("reader: %v", err)
-		}
-	})
-	return w.Runner()
-}
-
-// runners builds each kind of runner for one test.
-var runners = []struct {
+// runnerCase builds one kind of runner for one test.
+type runnerCase struct {
 	name string
 	make func(t *testing.T) strand.Runner
-}{
-	{"inline", func(*testing.T) strand.Runner { return runner.Inline(functions()) }},
+}
+
+// runners are the local runners; nats_test.go adds the writer.
+var runners = []runnerCase{
+	{"inline", func(t *testing.T) strand.Runner {
+		r := runner.Inline(functions())
+		t.Cleanup(func() { _ = r.Close() })
+		return r
+	}},
 	{"pool", func(t *testing.T) strand.Runner {
 		p := runner.Pool(functions(), 4)
 		t.Cleanup(func() { _ = p.Close() })
@@ -65,8 +41,10 @@ var runners = []struct {
 		t.Cleanup(func() { _ = p.Close() })
 		return p
 	}},
-	{"nats", natsRunner},
 }
+
+// local are the runners of this package.
+func local() []runnerCase { return runners[:3] }
 
 // TestSameOnEveryRunner runs the same calls on every runner: the results
 // and the errors (kind and message) are the same.
@@ -81,11 +59,11 @@ func TestSameOnEveryRunner(t *testing.T) {
 		message string // the error's message, or its start with a trailing "…"
 	}{
 		{name: "result", fn: "add", args: []any{2, 3}, want: 5},
-		{name: "bad args", fn: "add", args: []any{"x", 3}, kind: strand.KindBadArgs, message: `add: arg 1: want int, got string "x"`},
-		{name: "arity", fn: "add", args: []any{1}, kind: strand.KindBadArgs, message: "add: want 2 args, got 1"},
-		{name: "unknown func", fn: "nosuch", kind: strand.KindUnknownFunc, message: "nosuch: unknown function…"},
-		{name: "handler error", fn: "fail", args: []any{"boom"}, kind: strand.KindError, message: "fail: boom"},
-		{name: "panic", fn: "boom", kind: strand.KindPanic, message: "boom: panic: kaboom"},
+		{name: "bad args", fn: "add", args: []any{"x", 3}, kind: string(strand.ErrBadArgs), message: `add: arg 1: want int, got string "x"`},
+		{name: "arity", fn: "add", args: []any{1}, kind: string(strand.ErrBadArgs), message: "add: want 2 args, got 1"},
+		{name: "unknown func", fn: "nosuch", kind: string(strand.ErrUnknownFunc), message: "nosuch: unknown function…"},
+		{name: "handler error", fn: "fail", args: []any{"boom"}, kind: string(strand.ErrFailed), message: "fail: boom"},
+		{name: "panic", fn: "boom", kind: string(strand.ErrPanic), message: "boom: panic: kaboom"},
 	}
 	for _, rc := range runners {
 		t.Run(rc.name, func(t *testing.T) {
@@ -94,7 +72,7 @@ func TestSameOnEveryRunner(t *testing.T) {
 			ctx := ctxT(t, 30*time.Second)
 			handles := make([]strand.Handle, len(cases))
 			for i, c := range cases { // all at once: the process runner runs them side by side
-				h, err := r.Submit(ctx, c.fn, c.args...)
+				h, err := r.Submit(ctx, c.fn, []any{c.args})
 				if err != nil {
 					t.Fatalf("%s: submit: %v", c.name, err)
 				}
@@ -108,9 +86,17 @@ func TestSameOnEveryRunner(t *testing.T) {
 				if serr != nil {
 					t.Fatalf("%s: status: %v", c.name, serr)
 				}
+				o, werr := h.Wait(ctx)
+				if werr != nil || o.ID != h.ID() || o.Status != st || o.Attempt != 1 {
+					t.Errorf("%s: outcome %+v, %v", c.name, o, werr)
+				}
 				if c.kind == "" {
-					if err != nil || got != c.want || st != strand.StatusCompleted {
+					if err != nil || got != c.want || st != strand.StatusCompleted || o.Err != nil {
 						t.Errorf("%s: got %d, %v, status %s; want %d, completed", c.name, got, err, st, c.want)
+					}
+					var again int
+					if derr := o.Result.Decode(&again); derr != nil || again != c.want {
+						t.Errorf("%s: outcome's result: %d, %v", c.name, again, derr)
 					}
 					continue
 				}
@@ -120,19 +106,17 @@ func TestSameOnEveryRunner(t *testing.T) {
 					continue
 				}
 				prefix, isPrefix := strings.CutSuffix(c.message, "…")
-				if te.Kind != c.kind || (isPrefix && !strings.HasPrefix(te.Message, prefix)) || (!isPrefix && te.Message != c.message) {
+				if string(te.Kind) != c.kind || (isPrefix && !strings.HasPrefix(te.Message, prefix)) || (!isPrefix && te.Message != c.message) {
 					t.Errorf("%s: got kind %q message %q; want %q %q", c.name, te.Kind, te.Message, c.kind, c.message)
+				}
+				if !errors.Is(err, strand.Kind(c.kind)) || !errors.Is(o.Err, strand.Kind(c.kind)) {
+					t.Errorf("%s: %v does not match its kind's sentinel", c.name, err)
 				}
 				if st != strand.StatusFailed {
 					t.Errorf("%s: status %s, want failed", c.name, st)
 				}
 			}
-			// kwargs through each runner's own option
-			kw := any(runner.Kwargs(greetKw{Greeting: "hello"}))
-			if rc.name == "nats" {
-				kw = writer.Kwargs(greetKw{Greeting: "hello"})
-			}
-			h, err := r.Submit(ctx, "greet", "ada", kw)
+			h, err := r.Submit(ctx, "greet", []any{"ada"}, strand.Kwargs(greetKw{Greeting: "hello"}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -144,40 +128,55 @@ func TestSameOnEveryRunner(t *testing.T) {
 	}
 }
 
-// TestTypedRoundTrip calls a typed task, and a typed view of a plain
-// function, on the NATS and the pool runners.
-func TestTypedRoundTrip(t *testing.T) {
+// TestOptions: a local runner honours ID, Timeout, Kwargs and Meta,
+// accepts and ignores the options that mean nothing without NATS, and
+// refuses with ErrBadOption those it cannot honour, a bad option and an
+// option passed among the args — before running anything.
+func TestOptions(t *testing.T) {
 	t.Parallel()
-	for _, rc := range runners {
-		if rc.name != "nats" && rc.name != "pool" {
-			continue
-		}
+	for _, rc := range local() {
 		t.Run(rc.name, func(t *testing.T) {
 			t.Parallel()
 			r := rc.make(t)
 			ctx := ctxT(t, 30*time.Second)
-			h, err := addTask.Call(ctx, r, 40, 2)
+
+			h, err := r.Submit(ctx, "meta", []any{"k"}, strand.Meta(map[string]string{"k": "v"}), strand.ID("opt-1"),
+				strand.Queue("elsewhere"), strand.ResultTTL(time.Hour), strand.Trace("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+				strand.Caller("me"), strand.Encoding("json"), strand.MaxAttempts(3), strand.Timeout(time.Minute))
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("ignored options refused: %v", err)
 			}
-			if got, err := h.Result(ctx); err != nil || got != 42 {
-				t.Errorf("typed_add: got %d, %v", got, err)
+			var v string
+			if err := h.Result(ctx, &v); err != nil || v != "v" || h.ID() != "opt-1" {
+				t.Errorf("meta: %q, %v, id %s", v, err, h.ID())
 			}
-			add := strand.Func2[int, int, int]("add", r)
-			h, err = add.Call(ctx, 2, 3)
-			if err != nil {
-				t.Fatal(err)
+			in, err := h.Info(ctx)
+			if err != nil || in.Meta["k"] != "v" || in.Func != "meta" || in.Status != strand.StatusCompleted || in.Worker != rc.name {
+				t.Errorf("info: %+v, %v", in, err)
 			}
-			if got, err := h.Result(ctx); err != nil || got != 5 {
-				t.Errorf("add: got %d, %v", got, err)
+
+			for name, o := range map[string]strand.Option{
+				"At":          strand.At(time.Now().Add(time.Hour)),
+				"After":       strand.After(time.Minute),
+				"Unique":      strand.Unique("k", time.Minute),
+				"Debounce":    strand.Debounce("k", time.Minute),
+				"Key":         strand.Key("k"),
+				"Fair":        strand.Fair(),
+				"Priority":    strand.Priority("high"),
+				"TimeZone":    strand.TimeZone("Europe/Paris"),
+				"bad ID":      strand.ID("no spaces"),
+				"bad Timeout": strand.Timeout(-time.Second),
+			} {
+				if _, err := r.Submit(ctx, "add", []any{1, 2}, o); !errors.Is(err, strand.ErrBadOption) {
+					t.Errorf("%s: got %v, want ErrBadOption", name, err)
+				}
 			}
-			fail := strand.Func1[string, struct{}]("fail", r)
-			hf, err := fail.Call(ctx, "no")
-			if err != nil {
-				t.Fatal(err)
+			_, err = r.Submit(ctx, "add", []any{1, strand.Timeout(time.Second)})
+			if !errors.Is(err, strand.ErrBadOption) || !strings.Contains(err.Error(), "arg 2") {
+				t.Errorf("an option among the args: got %v", err)
 			}
-			if _, err := hf.Result(ctx); strand.KindOf(err) != strand.KindError {
-				t.Errorf("fail: got %v", err)
+			if _, err := r.Submit(ctx, "add", []any{1, func() {}}); err == nil || errors.Is(err, strand.ErrBadOption) {
+				t.Errorf("an arg that cannot be encoded: got %v", err)
 			}
 		})
 	}
@@ -199,7 +198,7 @@ func TestProcessCrash(t *testing.T) {
 		{"gopanic", nil, []string{"gopanic: child process", "exit status 2", "panic: in a goroutine"}},
 		{"killself", nil, []string{"killself: child process", "signal: killed"}},
 	} {
-		h, err := p.Submit(ctx, c.fn, c.args...)
+		h, err := p.Submit(ctx, c.fn, []any{c.args})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -218,7 +217,7 @@ func TestProcessCrash(t *testing.T) {
 		}
 	}
 	// The caller is alive, and the runner still runs tasks, in another process.
-	h, err := p.Submit(ctx, "pid")
+	h, err := p.Submit(ctx, "pid", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,14 +235,14 @@ func TestProcessTimeoutAndCancel(t *testing.T) {
 	t.Cleanup(func() { _ = p.Close() })
 	ctx := ctxT(t, 30*time.Second)
 
-	h, err := p.Submit(ctx, "deaf", 60_000, runner.Timeout(100*time.Millisecond))
+	h, err := p.Submit(ctx, "deaf", []any{60_000}, strand.Timeout(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := h.Result(ctx, nil); !errors.Is(err, strand.ErrTimeout) {
 		t.Errorf("deaf with timeout: got %v, want a timeout", err)
 	}
-	h, err = p.Submit(ctx, "sleep", 60_000, runner.Timeout(100*time.Millisecond))
+	h, err = p.Submit(ctx, "sleep", []any{60_000}, strand.Timeout(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +250,7 @@ func TestProcessTimeoutAndCancel(t *testing.T) {
 		t.Errorf("sleep with timeout: got %v, want a timeout", err)
 	}
 
-	h, err = p.Submit(ctx, "deaf", 60_000)
+	h, err = p.Submit(ctx, "deaf", []any{60_000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,19 +272,19 @@ func TestProcessTimeoutAndCancel(t *testing.T) {
 }
 
 // TestPoolCancel: a pending call cancelled never runs; a running one has
-// its ctx cancelled; Close waits for both.
+// its ctx cancelled; Close waits for both, then refuses calls.
 func TestPoolCancel(t *testing.T) {
 	t.Parallel()
 	p := runner.Pool(functions(), 1)
 	ctx := ctxT(t, 30*time.Second)
-	running, err := p.Submit(ctx, "sleep", 60_000)
+	running, err := p.Submit(ctx, "sleep", []any{60_000})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for st, _ := running.Status(ctx); st != strand.StatusRunning; st, _ = running.Status(ctx) {
 		time.Sleep(time.Millisecond)
 	}
-	pending, err := p.Submit(ctx, "add", 1, 2)
+	pending, err := p.Submit(ctx, "add", []any{1, 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,22 +299,55 @@ func TestPoolCancel(t *testing.T) {
 			t.Errorf("got %v, want cancelled", err)
 		}
 	}
+	if o, _ := pending.Wait(ctx); o.Attempt != 0 || !o.Started.IsZero() {
+		t.Errorf("a call cancelled while pending ran: %+v", o)
+	}
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Submit(ctx, "add", 1, 2); !errors.Is(err, runner.ErrClosed) {
+	if _, err := p.Submit(ctx, "add", []any{1, 2}); !errors.Is(err, strand.ErrClosed) {
 		t.Errorf("submit after close: got %v", err)
 	}
 }
 
-// TestTaskContext: the function sees its task in its ctx on every runner
-// but NATS, whose worker fills in more.
+// TestInlineCancelledByCtx: an inline call whose ctx ends while it runs
+// is cancelled; Wait on a call that outlives ctx returns ctx's error.
+func TestInlineCancelledByCtx(t *testing.T) {
+	t.Parallel()
+	r := runner.Inline(functions())
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	h, err := r.Submit(ctx, "sleep", []any{60_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := h.Status(ctx); !st.Terminal() {
+		t.Fatalf("inline call %s after Submit", st)
+	}
+	p := runner.Pool(functions(), 1)
+	defer p.Close()
+	h, err = p.Submit(context.Background(), "sleep", []any{200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer wcancel()
+	if _, err := h.Wait(wctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("wait past ctx: %v", err)
+	}
+	if err := h.Result(ctxT(t, 30*time.Second), nil); err != nil {
+		t.Errorf("the call outlives the ctx of Submit: %v", err)
+	}
+}
+
+// TestTaskContext: the function sees its task in its ctx on every local
+// runner.
 func TestTaskContext(t *testing.T) {
 	t.Parallel()
-	for _, rc := range runners[:3] {
+	for _, rc := range local() {
 		r := rc.make(t)
 		ctx := ctxT(t, 30*time.Second)
-		h, err := r.Submit(ctx, "task", runner.ID("my-id"))
+		h, err := r.Submit(ctx, "task", nil, strand.ID("my-id"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,7 +21,7 @@ func ExampleStart() {
 	}
 	defer env.Close()
 
-	h, err := env.Writer.Submit(ctx, "add", 2, 3)
+	h, err := env.Writer.Submit(ctx, "add", []any{2, 3})
 	if err != nil {
 		fmt.Println(err)
 		return

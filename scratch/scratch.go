@@ -9,7 +9,7 @@
 //	}})
 //	if err != nil { … }
 //	defer env.Close()
-//	h, _ := env.Writer.Submit(ctx, "add", 2, 3)
+//	h, _ := env.Writer.Submit(ctx, "add", []any{2, 3})
 package scratch
 
 import (

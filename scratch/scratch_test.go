@@ -36,7 +36,7 @@ func TestStartClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir, addr := env.Server.DataDir(), env.Server.NATS().Addr().String()
-	h, err := env.Writer.Submit(ctx, "add", 2, 3)
+	h, err := env.Writer.Submit(ctx, "add", []any{2, 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestStrandtestNoWorker(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	h, err := env.Writer.Submit(ctx, "hello", "ann")
+	h, err := env.Writer.Submit(ctx, "hello", []any{"ann"})
 	if err != nil {
 		t.Fatal(err)
 	}

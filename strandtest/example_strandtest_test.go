@@ -34,7 +34,7 @@ func (t *exampleT) done() {
 
 // signup is code under test: it submits a task.
 func signup(ctx context.Context, w *writer.Writer, email string) error {
-	_, err := w.Submit(ctx, "welcome", email, writer.Queue("mail"), writer.Meta(map[string]string{"source": "web"}))
+	_, err := w.Submit(ctx, "welcome", []any{email}, strand.Queue("mail"), strand.Meta(map[string]string{"source": "web"}))
 	return err
 }
 

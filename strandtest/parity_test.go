@@ -12,7 +12,6 @@ import (
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/scratch"
 	"github.com/strand-run/strand/strandtest"
-	"github.com/strand-run/strand/writer"
 )
 
 // RunInline ends each handler as a real worker does: the same status, the
@@ -71,14 +70,14 @@ func TestRunInlineAsAWorker(t *testing.T) {
 	defer cancel()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			opts := []any{}
+			opts := []strand.Option{}
 			if c.kwargs != nil {
-				opts = append(opts, writer.Kwargs(c.kwargs))
+				opts = append(opts, strand.Kwargs(c.kwargs))
 			}
 			if c.timeout > 0 {
-				opts = append(opts, writer.Timeout(c.timeout))
+				opts = append(opts, strand.Timeout(c.timeout))
 			}
-			h, err := env.Writer.Submit(ctx, c.name, append(append([]any{}, c.args...), opts...)...)
+			h, err := env.Writer.Submit(ctx, c.name, c.args, opts...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -98,11 +97,9 @@ func TestRunInlineAsAWorker(t *testing.T) {
 			res := strandtest.RunInline(t, ctx, c.fn, strandtest.Inline{
 				Args: c.args, Kwargs: c.kwargs, Timeout: c.timeout, Task: strand.Task{Func: c.name},
 			})
-			var inlineItems []any
-			for i := range res.NumItems() {
-				var v any
-				res.DecodeItem(t, i, &v)
-				inlineItems = append(inlineItems, v)
+			inlineItems := strandtest.Items[any](t, res)
+			if len(inlineItems) == 0 {
+				inlineItems = nil
 			}
 			if res.Status != out.Status {
 				t.Errorf("status: inline %s, worker %s", res.Status, out.Status)

@@ -35,45 +35,77 @@ type Submission struct {
 	Func  string
 	Queue string
 	Meta  map[string]string
+	// Trace is the W3C traceparent the task carries ("" for none).
+	Trace string
+	// Encoding names the codec of its args ("msgpack", "json", …).
+	Encoding string
 	// MaxAttempts is the task's attempts (0: the worker's default).
 	MaxAttempts int
 	// Timeout is the task's time limit (0: none).
 	Timeout time.Duration
 
-	json   bool
-	args   []codec.Raw
+	format codec.Format // the task's, in which Match encodes what it expects
+	args   []codec.Raw  // msgpack, whatever the task's format
 	kwargs codec.Raw
+	err    error // what the recorder could not read back
 }
 
 // Middleware returns the writer middleware that records into r.
 func (r *Recorder) Middleware() writer.Middleware {
 	return func(next writer.SubmitFunc) writer.SubmitFunc {
-		return func(ctx context.Context, env *codec.Envelope, f codec.Format) error {
-			if err := next(ctx, env, f); err != nil {
+		return func(ctx context.Context, e *writer.Envelope) error {
+			if err := next(ctx, e); err != nil {
 				return err
 			}
-			r.add(env, f)
+			s := record(e) // the task is on the server: recorded even if its args cannot be read back
+			r.mu.Lock()
+			r.subs = append(r.subs, s)
+			r.mu.Unlock()
 			return nil
 		}
 	}
 }
 
-func (r *Recorder) add(env *codec.Envelope, f codec.Format) {
+// record copies what the server stored of e: its args and kwargs as they
+// are encoded. An arg it cannot read back is the submission's err, which
+// a Match reports.
+func record(e *writer.Envelope) Submission {
+	s, err := copyEnvelope(e)
+	if err != nil {
+		s.err = fmt.Errorf("record %s: %w", e.ID, err)
+	}
+	return s
+}
+
+func copyEnvelope(e *writer.Envelope) (Submission, error) {
 	s := Submission{
-		ID: env.ID, Func: env.Func, Queue: env.Queue, Meta: maps.Clone(env.Meta),
-		MaxAttempts: env.MaxAttempts, Timeout: time.Duration(env.TimeoutMS) * time.Millisecond,
-		json: f.Layout() == codec.JSON, kwargs: cloneRaw(env.Kwargs),
+		ID: e.ID, Func: e.Func, Queue: e.Queue, Meta: maps.Clone(e.Meta), Trace: e.Trace, Encoding: e.Encoding,
+		MaxAttempts: e.MaxAttempts, Timeout: e.Timeout,
 	}
 	if s.Queue == "" {
 		s.Queue = writer.DefaultQueue
 	}
-	s.args = make([]codec.Raw, len(env.Args))
-	for i, a := range env.Args {
-		s.args[i] = cloneRaw(a)
+	f, ok := codec.Named(e.Encoding)
+	if !ok && e.Encoding != "" {
+		return s, fmt.Errorf("unknown encoding %q", e.Encoding)
 	}
-	r.mu.Lock()
-	r.subs = append(r.subs, s)
-	r.mu.Unlock()
+	s.format = f
+	s.args = make([]codec.Raw, e.NumArgs())
+	for i := range s.args {
+		var raw codec.Raw
+		if err := e.DecodeArg(i, &raw); err != nil {
+			return s, err
+		}
+		s.args[i] = cloneRaw(raw)
+	}
+	// Raw decodes as msgpack from either layout (DecodeValue carries JSON
+	// over to msgpack), so the copies are msgpack.
+	var kw codec.Raw
+	if err := e.DecodeKwargs(&kw); err != nil {
+		return s, err
+	}
+	s.kwargs = cloneRaw(kw)
+	return s, nil
 }
 
 func cloneRaw(r codec.Raw) codec.Raw {
@@ -97,13 +129,6 @@ func (r *Recorder) Reset() {
 	r.mu.Unlock()
 }
 
-func (s Submission) format() codec.Format {
-	if s.json {
-		return codec.JSON
-	}
-	return codec.Msgpack
-}
-
 // NumArgs is the number of positional args of the task.
 func (s Submission) NumArgs() int { return len(s.args) }
 
@@ -113,7 +138,7 @@ func (s Submission) DecodeArg(i int, out any) error {
 	if i < 0 || i >= len(s.args) {
 		return fmt.Errorf("strandtest: %s has %d args, no arg %d", s.Func, len(s.args), i)
 	}
-	return codec.DecodeValue(s.format(), s.args[i], out, false)
+	return codec.DecodeValue(codec.Msgpack, s.args[i], out, false)
 }
 
 // DecodeKwargs decodes the task's kwargs into out (a pointer to a struct or
@@ -122,7 +147,7 @@ func (s Submission) DecodeKwargs(out any) error {
 	if s.kwargs.IsNil() {
 		return nil
 	}
-	return codec.DecodeValue(s.format(), s.kwargs, out, false)
+	return codec.DecodeValue(codec.Msgpack, s.kwargs, out, false)
 }
 
 // String describes the submission as JSON-like text: add(2, 3) on default.
@@ -134,14 +159,14 @@ func (s Submission) String() string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(describe(s.format(), a))
+		b.WriteString(describe(codec.Msgpack, a))
 	}
 	if !s.kwargs.IsNil() {
 		if len(s.args) > 0 {
 			b.WriteString(", ")
 		}
 		b.WriteString("kwargs=")
-		b.WriteString(describe(s.format(), s.kwargs))
+		b.WriteString(describe(codec.Msgpack, s.kwargs))
 	}
 	fmt.Fprintf(&b, ") id %s on %s", s.ID, s.Queue)
 	if len(s.Meta) > 0 {
@@ -257,6 +282,9 @@ func (m *Match) matches(s Submission, fn string) (bool, error) {
 	if s.Func != fn {
 		return false, nil
 	}
+	if s.err != nil {
+		return false, s.err
+	}
 	if m == nil {
 		return true, nil
 	}
@@ -268,7 +296,7 @@ func (m *Match) matches(s Submission, fn string) (bool, error) {
 			return false, nil
 		}
 	}
-	f := s.format()
+	f := s.format
 	if m.Args != nil {
 		if len(m.Args) != len(s.args) {
 			return false, nil
@@ -298,7 +326,7 @@ func (m *Match) matches(s Submission, fn string) (bool, error) {
 	return true, nil
 }
 
-// sameValue reports whether want, encoded in f, is the value got.
+// sameValue reports whether want, encoded in f, is the value got (msgpack).
 func sameValue(f codec.Format, want any, got codec.Raw) (bool, error) {
 	raw, err := f.Marshal(want)
 	if err != nil {
@@ -308,7 +336,7 @@ func sameValue(f codec.Format, want any, got codec.Raw) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	g, err := codec.ToAny(f, got)
+	g, err := codec.ToAny(codec.Msgpack, got)
 	if err != nil {
 		return false, err
 	}

@@ -19,7 +19,7 @@
 //
 //	func TestSignup(t *testing.T) {
 //		env := strandtest.New(t, scratch.Options{Funcs: map[string]any{"welcome": sendWelcome}})
-//		signup(ctx, env.Writer, "ann@example.com")
+//		signup(ctx, env.Writer, "ann@example.com") // the code under test
 //		sub := strandtest.RequireSubmitted(t, env, "welcome", &strandtest.Match{Args: []any{"ann@example.com"}})
 //		out := strandtest.WaitOutcome(t, env.Open(t, sub.ID), 10*time.Second)
 //		…
@@ -37,17 +37,18 @@ import (
 	"testing"
 	"time"
 
+	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/scratch"
 	"github.com/strand-run/strand/writer"
 )
 
 // Env is a test's strand (a scratch.Env: Server, Broker, Writer, Registry,
 // StartWorker, URL) whose writers record what they submit, for
-// RequireSubmitted.
+// RequireSubmitted: its Recorder holds every task the env's writers
+// submitted (env.Submissions(), env.Reset()).
 type Env struct {
 	*scratch.Env
-	// Recorder holds every task the env's writers submitted.
-	Recorder *Recorder
+	*Recorder
 }
 
 // New starts a scratch strand for t (see package scratch) and closes it at
@@ -79,9 +80,6 @@ func withRecorder(mw []writer.Middleware, rec *Recorder) []writer.Middleware {
 	return append(out, rec.Middleware())
 }
 
-// Submissions returns the tasks the env's writers submitted, in order.
-func (e *Env) Submissions() []Submission { return e.Recorder.Submissions() }
-
 // NewWriter returns another writer on the env's connection, with cfg, that
 // records its submissions in env.Recorder as the env's own writer does; it
 // is closed at cleanup.
@@ -98,7 +96,7 @@ func (e *Env) NewWriter(t testing.TB, cfg writer.Config) *writer.Writer {
 
 // Open returns the env writer's handle to the task id (writer.Open),
 // failing the test on a malformed id.
-func (e *Env) Open(t testing.TB, id string) *writer.Handle {
+func (e *Env) Open(t testing.TB, id string) strand.Handle {
 	t.Helper()
 	h, err := e.Writer.Open(id)
 	if err != nil {

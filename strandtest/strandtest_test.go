@@ -69,11 +69,10 @@ func TestRequireSubmitted(t *testing.T) {
 	env := strandtest.New(t, scratch.Options{NoWorker: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := env.Writer.Submit(ctx, "add", 2, 3); err != nil {
+	if _, err := env.Writer.Submit(ctx, "add", []any{2, 3}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := env.Writer.Submit(ctx, "resize", "a.png", writer.Kwargs(resizeKw{Width: 640}),
-		writer.Queue("images"), writer.Meta(map[string]string{"user": "ann", "trace": "x"}), writer.MaxAttempts(3)); err != nil {
+	if _, err := env.Writer.Submit(ctx, "resize", []any{"a.png"}, strand.Kwargs(resizeKw{Width: 640}), strand.Queue("images"), strand.Meta(map[string]string{"user": "ann", "trace": "x"}), strand.MaxAttempts(3)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -135,10 +134,10 @@ func TestRecorderSources(t *testing.T) {
 	env := strandtest.New(t, scratch.Options{NoWorker: true, Writer: writer.Config{JSON: true}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := env.Writer.Submit(ctx, "echo", map[string]any{"a": []int{1, 2}}, writer.ID("once")); err != nil {
+	if _, err := env.Writer.Submit(ctx, "echo", []any{map[string]any{"a": []int{1, 2}}}, strand.ID("once")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := env.Writer.Submit(ctx, "echo", "again", writer.ID("once")); !errors.Is(err, strand.ErrDuplicate) {
+	if _, err := env.Writer.Submit(ctx, "echo", []any{"again"}, strand.ID("once")); !errors.Is(err, strand.ErrDuplicate) {
 		t.Fatalf("resubmit: %v", err)
 	}
 	strandtest.RequireSubmitted(t, env, "echo", &strandtest.Match{Args: []any{map[string]any{"a": []int64{1, 2}}}})
@@ -170,7 +169,7 @@ func TestWaitOutcome(t *testing.T) {
 	}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	h, err := env.Writer.Submit(ctx, "add", 2, 3)
+	h, err := env.Writer.Submit(ctx, "add", []any{2, 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +180,7 @@ func TestWaitOutcome(t *testing.T) {
 		t.Fatalf("outcome %+v, sum %d", out, sum)
 	}
 
-	h, _ = env.Writer.Submit(ctx, "add", "x", 3)
+	h, _ = env.Writer.Submit(ctx, "add", []any{"x", 3})
 	out = strandtest.WaitOutcome(t, h, 20*time.Second)
 	if out.Status != strand.StatusFailed || !errors.Is(out.Err, strand.ErrBadArgs) {
 		t.Fatalf("outcome %+v", out)
@@ -190,7 +189,7 @@ func TestWaitOutcome(t *testing.T) {
 		t.Errorf("failure %q", msg)
 	}
 
-	h, _ = env.Writer.Submit(ctx, "count", 4)
+	h, _ = env.Writer.Submit(ctx, "count", []any{4})
 	if out = strandtest.WaitOutcome(t, h, 20*time.Second); out.Items != 4 {
 		t.Fatalf("outcome %+v", out)
 	}
@@ -203,7 +202,7 @@ func TestWaitOutcome(t *testing.T) {
 		}
 		return "hi " + s, nil
 	})
-	rh, err := runner.Inline(reg).Submit(ctx, "greet", "ann")
+	rh, err := runner.Inline(reg).Submit(ctx, "greet", []any{"ann"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +212,7 @@ func TestWaitOutcome(t *testing.T) {
 	if s != "hi ann" || out.Status != strand.StatusCompleted {
 		t.Fatalf("outcome %+v %q", out, s)
 	}
-	rh, _ = runner.Inline(reg).Submit(ctx, "greet", "")
+	rh, _ = runner.Inline(reg).Submit(ctx, "greet", []any{""})
 	if out = strandtest.WaitOutcome(t, rh, time.Second); out.Status != strand.StatusFailed || out.Err.Error() != "greet: no name" {
 		t.Fatalf("outcome %+v", out)
 	}
@@ -224,7 +223,7 @@ func TestWaitOutcomeTimesOut(t *testing.T) {
 	env := strandtest.New(t, scratch.Options{NoWorker: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	h, err := env.Writer.Submit(ctx, "add", 2, 3)
+	h, err := env.Writer.Submit(ctx, "add", []any{2, 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +247,7 @@ func TestWaitSubmitted(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		time.Sleep(50 * time.Millisecond)
-		_, err := env.Writer.Submit(ctx, "later", 1)
+		_, err := env.Writer.Submit(ctx, "later", []any{1})
 		done <- err
 	}()
 	sub := strandtest.WaitSubmitted(t, env, "later", &strandtest.Match{Args: []any{1}}, 20*time.Second)

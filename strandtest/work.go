@@ -11,6 +11,7 @@ import (
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/taskctx"
 	"github.com/strand-run/strand/registry"
 )
 
@@ -38,12 +39,6 @@ type Inline struct {
 	JSON bool
 }
 
-// Progress is one report of strand.Progress made by the handler.
-type Progress struct {
-	Done, Total int64
-	Note        string
-}
-
 // WorkResult is what an inline run produced, as a worker would have
 // recorded it.
 type WorkResult struct {
@@ -62,7 +57,7 @@ type WorkResult struct {
 	RetryAfter time.Duration
 	// Progress holds every progress report, in order (a worker stores
 	// them throttled; here none is dropped).
-	Progress []Progress
+	Progress []strand.Report
 
 	format codec.Format
 	result codec.Raw
@@ -139,11 +134,11 @@ func RunInline(t testing.TB, ctx context.Context, fn any, in Inline) *WorkResult
 		taskCtx, stop = context.WithTimeoutCause(taskCtx, in.Timeout, strand.ErrTimeout)
 		defer stop()
 	}
-	taskCtx = strand.WithTask(taskCtx, task)
+	taskCtx = taskctx.WithTask(taskCtx, task)
 	var mu sync.Mutex
-	taskCtx = strand.WithProgress(taskCtx, func(done, total int64, note string) {
+	taskCtx = taskctx.WithProgress(taskCtx, func(done, total int64, note string) {
 		mu.Lock()
-		res.Progress = append(res.Progress, Progress{Done: done, Total: total, Note: note})
+		res.Progress = append(res.Progress, strand.Report{Done: done, Total: total, Note: note, At: time.Now()})
 		mu.Unlock()
 	})
 
@@ -224,22 +219,22 @@ func (res *WorkResult) finish(taskCtx, parent context.Context, err error, attemp
 	name := res.Task.Func
 	switch cause := context.Cause(taskCtx); {
 	case errors.Is(cause, strand.ErrTimeout) && errors.Is(err, context.DeadlineExceeded):
-		err = &strand.TaskError{Kind: strand.KindTimeout, Message: fmt.Sprintf("%s: timed out after %v", name, timeout)}
+		err = &strand.TaskError{Kind: strand.ErrTimeout, Message: fmt.Sprintf("%s: timed out after %v", name, timeout)}
 	case parent.Err() != nil && errors.Is(err, parent.Err()):
-		err = &strand.TaskError{Kind: strand.KindCancelled, Message: name + ": cancelled by caller"}
+		err = &strand.TaskError{Kind: strand.ErrCancelled, Message: name + ": cancelled by caller"}
 	}
 	info := codec.ErrorInfoOf(err)
-	var pe *strand.PermanentError
+	var pe *taskctx.PermanentError
 	res.Retryable = !errors.As(err, &pe) &&
-		(info.Kind == strand.KindError || info.Kind == strand.KindPanic || info.Kind == strand.KindTimeout)
-	var re *strand.RetryError
+		(strand.Kind(info.Kind) == strand.ErrFailed || strand.Kind(info.Kind) == strand.ErrPanic || strand.Kind(info.Kind) == strand.ErrTimeout)
+	var re *taskctx.RetryError
 	if errors.As(err, &re) {
 		res.RetryAfter = re.After
 	}
 	res.Err = info.Err()
 	res.Status = strand.StatusFailed
 	switch {
-	case info.Kind == strand.KindCancelled:
+	case strand.Kind(info.Kind) == strand.ErrCancelled:
 		res.Status = strand.StatusCancelled
 	case attempts > 1 && res.Retryable && res.Task.Attempt < attempts:
 		res.Status = strand.StatusRetrying
@@ -265,21 +260,6 @@ func (res *WorkResult) Decode(t testing.TB, out any) {
 	}
 }
 
-// NumItems is the number of items an iterator handler produced.
-func (res *WorkResult) NumItems() int { return len(res.items) }
-
-// DecodeItem decodes item i (from 0) into out, a pointer, failing the
-// test if there is no such item or it does not fit out.
-func (res *WorkResult) DecodeItem(t testing.TB, i int, out any) {
-	t.Helper()
-	if i < 0 || i >= len(res.items) {
-		t.Fatalf("strandtest: %s produced %d items, no item %d", res.Task.Func, len(res.items), i)
-	}
-	if err := codec.DecodeValue(res.format, res.items[i], out, false); err != nil {
-		t.Fatalf("strandtest: %s: decode item %d into %T: %v", res.Task.Func, i, out, err)
-	}
-}
-
 // Items decodes every item of res as a T, failing the test on an item that
 // does not fit.
 //
@@ -289,7 +269,9 @@ func Items[T any](t testing.TB, res *WorkResult) []T {
 	t.Helper()
 	out := make([]T, len(res.items))
 	for i := range res.items {
-		res.DecodeItem(t, i, &out[i])
+		if err := codec.DecodeValue(res.format, res.items[i], &out[i], false); err != nil {
+			t.Fatalf("strandtest: %s: decode item %d into %T: %v", res.Task.Func, i, &out[i], err)
+		}
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -61,8 +62,15 @@ func TestRunInlineTaskContext(t *testing.T) {
 		if s != "3×10 by ann" || !reflect.DeepEqual(seen, want) || !reflect.DeepEqual(res.Task, want) {
 			t.Fatalf("json %v: %q, saw %+v", json, s, seen)
 		}
-		wantP := []strandtest.Progress{{1, 3, "step 1"}, {2, 3, "step 2"}, {3, 3, "step 3"}}
-		if !reflect.DeepEqual(res.Progress, wantP) {
+		wantP := []strand.Report{{Done: 1, Total: 3, Note: "step 1"}, {Done: 2, Total: 3, Note: "step 2"}, {Done: 3, Total: 3, Note: "step 3"}}
+		got := slices.Clone(res.Progress)
+		for i := range got {
+			if got[i].At.IsZero() {
+				t.Fatalf("report %d has no time", i)
+			}
+			got[i].At = time.Time{}
+		}
+		if !reflect.DeepEqual(got, wantP) {
 			t.Fatalf("progress %+v", res.Progress)
 		}
 	}
@@ -88,15 +96,10 @@ func TestRunInlineItems(t *testing.T) {
 		t.Fatalf("items %v, %+v", got, res)
 	}
 	res = strandtest.Work(t, context.Background(), count, 5)
-	if res.NumItems() != 3 || res.Status != strand.StatusFailed || res.Err.Error() != "handler: three is too many" {
-		t.Fatalf("%+v", res)
+	if got := strandtest.Items[int](t, res); !reflect.DeepEqual(got, []int{0, 1, 4}) || res.Status != strand.StatusFailed || res.Err.Error() != "handler: three is too many" {
+		t.Fatalf("items %v, %+v", got, res)
 	}
-	var last int
-	res.DecodeItem(t, 2, &last)
-	if last != 4 {
-		t.Fatal(last)
-	}
-	if msg := fails(t, func(tb testing.TB) { res.DecodeItem(tb, 3, &last) }); !strings.Contains(msg, "produced 3 items, no item 3") {
+	if msg := fails(t, func(tb testing.TB) { strandtest.Items[string](tb, res) }); !strings.Contains(msg, "decode item 0") {
 		t.Fatal(msg)
 	}
 }
@@ -115,28 +118,28 @@ func TestRunInlineFailures(t *testing.T) {
 		retryAfter time.Duration
 	}{
 		{"bad args", func(a int) int { return a }, strandtest.Inline{Args: []any{"x"}},
-			strand.StatusFailed, strand.KindBadArgs, `handler: arg 1: want int, got string "x"`, false, 0},
+			strand.StatusFailed, string(strand.ErrBadArgs), `handler: arg 1: want int, got string "x"`, false, 0},
 		{"error", func() error { return boom }, strandtest.Inline{},
-			strand.StatusFailed, strand.KindError, "handler: boom", true, 0},
+			strand.StatusFailed, string(strand.ErrFailed), "handler: boom", true, 0},
 		{"error retried", func() error { return boom }, strandtest.Inline{MaxAttempts: 3},
-			strand.StatusRetrying, strand.KindError, "handler: boom", true, 0},
+			strand.StatusRetrying, string(strand.ErrFailed), "handler: boom", true, 0},
 		{"error on the last attempt", func() error { return boom }, strandtest.Inline{MaxAttempts: 3, Task: strand.Task{Attempt: 3}},
-			strand.StatusDead, strand.KindError, "handler: boom", true, 0},
+			strand.StatusDead, string(strand.ErrFailed), "handler: boom", true, 0},
 		{"permanent", func() error { return strand.Permanent(boom) }, strandtest.Inline{MaxAttempts: 3},
-			strand.StatusFailed, strand.KindError, "handler: boom", false, 0},
+			strand.StatusFailed, string(strand.ErrFailed), "handler: boom", false, 0},
 		{"retry after", func() error { return strand.Retry(boom, time.Minute) }, strandtest.Inline{MaxAttempts: 2},
-			strand.StatusRetrying, strand.KindError, "handler: boom", true, time.Minute},
+			strand.StatusRetrying, string(strand.ErrFailed), "handler: boom", true, time.Minute},
 		{"panic", func() { panic("oops") }, strandtest.Inline{},
-			strand.StatusFailed, strand.KindPanic, "handler: panic: oops", true, 0},
+			strand.StatusFailed, string(strand.ErrPanic), "handler: panic: oops", true, 0},
 		{"timeout", func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }, strandtest.Inline{Timeout: 20 * time.Millisecond},
-			strand.StatusFailed, strand.KindTimeout, "handler: timed out after 20ms", true, 0},
+			strand.StatusFailed, string(strand.ErrTimeout), "handler: timed out after 20ms", true, 0},
 		{"unencodable result", func() any { return func() {} }, strandtest.Inline{Task: strand.Task{Func: "f"}},
-			strand.StatusFailed, strand.KindError, "f: encode result func()", false, 0},
+			strand.StatusFailed, string(strand.ErrFailed), "f: encode result func()", false, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := strandtest.RunInline(t, ctx, tc.fn, tc.in)
 			var te *strand.TaskError
-			if !errors.As(res.Err, &te) || te.Kind != tc.kind || !strings.HasPrefix(te.Message, tc.msg) ||
+			if !errors.As(res.Err, &te) || string(te.Kind) != tc.kind || !strings.HasPrefix(te.Message, tc.msg) ||
 				res.Status != tc.status || res.Retryable != tc.retryable || res.RetryAfter != tc.retryAfter {
 				t.Fatalf("%+v: %#v", res, res.Err)
 			}

@@ -11,7 +11,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/writer"
 )
@@ -74,11 +73,11 @@ func newConfig(opts []Option) *config {
 // Writer returns the producer-side middleware: a "strand.submit" span
 // (kind producer) around each submission, whose traceparent goes into the
 // envelope (its trace field and the traceparent header) unless the caller
-// gave one with writer.Trace. Without a recording span nothing is added.
+// gave one with strand.Trace. Without a recording span nothing is added.
 func Writer(opts ...Option) writer.Middleware {
 	c := newConfig(opts)
 	return func(next writer.SubmitFunc) writer.SubmitFunc {
-		return func(ctx context.Context, env *codec.Envelope, f codec.Format) error {
+		return func(ctx context.Context, env *writer.Envelope) error {
 			explicit := env.Trace != ""
 			if explicit && !trace.SpanContextFromContext(ctx).IsValid() {
 				// The caller's traceparent is the submission's parent.
@@ -93,7 +92,7 @@ func Writer(opts ...Option) writer.Middleware {
 				propagator.Inject(ctx, carrier)
 				env.Trace = carrier[traceparent]
 			}
-			err := next(ctx, env, f)
+			err := next(ctx, env)
 			if err != nil {
 				span.RecordError(err)
 				span.SetStatus(codes.Error, err.Error())
@@ -131,7 +130,7 @@ func Reader(opts ...Option) reader.Middleware {
 			defer span.End()
 			v, err := next(ctx, call)
 			if err != nil {
-				kind := strand.KindOf(err)
+				kind := string(strand.KindOf(err))
 				span.SetAttributes(AttrOutcome.String(kind), AttrErrorKind.String(kind))
 				span.RecordError(err)
 				span.SetStatus(codes.Error, err.Error())

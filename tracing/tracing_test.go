@@ -11,7 +11,6 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/strand-run/strand/broker/brokertest"
-	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
 	"github.com/strand-run/strand/tracing"
@@ -55,7 +54,7 @@ func TestOneTrace(t *testing.T) {
 	t.Cleanup(func() { _ = w.Close() })
 
 	pctx, parent := tp.Tracer("test").Start(ctx, "parent")
-	h, err := w.Submit(pctx, "traceid")
+	h, err := w.Submit(pctx, "traceid", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,17 +107,17 @@ func TestOneTrace(t *testing.T) {
 }
 
 // TestOffByDefault: with a no-op provider and no span in ctx, a submission
-// carries no traceparent; one given with writer.Trace is kept.
+// carries no traceparent; one given with strand.Trace is kept.
 func TestOffByDefault(t *testing.T) {
 	t.Parallel()
 	for _, given := range []string{"", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"} {
 		var sent string
 		mw := tracing.Writer(tracing.WithTracerProvider(noop.NewTracerProvider()))
-		submit := mw(func(_ context.Context, env *codec.Envelope, _ codec.Format) error {
+		submit := mw(func(_ context.Context, env *writer.Envelope) error {
 			sent = env.Trace
 			return nil
 		})
-		if err := submit(context.Background(), &codec.Envelope{ID: "x", Func: "f", Trace: given}, codec.Msgpack); err != nil {
+		if err := submit(context.Background(), &writer.Envelope{ID: "x", Func: "f", Trace: given}); err != nil {
 			t.Fatal(err)
 		}
 		if sent != given {

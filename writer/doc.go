@@ -1,12 +1,13 @@
 // Package writer submits tasks and hands out handles to them.
 //
-// A task is one create-only write of its envelope to strand's KV bucket; a
-// worker runs it and writes its outcome once. A Handle waits for that
-// outcome on the writer's one shared subscription to outcome events, with
-// no polling:
+// A task is one write of its envelope, a message of the work-queue stream
+// STRAND_TASKS; a worker runs it and writes its outcome once. A handle
+// waits for that outcome on the writer's one shared subscription to outcome
+// events, with no polling. A *Writer is a strand.Runner, and its handles are
+// strand.Handles; the options are strand's, after the args:
 //
 //	w, _ := writer.New(b, writer.Config{})
-//	h, _ := w.Submit(ctx, "add", 2, 3, writer.Timeout(time.Second))
+//	h, _ := w.Submit(ctx, "add", []any{2, 3}, strand.Timeout(time.Second))
 //	var sum int
 //	err := h.Result(ctx, &sum)
 //
@@ -17,6 +18,6 @@
 // scheduled) and fires it with no strand process alive. PutSchedule keeps a
 // named cron or @every schedule on the server, each firing one task:
 //
-//	h, _ = w.Submit(ctx, "add", 2, 3, writer.After(time.Minute))
-//	_ = w.PutSchedule(ctx, "nightly", "0 3 * * *", "report", writer.TimeZone("Europe/Paris"))
+//	h, _ = w.Submit(ctx, "add", []any{2, 3}, strand.After(time.Minute))
+//	_ = w.PutSchedule(ctx, "nightly", "0 3 * * *", "report", nil, strand.TimeZone("Europe/Paris"))
 package writer

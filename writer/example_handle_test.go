@@ -7,7 +7,6 @@ import (
 	"time"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/writer"
 )
 
 type resizeOpts struct {
@@ -15,18 +14,17 @@ type resizeOpts struct {
 	Mode  string `msgpack:"mode,omitempty"`
 }
 
-// Options go among the args: keyword args decode into the handler's
-// trailing struct by its tags; Result waits for the outcome (pushed by the
+// Options follow the args: keyword args (strand.Kwargs) decode into the
+// handler's trailing struct by its tags; Result waits for the outcome (pushed by the
 // server) and decodes it.
-func ExampleHandle_Result() {
+func ExampleWriter_Submit_kwargs() {
 	env := exampleStrand.With(map[string]any{
 		"resize": func(path string, o resizeOpts) string {
 			return fmt.Sprintf("%s at %dpx (%s)", path, o.Width, o.Mode)
 		},
 	})
 	ctx := context.Background()
-	h, err := env.Writer.Submit(ctx, "resize", "cat.png",
-		writer.Kwargs(resizeOpts{Width: 640, Mode: "fit"}), writer.Timeout(10*time.Second))
+	h, err := env.Writer.Submit(ctx, "resize", []any{"cat.png"}, strand.Kwargs(resizeOpts{Width: 640, Mode: "fit"}), strand.Timeout(10*time.Second))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -39,7 +37,7 @@ func ExampleHandle_Result() {
 	fmt.Println(s)
 
 	// Kwargs may be a map; unknown ones fail the task, never retried.
-	h, _ = env.Writer.Submit(ctx, "resize", "cat.png", writer.Kwargs(map[string]any{"height": 480}))
+	h, _ = env.Writer.Submit(ctx, "resize", []any{"cat.png"}, strand.Kwargs(map[string]any{"height": 480}))
 	err = h.Result(ctx, &s)
 	fmt.Println(errors.Is(err, strand.ErrBadArgs), err)
 	// Output:
@@ -49,7 +47,7 @@ func ExampleHandle_Result() {
 
 // A task that runs past its timeout fails with kind timeout; its handler's
 // ctx ends at the deadline.
-func ExampleTimeout() {
+func ExampleWriter_Submit_timeout() {
 	env := exampleStrand.With(map[string]any{
 		"nap": func(ctx context.Context, ms int) error {
 			select {
@@ -61,7 +59,7 @@ func ExampleTimeout() {
 		},
 	})
 	ctx := context.Background()
-	h, err := env.Writer.Submit(ctx, "nap", 60_000, writer.Timeout(50*time.Millisecond))
+	h, err := env.Writer.Submit(ctx, "nap", []any{60_000}, strand.Timeout(50*time.Millisecond))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -74,7 +72,7 @@ func ExampleTimeout() {
 
 // Cancel ends a task for good, pending or running: a running handler has
 // its ctx cancelled on whichever worker runs it.
-func ExampleHandle_Cancel() {
+func ExampleWriter_Submit_cancel() {
 	started := make(chan struct{})
 	env := exampleStrand.With(map[string]any{
 		"wait_forever": func(ctx context.Context) error {
@@ -84,7 +82,7 @@ func ExampleHandle_Cancel() {
 		},
 	})
 	ctx := context.Background()
-	h, err := env.Writer.Submit(ctx, "wait_forever")
+	h, err := env.Writer.Submit(ctx, "wait_forever", nil)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -104,14 +102,14 @@ func ExampleHandle_Cancel() {
 // An id of your choosing makes a submission idempotent: a second task on a
 // taken id is refused with strand.ErrDuplicate and a handle to the first.
 // Open rebuilds a handle from the id, in any process.
-func ExampleID() {
+func ExampleWriter_Open() {
 	env := exampleStrand.With(map[string]any{"invoice": func(n int) string { return fmt.Sprint("invoice #", n) }})
 	ctx := context.Background()
-	if _, err := env.Writer.Submit(ctx, "invoice", 7, writer.ID("invoice-7")); err != nil {
+	if _, err := env.Writer.Submit(ctx, "invoice", []any{7}, strand.ID("invoice-7")); err != nil {
 		fmt.Println(err)
 		return
 	}
-	h, err := env.Writer.Submit(ctx, "invoice", 7, writer.ID("invoice-7"))
+	h, err := env.Writer.Submit(ctx, "invoice", []any{7}, strand.ID("invoice-7"))
 	fmt.Println(errors.Is(err, strand.ErrDuplicate), h.ID())
 
 	h, _ = env.Writer.Open("invoice-7")
@@ -124,10 +122,10 @@ func ExampleID() {
 
 // Info reads what is known of a task: its status, function, queue,
 // attempt, the submitter's meta.
-func ExampleHandle_Info() {
+func ExampleWriter_Submit_info() {
 	env := exampleStrand.With(map[string]any{"ping": func() string { return "pong" }})
 	ctx := context.Background()
-	h, err := env.Writer.Submit(ctx, "ping", writer.Meta(map[string]string{"tenant": "acme"}))
+	h, err := env.Writer.Submit(ctx, "ping", nil, strand.Meta(map[string]string{"tenant": "acme"}))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -142,9 +140,6 @@ func ExampleHandle_Info() {
 		return
 	}
 	fmt.Println(info.Status, info.Func, info.Queue, info.Attempt, info.Meta["tenant"], !info.Finished.IsZero())
-	ready, _ := h.Ready(ctx)
-	fmt.Println(ready)
 	// Output:
 	// completed ping default 1 acme true
-	// true
 }

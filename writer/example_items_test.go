@@ -8,14 +8,13 @@ import (
 	"time"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/writer"
 )
 
 // A handler that returns an iterator streams its items as it produces
 // them; the caller ranges over them while the task runs, or later, from
 // the first.
-func ExampleItems() {
+func ExampleWriter_Submit_items() {
 	env := exampleStrand.With(map[string]any{
 		"squares": func(n int) iter.Seq[int] {
 			return func(yield func(int) bool) {
@@ -28,12 +27,12 @@ func ExampleItems() {
 		},
 	})
 	ctx := context.Background()
-	h, err := env.Writer.Submit(ctx, "squares", 5)
+	h, err := env.Writer.Submit(ctx, "squares", []any{5})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	for sq, err := range writer.Items[int](ctx, h) {
+	for sq, err := range strand.Items[int](ctx, h) {
 		if err != nil {
 			fmt.Println(err)
 			return
@@ -44,9 +43,9 @@ func ExampleItems() {
 	// Output: 0 1 4 9 16
 }
 
-// Stream hands the items and the end to callbacks; an iterator that fails
-// midway delivers the items so far, then its error.
-func ExampleHandle_Stream() {
+// strand.Watch hands the items and the end to callbacks; an iterator that
+// fails midway delivers the items so far, then its error.
+func ExampleWriter_Submit_watch() {
 	env := exampleStrand.With(map[string]any{
 		"lines": func(n int) iter.Seq2[string, error] {
 			return func(yield func(string, error) bool) {
@@ -63,22 +62,25 @@ func ExampleHandle_Stream() {
 		},
 	})
 	ctx := context.Background()
-	cb := writer.Callbacks{
-		OnIter: func(it writer.Item) {
+	n := 0
+	cb := strand.Callbacks{
+		OnItem: func(it strand.Value) {
 			var s string
 			_ = it.Decode(&s)
-			fmt.Println(it.N, s)
+			fmt.Println(n, s)
+			n++
 		},
-		OnEnd:   func(o *codec.Outcome) { fmt.Println("end:", o.Status, o.Items, "items") },
+		OnEnd:   func(o *strand.Outcome) { fmt.Println("end:", o.Status, o.Items, "items") },
 		OnError: func(err error) { fmt.Println("error:", err) },
 	}
-	for _, n := range []int{2, 5} {
-		h, err := env.Writer.Submit(ctx, "lines", n)
+	for _, lines := range []int{2, 5} {
+		h, err := env.Writer.Submit(ctx, "lines", []any{lines})
 		if err != nil {
 			fmt.Println(err)
 			return
 		}
-		_ = h.Stream(ctx, cb)
+		n = 0
+		_ = strand.Watch(ctx, h, cb)
 	}
 	// Output:
 	// 0 line 0
@@ -91,7 +93,7 @@ func ExampleHandle_Stream() {
 
 // A handler's progress reports are stored in its state while it runs:
 // Progress reads the last one (WatchProgress follows them live).
-func ExampleHandle_Progress() {
+func ExampleWriter_Submit_progress() {
 	proceed := make(chan struct{})
 	env := exampleStrand.With(map[string]any{
 		"import_rows": func(ctx context.Context, rows int) int {
@@ -101,7 +103,7 @@ func ExampleHandle_Progress() {
 		},
 	})
 	ctx := context.Background()
-	h, err := env.Writer.Submit(ctx, "import_rows", 1000)
+	h, err := env.Writer.Submit(ctx, "import_rows", []any{1000})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -130,7 +132,7 @@ func ExampleHandle_Progress() {
 // the handler waits for each report to be seen before it goes on, so that
 // the output is the same on every run: a worker writes at most one report
 // every 100ms, always the last.)
-func ExampleHandle_WatchProgress() {
+func ExampleWriter_Submit_watchProgress() {
 	seen := make(chan struct{}, 1)
 	env := exampleStrand.With(map[string]any{
 		"migrate": func(ctx context.Context, steps int) string {
@@ -147,12 +149,12 @@ func ExampleHandle_WatchProgress() {
 		},
 	})
 	ctx := context.Background()
-	h, err := env.Writer.Submit(ctx, "migrate", 3)
+	h, err := env.Writer.Submit(ctx, "migrate", []any{3})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	o, _, err := h.WatchProgress(ctx, func(p codec.Progress) {
+	o, err := h.WatchProgress(ctx, func(p strand.Report) {
 		fmt.Printf("%d/%d %s\n", p.Done, p.Total, p.Note)
 		select {
 		case seen <- struct{}{}:
@@ -178,8 +180,8 @@ func ExampleWriter_SubmitBatch() {
 	ctx := context.Background()
 	hs, errs := env.Writer.SubmitBatch(ctx, []writer.Call{
 		{Func: "double", Args: []any{1}},
-		{Func: "double", Args: []any{2, writer.ID("double-2")}},
-		{Func: "double", Args: []any{3, writer.ID("double-2")}}, // a taken id
+		{Func: "double", Args: []any{2}, Opts: []strand.Option{strand.ID("double-2")}},
+		{Func: "double", Args: []any{3}, Opts: []strand.Option{strand.ID("double-2")}}, // a taken id
 	})
 	for i, h := range hs {
 		if errs[i] != nil {

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -17,7 +16,7 @@ func ExampleMiddleware() {
 		"tenant_of": func(ctx context.Context) string { t, _ := strand.TaskFrom(ctx); return t.Meta["tenant"] },
 	})
 	tenant := func(next writer.SubmitFunc) writer.SubmitFunc {
-		return func(ctx context.Context, e *codec.Envelope, f codec.Format) error {
+		return func(ctx context.Context, e *writer.Envelope) error {
 			if strings.HasPrefix(e.Func, "internal_") {
 				return fmt.Errorf("%s is not for tenants", e.Func)
 			}
@@ -25,7 +24,7 @@ func ExampleMiddleware() {
 				e.Meta = map[string]string{}
 			}
 			e.Meta["tenant"] = "acme"
-			return next(ctx, e, f)
+			return next(ctx, e)
 		}
 	}
 	w, err := writer.New(env.Broker, writer.Config{Middleware: []writer.Middleware{tenant}})
@@ -36,14 +35,14 @@ func ExampleMiddleware() {
 	defer w.Close()
 
 	ctx := context.Background()
-	h, err := w.Submit(ctx, "tenant_of")
+	h, err := w.Submit(ctx, "tenant_of", nil)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	var s string
 	fmt.Println(h.Result(ctx, &s), s)
-	_, err = w.Submit(ctx, "internal_purge")
+	_, err = w.Submit(ctx, "internal_purge", nil)
 	fmt.Println(err)
 	// Output:
 	// <nil> acme

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
@@ -43,7 +44,7 @@ func ExampleWriter_Submit() {
 
 	w, _ := writer.New(b, writer.Config{})
 	defer w.Close()
-	h, err := w.Submit(ctx, "add", 2, 3)
+	h, err := w.Submit(ctx, "add", []any{2, 3})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -56,7 +57,7 @@ func ExampleWriter_Submit() {
 	status, _ := h.Status(ctx)
 	fmt.Println(sum, status)
 
-	_, err = w.Submit(ctx, "add", "x", 3, writer.ID("bad-args"))
+	_, err = w.Submit(ctx, "add", []any{"x", 3}, strand.ID("bad-args"))
 	if err == nil {
 		h, _ := w.Open("bad-args")
 		fmt.Println(h.Result(ctx, nil))
@@ -94,13 +95,13 @@ func ExampleWriter_PutSchedule() {
 	w, _ := writer.New(b, writer.Config{})
 	defer w.Close()
 
-	h, _ := w.Submit(ctx, "add", 2, 3, writer.After(time.Second))
+	h, _ := w.Submit(ctx, "add", []any{2, 3}, strand.After(time.Second))
 	status, _ := h.Status(ctx)
 	var sum int
 	err = h.Result(ctx, &sum)
 	fmt.Println(status, "then", sum, err)
 
-	if err := w.PutSchedule(ctx, "tick", "@every 1s", "add", 1, 1); err != nil {
+	if err := w.PutSchedule(ctx, "tick", "@every 1s", "add", []any{1, 1}); err != nil {
 		fmt.Println(err)
 		return
 	}

@@ -2,6 +2,7 @@ package writer
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -11,10 +12,10 @@ import (
 	"github.com/strand-run/strand/codec"
 )
 
-// Handle is the caller's hold on one task: its status, its result when it
-// has one, and a way to cancel it. A Handle is cheap; Open rebuilds one from
-// an id in any process.
-type Handle struct {
+// handle is the caller's hold on one task (a strand.Handle): its status,
+// its result when it has one, and a way to cancel it. A handle is cheap;
+// Open rebuilds one from an id in any process.
+type handle struct {
 	w     *Writer
 	id    string
 	fn    string
@@ -25,21 +26,17 @@ type Handle struct {
 }
 
 // ID is the task's id.
-func (h *Handle) ID() string { return h.id }
+func (h *handle) ID() string { return h.id }
 
 // Queue is the task's queue when the handle knows it: always for a handle
 // from Submit, for one from Open once it has read any record of the task.
-func (h *Handle) Queue() string {
+func (h *handle) Queue() string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.queue
 }
 
-// Locate returns the task's queue, reading it from the server once if the
-// handle was opened without one: "" when the server holds nothing of the task.
-func (h *Handle) Locate(ctx context.Context) (string, error) { return h.located(ctx) }
-
-func (h *Handle) located(ctx context.Context) (string, error) {
+func (h *handle) located(ctx context.Context) (string, error) {
 	if q := h.Queue(); q != "" {
 		return q, nil
 	}
@@ -55,66 +52,65 @@ func (h *Handle) located(ctx context.Context) (string, error) {
 	return q, nil
 }
 
-// Info is what is known of a task: its status and the metadata of its run.
-type Info struct {
-	ID       string
-	Queue    string
-	Func     string
-	Status   strand.Status
-	Attempt  int
-	Worker   string
-	Created  time.Time
-	Started  time.Time
-	Finished time.Time
-	Progress *codec.Progress
-	// Err is the task's error (a *strand.TaskError) once it failed, was
-	// cancelled, or while it waits to retry.
-	Err   error
-	Meta  map[string]string
-	Items int64
-	// RunAt is when a delayed task (status scheduled) becomes due.
-	RunAt time.Time
-	// Waiting says why a pending task has not started, when the server
-	// knows a reason: "paused" (its queue is paused), "limit: …" or
-	// "rate: …" (a worker holds it for a limit), "priority" (a low task),
-	// "" otherwise.
-	Waiting string
-	// Priority is a queued task's priority lane: "high", "low", or "" (normal).
-	Priority string
+// value is an encoded value of a task, its result or an item.
+type value struct {
+	f    codec.Format
+	raw  codec.Raw
+	n    int64  // an item's number, from 0
+	what string // "the result of task …", "item 3 of task …"
 }
 
-func ms(t int64) time.Time {
-	if t == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(t)
-}
-
-// Status is the task's status now: from its outcome if it has one, else its
-// state, else its queued envelope; strand.StatusUnknown when none exists.
-func (h *Handle) Status(ctx context.Context) (strand.Status, error) {
-	info, err := h.Info(ctx)
+// JSON is the value as JSON text, whatever its codec: what strand's
+// gateway answers with (it asserts this method on a strand.Value).
+func (v value) JSON() (json.RawMessage, error) {
+	b, err := codec.ToJSON(v.f, v.raw)
 	if err != nil {
-		return strand.StatusUnknown, err
+		return nil, fmt.Errorf("%s: %w", v.what, err)
 	}
-	return info.Status, nil
+	return b, nil
 }
 
-// Ready reports whether the task has reached a terminal status.
-func (h *Handle) Ready(ctx context.Context) (bool, error) {
-	o, _, err := h.outcome(ctx)
-	if err != nil {
-		return false, err
+// N is an item's number, from 0 in each attempt (0 for a result).
+func (v value) N() int64 { return v.n }
+
+// Decode decodes the value into out, a pointer (nil discards it).
+func (v value) Decode(out any) error {
+	if out == nil {
+		return nil
 	}
-	return o != nil, nil
+	if err := codec.DecodeValue(v.f, v.raw, out, false); err != nil {
+		return fmt.Errorf("decode %s into %T: %w", v.what, out, err)
+	}
+	return nil
 }
 
-// Metadata is Info: the task's status, function, queue, times, worker,
-// attempt and the submitter's metadata.
-func (h *Handle) Metadata(ctx context.Context) (*Info, error) { return h.Info(ctx) }
+func report(p *codec.Progress) *strand.Report {
+	if p == nil {
+		return nil
+	}
+	return &strand.Report{Done: p.Done, Total: p.Total, Note: p.Note}
+}
 
-// fromOutcome fills info from the task's outcome record.
-func (info *Info) fromOutcome(o *codec.Outcome) *Info {
+// outcomeOf is the user's view of an outcome record.
+func (h *handle) outcomeOf(o *codec.Outcome, f codec.Format) *strand.Outcome {
+	out := &strand.Outcome{
+		ID: h.id, Status: o.Status, Err: o.Error.Err(), Attempt: o.Attempt, Worker: o.Worker,
+		Started: ms(o.Started), Ended: ms(o.Finished), Items: o.Items,
+	}
+	switch {
+	case o.Status == strand.StatusCompleted:
+		out.Err = nil
+		if !o.Result.IsNil() {
+			out.Result = value{f: f, raw: o.Result, what: "the result of task " + h.id}
+		}
+	case out.Err == nil:
+		out.Err = &strand.TaskError{Kind: strand.Kind(o.Status), Message: fmt.Sprintf("task %s %s", h.id, o.Status)}
+	}
+	return out
+}
+
+// infoOf fills info from the task's outcome record.
+func infoOf(info *strand.Info, o *codec.Outcome) *strand.Info {
 	info.Status, info.Attempt, info.Worker, info.Items = o.Status, o.Attempt, o.Worker, o.Items
 	info.Started, info.Finished, info.Err = ms(o.Started), ms(o.Finished), o.Error.Err()
 	info.Created, info.Meta = ms(o.Created), o.Meta
@@ -127,10 +123,20 @@ func (info *Info) fromOutcome(o *codec.Outcome) *Info {
 	return info
 }
 
+// Status is the task's status now: from its outcome if it has one, else its
+// state, else its queued envelope; strand.StatusUnknown when none exists.
+func (h *handle) Status(ctx context.Context) (strand.Status, error) {
+	info, err := h.Info(ctx)
+	if err != nil {
+		return strand.StatusUnknown, err
+	}
+	return info.Status, nil
+}
+
 // Info reads the task's records in the protocol's order (docs/protocol.md,
 // "Status"): its outcome, else its queued envelope and its state.
-func (h *Handle) Info(ctx context.Context) (*Info, error) {
-	info := &Info{ID: h.id, Queue: h.Queue(), Func: h.fn, Status: strand.StatusUnknown}
+func (h *handle) Info(ctx context.Context) (*strand.Info, error) {
+	info := &strand.Info{ID: h.id, Queue: h.Queue(), Func: h.fn, Status: strand.StatusUnknown}
 	q, err := h.located(ctx)
 	if err != nil || q == "" {
 		return info, err
@@ -141,7 +147,7 @@ func (h *Handle) Info(ctx context.Context) (*Info, error) {
 	}
 	info.Queue = q
 	if l.Outcome != nil {
-		return info.fromOutcome(l.Outcome.Outcome), nil
+		return infoOf(info, l.Outcome.Outcome), nil
 	}
 	if env := l.Task; env != nil {
 		info.Status, info.Func = strand.StatusPending, env.Func
@@ -153,7 +159,7 @@ func (h *Handle) Info(ctx context.Context) (*Info, error) {
 	}
 	if st := l.State; st != nil && l.Task != nil {
 		info.Status, info.Attempt, info.Worker = st.Status, st.Attempt, st.Worker
-		info.Started, info.Progress, info.Err = ms(st.Started), st.Progress, st.LastError.Err()
+		info.Started, info.Progress, info.Err = ms(st.Started), report(st.Progress), st.LastError.Err()
 		if st.Func != "" {
 			info.Func = st.Func
 		}
@@ -161,29 +167,23 @@ func (h *Handle) Info(ctx context.Context) (*Info, error) {
 	}
 	if info.Status == strand.StatusPending && info.Waiting == "" {
 		if p, err := h.w.b.Paused(ctx, q); err == nil && p != nil {
-			info.Waiting = WaitPaused
+			info.Waiting = waitPaused
 		} else if l.Lane == codec.PriorityLow {
-			info.Waiting = WaitPriority
+			info.Waiting = waitPriority
 		}
 	}
 	return info, nil
 }
 
-// Reasons a pending task waits (Info.Waiting).
+// Reasons a pending task waits (strand.Info.Waiting).
 const (
-	// WaitPaused: the task's queue is paused (inspect.Inspector.Pause).
-	WaitPaused = "paused"
-	// WaitPriority: a low task, which starts once no normal task waits.
-	WaitPriority = "priority"
+	waitPaused   = "paused"   // its queue is paused
+	waitPriority = "priority" // a low task, which starts once no normal task waits
 )
 
-// Outcome returns the task's outcome record without waiting: nil while the
+// outcome returns the task's outcome record without waiting: nil while the
 // task has none.
-func (h *Handle) Outcome(ctx context.Context) (*codec.Outcome, codec.Format, error) {
-	return h.outcome(ctx)
-}
-
-func (h *Handle) outcome(ctx context.Context) (*codec.Outcome, codec.Format, error) {
+func (h *handle) outcome(ctx context.Context) (*codec.Outcome, codec.Format, error) {
 	q, err := h.located(ctx)
 	if err != nil || q == "" {
 		return nil, 0, err
@@ -195,7 +195,7 @@ func (h *Handle) outcome(ctx context.Context) (*codec.Outcome, codec.Format, err
 	return o.Outcome, o.Format, nil
 }
 
-func (h *Handle) state(ctx context.Context) (*codec.State, error) {
+func (h *handle) state(ctx context.Context) (*codec.State, error) {
 	q, err := h.located(ctx)
 	if err != nil || q == "" {
 		return nil, err
@@ -203,10 +203,19 @@ func (h *Handle) state(ctx context.Context) (*codec.State, error) {
 	return h.w.b.State(ctx, q, h.id)
 }
 
-// Wait blocks until the task has an outcome, or ctx ends, and returns the
-// outcome record. It is push-based: the writer's one subscription per queue to
-// outcome events wakes it; nothing polls.
-func (h *Handle) Wait(ctx context.Context) (*codec.Outcome, codec.Format, error) {
+// Wait blocks until the task has an outcome, or ctx ends, or the writer
+// closes (strand.ErrClosed), and returns the outcome. It is push-based: the
+// writer's one subscription per queue to outcome events wakes it; nothing
+// polls.
+func (h *handle) Wait(ctx context.Context) (*strand.Outcome, error) {
+	o, f, err := h.wait(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return h.outcomeOf(o, f), nil
+}
+
+func (h *handle) wait(ctx context.Context) (*codec.Outcome, codec.Format, error) {
 	wt := h.early
 	read := wt == nil
 	if wt == nil {
@@ -216,6 +225,8 @@ func (h *Handle) Wait(ctx context.Context) (*codec.Outcome, codec.Format, error)
 			select {
 			case <-ctx.Done():
 				return nil, 0, fmt.Errorf("task %s: %w", h.id, ctx.Err())
+			case <-h.w.done:
+				return nil, 0, fmt.Errorf("task %s: %w", h.id, strand.ErrClosed)
 			case <-time.After(250 * time.Millisecond):
 			}
 			q, err = h.located(ctx)
@@ -224,7 +235,7 @@ func (h *Handle) Wait(ctx context.Context) (*codec.Outcome, codec.Format, error)
 			return nil, 0, err
 		}
 		if wt, err = h.w.await(q, h.id); err != nil {
-			return nil, 0, err
+			return nil, 0, fmt.Errorf("task %s: %w", h.id, err)
 		}
 		defer h.w.unawait(q, h.id, wt)
 	}
@@ -272,24 +283,12 @@ func (h *Handle) Wait(ctx context.Context) (*codec.Outcome, codec.Format, error)
 // pointer, or nil to discard it). A task that did not complete returns its
 // error: a *strand.TaskError matching strand.ErrCancelled, ErrTimeout,
 // ErrUnknownFunc, ErrBadArgs, … with errors.Is.
-func (h *Handle) Result(ctx context.Context, out any) error {
-	o, f, err := h.Wait(ctx)
+func (h *handle) Result(ctx context.Context, out any) error {
+	o, err := h.Wait(ctx)
 	if err != nil {
 		return err
 	}
-	if o.Status != strand.StatusCompleted {
-		if o.Error != nil {
-			return o.Error.Err()
-		}
-		return &strand.TaskError{Kind: string(o.Status), Message: fmt.Sprintf("task %s %s", h.id, o.Status)}
-	}
-	if out == nil || o.Result.IsNil() {
-		return nil
-	}
-	if err := codec.DecodeValue(f, o.Result, out, false); err != nil {
-		return fmt.Errorf("task %s: decode result into %T: %w", h.id, out, err)
-	}
-	return nil
+	return o.Decode(out)
 }
 
 // Cancel stops the task: a pending task will never run, a running one has
@@ -297,7 +296,7 @@ func (h *Handle) Result(ctx context.Context, out any) error {
 // cancelled at once and durably. Cancel returns strand.ErrFinished if the
 // task already had an outcome, strand.ErrNotFound if no record of it exists;
 // either way it changes nothing.
-func (h *Handle) Cancel(ctx context.Context) error {
+func (h *handle) Cancel(ctx context.Context) error {
 	q, err := h.located(ctx)
 	if err != nil {
 		return err

@@ -2,7 +2,6 @@ package writer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"iter"
 	"sync"
@@ -14,23 +13,7 @@ import (
 	"github.com/strand-run/strand/codec"
 )
 
-// Item is one item streamed by an iterator task: its number (from 0) and
-// its value as encoded by the worker.
-type Item struct {
-	N      int64
-	Data   codec.Raw
-	Format codec.Format
-}
-
-// Decode decodes the item into out, a pointer.
-func (it Item) Decode(out any) error {
-	if err := codec.DecodeValue(it.Format, it.Data, out, false); err != nil {
-		return fmt.Errorf("decode item %d into %T: %w", it.N, out, err)
-	}
-	return nil
-}
-
-// Items returns the items of an iterator task (a handler returning
+// Items yields the items of an iterator task (a handler returning
 // iter.Seq or iter.Seq2) as they are produced, from the first one, however
 // late the caller attaches. The sequence ends after the last item; if the
 // task failed (its iterator yielded an error, panicked, timed out, was
@@ -40,79 +23,17 @@ func (it Item) Decode(out any) error {
 // sequence when its outcome is written, with the outcome's error if any.
 // Breaking out of the range stops reading. Items of a task that was retried
 // restart at 0 with each attempt.
-func (h *Handle) Items(ctx context.Context) iter.Seq2[Item, error] {
-	return func(yield func(Item, error) bool) {
+func (h *handle) Items(ctx context.Context) iter.Seq2[strand.Value, error] {
+	return func(yield func(strand.Value, error) bool) {
 		stopped := false
-		err := h.readItems(ctx, func(it Item) bool {
-			stopped = !yield(it, nil)
+		err := h.readItems(ctx, func(v value) bool {
+			stopped = !yield(v, nil)
 			return !stopped
 		})
 		if err != nil && !stopped {
-			yield(Item{}, err)
+			yield(nil, err)
 		}
 	}
-}
-
-// Items is Handle.Items with each item decoded into a T.
-func Items[T any](ctx context.Context, h *Handle) iter.Seq2[T, error] {
-	return func(yield func(T, error) bool) {
-		for it, err := range h.Items(ctx) {
-			var v T
-			if err == nil {
-				err = it.Decode(&v)
-			}
-			if !yield(v, err) || err != nil {
-				return
-			}
-		}
-	}
-}
-
-// Callbacks are the original strand's callbacks: OnIter for each item as it
-// comes, then OnEnd with the outcome of a completed task, or OnError with
-// the error of one that did not complete. Each may be nil.
-type Callbacks struct {
-	OnIter  func(Item)
-	OnEnd   func(*codec.Outcome)
-	OnError func(error)
-}
-
-// Stream calls cb's callbacks for the task's items and its end, and
-// returns when the task has ended (or ctx has): nil for a completed task,
-// else the error it also passed to OnError.
-func (h *Handle) Stream(ctx context.Context, cb Callbacks) error {
-	fail := func(err error) error {
-		if cb.OnError != nil {
-			cb.OnError(err)
-		}
-		return err
-	}
-	for it, err := range h.Items(ctx) {
-		if err != nil {
-			var te *strand.TaskError
-			if !errors.As(err, &te) {
-				return fail(err)
-			}
-			break // the task's error: its outcome says it too
-		}
-		if cb.OnIter != nil {
-			cb.OnIter(it)
-		}
-	}
-	o, _, err := h.Wait(ctx)
-	switch {
-	case err != nil:
-		return fail(err)
-	case o.Status != strand.StatusCompleted:
-		if o.Error != nil {
-			return fail(o.Error.Err())
-		}
-		return fail(&strand.TaskError{Kind: string(o.Status), Message: fmt.Sprintf("task %s %s", h.id, o.Status)})
-	}
-	if cb.OnEnd != nil {
-		cb.OnEnd(o)
-	}
-	return nil
 }
 
 type outcomeEvent struct {
@@ -123,7 +44,7 @@ type outcomeEvent struct {
 // readItems reads the task's items subject from its start and hands each
 // item to fn until the end marker, fn returns false, or the task's outcome
 // shows that no more will come.
-func (h *Handle) readItems(ctx context.Context, fn func(Item) bool) error {
+func (h *handle) readItems(ctx context.Context, fn func(value) bool) error {
 	q, err := h.located(ctx)
 	if err != nil {
 		return err
@@ -162,7 +83,7 @@ func (h *Handle) readItems(ctx context.Context, fn func(Item) bool) error {
 	})
 	ended := make(chan outcomeEvent, 1)
 	wg.Go(func() {
-		o, _, err := h.Wait(ctx)
+		o, _, err := h.wait(ctx)
 		ended <- outcomeEvent{o, err}
 	})
 
@@ -205,7 +126,7 @@ func (h *Handle) readItems(ctx context.Context, fn func(Item) bool) error {
 			if m.End {
 				return m.Error.Err()
 			}
-			if !fn(Item{N: m.N, Data: m.Data, Format: m.Format}) {
+			if !fn(value{f: m.Format, raw: m.Data, n: m.N, what: fmt.Sprintf("item %d of task %s", m.N, h.id)}) {
 				return nil
 			}
 			if stopping && seen >= stopAt {
@@ -217,22 +138,22 @@ func (h *Handle) readItems(ctx context.Context, fn func(Item) bool) error {
 
 // Progress returns the task's last progress report: nil while it has
 // reported none (or after its state record is gone).
-func (h *Handle) Progress(ctx context.Context) (*codec.Progress, error) {
+func (h *handle) Progress(ctx context.Context) (*strand.Report, error) {
 	st, err := h.state(ctx)
 	if err != nil || st == nil {
 		return nil, err
 	}
-	return st.Progress, nil
+	return report(st.Progress), nil
 }
 
 // WatchProgress calls fn with each progress report of the task, live (the
 // last one stored first, if any), until the task ends; it returns the
 // outcome, as Wait does. Reports are throttled by the worker (at most one
 // every 100 ms); fn runs on the caller's goroutine.
-func (h *Handle) WatchProgress(ctx context.Context, fn func(codec.Progress)) (*codec.Outcome, codec.Format, error) {
+func (h *handle) WatchProgress(ctx context.Context, fn func(strand.Report)) (*strand.Outcome, error) {
 	q, err := h.located(ctx)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	if q == "" {
 		q = h.w.cfg.Queue
@@ -240,7 +161,7 @@ func (h *Handle) WatchProgress(ctx context.Context, fn func(codec.Progress)) (*c
 	ch := make(chan *nats.Msg, 64)
 	sub, err := h.w.b.ChanSubscribe(h.w.names.Event(h.w.names.StateKey(q, h.id)), ch) // flushed, refusal checked
 	if err != nil {
-		return nil, 0, fmt.Errorf("task %s: watch progress: %w", h.id, err)
+		return nil, fmt.Errorf("task %s: watch progress: %w", h.id, err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
 	ctx, cancel := context.WithCancel(ctx)
@@ -248,39 +169,38 @@ func (h *Handle) WatchProgress(ctx context.Context, fn func(codec.Progress)) (*c
 	defer wg.Wait()
 	defer cancel()
 	type result struct {
-		o   *codec.Outcome
-		f   codec.Format
+		o   *strand.Outcome
 		err error
 	}
 	done := make(chan result, 1)
 	wg.Go(func() {
-		o, f, err := h.Wait(ctx)
-		done <- result{o, f, err}
+		o, err := h.Wait(ctx)
+		done <- result{o, err}
 	})
 	var last *codec.Progress
-	report := func(p *codec.Progress) {
+	send := func(p *codec.Progress) {
 		if p != nil && (last == nil || *p != *last) {
 			last = p
-			fn(*p)
+			fn(*report(p))
 		}
 	}
-	if p, err := h.Progress(ctx); err == nil {
-		report(p)
+	if st, err := h.state(ctx); err == nil && st != nil {
+		send(st.Progress)
 	}
 	for {
 		select {
 		case m := <-ch:
 			if st, err := codec.DecodeState(m.Data); err == nil {
-				report(st.Progress)
+				send(st.Progress)
 			}
 		case r := <-done:
 			// Reports that arrived with the outcome come first.
 			for len(ch) > 0 {
 				if st, err := codec.DecodeState((<-ch).Data); err == nil {
-					report(st.Progress)
+					send(st.Progress)
 				}
 			}
-			return r.o, r.f, r.err
+			return r.o, r.err
 		}
 	}
 }

@@ -2,20 +2,78 @@ package writer
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/strand-run/strand/codec"
 )
 
-// SubmitFunc writes one task: its envelope, in format f. Middleware may
-// change the envelope (its Meta, say) before it calls the next SubmitFunc,
-// or refuse the task by returning an error without calling it.
+// Envelope is a task on its way to the server, as writer middleware sees
+// it. Middleware may change Meta and Trace (what it leaves there is what
+// the task carries); the other fields are for reading.
+type Envelope struct {
+	ID    string
+	Func  string
+	Queue string
+	// Meta is the task's string metadata (strand.Meta, and the caller under
+	// strand.MetaCaller); nil when it has none.
+	Meta map[string]string
+	// Trace is the W3C traceparent the task carries ("" for none).
+	Trace string
+	// Encoding names the codec of its args and result: "msgpack", "json",
+	// or a registered one.
+	Encoding string
+	// MaxAttempts is the task's cap on attempts (0: the worker's default).
+	MaxAttempts int
+	// Timeout is the task's time limit per attempt (0: none).
+	Timeout time.Duration
+
+	env *codec.Envelope
+	f   codec.Format
+}
+
+// NumArgs is how many positional args the task has (none for an Envelope
+// not made by a writer).
+func (e *Envelope) NumArgs() int {
+	if e.env == nil {
+		return 0
+	}
+	return len(e.env.Args)
+}
+
+// DecodeArg decodes positional arg i (from 0) into out, a pointer.
+func (e *Envelope) DecodeArg(i int, out any) error {
+	if i < 0 || i >= e.NumArgs() {
+		return fmt.Errorf("task %s: no arg %d (it has %d)", e.ID, i, e.NumArgs())
+	}
+	if err := codec.DecodeValue(e.f, e.env.Args[i], out, false); err != nil {
+		return fmt.Errorf("task %s: decode arg %d into %T: %w", e.ID, i, out, err)
+	}
+	return nil
+}
+
+// DecodeKwargs decodes the task's keyword args (strand.Kwargs) into out, a
+// pointer to a map or a struct; a task without kwargs leaves out as it is.
+func (e *Envelope) DecodeKwargs(out any) error {
+	if e.env == nil || e.env.Kwargs.IsNil() {
+		return nil
+	}
+	if err := codec.DecodeValue(e.f, e.env.Kwargs, out, false); err != nil {
+		return fmt.Errorf("task %s: decode kwargs into %T: %w", e.ID, out, err)
+	}
+	return nil
+}
+
+// SubmitFunc writes one task. Middleware may change the envelope's Meta or
+// Trace before it calls the next SubmitFunc, or refuse the task by
+// returning an error without calling it.
 //
 // In Submit the innermost SubmitFunc returns once the server has stored the
 // task (or refused it); in SubmitBatch, once the write is queued (the batch
 // sends every write and awaits every acknowledgement together afterwards),
 // so a batch write the server refuses is reported in SubmitBatch's errors,
 // not to the middleware.
-type SubmitFunc func(ctx context.Context, env *codec.Envelope, f codec.Format) error
+type SubmitFunc func(ctx context.Context, e *Envelope) error
 
 // Middleware wraps every submission of a writer (Config.Middleware, the
 // outermost first), as net/http middleware wraps a handler.

@@ -47,13 +47,13 @@ func TestWriterMiddlewareAndCaller(t *testing.T) {
 	refused := errors.New("no tasks named secret")
 	var seen []string
 	stamp := func(next writer.SubmitFunc) writer.SubmitFunc {
-		return func(ctx context.Context, env *codec.Envelope, f codec.Format) error {
+		return func(ctx context.Context, env *writer.Envelope) error {
 			if env.Func == "secret" {
 				return refused
 			}
 			seen = append(seen, env.Func)
 			env.Meta["stamped"] = "yes" // the caller made Meta
-			return next(ctx, env, f)
+			return next(ctx, env)
 		}
 	}
 	w, err := writer.New(b, writer.Config{Caller: "svc-a", Middleware: []writer.Middleware{stamp}})
@@ -65,10 +65,10 @@ func TestWriterMiddlewareAndCaller(t *testing.T) {
 	defer cancel()
 
 	for _, c := range []struct {
-		opts []any
+		opts []strand.Option
 		want string
-	}{{nil, "svc-a"}, {[]any{writer.Caller("svc-b")}, "svc-b"}} {
-		h, err := w.Submit(ctx, "whoami", c.opts...)
+	}{{nil, "svc-a"}, {[]strand.Option{strand.Caller("svc-b")}, "svc-b"}} {
+		h, err := w.Submit(ctx, "whoami", nil, c.opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,7 +80,7 @@ func TestWriterMiddlewareAndCaller(t *testing.T) {
 			t.Fatalf("meta %v, want caller %s and stamped", meta, c.want)
 		}
 	}
-	if _, err := w.Submit(ctx, "secret"); !errors.Is(err, refused) {
+	if _, err := w.Submit(ctx, "secret", nil); !errors.Is(err, refused) {
 		t.Fatalf("Submit(secret) = %v, want the middleware's refusal", err)
 	}
 	hs, errs := w.SubmitBatch(ctx, []writer.Call{{Func: "whoami"}, {Func: "secret"}})
@@ -118,13 +118,13 @@ func TestCustomCodecRoundTrip(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	if _, err := w.Submit(ctx, "add", 1, 2, writer.Codec(upperJSON{})); err == nil {
-		t.Fatal("an unregistered codec was accepted")
+	if _, err := w.Submit(ctx, "add", []any{1, 2}, strand.Encoding("test-json")); !errors.Is(err, strand.ErrBadOption) {
+		t.Fatalf("an unregistered codec: %v, want ErrBadOption", err)
 	}
 	if _, err := codec.Register(upperJSON{}, codec.JSON); err != nil {
 		t.Fatal(err)
 	}
-	h, err := w.Submit(ctx, "add", 2, 3, writer.Codec(upperJSON{}))
+	h, err := w.Submit(ctx, "add", []any{2, 3}, strand.Encoding("test-json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestCustomCodecRoundTrip(t *testing.T) {
 	if err := h.Result(ctx, &sum); err != nil || sum != 5 {
 		t.Fatalf("add = %d, %v", sum, err)
 	}
-	e, err := b.Read(ctx, b.Names().ResultKey(h.Queue(), h.ID()))
+	e, err := b.Read(ctx, b.Names().ResultKey(writer.DefaultQueue, h.ID()))
 	if err != nil || e == nil {
 		t.Fatal(err)
 	}

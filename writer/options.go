@@ -1,262 +1,127 @@
 package writer
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
+	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/opt"
 )
 
-// Option changes one submission. Options are passed among Submit's args:
-// every argument of type Option is taken as an option, the rest are the
-// task's positional args.
-type Option func(*submitOpts) error
-
-type submitOpts struct {
-	queue       string
-	id          string
-	kwargs      any
-	timeout     time.Duration
-	maxAttempts int
-	resultTTL   time.Duration
-	meta        map[string]string
-	format      codec.Format
-	formatSet   bool
-	trace       string
-	caller      string
-	at          time.Time // At, or now + After
-	delayed     bool      // At or After was given
-	tz          string    // TimeZone: schedules only
-	priority    string
-	key         string
-	unique      string        // "for" or "finished" with Unique
-	uniqueFor   time.Duration // the window of Unique(key, d)
-	debounce    time.Duration // the window of Debounce
-	fair        bool          // queue in the fair lane of the key
+// call is one submission's options, resolved: the strand.Options given,
+// then the writer's defaults for what they left unset.
+type call struct {
+	opt.Call
+	format codec.Format
 }
 
-// Queue sends the task to queue q instead of the writer's default.
-func Queue(q string) Option {
-	return func(o *submitOpts) error {
-		if err := codec.ValidQueue(q); err != nil {
-			return err
+// resolve applies opts to a call and fills in the writer's defaults. An
+// invalid option, or one the writer's limits refuse, is an error matching
+// strand.ErrBadOption.
+func (w *Writer) resolve(opts []strand.Option) (*call, error) {
+	c := &call{format: codec.Msgpack}
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("%w: option %d is nil", strand.ErrBadOption, i+1)
 		}
-		o.queue = q
-		return nil
+		o(&c.Call)
 	}
-}
-
-// ID gives the task its id instead of a new UUIDv7. A second submission
-// with the same id is refused with strand.ErrDuplicate (and a handle to the
-// first) while the first is queued or running and while its outcome is kept
-// (the result TTL), which makes the id an idempotency key.
-func ID(id string) Option {
-	return func(o *submitOpts) error {
-		if err := codec.ValidID(id); err != nil {
-			return err
-		}
-		o.id = id
-		return nil
+	if err := c.Err(); err != nil {
+		return nil, err
 	}
-}
-
-// Kwargs passes keyword arguments: a map with string keys, or a struct
-// (encoded by its msgpack, else json, tags).
-func Kwargs(kw any) Option {
-	return func(o *submitOpts) error { o.kwargs = kw; return nil }
-}
-
-// Timeout limits how long the handler may run (its ctx deadline).
-func Timeout(d time.Duration) Option {
-	return func(o *submitOpts) error {
-		if d < 0 {
-			return fmt.Errorf("negative timeout %v", d)
-		}
-		o.timeout = d
-		return nil
+	if c.Queue == "" {
+		c.Queue = w.cfg.Queue
 	}
-}
-
-// MaxAttempts caps how many times the task runs (0 = the worker's default).
-func MaxAttempts(n int) Option {
-	return func(o *submitOpts) error {
-		if n < 0 {
-			return fmt.Errorf("negative max attempts %d", n)
-		}
-		o.maxAttempts = n
-		return nil
+	if c.ResultTTL == 0 {
+		c.ResultTTL = w.cfg.ResultTTL
 	}
-}
-
-// ResultTTL is how long the task's state and outcome are kept after it
-// ends (default: the writer's, 24h).
-func ResultTTL(d time.Duration) Option {
-	return func(o *submitOpts) error {
-		if d < broker.MinTTL || d > broker.MaxResultTTL {
-			return fmt.Errorf("result TTL %v is out of bounds [%v, %v]", d, broker.MinTTL, broker.MaxResultTTL)
-		}
-		o.resultTTL = d
-		return nil
+	if !c.Has("Caller") {
+		c.Caller = w.cfg.Caller // strand.Caller("") submits as no one
 	}
-}
-
-// Meta attaches string metadata to the task; workers see it in
-// strand.TaskFrom(ctx).Meta and handles in Info.Meta.
-func Meta(kv map[string]string) Option {
-	return func(o *submitOpts) error {
-		if o.meta == nil {
-			o.meta = make(map[string]string, len(kv))
-		}
-		for k, v := range kv {
-			o.meta[k] = v
-		}
-		return nil
+	if w.cfg.JSON {
+		c.format = codec.JSON
 	}
-}
-
-// Format encodes the task (and so its result) as f instead of the writer's default.
-func Format(f codec.Format) Option {
-	return func(o *submitOpts) error { o.format, o.formatSet = f, true; return nil }
-}
-
-// Trace carries a W3C traceparent to the worker.
-func Trace(traceparent string) Option {
-	return func(o *submitOpts) error { o.trace = traceparent; return nil }
-}
-
-// Caller submits the task as the given caller identity (instead of the
-// writer's Config.Caller): it travels in the task's meta under
-// strand.MetaCaller, where workers' authorisation middleware reads it.
-func Caller(id string) Option {
-	return func(o *submitOpts) error { o.caller = id; return nil }
-}
-
-// Codec encodes the task (and so its result) with c: a built-in Format, or
-// a codec added with codec.Register (refused if it is not registered).
-func Codec(c codec.Codec) Option {
-	return func(o *submitOpts) error {
-		f, ok := codec.FormatOf(c)
+	if c.Encoding != "" {
+		f, ok := codec.Named(c.Encoding)
 		if !ok {
-			return fmt.Errorf("codec %s (%s) is not registered", c.Name(), c.ContentType())
+			return nil, fmt.Errorf("%w: Encoding: no codec %q (msgpack, json, or one added with codec.Register)", strand.ErrBadOption, c.Encoding)
 		}
-		o.format, o.formatSet = f, true
-		return nil
+		c.format = f
 	}
-}
-
-// At delays the task until t: it has status scheduled until then, the
-// server keeps it (no strand process needs to be alive) and queues it at t
-// (rounded up to the second), when it is pending. Its id is taken from the
-// submission on. A t not after now queues it at once; a t further than the
-// task TTL is refused. Not for schedules.
-func At(t time.Time) Option {
-	return func(o *submitOpts) error {
-		if t.IsZero() {
-			return fmt.Errorf("At: zero time")
-		}
-		o.at, o.delayed = t, true
-		return nil
+	if c.ResultTTL < broker.MinTTL || c.ResultTTL > broker.MaxResultTTL {
+		return nil, fmt.Errorf("%w: ResultTTL: %v is out of bounds [%v, %v]", strand.ErrBadOption, c.ResultTTL, broker.MinTTL, broker.MaxResultTTL)
 	}
-}
-
-// Priority sets the task's priority within its queue: codec.PriorityHigh
-// ("high"), codec.PriorityNormal ("normal", the default) or
-// codec.PriorityLow ("low"). A worker starts a high task before any normal
-// one not yet started, and a low one only while no normal task waits.
-func Priority(p string) Option {
-	return func(o *submitOpts) error {
-		if err := codec.ValidPriority(p); err != nil {
-			return err
-		}
-		o.priority = p
-		return nil
+	if err := c.checkFlow(); err != nil {
+		return nil, fmt.Errorf("%w: %w", strand.ErrBadOption, err)
 	}
+	return c, nil
 }
 
-// After delays the task by d, as At(time.Now().Add(d)); d <= 0 queues it
-// at once.
-func After(d time.Duration) Option {
-	return func(o *submitOpts) error {
-		o.at, o.delayed = time.Now().Add(d), true
-		return nil
+// checkFlow refuses flow options that cannot work together or with the
+// task's other options.
+func (c *call) checkFlow() error {
+	if c.Unique != "" && c.Debounce > 0 {
+		return errors.New("options Unique and Debounce exclude each other")
 	}
-}
-
-// Key gives the task its flow key, one subject token: what Unique and
-// Debounce compare, and what workers' limits may count by (reader.Limit
-// with KeyFrom "key").
-func Key(k string) Option {
-	return func(o *submitOpts) error {
-		if err := codec.ValidKey(k); err != nil {
-			return err
-		}
-		if o.key != "" && o.key != k {
-			return fmt.Errorf("two keys: %q and %q", o.key, k)
-		}
-		o.key = k
-		return nil
+	if c.UniqueFor > c.ResultTTL {
+		return fmt.Errorf("uniqueness window %v is beyond the result TTL %v: the task holding the key would be forgotten first", c.UniqueFor, c.ResultTTL)
 	}
-}
-
-// TimeZone reads a schedule's cron expression in the IANA time zone tz
-// (default UTC). Only for PutSchedule, and not with @every.
-func TimeZone(tz string) Option {
-	return func(o *submitOpts) error { o.tz = tz; return nil }
-}
-
-// UntilFinished is Unique's window that lasts until the task holding the
-// key has finished, whatever its outcome.
-const UntilFinished time.Duration = -1
-
-// Unique makes key unique in the task's queue for window (or
-// UntilFinished): while a task submitted with the key holds it, Submit
-// returns a handle to that task, with an error matching
-// strand.ErrDuplicate, instead of submitting a new one. Two producers
-// racing with one key get the same task: the server takes one of their
-// claims. The window must be at least 1s and at most the result TTL (the
-// existing task's handle must still find it).
-func Unique(key string, window time.Duration) Option {
-	return func(o *submitOpts) error {
-		if err := Key(key)(o); err != nil {
-			return err
-		}
-		switch {
-		case window == UntilFinished:
-			o.unique = "finished"
-		case window < broker.MinTTL:
-			return fmt.Errorf("uniqueness window %v is under %v", window, broker.MinTTL)
-		default:
-			o.unique, o.uniqueFor = "for", window
-		}
-		return nil
+	if c.Debounce > c.ResultTTL {
+		return fmt.Errorf("debounce window %v is beyond the result TTL %v", c.Debounce, c.ResultTTL)
 	}
-}
-
-// Debounce makes a newer submit with key, within window of the last one,
-// replace the task that one queued if it is still pending: the replaced
-// task ends cancelled with the reason, and the last submit wins. A
-// debounced task starts no sooner than window after its submit, so that
-// a burst of submits runs once. The window must be at least 1s and at most
-// the result TTL.
-func Debounce(key string, window time.Duration) Option {
-	return func(o *submitOpts) error {
-		if err := Key(key)(o); err != nil {
-			return err
-		}
-		if window < broker.MinTTL {
-			return fmt.Errorf("debounce window %v is under %v", window, broker.MinTTL)
-		}
-		o.debounce = window
-		return nil
+	if c.Fair && c.Key == "" {
+		return errors.New("option Fair needs a key (Key, Unique or Debounce)")
 	}
+	return nil
 }
 
-// Fair queues the task in the fair lane of its key (Key, Unique or
-// Debounce gives it one): workers with reader.Config.Fair take the fair
-// lanes and the normal one in turn, so that one key's backlog holds back
-// only the keys that hash to its lane (one in eight). A high or low
-// priority takes precedence: such a task waits in its priority's lane.
-func Fair() Option {
-	return func(o *submitOpts) error { o.fair = true; return nil }
+// lane is the lane a task with options c waits in: its priority's, else
+// the fair lane of its key, else the normal lane ("").
+func (c *call) lane() string {
+	switch {
+	case c.Priority == opt.PriorityHigh || c.Priority == opt.PriorityLow:
+		return c.Priority
+	case c.Fair:
+		return broker.FairLane(c.Key)
+	}
+	return ""
+}
+
+// flow reports whether the submit claims a key first (Unique or Debounce).
+func (c *call) flow() bool { return c.Unique != "" || c.Debounce > 0 }
+
+// checkArgs refuses a strand.Option among a call's args: options go after
+// the args, as Submit's last arguments.
+func checkArgs(args []any) error {
+	for i, a := range args {
+		if _, ok := a.(strand.Option); ok {
+			return fmt.Errorf("%w: arg %d: an option among the args (pass it after the args slice)", strand.ErrBadOption, i+1)
+		}
+	}
+	return nil
+}
+
+// only refuses the options of c that are not among names: for Open, which
+// takes a queue and nothing else.
+func only(c *call, what string, names ...string) error {
+	for _, n := range c.Names() {
+		ok := false
+		for _, m := range names {
+			ok = ok || n == m
+		}
+		if !ok {
+			return fmt.Errorf("%w: %s takes no %s option", strand.ErrBadOption, what, n)
+		}
+	}
+	return nil
+}
+
+func ms(t int64) time.Time {
+	if t == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(t)
 }

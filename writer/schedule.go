@@ -29,10 +29,10 @@ type ScheduleInfo struct {
 	// that firing's task id (open it with Writer.Open); zero before the first.
 	LastRun  time.Time
 	LastTask string
-	// Args and Kwargs are the template's arguments, as encoded.
-	Args   []codec.Raw
-	Kwargs codec.Raw
-	Format codec.Format
+	// Args and Kwargs are the template's arguments, as encoded: Decode
+	// each into a Go value. Kwargs is nil when the template has none.
+	Args   []strand.Value
+	Kwargs strand.Value
 }
 
 // PutSchedule creates the schedule name, or replaces the schedule of that
@@ -41,23 +41,25 @@ type ScheduleInfo struct {
 // day-of-week) or a 6-field one (second first), or @hourly, @daily,
 // @weekly, @monthly, @yearly — and each firing becomes one task, of id
 // name-<unix second of the firing>, so that a firing seen twice runs once.
-// Options are those of Submit (Queue, Kwargs, Timeout, MaxAttempts,
-// ResultTTL, Meta, Format…) and TimeZone; ID, At and After are refused.
+// opts are those of Submit (strand.Queue, Kwargs, Timeout, MaxAttempts,
+// ResultTTL, Meta, Encoding…) and strand.TimeZone; ID, At and After are
+// refused.
 // The name is one subject token (1–100 of A–Z a–z 0–9 _ = -). A bad spec,
 // time zone or name is refused with strand.ErrBadOption, and nothing is
 // stored.
-func (w *Writer) PutSchedule(ctx context.Context, name, spec, fn string, args ...any) error {
+func (w *Writer) PutSchedule(ctx context.Context, name, spec, fn string, args []any, opts ...strand.Option) error {
 	if err := broker.ValidScheduleName(name); err != nil {
 		return err
 	}
-	env, f, own, o, err := w.build(fn, args)
+	p, err := w.build(fn, args, opts)
 	if err != nil {
 		return fmt.Errorf("schedule %s: %w", name, err)
 	}
-	if own || o.delayed {
+	env, f, o := p.env, p.c.format, p.c
+	if p.own || o.Delayed {
 		return fmt.Errorf("schedule %s: %w: ID, At and After are for tasks; a firing's id is %s-<unix second>", name, strand.ErrBadOption, name)
 	}
-	sp, err := cron.Parse(spec, o.tz)
+	sp, err := cron.Parse(spec, o.TimeZone)
 	if err != nil {
 		return fmt.Errorf("schedule %s: %w: %v", name, strand.ErrBadOption, err)
 	}
@@ -117,10 +119,15 @@ func (w *Writer) DeleteSchedule(ctx context.Context, name string) error {
 func scheduleInfo(s *broker.Schedule) ScheduleInfo {
 	si := ScheduleInfo{
 		Name: s.Name, Queue: s.Queue, Func: s.Func, Spec: s.Spec, TZ: s.TZ, Paused: s.Paused,
-		Created: s.Created, NextRun: s.NextRun, LastRun: s.LastRun, LastTask: s.LastTask, Format: s.Format,
+		Created: s.Created, NextRun: s.NextRun, LastRun: s.LastRun, LastTask: s.LastTask,
 	}
 	if s.Task != nil {
-		si.Args, si.Kwargs = s.Task.Args, s.Task.Kwargs
+		for i, a := range s.Task.Args {
+			si.Args = append(si.Args, value{f: s.Format, raw: a, what: fmt.Sprintf("arg %d of schedule %s", i+1, s.Name)})
+		}
+		if !s.Task.Kwargs.IsNil() {
+			si.Kwargs = value{f: s.Format, raw: s.Task.Kwargs, what: "the kwargs of schedule " + s.Name}
+		}
 		if si.Func == "" {
 			si.Func = s.Task.Func
 		}

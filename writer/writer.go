@@ -32,7 +32,7 @@ func FromEnv() (Config, error) {
 // msgpack, results kept 24h. Fields can be read from STRAND_* variables
 // with envconfig.
 type Config struct {
-	// Queue tasks go to unless Queue(...) says otherwise (default "default").
+	// Queue tasks go to unless strand.Queue says otherwise (default "default").
 	Queue string `envconfig:"QUEUE"`
 	// ResultTTL is how long states and outcomes are kept (default 24h).
 	ResultTTL time.Duration `envconfig:"RESULT_TTL"`
@@ -44,7 +44,7 @@ type Config struct {
 	JSON bool `envconfig:"JSON"`
 	// Caller is the identity this writer submits as, carried in each task's
 	// meta under strand.MetaCaller for workers' authorisation (default none;
-	// the Caller option overrides it per task).
+	// strand.Caller overrides it per task).
 	Caller string `envconfig:"CALLER"`
 	// Middleware wraps every submission, the outermost first (default none).
 	Middleware []Middleware `ignored:"true"`
@@ -55,21 +55,21 @@ type Config struct {
 // DefaultQueue is the queue used when none is named.
 const DefaultQueue = "default"
 
-// DefaultResultTTL is how long outcomes are kept unless configured.
-const DefaultResultTTL = 24 * time.Hour
+// defaultResultTTL is how long outcomes are kept unless configured.
+const defaultResultTTL = 24 * time.Hour
 
-// DefaultTaskTTL is the longest a task waits in its queue unless configured.
-const DefaultTaskTTL = 14 * 24 * time.Hour
+// defaultTaskTTL is the longest a task waits in its queue unless configured.
+const defaultTaskTTL = 14 * 24 * time.Hour
 
 func (c Config) withDefaults() Config {
 	if c.Queue == "" {
 		c.Queue = DefaultQueue
 	}
 	if c.ResultTTL <= 0 {
-		c.ResultTTL = DefaultResultTTL
+		c.ResultTTL = defaultResultTTL
 	}
 	if c.TaskTTL <= 0 {
-		c.TaskTTL = DefaultTaskTTL
+		c.TaskTTL = defaultTaskTTL
 	}
 	if c.Logger == nil {
 		nop := zerolog.Nop()
@@ -90,6 +90,7 @@ type Writer struct {
 	subs    map[string]*nats.Subscription // per queue: the events of its records
 	waiting map[string]*waiter            // by queue "." id
 	closed  bool
+	done    chan struct{} // closed by Close
 }
 
 // waiter is where the first outcome event of one task is delivered, once,
@@ -122,11 +123,13 @@ func New(b *broker.Broker, cfg Config) (*Writer, error) {
 	return &Writer{
 		b: b, cfg: cfg, names: b.Names(), log: *cfg.Logger,
 		subs: make(map[string]*nats.Subscription), waiting: make(map[string]*waiter),
+		done: make(chan struct{}),
 	}, nil
 }
 
-// Close stops the writer's subscriptions and ends every pending wait with
-// strand.ErrClosed. Handles stop working.
+// Close stops the writer's subscriptions and ends every pending wait at
+// once — Wait, Result, Items, WatchProgress of its handles — with an error
+// matching strand.ErrClosed; later waits and submits get it too.
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -134,6 +137,7 @@ func (w *Writer) Close() error {
 		return nil
 	}
 	w.closed = true
+	close(w.done)
 	for k, wt := range w.waiting {
 		wt.err = strand.ErrClosed
 		close(wt.done)
@@ -149,29 +153,44 @@ func (w *Writer) Close() error {
 	return errors.Join(errs...)
 }
 
-// Submit queues a call of the function registered as fn with args, and
-// returns a handle to it at once. Arguments of type Option configure the
-// submission (Queue, ID, Kwargs, Timeout, …); the others are the task's
-// positional args, encoded with msgpack (or JSON). Concurrent calls share
-// round trips to the server. A task larger than the server accepts is
-// refused (strand.ErrTooLarge). An id that is taken — its task is queued,
-// running, or its outcome is kept — returns an error matching
-// strand.ErrDuplicate together with a handle to the task that holds it.
-func (w *Writer) Submit(ctx context.Context, fn string, args ...any) (*Handle, error) {
-	env, f, own, o, at, err := w.envelope(fn, args)
+func (w *Writer) isClosed() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.closed
+}
+
+// Submit queues a call of the function registered as fn with args, its
+// positional arguments, and returns a handle to it at once. opts configure
+// the submission (strand.Queue, strand.ID, strand.Kwargs, strand.Timeout,
+// …); an invalid one, or an option found among args, is refused with an
+// error matching strand.ErrBadOption. Args are encoded with msgpack (or
+// JSON, or the codec strand.Encoding names). Concurrent calls share round
+// trips to the server. A task larger than the server accepts is refused
+// (strand.ErrTooLarge). An id that is taken — its task is queued, running,
+// or its outcome is kept — returns an error matching strand.ErrDuplicate
+// together with a handle to the task that holds it.
+func (w *Writer) Submit(ctx context.Context, fn string, args []any, opts ...strand.Option) (strand.Handle, error) {
+	h, err := w.submit(ctx, fn, args, opts)
+	if h == nil {
+		return nil, err
+	}
+	return h, err
+}
+
+func (w *Writer) submit(ctx context.Context, fn string, args []any, opts []strand.Option) (*handle, error) {
+	p, err := w.envelope(fn, args, opts)
 	if err != nil {
 		return nil, fmt.Errorf("submit %s: %w", fn, err)
 	}
-	var h *Handle
-	err = w.wrap(func(ctx context.Context, env *codec.Envelope, f codec.Format) error {
+	var h *handle
+	err = w.wrap(func(ctx context.Context, e *Envelope) error {
 		var t *broker.Task
-		if h, t, err = w.prepare(env, f, own, at); err != nil {
+		if h, t, err = w.prepare(e, p); err != nil {
 			return err
 		}
-		t.Lane = o.lane()
-		if o.unique != "" || o.debounce > 0 {
-			var held *Handle
-			held, err = w.submitFlow(ctx, t, o)
+		if p.c.flow() {
+			var held *handle
+			held, err = w.submitFlow(ctx, t, p.c)
 			if held != nil {
 				w.refused(h, err)
 				h = held
@@ -179,30 +198,55 @@ func (w *Writer) Submit(ctx context.Context, fn string, args ...any) (*Handle, e
 			return err
 		}
 		return w.b.Submit(ctx, t)[0]
-	})(ctx, env, f)
+	})(ctx, p.wrapped())
 	if err != nil {
 		return w.refused(h, err), fmt.Errorf("submit %s: %w", fn, err)
 	}
 	return h, nil
 }
 
-// prepare encodes env as its task and makes its handle, waiting for its
-// outcome from before the task exists: then the outcome cannot be missed,
-// and Wait needs no read.
-func (w *Writer) prepare(env *codec.Envelope, f codec.Format, own bool, at time.Time) (*Handle, *broker.Task, error) {
+// pending is a submission made ready: its envelope, its options, and when
+// it is to run (zero for now).
+type pending struct {
+	env *codec.Envelope
+	c   *call
+	own bool // the caller gave the id
+	at  time.Time
+}
+
+// wrapped is the envelope as middleware sees it.
+func (p *pending) wrapped() *Envelope {
+	return &Envelope{
+		ID: p.env.ID, Func: p.env.Func, Queue: p.env.Queue, Meta: p.env.Meta, Trace: p.env.Trace,
+		Encoding: p.c.format.Name(), MaxAttempts: p.env.MaxAttempts, Timeout: p.c.Timeout,
+		env: p.env, f: p.c.format,
+	}
+}
+
+// prepare encodes the envelope as middleware left it as its task, and
+// makes its handle, waiting for its outcome from before the task exists:
+// then the outcome cannot be missed, and Wait needs no read.
+func (w *Writer) prepare(e *Envelope, p *pending) (*handle, *broker.Task, error) {
+	env, f := p.env, p.c.format
+	env.Meta, env.Trace = e.Meta, e.Trace
+	if len(env.Meta) == 0 {
+		env.Meta = nil
+	}
 	data, err := codec.EncodeEnvelope(f, env)
 	if err != nil {
 		return nil, nil, err
 	}
-	h := &Handle{w: w, id: env.ID, queue: env.Queue, fn: env.Func}
+	h := &handle{w: w, id: env.ID, queue: env.Queue, fn: env.Func}
 	if w.earlyWaiters() < maxEarly {
 		if wt, err := w.await(env.Queue, env.ID); err == nil {
 			h.early = wt
+		} else if errors.Is(err, strand.ErrClosed) {
+			return nil, nil, err
 		}
 	}
 	t := &broker.Task{
 		Queue: env.Queue, ID: env.ID, Func: env.Func, Trace: env.Trace,
-		Format: f, Data: data, TTL: w.cfg.TaskTTL, OwnID: own, At: at, Lane: env.Priority,
+		Format: f, Data: data, TTL: w.cfg.TaskTTL, OwnID: p.own, At: p.at, Lane: p.c.lane(),
 	}
 	return h, t, nil
 }
@@ -210,7 +254,7 @@ func (w *Writer) prepare(env *codec.Envelope, f codec.Format, own bool, at time.
 // refused drops the early wait of a handle whose task was refused, and
 // returns the handle if the refusal was a taken id (it names the task that
 // holds it), else nil.
-func (w *Writer) refused(h *Handle, err error) *Handle {
+func (w *Writer) refused(h *handle, err error) *handle {
 	if h == nil {
 		return nil
 	}
@@ -224,105 +268,98 @@ func (w *Writer) refused(h *Handle, err error) *Handle {
 	return nil
 }
 
-// envelope makes the envelope of a call of fn with args (options among
-// them), returns the options that shape the submit itself (uniqueness,
-// debounce, lane), and when it is to run: zero for now, else the time At or
-// After asked.
-func (w *Writer) envelope(fn string, args []any) (*codec.Envelope, codec.Format, bool, *submitOpts, time.Time, error) {
-	env, f, own, o, err := w.build(fn, args)
+// envelope makes the envelope of a call of fn with args and opts, and says
+// when it is to run: now, or the time At or After asked.
+func (w *Writer) envelope(fn string, args []any, opts []strand.Option) (*pending, error) {
+	if w.isClosed() {
+		return nil, strand.ErrClosed
+	}
+	p, err := w.build(fn, args, opts)
 	if err != nil {
-		return nil, 0, false, nil, time.Time{}, err
+		return nil, err
 	}
-	if o.tz != "" {
-		return nil, 0, false, nil, time.Time{}, fmt.Errorf("%w: TimeZone is for schedules, not tasks", strand.ErrBadOption)
+	if p.c.TimeZone != "" {
+		return nil, fmt.Errorf("%w: TimeZone is for schedules, not tasks", strand.ErrBadOption)
 	}
-	if !o.delayed {
-		return env, f, own, o, time.Time{}, nil
+	if !p.c.Delayed {
+		return p, nil
 	}
-	if d := time.Until(o.at); d > w.cfg.TaskTTL {
-		return nil, 0, false, nil, time.Time{}, fmt.Errorf("%w: a delay of %v is beyond the task TTL of %v (STRAND_TASK_TTL)", strand.ErrBadOption, d.Round(time.Second), w.cfg.TaskTTL)
+	if d := time.Until(p.c.At); d > w.cfg.TaskTTL {
+		return nil, fmt.Errorf("%w: a delay of %v is beyond the task TTL of %v (STRAND_TASK_TTL)", strand.ErrBadOption, d.Round(time.Second), w.cfg.TaskTTL)
 	}
-	return env, f, own, o, o.at, nil
+	p.at = p.c.At
+	return p, nil
 }
 
-// build makes the envelope of a call of fn with args and returns the
-// options it found among them.
-func (w *Writer) build(fn string, args []any) (*codec.Envelope, codec.Format, bool, *submitOpts, error) {
-	o := submitOpts{queue: w.cfg.Queue, resultTTL: w.cfg.ResultTTL, caller: w.cfg.Caller}
-	if w.cfg.JSON {
-		o.format = codec.JSON
+// build makes the envelope of a call of fn with args and opts.
+func (w *Writer) build(fn string, args []any, opts []strand.Option) (*pending, error) {
+	if err := checkArgs(args); err != nil {
+		return nil, err
 	}
-	pos := make([]any, 0, len(args))
-	for _, a := range args {
-		if opt, ok := a.(Option); ok {
-			if err := opt(&o); err != nil {
-				return nil, 0, false, nil, fmt.Errorf("%w: %v", strand.ErrBadOption, err)
-			}
-			continue
+	c, err := w.resolve(opts)
+	if err != nil {
+		return nil, err
+	}
+	f := c.format
+	meta := c.Meta
+	if c.Caller != "" {
+		if meta == nil {
+			meta = make(map[string]string, 1)
 		}
-		pos = append(pos, a)
-	}
-	f := o.format
-	if err := w.checkFlow(&o); err != nil {
-		return nil, 0, false, nil, fmt.Errorf("%w: %v", strand.ErrBadOption, err)
-	}
-	if o.caller != "" {
-		if o.meta == nil {
-			o.meta = make(map[string]string, 1)
-		}
-		o.meta[strand.MetaCaller] = o.caller
+		meta[strand.MetaCaller] = c.Caller
 	}
 	env := &codec.Envelope{
 		V:           codec.Version,
-		ID:          o.id,
+		ID:          c.ID,
 		Func:        fn,
-		Args:        make([]codec.Raw, len(pos)),
-		Queue:       o.queue,
+		Args:        make([]codec.Raw, len(args)),
+		Queue:       c.Queue,
 		Created:     time.Now().UnixMilli(),
-		TimeoutMS:   o.timeout.Milliseconds(),
-		MaxAttempts: o.maxAttempts,
-		ResultTTLMS: o.resultTTL.Milliseconds(),
-		Meta:        o.meta,
-		Trace:       o.trace,
-		Key:         o.key,
-		Unique:      o.unique,
+		TimeoutMS:   c.Timeout.Milliseconds(),
+		MaxAttempts: c.MaxAttempts,
+		ResultTTLMS: c.ResultTTL.Milliseconds(),
+		Meta:        meta,
+		Trace:       c.Trace,
+		Key:         c.Key,
+		Unique:      c.Unique,
 	}
-	if o.priority != codec.PriorityNormal {
-		env.Priority = o.priority
+	if c.Priority != codec.PriorityNormal {
+		env.Priority = c.Priority
 	}
-	if o.debounce > 0 {
-		env.NotBefore = env.Created + o.debounce.Milliseconds()
+	if c.Debounce > 0 {
+		env.NotBefore = env.Created + c.Debounce.Milliseconds()
 	}
 	own := env.ID != ""
 	if !own {
 		id, err := uuid.NewV7()
 		if err != nil {
-			return nil, 0, false, nil, err
+			return nil, err
 		}
 		env.ID = id.String()
 	}
-	for i, a := range pos {
+	for i, a := range args {
 		raw, err := f.Marshal(a)
 		if err != nil {
-			return nil, 0, false, nil, fmt.Errorf("arg %d: %w", i+1, err)
+			return nil, fmt.Errorf("arg %d: %w", i+1, err)
 		}
 		env.Args[i] = raw
 	}
-	if o.kwargs != nil {
-		raw, err := f.Marshal(o.kwargs)
+	if c.Kwargs != nil {
+		raw, err := f.Marshal(c.Kwargs)
 		if err != nil {
-			return nil, 0, false, nil, fmt.Errorf("kwargs: %w", err)
+			return nil, fmt.Errorf("kwargs: %w", err)
 		}
 		env.Kwargs = raw
 	}
-	return env, f, own, &o, nil
+	return &pending{env: env, c: c, own: own}, nil
 }
 
-// Call is one task of a batch: a function name and its args, which may
-// include Options, as for Submit.
+// Call is one task of a batch: a function name, its args and its options,
+// as for Submit.
 type Call struct {
 	Func string
 	Args []any
+	Opts []strand.Option
 }
 
 // SubmitBatch submits many tasks in one pipeline: every write is sent
@@ -330,31 +367,28 @@ type Call struct {
 // trip, not one per task. It returns a handle or an error for each call, in
 // order; a refused call does not stop the others. A taken id gets an error
 // matching strand.ErrDuplicate and a handle to the task that holds it.
-func (w *Writer) SubmitBatch(ctx context.Context, calls []Call) ([]*Handle, []error) {
-	hs := make([]*Handle, len(calls))
+func (w *Writer) SubmitBatch(ctx context.Context, calls []Call) ([]strand.Handle, []error) {
+	hs := make([]*handle, len(calls))
 	errs := make([]error, len(calls))
 	tasks := make([]*broker.Task, 0, len(calls))
 	at := make([]int, 0, len(calls))
 	for i, c := range calls {
-		env, f, own, o, runAt, err := w.envelope(c.Func, c.Args)
-		if err == nil && (o.unique != "" || o.debounce > 0) {
-			hs[i], errs[i] = w.Submit(ctx, c.Func, c.Args...) // its claim comes first: one at a time
+		p, err := w.envelope(c.Func, c.Args, c.Opts)
+		if err == nil && p.c.flow() {
+			hs[i], errs[i] = w.submit(ctx, c.Func, c.Args, c.Opts) // its claim comes first: one at a time
 			continue
 		}
 		if err == nil {
-			err = w.wrap(func(_ context.Context, env *codec.Envelope, f codec.Format) error {
-				h, t, err := w.prepare(env, f, own, runAt)
+			err = w.wrap(func(_ context.Context, e *Envelope) error {
+				h, t, err := w.prepare(e, p)
 				if err != nil {
 					return err
-				}
-				if o != nil {
-					t.Lane = o.lane()
 				}
 				hs[i] = h
 				tasks = append(tasks, t)
 				at = append(at, i)
 				return nil
-			})(ctx, env, f)
+			})(ctx, p.wrapped())
 		}
 		if err != nil {
 			errs[i] = fmt.Errorf("submit %s: %w", c.Func, err)
@@ -366,23 +400,44 @@ func (w *Writer) SubmitBatch(ctx context.Context, calls []Call) ([]*Handle, []er
 			hs[i] = w.refused(hs[i], err)
 		}
 	}
-	return hs, errs
+	out := make([]strand.Handle, len(hs))
+	for i, h := range hs {
+		if h != nil {
+			out[i] = h
+		}
+	}
+	return out, errs
 }
 
 // Open returns a handle to a task that exists already, perhaps submitted
-// by another process. Pass Queue(q) when the task's queue is known: it saves
-// a lookup.
-func (w *Writer) Open(id string, opts ...Option) (*Handle, error) {
-	if err := codec.ValidID(id); err != nil {
+// by another process. Pass strand.Queue(q) when the task's queue is known:
+// it saves a lookup. Open takes no other option.
+func (w *Writer) Open(id string, opts ...strand.Option) (strand.Handle, error) {
+	h, err := w.open(id, opts)
+	if err != nil {
 		return nil, err
 	}
-	var o submitOpts
-	for _, opt := range opts {
-		if err := opt(&o); err != nil {
-			return nil, fmt.Errorf("%w: %v", strand.ErrBadOption, err)
-		}
+	return h, nil
+}
+
+func (w *Writer) open(id string, opts []strand.Option) (*handle, error) {
+	if err := codec.ValidID(id); err != nil {
+		return nil, fmt.Errorf("open: %w: %w", strand.ErrBadOption, err)
 	}
-	return &Handle{w: w, id: id, queue: o.queue}, nil
+	c := &call{}
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("open %s: %w: option %d is nil", id, strand.ErrBadOption, i+1)
+		}
+		o(&c.Call)
+	}
+	if err := c.Err(); err != nil {
+		return nil, fmt.Errorf("open %s: %w", id, err)
+	}
+	if err := only(c, "Open", "Queue"); err != nil {
+		return nil, fmt.Errorf("open %s: %w", id, err)
+	}
+	return &handle{w: w, id: id, queue: c.Queue}, nil
 }
 
 // await registers interest in the first outcome of task id in queue and

@@ -46,7 +46,7 @@ ended, or ended otherwise before the cancel took hold, cannot be cancelled
 			case err != nil:
 				return err
 			}
-			o, _, err := a.waitOutcome(ctx, h, waitTimeout, "cancel requested, not ended yet")
+			o, err := a.waitOutcome(ctx, h, waitTimeout, "cancel requested, not ended yet")
 			if err != nil {
 				return err
 			}

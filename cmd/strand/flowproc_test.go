@@ -113,7 +113,7 @@ func (f *fleet) waitWorkers(ctx context.Context, n int) {
 }
 
 // outcomes reads the outcomes of hs, many at once.
-func outcomes(t *testing.T, ctx context.Context, hs []*writer.Handle) []time.Time {
+func outcomes(t *testing.T, ctx context.Context, hs []strand.Handle) []time.Time {
 	t.Helper()
 	started := make([]time.Time, len(hs))
 	var wg sync.WaitGroup
@@ -124,16 +124,16 @@ func outcomes(t *testing.T, ctx context.Context, hs []*writer.Handle) []time.Tim
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			o, _, err := h.Wait(ctx)
+			o, err := h.Wait(ctx)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
 			case err != nil && firstErr == nil:
 				firstErr = err
 			case err == nil && o.Status != strand.StatusCompleted && firstErr == nil:
-				firstErr = fmt.Errorf("task %s: %s %v", h.ID(), o.Status, o.Error)
+				firstErr = fmt.Errorf("task %s: %s %v", h.ID(), o.Status, o.Err)
 			case err == nil:
-				started[i] = time.UnixMilli(o.Started)
+				started[i] = o.Started
 			}
 		})
 	}
@@ -159,11 +159,11 @@ func TestPrioritiesOrderStarts(t *testing.T) {
 	f.worker("--concurrency", "2")
 	f.waitWorkers(ctx, 2)
 
-	var lows []*writer.Handle
+	var lows []strand.Handle
 	for len(lows) < 10_000 {
 		calls := make([]writer.Call, 1000)
 		for i := range calls {
-			calls[i] = writer.Call{Func: "sleep", Args: []any{20, writer.Priority("low")}}
+			calls[i] = writer.Call{Func: "sleep", Args: []any{20}, Opts: []strand.Option{strand.Priority("low")}}
 		}
 		hs, errs := f.w.SubmitBatch(ctx, calls)
 		for i, err := range errs {
@@ -174,22 +174,22 @@ func TestPrioritiesOrderStarts(t *testing.T) {
 		}
 	}
 	submitted := time.Now()
-	high, err := f.w.Submit(ctx, "sleep", 1, writer.Priority("high"))
+	high, err := f.w.Submit(ctx, "sleep", []any{1}, strand.Priority("high"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	normal, err := f.w.Submit(ctx, "sleep", 1)
+	normal, err := f.w.Submit(ctx, "sleep", []any{1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := outcomes(t, ctx, []*writer.Handle{high, normal})
+	got := outcomes(t, ctx, []strand.Handle{high, normal})
 	time.Sleep(300 * time.Millisecond) // some lows start after the normal one
 	// The lows that have started by now are among the first (the lane is
 	// FIFO): read those, without waiting for the rest of the backlog.
 	var lowStarts []time.Time
 	for _, h := range lows[:1000] {
-		if o, _, err := h.Outcome(ctx); err == nil && o != nil && o.Started != 0 {
-			lowStarts = append(lowStarts, time.UnixMilli(o.Started))
+		if in, err := h.Info(ctx); err == nil && in.Status.Terminal() && !in.Started.IsZero() {
+			lowStarts = append(lowStarts, in.Started)
 		}
 	}
 	// Lows already handed to a worker when the high one came may start
@@ -238,15 +238,15 @@ func TestUniqueAndDebounceRacingProducers(t *testing.T) {
 	defer w2.Close()
 	producers := []*writer.Writer{f.w, w2}
 
-	race := func(args ...any) []*writer.Handle {
-		hs := make([]*writer.Handle, len(producers))
+	race := func(arg int, opts ...strand.Option) []strand.Handle {
+		hs := make([]strand.Handle, len(producers))
 		errs := make([]error, len(producers))
 		var wg sync.WaitGroup
 		start := make(chan struct{})
 		for i, w := range producers {
 			wg.Go(func() {
 				<-start
-				hs[i], errs[i] = w.Submit(ctx, "sleep", args...)
+				hs[i], errs[i] = w.Submit(ctx, "sleep", []any{arg}, opts...)
 			})
 		}
 		close(start)
@@ -266,17 +266,17 @@ func TestUniqueAndDebounceRacingProducers(t *testing.T) {
 	}
 	for round := range 10 {
 		key := fmt.Sprintf("k%d", round)
-		hs := race(50, writer.Unique(key, writer.UntilFinished))
+		hs := race(50, strand.Unique(key, strand.UntilFinished))
 		if hs[0].ID() != hs[1].ID() {
 			t.Fatalf("round %d: two tasks %s and %s for one key", round, hs[0].ID(), hs[1].ID())
 		}
-		if _, _, err := hs[0].Wait(ctx); err != nil {
+		if _, err := hs[0].Wait(ctx); err != nil {
 			t.Fatal(err)
 		}
 		// Finished: the key is free again (its worker released it).
-		var again *writer.Handle
+		var again strand.Handle
 		for deadline := time.Now().Add(10 * time.Second); ; {
-			again, err = f.w.Submit(ctx, "sleep", 1, writer.Unique(key, writer.UntilFinished))
+			again, err = f.w.Submit(ctx, "sleep", []any{1}, strand.Unique(key, strand.UntilFinished))
 			if err == nil || time.Now().After(deadline) {
 				break
 			}
@@ -287,22 +287,22 @@ func TestUniqueAndDebounceRacingProducers(t *testing.T) {
 		}
 	}
 	// A window: the key stays held after the task finished, until it ends.
-	hs := race(1, writer.Unique("win", 2*time.Second))
-	if _, _, err := hs[0].Wait(ctx); err != nil {
+	hs := race(1, strand.Unique("win", 2*time.Second))
+	if _, err := hs[0].Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if h, err := f.w.Submit(ctx, "sleep", 1, writer.Unique("win", 2*time.Second)); !errors.Is(err, strand.ErrDuplicate) || h.ID() != hs[0].ID() {
+	if h, err := f.w.Submit(ctx, "sleep", []any{1}, strand.Unique("win", 2*time.Second)); !errors.Is(err, strand.ErrDuplicate) || h.ID() != hs[0].ID() {
 		t.Fatalf("inside the window: %v", err)
 	}
 
 	// Debounce: 2 producers × 5 submits within the window; the last wins.
-	var all []*writer.Handle
+	var all []strand.Handle
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, w := range producers {
 		wg.Go(func() {
 			for range 5 {
-				h, err := w.Submit(ctx, "sleep", 1, writer.Debounce("deb", 2*time.Second))
+				h, err := w.Submit(ctx, "sleep", []any{1}, strand.Debounce("deb", 2*time.Second))
 				if err != nil {
 					t.Error(err)
 					return
@@ -317,7 +317,7 @@ func TestUniqueAndDebounceRacingProducers(t *testing.T) {
 	wg.Wait()
 	completed, cancelled := 0, 0
 	for _, h := range all {
-		o, _, err := h.Wait(ctx)
+		o, err := h.Wait(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -326,8 +326,8 @@ func TestUniqueAndDebounceRacingProducers(t *testing.T) {
 			completed++
 		case strand.StatusCancelled:
 			cancelled++
-			if o.Error == nil || !strings.Contains(o.Error.Message, "replaced by") {
-				t.Errorf("a replaced task's error: %v", o.Error)
+			if o.Err == nil || !strings.Contains(o.Err.Error(), "replaced by") {
+				t.Errorf("a replaced task's error: %v", o.Err)
 			}
 		default:
 			t.Errorf("debounced task %s: %s", h.ID(), o.Status)
@@ -366,18 +366,18 @@ func maxOverlap(spans []span) int {
 }
 
 // spans waits for hs and returns their runs from their outcome records.
-func spans(t *testing.T, ctx context.Context, hs []*writer.Handle) []span {
+func spans(t *testing.T, ctx context.Context, hs []strand.Handle) []span {
 	t.Helper()
 	out := make([]span, len(hs))
 	for i, h := range hs {
-		o, _, err := h.Wait(ctx)
+		o, err := h.Wait(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if o.Status != strand.StatusCompleted {
-			t.Fatalf("task %s: %s %v", h.ID(), o.Status, o.Error)
+			t.Fatalf("task %s: %s %v", h.ID(), o.Status, o.Err)
 		}
-		out[i] = span{o.Started, o.Finished}
+		out[i] = span{o.Started.UnixMilli(), o.Ended.UnixMilli()}
 	}
 	return out
 }
@@ -398,10 +398,10 @@ func TestConcurrencyLimitAcrossWorkers(t *testing.T) {
 	f.worker(args...)
 	f.waitWorkers(ctx, 2)
 
-	submit := func(tenant string, n, ms int) []*writer.Handle {
-		var hs []*writer.Handle
+	submit := func(tenant string, n, ms int) []strand.Handle {
+		var hs []strand.Handle
 		for range n {
-			h, err := f.w.Submit(ctx, "sleep", ms, writer.Meta(map[string]string{"tenant": tenant}))
+			h, err := f.w.Submit(ctx, "sleep", []any{ms}, strand.Meta(map[string]string{"tenant": tenant}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -449,9 +449,9 @@ func TestLimitSlotsOfAKilledWorkerComeBack(t *testing.T) {
 	// Its 3 slots all run long tasks: it takes no other task.
 	doomed := f.worker(append(args, "--concurrency", "3")...)
 	f.waitWorkers(ctx, 1)
-	var long []*writer.Handle
+	var long []strand.Handle
 	for range 3 {
-		h, err := f.w.Submit(ctx, "sleep", 60_000, writer.Meta(map[string]string{"tenant": "acme"}))
+		h, err := f.w.Submit(ctx, "sleep", []any{60_000}, strand.Meta(map[string]string{"tenant": "acme"}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -462,7 +462,7 @@ func TestLimitSlotsOfAKilledWorkerComeBack(t *testing.T) {
 	}
 	f.worker(append(args, "--concurrency", "8")...)
 	f.waitWorkers(ctx, 2)
-	waiter, err := f.w.Submit(ctx, "sleep", 10, writer.Meta(map[string]string{"tenant": "acme"}))
+	waiter, err := f.w.Submit(ctx, "sleep", []any{10}, strand.Meta(map[string]string{"tenant": "acme"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -478,7 +478,7 @@ func TestLimitSlotsOfAKilledWorkerComeBack(t *testing.T) {
 	for _, h := range long {
 		_ = h.Cancel(ctx) // so that their redelivery does not take the slots again
 	}
-	o, _, err := waiter.Wait(ctx)
+	o, err := waiter.Wait(ctx)
 	if err != nil || o.Status != strand.StatusCompleted {
 		t.Fatalf("the waiting task: %v %v", o, err)
 	}
@@ -491,7 +491,7 @@ func TestLimitSlotsOfAKilledWorkerComeBack(t *testing.T) {
 }
 
 // waitStatus waits until h reads want.
-func waitStatus(t *testing.T, ctx context.Context, h *writer.Handle, want strand.Status) {
+func waitStatus(t *testing.T, ctx context.Context, h strand.Handle, want strand.Status) {
 	t.Helper()
 	for {
 		st, err := h.Status(ctx)
@@ -523,15 +523,15 @@ func TestRateLimitAcrossWorkers(t *testing.T) {
 	f.worker(args...)
 	f.worker(args...)
 	f.waitWorkers(ctx, 2)
-	var hs []*writer.Handle
+	var hs []strand.Handle
 	for range 20 {
-		h, err := f.w.Submit(ctx, "sleep", 1, writer.Key("api"))
+		h, err := f.w.Submit(ctx, "sleep", []any{1}, strand.Key("api"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		hs = append(hs, h)
 	}
-	other, err := f.w.Submit(ctx, "sleep", 1, writer.Key("other"))
+	other, err := f.w.Submit(ctx, "sleep", []any{1}, strand.Key("other"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -549,7 +549,7 @@ func TestRateLimitAcrossWorkers(t *testing.T) {
 	if len(perWindow) < 4 {
 		t.Errorf("20 tasks at 5 per second started within %d seconds", len(perWindow))
 	}
-	if _, _, err := other.Wait(ctx); err != nil {
+	if _, err := other.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -580,10 +580,10 @@ func TestQueueWeights(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			submit := func(q string, n int) []*writer.Handle {
+			submit := func(q string, n int) []strand.Handle {
 				calls := make([]writer.Call, n)
 				for i := range calls {
-					calls[i] = writer.Call{Func: "sleep", Args: []any{2, writer.Queue(q)}}
+					calls[i] = writer.Call{Func: "sleep", Args: []any{2}, Opts: []strand.Option{strand.Queue(q)}}
 				}
 				hs, errs := f.w.SubmitBatch(ctx, calls)
 				if err := errors.Join(errs...); err != nil {
@@ -638,11 +638,11 @@ func TestFairLoneTenant(t *testing.T) {
 	f.worker("--fair", "--concurrency", "2")
 	f.worker("--fair", "--concurrency", "2")
 	f.waitWorkers(ctx, 2)
-	var acme []*writer.Handle
+	var acme []strand.Handle
 	for len(acme) < 10_000 {
 		calls := make([]writer.Call, 1000)
 		for i := range calls {
-			calls[i] = writer.Call{Func: "sleep", Args: []any{taskMS, writer.Key("acme"), writer.Fair()}}
+			calls[i] = writer.Call{Func: "sleep", Args: []any{taskMS}, Opts: []strand.Option{strand.Key("acme"), strand.Fair()}}
 		}
 		hs, errs := f.w.SubmitBatch(ctx, calls)
 		if err := errors.Join(errs...); err != nil {
@@ -657,15 +657,15 @@ func TestFairLoneTenant(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond) // the backlog is being worked
 	submitted := time.Now()
-	lone, err := f.w.Submit(ctx, "sleep", taskMS, writer.Key(other), writer.Fair())
+	lone, err := f.w.Submit(ctx, "sleep", []any{taskMS}, strand.Key(other), strand.Fair())
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, _, err := lone.Wait(ctx)
+	o, err := lone.Wait(ctx)
 	if err != nil || o.Status != strand.StatusCompleted {
 		t.Fatalf("the lone task: %v %v", o, err)
 	}
-	t.Logf("the lone task started %v after its submit, behind a backlog of 10 000", time.UnixMilli(o.Started).Sub(submitted))
+	t.Logf("the lone task started %v after its submit, behind a backlog of 10 000", o.Started.Sub(submitted))
 	// Counted in task-times, from the outcome records: how many of acme's
 	// tasks started between the lone task's submit and its start (4 slots
 	// in all: a few task-times is a few times 4).
@@ -677,11 +677,11 @@ func TestFairLoneTenant(t *testing.T) {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			ao, _, err := h.Outcome(ctx)
-			if err != nil || ao == nil {
+			ao, err := h.Info(ctx)
+			if err != nil || !ao.Status.Terminal() {
 				return
 			}
-			if ao.Started >= submitted.UnixMilli() && ao.Started < o.Started {
+			if !ao.Started.Before(submitted.Truncate(time.Millisecond)) && ao.Started.Before(o.Started) {
 				mu.Lock()
 				ahead++
 				mu.Unlock()

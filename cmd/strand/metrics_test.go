@@ -52,7 +52,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = w.Close() })
 	for i := range 3 {
-		h, err := w.Submit(ctx, "add", i, 1)
+		h, err := w.Submit(ctx, "add", []any{i, 1})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,32 +10,31 @@ import (
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/codec"
-	"github.com/strand-run/strand/writer"
 )
 
 // await waits for h's outcome, for at most timeout (0: no limit), and prints it.
-func (a *app) await(ctx context.Context, h *writer.Handle, timeout time.Duration) error {
-	o, f, err := a.waitOutcome(ctx, h, timeout, "is not ready")
+func (a *app) await(ctx context.Context, h strand.Handle, timeout time.Duration) error {
+	o, err := a.waitOutcome(ctx, h, timeout, "is not ready")
 	if err != nil {
 		return err
 	}
-	return a.printOutcome(h.ID(), o, f)
+	return a.printOutcome(h.ID(), o)
 }
 
 // waitOutcome waits for h's outcome for at most timeout (0: no limit). If
 // the wait is interrupted or times out, it says on stderr where the task
 // is ("task <id> <notReady>: <status>") and returns the not-ready exit.
-func (a *app) waitOutcome(ctx context.Context, h *writer.Handle, timeout time.Duration, notReady string) (*codec.Outcome, codec.Format, error) {
+func (a *app) waitOutcome(ctx context.Context, h strand.Handle, timeout time.Duration, notReady string) (*strand.Outcome, error) {
 	wctx := ctx
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		wctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	o, f, err := h.Wait(wctx)
+	o, err := h.Wait(wctx)
 	if err != nil {
 		if wctx.Err() == nil {
-			return nil, f, err
+			return nil, err
 		}
 		// Interrupted or timed out: say where the task is, with a fresh ctx.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -45,28 +44,28 @@ func (a *app) waitOutcome(ctx context.Context, h *writer.Handle, timeout time.Du
 			st = strand.StatusUnknown
 		}
 		fmt.Fprintf(a.stderr, "task %s %s: %s\n", h.ID(), notReady, st)
-		return nil, f, exitWith(exitNotReady)
+		return nil, exitWith(exitNotReady)
 	}
-	return o, f, nil
+	return o, nil
 }
 
 // printOutcome prints a completed task's result as JSON on stdout, or the
 // error of one that did not complete on stderr (exit 1).
-func (a *app) printOutcome(id string, o *codec.Outcome, f codec.Format) error {
-	if o.Status == strand.StatusCompleted && o.Items > 0 && o.Result.IsNil() {
+func (a *app) printOutcome(id string, o *strand.Outcome) error {
+	if o.Status == strand.StatusCompleted && o.Items > 0 && o.Result == nil {
 		// An iterator task: its items were the output.
 		fmt.Fprintf(a.stderr, "end: %d items\n", o.Items)
 		return nil
 	}
 	if o.Status == strand.StatusCompleted {
-		js, err := codec.ToJSON(f, o.Result)
+		js, err := valueJSON(o.Result)
 		if err != nil {
 			return fmt.Errorf("task %s: render result as JSON: %w", id, err)
 		}
 		fmt.Fprintf(a.stdout, "%s\n", js)
 		return nil
 	}
-	a.printTaskError(id, o.Status, o.Error)
+	a.printTaskError(id, o.Status, errorInfo(o.Err))
 	return exitWith(exitFailed)
 }
 
@@ -87,9 +86,32 @@ func errorInfo(err error) *codec.ErrorInfo {
 	}
 	var te *strand.TaskError
 	if errors.As(err, &te) {
-		return &codec.ErrorInfo{Kind: te.Kind, Message: te.Message}
+		return &codec.ErrorInfo{Kind: string(te.Kind), Message: te.Message}
 	}
 	return codec.ErrorInfoOf(err)
+}
+
+// valueJSON is a task's value (a result, an item) as JSON text: the
+// writer's values have a JSON method beside strand.Value's Decode.
+func valueJSON(v strand.Value) (json.RawMessage, error) {
+	if v == nil {
+		return json.RawMessage("null"), nil
+	}
+	j, ok := v.(interface {
+		JSON() (json.RawMessage, error)
+	})
+	if !ok {
+		return nil, fmt.Errorf("a %T has no JSON form", v)
+	}
+	return j.JSON()
+}
+
+// queueOf is the queue of h's task: the writer's handles know it.
+func queueOf(h strand.Handle) string {
+	if q, ok := h.(interface{ Queue() string }); ok {
+		return q.Queue()
+	}
+	return ""
 }
 
 // writeJSON prints v as indented JSON, for --json.

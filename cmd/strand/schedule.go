@@ -89,38 +89,38 @@ is one subject token: 1-100 of A-Z a-z 0-9 _ = -. Flags go before FUNC.`,
 			if err != nil {
 				return err
 			}
-			opts := []any{}
+			opts := []strand.Option{}
 			if fl.Changed("tz") {
-				opts = append(opts, writer.TimeZone(tz))
+				opts = append(opts, strand.TimeZone(tz))
 			}
 			if fl.Changed("queue") {
 				if err := codec.ValidQueue(queue); err != nil {
 					return usageErrorf("--queue: %v", err)
 				}
-				opts = append(opts, writer.Queue(queue))
+				opts = append(opts, strand.Queue(queue))
 			}
 			if fl.Changed("kwargs") {
 				kw, err := parseKwargs(kwargs)
 				if err != nil {
 					return err
 				}
-				opts = append(opts, writer.Kwargs(kw))
+				opts = append(opts, strand.Kwargs(kw))
 			}
 			if fl.Changed("timeout") {
-				opts = append(opts, writer.Timeout(timeout))
+				opts = append(opts, strand.Timeout(timeout))
 			}
 			if fl.Changed("max-attempts") {
-				opts = append(opts, writer.MaxAttempts(maxAttempts))
+				opts = append(opts, strand.MaxAttempts(maxAttempts))
 			}
 			if asJSON {
-				opts = append(opts, writer.Format(codec.JSON))
+				opts = append(opts, strand.Encoding("json"))
 			}
 			c, err := a.newClient(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			if err := c.w.PutSchedule(cmd.Context(), name, spec, rest[0], append(taskArgs, opts...)...); err != nil {
+			if err := c.w.PutSchedule(cmd.Context(), name, spec, rest[0], taskArgs, opts...); err != nil {
 				if errors.Is(err, strand.ErrBadOption) {
 					return usageErrorf("%v", err)
 				}
@@ -175,9 +175,9 @@ func toScheduleJSON(s writer.ScheduleInfo) scheduleJSON {
 		Created: at(s.Created), NextRun: at(s.NextRun), LastRun: at(s.LastRun), LastTask: s.LastTask,
 	}
 	if args := make([]any, 0, len(s.Args)); len(s.Args) > 0 {
-		for _, raw := range s.Args {
+		for _, a := range s.Args {
 			var v any
-			if err := s.Format.Unmarshal(raw, &v); err != nil {
+			if err := a.Decode(&v); err != nil {
 				v = nil
 			}
 			args = append(args, jsonable(v))

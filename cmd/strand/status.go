@@ -12,11 +12,10 @@ import (
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/codec"
-	"github.com/strand-run/strand/writer"
 )
 
 // openTask connects and returns a handle to task id.
-func (a *app) openTask(cmd *cobra.Command, id string) (*client, *writer.Handle, error) {
+func (a *app) openTask(cmd *cobra.Command, id string) (*client, strand.Handle, error) {
 	if err := codec.ValidID(id); err != nil {
 		return nil, nil, usageErrorf("task id: %v", err)
 	}
@@ -76,7 +75,7 @@ An id that no record describes is "unknown" and exits 1.`,
 const timeLayout = "2006-01-02 15:04:05.000 MST"
 
 // printInfo prints info as aligned "field value" lines, leaving out what is unknown.
-func printInfo(out io.Writer, info *writer.Info) {
+func printInfo(out io.Writer, info *strand.Info) {
 	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
 	line := func(k, v string) {
 		if v != "" {
@@ -148,7 +147,7 @@ type infoJSON struct {
 	Waiting  string            `json:"waiting,omitempty"`
 }
 
-func printInfoJSON(out io.Writer, info *writer.Info) error {
+func printInfoJSON(out io.Writer, info *strand.Info) error {
 	at := func(t time.Time) *time.Time {
 		if t.IsZero() {
 			return nil
@@ -159,18 +158,26 @@ func printInfoJSON(out io.Writer, info *writer.Info) error {
 		ID: info.ID, Status: info.Status, Func: info.Func, Queue: info.Queue,
 		Attempt: info.Attempt, Worker: info.Worker,
 		Created: at(info.Created), Started: at(info.Started), Finished: at(info.Finished),
-		Progress: info.Progress, Items: info.Items, Error: errorInfo(info.Err), Meta: info.Meta,
+		Progress: progressJSON(info.Progress), Items: info.Items, Error: errorInfo(info.Err), Meta: info.Meta,
 		RunAt:   at(info.RunAt),
 		Waiting: info.Waiting,
 	})
 }
 
+// progressJSON is a progress report in the state record's JSON form.
+func progressJSON(r *strand.Report) *codec.Progress {
+	if r == nil {
+		return nil
+	}
+	return &codec.Progress{Done: r.Done, Total: r.Total, Note: r.Note}
+}
+
 // waitingText explains why a pending task waits.
 func waitingText(reason string) string {
 	switch reason {
-	case writer.WaitPaused:
+	case "paused":
 		return "its queue is paused (strand queue resume QUEUE)"
-	case writer.WaitPriority:
+	case "priority":
 		return "priority low: it starts once no normal task waits"
 	}
 	return reason

@@ -13,14 +13,12 @@ import (
 	"golang.org/x/term"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/codec"
-	"github.com/strand-run/strand/writer"
 )
 
 // awaitStreaming is await for a task just submitted: it prints the task's
 // items as JSON, one per line, as they come (an iterator task), shows its
 // progress as a bar when stderr is a terminal, then prints the outcome.
-func (a *app) awaitStreaming(ctx context.Context, h *writer.Handle, timeout time.Duration) error {
+func (a *app) awaitStreaming(ctx context.Context, h strand.Handle, timeout time.Duration) error {
 	wctx := ctx
 	if timeout > 0 {
 		var cancel context.CancelFunc
@@ -40,9 +38,9 @@ func (a *app) awaitStreaming(ctx context.Context, h *writer.Handle, timeout time
 			}
 			break // the outcome, read next, tells the rest
 		}
-		js, err := codec.ToJSON(it.Format, it.Data)
+		js, err := valueJSON(it)
 		if err != nil {
-			return fmt.Errorf("task %s: render item %d as JSON: %w", h.ID(), it.N, err)
+			return fmt.Errorf("task %s: render item as JSON: %w", h.ID(), err)
 		}
 		bar.clear() // the item's line is not glued to the bar; the next report draws it again
 		fmt.Fprintf(a.stdout, "%s\n", js)
@@ -70,11 +68,11 @@ type taskBar struct {
 
 // progressBar draws h's progress on stderr until the task ends or the bar
 // is stopped; stop clears it.
-func (a *app) progressBar(ctx context.Context, h *writer.Handle) *taskBar {
+func (a *app) progressBar(ctx context.Context, h strand.Handle) *taskBar {
 	ctx, cancel := context.WithCancel(ctx)
 	b := &taskBar{cancel: cancel}
 	b.wg.Go(func() {
-		_, _, _ = h.WatchProgress(ctx, func(p codec.Progress) {
+		_, _ = h.WatchProgress(ctx, func(p strand.Report) {
 			b.mu.Lock()
 			defer b.mu.Unlock()
 			if b.stopped {

@@ -69,53 +69,53 @@ queues it at once; a delay beyond the task TTL (STRAND_TASK_TTL) is refused.`,
 				return err
 			}
 			fl := cmd.Flags()
-			var opts []any
+			var opts []strand.Option
 			if fl.Changed("queue") {
 				if err := codec.ValidQueue(queue); err != nil {
 					return usageErrorf("--queue: %v", err)
 				}
-				opts = append(opts, writer.Queue(queue))
+				opts = append(opts, strand.Queue(queue))
 			}
 			if fl.Changed("kwargs") {
 				kw, err := parseKwargs(kwargs)
 				if err != nil {
 					return err
 				}
-				opts = append(opts, writer.Kwargs(kw))
+				opts = append(opts, strand.Kwargs(kw))
 			}
 			if fl.Changed("id") {
 				if err := codec.ValidID(id); err != nil {
 					return usageErrorf("--id: %v", err)
 				}
-				opts = append(opts, writer.ID(id))
+				opts = append(opts, strand.ID(id))
 			}
 			if fl.Changed("timeout") {
 				if timeout <= 0 {
 					return usageErrorf("--timeout %v: want a positive duration", timeout)
 				}
-				opts = append(opts, writer.Timeout(timeout))
+				opts = append(opts, strand.Timeout(timeout))
 			}
 			if fl.Changed("max-attempts") {
 				if maxAttempts < 1 {
 					return usageErrorf("--max-attempts %d: want at least 1", maxAttempts)
 				}
-				opts = append(opts, writer.MaxAttempts(maxAttempts))
+				opts = append(opts, strand.MaxAttempts(maxAttempts))
 			}
 			if fl.Changed("result-ttl") {
 				if resultTTL < time.Second {
 					return usageErrorf("--result-ttl %v: want at least 1s", resultTTL)
 				}
-				opts = append(opts, writer.ResultTTL(resultTTL))
+				opts = append(opts, strand.ResultTTL(resultTTL))
 			}
 			m, err := parseMeta(meta)
 			if err != nil {
 				return err
 			}
 			if m != nil {
-				opts = append(opts, writer.Meta(m))
+				opts = append(opts, strand.Meta(m))
 			}
 			if asJSON {
-				opts = append(opts, writer.Format(codec.JSON))
+				opts = append(opts, strand.Encoding("json"))
 			}
 			switch {
 			case fl.Changed("at") && fl.Changed("in"):
@@ -125,12 +125,12 @@ queues it at once; a delay beyond the task TTL (STRAND_TASK_TTL) is refused.`,
 				if err != nil {
 					return usageErrorf("--at %q: want an RFC 3339 time such as 2026-12-24T18:00:00Z: %v", at, err)
 				}
-				opts = append(opts, writer.At(t))
+				opts = append(opts, strand.At(t))
 			case fl.Changed("in"):
 				if in < 0 {
 					return usageErrorf("--in %v: want a positive duration", in)
 				}
-				opts = append(opts, writer.After(in))
+				opts = append(opts, strand.After(in))
 			}
 			flow, err := flowOptions(fl.Changed("priority"), priority, fl.Changed("key"), key,
 				fl.Changed("unique-for"), uniqueFor, fl.Changed("debounce"), debounce, resultTTL)
@@ -142,7 +142,7 @@ queues it at once; a delay beyond the task TTL (STRAND_TASK_TTL) is refused.`,
 				if !fl.Changed("key") {
 					return usageErrorf("--fair needs --key")
 				}
-				opts = append(opts, writer.Fair())
+				opts = append(opts, strand.Fair())
 			}
 			if waitTimeout < 0 {
 				return usageErrorf("--wait-timeout %v: want 0 (no limit) or a positive duration", waitTimeout)
@@ -155,7 +155,7 @@ queues it at once; a delay beyond the task TTL (STRAND_TASK_TTL) is refused.`,
 				return err
 			}
 			defer c.Close()
-			h, err := c.w.Submit(ctx, fn, append(taskArgs, opts...)...)
+			h, err := c.w.Submit(ctx, fn, taskArgs, opts...)
 			switch {
 			case err != nil && fl.Changed("unique-for") && errors.Is(err, strand.ErrDuplicate) && h != nil:
 				// The key is held: the answer is the task that holds it.
@@ -180,7 +180,7 @@ queues it at once; a delay beyond the task TTL (STRAND_TASK_TTL) is refused.`,
 	fl.StringVar(&id, "id", "", "the task's id, an idempotency key (default: a new UUIDv7)")
 	fl.DurationVar(&timeout, "timeout", 0, "how long the handler may run (default: no limit)")
 	fl.IntVar(&maxAttempts, "max-attempts", 0, "how many times the task may run (default: the worker's)")
-	fl.DurationVar(&resultTTL, "result-ttl", writer.DefaultResultTTL, "how long the result is kept [$STRAND_RESULT_TTL]")
+	fl.DurationVar(&resultTTL, "result-ttl", 24*time.Hour, "how long the result is kept [$STRAND_RESULT_TTL]")
 	fl.StringArrayVar(&meta, "meta", nil, "metadata key=value (repeatable)")
 	fl.BoolVar(&asJSON, "json", false, "encode the task (and so its result) as JSON instead of msgpack")
 	fl.BoolVar(&wait, "wait", false, "wait for the task to end and print its result")
@@ -202,7 +202,7 @@ var noWorkerAfter = 3 * time.Second
 // warnNoWorker says on stderr, once, when the task is still pending after
 // noWorkerAfter and its queue has no consumer or no live worker: without
 // one the wait does not end. The returned func stops the check.
-func (a *app) warnNoWorker(ctx context.Context, c *client, h *writer.Handle) (stop func()) {
+func (a *app) warnNoWorker(ctx context.Context, c *client, h strand.Handle) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	// The warning and the wait's own lines share stderr: a file takes each
 	// line in one write, another writer (a test's buffer) needs a lock.
@@ -220,7 +220,7 @@ func (a *app) warnNoWorker(ctx context.Context, c *client, h *writer.Handle) (st
 		if st, err := h.Status(ctx); err != nil || st != strand.StatusPending {
 			return
 		}
-		q := h.Queue()
+		q := queueOf(h)
 		qs, err := c.b.Queues(ctx)
 		if err != nil {
 			return
@@ -262,13 +262,13 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 }
 
 // flowOptions turns the flow control flags into submit options.
-func flowOptions(hasPriority bool, priority string, hasKey bool, key string, hasUnique bool, uniqueFor string, hasDebounce bool, debounce, resultTTL time.Duration) ([]any, error) {
-	var opts []any
+func flowOptions(hasPriority bool, priority string, hasKey bool, key string, hasUnique bool, uniqueFor string, hasDebounce bool, debounce, resultTTL time.Duration) ([]strand.Option, error) {
+	var opts []strand.Option
 	if hasPriority {
 		if err := codec.ValidPriority(priority); err != nil {
 			return nil, usageErrorf("--priority: %v", err)
 		}
-		opts = append(opts, writer.Priority(priority))
+		opts = append(opts, strand.Priority(priority))
 	}
 	if hasKey {
 		if err := codec.ValidKey(key); err != nil {
@@ -282,7 +282,7 @@ func flowOptions(hasPriority bool, priority string, hasKey bool, key string, has
 	case hasUnique && hasDebounce:
 		return nil, usageErrorf("--unique-for and --debounce exclude each other")
 	case hasUnique:
-		window := writer.UntilFinished
+		window := strand.UntilFinished
 		if uniqueFor != "finished" {
 			d, err := time.ParseDuration(uniqueFor)
 			if err != nil || d < time.Second {
@@ -293,14 +293,14 @@ func flowOptions(hasPriority bool, priority string, hasKey bool, key string, has
 			}
 			window = d
 		}
-		opts = append(opts, writer.Unique(key, window))
+		opts = append(opts, strand.Unique(key, window))
 	case hasDebounce:
 		if debounce < time.Second || debounce > resultTTL {
 			return nil, usageErrorf("--debounce %v: want at least 1s and at most the result TTL %v", debounce, resultTTL)
 		}
-		opts = append(opts, writer.Debounce(key, debounce))
+		opts = append(opts, strand.Debounce(key, debounce))
 	case hasKey:
-		opts = append(opts, writer.Key(key))
+		opts = append(opts, strand.Key(key))
 	}
 	return opts, nil
 }

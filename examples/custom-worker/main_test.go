@@ -85,8 +85,7 @@ func TestRun(t *testing.T) {
 
 	for _, f := range []codec.Format{codec.Msgpack, codec.JSON} {
 		t.Run(f.String(), func(t *testing.T) {
-			h, err := w.Submit(wait, "resize", "https://example.com/img/cat.png", writer.Format(f),
-				writer.Kwargs(map[string]any{"width": 320, "height": 240, "format": "webp"}))
+			h, err := w.Submit(wait, "resize", []any{"https://example.com/img/cat.png"}, strand.Encoding(f.Name()), strand.Kwargs(map[string]any{"width": 320, "height": 240, "format": "webp"}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -95,7 +94,7 @@ func TestRun(t *testing.T) {
 				t.Errorf("resize = %q, %v", thumb, err)
 			}
 
-			h, err = w.Submit(wait, "word_count", "the cat and the hat", writer.Format(f))
+			h, err = w.Submit(wait, "word_count", []any{"the cat and the hat"}, strand.Encoding(f.Name()))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -106,8 +105,7 @@ func TestRun(t *testing.T) {
 			}
 
 			// A misspelt kwarg fails the task instead of being ignored.
-			h, err = w.Submit(wait, "resize", "https://example.com/cat.png", writer.Format(f),
-				writer.Kwargs(map[string]any{"width": 1, "hieght": 1}))
+			h, err = w.Submit(wait, "resize", []any{"https://example.com/cat.png"}, strand.Encoding(f.Name()), strand.Kwargs(map[string]any{"width": 1, "hieght": 1}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -116,7 +114,7 @@ func TestRun(t *testing.T) {
 			}
 
 			// The handler's own error comes back, naming the function.
-			h, err = w.Submit(wait, "resize", "cat.png", writer.Format(f), writer.Kwargs(ResizeOpts{Width: 1, Height: 1}))
+			h, err = w.Submit(wait, "resize", []any{"cat.png"}, strand.Encoding(f.Name()), strand.Kwargs(ResizeOpts{Width: 1, Height: 1}))
 			if err != nil {
 				t.Fatal(err)
 			}

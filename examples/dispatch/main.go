@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"time"
 
+	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/dispatch"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
@@ -56,14 +57,12 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	defer env.Close()
-	d := dispatch.New(env.Writer)
-
 	// 1. Many tasks, one round trip; wait for all, results in call order.
 	calls := make([]writer.Call, 200)
 	for i := range calls {
 		calls[i] = writer.Call{Func: "square", Args: []any{i}}
 	}
-	g, err := d.Submit(ctx, calls)
+	g, err := dispatch.Submit(ctx, env.Writer, calls)
 	if err != nil {
 		return err
 	}
@@ -71,39 +70,45 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	sum := 0
-	for i := range g.Len() {
+	for _, o := range g.Outcomes() {
 		var sq int
-		if err := g.Result(i, &sq); err != nil {
+		if err := o.Decode(&sq); err != nil {
 			return err
 		}
 		sum += sq
 	}
-	fmt.Fprintf(out, "squares: %d completed, %d failed, sum %d\n", g.Completed(), g.Failed(), sum)
+	fmt.Fprintf(out, "squares: %d completed, %d failed, sum %d\n",
+		g.Count(strand.StatusCompleted), g.Count(strand.StatusFailed, strand.StatusDead), sum)
 
 	// 2. Stop at the first failure, then cancel what has not finished.
 	probes := make([]writer.Call, 20)
 	for i := range probes {
 		probes[i] = writer.Call{Func: "probe", Args: []any{i}}
 	}
-	g, err = d.Submit(ctx, probes)
+	g, err = dispatch.Submit(ctx, env.Writer, probes)
 	if err != nil {
 		return err
 	}
-	firstFailure := func(g *dispatch.Group) bool { return g.Failed() > 0 }
+	firstFailure := func(g *dispatch.Group) bool { return g.Count(strand.StatusFailed, strand.StatusDead) > 0 }
 	if err := g.WaitUntil(ctx, firstFailure); err != nil {
 		return err
 	}
-	for _, err := range g.Errors() {
-		if err != nil {
-			fmt.Fprintf(out, "probes: stopped at the first failure: %v\n", err)
+	for _, o := range g.Outcomes() {
+		if o != nil && o.Err != nil {
+			fmt.Fprintf(out, "probes: stopped at the first failure: %v\n", o.Err)
 			break
 		}
 	}
 	if _, err := g.CancelRest(ctx); err != nil {
 		return err
 	}
+	// CancelRest waits for no outcome: the group's own count catches up.
+	if err := g.Wait(ctx); err != nil {
+		return err
+	}
+	ended := g.Count(strand.StatusCompleted, strand.StatusFailed, strand.StatusDead, strand.StatusCancelled)
 	fmt.Fprintf(out, "probes: %d pending after CancelRest; every one of %d has an outcome: %v\n",
-		g.Pending(), g.Len(), g.Completed()+g.Failed()+g.Cancelled() == g.Len())
+		g.Count(strand.StatusPending), len(probes), ended == len(probes))
 	return nil
 }
 

@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"time"
 
+	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/writer"
 )
@@ -38,21 +39,18 @@ func run(ctx context.Context, cfg broker.Config, out io.Writer) error {
 	defer w.Close()
 
 	// Submit returns at once, with a handle; the tasks run concurrently.
-	add, err := w.Submit(ctx, "add", 2, 3)
+	add, err := w.Submit(ctx, "add", []any{2, 3})
 	if err != nil {
 		return err
 	}
-	echo, err := w.Submit(ctx, "echo", "hi")
+	echo, err := w.Submit(ctx, "echo", []any{"hi"})
 	if err != nil {
 		return err
 	}
 	// Options mix with the args: a queue, keyword arguments, a time limit.
 	// The producer needs no Go type of the worker's: a map is enough.
 	const src = "https://example.com/img/cat.png"
-	resize, err := w.Submit(ctx, "resize", src,
-		writer.Queue("images"),
-		writer.Kwargs(map[string]any{"width": 320, "height": 240}),
-		writer.Timeout(10*time.Second))
+	resize, err := w.Submit(ctx, "resize", []any{src}, strand.Queue("images"), strand.Kwargs(map[string]any{"width": 320, "height": 240}), strand.Timeout(10*time.Second))
 	if err != nil {
 		return err
 	}

@@ -65,7 +65,7 @@ func run(ctx context.Context, out, log io.Writer) error {
 
 	start := time.Now()
 	for i := range 10 {
-		h, err := w.Submit(ctx, "add", i, i)
+		h, err := w.Submit(ctx, "add", []any{i, i})
 		if err != nil {
 			return err
 		}
@@ -76,7 +76,7 @@ func run(ctx context.Context, out, log io.Writer) error {
 	fmt.Fprintf(out, "10 adds at 20/s took at least 450ms: %v\n", time.Since(start) >= 450*time.Millisecond)
 
 	// The writer refuses what svc-a may not call: nothing is written.
-	_, err = w.Submit(ctx, "sub", 5, 3)
+	_, err = w.Submit(ctx, "sub", []any{5, 3})
 	fmt.Fprintf(out, "writer: %v (forbidden: %v)\n", err, errors.Is(err, strand.ErrForbidden))
 
 	// A writer without the check: the worker refuses, the task fails.
@@ -85,7 +85,7 @@ func run(ctx context.Context, out, log io.Writer) error {
 		return err
 	}
 	defer plain.Close()
-	h, err := plain.Submit(ctx, "sub", 5, 3)
+	h, err := plain.Submit(ctx, "sub", []any{5, 3})
 	if err != nil {
 		return err
 	}
@@ -94,7 +94,7 @@ func run(ctx context.Context, out, log io.Writer) error {
 	fmt.Fprintf(out, "worker: %v (status %s, forbidden: %v)\n", err, st, errors.Is(err, strand.ErrForbidden))
 
 	// admin may call anything.
-	h, err = plain.Submit(ctx, "sub", 5, 3, writer.Caller("admin"))
+	h, err = plain.Submit(ctx, "sub", []any{5, 3}, strand.Caller("admin"))
 	if err != nil {
 		return err
 	}

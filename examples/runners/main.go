@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"os/signal"
 	"time"
@@ -29,13 +30,23 @@ import (
 // typed call.
 var add = strand.Task2("add", func(_ context.Context, a, b int) (int, error) { return a + b, nil })
 
-// functions registers what every runner here can run: add, and crash,
-// which ends its own process (on the process runner, its child).
+// functions registers what every runner here can run: add; count, an
+// iterator; and crash, which ends its own process (on the process runner,
+// its child).
 func functions() *registry.Registry {
 	reg := registry.New()
 	if err := add.Register(reg); err != nil {
 		panic(err)
 	}
+	reg.MustRegister("count", func(n int) iter.Seq[int] {
+		return func(yield func(int) bool) {
+			for i := range n {
+				if !yield(i) {
+					return
+				}
+			}
+		}
+	})
 	reg.MustRegister("crash", func() int { os.Exit(3); return 0 })
 	return reg
 }
@@ -68,11 +79,29 @@ func run(ctx context.Context, out io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", r.name, err)
 		}
-		fmt.Fprintf(out, "%s: add(2, 3) = %d\n", r.name, sum)
+		// Items and the end called back, as the original's on_iter and on_end.
+		ch, err := r.r.Submit(ctx, "count", []any{3})
+		if err != nil {
+			return err
+		}
+		var items []int
+		err = strand.Watch(ctx, ch, strand.Callbacks{
+			OnItem: func(v strand.Value) {
+				var n int
+				_ = v.Decode(&n)
+				items = append(items, n)
+			},
+			OnEnd: func(o *strand.Outcome) {
+				fmt.Fprintf(out, "%s: add(2, 3) = %d, count(3) yields %v, %s\n", r.name, sum, items, o.Status)
+			},
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", r.name, err)
+		}
 	}
 
 	// A task that kills its process fails alone on the process runner.
-	h, err := proc.Submit(ctx, "crash")
+	h, err := proc.Submit(ctx, "crash", nil)
 	if err != nil {
 		return err
 	}
@@ -122,7 +151,7 @@ func natsRunner(ctx context.Context, reg *registry.Registry) (strand.Runner, fun
 		srv.Stop()
 		os.RemoveAll(dir)
 	}
-	return w.Runner(), stop, nil
+	return w, stop, nil
 }
 
 func main() {

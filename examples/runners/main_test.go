@@ -12,8 +12,11 @@ import (
 
 // TestMain lets the test binary be the process runner's child, as main
 // does for the program.
+// Under -race a child would sleep 1s at exit (the race runtime's
+// atexit_sleep_ms); its children are told not to.
 func TestMain(m *testing.M) {
 	runner.ServeChild(functions())
+	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	os.Exit(m.Run())
 }
 
@@ -24,10 +27,10 @@ func TestRun(t *testing.T) {
 	if err := run(ctx, &out); err != nil {
 		t.Fatal(err)
 	}
-	want := `inline: add(2, 3) = 5
-pool: add(2, 3) = 5
-process: add(2, 3) = 5
-nats: add(2, 3) = 5
+	want := `inline: add(2, 3) = 5, count(3) yields [0 1 2], completed
+pool: add(2, 3) = 5, count(3) yields [0 1 2], completed
+process: add(2, 3) = 5, count(3) yields [0 1 2], completed
+nats: add(2, 3) = 5, count(3) yields [0 1 2], completed
 process: crash is failed (crashed: true), and this program lives on
 `
 	if out.String() != want {

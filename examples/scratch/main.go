@@ -33,7 +33,7 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	defer env.Close()
-	h, err := env.Writer.Submit(ctx, "shout", "hello")
+	h, err := env.Writer.Submit(ctx, "shout", []any{"hello"})
 	if err != nil {
 		return err
 	}

@@ -13,9 +13,7 @@ import (
 	"time"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/scratch"
-	"github.com/strand-run/strand/writer"
 )
 
 // squares yields n squares, one every 20ms: each reaches the caller as
@@ -60,30 +58,30 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	defer env.Close()
 
-	h, err := env.Writer.Submit(ctx, "squares", 5)
+	h, err := env.Writer.Submit(ctx, "squares", []any{5})
 	if err != nil {
 		return err
 	}
-	for sq, err := range writer.Items[int](ctx, h) {
+	for sq, err := range strand.Items[int](ctx, h) {
 		if err != nil {
 			return err
 		}
 		fmt.Fprintln(out, "item", sq)
 	}
 
-	h, err = env.Writer.Submit(ctx, "crunch", 3)
+	h, err = env.Writer.Submit(ctx, "crunch", []any{3})
 	if err != nil {
 		return err
 	}
 	steps := 0
-	o, f, err := h.WatchProgress(ctx, func(p codec.Progress) { steps++ })
+	o, err := h.WatchProgress(ctx, func(p strand.Report) { steps++ })
 	if err != nil {
 		return err
 	}
-	v, err := codec.ToJSON(f, o.Result)
-	if err != nil {
+	var v string
+	if err := o.Decode(&v); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "crunch: %s (progress reported: %v)\n", v, steps > 0)
+	fmt.Fprintf(out, "crunch: %q (progress reported: %v)\n", v, steps > 0)
 	return env.Close()
 }

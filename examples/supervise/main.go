@@ -102,7 +102,7 @@ func run(ctx context.Context, out io.Writer, addr string) error {
 	if err != nil {
 		return err
 	}
-	h, err := w.Submit(ctx, "double", 21)
+	h, err := w.Submit(ctx, "double", []any{21})
 	if err != nil {
 		return err
 	}

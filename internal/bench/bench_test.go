@@ -100,7 +100,7 @@ func BenchmarkSubmitResult(b *testing.B) {
 	defer w.Close()
 	payload := make([]byte, 200)
 	run := func() {
-		h, err := w.Submit(ctx, "echo", payload)
+		h, err := w.Submit(ctx, "echo", []any{payload})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -118,7 +118,7 @@ func BenchmarkSubmitResult(b *testing.B) {
 		b.SetParallelism(4) // 4×GOMAXPROCS callers
 		b.RunParallel(func(p *testing.PB) {
 			for p.Next() {
-				h, err := w.Submit(ctx, "echo", payload)
+				h, err := w.Submit(ctx, "echo", []any{payload})
 				if err != nil {
 					b.Error(err)
 					return

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/writer"
@@ -103,10 +104,10 @@ func (s *strandCycle) submit(ctx context.Context, c *counter) error {
 	if s.countEvt {
 		id := newID()
 		s.wt.expect(id, c)
-		_, err := s.wr.Submit(ctx, "echo", s.w.payload, writer.ID(id))
+		_, err := s.wr.Submit(ctx, "echo", []any{s.w.payload}, strand.ID(id))
 		return err
 	}
-	h, err := s.wr.Submit(ctx, "echo", s.w.payload)
+	h, err := s.wr.Submit(ctx, "echo", []any{s.w.payload})
 	if err != nil {
 		return err
 	}
@@ -134,7 +135,7 @@ func (s *strandCycle) submitBatch(ctx context.Context, n int, c *counter) error 
 		if s.countEvt {
 			id := newID()
 			s.wt.expect(id, c)
-			calls[i].Args = append(calls[i].Args, writer.ID(id))
+			calls[i].Args = append(calls[i].Args, strand.ID(id))
 		}
 	}
 	hs, errs := s.wr.SubmitBatch(ctx, calls)
@@ -162,7 +163,7 @@ func (s *strandCycle) submitBatch(ctx context.Context, n int, c *counter) error 
 }
 
 func (s *strandCycle) one(ctx context.Context) error {
-	h, err := s.wr.Submit(ctx, "echo", s.w.payload)
+	h, err := s.wr.Submit(ctx, "echo", []any{s.w.payload})
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/strand-run/strand/internal/taskctx"
 	"reflect"
 	"testing"
 	"time"
@@ -142,7 +143,7 @@ func TestCount(t *testing.T) {
 func TestWorkReportsProgress(t *testing.T) {
 	t.Parallel()
 	var done []int64
-	ctx := strand.WithProgress(context.Background(), func(d, total int64, note string) {
+	ctx := taskctx.WithProgress(context.Background(), func(d, total int64, note string) {
 		if total != 3 || note == "" {
 			t.Errorf("progress %d/%d %q", d, total, note)
 		}

@@ -11,7 +11,7 @@
 //
 //	func ExampleX() {
 //		env := shared.With(map[string]any{"add": add})
-//		h, _ := env.Writer.Submit(ctx, "add", 2, 3)
+//		h, _ := env.Writer.Submit(ctx, "add", []any{2, 3})
 //		…
 //	}
 package examplestrand

@@ -14,8 +14,8 @@ import (
 	"github.com/strand-run/strand/dispatch"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
-	"github.com/strand-run/strand/server"
 	"github.com/strand-run/strand/runner"
+	"github.com/strand-run/strand/server"
 	"github.com/strand-run/strand/writer"
 )
 

@@ -72,7 +72,7 @@ func TestSameOnEveryRunner(t *testing.T) {
 			ctx := ctxT(t, 30*time.Second)
 			handles := make([]strand.Handle, len(cases))
 			for i, c := range cases { // all at once: the process runner runs them side by side
-				h, err := r.Submit(ctx, c.fn, []any{c.args})
+				h, err := r.Submit(ctx, c.fn, c.args)
 				if err != nil {
 					t.Fatalf("%s: submit: %v", c.name, err)
 				}
@@ -198,7 +198,7 @@ func TestProcessCrash(t *testing.T) {
 		{"gopanic", nil, []string{"gopanic: child process", "exit status 2", "panic: in a goroutine"}},
 		{"killself", nil, []string{"killself: child process", "signal: killed"}},
 	} {
-		h, err := p.Submit(ctx, c.fn, []any{c.args})
+		h, err := p.Submit(ctx, c.fn, c.args)
 		if err != nil {
 			t.Fatal(err)
 		}

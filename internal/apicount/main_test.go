@@ -19,7 +19,8 @@ func TestCount(t *testing.T) {
 		{"strand", "type Status"},
 		{"strand", "method Status.Terminal"},
 		{"strand", "const StatusPending"},
-		{"strand", "var ErrTimeout"},
+		{"strand", "const ErrTimeout"},
+		{"strand", "var ErrClosed"},
 		{"writer", "method Writer.Submit"},
 		{"strandtest", "func RequireSubmitted"},
 	} {

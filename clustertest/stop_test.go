@@ -107,12 +107,12 @@ func TestStopOnCluster(t *testing.T) {
 	stop = start("idle", "idle", 1)
 	time.Sleep(time.Second)
 	on := lastServer
-	moveLeaders("idle", servers[2].Name())
+	moveLeaders("idle", servers[2].NATS().Name())
 	time.Sleep(300 * time.Millisecond)
 	if d := stop(); d > 4*time.Second {
 		t.Errorf("an idle worker on %s took %v to stop; want its pulls' 2 s at most", on, d)
 	} else {
-		t.Logf("an idle worker on %s (its consumers led by %s) stopped in %v", on, servers[2].Name(), d)
+		t.Logf("an idle worker on %s (its consumers led by %s) stopped in %v", on, servers[2].NATS().Name(), d)
 	}
 	var counts [3]int
 	const rounds = 12

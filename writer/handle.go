@@ -171,7 +171,7 @@ func (h *Handle) Info(ctx context.Context) (*Info, error) {
 
 // Reasons a pending task waits (Info.Waiting).
 const (
-	// WaitPaused: the task's queue is paused (Writer.Pause).
+	// WaitPaused: the task's queue is paused (inspect.Inspector.Pause).
 	WaitPaused = "paused"
 	// WaitPriority: a low task, which starts once no normal task waits.
 	WaitPriority = "priority"

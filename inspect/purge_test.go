@@ -1,4 +1,4 @@
-package writer_test
+package inspect_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/inspect"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/scratch"
 	"github.com/strand-run/strand/strandtest"
@@ -20,11 +21,12 @@ func TestPurge(t *testing.T) {
 	}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	in := newInspector(t, env.Env)
 	h, err := env.Writer.Submit(ctx, "add", 1, 2, writer.ID("purge-me"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Purge(ctx); !errors.Is(err, writer.ErrNotFinished) {
+	if err := in.Purge(ctx, h.ID()); !errors.Is(err, inspect.ErrNotFinished) {
 		t.Fatalf("purge of a pending task: %v", err)
 	}
 	if err := env.StartWorker(ctx, reader.Config{Concurrency: 2}); err != nil {
@@ -33,13 +35,16 @@ func TestPurge(t *testing.T) {
 	if err := h.Result(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Purge(ctx); err != nil {
+	if err := in.Purge(ctx, h.ID()); err != nil {
 		t.Fatal(err)
 	}
 	if st, err := h.Status(ctx); err != nil || st != strand.StatusUnknown {
 		t.Fatalf("status after purge: %s %v", st, err)
 	}
-	if err := h.Purge(ctx); !errors.Is(err, strand.ErrNotFound) {
+	if err := in.Purge(ctx, h.ID()); !errors.Is(err, strand.ErrNotFound) {
 		t.Fatalf("second purge: %v", err)
+	}
+	if err := in.Purge(ctx, "no such/id"); err == nil {
+		t.Fatal("purge of a malformed id")
 	}
 }

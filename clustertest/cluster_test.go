@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/strand-run/strand/internal/link"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -15,7 +16,7 @@ import (
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/broker/brokertest"
+	"github.com/strand-run/strand/internal/broker/brokertest"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
 	"github.com/strand-run/strand/server"
@@ -46,7 +47,7 @@ func TestClusterFailover(t *testing.T) {
 		{"stream leader", func(t *testing.T, b *broker.Broker, servers []*server.Server) *server.Server {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			s, err := brokertest.StreamLeader(ctx, b.JetStream(), b.Names().TasksStream(), servers)
+			s, err := brokertest.StreamLeader(ctx, link.Core(b).JetStream(), link.Core(b).Names().TasksStream(), servers)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -72,7 +73,7 @@ func failover(t *testing.T, victimOf func(*testing.T, *broker.Broker, []*server.
 	admin := connect(t, servers)
 	checkReplicas(t, ctx, admin)
 	victim := victimOf(t, admin, servers)
-	streamLeader, _ := brokertest.StreamLeader(ctx, admin.JetStream(), admin.Names().TasksStream(), servers)
+	streamLeader, _ := brokertest.StreamLeader(ctx, link.Core(admin).JetStream(), link.Core(admin).Names().TasksStream(), servers)
 	t.Logf("victim %s (stream leader %s, meta leader %s)", victim.NATS().Name(), streamLeader.NATS().Name(), brokertest.MetaLeader(servers).NATS().Name())
 
 	// The worker and the writer start on the victim and must fail over.
@@ -175,7 +176,7 @@ func failover(t *testing.T, victimOf func(*testing.T, *broker.Broker, []*server.
 	t.Logf("%s shut down after %d of %d tasks completed (%v after the first submit)",
 		victim.NATS().Name(), completed.Load(), tasks, killed.Sub(start).Round(time.Millisecond))
 	lctx, lcancel := context.WithTimeout(ctx, 30*time.Second)
-	if s, err := brokertest.StreamLeader(lctx, admin.JetStream(), admin.Names().TasksStream(), servers); err == nil {
+	if s, err := brokertest.StreamLeader(lctx, link.Core(admin).JetStream(), link.Core(admin).Names().TasksStream(), servers); err == nil {
 		t.Logf("stream leader %s %v after the kill", s.NATS().Name(), time.Since(killed).Round(time.Millisecond))
 	} else {
 		t.Error(err)
@@ -232,8 +233,8 @@ func connect(t *testing.T, servers []*server.Server) *broker.Broker {
 // stream have 3 replicas.
 func checkReplicas(t *testing.T, ctx context.Context, b *broker.Broker) {
 	t.Helper()
-	for _, name := range []string{b.Names().Stream(), b.Names().TasksStream(), b.Names().DLQStream()} {
-		st, err := b.JetStream().Stream(ctx, name)
+	for _, name := range []string{link.Core(b).Names().Stream(), link.Core(b).Names().TasksStream(), link.Core(b).Names().DLQStream()} {
+		st, err := link.Core(b).JetStream().Stream(ctx, name)
 		if err != nil {
 			t.Fatalf("stream %s: %v", name, err)
 		}
@@ -251,7 +252,7 @@ func checkConsumerReplicas(t *testing.T, ctx context.Context, b *broker.Broker) 
 		// A consumer that has no leader yet may leave an info request
 		// unanswered: ask with a short timeout, again and again.
 		cctx, ccancel := context.WithTimeout(ctx, time.Second)
-		cons, cerr := b.JetStream().Consumer(cctx, b.Names().TasksStream(), b.Names().Consumer("default"))
+		cons, cerr := link.Core(b).JetStream().Consumer(cctx, link.Core(b).Names().TasksStream(), link.Core(b).Names().Consumer("default"))
 		ccancel()
 		if cerr == nil {
 			info := cons.CachedInfo()

@@ -2,6 +2,8 @@ package clustertest
 
 import (
 	"context"
+	ib "github.com/strand-run/strand/internal/broker"
+	"github.com/strand-run/strand/internal/link"
 	"slices"
 	"sync"
 	"testing"
@@ -11,7 +13,7 @@ import (
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/broker/brokertest"
+	"github.com/strand-run/strand/internal/broker/brokertest"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
 	"github.com/strand-run/strand/server"
@@ -31,10 +33,10 @@ func TestSubmitDuringElection(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	admin := connect(t, servers)
-	if _, err := admin.EnsureQueue(ctx, "default", broker.QueueConfig{}); err != nil {
+	if _, err := link.Core(admin).EnsureQueue(ctx, "default", ib.QueueConfig{}); err != nil {
 		t.Fatal(err)
 	}
-	victim := brokertest.StopStreamLeader(t, admin.JetStream(), admin.Names().TasksStream(), servers)
+	victim := brokertest.StopStreamLeader(t, link.Core(admin).JetStream(), link.Core(admin).Names().TasksStream(), servers)
 	killed := time.Now()
 	// The dead node comes first in the producers' URL list, as it would for
 	// a producer configured with it.

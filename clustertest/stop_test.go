@@ -3,14 +3,16 @@ package clustertest
 import (
 	"context"
 	"fmt"
+	ib "github.com/strand-run/strand/internal/broker"
+	"github.com/strand-run/strand/internal/link"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/broker/brokertest"
+
+	"github.com/strand-run/strand/internal/broker/brokertest"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
 	"github.com/strand-run/strand/writer"
@@ -73,7 +75,7 @@ func TestStopOnCluster(t *testing.T) {
 		}
 	}
 	leader := func(consumer string) string {
-		cons, err := admin.JetStream().Consumer(ctx, admin.Names().TasksStream(), consumer)
+		cons, err := link.Core(admin).JetStream().Consumer(ctx, link.Core(admin).Names().TasksStream(), consumer)
 		if err != nil || cons.CachedInfo().Cluster == nil {
 			t.Fatalf("consumer %s: %v", consumer, err)
 		}
@@ -81,14 +83,14 @@ func TestStopOnCluster(t *testing.T) {
 	}
 	// moveLeaders makes server lead every lane consumer of queue.
 	moveLeaders := func(queue, server string) {
-		for _, lane := range broker.Lanes {
-			name := admin.Names().LaneConsumer(queue, lane)
+		for _, lane := range ib.Lanes {
+			name := link.Core(admin).Names().LaneConsumer(queue, lane)
 			for deadline := time.Now().Add(20 * time.Second); leader(name) != server; {
 				if time.Now().After(deadline) {
 					t.Fatalf("consumer %s: leader %s, not %s", name, leader(name), server)
 				}
 				body := `{"placement": {"preferred": "` + server + `"}}`
-				_, _ = admin.Conn().Request("$JS.API.CONSUMER.LEADER.STEPDOWN."+admin.Names().TasksStream()+"."+name, []byte(body), 2*time.Second)
+				_, _ = admin.Conn().Request("$JS.API.CONSUMER.LEADER.STEPDOWN."+link.Core(admin).Names().TasksStream()+"."+name, []byte(body), 2*time.Second)
 				time.Sleep(300 * time.Millisecond)
 			}
 		}
@@ -131,7 +133,7 @@ func TestStopOnCluster(t *testing.T) {
 			submitted <- h
 		}()
 		time.Sleep(max(-offset, 0))
-		t.Logf("round %d: first worker on %s, consumer leader %s", i, lastServer, leader(admin.Names().Consumer(queue)))
+		t.Logf("round %d: first worker on %s, consumer leader %s", i, lastServer, leader(link.Core(admin).Names().Consumer(queue)))
 		if d := stopFirst(); d > 5*time.Second {
 			t.Errorf("round %d: the first worker took %v to stop", i, d)
 		}

@@ -2,6 +2,7 @@ package clustertest
 
 import (
 	"context"
+	"github.com/strand-run/strand/internal/link"
 	"strconv"
 	"strings"
 	"sync"
@@ -11,7 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/broker/brokertest"
+	"github.com/strand-run/strand/internal/broker/brokertest"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
 	"github.com/strand-run/strand/writer"
@@ -30,9 +31,9 @@ func TestScheduleLeaderKill(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	admin := connect(t, servers)
-	st, err := admin.JetStream().Stream(ctx, admin.Names().SchedulesStream())
+	st, err := link.Core(admin).JetStream().Stream(ctx, link.Core(admin).Names().SchedulesStream())
 	if err != nil || st.CachedInfo().Config.Replicas != 3 || !st.CachedInfo().Config.AllowMsgSchedules {
-		t.Fatalf("stream %s: %v %+v", admin.Names().SchedulesStream(), err, st)
+		t.Fatalf("stream %s: %v %+v", link.Core(admin).Names().SchedulesStream(), err, st)
 	}
 	lg := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel).With().Timestamp().Logger()
 
@@ -77,15 +78,15 @@ func TestScheduleLeaderKill(t *testing.T) {
 	}
 	time.Sleep(4 * time.Second)
 	killed := time.Now()
-	victim := brokertest.StopStreamLeader(t, admin.JetStream(), admin.Names().SchedulesStream(), servers)
+	victim := brokertest.StopStreamLeader(t, link.Core(admin).JetStream(), link.Core(admin).Names().SchedulesStream(), servers)
 	lctx, lcancel := context.WithTimeout(ctx, 30*time.Second)
-	leader, err := brokertest.StreamLeader(lctx, admin.JetStream(), admin.Names().SchedulesStream(), servers)
+	leader, err := brokertest.StreamLeader(lctx, link.Core(admin).JetStream(), link.Core(admin).Names().SchedulesStream(), servers)
 	lcancel()
 	if err != nil {
 		t.Fatal(err)
 	}
 	elected := time.Now()
-	t.Logf("stopped %s, the leader of %s; %s leads %v later", victim.NATS().Name(), admin.Names().SchedulesStream(), leader.NATS().Name(), elected.Sub(killed).Round(time.Millisecond))
+	t.Logf("stopped %s, the leader of %s; %s leads %v later", victim.NATS().Name(), link.Core(admin).Names().SchedulesStream(), leader.NATS().Name(), elected.Sub(killed).Round(time.Millisecond))
 
 	for _, h := range delayed {
 		if err := h.Result(ctx, nil); err != nil {

@@ -22,7 +22,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/broker/brokertest"
+	"github.com/strand-run/strand/internal/broker/brokertest"
 	"github.com/strand-run/strand/internal/demo"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	ib "github.com/strand-run/strand/internal/broker"
+	"github.com/strand-run/strand/internal/link"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -16,8 +18,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/codec"
+
+	"github.com/strand-run/strand/internal/codec"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -55,7 +57,7 @@ type badTask struct {
 // hostile returns bad task number i of a mix: raw garbage and broken
 // envelopes, unknown functions, wrong argument types, wrong arity, and
 // oversized payloads.
-func hostile(n broker.Names, i int, rng *rand.Rand) badTask {
+func hostile(n ib.Names, i int, rng *rand.Rand) badTask {
 	id := uuid.NewString()
 	raw := func(data []byte, hdr ...string) badTask {
 		m := &nats.Msg{Subject: n.TaskSubject("default", id), Data: data, Header: nats.Header{}}
@@ -166,7 +168,7 @@ func TestHostileFlood(t *testing.T) {
 	before := rssKB(t, worker.pid(), "VmRSS")
 
 	rng := rand.New(rand.NewPCG(4, 2))
-	js := b.JetStream()
+	js := link.Core(b).JetStream()
 	nRefused, rawSent := 0, 0
 	var rawFuts []jetstream.PubAckFuture
 	began := time.Now()
@@ -179,7 +181,7 @@ func TestHostileFlood(t *testing.T) {
 			calls = append(calls, submitGood(warm+next, 1)...)
 			kinds = append(kinds, "")
 			next++
-			bt := hostile(b.Names(), nbad, rng)
+			bt := hostile(link.Core(b).Names(), nbad, rng)
 			nbad++
 			if bt.raw != nil {
 				fut, err := js.PublishMsgAsync(bt.raw)
@@ -187,7 +189,7 @@ func TestHostileFlood(t *testing.T) {
 					t.Fatalf("publish raw garbage: %v", err)
 				}
 				rawFuts = append(rawFuts, fut)
-				_, id, _ := b.Names().ParseTaskSubject(bt.raw.Subject)
+				_, id, _ := link.Core(b).Names().ParseTaskSubject(bt.raw.Subject)
 				expect[id] = expectation{kind: bt.kind}
 				rawSent++
 				continue
@@ -271,7 +273,7 @@ func TestHostileFlood(t *testing.T) {
 		}
 	}
 
-	cons, err := js.Consumer(ctx, b.Names().TasksStream(), b.Names().Consumer("default"))
+	cons, err := js.Consumer(ctx, link.Core(b).Names().TasksStream(), link.Core(b).Names().Consumer("default"))
 	if err != nil {
 		t.Fatal(err)
 	}

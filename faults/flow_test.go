@@ -3,6 +3,7 @@ package faults_test
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/strand-run/strand/internal/link"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -109,7 +110,7 @@ func TestFlowWorkerKilledIn200StepDAG(t *testing.T) {
 			t.Errorf("step %s started %d times as a first attempt: released more than once", s.Name, first)
 		}
 	}
-	info, err := b.JetStream().Stream(ctx, b.Names().TasksStream())
+	info, err := link.Core(b).JetStream().Stream(ctx, link.Core(b).Names().TasksStream())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	ib "github.com/strand-run/strand/internal/broker"
+	"github.com/strand-run/strand/internal/link"
 	"net"
 	"os"
 	"os/exec"
@@ -19,7 +21,7 @@ import (
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/codec"
 	"github.com/strand-run/strand/supervise"
 	"github.com/strand-run/strand/writer"
 )
@@ -297,8 +299,8 @@ func watch(t *testing.T, b *broker.Broker) *records {
 		running:  make(map[string][]*codec.State),
 		changed:  make(chan struct{}, 1),
 	}
-	n := b.Names()
-	for _, subj := range []string{n.Events(broker.KindOutcome, "*"), n.Events(broker.KindCancel, "*"), n.Events(broker.KindState, "*")} {
+	n := link.Core(b).Names()
+	for _, subj := range []string{n.Events(ib.KindOutcome, "*"), n.Events(ib.KindCancel, "*"), n.Events(ib.KindState, "*")} {
 		sub, err := b.Conn().Subscribe(subj, r.add(n))
 		if err != nil {
 			t.Fatal(err)
@@ -312,7 +314,7 @@ func watch(t *testing.T, b *broker.Broker) *records {
 	return r
 }
 
-func (r *records) add(n broker.Names) nats.MsgHandler {
+func (r *records) add(n ib.Names) nats.MsgHandler {
 	return func(m *nats.Msg) {
 		if len(m.Data) == 0 || m.Header.Get("KV-Operation") != "" || m.Header.Get("Nats-Marker-Reason") != "" {
 			return // a marker, not a record
@@ -323,14 +325,14 @@ func (r *records) add(n broker.Names) nats.MsgHandler {
 		}
 		r.mu.Lock()
 		switch kind {
-		case broker.KindOutcome, broker.KindCancel: // a cancellation is the outcome of a cancelled task
+		case ib.KindOutcome, ib.KindCancel: // a cancellation is the outcome of a cancelled task
 			o, _, err := codec.DecodeOutcome(m.Data)
 			if err != nil {
 				r.bad = append(r.bad, fmt.Sprintf("%s: %v", m.Subject, err))
 				break
 			}
 			r.outcomes[id] = append(r.outcomes[id], o)
-		case broker.KindState:
+		case ib.KindState:
 			st, err := codec.DecodeState(m.Data)
 			if err != nil {
 				r.bad = append(r.bad, fmt.Sprintf("%s: %v", m.Subject, err))

@@ -11,8 +11,8 @@ import (
 	"github.com/google/uuid"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/broker"
+	"github.com/strand-run/strand/internal/codec"
 )
 
 // Config is a client's defaults. The zero value works: queue "default",
@@ -36,8 +36,7 @@ type Client struct {
 	cfg Config
 }
 
-// NewClient returns a client that speaks through b.
-func NewClient(b *broker.Broker, cfg Config) (*Client, error) {
+func newClient(b *broker.Broker, cfg Config) (*Client, error) {
 	if cfg.Queue == "" {
 		cfg.Queue = "default"
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/codec"
 )
 
 // How a step receives the results of the steps it runs after.

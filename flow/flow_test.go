@@ -10,8 +10,8 @@ import (
 	"time"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/flow"
+	"github.com/strand-run/strand/internal/codec"
 	"github.com/strand-run/strand/internal/demo"
 	"github.com/strand-run/strand/scratch"
 	"github.com/strand-run/strand/strandtest"

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/codec"
 )
 
 // The JSON document of a workflow, as `strand flow run FILE` and

@@ -2,14 +2,15 @@ package flow_test
 
 import (
 	"context"
+	"github.com/strand-run/strand/internal/link"
 	"sync"
 	"testing"
 	"time"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/flow"
+	"github.com/strand-run/strand/internal/codec"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/scratch"
 	"github.com/strand-run/strand/strandtest"
@@ -40,7 +41,7 @@ func TestJoinReleasedOnceUnderRace(t *testing.T) {
 	}
 	b := env.Broker
 	startEnv := queued(t, ctx, b, h.ID())
-	if err := b.StartFlow(ctx, startEnv, codec.Msgpack); err != nil {
+	if err := link.Core(b).StartFlow(ctx, startEnv, codec.Msgpack); err != nil {
 		t.Fatal(err)
 	}
 	complete := func(step string, result int) {
@@ -49,7 +50,7 @@ func TestJoinReleasedOnceUnderRace(t *testing.T) {
 		queued(t, ctx, b, id) // released, and not answered yet
 		raw, _ := codec.Msgpack.Marshal(result)
 		data, _ := codec.Msgpack.Marshal(&codec.Outcome{Status: strand.StatusCompleted, Result: raw, Finished: time.Now().UnixMilli()})
-		w, err := b.WriteOutcome("default", id, data, codec.Msgpack, time.Hour)
+		w, err := link.Core(b).WriteOutcome("default", id, data, codec.Msgpack, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,7 +61,7 @@ func TestJoinReleasedOnceUnderRace(t *testing.T) {
 		}
 	}
 	complete("a", 2)
-	if err := b.CarryOn(ctx, &codec.FlowRef{ID: h.ID(), Queue: "default", Step: "a"}, nil); err != nil {
+	if err := link.Core(b).CarryOn(ctx, &codec.FlowRef{ID: h.ID(), Queue: "default", Step: "a"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	complete("b", 12)
@@ -82,7 +83,7 @@ func TestJoinReleasedOnceUnderRace(t *testing.T) {
 			step := []string{"b", "c"}[i%2]
 			wg.Go(func() {
 				<-start
-				if err := cb.CarryOn(ctx, &codec.FlowRef{ID: h.ID(), Queue: "default", Step: step}, nil); err != nil {
+				if err := link.Core(cb).CarryOn(ctx, &codec.FlowRef{ID: h.ID(), Queue: "default", Step: step}, nil); err != nil {
 					t.Errorf("round %d: carry %s on: %v", round, step, err)
 				}
 			})
@@ -94,7 +95,7 @@ func TestJoinReleasedOnceUnderRace(t *testing.T) {
 	if len(d.Args) != 2 || string(d.Args[0]) != "\x0c" || string(d.Args[1]) != "\x16" {
 		t.Fatalf("d's args %x, want [12 22]", d.Args)
 	}
-	info, err := b.JetStream().Stream(ctx, b.Names().TasksStream())
+	info, err := link.Core(b).JetStream().Stream(ctx, link.Core(b).Names().TasksStream())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +107,7 @@ func TestJoinReleasedOnceUnderRace(t *testing.T) {
 	// d runs and is answered (its message leaves the stream); a late
 	// redelivery of b carries on again: d is not queued a second time.
 	complete("d", 34)
-	rec, err := b.Queued(ctx, "default", h.StepID("d"))
+	rec, err := link.Core(b).Queued(ctx, "default", h.StepID("d"))
 	if err != nil || rec == nil {
 		t.Fatalf("d: %v %v", rec, err)
 	}
@@ -114,11 +115,11 @@ func TestJoinReleasedOnceUnderRace(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, step := range []string{"b", "c", "d"} {
-		if err := conns[0].CarryOn(ctx, &codec.FlowRef{ID: h.ID(), Queue: "default", Step: step}, nil); err != nil {
+		if err := link.Core(conns[0]).CarryOn(ctx, &codec.FlowRef{ID: h.ID(), Queue: "default", Step: step}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if rec, err := b.Queued(ctx, "default", h.StepID("d")); err != nil || rec != nil {
+	if rec, err := link.Core(b).Queued(ctx, "default", h.StepID("d")); err != nil || rec != nil {
 		t.Fatalf("d queued again after it ran: %v %v", rec, err)
 	}
 	st, err := h.Wait(ctx)
@@ -131,7 +132,7 @@ func TestJoinReleasedOnceUnderRace(t *testing.T) {
 func queued(t *testing.T, ctx context.Context, b *broker.Broker, id string) *codec.Envelope {
 	t.Helper()
 	for {
-		rec, err := b.Queued(ctx, "default", id)
+		rec, err := link.Core(b).Queued(ctx, "default", id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -170,13 +171,13 @@ func TestCrashBetweenOutcomeAndRelease(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := env.Broker
-	if err := b.StartFlow(ctx, queued(t, ctx, b, h.ID()), codec.Msgpack); err != nil {
+	if err := link.Core(b).StartFlow(ctx, queued(t, ctx, b, h.ID()), codec.Msgpack); err != nil {
 		t.Fatal(err)
 	}
 	queued(t, ctx, b, h.StepID("a"))
 	raw, _ := codec.Msgpack.Marshal(100) // what the dead worker stored
 	data, _ := codec.Msgpack.Marshal(&codec.Outcome{Status: strand.StatusCompleted, Result: raw, Finished: time.Now().UnixMilli()})
-	w, err := b.WriteOutcome("default", h.StepID("a"), data, codec.Msgpack, time.Hour)
+	w, err := link.Core(b).WriteOutcome("default", h.StepID("a"), data, codec.Msgpack, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +207,7 @@ func TestStartTaskWithOutcome(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := env.Broker.Cancel(ctx, "default", h.ID(), time.Hour); err != nil {
+	if err := link.Core(env.Broker).Cancel(ctx, "default", h.ID(), time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if err := env.StartWorker(ctx, reader.Config{}); err != nil {
@@ -220,7 +221,7 @@ func TestStartTaskWithOutcome(t *testing.T) {
 	if st, err = h.Status(ctx); err != nil || st.Status != strand.StatusCancelled {
 		t.Fatalf("after the worker started: %+v, %v", st, err)
 	}
-	if l, err := env.Broker.Look(ctx, "default", h.StepID("a")); err != nil || l.Status() != strand.StatusUnknown {
+	if l, err := link.Core(env.Broker).Look(ctx, "default", h.StepID("a")); err != nil || l.Status() != strand.StatusUnknown {
 		t.Fatalf("step a: %v, %v; want never released", l.Status(), err)
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/codec"
 )
 
 // queueBody is one queue: its consumer's counters (or, for a queue without

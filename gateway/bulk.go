@@ -5,7 +5,7 @@ import (
 	"net/http"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/codec"
 	"github.com/strand-run/strand/inspect"
 )
 

@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/codec"
 )
 
 // pauseBody is a queue's pause state.

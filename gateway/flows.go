@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/strand-run/strand/internal/link"
 	"io"
 	"net/http"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/flow"
+	"github.com/strand-run/strand/internal/codec"
 )
 
 // The workflow routes: POST /v1/flows takes the JSON document of `strand
@@ -24,7 +25,7 @@ type flowRef struct {
 }
 
 func (g *gateway) flows() (*flow.Client, error) {
-	return flow.NewClient(g.b, flow.Config{JSON: true})
+	return flow.NewClient(link.Public(g.b), flow.Config{JSON: true})
 }
 
 func (g *gateway) submitFlow(rw http.ResponseWriter, r *http.Request) {

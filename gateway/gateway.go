@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/strand-run/strand/internal/link"
 	"net/http"
 	"strconv"
 	"time"
@@ -15,8 +16,8 @@ import (
 	"github.com/rs/zerolog"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/inspect"
+	"github.com/strand-run/strand/internal/broker"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -115,15 +116,13 @@ var routes = []route{
 	{http.MethodPost, "/v1/queues/{queue}/resume", (*gateway).resume},
 }
 
-// New returns the HTTP API over w and b: JSON in and out, routes as
-// described by the OpenAPI document served at /v1/openapi.json.
-func New(w *writer.Writer, b *broker.Broker, cfg Config) http.Handler {
+func newHandler(w *writer.Writer, b *broker.Broker, cfg Config) http.Handler {
 	cfg = cfg.withDefaults()
 	ic := cfg.Inspect
 	if ic.Logger == nil {
 		ic.Logger = cfg.Logger
 	}
-	in, err := inspect.New(b, ic)
+	in, err := inspect.New(link.Public(b), ic)
 	if err != nil {
 		return http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
 			writeError(rw, http.StatusInternalServerError, "internal", err.Error())

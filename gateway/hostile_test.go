@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/strand-run/strand/internal/link"
 	"net"
 	"net/http"
 	"strings"
@@ -13,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/strand-run/strand/broker/brokertest"
+	"github.com/strand-run/strand/internal/broker/brokertest"
 	"github.com/strand-run/strand/internal/demo"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
@@ -35,7 +36,7 @@ func startHostile(t *testing.T, lim Limits) *hostileEnv {
 	if err := demo.Register(reg); err != nil {
 		t.Fatal(err)
 	}
-	r, err := reader.New(b, reg, reader.Config{Concurrency: 4, RunningAfter: -1, ShutdownTimeout: 100 * time.Millisecond})
+	r, err := reader.New(link.Public(link.Core(b)), reg, reader.Config{Concurrency: 4, RunningAfter: -1, ShutdownTimeout: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +44,7 @@ func startHostile(t *testing.T, lim Limits) *hostileEnv {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = r.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	w, err := writer.New(b, writer.Config{})
+	w, err := writer.New(link.Public(link.Core(b)), writer.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

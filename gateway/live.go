@@ -10,8 +10,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/broker"
+	"github.com/strand-run/strand/internal/codec"
 )
 
 // liveBacklog is how many tasks a slow /v1/events client may fall behind by

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	ib "github.com/strand-run/strand/internal/broker"
+	"github.com/strand-run/strand/internal/link"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,8 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/broker/brokertest"
+
+	"github.com/strand-run/strand/internal/broker/brokertest"
 	"github.com/strand-run/strand/internal/demo"
 	"github.com/strand-run/strand/middleware"
 	"github.com/strand-run/strand/reader"
@@ -64,7 +66,7 @@ func TestMetrics(t *testing.T) {
 
 	// Queued, no worker: the queue's consumer exists (as a worker that
 	// ran once leaves it) and counts the waiting tasks.
-	if _, err := b.EnsureQueue(ctx, writer.DefaultQueue, broker.QueueConfig{}); err != nil {
+	if _, err := link.Core(b).EnsureQueue(ctx, writer.DefaultQueue, ib.QueueConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	var hs []strand.Handle

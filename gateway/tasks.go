@@ -12,7 +12,7 @@ import (
 	"time"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/codec"
 )
 
 // duration is a JSON duration: a Go duration string ("30s", "1m30s") or a

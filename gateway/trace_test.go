@@ -1,13 +1,14 @@
 package gateway
 
 import (
+	"github.com/strand-run/strand/internal/link"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/strand-run/strand/broker/brokertest"
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/broker/brokertest"
+	"github.com/strand-run/strand/internal/codec"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -34,7 +35,7 @@ func TestSubmitKeepsTraceparent(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("submit: %d", resp.StatusCode)
 	}
-	e, err := b.Queued(t.Context(), "default", "traced")
+	e, err := link.Core(b).Queued(t.Context(), "default", "traced")
 	if err != nil || e == nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/codec"
 )
 
 // The writer's handles and values have more than strand.Handle and

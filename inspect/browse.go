@@ -6,7 +6,7 @@ import (
 	"time"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/internal/broker"
 )
 
 // Filter selects the tasks Tasks lists and Select picks; every field set

@@ -9,8 +9,8 @@ import (
 	"github.com/google/uuid"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/broker"
+	"github.com/strand-run/strand/internal/codec"
 )
 
 // DeadTask is a dead letter: a task whose every attempt failed, as the

@@ -8,7 +8,7 @@ import (
 	"github.com/rs/zerolog"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/internal/broker"
 )
 
 // Config is an Inspector's settings. The zero value works.
@@ -52,9 +52,7 @@ const (
 	defaultTaskTTL   = 14 * 24 * time.Hour
 )
 
-// New returns an Inspector over b. A TTL out of the server's bounds is
-// refused with an error wrapping strand.ErrBadOption.
-func New(b *broker.Broker, cfg Config) (*Inspector, error) {
+func newInspector(b *broker.Broker, cfg Config) (*Inspector, error) {
 	if b == nil {
 		return nil, fmt.Errorf("%w: inspect: no broker", strand.ErrBadOption)
 	}

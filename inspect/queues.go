@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/internal/broker"
 )
 
 // QueueInfo is one queue: what its consumer counts (or, for a queue no

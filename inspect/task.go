@@ -7,8 +7,8 @@ import (
 	"time"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/broker"
+	"github.com/strand-run/strand/internal/codec"
 )
 
 // ErrNotFinished is returned by Purge for a task that has no outcome yet:

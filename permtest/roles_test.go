@@ -3,6 +3,8 @@ package permtest
 import (
 	"context"
 	"errors"
+	ib "github.com/strand-run/strand/internal/broker"
+	"github.com/strand-run/strand/internal/link"
 	"iter"
 	"slices"
 	"strings"
@@ -14,8 +16,8 @@ import (
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/inspect"
+	"github.com/strand-run/strand/internal/codec"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
 	"github.com/strand-run/strand/writer"
@@ -29,14 +31,14 @@ func TestRoles(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	admin := connect(t, url, "admin")          // provisions the streams
-	if _, err := admin.Flow(ctx); err != nil { // the flow bucket, which producers and workers may not create
+	admin := connect(t, url, "admin")                     // provisions the streams
+	if _, err := link.Core(admin).Flow(ctx); err != nil { // the flow bucket, which producers and workers may not create
 		t.Fatal(err)
 	}
-	if _, err := admin.Workers(ctx); err != nil { // and the workers bucket, which a worker may not create
+	if _, err := link.Core(admin).Workers(ctx); err != nil { // and the workers bucket, which a worker may not create
 		t.Fatal(err)
 	}
-	if _, err := admin.EnsureQueue(ctx, "b", broker.QueueConfig{}); err != nil {
+	if _, err := link.Core(admin).EnsureQueue(ctx, "b", ib.QueueConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	adminIn, err := inspect.New(admin, inspect.Config{})
@@ -121,14 +123,14 @@ func TestRoles(t *testing.T) {
 			t.Fatalf("cancelled before the worker started: %v, %v", o, err)
 		}
 		for { // the worker skips it: b's task is the only one left
-			n, err := streamMsgs(ctx, admin, admin.Names().TasksStream())
+			n, err := streamMsgs(ctx, admin, link.Core(admin).Names().TasksStream())
 			must(t, err)
 			if n == 1 {
 				break
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		if rec, err := admin.Read(ctx, admin.Names().ResultKey("a", cancelledEarly.ID())); err != nil || rec != nil {
+		if rec, err := link.Core(admin).Read(ctx, link.Core(admin).Names().ResultKey("a", cancelledEarly.ID())); err != nil || rec != nil {
 			t.Fatalf("the task cancelled before the worker started ran: %v, %v", rec, err)
 		}
 		h, err := w.Submit(ctx, "add", []any{2, 3})
@@ -229,7 +231,7 @@ func TestRoles(t *testing.T) {
 		if err != nil || len(ws) != 1 || ws[0].ID != "perm-a" {
 			t.Fatalf("workers: %v, %v", ws, err)
 		}
-		qs, err := admin.Queues(ctx)
+		qs, err := link.Core(admin).Queues(ctx)
 		if err != nil || len(qs) != 2 || qs[0].Queue != "a" || qs[1].Queue != "b" || qs[1].Depth != 1 {
 			t.Fatalf("queues: %+v, %v", qs, err)
 		}
@@ -291,7 +293,7 @@ func TestRoles(t *testing.T) {
 			return rs[0].Err
 		})
 		forbidden(t, "overwrite b's queued task", func(ctx context.Context) error {
-			return producer.Submit(ctx, &broker.Task{Queue: "b", ID: pendingB.ID(), Func: "add", Format: codec.Msgpack, Data: []byte{0x80}, TTL: time.Hour})[0]
+			return link.Core(producer).Submit(ctx, &ib.Task{Queue: "b", ID: pendingB.ID(), Func: "add", Format: codec.Msgpack, Data: []byte{0x80}, TTL: time.Hour})[0]
 		})
 		forbidden(t, "open by id without its queue (a read across queues)", func(ctx context.Context) error {
 			h, err := w.Open(pendingB.ID())
@@ -322,7 +324,7 @@ func TestRoles(t *testing.T) {
 			return rb.Run(ctx)
 		})
 		forbidden(t, "pull from b's consumer", func(ctx context.Context) error {
-			p, err := worker.Pull("b", time.Second, false, func(broker.Delivery) {}, func(int) {})
+			p, err := link.Core(worker).Pull("b", time.Second, false, func(ib.Delivery) {}, func(int) {})
 			must(t, err)
 			defer p.Stop()
 			for {
@@ -402,7 +404,7 @@ func TestBeforeProvisioning(t *testing.T) {
 }
 
 func streamMsgs(ctx context.Context, b *broker.Broker, stream string) (uint64, error) {
-	st, err := b.JetStream().Stream(ctx, stream)
+	st, err := link.Core(b).JetStream().Stream(ctx, stream)
 	if err != nil {
 		return 0, err
 	}

@@ -3,6 +3,7 @@ package permtest
 import (
 	"context"
 	"errors"
+	"github.com/strand-run/strand/internal/link"
 	"strings"
 	"sync"
 	"testing"
@@ -23,7 +24,7 @@ func TestRolesTime(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	admin := connect(t, url, "admin")
-	if err := admin.SchedulesReady(); err != nil {
+	if err := link.Core(admin).SchedulesReady(); err != nil {
 		t.Fatal(err)
 	}
 	adminW, err := writer.New(admin, writer.Config{Queue: "a"})
@@ -31,7 +32,7 @@ func TestRolesTime(t *testing.T) {
 	defer adminW.Close()
 
 	producer := connect(t, url, "producer-a")
-	if err := producer.SchedulesReady(); err != nil {
+	if err := link.Core(producer).SchedulesReady(); err != nil {
 		t.Fatalf("producer: %v", err)
 	}
 	w, err := writer.New(producer, writer.Config{Queue: "a"})

@@ -4,8 +4,8 @@ import (
 	"context"
 	"time"
 
-	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/internal/child"
+	"github.com/strand-run/strand/internal/codec"
 )
 
 // inChild is the innermost middleware of a worker with process queues:

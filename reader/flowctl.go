@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/internal/broker"
 )
 
 // gate is a queue's pause state as its worker follows it: open while the

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/codec"
 )
 
 // defaultHeartbeatEvery is how often a worker rewrites its record in the

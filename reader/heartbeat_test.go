@@ -2,6 +2,7 @@ package reader_test
 
 import (
 	"context"
+	"github.com/strand-run/strand/internal/link"
 	"os"
 	"slices"
 	"strings"
@@ -10,14 +11,14 @@ import (
 	"time"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/codec"
 	"github.com/strand-run/strand/reader"
 )
 
 // findWorker lists the workers and returns the one named id, if listed.
 func findWorker(t *testing.T, e *env, id string) (codec.Worker, bool) {
 	t.Helper()
-	ws, err := e.b.ListWorkers(ctxT(t, 5*time.Second), nil)
+	ws, err := link.Core(e.b).ListWorkers(ctxT(t, 5*time.Second), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/broker/brokertest"
+	"github.com/strand-run/strand/internal/broker/brokertest"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
 	"github.com/strand-run/strand/server"

@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/internal/broker"
 )
 
 // lanes is what a queue's fetcher knows of its priority lanes: how many

@@ -3,6 +3,8 @@ package reader_test
 import (
 	"context"
 	"errors"
+	ib "github.com/strand-run/strand/internal/broker"
+	"github.com/strand-run/strand/internal/link"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,8 +14,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/codec"
+
+	"github.com/strand-run/strand/internal/codec"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/writer"
 )
@@ -42,9 +44,9 @@ func TestNothingLeftAfterResultTTL(t *testing.T) {
 		}
 	}
 	// The ack follows the outcome: give it a moment to land.
-	for deadline := time.Now().Add(5 * time.Second); streamMsgs(t, e, e.b.Names().TasksStream()) != 0; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); streamMsgs(t, e, link.Core(e.b).Names().TasksStream()) != 0; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d tasks left in the queue after they ran", streamMsgs(t, e, e.b.Names().TasksStream()))
+			t.Fatalf("%d tasks left in the queue after they ran", streamMsgs(t, e, link.Core(e.b).Names().TasksStream()))
 		}
 	}
 	// The id is taken while the outcome is kept.
@@ -60,7 +62,7 @@ func TestNothingLeftAfterResultTTL(t *testing.T) {
 		if st, _ := h.Status(ctx); st != strand.StatusUnknown {
 			t.Fatalf("after a refused cancel: %s", st)
 		}
-		if rec, err := e.b.Read(ctx, e.b.Names().CancelKey("default", h.ID())); err != nil || rec != nil {
+		if rec, err := link.Core(e.b).Read(ctx, link.Core(e.b).Names().CancelKey("default", h.ID())); err != nil || rec != nil {
 			t.Fatalf("a refused cancel wrote %v (%v)", rec, err)
 		}
 	}
@@ -73,7 +75,7 @@ func TestNothingLeftAfterResultTTL(t *testing.T) {
 	if err := h.Result(ctx, &sum); err != nil || sum != 10 {
 		t.Fatalf("the id's second task: %d, %v", sum, err)
 	}
-	if n := streamMsgs(t, e, e.b.Names().Stream()); n > 3 {
+	if n := streamMsgs(t, e, link.Core(e.b).Names().Stream()); n > 3 {
 		t.Fatalf("%d records in the bucket, want at most the second task's", n)
 	}
 }
@@ -178,9 +180,9 @@ func TestCancelRacingCompletion(t *testing.T) {
 		}
 	}
 	t.Logf("%d cancelled, %d finished first, %d handler runs", cancelled, finished, runs.Load())
-	for deadline := time.Now().Add(5 * time.Second); streamMsgs(t, e, e.b.Names().TasksStream()) != 0; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); streamMsgs(t, e, link.Core(e.b).Names().TasksStream()) != 0; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d tasks left in the queue", streamMsgs(t, e, e.b.Names().TasksStream()))
+			t.Fatalf("%d tasks left in the queue", streamMsgs(t, e, link.Core(e.b).Names().TasksStream()))
 		}
 	}
 }
@@ -199,7 +201,7 @@ func TestRedeliveryAfterOutcomeBeforeAck(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The "crashed" worker: it takes the task, records its outcome, never acks.
-	cons, err := e.b.EnsureQueue(ctx, "default", broker.QueueConfig{AckWait: time.Second})
+	cons, err := link.Core(e.b).EnsureQueue(ctx, "default", ib.QueueConfig{AckWait: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +217,7 @@ func TestRedeliveryAfterOutcomeBeforeAck(t *testing.T) {
 		t.Fatalf("fetched %d tasks", got)
 	}
 	data, _ := codec.Msgpack.Marshal(&codec.Outcome{Status: strand.StatusCompleted, Result: []byte{7}, Attempt: 1, Worker: "crashed"})
-	w, err := e.b.WriteOutcome("default", h.ID(), data, codec.Msgpack, time.Minute)
+	w, err := link.Core(e.b).WriteOutcome("default", h.ID(), data, codec.Msgpack, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +230,7 @@ func TestRedeliveryAfterOutcomeBeforeAck(t *testing.T) {
 		t.Fatalf("status %s between outcome and ack", st)
 	}
 	e.worker(reader.Config{AckWait: time.Second})
-	for deadline := time.Now().Add(15 * time.Second); streamMsgs(t, e, e.b.Names().TasksStream()) != 0; time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(15 * time.Second); streamMsgs(t, e, link.Core(e.b).Names().TasksStream()) != 0; time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the redelivered task was not answered")
 		}
@@ -259,7 +261,7 @@ func TestWireTTLBounds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		msg := nats.NewMsg(e.b.Names().TaskSubject("default", env.ID))
+		msg := nats.NewMsg(link.Core(e.b).Names().TaskSubject("default", env.ID))
 		msg.Data = data
 		js, _ := jetstream.New(e.b.Conn())
 		if _, err := js.PublishMsg(ctx, msg); err != nil {
@@ -300,7 +302,7 @@ func waitStatus(t *testing.T, ctx context.Context, h strand.Handle, want strand.
 
 func streamMsgs(t *testing.T, e *env, name string) uint64 {
 	t.Helper()
-	st, err := e.b.JetStream().Stream(context.Background(), name)
+	st, err := link.Core(e.b).JetStream().Stream(context.Background(), name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,7 +371,7 @@ func registerHold(e *env) chan struct{} {
 // waiting.
 func waitPulls(t *testing.T, ctx context.Context, e *env, n int) {
 	t.Helper()
-	cons, err := e.b.JetStream().Consumer(ctx, e.b.Names().TasksStream(), e.b.Names().Consumer("default"))
+	cons, err := link.Core(e.b).JetStream().Consumer(ctx, link.Core(e.b).Names().TasksStream(), link.Core(e.b).Names().Consumer("default"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/codec"
 )
 
 func TestLimitKeyOf(t *testing.T) {

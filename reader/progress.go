@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/codec"
 )
 
 // progressEvery is the least time between two progress writes of a task.

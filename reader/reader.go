@@ -17,8 +17,8 @@ import (
 	"github.com/rs/zerolog"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/broker"
+	"github.com/strand-run/strand/internal/codec"
 	"github.com/strand-run/strand/registry"
 )
 
@@ -191,8 +191,7 @@ type Reader struct {
 	urgent   chan job         // to the pool before any other job
 }
 
-// New returns a worker for the functions in reg.
-func New(b *broker.Broker, reg *registry.Registry, cfg Config) (*Reader, error) {
+func newReader(b *broker.Broker, reg *registry.Registry, cfg Config) (*Reader, error) {
 	cfg = cfg.withDefaults()
 	if err := checkWorkerID(cfg.WorkerID); err != nil {
 		return nil, err

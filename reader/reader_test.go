@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/strand-run/strand/internal/link"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,8 +17,8 @@ import (
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/broker/brokertest"
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/broker/brokertest"
+	"github.com/strand-run/strand/internal/codec"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
 	"github.com/strand-run/strand/runner"
@@ -342,13 +343,13 @@ func TestOversizedPayload(t *testing.T) {
 	register(t, e)
 	e.worker(reader.Config{})
 	ctx := ctxT(t, 10*time.Second)
-	big := strings.Repeat("x", int(e.b.MaxPayload()))
+	big := strings.Repeat("x", int(link.Core(e.b).MaxPayload()))
 	if _, err := e.w.Submit(ctx, "echo", []any{big}); !errors.Is(err, strand.ErrTooLarge) {
 		t.Fatalf("submit: %v", err)
 	}
 	// A result too large to store fails the task instead of looping.
 	e.reg.MustRegister("grow", func(n int) string { return strings.Repeat("y", n) })
-	h, err := e.w.Submit(ctx, "grow", []any{int(e.b.MaxPayload())})
+	h, err := e.w.Submit(ctx, "grow", []any{int(link.Core(e.b).MaxPayload())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -505,7 +506,7 @@ func TestSubmitBatch(t *testing.T) {
 		calls[i] = writer.Call{Func: "add", Args: []any{i, 1}}
 	}
 	calls[10].Opts = []strand.Option{strand.ID("taken")}
-	calls[20].Args = []any{strings.Repeat("x", int(e.b.MaxPayload()))}
+	calls[20].Args = []any{strings.Repeat("x", int(link.Core(e.b).MaxPayload()))}
 	hs, errs := e.w.SubmitBatch(ctx, calls)
 	if !errors.Is(errs[10], strand.ErrDuplicate) || hs[10] == nil || hs[10].ID() != "taken" {
 		t.Fatalf("duplicate in batch: %v", errs[10])

@@ -3,15 +3,16 @@ package reader_test
 import (
 	"context"
 	"errors"
+	"github.com/strand-run/strand/internal/link"
 	"sync"
 	"testing"
 	"time"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/broker/brokertest"
-	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/inspect"
+	"github.com/strand-run/strand/internal/broker/brokertest"
+	"github.com/strand-run/strand/internal/codec"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/writer"
 )
@@ -162,7 +163,7 @@ func TestRetryHelpers(t *testing.T) {
 		// Between the attempts: retrying, with the error and the next time.
 		var st *codec.State
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			entry, err := e.b.Read(ctx, e.b.Names().StateKey(writer.DefaultQueue, h.ID()))
+			entry, err := link.Core(e.b).Read(ctx, link.Core(e.b).Names().StateKey(writer.DefaultQueue, h.ID()))
 			if err != nil || entry == nil {
 				continue
 			}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/codec"
 	"github.com/strand-run/strand/registry"
 )
 

@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/codec"
 	"github.com/strand-run/strand/registry"
 )
 

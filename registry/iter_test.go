@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/codec"
 	"github.com/strand-run/strand/registry"
 )
 

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/codec"
 )
 
 // Registry maps function names to handlers. It is safe for concurrent use;

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/codec"
 )
 
 // handle is the caller's hold on a call made through a local runner. Its

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/codec"
 	"github.com/strand-run/strand/writer"
 )
 

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/codec"
 	"github.com/strand-run/strand/internal/taskctx"
 	"github.com/strand-run/strand/registry"
 )

@@ -2,6 +2,7 @@ package tracing_test
 
 import (
 	"context"
+	"github.com/strand-run/strand/internal/link"
 	"testing"
 	"time"
 
@@ -10,7 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
-	"github.com/strand-run/strand/broker/brokertest"
+	"github.com/strand-run/strand/internal/broker/brokertest"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
 	"github.com/strand-run/strand/tracing"
@@ -36,7 +37,7 @@ func TestOneTrace(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	r, err := reader.New(b, reg, reader.Config{
+	r, err := reader.New(link.Public(link.Core(b)), reg, reader.Config{
 		Concurrency: 1, RunningAfter: -1, ShutdownTimeout: 100 * time.Millisecond,
 		Middleware: []reader.Middleware{tracing.Reader(tracing.WithTracerProvider(tp))},
 	})
@@ -47,7 +48,7 @@ func TestOneTrace(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = r.Run(rctx) }()
 	t.Cleanup(func() { stop(); <-done })
-	w, err := writer.New(b, writer.Config{Middleware: []writer.Middleware{tracing.Writer(tracing.WithTracerProvider(tp))}})
+	w, err := writer.New(link.Public(link.Core(b)), writer.Config{Middleware: []writer.Middleware{tracing.Writer(tracing.WithTracerProvider(tp))}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/broker"
+	"github.com/strand-run/strand/internal/codec"
 )
 
 // handle is the caller's hold on one task (a strand.Handle): its status,

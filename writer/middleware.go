@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/codec"
 )
 
 // Envelope is a task on its way to the server, as writer middleware sees

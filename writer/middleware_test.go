@@ -4,13 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/strand-run/strand/internal/link"
 	"testing"
 	"time"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/broker/brokertest"
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/broker/brokertest"
+	"github.com/strand-run/strand/internal/codec"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
 	"github.com/strand-run/strand/server"
@@ -132,7 +133,7 @@ func TestCustomCodecRoundTrip(t *testing.T) {
 	if err := h.Result(ctx, &sum); err != nil || sum != 5 {
 		t.Fatalf("add = %d, %v", sum, err)
 	}
-	e, err := b.Read(ctx, b.Names().ResultKey(writer.DefaultQueue, h.ID()))
+	e, err := link.Core(b).Read(ctx, link.Core(b).Names().ResultKey(writer.DefaultQueue, h.ID()))
 	if err != nil || e == nil {
 		t.Fatal(err)
 	}

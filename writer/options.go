@@ -6,8 +6,8 @@ import (
 	"time"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/broker"
+	"github.com/strand-run/strand/internal/codec"
 	"github.com/strand-run/strand/internal/opt"
 )
 

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/broker/brokertest"
+	"github.com/strand-run/strand/internal/broker/brokertest"
 	"github.com/strand-run/strand/writer"
 )
 

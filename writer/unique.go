@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/internal/broker"
 )
 
 // submitFlow submits t under its uniqueness or debounce key. A key held

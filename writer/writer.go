@@ -13,8 +13,8 @@ import (
 	"github.com/rs/zerolog"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/broker"
+	"github.com/strand-run/strand/internal/codec"
 )
 
 // FromEnv reads a Config from STRAND_QUEUE, STRAND_RESULT_TTL,
@@ -108,8 +108,7 @@ type waiter struct {
 // never wait; past it, Wait falls back to a read after subscribing.
 const maxEarly = 4096
 
-// New returns a writer that submits through b.
-func New(b *broker.Broker, cfg Config) (*Writer, error) {
+func newWriter(b *broker.Broker, cfg Config) (*Writer, error) {
 	cfg = cfg.withDefaults()
 	if err := codec.ValidQueue(cfg.Queue); err != nil {
 		return nil, fmt.Errorf("%w: %v", strand.ErrBadOption, err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/strand-run/strand/internal/link"
 	"io"
 	"os"
 	"time"
@@ -13,8 +14,8 @@ import (
 	"github.com/spf13/cobra"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/flow"
+	"github.com/strand-run/strand/internal/codec"
 )
 
 func newFlowCmd(a *app) *cobra.Command {
@@ -41,7 +42,7 @@ func (a *app) flowClient(ctx context.Context) (*client, *flow.Client, error) {
 		return nil, nil, usageErrorf("environment: %v", err)
 	}
 	fcfg.JSON = true // the document's values are JSON: they go as they are
-	fc, err := flow.NewClient(c.b, fcfg)
+	fc, err := flow.NewClient(link.Public(c.b), fcfg)
 	if err != nil {
 		c.Close()
 		return nil, nil, err

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	ib "github.com/strand-run/strand/internal/broker"
+	"github.com/strand-run/strand/internal/link"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,8 +17,8 @@ import (
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/broker/brokertest"
 	"github.com/strand-run/strand/inspect"
+	"github.com/strand-run/strand/internal/broker/brokertest"
 	"github.com/strand-run/strand/server"
 	"github.com/strand-run/strand/writer"
 )
@@ -60,12 +62,12 @@ type fleet struct {
 func newFleet(t *testing.T) *fleet {
 	t.Helper()
 	srv, b := brokertest.New(t)
-	w, err := writer.New(b, writer.Config{})
+	w, err := writer.New(link.Public(link.Core(b)), writer.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = w.Close() })
-	return &fleet{t: t, srv: srv, b: b, w: w}
+	return &fleet{t: t, srv: srv, b: link.Public(link.Core(b)), w: w}
 }
 
 // worker starts `strand worker` with args and returns its process; it is
@@ -576,7 +578,7 @@ func TestQueueWeights(t *testing.T) {
 			defer cancel()
 			// Both queues' backlogs are queued before any worker runs.
 			for _, q := range []string{"critical", "bulk"} {
-				if _, err := f.b.EnsureQueue(ctx, q, broker.QueueConfig{}); err != nil {
+				if _, err := link.Core(f.b).EnsureQueue(ctx, q, ib.QueueConfig{}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -652,7 +654,7 @@ func TestFairLoneTenant(t *testing.T) {
 	}
 	// Another tenant whose key hashes to another lane.
 	other := "globex"
-	for i := 0; broker.FairLane(other) == broker.FairLane("acme"); i++ {
+	for i := 0; ib.FairLane(other) == ib.FairLane("acme"); i++ {
 		other = fmt.Sprintf("globex%d", i)
 	}
 	time.Sleep(200 * time.Millisecond) // the backlog is being worked

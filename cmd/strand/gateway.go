@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/strand-run/strand/internal/link"
 	"net"
 	"net/http"
 	"os"
@@ -12,9 +13,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/gateway"
 	"github.com/strand-run/strand/inspect"
+	"github.com/strand-run/strand/internal/broker"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/server"
 	"github.com/strand-run/strand/tracing"
@@ -64,7 +65,7 @@ func (a *app) serveGateway(b *broker.Broker, addr, token string, rc *reader.Conf
 	if rc != nil {
 		rc.Middleware = append(rc.Middleware, m.Reader())
 	}
-	w, err := writer.New(b, wc)
+	w, err := writer.New(link.Public(b), wc)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +80,7 @@ func (a *app) serveGateway(b *broker.Broker, addr, token string, rc *reader.Conf
 	}
 	base, cancel := context.WithCancel(context.Background())
 	// Timeouts and connection caps: gateway.DefaultLimits (README).
-	srv := gateway.Server(gateway.New(w, b, gateway.Config{Token: token, Logger: &a.log, Metrics: reg, Inspect: ic}), gateway.Limits{})
+	srv := gateway.Server(gateway.New(w, link.Public(b), gateway.Config{Token: token, Logger: &a.log, Metrics: reg, Inspect: ic}), gateway.Limits{})
 	srv.BaseContext = func(net.Listener) context.Context { return base }
 	l = gateway.Listen(l, gateway.Limits{})
 	srv.RegisterOnShutdown(cancel)

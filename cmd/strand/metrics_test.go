@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"github.com/strand-run/strand/internal/link"
 	"io"
 	"net/http"
 	"regexp"
@@ -13,7 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/broker/brokertest"
+	"github.com/strand-run/strand/internal/broker/brokertest"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/writer"
 )
@@ -43,7 +44,9 @@ func TestMetricsEndpoint(t *testing.T) {
 	defer cancel()
 	wctx, stopWorker := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- a.runWorker(wctx, nil, brokertest.Connect(t, srv, broker.Config{}), reg, rc) }()
+	go func() {
+		done <- a.runWorker(wctx, nil, link.Core(brokertest.Connect(t, srv, broker.Config{})), reg, rc)
+	}()
 	t.Cleanup(func() { stopWorker(); <-done })
 
 	w, err := writer.New(b, writer.Config{})

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/codec"
 )
 
 // await waits for h's outcome, for at most timeout (0: no limit), and prints it.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/strand-run/strand/internal/link"
 	"io"
 	"os"
 	"strings"
@@ -12,8 +13,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/inspect"
+	"github.com/strand-run/strand/internal/broker"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -190,13 +191,13 @@ func (a *app) newClient(ctx context.Context) (*client, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := writer.New(b, wc)
+	w, err := writer.New(link.Public(b), wc)
 	if err != nil {
 		_ = b.Close()
 		return nil, err
 	}
 	ic := inspect.Config{Queue: wc.Queue, ResultTTL: wc.ResultTTL, TaskTTL: wc.TaskTTL, Caller: wc.Caller, Logger: &a.log}
-	in, err := inspect.New(b, ic)
+	in, err := inspect.New(link.Public(b), ic)
 	if err != nil {
 		_ = w.Close()
 		_ = b.Close()

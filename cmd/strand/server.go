@@ -12,7 +12,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
-	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/internal/broker"
 	"github.com/strand-run/strand/server"
 )
 

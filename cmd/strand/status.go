@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/codec"
 )
 
 // openTask connects and returns a handle to task id.

@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/codec"
 	"github.com/strand-run/strand/writer"
 )
 

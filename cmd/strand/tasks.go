@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/internal/broker"
 	"github.com/strand-run/strand/inspect"
 )
 

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/strand-run/strand/internal/link"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/internal/broker"
 	"github.com/strand-run/strand/internal/demo"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
@@ -173,7 +174,7 @@ func demoRegistry() (*registry.Registry, error) {
 // of letting them finish (see untilSignals).
 func (a *app) runWorker(ctx context.Context, now <-chan struct{}, b *broker.Broker, reg *registry.Registry, rc reader.Config) error {
 	rc.Logger = &a.log
-	r, err := reader.New(b, reg, rc)
+	r, err := reader.New(link.Public(b), reg, rc)
 	if err != nil {
 		return usageErrorf("worker: %v", err)
 	}

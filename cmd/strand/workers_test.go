@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/broker/brokertest"
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/broker/brokertest"
+	"github.com/strand-run/strand/internal/codec"
 	"github.com/strand-run/strand/reader"
 )
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	ib "github.com/strand-run/strand/internal/broker"
 	"maps"
 	"strings"
 	"testing"
@@ -13,8 +14,8 @@ import (
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/broker/brokertest"
-	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/internal/broker/brokertest"
+	"github.com/strand-run/strand/internal/codec"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/server"
 	"github.com/strand-run/strand/writer"
@@ -159,7 +160,7 @@ func waitConsumers(t *testing.T, srv *server.Server, names ...string) {
 	defer cancel()
 	for _, name := range names {
 		for {
-			_, err := js.Consumer(ctx, broker.NewNames("").TasksStream(), name)
+			_, err := js.Consumer(ctx, ib.NewNames("").TasksStream(), name)
 			if err == nil {
 				break
 			}

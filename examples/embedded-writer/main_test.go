@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	ib "github.com/strand-run/strand/internal/broker"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/broker/brokertest"
+	"github.com/strand-run/strand/internal/broker/brokertest"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
 	"github.com/strand-run/strand/server"
@@ -89,7 +90,7 @@ func waitConsumers(t *testing.T, srv *server.Server, names ...string) {
 	defer cancel()
 	for _, name := range names {
 		for {
-			_, err := js.Consumer(ctx, broker.NewNames("").TasksStream(), name)
+			_, err := js.Consumer(ctx, ib.NewNames("").TasksStream(), name)
 			if err == nil {
 				break
 			}

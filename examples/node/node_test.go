@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	ib "github.com/strand-run/strand/internal/broker"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/broker/brokertest"
+	"github.com/strand-run/strand/internal/broker/brokertest"
 	"github.com/strand-run/strand/internal/demo"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
@@ -250,7 +251,7 @@ func startWorker(t *testing.T) *server.Server {
 	}
 	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer wcancel()
-	names := broker.NewNames("")
+	names := ib.NewNames("")
 	for {
 		if _, err := js.Consumer(wctx, names.TasksStream(), names.Consumer("default")); err == nil {
 			return srv

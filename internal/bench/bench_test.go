@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	pub "github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/internal/link"
 	"os"
 	"runtime/pprof"
 	"slices"
@@ -12,8 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/broker/brokertest"
+	"github.com/strand-run/strand/internal/broker/brokertest"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/writer"
 )
@@ -51,9 +52,9 @@ func TestRunOnServer(t *testing.T) {
 	if _, err := Run(ctx, Config{URL: srv.URL(), Tasks: 100, Samples: 10, Producers: 2, Concurrency: 2}, nil); err != nil {
 		t.Fatal(err)
 	}
-	b := brokertest.Connect(t, srv, broker.Config{Prefix: "leftover"})
-	for name := range b.JetStream().StreamNames(ctx).Name() {
-		if !strings.Contains(name, b.Names().Bucket()) { // this test's own connection
+	b := brokertest.Connect(t, srv, pub.Config{Prefix: "leftover"})
+	for name := range link.Core(b).JetStream().StreamNames(ctx).Name() {
+		if !strings.Contains(name, link.Core(b).Names().Bucket()) { // this test's own connection
 			t.Errorf("stream %s left behind", name)
 		}
 	}
@@ -83,9 +84,9 @@ func TestFull(t *testing.T) {
 // Result, on an embedded server with a reader of pool 4.
 func BenchmarkSubmitResult(b *testing.B) {
 	srv := brokertest.Start(b)
-	wb := brokertest.Connect(b, srv, broker.Config{})
-	pb := brokertest.Connect(b, srv, broker.Config{})
-	rd, err := reader.New(wb, echoRegistry(), reader.Config{Concurrency: 4})
+	wb := brokertest.Connect(b, srv, pub.Config{})
+	pb := brokertest.Connect(b, srv, pub.Config{})
+	rd, err := reader.New(link.Public(link.Core(wb)), echoRegistry(), reader.Config{Concurrency: 4})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -93,7 +94,7 @@ func BenchmarkSubmitResult(b *testing.B) {
 	done := make(chan error, 1)
 	go func() { done <- rd.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	w, err := writer.New(pb, writer.Config{})
+	w, err := writer.New(link.Public(link.Core(pb)), writer.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/strand-run/strand/internal/link"
 	"strings"
 	"sync"
 
 	"github.com/nats-io/nats.go"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/internal/broker"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/writer"
 )
@@ -74,11 +75,11 @@ func startStrand(ctx context.Context, w *world, cfg Config) (cycle, error) {
 		return nil, err
 	}
 	s := &strandCycle{w: w, pb: pb, wb: wb, runDone: make(chan error, 1), countEvt: strandCountEvents}
-	if s.wr, err = writer.New(pb, writer.Config{Queue: "bench"}); err != nil {
+	if s.wr, err = writer.New(link.Public(pb), writer.Config{Queue: "bench"}); err != nil {
 		s.closeConns()
 		return nil, err
 	}
-	rd, err := reader.New(wb, echoRegistry(), reader.Config{Queues: []string{"bench"}, Concurrency: cfg.Concurrency, Prefetch: cfg.Prefetch, WorkerID: "bench"})
+	rd, err := reader.New(link.Public(wb), echoRegistry(), reader.Config{Queues: []string{"bench"}, Concurrency: cfg.Concurrency, Prefetch: cfg.Prefetch, WorkerID: "bench"})
 	if err != nil {
 		s.closeConns()
 		return nil, err

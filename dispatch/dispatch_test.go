@@ -10,8 +10,8 @@ import (
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/internal/broker/brokertest"
 	"github.com/strand-run/strand/dispatch"
+	"github.com/strand-run/strand/internal/broker/brokertest"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
 	"github.com/strand-run/strand/runner"

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/inspect"
 	"github.com/strand-run/strand/internal/broker"
 	"github.com/strand-run/strand/internal/codec"
-	"github.com/strand-run/strand/inspect"
 )
 
 // summaryBody is one task of a list.

@@ -5,8 +5,8 @@ import (
 	"net/http"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/internal/codec"
 	"github.com/strand-run/strand/inspect"
+	"github.com/strand-run/strand/internal/codec"
 )
 
 // filterBody is a task filter in a JSON body (the query parameters of

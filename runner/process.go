@@ -6,8 +6,8 @@ import (
 	"time"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/internal/codec"
 	"github.com/strand-run/strand/internal/child"
+	"github.com/strand-run/strand/internal/codec"
 	"github.com/strand-run/strand/internal/taskctx"
 	"github.com/strand-run/strand/registry"
 )

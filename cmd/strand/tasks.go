@@ -10,8 +10,8 @@ import (
 	"github.com/spf13/cobra"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/internal/broker"
 	"github.com/strand-run/strand/inspect"
+	"github.com/strand-run/strand/internal/broker"
 )
 
 // taskFilterFlags are the flags that select tasks, shared by the tasks

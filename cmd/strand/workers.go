@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/strand-run/strand/internal/codec"
 	"github.com/strand-run/strand/inspect"
+	"github.com/strand-run/strand/internal/codec"
 )
 
 func newWorkersCmd(a *app) *cobra.Command {

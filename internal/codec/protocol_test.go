@@ -20,10 +20,10 @@ import (
 )
 
 // The examples of docs/protocol.md are generated here and checked there:
-// run `go test ./codec/ -run TestProtocolDoc -v -dump` to print the blocks.
+// run `go test ./internal/codec -run TestProtocolDoc -v -dump` to print the blocks.
 var dump = flag.Bool("dump", false, "print the example blocks of docs/protocol.md")
 
-const protocolDoc = "../docs/protocol.md"
+const protocolDoc = "../../docs/protocol.md"
 
 // docEnvelopes are the documented envelopes, in the order the doc shows them.
 func docEnvelopes(t testing.TB, f codec.Format) []*codec.Envelope {

@@ -21,10 +21,10 @@ import (
 // The shared test vectors of testdata/vectors (see its README.md) are made
 // here from the codec and checked against it on every run, so that the
 // files other languages test against cannot drift from what Go writes and
-// reads. `go test ./codec -run Vectors -update` writes them again.
+// reads. `go test ./internal/codec -run Vectors -update` writes them again.
 var update = flag.Bool("update", false, "write testdata/vectors from the codec")
 
-const vectorsDir = "../testdata/vectors"
+const vectorsDir = "../../testdata/vectors"
 
 // vector is one entry of testdata/vectors/vectors.json.
 type vector struct {
@@ -367,7 +367,7 @@ func integralFloat(v any, path string) (string, bool) {
 	return "", false
 }
 
-const vectorsComment = "strand wire test vectors, generated from the Go codec by `go test ./codec -run Vectors -update`; " +
+const vectorsComment = "strand wire test vectors, generated from the Go codec by `go test ./internal/codec -run Vectors -update`; " +
 	"see README.md. Each vector: the bytes in `file`, the JSON value they mean in `value`."
 
 // TestVectors checks testdata/vectors against the codec: each file holds
@@ -403,10 +403,10 @@ func TestVectors(t *testing.T) {
 	}
 	got, err := os.ReadFile(filepath.Join(vectorsDir, "vectors.json"))
 	if err != nil {
-		t.Fatalf("%v (run go test ./codec -run Vectors -update)", err)
+		t.Fatalf("%v (run go test ./internal/codec -run Vectors -update)", err)
 	}
 	if !bytes.Equal(got, ib) {
-		t.Errorf("%s/vectors.json differs from what the codec makes: run go test ./codec -run Vectors -update", vectorsDir)
+		t.Errorf("%s/vectors.json differs from what the codec makes: run go test ./internal/codec -run Vectors -update", vectorsDir)
 	}
 	files, _ := filepath.Glob(filepath.Join(vectorsDir, "*.*"))
 	known := map[string]bool{"vectors.json": true, "README.md": true}

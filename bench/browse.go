@@ -11,6 +11,7 @@ import (
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/server"
 )
 
 // The browse run (-browse N): N kept outcomes written straight into the
@@ -33,7 +34,7 @@ func runBrowse(ctx context.Context, n int, out io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	srv, err := broker.StartServer(broker.ServerConfig{Addr: "127.0.0.1:0", DataDir: dir})
+	srv, err := server.Start(server.Config{Addr: "127.0.0.1:0", DataDir: dir})
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/server"
 )
 
 // Config says what one run measures. Zero fields take the defaults of the
@@ -119,7 +119,7 @@ func (c Config) named(name string) bool {
 // over TCP, and an admin connection for provisioning and clean-up.
 type env struct {
 	cfg   Config
-	srv   *broker.Server
+	srv   *server.Server
 	url   string
 	admin *nats.Conn
 	js    jetstream.JetStream
@@ -401,7 +401,7 @@ func run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	srv, err := broker.StartServer(broker.ServerConfig{Addr: "127.0.0.1:0", DataDir: dir})
+	srv, err := server.Start(server.Config{Addr: "127.0.0.1:0", DataDir: dir})
 	if err != nil {
 		return nil, err
 	}

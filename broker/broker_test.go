@@ -2,8 +2,6 @@ package broker_test
 
 import (
 	"context"
-	"errors"
-	"syscall"
 	"testing"
 	"time"
 
@@ -169,14 +167,5 @@ func TestParseTaskSubject(t *testing.T) {
 		if kind != tc.kind || q != tc.q || id != tc.id || ok != tc.ok {
 			t.Errorf("%s: got %q %q %q %v", tc.s, kind, q, id, ok)
 		}
-	}
-}
-
-func TestStartServerPortTaken(t *testing.T) {
-	t.Parallel()
-	s := brokertest.Start(t)
-	_, err := broker.StartServer(broker.ServerConfig{Addr: s.Addr().String(), DataDir: t.TempDir()})
-	if !errors.Is(err, syscall.EADDRINUSE) {
-		t.Fatalf("second server on %s: %v", s.Addr(), err)
 	}
 }

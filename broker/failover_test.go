@@ -11,6 +11,7 @@ import (
 
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/broker/brokertest"
+	"github.com/strand-run/strand/server"
 )
 
 // TestFailoverLeavesIsolatedServer cuts the node a broker is connected to
@@ -27,12 +28,12 @@ func TestFailoverLeavesIsolatedServer(t *testing.T) {
 	// (a client on it moved 22s after the cut, too long for this test).
 	victim := 0
 	for i, s := range servers {
-		if !s.JetStreamIsLeader() {
+		if !s.NATS().JetStreamIsLeader() {
 			victim = i
 			break
 		}
 	}
-	others := make([]*broker.Server, 0, 2)
+	others := make([]*server.Server, 0, 2)
 	for i, s := range servers {
 		if i != victim {
 			others = append(others, s)
@@ -41,7 +42,7 @@ func TestFailoverLeavesIsolatedServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// The victim first and no shuffling, so the broker starts on it.
-	b, err := broker.Connect(ctx, broker.Config{URL: brokertest.URLs(append([]*broker.Server{servers[victim]}, others...)...), Replicas: 3}, nats.DontRandomize())
+	b, err := broker.Connect(ctx, broker.Config{URL: brokertest.URLs(append([]*server.Server{servers[victim]}, others...)...), Replicas: 3}, nats.DontRandomize())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,13 +56,13 @@ func TestFailoverLeavesIsolatedServer(t *testing.T) {
 	cut := time.Now()
 	for nc.ConnectedUrl() == servers[victim].URL() || !nc.IsConnected() {
 		if time.Since(cut) > 15*time.Second {
-			t.Fatalf("still on the isolated %s 15s after the cut", servers[victim].Name())
+			t.Fatalf("still on the isolated %s 15s after the cut", servers[victim].NATS().Name())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	moved := time.Since(cut)
-	if n := servers[victim].NumRoutes(); n != 0 {
-		t.Fatalf("the isolated %s still has %d routes", servers[victim].Name(), n)
+	if n := servers[victim].NATS().NumRoutes(); n != 0 {
+		t.Fatalf("the isolated %s still has %d routes", servers[victim].NATS().Name(), n)
 	}
 	if _, err := b.JetStream().AccountInfo(ctx); err != nil {
 		t.Fatalf("account info on %s after the move: %v", nc.ConnectedUrl(), err)
@@ -89,7 +90,7 @@ func TestFailoverStaysOnOnlyServer(t *testing.T) {
 	t.Parallel()
 	s := brokertest.Start(t)
 	b := brokertest.Connect(t, s, broker.Config{Failover: broker.FailoverConfig{Interval: 20 * time.Millisecond, Timeout: 100 * time.Millisecond, Failures: 2}})
-	if err := s.DisableJetStream(); err != nil {
+	if err := s.NATS().DisableJetStream(); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)

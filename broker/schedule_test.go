@@ -12,6 +12,7 @@ import (
 
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/broker/brokertest"
+	"github.com/strand-run/strand/server"
 )
 
 // A schedules stream made without message schedules (by hand, or by a
@@ -102,7 +103,7 @@ func TestSchedSubjects(t *testing.T) {
 	}
 }
 
-func rawJetStream(t *testing.T, srv *broker.Server) jetstream.JetStream {
+func rawJetStream(t *testing.T, srv *server.Server) jetstream.JetStream {
 	t.Helper()
 	nc, err := nats.Connect(srv.URL())
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/strand-run/strand/broker/brokertest"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
+	"github.com/strand-run/strand/server"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -40,9 +41,9 @@ func TestClusterFailover(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name   string
-		victim func(t *testing.T, b *broker.Broker, servers []*broker.Server) *broker.Server
+		victim func(t *testing.T, b *broker.Broker, servers []*server.Server) *server.Server
 	}{
-		{"stream leader", func(t *testing.T, b *broker.Broker, servers []*broker.Server) *broker.Server {
+		{"stream leader", func(t *testing.T, b *broker.Broker, servers []*server.Server) *server.Server {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			s, err := brokertest.StreamLeader(ctx, b.JetStream(), b.Names().TasksStream(), servers)
@@ -51,7 +52,7 @@ func TestClusterFailover(t *testing.T) {
 			}
 			return s
 		}},
-		{"meta leader", func(t *testing.T, b *broker.Broker, servers []*broker.Server) *broker.Server {
+		{"meta leader", func(t *testing.T, b *broker.Broker, servers []*server.Server) *server.Server {
 			s := brokertest.MetaLeader(servers)
 			if s == nil {
 				t.Fatal("no meta leader")
@@ -63,7 +64,7 @@ func TestClusterFailover(t *testing.T) {
 	}
 }
 
-func failover(t *testing.T, victimOf func(*testing.T, *broker.Broker, []*broker.Server) *broker.Server) {
+func failover(t *testing.T, victimOf func(*testing.T, *broker.Broker, []*server.Server) *server.Server) {
 	servers := brokertest.StartCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -72,10 +73,10 @@ func failover(t *testing.T, victimOf func(*testing.T, *broker.Broker, []*broker.
 	checkReplicas(t, ctx, admin)
 	victim := victimOf(t, admin, servers)
 	streamLeader, _ := brokertest.StreamLeader(ctx, admin.JetStream(), admin.Names().TasksStream(), servers)
-	t.Logf("victim %s (stream leader %s, meta leader %s)", victim.Name(), streamLeader.Name(), brokertest.MetaLeader(servers).Name())
+	t.Logf("victim %s (stream leader %s, meta leader %s)", victim.NATS().Name(), streamLeader.NATS().Name(), brokertest.MetaLeader(servers).NATS().Name())
 
 	// The worker and the writer start on the victim and must fail over.
-	order := append([]*broker.Server{victim}, slices.DeleteFunc(slices.Clone(servers), func(s *broker.Server) bool { return s == victim })...)
+	order := append([]*server.Server{victim}, slices.DeleteFunc(slices.Clone(servers), func(s *server.Server) bool { return s == victim })...)
 	reg := registry.New()
 	var runs sync.Map // task id → *atomic.Int32
 	reg.MustRegister("sleep", func(ctx context.Context, ms int) error {
@@ -172,10 +173,10 @@ func failover(t *testing.T, victimOf func(*testing.T, *broker.Broker, []*broker.
 	killed := time.Now()
 	victim.Stop()
 	t.Logf("%s shut down after %d of %d tasks completed (%v after the first submit)",
-		victim.Name(), completed.Load(), tasks, killed.Sub(start).Round(time.Millisecond))
+		victim.NATS().Name(), completed.Load(), tasks, killed.Sub(start).Round(time.Millisecond))
 	lctx, lcancel := context.WithTimeout(ctx, 30*time.Second)
 	if s, err := brokertest.StreamLeader(lctx, admin.JetStream(), admin.Names().TasksStream(), servers); err == nil {
-		t.Logf("stream leader %s %v after the kill", s.Name(), time.Since(killed).Round(time.Millisecond))
+		t.Logf("stream leader %s %v after the kill", s.NATS().Name(), time.Since(killed).Round(time.Millisecond))
 	} else {
 		t.Error(err)
 	}
@@ -216,7 +217,7 @@ func failover(t *testing.T, victimOf func(*testing.T, *broker.Broker, []*broker.
 }
 
 // connect opens a broker on servers in this order (no shuffle), R3.
-func connect(t *testing.T, servers []*broker.Server) *broker.Broker {
+func connect(t *testing.T, servers []*server.Server) *broker.Broker {
 	t.Helper()
 	b, err := broker.Connect(context.Background(), broker.Config{URL: brokertest.URLs(servers...), Replicas: 3},
 		nats.DontRandomize())

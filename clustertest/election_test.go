@@ -14,6 +14,7 @@ import (
 	"github.com/strand-run/strand/broker/brokertest"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
+	"github.com/strand-run/strand/server"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -37,7 +38,7 @@ func TestSubmitDuringElection(t *testing.T) {
 	killed := time.Now()
 	// The dead node comes first in the producers' URL list, as it would for
 	// a producer configured with it.
-	order := append([]*broker.Server{victim}, slices.DeleteFunc(slices.Clone(servers), func(s *broker.Server) bool { return s == victim })...)
+	order := append([]*server.Server{victim}, slices.DeleteFunc(slices.Clone(servers), func(s *server.Server) bool { return s == victim })...)
 
 	const producers = 8
 	ids := make([]string, producers)
@@ -76,7 +77,7 @@ func TestSubmitDuringElection(t *testing.T) {
 		}
 	}
 	t.Logf("%d producers submitted %v after the stream leader %s went down (each took %v)",
-		producers, time.Since(killed).Round(time.Millisecond), victim.Name(), slices.Max(took).Round(time.Millisecond))
+		producers, time.Since(killed).Round(time.Millisecond), victim.NATS().Name(), slices.Max(took).Round(time.Millisecond))
 	if t.Failed() {
 		return
 	}

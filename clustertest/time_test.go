@@ -85,7 +85,7 @@ func TestScheduleLeaderKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	elected := time.Now()
-	t.Logf("stopped %s, the leader of %s; %s leads %v later", victim.Name(), admin.Names().SchedulesStream(), leader.Name(), elected.Sub(killed).Round(time.Millisecond))
+	t.Logf("stopped %s, the leader of %s; %s leads %v later", victim.NATS().Name(), admin.Names().SchedulesStream(), leader.NATS().Name(), elected.Sub(killed).Round(time.Millisecond))
 
 	for _, h := range delayed {
 		if err := h.Result(ctx, nil); err != nil {

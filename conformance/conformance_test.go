@@ -26,6 +26,7 @@ import (
 	"github.com/strand-run/strand/internal/demo"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
+	"github.com/strand-run/strand/server"
 )
 
 // wait bounds every wait for a record; tasks here finish in milliseconds.
@@ -36,7 +37,7 @@ const workerID = "conformance-w1"
 // world is one test's server, a plain client connection and its worker.
 type world struct {
 	t   *testing.T
-	srv *broker.Server
+	srv *server.Server
 	nc  *nats.Conn
 	js  jetstream.JetStream
 }

@@ -13,12 +13,13 @@ import (
 	"github.com/strand-run/strand/dispatch"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
+	"github.com/strand-run/strand/server"
 	"github.com/strand-run/strand/writer"
 )
 
 // worker runs a reader for reg on its own connection until the returned
 // stop is called (or the test ends).
-func worker(t *testing.T, srv *broker.Server, reg *registry.Registry, cfg reader.Config) (stop func()) {
+func worker(t *testing.T, srv *server.Server, reg *registry.Registry, cfg reader.Config) (stop func()) {
 	t.Helper()
 	b := brokertest.Connect(t, srv, broker.Config{})
 	r, err := reader.New(b, reg, cfg)

@@ -10,6 +10,7 @@ import (
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
+	"github.com/strand-run/strand/server"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -18,7 +19,7 @@ import (
 func Example_readme() {
 	dir, _ := os.MkdirTemp("", "strand-example-")
 	defer os.RemoveAll(dir)
-	srv, err := broker.StartServer(broker.ServerConfig{Addr: "127.0.0.1:0", DataDir: dir})
+	srv, err := server.Start(server.Config{Addr: "127.0.0.1:0", DataDir: dir})
 	if err != nil {
 		panic(err)
 	}

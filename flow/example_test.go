@@ -9,6 +9,7 @@ import (
 	"github.com/strand-run/strand/flow"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
+	"github.com/strand-run/strand/server"
 )
 
 // A chain, a chord and a diamond on an embedded server with a worker in the
@@ -16,7 +17,7 @@ import (
 func ExampleClient_Submit() {
 	dir, _ := os.MkdirTemp("", "strand-example-")
 	defer os.RemoveAll(dir)
-	srv, err := broker.StartServer(broker.ServerConfig{Addr: "127.0.0.1:0", DataDir: dir})
+	srv, err := server.Start(server.Config{Addr: "127.0.0.1:0", DataDir: dir})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -3,11 +3,8 @@ package gateway
 import (
 	"context"
 	"net/http"
-	"slices"
-	"strings"
 
 	"github.com/strand-run/strand/codec"
-	"github.com/strand-run/strand/writer"
 )
 
 // queueBody is one queue: its consumer's counters (or, for a queue without
@@ -21,7 +18,7 @@ type queueBody struct {
 	Waiting     int    `json:"waiting"`     // pull requests of workers waiting for tasks
 	Dead        uint64 `json:"dead"`        // tasks in the dead-letter stream
 	Workers     int    `json:"workers"`     // live workers that consume the queue
-	Paused      bool   `json:"paused"`      // paused across the fleet (writer.Pause): it takes tasks and runs none
+	Paused      bool   `json:"paused"`      // paused across the fleet (inspect.Inspector.Pause): it takes tasks and runs none
 	// Warning says what is wrong with the queue: no worker consumes it.
 	Warning string `json:"warning,omitempty"`
 }
@@ -29,54 +26,63 @@ type queueBody struct {
 // noWorker is the warning of a queue that no live worker consumes.
 const noWorker = "no worker consumes this queue: its tasks wait"
 
-// queueList lists every queue with tasks, queued or dead, with or without
-// a consumer and workers (broker.Queues, broker.DLQCounts), and the live
-// workers.
-func (g *gateway) queueList(ctx context.Context) ([]queueBody, []codec.Worker, error) {
-	qs, err := g.b.Queues(ctx)
+// workerBody is one live worker, as GET /v1/workers answers it: the
+// heartbeat record's fields (docs/protocol.md), times in unix ms.
+type workerBody struct {
+	ID          string   `json:"id"`
+	Host        string   `json:"host,omitempty"`
+	PID         int      `json:"pid,omitempty"`
+	Queues      []string `json:"queues"`
+	Functions   []string `json:"functions"`
+	Concurrency int      `json:"concurrency"`
+	InFlight    int      `json:"in_flight"`
+	Started     int64    `json:"started"`
+	Beat        int64    `json:"beat"`
+	Version     string   `json:"version,omitempty"`
+}
+
+// workerList lists the live workers (inspect.Inspector.Workers).
+func (g *gateway) workerList(ctx context.Context) ([]workerBody, error) {
+	ws, err := g.in.Workers(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	dead, err := g.b.DLQCounts(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	ws, err := g.w.Workers(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	if ws == nil {
-		ws = []codec.Worker{}
-	}
-	workers := map[string]int{}
+	out := make([]workerBody, 0, len(ws))
 	for _, w := range ws {
-		for _, q := range w.Queues {
-			workers[q]++
-		}
-	}
-	out := make([]queueBody, 0, len(qs))
-	listed := map[string]bool{}
-	for _, q := range qs {
-		listed[q.Queue] = true
-		out = append(out, queueBody{
-			Queue: q.Queue, Consumer: q.Consumer, Depth: q.Depth, InFlight: q.InFlight,
-			Redelivered: q.Redelivered, Waiting: q.Waiting, Dead: dead[q.Queue], Workers: workers[q.Queue],
+		out = append(out, workerBody{
+			ID: w.ID, Host: w.Host, PID: w.PID, Queues: w.Queues, Functions: w.Functions,
+			Concurrency: w.Concurrency, InFlight: w.InFlight, Started: w.Started.UnixMilli(), Beat: w.Beat.UnixMilli(),
+			Version: w.Version,
 		})
 	}
-	for q, n := range dead {
-		if !listed[q] {
-			out = append(out, queueBody{Queue: q, Dead: n, Workers: workers[q]})
-		}
+	return out, nil
+}
+
+// queueList lists every queue with tasks, queued or dead, with or without
+// a consumer and workers (inspect.Inspector.Queues), and the live workers.
+func (g *gateway) queueList(ctx context.Context) ([]queueBody, []workerBody, error) {
+	qs, err := g.in.Queues(ctx)
+	if err != nil {
+		return nil, nil, err
 	}
-	for i := range out {
-		if p, err := g.b.Paused(ctx, out[i].Queue); err == nil && p != nil {
-			out[i].Paused = true
-		}
-		if out[i].Workers == 0 && (out[i].Depth > 0 || out[i].InFlight > 0 || out[i].Consumer == "") {
-			out[i].Warning = noWorker
-		}
+	ws, err := g.workerList(ctx)
+	if err != nil {
+		return nil, nil, err
 	}
-	slices.SortFunc(out, func(a, b queueBody) int { return strings.Compare(a.Queue, b.Queue) })
+	out := make([]queueBody, 0, len(qs))
+	for _, q := range qs {
+		qb := queueBody{
+			Queue: q.Queue, Depth: q.Depth, InFlight: q.InFlight, Redelivered: q.Redelivered, Waiting: q.Waiting,
+			Dead: q.Dead, Workers: q.Workers, Paused: q.Paused,
+		}
+		if q.Consumed {
+			qb.Consumer = g.names.Consumer(q.Queue)
+		}
+		if q.Idle() {
+			qb.Warning = noWorker
+		}
+		out = append(out, qb)
+	}
 	return out, ws, nil
 }
 
@@ -91,25 +97,19 @@ func (g *gateway) queues(rw http.ResponseWriter, r *http.Request) {
 }
 
 func (g *gateway) workers(rw http.ResponseWriter, r *http.Request) {
-	ws, err := g.w.Workers(r.Context())
+	ws, err := g.workerList(r.Context())
 	if err != nil {
 		g.fail(rw, r, err)
 		return
-	}
-	if ws == nil {
-		ws = []codec.Worker{}
 	}
 	writeJSON(rw, http.StatusOK, map[string]any{"workers": ws})
 }
 
 func (g *gateway) dlq(rw http.ResponseWriter, r *http.Request) {
-	dead, err := g.w.DLQ(r.Context())
+	dead, err := g.in.DeadLetters(r.Context())
 	if err != nil {
 		g.fail(rw, r, err)
 		return
-	}
-	if dead == nil {
-		dead = []writer.DeadTask{}
 	}
 	writeJSON(rw, http.StatusOK, map[string]any{"tasks": dead})
 }
@@ -120,11 +120,11 @@ func (g *gateway) replay(rw http.ResponseWriter, r *http.Request) {
 		writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	h, err := g.w.Replay(r.Context(), id)
+	t, err := g.in.Replay(r.Context(), id)
 	if err != nil {
 		g.fail(rw, r, err)
 		return
 	}
-	rw.Header().Set("Location", "/v1/tasks/"+h.ID())
-	writeJSON(rw, http.StatusCreated, taskRef{ID: h.ID(), Queue: h.Queue(), Status: "pending", ReplayOf: id})
+	rw.Header().Set("Location", "/v1/tasks/"+t.ID)
+	writeJSON(rw, http.StatusCreated, taskRef{ID: t.ID, Queue: t.Queue, Status: "pending", ReplayOf: id})
 }

@@ -3,8 +3,10 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +14,7 @@ import (
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/inspect"
 )
 
 // summaryBody is one task of a list.
@@ -39,22 +42,22 @@ type pageBody struct {
 	Partial bool          `json:"partial"`
 }
 
-func summaryJSON(t *broker.TaskSummary) summaryBody {
+func summaryJSON(t *inspect.Task) summaryBody {
 	s := summaryBody{
 		ID: t.ID, Queue: t.Queue, Func: t.Func, Status: string(t.Status), Attempt: t.Attempt, Worker: t.Worker,
 		Created: rfc3339(t.Created), Started: rfc3339(t.Started), Finished: rfc3339(t.Finished),
 		NextAttempt: rfc3339(t.NextAttempt), Meta: t.Meta, At: rfc3339(t.At),
 	}
-	if t.Error != nil {
-		s.Error = &errorBody{Kind: t.Error.Kind, Message: t.Error.Message}
+	if t.Kind != "" || t.Error != "" {
+		s.Error = &errorBody{Kind: t.Kind, Message: t.Error}
 	}
 	return s
 }
 
 // filterOf reads a task filter from query parameters: queue, status, func,
 // id (a prefix), meta (key=value, repeatable), error (a piece of the text).
-func filterOf(q url.Values) (broker.TaskFilter, error) {
-	f := broker.TaskFilter{
+func filterOf(q url.Values) (inspect.Filter, error) {
+	f := inspect.Filter{
 		Queue: q.Get("queue"), Status: strand.Status(q.Get("status")), Func: q.Get("func"),
 		IDPrefix: q.Get("id"), Error: q.Get("error"),
 	}
@@ -85,7 +88,7 @@ func intParam(q url.Values, name string, most int) (int, error) {
 }
 
 // list answers GET /v1/tasks: a page of the tasks the server holds that
-// match the filter, newest first (broker.Browse).
+// match the filter, newest first (inspect.Inspector.Tasks).
 func (g *gateway) list(rw http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f, err := filterOf(q)
@@ -103,7 +106,7 @@ func (g *gateway) list(rw http.ResponseWriter, r *http.Request) {
 		writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	p, err := g.b.Browse(r.Context(), f, limit, q.Get("cursor"), scan)
+	p, err := g.in.Tasks(r.Context(), f, inspect.Paging{Cursor: q.Get("cursor"), Limit: limit, Scan: scan})
 	if errors.Is(err, strand.ErrBadOption) {
 		writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
 		return
@@ -132,7 +135,7 @@ type minuteBody struct {
 
 // stats answers GET /v1/stats: each queue's work per minute over the last
 // ?minutes= (default 60), computed from the outcomes the bucket keeps
-// (broker.Stats), so that it survives a restart of the gateway.
+// (inspect.Inspector.Stats), so that it survives a restart of the gateway.
 func (g *gateway) stats(rw http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	minutes, err := intParam(q, "minutes", 24*60)
@@ -153,7 +156,7 @@ func (g *gateway) stats(rw http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	rep, err := g.b.Stats(r.Context(), q.Get("queue"), minutes, scan)
+	rep, err := g.in.Stats(r.Context(), q.Get("queue"), minutes, scan)
 	if err != nil {
 		g.fail(rw, r, err)
 		return
@@ -164,9 +167,10 @@ func (g *gateway) stats(rw http.ResponseWriter, r *http.Request) {
 		Minutes []minuteBody `json:"minutes"`
 	}
 	out := make([]queueMinutes, 0, len(rep.Queues))
-	for _, qs := range rep.Queues {
-		qm := queueMinutes{Queue: qs.Queue, Minutes: make([]minuteBody, 0, len(qs.Minutes))}
-		for _, m := range qs.Minutes {
+	for _, name := range slices.Sorted(maps.Keys(rep.Queues)) {
+		minutes := rep.Queues[name]
+		qm := queueMinutes{Queue: name, Minutes: make([]minuteBody, 0, len(minutes))}
+		for _, m := range minutes {
 			qm.Minutes = append(qm.Minutes, minuteBody{Start: rfc3339(m.Start), Processed: m.Processed, Failed: m.Failed,
 				WaitP50: ms(m.WaitP50), WaitP99: ms(m.WaitP99), RunP50: ms(m.RunP50), RunP99: ms(m.RunP99)})
 		}

@@ -5,9 +5,8 @@ import (
 	"net/http"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/codec"
-	"github.com/strand-run/strand/writer"
+	"github.com/strand-run/strand/inspect"
 )
 
 // filterBody is a task filter in a JSON body (the query parameters of
@@ -26,9 +25,9 @@ type actionRequest struct {
 	Action string `json:"action"`
 	// Tasks, or IDs (whose queues are looked up), are the selection; else
 	// Filter selects every matching task the action applies to.
-	Tasks  []writer.Target `json:"tasks"`
-	IDs    []string        `json:"ids"`
-	Filter *filterBody     `json:"filter"`
+	Tasks  []inspect.Target `json:"tasks"`
+	IDs    []string         `json:"ids"`
+	Filter *filterBody      `json:"filter"`
 	// Max caps the tasks a filter selects (default and at most 10 000).
 	Max int `json:"max"`
 	// DryRun answers with the selection without acting: what a
@@ -61,7 +60,7 @@ func actionErrKind(err error) string {
 	switch {
 	case errors.Is(err, strand.ErrNotFound):
 		return "not_found"
-	case errors.Is(err, strand.ErrFinished), errors.Is(err, writer.ErrNotFinished), errors.Is(err, writer.ErrNotRetryable):
+	case errors.Is(err, strand.ErrFinished), errors.Is(err, inspect.ErrNotFinished), errors.Is(err, inspect.ErrNotRetryable):
 		return "conflict"
 	case errors.Is(err, strand.ErrBadOption), errors.Is(err, strand.ErrMalformed):
 		return "bad_request"
@@ -77,14 +76,14 @@ func (g *gateway) act(rw http.ResponseWriter, r *http.Request) {
 	if !g.decodeBody(rw, r, &req) {
 		return
 	}
-	a := writer.Action(req.Action)
+	a := inspect.Action(req.Action)
 	if err := a.Check(); err != nil {
 		writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
 	targets := req.Tasks
 	for _, id := range req.IDs {
-		targets = append(targets, writer.Target{ID: id})
+		targets = append(targets, inspect.Target{ID: id})
 	}
 	for _, t := range targets {
 		if err := codec.ValidID(t.ID); err != nil {
@@ -102,24 +101,24 @@ func (g *gateway) act(rw http.ResponseWriter, r *http.Request) {
 		writeError(rw, http.StatusBadRequest, "bad_request", "give tasks/ids or a filter, not both")
 		return
 	}
-	if req.Max < 0 || req.Max > writer.DefaultSelectMax {
+	if req.Max < 0 || req.Max > inspect.MaxSelect {
 		writeError(rw, http.StatusBadRequest, "bad_request", "max: want 0 to 10000")
 		return
 	}
-	if len(targets) > writer.DefaultSelectMax {
+	if len(targets) > inspect.MaxSelect {
 		writeError(rw, http.StatusBadRequest, "bad_request", "more than 10000 tasks: act on them in parts")
 		return
 	}
 	body := actionBody{Action: req.Action, DryRun: req.DryRun, Results: []actionResult{}}
 	if req.Filter != nil {
 		fb := req.Filter
-		f := broker.TaskFilter{Queue: fb.Queue, Status: strand.Status(fb.Status), Func: fb.Func, IDPrefix: fb.ID, Meta: fb.Meta, Error: fb.Error}
+		f := inspect.Filter{Queue: fb.Queue, Status: strand.Status(fb.Status), Func: fb.Func, IDPrefix: fb.ID, Meta: fb.Meta, Error: fb.Error}
 		if err := f.Check(); err != nil {
 			writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
 			return
 		}
 		var err error
-		targets, body.More, err = g.w.Select(r.Context(), a, f, req.Max)
+		targets, body.More, err = g.in.Select(r.Context(), a, f, req.Max)
 		if errors.Is(err, strand.ErrBadOption) {
 			writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
 			return
@@ -141,7 +140,7 @@ func (g *gateway) act(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	longLived(rw, g.cfg.MaxWait)
-	results, err := g.w.Act(r.Context(), a, targets)
+	results, err := g.in.Act(r.Context(), a, targets)
 	if err != nil {
 		g.fail(rw, r, err)
 		return
@@ -179,13 +178,10 @@ func (g *gateway) replayMany(rw http.ResponseWriter, r *http.Request) {
 	}
 	longLived(rw, g.cfg.MaxWait)
 	body := actionBody{Action: "replay", Results: []actionResult{}}
-	add := func(id string, h interface {
-		ID() string
-		Queue() string
-	}, err error) {
+	add := func(id string, t *inspect.NewTask, err error) {
 		ar := actionResult{ID: id, OK: err == nil}
-		if err == nil {
-			ar.NewID, ar.Queue = h.ID(), h.Queue()
+		if t != nil {
+			ar.NewID, ar.Queue = t.ID, t.Queue
 		}
 		if err != nil {
 			body.Failed++
@@ -196,7 +192,7 @@ func (g *gateway) replayMany(rw http.ResponseWriter, r *http.Request) {
 		body.Results = append(body.Results, ar)
 	}
 	if len(req.IDs) == 0 {
-		dead, err := g.w.DLQ(r.Context())
+		dead, err := g.in.DeadLetters(r.Context())
 		if err != nil {
 			g.fail(rw, r, err)
 			return
@@ -206,8 +202,8 @@ func (g *gateway) replayMany(rw http.ResponseWriter, r *http.Request) {
 		}
 	}
 	for _, id := range req.IDs {
-		h, err := g.w.Replay(r.Context(), id)
-		add(id, h, err)
+		t, err := g.in.Replay(r.Context(), id)
+		add(id, t, err)
 	}
 	body.Matched = len(req.IDs)
 	writeJSON(rw, http.StatusOK, body)

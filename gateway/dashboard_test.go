@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -56,6 +58,25 @@ func dashboardEnv(t *testing.T) (url string, w *writer.Writer) {
 	srv := httptest.NewServer(New(w, b, Config{Token: dashboardToken}))
 	t.Cleanup(srv.Close)
 	return srv.URL, w
+}
+
+// pausedOver asks the gateway at url whether queue default is paused.
+func pausedOver(ctx context.Context, url string) (bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/v1/queues/default/pause", nil)
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Authorization", "Bearer "+dashboardToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	var body pauseBody
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return false, err
+	}
+	return body.Paused, nil
 }
 
 // browser starts a headless Chromium on a fresh profile. Without Chromium
@@ -214,7 +235,7 @@ func TestDashboard(t *testing.T) {
 		chromedp.Click(css(`#queues tr[data-queue="default"] button.pause`)),
 		chromedp.WaitVisible(css(`#queues tr[data-queue="default"][data-paused="yes"]`)),
 	)
-	if paused, _, err := w.Paused(sctx, "default"); err != nil || !paused {
+	if paused, err := pausedOver(sctx, url); err != nil || !paused {
 		t.Fatalf("the page's pause: paused %v, %v", paused, err)
 	}
 	run("resume it",

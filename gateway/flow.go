@@ -14,10 +14,10 @@ type pauseBody struct {
 	Since  *time.Time `json:"since,omitempty"`
 }
 
-// pause pauses a queue across the fleet (writer.Pause).
+// pause pauses a queue across the fleet (inspect.Inspector.Pause).
 func (g *gateway) pause(rw http.ResponseWriter, r *http.Request) { g.setPause(rw, r, true) }
 
-// resume resumes a paused queue (writer.Resume).
+// resume resumes a paused queue (inspect.Inspector.Resume).
 func (g *gateway) resume(rw http.ResponseWriter, r *http.Request) { g.setPause(rw, r, false) }
 
 func (g *gateway) setPause(rw http.ResponseWriter, r *http.Request, pause bool) {
@@ -28,9 +28,9 @@ func (g *gateway) setPause(rw http.ResponseWriter, r *http.Request, pause bool) 
 	}
 	var err error
 	if pause {
-		err = g.w.Pause(r.Context(), q)
+		err = g.in.Pause(r.Context(), q)
 	} else {
-		err = g.w.Resume(r.Context(), q)
+		err = g.in.Resume(r.Context(), q)
 	}
 	if err != nil {
 		g.fail(rw, r, err)
@@ -46,7 +46,7 @@ func (g *gateway) pauseState(rw http.ResponseWriter, r *http.Request) {
 		writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	paused, since, err := g.w.Paused(r.Context(), q)
+	paused, since, err := g.in.Paused(r.Context(), q)
 	if err != nil {
 		g.fail(rw, r, err)
 		return

@@ -16,6 +16,7 @@ import (
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/inspect"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -34,6 +35,11 @@ type Config struct {
 	// Metrics is the registry served at /metrics, to which the gateway adds
 	// its JetStream reads (queues, workers, dead letters); default: a new one.
 	Metrics *prometheus.Registry
+	// Inspect configures the inspector of the admin routes: the result TTL
+	// of bulk cancellations, the task TTL of replays, the caller pauses are
+	// recorded by (default inspect.Config's defaults; its Logger defaults to
+	// Logger's).
+	Inspect inspect.Config
 }
 
 // DefaultMaxBody is the largest request body accepted unless configured.
@@ -60,6 +66,7 @@ func (c Config) withDefaults() Config {
 type gateway struct {
 	w     *writer.Writer
 	b     *broker.Broker
+	in    *inspect.Inspector // the admin routes: queues, workers, dead letters, pause, browse, actions
 	names broker.Names
 	cfg   Config
 	log   zerolog.Logger
@@ -112,8 +119,18 @@ var routes = []route{
 // described by the OpenAPI document served at /v1/openapi.json.
 func New(w *writer.Writer, b *broker.Broker, cfg Config) http.Handler {
 	cfg = cfg.withDefaults()
-	g := &gateway{w: w, b: b, names: b.Names(), cfg: cfg, log: *cfg.Logger}
-	g.prom = metricsHandler(cfg.Metrics, b, w)
+	ic := cfg.Inspect
+	if ic.Logger == nil {
+		ic.Logger = cfg.Logger
+	}
+	in, err := inspect.New(b, ic)
+	if err != nil {
+		return http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+			writeError(rw, http.StatusInternalServerError, "internal", err.Error())
+		})
+	}
+	g := &gateway{w: w, b: b, in: in, names: b.Names(), cfg: cfg, log: *cfg.Logger}
+	g.prom = metricsHandler(cfg.Metrics, in)
 	mux := http.NewServeMux()
 	for _, rt := range routes {
 		h := http.Handler(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { rt.handle(g, rw, r) }))

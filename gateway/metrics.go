@@ -7,20 +7,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/middleware"
-	"github.com/strand-run/strand/writer"
+	"github.com/strand-run/strand/inspect"
 )
 
 // metricsHandler serves reg (a new registry when nil) at /metrics in the
-// Prometheus text format, with middleware.QueueCollector added to it: the
+// Prometheus text format, with inspect.Collector added to it: the
 // queues' depth, in-flight and redelivered counts, the worker count and the
 // dead letters, read from JetStream on every scrape.
-func metricsHandler(reg *prometheus.Registry, b *broker.Broker, w *writer.Writer) http.Handler {
+func metricsHandler(reg *prometheus.Registry, in *inspect.Inspector) http.Handler {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	if err := reg.Register(middleware.NewQueueCollector(b, w)); err != nil {
+	if err := reg.Register(in.Collector()); err != nil {
 		var are prometheus.AlreadyRegisteredError
 		if !errors.As(err, &are) {
 			return http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {

@@ -17,6 +17,7 @@ import (
 	"github.com/strand-run/strand/internal/demo"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
+	"github.com/strand-run/strand/server"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -25,7 +26,7 @@ import (
 // restart but what the server holds.
 type gatewayProc struct {
 	t    *testing.T
-	s    *broker.Server
+	s    *server.Server
 	addr string
 	srv  *http.Server
 	w    *writer.Writer

@@ -15,6 +15,7 @@ import (
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/inspect"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
 	"github.com/strand-run/strand/writer"
@@ -36,6 +37,10 @@ func TestRoles(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := admin.EnsureQueue(ctx, "b", broker.QueueConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	adminIn, err := inspect.New(admin, inspect.Config{})
+	if err != nil {
 		t.Fatal(err)
 	}
 	adminW, err := writer.New(admin, writer.Config{Queue: "b"})
@@ -169,23 +174,23 @@ func TestRoles(t *testing.T) {
 		if o, err := h.Wait(ctx); err != nil || o.Status != strand.StatusDead {
 			t.Fatalf("fail: %v, %v", o, err)
 		}
-		dead, err := adminW.DLQ(ctx)
+		dead, err := adminIn.DeadLetters(ctx)
 		if err != nil || len(dead) != 1 || dead[0].ID != h.ID() {
 			t.Fatalf("dead letters: %v, %v", dead, err)
 		}
 
 		// The admin replays it, purges the dead letters and the task.
-		replayed, err := adminW.Replay(ctx, h.ID())
+		nt, err := adminIn.Replay(ctx, h.ID())
+		must(t, err)
+		replayed, err := adminW.Open(nt.ID, strand.Queue(nt.Queue))
 		must(t, err)
 		if o, err := replayed.Wait(ctx); err != nil || o.Status != strand.StatusDead {
 			t.Fatalf("replayed: %v, %v", o, err)
 		}
-		if n, err := adminW.PurgeDLQ(ctx); err != nil || n != 1 {
+		if n, err := adminIn.PurgeDead(ctx); err != nil || n != 1 {
 			t.Fatalf("purge dead letters: %d, %v", n, err)
 		}
-		purged, err := adminW.Open(h.ID(), strand.Queue("a"))
-		must(t, err)
-		must(t, purge(ctx, purged))
+		must(t, adminIn.Purge(ctx, h.ID()))
 
 		// Progress, live and read, and the cancellation of a running task.
 		h, err = w.Submit(ctx, "slow", nil)
@@ -220,7 +225,7 @@ func TestRoles(t *testing.T) {
 		must(t, <-watched)
 
 		// The admin sees the worker and the queues.
-		ws, err := adminW.Workers(ctx)
+		ws, err := adminIn.Workers(ctx)
 		if err != nil || len(ws) != 1 || ws[0].ID != r.ID() {
 			t.Fatalf("workers: %v, %v", ws, err)
 		}
@@ -278,7 +283,13 @@ func TestRoles(t *testing.T) {
 			return nil
 		})
 		forbidden(t, "cancel b's task", func(ctx context.Context) error { return bHandle().Cancel(ctx) })
-		forbidden(t, "purge b's task", func(ctx context.Context) error { return purge(ctx, bHandle()) })
+		forbidden(t, "purge b's task", func(ctx context.Context) error {
+			in, err := inspect.New(producer, inspect.Config{})
+			must(t, err)
+			rs, err := in.Act(ctx, inspect.ActionDelete, []inspect.Target{{Queue: "b", ID: pendingB.ID()}})
+			must(t, err)
+			return rs[0].Err
+		})
 		forbidden(t, "overwrite b's queued task", func(ctx context.Context) error {
 			return producer.Submit(ctx, &broker.Task{Queue: "b", ID: pendingB.ID(), Func: "add", Format: codec.Msgpack, Data: []byte{0x80}, TTL: time.Hour})[0]
 		})
@@ -400,10 +411,4 @@ func streamMsgs(ctx context.Context, b *broker.Broker, stream string) (uint64, e
 		return 0, err
 	}
 	return info.State.Msgs, nil
-}
-
-// purge is the writer handle's Purge (admin work, which moves to package
-// inspect).
-func purge(ctx context.Context, h strand.Handle) error {
-	return h.(interface{ Purge(context.Context) error }).Purge(ctx)
 }

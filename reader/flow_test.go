@@ -10,8 +10,10 @@ import (
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/broker/brokertest"
+	"github.com/strand-run/strand/inspect"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
+	"github.com/strand-run/strand/server"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -21,14 +23,18 @@ import (
 func TestPauseResume(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	srv := brokertest.StartWith(t, broker.ServerConfig{DataDir: dir})
-	addr := srv.Addr().String()
+	srv := brokertest.StartWith(t, server.Config{DataDir: dir})
+	addr := srv.NATS().Addr().String()
 	b := brokertest.Connect(t, srv, broker.Config{})
 	w, err := writer.New(b, writer.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close()
+	in, err := inspect.New(b, inspect.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	reg := registry.New()
 	release := make(chan struct{})
 	reg.MustRegister("add", func(a, b int) int { return a + b })
@@ -42,7 +48,7 @@ func TestPauseResume(t *testing.T) {
 		}
 	})
 	ctx := ctxT(t, 90*time.Second)
-	start := func(srv *broker.Server) (stop func()) {
+	start := func(srv *server.Server) (stop func()) {
 		wb := brokertest.Connect(t, srv, broker.Config{})
 		r, err := reader.New(wb, reg, reader.Config{Concurrency: 2, AckWait: 3 * time.Second})
 		if err != nil {
@@ -60,10 +66,10 @@ func TestPauseResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitStatus(t, ctx, running, strand.StatusRunning, 10*time.Second)
-	if err := w.Pause(ctx, "default"); err != nil {
+	if err := in.Pause(ctx, "default"); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Pause(ctx, "default"); err != nil {
+	if err := in.Pause(ctx, "default"); err != nil {
 		t.Fatalf("pausing a paused queue: %v", err)
 	}
 	time.Sleep(100 * time.Millisecond) // the worker sees the pause event
@@ -102,16 +108,16 @@ func TestPauseResume(t *testing.T) {
 
 	stopWorker()
 	srv.Stop()
-	srv = brokertest.StartWith(t, broker.ServerConfig{Addr: addr, DataDir: dir})
+	srv = brokertest.StartWith(t, server.Config{Addr: addr, DataDir: dir})
 	stopWorker = start(srv)
 	defer func() { stopWorker() }()
 	time.Sleep(500 * time.Millisecond)
 	pending("after a server restart")
-	if paused, _, err := w.Paused(ctx, "default"); err != nil || !paused {
+	if paused, _, err := in.Paused(ctx, "default"); err != nil || !paused {
 		t.Fatalf("Paused after a server restart: %v %v", paused, err)
 	}
 
-	if err := w.Resume(ctx, "default"); err != nil {
+	if err := in.Resume(ctx, "default"); err != nil {
 		t.Fatal(err)
 	}
 	for i, h := range hs {

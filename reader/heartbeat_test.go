@@ -17,7 +17,7 @@ import (
 // findWorker lists the workers and returns the one named id, if listed.
 func findWorker(t *testing.T, e *env, id string) (codec.Worker, bool) {
 	t.Helper()
-	ws, err := e.w.Workers(ctxT(t, 5*time.Second))
+	ws, err := e.b.ListWorkers(ctxT(t, 5*time.Second), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,13 +9,14 @@ import (
 	"github.com/strand-run/strand/broker/brokertest"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
+	"github.com/strand-run/strand/server"
 	"github.com/strand-run/strand/writer"
 )
 
 // env is one test's world: a server, a writer and a way to start workers.
 type env struct {
 	t   *testing.T
-	srv *broker.Server
+	srv *server.Server
 	b   *broker.Broker
 	w   *writer.Writer
 	reg *registry.Registry

@@ -21,6 +21,7 @@ import (
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
 	"github.com/strand-run/strand/runner"
+	"github.com/strand-run/strand/server"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -532,8 +533,8 @@ func TestSubmitBatch(t *testing.T) {
 func TestServerRestartWhileWaiting(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	srv := brokertest.StartWith(t, broker.ServerConfig{DataDir: dir})
-	addr := srv.Addr().String()
+	srv := brokertest.StartWith(t, server.Config{DataDir: dir})
+	addr := srv.NATS().Addr().String()
 	b := brokertest.Connect(t, srv, broker.Config{})
 	w, err := writer.New(b, writer.Config{})
 	if err != nil {
@@ -548,7 +549,7 @@ func TestServerRestartWhileWaiting(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.Stop()
-	srv = brokertest.StartWith(t, broker.ServerConfig{Addr: addr, DataDir: dir})
+	srv = brokertest.StartWith(t, server.Config{Addr: addr, DataDir: dir})
 	wb := brokertest.Connect(t, srv, broker.Config{})
 	r, err := reader.New(wb, reg, reader.Config{})
 	if err != nil {

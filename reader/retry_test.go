@@ -11,6 +11,7 @@ import (
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/broker/brokertest"
 	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/inspect"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/writer"
 )
@@ -82,7 +83,11 @@ func TestRetryThenDeadThenReplay(t *testing.T) {
 		t.Fatalf("delays %v then %v, want ≥ 80ms then ≥ 160ms", d1, d2)
 	}
 
-	dead, err := e.w.DLQ(ctx)
+	in, err := inspect.New(e.b, inspect.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead, err := in.DeadLetters(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +103,11 @@ func TestRetryThenDeadThenReplay(t *testing.T) {
 	fixedMu.Lock()
 	fixed = true
 	fixedMu.Unlock()
-	rh, err := e.w.Replay(ctx, h.ID())
+	nt, err := in.Replay(ctx, h.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rh, err := e.w.Open(nt.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,13 +119,13 @@ func TestRetryThenDeadThenReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rh.ID() == h.ID() || rinfo.Meta[writer.ReplayOf] != h.ID() || rinfo.Meta["user"] != "ann" || rinfo.Attempt != 1 {
+	if rh.ID() == h.ID() || rinfo.Meta[inspect.ReplayOf] != h.ID() || rinfo.Meta["user"] != "ann" || rinfo.Attempt != 1 {
 		t.Fatalf("replay info %+v", rinfo)
 	}
-	if dead, err := e.w.DLQ(ctx); err != nil || len(dead) != 0 {
+	if dead, err := in.DeadLetters(ctx); err != nil || len(dead) != 0 {
 		t.Fatalf("dead letters after replay: %+v, %v", dead, err)
 	}
-	if _, err := e.w.Replay(ctx, h.ID()); !errors.Is(err, strand.ErrNotFound) {
+	if _, err := in.Replay(ctx, h.ID()); !errors.Is(err, strand.ErrNotFound) {
 		t.Fatalf("second replay: %v", err)
 	}
 }
@@ -209,7 +218,11 @@ func TestRetryHelpers(t *testing.T) {
 			if n := len(rs.of(h.ID())); tc.fn != "add" && tc.fn != "nope" && n != tc.attempt {
 				t.Fatalf("handler ran %d times", n)
 			}
-			dead, err := e.w.DLQ(ctx)
+			in, err := inspect.New(e.b, inspect.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dead, err := in.DeadLetters(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}

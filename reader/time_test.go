@@ -14,6 +14,7 @@ import (
 	"github.com/strand-run/strand/broker/brokertest"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
+	"github.com/strand-run/strand/server"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -274,8 +275,8 @@ func TestScheduleBadInput(t *testing.T) {
 func TestTimeServerRestart(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	srv := brokertest.StartWith(t, broker.ServerConfig{DataDir: dir})
-	addr := srv.Addr().String()
+	srv := brokertest.StartWith(t, server.Config{DataDir: dir})
+	addr := srv.NATS().Addr().String()
 	b := brokertest.Connect(t, srv, broker.Config{})
 	w, err := writer.New(b, writer.Config{})
 	if err != nil {
@@ -305,7 +306,7 @@ func TestTimeServerRestart(t *testing.T) {
 	srv.Stop()
 	stopped := time.Now()
 	time.Sleep(5 * time.Second)
-	srv = brokertest.StartWith(t, broker.ServerConfig{Addr: addr, DataDir: dir})
+	srv = brokertest.StartWith(t, server.Config{Addr: addr, DataDir: dir})
 	restarted := time.Now()
 	wb := brokertest.Connect(t, srv, broker.Config{})
 	r, err := reader.New(wb, reg, reader.Config{})

@@ -23,6 +23,7 @@ import (
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
+	"github.com/strand-run/strand/server"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -40,12 +41,12 @@ type Options struct {
 	NoWorker bool
 	// Server configures the embedded server; Addr and DataDir default to a
 	// free loopback port and a new temporary directory.
-	Server broker.ServerConfig
+	Server server.Config
 }
 
 // Env is a running scratch strand.
 type Env struct {
-	Server   *broker.Server
+	Server   *server.Server
 	Broker   *broker.Broker
 	Writer   *writer.Writer
 	Registry *registry.Registry
@@ -92,7 +93,7 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 		}
 		scfg.DataDir = e.tmpDir
 	}
-	if e.Server, err = broker.StartServer(scfg); err != nil {
+	if e.Server, err = server.Start(scfg); err != nil {
 		return nil, err
 	}
 	if e.Broker, err = broker.Connect(ctx, broker.Config{URL: e.Server.URL(), Name: "strand-scratch"}); err != nil {

@@ -35,7 +35,7 @@ func TestStartClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, addr := env.Server.DataDir(), env.Server.Addr().String()
+	dir, addr := env.Server.DataDir(), env.Server.NATS().Addr().String()
 	h, err := env.Writer.Submit(ctx, "add", 2, 3)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
+	"github.com/strand-run/strand/server"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -19,7 +20,7 @@ import (
 func ExampleWriter_Submit() {
 	dir, _ := os.MkdirTemp("", "strand-example-")
 	defer os.RemoveAll(dir)
-	srv, err := broker.StartServer(broker.ServerConfig{Addr: "127.0.0.1:0", DataDir: dir})
+	srv, err := server.Start(server.Config{Addr: "127.0.0.1:0", DataDir: dir})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -71,7 +72,7 @@ func ExampleWriter_Submit() {
 func ExampleWriter_PutSchedule() {
 	dir, _ := os.MkdirTemp("", "strand-example-")
 	defer os.RemoveAll(dir)
-	srv, err := broker.StartServer(broker.ServerConfig{Addr: "127.0.0.1:0", DataDir: dir})
+	srv, err := server.Start(server.Config{Addr: "127.0.0.1:0", DataDir: dir})
 	if err != nil {
 		fmt.Println(err)
 		return

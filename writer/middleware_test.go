@@ -13,11 +13,12 @@ import (
 	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
+	"github.com/strand-run/strand/server"
 	"github.com/strand-run/strand/writer"
 )
 
 // runWorker runs a reader for reg until the test ends.
-func runWorker(t *testing.T, srv *broker.Server, reg *registry.Registry) {
+func runWorker(t *testing.T, srv *server.Server, reg *registry.Registry) {
 	t.Helper()
 	r, err := reader.New(brokertest.Connect(t, srv, broker.Config{}), reg, reader.Config{Concurrency: 2})
 	if err != nil {

@@ -8,17 +8,18 @@ import (
 	"testing"
 
 	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/server"
 )
 
 // Start starts an embedded server for t and stops it at cleanup.
-func Start(t testing.TB) *broker.Server {
+func Start(t testing.TB) *server.Server {
 	t.Helper()
-	return StartWith(t, broker.ServerConfig{})
+	return StartWith(t, server.Config{})
 }
 
 // StartWith starts an embedded server for t with cfg; Addr and DataDir
 // default to a free loopback port and t.TempDir().
-func StartWith(t testing.TB, cfg broker.ServerConfig) *broker.Server {
+func StartWith(t testing.TB, cfg server.Config) *server.Server {
 	t.Helper()
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:0"
@@ -26,7 +27,7 @@ func StartWith(t testing.TB, cfg broker.ServerConfig) *broker.Server {
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
 	}
-	s, err := broker.StartServer(cfg)
+	s, err := server.Start(cfg)
 	if err != nil {
 		t.Fatalf("brokertest: %v", err)
 	}
@@ -35,7 +36,7 @@ func StartWith(t testing.TB, cfg broker.ServerConfig) *broker.Server {
 }
 
 // Connect connects a broker to s with cfg (URL filled in) and closes it at cleanup.
-func Connect(t testing.TB, s *broker.Server, cfg broker.Config) *broker.Broker {
+func Connect(t testing.TB, s *server.Server, cfg broker.Config) *broker.Broker {
 	t.Helper()
 	cfg.URL = s.URL()
 	b, err := broker.Connect(context.Background(), cfg)
@@ -47,7 +48,7 @@ func Connect(t testing.TB, s *broker.Server, cfg broker.Config) *broker.Broker {
 }
 
 // New starts a server and connects a broker to it.
-func New(t testing.TB) (*broker.Server, *broker.Broker) {
+func New(t testing.TB) (*server.Server, *broker.Broker) {
 	t.Helper()
 	s := Start(t)
 	return s, Connect(t, s, broker.Config{})

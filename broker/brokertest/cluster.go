@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/server"
 )
 
 // clusterReady bounds how long StartCluster waits for the nodes to meet and
@@ -24,16 +24,16 @@ const clusterReady = 60 * time.Second
 // other, and returns once the meta leader is elected and JetStream answers
 // on every node. The servers are named strand-1 … strand-n and stopped at
 // cleanup.
-func StartCluster(t testing.TB, n int) []*broker.Server {
+func StartCluster(t testing.TB, n int) []*server.Server {
 	t.Helper()
 	ports := freePorts(t, n)
 	routes := make([]string, n)
 	for i, p := range ports {
 		routes[i] = "nats-route://127.0.0.1:" + strconv.Itoa(p)
 	}
-	servers := make([]*broker.Server, n)
+	servers := make([]*server.Server, n)
 	for i := range n {
-		servers[i] = StartWith(t, broker.ServerConfig{
+		servers[i] = StartWith(t, server.Config{
 			Name:        "strand-" + strconv.Itoa(i+1),
 			ClusterName: "strand-test",
 			ClusterAddr: "127.0.0.1:" + strconv.Itoa(ports[i]),
@@ -72,7 +72,7 @@ func freePorts(t testing.TB, n int) []int {
 
 // jetStreamReady waits until s sees all n peers, is current with the meta
 // leader, and answers a JetStream account info request.
-func jetStreamReady(ctx context.Context, s *broker.Server, n int) error {
+func jetStreamReady(ctx context.Context, s *server.Server, n int) error {
 	nc, err := nats.Connect(s.URL(), nats.MaxReconnects(-1))
 	if err != nil {
 		return err
@@ -84,10 +84,10 @@ func jetStreamReady(ctx context.Context, s *broker.Server, n int) error {
 	}
 	var last error
 	for {
-		if peers := len(s.JetStreamClusterPeers()); peers != n && s.JetStreamIsLeader() {
-			last = fmt.Errorf("%s: meta leader sees %d of %d peers", s.Name(), peers, n)
-		} else if !s.JetStreamIsCurrent() {
-			last = fmt.Errorf("%s: not current with the meta leader", s.Name())
+		if peers := len(s.NATS().JetStreamClusterPeers()); peers != n && s.NATS().JetStreamIsLeader() {
+			last = fmt.Errorf("%s: meta leader sees %d of %d peers", s.NATS().Name(), peers, n)
+		} else if !s.NATS().JetStreamIsCurrent() {
+			last = fmt.Errorf("%s: not current with the meta leader", s.NATS().Name())
 		} else {
 			actx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			_, err := js.AccountInfo(actx)
@@ -95,7 +95,7 @@ func jetStreamReady(ctx context.Context, s *broker.Server, n int) error {
 			if err == nil {
 				return nil
 			}
-			last = fmt.Errorf("%s: account info: %w", s.Name(), err)
+			last = fmt.Errorf("%s: account info: %w", s.NATS().Name(), err)
 		}
 		select {
 		case <-ctx.Done():
@@ -107,7 +107,7 @@ func jetStreamReady(ctx context.Context, s *broker.Server, n int) error {
 
 // URLs is the client URL list of servers, comma separated, as
 // broker.Config.URL takes it.
-func URLs(servers ...*broker.Server) string {
+func URLs(servers ...*server.Server) string {
 	urls := make([]string, len(servers))
 	for i, s := range servers {
 		urls[i] = s.URL()
@@ -117,9 +117,9 @@ func URLs(servers ...*broker.Server) string {
 
 // MetaLeader returns the server that leads JetStream's meta group, nil
 // while there is none.
-func MetaLeader(servers []*broker.Server) *broker.Server {
+func MetaLeader(servers []*server.Server) *server.Server {
 	for _, s := range servers {
-		if s.Running() && s.JetStreamIsLeader() {
+		if s.NATS().Running() && s.NATS().JetStreamIsLeader() {
 			return s
 		}
 	}
@@ -129,7 +129,7 @@ func MetaLeader(servers []*broker.Server) *broker.Server {
 // StreamLeader asks JetStream (StreamInfo's Cluster.Leader) which server
 // leads stream and returns it from servers. It retries until ctx ends while
 // the stream has no leader.
-func StreamLeader(ctx context.Context, js jetstream.JetStream, stream string, servers []*broker.Server) (*broker.Server, error) {
+func StreamLeader(ctx context.Context, js jetstream.JetStream, stream string, servers []*server.Server) (*server.Server, error) {
 	var last error
 	for {
 		sctx, cancel := context.WithTimeout(ctx, time.Second)
@@ -138,7 +138,7 @@ func StreamLeader(ctx context.Context, js jetstream.JetStream, stream string, se
 		if err == nil {
 			if ci := st.CachedInfo().Cluster; ci != nil && ci.Leader != "" {
 				for _, s := range servers {
-					if s.Name() == ci.Leader && s.Running() {
+					if s.NATS().Name() == ci.Leader && s.NATS().Running() {
 						return s, nil
 					}
 				}
@@ -157,7 +157,7 @@ func StreamLeader(ctx context.Context, js jetstream.JetStream, stream string, se
 }
 
 // StopStreamLeader shuts down the server leading stream and returns it.
-func StopStreamLeader(t testing.TB, js jetstream.JetStream, stream string, servers []*broker.Server) *broker.Server {
+func StopStreamLeader(t testing.TB, js jetstream.JetStream, stream string, servers []*server.Server) *server.Server {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/server"
 )
 
 // Partition cuts nodes of a cluster started by StartPartitionedCluster off
@@ -48,7 +48,7 @@ func (p *Partition) from(c *proxiedRoute) int {
 // StartPartitionedCluster is StartCluster with every route through a proxy
 // of the returned Partition (each node advertises its proxy, so routes the
 // nodes learn from each other go through it too).
-func StartPartitionedCluster(t testing.TB, n int) ([]*broker.Server, *Partition) {
+func StartPartitionedCluster(t testing.TB, n int) ([]*server.Server, *Partition) {
 	t.Helper()
 	p := &Partition{cut: make([]bool, n)}
 	ports := freePorts(t, n)
@@ -65,9 +65,9 @@ func StartPartitionedCluster(t testing.TB, n int) ([]*broker.Server, *Partition)
 		go p.serve(l, i, "127.0.0.1:"+strconv.Itoa(port))
 	}
 	t.Cleanup(p.close) // runs after the servers stop: cleanups run last in, first out
-	servers := make([]*broker.Server, n)
+	servers := make([]*server.Server, n)
 	for i := range n {
-		servers[i] = StartWith(t, broker.ServerConfig{
+		servers[i] = StartWith(t, server.Config{
 			Name:             "strand-" + strconv.Itoa(i+1),
 			ClusterName:      "strand-test",
 			ClusterAddr:      "127.0.0.1:" + strconv.Itoa(ports[i]),
@@ -77,7 +77,7 @@ func StartPartitionedCluster(t testing.TB, n int) ([]*broker.Server, *Partition)
 	}
 	p.mu.Lock()
 	for _, s := range servers {
-		p.ids = append(p.ids, s.ID())
+		p.ids = append(p.ids, s.NATS().ID())
 	}
 	p.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), clusterReady)

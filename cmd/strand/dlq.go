@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/strand-run/strand/writer"
+	"github.com/strand-run/strand/inspect"
 )
 
 func newDLQCmd(a *app) *cobra.Command {
@@ -38,7 +38,7 @@ func newDLQListCmd(a *app) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			dead, err := c.w.DLQ(cmd.Context())
+			dead, err := c.in.DeadLetters(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -54,7 +54,7 @@ func newDLQListCmd(a *app) *cobra.Command {
 }
 
 // printDead prints one aligned line per dead letter under a header.
-func printDead(out io.Writer, dead []writer.DeadTask) {
+func printDead(out io.Writer, dead []inspect.DeadTask) {
 	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tFUNC\tQUEUE\tATTEMPTS\tFAILED\tKIND\tERROR")
 	for _, d := range dead {
@@ -85,20 +85,18 @@ call under a new id, with meta replay_of=<old id>. Prints "OLD NEW" per task.`,
 			}
 			defer c.Close()
 			if !all {
-				h, err := c.w.Replay(ctx, args[0])
+				t, err := c.in.Replay(ctx, args[0])
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(a.stdout, "%s %s\n", args[0], h.ID())
+				fmt.Fprintf(a.stdout, "%s %s\n", args[0], t.ID)
 				return nil
 			}
-			hs, err := c.w.ReplayAll(ctx)
-			for _, h := range hs {
-				if info, ierr := h.Info(ctx); ierr == nil {
-					fmt.Fprintf(a.stdout, "%s %s\n", info.Meta[writer.ReplayOf], h.ID())
-				}
+			ts, err := c.in.ReplayAll(ctx)
+			for _, t := range ts {
+				fmt.Fprintf(a.stdout, "%s %s\n", t.Of, t.ID)
 			}
-			fmt.Fprintf(a.stderr, "replayed %d dead tasks\n", len(hs))
+			fmt.Fprintf(a.stderr, "replayed %d dead tasks\n", len(ts))
 			return err
 		},
 	}
@@ -117,7 +115,7 @@ func newDLQPurgeCmd(a *app) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			n, err := c.w.PurgeDLQ(cmd.Context())
+			n, err := c.in.PurgeDead(cmd.Context())
 			if err != nil {
 				return err
 			}

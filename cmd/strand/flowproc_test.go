@@ -16,6 +16,8 @@ import (
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/broker/brokertest"
+	"github.com/strand-run/strand/inspect"
+	"github.com/strand-run/strand/server"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -50,7 +52,7 @@ func strandBin(t *testing.T) string {
 // fleet is a server in the test process and worker processes on it.
 type fleet struct {
 	t   *testing.T
-	srv *broker.Server
+	srv *server.Server
 	b   *broker.Broker
 	w   *writer.Writer
 }
@@ -90,8 +92,12 @@ func (f *fleet) worker(args ...string) *exec.Cmd {
 // waitWorkers waits until n workers have their heartbeat record.
 func (f *fleet) waitWorkers(ctx context.Context, n int) {
 	f.t.Helper()
+	in, err := inspect.New(f.b, inspect.Config{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
 	for {
-		ws, err := f.w.Workers(ctx)
+		ws, err := in.Workers(ctx)
 		if err != nil {
 			f.t.Fatal(err)
 		}

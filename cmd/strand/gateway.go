@@ -14,7 +14,9 @@ import (
 
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/gateway"
+	"github.com/strand-run/strand/inspect"
 	"github.com/strand-run/strand/reader"
+	"github.com/strand-run/strand/server"
 	"github.com/strand-run/strand/tracing"
 	"github.com/strand-run/strand/writer"
 )
@@ -66,6 +68,7 @@ func (a *app) serveGateway(b *broker.Broker, addr, token string, rc *reader.Conf
 	if err != nil {
 		return nil, err
 	}
+	ic := inspect.Config{Queue: wc.Queue, ResultTTL: wc.ResultTTL, TaskTTL: wc.TaskTTL, Caller: wc.Caller, Logger: &a.log}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		_ = w.Close()
@@ -76,7 +79,7 @@ func (a *app) serveGateway(b *broker.Broker, addr, token string, rc *reader.Conf
 	}
 	base, cancel := context.WithCancel(context.Background())
 	// Timeouts and connection caps: gateway.DefaultLimits (README).
-	srv := gateway.Server(gateway.New(w, b, gateway.Config{Token: token, Logger: &a.log, Metrics: reg}), gateway.Limits{})
+	srv := gateway.Server(gateway.New(w, b, gateway.Config{Token: token, Logger: &a.log, Metrics: reg, Inspect: ic}), gateway.Limits{})
 	srv.BaseContext = func(net.Listener) context.Context { return base }
 	l = gateway.Listen(l, gateway.Limits{})
 	srv.RegisterOnShutdown(cancel)
@@ -149,7 +152,7 @@ every /v1 request needs "Authorization: Bearer <token>".`,
 
 // serveEmbeddedGateway connects to the embedded server s and serves the
 // HTTP gateway over that connection; stop ends both.
-func (a *app) serveEmbeddedGateway(ctx context.Context, s *broker.Server, addr, token string) (stop func(), err error) {
+func (a *app) serveEmbeddedGateway(ctx context.Context, s *server.Server, addr, token string) (stop func(), err error) {
 	b, err := broker.Connect(ctx, broker.Config{URL: s.URL(), Prefix: a.cfg.Prefix, Name: "strand-gateway"})
 	if err != nil {
 		return nil, err

@@ -1,14 +1,13 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/writer"
+	"github.com/strand-run/strand/inspect"
 )
 
 func newPurgeCmd(a *app) *cobra.Command {
@@ -26,10 +25,10 @@ queue to be skipped, is refused (cancel it first). Exit 1 if refused or unknown.
 				return err
 			}
 			defer c.Close()
-			switch err := h.(interface{ Purge(context.Context) error }).Purge(cmd.Context()); {
+			switch err := c.in.Purge(cmd.Context(), h.ID()); {
 			case errors.Is(err, strand.ErrNotFound):
 				return notFound(h.ID())
-			case errors.Is(err, writer.ErrNotFinished):
+			case errors.Is(err, inspect.ErrNotFinished):
 				return &exitError{code: exitFailed, err: fmt.Errorf("purge %s: not finished (cancel it first)", h.ID())}
 			case err != nil:
 				return err

@@ -37,21 +37,21 @@ server: it survives restarts of workers and of the server, until resumed.`,
 	}
 	cmd.AddCommand(
 		set("pause", "Pause a queue: its workers start none of its tasks", func(c *client, cmd *cobra.Command, q string) error {
-			if err := c.w.Pause(cmd.Context(), q); err != nil {
+			if err := c.in.Pause(cmd.Context(), q); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "paused %s\n", q)
 			return nil
 		}),
 		set("resume", "Resume a paused queue", func(c *client, cmd *cobra.Command, q string) error {
-			if err := c.w.Resume(cmd.Context(), q); err != nil {
+			if err := c.in.Resume(cmd.Context(), q); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "resumed %s\n", q)
 			return nil
 		}),
 		set("paused", "Say whether a queue is paused", func(c *client, cmd *cobra.Command, q string) error {
-			paused, since, err := c.w.Paused(cmd.Context(), q)
+			paused, since, err := c.in.Paused(cmd.Context(), q)
 			if err != nil {
 				return err
 			}

@@ -4,14 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/inspect"
 )
 
 // queueJSON is one queue in `strand queues --json`; the fields are those of
@@ -31,49 +29,33 @@ type queueJSON struct {
 
 // queueRow is one queue as `strand queues` prints it.
 type queueRow struct {
-	broker.QueueInfo
-	dead    uint64
-	workers int
+	inspect.QueueInfo
+	consumer string // its durable consumer's name; "" when none
 }
 
 // warning is what is wrong with the queue: tasks and no worker.
 func (q queueRow) warning() string {
-	if q.workers == 0 && (q.Depth > 0 || q.InFlight > 0 || q.Consumer == "") {
+	if q.Idle() {
 		return "no worker consumes this queue: its tasks wait"
 	}
 	return ""
 }
 
 // queueRows lists every queue with tasks, queued or dead, with or without
-// a consumer, and counts each one's live workers.
+// a consumer, and counts each one's live workers (inspect.Inspector.Queues).
 func queueRows(ctx context.Context, c *client) ([]queueRow, error) {
-	qs, err := c.b.Queues(ctx)
+	qs, err := c.in.Queues(ctx)
 	if err != nil {
 		return nil, err
 	}
-	dead, err := c.b.DLQCounts(ctx)
-	if err != nil {
-		return nil, err
-	}
-	ws, err := c.w.Workers(ctx)
-	if err != nil {
-		return nil, err
-	}
-	workers := map[string]int{}
-	for _, w := range ws {
-		for _, q := range w.Queues {
-			workers[q]++
-		}
-	}
-	var rows []queueRow
+	rows := make([]queueRow, 0, len(qs))
 	for _, q := range qs {
-		rows = append(rows, queueRow{QueueInfo: q, dead: dead[q.Queue], workers: workers[q.Queue]})
-		delete(dead, q.Queue)
+		r := queueRow{QueueInfo: q}
+		if q.Consumed {
+			r.consumer = c.b.Names().Consumer(q.Queue)
+		}
+		rows = append(rows, r)
 	}
-	for q, n := range dead {
-		rows = append(rows, queueRow{QueueInfo: broker.QueueInfo{Queue: q}, dead: n, workers: workers[q]})
-	}
-	slices.SortFunc(rows, func(a, b queueRow) int { return strings.Compare(a.Queue, b.Queue) })
 	return rows, nil
 }
 
@@ -105,8 +87,8 @@ queue with tasks and no live worker is marked "no worker".`,
 				out := make([]queueJSON, 0, len(rows))
 				for _, q := range rows {
 					j := queueJSON{
-						Queue: q.Queue, Consumer: q.Consumer, Depth: q.Depth, InFlight: q.InFlight,
-						Redelivered: q.Redelivered, Waiting: q.Waiting, Dead: q.dead, Workers: q.workers,
+						Queue: q.Queue, Consumer: q.consumer, Depth: q.Depth, InFlight: q.InFlight,
+						Redelivered: q.Redelivered, Waiting: q.Waiting, Dead: q.Dead, Workers: q.Workers,
 						Warning: q.warning(),
 					}
 					if !q.LastActive.IsZero() {
@@ -137,7 +119,7 @@ func printQueues(out io.Writer, rows []queueRow, now time.Time) {
 		if w := q.warning(); w != "" {
 			last += "  ⚠ " + w
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", q.Queue, q.Depth, q.InFlight, q.Redelivered, q.Waiting, q.dead, q.workers, last)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", q.Queue, q.Depth, q.InFlight, q.Redelivered, q.Waiting, q.Dead, q.Workers, last)
 	}
 	_ = tw.Flush()
 }

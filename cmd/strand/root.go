@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/inspect"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -169,10 +170,12 @@ func (a *app) connect(ctx context.Context) (*broker.Broker, error) {
 	return b, nil
 }
 
-// client is a connection and a writer on it, for the client commands.
+// client is a connection, a writer and an inspector on it, for the client
+// commands.
 type client struct {
-	b *broker.Broker
-	w *writer.Writer
+	b  *broker.Broker
+	w  *writer.Writer
+	in *inspect.Inspector // the admin commands: queues, workers, dlq, purge, tasks, queue pause
 }
 
 // newClient connects and makes a writer configured from STRAND_QUEUE,
@@ -192,7 +195,14 @@ func (a *app) newClient(ctx context.Context) (*client, error) {
 		_ = b.Close()
 		return nil, err
 	}
-	return &client{b: b, w: w}, nil
+	ic := inspect.Config{Queue: wc.Queue, ResultTTL: wc.ResultTTL, TaskTTL: wc.TaskTTL, Caller: wc.Caller, Logger: &a.log}
+	in, err := inspect.New(b, ic)
+	if err != nil {
+		_ = w.Close()
+		_ = b.Close()
+		return nil, err
+	}
+	return &client{b: b, w: w, in: in}, nil
 }
 
 // Close stops the writer and drains the connection.

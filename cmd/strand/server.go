@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/server"
 )
 
 const defaultAddr = "127.0.0.1:4222"
@@ -32,8 +33,8 @@ func (f *serverFlags) register(cmd *cobra.Command) {
 }
 
 // config turns the flags into a server configuration.
-func (f *serverFlags) config(log bool) (broker.ServerConfig, error) {
-	cfg := broker.ServerConfig{Addr: f.addr, Log: log}
+func (f *serverFlags) config(log bool) (server.Config, error) {
+	cfg := server.Config{Addr: f.addr, Log: log}
 	switch f.sync {
 	case "":
 	case "always":
@@ -57,7 +58,7 @@ func (f *serverFlags) config(log bool) (broker.ServerConfig, error) {
 }
 
 // syncPolicy says in words what cfg promises about fsync.
-func syncPolicy(cfg broker.ServerConfig) string {
+func syncPolicy(cfg server.Config) string {
 	switch {
 	case cfg.SyncAlways:
 		return "fsync before every acknowledgement"
@@ -69,11 +70,11 @@ func syncPolicy(cfg broker.ServerConfig) string {
 
 // startServer starts the embedded server, first checking that its port is
 // free: the NATS server itself only reports that after a 10s wait.
-func startServer(cfg broker.ServerConfig) (*broker.Server, error) {
+func startServer(cfg server.Config) (*server.Server, error) {
 	if err := checkAddr(cfg.Addr); err != nil {
 		return nil, err
 	}
-	s, err := broker.StartServer(cfg)
+	s, err := server.Start(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("start server on %s: %w", cfg.Addr, err)
 	}
@@ -113,7 +114,7 @@ func serverFlag(url string) string {
 }
 
 // printServer tells where the server listens and where its data is.
-func printServer(out io.Writer, s *broker.Server, cfg broker.ServerConfig) {
+func printServer(out io.Writer, s *server.Server, cfg server.Config) {
 	fmt.Fprintf(out, "NATS server with JetStream listening on %s\n", s.URL())
 	fmt.Fprintf(out, "data:      %s (%s)\n", s.DataDir(), syncPolicy(cfg))
 }

@@ -229,7 +229,7 @@ func (a *app) warnNoWorker(ctx context.Context, c *client, h strand.Handle) (sto
 		for _, qi := range qs {
 			consumer = consumer || (qi.Queue == q && qi.Consumer != "")
 		}
-		ws, err := c.w.Workers(ctx)
+		ws, err := c.in.Workers(ctx)
 		if err != nil {
 			return
 		}

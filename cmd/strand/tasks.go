@@ -11,7 +11,7 @@ import (
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/writer"
+	"github.com/strand-run/strand/inspect"
 )
 
 // taskFilterFlags are the flags that select tasks, shared by the tasks
@@ -31,8 +31,8 @@ func (ff *taskFilterFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&ff.errText, "error", "", "only tasks whose error message contains this (any case)")
 }
 
-func (ff *taskFilterFlags) filter() (broker.TaskFilter, error) {
-	f := broker.TaskFilter{
+func (ff *taskFilterFlags) filter() (inspect.Filter, error) {
+	f := inspect.Filter{
 		Queue: ff.queue, Status: strand.Status(ff.status), Func: ff.fn, IDPrefix: ff.idPrefix, Error: ff.errText,
 	}
 	for _, kv := range ff.meta {
@@ -64,9 +64,9 @@ and "next:" gives the --cursor that goes on.`,
 		Args: cobra.NoArgs,
 	}
 	cmd.AddCommand(newTasksListCmd(a),
-		newTasksActCmd(a, writer.ActionRetry, "Resubmit failed and dead tasks as new tasks (same call, new id, meta resubmit_of)"),
-		newTasksActCmd(a, writer.ActionCancel, "Cancel pending, running and retrying tasks"),
-		newTasksActCmd(a, writer.ActionDelete, "Delete finished tasks' records now (completed, failed, dead, cancelled)"))
+		newTasksActCmd(a, inspect.ActionRetry, "Resubmit failed and dead tasks as new tasks (same call, new id, meta resubmit_of)"),
+		newTasksActCmd(a, inspect.ActionCancel, "Cancel pending, running and retrying tasks"),
+		newTasksActCmd(a, inspect.ActionDelete, "Delete finished tasks' records now (completed, failed, dead, cancelled)"))
 	return cmd
 }
 
@@ -124,7 +124,7 @@ func newTasksListCmd(a *app) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			p, err := c.b.Browse(cmd.Context(), f, limit, cursor, scan)
+			p, err := c.in.Tasks(cmd.Context(), f, inspect.Paging{Cursor: cursor, Limit: limit, Scan: scan})
 			if err != nil {
 				return err
 			}
@@ -133,8 +133,8 @@ func newTasksListCmd(a *app) *cobra.Command {
 				for _, t := range p.Tasks {
 					j := taskJSON{ID: t.ID, Queue: t.Queue, Func: t.Func, Status: t.Status, Attempt: t.Attempt, Worker: t.Worker,
 						Created: timeOrNil(t.Created), Finished: timeOrNil(t.Finished), NextAttempt: timeOrNil(t.NextAttempt), Meta: t.Meta}
-					if t.Error != nil {
-						j.Error = &errorJSON{Kind: t.Error.Kind, Message: t.Error.Message}
+					if t.Kind != "" || t.Error != "" {
+						j.Error = &errorJSON{Kind: t.Kind, Message: t.Error}
 					}
 					out = append(out, j)
 				}
@@ -164,7 +164,7 @@ func newTasksListCmd(a *app) *cobra.Command {
 }
 
 // printTasks prints one aligned line per task under a header.
-func printTasks(out io.Writer, ts []broker.TaskSummary, now time.Time) {
+func printTasks(out io.Writer, ts []inspect.Task, now time.Time) {
 	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tQUEUE\tFUNC\tSTATUS\tATTEMPT\tWHEN\tERROR")
 	for _, t := range ts {
@@ -173,8 +173,8 @@ func printTasks(out io.Writer, ts []broker.TaskSummary, now time.Time) {
 			when = fmt.Sprintf("%v ago", max(now.Sub(t.At).Round(time.Second), 0))
 		}
 		msg := ""
-		if t.Error != nil {
-			msg = t.Error.Kind + ": " + t.Error.Message
+		if t.Kind != "" || t.Error != "" {
+			msg = t.Kind + ": " + t.Error
 			if len(msg) > 80 {
 				msg = msg[:77] + "..."
 			}
@@ -184,7 +184,7 @@ func printTasks(out io.Writer, ts []broker.TaskSummary, now time.Time) {
 	_ = tw.Flush()
 }
 
-func newTasksActCmd(a *app, action writer.Action, short string) *cobra.Command {
+func newTasksActCmd(a *app, action inspect.Action, short string) *cobra.Command {
 	var (
 		ff     taskFilterFlags
 		yes    bool
@@ -219,13 +219,13 @@ line per task: "ID ok [NEW-ID]" or "ID error: ...".`,
 				return err
 			}
 			defer c.Close()
-			var targets []writer.Target
+			var targets []inspect.Target
 			more := false
 			if len(ids) > 0 {
 				for _, id := range ids {
-					targets = append(targets, writer.Target{ID: id})
+					targets = append(targets, inspect.Target{ID: id})
 				}
-			} else if targets, more, err = c.w.Select(ctx, action, f, max); err != nil {
+			} else if targets, more, err = c.in.Select(ctx, action, f, max); err != nil {
 				return err
 			}
 			if !yes {
@@ -239,7 +239,7 @@ line per task: "ID ok [NEW-ID]" or "ID error: ...".`,
 				fmt.Fprintf(a.stderr, "would %s %d tasks%s; run again with --yes to do it\n", verb, len(targets), extra)
 				return exitWith(exitFailed)
 			}
-			results, err := c.w.Act(ctx, action, targets)
+			results, err := c.in.Act(ctx, action, targets)
 			if err != nil {
 				return err
 			}
@@ -287,7 +287,7 @@ line per task: "ID ok [NEW-ID]" or "ID error: ...".`,
 	ff.register(cmd)
 	fl := cmd.Flags()
 	fl.BoolVar(&yes, "yes", false, "do it (without it, only list what would be done)")
-	fl.IntVar(&max, "max", writer.DefaultSelectMax, "act on at most this many tasks that the filter selects")
+	fl.IntVar(&max, "max", inspect.MaxSelect, "act on at most this many tasks that the filter selects")
 	fl.BoolVar(&asJSON, "json", false, "print a JSON array of the results")
 	return cmd
 }

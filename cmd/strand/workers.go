@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strand-run/strand/codec"
+	"github.com/strand-run/strand/inspect"
 )
 
 func newWorkersCmd(a *app) *cobra.Command {
@@ -28,12 +29,20 @@ for up to three heartbeats (15s by default).`,
 				return err
 			}
 			defer c.Close()
-			ws, err := c.w.Workers(cmd.Context())
+			ws, err := c.in.Workers(cmd.Context())
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return writeJSON(a.stdout, listOrEmpty(ws))
+				out := make([]codec.Worker, 0, len(ws))
+				for _, w := range ws {
+					out = append(out, codec.Worker{
+						ID: w.ID, Host: w.Host, PID: w.PID, Queues: w.Queues, Functions: w.Functions,
+						Concurrency: w.Concurrency, InFlight: w.InFlight, Started: w.Started.UnixMilli(),
+						Beat: w.Beat.UnixMilli(), Version: w.Version,
+					})
+				}
+				return writeJSON(a.stdout, out)
 			}
 			printWorkers(a.stdout, ws, time.Now())
 			return nil
@@ -44,11 +53,11 @@ for up to three heartbeats (15s by default).`,
 }
 
 // printWorkers prints one aligned line per worker under a header.
-func printWorkers(out io.Writer, ws []codec.Worker, now time.Time) {
+func printWorkers(out io.Writer, ws []inspect.WorkerInfo, now time.Time) {
 	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tHOST\tPID\tQUEUES\tFUNCTIONS\tIN-FLIGHT\tCONCURRENCY\tLAST BEAT")
 	for _, w := range ws {
-		age := now.Sub(time.UnixMilli(w.Beat)).Round(100 * time.Millisecond)
+		age := now.Sub(w.Beat).Round(100 * time.Millisecond)
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%d\t%v ago\n", w.ID, w.Host, w.PID,
 			strings.Join(w.Queues, ","), strings.Join(w.Functions, ","), w.InFlight, w.Concurrency, max(age, 0))
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/strand-run/strand/broker/brokertest"
 	"github.com/strand-run/strand/codec"
 	"github.com/strand-run/strand/reader"
+	"github.com/strand-run/strand/server"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -143,7 +144,7 @@ func TestRun(t *testing.T) {
 // creation of a consumer that follows it (filestore.ConsumerStore reads the
 // stream config unlocked), which -race reports. So the tests let workers
 // create their consumers before any further broker connects.
-func waitConsumers(t *testing.T, srv *broker.Server, names ...string) {
+func waitConsumers(t *testing.T, srv *server.Server, names ...string) {
 	t.Helper()
 	nc, err := nats.Connect(srv.URL())
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/strand-run/strand/broker/brokertest"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
+	"github.com/strand-run/strand/server"
 )
 
 // resizeKwargs mirrors the kwargs the custom-worker example takes.
@@ -73,7 +74,7 @@ func TestRunNoServer(t *testing.T) {
 // creation of a consumer that follows it (filestore.ConsumerStore reads the
 // stream config unlocked), which -race reports. So the tests let workers
 // create their consumers before any further broker connects.
-func waitConsumers(t *testing.T, srv *broker.Server, names ...string) {
+func waitConsumers(t *testing.T, srv *server.Server, names ...string) {
 	t.Helper()
 	nc, err := nats.Connect(srv.URL())
 	if err != nil {
@@ -102,7 +103,7 @@ func waitConsumers(t *testing.T, srv *broker.Server, names ...string) {
 
 // startWorker runs a reader on srv until the returned func is called; that
 // func waits for Run to return and fails the test if it does not.
-func startWorker(t *testing.T, srv *broker.Server, reg *registry.Registry, cfg reader.Config) (stop func()) {
+func startWorker(t *testing.T, srv *server.Server, reg *registry.Registry, cfg reader.Config) (stop func()) {
 	t.Helper()
 	b := brokertest.Connect(t, srv, broker.Config{})
 	r, err := reader.New(b, reg, cfg)

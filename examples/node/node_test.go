@@ -21,6 +21,7 @@ import (
 	"github.com/strand-run/strand/internal/demo"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
+	"github.com/strand-run/strand/server"
 )
 
 // TestNodeProducer installs the packages from package-lock.json into a copy
@@ -222,7 +223,7 @@ func copyFiles(t *testing.T, from, to string, names ...string) {
 
 // startWorker starts a server and a worker with the demo functions on queue
 // default, and returns once the queue's consumer (and so the bucket) exists.
-func startWorker(t *testing.T) *broker.Server {
+func startWorker(t *testing.T) *server.Server {
 	t.Helper()
 	srv := brokertest.Start(t)
 	reg := registry.New()
@@ -262,7 +263,7 @@ func startWorker(t *testing.T) *broker.Server {
 
 // runNode runs node with args in dir against srv, and returns its trimmed
 // stdout and stderr.
-func runNode(t *testing.T, dir string, srv *broker.Server, args ...string) (string, string, error) {
+func runNode(t *testing.T, dir string, srv *server.Server, args ...string) (string, string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -27,6 +27,7 @@ import (
 	"github.com/strand-run/strand/internal/demo"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
+	"github.com/strand-run/strand/server"
 )
 
 // sent is what strand_client publishes for a task: payload, Content-Type and
@@ -295,7 +296,7 @@ func TestPythonClient(t *testing.T) {
 
 // runPython runs py with args in this directory against srv, and returns
 // its trimmed stdout and stderr.
-func runPython(t *testing.T, py string, srv *broker.Server, args ...string) (string, string, error) {
+func runPython(t *testing.T, py string, srv *server.Server, args ...string) (string, string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -321,7 +322,7 @@ func mustResult(t *testing.T, f codec.Format, v any) []byte {
 
 // startWorker starts a server and a worker with the demo functions (which
 // include scaled_add, for kwargs) on queue default, and returns once the queue's consumer (and so the bucket) exists.
-func startWorker(t *testing.T) *broker.Server {
+func startWorker(t *testing.T) *server.Server {
 	t.Helper()
 	srv := brokertest.Start(t)
 	reg := registry.New()

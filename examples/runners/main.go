@@ -21,6 +21,7 @@ import (
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
 	"github.com/strand-run/strand/runner"
+	"github.com/strand-run/strand/server"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -88,7 +89,7 @@ func natsRunner(ctx context.Context, reg *registry.Registry) (strand.Runner, fun
 	if err != nil {
 		return nil, nil, err
 	}
-	srv, err := broker.StartServer(broker.ServerConfig{Addr: "127.0.0.1:0", DataDir: dir})
+	srv, err := server.Start(server.Config{Addr: "127.0.0.1:0", DataDir: dir})
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, nil, err

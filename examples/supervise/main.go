@@ -19,6 +19,7 @@ import (
 	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
+	"github.com/strand-run/strand/server"
 	"github.com/strand-run/strand/supervise"
 	"github.com/strand-run/strand/writer"
 )
@@ -45,7 +46,7 @@ func serve(addr string) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	s, err := broker.StartServer(broker.ServerConfig{Addr: addr, DataDir: dir})
+	s, err := server.Start(server.Config{Addr: addr, DataDir: dir})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

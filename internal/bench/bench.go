@@ -41,7 +41,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
-	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/server"
 )
 
 // Config says what to measure. The zero value is the default run.
@@ -136,7 +136,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 			return nil, err
 		}
 		defer os.RemoveAll(dir)
-		srv, err := broker.StartServer(broker.ServerConfig{
+		srv, err := server.Start(server.Config{
 			Addr: "127.0.0.1:0", DataDir: dir, SyncAlways: cfg.SyncAlways, Name: "strand-bench",
 		})
 		if err != nil {

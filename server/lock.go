@@ -1,4 +1,4 @@
-package broker
+package server
 
 import (
 	"errors"
@@ -10,11 +10,11 @@ import (
 	"sync"
 )
 
-// LockFile is the file in a server's data directory that an exclusive lock
+// lockFile is the file in a server's data directory that an exclusive lock
 // on marks the directory as in use; it holds the pid of the server's process.
-const LockFile = "strand.lock"
+const lockFile = "strand.lock"
 
-// ErrDataDirInUse is returned by StartServer when another server, in this
+// ErrDataDirInUse is returned by Start when another server, in this
 // process or another, runs on the same data directory: two JetStream servers
 // on one directory overwrite each other's files and lose tasks.
 var ErrDataDirInUse = errors.New("data directory in use")
@@ -49,7 +49,7 @@ func lockDataDir(dir string) (*dirLock, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("data directory %s: %w", dir, err)
 	}
-	path := filepath.Join(dir, LockFile)
+	path := filepath.Join(dir, lockFile)
 	// Not O_TRUNC: the file holds the pid of whoever has the lock.
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {

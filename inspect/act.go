@@ -1,4 +1,4 @@
-package writer
+package inspect
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/codec"
 )
 
 // Action is what Act does to each task it is given.
@@ -15,16 +16,17 @@ type Action string
 
 // The actions, and the statuses each one applies to.
 const (
-	// ActionRetry resubmits failed and dead tasks (Handle.Resubmit).
+	// ActionRetry resubmits failed and dead tasks (Resubmit).
 	ActionRetry Action = "retry"
-	// ActionCancel cancels pending, running and retrying tasks (Handle.Cancel).
+	// ActionCancel cancels pending, running and retrying tasks.
 	ActionCancel Action = "cancel"
-	// ActionDelete removes finished tasks' records (Handle.Purge).
+	// ActionDelete removes finished tasks' records (Purge).
 	ActionDelete Action = "delete"
 )
 
-// Statuses are the statuses of the tasks the action applies to.
-func (a Action) Statuses() []strand.Status {
+// statuses are the statuses of the tasks the action applies to; nil for
+// an unknown action.
+func (a Action) statuses() []strand.Status {
 	switch a {
 	case ActionRetry:
 		return []strand.Status{strand.StatusFailed, strand.StatusDead}
@@ -36,9 +38,9 @@ func (a Action) Statuses() []strand.Status {
 	return nil
 }
 
-// Check refuses an unknown action.
+// Check refuses an unknown action with an error wrapping strand.ErrBadOption.
 func (a Action) Check() error {
-	if a.Statuses() == nil {
+	if a.statuses() == nil {
 		return fmt.Errorf("%w: action %q: want retry, cancel or delete", strand.ErrBadOption, a)
 	}
 	return nil
@@ -57,34 +59,35 @@ type ActResult struct {
 	Err   error  // nil when it was done
 }
 
-// DefaultSelectMax is how many tasks Select returns at most unless asked.
-const DefaultSelectMax = 10_000
+// MaxSelect is the most tasks Select returns, and its default.
+const MaxSelect = 10_000
 
 // Select lists the tasks that match f among those the action applies to
 // (f.Status, when set, must be one of them), newest first, at most max
-// (DefaultSelectMax when 0), reading every page of broker.Browse. more is
-// set when more tasks matched than max.
-func (w *Writer) Select(ctx context.Context, a Action, f broker.TaskFilter, max int) (targets []Target, more bool, err error) {
+// (MaxSelect when 0 or more), reading every page of Tasks. more is set
+// when more tasks matched than max.
+func (in *Inspector) Select(ctx context.Context, a Action, f Filter, max int) (targets []Target, more bool, err error) {
 	if err := a.Check(); err != nil {
 		return nil, false, err
 	}
-	if max <= 0 {
-		max = DefaultSelectMax
+	if max <= 0 || max > MaxSelect {
+		max = MaxSelect
 	}
-	statuses := a.Statuses()
+	statuses := a.statuses()
 	if f.Status != "" {
 		if !slices.Contains(statuses, f.Status) {
 			return nil, false, fmt.Errorf("%w: %s applies to %v tasks, not %s", strand.ErrBadOption, a, statuses, f.Status)
 		}
 		statuses = []strand.Status{f.Status}
 	}
+	bf := f.broker()
 	for _, st := range statuses {
-		f.Status = st
+		bf.Status = st
 		cursor := ""
 		for {
-			p, err := w.b.Browse(ctx, f, broker.MaxPageSize, cursor, broker.MaxScan)
+			p, err := in.b.Browse(ctx, bf, broker.MaxPageSize, cursor, broker.MaxScan)
 			if err != nil {
-				return nil, false, err
+				return nil, false, fmt.Errorf("select: %w", err)
 			}
 			for _, t := range p.Tasks {
 				if len(targets) == max {
@@ -106,9 +109,10 @@ const actAtOnce = 16
 
 // Act does the action to each target, a few at once, and says what it did
 // to each, in order. A task the action does not apply to (a retry of a
-// completed task, a cancel of a finished one) gets its error, and the
-// others go on.
-func (w *Writer) Act(ctx context.Context, a Action, targets []Target) ([]ActResult, error) {
+// completed task, a cancel of a finished one) gets its error
+// (ErrNotRetryable, strand.ErrFinished, ErrNotFinished, strand.ErrNotFound),
+// and the others go on. Only an unknown action fails Act itself.
+func (in *Inspector) Act(ctx context.Context, a Action, targets []Target) ([]ActResult, error) {
 	if err := a.Check(); err != nil {
 		return nil, err
 	}
@@ -119,38 +123,42 @@ func (w *Writer) Act(ctx context.Context, a Action, targets []Target) ([]ActResu
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			out[i] = w.act(ctx, a, t)
+			out[i] = in.act(ctx, a, t)
 		})
 	}
 	wg.Wait()
 	return out, nil
 }
 
-func (w *Writer) act(ctx context.Context, a Action, t Target) ActResult {
+func (in *Inspector) act(ctx context.Context, a Action, t Target) ActResult {
 	res := ActResult{Target: t}
-	var opts []strand.Option
-	if t.Queue != "" {
-		opts = append(opts, strand.Queue(t.Queue))
-	}
-	h, err := w.open(t.ID, opts)
-	if err != nil {
-		res.Err = err
+	if err := codec.ValidID(t.ID); err != nil {
+		res.Err = fmt.Errorf("%s %s: %w", a, t.ID, err)
 		return res
+	}
+	if res.Queue == "" {
+		q, err := in.b.Locate(ctx, t.ID)
+		if err != nil {
+			res.Err = fmt.Errorf("%s %s: %w", a, t.ID, err)
+			return res
+		}
+		if q == "" {
+			res.Err = fmt.Errorf("%s %s: %w", a, t.ID, strand.ErrNotFound)
+			return res
+		}
+		res.Queue = q
 	}
 	switch a {
 	case ActionRetry:
-		nh, err := h.Resubmit(ctx)
-		if nh != nil {
-			res.NewID = nh.ID()
+		nt, err := in.resubmit(ctx, res.Queue, t.ID)
+		if nt != nil {
+			res.NewID = nt.ID
 		}
 		res.Err = err
 	case ActionCancel:
-		res.Err = h.Cancel(ctx)
+		_, res.Err = in.cancel(ctx, res.Queue, t.ID)
 	case ActionDelete:
-		res.Err = h.Purge(ctx)
-	}
-	if res.Queue == "" {
-		res.Queue = h.Queue()
+		res.Err = in.purge(ctx, res.Queue, t.ID)
 	}
 	return res
 }

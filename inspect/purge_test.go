@@ -1,4 +1,4 @@
-package writer_test
+package inspect_test
 
 import (
 	"context"
@@ -7,10 +7,10 @@ import (
 	"time"
 
 	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/inspect"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/scratch"
 	"github.com/strand-run/strand/strandtest"
-	"github.com/strand-run/strand/writer"
 )
 
 func TestPurge(t *testing.T) {
@@ -20,11 +20,12 @@ func TestPurge(t *testing.T) {
 	}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	in := newInspector(t, env.Env)
 	h, err := env.Writer.Submit(ctx, "add", []any{1, 2}, strand.ID("purge-me"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := admin(h).Purge(ctx); !errors.Is(err, writer.ErrNotFinished) {
+	if err := in.Purge(ctx, h.ID()); !errors.Is(err, inspect.ErrNotFinished) {
 		t.Fatalf("purge of a pending task: %v", err)
 	}
 	if err := env.StartWorker(ctx, reader.Config{Concurrency: 2}); err != nil {
@@ -33,22 +34,16 @@ func TestPurge(t *testing.T) {
 	if err := h.Result(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := admin(h).Purge(ctx); err != nil {
+	if err := in.Purge(ctx, h.ID()); err != nil {
 		t.Fatal(err)
 	}
 	if st, err := h.Status(ctx); err != nil || st != strand.StatusUnknown {
 		t.Fatalf("status after purge: %s %v", st, err)
 	}
-	if err := admin(h).Purge(ctx); !errors.Is(err, strand.ErrNotFound) {
+	if err := in.Purge(ctx, h.ID()); !errors.Is(err, strand.ErrNotFound) {
 		t.Fatalf("second purge: %v", err)
 	}
+	if err := in.Purge(ctx, "no such/id"); err == nil {
+		t.Fatal("purge of a malformed id")
+	}
 }
-
-// admin is the admin side of a writer's handles, which moves to package
-// inspect.
-type adminHandle interface {
-	Purge(ctx context.Context) error
-	Resubmit(ctx context.Context) (strand.Handle, error)
-}
-
-func admin(h strand.Handle) adminHandle { return h.(adminHandle) }

@@ -1,4 +1,4 @@
-package broker
+package server
 
 import (
 	"fmt"
@@ -8,16 +8,19 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
+	natsserver "github.com/nats-io/nats-server/v2/server"
 )
 
-// ServerConfig configures an embedded NATS server with JetStream.
-type ServerConfig struct {
+// Config configures an embedded NATS server with JetStream. The zero value
+// is a single server on 127.0.0.1:4222 with its data in a new temporary
+// directory.
+type Config struct {
 	// Addr is host:port to listen on (default 127.0.0.1:4222; port 0 picks a free one).
 	Addr string
 	// DataDir holds JetStream's files (default: a new temporary directory).
 	// A server holds an exclusive lock on it (file strand.lock) while it
 	// runs; a second server on the same directory fails with ErrDataDirInUse.
+	// A temporary directory is removed by Stop; a given one is kept.
 	DataDir string
 	// SyncAlways makes JetStream fsync every write before acknowledging it;
 	// otherwise it syncs every SyncInterval (default 2m, the server's own).
@@ -48,33 +51,40 @@ type ServerConfig struct {
 
 // Server is a running embedded NATS server.
 type Server struct {
-	*server.Server
+	ns      *natsserver.Server
 	dataDir string
-	tmpDir  bool     // dataDir was made by StartServer: Stop removes it
+	tmpDir  bool     // dataDir was made by Start: Stop removes it
 	lock    *dirLock // on dataDir, from start to Stop
 }
 
-// URL is the client URL of the server.
-func (s *Server) URL() string { return s.ClientURL() }
+// URL is the client URL of the server, nats://host:port.
+func (s *Server) URL() string { return s.ns.ClientURL() }
 
 // DataDir is where JetStream keeps its files.
 func (s *Server) DataDir() string { return s.dataDir }
 
-// Stop shuts the server down and waits for it to finish.
+// NATS is the nats-server underneath, for what this package does not wrap:
+// monitoring (Varz, Jsz), cluster state (JetStreamIsLeader), names and
+// routes. Stop it with Stop, which also releases the data directory.
+func (s *Server) NATS() *natsserver.Server { return s.ns }
+
+// Stop shuts the server down and waits for it to finish; it is safe to call
+// more than once.
 func (s *Server) Stop() {
-	s.Shutdown()
-	s.WaitForShutdown()
+	s.ns.Shutdown()
+	s.ns.WaitForShutdown()
 	s.lock.release()
 	if s.tmpDir {
 		_ = os.RemoveAll(s.dataDir)
 	}
 }
 
-// StartServer starts an embedded NATS server with JetStream and waits until
-// it accepts connections. It binds where cfg.Addr says, 127.0.0.1 by default.
+// Start starts an embedded NATS server with JetStream and waits until it
+// accepts connections. It binds where cfg.Addr says, 127.0.0.1 by default.
 // It fails at once with ErrDataDirInUse when another server runs on
-// cfg.DataDir.
-func StartServer(cfg ServerConfig) (*Server, error) {
+// cfg.DataDir, and with the listen error (syscall.EADDRINUSE) when the port
+// is taken.
+func Start(cfg Config) (*Server, error) {
 	addr := cfg.Addr
 	if addr == "" {
 		addr = "127.0.0.1:4222"
@@ -118,7 +128,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	if name == "" {
 		name = "strand"
 	}
-	opts := &server.Options{
+	opts := &natsserver.Options{
 		ServerName:   name,
 		Host:         host,
 		Port:         port,
@@ -133,7 +143,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	if err := cluster(cfg, opts); err != nil {
 		return fail(err)
 	}
-	s, err := server.NewServer(opts)
+	s, err := natsserver.NewServer(opts)
 	if err != nil {
 		return fail(fmt.Errorf("start nats server: %w", err))
 	}
@@ -147,14 +157,14 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		s.Shutdown()
 		return fail(fmt.Errorf("start nats server on %s: not ready after 10s", addr))
 	}
-	return &Server{Server: s, dataDir: dir, tmpDir: tmp, lock: lock}, nil
+	return &Server{ns: s, dataDir: dir, tmpDir: tmp, lock: lock}, nil
 }
 
 // listenPort checks that host:port is free (the server reports a taken port
 // only through its log) and maps port 0 to the server's "pick one".
 func listenPort(host string, port int) (int, error) {
 	if port == 0 {
-		return server.RANDOM_PORT, nil
+		return natsserver.RANDOM_PORT, nil
 	}
 	l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
@@ -165,7 +175,7 @@ func listenPort(host string, port int) (int, error) {
 }
 
 // cluster sets the route listener and routes of a clustered node in opts.
-func cluster(cfg ServerConfig, opts *server.Options) error {
+func cluster(cfg Config, opts *natsserver.Options) error {
 	if cfg.ClusterName == "" && cfg.ClusterAddr == "" && len(cfg.Routes) == 0 {
 		return nil
 	}
@@ -189,7 +199,7 @@ func cluster(cfg ServerConfig, opts *server.Options) error {
 	if port, err = listenPort(host, port); err != nil {
 		return err
 	}
-	opts.Cluster = server.ClusterOpts{Name: cfg.ClusterName, Host: host, Port: port, Advertise: cfg.ClusterAdvertise}
+	opts.Cluster = natsserver.ClusterOpts{Name: cfg.ClusterName, Host: host, Port: port, Advertise: cfg.ClusterAdvertise}
 	for _, r := range cfg.Routes {
 		u, err := url.Parse(r)
 		if err != nil || u.Host == "" {

@@ -1,4 +1,4 @@
-package broker_test
+package server_test
 
 import (
 	"bufio"
@@ -12,8 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/broker/brokertest"
+	"github.com/strand-run/strand/server"
 )
 
 // TestDataDirInUseInProcess: a second server on a data directory in use is
@@ -21,10 +20,10 @@ import (
 func TestDataDirInUseInProcess(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	first := brokertest.StartWith(t, broker.ServerConfig{DataDir: dir})
+	first := start(t, server.Config{DataDir: dir})
 
-	_, err := broker.StartServer(broker.ServerConfig{Addr: "127.0.0.1:0", DataDir: dir})
-	if !errors.Is(err, broker.ErrDataDirInUse) {
+	_, err := server.Start(server.Config{Addr: "127.0.0.1:0", DataDir: dir})
+	if !errors.Is(err, server.ErrDataDirInUse) {
 		t.Fatalf("second server on %s: got %v, want ErrDataDirInUse", dir, err)
 	}
 	want := fmt.Sprintf("data directory %s is in use by another server (pid %d)", dir, os.Getpid())
@@ -33,7 +32,7 @@ func TestDataDirInUseInProcess(t *testing.T) {
 	}
 
 	first.Stop()
-	brokertest.StartWith(t, broker.ServerConfig{DataDir: dir})
+	start(t, server.Config{DataDir: dir})
 }
 
 // holdDataDirEnv makes the test binary, re-executed by
@@ -48,7 +47,7 @@ func TestHoldDataDir(t *testing.T) {
 	if dir == "" {
 		t.Skip("run by TestDataDirInUseAcrossProcesses")
 	}
-	if _, err := broker.StartServer(broker.ServerConfig{Addr: "127.0.0.1:0", DataDir: dir}); err != nil {
+	if _, err := server.Start(server.Config{Addr: "127.0.0.1:0", DataDir: dir}); err != nil {
 		fmt.Println("error:", err)
 		os.Exit(1)
 	}
@@ -95,9 +94,9 @@ func TestDataDirInUseAcrossProcesses(t *testing.T) {
 		t.Fatal("holder process not ready after 30s")
 	}
 
-	_, err = broker.StartServer(broker.ServerConfig{Addr: "127.0.0.1:0", DataDir: dir})
+	_, err = server.Start(server.Config{Addr: "127.0.0.1:0", DataDir: dir})
 	want := fmt.Sprintf("data directory %s is in use by another server (pid %d)", dir, holder.Process.Pid)
-	if !errors.Is(err, broker.ErrDataDirInUse) || err.Error() != want {
+	if !errors.Is(err, server.ErrDataDirInUse) || err.Error() != want {
 		t.Fatalf("server beside pid %d: got %v, want %q", holder.Process.Pid, err, want)
 	}
 
@@ -105,8 +104,8 @@ func TestDataDirInUseAcrossProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = holder.Wait()
-	if b, err := os.ReadFile(filepath.Join(dir, broker.LockFile)); err != nil || strings.TrimSpace(string(b)) == "" {
+	if b, err := os.ReadFile(filepath.Join(dir, "strand.lock")); err != nil || strings.TrimSpace(string(b)) == "" {
 		t.Fatalf("lock file after SIGKILL: %q, %v; want the dead holder's pid left behind", b, err)
 	}
-	brokertest.StartWith(t, broker.ServerConfig{DataDir: dir})
+	start(t, server.Config{DataDir: dir})
 }

@@ -1,44 +1,41 @@
-package middleware
+package inspect
 
 import (
 	"context"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/writer"
 )
 
-// QueueCollector reads JetStream on every scrape and exports what the
-// server holds, whichever process runs the tasks:
-//
-//	strand_queue_depth{queue}        tasks waiting, not yet delivered to a worker
-//	strand_queue_in_flight{queue}    tasks delivered, not yet acknowledged
-//	strand_queue_redelivered{queue}  in-flight tasks delivered more than once
-//	strand_queue_waiting{queue}      pull requests of workers waiting for tasks
-//	strand_workers                   live workers (heartbeat records)
-//	strand_dlq_tasks{queue}          dead tasks in the dead-letter stream
-//
-// A read that fails is reported as a scrape error of its series.
-type QueueCollector struct {
-	b       *broker.Broker
-	w       *writer.Writer
+// collector is the prometheus.Collector of Inspector.Collector.
+type collector struct {
+	in      *Inspector
 	timeout time.Duration
 
 	depth, inFlight, redelivered, waiting, workers, dlq *prometheus.Desc
 	queueWorkers                                        *prometheus.Desc
 }
 
-// ScrapeTimeout bounds the JetStream reads of one scrape.
-const ScrapeTimeout = 5 * time.Second
+// scrapeTimeout bounds the reads of one scrape.
+const scrapeTimeout = 5 * time.Second
 
-// NewQueueCollector returns the collector over b; w lists the workers.
-// Register it with a prometheus.Registerer.
-func NewQueueCollector(b *broker.Broker, w *writer.Writer) *QueueCollector {
+// Collector returns a prometheus.Collector that reads the server on every
+// scrape and exports what it holds, whichever process runs the tasks:
+//
+//	strand_queue_depth{queue}        tasks waiting, not yet delivered to a worker
+//	strand_queue_in_flight{queue}    tasks delivered, not yet acknowledged
+//	strand_queue_redelivered{queue}  in-flight tasks delivered more than once
+//	strand_queue_waiting{queue}      pull requests of workers waiting for tasks
+//	strand_queue_workers{queue}      live workers that consume the queue
+//	strand_workers                   live workers (heartbeat records)
+//	strand_dlq_tasks{queue}          dead tasks in the dead-letter stream
+//
+// A read that fails is reported as a scrape error of its series. Register
+// it with a prometheus.Registerer.
+func (in *Inspector) Collector() prometheus.Collector {
 	q := []string{"queue"}
-	return &QueueCollector{
-		b: b, w: w, timeout: ScrapeTimeout,
+	return &collector{
+		in: in, timeout: scrapeTimeout,
 		depth:       prometheus.NewDesc("strand_queue_depth", "Tasks waiting in the queue, not yet delivered to a worker.", q, nil),
 		inFlight:    prometheus.NewDesc("strand_queue_in_flight", "Tasks delivered to workers and not yet acknowledged.", q, nil),
 		redelivered: prometheus.NewDesc("strand_queue_redelivered", "In-flight tasks delivered more than once.", q, nil),
@@ -51,7 +48,7 @@ func NewQueueCollector(b *broker.Broker, w *writer.Writer) *QueueCollector {
 }
 
 // Describe implements prometheus.Collector.
-func (c *QueueCollector) Describe(ch chan<- *prometheus.Desc) {
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.depth, c.inFlight, c.redelivered, c.waiting, c.workers, c.dlq, c.queueWorkers} {
 		ch <- d
 	}
@@ -59,11 +56,12 @@ func (c *QueueCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector: one read of the queues, the
 // workers and the dead letters.
-func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
-	ws, werr := c.w.Workers(ctx)
-	if qs, err := c.b.Queues(ctx); err != nil {
+	b := c.in.b
+	ws, werr := c.in.Workers(ctx)
+	if qs, err := b.Queues(ctx); err != nil {
 		ch <- prometheus.NewInvalidMetric(c.depth, err)
 	} else {
 		consumers := map[string]int{}
@@ -82,12 +80,12 @@ func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.waiting, prometheus.GaugeValue, float64(q.Waiting), q.Queue)
 		}
 	}
-	if err := werr; err != nil {
-		ch <- prometheus.NewInvalidMetric(c.workers, err)
+	if werr != nil {
+		ch <- prometheus.NewInvalidMetric(c.workers, werr)
 	} else {
 		ch <- prometheus.MustNewConstMetric(c.workers, prometheus.GaugeValue, float64(len(ws)))
 	}
-	if dead, err := c.b.DLQCounts(ctx); err != nil {
+	if dead, err := b.DLQCounts(ctx); err != nil {
 		ch <- prometheus.NewInvalidMetric(c.dlq, err)
 	} else {
 		for q, n := range dead {

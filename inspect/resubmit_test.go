@@ -1,4 +1,4 @@
-package writer_test
+package inspect_test
 
 import (
 	"context"
@@ -8,10 +8,10 @@ import (
 	"time"
 
 	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/inspect"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/scratch"
 	"github.com/strand-run/strand/strandtest"
-	"github.com/strand-run/strand/writer"
 )
 
 // A failed task runs again, with its arguments and meta, under a new id;
@@ -39,6 +39,7 @@ func TestResubmit(t *testing.T) {
 	if err := env.StartWorker(ctx, reader.Config{Concurrency: 1, RetryBase: time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
+	ins := newInspector(t, env.Env)
 	h, err := env.Writer.Submit(ctx, "div", []any{6, 0}, strand.Meta(map[string]string{"tenant": "acme"}), strand.Queue("default"))
 	if err != nil {
 		t.Fatal(err)
@@ -46,13 +47,15 @@ func TestResubmit(t *testing.T) {
 	if err := h.Result(ctx, nil); err == nil {
 		t.Fatal("div by zero completed")
 	}
-	nh, err := admin(h).Resubmit(ctx)
+	nt, err := ins.Resubmit(ctx, h.ID())
 	if err != nil {
 		t.Fatal(err)
 	}
+	nh := env.Open(t, nt.ID)
 	in, err := nh.Info(ctx)
-	if err != nil || nh.ID() == h.ID() || in.Meta["tenant"] != "acme" || in.Meta[writer.ResubmitOf] != h.ID() || in.Func != "div" {
-		t.Fatalf("resubmitted: %s %+v %v", nh.ID(), in, err)
+	if err != nil || nt.ID == h.ID() || nt.Of != h.ID() || nt.Queue != "default" || nt.Func != "div" ||
+		in.Meta["tenant"] != "acme" || in.Meta[inspect.ResubmitOf] != h.ID() || in.Func != "div" {
+		t.Fatalf("resubmitted: %+v %+v %v", nt, in, err)
 	}
 	if err := nh.Result(ctx, nil); err == nil {
 		t.Fatalf("the same args fail the same way: %v", err)
@@ -61,7 +64,7 @@ func TestResubmit(t *testing.T) {
 	if err := ok.Result(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := admin(ok).Resubmit(ctx); !errors.Is(err, writer.ErrNotRetryable) {
+	if _, err := ins.Resubmit(ctx, ok.ID()); !errors.Is(err, inspect.ErrNotRetryable) {
 		t.Fatalf("resubmit of a completed task: %v", err)
 	}
 	dead, _ := env.Writer.Submit(ctx, "flaky", []any{7}, strand.MaxAttempts(2))
@@ -72,15 +75,21 @@ func TestResubmit(t *testing.T) {
 		t.Fatalf("flaky: %s", st)
 	}
 	flaky.Store(false)
-	again, err := admin(dead).Resubmit(ctx)
+	nt, err = ins.Resubmit(ctx, dead.ID())
 	if err != nil {
 		t.Fatal(err)
 	}
+	if info, err := env.Open(t, nt.ID).Info(ctx); err != nil || info.Meta[inspect.ReplayOf] != dead.ID() {
+		t.Fatalf("a dead task is replayed from its dead letter: %+v %v", info, err)
+	}
 	var n int
-	if err := again.Result(ctx, &n); err != nil || n != 7 {
+	if err := env.Open(t, nt.ID).Result(ctx, &n); err != nil || n != 7 {
 		t.Fatalf("dead task resubmitted: %d %v", n, err)
 	}
-	if dl, _ := env.Writer.DLQ(ctx); len(dl) != 0 {
+	if dl, _ := ins.DeadLetters(ctx); len(dl) != 0 {
 		t.Fatalf("its dead letter stays: %+v", dl)
+	}
+	if _, err := ins.Resubmit(ctx, "never-was"); !errors.Is(err, strand.ErrNotFound) {
+		t.Fatalf("resubmit of an unknown task: %v", err)
 	}
 }

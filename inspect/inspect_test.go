@@ -1,0 +1,332 @@
+package inspect_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/inspect"
+	"github.com/strand-run/strand/reader"
+	"github.com/strand-run/strand/scratch"
+	"github.com/strand-run/strand/strandtest"
+)
+
+func TestNewRefusesBadConfig(t *testing.T) {
+	t.Parallel()
+	if _, err := inspect.New(nil, inspect.Config{}); !errors.Is(err, strand.ErrBadOption) {
+		t.Fatalf("no broker: %v", err)
+	}
+	env := strandtest.New(t, scratch.Options{NoWorker: true})
+	for _, cfg := range []inspect.Config{{ResultTTL: time.Millisecond}, {TaskTTL: time.Millisecond}, {ResultTTL: 1000 * 24 * time.Hour}} {
+		if _, err := inspect.New(env.Broker, cfg); !errors.Is(err, strand.ErrBadOption) {
+			t.Errorf("%+v: %v", cfg, err)
+		}
+	}
+}
+
+func TestFromEnv(t *testing.T) {
+	t.Setenv("STRAND_QUEUE", "emails")
+	t.Setenv("STRAND_RESULT_TTL", "2h")
+	t.Setenv("STRAND_CALLER", "ops")
+	cfg, err := inspect.FromEnv()
+	if err != nil || cfg.Queue != "emails" || cfg.ResultTTL != 2*time.Hour || cfg.Caller != "ops" {
+		t.Fatalf("%+v %v", cfg, err)
+	}
+	t.Setenv("STRAND_TASK_TTL", "soon")
+	if _, err := inspect.FromEnv(); err == nil {
+		t.Fatal("a bad duration is accepted")
+	}
+}
+
+// Queues counts each queue's tasks, dead letters, workers and pause;
+// Workers lists the live workers; the collector exports the same.
+func TestQueuesWorkersCollector(t *testing.T) {
+	t.Parallel()
+	env := strandtest.New(t, scratch.Options{NoWorker: true, Funcs: map[string]any{
+		"add":  func(a, b int) int { return a + b },
+		"fail": func() error { return errors.New("no") },
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	in := newInspector(t, env.Env)
+	if ws, err := in.Workers(ctx); err != nil || len(ws) != 0 {
+		t.Fatalf("workers before any: %+v %v", ws, err)
+	}
+	for range 3 {
+		if _, err := env.Writer.Submit(ctx, "add", []any{1, 2}, strand.Queue("idle")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := env.StartWorker(ctx, reader.Config{Concurrency: 3, Queues: []string{"default"}, RetryBase: time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := env.Writer.Submit(ctx, "fail", nil, strand.MaxAttempts(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Result(ctx, nil); err == nil {
+		t.Fatal("fail completed")
+	}
+	if err := in.Pause(ctx, "idle"); err != nil {
+		t.Fatal(err)
+	}
+	var qs []inspect.QueueInfo
+	for {
+		if qs, err = in.Queues(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if i := slices.IndexFunc(qs, func(q inspect.QueueInfo) bool { return q.Queue == "default" }); i >= 0 && qs[i].Dead == 1 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond) // the dead letter is written beside the outcome
+	}
+	if len(qs) != 2 || qs[0].Queue != "default" || qs[1].Queue != "idle" {
+		t.Fatalf("queues %+v", qs)
+	}
+	d, idle := qs[0], qs[1]
+	if !d.Consumed || d.Workers != 1 || d.Paused || d.Idle() || d.Depth != 0 {
+		t.Errorf("default %+v", d)
+	}
+	if idle.Depth != 3 || idle.Workers != 0 || !idle.Paused || !idle.Idle() || idle.Dead != 0 {
+		t.Errorf("idle %+v", idle)
+	}
+	ws, err := in.Workers(ctx)
+	if err != nil || len(ws) != 1 {
+		t.Fatalf("workers %+v %v", ws, err)
+	}
+	if w := ws[0]; w.Concurrency != 3 || !slices.Equal(w.Queues, []string{"default"}) || !slices.Contains(w.Functions, "add") ||
+		w.Beat.IsZero() || w.Started.After(w.Beat) || time.Since(w.Beat) > time.Minute {
+		t.Errorf("worker %+v", w)
+	}
+
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(in.Collector()); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += "{" + l.GetValue() + "}"
+			}
+			got[key] = m.GetGauge().GetValue()
+		}
+	}
+	for k, v := range map[string]float64{
+		"strand_queue_depth{idle}": 3, "strand_queue_workers{idle}": 0, "strand_queue_workers{default}": 1,
+		"strand_workers": 1, "strand_dlq_tasks{default}": 1,
+	} {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v (all: %v)", k, got[k], v, got)
+		}
+	}
+
+	if err := in.Resume(ctx, "idle"); err != nil {
+		t.Fatal(err)
+	}
+	if paused, _, err := in.Paused(ctx, "idle"); err != nil || paused {
+		t.Fatalf("paused after resume: %v %v", paused, err)
+	}
+	if err := in.Pause(ctx, "bad queue!"); err == nil {
+		t.Fatalf("pause of a bad queue name: %v", err)
+	}
+	if n, err := in.PurgeDead(ctx); err != nil || n != 1 {
+		t.Fatalf("purge dead: %d %v", n, err)
+	}
+	if dead, err := in.DeadLetters(ctx); err != nil || len(dead) != 0 {
+		t.Fatalf("dead after purge: %+v %v", dead, err)
+	}
+}
+
+// Tasks browses by filter and cursor; Select and Act retry, cancel and
+// delete in bulk, each task getting its own result.
+func TestTasksSelectAct(t *testing.T) {
+	t.Parallel()
+	env := strandtest.New(t, scratch.Options{NoWorker: true, Funcs: map[string]any{
+		"div": func(a, b int) (int, error) {
+			if b == 0 {
+				return 0, strand.Permanent(errors.New("division by zero"))
+			}
+			return a / b, nil
+		},
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	in := newInspector(t, env.Env)
+	if err := env.StartWorker(ctx, reader.Config{Concurrency: 2}); err != nil {
+		t.Fatal(err)
+	}
+	var failed, done []string
+	for i := range 4 {
+		h, err := env.Writer.Submit(ctx, "div", []any{6, i % 2}, strand.Meta(map[string]string{"tenant": "acme"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Result(ctx, nil); err != nil {
+			failed = append(failed, h.ID())
+		} else {
+			done = append(done, h.ID())
+		}
+	}
+	pending, err := env.Writer.Submit(ctx, "div", []any{1, 1}, strand.Queue("nobody"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	p, err := in.Tasks(ctx, inspect.Filter{Status: strand.StatusFailed, Meta: map[string]string{"tenant": "acme"}}, inspect.Paging{Limit: 1})
+	if err != nil || len(p.Tasks) != 1 || p.Next == "" {
+		t.Fatalf("page 1: %+v %v", p, err)
+	}
+	first := p.Tasks[0]
+	if first.Func != "div" || first.Status != strand.StatusFailed || !strings.Contains(first.Error, "division by zero") || first.Kind == "" || first.At.IsZero() {
+		t.Errorf("listed %+v", first)
+	}
+	p, err = in.Tasks(ctx, inspect.Filter{Status: strand.StatusFailed}, inspect.Paging{Limit: 10, Cursor: p.Next})
+	if err != nil || len(p.Tasks) != 1 || p.Tasks[0].ID == first.ID {
+		t.Fatalf("page 2: %+v %v", p, err)
+	}
+	if _, err := in.Tasks(ctx, inspect.Filter{Status: "sleeping"}, inspect.Paging{}); !errors.Is(err, strand.ErrBadOption) {
+		t.Fatalf("bad status: %v", err)
+	}
+	if err := (inspect.Filter{Status: "sleeping"}).Check(); !errors.Is(err, strand.ErrBadOption) {
+		t.Fatalf("Check of a bad status: %v", err)
+	}
+
+	if _, err := in.Act(ctx, "explode", nil); !errors.Is(err, strand.ErrBadOption) {
+		t.Fatalf("unknown action: %v", err)
+	}
+	if _, _, err := in.Select(ctx, inspect.ActionRetry, inspect.Filter{Status: strand.StatusCompleted}, 0); !errors.Is(err, strand.ErrBadOption) {
+		t.Fatalf("retry of completed tasks: %v", err)
+	}
+	targets, more, err := in.Select(ctx, inspect.ActionRetry, inspect.Filter{Func: "div"}, 0)
+	if err != nil || more || len(targets) != 2 {
+		t.Fatalf("select retry: %+v %v %v", targets, more, err)
+	}
+	if targets, more, err := in.Select(ctx, inspect.ActionDelete, inspect.Filter{}, 3); err != nil || !more || len(targets) != 3 {
+		t.Fatalf("select delete, max 3: %+v %v %v", targets, more, err)
+	}
+	res, err := in.Act(ctx, inspect.ActionRetry, append(targets, inspect.Target{ID: done[0]}, inspect.Target{ID: "never-was"}))
+	if err != nil || len(res) != 4 {
+		t.Fatalf("act: %+v %v", res, err)
+	}
+	for _, r := range res[:2] {
+		if r.Err != nil || r.NewID == "" || r.Queue != "default" || !slices.Contains(failed, r.ID) {
+			t.Errorf("retried %+v", r)
+		}
+		info, err := env.Open(t, r.NewID).Info(ctx)
+		if err != nil || info.Meta[inspect.ResubmitOf] != r.ID {
+			t.Errorf("new task %+v %v", info, err)
+		}
+	}
+	if !errors.Is(res[2].Err, inspect.ErrNotRetryable) || !errors.Is(res[3].Err, strand.ErrNotFound) {
+		t.Errorf("a completed and an unknown task: %v / %v", res[2].Err, res[3].Err)
+	}
+
+	res, err = in.Act(ctx, inspect.ActionCancel, []inspect.Target{{ID: pending.ID()}, {ID: done[0]}})
+	if err != nil || res[0].Err != nil || res[0].Queue != "nobody" || !errors.Is(res[1].Err, strand.ErrFinished) {
+		t.Fatalf("cancel: %+v %v", res, err)
+	}
+	if st, _ := pending.Status(ctx); st != strand.StatusCancelled {
+		t.Fatalf("cancelled task is %s", st)
+	}
+	res, err = in.Act(ctx, inspect.ActionDelete, []inspect.Target{{ID: done[1], Queue: "default"}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("delete: %+v %v", res, err)
+	}
+	if st, _ := env.Open(t, done[1]).Status(ctx); st != strand.StatusUnknown {
+		t.Fatalf("deleted task is %s", st)
+	}
+
+	st, err := in.Stats(ctx, "default", 5, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := st.Queues["default"]
+	processed, nfailed := 0, 0
+	for _, m := range ms {
+		processed += m.Processed
+		nfailed += m.Failed
+	}
+	if len(ms) != 5 || processed < 4 || nfailed < 2 || st.Partial {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// ReplayAll replays every dead letter as a new task linked to the dead one
+// by meta replay_of, and empties the dead letters.
+func TestReplayAll(t *testing.T) {
+	t.Parallel()
+	var fixed atomic.Bool
+	env := strandtest.New(t, scratch.Options{NoWorker: true, Funcs: map[string]any{
+		"send": func(to string) (string, error) {
+			if !fixed.Load() {
+				return "", errors.New("smtp down")
+			}
+			return "sent to " + to, nil
+		},
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	in := newInspector(t, env.Env)
+	if err := env.StartWorker(ctx, reader.Config{Concurrency: 2, RetryBase: time.Millisecond, Queues: []string{"mail"}}); err != nil {
+		t.Fatal(err)
+	}
+	dead := map[string]string{}
+	for _, to := range []string{"ann", "bob"} {
+		h, err := env.Writer.Submit(ctx, "send", []any{to}, strand.MaxAttempts(2), strand.Queue("mail"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Result(ctx, nil); err == nil {
+			t.Fatal("send completed")
+		}
+		dead[h.ID()] = to
+	}
+	for {
+		ds, err := in.DeadLetters(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) == 2 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	fixed.Store(true)
+	ts, err := in.ReplayAll(ctx)
+	if err != nil || len(ts) != 2 {
+		t.Fatalf("replay all: %+v %v", ts, err)
+	}
+	for _, nt := range ts {
+		to, ok := dead[nt.Of]
+		if !ok || nt.Queue != "mail" || nt.Func != "send" || nt.ID == nt.Of {
+			t.Fatalf("replayed %+v", nt)
+		}
+		var s string
+		h := env.Open(t, nt.ID)
+		if err := h.Result(ctx, &s); err != nil || s != "sent to "+to {
+			t.Fatalf("%s: %q %v", nt.ID, s, err)
+		}
+		if info, err := h.Info(ctx); err != nil || info.Meta[inspect.ReplayOf] != nt.Of {
+			t.Fatalf("info %+v %v", info, err)
+		}
+	}
+	if ds, err := in.DeadLetters(ctx); err != nil || len(ds) != 0 {
+		t.Fatalf("dead letters after replay all: %+v %v", ds, err)
+	}
+	if ts, err := in.ReplayAll(ctx); err != nil || len(ts) != 0 {
+		t.Fatalf("replay all of none: %+v %v", ts, err)
+	}
+}

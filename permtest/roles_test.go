@@ -414,9 +414,3 @@ func streamMsgs(ctx context.Context, b *broker.Broker, stream string) (uint64, e
 	}
 	return info.State.Msgs, nil
 }
-
-// purge is the writer handle's Purge (admin work, which moves to package
-// inspect).
-func purge(ctx context.Context, h strand.Handle) error {
-	return h.(interface{ Purge(context.Context) error }).Purge(ctx)
-}

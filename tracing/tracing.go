@@ -15,24 +15,24 @@ import (
 	"github.com/strand-run/strand/writer"
 )
 
-// ScopeName is the instrumentation scope of strand's spans.
-const ScopeName = "github.com/strand-run/strand/tracing"
+// scopeName is the instrumentation scope of strand's spans.
+const scopeName = "github.com/strand-run/strand/tracing"
 
 // Span names.
 const (
-	SpanSubmit    = "strand.submit"
-	SpanQueueWait = "strand.queue_wait"
-	SpanRun       = "strand.run"
+	spanSubmit    = "strand.submit"
+	spanQueueWait = "strand.queue_wait"
+	spanRun       = "strand.run"
 )
 
 // Span attribute keys.
 const (
-	AttrTaskID    = attribute.Key("strand.task.id")
-	AttrFunc      = attribute.Key("strand.func")
-	AttrQueue     = attribute.Key("strand.queue")
-	AttrAttempt   = attribute.Key("strand.attempt")
-	AttrOutcome   = attribute.Key("strand.outcome") // completed, or the error's kind
-	AttrErrorKind = attribute.Key("strand.error.kind")
+	attrTaskID    = attribute.Key("strand.task.id")
+	attrFunc      = attribute.Key("strand.func")
+	attrQueue     = attribute.Key("strand.queue")
+	attrAttempt   = attribute.Key("strand.attempt")
+	attrOutcome   = attribute.Key("strand.outcome") // completed, or the error's kind
+	attrErrorKind = attribute.Key("strand.error.kind")
 )
 
 // Option configures the middleware.
@@ -53,7 +53,7 @@ func (c *config) tracer() trace.Tracer {
 	if tp == nil {
 		tp = otel.GetTracerProvider()
 	}
-	return tp.Tracer(ScopeName)
+	return tp.Tracer(scopeName)
 }
 
 // propagator is W3C Trace Context: the envelope's trace field and the
@@ -83,9 +83,9 @@ func Writer(opts ...Option) writer.Middleware {
 				// The caller's traceparent is the submission's parent.
 				ctx = propagator.Extract(ctx, propagation.MapCarrier{traceparent: env.Trace})
 			}
-			ctx, span := c.tracer().Start(ctx, SpanSubmit,
+			ctx, span := c.tracer().Start(ctx, spanSubmit,
 				trace.WithSpanKind(trace.SpanKindProducer),
-				trace.WithAttributes(AttrTaskID.String(env.ID), AttrFunc.String(env.Func), AttrQueue.String(env.Queue)))
+				trace.WithAttributes(attrTaskID.String(env.ID), attrFunc.String(env.Func), attrQueue.String(env.Queue)))
 			defer span.End()
 			if !explicit {
 				carrier := propagation.MapCarrier{}
@@ -117,25 +117,25 @@ func Reader(opts ...Option) reader.Middleware {
 			t := c.tracer()
 			task := call.Task
 			attrs := []attribute.KeyValue{
-				AttrTaskID.String(task.ID), AttrFunc.String(task.Func), AttrQueue.String(task.Queue),
-				AttrAttempt.Int(task.Attempt),
+				attrTaskID.String(task.ID), attrFunc.String(task.Func), attrQueue.String(task.Queue),
+				attrAttempt.Int(task.Attempt),
 			}
 			start := time.Now()
 			if !call.Queued.IsZero() && call.Queued.Before(start) {
-				_, wait := t.Start(ctx, SpanQueueWait, trace.WithTimestamp(call.Queued), trace.WithAttributes(attrs...))
+				_, wait := t.Start(ctx, spanQueueWait, trace.WithTimestamp(call.Queued), trace.WithAttributes(attrs...))
 				wait.End(trace.WithTimestamp(start))
 			}
-			ctx, span := t.Start(ctx, SpanRun, trace.WithSpanKind(trace.SpanKindConsumer),
+			ctx, span := t.Start(ctx, spanRun, trace.WithSpanKind(trace.SpanKindConsumer),
 				trace.WithTimestamp(start), trace.WithAttributes(attrs...))
 			defer span.End()
 			v, err := next(ctx, call)
 			if err != nil {
 				kind := string(strand.KindOf(err))
-				span.SetAttributes(AttrOutcome.String(kind), AttrErrorKind.String(kind))
+				span.SetAttributes(attrOutcome.String(kind), attrErrorKind.String(kind))
 				span.RecordError(err)
 				span.SetStatus(codes.Error, err.Error())
 			} else {
-				span.SetAttributes(AttrOutcome.String(string(strand.StatusCompleted)))
+				span.SetAttributes(attrOutcome.String(string(strand.StatusCompleted)))
 			}
 			return v, err
 		}

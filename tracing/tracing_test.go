@@ -77,7 +77,7 @@ func TestOneTrace(t *testing.T) {
 		}
 	}
 	for name, kind := range map[string]trace.SpanKind{
-		tracing.SpanSubmit: trace.SpanKindProducer, tracing.SpanQueueWait: trace.SpanKindInternal, tracing.SpanRun: trace.SpanKindConsumer,
+		"strand.submit": trace.SpanKindProducer, "strand.queue_wait": trace.SpanKindInternal, "strand.run": trace.SpanKindConsumer,
 	} {
 		s, ok := spans[name]
 		if !ok {
@@ -88,8 +88,8 @@ func TestOneTrace(t *testing.T) {
 			t.Errorf("span %s: kind %v, want %v", name, s.SpanKind(), kind)
 		}
 	}
-	if s := spans[tracing.SpanRun]; s != nil {
-		if s.Parent().SpanID() != spans[tracing.SpanSubmit].SpanContext().SpanID() {
+	if s := spans["strand.run"]; s != nil {
+		if s.Parent().SpanID() != spans["strand.submit"].SpanContext().SpanID() {
 			t.Errorf("run's parent is %s, want the submit span", s.Parent().SpanID())
 		}
 		attrs := map[string]string{}

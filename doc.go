@@ -4,19 +4,31 @@
 // A writer (package writer) submits a call of a function by name; workers
 // (package reader) run it through a registry of handlers (package registry)
 // and record its outcome; the caller's Handle gives its status, its result
-// as soon as it exists, and a way to cancel it. The wire records are in
-// package codec and specified in docs/protocol.md, so producers in any
-// language can submit tasks; package broker owns the NATS side (connection,
-// embedded server, bucket and consumers).
+// as soon as it exists, its progress and streamed items, and a way to
+// cancel it. The wire records are specified in docs/protocol.md, so
+// producers and workers in any language can take part; package broker is
+// the connection, package server the embedded NATS server, package inspect
+// the operator's view (queues, workers, dead letters, pause).
 //
-// This package holds the small shared vocabulary: task statuses, sentinel
-// errors and error kinds; Runner and Handle, the one call shape of every
-// place a task can run (package runner, and the writer's Runner); typed
-// tasks (Task2, Func2, …) that give Go callers compile-time types over the
-// name-based wire; and the Task a handler can read from its context:
+// This package holds the shared vocabulary:
+//   - the submit options (Queue, Timeout, ID, At, Priority, Unique, …),
+//     taken after the args by every Runner: the writer and the local
+//     runners of package runner;
+//   - Handle, Outcome, Info, Report and Value, one shape for every runner,
+//     with Watch (callbacks) and Items (typed items);
+//   - task statuses, and the error kinds, each its own sentinel
+//     (ErrTimeout, ErrBadArgs, …);
+//   - typed tasks (Task2, …) that give Go callers compile-time types over
+//     the name-based wire;
+//   - what a handler reads and says from its context: TaskFrom, Progress,
+//     Retry and Permanent.
 //
 //	func resize(ctx context.Context, url string) (string, error) {
 //		t, _ := strand.TaskFrom(ctx) // t.ID, t.Attempt: make the work idempotent
 //		…
 //	}
+//
+//	h, err := w.Submit(ctx, "resize", []any{url}, strand.Queue("images"), strand.Timeout(time.Minute))
+//	var thumb string
+//	err = h.Result(ctx, &thumb)
 package strand

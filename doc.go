@@ -11,24 +11,29 @@
 // the operator's view (queues, workers, dead letters, pause).
 //
 // This package holds the shared vocabulary:
+//
 //   - the submit options (Queue, Timeout, ID, At, Priority, Unique, …),
 //     taken after the args by every Runner: the writer and the local
 //     runners of package runner;
+//
 //   - Handle, Outcome, Info, Report and Value, one shape for every runner,
 //     with Watch (callbacks) and Items (typed items);
+//
 //   - task statuses, and the error kinds, each its own sentinel
 //     (ErrTimeout, ErrBadArgs, …);
+//
 //   - typed tasks (Task2, …) that give Go callers compile-time types over
 //     the name-based wire;
+//
 //   - what a handler reads and says from its context: TaskFrom, Progress,
 //     Retry and Permanent.
 //
-//	func resize(ctx context.Context, url string) (string, error) {
-//		t, _ := strand.TaskFrom(ctx) // t.ID, t.Attempt: make the work idempotent
-//		…
-//	}
+//     func resize(ctx context.Context, url string) (string, error) {
+//     t, _ := strand.TaskFrom(ctx) // t.ID, t.Attempt: make the work idempotent
+//     …
+//     }
 //
-//	h, err := w.Submit(ctx, "resize", []any{url}, strand.Queue("images"), strand.Timeout(time.Minute))
-//	var thumb string
-//	err = h.Result(ctx, &thumb)
+//     h, err := w.Submit(ctx, "resize", []any{url}, strand.Queue("images"), strand.Timeout(time.Minute))
+//     var thumb string
+//     err = h.Result(ctx, &thumb)
 package strand

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/strand-run/strand/internal/handler"
 	"sync"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/internal/broker"
 	"github.com/strand-run/strand/internal/codec"
-	"github.com/strand-run/strand/registry"
 )
 
 // errItemsClosed stops an iterator that yields after its task has ended
@@ -34,7 +34,7 @@ func (r *Reader) newItems(t *task) *itemStream { return &itemStream{r: r, t: t} 
 // invoke runs the handler: for an iterator handler it ranges over the
 // sequence, sending each item as it comes and stopping when ctx ends; the
 // task's result is then nil and its items are counted in the outcome.
-func (r *Reader) invoke(ctx context.Context, t *task, fn *registry.Func, f codec.Format) (any, error) {
+func (r *Reader) invoke(ctx context.Context, t *task, fn *handler.Func, f codec.Format) (any, error) {
 	env := t.env
 	if !fn.Iterator() || t.items == nil {
 		return fn.Call(ctx, f, env.Args, env.Kwargs)

@@ -3,11 +3,11 @@ package reader
 import (
 	"context"
 	"fmt"
+	"github.com/strand-run/strand/internal/handler"
 	"time"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/internal/codec"
-	"github.com/strand-run/strand/registry"
 )
 
 // Call is one run of a task as middleware sees it: the task, its
@@ -15,11 +15,11 @@ import (
 // middleware may decode (NumArgs, DecodeArg, DecodeKwargs) and the handler
 // decodes as they were submitted.
 type Call struct {
-	Task   strand.Task    // id, function, queue, attempt, worker, meta
-	Func   *registry.Func // the registered handler
-	Trace  string         // the W3C traceparent the producer sent ("" for none)
-	Queued time.Time      // when the producer created the task (zero if unknown)
-	t      *task          // the delivery: its format, args and kwargs
+	Task   strand.Task   // id, function, queue, attempt, worker, meta
+	fn     *handler.Func // the registered handler
+	Trace  string        // the W3C traceparent the producer sent ("" for none)
+	Queued time.Time     // when the producer created the task (zero if unknown)
+	t      *task         // the delivery: its format, args and kwargs
 }
 
 // NumArgs is how many positional arguments the task was submitted with.
@@ -66,7 +66,7 @@ type Middleware func(Handler) Handler
 // of the registered function (with its timeout and abandonment, see call).
 func (r *Reader) chain() Handler {
 	h := Handler(func(ctx context.Context, c *Call) (any, error) {
-		return r.call(ctx, c.t, c.Func, c.t.format)
+		return r.call(ctx, c.t, c.fn, c.t.format)
 	})
 	for i := len(r.cfg.Middleware) - 1; i >= 0; i-- {
 		h = r.cfg.Middleware[i](h)
@@ -75,12 +75,12 @@ func (r *Reader) chain() Handler {
 }
 
 // handle runs t's handler through the middleware chain.
-func (r *Reader) handle(ctx context.Context, t *task, fn *registry.Func, f codec.Format) (any, error) {
+func (r *Reader) handle(ctx context.Context, t *task, fn *handler.Func, f codec.Format) (any, error) {
 	if len(r.cfg.Middleware) == 0 {
 		return r.call(ctx, t, fn, f)
 	}
 	task, _ := strand.TaskFrom(ctx)
-	c := &Call{Task: task, Func: fn, Trace: t.env.Trace, t: t}
+	c := &Call{Task: task, fn: fn, Trace: t.env.Trace, t: t}
 	if t.env.Created > 0 {
 		c.Queued = time.UnixMilli(t.env.Created)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/strand-run/strand/internal/handler"
 	"github.com/strand-run/strand/internal/taskctx"
 	"strings"
 	"sync"
@@ -14,7 +15,6 @@ import (
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/internal/broker"
 	"github.com/strand-run/strand/internal/codec"
-	"github.com/strand-run/strand/registry"
 )
 
 // task is one delivery being processed.
@@ -188,7 +188,7 @@ func (r *Reader) limit(ctx context.Context, t *task, j job) (c *claim, parked bo
 
 // run runs the task's handler under its own ctx (its cancel, timeout and
 // task context) and hands the result to the method of its outcome.
-func (r *Reader) run(ctx context.Context, t *task, fn *registry.Func, acks chan<- pendingAck) {
+func (r *Reader) run(ctx context.Context, t *task, fn *handler.Func, acks chan<- pendingAck) {
 	taskCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if r.track(t.queue, t.id, cancel) {
@@ -210,7 +210,7 @@ func (r *Reader) run(ctx context.Context, t *task, fn *registry.Func, acks chan<
 		r.completed(t, result, acks)
 		return
 	}
-	var pe *registry.PanicError
+	var pe *handler.PanicError
 	switch cause := context.Cause(taskCtx); {
 	case errors.Is(cause, errShutdown):
 		r.handBack(t)
@@ -228,7 +228,7 @@ func (r *Reader) run(ctx context.Context, t *task, fn *registry.Func, acks chan<
 // execute calls the handler through the middleware chain, with what runs
 // beside it: the running state (after RunningAfter) and its progress, the
 // heartbeats, the in-flight count and an iterator's item stream.
-func (r *Reader) execute(ctx context.Context, t *task, fn *registry.Func) (any, error) {
+func (r *Reader) execute(ctx context.Context, t *task, fn *handler.Func) (any, error) {
 	t.started = time.Now()
 	if fn.Iterator() {
 		t.items = r.newItems(t)
@@ -295,7 +295,7 @@ func (r *Reader) timedOut(t *task, timeout time.Duration, acks chan<- pendingAck
 }
 
 // panicked logs a handler's panic, then ends (or retries) its task.
-func (r *Reader) panicked(t *task, pe *registry.PanicError, err error, acks chan<- pendingAck) {
+func (r *Reader) panicked(t *task, pe *handler.PanicError, err error, acks chan<- pendingAck) {
 	t.log.Error().Str("panic", fmt.Sprint(pe.Value)).Str("stack", string(pe.Stack)).Msg("handler panicked")
 	r.failed(t, err, acks)
 }

@@ -3,6 +3,7 @@ package reader
 import (
 	"context"
 	"errors"
+	"github.com/strand-run/strand/internal/handler"
 	"github.com/strand-run/strand/internal/taskctx"
 	"math/rand/v2"
 	"sync"
@@ -12,7 +13,6 @@ import (
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/internal/broker"
 	"github.com/strand-run/strand/internal/codec"
-	"github.com/strand-run/strand/registry"
 )
 
 // maxTaskAttempts caps the max_attempts a task may ask for beyond the
@@ -104,7 +104,7 @@ func (r *Reader) deadLetter(t *task, info *codec.ErrorInfo, attempts int, failed
 // past its deadline (or its cancel): the task ends with the ctx's error,
 // its pool slot is free, and abandoned counts the goroutine until it
 // returns; what it returns then is dropped.
-func (r *Reader) call(ctx context.Context, t *task, fn *registry.Func, f codec.Format) (any, error) {
+func (r *Reader) call(ctx context.Context, t *task, fn *handler.Func, f codec.Format) (any, error) {
 	env := t.env
 	if env.TimeoutMS <= 0 {
 		return r.invoke(ctx, t, fn, f)

@@ -4,8 +4,9 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/strand-run/strand/internal/codec"
+	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/registry"
+	"github.com/strand-run/strand/runner"
 )
 
 type greeting struct {
@@ -13,7 +14,8 @@ type greeting struct {
 }
 
 // Handlers are plain functions; args are decoded into their parameter
-// types, kwargs into a trailing struct.
+// types, kwargs into a trailing struct. A worker runs them by name; here
+// runner.Inline does, in the caller.
 func ExampleRegistry_Register() {
 	reg := registry.New()
 	reg.MustRegister("greet", func(ctx context.Context, name string, g greeting) string {
@@ -22,13 +24,16 @@ func ExampleRegistry_Register() {
 		}
 		return "hello, " + name
 	})
-	fn, _ := reg.Lookup("greet")
-	args := []codec.Raw{[]byte(`"ann"`)}
-	out, err := fn.Call(context.Background(), codec.JSON, args, []byte(`{"excited": true}`))
-	fmt.Println(out, err)
-	_, err = fn.Call(context.Background(), codec.JSON, []codec.Raw{[]byte(`42`)}, nil)
-	fmt.Println(err)
+	fmt.Println(reg.Names())
+	ctx := context.Background()
+	r := runner.Inline(reg)
+	h, _ := r.Submit(ctx, "greet", []any{"ann"}, strand.Kwargs(map[string]any{"excited": true}))
+	var s string
+	fmt.Println(h.Result(ctx, &s), s)
+	h, _ = r.Submit(ctx, "greet", []any{42})
+	fmt.Println(h.Result(ctx, nil))
 	// Output:
-	// hello, ann! <nil>
+	// [greet]
+	// <nil> hello, ann!
 	// greet: arg 1: want string, got int 42
 }

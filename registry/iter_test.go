@@ -3,6 +3,7 @@ package registry_test
 import (
 	"context"
 	"errors"
+	"github.com/strand-run/strand/internal/handler"
 	"iter"
 	"strings"
 	"testing"
@@ -13,7 +14,7 @@ import (
 )
 
 // collect calls fn with args and ranges over its sequence.
-func collect(t *testing.T, f *registry.Func, args ...any) (items []any, errs []error, err error) {
+func collect(t *testing.T, f *handler.Func, args ...any) (items []any, errs []error, err error) {
 	t.Helper()
 	raw := make([]codec.Raw, len(args))
 	for i, a := range args {
@@ -87,7 +88,7 @@ func TestIterator(t *testing.T) {
 	}
 	boom, _ := reg.Lookup("boom")
 	items, _, err = collect(t, boom)
-	var pe *registry.PanicError
+	var pe *handler.PanicError
 	if len(items) != 1 || !errors.As(err, &pe) || !errors.Is(err, strand.ErrPanic) || pe.Value != "kaboom" {
 		t.Fatalf("boom: items %v, err %v", items, err)
 	}

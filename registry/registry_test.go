@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/strand-run/strand/internal/handler"
 	"strings"
 	"testing"
 
@@ -140,7 +141,7 @@ func TestCall(t *testing.T) {
 			})
 		}
 	}
-	var pe *registry.PanicError
+	var pe *handler.PanicError
 	_, err := call(t, reg, "panics", codec.JSON, "", `{"a":1,"b":0}`)
 	if !errors.As(err, &pe) || !strings.Contains(string(pe.Stack), "registry_test.go") {
 		t.Fatalf("panic error without the handler's stack: %v", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/strand-run/strand/internal/handler"
 	"strings"
 	"time"
 
@@ -146,7 +147,7 @@ func taskError(err error) error {
 // each ranges over the sequence seq of an iterator function, as a worker
 // does: each item encoded to emit, stopping at the first error or when ctx
 // ends.
-func each(ctx context.Context, f *registry.Func, c *call, seq any, emit func(codec.Raw) error) error {
+func each(ctx context.Context, f *handler.Func, c *call, seq any, emit func(codec.Raw) error) error {
 	var stop error
 	perr := f.Each(seq, func(item any, err error) bool {
 		switch {

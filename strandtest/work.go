@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/strand-run/strand/internal/handler"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -159,7 +160,7 @@ func RunInline(t testing.TB, ctx context.Context, fn any, in Inline) *WorkResult
 
 // handlerOf registers fn in a registry of its own: a typed task under its
 // name, any other handler under name (default "handler").
-func handlerOf(fn any, name string) (*registry.Func, string, error) {
+func handlerOf(fn any, name string) (*handler.Func, string, error) {
 	reg := registry.New()
 	if tt, ok := fn.(interface {
 		Name() string
@@ -183,7 +184,7 @@ func handlerOf(fn any, name string) (*registry.Func, string, error) {
 
 // each ranges over an iterator handler's sequence as a worker does: every
 // item encoded and kept, stopping at the first error or when ctx ends.
-func (res *WorkResult) each(ctx context.Context, f *registry.Func, seq any) error {
+func (res *WorkResult) each(ctx context.Context, f *handler.Func, seq any) error {
 	var stop error
 	perr := f.Each(seq, func(item any, err error) bool {
 		switch {

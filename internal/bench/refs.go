@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/strand-run/strand/internal/handler"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -270,7 +271,7 @@ type naive struct {
 	pool   *pool
 	sub    *nats.Subscription
 	wt     *waiters
-	fn     *registry.Func
+	fn     *handler.Func
 	arg    codec.Raw
 	queued []byte
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/strand-run/strand/internal/handler"
 	"io"
 	"os"
 	"os/exec"
@@ -20,7 +21,6 @@ import (
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/internal/codec"
 	"github.com/strand-run/strand/internal/taskctx"
-	"github.com/strand-run/strand/registry"
 )
 
 // Environment of a child process: Env marks it, the others carry what
@@ -197,7 +197,7 @@ func Serve(exec Exec) int {
 		Finished: time.Now().UnixMilli()}
 	if err != nil {
 		o.Status, o.Result, o.Error = strand.StatusFailed, nil, codec.ErrorInfoOf(err)
-		var pe *registry.PanicError
+		var pe *handler.PanicError
 		if errors.As(err, &pe) {
 			fmt.Fprintf(os.Stderr, "%s: panic: %v\n%s", env.Func, pe.Value, pe.Stack)
 		}

@@ -2,6 +2,7 @@ package codec_test
 
 import (
 	"context"
+	"github.com/strand-run/strand/internal/handler"
 	"testing"
 
 	strand "github.com/strand-run/strand"
@@ -48,7 +49,7 @@ func benchOutcome(result codec.Raw) *codec.Outcome {
 }
 
 // benchAdd is add, registered as a worker registers it.
-func benchAdd(b *testing.B) *registry.Func {
+func benchAdd(b *testing.B) *handler.Func {
 	reg := registry.New()
 	reg.MustRegister("add", func(a, b int) int { return a + b })
 	fn, _ := reg.Lookup("add")
@@ -90,7 +91,7 @@ func BenchmarkEnvelopeDecode(b *testing.B) {
 	})
 }
 
-// BenchmarkArgsDecode makes the codec calls registry.Func.Call makes for
+// BenchmarkArgsDecode makes the codec calls handler.Func.Call makes for
 // two int parameters: Raw.IsNil and ToAny per arg (registry.decodeInt).
 func BenchmarkArgsDecode(b *testing.B) {
 	eachFormat(b, func(b *testing.B, f codec.Format) {
@@ -110,7 +111,7 @@ func BenchmarkArgsDecode(b *testing.B) {
 
 func BenchmarkResultEncode(b *testing.B) {
 	eachFormat(b, func(b *testing.B, f codec.Format) {
-		var result any = 5 // a handler's result, as registry.Func.Call returns it
+		var result any = 5 // a handler's result, as handler.Func.Call returns it
 		for b.Loop() {
 			if _, err := f.Marshal(result); err != nil {
 				b.Fatal(err)

@@ -18,8 +18,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/strand-run/strand/broker"
 )
 
 // The soak's server is a nats-server process of its own, so that its RSS
@@ -222,7 +220,7 @@ func (s *extServer) sample() Sample {
 	smp := Sample{RSS: procStatus(s.pid, "VmRSS"), Disk: dirSize(s.storeDir),
 		Anon: procStatus(s.pid, "RssAnon"), File: procStatus(s.pid, "RssFile") + procStatus(s.pid, "RssShmem")}
 	for _, p := range []string{"bs", "bz"} {
-		smp.Registry += dirSize(filepath.Join(s.storeDir, "jetstream", "$G", "streams", "KV_"+broker.NewNames(p).WorkersBucket()))
+		smp.Registry += dirSize(filepath.Join(s.storeDir, "jetstream", "$G", "streams", workersStream(p)))
 	}
 	return smp
 }

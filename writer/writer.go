@@ -245,7 +245,7 @@ func (w *Writer) prepare(e *Envelope, p *pending) (*handle, *broker.Task, error)
 	}
 	t := &broker.Task{
 		Queue: env.Queue, ID: env.ID, Func: env.Func, Trace: env.Trace,
-		Format: f, Data: data, TTL: w.cfg.TaskTTL, OwnID: p.own, At: p.at, Lane: p.c.lane(),
+		Format: f, Data: data, TTL: w.cfg.TaskTTL, OwnID: p.own, Created: env.Created, At: p.at, Lane: p.c.lane(),
 	}
 	return h, t, nil
 }

@@ -158,6 +158,7 @@ type Task struct {
 	Data      []byte        // the encoded envelope
 	TTL       time.Duration // the longest it may wait in its queue
 	OwnID     bool          // the producer chose the id (an idempotency key)
+	Created   int64         // the envelope's created (unix ms): tells its outcome from an earlier task's
 	MsgID     string        // Nats-Msg-Id: a second publish within the stream's duplicate window is dropped
 	// At delays the task: it is kept as a schedule of the server's until
 	// then (zero: queued now). A time not after now queues it now.
@@ -234,6 +235,9 @@ func (b *Broker) Submit(ctx context.Context, tasks ...*Task) []error {
 		if err == nil && t.OwnID && !t.relayed {
 			err = b.scheduledFree(ctx, t.Queue, t.ID)
 		}
+		if err == nil && testHookIDFree != nil {
+			testHookIDFree(t)
+		}
 		if err == nil {
 			refusals.add(msg.Subject)
 			futs[i], err = b.js.PublishMsgAsync(msg)
@@ -296,7 +300,29 @@ func (b *Broker) Submit(ctx context.Context, tasks ...*Task) []error {
 			}
 		}
 	}
+	b.finishedBefore(ctx, tasks, errs)
 	return errs
+}
+
+// testHookIDFree, set by tests, runs between the id checks and the publish.
+var testHookIDFree func(*Task)
+
+// finishedBefore refuses, after the fact, a task of a chosen id that was
+// stored although an earlier task of that id has an outcome: idFree read no
+// outcome, but the earlier task's worker wrote it and acked between that
+// read and the publish. The stored copy never runs (its worker finds the
+// outcome and answers it from there); the caller is told ErrDuplicate, as
+// it would have been a moment earlier. An outcome of the task just stored
+// (it may run that fast) has its created time and is no refusal.
+func (b *Broker) finishedBefore(ctx context.Context, tasks []*Task, errs []error) {
+	for i, t := range tasks {
+		if errs[i] != nil || !t.OwnID || t.relayed || t.Created == 0 || t.At.After(time.Now()) {
+			continue
+		}
+		if o, err := b.Outcome(ctx, t.Queue, t.ID); err == nil && o != nil && o.Created != t.Created {
+			errs[i] = fmt.Errorf("%w: %s (%s)", strand.ErrDuplicate, t.ID, o.Status)
+		}
+	}
 }
 
 // perSubjectFull reports whether a publish was refused because its subject

@@ -1,6 +1,7 @@
 package inspect_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/strand-run/strand/inspect"
@@ -15,4 +16,14 @@ func newInspector(t testing.TB, env *scratch.Env) *inspect.Inspector {
 		t.Fatal(err)
 	}
 	return in
+}
+
+// actOne does action to the task id alone, as `strand purge ID` does with
+// "delete", and returns its result and error.
+func actOne(ctx context.Context, in *inspect.Inspector, action, id string) (inspect.ActResult, error) {
+	res, err := in.Act(ctx, action, inspect.Task{ID: id})
+	if err != nil {
+		return inspect.ActResult{}, err
+	}
+	return res[0], res[0].Err
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"testing"
 
+	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/inspect"
 	"github.com/strand-run/strand/scratch"
+	"github.com/strand-run/strand/strandtest"
 )
 
 // newInspector returns an Inspector over env's connection.
@@ -26,4 +28,14 @@ func actOne(ctx context.Context, in *inspect.Inspector, action, id string) (insp
 		return inspect.ActResult{}, err
 	}
 	return res[0], res[0].Err
+}
+
+// open returns env's writer's handle to the task id.
+func open(t testing.TB, env *strandtest.Env, id string) strand.Handle {
+	t.Helper()
+	h, err := env.Writer.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }

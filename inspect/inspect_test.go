@@ -235,7 +235,7 @@ func TestTasksSelectAct(t *testing.T) {
 		if r.Err != nil || r.NewID == "" || r.Queue != "default" || !slices.Contains(failed, r.ID) {
 			t.Errorf("retried %+v", r)
 		}
-		info, err := env.Open(t, r.NewID).Info(ctx)
+		info, err := open(t, env, r.NewID).Info(ctx)
 		if err != nil || info.Meta["resubmit_of"] != r.ID {
 			t.Errorf("new task %+v %v", info, err)
 		}
@@ -255,7 +255,7 @@ func TestTasksSelectAct(t *testing.T) {
 	if err != nil || res[0].Err != nil {
 		t.Fatalf("delete: %+v %v", res, err)
 	}
-	if st, _ := env.Open(t, done[1]).Status(ctx); st != strand.StatusUnknown {
+	if st, _ := open(t, env, done[1]).Status(ctx); st != strand.StatusUnknown {
 		t.Fatalf("deleted task is %s", st)
 	}
 
@@ -336,7 +336,7 @@ func TestReplayAll(t *testing.T) {
 			t.Fatalf("replayed %+v", nt)
 		}
 		var s string
-		h := env.Open(t, nt.NewID)
+		h := open(t, env, nt.NewID)
 		if err := h.Result(ctx, &s); err != nil || s != "sent to "+to {
 			t.Fatalf("%s: %q %v", nt.NewID, s, err)
 		}

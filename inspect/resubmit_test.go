@@ -51,7 +51,7 @@ func TestResubmit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nh := env.Open(t, nt.NewID)
+	nh := open(t, env, nt.NewID)
 	in, err := nh.Info(ctx)
 	if err != nil || nt.NewID == h.ID() || nt.ID != h.ID() || nt.Queue != "default" ||
 		in.Meta["tenant"] != "acme" || in.Meta["resubmit_of"] != h.ID() || in.Func != "div" {
@@ -79,11 +79,11 @@ func TestResubmit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info, err := env.Open(t, nt.NewID).Info(ctx); err != nil || info.Meta["replay_of"] != dead.ID() {
+	if info, err := open(t, env, nt.NewID).Info(ctx); err != nil || info.Meta["replay_of"] != dead.ID() {
 		t.Fatalf("a dead task is replayed from its dead letter: %+v %v", info, err)
 	}
 	var n int
-	if err := env.Open(t, nt.NewID).Result(ctx, &n); err != nil || n != 7 {
+	if err := open(t, env, nt.NewID).Result(ctx, &n); err != nil || n != 7 {
 		t.Fatalf("dead task resubmitted: %d %v", n, err)
 	}
 	if dl, _ := ins.DeadLetters(ctx); len(dl) != 0 {

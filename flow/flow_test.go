@@ -2,8 +2,10 @@ package flow_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -356,6 +358,37 @@ func TestCancelMidFlow(t *testing.T) {
 	}
 	if err := h.Cancel(ctx); !errors.Is(err, strand.ErrFinished) {
 		t.Fatalf("second cancel: %v, want ErrFinished", err)
+	}
+	var te *strand.TaskError
+	if err := h.Result(ctx, nil); !errors.As(err, &te) || !errors.Is(err, strand.ErrCancelled) {
+		t.Fatalf("Result of a cancelled workflow: %v, want a TaskError of kind cancelled", err)
+	}
+}
+
+// TestResultOfSeveralFinalSteps: a workflow with several final steps gives
+// them by name in a map; into one value it is an error naming them.
+func TestResultOfSeveralFinalSteps(t *testing.T) {
+	t.Parallel()
+	_, c := setup(t, map[string]any{"add": demo.Add}, true)
+	ctx := wait(t)
+	h, err := c.Submit(ctx, flow.New(
+		flow.Call("a", "add", 1, 1),
+		flow.Call("b", "add", 10).After("a"),
+		flow.Call("c", "add", 20).After("a"),
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res map[string]json.RawMessage
+	if err := h.Result(ctx, &res); err != nil || len(res) != 2 || string(res["b"]) != "12" || string(res["c"]) != "22" {
+		t.Fatalf("Result into a map: %v %v", res, err)
+	}
+	var n int
+	if err := h.Result(ctx, &n); err == nil || !strings.Contains(err.Error(), "2 final steps ([b c])") {
+		t.Fatalf("Result into an int: %v", err)
+	}
+	if err := h.Result(ctx, nil); err != nil {
+		t.Fatalf("Result into nil: %v", err)
 	}
 }
 

@@ -198,6 +198,9 @@ func TestWaitOutcome(t *testing.T) {
 	if out = strandtest.WaitOutcome(t, h, 20*time.Second); out.Items != 4 {
 		t.Fatalf("outcome %+v", out)
 	}
+	if msg := fails(t, func(tb testing.TB) { strandtest.Items[int](tb, out) }); !strings.Contains(msg, "strand.Items on its handle") {
+		t.Errorf("Items of a waited task: %q", msg)
+	}
 
 	// The handles of package runner.
 	reg := registry.New()

@@ -52,6 +52,9 @@ func (in *Inspector) DeadLetters(ctx context.Context) ([]Task, error) {
 // lists. Only a failure to read the dead letters fails Replay itself.
 func (in *Inspector) Replay(ctx context.Context, ids ...string) ([]ActResult, error) {
 	out := make([]ActResult, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
 	want := make(map[string][]int, len(ids))
 	for i, id := range ids {
 		out[i].ID = id

@@ -19,5 +19,5 @@
 // predicate is the caller's own code, which no worker can run. For work
 // that must go on without the submitter — a callback after a group (a
 // chord), a chain, a DAG passing results — use package flow, whose
-// workflows the workers carry on (flow.Group(...).Then(...)).
+// workflows the workers carry on (flow.New(...).Then(...)).
 package dispatch

@@ -28,10 +28,10 @@ func TestDispatchSubmitsThroughTheWriter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	strandtest.RequireSubmitted(t, env, "mul", &strandtest.Match{Args: []any{2, 3}})
-	sub := strandtest.RequireSubmitted(t, env, "mul", &strandtest.Match{Args: []any{4, 5}, Meta: map[string]string{"batch": "b1"}})
-	if sub.ID != "mul-4-5" || g.Handles()[1].ID() != "mul-4-5" || sub.NumArgs() != 2 { // the options are not args
-		t.Fatalf("submission %s, group's task %s", sub, g.Handles()[1].ID())
+	env.RequireSubmitted(t, "mul", &strandtest.Match{Args: []any{2, 3}})
+	sub := env.RequireSubmitted(t, "mul", &strandtest.Match{Args: []any{4, 5}, Meta: map[string]string{"batch": "b1"}})
+	if sub.ID != "mul-4-5" || g.Handles()[1].ID() != "mul-4-5" || sub.NumArgs != 2 { // the options are not args
+		t.Fatalf("submission %+v, group's task %s", sub, g.Handles()[1].ID())
 	}
 
 	want := []int{6, 20}

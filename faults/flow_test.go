@@ -39,13 +39,13 @@ func TestFlowWorkerKilledIn200StepDAG(t *testing.T) {
 	want := map[string]int{}
 	d := flow.New()
 	for i := range width {
-		d.Add(flow.Call(name(0, i), "add", i, 1))
+		d.Steps = append(d.Steps, flow.Call(name(0, i), "add", i, 1))
 		want[name(0, i)] = i + 1
 	}
 	for l := 1; l < layers; l++ {
 		for i := range width {
 			p, q := name(l-1, i), name(l-1, (i+1)%width)
-			d.Add(flow.Call(name(l, i), "add").After(p, q))
+			d.Steps = append(d.Steps, flow.Call(name(l, i), "add").After(p, q))
 			want[name(l, i)] = want[p] + want[q]
 		}
 	}

@@ -3,8 +3,8 @@ package flow
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -57,8 +57,8 @@ func newClient(b *broker.Broker, cfg Config) (*Client, error) {
 
 // Submit creates the workflow d, all of it or nothing: one message holds
 // the whole definition. It is refused with an error wrapping
-// codec.ErrBadFlow (and strand.ErrBadOption) if d has a cycle, a step that
-// runs after an unknown one, a duplicate step name, or another defect; and
+// strand.ErrBadOption if d has a cycle, a step that runs after an unknown
+// one, a duplicate step name, a bad option (Step.With), or another defect; and
 // with strand.ErrDuplicate if its id is taken. From then on the workers
 // carry it on: the caller may exit at once.
 func (c *Client) Submit(ctx context.Context, d *Definition) (*Handle, error) {
@@ -116,21 +116,14 @@ type Handle struct {
 // ID is the workflow's id.
 func (h *Handle) ID() string { return h.id }
 
-// Queue is the workflow's queue, where its start task went.
-func (h *Handle) Queue() string { return h.queue }
-
-// StepID is the task id of the step called name: `strand status` and
-// writer.Open know it as any task.
-func (h *Handle) StepID(name string) string { return codec.StepID(h.id, name) }
-
-// StatusWaiting is a step's status while it waits for the steps it runs
+// statusWaiting is a step's status while it waits for the steps it runs
 // after: it has no task yet.
-const StatusWaiting strand.Status = "waiting"
+const statusWaiting strand.Status = "waiting"
 
 // Status is a workflow's state, and each step's.
 type Status struct {
 	ID     string        `json:"id"`
-	Queue  string        `json:"queue"`
+	Queue  string        `json:"queue"`  // where its start task went
 	Status strand.Status `json:"status"` // pending, running, completed, failed, cancelled
 	// Step is the step that failed (or was cancelled) and ended the workflow.
 	Step     string       `json:"failed_step,omitempty"`
@@ -145,10 +138,11 @@ type ErrorInfo struct {
 	Message string `json:"message"`
 }
 
-// StepStatus is one step's state.
+// StepStatus is one step's state. Its Status is "waiting" while it waits
+// for the steps it runs after (it has no task yet), then its task's.
 type StepStatus struct {
 	Name    string          `json:"name"`
-	TaskID  string          `json:"task_id"`
+	TaskID  string          `json:"task_id"` // its task, which `strand status` and writer.Open know
 	Func    string          `json:"func"`
 	Queue   string          `json:"queue"`
 	After   []string        `json:"after,omitempty"`
@@ -182,7 +176,7 @@ func (h *Handle) Status(ctx context.Context) (*Status, error) {
 	started := false
 	for i, s := range l.Def.Steps {
 		ss := StepStatus{Name: s.Name, TaskID: codec.StepID(h.id, s.Name), Func: s.Func,
-			Queue: l.Def.StepQueue(&l.Def.Steps[i]), After: s.After, Status: StatusWaiting}
+			Queue: l.Def.StepQueue(&l.Def.Steps[i]), After: s.After, Status: statusWaiting}
 		sl := l.Steps[i]
 		switch {
 		case sl.Outcome != nil:
@@ -199,7 +193,7 @@ func (h *Handle) Status(ctx context.Context) (*Status, error) {
 				ss.Attempt, ss.Worker, ss.Error = sl.State.Attempt, sl.State.Worker, errorInfo(sl.State.LastError)
 			}
 		}
-		if ss.Status != StatusWaiting {
+		if ss.Status != statusWaiting {
 			started = true
 		}
 		st.Steps = append(st.Steps, ss)
@@ -226,53 +220,21 @@ func (h *Handle) Wait(ctx context.Context) (*Status, error) {
 	return h.Status(ctx)
 }
 
-// ErrNotCompleted is returned by Result for a workflow that did not
-// complete; the error's text names the step that failed.
-var ErrNotCompleted = errors.New("workflow did not complete")
-
 // Result waits for the workflow to end and decodes the result of its final
-// step into out (a pointer, or nil). A workflow with several final steps
-// (several that no other runs after) gets them with Results. A workflow
-// that failed or was cancelled returns an error wrapping ErrNotCompleted
-// and, when a step failed, that step's *strand.TaskError.
+// step (the step no other runs after) into out, a pointer, or nil to only
+// wait. A workflow with several final steps decodes them all into a
+// *map[string]json.RawMessage by step name; into anything else it is an
+// error. A workflow that failed or was cancelled returns an error wrapping
+// a *strand.TaskError: the failed step's (errors.Is matches its kind's
+// sentinel, strand.ErrTimeout, …), or of kind strand.ErrCancelled; the
+// error's text names the step. Wait gives its final Status instead.
 func (h *Handle) Result(ctx context.Context, out any) error {
-	res, err := h.Results(ctx)
+	st, err := h.Wait(ctx)
 	if err != nil {
 		return err
 	}
-	if len(res) != 1 {
-		names := make([]string, 0, len(res))
-		for n := range res {
-			names = append(names, n)
-		}
-		slices.Sort(names)
-		return fmt.Errorf("flow %s has %d final steps (%v): use Results", h.id, len(res), names)
-	}
-	for _, r := range res {
-		if out == nil || len(r) == 0 {
-			return nil
-		}
-		return json.Unmarshal(r, out)
-	}
-	return nil
-}
-
-// Results waits for the workflow to end and returns the results of its
-// final steps by name, as JSON.
-func (h *Handle) Results(ctx context.Context) (map[string]json.RawMessage, error) {
-	st, err := h.Wait(ctx)
-	if err != nil {
-		return nil, err
-	}
 	if st.Status != strand.StatusCompleted {
-		err := fmt.Errorf("flow %s %s: %w", h.id, st.Status, ErrNotCompleted)
-		if st.Step != "" {
-			err = fmt.Errorf("flow %s %s at step %s: %w", h.id, st.Status, st.Step, ErrNotCompleted)
-			if st.Error != nil {
-				err = fmt.Errorf("%w: %w", err, &strand.TaskError{Kind: strand.Kind(st.Error.Kind), Message: st.Error.Message})
-			}
-		}
-		return nil, err
+		return notCompleted(st)
 	}
 	dep := map[string]bool{}
 	for _, s := range st.Steps {
@@ -280,13 +242,44 @@ func (h *Handle) Results(ctx context.Context) (map[string]json.RawMessage, error
 			dep[a] = true
 		}
 	}
-	out := map[string]json.RawMessage{}
+	res := map[string]json.RawMessage{}
 	for _, s := range st.Steps {
 		if !dep[s.Name] {
-			out[s.Name] = s.Result
+			res[s.Name] = s.Result
 		}
 	}
-	return out, nil
+	if m, ok := out.(*map[string]json.RawMessage); ok && m != nil {
+		*m = res
+		return nil
+	}
+	if out == nil {
+		return nil
+	}
+	if len(res) != 1 {
+		names := slices.Sorted(maps.Keys(res))
+		return fmt.Errorf("flow %s has %d final steps (%v): decode them into a *map[string]json.RawMessage", h.id, len(res), names)
+	}
+	for _, r := range res {
+		if len(r) > 0 {
+			return json.Unmarshal(r, out)
+		}
+	}
+	return nil
+}
+
+// notCompleted is the error of a workflow that ended st.Status.
+func notCompleted(st *Status) error {
+	te := &strand.TaskError{Kind: strand.ErrFailed, Message: fmt.Sprintf("workflow %s", st.Status)}
+	if st.Status == strand.StatusCancelled {
+		te.Kind = strand.ErrCancelled
+	}
+	if st.Error != nil {
+		te.Kind, te.Message = strand.Kind(st.Error.Kind), st.Error.Message
+	}
+	if st.Step != "" {
+		return fmt.Errorf("flow %s %s at step %s: %w", st.ID, st.Status, st.Step, te)
+	}
+	return fmt.Errorf("flow %s %s: %w", st.ID, st.Status, te)
 }
 
 // Cancel ends the workflow cancelled: running steps are stopped and the
@@ -294,12 +287,4 @@ func (h *Handle) Results(ctx context.Context) (map[string]json.RawMessage, error
 // refused with strand.ErrFinished.
 func (h *Handle) Cancel(ctx context.Context) error {
 	return h.c.b.CancelFlow(ctx, h.queue, h.id)
-}
-
-// Result waits for workflow h to end and returns the result of its final
-// step as a T: the typed form of Handle.Result.
-func Result[T any](ctx context.Context, h *Handle) (T, error) {
-	var v T
-	err := h.Result(ctx, &v)
-	return v, err
 }

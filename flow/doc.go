@@ -8,9 +8,11 @@
 // a chain each step gets the previous result as its first argument, a
 // chord's callback gets the list of the group's results, and a DAG step gets
 // one argument per step in After (or a list, or kwargs by step name, or
-// nothing: Step.Pass). A failed step cancels the rest (or only what depends
-// on it, with Definition.Continue); the workflow ends completed, failed
-// naming the step, or cancelled.
+// nothing: Step.Pass). Step.With sets a step's queue, timeout, attempts,
+// kwargs, result TTL and meta with the submit options of package strand. A
+// failed step cancels the rest (or only what depends on it, with
+// Definition.Continue); the workflow ends completed, failed naming the
+// step, or cancelled.
 //
 //	c, _ := flow.NewClient(b, flow.Config{})
 //	h, _ := c.Submit(ctx, flow.Chain(
@@ -20,7 +22,7 @@
 //	var n int
 //	_ = h.Result(ctx, &n) // 13
 //
-//	chord := flow.Group(flow.Call("x", "add", 1, 1), flow.Call("y", "add", 2, 2)).
+//	chord := flow.New(flow.Call("x", "add", 1, 1), flow.Call("y", "add", 2, 2)).
 //		Then(flow.Call("total", "sum")) // sum([2, 4])
 //
 //	diamond := flow.New(
@@ -31,5 +33,5 @@
 //	)
 //
 // The wire form, for other languages, is docs/protocol.md's "Workflows";
-// `strand flow run FILE` takes the same workflows as JSON (ParseJSON).
+// `strand flow run FILE` takes the same workflows as JSON.
 package flow

@@ -47,7 +47,7 @@ func ExampleClient_Submit() {
 	c, _ := flow.NewClient(b, flow.Config{})
 	for _, d := range []*flow.Definition{
 		flow.Chain(flow.Call("a", "add", 1, 2), flow.Call("b", "add", 10)), // add(add(1, 2), 10)
-		flow.Group(flow.Call("x", "add", 1, 1), flow.Call("y", "add", 2, 2)).
+		flow.New(flow.Call("x", "add", 1, 1), flow.Call("y", "add", 2, 2)).
 			Then(flow.Call("total", "sum")), // sum([2, 4])
 		flow.New(
 			flow.Call("a", "add", 1, 1),

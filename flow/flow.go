@@ -2,35 +2,14 @@ package flow
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"time"
 
+	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/internal/codec"
-)
-
-// How a step receives the results of the steps it runs after.
-const (
-	// ResultsArgs (the default): one positional arg per step in After, in
-	// that order, before the step's own args.
-	ResultsArgs = codec.PassArgs
-	// ResultsList: one positional arg, the list of results in the order of
-	// After, before the step's own args (a chord's callback).
-	ResultsList = codec.PassList
-	// ResultsKwargs: the results as kwargs named by step, merged into the
-	// step's own kwargs.
-	ResultsKwargs = codec.PassKwargs
-	// ResultsNone: the results are not passed.
-	ResultsNone = codec.PassNone
-)
-
-// Failure policies.
-const (
-	// CancelOnFailure (the default): a failed step ends the workflow failed
-	// and cancels every step that has not finished.
-	CancelOnFailure = codec.OnFailureCancel
-	// ContinueOnFailure: a failed step cancels the steps that depend on it;
-	// the branches that do not run to their end.
-	ContinueOnFailure = codec.OnFailureContinue
+	"github.com/strand-run/strand/internal/opt"
 )
 
 // Step is one task of a workflow and the steps it runs after. Build one
@@ -41,12 +20,14 @@ type Step struct {
 	Args        []any // json.RawMessage values are taken as encoded JSON
 	Kwargs      any   // a map or struct; json.RawMessage as encoded JSON
 	AfterSteps  []string
-	Results     string // ResultsArgs (""), ResultsList, ResultsKwargs, ResultsNone
+	Results     string // how it receives the results of AfterSteps: see Pass
 	Queue       string // "" = the workflow's queue
 	Timeout     time.Duration
 	MaxAttempts int
 	ResultTTL   time.Duration
 	Meta        map[string]string
+
+	err error // an option of With that does not fit a step; Submit returns it
 }
 
 // Call is a step named name that calls fn with args.
@@ -58,20 +39,61 @@ func Call(name, fn string, args ...any) *Step {
 // results (see Pass).
 func (s *Step) After(names ...string) *Step { s.AfterSteps = append(s.AfterSteps, names...); return s }
 
-// Pass says how s receives the results of the steps it runs after.
+// Pass says how s receives the results of the steps it runs after, as the
+// workflow document's "results" does:
+//   - "args" (the default, also ""): one positional arg per step in After,
+//     in that order, before the step's own args;
+//   - "list": one positional arg, the list of the results in the order of
+//     After, before the step's own args (a chord's callback: Then);
+//   - "kwargs": the results as kwargs named by step, merged into the step's
+//     own kwargs;
+//   - "none": the results are not passed.
+//
+// Any other value is refused by Submit.
 func (s *Step) Pass(results string) *Step { s.Results = results; return s }
 
-// On runs s on queue q.
-func (s *Step) On(q string) *Step { s.Queue = q; return s }
-
-// WithKwargs gives s keyword arguments.
-func (s *Step) WithKwargs(kw any) *Step { s.Kwargs = kw; return s }
-
-// WithTimeout bounds each attempt of s.
-func (s *Step) WithTimeout(d time.Duration) *Step { s.Timeout = d; return s }
-
-// WithAttempts lets s run up to n times (its own retries).
-func (s *Step) WithAttempts(n int) *Step { s.MaxAttempts = n; return s }
+// With applies submit options to s: strand.Queue (the step runs on that
+// queue), strand.Timeout (it bounds each attempt), strand.MaxAttempts (the
+// step's own retries), strand.Kwargs, strand.ResultTTL and strand.Meta. An
+// invalid option, or one a step cannot take (an id, a delay, a priority,
+// uniqueness: the workflow owns those), makes Submit fail with an error
+// wrapping strand.ErrBadOption.
+//
+//	flow.Call("resize", "resize", url).With(strand.Queue("images"), strand.Timeout(time.Minute))
+func (s *Step) With(opts ...strand.Option) *Step {
+	var c opt.Call
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	if err := c.Err(); err != nil {
+		s.err = errors.Join(s.err, fmt.Errorf("step %q: %w", s.Name, err))
+		return s
+	}
+	for _, name := range c.Names() {
+		switch name {
+		case "Queue":
+			s.Queue = c.Queue
+		case "Timeout":
+			s.Timeout = c.Timeout
+		case "MaxAttempts":
+			s.MaxAttempts = c.MaxAttempts
+		case "Kwargs":
+			s.Kwargs = c.Kwargs
+		case "ResultTTL":
+			s.ResultTTL = c.ResultTTL
+		case "Meta":
+			if s.Meta == nil {
+				s.Meta = map[string]string{}
+			}
+			maps.Copy(s.Meta, c.Meta)
+		default:
+			s.err = errors.Join(s.err, fmt.Errorf("%w: step %q: %s does not apply to a workflow step", strand.ErrBadOption, s.Name, name))
+		}
+	}
+	return s
+}
 
 // Definition is a workflow to submit: its steps, and how it ends on failure.
 type Definition struct {
@@ -81,24 +103,25 @@ type Definition struct {
 	// Queue is where its start task goes, and the steps that name no queue
 	// (default: the client's queue).
 	Queue string
-	// OnFailure is CancelOnFailure ("") or ContinueOnFailure.
+	// OnFailure is "cancel" (the default, also ""): a failed step ends the
+	// workflow failed and cancels every step that has not finished; or
+	// "continue" (Continue): a failed step cancels only the steps that
+	// depend on it, and the other branches run to their end.
 	OnFailure string
 	// Meta is copied into every step's task.
 	Meta  map[string]string
 	Steps []*Step
 }
 
-// New is a workflow of steps: a DAG whose edges are the steps' After.
+// New is a workflow of steps: a DAG whose edges are the steps' After. Steps
+// with no After between them run at once (a group).
 func New(steps ...*Step) *Definition { return &Definition{Steps: steps} }
 
-// Add adds steps to d.
-func (d *Definition) Add(steps ...*Step) *Definition { d.Steps = append(d.Steps, steps...); return d }
-
 // Continue makes d go on with the branches that do not depend on a failed step.
-func (d *Definition) Continue() *Definition { d.OnFailure = ContinueOnFailure; return d }
+func (d *Definition) Continue() *Definition { d.OnFailure = codec.OnFailureContinue; return d }
 
-// Last are the steps of d that no other runs after.
-func (d *Definition) Last() []string {
+// last are the steps of d that no other runs after.
+func (d *Definition) last() []string {
 	dep := map[string]bool{}
 	for _, s := range d.Steps {
 		for _, a := range s.AfterSteps {
@@ -107,7 +130,7 @@ func (d *Definition) Last() []string {
 	}
 	var out []string
 	for _, s := range d.Steps {
-		if !dep[s.Name] {
+		if s != nil && !dep[s.Name] {
 			out = append(out, s.Name)
 		}
 	}
@@ -123,27 +146,21 @@ func Chain(steps ...*Step) *Definition {
 	return New(steps...)
 }
 
-// Steps is a group of steps that run at once (Group).
-type Steps struct{ steps []*Step }
-
-// Group is steps that run at once; Then gives them a callback (a chord).
-func Group(steps ...*Step) *Steps { return &Steps{steps: steps} }
-
-// Then makes a chord: callback runs once every step of g has completed,
-// with the list of their results, in the group's order, as its first
-// argument.
-func (g *Steps) Then(callback *Step) *Definition {
-	for _, s := range g.steps {
-		callback.After(s.Name)
-	}
+// Then adds callback to d, run once every final step of d (every step no
+// other runs after) has completed, with the list of their results, in the
+// order of d's steps, as its first argument (unless its Results says
+// otherwise). On a group of steps it makes a chord:
+//
+//	flow.New(flow.Call("x", "add", 1, 1), flow.Call("y", "add", 2, 2)).
+//		Then(flow.Call("total", "sum")) // sum([2, 4])
+func (d *Definition) Then(callback *Step) *Definition {
+	callback.After(d.last()...)
 	if callback.Results == "" {
-		callback.Results = ResultsList
+		callback.Results = codec.PassList
 	}
-	return New(append(g.steps, callback)...)
+	d.Steps = append(d.Steps, callback)
+	return d
 }
-
-// Definition is the group alone, with no callback.
-func (g *Steps) Definition() *Definition { return New(g.steps...) }
 
 // encode turns d into its wire definition in format f.
 func (d *Definition) encode(f codec.Format) (*codec.Flow, error) {
@@ -151,6 +168,9 @@ func (d *Definition) encode(f codec.Format) (*codec.Flow, error) {
 	for _, s := range d.Steps {
 		if s == nil {
 			return nil, fmt.Errorf("%w: nil step", codec.ErrBadFlow)
+		}
+		if s.err != nil {
+			return nil, fmt.Errorf("%w: %w", codec.ErrBadFlow, s.err)
 		}
 		cs := codec.FlowStep{
 			Name: s.Name, Func: s.Func, After: s.AfterSteps, Results: s.Results, Queue: s.Queue,

@@ -2,8 +2,10 @@ package flow_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +15,8 @@ import (
 	"github.com/strand-run/strand/flow"
 	"github.com/strand-run/strand/internal/codec"
 	"github.com/strand-run/strand/internal/demo"
+	"github.com/strand-run/strand/internal/flowdoc"
+	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/scratch"
 	"github.com/strand-run/strand/strandtest"
 )
@@ -111,7 +115,7 @@ func TestChordOf100InOrder(t *testing.T) {
 	for i := range 100 {
 		steps = append(steps, flow.Call(fmt.Sprintf("p%03d", 99-i), "id", i))
 	}
-	h, err := c.Submit(ctx, flow.Group(steps...).Then(flow.Call("cb", "collect")))
+	h, err := c.Submit(ctx, flow.New(steps...).Then(flow.Call("cb", "collect")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +166,7 @@ func TestDiamondRunsJoinOnce(t *testing.T) {
 		if n != 12*22 {
 			t.Fatalf("d gave %d, want %d", n, 12*22)
 		}
-		if got := cl.of(h.StepID("d")); got != 1 {
+		if got := cl.of(codec.StepID(h.ID(), "d")); got != 1 {
 			t.Fatalf("d ran %d times", got)
 		}
 	}
@@ -190,9 +194,9 @@ func TestKwargsAndListPassing(t *testing.T) {
 	h, err := c.Submit(ctx, flow.New(
 		flow.Call("x", "add", 1, 2),
 		flow.Call("y", "add", 3, 4),
-		flow.Call("s", "scale").After("x", "y").Pass(flow.ResultsKwargs).WithKwargs(map[string]int{"scale": 10}),
-		flow.Call("l", "sum").After("x", "y").Pass(flow.ResultsList),
-		flow.Call("n", "const").After("s", "l").Pass(flow.ResultsNone),
+		flow.Call("s", "scale").After("x", "y").Pass("kwargs").With(strand.Kwargs(map[string]int{"scale": 10})),
+		flow.Call("l", "sum").After("x", "y").Pass("list"),
+		flow.Call("n", "const").After("s", "l").Pass("none"),
 	))
 	if err != nil {
 		t.Fatal(err)
@@ -234,7 +238,7 @@ func TestFailureCancelsDependants(t *testing.T) {
 	}
 	err = h.Result(ctx, nil)
 	var te *strand.TaskError
-	if !errors.Is(err, flow.ErrNotCompleted) || !errors.As(err, &te) || te.Kind != strand.ErrFailed {
+	if !errors.As(err, &te) || te.Kind != strand.ErrFailed {
 		t.Fatalf("Result: %v", err)
 	}
 	st, err := h.Status(ctx)
@@ -251,7 +255,7 @@ func TestFailureCancelsDependants(t *testing.T) {
 			t.Errorf("step %s: %s, want %s", s.Name, s.Status, w)
 		}
 	}
-	if n := cl.of(h.StepID("after_bad")) + cl.of(h.StepID("last")); n != 0 {
+	if n := cl.of(codec.StepID(h.ID(), "after_bad")) + cl.of(codec.StepID(h.ID(), "last")); n != 0 {
 		t.Fatalf("dependants of the failed step ran %d times", n)
 	}
 	// The default policy stops the unrelated branch too: "other" ends cancelled.
@@ -349,11 +353,42 @@ func TestCancelMidFlow(t *testing.T) {
 	waitStep(t, ctx, h, "b", strand.StatusCancelled)
 	waitStep(t, ctx, h, "c", strand.StatusCancelled)
 	time.Sleep(200 * time.Millisecond)
-	if n := cl.of(h.StepID("c")); n != 0 {
+	if n := cl.of(codec.StepID(h.ID(), "c")); n != 0 {
 		t.Fatalf("c ran %d times after the cancel", n)
 	}
 	if err := h.Cancel(ctx); !errors.Is(err, strand.ErrFinished) {
 		t.Fatalf("second cancel: %v, want ErrFinished", err)
+	}
+	var te *strand.TaskError
+	if err := h.Result(ctx, nil); !errors.As(err, &te) || !errors.Is(err, strand.ErrCancelled) {
+		t.Fatalf("Result of a cancelled workflow: %v, want a TaskError of kind cancelled", err)
+	}
+}
+
+// TestResultOfSeveralFinalSteps: a workflow with several final steps gives
+// them by name in a map; into one value it is an error naming them.
+func TestResultOfSeveralFinalSteps(t *testing.T) {
+	t.Parallel()
+	_, c := setup(t, map[string]any{"add": demo.Add}, true)
+	ctx := wait(t)
+	h, err := c.Submit(ctx, flow.New(
+		flow.Call("a", "add", 1, 1),
+		flow.Call("b", "add", 10).After("a"),
+		flow.Call("c", "add", 20).After("a"),
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res map[string]json.RawMessage
+	if err := h.Result(ctx, &res); err != nil || len(res) != 2 || string(res["b"]) != "12" || string(res["c"]) != "22" {
+		t.Fatalf("Result into a map: %v %v", res, err)
+	}
+	var n int
+	if err := h.Result(ctx, &n); err == nil || !strings.Contains(err.Error(), "2 final steps ([b c])") {
+		t.Fatalf("Result into an int: %v", err)
+	}
+	if err := h.Result(ctx, nil); err != nil {
+		t.Fatalf("Result into nil: %v", err)
 	}
 }
 
@@ -371,6 +406,10 @@ func TestRefusedAtSubmit(t *testing.T) {
 		"empty":     flow.New(),
 		"results":   flow.New(flow.Call("a", "f").Pass("weird")),
 		"policy":    {OnFailure: "ignore", Steps: []*flow.Step{flow.Call("a", "f")}},
+		"bad queue": flow.New(flow.Call("a", "f").With(strand.Queue("no queue"))),
+		"step id":   flow.New(flow.Call("a", "f").With(strand.ID("mine"))),
+		"delay":     flow.New(flow.Call("a", "f").With(strand.After(time.Second))),
+		"timeout":   flow.New(flow.Call("a", "f").With(strand.Timeout(-time.Second))),
 	} {
 		_, err := c.Submit(ctx, d)
 		if !errors.Is(err, codec.ErrBadFlow) || !errors.Is(err, strand.ErrBadOption) {
@@ -380,6 +419,47 @@ func TestRefusedAtSubmit(t *testing.T) {
 	_, err := c.Submit(ctx, flow.New(flow.Call("a", "f").After("c"), flow.Call("b", "f").After("a"), flow.Call("c", "f").After("b")))
 	if err == nil || err.Error() != "strand: bad option: workflow: cycle: a → b → c → a" {
 		t.Errorf("cycle: %v", err)
+	}
+}
+
+// TestStepWith: With sets the step's fields from the submit options a step
+// takes, and they reach its task: queue, timeout, attempts, kwargs, meta.
+func TestStepWith(t *testing.T) {
+	t.Parallel()
+	s := flow.Call("a", "f").With(strand.Queue("q2"), strand.Timeout(3*time.Second), strand.MaxAttempts(4),
+		strand.Kwargs(map[string]int{"k": 1}), strand.ResultTTL(time.Hour), strand.Meta(map[string]string{"x": "1"}),
+		strand.Meta(map[string]string{"y": "2"}))
+	if s.Queue != "q2" || s.Timeout != 3*time.Second || s.MaxAttempts != 4 || s.ResultTTL != time.Hour ||
+		s.Kwargs == nil || len(s.Meta) != 2 {
+		t.Fatalf("With gave %+v", s)
+	}
+	env, c := setup(t, map[string]any{"add": demo.Add}, false)
+	seen := make(chan strand.Task, 1)
+	env.Registry.MustRegister("look", func(ctx context.Context) int {
+		tk, _ := strand.TaskFrom(ctx)
+		seen <- tk
+		return 1
+	})
+	ctx := wait(t)
+	if err := env.StartWorker(ctx, reader.Config{Queues: []string{"q2"}}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := c.Submit(ctx, flow.New(flow.Call("l", "look").With(strand.Queue("q2"), strand.MaxAttempts(4),
+		strand.Meta(map[string]string{"x": "1"}))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := h.Result(ctx, &n); err != nil || n != 1 {
+		t.Fatalf("Result: %d, %v", n, err)
+	}
+	tk := <-seen
+	if tk.Queue != "q2" || tk.Meta["x"] != "1" {
+		t.Fatalf("the step ran as %+v", tk)
+	}
+	st, err := h.Status(ctx)
+	if err != nil || st.Steps[0].Queue != "q2" {
+		t.Fatalf("status %+v, %v", st, err)
 	}
 }
 
@@ -413,7 +493,7 @@ func TestParseJSON(t *testing.T) {
 	t.Parallel()
 	_, c := setup(t, map[string]any{"add": demo.Add, "sum": demo.Sum}, true)
 	ctx := wait(t)
-	d, err := flow.ParseJSON([]byte(`{"steps": {
+	d, err := flowdoc.Parse([]byte(`{"steps": {
 		"one": {"func": "add", "args": [1, 2]},
 		"two": {"func": "add", "args": [3, 4]},
 		"total": {"func": "sum", "after": ["one", "two"], "results": "list", "timeout": "5s"}}}`))
@@ -429,7 +509,7 @@ func TestParseJSON(t *testing.T) {
 		t.Fatalf("%d, %v", n, err)
 	}
 	for _, bad := range []string{`{}`, `{"steps": []}`, `{"steps": {"a": {"fn": "x"}}}`, `{"steps": {"a": {"func": "x", "timeout": "soon"}}}`, `nope`} {
-		if _, err := flow.ParseJSON([]byte(bad)); !errors.Is(err, codec.ErrBadFlow) {
+		if _, err := flowdoc.Parse([]byte(bad)); !errors.Is(err, codec.ErrBadFlow) {
 			t.Errorf("%s: %v", bad, err)
 		}
 	}

@@ -46,7 +46,7 @@ func TestJoinReleasedOnceUnderRace(t *testing.T) {
 	}
 	complete := func(step string, result int) {
 		t.Helper()
-		id := h.StepID(step)
+		id := codec.StepID(h.ID(), step)
 		queued(t, ctx, b, id) // released, and not answered yet
 		raw, _ := codec.Msgpack.Marshal(result)
 		data, _ := codec.Msgpack.Marshal(&codec.Outcome{Status: strand.StatusCompleted, Result: raw, Finished: time.Now().UnixMilli()})
@@ -91,7 +91,7 @@ func TestJoinReleasedOnceUnderRace(t *testing.T) {
 		close(start)
 		wg.Wait()
 	}
-	d := queued(t, ctx, b, h.StepID("d"))
+	d := queued(t, ctx, b, codec.StepID(h.ID(), "d"))
 	if len(d.Args) != 2 || string(d.Args[0]) != "\x0c" || string(d.Args[1]) != "\x16" {
 		t.Fatalf("d's args %x, want [12 22]", d.Args)
 	}
@@ -107,7 +107,7 @@ func TestJoinReleasedOnceUnderRace(t *testing.T) {
 	// d runs and is answered (its message leaves the stream); a late
 	// redelivery of b carries on again: d is not queued a second time.
 	complete("d", 34)
-	rec, err := link.Core(b).Queued(ctx, "default", h.StepID("d"))
+	rec, err := link.Core(b).Queued(ctx, "default", codec.StepID(h.ID(), "d"))
 	if err != nil || rec == nil {
 		t.Fatalf("d: %v %v", rec, err)
 	}
@@ -119,7 +119,7 @@ func TestJoinReleasedOnceUnderRace(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if rec, err := link.Core(b).Queued(ctx, "default", h.StepID("d")); err != nil || rec != nil {
+	if rec, err := link.Core(b).Queued(ctx, "default", codec.StepID(h.ID(), "d")); err != nil || rec != nil {
 		t.Fatalf("d queued again after it ran: %v %v", rec, err)
 	}
 	st, err := h.Wait(ctx)
@@ -174,10 +174,10 @@ func TestCrashBetweenOutcomeAndRelease(t *testing.T) {
 	if err := link.Core(b).StartFlow(ctx, queued(t, ctx, b, h.ID()), codec.Msgpack); err != nil {
 		t.Fatal(err)
 	}
-	queued(t, ctx, b, h.StepID("a"))
+	queued(t, ctx, b, codec.StepID(h.ID(), "a"))
 	raw, _ := codec.Msgpack.Marshal(100) // what the dead worker stored
 	data, _ := codec.Msgpack.Marshal(&codec.Outcome{Status: strand.StatusCompleted, Result: raw, Finished: time.Now().UnixMilli()})
-	w, err := link.Core(b).WriteOutcome("default", h.StepID("a"), data, codec.Msgpack, time.Hour)
+	w, err := link.Core(b).WriteOutcome("default", codec.StepID(h.ID(), "a"), data, codec.Msgpack, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +185,8 @@ func TestCrashBetweenOutcomeAndRelease(t *testing.T) {
 	if err := env.StartWorker(ctx, reader.Config{}); err != nil {
 		t.Fatal(err)
 	}
-	n, err := flow.Result[int](ctx, h)
+	var n int
+	err = h.Result(ctx, &n)
 	if err != nil || n != 110 {
 		t.Fatalf("workflow gave %d, %v; want 110 (b after the stored outcome of a)", n, err)
 	}
@@ -221,7 +222,7 @@ func TestStartTaskWithOutcome(t *testing.T) {
 	if st, err = h.Status(ctx); err != nil || st.Status != strand.StatusCancelled {
 		t.Fatalf("after the worker started: %+v, %v", st, err)
 	}
-	if l, err := link.Core(env.Broker).Look(ctx, "default", h.StepID("a")); err != nil || l.Status() != strand.StatusUnknown {
+	if l, err := link.Core(env.Broker).Look(ctx, "default", codec.StepID(h.ID(), "a")); err != nil || l.Status() != strand.StatusUnknown {
 		t.Fatalf("step a: %v, %v; want never released", l.Status(), err)
 	}
 }

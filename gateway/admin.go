@@ -3,7 +3,9 @@ package gateway
 import (
 	"context"
 	"net/http"
+	"time"
 
+	"github.com/strand-run/strand/inspect"
 	"github.com/strand-run/strand/internal/codec"
 )
 
@@ -78,7 +80,7 @@ func (g *gateway) queueList(ctx context.Context) ([]queueBody, []workerBody, err
 		if q.Consumed {
 			qb.Consumer = g.names.Consumer(q.Queue)
 		}
-		if q.Idle() {
+		if q.Idle {
 			qb.Warning = noWorker
 		}
 		out = append(out, qb)
@@ -105,13 +107,33 @@ func (g *gateway) workers(rw http.ResponseWriter, r *http.Request) {
 	writeJSON(rw, http.StatusOK, map[string]any{"workers": ws})
 }
 
+// deadBody is one dead letter of GET /v1/dlq.
+type deadBody struct {
+	ID       string    `json:"id"`
+	Func     string    `json:"func"`
+	Queue    string    `json:"queue"`
+	Kind     string    `json:"kind"`  // the last error's kind
+	Error    string    `json:"error"` // the last error's message
+	Attempts int       `json:"attempts"`
+	Failed   time.Time `json:"failed"`
+	Seq      uint64    `json:"seq"` // its sequence in the dead-letter stream
+}
+
+func deadJSON(d inspect.Task) deadBody {
+	return deadBody{ID: d.ID, Func: d.Func, Queue: d.Queue, Kind: d.Kind, Error: d.Error, Attempts: d.Attempt, Failed: d.Finished, Seq: d.Seq}
+}
+
 func (g *gateway) dlq(rw http.ResponseWriter, r *http.Request) {
 	dead, err := g.in.DeadLetters(r.Context())
 	if err != nil {
 		g.fail(rw, r, err)
 		return
 	}
-	writeJSON(rw, http.StatusOK, map[string]any{"tasks": dead})
+	out := make([]deadBody, 0, len(dead))
+	for _, d := range dead {
+		out = append(out, deadJSON(d))
+	}
+	writeJSON(rw, http.StatusOK, map[string]any{"tasks": out})
 }
 
 func (g *gateway) replay(rw http.ResponseWriter, r *http.Request) {
@@ -120,11 +142,15 @@ func (g *gateway) replay(rw http.ResponseWriter, r *http.Request) {
 		writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	t, err := g.in.Replay(r.Context(), id)
+	res, err := g.in.Replay(r.Context(), id)
+	if err == nil {
+		err = res[0].Err
+	}
 	if err != nil {
 		g.fail(rw, r, err)
 		return
 	}
-	rw.Header().Set("Location", "/v1/tasks/"+t.ID)
-	writeJSON(rw, http.StatusCreated, taskRef{ID: t.ID, Queue: t.Queue, Status: "pending", ReplayOf: id})
+	t := res[0]
+	rw.Header().Set("Location", "/v1/tasks/"+t.NewID)
+	writeJSON(rw, http.StatusCreated, taskRef{ID: t.NewID, Queue: t.Queue, Status: "pending", ReplayOf: id})
 }

@@ -56,8 +56,8 @@ func summaryJSON(t *inspect.Task) summaryBody {
 
 // filterOf reads a task filter from query parameters: queue, status, func,
 // id (a prefix), meta (key=value, repeatable), error (a piece of the text).
-func filterOf(q url.Values) (inspect.Filter, error) {
-	f := inspect.Filter{
+func filterOf(q url.Values) (broker.TaskFilter, error) {
+	f := broker.TaskFilter{
 		Queue: q.Get("queue"), Status: strand.Status(q.Get("status")), Func: q.Get("func"),
 		IDPrefix: q.Get("id"), Error: q.Get("error"),
 	}
@@ -106,7 +106,8 @@ func (g *gateway) list(rw http.ResponseWriter, r *http.Request) {
 		writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	p, err := g.in.Tasks(r.Context(), f, inspect.Paging{Cursor: q.Get("cursor"), Limit: limit, Scan: scan})
+	p, err := g.in.Tasks(r.Context(), inspect.Filter{Queue: f.Queue, Status: f.Status, Func: f.Func, IDPrefix: f.IDPrefix,
+		Meta: f.Meta, Error: f.Error, Cursor: q.Get("cursor"), Limit: limit, Scan: scan})
 	if errors.Is(err, strand.ErrBadOption) {
 		writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
 		return

@@ -6,6 +6,8 @@ import (
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/inspect"
+	"github.com/strand-run/strand/internal/admin"
+	"github.com/strand-run/strand/internal/broker"
 	"github.com/strand-run/strand/internal/codec"
 )
 
@@ -20,14 +22,20 @@ type filterBody struct {
 	Error  string            `json:"error"`
 }
 
+// targetBody is one task to act on; Queue may be "" (it is looked up).
+type targetBody struct {
+	Queue string `json:"queue,omitempty"`
+	ID    string `json:"id"`
+}
+
 // actionRequest is the body of POST /v1/tasks/actions.
 type actionRequest struct {
 	Action string `json:"action"`
 	// Tasks, or IDs (whose queues are looked up), are the selection; else
 	// Filter selects every matching task the action applies to.
-	Tasks  []inspect.Target `json:"tasks"`
-	IDs    []string         `json:"ids"`
-	Filter *filterBody      `json:"filter"`
+	Tasks  []targetBody `json:"tasks"`
+	IDs    []string     `json:"ids"`
+	Filter *filterBody  `json:"filter"`
 	// Max caps the tasks a filter selects (default and at most 10 000).
 	Max int `json:"max"`
 	// DryRun answers with the selection without acting: what a
@@ -60,7 +68,7 @@ func actionErrKind(err error) string {
 	switch {
 	case errors.Is(err, strand.ErrNotFound):
 		return "not_found"
-	case errors.Is(err, strand.ErrFinished), errors.Is(err, inspect.ErrNotFinished), errors.Is(err, inspect.ErrNotRetryable):
+	case errors.Is(err, strand.ErrFinished), errors.Is(err, inspect.ErrWrongState):
 		return "conflict"
 	case errors.Is(err, strand.ErrBadOption), errors.Is(err, strand.ErrMalformed):
 		return "bad_request"
@@ -76,14 +84,17 @@ func (g *gateway) act(rw http.ResponseWriter, r *http.Request) {
 	if !g.decodeBody(rw, r, &req) {
 		return
 	}
-	a := inspect.Action(req.Action)
-	if err := a.Check(); err != nil {
+	a := req.Action
+	if err := admin.CheckAction(a); err != nil {
 		writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	targets := req.Tasks
+	var targets []inspect.Task
+	for _, t := range req.Tasks {
+		targets = append(targets, inspect.Task{Queue: t.Queue, ID: t.ID})
+	}
 	for _, id := range req.IDs {
-		targets = append(targets, inspect.Target{ID: id})
+		targets = append(targets, inspect.Task{ID: id})
 	}
 	for _, t := range targets {
 		if err := codec.ValidID(t.ID); err != nil {
@@ -101,24 +112,23 @@ func (g *gateway) act(rw http.ResponseWriter, r *http.Request) {
 		writeError(rw, http.StatusBadRequest, "bad_request", "give tasks/ids or a filter, not both")
 		return
 	}
-	if req.Max < 0 || req.Max > inspect.MaxSelect {
+	if req.Max < 0 || req.Max > admin.MaxSelect {
 		writeError(rw, http.StatusBadRequest, "bad_request", "max: want 0 to 10000")
 		return
 	}
-	if len(targets) > inspect.MaxSelect {
+	if len(targets) > admin.MaxSelect {
 		writeError(rw, http.StatusBadRequest, "bad_request", "more than 10000 tasks: act on them in parts")
 		return
 	}
 	body := actionBody{Action: req.Action, DryRun: req.DryRun, Results: []actionResult{}}
 	if req.Filter != nil {
 		fb := req.Filter
-		f := inspect.Filter{Queue: fb.Queue, Status: strand.Status(fb.Status), Func: fb.Func, IDPrefix: fb.ID, Meta: fb.Meta, Error: fb.Error}
+		f := broker.TaskFilter{Queue: fb.Queue, Status: strand.Status(fb.Status), Func: fb.Func, IDPrefix: fb.ID, Meta: fb.Meta, Error: fb.Error}
 		if err := f.Check(); err != nil {
 			writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
 			return
 		}
-		var err error
-		targets, body.More, err = g.in.Select(r.Context(), a, f, req.Max)
+		sel, more, err := admin.Select(r.Context(), g.b, a, f, req.Max)
 		if errors.Is(err, strand.ErrBadOption) {
 			writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
 			return
@@ -126,6 +136,10 @@ func (g *gateway) act(rw http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			g.fail(rw, r, err)
 			return
+		}
+		body.More = more
+		for _, t := range sel {
+			targets = append(targets, inspect.Task{Queue: t.Queue, ID: t.ID})
 		}
 	} else if len(targets) == 0 {
 		writeError(rw, http.StatusBadRequest, "bad_request", "no tasks: give tasks, ids or a filter")
@@ -140,7 +154,7 @@ func (g *gateway) act(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	longLived(rw, g.cfg.MaxWait)
-	results, err := g.in.Act(r.Context(), a, targets)
+	results, err := g.in.Act(r.Context(), a, targets...)
 	if err != nil {
 		g.fail(rw, r, err)
 		return
@@ -178,11 +192,9 @@ func (g *gateway) replayMany(rw http.ResponseWriter, r *http.Request) {
 	}
 	longLived(rw, g.cfg.MaxWait)
 	body := actionBody{Action: "replay", Results: []actionResult{}}
-	add := func(id string, t *inspect.NewTask, err error) {
-		ar := actionResult{ID: id, OK: err == nil}
-		if t != nil {
-			ar.NewID, ar.Queue = t.ID, t.Queue
-		}
+	add := func(res inspect.ActResult) {
+		err := res.Err
+		ar := actionResult{ID: res.ID, OK: err == nil, NewID: res.NewID, Queue: res.Queue}
 		if err != nil {
 			body.Failed++
 			ar.Error = &errorBody{Kind: actionErrKind(err), Message: err.Error()}
@@ -201,9 +213,13 @@ func (g *gateway) replayMany(rw http.ResponseWriter, r *http.Request) {
 			req.IDs = append(req.IDs, d.ID)
 		}
 	}
-	for _, id := range req.IDs {
-		t, err := g.in.Replay(r.Context(), id)
-		add(id, t, err)
+	results, err := g.in.Replay(r.Context(), req.IDs...)
+	if err != nil {
+		g.fail(rw, r, err)
+		return
+	}
+	for _, res := range results {
+		add(res)
 	}
 	body.Matched = len(req.IDs)
 	writeJSON(rw, http.StatusOK, body)

@@ -11,6 +11,7 @@ import (
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/flow"
 	"github.com/strand-run/strand/internal/codec"
+	"github.com/strand-run/strand/internal/flowdoc"
 )
 
 // The workflow routes: POST /v1/flows takes the JSON document of `strand
@@ -24,8 +25,11 @@ type flowRef struct {
 	Status string `json:"status"`
 }
 
+// defaultFlowQueue is the queue of a workflow document that names none.
+const defaultFlowQueue = "default"
+
 func (g *gateway) flows() (*flow.Client, error) {
-	return flow.NewClient(link.Public(g.b), flow.Config{JSON: true})
+	return flow.NewClient(link.Public(g.b), flow.Config{Queue: defaultFlowQueue, JSON: true})
 }
 
 func (g *gateway) submitFlow(rw http.ResponseWriter, r *http.Request) {
@@ -44,10 +48,13 @@ func (g *gateway) submitFlow(rw http.ResponseWriter, r *http.Request) {
 		writeError(rw, http.StatusBadRequest, "bad_request", "read body: "+err.Error())
 		return
 	}
-	d, err := flow.ParseJSON(body)
+	d, err := flowdoc.Parse(body)
 	if err != nil {
 		writeError(rw, http.StatusBadRequest, "bad_json", err.Error())
 		return
+	}
+	if d.Queue == "" {
+		d.Queue = defaultFlowQueue // the client's default, named here for the answer
 	}
 	c, err := g.flows()
 	if err != nil {
@@ -65,7 +72,7 @@ func (g *gateway) submitFlow(rw http.ResponseWriter, r *http.Request) {
 	}
 	rw.Header().Set("Location", "/v1/flows/"+h.ID())
 	if wait <= 0 {
-		writeJSON(rw, http.StatusCreated, flowRef{ID: h.ID(), Queue: h.Queue(), Status: string(strand.StatusPending)})
+		writeJSON(rw, http.StatusCreated, flowRef{ID: h.ID(), Queue: d.Queue, Status: string(strand.StatusPending)})
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), wait)
@@ -122,5 +129,10 @@ func (g *gateway) cancelFlow(rw http.ResponseWriter, r *http.Request) {
 		g.fail(rw, r, err)
 		return
 	}
-	writeJSON(rw, http.StatusOK, flowRef{ID: h.ID(), Queue: h.Queue(), Status: string(strand.StatusCancelled)})
+	q, err := g.b.LocateFlow(r.Context(), h.ID())
+	if err != nil {
+		g.fail(rw, r, err)
+		return
+	}
+	writeJSON(rw, http.StatusOK, flowRef{ID: h.ID(), Queue: q, Status: string(strand.StatusCancelled)})
 }

@@ -9,8 +9,8 @@ import (
 	"github.com/strand-run/strand/internal/broker"
 )
 
-// Filter selects the tasks Tasks lists and Select picks; every field set
-// must match.
+// Filter selects the tasks Tasks lists; every field set must match.
+// Cursor, Limit and Scan say which page it reads.
 type Filter struct {
 	Queue    string            // the queue; "" for every queue
 	Status   strand.Status     // "" for every status
@@ -18,31 +18,21 @@ type Filter struct {
 	IDPrefix string            // the start of the id
 	Meta     map[string]string // meta entries the task must have
 	Error    string            // a piece of the error message (any case)
+
+	// Cursor is a Page's Next; "" for the newest tasks.
+	Cursor string
+	// Limit is the most tasks on the page (default 50, at most 500).
+	Limit int
+	// Scan bounds the records read to fill the page (default 100 000,
+	// at most 1 000 000): past it the page is Partial.
+	Scan int
 }
 
 func (f Filter) broker() broker.TaskFilter {
 	return broker.TaskFilter{Queue: f.Queue, Status: f.Status, Func: f.Func, IDPrefix: f.IDPrefix, Meta: f.Meta, Error: f.Error}
 }
 
-// Check refuses a filter that cannot match (a bad queue name, an unknown
-// status) with an error wrapping strand.ErrBadOption.
-func (f Filter) Check() error {
-	bf := f.broker()
-	return bf.Check()
-}
-
-// Paging says which page of Tasks to read.
-type Paging struct {
-	// Cursor is a Page's Next; "" for the newest tasks.
-	Cursor string
-	// Limit is the most tasks on the page (default 50, at most 500).
-	Limit int
-	// Scan bounds the records read to fill the page (default 100 000, at
-	// most 1 000 000): past it the page is Partial.
-	Scan int
-}
-
-// Task is one task as Tasks lists it.
+// Task is one task as Tasks and DeadLetters list it.
 type Task struct {
 	ID, Queue, Func string
 	Status          strand.Status
@@ -56,6 +46,7 @@ type Task struct {
 	Error           string    // its error's message
 	Meta            map[string]string
 	At              time.Time // when its newest record was stored: the list's order
+	Seq             uint64    // a dead letter's sequence in the dead-letter stream (DeadLetters)
 }
 
 // Page is one page of Tasks, newest first.
@@ -72,10 +63,11 @@ type Page struct {
 
 // Tasks lists the tasks the server holds (queued, running, and finished
 // until their outcomes expire) that match f, newest first, one page at a
-// time. A bad filter or cursor is refused with an error wrapping
+// time (f.Cursor, f.Limit, f.Scan). A bad filter (a bad queue name, an
+// unknown status) or cursor is refused with an error wrapping
 // strand.ErrBadOption.
-func (in *Inspector) Tasks(ctx context.Context, f Filter, p Paging) (*Page, error) {
-	bp, err := in.b.Browse(ctx, f.broker(), p.Limit, p.Cursor, p.Scan)
+func (in *Inspector) Tasks(ctx context.Context, f Filter) (*Page, error) {
+	bp, err := in.b.Browse(ctx, f.broker(), f.Limit, f.Cursor, f.Scan)
 	if err != nil {
 		return nil, fmt.Errorf("tasks: %w", err)
 	}

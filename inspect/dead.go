@@ -13,39 +13,27 @@ import (
 	"github.com/strand-run/strand/internal/codec"
 )
 
-// DeadTask is a dead letter: a task whose every attempt failed, as the
-// dead-letter stream keeps it.
-type DeadTask struct {
-	ID       string    `json:"id"`
-	Func     string    `json:"func"`
-	Queue    string    `json:"queue"`
-	Kind     string    `json:"kind"`  // the last error's kind
-	Error    string    `json:"error"` // the last error's message
-	Attempts int       `json:"attempts"`
-	Failed   time.Time `json:"failed"`
-	Seq      uint64    `json:"seq"` // its sequence in the dead-letter stream
-}
-
-// NewTask is the task a replay or a resubmission made.
-type NewTask struct {
+// newTask is the task a replay or a resubmission made.
+type newTask struct {
 	ID    string // the new task's id
 	Queue string // its queue
 	Func  string // its function
-	// Of is the id of the task it runs again, also kept in its meta under
-	// ReplayOf or ResubmitOf.
-	Of string
+	Of    string // the id of the task it runs again, also in its meta under replayOf or resubmitOf
 }
 
-// ReplayOf is the meta key that links a replayed task to the dead one.
-const ReplayOf = "replay_of"
+// replayOf is the meta key that links a replayed task to the dead one.
+const replayOf = "replay_of"
 
-// DeadLetters lists the dead letters, oldest first.
-func (in *Inspector) DeadLetters(ctx context.Context) ([]DeadTask, error) {
-	out := []DeadTask{}
+// DeadLetters lists the dead letters, oldest first: tasks whose every
+// attempt failed, as the dead-letter stream keeps them. Each has Status
+// dead, Attempt its attempts, Finished when it died, Kind and Error its
+// last error, and Seq its sequence in the stream.
+func (in *Inspector) DeadLetters(ctx context.Context) ([]Task, error) {
+	out := []Task{}
 	err := in.b.DeadLetters(ctx, func(d *broker.DeadLetter) error {
-		out = append(out, DeadTask{
-			ID: d.ID, Func: d.Func, Queue: d.Queue, Kind: d.Kind, Error: d.Error,
-			Attempts: d.Attempts, Failed: d.Failed, Seq: d.Seq,
+		out = append(out, Task{
+			ID: d.ID, Func: d.Func, Queue: d.Queue, Status: strand.StatusDead, Kind: d.Kind, Error: d.Error,
+			Attempt: d.Attempts, Finished: d.Failed, At: d.Failed, Seq: d.Seq,
 		})
 		return nil
 	})
@@ -55,21 +43,67 @@ func (in *Inspector) DeadLetters(ctx context.Context) ([]DeadTask, error) {
 	return out, nil
 }
 
-// Replay submits the dead task id again as a fresh task: the same call and
-// options under a new id, with meta replay_of=<id>, and removes its dead
-// letter. It returns an error wrapping strand.ErrNotFound if no dead letter
-// has that id.
-func (in *Inspector) Replay(ctx context.Context, id string) (*NewTask, error) {
-	var found *broker.DeadLetter
-	errFound := errors.New("found")
+// Replay submits the dead tasks ids again as fresh tasks, in one read of
+// the dead letters: the same call and options under a new id, with meta
+// replay_of=<old id>, and removes their dead letters. It says what it did
+// to each id, in order: NewID is the new task and Queue its queue; an id
+// with no dead letter gets an error wrapping strand.ErrNotFound, and the
+// others go on. To replay every dead letter, give the ids DeadLetters
+// lists. Only a failure to read the dead letters fails Replay itself.
+func (in *Inspector) Replay(ctx context.Context, ids ...string) ([]ActResult, error) {
+	out := make([]ActResult, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	want := make(map[string][]int, len(ids))
+	for i, id := range ids {
+		out[i].ID = id
+		want[id] = append(want[id], i)
+	}
 	err := in.b.DeadLetters(ctx, func(d *broker.DeadLetter) error {
-		if d.ID == id {
-			found = d
-			return errFound
+		at, ok := want[d.ID]
+		if !ok {
+			return nil
+		}
+		delete(want, d.ID) // a second dead letter of the id stays
+		t, err := in.replay(ctx, d)
+		for _, i := range at {
+			out[i].Err = err
+			if t != nil {
+				out[i].NewID, out[i].Queue = t.ID, t.Queue
+			}
+		}
+		if len(want) == 0 {
+			return errDone
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, errFound) {
+	if err != nil && !errors.Is(err, errDone) {
+		return out, fmt.Errorf("replay: %w", err)
+	}
+	for id, at := range want {
+		for _, i := range at {
+			out[i].Err = fmt.Errorf("replay %s: %w in the dead letters", id, strand.ErrNotFound)
+		}
+	}
+	return out, nil
+}
+
+// errDone stops a read of the dead letters that found what it wanted.
+var errDone = errors.New("done")
+
+// replayOne replays the dead letter of id (an error wrapping
+// strand.ErrNotFound if there is none).
+func (in *Inspector) replayOne(ctx context.Context, id string) (*newTask, error) {
+	var found *broker.DeadLetter
+	err := in.b.DeadLetters(ctx, func(d *broker.DeadLetter) error {
+		if d.ID == id {
+			found = d
+			return errDone
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errDone) {
 		return nil, fmt.Errorf("replay %s: %w", id, err)
 	}
 	if found == nil {
@@ -78,23 +112,8 @@ func (in *Inspector) Replay(ctx context.Context, id string) (*NewTask, error) {
 	return in.replay(ctx, found)
 }
 
-// ReplayAll replays every dead letter, as Replay does, and returns the new
-// tasks. It stops at the first error, returning the tasks replayed so far.
-func (in *Inspector) ReplayAll(ctx context.Context) ([]NewTask, error) {
-	var out []NewTask
-	err := in.b.DeadLetters(ctx, func(d *broker.DeadLetter) error {
-		t, err := in.replay(ctx, d)
-		if err != nil {
-			return err
-		}
-		out = append(out, *t)
-		return nil
-	})
-	return out, err
-}
-
 // replay re-submits a dead letter's envelope under a new id and deletes it.
-func (in *Inspector) replay(ctx context.Context, d *broker.DeadLetter) (*NewTask, error) {
+func (in *Inspector) replay(ctx context.Context, d *broker.DeadLetter) (*newTask, error) {
 	old := d.ID
 	f, err := d.Format()
 	if err != nil {
@@ -110,7 +129,7 @@ func (in *Inspector) replay(ctx context.Context, d *broker.DeadLetter) (*NewTask
 	if err := codec.ValidQueue(env.Queue); err != nil {
 		env.Queue = in.cfg.Queue
 	}
-	t, err := in.again(ctx, env, f, ReplayOf, env.ID)
+	t, err := in.again(ctx, env, f, replayOf, env.ID)
 	if err != nil {
 		return nil, fmt.Errorf("replay %s: %w", old, err)
 	}
@@ -121,7 +140,7 @@ func (in *Inspector) replay(ctx context.Context, d *broker.DeadLetter) (*NewTask
 }
 
 // again submits env anew: a new id, meta key = of, created now.
-func (in *Inspector) again(ctx context.Context, env *codec.Envelope, f codec.Format, key, of string) (*NewTask, error) {
+func (in *Inspector) again(ctx context.Context, env *codec.Envelope, f codec.Format, key, of string) (*newTask, error) {
 	id, err := uuid.NewV7()
 	if err != nil {
 		return nil, err
@@ -142,7 +161,7 @@ func (in *Inspector) again(ctx context.Context, env *codec.Envelope, f codec.For
 	if err != nil {
 		return nil, err
 	}
-	return &NewTask{ID: env.ID, Queue: env.Queue, Func: env.Func, Of: of}, nil
+	return &newTask{ID: env.ID, Queue: env.Queue, Func: env.Func, Of: of}, nil
 }
 
 // PurgeDead removes every dead letter and says how many there were.

@@ -1,13 +1,16 @@
 // Package inspect is strand's admin and inspection API, apart from the
 // producer (as asynq's Inspector is apart from its Client): the queues and
 // their counters, the live workers, the dead letters (list, replay,
-// purge), a finished task's purge or resubmission, a queue's pause state,
-// browsing the tasks the server holds, bulk actions and per-minute stats.
+// purge), a queue's pause state, browsing the tasks the server holds,
+// actions on tasks (retry, cancel, delete: one task or many) and per-minute
+// stats.
 //
 //	in, _ := inspect.New(b, inspect.Config{})
 //	qs, _ := in.Queues(ctx)
 //	dead, _ := in.DeadLetters(ctx)
-//	t, _ := in.Replay(ctx, dead[0].ID) // runs again as t.ID
+//	res, _ := in.Replay(ctx, dead[0].ID) // runs again as res[0].NewID
+//	failed, _ := in.Tasks(ctx, inspect.Filter{Status: strand.StatusFailed})
+//	res, _ = in.Act(ctx, "retry", failed.Tasks...) // resubmit each one
 //	_ = in.Pause(ctx, "emails")
 //
 // The gateway's admin routes and the `strand` CLI's admin commands are

@@ -33,7 +33,7 @@ func ExampleInspector_Queues() {
 	}
 	for _, q := range qs {
 		if q.Queue == "images" {
-			fmt.Printf("%s: depth %d, workers %d, idle %v\n", q.Queue, q.Depth, q.Workers, q.Idle())
+			fmt.Printf("%s: depth %d, workers %d, idle %v\n", q.Queue, q.Depth, q.Workers, q.Idle)
 		}
 	}
 	var ws []inspect.WorkerInfo
@@ -52,7 +52,7 @@ func ExampleInspector_Queues() {
 
 // A task whose every attempt failed ends dead and is kept as a dead
 // letter; Replay runs it again as a fresh task (once what made it fail is
-// fixed), and Purge frees a finished task's id at once.
+// fixed), and Act's "delete" frees a finished task's id at once.
 func ExampleInspector_Replay() {
 	var fixed atomic.Bool
 	env := exampleStrand.With(map[string]any{
@@ -78,7 +78,7 @@ func ExampleInspector_Replay() {
 	st, _ := h.Status(ctx)
 	fmt.Println(st)
 
-	var dead []inspect.DeadTask
+	var dead []inspect.Task
 	for len(dead) == 0 { // the dead letter is written beside the outcome
 		if dead, err = in.DeadLetters(ctx); err != nil {
 			fmt.Println(err)
@@ -86,26 +86,28 @@ func ExampleInspector_Replay() {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	fmt.Println(dead[0].ID, dead[0].Func, dead[0].Attempts, dead[0].Error)
+	fmt.Println(dead[0].ID, dead[0].Func, dead[0].Attempt, dead[0].Error)
 
 	fixed.Store(true)
-	again, err := in.Replay(ctx, "export-q3")
+	res, err := in.Replay(ctx, "export-q3")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	nh, _ := env.Writer.Open(again.ID)
+	again := res[0] // ID the dead task, NewID the new one, Err nil
+	nh, _ := env.Writer.Open(again.NewID)
 	var s string
-	fmt.Println(nh.Result(ctx, &s), s, again.Of)
+	fmt.Println(nh.Result(ctx, &s), s, again.ID, again.Err)
 
-	fmt.Println(in.Purge(ctx, "export-q3")) // the dead task's records go; its id is free
+	res, _ = in.Act(ctx, "delete", inspect.Task{ID: "export-q3"}) // the dead task's records go; its id is free
+	fmt.Println(res[0].Err)
 	st, _ = h.Status(ctx)
 	fmt.Println(st)
 	// Output:
 	// export: disk full
 	// dead
 	// export-q3 export 2 export: disk full
-	// <nil> q3 exported export-q3
+	// <nil> q3 exported export-q3 <nil>
 	// <nil>
 	// unknown
 }

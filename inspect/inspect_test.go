@@ -13,6 +13,9 @@ import (
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/inspect"
+	"github.com/strand-run/strand/internal/admin"
+	"github.com/strand-run/strand/internal/broker"
+	"github.com/strand-run/strand/internal/link"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/scratch"
 	"github.com/strand-run/strand/strandtest"
@@ -91,10 +94,10 @@ func TestQueuesWorkersCollector(t *testing.T) {
 		t.Fatalf("queues %+v", qs)
 	}
 	d, idle := qs[0], qs[1]
-	if !d.Consumed || d.Workers != 1 || d.Paused || d.Idle() || d.Depth != 0 {
+	if !d.Consumed || d.Workers != 1 || d.Paused || d.Idle || d.Depth != 0 {
 		t.Errorf("default %+v", d)
 	}
-	if idle.Depth != 3 || idle.Workers != 0 || !idle.Paused || !idle.Idle() || idle.Dead != 0 {
+	if idle.Depth != 3 || idle.Workers != 0 || !idle.Paused || !idle.Idle || idle.Dead != 0 {
 		t.Errorf("idle %+v", idle)
 	}
 	ws, err := in.Workers(ctx)
@@ -185,7 +188,7 @@ func TestTasksSelectAct(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p, err := in.Tasks(ctx, inspect.Filter{Status: strand.StatusFailed, Meta: map[string]string{"tenant": "acme"}}, inspect.Paging{Limit: 1})
+	p, err := in.Tasks(ctx, inspect.Filter{Status: strand.StatusFailed, Meta: map[string]string{"tenant": "acme"}, Limit: 1})
 	if err != nil || len(p.Tasks) != 1 || p.Next == "" {
 		t.Fatalf("page 1: %+v %v", p, err)
 	}
@@ -193,31 +196,38 @@ func TestTasksSelectAct(t *testing.T) {
 	if first.Func != "div" || first.Status != strand.StatusFailed || !strings.Contains(first.Error, "division by zero") || first.Kind == "" || first.At.IsZero() {
 		t.Errorf("listed %+v", first)
 	}
-	p, err = in.Tasks(ctx, inspect.Filter{Status: strand.StatusFailed}, inspect.Paging{Limit: 10, Cursor: p.Next})
+	p, err = in.Tasks(ctx, inspect.Filter{Status: strand.StatusFailed, Limit: 10, Cursor: p.Next})
 	if err != nil || len(p.Tasks) != 1 || p.Tasks[0].ID == first.ID {
 		t.Fatalf("page 2: %+v %v", p, err)
 	}
-	if _, err := in.Tasks(ctx, inspect.Filter{Status: "sleeping"}, inspect.Paging{}); !errors.Is(err, strand.ErrBadOption) {
+	if _, err := in.Tasks(ctx, inspect.Filter{Status: "sleeping"}); !errors.Is(err, strand.ErrBadOption) {
 		t.Fatalf("bad status: %v", err)
 	}
-	if err := (inspect.Filter{Status: "sleeping"}).Check(); !errors.Is(err, strand.ErrBadOption) {
-		t.Fatalf("Check of a bad status: %v", err)
-	}
 
-	if _, err := in.Act(ctx, "explode", nil); !errors.Is(err, strand.ErrBadOption) {
+	if _, err := in.Act(ctx, "explode"); !errors.Is(err, strand.ErrBadOption) {
 		t.Fatalf("unknown action: %v", err)
 	}
-	if _, _, err := in.Select(ctx, inspect.ActionRetry, inspect.Filter{Status: strand.StatusCompleted}, 0); !errors.Is(err, strand.ErrBadOption) {
+	// The selection of `strand tasks ACTION` and POST /v1/tasks/actions
+	// (internal/admin), then Act on it.
+	b := link.Core(env.Broker)
+	if _, _, err := admin.Select(ctx, b, admin.Retry, broker.TaskFilter{Status: strand.StatusCompleted}, 0); !errors.Is(err, strand.ErrBadOption) {
 		t.Fatalf("retry of completed tasks: %v", err)
 	}
-	targets, more, err := in.Select(ctx, inspect.ActionRetry, inspect.Filter{Func: "div"}, 0)
-	if err != nil || more || len(targets) != 2 {
-		t.Fatalf("select retry: %+v %v %v", targets, more, err)
+	if _, _, err := admin.Select(ctx, b, "explode", broker.TaskFilter{}, 0); !errors.Is(err, strand.ErrBadOption) {
+		t.Fatalf("select of an unknown action: %v", err)
 	}
-	if targets, more, err := in.Select(ctx, inspect.ActionDelete, inspect.Filter{}, 3); err != nil || !more || len(targets) != 3 {
-		t.Fatalf("select delete, max 3: %+v %v %v", targets, more, err)
+	sel, more, err := admin.Select(ctx, b, admin.Retry, broker.TaskFilter{Func: "div"}, 0)
+	if err != nil || more || len(sel) != 2 {
+		t.Fatalf("select retry: %+v %v %v", sel, more, err)
 	}
-	res, err := in.Act(ctx, inspect.ActionRetry, append(targets, inspect.Target{ID: done[0]}, inspect.Target{ID: "never-was"}))
+	if sel, more, err := admin.Select(ctx, b, admin.Delete, broker.TaskFilter{}, 3); err != nil || !more || len(sel) != 3 {
+		t.Fatalf("select delete, max 3: %+v %v %v", sel, more, err)
+	}
+	var targets []inspect.Task
+	for _, s := range sel {
+		targets = append(targets, inspect.Task{Queue: s.Queue, ID: s.ID})
+	}
+	res, err := in.Act(ctx, "retry", append(targets, inspect.Task{ID: done[0]}, inspect.Task{ID: "never-was"})...)
 	if err != nil || len(res) != 4 {
 		t.Fatalf("act: %+v %v", res, err)
 	}
@@ -225,27 +235,27 @@ func TestTasksSelectAct(t *testing.T) {
 		if r.Err != nil || r.NewID == "" || r.Queue != "default" || !slices.Contains(failed, r.ID) {
 			t.Errorf("retried %+v", r)
 		}
-		info, err := env.Open(t, r.NewID).Info(ctx)
-		if err != nil || info.Meta[inspect.ResubmitOf] != r.ID {
+		info, err := open(t, env, r.NewID).Info(ctx)
+		if err != nil || info.Meta["resubmit_of"] != r.ID {
 			t.Errorf("new task %+v %v", info, err)
 		}
 	}
-	if !errors.Is(res[2].Err, inspect.ErrNotRetryable) || !errors.Is(res[3].Err, strand.ErrNotFound) {
+	if !errors.Is(res[2].Err, inspect.ErrWrongState) || !errors.Is(res[3].Err, strand.ErrNotFound) {
 		t.Errorf("a completed and an unknown task: %v / %v", res[2].Err, res[3].Err)
 	}
 
-	res, err = in.Act(ctx, inspect.ActionCancel, []inspect.Target{{ID: pending.ID()}, {ID: done[0]}})
+	res, err = in.Act(ctx, "cancel", inspect.Task{ID: pending.ID()}, inspect.Task{ID: done[0]})
 	if err != nil || res[0].Err != nil || res[0].Queue != "nobody" || !errors.Is(res[1].Err, strand.ErrFinished) {
 		t.Fatalf("cancel: %+v %v", res, err)
 	}
 	if st, _ := pending.Status(ctx); st != strand.StatusCancelled {
 		t.Fatalf("cancelled task is %s", st)
 	}
-	res, err = in.Act(ctx, inspect.ActionDelete, []inspect.Target{{ID: done[1], Queue: "default"}})
+	res, err = in.Act(ctx, "delete", inspect.Task{ID: done[1], Queue: "default"})
 	if err != nil || res[0].Err != nil {
 		t.Fatalf("delete: %+v %v", res, err)
 	}
-	if st, _ := env.Open(t, done[1]).Status(ctx); st != strand.StatusUnknown {
+	if st, _ := open(t, env, done[1]).Status(ctx); st != strand.StatusUnknown {
 		t.Fatalf("deleted task is %s", st)
 	}
 
@@ -305,28 +315,39 @@ func TestReplayAll(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	fixed.Store(true)
-	ts, err := in.ReplayAll(ctx)
-	if err != nil || len(ts) != 2 {
+	ds, err := in.DeadLetters(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{"never-died"}
+	for _, d := range ds {
+		if d.Status != strand.StatusDead || d.Func != "send" || d.Queue != "mail" || d.Attempt != 2 || d.Seq == 0 {
+			t.Fatalf("dead letter %+v", d)
+		}
+		ids = append(ids, d.ID)
+	}
+	ts, err := in.Replay(ctx, ids...)
+	if err != nil || len(ts) != 3 || !errors.Is(ts[0].Err, strand.ErrNotFound) {
 		t.Fatalf("replay all: %+v %v", ts, err)
 	}
-	for _, nt := range ts {
-		to, ok := dead[nt.Of]
-		if !ok || nt.Queue != "mail" || nt.Func != "send" || nt.ID == nt.Of {
+	for _, nt := range ts[1:] {
+		to, ok := dead[nt.ID]
+		if !ok || nt.Err != nil || nt.Queue != "mail" || nt.NewID == "" || nt.NewID == nt.ID {
 			t.Fatalf("replayed %+v", nt)
 		}
 		var s string
-		h := env.Open(t, nt.ID)
+		h := open(t, env, nt.NewID)
 		if err := h.Result(ctx, &s); err != nil || s != "sent to "+to {
-			t.Fatalf("%s: %q %v", nt.ID, s, err)
+			t.Fatalf("%s: %q %v", nt.NewID, s, err)
 		}
-		if info, err := h.Info(ctx); err != nil || info.Meta[inspect.ReplayOf] != nt.Of {
+		if info, err := h.Info(ctx); err != nil || info.Meta["replay_of"] != nt.ID || info.Func != "send" {
 			t.Fatalf("info %+v %v", info, err)
 		}
 	}
 	if ds, err := in.DeadLetters(ctx); err != nil || len(ds) != 0 {
 		t.Fatalf("dead letters after replay all: %+v %v", ds, err)
 	}
-	if ts, err := in.ReplayAll(ctx); err != nil || len(ts) != 0 {
+	if ts, err := in.Replay(ctx); err != nil || len(ts) != 0 {
 		t.Fatalf("replay all of none: %+v %v", ts, err)
 	}
 }

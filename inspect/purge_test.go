@@ -25,7 +25,7 @@ func TestPurge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := in.Purge(ctx, h.ID()); !errors.Is(err, inspect.ErrNotFinished) {
+	if _, err := actOne(ctx, in, "delete", h.ID()); !errors.Is(err, inspect.ErrWrongState) {
 		t.Fatalf("purge of a pending task: %v", err)
 	}
 	if err := env.StartWorker(ctx, reader.Config{Concurrency: 2}); err != nil {
@@ -34,16 +34,16 @@ func TestPurge(t *testing.T) {
 	if err := h.Result(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := in.Purge(ctx, h.ID()); err != nil {
+	if _, err := actOne(ctx, in, "delete", h.ID()); err != nil {
 		t.Fatal(err)
 	}
 	if st, err := h.Status(ctx); err != nil || st != strand.StatusUnknown {
 		t.Fatalf("status after purge: %s %v", st, err)
 	}
-	if err := in.Purge(ctx, h.ID()); !errors.Is(err, strand.ErrNotFound) {
+	if _, err := actOne(ctx, in, "delete", h.ID()); !errors.Is(err, strand.ErrNotFound) {
 		t.Fatalf("second purge: %v", err)
 	}
-	if err := in.Purge(ctx, "no such/id"); err == nil {
+	if _, err := actOne(ctx, in, "delete", "no such/id"); err == nil {
 		t.Fatal("purge of a malformed id")
 	}
 }

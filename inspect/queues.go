@@ -28,12 +28,9 @@ type QueueInfo struct {
 	Dead        uint64    // tasks in the dead-letter stream
 	Workers     int       // live workers that consume the queue
 	Paused      bool      // paused across the fleet (Pause)
-}
-
-// Idle reports whether the queue has tasks and no live worker: its tasks
-// wait until one starts.
-func (q QueueInfo) Idle() bool {
-	return q.Workers == 0 && (q.Depth > 0 || q.InFlight > 0 || !q.Consumed)
+	// Idle is set when the queue has tasks and no live worker: its tasks
+	// wait until one starts.
+	Idle bool
 }
 
 // Queues lists every queue with tasks, queued or dead, with or without a
@@ -80,6 +77,10 @@ func (in *Inspector) queues(ctx context.Context, qs []broker.QueueInfo, dead map
 		if p, err := in.b.Paused(ctx, out[i].Queue); err == nil && p != nil {
 			out[i].Paused = true
 		}
+	}
+	for i := range out {
+		q := &out[i]
+		q.Idle = q.Workers == 0 && (q.Depth > 0 || q.InFlight > 0 || !q.Consumed)
 	}
 	slices.SortFunc(out, func(a, b QueueInfo) int { return strings.Compare(a.Queue, b.Queue) })
 	return out

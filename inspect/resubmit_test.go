@@ -47,14 +47,14 @@ func TestResubmit(t *testing.T) {
 	if err := h.Result(ctx, nil); err == nil {
 		t.Fatal("div by zero completed")
 	}
-	nt, err := ins.Resubmit(ctx, h.ID())
+	nt, err := actOne(ctx, ins, "retry", h.ID())
 	if err != nil {
 		t.Fatal(err)
 	}
-	nh := env.Open(t, nt.ID)
+	nh := open(t, env, nt.NewID)
 	in, err := nh.Info(ctx)
-	if err != nil || nt.ID == h.ID() || nt.Of != h.ID() || nt.Queue != "default" || nt.Func != "div" ||
-		in.Meta["tenant"] != "acme" || in.Meta[inspect.ResubmitOf] != h.ID() || in.Func != "div" {
+	if err != nil || nt.NewID == h.ID() || nt.ID != h.ID() || nt.Queue != "default" ||
+		in.Meta["tenant"] != "acme" || in.Meta["resubmit_of"] != h.ID() || in.Func != "div" {
 		t.Fatalf("resubmitted: %+v %+v %v", nt, in, err)
 	}
 	if err := nh.Result(ctx, nil); err == nil {
@@ -64,7 +64,7 @@ func TestResubmit(t *testing.T) {
 	if err := ok.Result(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ins.Resubmit(ctx, ok.ID()); !errors.Is(err, inspect.ErrNotRetryable) {
+	if _, err := actOne(ctx, ins, "retry", ok.ID()); !errors.Is(err, inspect.ErrWrongState) {
 		t.Fatalf("resubmit of a completed task: %v", err)
 	}
 	dead, _ := env.Writer.Submit(ctx, "flaky", []any{7}, strand.MaxAttempts(2))
@@ -75,21 +75,21 @@ func TestResubmit(t *testing.T) {
 		t.Fatalf("flaky: %s", st)
 	}
 	flaky.Store(false)
-	nt, err = ins.Resubmit(ctx, dead.ID())
+	nt, err = actOne(ctx, ins, "retry", dead.ID())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info, err := env.Open(t, nt.ID).Info(ctx); err != nil || info.Meta[inspect.ReplayOf] != dead.ID() {
+	if info, err := open(t, env, nt.NewID).Info(ctx); err != nil || info.Meta["replay_of"] != dead.ID() {
 		t.Fatalf("a dead task is replayed from its dead letter: %+v %v", info, err)
 	}
 	var n int
-	if err := env.Open(t, nt.ID).Result(ctx, &n); err != nil || n != 7 {
+	if err := open(t, env, nt.NewID).Result(ctx, &n); err != nil || n != 7 {
 		t.Fatalf("dead task resubmitted: %d %v", n, err)
 	}
 	if dl, _ := ins.DeadLetters(ctx); len(dl) != 0 {
 		t.Fatalf("its dead letter stays: %+v", dl)
 	}
-	if _, err := ins.Resubmit(ctx, "never-was"); !errors.Is(err, strand.ErrNotFound) {
+	if _, err := actOne(ctx, ins, "retry", "never-was"); !errors.Is(err, strand.ErrNotFound) {
 		t.Fatalf("resubmit of an unknown task: %v", err)
 	}
 }

@@ -11,17 +11,14 @@ import (
 	"github.com/strand-run/strand/internal/codec"
 )
 
-// ErrNotFinished is returned by Purge for a task that has no outcome yet:
-// its records cannot be purged.
-var ErrNotFinished = errors.New("strand: task not finished")
+// ErrWrongState is the error of an action on a task whose state does not
+// allow it (Act): a delete of a task that has not finished, a retry of one
+// that did not fail or whose outcome keeps no envelope.
+var ErrWrongState = errors.New("strand: the task's state does not allow it")
 
-// ErrNotRetryable is returned by Resubmit: only a failed or dead task can be
-// resubmitted, and only when its envelope was kept.
-var ErrNotRetryable = errors.New("strand: task cannot be resubmitted")
-
-// ResubmitOf is the meta key that links a resubmitted task to the one it
+// resubmitOf is the meta key that links a resubmitted task to the one it
 // runs again.
-const ResubmitOf = "resubmit_of"
+const resubmitOf = "resubmit_of"
 
 // look reads what the server holds of task id, in queue ("": located).
 func (in *Inspector) look(ctx context.Context, queue, id string) (*broker.Lookup, error) {
@@ -43,15 +40,6 @@ func (in *Inspector) look(ctx context.Context, queue, id string) (*broker.Lookup
 	return l, nil
 }
 
-// Purge removes a finished task's records now instead of when their TTLs
-// end: its outcome or cancellation, its state and its streamed items; the
-// id is free again at once. A task without an outcome, or cancelled and
-// still waiting in its queue to be skipped, is refused with ErrNotFinished
-// (cancel it first), an unknown one with strand.ErrNotFound.
-func (in *Inspector) Purge(ctx context.Context, id string) error {
-	return in.purge(ctx, "", id)
-}
-
 func (in *Inspector) purge(ctx context.Context, queue, id string) error {
 	l, err := in.look(ctx, queue, id)
 	if err != nil {
@@ -61,7 +49,7 @@ func (in *Inspector) purge(ctx context.Context, queue, id string) error {
 		if l.Task == nil {
 			return fmt.Errorf("purge %s: %w", id, strand.ErrNotFound)
 		}
-		return fmt.Errorf("purge %s: %w", id, ErrNotFinished)
+		return fmt.Errorf("purge %s: %w (not finished)", id, ErrWrongState)
 	}
 	o := l.Outcome
 	// The outcome stays until the task has left its queue: the worker
@@ -77,7 +65,7 @@ func (in *Inspector) purge(ctx context.Context, queue, id string) error {
 			break
 		}
 		if o.Status == strand.StatusCancelled || wait > time.Second {
-			return fmt.Errorf("purge %s: %w (%s, still in its queue)", id, ErrNotFinished, o.Status)
+			return fmt.Errorf("purge %s: %w (%s, still in its queue)", id, ErrWrongState, o.Status)
 		}
 		select {
 		case <-ctx.Done():
@@ -88,45 +76,33 @@ func (in *Inspector) purge(ctx context.Context, queue, id string) error {
 	return in.b.Purge(ctx, l.Queue, id)
 }
 
-// Resubmit runs a failed or dead task again: a new task under a new id, in
-// the same queue, with the same function, arguments and options, and meta
-// ResubmitOf = the old id. The envelope is the one the task's outcome
-// keeps; a dead task that still has its dead letter is replayed from it
-// instead (Replay, meta ReplayOf), which deletes the dead letter. The old
-// task's outcome stays as it is. A task that has not failed, or whose
-// outcome keeps no envelope (written by an older worker, or too large), is
-// refused with ErrNotRetryable; an unknown one with strand.ErrNotFound.
-func (in *Inspector) Resubmit(ctx context.Context, id string) (*NewTask, error) {
-	return in.resubmit(ctx, "", id)
-}
-
-func (in *Inspector) resubmit(ctx context.Context, queue, id string) (*NewTask, error) {
+func (in *Inspector) resubmit(ctx context.Context, queue, id string) (*newTask, error) {
 	l, err := in.look(ctx, queue, id)
 	if err != nil {
 		return nil, fmt.Errorf("resubmit %s: %w", id, err)
 	}
 	o := l.Outcome
 	if o == nil {
-		return nil, fmt.Errorf("resubmit %s: %w (not finished)", id, ErrNotRetryable)
+		return nil, fmt.Errorf("resubmit %s: %w (not finished)", id, ErrWrongState)
 	}
 	if o.Status != strand.StatusFailed && o.Status != strand.StatusDead {
-		return nil, fmt.Errorf("resubmit %s: %w (%s)", id, ErrNotRetryable, o.Status)
+		return nil, fmt.Errorf("resubmit %s: %w (%s)", id, ErrWrongState, o.Status)
 	}
 	if o.Status == strand.StatusDead {
-		t, err := in.Replay(ctx, id)
+		t, err := in.replayOne(ctx, id)
 		if err == nil || !errors.Is(err, strand.ErrNotFound) {
 			return t, err
 		}
 	}
 	if o.Task.IsNil() {
-		return nil, fmt.Errorf("resubmit %s: %w (its outcome keeps no envelope)", id, ErrNotRetryable)
+		return nil, fmt.Errorf("resubmit %s: %w (its outcome keeps no envelope)", id, ErrWrongState)
 	}
 	env, err := codec.DecodeEnvelope(o.Format, o.Task)
 	if err != nil {
 		return nil, fmt.Errorf("resubmit %s: %w", id, err)
 	}
 	env.Queue = l.Queue
-	t, err := in.again(ctx, env, o.Format, ResubmitOf, id)
+	t, err := in.again(ctx, env, o.Format, resubmitOf, id)
 	if err != nil {
 		return nil, fmt.Errorf("resubmit %s: %w", id, err)
 	}

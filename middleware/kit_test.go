@@ -29,6 +29,6 @@ func TestAllowlistWriterWritesNothingRefused(t *testing.T) {
 	if _, err := env.Writer.Submit(ctx, "add", []any{5, 1}); err != nil {
 		t.Fatal(err)
 	}
-	strandtest.RequireNotSubmitted(t, env, "sub", nil)
-	strandtest.RequireSubmitted(t, env, "add", &strandtest.Match{Args: []any{5, 1}, Meta: map[string]string{strand.MetaCaller: "svc-a"}})
+	env.RequireNotSubmitted(t, "sub", nil)
+	env.RequireSubmitted(t, "add", &strandtest.Match{Args: []any{5, 1}, Meta: map[string]string{strand.MetaCaller: "svc-a"}})
 }

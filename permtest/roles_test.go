@@ -182,9 +182,10 @@ func TestRoles(t *testing.T) {
 		}
 
 		// The admin replays it, purges the dead letters and the task.
-		nt, err := adminIn.Replay(ctx, h.ID())
+		res, err := adminIn.Replay(ctx, h.ID())
 		must(t, err)
-		replayed, err := adminW.Open(nt.ID, strand.Queue(nt.Queue))
+		must(t, res[0].Err)
+		replayed, err := adminW.Open(res[0].NewID, strand.Queue(res[0].Queue))
 		must(t, err)
 		if o, err := replayed.Wait(ctx); err != nil || o.Status != strand.StatusDead {
 			t.Fatalf("replayed: %v, %v", o, err)
@@ -192,7 +193,9 @@ func TestRoles(t *testing.T) {
 		if n, err := adminIn.PurgeDead(ctx); err != nil || n != 1 {
 			t.Fatalf("purge dead letters: %d, %v", n, err)
 		}
-		must(t, adminIn.Purge(ctx, h.ID()))
+		rs, err := adminIn.Act(ctx, "delete", inspect.Task{ID: h.ID()})
+		must(t, err)
+		must(t, rs[0].Err)
 
 		// Progress, live and read, and the cancellation of a running task.
 		h, err = w.Submit(ctx, "slow", nil)
@@ -288,7 +291,7 @@ func TestRoles(t *testing.T) {
 		forbidden(t, "purge b's task", func(ctx context.Context) error {
 			in, err := inspect.New(producer, inspect.Config{})
 			must(t, err)
-			rs, err := in.Act(ctx, inspect.ActionDelete, []inspect.Target{{Queue: "b", ID: pendingB.ID()}})
+			rs, err := in.Act(ctx, "delete", inspect.Task{Queue: "b", ID: pendingB.ID()})
 			must(t, err)
 			return rs[0].Err
 		})

@@ -97,18 +97,21 @@ func TestRetryThenDeadThenReplay(t *testing.T) {
 	}
 	d := dead[0]
 	if d.ID != h.ID() || d.Func != "fail" || d.Queue != "default" || d.Kind != string(strand.ErrFailed) ||
-		d.Error != "fail: disk full" || d.Attempts != 3 || d.Failed.IsZero() || d.Seq == 0 {
+		d.Error != "fail: disk full" || d.Attempt != 3 || d.Finished.IsZero() || d.Status != strand.StatusDead || d.Seq == 0 {
 		t.Fatalf("dead letter %+v", d)
 	}
 
 	fixedMu.Lock()
 	fixed = true
 	fixedMu.Unlock()
-	nt, err := in.Replay(ctx, h.ID())
+	res, err := in.Replay(ctx, h.ID())
+	if err == nil {
+		err = res[0].Err
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	rh, err := e.w.Open(nt.ID)
+	rh, err := e.w.Open(res[0].NewID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,13 +123,13 @@ func TestRetryThenDeadThenReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rh.ID() == h.ID() || rinfo.Meta[inspect.ReplayOf] != h.ID() || rinfo.Meta["user"] != "ann" || rinfo.Attempt != 1 {
+	if rh.ID() == h.ID() || rinfo.Meta["replay_of"] != h.ID() || rinfo.Meta["user"] != "ann" || rinfo.Attempt != 1 {
 		t.Fatalf("replay info %+v", rinfo)
 	}
 	if dead, err := in.DeadLetters(ctx); err != nil || len(dead) != 0 {
 		t.Fatalf("dead letters after replay: %+v, %v", dead, err)
 	}
-	if _, err := in.Replay(ctx, h.ID()); !errors.Is(err, strand.ErrNotFound) {
+	if res, err := in.Replay(ctx, h.ID()); err != nil || !errors.Is(res[0].Err, strand.ErrNotFound) {
 		t.Fatalf("second replay: %v", err)
 	}
 }

@@ -23,13 +23,13 @@ func TestTypedCallsOnTheWire(t *testing.T) {
 	if _, err := addTask.Call(ctx, w, 2, 3); err != nil {
 		t.Fatal(err)
 	}
-	strandtest.RequireSubmitted(t, env, "typed_add", &strandtest.Match{Args: []any{2, 3}, Queue: "default"})
+	env.RequireSubmitted(t, "typed_add", &strandtest.Match{Args: []any{2, 3}, Queue: "default"})
 
 	addTen := addTask.Bind(10)
 	if _, err := addTen.Call(ctx, w, 5, strand.Queue("sums"), strand.MaxAttempts(2), strand.Meta(map[string]string{"k": "v"})); err != nil {
 		t.Fatal(err)
 	}
-	sub := strandtest.RequireSubmitted(t, env, "typed_add", &strandtest.Match{Args: []any{10, 5}, Queue: "sums", Meta: map[string]string{"k": "v"}})
+	sub := env.RequireSubmitted(t, "typed_add", &strandtest.Match{Args: []any{10, 5}, Queue: "sums", Meta: map[string]string{"k": "v"}})
 	if sub.MaxAttempts != 2 {
 		t.Fatalf("max attempts %d", sub.MaxAttempts)
 	}
@@ -38,8 +38,8 @@ func TestTypedCallsOnTheWire(t *testing.T) {
 	if _, err := greet.Call(ctx, w, "ann", strand.Kwargs(greetKw{Greeting: "hi"})); err != nil {
 		t.Fatal(err)
 	}
-	strandtest.RequireSubmitted(t, env, "greet", &strandtest.Match{Args: []any{"ann"}, Kwargs: map[string]any{"greeting": "hi"}})
-	strandtest.RequireNotSubmitted(t, env, "typed_add", &strandtest.Match{Args: []any{5, 10}})
+	env.RequireSubmitted(t, "greet", &strandtest.Match{Args: []any{"ann"}, Kwargs: map[string]any{"greeting": "hi"}})
+	env.RequireNotSubmitted(t, "typed_add", &strandtest.Match{Args: []any{5, 10}})
 	if n := len(env.Submissions()); n != 3 {
 		t.Fatalf("%d submissions", n)
 	}
@@ -48,7 +48,7 @@ func TestTypedCallsOnTheWire(t *testing.T) {
 // A typed task runs inline with a worker's task context, as on a worker.
 func TestTypedTaskWorkedInline(t *testing.T) {
 	t.Parallel()
-	res := strandtest.Work(t, context.Background(), addTask, 20, 22)
+	res := strandtest.RunInline(t, context.Background(), addTask, strandtest.Inline{Args: []any{20, 22}})
 	var sum int
 	res.Decode(t, &sum)
 	if sum != 42 || res.Task.Func != "typed_add" {

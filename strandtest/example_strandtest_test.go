@@ -52,15 +52,19 @@ func Example_requireSubmitted() {
 	if err := signup(ctx, env.Writer, "ann@example.com"); err != nil {
 		t.Fatalf("signup: %v", err)
 	}
-	sub := strandtest.RequireSubmitted(t, env, "welcome", &strandtest.Match{
+	sub := env.RequireSubmitted(t, "welcome", &strandtest.Match{
 		Args:  []any{"ann@example.com"},
 		Queue: "mail",
 		Meta:  map[string]string{"source": "web"},
 	})
-	strandtest.RequireNotSubmitted(t, env, "welcome", &strandtest.Match{Args: []any{"bob@example.com"}})
+	env.RequireNotSubmitted(t, "welcome", &strandtest.Match{Args: []any{"bob@example.com"}})
 	fmt.Println(sub.Func, sub.Queue)
 
-	out := strandtest.WaitOutcome(t, env.Open(t, sub.ID), 10*time.Second)
+	h, err := env.Writer.Open(sub.ID)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	out := strandtest.WaitOutcome(t, h, 10*time.Second)
 	var s string
 	out.Decode(t, &s)
 	fmt.Println(out.Status, s)
@@ -69,10 +73,10 @@ func Example_requireSubmitted() {
 	// completed sent to ann@example.com
 }
 
-// Work runs a handler inline, with no server, as a worker would: args
+// RunInline runs a handler inline, with no server, as a worker would: args
 // encoded and decoded as on the wire, a task in its ctx, its progress
 // reports and items kept.
-func ExampleWork() {
+func ExampleRunInline_items() {
 	t := &exampleT{}
 	defer t.done()
 	ctx := context.Background()
@@ -87,10 +91,10 @@ func ExampleWork() {
 			}
 		}
 	}
-	res := strandtest.Work(t, ctx, countdown, 3)
+	res := strandtest.RunInline(t, ctx, countdown, strandtest.Inline{Args: []any{3}})
 	fmt.Println(res.Status, strandtest.Items[int](t, res), len(res.Progress))
 
-	res = strandtest.Work(t, ctx, countdown, "three")
+	res = strandtest.RunInline(t, ctx, countdown, strandtest.Inline{Args: []any{"three"}})
 	fmt.Println(res.Status, errors.Is(res.Err, strand.ErrBadArgs), res.Err)
 	// Output:
 	// completed [3 2 1] 3

@@ -43,6 +43,8 @@ type Submission struct {
 	MaxAttempts int
 	// Timeout is the task's time limit (0: none).
 	Timeout time.Duration
+	// NumArgs is the number of its positional args (DecodeArg reads them).
+	NumArgs int
 
 	format codec.Format // the task's, in which Match encodes what it expects
 	args   []codec.Raw  // msgpack, whatever the task's format
@@ -98,6 +100,7 @@ func copyEnvelope(e *writer.Envelope) (Submission, error) {
 		}
 		s.args[i] = cloneRaw(raw)
 	}
+	s.NumArgs = len(s.args)
 	// Raw decodes as msgpack from either layout (DecodeValue carries JSON
 	// over to msgpack), so the copies are msgpack.
 	var kw codec.Raw
@@ -129,9 +132,6 @@ func (r *Recorder) Reset() {
 	r.mu.Unlock()
 }
 
-// NumArgs is the number of positional args of the task.
-func (s Submission) NumArgs() int { return len(s.args) }
-
 // DecodeArg decodes positional arg i (from 0) into out, a pointer, as a
 // worker would.
 func (s Submission) DecodeArg(i int, out any) error {
@@ -150,8 +150,8 @@ func (s Submission) DecodeKwargs(out any) error {
 	return codec.DecodeValue(codec.Msgpack, s.kwargs, out, false)
 }
 
-// String describes the submission as JSON-like text: add(2, 3) on default.
-func (s Submission) String() string {
+// text describes the submission as JSON-like text: add(2, 3) id … on default.
+func (s Submission) text() string {
 	var b strings.Builder
 	b.WriteString(s.Func)
 	b.WriteByte('(')
@@ -182,11 +182,6 @@ func describe(f codec.Format, r codec.Raw) string {
 	return codec.Describe(f, r)
 }
 
-// Submitted is where RequireSubmitted looks: an *Env or a *Recorder.
-type Submitted interface {
-	Submissions() []Submission
-}
-
 // Match says which submissions of a function count. Args and Kwargs are
 // compared as on the wire: each encoded in the task's format and decoded
 // again, so 2 and int64(2) match, and a kwargs struct matches a map with
@@ -201,41 +196,61 @@ type Match struct {
 	Queue string
 	// Meta are entries the task's meta must hold (it may hold others).
 	Meta map[string]string
+	// Within is how long RequireSubmitted waits for such a task, for code
+	// that submits in the background (0: it must have been submitted
+	// already).
+	Within time.Duration
 }
 
 // RequireSubmitted asserts that a task of fn matching m (nil: any task of
-// fn) was submitted, and returns the first such submission; otherwise it
-// fails the test, listing what was submitted.
+// fn) was submitted through r's writers, waiting up to m.Within for it, and
+// returns the first such submission; otherwise it fails the test, listing
+// what was submitted. On an Env it is env.RequireSubmitted.
 //
-//	sub := strandtest.RequireSubmitted(t, env, "add", &strandtest.Match{Args: []any{2, 3}})
-//	h := env.Open(t, sub.ID)
-func RequireSubmitted(t testing.TB, in Submitted, fn string, m *Match) Submission {
+//	sub := env.RequireSubmitted(t, "add", &strandtest.Match{Args: []any{2, 3}})
+//	h, _ := env.Writer.Open(sub.ID)
+func (r *Recorder) RequireSubmitted(t testing.TB, fn string, m *Match) Submission {
 	t.Helper()
-	subs := in.Submissions()
-	for _, s := range subs {
-		ok, err := m.matches(s, fn)
-		if err != nil {
-			t.Fatalf("strandtest: RequireSubmitted %s: %v", fn, err)
-		}
-		if ok {
-			return s
-		}
+	var within time.Duration
+	if m != nil {
+		within = m.Within
 	}
-	t.Fatalf("strandtest: no task %s was submitted%s", m.describe(fn), listing(subs))
-	return Submission{}
+	deadline := time.Now().Add(within)
+	for {
+		subs := r.Submissions()
+		for _, s := range subs {
+			ok, err := m.matches(s, fn)
+			if err != nil {
+				t.Fatalf("strandtest: RequireSubmitted %s: %v", fn, err)
+			}
+			if ok {
+				return s
+			}
+		}
+		if !time.Now().Before(deadline) {
+			if within > 0 {
+				t.Fatalf("strandtest: no task %s was submitted within %v%s", m.describe(fn), within, listing(subs))
+			} else {
+				t.Fatalf("strandtest: no task %s was submitted%s", m.describe(fn), listing(subs))
+			}
+			return Submission{}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // RequireNotSubmitted asserts that no task of fn matching m (nil: no task
-// of fn at all) was submitted; otherwise it fails the test, naming it.
-func RequireNotSubmitted(t testing.TB, in Submitted, fn string, m *Match) {
+// of fn at all) was submitted through r's writers; otherwise it fails the
+// test, naming it. m.Within is not used.
+func (r *Recorder) RequireNotSubmitted(t testing.TB, fn string, m *Match) {
 	t.Helper()
-	for _, s := range in.Submissions() {
+	for _, s := range r.Submissions() {
 		ok, err := m.matches(s, fn)
 		if err != nil {
 			t.Fatalf("strandtest: RequireNotSubmitted %s: %v", fn, err)
 		}
 		if ok {
-			t.Fatalf("strandtest: a task %s was submitted: %s", m.describe(fn), s)
+			t.Fatalf("strandtest: a task %s was submitted: %s", m.describe(fn), s.text())
 		}
 	}
 }
@@ -248,7 +263,7 @@ func listing(subs []Submission) string {
 	b.WriteString("; submitted:")
 	for _, s := range subs {
 		b.WriteString("\n\t")
-		b.WriteString(s.String())
+		b.WriteString(s.text())
 	}
 	return b.String()
 }
@@ -383,29 +398,4 @@ func normalize(v any) any {
 		return out
 	}
 	return v
-}
-
-// WaitSubmitted is RequireSubmitted for code that submits in the
-// background: it waits up to timeout for a task of fn matching m to be
-// submitted, and fails the test, listing what was, if none is.
-func WaitSubmitted(t testing.TB, in Submitted, fn string, m *Match, timeout time.Duration) Submission {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		subs := in.Submissions()
-		for _, s := range subs {
-			ok, err := m.matches(s, fn)
-			if err != nil {
-				t.Fatalf("strandtest: WaitSubmitted %s: %v", fn, err)
-			}
-			if ok {
-				return s
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("strandtest: no task %s was submitted within %v%s", m.describe(fn), timeout, listing(subs))
-			return Submission{}
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

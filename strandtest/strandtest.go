@@ -6,13 +6,13 @@
 //     loopback port, a writer and a worker running the functions it names,
 //     all stopped and removed when the test ends. No test shares a server
 //     with another.
-//   - RequireSubmitted and RequireNotSubmitted assert that a task of a
-//     function, with given args, kwargs, queue or meta, was (or was not)
-//     submitted through the env's writers; WaitSubmitted waits for a task
-//     that code under test submits in the background.
-//   - Work and RunInline run a handler inline, without a server, with the
-//     task context a worker gives it (strand.TaskFrom, strand.Progress,
-//     streamed items, the deadline), and return what it produced.
+//   - env.RequireSubmitted and env.RequireNotSubmitted assert that a task
+//     of a function, with given args, kwargs, queue or meta, was (or was
+//     not) submitted through the env's writers; Match.Within waits for a
+//     task that code under test submits in the background.
+//   - RunInline runs a handler inline, without a server, with the task
+//     context a worker gives it (strand.TaskFrom, strand.Progress, streamed
+//     items, the deadline), and returns what it produced.
 //   - WaitOutcome waits for a task's outcome or fails the test.
 //
 // A test of code that submits tasks:
@@ -20,14 +20,15 @@
 //	func TestSignup(t *testing.T) {
 //		env := strandtest.New(t, scratch.Options{Funcs: map[string]any{"welcome": sendWelcome}})
 //		signup(ctx, env.Writer, "ann@example.com") // the code under test
-//		sub := strandtest.RequireSubmitted(t, env, "welcome", &strandtest.Match{Args: []any{"ann@example.com"}})
-//		out := strandtest.WaitOutcome(t, env.Open(t, sub.ID), 10*time.Second)
+//		sub := env.RequireSubmitted(t, "welcome", &strandtest.Match{Args: []any{"ann@example.com"}})
+//		h, _ := env.Writer.Open(sub.ID)
+//		out := strandtest.WaitOutcome(t, h, 10*time.Second)
 //		…
 //	}
 //
 // A test of a handler alone:
 //
-//	res := strandtest.Work(t, ctx, resize, "a.png", 640)
+//	res := strandtest.RunInline(t, ctx, resize, strandtest.Inline{Args: []any{"a.png", 640}})
 //	var size int
 //	res.Decode(t, &size)
 package strandtest
@@ -37,7 +38,6 @@ import (
 	"testing"
 	"time"
 
-	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/scratch"
 	"github.com/strand-run/strand/writer"
 )
@@ -45,7 +45,8 @@ import (
 // Env is a test's strand (a scratch.Env: Server, Broker, Writer, Registry,
 // StartWorker, URL) whose writers record what they submit, for
 // RequireSubmitted: its Recorder holds every task the env's writers
-// submitted (env.Submissions(), env.Reset()).
+// submitted (env.Submissions(), env.Reset()). A writer of your own records
+// into it too with env.Recorder.Middleware() in its writer.Config.
 type Env struct {
 	*scratch.Env
 	*Recorder
@@ -78,29 +79,4 @@ func withRecorder(mw []writer.Middleware, rec *Recorder) []writer.Middleware {
 	out := make([]writer.Middleware, 0, len(mw)+1)
 	out = append(out, mw...)
 	return append(out, rec.Middleware())
-}
-
-// NewWriter returns another writer on the env's connection, with cfg, that
-// records its submissions in env.Recorder as the env's own writer does; it
-// is closed at cleanup.
-func (e *Env) NewWriter(t testing.TB, cfg writer.Config) *writer.Writer {
-	t.Helper()
-	cfg.Middleware = withRecorder(cfg.Middleware, e.Recorder)
-	w, err := writer.New(e.Broker, cfg)
-	if err != nil {
-		t.Fatalf("strandtest: writer: %v", err)
-	}
-	t.Cleanup(func() { _ = w.Close() })
-	return w
-}
-
-// Open returns the env writer's handle to the task id (writer.Open),
-// failing the test on a malformed id.
-func (e *Env) Open(t testing.TB, id string) strand.Handle {
-	t.Helper()
-	h, err := e.Writer.Open(id)
-	if err != nil {
-		t.Fatalf("strandtest: open %s: %v", id, err)
-	}
-	return h
 }

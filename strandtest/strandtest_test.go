@@ -76,52 +76,52 @@ func TestRequireSubmitted(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	sub := strandtest.RequireSubmitted(t, env, "add", &strandtest.Match{Args: []any{int64(2), uint8(3)}})
+	sub := env.RequireSubmitted(t, "add", &strandtest.Match{Args: []any{int64(2), uint8(3)}})
 	var a int
-	if err := sub.DecodeArg(0, &a); err != nil || a != 2 || sub.Queue != "default" || sub.NumArgs() != 2 {
+	if err := sub.DecodeArg(0, &a); err != nil || a != 2 || sub.Queue != "default" || sub.NumArgs != 2 {
 		t.Fatalf("submission %v: arg %d %v", sub, a, err)
 	}
-	strandtest.RequireSubmitted(t, env, "add", nil)
-	strandtest.RequireSubmitted(t, env.Recorder, "resize", &strandtest.Match{
+	env.RequireSubmitted(t, "add", nil)
+	env.Recorder.RequireSubmitted(t, "resize", &strandtest.Match{
 		Args:   []any{"a.png"},
 		Kwargs: map[string]any{"width": 640}, // the struct's wire names
 		Queue:  "images",
 		Meta:   map[string]string{"user": "ann"},
 	})
-	res := strandtest.RequireSubmitted(t, env, "resize", &strandtest.Match{Kwargs: resizeKw{Width: 640}})
+	res := env.RequireSubmitted(t, "resize", &strandtest.Match{Kwargs: resizeKw{Width: 640}})
 	var kw resizeKw
 	if err := res.DecodeKwargs(&kw); err != nil || kw.Width != 640 || res.MaxAttempts != 3 {
 		t.Fatalf("kwargs %+v %v, attempts %d", kw, err, res.MaxAttempts)
 	}
 
-	strandtest.RequireNotSubmitted(t, env, "add", &strandtest.Match{Args: []any{3, 2}})
-	strandtest.RequireNotSubmitted(t, env, "add", &strandtest.Match{Args: []any{}})
-	strandtest.RequireNotSubmitted(t, env, "add", &strandtest.Match{Queue: "images"})
-	strandtest.RequireNotSubmitted(t, env, "resize", &strandtest.Match{Meta: map[string]string{"user": "bob"}})
-	strandtest.RequireNotSubmitted(t, env, "resize", &strandtest.Match{Kwargs: map[string]any{"width": 320}})
-	strandtest.RequireNotSubmitted(t, env, "mul", nil)
+	env.RequireNotSubmitted(t, "add", &strandtest.Match{Args: []any{3, 2}})
+	env.RequireNotSubmitted(t, "add", &strandtest.Match{Args: []any{}})
+	env.RequireNotSubmitted(t, "add", &strandtest.Match{Queue: "images"})
+	env.RequireNotSubmitted(t, "resize", &strandtest.Match{Meta: map[string]string{"user": "bob"}})
+	env.RequireNotSubmitted(t, "resize", &strandtest.Match{Kwargs: map[string]any{"width": 320}})
+	env.RequireNotSubmitted(t, "mul", nil)
 
 	msg := fails(t, func(tb testing.TB) {
-		strandtest.RequireSubmitted(tb, env, "add", &strandtest.Match{Args: []any{2, 4}})
+		env.RequireSubmitted(tb, "add", &strandtest.Match{Args: []any{2, 4}})
 	})
 	for _, want := range []string{"no task add with args [2 4] was submitted", "add(2, 3) id ", `resize("a.png", kwargs={"width":640}) id `, "on images"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("failure %q lacks %q", msg, want)
 		}
 	}
-	msg = fails(t, func(tb testing.TB) { strandtest.RequireNotSubmitted(tb, env, "add", nil) })
+	msg = fails(t, func(tb testing.TB) { env.RequireNotSubmitted(tb, "add", nil) })
 	if !strings.Contains(msg, "a task add was submitted: add(2, 3)") {
 		t.Errorf("failure %q", msg)
 	}
 	msg = fails(t, func(tb testing.TB) {
-		strandtest.RequireSubmitted(tb, env, "add", &strandtest.Match{Args: []any{badArg{}, 3}})
+		env.RequireSubmitted(tb, "add", &strandtest.Match{Args: []any{badArg{}, 3}})
 	})
 	if !strings.Contains(msg, "arg 1: ") || !strings.Contains(msg, "cannot encode") {
 		t.Errorf("failure %q", msg)
 	}
 
 	env.Recorder.Reset()
-	msg = fails(t, func(tb testing.TB) { strandtest.RequireSubmitted(tb, env, "add", nil) })
+	msg = fails(t, func(tb testing.TB) { env.RequireSubmitted(tb, "add", nil) })
 	if !strings.Contains(msg, "nothing was submitted") {
 		t.Errorf("failure %q", msg)
 	}
@@ -140,14 +140,19 @@ func TestRecorderSources(t *testing.T) {
 	if _, err := env.Writer.Submit(ctx, "echo", []any{"again"}, strand.ID("once")); !errors.Is(err, strand.ErrDuplicate) {
 		t.Fatalf("resubmit: %v", err)
 	}
-	strandtest.RequireSubmitted(t, env, "echo", &strandtest.Match{Args: []any{map[string]any{"a": []int64{1, 2}}}})
-	strandtest.RequireNotSubmitted(t, env, "echo", &strandtest.Match{Args: []any{"again"}})
+	env.RequireSubmitted(t, "echo", &strandtest.Match{Args: []any{map[string]any{"a": []int64{1, 2}}}})
+	env.RequireNotSubmitted(t, "echo", &strandtest.Match{Args: []any{"again"}})
 
-	w2 := env.NewWriter(t, writer.Config{Caller: "svc-b"})
+	// A writer of one's own records into the env with its middleware.
+	w2, err := writer.New(env.Broker, writer.Config{Caller: "svc-b", Middleware: []writer.Middleware{env.Recorder.Middleware()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close()
 	if _, errs := w2.SubmitBatch(ctx, []writer.Call{{Func: "add", Args: []any{1, 2}}, {Func: "add", Args: []any{3, 4}}}); errors.Join(errs...) != nil {
 		t.Fatal(errs)
 	}
-	strandtest.RequireSubmitted(t, env, "add", &strandtest.Match{Args: []any{3, 4}, Meta: map[string]string{strand.MetaCaller: "svc-b"}})
+	env.RequireSubmitted(t, "add", &strandtest.Match{Args: []any{3, 4}, Meta: map[string]string{strand.MetaCaller: "svc-b"}})
 	if n := len(env.Submissions()); n != 3 {
 		t.Fatalf("%d submissions, want 3", n)
 	}
@@ -193,6 +198,9 @@ func TestWaitOutcome(t *testing.T) {
 	if out = strandtest.WaitOutcome(t, h, 20*time.Second); out.Items != 4 {
 		t.Fatalf("outcome %+v", out)
 	}
+	if msg := fails(t, func(tb testing.TB) { strandtest.Items[int](tb, out) }); !strings.Contains(msg, "strand.Items on its handle") {
+		t.Errorf("Items of a waited task: %q", msg)
+	}
 
 	// The handles of package runner.
 	reg := registry.New()
@@ -232,8 +240,12 @@ func TestWaitOutcomeTimesOut(t *testing.T) {
 		t.Fatalf("failure %q, want %q", msg, want)
 	}
 	// The handle of Open finds the task too.
-	strandtest.RequireSubmitted(t, env, "add", nil)
-	msg = fails(t, func(tb testing.TB) { strandtest.WaitOutcome(tb, env.Open(t, h.ID()), 100*time.Millisecond) })
+	env.RequireSubmitted(t, "add", nil)
+	oh, err := env.Writer.Open(h.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg = fails(t, func(tb testing.TB) { strandtest.WaitOutcome(tb, oh, 100*time.Millisecond) })
 	if !strings.Contains(msg, "still pending") {
 		t.Fatalf("failure %q", msg)
 	}
@@ -250,12 +262,12 @@ func TestWaitSubmitted(t *testing.T) {
 		_, err := env.Writer.Submit(ctx, "later", []any{1})
 		done <- err
 	}()
-	sub := strandtest.WaitSubmitted(t, env, "later", &strandtest.Match{Args: []any{1}}, 20*time.Second)
+	sub := env.RequireSubmitted(t, "later", &strandtest.Match{Args: []any{1}, Within: 20 * time.Second})
 	if err := <-done; err != nil || sub.Func != "later" {
-		t.Fatalf("%v %s", err, sub)
+		t.Fatalf("%v %+v", err, sub)
 	}
 	msg := fails(t, func(tb testing.TB) {
-		strandtest.WaitSubmitted(tb, env, "later", &strandtest.Match{Args: []any{2}}, 50*time.Millisecond)
+		env.RequireSubmitted(tb, "later", &strandtest.Match{Args: []any{2}, Within: 50 * time.Millisecond})
 	})
 	if !strings.Contains(msg, "no task later with args [2] was submitted within 50ms; submitted:\n\tlater(1)") {
 		t.Fatalf("failure %q", msg)

@@ -40,46 +40,38 @@ type Inline struct {
 	JSON bool
 }
 
-// WorkResult is what an inline run produced, as a worker would have
-// recorded it.
-type WorkResult struct {
-	// Task is the task the handler ran as.
+// Result is how a task ended: an inline run's (RunInline), as a worker
+// would have recorded it, or a task's a worker ran (WaitOutcome). Its
+// strand.Outcome has ID, Status, Err, Attempt, Worker, Items (how many) and
+// the Result value; Decode decodes it or fails the test.
+type Result struct {
+	// Outcome is how the task ended. Status is completed; failed;
+	// cancelled (ctx ended while it ran); retrying or dead (an inline run
+	// with Inline.MaxAttempts > 1, whose attempt before the last reads
+	// retrying, as a worker records it). Err is nil for a completed task,
+	// else the *strand.TaskError a worker records (errors.Is matches
+	// strand.ErrTimeout, strand.ErrBadArgs, …).
+	*strand.Outcome
+	// Task is the task the handler ran as (of a waited task: its ID,
+	// Attempt and Worker).
 	Task strand.Task
-	// Status is how the attempt ended: completed; failed; cancelled (ctx
-	// ended while it ran); retrying or dead (Inline.MaxAttempts > 1).
-	Status strand.Status
-	// Err is nil for a completed run, else the *strand.TaskError a worker
-	// records (errors.Is matches strand.ErrTimeout, strand.ErrBadArgs, …).
-	Err error
 	// Retryable reports whether a worker would retry the error while the
 	// task has attempts left: an error, panic or timeout not marked
 	// strand.Permanent. RetryAfter is strand.Retry's delay (0: backoff).
+	// Inline runs only.
 	Retryable  bool
 	RetryAfter time.Duration
-	// Progress holds every progress report, in order (a worker stores
-	// them throttled; here none is dropped).
+	// Progress holds every progress report of an inline run, in order (a
+	// worker stores them throttled; here none is dropped).
 	Progress []strand.Report
 
 	format codec.Format
 	result codec.Raw
 	items  []codec.Raw
+	waited bool // WaitOutcome's: no items kept here
 }
 
 var inlineRuns atomic.Int64
-
-// Work runs fn inline with the positional args, in this goroutine and
-// without a server, as a worker runs a task: see RunInline.
-//
-//	res := strandtest.Work(t, ctx, func(a, b int) int { return a + b }, 2, 3)
-//	var sum int
-//	res.Decode(t, &sum) // 5
-func Work(t testing.TB, ctx context.Context, fn any, args ...any) *WorkResult {
-	t.Helper()
-	if args == nil {
-		args = []any{}
-	}
-	return RunInline(t, ctx, fn, Inline{Args: args})
-}
 
 // RunInline runs fn, a handler in any shape the registry takes (or a typed
 // task of package strand: strand.Task2(...) and the like), once, inline,
@@ -91,7 +83,11 @@ func Work(t testing.TB, ctx context.Context, fn any, args ...any) *WorkResult {
 //
 // Unlike a worker, RunInline runs no reader middleware, checks no result
 // size and waits for a handler that ignores its ctx past its timeout.
-func RunInline(t testing.TB, ctx context.Context, fn any, in Inline) *WorkResult {
+//
+//	res := strandtest.RunInline(t, ctx, func(a, b int) int { return a + b }, strandtest.Inline{Args: []any{2, 3}})
+//	var sum int
+//	res.Decode(t, &sum) // 5
+func RunInline(t testing.TB, ctx context.Context, fn any, in Inline) *Result {
 	t.Helper()
 	f, name, err := handlerOf(fn, in.Task.Func)
 	if err != nil {
@@ -111,7 +107,7 @@ func RunInline(t testing.TB, ctx context.Context, fn any, in Inline) *WorkResult
 	if task.Worker == "" {
 		task.Worker = "strandtest"
 	}
-	res := &WorkResult{Task: task, format: codec.Msgpack}
+	res := &Result{Outcome: &strand.Outcome{ID: task.ID, Attempt: task.Attempt, Worker: task.Worker}, Task: task, format: codec.Msgpack}
 	if in.JSON {
 		res.format = codec.JSON
 	}
@@ -143,6 +139,7 @@ func RunInline(t testing.TB, ctx context.Context, fn any, in Inline) *WorkResult
 		mu.Unlock()
 	})
 
+	res.Started = time.Now()
 	v, err := f.Call(taskCtx, res.format, args, kwargs)
 	if err == nil && f.Iterator() {
 		err, v = res.each(taskCtx, f, v), nil
@@ -155,6 +152,10 @@ func RunInline(t testing.TB, ctx context.Context, fn any, in Inline) *WorkResult
 		res.result = raw
 	}
 	res.finish(taskCtx, ctx, err, max(in.MaxAttempts, 1), in.Timeout)
+	res.Ended, res.Items = time.Now(), int64(len(res.items))
+	if res.Status == strand.StatusCompleted && !res.result.IsNil() {
+		res.Result = value{res.format, res.result}
+	}
 	return res
 }
 
@@ -184,7 +185,7 @@ func handlerOf(fn any, name string) (*handler.Func, string, error) {
 
 // each ranges over an iterator handler's sequence as a worker does: every
 // item encoded and kept, stopping at the first error or when ctx ends.
-func (res *WorkResult) each(ctx context.Context, f *handler.Func, seq any) error {
+func (res *Result) each(ctx context.Context, f *handler.Func, seq any) error {
 	var stop error
 	perr := f.Each(seq, func(item any, err error) bool {
 		switch {
@@ -212,7 +213,7 @@ func (res *WorkResult) each(ctx context.Context, f *handler.Func, seq any) error
 }
 
 // finish classifies err as a worker's finish does.
-func (res *WorkResult) finish(taskCtx, parent context.Context, err error, attempts int, timeout time.Duration) {
+func (res *Result) finish(taskCtx, parent context.Context, err error, attempts int, timeout time.Duration) {
 	if err == nil {
 		res.Status = strand.StatusCompleted
 		return
@@ -244,30 +245,47 @@ func (res *WorkResult) finish(taskCtx, parent context.Context, err error, attemp
 	}
 }
 
-// Decode decodes the run's result into out (a pointer, or nil to discard
+// value is an inline run's result as strand.Outcome holds one.
+type value struct {
+	f   codec.Format
+	raw codec.Raw
+}
+
+func (v value) Decode(out any) error { return codec.DecodeValue(v.f, v.raw, out, false) }
+
+// Decode decodes the task's result into out (a pointer, or nil to discard
 // it) as a caller's Result would: a nil result leaves out as it is. It
-// fails the test if the run did not complete or the result does not fit
+// fails the test if the task did not complete or the result does not fit
 // out.
-func (res *WorkResult) Decode(t testing.TB, out any) {
+func (res *Result) Decode(t testing.TB, out any) {
 	t.Helper()
-	if res.Err != nil {
-		t.Fatalf("strandtest: %s did not complete (%s): %v", res.Task.Func, res.Status, res.Err)
+	if res.Status != strand.StatusCompleted {
+		t.Fatalf("strandtest: %s did not complete (%s): %v", res.name(), res.Status, res.Outcome.Decode(nil))
 	}
-	if out == nil || res.result.IsNil() {
-		return
-	}
-	if err := codec.DecodeValue(res.format, res.result, out, false); err != nil {
-		t.Fatalf("strandtest: %s: decode result into %T: %v", res.Task.Func, out, err)
+	if err := res.Outcome.Decode(out); err != nil {
+		t.Fatalf("strandtest: %s: decode result into %T: %v", res.name(), out, err)
 	}
 }
 
-// Items decodes every item of res as a T, failing the test on an item that
-// does not fit.
+// name is the function of an inline run, the task id of a waited task.
+func (res *Result) name() string {
+	if res.Task.Func != "" {
+		return res.Task.Func
+	}
+	return "task " + res.ID
+}
+
+// Items decodes every item of an inline run as a T, failing the test on an
+// item that does not fit. (For a task a worker ran, read its items with
+// strand.Items on its handle.)
 //
-//	res := strandtest.Work(t, ctx, count, 3)
+//	res := strandtest.RunInline(t, ctx, count, strandtest.Inline{Args: []any{3}})
 //	strandtest.Items[int](t, res) // [0 1 2]
-func Items[T any](t testing.TB, res *WorkResult) []T {
+func Items[T any](t testing.TB, res *Result) []T {
 	t.Helper()
+	if res.waited {
+		t.Fatalf("strandtest: Items of task %s: its items are read with strand.Items on its handle", res.ID)
+	}
 	out := make([]T, len(res.items))
 	for i := range res.items {
 		if err := codec.DecodeValue(res.format, res.items[i], &out[i], false); err != nil {

@@ -18,7 +18,7 @@ import (
 func TestWork(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	res := strandtest.Work(t, ctx, func(a, b int) int { return a + b }, 2, 3)
+	res := strandtest.RunInline(t, ctx, func(a, b int) int { return a + b }, strandtest.Inline{Args: []any{2, 3}})
 	var sum int
 	res.Decode(t, &sum)
 	if sum != 5 || res.Status != strand.StatusCompleted || res.Err != nil {
@@ -29,7 +29,7 @@ func TestWork(t *testing.T) {
 		t.Fatalf("task %+v", res.Task)
 	}
 	// No args, no result.
-	if res := strandtest.Work(t, ctx, func() {}); res.Status != strand.StatusCompleted {
+	if res := strandtest.RunInline(t, ctx, func() {}, strandtest.Inline{}); res.Status != strand.StatusCompleted {
 		t.Fatalf("%+v", res)
 	}
 }
@@ -91,11 +91,11 @@ func TestRunInlineItems(t *testing.T) {
 			}
 		}
 	}
-	res := strandtest.Work(t, context.Background(), count, 3)
+	res := strandtest.RunInline(t, context.Background(), count, strandtest.Inline{Args: []any{3}})
 	if got := strandtest.Items[int](t, res); !reflect.DeepEqual(got, []int{0, 1, 4}) || res.Status != strand.StatusCompleted {
 		t.Fatalf("items %v, %+v", got, res)
 	}
-	res = strandtest.Work(t, context.Background(), count, 5)
+	res = strandtest.RunInline(t, context.Background(), count, strandtest.Inline{Args: []any{5}})
 	if got := strandtest.Items[int](t, res); !reflect.DeepEqual(got, []int{0, 1, 4}) || res.Status != strand.StatusFailed || res.Err.Error() != "handler: three is too many" {
 		t.Fatalf("items %v, %+v", got, res)
 	}
@@ -150,11 +150,11 @@ func TestRunInlineFailures(t *testing.T) {
 func TestRunInlineCancelled(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
-	res := strandtest.Work(t, ctx, func(ctx context.Context) error {
+	res := strandtest.RunInline(t, ctx, func(ctx context.Context) error {
 		cancel()
 		<-ctx.Done()
 		return ctx.Err()
-	})
+	}, strandtest.Inline{})
 	if res.Status != strand.StatusCancelled || !errors.Is(res.Err, strand.ErrCancelled) || res.Err.Error() != "handler: cancelled by caller" {
 		t.Fatalf("%+v", res)
 	}
@@ -164,16 +164,19 @@ func TestRunInlineCancelled(t *testing.T) {
 func TestRunInlineTyped(t *testing.T) {
 	t.Parallel()
 	mul := strand.Task2("mul", func(_ context.Context, a, b int) (int, error) { return a * b, nil })
-	res := strandtest.Work(t, context.Background(), mul, 6, 7)
+	res := strandtest.RunInline(t, context.Background(), mul, strandtest.Inline{Args: []any{6, 7}})
 	var p int
 	res.Decode(t, &p)
 	if p != 42 || res.Task.Func != "mul" {
 		t.Fatalf("%d %+v", p, res.Task)
 	}
-	if msg := fails(t, func(tb testing.TB) { strandtest.Work(tb, context.Background(), 42) }); !strings.Contains(msg, "strandtest: register") {
+	if msg := fails(t, func(tb testing.TB) { strandtest.RunInline(tb, context.Background(), 42, strandtest.Inline{}) }); !strings.Contains(msg, "strandtest: register") {
 		t.Fatal(msg)
 	}
-	if msg := fails(t, func(tb testing.TB) { res := strandtest.Work(tb, context.Background(), mul, 6, "x"); res.Decode(tb, &p) }); !strings.Contains(msg, "mul did not complete (failed): mul: arg 2") {
+	if msg := fails(t, func(tb testing.TB) {
+		res := strandtest.RunInline(tb, context.Background(), mul, strandtest.Inline{Args: []any{6, "x"}})
+		res.Decode(tb, &p)
+	}); !strings.Contains(msg, "mul did not complete (failed): mul: arg 2") {
 		t.Fatal(msg)
 	}
 }

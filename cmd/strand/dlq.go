@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -43,7 +44,12 @@ func newDLQListCmd(a *app) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return writeJSON(a.stdout, listOrEmpty(dead))
+				out := make([]deadJSON, 0, len(dead))
+				for _, d := range dead {
+					out = append(out, deadJSON{ID: d.ID, Func: d.Func, Queue: d.Queue, Kind: d.Kind, Error: d.Error,
+						Attempts: d.Attempt, Failed: d.Finished, Seq: d.Seq})
+				}
+				return writeJSON(a.stdout, out)
 			}
 			printDead(a.stdout, dead)
 			return nil
@@ -53,13 +59,25 @@ func newDLQListCmd(a *app) *cobra.Command {
 	return cmd
 }
 
+// deadJSON is one dead letter of `strand dlq list --json`.
+type deadJSON struct {
+	ID       string    `json:"id"`
+	Func     string    `json:"func"`
+	Queue    string    `json:"queue"`
+	Kind     string    `json:"kind"`  // the last error's kind
+	Error    string    `json:"error"` // the last error's message
+	Attempts int       `json:"attempts"`
+	Failed   time.Time `json:"failed"`
+	Seq      uint64    `json:"seq"` // its sequence in the dead-letter stream
+}
+
 // printDead prints one aligned line per dead letter under a header.
-func printDead(out io.Writer, dead []inspect.DeadTask) {
+func printDead(out io.Writer, dead []inspect.Task) {
 	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tFUNC\tQUEUE\tATTEMPTS\tFAILED\tKIND\tERROR")
 	for _, d := range dead {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", d.ID, d.Func, d.Queue, d.Attempts,
-			d.Failed.Format(time.RFC3339), d.Kind, d.Error)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", d.ID, d.Func, d.Queue, d.Attempt,
+			d.Finished.Format(time.RFC3339), d.Kind, d.Error)
 	}
 	_ = tw.Flush()
 }
@@ -85,19 +103,37 @@ call under a new id, with meta replay_of=<old id>. Prints "OLD NEW" per task.`,
 			}
 			defer c.Close()
 			if !all {
-				t, err := c.in.Replay(ctx, args[0])
+				res, err := c.in.Replay(ctx, args[0])
+				if err == nil {
+					err = res[0].Err
+				}
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(a.stdout, "%s %s\n", args[0], t.ID)
+				fmt.Fprintf(a.stdout, "%s %s\n", args[0], res[0].NewID)
 				return nil
 			}
-			ts, err := c.in.ReplayAll(ctx)
-			for _, t := range ts {
-				fmt.Fprintf(a.stdout, "%s %s\n", t.Of, t.ID)
+			dead, err := c.in.DeadLetters(ctx)
+			if err != nil {
+				return err
 			}
-			fmt.Fprintf(a.stderr, "replayed %d dead tasks\n", len(ts))
-			return err
+			ids := make([]string, 0, len(dead))
+			for _, d := range dead {
+				ids = append(ids, d.ID)
+			}
+			res, err := c.in.Replay(ctx, ids...)
+			n := 0
+			var errs []error
+			for _, r := range res {
+				if r.Err != nil {
+					errs = append(errs, r.Err)
+					continue
+				}
+				n++
+				fmt.Fprintf(a.stdout, "%s %s\n", r.ID, r.NewID)
+			}
+			fmt.Fprintf(a.stderr, "replayed %d dead tasks\n", n)
+			return errors.Join(append(errs, err)...)
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "replay every dead letter")

@@ -16,6 +16,7 @@ import (
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/flow"
 	"github.com/strand-run/strand/internal/codec"
+	"github.com/strand-run/strand/internal/flowdoc"
 )
 
 func newFlowCmd(a *app) *cobra.Command {
@@ -90,7 +91,7 @@ is cancelled prints which step on stderr and exits 1.`,
 			if err != nil {
 				return usageErrorf("%v", err)
 			}
-			d, err := flow.ParseJSON(data)
+			d, err := flowdoc.Parse(data)
 			if err != nil {
 				return usageErrorf("%s: %v", args[0], err)
 			}
@@ -128,12 +129,14 @@ is cancelled prints which step on stderr and exits 1.`,
 				wctx, cancel = context.WithTimeout(ctx, waitTimeout)
 				defer cancel()
 			}
-			res, err := h.Results(wctx)
+			var res map[string]json.RawMessage
+			err = h.Result(wctx, &res)
+			var te *strand.TaskError
 			switch {
 			case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 				fmt.Fprintf(a.stderr, "flow %s: not ended after %v\n", h.ID(), waitTimeout)
 				return exitWith(exitNotReady)
-			case errors.Is(err, flow.ErrNotCompleted):
+			case errors.As(err, &te):
 				return &exitError{code: exitFailed, err: err}
 			case err != nil:
 				return err

@@ -8,6 +8,7 @@ import (
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/inspect"
+	"github.com/strand-run/strand/internal/admin"
 )
 
 func newPurgeCmd(a *app) *cobra.Command {
@@ -25,10 +26,14 @@ queue to be skipped, is refused (cancel it first). Exit 1 if refused or unknown.
 				return err
 			}
 			defer c.Close()
-			switch err := c.in.Purge(cmd.Context(), h.ID()); {
+			res, err := c.in.Act(cmd.Context(), admin.Delete, inspect.Task{ID: h.ID()})
+			if err == nil {
+				err = res[0].Err
+			}
+			switch {
 			case errors.Is(err, strand.ErrNotFound):
 				return notFound(h.ID())
-			case errors.Is(err, inspect.ErrNotFinished):
+			case errors.Is(err, inspect.ErrWrongState):
 				return &exitError{code: exitFailed, err: fmt.Errorf("purge %s: not finished (cancel it first)", h.ID())}
 			case err != nil:
 				return err

@@ -35,7 +35,7 @@ type queueRow struct {
 
 // warning is what is wrong with the queue: tasks and no worker.
 func (q queueRow) warning() string {
-	if q.Idle() {
+	if q.Idle {
 		return "no worker consumes this queue: its tasks wait"
 	}
 	return ""

@@ -11,6 +11,7 @@ import (
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/inspect"
+	"github.com/strand-run/strand/internal/admin"
 	"github.com/strand-run/strand/internal/broker"
 )
 
@@ -31,8 +32,8 @@ func (ff *taskFilterFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&ff.errText, "error", "", "only tasks whose error message contains this (any case)")
 }
 
-func (ff *taskFilterFlags) filter() (inspect.Filter, error) {
-	f := inspect.Filter{
+func (ff *taskFilterFlags) filter() (broker.TaskFilter, error) {
+	f := broker.TaskFilter{
 		Queue: ff.queue, Status: strand.Status(ff.status), Func: ff.fn, IDPrefix: ff.idPrefix, Error: ff.errText,
 	}
 	for _, kv := range ff.meta {
@@ -64,9 +65,9 @@ and "next:" gives the --cursor that goes on.`,
 		Args: cobra.NoArgs,
 	}
 	cmd.AddCommand(newTasksListCmd(a),
-		newTasksActCmd(a, inspect.ActionRetry, "Resubmit failed and dead tasks as new tasks (same call, new id, meta resubmit_of)"),
-		newTasksActCmd(a, inspect.ActionCancel, "Cancel pending, running and retrying tasks"),
-		newTasksActCmd(a, inspect.ActionDelete, "Delete finished tasks' records now (completed, failed, dead, cancelled)"))
+		newTasksActCmd(a, admin.Retry, "Resubmit failed and dead tasks as new tasks (same call, new id, meta resubmit_of)"),
+		newTasksActCmd(a, admin.Cancel, "Cancel pending, running and retrying tasks"),
+		newTasksActCmd(a, admin.Delete, "Delete finished tasks' records now (completed, failed, dead, cancelled)"))
 	return cmd
 }
 
@@ -124,7 +125,8 @@ func newTasksListCmd(a *app) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			p, err := c.in.Tasks(cmd.Context(), f, inspect.Paging{Cursor: cursor, Limit: limit, Scan: scan})
+			p, err := c.in.Tasks(cmd.Context(), inspect.Filter{Queue: f.Queue, Status: f.Status, Func: f.Func, IDPrefix: f.IDPrefix,
+				Meta: f.Meta, Error: f.Error, Cursor: cursor, Limit: limit, Scan: scan})
 			if err != nil {
 				return err
 			}
@@ -184,14 +186,14 @@ func printTasks(out io.Writer, ts []inspect.Task, now time.Time) {
 	_ = tw.Flush()
 }
 
-func newTasksActCmd(a *app, action inspect.Action, short string) *cobra.Command {
+func newTasksActCmd(a *app, action, short string) *cobra.Command {
 	var (
 		ff     taskFilterFlags
 		yes    bool
 		max    int
 		asJSON bool
 	)
-	verb := string(action)
+	verb := action
 	cmd := &cobra.Command{
 		Use:   verb + " [--queue Q] [--status S] [--func F] [--id PREFIX] [--meta K=V] [--error TEXT] [ID...] --yes",
 		Short: short,
@@ -219,14 +221,20 @@ line per task: "ID ok [NEW-ID]" or "ID error: ...".`,
 				return err
 			}
 			defer c.Close()
-			var targets []inspect.Target
+			var targets []inspect.Task
 			more := false
 			if len(ids) > 0 {
 				for _, id := range ids {
-					targets = append(targets, inspect.Target{ID: id})
+					targets = append(targets, inspect.Task{ID: id})
 				}
-			} else if targets, more, err = c.in.Select(ctx, action, f, max); err != nil {
-				return err
+			} else {
+				var sel []broker.TaskSummary
+				if sel, more, err = admin.Select(ctx, c.b, action, f, max); err != nil {
+					return err
+				}
+				for _, t := range sel {
+					targets = append(targets, inspect.Task{Queue: t.Queue, ID: t.ID})
+				}
 			}
 			if !yes {
 				for _, t := range targets {
@@ -239,7 +247,7 @@ line per task: "ID ok [NEW-ID]" or "ID error: ...".`,
 				fmt.Fprintf(a.stderr, "would %s %d tasks%s; run again with --yes to do it\n", verb, len(targets), extra)
 				return exitWith(exitFailed)
 			}
-			results, err := c.in.Act(ctx, action, targets)
+			results, err := c.in.Act(ctx, action, targets...)
 			if err != nil {
 				return err
 			}
@@ -287,7 +295,7 @@ line per task: "ID ok [NEW-ID]" or "ID error: ...".`,
 	ff.register(cmd)
 	fl := cmd.Flags()
 	fl.BoolVar(&yes, "yes", false, "do it (without it, only list what would be done)")
-	fl.IntVar(&max, "max", inspect.MaxSelect, "act on at most this many tasks that the filter selects")
+	fl.IntVar(&max, "max", admin.MaxSelect, "act on at most this many tasks that the filter selects")
 	fl.BoolVar(&asJSON, "json", false, "print a JSON array of the results")
 	return cmd
 }

@@ -1,4 +1,7 @@
-package flow
+// Package flowdoc reads the JSON document of a workflow, as `strand flow
+// run FILE` and the gateway's POST /v1/flows take it, into a
+// flow.Definition.
+package flowdoc
 
 import (
 	"bytes"
@@ -7,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/strand-run/strand/flow"
 	"github.com/strand-run/strand/internal/codec"
 )
 
@@ -60,17 +64,17 @@ func (d *duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// ParseJSON reads a workflow document. Steps keep the document's order. The
+// Parse reads a workflow document. Steps keep the document's order. The
 // error names what is wrong and wraps codec.ErrBadFlow; the definition is
 // checked in full (cycles, unknown steps) when it is submitted.
-func ParseJSON(data []byte) (*Definition, error) {
+func Parse(data []byte) (*flow.Definition, error) {
 	var doc document
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&doc); err != nil {
 		return nil, fmt.Errorf("%w: document: %v", codec.ErrBadFlow, err)
 	}
-	d := &Definition{ID: doc.ID, Queue: doc.Queue, OnFailure: doc.OnFailure, Meta: doc.Meta}
+	d := &flow.Definition{ID: doc.ID, Queue: doc.Queue, OnFailure: doc.OnFailure, Meta: doc.Meta}
 	if len(bytes.TrimSpace(doc.Steps)) == 0 || string(bytes.TrimSpace(doc.Steps)) == "null" {
 		return nil, fmt.Errorf("%w: document: missing \"steps\"", codec.ErrBadFlow)
 	}
@@ -94,7 +98,7 @@ func ParseJSON(data []byte) (*Definition, error) {
 		if err := stepDec.Decode(&st); err != nil {
 			return nil, fmt.Errorf("%w: step %q: %v", codec.ErrBadFlow, name, err)
 		}
-		s := &Step{
+		s := &flow.Step{
 			Name: name, Func: st.Func, AfterSteps: st.After, Queue: st.Queue, Results: st.Results,
 			Timeout: time.Duration(st.Timeout), MaxAttempts: st.MaxAttempts, ResultTTL: time.Duration(st.ResultTTL), Meta: st.Meta,
 		}

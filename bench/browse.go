@@ -88,7 +88,8 @@ func browseRun(ctx context.Context, n int) (res []BrowseCase, err error) {
 			var p *inspect.Page
 			var err error
 			for range deep + 1 {
-				if p, err = in.Tasks(ctx, f, inspect.Paging{Cursor: cursor, Limit: 50}); err != nil {
+				f.Cursor, f.Limit = cursor, 50
+				if p, err = in.Tasks(ctx, f); err != nil {
 					return nil, err
 				}
 				cursor = p.Next

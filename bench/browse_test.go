@@ -71,7 +71,7 @@ func TestKeepOutcomes(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p, err := in.Tasks(ctx, inspect.Filter{Status: strand.StatusFailed}, inspect.Paging{})
+	p, err := in.Tasks(ctx, inspect.Filter{Status: strand.StatusFailed})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestKeepOutcomes(t *testing.T) {
 		f.Kind != string(strand.ErrFailed) || f.Error != "send_email: connection refused" || f.Finished.IsZero() {
 		t.Errorf("failed task: %+v", f)
 	}
-	p, err = in.Tasks(ctx, inspect.Filter{Meta: map[string]string{"tenant": "acme"}}, inspect.Paging{})
+	p, err = in.Tasks(ctx, inspect.Filter{Meta: map[string]string{"tenant": "acme"}})
 	if err != nil {
 		t.Fatal(err)
 	}

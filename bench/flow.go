@@ -113,7 +113,7 @@ func flowRun(ctx context.Context, e *env) (*FlowResult, error) {
 			steps[i] = flow.Call("p"+strconv.Itoa(i), "add", i, 1)
 		}
 		t0 = time.Now()
-		h, err := fc.Submit(ctx, flow.Group(steps...).Then(flow.Call("total", "sum")))
+		h, err := fc.Submit(ctx, flow.New(steps...).Then(flow.Call("total", "sum")))
 		if err != nil {
 			return nil, err
 		}
@@ -159,7 +159,7 @@ func createCost(ctx context.Context, e *env, fc *flow.Client, res *FlowResult) e
 			for i := range n {
 				steps[i] = flow.Call("p"+strconv.Itoa(i), "add", i, 1)
 			}
-			d := flow.Group(steps...).Definition()
+			d := flow.New(steps...)
 			d.Queue = "bfcreate" // no worker: only the creation is timed
 			t0 := time.Now()
 			if _, err := fc.Submit(ctx, d); err != nil {

@@ -37,6 +37,3 @@ func (s Status) Terminal() bool {
 	}
 	return false
 }
-
-// String returns the wire form of s.
-func (s Status) String() string { return string(s) }

@@ -58,9 +58,6 @@ func Task0[R any](name string, fn func(context.Context) (R, error)) TaskFn0[R] {
 	return TaskFn0[R]{name: name, fn: fn}
 }
 
-// Name is the name the task is registered under.
-func (t TaskFn0[R]) Name() string { return t.name }
-
 // Register adds the task's function to reg under its name.
 func (t TaskFn0[R]) Register(reg Registrar) error {
 	if t.bound != nil {
@@ -85,9 +82,6 @@ type TaskFn1[A, R any] struct {
 func Task1[A, R any](name string, fn func(context.Context, A) (R, error)) TaskFn1[A, R] {
 	return TaskFn1[A, R]{name: name, fn: fn}
 }
-
-// Name is the name the task is registered under.
-func (t TaskFn1[A, R]) Name() string { return t.name }
 
 // Register adds the task's function to reg under its name.
 func (t TaskFn1[A, R]) Register(reg Registrar) error {
@@ -119,9 +113,6 @@ func Task2[A, B, R any](name string, fn func(context.Context, A, B) (R, error)) 
 	return TaskFn2[A, B, R]{name: name, fn: fn}
 }
 
-// Name is the name the task is registered under.
-func (t TaskFn2[A, B, R]) Name() string { return t.name }
-
 // Register adds the task's function to reg under its name.
 func (t TaskFn2[A, B, R]) Register(reg Registrar) error {
 	if t.bound != nil {
@@ -151,9 +142,6 @@ type TaskFn3[A, B, C, R any] struct {
 func Task3[A, B, C, R any](name string, fn func(context.Context, A, B, C) (R, error)) TaskFn3[A, B, C, R] {
 	return TaskFn3[A, B, C, R]{name: name, fn: fn}
 }
-
-// Name is the name the task is registered under.
-func (t TaskFn3[A, B, C, R]) Name() string { return t.name }
 
 // Register adds the task's function to reg under its name.
 func (t TaskFn3[A, B, C, R]) Register(reg Registrar) error {

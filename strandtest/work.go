@@ -164,13 +164,12 @@ func RunInline(t testing.TB, ctx context.Context, fn any, in Inline) *Result {
 func handlerOf(fn any, name string) (*handler.Func, string, error) {
 	reg := registry.New()
 	if tt, ok := fn.(interface {
-		Name() string
 		Register(strand.Registrar) error
 	}); ok {
 		if err := tt.Register(reg); err != nil {
 			return nil, "", err
 		}
-		name = tt.Name()
+		name = reg.Names()[0] // a typed task registers itself under its name
 	} else {
 		if name == "" {
 			name = "handler"

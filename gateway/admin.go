@@ -2,10 +2,9 @@ package gateway
 
 import (
 	"context"
+	"github.com/strand-run/strand/internal/deadjson"
 	"net/http"
-	"time"
 
-	"github.com/strand-run/strand/inspect"
 	"github.com/strand-run/strand/internal/codec"
 )
 
@@ -107,31 +106,15 @@ func (g *gateway) workers(rw http.ResponseWriter, r *http.Request) {
 	writeJSON(rw, http.StatusOK, map[string]any{"workers": ws})
 }
 
-// deadBody is one dead letter of GET /v1/dlq.
-type deadBody struct {
-	ID       string    `json:"id"`
-	Func     string    `json:"func"`
-	Queue    string    `json:"queue"`
-	Kind     string    `json:"kind"`  // the last error's kind
-	Error    string    `json:"error"` // the last error's message
-	Attempts int       `json:"attempts"`
-	Failed   time.Time `json:"failed"`
-	Seq      uint64    `json:"seq"` // its sequence in the dead-letter stream
-}
-
-func deadJSON(d inspect.Task) deadBody {
-	return deadBody{ID: d.ID, Func: d.Func, Queue: d.Queue, Kind: d.Kind, Error: d.Error, Attempts: d.Attempt, Failed: d.Finished, Seq: d.Seq}
-}
-
 func (g *gateway) dlq(rw http.ResponseWriter, r *http.Request) {
 	dead, err := g.in.DeadLetters(r.Context())
 	if err != nil {
 		g.fail(rw, r, err)
 		return
 	}
-	out := make([]deadBody, 0, len(dead))
+	out := make([]deadjson.Letter, 0, len(dead))
 	for _, d := range dead {
-		out = append(out, deadJSON(d))
+		out = append(out, deadjson.From(d))
 	}
 	writeJSON(rw, http.StatusOK, map[string]any{"tasks": out})
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/strand-run/strand/internal/deadjson"
 	"io"
 	"text/tabwriter"
 	"time"
@@ -44,10 +45,9 @@ func newDLQListCmd(a *app) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				out := make([]deadJSON, 0, len(dead))
+				out := make([]deadjson.Letter, 0, len(dead))
 				for _, d := range dead {
-					out = append(out, deadJSON{ID: d.ID, Func: d.Func, Queue: d.Queue, Kind: d.Kind, Error: d.Error,
-						Attempts: d.Attempt, Failed: d.Finished, Seq: d.Seq})
+					out = append(out, deadjson.From(d))
 				}
 				return writeJSON(a.stdout, out)
 			}
@@ -57,18 +57,6 @@ func newDLQListCmd(a *app) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array of the dead letters")
 	return cmd
-}
-
-// deadJSON is one dead letter of `strand dlq list --json`.
-type deadJSON struct {
-	ID       string    `json:"id"`
-	Func     string    `json:"func"`
-	Queue    string    `json:"queue"`
-	Kind     string    `json:"kind"`  // the last error's kind
-	Error    string    `json:"error"` // the last error's message
-	Attempts int       `json:"attempts"`
-	Failed   time.Time `json:"failed"`
-	Seq      uint64    `json:"seq"` // its sequence in the dead-letter stream
 }
 
 // printDead prints one aligned line per dead letter under a header.

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
+	"strings"
 )
 
 // profile is the profiling of one cycle's burst: a CPU profile, block and
@@ -48,6 +49,11 @@ func startProfile(prefix, cycle string) (*profile, error) {
 	}
 	runtime.SetBlockProfileRate(1)
 	runtime.SetMutexProfileFraction(1)
+	if err := p.write("allocs0"); err != nil {
+		pprof.StopCPUProfile()
+		trace.Stop()
+		return nil, p.fail(err)
+	}
 	runtime.ReadMemStats(&p.before)
 	return p, nil
 }
@@ -87,16 +93,20 @@ func (p *profile) stop(log io.Writer, n int) error {
 	runtime.SetBlockProfileRate(0)
 	runtime.SetMutexProfileFraction(0)
 	var errs []error
-	for _, kind := range []string{"block", "mutex"} {
-		f, err := p.create(kind)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		errs = append(errs, pprof.Lookup(kind).WriteTo(f, 0))
+	for _, kind := range []string{"block", "mutex", "allocs"} {
+		errs = append(errs, p.write(kind))
 	}
 	for _, f := range p.files {
 		errs = append(errs, f.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// write writes the profile of kind (allocs0: allocs, as the burst starts).
+func (p *profile) write(kind string) error {
+	f, err := p.create(kind)
+	if err != nil {
+		return err
+	}
+	return pprof.Lookup(strings.TrimSuffix(kind, "0")).WriteTo(f, 0)
 }

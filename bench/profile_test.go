@@ -10,9 +10,8 @@ import (
 	"time"
 )
 
-// TestProfile: -profile writes each profile of the measured burst of the
-// cycle it names, non-empty,
-// and reports the burst's allocations per task.
+// TestProfile: -profile writes every profile of the measured burst of the
+// cycle it names, none empty, and logs the burst's allocations per task.
 func TestProfile(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -58,6 +58,10 @@ type Config struct {
 	// HeapProfile, if set, is where the depth run writes a heap profile
 	// once the result TTL has passed.
 	HeapProfile string
+	// Profile, if set, is the path prefix of profiles taken over each
+	// cycle's measured burst only (not its warm-up or one-at-a-time run):
+	// <Profile>.<cycle>.cpu, .block, .mutex and .trace (see profile.go).
+	Profile string
 	// Redis is the redis-server binary ("" = look it up in PATH, then /usr/bin).
 	Redis string
 	// FlowN is the fan-out of the workflow run (default 1000).
@@ -343,7 +347,14 @@ func measure(ctx context.Context, e *env, spec cycleSpec) (res CycleResult, err 
 	if _, err := oneAtATime(ctx, c, min(50, cfg.One)); err != nil {
 		return res, fmt.Errorf("warm-up: %w", err)
 	}
+	prof, err := startProfile(cfg.Profile, spec.name)
+	if err != nil {
+		return res, err
+	}
 	took, err := burst(ctx, c, t, cfg.Producers, cfg.N)
+	if perr := prof.stop(cfg.Log, cfg.N); err == nil && perr != nil {
+		return res, perr
+	}
 	if err != nil {
 		return res, fmt.Errorf("burst: %w", err)
 	}

@@ -42,6 +42,7 @@ func main() {
 	flag.DurationVar(&cfg.ResultTTL, "result-ttl", 3*time.Second, "result TTL of the depth run and the soak (≥ 1s)")
 	flag.DurationVar(&cfg.Settle, "settle", 5*time.Second, "how long past the result TTL the depth run and soak wait")
 	flag.StringVar(&cfg.HeapProfile, "heapprofile", "", "write a heap profile here after the depth run's wait past the result TTL (and the soak's server's, to <this>.soak-server)")
+	flag.StringVar(&cfg.Profile, "profile", "", "path prefix: write CPU, block, mutex profiles, allocations (against <prefix>.<cycle>.allocs0, taken as the burst starts: go tool pprof -diff_base) and an execution trace of each cycle's measured burst to <prefix>.<cycle>.{cpu,block,mutex,allocs,trace}")
 	flag.StringVar(&cfg.Redis, "redis", "", "redis-server binary (default: PATH, then /usr/bin/redis-server)")
 	flag.StringVar(&only, "only", "", "comma list of cycles: floor,naive,asynq,strand,strand-prefetch,strand-batch,strand-keyed,strand-limit,depth,delayed,flow,soak")
 	flag.BoolVar(&asJSON, "json", false, "print the report as JSON")
@@ -57,7 +58,7 @@ func main() {
 		return
 	}
 	cfg.SoakEnv = soakEnv
-	if cfg.HeapProfile != "" {
+	if cfg.HeapProfile != "" || cfg.Profile != "" {
 		runtime.MemProfileRate = 4096
 	}
 	if only != "" {

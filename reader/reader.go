@@ -177,8 +177,8 @@ type Reader struct {
 	nowOnce sync.Once
 
 	mu        sync.Mutex
-	running   map[string]context.CancelCauseFunc
-	cancelled map[string]time.Time
+	running   map[taskKey]context.CancelCauseFunc
+	cancelled map[taskKey]time.Time
 	inFlight  atomic.Int64   // handlers running now, for the heartbeat record
 	busy      chan struct{}  // signalled when inFlight changes: the heartbeat tells it soon
 	carrying  sync.WaitGroup // workflow steps carrying their workflow on (flow.go)
@@ -215,8 +215,8 @@ func newReader(b *broker.Broker, reg *registry.Registry, cfg Config) (*Reader, e
 		b: b, reg: reg, cfg: cfg, names: b.Names(),
 		log:       cfg.Logger.With().Str("worker", cfg.WorkerID).Logger(),
 		logs:      cfg.Logger.GetLevel() != zerolog.Disabled,
-		running:   make(map[string]context.CancelCauseFunc),
-		cancelled: make(map[string]time.Time),
+		running:   make(map[taskKey]context.CancelCauseFunc),
+		cancelled: make(map[taskKey]time.Time),
 		now:       make(chan struct{}),
 		busy:      make(chan struct{}, 1),
 		gates:     make(map[string]*gate, len(cfg.Queues)),
@@ -663,7 +663,7 @@ func (r *Reader) onCancel(m *nats.Msg) {
 // cancel stops task id of queue at once if it runs here, and remembers it,
 // so that the task is skipped if it is delivered here later.
 func (r *Reader) cancel(queue, id string) {
-	key := queue + "." + id
+	key := taskKey{queue, id}
 	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -680,15 +680,19 @@ func (r *Reader) cancel(queue, id string) {
 	}
 }
 
+// taskKey names a task in the worker's maps of running and cancelled
+// tasks: a struct, not queue+"."+id, so that a lookup allocates nothing.
+type taskKey struct{ queue, id string }
+
 func (r *Reader) isCancelled(queue, id string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	_, ok := r.cancelled[queue+"."+id]
+	_, ok := r.cancelled[taskKey{queue, id}]
 	return ok
 }
 
 func (r *Reader) track(queue, id string, cancel context.CancelCauseFunc) (cancelled bool) {
-	key := queue + "." + id
+	key := taskKey{queue, id}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.cancelled[key]; ok {
@@ -700,7 +704,7 @@ func (r *Reader) track(queue, id string, cancel context.CancelCauseFunc) (cancel
 
 func (r *Reader) untrack(queue, id string) {
 	r.mu.Lock()
-	delete(r.running, queue+"."+id)
+	delete(r.running, taskKey{queue, id})
 	r.mu.Unlock()
 }
 

@@ -236,12 +236,10 @@ func (w *Writer) prepare(e *Envelope, p *pending) (*handle, *broker.Task, error)
 		return nil, nil, err
 	}
 	h := &handle{w: w, id: env.ID, queue: env.Queue, fn: env.Func}
-	if w.earlyWaiters() < maxEarly {
-		if wt, err := w.await(env.Queue, env.ID); err == nil {
-			h.early = wt
-		} else if errors.Is(err, strand.ErrClosed) {
-			return nil, nil, err
-		}
+	if wt, err := w.awaitEarly(env.Queue, env.ID); err == nil {
+		h.early = wt // nil past maxEarly
+	} else if errors.Is(err, strand.ErrClosed) {
+		return nil, nil, err
 	}
 	t := &broker.Task{
 		Queue: env.Queue, ID: env.ID, Func: env.Func, Trace: env.Trace,
@@ -445,6 +443,23 @@ func (w *Writer) open(id string, opts []strand.Option) (*handle, error) {
 func (w *Writer) await(queue, id string) (*waiter, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	return w.awaitLocked(queue, id)
+}
+
+// awaitEarly is await for a handle at submit, under the one lock: nil,
+// nil once maxEarly waiters are registered (Wait then reads after it
+// subscribes).
+func (w *Writer) awaitEarly(queue, id string) (*waiter, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.closed && len(w.waiting) >= maxEarly {
+		return nil, nil
+	}
+	return w.awaitLocked(queue, id)
+}
+
+// awaitLocked is await with w.mu held.
+func (w *Writer) awaitLocked(queue, id string) (*waiter, error) {
 	if w.closed {
 		return nil, strand.ErrClosed
 	}
@@ -469,12 +484,6 @@ func (w *Writer) await(queue, id string) (*waiter, error) {
 	}
 	wt.refs++
 	return wt, nil
-}
-
-func (w *Writer) earlyWaiters() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.waiting)
 }
 
 // unawait drops one interest in wt; the last one removes it.

@@ -207,3 +207,18 @@ func BenchmarkTaskRoundTrip(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkParseContentType is the worker's read of a task's Content-Type
+// header, as strand writes it (no parameters) and with one.
+func BenchmarkParseContentType(b *testing.B) {
+	for _, ct := range []string{codec.ContentTypeMsgpack, codec.ContentTypeJSON + "; charset=utf-8"} {
+		b.Run(ct, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := codec.ParseContentType(ct); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -55,8 +55,11 @@ func (f Format) ContentType() string {
 // ParseContentType maps a Content-Type header to a Format. An empty header
 // means msgpack; parameters such as charset are ignored.
 func ParseContentType(ct string) (Format, error) {
-	if ct == "" {
-		return Msgpack, nil
+	switch ct {
+	case "", ContentTypeMsgpack:
+		return Msgpack, nil // every task strand writes: no parse, no allocation
+	case ContentTypeJSON:
+		return JSON, nil
 	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil {

@@ -171,8 +171,16 @@ func (b *Broker) paused(ctx context.Context, queue string, tries int) (*PauseRec
 // task delivered after a pause could otherwise be looked at before it.
 func (b *Broker) FollowPause(ctx context.Context, queue string, onChange func(paused bool)) (stop, settle func(), err error) {
 	var done atomic.Int64
+	// mu orders the events and the reads: an event that arrives while a
+	// read is in flight is at least as new as the read, so the read's
+	// answer is dropped (it could reopen a queue just paused).
+	var mu sync.Mutex
+	var events uint64
 	sub, err := b.Subscribe(b.names.FlowSubject(b.names.PauseKey(queue)), func(m *nats.Msg) {
+		mu.Lock()
+		events++
 		onChange(!IsMarker(m.Header, m.Data))
+		mu.Unlock()
 		done.Add(1)
 	})
 	if err != nil {
@@ -188,11 +196,18 @@ func (b *Broker) FollowPause(ctx context.Context, queue string, onChange func(pa
 		}
 	}
 	read := func() error {
+		mu.Lock()
+		before := events
+		mu.Unlock()
 		p, err := b.paused(ctx, queue, 3)
 		if err != nil {
 			return err
 		}
-		onChange(p != nil)
+		mu.Lock()
+		defer mu.Unlock()
+		if events == before {
+			onChange(p != nil)
+		}
 		return nil
 	}
 	if err := read(); err != nil {

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"github.com/strand-run/strand/internal/link"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -40,7 +39,7 @@ func dashboardEnv(t *testing.T) (url string, w *writer.Writer) {
 	if err := demo.Register(reg); err != nil {
 		t.Fatal(err)
 	}
-	r, err := reader.New(link.Public(link.Core(b)), reg, reader.Config{
+	r, err := reader.New(b, reg, reader.Config{
 		Concurrency: 4, ShutdownTimeout: 100 * time.Millisecond,
 		RetryBase: 10 * time.Millisecond, HeartbeatEvery: 200 * time.Millisecond,
 	})
@@ -51,12 +50,12 @@ func dashboardEnv(t *testing.T) (url string, w *writer.Writer) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = r.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	w, err = writer.New(link.Public(link.Core(b)), writer.Config{})
+	w, err = writer.New(b, writer.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = w.Close() })
-	srv := httptest.NewServer(New(w, link.Public(link.Core(b)), Config{Token: dashboardToken}))
+	srv := httptest.NewServer(New(w, b, Config{Token: dashboardToken}))
 	t.Cleanup(srv.Close)
 	return srv.URL, w
 }

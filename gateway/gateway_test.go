@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"github.com/strand-run/strand/internal/link"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -37,7 +36,7 @@ func start(t *testing.T, cfg Config) *env {
 	if err := demo.Register(reg); err != nil {
 		t.Fatal(err)
 	}
-	r, err := reader.New(link.Public(link.Core(b)), reg, reader.Config{
+	r, err := reader.New(b, reg, reader.Config{
 		Concurrency: 4, RunningAfter: -1, ShutdownTimeout: 100 * time.Millisecond,
 		RetryBase: 10 * time.Millisecond, HeartbeatEvery: 200 * time.Millisecond,
 	})
@@ -48,12 +47,12 @@ func start(t *testing.T, cfg Config) *env {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = r.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	w, err := writer.New(link.Public(link.Core(b)), writer.Config{})
+	w, err := writer.New(b, writer.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = w.Close() })
-	srv := httptest.NewServer(New(w, link.Public(link.Core(b)), cfg))
+	srv := httptest.NewServer(New(w, b, cfg))
 	t.Cleanup(srv.Close)
 	return &env{t: t, url: srv.URL, token: cfg.Token}
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"github.com/strand-run/strand/internal/link"
 	"net"
 	"net/http"
 	"strings"
@@ -36,7 +35,7 @@ func startHostile(t *testing.T, lim Limits) *hostileEnv {
 	if err := demo.Register(reg); err != nil {
 		t.Fatal(err)
 	}
-	r, err := reader.New(link.Public(link.Core(b)), reg, reader.Config{Concurrency: 4, RunningAfter: -1, ShutdownTimeout: 100 * time.Millisecond})
+	r, err := reader.New(b, reg, reader.Config{Concurrency: 4, RunningAfter: -1, ShutdownTimeout: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +43,7 @@ func startHostile(t *testing.T, lim Limits) *hostileEnv {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = r.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	w, err := writer.New(link.Public(link.Core(b)), writer.Config{})
+	w, err := writer.New(b, writer.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package runner_test
 
 import (
 	"context"
-	"github.com/strand-run/strand/internal/link"
 	"testing"
 
 	strand "github.com/strand-run/strand"
@@ -20,7 +19,7 @@ func init() { runners = append(runners, runnerCase{"nats", natsRunner}) }
 func natsRunner(t *testing.T) strand.Runner {
 	t.Helper()
 	srv, b := brokertest.New(t)
-	w, err := writer.New(link.Public(link.Core(b)), writer.Config{})
+	w, err := writer.New(b, writer.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package tracing_test
 
 import (
 	"context"
-	"github.com/strand-run/strand/internal/link"
 	"testing"
 	"time"
 
@@ -37,7 +36,7 @@ func TestOneTrace(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	r, err := reader.New(link.Public(link.Core(b)), reg, reader.Config{
+	r, err := reader.New(b, reg, reader.Config{
 		Concurrency: 1, RunningAfter: -1, ShutdownTimeout: 100 * time.Millisecond,
 		Middleware: []reader.Middleware{tracing.Reader(tracing.WithTracerProvider(tp))},
 	})
@@ -48,7 +47,7 @@ func TestOneTrace(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = r.Run(rctx) }()
 	t.Cleanup(func() { stop(); <-done })
-	w, err := writer.New(link.Public(link.Core(b)), writer.Config{Middleware: []writer.Middleware{tracing.Writer(tracing.WithTracerProvider(tp))}})
+	w, err := writer.New(b, writer.Config{Middleware: []writer.Middleware{tracing.Writer(tracing.WithTracerProvider(tp))}})
 	if err != nil {
 		t.Fatal(err)
 	}

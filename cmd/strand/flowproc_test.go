@@ -62,12 +62,12 @@ type fleet struct {
 func newFleet(t *testing.T) *fleet {
 	t.Helper()
 	srv, b := brokertest.New(t)
-	w, err := writer.New(link.Public(link.Core(b)), writer.Config{})
+	w, err := writer.New(b, writer.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = w.Close() })
-	return &fleet{t: t, srv: srv, b: link.Public(link.Core(b)), w: w}
+	return &fleet{t: t, srv: srv, b: b, w: w}
 }
 
 // worker starts `strand worker` with args and returns its process; it is

@@ -86,7 +86,7 @@ func BenchmarkSubmitResult(b *testing.B) {
 	srv := brokertest.Start(b)
 	wb := brokertest.Connect(b, srv, pub.Config{})
 	pb := brokertest.Connect(b, srv, pub.Config{})
-	rd, err := reader.New(link.Public(link.Core(wb)), echoRegistry(), reader.Config{Concurrency: 4})
+	rd, err := reader.New(wb, echoRegistry(), reader.Config{Concurrency: 4})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func BenchmarkSubmitResult(b *testing.B) {
 	done := make(chan error, 1)
 	go func() { done <- rd.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	w, err := writer.New(link.Public(link.Core(pb)), writer.Config{})
+	w, err := writer.New(pb, writer.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}

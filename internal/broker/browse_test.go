@@ -29,7 +29,7 @@ func browseWorld(t *testing.T) (*broker.Broker, map[strand.Status][]string) {
 	if err := demo.Register(reg); err != nil {
 		t.Fatal(err)
 	}
-	r, err := reader.New(link.Public(link.Core(b)), reg, reader.Config{Concurrency: 4, RunningAfter: -1, ShutdownTimeout: 100 * time.Millisecond})
+	r, err := reader.New(b, reg, reader.Config{Concurrency: 4, RunningAfter: -1, ShutdownTimeout: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func browseWorld(t *testing.T) (*broker.Broker, map[strand.Status][]string) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = r.Run(rctx) }()
 	t.Cleanup(func() { stop(); <-done })
-	w, err := writer.New(link.Public(link.Core(b)), writer.Config{})
+	w, err := writer.New(b, writer.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/kelseyhightower/envconfig"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/internal/broker"
@@ -28,6 +29,16 @@ type Config struct {
 	TaskTTL time.Duration `envconfig:"TASK_TTL"`
 	// JSON encodes workflows and their steps as JSON instead of msgpack.
 	JSON bool `envconfig:"JSON"`
+}
+
+// FromEnv reads a Config from STRAND_* environment variables
+// (STRAND_QUEUE, STRAND_RESULT_TTL, STRAND_TASK_TTL, STRAND_JSON).
+func FromEnv() (Config, error) {
+	var c Config
+	if err := envconfig.Process("strand", &c); err != nil {
+		return Config{}, fmt.Errorf("flow: environment: %w", err)
+	}
+	return c, nil
 }
 
 // Client submits workflows and opens handles to them.

@@ -279,6 +279,7 @@ function renderWorkers(d) {
 
 // --- dead letters ---
 let dlqTimer = null;
+const replayedDead = new Set(); // dead letters replayed from this page: their button stays 'replayed'
 function scheduleDLQ() { clearTimeout(dlqTimer); dlqTimer = setTimeout(loadDLQ, 300); }
 async function loadDLQ() {
   let d;
@@ -288,13 +289,17 @@ async function loadDLQ() {
   const tbody = $('#dlq tbody');
   if (!dead.length) return emptyRow(tbody, 7, 'no dead tasks');
   tbody.replaceChildren(...dead.map(t => {
-    const btn = el('button', { class: 'replay', type: 'button', text: 'Replay' });
+    const done = replayedDead.has(t.id);
+    const btn = el('button', { class: 'replay', type: 'button', text: done ? 'replayed' : 'Replay' });
+    btn.disabled = done;
     btn.addEventListener('click', async () => {
       btn.disabled = true;
       try {
         const ref = await api('POST', '/v1/dlq/' + encodeURIComponent(t.id) + '/replay');
+        replayedDead.add(t.id);
         taskEvent({ id: ref.id, status: 'pending', func: t.func, queue: ref.queue }, true);
         btn.textContent = 'replayed';
+        scheduleDLQ(); // a reload that ran meanwhile drew this row afresh
       } catch (e) { btn.textContent = e.message; btn.disabled = false; }
     });
     return el('tr', { 'data-dead-id': t.id },

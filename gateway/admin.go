@@ -2,7 +2,7 @@ package gateway
 
 import (
 	"context"
-	"github.com/strand-run/strand/internal/deadjson"
+	"github.com/strand-run/strand/internal/adminjson"
 	"net/http"
 
 	"github.com/strand-run/strand/internal/codec"
@@ -27,41 +27,22 @@ type queueBody struct {
 // noWorker is the warning of a queue that no live worker consumes.
 const noWorker = "no worker consumes this queue: its tasks wait"
 
-// workerBody is one live worker, as GET /v1/workers answers it: the
-// heartbeat record's fields (docs/protocol.md), times in unix ms.
-type workerBody struct {
-	ID          string   `json:"id"`
-	Host        string   `json:"host,omitempty"`
-	PID         int      `json:"pid,omitempty"`
-	Queues      []string `json:"queues"`
-	Functions   []string `json:"functions"`
-	Concurrency int      `json:"concurrency"`
-	InFlight    int      `json:"in_flight"`
-	Started     int64    `json:"started"`
-	Beat        int64    `json:"beat"`
-	Version     string   `json:"version,omitempty"`
-}
-
 // workerList lists the live workers (inspect.Inspector.Workers).
-func (g *gateway) workerList(ctx context.Context) ([]workerBody, error) {
+func (g *gateway) workerList(ctx context.Context) ([]adminjson.Worker, error) {
 	ws, err := g.in.Workers(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]workerBody, 0, len(ws))
+	out := make([]adminjson.Worker, 0, len(ws))
 	for _, w := range ws {
-		out = append(out, workerBody{
-			ID: w.ID, Host: w.Host, PID: w.PID, Queues: w.Queues, Functions: w.Functions,
-			Concurrency: w.Concurrency, InFlight: w.InFlight, Started: w.Started.UnixMilli(), Beat: w.Beat.UnixMilli(),
-			Version: w.Version,
-		})
+		out = append(out, adminjson.WorkerOf(w))
 	}
 	return out, nil
 }
 
 // queueList lists every queue with tasks, queued or dead, with or without
 // a consumer and workers (inspect.Inspector.Queues), and the live workers.
-func (g *gateway) queueList(ctx context.Context) ([]queueBody, []workerBody, error) {
+func (g *gateway) queueList(ctx context.Context) ([]queueBody, []adminjson.Worker, error) {
 	qs, err := g.in.Queues(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -112,9 +93,9 @@ func (g *gateway) dlq(rw http.ResponseWriter, r *http.Request) {
 		g.fail(rw, r, err)
 		return
 	}
-	out := make([]deadjson.Letter, 0, len(dead))
+	out := make([]adminjson.Letter, 0, len(dead))
 	for _, d := range dead {
-		out = append(out, deadjson.From(d))
+		out = append(out, adminjson.From(d))
 	}
 	writeJSON(rw, http.StatusOK, map[string]any{"tasks": out})
 }

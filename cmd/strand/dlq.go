@@ -3,7 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/strand-run/strand/internal/deadjson"
+	"github.com/strand-run/strand/internal/adminjson"
 	"io"
 	"text/tabwriter"
 	"time"
@@ -45,9 +45,9 @@ func newDLQListCmd(a *app) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				out := make([]deadjson.Letter, 0, len(dead))
+				out := make([]adminjson.Letter, 0, len(dead))
 				for _, d := range dead {
-					out = append(out, deadjson.From(d))
+					out = append(out, adminjson.From(d))
 				}
 				return writeJSON(a.stdout, out)
 			}

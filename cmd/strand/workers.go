@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/strand-run/strand/internal/adminjson"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -10,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strand-run/strand/inspect"
-	"github.com/strand-run/strand/internal/codec"
 )
 
 func newWorkersCmd(a *app) *cobra.Command {
@@ -34,13 +34,9 @@ for up to three heartbeats (15s by default).`,
 				return err
 			}
 			if asJSON {
-				out := make([]codec.Worker, 0, len(ws))
+				out := make([]adminjson.Worker, 0, len(ws))
 				for _, w := range ws {
-					out = append(out, codec.Worker{
-						ID: w.ID, Host: w.Host, PID: w.PID, Queues: w.Queues, Functions: w.Functions,
-						Concurrency: w.Concurrency, InFlight: w.InFlight, Started: w.Started.UnixMilli(),
-						Beat: w.Beat.UnixMilli(), Version: w.Version,
-					})
+					out = append(out, adminjson.WorkerOf(w))
 				}
 				return writeJSON(a.stdout, out)
 			}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -170,18 +169,18 @@ func (b *Broker) paused(ctx context.Context, queue string, tries int) (*PauseRec
 // of their own, whose callbacks nats.go runs apart from the tasks', so a
 // task delivered after a pause could otherwise be looked at before it.
 func (b *Broker) FollowPause(ctx context.Context, queue string, onChange func(paused bool)) (stop, settle func(), err error) {
-	var done atomic.Int64
 	// mu orders the events and the reads: an event that arrives while a
 	// read is in flight is at least as new as the read, so the read's
-	// answer is dropped (it could reopen a queue just paused).
+	// answer is dropped (it could reopen a queue just paused). events
+	// counts the events handled, for the reads and for settle.
 	var mu sync.Mutex
-	var events uint64
+	var events int64
+	handled := func() int64 { mu.Lock(); defer mu.Unlock(); return events }
 	sub, err := b.Subscribe(b.names.FlowSubject(b.names.PauseKey(queue)), func(m *nats.Msg) {
 		mu.Lock()
+		defer mu.Unlock()
 		events++
 		onChange(!IsMarker(m.Header, m.Data))
-		mu.Unlock()
-		done.Add(1)
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("follow pause of %s: %w", queue, err)
@@ -190,15 +189,13 @@ func (b *Broker) FollowPause(ctx context.Context, queue string, onChange func(pa
 		for deadline := time.Now().Add(200 * time.Millisecond); time.Now().Before(deadline); time.Sleep(50 * time.Microsecond) {
 			pending, _, perr := sub.Pending()
 			delivered, derr := sub.Delivered()
-			if perr != nil || derr != nil || (pending == 0 && delivered == done.Load()) {
+			if perr != nil || derr != nil || (pending == 0 && delivered == handled()) {
 				return
 			}
 		}
 	}
 	read := func() error {
-		mu.Lock()
-		before := events
-		mu.Unlock()
+		before := handled()
 		p, err := b.paused(ctx, queue, 3)
 		if err != nil {
 			return err

@@ -20,8 +20,14 @@ import (
 // and so does one the runner cannot honour (a delay for runner.Inline).
 type Option func(*opt.Call)
 
+// check records that option name was given, and its error (nil: none).
 func check(c *opt.Call, name string, err error) {
 	c.Given(name)
+	refuse(c, name, err)
+}
+
+// refuse records an error of option name, wrapping ErrBadOption.
+func refuse(c *opt.Call, name string, err error) {
 	if err != nil {
 		c.Fail(name, fmt.Errorf("%w: %w", ErrBadOption, err))
 	}
@@ -196,7 +202,7 @@ func Unique(key string, window time.Duration) Option {
 		case window == UntilFinished:
 			c.Unique = "finished"
 		case window < time.Second:
-			c.Fail("Unique", fmt.Errorf("%w: uniqueness window %v is under 1s", ErrBadOption, window))
+			refuse(c, "Unique", fmt.Errorf("uniqueness window %v is under 1s", window))
 		default:
 			c.Unique, c.UniqueFor = "for", window
 		}
@@ -213,7 +219,7 @@ func Debounce(key string, window time.Duration) Option {
 	return func(c *opt.Call) {
 		setKey(c, "Debounce", key)
 		if window < time.Second {
-			c.Fail("Debounce", fmt.Errorf("%w: debounce window %v is under 1s", ErrBadOption, window))
+			refuse(c, "Debounce", fmt.Errorf("debounce window %v is under 1s", window))
 		}
 		c.Debounce = window
 	}

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"github.com/strand-run/strand/internal/broker/brokertest"
 	"net"
 	"os"
 	"strings"
@@ -160,26 +161,7 @@ func TestStartRefusesHalfACluster(t *testing.T) {
 func TestStartCluster(t *testing.T) {
 	t.Parallel()
 	const n = 3
-	ports := make([]string, n)
-	routes := make([]string, n)
-	for i := range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports[i] = l.Addr().String()
-		routes[i] = "nats-route://" + ports[i]
-		_ = l.Close()
-	}
-	servers := make([]*server.Server, n)
-	for i := range n {
-		servers[i] = start(t, server.Config{
-			Name:        "node-" + string(rune('a'+i)),
-			ClusterName: "c",
-			ClusterAddr: ports[i],
-			Routes:      routes,
-		})
-	}
+	servers := brokertest.StartCluster(t, n) // server.Start with cluster options, on fresh route ports
 	nc, err := nats.Connect(servers[0].URL() + "," + servers[1].URL() + "," + servers[2].URL())
 	if err != nil {
 		t.Fatal(err)

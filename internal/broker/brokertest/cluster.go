@@ -26,19 +26,12 @@ const clusterReady = 60 * time.Second
 // cleanup.
 func StartCluster(t testing.TB, n int) []*server.Server {
 	t.Helper()
-	ports := freePorts(t, n)
-	routes := make([]string, n)
-	for i, p := range ports {
-		routes[i] = "nats-route://127.0.0.1:" + strconv.Itoa(p)
-	}
-	servers := make([]*server.Server, n)
-	for i := range n {
-		servers[i] = StartWith(t, server.Config{
-			Name:        "strand-" + strconv.Itoa(i+1),
-			ClusterName: "strand-test",
-			ClusterAddr: "127.0.0.1:" + strconv.Itoa(ports[i]),
-			Routes:      routes,
-		})
+	var servers []*server.Server
+	for try := 1; servers == nil; try++ {
+		var err error
+		if servers, err = startCluster(t, n); err != nil && (try == portTries || !strings.Contains(err.Error(), "address already in use")) {
+			t.Fatalf("brokertest: %v", err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), clusterReady)
 	defer cancel()
@@ -50,9 +43,44 @@ func StartCluster(t testing.TB, n int) []*server.Server {
 	return servers
 }
 
+// portTries bounds the starts of a cluster whose route ports another
+// process took between freePorts and the bind.
+const portTries = 5
+
+// startCluster starts the n nodes on fresh route ports, or stops those it
+// started and returns the error of the one that failed.
+func startCluster(t testing.TB, n int) ([]*server.Server, error) {
+	t.Helper()
+	ports := freePorts(t, n)
+	routes := make([]string, n)
+	for i, p := range ports {
+		routes[i] = "nats-route://127.0.0.1:" + strconv.Itoa(p)
+	}
+	servers := make([]*server.Server, 0, n)
+	for i := range n {
+		s, err := server.Start(server.Config{
+			Addr:        "127.0.0.1:0",
+			DataDir:     t.TempDir(),
+			Name:        "strand-" + strconv.Itoa(i+1),
+			ClusterName: "strand-test",
+			ClusterAddr: "127.0.0.1:" + strconv.Itoa(ports[i]),
+			Routes:      routes,
+		})
+		if err != nil {
+			for _, s := range servers {
+				s.Stop()
+			}
+			return nil, err
+		}
+		t.Cleanup(s.Stop)
+		servers = append(servers, s)
+	}
+	return servers, nil
+}
+
 // freePorts finds n free loopback ports. They are released before the
-// servers bind them, so another process could take one in between; the
-// server start then fails loudly rather than silently.
+// servers bind them, so another process could take one in between:
+// StartCluster then starts the cluster again on fresh ones.
 func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	ports := make([]int, n)

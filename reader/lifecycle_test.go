@@ -352,6 +352,66 @@ func TestPrefetchNeverTakesFromIdle(t *testing.T) {
 	}
 }
 
+// A task a busy worker holds (its default prefetch took it while no
+// worker had a free slot) goes to a worker that becomes idle meanwhile,
+// instead of waiting for the long task to end: the trap that prefetch
+// set when held tasks stayed where they were delivered.
+func TestHeldTaskGoesToAnIdleWorker(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	release := registerHold(e)
+	e.reg.MustRegister("who", func(ctx context.Context) string {
+		tk, _ := strand.TaskFrom(ctx)
+		return tk.Worker
+	})
+	ctx := ctxT(t, 30*time.Second)
+	e.worker(reader.Config{WorkerID: "busy", Concurrency: 1}) // prefetch by default
+	long, err := e.w.Submit(ctx, "hold", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer close(release)
+	waitStatus(t, ctx, long, strand.StatusRunning, 10*time.Second)
+	h, err := e.w.Submit(ctx, "who", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitAckPending(t, ctx, e, 2) // the busy worker holds it
+	e.worker(reader.Config{WorkerID: "idle", Concurrency: 1, Prefetch: -1})
+	var worker string
+	if err := h.Result(ctx, &worker); err != nil {
+		t.Fatal(err)
+	}
+	if worker != "idle" {
+		t.Fatalf("the held task ran on %q, want the idle worker", worker)
+	}
+	if st, err := long.Status(ctx); err != nil || st != strand.StatusRunning {
+		t.Fatalf("the long task is %s (%v): the held task waited for it", st, err)
+	}
+}
+
+// waitAckPending waits until the default queue's consumer has delivered n
+// tasks that are not answered yet.
+func waitAckPending(t *testing.T, ctx context.Context, e *env, n int) {
+	t.Helper()
+	cons, err := link.Core(e.b).JetStream().Consumer(ctx, link.Core(e.b).Names().TasksStream(), link.Core(e.b).Names().Consumer("default"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.NumAckPending >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d tasks delivered and unanswered, want %d", info.NumAckPending, n)
+		}
+	}
+}
+
 // registerHold registers "hold", a handler that runs until the returned
 // channel is closed (or its ctx ends).
 func registerHold(e *env) chan struct{} {

@@ -48,10 +48,14 @@ type Config struct {
 	// (default 5ms; negative writes it at once).
 	RunningAfter time.Duration `envconfig:"RUNNING_AFTER"`
 	// Prefetch is how many tasks the worker may hold beyond the ones it
-	// runs (default 0). More helps the throughput of very short tasks. The
-	// server hands a worker a task to hold only while no worker has a free
-	// slot waiting for one; but a held task waits for a slot here even if
-	// another worker becomes idle meanwhile.
+	// runs (default: as many as Concurrency, at most 64, and none with
+	// QueueWeights or StrictPriority, which choose a slot's queue as it
+	// frees; negative: none),
+	// so that a slot that frees finds its next task here instead of asking
+	// the server and waiting a round trip. The server hands a worker a
+	// task to hold only while no worker has a free slot waiting for one;
+	// a task held here 100 ms while another worker waits for tasks is
+	// handed back to it (that delivery counts as an attempt).
 	Prefetch int `envconfig:"PREFETCH"`
 	// ResultTTL keeps states and outcomes of tasks that name none (default 24h).
 	ResultTTL time.Duration `envconfig:"RESULT_TTL"`
@@ -109,7 +113,15 @@ func (c Config) withDefaults() Config {
 	if c.Concurrency <= 0 {
 		c.Concurrency = 16
 	}
-	c.Prefetch = max(c.Prefetch, 0)
+	switch {
+	case c.Prefetch == 0 && (len(c.QueueWeights) > 0 || c.StrictPriority):
+		// Weights choose each slot's queue as it frees: a task held for it
+		// would have chosen before.
+	case c.Prefetch == 0:
+		c.Prefetch = min(c.Concurrency, maxDefaultPrefetch)
+	case c.Prefetch < 0:
+		c.Prefetch = 0
+	}
 	if c.WorkerID == "" {
 		c.WorkerID = workerHost() + "-" + strconv.Itoa(os.Getpid()) + "-" + uuid.NewString()[:4]
 	}
@@ -189,6 +201,7 @@ type Reader struct {
 	room     room             // tasks waiting for their limits (limits.go)
 	spares   spares           // limits' slots kept a moment for the next task (limits.go)
 	urgent   chan job         // to the pool before any other job
+	pulls    pulls            // the open pulls of each lane (hold.go)
 }
 
 func newReader(b *broker.Broker, reg *registry.Registry, cfg Config) (*Reader, error) {
@@ -341,6 +354,19 @@ func (r *Reader) Run(ctx context.Context) error {
 				if !ok {
 					return // jobs closed at shutdown (urgent is closed with it)
 				}
+				if j.slots == extra {
+					// A held task starts: it runs on a free slot's token if
+					// there is one, and its prefetch token asks for the next
+					// task to hold. Else the free slot would ask the server
+					// at a free slot's priority for a task no goroutine is
+					// free to run.
+					select {
+					case <-slots:
+						extra <- struct{}{}
+						j.slots = slots
+					default:
+					}
+				}
 				r.process(runCtx, j, acks)
 				if j.slots != nil { // nil: a lane's watch, which held no slot
 					j.slots <- struct{}{}
@@ -415,6 +441,9 @@ func (r *Reader) Run(ctx context.Context) error {
 	return nil
 }
 
+// maxDefaultPrefetch caps the default prefetch of a large pool.
+const maxDefaultPrefetch = 64
+
 // fetchWait bounds one pull request. A stopping worker withdraws its open
 // requests at once where it can (closePullers), else waits for them.
 const fetchWait = 2 * time.Second
@@ -457,15 +486,14 @@ func (r *Reader) fetch(queue string, l *lanes, jobs chan<- job, slots chan struc
 		mu   sync.Mutex
 		back []broker.Delivery
 	)
-	deliver := func(d broker.Delivery) {
-		select {
-		case <-stopping:
-		default:
-			select {
-			case jobs <- job{msg: d, queue: queue, slots: slots}: // its slot comes back when the pool is done with it
-				return
-			case <-stopping:
-			}
+	deliver := func(lane string, d broker.Delivery) {
+		// Its slot comes back when the pool is done with it.
+		switch r.hand(queue, lane, job{msg: d, queue: queue, slots: slots}, jobs, stopping) {
+		case handed:
+			return
+		case handedBack:
+			release(1)
+			return
 		}
 		mu.Lock()
 		back = append(back, d)
@@ -482,7 +510,7 @@ func (r *Reader) fetch(queue string, l *lanes, jobs chan<- job, slots chan struc
 			if l != nil {
 				l.seen(lane, d)
 			}
-			deliver(d)
+			deliver(lane, d)
 		}, func(n int) {
 			if l != nil && n > 0 {
 				l.emptied(lane)
@@ -497,6 +525,7 @@ func (r *Reader) fetch(queue string, l *lanes, jobs chan<- job, slots chan struc
 			return
 		}
 		pullers[lane] = p
+		defer r.pulls.add(queue, lane, p)()
 	}
 	sweepAll := func() {
 		for _, p := range pullers {

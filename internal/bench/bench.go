@@ -66,7 +66,8 @@ type Config struct {
 	// before it waits for their PubAcks (default 256).
 	Window int
 	// Prefetch is the strand worker's reader.Config.Prefetch: tasks it may
-	// hold beyond the ones it runs (default 0, as a worker's default).
+	// hold beyond the ones it runs (0: a worker's default, as many as its
+	// concurrency; negative: none).
 	Prefetch int
 }
 
@@ -559,7 +560,14 @@ func (r *Report) Table() string {
 		}
 		where = "nats-server " + r.Server + " embedded (clients over TCP on 127.0.0.1, file storage, " + sync + ")"
 	}
-	fmt.Fprintf(&b, "\nThe strand worker holds at most %d task(s) beyond the ones it runs (--prefetch).", r.Config.Prefetch)
+	held := r.Config.Prefetch
+	switch {
+	case held == 0:
+		held = min(r.Config.Concurrency, 64) // the reader's default
+	case held < 0:
+		held = 0
+	}
+	fmt.Fprintf(&b, "\nThe strand worker holds at most %d task(s) beyond the ones it runs (--prefetch).", held)
 	fmt.Fprintf(&b, "\nTwo bursts of %d tasks per cycle from %d producers, a pool of %d workers; throughput = tasks / time "+
 		"from the first submit to the last result seen by the producer side. "+
 		"\"1 at a time\": each producer publishes one task and waits for its PubAck before the next (as writer.Submit does; "+

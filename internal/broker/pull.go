@@ -221,6 +221,24 @@ func (p *Puller) Open() int {
 	return n
 }
 
+// Requests is how many of the Puller's pull requests are open.
+func (p *Puller) Requests() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.pending)
+}
+
+// Waiting is how many pull requests wait at the consumer of queue's lane
+// (LaneHigh, LaneLow, or "" for the normal one), every worker's: one
+// consumer info round trip. The server drops expired requests first.
+func (b *Broker) Waiting(ctx context.Context, queue, lane string) (int, error) {
+	c, err := b.js.Consumer(ctx, b.names.TasksStream(), b.names.LaneConsumer(queue, lane))
+	if err != nil {
+		return 0, fmt.Errorf("consumer of %s: %w", queue, err)
+	}
+	return c.CachedInfo().NumWaiting, nil
+}
+
 // Stop ends the subscription. Tasks the server sends after it are
 // redelivered after AckWait: stop once no request is open, or Close.
 func (p *Puller) Stop() error {

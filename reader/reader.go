@@ -569,6 +569,22 @@ func (r *Reader) fetch(queue string, l *lanes, jobs chan<- job, slots chan struc
 			continue
 		}
 		n := 1
+		if prefetch {
+			// Prefetch asks for half its tasks at a time, not one per task
+			// started: fewer requests for the server to take in.
+			for stopped = false; n < (cap(slots)+1)/2 && !stopped; {
+				select {
+				case <-take:
+					n++
+				case <-stopping:
+					stopped = true
+				}
+			}
+			if stopped {
+				release(n)
+				continue
+			}
+		}
 	more:
 		for n < cap(slots) {
 			select {

@@ -89,6 +89,7 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 	cmd := exec.Command(spec.Path, spec.Args...)
 	cmd.Dir = spec.Dir
 	cmd.Stdout, cmd.Stderr = spec.Stdout, spec.Stderr
+	cmd.SysProcAttr = sysProcAttr()
 	switch {
 	case spec.Environ != nil:
 		cmd.Env = append(spec.Environ, spec.Env...)

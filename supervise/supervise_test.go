@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,20 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	case "exit":
 		os.Exit(3)
+	case "parent":
+		// A supervisor: it starts a listening child, writes the child's
+		// PID to SUPERVISE_PIDFILE, and waits to be killed.
+		p, err := supervise.Start(context.Background(), supervise.Spec{
+			Path: os.Args[0], Env: []string{"SUPERVISE_CHILD=listen"},
+			Ready: supervise.TCPReady(os.Getenv("SUPERVISE_ADDR")), ReadyTimeout: 10 * time.Second,
+		})
+		if err != nil {
+			os.Exit(5)
+		}
+		if err := os.WriteFile(os.Getenv("SUPERVISE_PIDFILE"), []byte(strconv.Itoa(p.PID())), 0o600); err != nil {
+			os.Exit(6)
+		}
+		select {}
 	case "listen", "stubborn":
 		if os.Getenv("SUPERVISE_CHILD") == "stubborn" {
 			signalIgnoreTerm()

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -31,8 +32,9 @@ func devProcess(t *testing.T) (bin, url string) {
 	if err := dev.Start(); err != nil {
 		t.Fatal(err)
 	}
-	ready := make(chan struct{})
+	ready, exited := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(exited)
 		sc := bufio.NewScanner(stdout)
 		for waiting := true; sc.Scan(); {
 			if waiting && sc.Text() == readyLine {
@@ -42,7 +44,16 @@ func devProcess(t *testing.T) (bin, url string) {
 		}
 		_ = dev.Wait()
 	}()
-	t.Cleanup(func() { _ = dev.Process.Kill() })
+	t.Cleanup(func() {
+		// A stop as a user's Ctrl-C: dev stops its worker processes too.
+		_ = dev.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			_ = dev.Process.Kill()
+			<-exited
+		}
+	})
 	select {
 	case <-ready:
 	case <-time.After(60 * time.Second):

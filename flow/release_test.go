@@ -69,7 +69,7 @@ func TestJoinReleasedOnceUnderRace(t *testing.T) {
 
 	var conns []*broker.Broker
 	for range 4 {
-		cb, err := broker.Connect(ctx, broker.Config{URL: env.URL()})
+		cb, err := broker.Connect(ctx, broker.Config{URL: env.Server.URL()})
 		if err != nil {
 			t.Fatal(err)
 		}

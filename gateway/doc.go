@@ -7,7 +7,7 @@
 //	w, _ := writer.New(b, writer.Config{})
 //	h := gateway.New(w, b, gateway.Config{Token: os.Getenv("STRAND_HTTP_TOKEN")})
 //	l, _ := net.Listen("tcp", "127.0.0.1:8080")
-//	srv := gateway.Server(h, gateway.Limits{}) // timeouts (DefaultLimits)
+//	srv := gateway.Server(h, gateway.Limits{}) // timeouts (Limits: zero = defaults)
 //	_ = srv.Serve(gateway.Listen(l, gateway.Limits{})) // connection caps, in all and per address
 //
 // Then: curl -d '{"func": "add", "args": [2, 3]}' 'localhost:8080/v1/tasks?wait=30s'.

@@ -18,8 +18,8 @@ import (
 )
 
 // Limits bound what one client, and all of them, may hold of a gateway's
-// server: connections, and the time to send a request. The zero value is
-// DefaultLimits.
+// server: connections, and the time to send a request. A field left zero
+// takes its default (the zero value: 10s, 30s, 60s, 2m, 512, 64, 64 KiB).
 type Limits struct {
 	// ReadHeaderTimeout bounds the time to send a request's headers (default 10s).
 	ReadHeaderTimeout time.Duration
@@ -41,8 +41,8 @@ type Limits struct {
 	MaxHeaderBytes int
 }
 
-// DefaultLimits are the limits of a gateway's server unless configured.
-var DefaultLimits = Limits{
+// defaultLimits are the limits of a gateway's server unless configured.
+var defaultLimits = Limits{
 	ReadHeaderTimeout: 10 * time.Second,
 	BodyTimeout:       30 * time.Second,
 	WriteTimeout:      60 * time.Second,
@@ -53,7 +53,7 @@ var DefaultLimits = Limits{
 }
 
 func (l Limits) withDefaults() Limits {
-	d := DefaultLimits
+	d := defaultLimits
 	if l.ReadHeaderTimeout <= 0 {
 		l.ReadHeaderTimeout = d.ReadHeaderTimeout
 	}

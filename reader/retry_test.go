@@ -3,10 +3,11 @@ package reader_test
 import (
 	"context"
 	"errors"
-	"github.com/strand-run/strand/internal/link"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/strand-run/strand/internal/link"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
@@ -14,7 +15,6 @@ import (
 	"github.com/strand-run/strand/internal/broker/brokertest"
 	"github.com/strand-run/strand/internal/codec"
 	"github.com/strand-run/strand/reader"
-	"github.com/strand-run/strand/writer"
 )
 
 // runs records when each attempt of each task started.
@@ -166,7 +166,7 @@ func TestRetryHelpers(t *testing.T) {
 		// Between the attempts: retrying, with the error and the next time.
 		var st *codec.State
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			entry, err := link.Core(e.b).Read(ctx, link.Core(e.b).Names().StateKey(writer.DefaultQueue, h.ID()))
+			entry, err := link.Core(e.b).Read(ctx, link.Core(e.b).Names().StateKey("default", h.ID()))
 			if err != nil || entry == nil {
 				continue
 			}

@@ -3,10 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/strand-run/strand/internal/adminjson"
 	"io"
 	"text/tabwriter"
 	"time"
+
+	"github.com/strand-run/strand/internal/adminjson"
 
 	"github.com/spf13/cobra"
 

@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/strand-run/strand/internal/link"
 	"io"
 	"os"
 	"time"
+
+	"github.com/strand-run/strand/internal/link"
 
 	"github.com/kelseyhightower/envconfig"
 	"github.com/spf13/cobra"

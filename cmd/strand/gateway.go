@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/strand-run/strand/internal/link"
 	"net"
 	"net/http"
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/strand-run/strand/internal/link"
 
 	"github.com/spf13/cobra"
 
@@ -61,9 +62,9 @@ func (a *app) serveGateway(b *broker.Broker, addr, token string, rc *reader.Conf
 	if err != nil {
 		return nil, err
 	}
-	wc.Middleware = append(wc.Middleware, tracing.Writer(), m.Writer())
+	wc.Middleware = append(wc.Middleware, tracing.Writer(), m.submitted)
 	if rc != nil {
-		rc.Middleware = append(rc.Middleware, m.Reader())
+		rc.Middleware = append(rc.Middleware, m.worker)
 	}
 	w, err := writer.New(link.Public(b), wc)
 	if err != nil {
@@ -79,7 +80,7 @@ func (a *app) serveGateway(b *broker.Broker, addr, token string, rc *reader.Conf
 		return nil, fmt.Errorf("--http %s: %w", addr, err)
 	}
 	base, cancel := context.WithCancel(context.Background())
-	// Timeouts and connection caps: gateway.DefaultLimits (README).
+	// Timeouts and connection caps: gateway.Limits' defaults (README).
 	srv := gateway.Server(gateway.New(w, link.Public(b), gateway.Config{Token: token, Logger: &a.log, Metrics: reg, Inspect: ic}), gateway.Limits{})
 	srv.BaseContext = func(net.Listener) context.Context { return base }
 	l = gateway.Listen(l, gateway.Limits{})

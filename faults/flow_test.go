@@ -3,7 +3,6 @@ package faults_test
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/strand-run/strand/internal/link"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,6 +10,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/strand-run/strand/internal/link"
+	"github.com/strand-run/strand/writer"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/flow"
@@ -49,12 +51,13 @@ func TestFlowWorkerKilledIn200StepDAG(t *testing.T) {
 			want[name(l, i)] = want[p] + want[q]
 		}
 	}
-	c, err := flow.NewClient(b, flow.Config{})
+	c, err := writer.New(b, writer.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = c.Close() })
 	ctx := ctxFor(t, 3*time.Minute)
-	h, err := c.Submit(ctx, d)
+	h, err := flow.Submit(ctx, c, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,12 +146,13 @@ func TestFlowSubmitterKilled(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no id in the submitter's output: %s", sub.out.String())
 	}
-	c, err := flow.NewClient(b, flow.Config{})
+	c, err := writer.New(b, writer.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = c.Close() })
 	ctx := ctxFor(t, time.Minute)
-	h, err := c.Open(ctx, m[1])
+	h, err := flow.Open(ctx, c, m[1])
 	if err != nil {
 		t.Fatal(err)
 	}

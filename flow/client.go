@@ -9,73 +9,34 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/kelseyhightower/envconfig"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/internal/broker"
 	"github.com/strand-run/strand/internal/codec"
+	"github.com/strand-run/strand/internal/writerlink"
+	"github.com/strand-run/strand/writer"
 )
 
-// Config is a client's defaults. The zero value works: queue "default",
-// msgpack, results kept 24h, a workflow may take 14 days.
-type Config struct {
-	// Queue of workflows that name none (default "default").
-	Queue string `envconfig:"QUEUE"`
-	// ResultTTL is how long the steps' outcomes and the workflow's records
-	// are kept once it ends (default 24h). Keep it above the workflow's
-	// run time: a step reads the results of the steps it runs after.
-	ResultTTL time.Duration `envconfig:"RESULT_TTL"`
-	// TaskTTL is the longest a workflow may take (default 14 days).
-	TaskTTL time.Duration `envconfig:"TASK_TTL"`
-	// JSON encodes workflows and their steps as JSON instead of msgpack.
-	JSON bool `envconfig:"JSON"`
-}
-
-// FromEnv reads a Config from STRAND_* environment variables
-// (STRAND_QUEUE, STRAND_RESULT_TTL, STRAND_TASK_TTL, STRAND_JSON).
-func FromEnv() (Config, error) {
-	var c Config
-	if err := envconfig.Process("strand", &c); err != nil {
-		return Config{}, fmt.Errorf("flow: environment: %w", err)
-	}
-	return c, nil
-}
-
-// Client submits workflows and opens handles to them.
-type Client struct {
-	b   *broker.Broker
-	cfg Config
-}
-
-func newClient(b *broker.Broker, cfg Config) (*Client, error) {
-	if cfg.Queue == "" {
-		cfg.Queue = "default"
-	}
-	if cfg.ResultTTL <= 0 {
-		cfg.ResultTTL = 24 * time.Hour
-	}
-	if cfg.TaskTTL <= 0 {
-		cfg.TaskTTL = 14 * 24 * time.Hour
-	}
-	if err := codec.ValidQueue(cfg.Queue); err != nil {
-		return nil, fmt.Errorf("%w: %v", strand.ErrBadOption, err)
-	}
-	if cfg.ResultTTL < broker.MinTTL || cfg.TaskTTL < broker.MinTTL || cfg.ResultTTL > broker.MaxResultTTL {
-		return nil, fmt.Errorf("%w: result TTL %v and task TTL %v out of bounds", strand.ErrBadOption, cfg.ResultTTL, cfg.TaskTTL)
-	}
-	return &Client{b: b, cfg: cfg}, nil
-}
-
-// Submit creates the workflow d, all of it or nothing: one message holds
-// the whole definition. It is refused with an error wrapping
-// strand.ErrBadOption if d has a cycle, a step that runs after an unknown
-// one, a duplicate step name, a bad option (Step.With), or another defect; and
-// with strand.ErrDuplicate if its id is taken. From then on the workers
+// Submit creates the workflow d through w, all of it or nothing: one
+// message holds the whole definition. The workflow and the steps that name
+// no queue go to d.Queue, else w's queue; its records are kept for w's
+// result TTL once it ends, and it may take up to w's task TTL; its values
+// are encoded as d.Encoding says, else as w's tasks (writer.Config). It is
+// refused with an error wrapping strand.ErrBadOption if d has a cycle, a
+// step that runs after an unknown one, a duplicate step name, a bad option
+// (Step.With), or another defect; with strand.ErrDuplicate if its id is
+// taken; with strand.ErrClosed once w is closed. From then on the workers
 // carry it on: the caller may exit at once.
-func (c *Client) Submit(ctx context.Context, d *Definition) (*Handle, error) {
-	f := codec.Msgpack
-	if c.cfg.JSON {
-		f = codec.JSON
+func Submit(ctx context.Context, w *writer.Writer, d *Definition) (*Handle, error) {
+	ws, err := settings(w)
+	if err != nil {
+		return nil, err
+	}
+	f := ws.Format
+	if d.Encoding != "" {
+		var ok bool
+		if f, ok = codec.Named(d.Encoding); !ok {
+			return nil, fmt.Errorf("%w: %w: unknown encoding %q", codec.ErrBadFlow, strand.ErrBadOption, d.Encoding)
+		}
 	}
 	fl, err := d.encode(f)
 	if err != nil {
@@ -89,37 +50,56 @@ func (c *Client) Submit(ctx context.Context, d *Definition) (*Handle, error) {
 		fl.ID = id.String()
 	}
 	if fl.Queue == "" {
-		fl.Queue = c.cfg.Queue
+		fl.Queue = ws.Queue
 	}
 	fl.Created = time.Now().UnixMilli()
-	fl.TaskTTLMS, fl.ResultTTLMS = c.cfg.TaskTTL.Milliseconds(), c.cfg.ResultTTL.Milliseconds()
+	fl.TaskTTLMS, fl.ResultTTLMS = ws.TaskTTL.Milliseconds(), ws.ResultTTL.Milliseconds()
 	if err := fl.Validate(); err != nil {
 		return nil, err
 	}
-	if err := c.b.SubmitFlow(ctx, fl, f); err != nil {
+	if err := ws.B.SubmitFlow(ctx, fl, f); err != nil {
 		return nil, err
 	}
-	return &Handle{c: c, id: fl.ID, queue: fl.Queue}, nil
+	return &Handle{ws: ws, id: fl.ID, queue: fl.Queue}, nil
 }
 
-// Open returns a handle to workflow id, submitted by any process.
-func (c *Client) Open(ctx context.Context, id string) (*Handle, error) {
+// Open returns a handle to workflow id, submitted by any process, that
+// reads and waits through w.
+func Open(ctx context.Context, w *writer.Writer, id string) (*Handle, error) {
+	ws, err := settings(w)
+	if err != nil {
+		return nil, err
+	}
 	if err := codec.ValidID(id); err != nil {
 		return nil, err
 	}
-	q, err := c.b.LocateFlow(ctx, id)
+	q, err := ws.B.LocateFlow(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("flow %s: %w", id, err)
 	}
 	if q == "" {
 		return nil, fmt.Errorf("flow %s: %w", id, strand.ErrNotFound)
 	}
-	return &Handle{c: c, id: id, queue: q}, nil
+	return &Handle{ws: ws, id: id, queue: q}, nil
+}
+
+// settings are w's, or why there are none.
+func settings(w *writer.Writer) (writerlink.Settings, error) {
+	ws, ok := writerlink.Of(w)
+	if !ok {
+		return ws, fmt.Errorf("flow: %w: no writer", strand.ErrBadOption)
+	}
+	select {
+	case <-ws.Done:
+		return ws, fmt.Errorf("flow: %w", strand.ErrClosed)
+	default:
+	}
+	return ws, nil
 }
 
 // Handle is a hold on one workflow.
 type Handle struct {
-	c     *Client
+	ws    writerlink.Settings
 	id    string
 	queue string
 }
@@ -173,7 +153,7 @@ func errorInfo(e *codec.ErrorInfo) *ErrorInfo {
 
 // Status reads the workflow and each of its steps now.
 func (h *Handle) Status(ctx context.Context) (*Status, error) {
-	l, err := h.c.b.LookFlow(ctx, h.queue, h.id)
+	l, err := h.ws.B.LookFlow(ctx, h.queue, h.id)
 	if err != nil {
 		return nil, fmt.Errorf("flow %s: %w", h.id, err)
 	}
@@ -224,8 +204,25 @@ func (h *Handle) Status(ctx context.Context) (*Status, error) {
 
 // Wait blocks until the workflow ends, or ctx does, and returns its final
 // status. It is pushed, not polled: it waits for the end record's event.
+// Closing the writer ends the wait with an error matching strand.ErrClosed.
 func (h *Handle) Wait(ctx context.Context) (*Status, error) {
-	if _, err := h.c.b.WaitFlow(ctx, h.queue, h.id); err != nil {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-h.ws.Done:
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
+	if _, err := h.ws.B.WaitFlow(wctx, h.queue, h.id); err != nil {
+		select {
+		case <-h.ws.Done:
+			if ctx.Err() == nil {
+				return nil, fmt.Errorf("flow %s: %w", h.id, strand.ErrClosed)
+			}
+		default:
+		}
 		return nil, err
 	}
 	return h.Status(ctx)
@@ -297,5 +294,5 @@ func notCompleted(st *Status) error {
 // steps that have not started never will. A workflow that has ended is
 // refused with strand.ErrFinished.
 func (h *Handle) Cancel(ctx context.Context) error {
-	return h.c.b.CancelFlow(ctx, h.queue, h.id)
+	return h.ws.B.CancelFlow(ctx, h.queue, h.id)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/scratch"
 	"github.com/strand-run/strand/strandtest"
+	"github.com/strand-run/strand/writer"
 )
 
 // calls counts the runs of each task id, by attempt.
@@ -43,15 +44,25 @@ func (c *calls) of(id string) int {
 	return len(c.runs[id])
 }
 
-func setup(t *testing.T, funcs map[string]any, json bool) (*strandtest.Env, *flow.Client) {
-	t.Helper()
-	env := strandtest.New(t, scratch.Options{Funcs: funcs})
-	c, err := flow.NewClient(env.Broker, flow.Config{JSON: json})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return env, c
+// client submits and opens workflows through one writer.
+type client struct{ w *writer.Writer }
+
+func (c client) Submit(ctx context.Context, d *flow.Definition) (*flow.Handle, error) {
+	return flow.Submit(ctx, c.w, d)
 }
+
+func (c client) Open(ctx context.Context, id string) (*flow.Handle, error) {
+	return flow.Open(ctx, c.w, id)
+}
+
+func setup(t *testing.T, funcs map[string]any, json bool) (*strandtest.Env, client) {
+	t.Helper()
+	env := strandtest.New(t, scratch.Options{Funcs: funcs, Writer: writer.Config{JSON: json}})
+	return env, client{env.Writer}
+}
+
+// pass sets how s receives its parents' results.
+func pass(s *flow.Step, results string) *flow.Step { s.Results = results; return s }
 
 func wait(t *testing.T) context.Context {
 	t.Helper()
@@ -194,9 +205,9 @@ func TestKwargsAndListPassing(t *testing.T) {
 	h, err := c.Submit(ctx, flow.New(
 		flow.Call("x", "add", 1, 2),
 		flow.Call("y", "add", 3, 4),
-		flow.Call("s", "scale").After("x", "y").Pass("kwargs").With(strand.Kwargs(map[string]int{"scale": 10})),
-		flow.Call("l", "sum").After("x", "y").Pass("list"),
-		flow.Call("n", "const").After("s", "l").Pass("none"),
+		pass(flow.Call("s", "scale").After("x", "y"), "kwargs").With(strand.Kwargs(map[string]int{"scale": 10})),
+		pass(flow.Call("l", "sum").After("x", "y"), "list"),
+		pass(flow.Call("n", "const").After("s", "l"), "none"),
 	))
 	if err != nil {
 		t.Fatal(err)
@@ -270,14 +281,16 @@ func TestFailureContinuesOtherBranches(t *testing.T) {
 		"slow": func(ctx context.Context, x int) int { time.Sleep(200 * time.Millisecond); return x * 2 },
 	}, false)
 	ctx := wait(t)
-	h, err := c.Submit(ctx, flow.New(
+	d := flow.New(
 		flow.Call("a", "add", 1, 1),
 		flow.Call("bad", "fail").After("a"),
 		flow.Call("after_bad", "add", 1).After("bad"),
 		flow.Call("ok", "slow").After("a"),
 		flow.Call("ok2", "add", 1).After("ok"),
 		flow.Call("join", "add").After("ok2", "after_bad"),
-	).Continue())
+	)
+	d.OnFailure = "continue"
+	h, err := c.Submit(ctx, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,7 +417,7 @@ func TestRefusedAtSubmit(t *testing.T) {
 		"bad name":  flow.New(flow.Call("a.b", "f")),
 		"no func":   flow.New(flow.Call("a", "")),
 		"empty":     flow.New(),
-		"results":   flow.New(flow.Call("a", "f").Pass("weird")),
+		"results":   flow.New(pass(flow.Call("a", "f"), "weird")),
 		"policy":    {OnFailure: "ignore", Steps: []*flow.Step{flow.Call("a", "f")}},
 		"bad queue": flow.New(flow.Call("a", "f").With(strand.Queue("no queue"))),
 		"step id":   flow.New(flow.Call("a", "f").With(strand.ID("mine"))),
@@ -540,4 +553,66 @@ func TestIteratorStepPassesItems(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A workflow is submitted through a writer: its encoding can be the
+// definition's own, an unknown one is refused, and a closed writer ends
+// waits and refuses submissions with ErrClosed.
+func TestSubmitThroughWriter(t *testing.T) {
+	t.Parallel()
+	env, c := setup(t, map[string]any{"add": demo.Add, "slow": func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }}, false)
+	ctx := wait(t)
+	d := flow.Chain(flow.Call("a", "add", 1, 2), flow.Call("b", "add", 10))
+	d.Encoding = "json"
+	h, err := c.Submit(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := h.Result(ctx, &n); err != nil || n != 13 {
+		t.Fatalf("json workflow on a msgpack writer: %d, %v", n, err)
+	}
+	bad := flow.New(flow.Call("a", "add", 1, 2))
+	bad.Encoding = "yaml"
+	if _, err := c.Submit(ctx, bad); !errors.Is(err, strand.ErrBadOption) {
+		t.Fatalf("unknown encoding: %v", err)
+	}
+	if _, err := flow.Submit(ctx, nil, flow.New(flow.Call("a", "add", 1, 2))); !errors.Is(err, strand.ErrBadOption) {
+		t.Fatalf("nil writer: %v", err)
+	}
+
+	w, err := writer.New(env.Broker, writer.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long, err := flow.Submit(ctx, w, flow.New(flow.Call("s", "slow")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() { _, err := long.Wait(ctx); waited <- err }()
+	time.Sleep(50 * time.Millisecond)
+	_ = w.Close()
+	select {
+	case err := <-waited:
+		if !errors.Is(err, strand.ErrClosed) {
+			t.Fatalf("wait after Close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end the wait")
+	}
+	if _, err := flow.Submit(ctx, w, flow.New(flow.Call("a", "add", 1, 2))); !errors.Is(err, strand.ErrClosed) {
+		t.Fatalf("submit after Close: %v", err)
+	}
+	_ = cancelFlow(ctx, c, long.ID())
+}
+
+// cancelFlow cancels workflow id through another writer, so that its
+// slow step ends before the test's cleanup.
+func cancelFlow(ctx context.Context, c client, id string) error {
+	h, err := c.Open(ctx, id)
+	if err != nil {
+		return err
+	}
+	return h.Cancel(ctx)
 }

@@ -2,10 +2,11 @@ package flow_test
 
 import (
 	"context"
-	"github.com/strand-run/strand/internal/link"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/strand-run/strand/internal/link"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
@@ -26,10 +27,7 @@ func TestJoinReleasedOnceUnderRace(t *testing.T) {
 	t.Parallel()
 	env := strandtest.New(t, scratch.Options{NoWorker: true})
 	ctx := wait(t)
-	c, err := flow.NewClient(env.Broker, flow.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := client{env.Writer}
 	h, err := c.Submit(ctx, flow.New(
 		flow.Call("a", "add", 1, 1),
 		flow.Call("b", "add", 10).After("a"),
@@ -162,10 +160,7 @@ func TestCrashBetweenOutcomeAndRelease(t *testing.T) {
 	t.Parallel()
 	env := strandtest.New(t, scratch.Options{NoWorker: true, Funcs: map[string]any{"add": func(a, b int) int { return a + b }}})
 	ctx := wait(t)
-	c, err := flow.NewClient(env.Broker, flow.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := client{env.Writer}
 	h, err := c.Submit(ctx, flow.Chain(flow.Call("a", "add", 1, 2), flow.Call("b", "add", 10)))
 	if err != nil {
 		t.Fatal(err)
@@ -200,10 +195,7 @@ func TestStartTaskWithOutcome(t *testing.T) {
 	t.Parallel()
 	env := strandtest.New(t, scratch.Options{NoWorker: true, Funcs: map[string]any{"add": func(a, b int) int { return a + b }}})
 	ctx := wait(t)
-	c, err := flow.NewClient(env.Broker, flow.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := client{env.Writer}
 	h, err := c.Submit(ctx, flow.Chain(flow.Call("a", "add", 1, 2), flow.Call("b", "add", 10)))
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/strand-run/strand/internal/link"
 	"io"
 	"net/http"
 
@@ -28,10 +27,6 @@ type flowRef struct {
 // defaultFlowQueue is the queue of a workflow document that names none.
 const defaultFlowQueue = "default"
 
-func (g *gateway) flows() (*flow.Client, error) {
-	return flow.NewClient(link.Public(g.b), flow.Config{Queue: defaultFlowQueue, JSON: true})
-}
-
 func (g *gateway) submitFlow(rw http.ResponseWriter, r *http.Request) {
 	wait, err := g.waitParam(r)
 	if err != nil {
@@ -54,14 +49,10 @@ func (g *gateway) submitFlow(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if d.Queue == "" {
-		d.Queue = defaultFlowQueue // the client's default, named here for the answer
+		d.Queue = defaultFlowQueue // named here for the answer
 	}
-	c, err := g.flows()
-	if err != nil {
-		g.fail(rw, r, err)
-		return
-	}
-	h, err := c.Submit(r.Context(), d)
+	d.Encoding = "json" // the document's values are JSON: they go as they are
+	h, err := flow.Submit(r.Context(), g.w, d)
 	if errors.Is(err, codec.ErrBadFlow) {
 		writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
 		return
@@ -92,12 +83,9 @@ func (g *gateway) submitFlow(rw http.ResponseWriter, r *http.Request) {
 }
 
 func (g *gateway) openFlow(rw http.ResponseWriter, r *http.Request) (*flow.Handle, bool) {
-	c, err := g.flows()
+	h, err := flow.Open(r.Context(), g.w, r.PathValue("id"))
 	if err == nil {
-		var h *flow.Handle
-		if h, err = c.Open(r.Context(), r.PathValue("id")); err == nil {
-			return h, true
-		}
+		return h, true
 	}
 	if errors.Is(err, strand.ErrMalformed) {
 		writeError(rw, http.StatusBadRequest, "bad_request", err.Error())

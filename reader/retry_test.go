@@ -104,7 +104,7 @@ func TestRetryThenDeadThenReplay(t *testing.T) {
 	fixedMu.Lock()
 	fixed = true
 	fixedMu.Unlock()
-	res, err := in.Replay(ctx, h.ID())
+	res, err := in.Act(ctx, "replay", inspect.Task{ID: h.ID()})
 	if err == nil {
 		err = res[0].Err
 	}
@@ -129,7 +129,7 @@ func TestRetryThenDeadThenReplay(t *testing.T) {
 	if dead, err := in.DeadLetters(ctx); err != nil || len(dead) != 0 {
 		t.Fatalf("dead letters after replay: %+v, %v", dead, err)
 	}
-	if res, err := in.Replay(ctx, h.ID()); err != nil || !errors.Is(res[0].Err, strand.ErrNotFound) {
+	if res, err := in.Act(ctx, "replay", inspect.Task{ID: h.ID()}); err != nil || !errors.Is(res[0].Err, strand.ErrNotFound) {
 		t.Fatalf("second replay: %v", err)
 	}
 }

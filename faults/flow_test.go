@@ -80,12 +80,15 @@ func TestFlowWorkerKilledIn200StepDAG(t *testing.T) {
 	}
 	t.Logf("w1 killed")
 
-	st, err := h.Wait(ctx)
+	if _, err := h.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := flow.StatusOf(ctx, h)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Status != strand.StatusCompleted || len(st.Steps) != layers*width {
-		t.Fatalf("workflow %s (%s at %s), %d steps", st.Status, st.Error, st.Step, len(st.Steps))
+		t.Fatalf("workflow %s (%v at %s), %d steps", st.Status, st.Err, st.Step, len(st.Steps))
 	}
 	for _, s := range st.Steps {
 		if s.Status != strand.StatusCompleted || string(s.Result) != fmt.Sprint(want[s.Name]) {

@@ -15,7 +15,11 @@
 // naming the step, or cancelled.
 //
 // A workflow is submitted through a writer, whose Config gives its default
-// queue, result and task TTLs and encoding:
+// queue, result and task TTLs and encoding, and its handle is a
+// strand.Handle like a task's: Wait and Result give its end (the final
+// step's result), Progress and WatchProgress count its steps that ended,
+// Cancel cancels it, and strand.Watch works on it. StatusOf reads each
+// step's status:
 //
 //	w, _ := writer.New(b, writer.Config{})
 //	h, _ := flow.Submit(ctx, w, flow.Chain(

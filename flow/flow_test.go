@@ -47,12 +47,35 @@ func (c *calls) of(id string) int {
 // client submits and opens workflows through one writer.
 type client struct{ w *writer.Writer }
 
-func (c client) Submit(ctx context.Context, d *flow.Definition) (*flow.Handle, error) {
-	return flow.Submit(ctx, c.w, d)
+func (c client) Submit(ctx context.Context, d *flow.Definition) (*handle, error) {
+	h, err := flow.Submit(ctx, c.w, d)
+	if h == nil {
+		return nil, err
+	}
+	return &handle{h}, err
 }
 
-func (c client) Open(ctx context.Context, id string) (*flow.Handle, error) {
-	return flow.Open(ctx, c.w, id)
+func (c client) Open(ctx context.Context, id string) (*handle, error) {
+	h, err := flow.Open(ctx, c.w, id)
+	if h == nil {
+		return nil, err
+	}
+	return &handle{h}, err
+}
+
+// handle is a workflow's strand.Handle whose Status and Wait give the
+// workflow's flow.Status, steps included.
+type handle struct{ strand.Handle }
+
+func (h *handle) Status(ctx context.Context) (*flow.Status, error) {
+	return flow.StatusOf(ctx, h.Handle)
+}
+
+func (h *handle) Wait(ctx context.Context) (*flow.Status, error) {
+	if _, err := h.Handle.Wait(ctx); err != nil {
+		return nil, err
+	}
+	return flow.StatusOf(ctx, h.Handle)
 }
 
 func setup(t *testing.T, funcs map[string]any, json bool) (*strandtest.Env, client) {
@@ -219,7 +242,7 @@ func TestKwargsAndListPassing(t *testing.T) {
 	want := map[string]string{"x": "3", "y": "7", "s": "100", "l": "10", "n": "7"}
 	for _, s := range st.Steps {
 		if s.Status != strand.StatusCompleted || string(s.Result) != want[s.Name] {
-			t.Errorf("step %s: %s %s %+v, want %s", s.Name, s.Status, s.Result, s.Error, want[s.Name])
+			t.Errorf("step %s: %s %s %+v, want %s", s.Name, s.Status, s.Result, s.Err, want[s.Name])
 		}
 	}
 }
@@ -256,8 +279,8 @@ func TestFailureCancelsDependants(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Status != strand.StatusFailed || st.Step != "bad" || st.Error == nil || st.Error.Message != "fail: boom" {
-		t.Fatalf("workflow %s at %q (%+v), want failed at bad", st.Status, st.Step, st.Error)
+	if st.Status != strand.StatusFailed || st.Step != "bad" || st.Err == nil || st.Err.Error() != "fail: boom" {
+		t.Fatalf("workflow %s at %q (%+v), want failed at bad", st.Status, st.Step, st.Err)
 	}
 	want := map[string]strand.Status{"a": strand.StatusCompleted, "bad": strand.StatusFailed,
 		"after_bad": strand.StatusCancelled, "last": strand.StatusCancelled}
@@ -310,7 +333,7 @@ func TestFailureContinuesOtherBranches(t *testing.T) {
 	}
 }
 
-func waitStep(t *testing.T, ctx context.Context, h *flow.Handle, name string, want strand.Status) {
+func waitStep(t *testing.T, ctx context.Context, h *handle, name string, want strand.Status) {
 	t.Helper()
 	for {
 		st, err := h.Status(ctx)
@@ -402,6 +425,10 @@ func TestResultOfSeveralFinalSteps(t *testing.T) {
 	}
 	if err := h.Result(ctx, nil); err != nil {
 		t.Fatalf("Result into nil: %v", err)
+	}
+	var byName struct{ B, C int }
+	if err := h.Result(ctx, &byName); err != nil || byName.B != 12 || byName.C != 22 {
+		t.Fatalf("Result into a struct by step name: %+v %v", byName, err)
 	}
 }
 
@@ -615,4 +642,108 @@ func cancelFlow(ctx context.Context, c client, id string) error {
 		return err
 	}
 	return h.Cancel(ctx)
+}
+
+// A workflow's handle is a strand.Handle: its status, info and progress
+// count its steps, WatchProgress reports each step's end as it comes, Items
+// yields nothing and ends with the workflow, strand.Watch works on it, and
+// StatusOf refuses a task's handle.
+func TestWorkflowIsAHandle(t *testing.T) {
+	t.Parallel()
+	gate := make(chan struct{})
+	env, c := setup(t, map[string]any{
+		"add":  demo.Add,
+		"gate": func(x int) int { <-gate; return x },
+		"fail": func(int) (int, error) { return 0, errors.New("boom") },
+	}, false)
+	ctx := wait(t)
+	d := flow.New(
+		flow.Call("a", "add", 1, 2),
+		flow.Call("g", "gate").After("a"),
+		flow.Call("b", "add", 10).After("g"),
+	)
+	d.Meta = map[string]string{"tenant": "acme"}
+	h, err := flow.Submit(ctx, c.w, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reports []strand.Report
+	watched := make(chan *strand.Outcome, 1)
+	go func() {
+		o, err := h.WatchProgress(ctx, func(r strand.Report) { reports = append(reports, r) })
+		if err != nil {
+			t.Error(err)
+		}
+		watched <- o
+	}()
+	th := &handle{h}
+	waitStep(t, ctx, th, "g", strand.StatusRunning)
+	if s, err := h.Status(ctx); err != nil || s != strand.StatusRunning {
+		t.Fatalf("status %s %v", s, err)
+	}
+	info, err := h.Info(ctx)
+	if err != nil || info.Status != strand.StatusRunning || info.Meta["tenant"] != "acme" || info.Created.IsZero() ||
+		info.Progress == nil || info.Progress.Done != 1 || info.Progress.Total != 3 {
+		t.Fatalf("info %+v %v", info, err)
+	}
+	if p, err := h.Progress(ctx); err != nil || p.Done != 1 || p.Total != 3 {
+		t.Fatalf("progress %+v %v", p, err)
+	}
+	close(gate)
+	o := <-watched
+	if o == nil || o.Status != strand.StatusCompleted {
+		t.Fatalf("WatchProgress outcome %+v", o)
+	}
+	var n int
+	if err := o.Decode(&n); err != nil || n != 13 {
+		t.Fatalf("outcome result %d %v", n, err)
+	}
+	if len(reports) == 0 || reports[len(reports)-1].Done != 3 || reports[len(reports)-1].Total != 3 {
+		t.Fatalf("reports %+v", reports)
+	}
+	for i := 1; i < len(reports); i++ {
+		if reports[i].Done <= reports[i-1].Done {
+			t.Fatalf("reports not increasing: %+v", reports)
+		}
+	}
+	for v, err := range h.Items(ctx) {
+		t.Fatalf("an item of a workflow: %v %v", v, err)
+	}
+	var ended bool
+	if err := strand.Watch(ctx, h, strand.Callbacks{OnEnd: func(o *strand.Outcome) { ended = o.Status == strand.StatusCompleted }}); err != nil || !ended {
+		t.Fatalf("strand.Watch: %v %v", ended, err)
+	}
+
+	failed, err := flow.Submit(ctx, c.w, flow.Chain(flow.Call("x", "fail", 1), flow.Call("y", "add", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var items int
+	for _, err := range failed.Items(ctx) {
+		items++
+		if !errors.Is(err, strand.ErrFailed) || !strings.Contains(err.Error(), "at step x") {
+			t.Fatalf("Items of a failed workflow: %v", err)
+		}
+	}
+	if items != 1 {
+		t.Fatalf("%d yields for a failed workflow", items)
+	}
+	if o, err := failed.Wait(ctx); err != nil || o.Status != strand.StatusFailed || !errors.Is(o.Err, strand.ErrFailed) {
+		t.Fatalf("failed outcome %+v %v", o, err)
+	}
+
+	task, err := env.Writer.Submit(ctx, "add", []any{1, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := flow.StatusOf(ctx, task); !errors.Is(err, strand.ErrBadOption) {
+		t.Fatalf("StatusOf a task's handle: %v", err)
+	}
+	ghost, err := flow.Open(ctx, c.w, h.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ghost.ID() != h.ID() {
+		t.Fatal("Open gave another id")
+	}
 }

@@ -207,7 +207,7 @@ func TestStartTaskWithOutcome(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, err := h.Wait(ctx)
-	if err != nil || st.Status != strand.StatusCancelled || st.Error == nil {
+	if err != nil || st.Status != strand.StatusCancelled || st.Err == nil {
 		t.Fatalf("workflow %+v, %v; want cancelled with its error", st, err)
 	}
 	time.Sleep(300 * time.Millisecond)

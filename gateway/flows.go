@@ -68,21 +68,24 @@ func (g *gateway) submitFlow(rw http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), wait)
 	defer cancel()
-	st, err := h.Wait(ctx)
+	code := http.StatusOK
+	_, err = h.Wait(ctx)
 	if errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil {
-		if st, err = h.Status(r.Context()); err == nil {
-			writeJSON(rw, http.StatusAccepted, st)
-			return
-		}
+		code, err = http.StatusAccepted, nil
 	}
 	if err != nil {
 		g.fail(rw, r, err)
 		return
 	}
-	writeJSON(rw, http.StatusOK, st)
+	st, err := flow.StatusOf(r.Context(), h)
+	if err != nil {
+		g.fail(rw, r, err)
+		return
+	}
+	writeJSON(rw, code, flowdoc.Status(st))
 }
 
-func (g *gateway) openFlow(rw http.ResponseWriter, r *http.Request) (*flow.Handle, bool) {
+func (g *gateway) openFlow(rw http.ResponseWriter, r *http.Request) (strand.Handle, bool) {
 	h, err := flow.Open(r.Context(), g.w, r.PathValue("id"))
 	if err == nil {
 		return h, true
@@ -100,12 +103,12 @@ func (g *gateway) flowStatus(rw http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	st, err := h.Status(r.Context())
+	st, err := flow.StatusOf(r.Context(), h)
 	if err != nil {
 		g.fail(rw, r, err)
 		return
 	}
-	writeJSON(rw, http.StatusOK, st)
+	writeJSON(rw, http.StatusOK, flowdoc.Status(st))
 }
 
 func (g *gateway) cancelFlow(rw http.ResponseWriter, r *http.Request) {

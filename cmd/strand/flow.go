@@ -169,11 +169,11 @@ Exits 1 if no workflow has that id.`,
 			if err != nil {
 				return flowErr(args[0], err)
 			}
-			st, err := h.Status(ctx)
+			st, err := flow.StatusOf(ctx, h)
 			if err != nil {
 				return flowErr(args[0], err)
 			}
-			out, err := json.MarshalIndent(st, "", "  ")
+			out, err := json.MarshalIndent(flowdoc.Status(st), "", "  ")
 			if err != nil {
 				return err
 			}
@@ -206,7 +206,7 @@ workflow that has ended cannot be cancelled (exit 1).`,
 			if err := h.Cancel(ctx); err != nil {
 				if errors.Is(err, strand.ErrFinished) {
 					if st, serr := h.Status(ctx); serr == nil {
-						return fmt.Errorf("cancel flow %s: already ended (%s)", h.ID(), st.Status)
+						return fmt.Errorf("cancel flow %s: already ended (%s)", h.ID(), st)
 					}
 				}
 				return flowErr(args[0], err)

@@ -133,7 +133,8 @@ func (p *Process) waitReady(ctx context.Context) error {
 	}
 }
 
-// PID is the process id (0 for a reused process).
+// PID is the process id; 0 for a reused process (Spec.Reuse: Start found
+// it running, and Stop leaves it alone).
 func (p *Process) PID() int {
 	if p.cmd == nil {
 		return 0
@@ -141,8 +142,6 @@ func (p *Process) PID() int {
 	return p.cmd.Process.Pid
 }
 
-// Reused reports whether Start found the process already running.
-func (p *Process) Reused() bool { return p.reused }
 
 // Done is closed when the process has exited (at once for a reused one).
 func (p *Process) Done() <-chan struct{} { return p.done }

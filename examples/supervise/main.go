@@ -81,7 +81,7 @@ func run(ctx context.Context, out io.Writer, addr string) error {
 		return err
 	}
 	defer p.Stop()
-	fmt.Fprintf(out, "server ready (reused: %v)\n", p.Reused())
+	fmt.Fprintf(out, "server ready (reused: %v)\n", p.PID() == 0) // a reused server has no pid of ours
 
 	// Use it: a worker and a writer on the supervised server.
 	b, err := broker.Connect(ctx, broker.Config{URL: "nats://" + addr})

@@ -142,7 +142,6 @@ func (p *Process) PID() int {
 	return p.cmd.Process.Pid
 }
 
-
 // Done is closed when the process has exited (at once for a reused one).
 func (p *Process) Done() <-chan struct{} { return p.done }
 

@@ -24,7 +24,7 @@ import (
 // taken; with strand.ErrClosed once w is closed. From then on the workers
 // carry it on: the caller may exit at once.
 //
-// The handle is a strand.Handle, as a task's is (see handle.go): Wait and
+// The handle is a strand.Handle, as a task's is: Wait and
 // Result give the workflow's end, Progress counts its steps that ended,
 // Cancel cancels it; StatusOf reads each step.
 func Submit(ctx context.Context, w *writer.Writer, d *Definition) (strand.Handle, error) {

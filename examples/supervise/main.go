@@ -72,10 +72,10 @@ func run(ctx context.Context, out io.Writer, addr string) error {
 		return err
 	}
 	p, err := supervise.Start(ctx, supervise.Spec{
-		Path:  exe,
-		Env:   []string{childEnv + "=" + addr},
-		Ready: supervise.TCPReady(addr),
-		Reuse: true,
+		Path:      exe,
+		Env:       []string{childEnv + "=" + addr},
+		ReadyAddr: addr,
+		Reuse:     true,
 	})
 	if err != nil {
 		return err

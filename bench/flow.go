@@ -79,10 +79,7 @@ func flowRun(ctx context.Context, e *env) (*FlowResult, error) {
 		return nil, err
 	}
 	defer w.Close()
-	fc, err := flow.NewClient(pb, flow.Config{})
-	if err != nil {
-		return nil, err
-	}
+	fc := w // workflows are submitted through the writer
 
 	res := &FlowResult{FanOut: fan, Runs: runs}
 	var plain, flows []float64
@@ -113,7 +110,7 @@ func flowRun(ctx context.Context, e *env) (*FlowResult, error) {
 			steps[i] = flow.Call("p"+strconv.Itoa(i), "add", i, 1)
 		}
 		t0 = time.Now()
-		h, err := fc.Submit(ctx, flow.New(steps...).Then(flow.Call("total", "sum")))
+		h, err := flow.Submit(ctx, fc, flow.New(steps...).Then(flow.Call("total", "sum")))
 		if err != nil {
 			return nil, err
 		}
@@ -141,7 +138,7 @@ func flowRun(ctx context.Context, e *env) (*FlowResult, error) {
 // dependencies (one message holding the definition) against an ADR-50
 // atomic batch of n+1 messages (the definition and n tasks) into a stream
 // that allows it, the other all-or-nothing design; median of 5 each.
-func createCost(ctx context.Context, e *env, fc *flow.Client, res *FlowResult) error {
+func createCost(ctx context.Context, e *env, fc *writer.Writer, res *FlowResult) error {
 	s, err := e.js.CreateStream(ctx, jetstream.StreamConfig{
 		Name: "BF_ATOMIC", Subjects: []string{"bfa.>"}, Retention: jetstream.WorkQueuePolicy,
 		MaxMsgsPerSubject: 1, Discard: jetstream.DiscardNew, DiscardNewPerSubject: true,
@@ -162,7 +159,7 @@ func createCost(ctx context.Context, e *env, fc *flow.Client, res *FlowResult) e
 			d := flow.New(steps...)
 			d.Queue = "bfcreate" // no worker: only the creation is timed
 			t0 := time.Now()
-			if _, err := fc.Submit(ctx, d); err != nil {
+			if _, err := flow.Submit(ctx, fc, d); err != nil {
 				return fmt.Errorf("create %d: %w", n, err)
 			}
 			one = append(one, time.Since(t0))

@@ -56,23 +56,18 @@ type Config struct {
 	// ItemsMaxAge is how long streamed items are kept (default 24h, the
 	// default result TTL). It applies when the items stream is created.
 	ItemsMaxAge time.Duration `envconfig:"ITEMS_MAX_AGE"`
-	// Failover moves the connection off a server that cannot reach JetStream (STRAND_FAILOVER_*).
-	Failover FailoverConfig `envconfig:"FAILOVER"`
-}
-
-// FailoverConfig tunes the watchdog that moves a connection to another
-// server of its URL list when its server cannot reach JetStream (a node cut
-// off from its cluster while the client link stays up).
-type FailoverConfig struct {
-	// Interval between two checks while connected (default 1s; negative
-	// turns the watchdog off).
-	Interval time.Duration `envconfig:"INTERVAL"`
-	// Timeout of one check, a JetStream account info request (default 1s).
-	Timeout time.Duration `envconfig:"TIMEOUT"`
-	// Failures is how many checks in a row must find JetStream unreachable
+	// FailoverInterval, FailoverTimeout and FailoverFailures tune the
+	// watchdog that moves the connection to another server of its URL list
+	// when its server cannot reach JetStream (a node cut off from its
+	// cluster while the client link stays up): the interval between two
+	// checks while connected (default 1s; negative turns the watchdog off),
+	// the timeout of one check, a JetStream account info request (default
+	// 1s), and how many checks in a row must find JetStream unreachable
 	// before the connection moves (default 3).
-	Failures int `envconfig:"FAILURES"`
-	// Logger receives a warning at each move (default: none).
+	FailoverInterval time.Duration `envconfig:"FAILOVER_INTERVAL"`
+	FailoverTimeout  time.Duration `envconfig:"FAILOVER_TIMEOUT"`
+	FailoverFailures int           `envconfig:"FAILOVER_FAILURES"`
+	// Logger receives a warning at each failover move (default: none).
 	Logger *zerolog.Logger `ignored:"true"`
 }
 
@@ -90,8 +85,8 @@ func (c Config) internal() ib.Config {
 		Password: c.Password, TLSCert: c.TLSCert, TLSKey: c.TLSKey, TLSCA: c.TLSCA,
 		InboxPrefix: c.InboxPrefix, Prefix: c.Prefix, Replicas: c.Replicas,
 		ConnectTimeout: c.ConnectTimeout, DLQMaxAge: c.DLQMaxAge, ItemsMaxAge: c.ItemsMaxAge,
-		Failover: ib.FailoverConfig{Interval: c.Failover.Interval, Timeout: c.Failover.Timeout,
-			Failures: c.Failover.Failures, Logger: c.Failover.Logger},
+		Failover: ib.FailoverConfig{Interval: c.FailoverInterval, Timeout: c.FailoverTimeout,
+			Failures: c.FailoverFailures, Logger: c.Logger},
 	}
 }
 

@@ -3,7 +3,6 @@ package faults_test
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/strand-run/strand/internal/link"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,6 +10,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/strand-run/strand/internal/link"
+	"github.com/strand-run/strand/writer"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/flow"
@@ -49,12 +51,13 @@ func TestFlowWorkerKilledIn200StepDAG(t *testing.T) {
 			want[name(l, i)] = want[p] + want[q]
 		}
 	}
-	c, err := flow.NewClient(b, flow.Config{})
+	c, err := writer.New(b, writer.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = c.Close() })
 	ctx := ctxFor(t, 3*time.Minute)
-	h, err := c.Submit(ctx, d)
+	h, err := flow.Submit(ctx, c, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,12 +80,15 @@ func TestFlowWorkerKilledIn200StepDAG(t *testing.T) {
 	}
 	t.Logf("w1 killed")
 
-	st, err := h.Wait(ctx)
+	if _, err := h.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := flow.StatusOf(ctx, h)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Status != strand.StatusCompleted || len(st.Steps) != layers*width {
-		t.Fatalf("workflow %s (%s at %s), %d steps", st.Status, st.Error, st.Step, len(st.Steps))
+		t.Fatalf("workflow %s (%v at %s), %d steps", st.Status, st.Err, st.Step, len(st.Steps))
 	}
 	for _, s := range st.Steps {
 		if s.Status != strand.StatusCompleted || string(s.Result) != fmt.Sprint(want[s.Name]) {
@@ -143,12 +149,13 @@ func TestFlowSubmitterKilled(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no id in the submitter's output: %s", sub.out.String())
 	}
-	c, err := flow.NewClient(b, flow.Config{})
+	c, err := writer.New(b, writer.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = c.Close() })
 	ctx := ctxFor(t, time.Minute)
-	h, err := c.Open(ctx, m[1])
+	h, err := flow.Open(ctx, c, m[1])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,80 +2,42 @@ package flow
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"maps"
-	"slices"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/kelseyhightower/envconfig"
 
 	strand "github.com/strand-run/strand"
-	"github.com/strand-run/strand/internal/broker"
 	"github.com/strand-run/strand/internal/codec"
+	"github.com/strand-run/strand/internal/writerlink"
+	"github.com/strand-run/strand/writer"
 )
 
-// Config is a client's defaults. The zero value works: queue "default",
-// msgpack, results kept 24h, a workflow may take 14 days.
-type Config struct {
-	// Queue of workflows that name none (default "default").
-	Queue string `envconfig:"QUEUE"`
-	// ResultTTL is how long the steps' outcomes and the workflow's records
-	// are kept once it ends (default 24h). Keep it above the workflow's
-	// run time: a step reads the results of the steps it runs after.
-	ResultTTL time.Duration `envconfig:"RESULT_TTL"`
-	// TaskTTL is the longest a workflow may take (default 14 days).
-	TaskTTL time.Duration `envconfig:"TASK_TTL"`
-	// JSON encodes workflows and their steps as JSON instead of msgpack.
-	JSON bool `envconfig:"JSON"`
-}
-
-// FromEnv reads a Config from STRAND_* environment variables
-// (STRAND_QUEUE, STRAND_RESULT_TTL, STRAND_TASK_TTL, STRAND_JSON).
-func FromEnv() (Config, error) {
-	var c Config
-	if err := envconfig.Process("strand", &c); err != nil {
-		return Config{}, fmt.Errorf("flow: environment: %w", err)
-	}
-	return c, nil
-}
-
-// Client submits workflows and opens handles to them.
-type Client struct {
-	b   *broker.Broker
-	cfg Config
-}
-
-func newClient(b *broker.Broker, cfg Config) (*Client, error) {
-	if cfg.Queue == "" {
-		cfg.Queue = "default"
-	}
-	if cfg.ResultTTL <= 0 {
-		cfg.ResultTTL = 24 * time.Hour
-	}
-	if cfg.TaskTTL <= 0 {
-		cfg.TaskTTL = 14 * 24 * time.Hour
-	}
-	if err := codec.ValidQueue(cfg.Queue); err != nil {
-		return nil, fmt.Errorf("%w: %v", strand.ErrBadOption, err)
-	}
-	if cfg.ResultTTL < broker.MinTTL || cfg.TaskTTL < broker.MinTTL || cfg.ResultTTL > broker.MaxResultTTL {
-		return nil, fmt.Errorf("%w: result TTL %v and task TTL %v out of bounds", strand.ErrBadOption, cfg.ResultTTL, cfg.TaskTTL)
-	}
-	return &Client{b: b, cfg: cfg}, nil
-}
-
-// Submit creates the workflow d, all of it or nothing: one message holds
-// the whole definition. It is refused with an error wrapping
-// strand.ErrBadOption if d has a cycle, a step that runs after an unknown
-// one, a duplicate step name, a bad option (Step.With), or another defect; and
-// with strand.ErrDuplicate if its id is taken. From then on the workers
+// Submit creates the workflow d through w, all of it or nothing: one
+// message holds the whole definition. The workflow and the steps that name
+// no queue go to d.Queue, else w's queue; its records are kept for w's
+// result TTL once it ends, and it may take up to w's task TTL; its values
+// are encoded as d.Encoding says, else as w's tasks (writer.Config). It is
+// refused with an error wrapping strand.ErrBadOption if d has a cycle, a
+// step that runs after an unknown one, a duplicate step name, a bad option
+// (Step.With), or another defect; with strand.ErrDuplicate if its id is
+// taken; with strand.ErrClosed once w is closed. From then on the workers
 // carry it on: the caller may exit at once.
-func (c *Client) Submit(ctx context.Context, d *Definition) (*Handle, error) {
-	f := codec.Msgpack
-	if c.cfg.JSON {
-		f = codec.JSON
+//
+// The handle is a strand.Handle, as a task's is: Wait and
+// Result give the workflow's end, Progress counts its steps that ended,
+// Cancel cancels it; StatusOf reads each step.
+func Submit(ctx context.Context, w *writer.Writer, d *Definition) (strand.Handle, error) {
+	ws, err := settings(w)
+	if err != nil {
+		return nil, err
+	}
+	f := ws.Format
+	if d.Encoding != "" {
+		var ok bool
+		if f, ok = codec.Named(d.Encoding); !ok {
+			return nil, fmt.Errorf("%w: %w: unknown encoding %q", codec.ErrBadFlow, strand.ErrBadOption, d.Encoding)
+		}
 	}
 	fl, err := d.encode(f)
 	if err != nil {
@@ -89,213 +51,49 @@ func (c *Client) Submit(ctx context.Context, d *Definition) (*Handle, error) {
 		fl.ID = id.String()
 	}
 	if fl.Queue == "" {
-		fl.Queue = c.cfg.Queue
+		fl.Queue = ws.Queue
 	}
 	fl.Created = time.Now().UnixMilli()
-	fl.TaskTTLMS, fl.ResultTTLMS = c.cfg.TaskTTL.Milliseconds(), c.cfg.ResultTTL.Milliseconds()
+	fl.TaskTTLMS, fl.ResultTTLMS = ws.TaskTTL.Milliseconds(), ws.ResultTTL.Milliseconds()
 	if err := fl.Validate(); err != nil {
 		return nil, err
 	}
-	if err := c.b.SubmitFlow(ctx, fl, f); err != nil {
+	if err := ws.B.SubmitFlow(ctx, fl, f); err != nil {
 		return nil, err
 	}
-	return &Handle{c: c, id: fl.ID, queue: fl.Queue}, nil
+	return &handle{ws: ws, id: fl.ID, queue: fl.Queue}, nil
 }
 
-// Open returns a handle to workflow id, submitted by any process.
-func (c *Client) Open(ctx context.Context, id string) (*Handle, error) {
+// Open returns a handle to workflow id, submitted by any process, that
+// reads and waits through w.
+func Open(ctx context.Context, w *writer.Writer, id string) (strand.Handle, error) {
+	ws, err := settings(w)
+	if err != nil {
+		return nil, err
+	}
 	if err := codec.ValidID(id); err != nil {
 		return nil, err
 	}
-	q, err := c.b.LocateFlow(ctx, id)
+	q, err := ws.B.LocateFlow(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("flow %s: %w", id, err)
 	}
 	if q == "" {
 		return nil, fmt.Errorf("flow %s: %w", id, strand.ErrNotFound)
 	}
-	return &Handle{c: c, id: id, queue: q}, nil
+	return &handle{ws: ws, id: id, queue: q}, nil
 }
 
-// Handle is a hold on one workflow.
-type Handle struct {
-	c     *Client
-	id    string
-	queue string
-}
-
-// ID is the workflow's id.
-func (h *Handle) ID() string { return h.id }
-
-// statusWaiting is a step's status while it waits for the steps it runs
-// after: it has no task yet.
-const statusWaiting strand.Status = "waiting"
-
-// Status is a workflow's state, and each step's.
-type Status struct {
-	ID     string        `json:"id"`
-	Queue  string        `json:"queue"`  // where its start task went
-	Status strand.Status `json:"status"` // pending, running, completed, failed, cancelled
-	// Step is the step that failed (or was cancelled) and ended the workflow.
-	Step     string       `json:"failed_step,omitempty"`
-	Error    *ErrorInfo   `json:"error,omitempty"`
-	Finished *time.Time   `json:"finished,omitempty"`
-	Steps    []StepStatus `json:"steps"`
-}
-
-// ErrorInfo is a step's or a workflow's error.
-type ErrorInfo struct {
-	Kind    string `json:"kind"`
-	Message string `json:"message"`
-}
-
-// StepStatus is one step's state. Its Status is "waiting" while it waits
-// for the steps it runs after (it has no task yet), then its task's.
-type StepStatus struct {
-	Name    string          `json:"name"`
-	TaskID  string          `json:"task_id"` // its task, which `strand status` and writer.Open know
-	Func    string          `json:"func"`
-	Queue   string          `json:"queue"`
-	After   []string        `json:"after,omitempty"`
-	Status  strand.Status   `json:"status"`
-	Attempt int             `json:"attempt,omitempty"`
-	Worker  string          `json:"worker,omitempty"`
-	Result  json.RawMessage `json:"result,omitempty"`
-	Error   *ErrorInfo      `json:"error,omitempty"`
-}
-
-func errorInfo(e *codec.ErrorInfo) *ErrorInfo {
-	if e == nil {
-		return nil
+// settings are w's, or why there are none.
+func settings(w *writer.Writer) (writerlink.Settings, error) {
+	ws, ok := writerlink.Of(w)
+	if !ok {
+		return ws, fmt.Errorf("flow: %w: no writer", strand.ErrBadOption)
 	}
-	return &ErrorInfo{Kind: e.Kind, Message: e.Message}
-}
-
-// Status reads the workflow and each of its steps now.
-func (h *Handle) Status(ctx context.Context) (*Status, error) {
-	l, err := h.c.b.LookFlow(ctx, h.queue, h.id)
-	if err != nil {
-		return nil, fmt.Errorf("flow %s: %w", h.id, err)
+	select {
+	case <-ws.Done:
+		return ws, fmt.Errorf("flow: %w", strand.ErrClosed)
+	default:
 	}
-	if l.Def == nil && l.End == nil {
-		return nil, fmt.Errorf("flow %s: %w", h.id, strand.ErrNotFound)
-	}
-	st := &Status{ID: h.id, Queue: h.queue, Status: strand.StatusPending, Steps: []StepStatus{}}
-	if l.Def == nil {
-		l.Def = &codec.Flow{} // it never started: no steps are known
-	}
-	started := false
-	for i, s := range l.Def.Steps {
-		ss := StepStatus{Name: s.Name, TaskID: codec.StepID(h.id, s.Name), Func: s.Func,
-			Queue: l.Def.StepQueue(&l.Def.Steps[i]), After: s.After, Status: statusWaiting}
-		sl := l.Steps[i]
-		switch {
-		case sl.Outcome != nil:
-			o := sl.Outcome
-			ss.Status, ss.Attempt, ss.Worker, ss.Error = o.Status, o.Attempt, o.Worker, errorInfo(o.Error)
-			if o.Status == strand.StatusCompleted && !o.Result.IsNil() {
-				if js, err := codec.ToJSON(o.Format, o.Result); err == nil {
-					ss.Result = js
-				}
-			}
-		case sl.Task != nil:
-			ss.Status = sl.Status()
-			if sl.State != nil {
-				ss.Attempt, ss.Worker, ss.Error = sl.State.Attempt, sl.State.Worker, errorInfo(sl.State.LastError)
-			}
-		}
-		if ss.Status != statusWaiting {
-			started = true
-		}
-		st.Steps = append(st.Steps, ss)
-	}
-	if started {
-		st.Status = strand.StatusRunning
-	}
-	if e := l.End; e != nil {
-		st.Status, st.Step, st.Error = e.Status, e.Step, errorInfo(e.Error)
-		if e.Finished != 0 {
-			t := time.UnixMilli(e.Finished).UTC()
-			st.Finished = &t
-		}
-	}
-	return st, nil
-}
-
-// Wait blocks until the workflow ends, or ctx does, and returns its final
-// status. It is pushed, not polled: it waits for the end record's event.
-func (h *Handle) Wait(ctx context.Context) (*Status, error) {
-	if _, err := h.c.b.WaitFlow(ctx, h.queue, h.id); err != nil {
-		return nil, err
-	}
-	return h.Status(ctx)
-}
-
-// Result waits for the workflow to end and decodes the result of its final
-// step (the step no other runs after) into out, a pointer, or nil to only
-// wait. A workflow with several final steps decodes them all into a
-// *map[string]json.RawMessage by step name; into anything else it is an
-// error. A workflow that failed or was cancelled returns an error wrapping
-// a *strand.TaskError: the failed step's (errors.Is matches its kind's
-// sentinel, strand.ErrTimeout, …), or of kind strand.ErrCancelled; the
-// error's text names the step. Wait gives its final Status instead.
-func (h *Handle) Result(ctx context.Context, out any) error {
-	st, err := h.Wait(ctx)
-	if err != nil {
-		return err
-	}
-	if st.Status != strand.StatusCompleted {
-		return notCompleted(st)
-	}
-	dep := map[string]bool{}
-	for _, s := range st.Steps {
-		for _, a := range s.After {
-			dep[a] = true
-		}
-	}
-	res := map[string]json.RawMessage{}
-	for _, s := range st.Steps {
-		if !dep[s.Name] {
-			res[s.Name] = s.Result
-		}
-	}
-	if m, ok := out.(*map[string]json.RawMessage); ok && m != nil {
-		*m = res
-		return nil
-	}
-	if out == nil {
-		return nil
-	}
-	if len(res) != 1 {
-		names := slices.Sorted(maps.Keys(res))
-		return fmt.Errorf("flow %s has %d final steps (%v): decode them into a *map[string]json.RawMessage", h.id, len(res), names)
-	}
-	for _, r := range res {
-		if len(r) > 0 {
-			return json.Unmarshal(r, out)
-		}
-	}
-	return nil
-}
-
-// notCompleted is the error of a workflow that ended st.Status.
-func notCompleted(st *Status) error {
-	te := &strand.TaskError{Kind: strand.ErrFailed, Message: fmt.Sprintf("workflow %s", st.Status)}
-	if st.Status == strand.StatusCancelled {
-		te.Kind = strand.ErrCancelled
-	}
-	if st.Error != nil {
-		te.Kind, te.Message = strand.Kind(st.Error.Kind), st.Error.Message
-	}
-	if st.Step != "" {
-		return fmt.Errorf("flow %s %s at step %s: %w", st.ID, st.Status, st.Step, te)
-	}
-	return fmt.Errorf("flow %s %s: %w", st.ID, st.Status, te)
-}
-
-// Cancel ends the workflow cancelled: running steps are stopped and the
-// steps that have not started never will. A workflow that has ended is
-// refused with strand.ErrFinished.
-func (h *Handle) Cancel(ctx context.Context) error {
-	return h.c.b.CancelFlow(ctx, h.queue, h.id)
+	return ws, nil
 }

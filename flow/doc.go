@@ -8,14 +8,21 @@
 // a chain each step gets the previous result as its first argument, a
 // chord's callback gets the list of the group's results, and a DAG step gets
 // one argument per step in After (or a list, or kwargs by step name, or
-// nothing: Step.Pass). Step.With sets a step's queue, timeout, attempts,
+// nothing: Step.Results). Step.With sets a step's queue, timeout, attempts,
 // kwargs, result TTL and meta with the submit options of package strand. A
 // failed step cancels the rest (or only what depends on it, with
-// Definition.Continue); the workflow ends completed, failed naming the
-// step, or cancelled.
+// Definition.OnFailure "continue"); the workflow ends completed, failed
+// naming the step, or cancelled.
 //
-//	c, _ := flow.NewClient(b, flow.Config{})
-//	h, _ := c.Submit(ctx, flow.Chain(
+// A workflow is submitted through a writer, whose Config gives its default
+// queue, result and task TTLs and encoding, and its handle is a
+// strand.Handle like a task's: Wait and Result give its end (the final
+// step's result), Progress and WatchProgress count its steps that ended,
+// Cancel cancels it, and strand.Watch works on it. StatusOf reads each
+// step's status:
+//
+//	w, _ := writer.New(b, writer.Config{})
+//	h, _ := flow.Submit(ctx, w, flow.Chain(
 //		flow.Call("a", "add", 1, 2),
 //		flow.Call("b", "add", 10), // add(3, 10)
 //	))

@@ -10,11 +10,12 @@ import (
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
 	"github.com/strand-run/strand/server"
+	"github.com/strand-run/strand/writer"
 )
 
 // A chain, a chord and a diamond on an embedded server with a worker in the
 // same process; the workers carry each workflow on.
-func ExampleClient_Submit() {
+func ExampleSubmit() {
 	dir, _ := os.MkdirTemp("", "strand-example-")
 	defer os.RemoveAll(dir)
 	srv, err := server.Start(server.Config{Addr: "127.0.0.1:0", DataDir: dir})
@@ -44,7 +45,8 @@ func ExampleClient_Submit() {
 	go func() { done <- r.Run(wctx) }()
 	defer func() { stop(); <-done }()
 
-	c, _ := flow.NewClient(b, flow.Config{})
+	w, _ := writer.New(b, writer.Config{})
+	defer w.Close()
 	for _, d := range []*flow.Definition{
 		flow.Chain(flow.Call("a", "add", 1, 2), flow.Call("b", "add", 10)), // add(add(1, 2), 10)
 		flow.New(flow.Call("x", "add", 1, 1), flow.Call("y", "add", 2, 2)).
@@ -56,7 +58,7 @@ func ExampleClient_Submit() {
 			flow.Call("d", "add").After("b", "c"), // add(12, 22)
 		),
 	} {
-		h, err := c.Submit(ctx, d)
+		h, err := flow.Submit(ctx, w, d)
 		if err != nil {
 			fmt.Println(err)
 			return

@@ -15,12 +15,22 @@ import (
 // Step is one task of a workflow and the steps it runs after. Build one
 // with Call and its methods, or fill it in.
 type Step struct {
-	Name        string
-	Func        string
-	Args        []any // json.RawMessage values are taken as encoded JSON
-	Kwargs      any   // a map or struct; json.RawMessage as encoded JSON
-	AfterSteps  []string
-	Results     string // how it receives the results of AfterSteps: see Pass
+	Name       string
+	Func       string
+	Args       []any // json.RawMessage values are taken as encoded JSON
+	Kwargs     any   // a map or struct; json.RawMessage as encoded JSON
+	AfterSteps []string
+	// Results says how the step receives the results of AfterSteps, as the
+	// workflow document's "results" does:
+	//   - "args" (the default, also ""): one positional arg per step in
+	//     AfterSteps, in that order, before the step's own args;
+	//   - "list": one positional arg, the list of the results in the order
+	//     of AfterSteps, before the step's own args (a chord's callback: Then);
+	//   - "kwargs": the results as kwargs named by step, merged into the
+	//     step's own kwargs;
+	//   - "none": the results are not passed.
+	// Any other value is refused by Submit.
+	Results     string
 	Queue       string // "" = the workflow's queue
 	Timeout     time.Duration
 	MaxAttempts int
@@ -36,21 +46,8 @@ func Call(name, fn string, args ...any) *Step {
 }
 
 // After makes s run once the named steps have completed, with their
-// results (see Pass).
+// results (as s.Results says).
 func (s *Step) After(names ...string) *Step { s.AfterSteps = append(s.AfterSteps, names...); return s }
-
-// Pass says how s receives the results of the steps it runs after, as the
-// workflow document's "results" does:
-//   - "args" (the default, also ""): one positional arg per step in After,
-//     in that order, before the step's own args;
-//   - "list": one positional arg, the list of the results in the order of
-//     After, before the step's own args (a chord's callback: Then);
-//   - "kwargs": the results as kwargs named by step, merged into the step's
-//     own kwargs;
-//   - "none": the results are not passed.
-//
-// Any other value is refused by Submit.
-func (s *Step) Pass(results string) *Step { s.Results = results; return s }
 
 // With applies submit options to s: strand.Queue (the step runs on that
 // queue), strand.Timeout (it bounds each attempt), strand.MaxAttempts (the
@@ -101,13 +98,16 @@ type Definition struct {
 	// idempotency key: a second submission of it is refused.
 	ID string
 	// Queue is where its start task goes, and the steps that name no queue
-	// (default: the client's queue).
+	// (default: the writer's queue).
 	Queue string
 	// OnFailure is "cancel" (the default, also ""): a failed step ends the
 	// workflow failed and cancels every step that has not finished; or
-	// "continue" (Continue): a failed step cancels only the steps that
-	// depend on it, and the other branches run to their end.
+	// "continue": a failed step cancels only the steps that depend on it,
+	// and the other branches run to their end.
 	OnFailure string
+	// Encoding names the codec of the steps' args and results: "msgpack",
+	// "json" or a registered one ("" = the writer's, writer.Config.JSON).
+	Encoding string
 	// Meta is copied into every step's task.
 	Meta  map[string]string
 	Steps []*Step
@@ -116,9 +116,6 @@ type Definition struct {
 // New is a workflow of steps: a DAG whose edges are the steps' After. Steps
 // with no After between them run at once (a group).
 func New(steps ...*Step) *Definition { return &Definition{Steps: steps} }
-
-// Continue makes d go on with the branches that do not depend on a failed step.
-func (d *Definition) Continue() *Definition { d.OnFailure = codec.OnFailureContinue; return d }
 
 // last are the steps of d that no other runs after.
 func (d *Definition) last() []string {

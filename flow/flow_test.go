@@ -19,6 +19,7 @@ import (
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/scratch"
 	"github.com/strand-run/strand/strandtest"
+	"github.com/strand-run/strand/writer"
 )
 
 // calls counts the runs of each task id, by attempt.
@@ -43,15 +44,48 @@ func (c *calls) of(id string) int {
 	return len(c.runs[id])
 }
 
-func setup(t *testing.T, funcs map[string]any, json bool) (*strandtest.Env, *flow.Client) {
-	t.Helper()
-	env := strandtest.New(t, scratch.Options{Funcs: funcs})
-	c, err := flow.NewClient(env.Broker, flow.Config{JSON: json})
-	if err != nil {
-		t.Fatal(err)
+// client submits and opens workflows through one writer.
+type client struct{ w *writer.Writer }
+
+func (c client) Submit(ctx context.Context, d *flow.Definition) (*handle, error) {
+	h, err := flow.Submit(ctx, c.w, d)
+	if h == nil {
+		return nil, err
 	}
-	return env, c
+	return &handle{h}, err
 }
+
+func (c client) Open(ctx context.Context, id string) (*handle, error) {
+	h, err := flow.Open(ctx, c.w, id)
+	if h == nil {
+		return nil, err
+	}
+	return &handle{h}, err
+}
+
+// handle is a workflow's strand.Handle whose Status and Wait give the
+// workflow's flow.Status, steps included.
+type handle struct{ strand.Handle }
+
+func (h *handle) Status(ctx context.Context) (*flow.Status, error) {
+	return flow.StatusOf(ctx, h.Handle)
+}
+
+func (h *handle) Wait(ctx context.Context) (*flow.Status, error) {
+	if _, err := h.Handle.Wait(ctx); err != nil {
+		return nil, err
+	}
+	return flow.StatusOf(ctx, h.Handle)
+}
+
+func setup(t *testing.T, funcs map[string]any, json bool) (*strandtest.Env, client) {
+	t.Helper()
+	env := strandtest.New(t, scratch.Options{Funcs: funcs, Writer: writer.Config{JSON: json}})
+	return env, client{env.Writer}
+}
+
+// pass sets how s receives its parents' results.
+func pass(s *flow.Step, results string) *flow.Step { s.Results = results; return s }
 
 func wait(t *testing.T) context.Context {
 	t.Helper()
@@ -194,9 +228,9 @@ func TestKwargsAndListPassing(t *testing.T) {
 	h, err := c.Submit(ctx, flow.New(
 		flow.Call("x", "add", 1, 2),
 		flow.Call("y", "add", 3, 4),
-		flow.Call("s", "scale").After("x", "y").Pass("kwargs").With(strand.Kwargs(map[string]int{"scale": 10})),
-		flow.Call("l", "sum").After("x", "y").Pass("list"),
-		flow.Call("n", "const").After("s", "l").Pass("none"),
+		pass(flow.Call("s", "scale").After("x", "y"), "kwargs").With(strand.Kwargs(map[string]int{"scale": 10})),
+		pass(flow.Call("l", "sum").After("x", "y"), "list"),
+		pass(flow.Call("n", "const").After("s", "l"), "none"),
 	))
 	if err != nil {
 		t.Fatal(err)
@@ -208,7 +242,7 @@ func TestKwargsAndListPassing(t *testing.T) {
 	want := map[string]string{"x": "3", "y": "7", "s": "100", "l": "10", "n": "7"}
 	for _, s := range st.Steps {
 		if s.Status != strand.StatusCompleted || string(s.Result) != want[s.Name] {
-			t.Errorf("step %s: %s %s %+v, want %s", s.Name, s.Status, s.Result, s.Error, want[s.Name])
+			t.Errorf("step %s: %s %s %+v, want %s", s.Name, s.Status, s.Result, s.Err, want[s.Name])
 		}
 	}
 }
@@ -245,8 +279,8 @@ func TestFailureCancelsDependants(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Status != strand.StatusFailed || st.Step != "bad" || st.Error == nil || st.Error.Message != "fail: boom" {
-		t.Fatalf("workflow %s at %q (%+v), want failed at bad", st.Status, st.Step, st.Error)
+	if st.Status != strand.StatusFailed || st.Step != "bad" || st.Err == nil || st.Err.Error() != "fail: boom" {
+		t.Fatalf("workflow %s at %q (%+v), want failed at bad", st.Status, st.Step, st.Err)
 	}
 	want := map[string]strand.Status{"a": strand.StatusCompleted, "bad": strand.StatusFailed,
 		"after_bad": strand.StatusCancelled, "last": strand.StatusCancelled}
@@ -270,14 +304,16 @@ func TestFailureContinuesOtherBranches(t *testing.T) {
 		"slow": func(ctx context.Context, x int) int { time.Sleep(200 * time.Millisecond); return x * 2 },
 	}, false)
 	ctx := wait(t)
-	h, err := c.Submit(ctx, flow.New(
+	d := flow.New(
 		flow.Call("a", "add", 1, 1),
 		flow.Call("bad", "fail").After("a"),
 		flow.Call("after_bad", "add", 1).After("bad"),
 		flow.Call("ok", "slow").After("a"),
 		flow.Call("ok2", "add", 1).After("ok"),
 		flow.Call("join", "add").After("ok2", "after_bad"),
-	).Continue())
+	)
+	d.OnFailure = "continue"
+	h, err := c.Submit(ctx, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +333,7 @@ func TestFailureContinuesOtherBranches(t *testing.T) {
 	}
 }
 
-func waitStep(t *testing.T, ctx context.Context, h *flow.Handle, name string, want strand.Status) {
+func waitStep(t *testing.T, ctx context.Context, h *handle, name string, want strand.Status) {
 	t.Helper()
 	for {
 		st, err := h.Status(ctx)
@@ -390,6 +426,10 @@ func TestResultOfSeveralFinalSteps(t *testing.T) {
 	if err := h.Result(ctx, nil); err != nil {
 		t.Fatalf("Result into nil: %v", err)
 	}
+	var byName struct{ B, C int }
+	if err := h.Result(ctx, &byName); err != nil || byName.B != 12 || byName.C != 22 {
+		t.Fatalf("Result into a struct by step name: %+v %v", byName, err)
+	}
 }
 
 func TestRefusedAtSubmit(t *testing.T) {
@@ -404,7 +444,7 @@ func TestRefusedAtSubmit(t *testing.T) {
 		"bad name":  flow.New(flow.Call("a.b", "f")),
 		"no func":   flow.New(flow.Call("a", "")),
 		"empty":     flow.New(),
-		"results":   flow.New(flow.Call("a", "f").Pass("weird")),
+		"results":   flow.New(pass(flow.Call("a", "f"), "weird")),
 		"policy":    {OnFailure: "ignore", Steps: []*flow.Step{flow.Call("a", "f")}},
 		"bad queue": flow.New(flow.Call("a", "f").With(strand.Queue("no queue"))),
 		"step id":   flow.New(flow.Call("a", "f").With(strand.ID("mine"))),
@@ -539,5 +579,171 @@ func TestIteratorStepPassesItems(t *testing.T) {
 				t.Fatalf("sum of count(5)'s items gave %d, want 10", n)
 			}
 		})
+	}
+}
+
+// A workflow is submitted through a writer: its encoding can be the
+// definition's own, an unknown one is refused, and a closed writer ends
+// waits and refuses submissions with ErrClosed.
+func TestSubmitThroughWriter(t *testing.T) {
+	t.Parallel()
+	env, c := setup(t, map[string]any{"add": demo.Add, "slow": func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }}, false)
+	ctx := wait(t)
+	d := flow.Chain(flow.Call("a", "add", 1, 2), flow.Call("b", "add", 10))
+	d.Encoding = "json"
+	h, err := c.Submit(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := h.Result(ctx, &n); err != nil || n != 13 {
+		t.Fatalf("json workflow on a msgpack writer: %d, %v", n, err)
+	}
+	bad := flow.New(flow.Call("a", "add", 1, 2))
+	bad.Encoding = "yaml"
+	if _, err := c.Submit(ctx, bad); !errors.Is(err, strand.ErrBadOption) {
+		t.Fatalf("unknown encoding: %v", err)
+	}
+	if _, err := flow.Submit(ctx, nil, flow.New(flow.Call("a", "add", 1, 2))); !errors.Is(err, strand.ErrBadOption) {
+		t.Fatalf("nil writer: %v", err)
+	}
+
+	w, err := writer.New(env.Broker, writer.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long, err := flow.Submit(ctx, w, flow.New(flow.Call("s", "slow")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() { _, err := long.Wait(ctx); waited <- err }()
+	time.Sleep(50 * time.Millisecond)
+	_ = w.Close()
+	select {
+	case err := <-waited:
+		if !errors.Is(err, strand.ErrClosed) {
+			t.Fatalf("wait after Close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end the wait")
+	}
+	if _, err := flow.Submit(ctx, w, flow.New(flow.Call("a", "add", 1, 2))); !errors.Is(err, strand.ErrClosed) {
+		t.Fatalf("submit after Close: %v", err)
+	}
+	_ = cancelFlow(ctx, c, long.ID())
+}
+
+// cancelFlow cancels workflow id through another writer, so that its
+// slow step ends before the test's cleanup.
+func cancelFlow(ctx context.Context, c client, id string) error {
+	h, err := c.Open(ctx, id)
+	if err != nil {
+		return err
+	}
+	return h.Cancel(ctx)
+}
+
+// A workflow's handle is a strand.Handle: its status, info and progress
+// count its steps, WatchProgress reports each step's end as it comes, Items
+// yields nothing and ends with the workflow, strand.Watch works on it, and
+// StatusOf refuses a task's handle.
+func TestWorkflowIsAHandle(t *testing.T) {
+	t.Parallel()
+	gate := make(chan struct{})
+	env, c := setup(t, map[string]any{
+		"add":  demo.Add,
+		"gate": func(x int) int { <-gate; return x },
+		"fail": func(int) (int, error) { return 0, errors.New("boom") },
+	}, false)
+	ctx := wait(t)
+	d := flow.New(
+		flow.Call("a", "add", 1, 2),
+		flow.Call("g", "gate").After("a"),
+		flow.Call("b", "add", 10).After("g"),
+	)
+	d.Meta = map[string]string{"tenant": "acme"}
+	h, err := flow.Submit(ctx, c.w, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reports []strand.Report
+	watched := make(chan *strand.Outcome, 1)
+	go func() {
+		o, err := h.WatchProgress(ctx, func(r strand.Report) { reports = append(reports, r) })
+		if err != nil {
+			t.Error(err)
+		}
+		watched <- o
+	}()
+	th := &handle{h}
+	waitStep(t, ctx, th, "g", strand.StatusRunning)
+	if s, err := h.Status(ctx); err != nil || s != strand.StatusRunning {
+		t.Fatalf("status %s %v", s, err)
+	}
+	info, err := h.Info(ctx)
+	if err != nil || info.Status != strand.StatusRunning || info.Meta["tenant"] != "acme" || info.Created.IsZero() ||
+		info.Progress == nil || info.Progress.Done != 1 || info.Progress.Total != 3 {
+		t.Fatalf("info %+v %v", info, err)
+	}
+	if p, err := h.Progress(ctx); err != nil || p.Done != 1 || p.Total != 3 {
+		t.Fatalf("progress %+v %v", p, err)
+	}
+	close(gate)
+	o := <-watched
+	if o == nil || o.Status != strand.StatusCompleted {
+		t.Fatalf("WatchProgress outcome %+v", o)
+	}
+	var n int
+	if err := o.Decode(&n); err != nil || n != 13 {
+		t.Fatalf("outcome result %d %v", n, err)
+	}
+	if len(reports) == 0 || reports[len(reports)-1].Done != 3 || reports[len(reports)-1].Total != 3 {
+		t.Fatalf("reports %+v", reports)
+	}
+	for i := 1; i < len(reports); i++ {
+		if reports[i].Done <= reports[i-1].Done {
+			t.Fatalf("reports not increasing: %+v", reports)
+		}
+	}
+	for v, err := range h.Items(ctx) {
+		t.Fatalf("an item of a workflow: %v %v", v, err)
+	}
+	var ended bool
+	if err := strand.Watch(ctx, h, strand.Callbacks{OnEnd: func(o *strand.Outcome) { ended = o.Status == strand.StatusCompleted }}); err != nil || !ended {
+		t.Fatalf("strand.Watch: %v %v", ended, err)
+	}
+
+	failed, err := flow.Submit(ctx, c.w, flow.Chain(flow.Call("x", "fail", 1), flow.Call("y", "add", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var items int
+	for _, err := range failed.Items(ctx) {
+		items++
+		if !errors.Is(err, strand.ErrFailed) || !strings.Contains(err.Error(), "at step x") {
+			t.Fatalf("Items of a failed workflow: %v", err)
+		}
+	}
+	if items != 1 {
+		t.Fatalf("%d yields for a failed workflow", items)
+	}
+	if o, err := failed.Wait(ctx); err != nil || o.Status != strand.StatusFailed || !errors.Is(o.Err, strand.ErrFailed) {
+		t.Fatalf("failed outcome %+v %v", o, err)
+	}
+
+	task, err := env.Writer.Submit(ctx, "add", []any{1, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := flow.StatusOf(ctx, task); !errors.Is(err, strand.ErrBadOption) {
+		t.Fatalf("StatusOf a task's handle: %v", err)
+	}
+	ghost, err := flow.Open(ctx, c.w, h.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ghost.ID() != h.ID() {
+		t.Fatal("Open gave another id")
 	}
 }

@@ -2,10 +2,11 @@ package flow_test
 
 import (
 	"context"
-	"github.com/strand-run/strand/internal/link"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/strand-run/strand/internal/link"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
@@ -26,10 +27,7 @@ func TestJoinReleasedOnceUnderRace(t *testing.T) {
 	t.Parallel()
 	env := strandtest.New(t, scratch.Options{NoWorker: true})
 	ctx := wait(t)
-	c, err := flow.NewClient(env.Broker, flow.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := client{env.Writer}
 	h, err := c.Submit(ctx, flow.New(
 		flow.Call("a", "add", 1, 1),
 		flow.Call("b", "add", 10).After("a"),
@@ -69,7 +67,7 @@ func TestJoinReleasedOnceUnderRace(t *testing.T) {
 
 	var conns []*broker.Broker
 	for range 4 {
-		cb, err := broker.Connect(ctx, broker.Config{URL: env.URL()})
+		cb, err := broker.Connect(ctx, broker.Config{URL: env.Server.URL()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -162,10 +160,7 @@ func TestCrashBetweenOutcomeAndRelease(t *testing.T) {
 	t.Parallel()
 	env := strandtest.New(t, scratch.Options{NoWorker: true, Funcs: map[string]any{"add": func(a, b int) int { return a + b }}})
 	ctx := wait(t)
-	c, err := flow.NewClient(env.Broker, flow.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := client{env.Writer}
 	h, err := c.Submit(ctx, flow.Chain(flow.Call("a", "add", 1, 2), flow.Call("b", "add", 10)))
 	if err != nil {
 		t.Fatal(err)
@@ -200,10 +195,7 @@ func TestStartTaskWithOutcome(t *testing.T) {
 	t.Parallel()
 	env := strandtest.New(t, scratch.Options{NoWorker: true, Funcs: map[string]any{"add": func(a, b int) int { return a + b }}})
 	ctx := wait(t)
-	c, err := flow.NewClient(env.Broker, flow.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := client{env.Writer}
 	h, err := c.Submit(ctx, flow.Chain(flow.Call("a", "add", 1, 2), flow.Call("b", "add", 10)))
 	if err != nil {
 		t.Fatal(err)
@@ -215,7 +207,7 @@ func TestStartTaskWithOutcome(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, err := h.Wait(ctx)
-	if err != nil || st.Status != strand.StatusCancelled || st.Error == nil {
+	if err != nil || st.Status != strand.StatusCancelled || st.Err == nil {
 		t.Fatalf("workflow %+v, %v; want cancelled with its error", st, err)
 	}
 	time.Sleep(300 * time.Millisecond)

@@ -2,8 +2,10 @@ package gateway
 
 import (
 	"context"
-	"github.com/strand-run/strand/internal/adminjson"
 	"net/http"
+
+	"github.com/strand-run/strand/inspect"
+	"github.com/strand-run/strand/internal/adminjson"
 
 	"github.com/strand-run/strand/internal/codec"
 )
@@ -106,7 +108,7 @@ func (g *gateway) replay(rw http.ResponseWriter, r *http.Request) {
 		writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	res, err := g.in.Replay(r.Context(), id)
+	res, err := g.in.Act(r.Context(), "replay", inspect.Task{ID: id})
 	if err == nil {
 		err = res[0].Err
 	}

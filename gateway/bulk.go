@@ -203,17 +203,19 @@ func (g *gateway) replayMany(rw http.ResponseWriter, r *http.Request) {
 		}
 		body.Results = append(body.Results, ar)
 	}
+	var tasks []inspect.Task
+	for _, id := range req.IDs {
+		tasks = append(tasks, inspect.Task{ID: id})
+	}
 	if len(req.IDs) == 0 {
 		dead, err := g.in.DeadLetters(r.Context())
 		if err != nil {
 			g.fail(rw, r, err)
 			return
 		}
-		for _, d := range dead {
-			req.IDs = append(req.IDs, d.ID)
-		}
+		tasks = dead
 	}
-	results, err := g.in.Replay(r.Context(), req.IDs...)
+	results, err := g.in.Act(r.Context(), "replay", tasks...)
 	if err != nil {
 		g.fail(rw, r, err)
 		return

@@ -7,8 +7,8 @@
 //	w, _ := writer.New(b, writer.Config{})
 //	h := gateway.New(w, b, gateway.Config{Token: os.Getenv("STRAND_HTTP_TOKEN")})
 //	l, _ := net.Listen("tcp", "127.0.0.1:8080")
-//	srv := gateway.Server(h, gateway.Limits{}) // timeouts (DefaultLimits)
-//	_ = srv.Serve(gateway.Listen(l, gateway.Limits{})) // connection caps, in all and per address
+//	// timeouts and connection caps (zero Limits: the defaults), until ctx ends
+//	err := gateway.Serve(ctx, l, h, gateway.Limits{})
 //
 // Then: curl -d '{"func": "add", "args": [2, 3]}' 'localhost:8080/v1/tasks?wait=30s'.
 //

@@ -15,7 +15,6 @@ import (
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/internal/broker"
 	"github.com/strand-run/strand/internal/codec"
-	"github.com/strand-run/strand/writer"
 )
 
 // keepAlive is how often an idle event stream sends a comment, so that
@@ -124,7 +123,7 @@ func (g *gateway) events(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if q == "" {
-		q = writer.DefaultQueue // nothing of it yet: follow it where it would be
+		q = "default" // nothing of it yet: follow it where it would be
 	}
 	// One subscription for the task's state, outcome and cancellation, so
 	// that their events arrive in the order the server stored them.

@@ -46,14 +46,14 @@ func (g *gateway) pauseState(rw http.ResponseWriter, r *http.Request) {
 		writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	paused, since, err := g.in.Paused(r.Context(), q)
+	qs, err := g.in.Queues(r.Context(), q)
 	if err != nil {
 		g.fail(rw, r, err)
 		return
 	}
-	body := pauseBody{Queue: q, Paused: paused}
-	if paused {
-		body.Since = &since
+	body := pauseBody{Queue: q, Paused: qs[0].Paused}
+	if qs[0].Paused {
+		body.Since = &qs[0].PausedSince
 	}
 	writeJSON(rw, http.StatusOK, body)
 }

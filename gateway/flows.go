@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/strand-run/strand/internal/link"
 	"io"
 	"net/http"
 
@@ -28,10 +27,6 @@ type flowRef struct {
 // defaultFlowQueue is the queue of a workflow document that names none.
 const defaultFlowQueue = "default"
 
-func (g *gateway) flows() (*flow.Client, error) {
-	return flow.NewClient(link.Public(g.b), flow.Config{Queue: defaultFlowQueue, JSON: true})
-}
-
 func (g *gateway) submitFlow(rw http.ResponseWriter, r *http.Request) {
 	wait, err := g.waitParam(r)
 	if err != nil {
@@ -54,14 +49,10 @@ func (g *gateway) submitFlow(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if d.Queue == "" {
-		d.Queue = defaultFlowQueue // the client's default, named here for the answer
+		d.Queue = defaultFlowQueue // named here for the answer
 	}
-	c, err := g.flows()
-	if err != nil {
-		g.fail(rw, r, err)
-		return
-	}
-	h, err := c.Submit(r.Context(), d)
+	d.Encoding = "json" // the document's values are JSON: they go as they are
+	h, err := flow.Submit(r.Context(), g.w, d)
 	if errors.Is(err, codec.ErrBadFlow) {
 		writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
 		return
@@ -77,27 +68,27 @@ func (g *gateway) submitFlow(rw http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), wait)
 	defer cancel()
-	st, err := h.Wait(ctx)
+	code := http.StatusOK
+	_, err = h.Wait(ctx)
 	if errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil {
-		if st, err = h.Status(r.Context()); err == nil {
-			writeJSON(rw, http.StatusAccepted, st)
-			return
-		}
+		code, err = http.StatusAccepted, nil
 	}
 	if err != nil {
 		g.fail(rw, r, err)
 		return
 	}
-	writeJSON(rw, http.StatusOK, st)
+	st, err := flow.StatusOf(r.Context(), h)
+	if err != nil {
+		g.fail(rw, r, err)
+		return
+	}
+	writeJSON(rw, code, flowdoc.Status(st))
 }
 
-func (g *gateway) openFlow(rw http.ResponseWriter, r *http.Request) (*flow.Handle, bool) {
-	c, err := g.flows()
+func (g *gateway) openFlow(rw http.ResponseWriter, r *http.Request) (strand.Handle, bool) {
+	h, err := flow.Open(r.Context(), g.w, r.PathValue("id"))
 	if err == nil {
-		var h *flow.Handle
-		if h, err = c.Open(r.Context(), r.PathValue("id")); err == nil {
-			return h, true
-		}
+		return h, true
 	}
 	if errors.Is(err, strand.ErrMalformed) {
 		writeError(rw, http.StatusBadRequest, "bad_request", err.Error())
@@ -112,12 +103,12 @@ func (g *gateway) flowStatus(rw http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	st, err := h.Status(r.Context())
+	st, err := flow.StatusOf(r.Context(), h)
 	if err != nil {
 		g.fail(rw, r, err)
 		return
 	}
-	writeJSON(rw, http.StatusOK, st)
+	writeJSON(rw, http.StatusOK, flowdoc.Status(st))
 }
 
 func (g *gateway) cancelFlow(rw http.ResponseWriter, r *http.Request) {

@@ -43,18 +43,18 @@ type Config struct {
 	Inspect inspect.Config
 }
 
-// DefaultMaxBody is the largest request body accepted unless configured.
-const DefaultMaxBody = 1 << 20
-
-// DefaultMaxWait caps ?wait= unless configured.
-const DefaultMaxWait = 5 * time.Minute
+// The defaults of Config's MaxBody and MaxWait.
+const (
+	defaultMaxBody = 1 << 20
+	defaultMaxWait = 5 * time.Minute
+)
 
 func (c Config) withDefaults() Config {
 	if c.MaxBody <= 0 {
-		c.MaxBody = DefaultMaxBody
+		c.MaxBody = defaultMaxBody
 	}
 	if c.MaxWait <= 0 {
-		c.MaxWait = DefaultMaxWait
+		c.MaxWait = defaultMaxWait
 	}
 	if c.Logger == nil {
 		nop := zerolog.Nop()

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,8 +19,8 @@ import (
 )
 
 // Limits bound what one client, and all of them, may hold of a gateway's
-// server: connections, and the time to send a request. The zero value is
-// DefaultLimits.
+// server (Serve): connections, and the time to send a request. A field
+// left zero takes its default.
 type Limits struct {
 	// ReadHeaderTimeout bounds the time to send a request's headers (default 10s).
 	ReadHeaderTimeout time.Duration
@@ -39,10 +40,14 @@ type Limits struct {
 	MaxConnsPerIP int
 	// MaxHeaderBytes caps a request's headers (default 64 KiB).
 	MaxHeaderBytes int
+	// ShutdownTimeout bounds how long Serve waits, once its ctx ends, for
+	// the requests in flight to finish (default 10s); event streams and
+	// waits (?wait=) are ended at once.
+	ShutdownTimeout time.Duration
 }
 
-// DefaultLimits are the limits of a gateway's server unless configured.
-var DefaultLimits = Limits{
+// defaultLimits are the limits of a gateway's server unless configured.
+var defaultLimits = Limits{
 	ReadHeaderTimeout: 10 * time.Second,
 	BodyTimeout:       30 * time.Second,
 	WriteTimeout:      60 * time.Second,
@@ -50,10 +55,11 @@ var DefaultLimits = Limits{
 	MaxConns:          512,
 	MaxConnsPerIP:     64,
 	MaxHeaderBytes:    64 << 10,
+	ShutdownTimeout:   10 * time.Second,
 }
 
 func (l Limits) withDefaults() Limits {
-	d := DefaultLimits
+	d := defaultLimits
 	if l.ReadHeaderTimeout <= 0 {
 		l.ReadHeaderTimeout = d.ReadHeaderTimeout
 	}
@@ -75,29 +81,64 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxHeaderBytes <= 0 {
 		l.MaxHeaderBytes = d.MaxHeaderBytes
 	}
+	if l.ShutdownTimeout <= 0 {
+		l.ShutdownTimeout = d.ShutdownTimeout
+	}
 	return l
 }
 
-// Server returns an http.Server for h (a gateway's handler) with the
-// limits' timeouts. Serve it on Listen's listener, which caps connections.
-func Server(h http.Handler, lim Limits) *http.Server {
+// Serve serves h (a gateway's handler, or one that wraps it) on l until
+// ctx ends, holding up against slow and abusive clients as lim says: the
+// timeouts of a request, and at most lim.MaxConns connections at once,
+// lim.MaxConnsPerIP from one client address. A connection over a cap is
+// answered at once (503 over the global cap, 429 over a client's) and
+// closed, so that it holds a file descriptor for no longer than that.
+//
+// When ctx ends, Serve stops accepting connections, ends event streams and
+// waits at once, lets the other requests in flight finish for up to
+// lim.ShutdownTimeout, then closes what is left and returns: nil, or
+// context.DeadlineExceeded when it had to close requests still running.
+// It returns earlier with the error of a listener that fails.
+func Serve(ctx context.Context, l net.Listener, h http.Handler, lim Limits) error {
 	lim = lim.withDefaults()
-	return &http.Server{
+	return serve(ctx, listen(l, lim), h, lim)
+}
+
+func serve(ctx context.Context, l *limitListener, h http.Handler, lim Limits) error {
+	// The requests' contexts are not ctx's: they end when the shutdown
+	// begins, not before (a request in flight may finish).
+	base, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: lim.ReadHeaderTimeout,
 		ReadTimeout:       lim.BodyTimeout,
 		WriteTimeout:      lim.WriteTimeout,
 		IdleTimeout:       lim.IdleTimeout,
 		MaxHeaderBytes:    lim.MaxHeaderBytes,
+		BaseContext:       func(net.Listener) context.Context { return base },
 	}
+	srv.RegisterOnShutdown(cancel) // event streams and waits end at once
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, stop := context.WithTimeout(context.Background(), lim.ShutdownTimeout)
+	defer stop()
+	err := srv.Shutdown(sctx)
+	if err != nil {
+		_ = srv.Close()
+	}
+	<-served // http.ErrServerClosed
+	return err
 }
 
-// Listen wraps l so that it holds at most lim.MaxConns connections at once,
-// and lim.MaxConnsPerIP from one client address. A connection over a cap
-// is answered at once (503 over the global cap, 429 over a client's) and
-// closed, so that it holds a file descriptor for no longer than that.
-func Listen(l net.Listener, lim Limits) net.Listener {
-	lim = lim.withDefaults()
+// listen wraps l so that it holds at most lim.MaxConns connections at
+// once, and lim.MaxConnsPerIP from one client address.
+func listen(l net.Listener, lim Limits) *limitListener {
 	return &limitListener{Listener: l, max: lim.MaxConns, perIP: lim.MaxConnsPerIP, byIP: map[string]int{}}
 }
 

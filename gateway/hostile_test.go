@@ -52,11 +52,14 @@ func startHostile(t *testing.T, lim Limits) *hostileEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ll := Listen(l, lim).(*limitListener)
-	srv := Server(New(w, b, Config{Token: "s3cret"}), lim)
-	go func() { _ = srv.Serve(ll) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return &hostileEnv{env: &env{t: t, url: "http://" + l.Addr().String(), token: "s3cret"}, ll: ll, lim: lim.withDefaults()}
+	lim = lim.withDefaults()
+	lim.ShutdownTimeout = time.Millisecond // the test's end closes what is left
+	ll := listen(l, lim)
+	sctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- serve(sctx, ll, New(w, b, Config{Token: "s3cret"}), lim) }()
+	t.Cleanup(func() { stop(); <-served })
+	return &hostileEnv{env: &env{t: t, url: "http://" + l.Addr().String(), token: "s3cret"}, ll: ll, lim: lim}
 }
 
 // raw sends a request as raw bytes from the local address from (a

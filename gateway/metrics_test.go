@@ -2,14 +2,15 @@ package gateway
 
 import (
 	"context"
-	ib "github.com/strand-run/strand/internal/broker"
-	"github.com/strand-run/strand/internal/link"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"testing"
 	"time"
+
+	ib "github.com/strand-run/strand/internal/broker"
+	"github.com/strand-run/strand/internal/link"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -32,11 +33,15 @@ func TestMetrics(t *testing.T) {
 	defer cancel()
 	_, b := brokertest.New(t)
 	reg := prometheus.NewRegistry()
-	m, err := middleware.NewMetrics(reg)
+	submitted, err := middleware.SubmitMetrics(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := writer.New(b, writer.Config{Middleware: []writer.Middleware{m.Writer()}})
+	worker, err := middleware.WorkerMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := writer.New(b, writer.Config{Middleware: []writer.Middleware{submitted}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +71,7 @@ func TestMetrics(t *testing.T) {
 
 	// Queued, no worker: the queue's consumer exists (as a worker that
 	// ran once leaves it) and counts the waiting tasks.
-	if _, err := link.Core(b).EnsureQueue(ctx, writer.DefaultQueue, ib.QueueConfig{}); err != nil {
+	if _, err := link.Core(b).EnsureQueue(ctx, "default", ib.QueueConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	var hs []strand.Handle
@@ -90,7 +95,7 @@ func TestMetrics(t *testing.T) {
 	}
 	r, err := reader.New(b, dr, reader.Config{
 		Concurrency: 2, RunningAfter: -1, ShutdownTimeout: 100 * time.Millisecond, RetryBase: 10 * time.Millisecond,
-		Middleware: []reader.Middleware{m.Reader()},
+		Middleware: []reader.Middleware{worker},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -25,12 +24,12 @@ import (
 // same address, over a connection of its own: nothing of it survives a
 // restart but what the server holds.
 type gatewayProc struct {
-	t    *testing.T
-	s    *server.Server
-	addr string
-	srv  *http.Server
-	w    *writer.Writer
-	b    *broker.Broker
+	t         *testing.T
+	s         *server.Server
+	addr      string
+	stopServe func()
+	w         *writer.Writer
+	b         *broker.Broker
 }
 
 func (g *gatewayProc) start() {
@@ -53,12 +52,16 @@ func (g *gatewayProc) start() {
 	}
 	g.addr = l.Addr().String()
 	g.b, g.w = b, w
-	g.srv = Server(New(w, b, Config{Token: dashboardToken}), Limits{})
-	go func() { _ = g.srv.Serve(Listen(l, Limits{})) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		served <- Serve(ctx, l, New(w, b, Config{Token: dashboardToken}), Limits{ShutdownTimeout: time.Millisecond})
+	}()
+	g.stopServe = func() { cancel(); <-served }
 }
 
 func (g *gatewayProc) stop() {
-	_ = g.srv.Close()
+	g.stopServe()
 	_ = g.w.Close()
 	_ = g.b.Close()
 }

@@ -77,12 +77,12 @@ func (g *gateway) schedules(rw http.ResponseWriter, r *http.Request) {
 }
 
 func (g *gateway) schedule(rw http.ResponseWriter, r *http.Request) {
-	s, err := g.w.GetSchedule(r.Context(), r.PathValue("name"))
+	ss, err := g.w.Schedules(r.Context(), r.PathValue("name"))
 	if err != nil {
 		g.fail(rw, r, err)
 		return
 	}
-	writeJSON(rw, http.StatusOK, scheduleJSON(s))
+	writeJSON(rw, http.StatusOK, scheduleJSON(ss[0]))
 }
 
 func (g *gateway) putSchedule(rw http.ResponseWriter, r *http.Request) {

@@ -18,24 +18,34 @@ type ActResult struct {
 	Err   error  // nil when it was done
 }
 
+// actReplay is the action of Act that replays dead letters; the gateway's
+// and CLI's bulk actions (internal/admin) are the other three.
+const actReplay = "replay"
+
 // actAtOnce bounds the tasks Act works on at once.
 const actAtOnce = 16
 
-// Act does action ("retry", "cancel" or "delete") to each task (of which
-// only ID, and Queue when known, are read: a Task of Tasks, or
-// inspect.Task{ID: id}), a few at once, and says what it did to each, in
+// Act does action ("retry", "cancel", "delete" or "replay") to each task
+// (of which only ID, and Queue when known, are read: a Task of Tasks or
+// DeadLetters, or inspect.Task{ID: id}), and says what it did to each, in
 // order:
 //   - "retry" runs a failed or dead task again: a new task under a new id,
 //     in the same queue, with the same call and options, and meta
 //     resubmit_of = the old id. The envelope is the one the task's outcome
 //     keeps; a dead task that still has its dead letter is replayed from it
-//     (as Replay, meta replay_of), which deletes the dead letter. The old
-//     outcome stays.
+//     (as "replay" does, meta replay_of), which deletes the dead letter. The
+//     old outcome stays.
 //   - "cancel" cancels a pending, running or retrying task, as a writer's
 //     Handle.Cancel does.
 //   - "delete" removes a finished task's records now instead of when their
 //     TTLs end: its outcome or cancellation, its state and its streamed
 //     items; the id is free again at once.
+//   - "replay" submits dead tasks again from their dead letters, read
+//     once for them all (so it works after their outcomes expired): the
+//     same call and options under a new id, with meta replay_of = the old
+//     id, and removes their dead letters. A task with no dead letter gets an
+//     error wrapping strand.ErrNotFound. To replay every dead letter, give
+//     Act what DeadLetters lists.
 //
 // A task the action does not apply to gets its error and the others go on:
 // ErrWrongState for a retry of a task that did not fail (or whose outcome
@@ -43,10 +53,18 @@ const actAtOnce = 16
 // cancelled and still waiting in its queue to be skipped (cancel it
 // first); strand.ErrFinished for a cancel of a finished task;
 // strand.ErrNotFound for an unknown one. Only an unknown action fails Act
-// itself, with an error wrapping strand.ErrBadOption.
+// itself, with an error wrapping strand.ErrBadOption (and, for "replay", a
+// failure to read the dead letters).
 func (in *Inspector) Act(ctx context.Context, action string, tasks ...Task) ([]ActResult, error) {
+	if action == actReplay {
+		ids := make([]string, len(tasks))
+		for i, t := range tasks {
+			ids[i] = t.ID
+		}
+		return in.replayIDs(ctx, ids)
+	}
 	if err := admin.CheckAction(action); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w (or replay)", err)
 	}
 	out := make([]ActResult, len(tasks))
 	sem := make(chan struct{}, actAtOnce)

@@ -43,14 +43,8 @@ func (in *Inspector) DeadLetters(ctx context.Context) ([]Task, error) {
 	return out, nil
 }
 
-// Replay submits the dead tasks ids again as fresh tasks, in one read of
-// the dead letters: the same call and options under a new id, with meta
-// replay_of=<old id>, and removes their dead letters. It says what it did
-// to each id, in order: NewID is the new task and Queue its queue; an id
-// with no dead letter gets an error wrapping strand.ErrNotFound, and the
-// others go on. To replay every dead letter, give the ids DeadLetters
-// lists. Only a failure to read the dead letters fails Replay itself.
-func (in *Inspector) Replay(ctx context.Context, ids ...string) ([]ActResult, error) {
+// replayIDs is Act's "replay": the dead letters of ids, in one read.
+func (in *Inspector) replayIDs(ctx context.Context, ids []string) ([]ActResult, error) {
 	out := make([]ActResult, len(ids))
 	if len(ids) == 0 {
 		return out, nil

@@ -8,7 +8,7 @@
 //	in, _ := inspect.New(b, inspect.Config{})
 //	qs, _ := in.Queues(ctx)
 //	dead, _ := in.DeadLetters(ctx)
-//	res, _ := in.Replay(ctx, dead[0].ID) // runs again as res[0].NewID
+//	res, _ := in.Act(ctx, "replay", dead...) // each runs again as res[i].NewID
 //	failed, _ := in.Tasks(ctx, inspect.Filter{Status: strand.StatusFailed})
 //	res, _ = in.Act(ctx, "retry", failed.Tasks...) // resubmit each one
 //	_ = in.Pause(ctx, "emails")

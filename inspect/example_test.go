@@ -51,9 +51,9 @@ func ExampleInspector_Queues() {
 }
 
 // A task whose every attempt failed ends dead and is kept as a dead
-// letter; Replay runs it again as a fresh task (once what made it fail is
-// fixed), and Act's "delete" frees a finished task's id at once.
-func ExampleInspector_Replay() {
+// letter; Act's "replay" runs it again as a fresh task (once what made it
+// fail is fixed), and Act's "delete" frees a finished task's id at once.
+func ExampleInspector_Act_replay() {
 	var fixed atomic.Bool
 	env := exampleStrand.With(map[string]any{
 		"export": func(report string) (string, error) {
@@ -89,7 +89,7 @@ func ExampleInspector_Replay() {
 	fmt.Println(dead[0].ID, dead[0].Func, dead[0].Attempt, dead[0].Error)
 
 	fixed.Store(true)
-	res, err := in.Replay(ctx, "export-q3")
+	res, err := in.Act(ctx, "replay", dead[0]) // or every one: in.Act(ctx, "replay", dead...)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -127,8 +127,8 @@ func ExampleInspector_Pause() {
 		return
 	}
 	time.Sleep(100 * time.Millisecond) // the workers see the pause event
-	paused, _, _ := in.Paused(ctx, "default")
-	fmt.Println("paused:", paused)
+	qs, _ := in.Queues(ctx, "default")
+	fmt.Println("paused:", qs[0].Paused)
 	h, err := env.Writer.Submit(ctx, "greet", []any{"ann"})
 	if err != nil {
 		fmt.Println(err)
@@ -142,8 +142,8 @@ func ExampleInspector_Pause() {
 		fmt.Println(err)
 		return
 	}
-	paused, _, _ = in.Paused(ctx, "default")
-	fmt.Println("paused:", paused)
+	qs, _ = in.Queues(ctx, "default")
+	fmt.Println("paused:", qs[0].Paused)
 	var s string
 	fmt.Println(h.Result(ctx, &s), s)
 	// Output:

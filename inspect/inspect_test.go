@@ -97,7 +97,7 @@ func TestQueuesWorkersCollector(t *testing.T) {
 	if !d.Consumed || d.Workers != 1 || d.Paused || d.Idle || d.Depth != 0 {
 		t.Errorf("default %+v", d)
 	}
-	if idle.Depth != 3 || idle.Workers != 0 || !idle.Paused || !idle.Idle || idle.Dead != 0 {
+	if idle.Depth != 3 || idle.Workers != 0 || !idle.Paused || idle.PausedSince.IsZero() || !idle.Idle || idle.Dead != 0 {
 		t.Errorf("idle %+v", idle)
 	}
 	ws, err := in.Workers(ctx)
@@ -139,8 +139,18 @@ func TestQueuesWorkersCollector(t *testing.T) {
 	if err := in.Resume(ctx, "idle"); err != nil {
 		t.Fatal(err)
 	}
-	if paused, _, err := in.Paused(ctx, "idle"); err != nil || paused {
-		t.Fatalf("paused after resume: %v %v", paused, err)
+	if qs, err := in.Queues(ctx, "idle", "nothing-here"); err != nil || len(qs) != 2 || qs[0].Paused || !qs[0].PausedSince.IsZero() ||
+		qs[1].Queue != "nothing-here" || qs[1].Depth != 0 || qs[1].Paused {
+		t.Fatalf("queues by name after resume: %+v %v", qs, err)
+	}
+	if err := in.Pause(ctx, "nothing-here"); err != nil {
+		t.Fatal(err)
+	}
+	if qs, err := in.Queues(ctx, "nothing-here"); err != nil || !qs[0].Paused || qs[0].Idle {
+		t.Fatalf("a paused queue with no task: %+v %v", qs, err)
+	}
+	if _, err := in.Queues(ctx, "bad queue!"); !errors.Is(err, strand.ErrBadOption) {
+		t.Fatalf("queues of a bad queue name: %v", err)
 	}
 	if err := in.Pause(ctx, "bad queue!"); err == nil {
 		t.Fatalf("pause of a bad queue name: %v", err)
@@ -319,14 +329,12 @@ func TestReplayAll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids := []string{"never-died"}
 	for _, d := range ds {
 		if d.Status != strand.StatusDead || d.Func != "send" || d.Queue != "mail" || d.Attempt != 2 || d.Seq == 0 {
 			t.Fatalf("dead letter %+v", d)
 		}
-		ids = append(ids, d.ID)
 	}
-	ts, err := in.Replay(ctx, ids...)
+	ts, err := in.Act(ctx, "replay", append([]inspect.Task{{ID: "never-died"}}, ds...)...)
 	if err != nil || len(ts) != 3 || !errors.Is(ts[0].Err, strand.ErrNotFound) {
 		t.Fatalf("replay all: %+v %v", ts, err)
 	}
@@ -347,7 +355,7 @@ func TestReplayAll(t *testing.T) {
 	if ds, err := in.DeadLetters(ctx); err != nil || len(ds) != 0 {
 		t.Fatalf("dead letters after replay all: %+v %v", ds, err)
 	}
-	if ts, err := in.Replay(ctx); err != nil || len(ts) != 0 {
+	if ts, err := in.Act(ctx, "replay"); err != nil || len(ts) != 0 {
 		t.Fatalf("replay all of none: %+v %v", ts, err)
 	}
 }

@@ -7,7 +7,9 @@ import (
 	"strings"
 	"time"
 
+	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/internal/broker"
+	"github.com/strand-run/strand/internal/codec"
 )
 
 // QueueInfo is one queue: what its consumer counts (or, for a queue no
@@ -28,14 +30,23 @@ type QueueInfo struct {
 	Dead        uint64    // tasks in the dead-letter stream
 	Workers     int       // live workers that consume the queue
 	Paused      bool      // paused across the fleet (Pause)
+	PausedSince time.Time // when it was paused; zero when it is not
 	// Idle is set when the queue has tasks and no live worker: its tasks
 	// wait until one starts.
 	Idle bool
 }
 
 // Queues lists every queue with tasks, queued or dead, with or without a
-// consumer and workers, sorted by name.
-func (in *Inspector) Queues(ctx context.Context) ([]QueueInfo, error) {
+// consumer and workers, sorted by name; or, given names, those queues in
+// that order, a queue with nothing in it too (a paused queue may have no
+// task yet). A bad queue name is refused with an error wrapping
+// strand.ErrBadOption.
+func (in *Inspector) Queues(ctx context.Context, names ...string) ([]QueueInfo, error) {
+	for _, q := range names {
+		if err := codec.ValidQueue(q); err != nil {
+			return nil, fmt.Errorf("queues: %w: %v", strand.ErrBadOption, err)
+		}
+	}
 	qs, err := in.b.Queues(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("queues: %w", err)
@@ -48,7 +59,31 @@ func (in *Inspector) Queues(ctx context.Context) ([]QueueInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("queues: %w", err)
 	}
-	return in.queues(ctx, qs, dead, ws), nil
+	all := in.queues(ctx, qs, dead, ws)
+	if len(names) == 0 {
+		return all, nil
+	}
+	byName := make(map[string]QueueInfo, len(all))
+	for _, q := range all {
+		byName[q.Queue] = q
+	}
+	out := make([]QueueInfo, 0, len(names))
+	for _, name := range names {
+		q, ok := byName[name]
+		if !ok { // nothing of it on the server but, perhaps, its pause record
+			q = QueueInfo{Queue: name}
+			for _, w := range ws {
+				if slices.Contains(w.Queues, name) {
+					q.Workers++
+				}
+			}
+			if p, err := in.b.Paused(ctx, name); err == nil && p != nil {
+				q.Paused, q.PausedSince = true, time.UnixMilli(p.Since)
+			}
+		}
+		out = append(out, q)
+	}
+	return out, nil
 }
 
 func (in *Inspector) queues(ctx context.Context, qs []broker.QueueInfo, dead map[string]uint64, ws []WorkerInfo) []QueueInfo {
@@ -75,7 +110,7 @@ func (in *Inspector) queues(ctx context.Context, qs []broker.QueueInfo, dead map
 	}
 	for i := range out {
 		if p, err := in.b.Paused(ctx, out[i].Queue); err == nil && p != nil {
-			out[i].Paused = true
+			out[i].Paused, out[i].PausedSince = true, time.UnixMilli(p.Since)
 		}
 	}
 	for i := range out {
@@ -129,16 +164,8 @@ func (in *Inspector) Pause(ctx context.Context, queue string) error {
 	return in.b.Pause(ctx, queue, in.cfg.Caller)
 }
 
-// Resume lets queue's workers start its tasks again.
+// Resume lets queue's workers start its tasks again. Queues(ctx, queue)
+// says whether a queue is paused, and since when.
 func (in *Inspector) Resume(ctx context.Context, queue string) error {
 	return in.b.Resume(ctx, queue)
-}
-
-// Paused reports whether queue is paused, and since when.
-func (in *Inspector) Paused(ctx context.Context, queue string) (paused bool, since time.Time, err error) {
-	p, err := in.b.Paused(ctx, queue)
-	if err != nil || p == nil {
-		return false, time.Time{}, err
-	}
-	return true, time.UnixMilli(p.Since), nil
 }

@@ -20,8 +20,8 @@ import (
 // the queue (NATS accounts and permissions, the gateway's bearer tokens).
 type Allowlist map[string][]string
 
-// Allowed reports whether caller may call fn.
-func (a Allowlist) Allowed(caller, fn string) bool {
+// allowed reports whether caller may call fn.
+func (a Allowlist) allowed(caller, fn string) bool {
 	fns, ok := a[caller]
 	return ok && (slices.Contains(fns, "*") || slices.Contains(fns, fn))
 }
@@ -29,7 +29,7 @@ func (a Allowlist) Allowed(caller, fn string) bool {
 // check returns the refusal of fn for caller, or nil.
 func (a Allowlist) check(meta map[string]string, fn string) *strand.TaskError {
 	caller := meta[strand.MetaCaller]
-	if a.Allowed(caller, fn) {
+	if a.allowed(caller, fn) {
 		return nil
 	}
 	return &strand.TaskError{Kind: strand.ErrForbidden, Message: fmt.Sprintf("%s: caller %q may not call it", fn, caller)}

@@ -10,10 +10,10 @@ import (
 	"github.com/strand-run/strand/reader"
 )
 
-// Outcome names how a handler call ended, for logs and metrics:
+// outcome names how a handler call ended, for logs and metrics:
 // "completed", or the error's kind (strand.KindOf: "error", "panic",
 // "timeout", "cancelled", "forbidden", …).
-func Outcome(err error) string {
+func outcome(err error) string {
 	if err == nil {
 		return string(strand.StatusCompleted)
 	}
@@ -34,7 +34,7 @@ func Logging(log zerolog.Logger) reader.Middleware {
 			}
 			ev.Str("task_id", c.Task.ID).Str("func", c.Task.Func).Str("queue", c.Task.Queue).
 				Int("attempt", c.Task.Attempt).Dur("duration", time.Since(start)).
-				Str("outcome", Outcome(err)).Msg("task ran")
+				Str("outcome", outcome(err)).Msg("task ran")
 			return v, err
 		}
 	}

@@ -169,12 +169,19 @@ func value(t *testing.T, reg *prometheus.Registry, name string, want map[string]
 func TestMetrics(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
-	m, err := middleware.NewMetrics(reg)
+	worker, err := middleware.WorkerMetrics(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, _ := setup(t, funcs(), reader.Config{Concurrency: 4, Middleware: []reader.Middleware{m.Reader()}},
-		writer.Config{Middleware: []writer.Middleware{m.Writer()}})
+	submitted, err := middleware.SubmitMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := middleware.WorkerMetrics(reg); err == nil {
+		t.Error("a second WorkerMetrics on one registry was accepted")
+	}
+	w, _ := setup(t, funcs(), reader.Config{Concurrency: 4, Middleware: []reader.Middleware{worker}},
+		writer.Config{Middleware: []writer.Middleware{submitted}})
 	ctx := ctxT(t)
 	const n = 25
 	var calls []writer.Call

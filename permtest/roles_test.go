@@ -3,14 +3,15 @@ package permtest
 import (
 	"context"
 	"errors"
-	ib "github.com/strand-run/strand/internal/broker"
-	"github.com/strand-run/strand/internal/link"
 	"iter"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	ib "github.com/strand-run/strand/internal/broker"
+	"github.com/strand-run/strand/internal/link"
 
 	"github.com/nats-io/nats.go"
 
@@ -182,7 +183,7 @@ func TestRoles(t *testing.T) {
 		}
 
 		// The admin replays it, purges the dead letters and the task.
-		res, err := adminIn.Replay(ctx, h.ID())
+		res, err := adminIn.Act(ctx, "replay", inspect.Task{ID: h.ID()})
 		must(t, err)
 		must(t, res[0].Err)
 		replayed, err := adminW.Open(res[0].NewID, strand.Queue(res[0].Queue))

@@ -73,8 +73,8 @@ func TestRolesTime(t *testing.T) {
 		t.Fatalf("delayed: %d %v", sum, err)
 	}
 	for ctx.Err() == nil {
-		if s, err := adminW.GetSchedule(ctx, "perm"); err == nil && s.LastTask != "" {
-			h, err := adminW.Open(s.LastTask, strand.Queue("a"))
+		if ss, err := adminW.Schedules(ctx, "perm"); err == nil && ss[0].LastTask != "" {
+			h, err := adminW.Open(ss[0].LastTask, strand.Queue("a"))
 			must(t, err)
 			if err := h.Result(ctx, &sum); err != nil || sum != 4 {
 				t.Fatalf("firing: %d %v", sum, err)

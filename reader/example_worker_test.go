@@ -36,7 +36,7 @@ func ExampleReader_Run() {
 			return v, err
 		}
 	}
-	b, err := broker.Connect(ctx, broker.Config{URL: env.URL()})
+	b, err := broker.Connect(ctx, broker.Config{URL: env.Server.URL()})
 	if err != nil {
 		fmt.Println(err)
 		return

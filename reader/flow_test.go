@@ -113,8 +113,8 @@ func TestPauseResume(t *testing.T) {
 	defer func() { stopWorker() }()
 	time.Sleep(500 * time.Millisecond)
 	pending("after a server restart")
-	if paused, _, err := in.Paused(ctx, "default"); err != nil || !paused {
-		t.Fatalf("Paused after a server restart: %v %v", paused, err)
+	if qs, err := in.Queues(ctx, "default"); err != nil || !qs[0].Paused || qs[0].PausedSince.IsZero() {
+		t.Fatalf("paused after a server restart: %+v %v", qs, err)
 	}
 
 	if err := in.Resume(ctx, "default"); err != nil {

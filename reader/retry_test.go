@@ -3,10 +3,11 @@ package reader_test
 import (
 	"context"
 	"errors"
-	"github.com/strand-run/strand/internal/link"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/strand-run/strand/internal/link"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
@@ -14,7 +15,6 @@ import (
 	"github.com/strand-run/strand/internal/broker/brokertest"
 	"github.com/strand-run/strand/internal/codec"
 	"github.com/strand-run/strand/reader"
-	"github.com/strand-run/strand/writer"
 )
 
 // runs records when each attempt of each task started.
@@ -104,7 +104,7 @@ func TestRetryThenDeadThenReplay(t *testing.T) {
 	fixedMu.Lock()
 	fixed = true
 	fixedMu.Unlock()
-	res, err := in.Replay(ctx, h.ID())
+	res, err := in.Act(ctx, "replay", inspect.Task{ID: h.ID()})
 	if err == nil {
 		err = res[0].Err
 	}
@@ -129,7 +129,7 @@ func TestRetryThenDeadThenReplay(t *testing.T) {
 	if dead, err := in.DeadLetters(ctx); err != nil || len(dead) != 0 {
 		t.Fatalf("dead letters after replay: %+v, %v", dead, err)
 	}
-	if res, err := in.Replay(ctx, h.ID()); err != nil || !errors.Is(res[0].Err, strand.ErrNotFound) {
+	if res, err := in.Act(ctx, "replay", inspect.Task{ID: h.ID()}); err != nil || !errors.Is(res[0].Err, strand.ErrNotFound) {
 		t.Fatalf("second replay: %v", err)
 	}
 }
@@ -166,7 +166,7 @@ func TestRetryHelpers(t *testing.T) {
 		// Between the attempts: retrying, with the error and the next time.
 		var st *codec.State
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			entry, err := link.Core(e.b).Read(ctx, link.Core(e.b).Names().StateKey(writer.DefaultQueue, h.ID()))
+			entry, err := link.Core(e.b).Read(ctx, link.Core(e.b).Names().StateKey("default", h.ID()))
 			if err != nil || entry == nil {
 				continue
 			}

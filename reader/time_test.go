@@ -172,10 +172,11 @@ func TestScheduleEvery(t *testing.T) {
 			t.Fatalf("task %s ran %d times", id, n)
 		}
 	}
-	s, err := e.w.GetSchedule(ctx, "ticker")
+	ss, err := e.w.Schedules(ctx, "ticker")
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := ss[0]
 	if s.Spec != "@every 1s" || s.Func != "tick" || s.Queue != "default" || s.Paused || s.NextRun.IsZero() || s.LastTask == "" || s.LastRun.IsZero() {
 		t.Fatalf("schedule %+v", s)
 	}
@@ -198,8 +199,8 @@ func TestScheduleEvery(t *testing.T) {
 	if n := len(runs.seen); n != 0 {
 		t.Fatalf("%d firings while paused", n)
 	}
-	if s, err := e.w.GetSchedule(ctx, "ticker"); err != nil || !s.Paused || !s.NextRun.IsZero() {
-		t.Fatalf("paused schedule %+v %v", s, err)
+	if ss, err := e.w.Schedules(ctx, "ticker"); err != nil || !ss[0].Paused || !ss[0].NextRun.IsZero() {
+		t.Fatalf("paused schedule %+v %v", ss, err)
 	}
 	if err := e.w.ResumeSchedule(ctx, "ticker"); err != nil {
 		t.Fatal(err)
@@ -216,7 +217,7 @@ func TestScheduleEvery(t *testing.T) {
 	if n := len(runs.seen); n != 0 {
 		t.Fatalf("%d firings after delete", n)
 	}
-	if _, err := e.w.GetSchedule(ctx, "ticker"); !errors.Is(err, strand.ErrNotFound) {
+	if _, err := e.w.Schedules(ctx, "ticker"); !errors.Is(err, strand.ErrNotFound) {
 		t.Fatalf("get after delete: %v", err)
 	}
 	if ss, err := e.w.Schedules(ctx); err != nil || len(ss) != 0 {

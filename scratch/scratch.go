@@ -46,6 +46,7 @@ type Options struct {
 
 // Env is a running scratch strand.
 type Env struct {
+	// Server is the embedded server: Server.URL() for other clients.
 	Server   *server.Server
 	Broker   *broker.Broker
 	Writer   *writer.Writer
@@ -109,9 +110,6 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 	}
 	return e, nil
 }
-
-// URL is the NATS URL of the scratch server, for other clients.
-func (e *Env) URL() string { return e.Server.URL() }
 
 // StartWorker starts one more worker, on its own connection, running the
 // env's registry; Close stops it.

@@ -85,17 +85,17 @@ func copyEnvelope(e *writer.Envelope) (Submission, error) {
 		MaxAttempts: e.MaxAttempts, Timeout: e.Timeout,
 	}
 	if s.Queue == "" {
-		s.Queue = writer.DefaultQueue
+		s.Queue = "default"
 	}
 	f, ok := codec.Named(e.Encoding)
 	if !ok && e.Encoding != "" {
 		return s, fmt.Errorf("unknown encoding %q", e.Encoding)
 	}
 	s.format = f
-	s.args = make([]codec.Raw, e.NumArgs())
-	for i := range s.args {
+	s.args = make([]codec.Raw, len(e.Args))
+	for i, a := range e.Args {
 		var raw codec.Raw
-		if err := e.DecodeArg(i, &raw); err != nil {
+		if err := a.Decode(&raw); err != nil {
 			return s, err
 		}
 		s.args[i] = cloneRaw(raw)
@@ -104,8 +104,10 @@ func copyEnvelope(e *writer.Envelope) (Submission, error) {
 	// Raw decodes as msgpack from either layout (DecodeValue carries JSON
 	// over to msgpack), so the copies are msgpack.
 	var kw codec.Raw
-	if err := e.DecodeKwargs(&kw); err != nil {
-		return s, err
+	if e.Kwargs != nil {
+		if err := e.Kwargs.Decode(&kw); err != nil {
+			return s, err
+		}
 	}
 	s.kwargs = cloneRaw(kw)
 	return s, nil

@@ -6,10 +6,10 @@
 // and scripts.
 //
 //	p, err := supervise.Start(ctx, supervise.Spec{
-//		Path:  "strand",
-//		Args:  []string{"server", "--addr", "127.0.0.1:4222"},
-//		Ready: supervise.TCPReady("127.0.0.1:4222"),
-//		Reuse: true, // a server already answering there is used as it is
+//		Path:      "strand",
+//		Args:      []string{"server", "--addr", "127.0.0.1:4222"},
+//		ReadyAddr: "127.0.0.1:4222", // ready once it accepts connections
+//		Reuse:     true,             // a server already answering there is used as it is
 //	})
 //	if err != nil { … }
 //	defer p.Stop()
@@ -40,8 +40,11 @@ type Spec struct {
 	Stdout, Stderr io.Writer
 
 	// Ready reports nil once the process can be used. Nil means ready as
-	// soon as it has started.
+	// soon as it has started, unless ReadyAddr is set.
 	Ready func(ctx context.Context) error
+	// ReadyAddr, when Ready is nil, is the usual probe: the process is
+	// ready once ReadyAddr (host:port) accepts TCP connections.
+	ReadyAddr string
 	// ReadyTimeout bounds the wait for Ready (default 30s); ProbeEvery is
 	// the pause between probes (default 50ms).
 	ReadyTimeout time.Duration
@@ -79,6 +82,9 @@ func Start(ctx context.Context, spec Spec) (*Process, error) {
 	}
 	if spec.StopTimeout <= 0 {
 		spec.StopTimeout = 10 * time.Second
+	}
+	if spec.Ready == nil && spec.ReadyAddr != "" {
+		spec.Ready = tcpReady(spec.ReadyAddr)
 	}
 	p := &Process{spec: spec, done: make(chan struct{})}
 	if spec.Reuse && spec.Ready != nil && spec.Ready(ctx) == nil {
@@ -134,16 +140,14 @@ func (p *Process) waitReady(ctx context.Context) error {
 	}
 }
 
-// PID is the process id (0 for a reused process).
+// PID is the process id; 0 for a reused process (Spec.Reuse: Start found
+// it running, and Stop leaves it alone).
 func (p *Process) PID() int {
 	if p.cmd == nil {
 		return 0
 	}
 	return p.cmd.Process.Pid
 }
-
-// Reused reports whether Start found the process already running.
-func (p *Process) Reused() bool { return p.reused }
 
 // Done is closed when the process has exited (at once for a reused one).
 func (p *Process) Done() <-chan struct{} { return p.done }
@@ -187,8 +191,8 @@ func (p *Process) exitErr(signalled bool) error {
 	return p.err
 }
 
-// TCPReady is a probe that passes once addr accepts TCP connections.
-func TCPReady(addr string) func(context.Context) error {
+// tcpReady is a probe that passes once addr accepts TCP connections.
+func tcpReady(addr string) func(context.Context) error {
 	return func(ctx context.Context) error {
 		var d net.Dialer
 		c, err := d.DialContext(ctx, "tcp", addr)

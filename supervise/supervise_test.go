@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 		// PID to SUPERVISE_PIDFILE, and waits to be killed.
 		p, err := supervise.Start(context.Background(), supervise.Spec{
 			Path: os.Args[0], Env: []string{"SUPERVISE_CHILD=listen"},
-			Ready: supervise.TCPReady(os.Getenv("SUPERVISE_ADDR")), ReadyTimeout: 10 * time.Second,
+			ReadyAddr: os.Getenv("SUPERVISE_ADDR"), ReadyTimeout: 10 * time.Second,
 		})
 		if err != nil {
 			os.Exit(5)
@@ -72,7 +72,7 @@ func spec(t *testing.T, mode, addr string) supervise.Spec {
 	return supervise.Spec{
 		Path:         os.Args[0],
 		Env:          []string{"SUPERVISE_CHILD=" + mode, "SUPERVISE_ADDR=" + addr},
-		Ready:        supervise.TCPReady(addr),
+		ReadyAddr:    addr,
 		ReadyTimeout: 10 * time.Second,
 		StopTimeout:  2 * time.Second,
 	}
@@ -85,10 +85,10 @@ func TestStartReadyStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.PID() == 0 || p.Reused() {
-		t.Fatalf("pid %d reused %v", p.PID(), p.Reused())
+	if p.PID() == 0 {
+		t.Fatalf("pid %d: reused", p.PID())
 	}
-	if err := supervise.TCPReady(addr)(context.Background()); err != nil {
+	if err := dial(addr); err != nil {
 		t.Fatalf("not listening after Start: %v", err)
 	}
 	if err := p.Stop(); err != nil {
@@ -115,13 +115,13 @@ func TestReuseRunning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !second.Reused() || second.PID() != 0 {
-		t.Fatalf("reused %v pid %d", second.Reused(), second.PID())
+	if second.PID() != 0 {
+		t.Fatalf("pid %d, want 0 for a reused process", second.PID())
 	}
 	if err := second.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	if err := supervise.TCPReady(addr)(context.Background()); err != nil {
+	if err := dial(addr); err != nil {
 		t.Fatalf("stopping the reused handle stopped the running process: %v", err)
 	}
 }
@@ -157,5 +157,33 @@ func TestStubbornIsKilled(t *testing.T) {
 	err = p.Stop()
 	if err == nil || !strings.Contains(err.Error(), "killed") {
 		t.Fatalf("Stop of a process ignoring SIGTERM: %v", err)
+	}
+}
+
+// dial reports whether addr accepts TCP connections.
+func dial(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+// TestReadyOverridesReadyAddr: a Ready probe is used as it is, and
+// ReadyAddr is only the probe of a Spec without one.
+func TestReadyOverridesReadyAddr(t *testing.T) {
+	t.Parallel()
+	addr := freeAddr(t)
+	s := spec(t, "listen", addr)
+	s.ReadyAddr = "127.0.0.1:1" // nothing listens there
+	probed := 0
+	s.Ready = func(context.Context) error { probed++; return dial(addr) }
+	p, err := supervise.Start(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	if probed == 0 {
+		t.Fatal("the Ready probe was not used")
 	}
 }

@@ -106,8 +106,8 @@ func ExampleWriter_PutSchedule() {
 		return
 	}
 	for {
-		s, _ := w.GetSchedule(ctx, "tick")
-		if s.LastTask != "" {
+		if ss, _ := w.Schedules(ctx, "tick"); len(ss) == 1 && ss[0].LastTask != "" {
+			s := ss[0]
 			h, _ := w.Open(s.LastTask)
 			err := h.Result(ctx, &sum)
 			fmt.Println(s.Spec, strings.HasPrefix(s.LastTask, "tick-"), sum, err)

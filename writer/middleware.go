@@ -2,10 +2,9 @@ package writer
 
 import (
 	"context"
-	"fmt"
 	"time"
 
-	"github.com/strand-run/strand/internal/codec"
+	strand "github.com/strand-run/strand"
 )
 
 // Envelope is a task on its way to the server, as writer middleware sees
@@ -27,41 +26,11 @@ type Envelope struct {
 	MaxAttempts int
 	// Timeout is the task's time limit per attempt (0: none).
 	Timeout time.Duration
-
-	env *codec.Envelope
-	f   codec.Format
-}
-
-// NumArgs is how many positional args the task has (none for an Envelope
-// not made by a writer).
-func (e *Envelope) NumArgs() int {
-	if e.env == nil {
-		return 0
-	}
-	return len(e.env.Args)
-}
-
-// DecodeArg decodes positional arg i (from 0) into out, a pointer.
-func (e *Envelope) DecodeArg(i int, out any) error {
-	if i < 0 || i >= e.NumArgs() {
-		return fmt.Errorf("task %s: no arg %d (it has %d)", e.ID, i, e.NumArgs())
-	}
-	if err := codec.DecodeValue(e.f, e.env.Args[i], out, false); err != nil {
-		return fmt.Errorf("task %s: decode arg %d into %T: %w", e.ID, i, out, err)
-	}
-	return nil
-}
-
-// DecodeKwargs decodes the task's keyword args (strand.Kwargs) into out, a
-// pointer to a map or a struct; a task without kwargs leaves out as it is.
-func (e *Envelope) DecodeKwargs(out any) error {
-	if e.env == nil || e.env.Kwargs.IsNil() {
-		return nil
-	}
-	if err := codec.DecodeValue(e.f, e.env.Kwargs, out, false); err != nil {
-		return fmt.Errorf("task %s: decode kwargs into %T: %w", e.ID, out, err)
-	}
-	return nil
+	// Args are the task's positional args and Kwargs its keyword args
+	// (strand.Kwargs; nil when it has none), as encoded: Decode one into a
+	// Go value.
+	Args   []strand.Value
+	Kwargs strand.Value
 }
 
 // SubmitFunc writes one task. Middleware may change the envelope's Meta or

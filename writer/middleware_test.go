@@ -133,7 +133,7 @@ func TestCustomCodecRoundTrip(t *testing.T) {
 	if err := h.Result(ctx, &sum); err != nil || sum != 5 {
 		t.Fatalf("add = %d, %v", sum, err)
 	}
-	e, err := link.Core(b).Read(ctx, link.Core(b).Names().ResultKey(writer.DefaultQueue, h.ID()))
+	e, err := link.Core(b).Read(ctx, link.Core(b).Names().ResultKey("default", h.ID()))
 	if err != nil || e == nil {
 		t.Fatal(err)
 	}

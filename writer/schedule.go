@@ -78,24 +78,27 @@ func (w *Writer) PutSchedule(ctx context.Context, name, spec, fn string, args []
 	return nil
 }
 
-// Schedules lists the named schedules, by name.
-func (w *Writer) Schedules(ctx context.Context) ([]ScheduleInfo, error) {
-	ss, err := w.b.Schedules(ctx)
-	out := make([]ScheduleInfo, 0, len(ss))
-	for _, s := range ss {
+// Schedules reads the named schedules: every one, by name, when names is
+// empty; else those names, in that order, with an error matching
+// strand.ErrNotFound if one of them does not exist.
+func (w *Writer) Schedules(ctx context.Context, names ...string) ([]ScheduleInfo, error) {
+	if len(names) == 0 {
+		ss, err := w.b.Schedules(ctx)
+		out := make([]ScheduleInfo, 0, len(ss))
+		for _, s := range ss {
+			out = append(out, scheduleInfo(s))
+		}
+		return out, err
+	}
+	out := make([]ScheduleInfo, 0, len(names))
+	for _, name := range names {
+		s, err := w.b.GetSchedule(ctx, name)
+		if err != nil {
+			return nil, err
+		}
 		out = append(out, scheduleInfo(s))
 	}
-	return out, err
-}
-
-// GetSchedule reads the schedule name; an error matching strand.ErrNotFound
-// if there is none.
-func (w *Writer) GetSchedule(ctx context.Context, name string) (ScheduleInfo, error) {
-	s, err := w.b.GetSchedule(ctx, name)
-	if err != nil {
-		return ScheduleInfo{}, err
-	}
-	return scheduleInfo(s), nil
+	return out, nil
 }
 
 // PauseSchedule stops the schedule's firings until ResumeSchedule; a

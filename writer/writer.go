@@ -52,8 +52,8 @@ type Config struct {
 	Logger *zerolog.Logger `ignored:"true"`
 }
 
-// DefaultQueue is the queue used when none is named.
-const DefaultQueue = "default"
+// defaultQueue is the queue used when none is named.
+const defaultQueue = "default"
 
 // defaultResultTTL is how long outcomes are kept unless configured.
 const defaultResultTTL = 24 * time.Hour
@@ -63,7 +63,7 @@ const defaultTaskTTL = 14 * 24 * time.Hour
 
 func (c Config) withDefaults() Config {
 	if c.Queue == "" {
-		c.Queue = DefaultQueue
+		c.Queue = defaultQueue
 	}
 	if c.ResultTTL <= 0 {
 		c.ResultTTL = defaultResultTTL
@@ -197,7 +197,7 @@ func (w *Writer) submit(ctx context.Context, fn string, args []any, opts []stran
 			return err
 		}
 		return w.b.Submit(ctx, t)[0]
-	})(ctx, p.wrapped())
+	})(ctx, p.wrapped(len(w.cfg.Middleware) > 0))
 	if err != nil {
 		return w.refused(h, err), fmt.Errorf("submit %s: %w", fn, err)
 	}
@@ -213,13 +213,24 @@ type pending struct {
 	at  time.Time
 }
 
-// wrapped is the envelope as middleware sees it.
-func (p *pending) wrapped() *Envelope {
-	return &Envelope{
+// wrapped is the envelope as middleware sees it; its args and kwargs only
+// when there is middleware to read them.
+func (p *pending) wrapped(args bool) *Envelope {
+	e := &Envelope{
 		ID: p.env.ID, Func: p.env.Func, Queue: p.env.Queue, Meta: p.env.Meta, Trace: p.env.Trace,
 		Encoding: p.c.format.Name(), MaxAttempts: p.env.MaxAttempts, Timeout: p.c.Timeout,
-		env: p.env, f: p.c.format,
 	}
+	if !args {
+		return e
+	}
+	f := p.c.format
+	for i, a := range p.env.Args {
+		e.Args = append(e.Args, value{f: f, raw: a, what: fmt.Sprintf("arg %d of task %s", i+1, e.ID)})
+	}
+	if !p.env.Kwargs.IsNil() {
+		e.Kwargs = value{f: f, raw: p.env.Kwargs, what: "the kwargs of task " + e.ID}
+	}
+	return e
 }
 
 // prepare encodes the envelope as middleware left it as its task, and
@@ -385,7 +396,7 @@ func (w *Writer) SubmitBatch(ctx context.Context, calls []Call) ([]strand.Handle
 				tasks = append(tasks, t)
 				at = append(at, i)
 				return nil
-			})(ctx, p.wrapped())
+			})(ctx, p.wrapped(len(w.cfg.Middleware) > 0))
 		}
 		if err != nil {
 			errs[i] = fmt.Errorf("submit %s: %w", c.Func, err)

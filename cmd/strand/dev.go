@@ -14,7 +14,6 @@ import (
 	"github.com/strand-run/strand/internal/demo"
 	"github.com/strand-run/strand/supervise"
 	"github.com/strand-run/strand/tracing"
-	"github.com/strand-run/strand/writer"
 )
 
 // readyLine is printed, alone on its line, once dev accepts tasks.
@@ -49,7 +48,7 @@ and stops them (SIGTERM, then SIGKILL) before the server.`,
 			if err != nil {
 				return err
 			}
-			rc.Queues = []string{writer.DefaultQueue}
+			rc.Queues = []string{"default"}
 			traced, stopTrace, err := a.startTracing(tf.of(cmd))
 			if err != nil {
 				return err
@@ -82,7 +81,7 @@ and stops them (SIGTERM, then SIGKILL) before the server.`,
 
 			out := a.stdout
 			printServer(out, s, scfg)
-			fmt.Fprintf(out, "worker:    queue %s, functions %s\n", writer.DefaultQueue, strings.Join(reg.Names(), ", "))
+			fmt.Fprintf(out, "worker:    queue %s, functions %s\n", "default", strings.Join(reg.Names(), ", "))
 			for i := range processes {
 				p, err := a.startWorkerProcess(ctx, b, s.URL(), fmt.Sprintf("dev-worker-%d", i+1))
 				if err != nil {

@@ -3,10 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/strand-run/strand/internal/adminjson"
 	"io"
 	"text/tabwriter"
 	"time"
+
+	"github.com/strand-run/strand/internal/adminjson"
 
 	"github.com/spf13/cobra"
 
@@ -91,7 +92,7 @@ call under a new id, with meta replay_of=<old id>. Prints "OLD NEW" per task.`,
 			}
 			defer c.Close()
 			if !all {
-				res, err := c.in.Replay(ctx, args[0])
+				res, err := c.in.Act(ctx, "replay", inspect.Task{ID: args[0]})
 				if err == nil {
 					err = res[0].Err
 				}
@@ -105,11 +106,7 @@ call under a new id, with meta replay_of=<old id>. Prints "OLD NEW" per task.`,
 			if err != nil {
 				return err
 			}
-			ids := make([]string, 0, len(dead))
-			for _, d := range dead {
-				ids = append(ids, d.ID)
-			}
-			res, err := c.in.Replay(ctx, ids...)
+			res, err := c.in.Act(ctx, "replay", dead...)
 			n := 0
 			var errs []error
 			for _, r := range res {

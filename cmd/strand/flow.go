@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/strand-run/strand/internal/link"
 	"io"
 	"os"
 	"time"
 
-	"github.com/kelseyhightower/envconfig"
 	"github.com/spf13/cobra"
 
 	strand "github.com/strand-run/strand"
@@ -29,26 +27,6 @@ created all at once and carried on by the workers (docs/protocol.md,
 	}
 	cmd.AddCommand(newFlowRunCmd(a), newFlowStatusCmd(a), newFlowCancelCmd(a))
 	return cmd
-}
-
-// flowClient connects and makes a workflow client that writes JSON.
-func (a *app) flowClient(ctx context.Context) (*client, *flow.Client, error) {
-	c, err := a.newClient(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	var fcfg flow.Config // STRAND_QUEUE, STRAND_RESULT_TTL, STRAND_TASK_TTL
-	if err := envconfig.Process("strand", &fcfg); err != nil {
-		c.Close()
-		return nil, nil, usageErrorf("environment: %v", err)
-	}
-	fcfg.JSON = true // the document's values are JSON: they go as they are
-	fc, err := flow.NewClient(link.Public(c.b), fcfg)
-	if err != nil {
-		c.Close()
-		return nil, nil, err
-	}
-	return c, fc, nil
 }
 
 func newFlowRunCmd(a *app) *cobra.Command {
@@ -106,12 +84,13 @@ is cancelled prints which step on stderr and exits 1.`,
 			}
 			ctx, stop := untilSignal(cmd.Context())
 			defer stop()
-			c, fc, err := a.flowClient(ctx)
+			c, err := a.newClient(ctx) // the writer's STRAND_QUEUE, STRAND_RESULT_TTL, STRAND_TASK_TTL
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			h, err := fc.Submit(ctx, d)
+			d.Encoding = "json" // the document's values are JSON: they go as they are
+			h, err := flow.Submit(ctx, c.w, d)
 			if errors.Is(err, codec.ErrBadFlow) {
 				return usageErrorf("%s: %v", args[0], err)
 			}
@@ -181,20 +160,20 @@ Exits 1 if no workflow has that id.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := untilSignal(cmd.Context())
 			defer stop()
-			c, fc, err := a.flowClient(ctx)
+			c, err := a.newClient(ctx)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			h, err := fc.Open(ctx, args[0])
+			h, err := flow.Open(ctx, c.w, args[0])
 			if err != nil {
 				return flowErr(args[0], err)
 			}
-			st, err := h.Status(ctx)
+			st, err := flow.StatusOf(ctx, h)
 			if err != nil {
 				return flowErr(args[0], err)
 			}
-			out, err := json.MarshalIndent(st, "", "  ")
+			out, err := json.MarshalIndent(flowdoc.Status(st), "", "  ")
 			if err != nil {
 				return err
 			}
@@ -215,19 +194,19 @@ workflow that has ended cannot be cancelled (exit 1).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := untilSignal(cmd.Context())
 			defer stop()
-			c, fc, err := a.flowClient(ctx)
+			c, err := a.newClient(ctx)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			h, err := fc.Open(ctx, args[0])
+			h, err := flow.Open(ctx, c.w, args[0])
 			if err != nil {
 				return flowErr(args[0], err)
 			}
 			if err := h.Cancel(ctx); err != nil {
 				if errors.Is(err, strand.ErrFinished) {
 					if st, serr := h.Status(ctx); serr == nil {
-						return fmt.Errorf("cancel flow %s: already ended (%s)", h.ID(), st.Status)
+						return fmt.Errorf("cancel flow %s: already ended (%s)", h.ID(), st)
 					}
 				}
 				return flowErr(args[0], err)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	ib "github.com/strand-run/strand/internal/broker"
-	"github.com/strand-run/strand/internal/link"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	ib "github.com/strand-run/strand/internal/broker"
+	"github.com/strand-run/strand/internal/link"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/strand-run/strand/internal/link"
 	"net"
-	"net/http"
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/strand-run/strand/internal/link"
 
 	"github.com/spf13/cobra"
 
@@ -61,9 +61,9 @@ func (a *app) serveGateway(b *broker.Broker, addr, token string, rc *reader.Conf
 	if err != nil {
 		return nil, err
 	}
-	wc.Middleware = append(wc.Middleware, tracing.Writer(), m.Writer())
+	wc.Middleware = append(wc.Middleware, tracing.Writer(), m.submitted)
 	if rc != nil {
-		rc.Middleware = append(rc.Middleware, m.Reader())
+		rc.Middleware = append(rc.Middleware, m.worker)
 	}
 	w, err := writer.New(link.Public(b), wc)
 	if err != nil {
@@ -78,16 +78,13 @@ func (a *app) serveGateway(b *broker.Broker, addr, token string, rc *reader.Conf
 		}
 		return nil, fmt.Errorf("--http %s: %w", addr, err)
 	}
-	base, cancel := context.WithCancel(context.Background())
-	// Timeouts and connection caps: gateway.DefaultLimits (README).
-	srv := gateway.Server(gateway.New(w, link.Public(b), gateway.Config{Token: token, Logger: &a.log, Metrics: reg, Inspect: ic}), gateway.Limits{})
-	srv.BaseContext = func(net.Listener) context.Context { return base }
-	l = gateway.Listen(l, gateway.Limits{})
-	srv.RegisterOnShutdown(cancel)
+	serveCtx, cancel := context.WithCancel(context.Background())
+	h := gateway.New(w, link.Public(b), gateway.Config{Token: token, Logger: &a.log, Metrics: reg, Inspect: ic})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		// Timeouts and connection caps: gateway.Limits' defaults (README).
+		if err := gateway.Serve(serveCtx, l, h, gateway.Limits{ShutdownTimeout: gatewayShutdown}); err != nil {
 			a.log.Error().Err(err).Msg("http gateway")
 		}
 	}()
@@ -98,11 +95,6 @@ func (a *app) serveGateway(b *broker.Broker, addr, token string, rc *reader.Conf
 	}
 	fmt.Fprintf(a.stdout, "HTTP gateway: %s/v1/ (API: %s/v1/openapi.json)%s\n", url, url, auth)
 	return func() {
-		ctx, c := context.WithTimeout(context.Background(), gatewayShutdown)
-		defer c()
-		if err := srv.Shutdown(ctx); err != nil {
-			_ = srv.Close()
-		}
 		cancel()
 		<-done
 		_ = w.Close()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/strand-run/strand/middleware"
 	"github.com/strand-run/strand/reader"
+	"github.com/strand-run/strand/writer"
 )
 
 // serveMetrics, when --metrics names an address, adds the metrics
@@ -27,7 +28,7 @@ func (a *app) serveMetrics(addr string, rc *reader.Config) (stop func(), err err
 	if err != nil {
 		return nil, err
 	}
-	rc.Middleware = append(rc.Middleware, m.Reader())
+	rc.Middleware = append(rc.Middleware, m.worker)
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, usageErrorf("--metrics %s: %v", addr, err)
@@ -53,14 +54,24 @@ func (a *app) serveMetrics(addr string, rc *reader.Config) (stop func(), err err
 	}, nil
 }
 
+// taskMetrics are the two sides of the task metrics of one registry.
+type taskMetrics struct {
+	worker    reader.Middleware
+	submitted writer.Middleware
+}
+
 // newRegistry is a registry with the Go runtime and process collectors and
-// the task metrics of middleware.Metrics.
-func newRegistry() (*prometheus.Registry, *middleware.Metrics, error) {
+// the task metrics of middleware.WorkerMetrics and SubmitMetrics.
+func newRegistry() (*prometheus.Registry, taskMetrics, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m, err := middleware.NewMetrics(reg)
-	if err != nil {
-		return nil, nil, err
+	var m taskMetrics
+	var err error
+	if m.worker, err = middleware.WorkerMetrics(reg); err != nil {
+		return nil, m, err
+	}
+	if m.submitted, err = middleware.SubmitMetrics(reg); err != nil {
+		return nil, m, err
 	}
 	return reg, m, nil
 }

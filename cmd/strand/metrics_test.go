@@ -3,13 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
-	"github.com/strand-run/strand/internal/link"
 	"io"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/strand-run/strand/internal/link"
 
 	"github.com/rs/zerolog"
 

@@ -51,12 +51,12 @@ server: it survives restarts of workers and of the server, until resumed.`,
 			return nil
 		}),
 		set("paused", "Say whether a queue is paused", func(c *client, cmd *cobra.Command, q string) error {
-			paused, since, err := c.in.Paused(cmd.Context(), q)
+			qs, err := c.in.Queues(cmd.Context(), q)
 			if err != nil {
 				return err
 			}
-			if paused {
-				fmt.Fprintf(a.stdout, "%s paused since %s\n", q, since.Format("2006-01-02 15:04:05 MST"))
+			if qs[0].Paused {
+				fmt.Fprintf(a.stdout, "%s paused since %s\n", q, qs[0].PausedSince.Format("2006-01-02 15:04:05 MST"))
 			} else {
 				fmt.Fprintf(a.stdout, "%s running\n", q)
 			}

@@ -3,11 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/strand-run/strand/internal/link"
 	"io"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/strand-run/strand/internal/link"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"

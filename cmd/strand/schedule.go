@@ -126,10 +126,11 @@ is one subject token: 1-100 of A-Z a-z 0-9 _ = -. Flags go before FUNC.`,
 				}
 				return err
 			}
-			s, err := c.w.GetSchedule(cmd.Context(), name)
+			ss, err := c.w.Schedules(cmd.Context(), name)
 			if err != nil {
 				return err
 			}
+			s := ss[0]
 			fmt.Fprintf(a.stdout, "schedule %s: %s, next run %s\n", s.Name, describeSpec(s), when(s.NextRun))
 			return nil
 		},
@@ -139,7 +140,7 @@ is one subject token: 1-100 of A-Z a-z 0-9 _ = -. Flags go before FUNC.`,
 	fl.StringVar(&cronSpec, "cron", "", "cron spec: 5 fields (minute first) or 6 (second first), or @daily, @hourly, …")
 	fl.DurationVar(&every, "every", 0, "fire every DURATION (at least 1s)")
 	fl.StringVar(&tz, "tz", "", "time zone of --cron, an IANA name such as Europe/Paris (default UTC)")
-	fl.StringVar(&queue, "queue", writer.DefaultQueue, "queue the schedule's tasks go to [$STRAND_QUEUE]")
+	fl.StringVar(&queue, "queue", "default", "queue the schedule's tasks go to [$STRAND_QUEUE]")
 	fl.StringVar(&kwargs, "kwargs", "", `keyword arguments of each task, a JSON object`)
 	fl.DurationVar(&timeout, "timeout", 0, "how long each task's handler may run (default: no limit)")
 	fl.IntVar(&maxAttempts, "max-attempts", 0, "how many times each task may run (default: the worker's)")

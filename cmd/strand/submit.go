@@ -14,7 +14,6 @@ import (
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/internal/codec"
-	"github.com/strand-run/strand/writer"
 )
 
 func newSubmitCmd(a *app) *cobra.Command {
@@ -175,7 +174,7 @@ queues it at once; a delay beyond the task TTL (STRAND_TASK_TTL) is refused.`,
 	}
 	fl := cmd.Flags()
 	fl.SetInterspersed(false)
-	fl.StringVar(&queue, "queue", writer.DefaultQueue, "queue to send the task to [$STRAND_QUEUE]")
+	fl.StringVar(&queue, "queue", "default", "queue to send the task to [$STRAND_QUEUE]")
 	fl.StringVar(&kwargs, "kwargs", "", `keyword arguments, a JSON object such as '{"n": 1}'`)
 	fl.StringVar(&id, "id", "", "the task's id, an idempotency key (default: a new UUIDv7)")
 	fl.DurationVar(&timeout, "timeout", 0, "how long the handler may run (default: no limit)")

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/strand-run/strand/internal/link"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/strand-run/strand/internal/link"
 
 	"github.com/spf13/cobra"
 

@@ -2,11 +2,12 @@ package main
 
 import (
 	"fmt"
-	"github.com/strand-run/strand/internal/adminjson"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/strand-run/strand/internal/adminjson"
 
 	"github.com/spf13/cobra"
 

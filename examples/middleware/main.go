@@ -38,7 +38,11 @@ func run(ctx context.Context, out, log io.Writer) error {
 
 	// The middleware, shared by the worker and the writer.
 	metricsReg := prometheus.NewRegistry()
-	metrics, err := middleware.NewMetrics(metricsReg)
+	metrics, err := middleware.WorkerMetrics(metricsReg)
+	if err != nil {
+		return err
+	}
+	submitted, err := middleware.SubmitMetrics(metricsReg)
 	if err != nil {
 		return err
 	}
@@ -51,11 +55,11 @@ func run(ctx context.Context, out, log io.Writer) error {
 		Registry: reg,
 		Worker: reader.Config{Concurrency: 4, Middleware: []reader.Middleware{
 			middleware.Logging(zerolog.New(log)), // outermost: logs what the others decided too
-			metrics.Reader(),
+			metrics,
 			allow.Reader(), // the worker checks, whoever wrote the task
 			limit,
 		}},
-		Writer: writer.Config{Caller: "svc-a", Middleware: []writer.Middleware{metrics.Writer(), allow.Writer()}},
+		Writer: writer.Config{Caller: "svc-a", Middleware: []writer.Middleware{submitted, allow.Writer()}},
 	})
 	if err != nil {
 		return err

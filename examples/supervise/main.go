@@ -72,16 +72,16 @@ func run(ctx context.Context, out io.Writer, addr string) error {
 		return err
 	}
 	p, err := supervise.Start(ctx, supervise.Spec{
-		Path:  exe,
-		Env:   []string{childEnv + "=" + addr},
-		Ready: supervise.TCPReady(addr),
-		Reuse: true,
+		Path:      exe,
+		Env:       []string{childEnv + "=" + addr},
+		ReadyAddr: addr,
+		Reuse:     true,
 	})
 	if err != nil {
 		return err
 	}
 	defer p.Stop()
-	fmt.Fprintf(out, "server ready (reused: %v)\n", p.Reused())
+	fmt.Fprintf(out, "server ready (reused: %v)\n", p.PID() == 0) // a reused server has no pid of ours
 
 	// Use it: a worker and a writer on the supervised server.
 	b, err := broker.Connect(ctx, broker.Config{URL: "nats://" + addr})

@@ -91,7 +91,7 @@ func TestFailoverLeavesIsolatedServer(t *testing.T) {
 func TestFailoverStaysOnOnlyServer(t *testing.T) {
 	t.Parallel()
 	s := brokertest.Start(t)
-	b := brokertest.Connect(t, s, pub.Config{Failover: pub.FailoverConfig{Interval: 20 * time.Millisecond, Timeout: 100 * time.Millisecond, Failures: 2}})
+	b := brokertest.Connect(t, s, pub.Config{FailoverInterval: 20 * time.Millisecond, FailoverTimeout: 100 * time.Millisecond, FailoverFailures: 2})
 	if err := s.NATS().DisableJetStream(); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/strand-run/strand"
 	"github.com/strand-run/strand/flow"
 	"github.com/strand-run/strand/internal/codec"
 )
@@ -111,4 +112,54 @@ func Parse(data []byte) (*flow.Definition, error) {
 		d.Steps = append(d.Steps, s)
 	}
 	return d, nil
+}
+
+// StatusBody is a workflow's status as JSON, as `strand flow status` prints
+// it and GET /v1/flows/{id} answers it (docs/protocol.md).
+type StatusBody struct {
+	ID       string     `json:"id"`
+	Queue    string     `json:"queue"`
+	Status   string     `json:"status"`
+	Step     string     `json:"failed_step,omitempty"`
+	Error    *ErrorBody `json:"error,omitempty"`
+	Finished *time.Time `json:"finished,omitempty"`
+	Steps    []StepBody `json:"steps"`
+}
+
+// ErrorBody is a step's or a workflow's error as JSON.
+type ErrorBody struct {
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
+}
+
+// StepBody is one step's status as JSON.
+type StepBody struct {
+	Name    string          `json:"name"`
+	TaskID  string          `json:"task_id"`
+	Func    string          `json:"func"`
+	Queue   string          `json:"queue"`
+	After   []string        `json:"after,omitempty"`
+	Status  string          `json:"status"`
+	Attempt int             `json:"attempt,omitempty"`
+	Worker  string          `json:"worker,omitempty"`
+	Result  json.RawMessage `json:"result,omitempty"`
+	Error   *ErrorBody      `json:"error,omitempty"`
+}
+
+// Status is st as JSON.
+func Status(st *flow.Status) StatusBody {
+	b := StatusBody{ID: st.ID, Queue: st.Queue, Status: string(st.Status), Step: st.Step, Error: errorBody(st.Err),
+		Finished: st.Finished, Steps: make([]StepBody, 0, len(st.Steps))}
+	for _, s := range st.Steps {
+		b.Steps = append(b.Steps, StepBody{Name: s.Name, TaskID: s.TaskID, Func: s.Func, Queue: s.Queue, After: s.After,
+			Status: string(s.Status), Attempt: s.Attempt, Worker: s.Worker, Result: s.Result, Error: errorBody(s.Err)})
+	}
+	return b
+}
+
+func errorBody(err error) *ErrorBody {
+	if err == nil {
+		return nil
+	}
+	return &ErrorBody{Kind: string(strand.KindOf(err)), Message: err.Error()}
 }

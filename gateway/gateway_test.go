@@ -189,12 +189,26 @@ func TestSubmitRefused(t *testing.T) {
 		{"kwargs not an object", `{"func": "add", "kwargs": [1]}`, http.StatusBadRequest, "bad_request"},
 		{"bad timeout", `{"func": "add", "timeout": "soon"}`, http.StatusBadRequest, "bad_json"},
 		{"negative attempts", `{"func": "add", "max_attempts": -1}`, http.StatusBadRequest, "bad_request"},
+		// Refused by the writer's options (strand.ErrBadOption), not re-checked here.
+		{"short result ttl", `{"func": "add", "result_ttl": "10ms"}`, http.StatusBadRequest, "bad_request"},
+		{"unique without key", `{"func": "add", "unique_for": "1h"}`, http.StatusBadRequest, "bad_request"},
+		{"short unique window", `{"func": "add", "key": "k", "unique_for": "10ms"}`, http.StatusBadRequest, "bad_request"},
+		{"short debounce", `{"func": "add", "key": "k", "debounce": "10ms"}`, http.StatusBadRequest, "bad_request"},
+		{"fair without key", `{"func": "add", "fair": true}`, http.StatusBadRequest, "bad_request"},
+		{"bad priority", `{"func": "add", "priority": "urgent"}`, http.StatusBadRequest, "bad_request"},
+		{"bad key", `{"func": "add", "key": "a b"}`, http.StatusBadRequest, "bad_request"},
+		{"negative timeout", `{"func": "add", "timeout": -5}`, http.StatusBadRequest, "bad_request"},
+		{"unique and debounce", `{"func": "add", "key": "k", "unique_for": "1h", "debounce": "2s"}`, http.StatusBadRequest, "bad_request"},
+		{"run_at and delay", `{"func": "add", "run_at": "2030-01-01T00:00:00Z", "delay": "1s"}`, http.StatusBadRequest, "bad_request"},
 		{"task too large", big, http.StatusRequestEntityTooLarge, "too_large"},
 		{"body too large", `{"func": "echo", "args": ["` + strings.Repeat("x", 5<<20) + `"]}`, http.StatusRequestEntityTooLarge, "too_large"},
 	} {
 		code, out := e.do("POST", "/v1/tasks", c.body)
 		if code != c.code || errKind(out) != c.kind {
 			t.Errorf("%s: %d %v, want %d %s", c.name, code, out, c.code, c.kind)
+		}
+		if testing.Verbose() {
+			t.Logf("%s: %v", c.name, out["error"])
 		}
 	}
 	code, out := e.do("POST", "/v1/tasks?wait=forever", `{"func": "add"}`)

@@ -196,9 +196,6 @@ func (req *submitRequest) options() ([]any, []strand.Option, error) {
 			if err := d.UnmarshalJSON(req.UniqueFor); err != nil {
 				return nil, nil, fmt.Errorf("unique_for: %v, or \"finished\"", err)
 			}
-			if time.Duration(d) < time.Second {
-				return nil, nil, errors.New("unique_for: below 1s")
-			}
 			window = time.Duration(d)
 		}
 		out = append(out, strand.Unique(req.Key, window))
@@ -229,50 +226,23 @@ func (req *submitRequest) runAt() time.Time {
 	return time.Time{}
 }
 
-// check refuses what the writer's options would refuse, so that it is a
-// 400 and not a failed submission.
+// check refuses what only the JSON form can get wrong: fields that
+// exclude each other and a run_at that does not parse. Everything an
+// option refuses (a bad queue, id, key or priority, a negative timeout, a
+// window under 1s, a key missing) the writer refuses with an error
+// wrapping strand.ErrBadOption that names the option, which is a 400.
 func (req *submitRequest) check() error {
-	if req.Queue != "" {
-		if err := codec.ValidQueue(req.Queue); err != nil {
-			return err
-		}
-	}
-	if req.ID != "" {
-		if err := codec.ValidID(req.ID); err != nil {
-			return err
-		}
-	}
 	switch {
-	case req.Timeout < 0:
-		return errors.New("timeout: negative")
-	case req.MaxAttempts < 0:
-		return errors.New("max_attempts: negative")
-	case req.ResultTTL != 0 && time.Duration(req.ResultTTL) < time.Second:
-		return errors.New("result_ttl: below 1s")
 	case req.RunAt != "" && req.Delay != 0:
 		return errors.New("run_at and delay: give one of them")
 	case req.Delay < 0:
 		return errors.New("delay: negative")
-	case req.Debounce != 0 && time.Duration(req.Debounce) < time.Second:
-		return errors.New("debounce: below 1s")
-	case (len(req.UniqueFor) > 0 || req.Debounce != 0) && req.Key == "":
-		return errors.New("unique_for and debounce need a key")
 	case len(req.UniqueFor) > 0 && req.Debounce != 0:
 		return errors.New("unique_for and debounce exclude each other")
-	case req.Fair && req.Key == "":
-		return errors.New("fair needs a key")
 	}
 	if req.RunAt != "" {
 		if _, err := time.Parse(time.RFC3339, req.RunAt); err != nil {
 			return fmt.Errorf("run_at %q: want an RFC 3339 time such as 2026-12-24T18:00:00Z", req.RunAt)
-		}
-	}
-	if err := codec.ValidPriority(req.Priority); err != nil {
-		return err
-	}
-	if req.Key != "" {
-		if err := codec.ValidKey(req.Key); err != nil {
-			return err
 		}
 	}
 	return nil

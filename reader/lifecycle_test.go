@@ -3,8 +3,6 @@ package reader_test
 import (
 	"context"
 	"errors"
-	ib "github.com/strand-run/strand/internal/broker"
-	"github.com/strand-run/strand/internal/link"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,7 +13,9 @@ import (
 
 	strand "github.com/strand-run/strand"
 
+	ib "github.com/strand-run/strand/internal/broker"
 	"github.com/strand-run/strand/internal/codec"
+	"github.com/strand-run/strand/internal/link"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/writer"
 )
@@ -390,28 +390,6 @@ func TestHeldTaskGoesToAnIdleWorker(t *testing.T) {
 	}
 }
 
-// waitAckPending waits until the default queue's consumer has delivered n
-// tasks that are not answered yet.
-func waitAckPending(t *testing.T, ctx context.Context, e *env, n int) {
-	t.Helper()
-	cons, err := link.Core(e.b).JetStream().Consumer(ctx, link.Core(e.b).Names().TasksStream(), link.Core(e.b).Names().Consumer("default"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		info, err := cons.Info(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if info.NumAckPending >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d tasks delivered and unanswered, want %d", info.NumAckPending, n)
-		}
-	}
-}
-
 // registerHold registers "hold", a handler that runs until the returned
 // channel is closed (or its ctx ends).
 func registerHold(e *env) chan struct{} {
@@ -431,6 +409,20 @@ func registerHold(e *env) chan struct{} {
 // waiting.
 func waitPulls(t *testing.T, ctx context.Context, e *env, n int) {
 	t.Helper()
+	waitConsumer(t, ctx, e, "pull requests waiting", n, func(ci *jetstream.ConsumerInfo) int { return ci.NumWaiting })
+}
+
+// waitAckPending waits until the default queue's consumer has delivered n
+// tasks that are not answered yet.
+func waitAckPending(t *testing.T, ctx context.Context, e *env, n int) {
+	t.Helper()
+	waitConsumer(t, ctx, e, "tasks delivered and unanswered", n, func(ci *jetstream.ConsumerInfo) int { return ci.NumAckPending })
+}
+
+// waitConsumer waits until count of the default queue's consumer info is n
+// or more.
+func waitConsumer(t *testing.T, ctx context.Context, e *env, what string, n int, count func(*jetstream.ConsumerInfo) int) {
+	t.Helper()
 	cons, err := link.Core(e.b).JetStream().Consumer(ctx, link.Core(e.b).Names().TasksStream(), link.Core(e.b).Names().Consumer("default"))
 	if err != nil {
 		t.Fatal(err)
@@ -440,11 +432,11 @@ func waitPulls(t *testing.T, ctx context.Context, e *env, n int) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info.NumWaiting >= n {
+		if count(info) >= n {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d pull requests waiting, want %d", info.NumWaiting, n)
+			t.Fatalf("%d %s, want %d", count(info), what, n)
 		}
 	}
 }

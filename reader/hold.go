@@ -32,16 +32,14 @@ const (
 
 // hand gives j to a pool goroutine, or hands it back to the server for
 // another worker once it has waited holdFor and one waits (see holdFor).
-func (r *Reader) hand(queue, lane string, j job, jobs chan<- job, stopping <-chan struct{}) holdEnd {
-	select {
-	case <-stopping:
-		return stopped
-	default:
-	}
+// A stopping worker still starts what it holds while its grace lasts (its
+// pool runs on): a task handed back is one more delivery, counted as an
+// attempt. Once the grace is over (r.graceOver), hand returns stopped.
+func (r *Reader) hand(queue, lane string, j job, jobs chan<- job) holdEnd {
 	select {
 	case jobs <- j:
 		return handed
-	case <-stopping:
+	case <-r.graceOver:
 		return stopped
 	default:
 	}
@@ -52,7 +50,7 @@ func (r *Reader) hand(queue, lane string, j job, jobs chan<- job, stopping <-cha
 		select {
 		case jobs <- j:
 			return handed
-		case <-stopping:
+		case <-r.graceOver:
 			return stopped
 		case <-t.C:
 		}

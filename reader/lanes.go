@@ -188,7 +188,7 @@ func (r *Reader) watch(queue, lane string, l *lanes, jobs chan<- job, stopping <
 	}
 	// End the request (closePullers); what it brought is in got once
 	// Close returns, and is handed back with the held task.
-	closePullers(log, map[string]*broker.Puller{lane: p})
+	r.closePullers(log, map[string]*broker.Puller{lane: p})
 	if held != nil {
 		nak(log, *held)
 	}

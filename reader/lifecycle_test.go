@@ -405,6 +405,50 @@ func registerHold(e *env) chan struct{} {
 	return release
 }
 
+// A stopping worker starts the task it holds within its grace, as it
+// lets the running one finish, instead of handing it back: no attempt is
+// burnt on a deploy and nothing waits for another worker.
+func TestStoppingWorkerRunsWhatItHolds(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	release := make(chan struct{})
+	e.reg.MustRegister("wait", func(ctx context.Context) error {
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	e.reg.MustRegister("quick", func() int { return 1 })
+	ctx := ctxT(t, 30*time.Second)
+	stop := e.worker(reader.Config{WorkerID: "leaving", Concurrency: 1, ShutdownTimeout: 20 * time.Second})
+	long, err := e.w.Submit(ctx, "wait", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, ctx, long, strand.StatusRunning, 10*time.Second)
+	held, err := e.w.Submit(ctx, "quick", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitAckPending(t, ctx, e, 2)
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }()
+	time.Sleep(300 * time.Millisecond) // the worker is stopping: it asks for nothing more
+	close(release)
+	<-stopped
+	for _, h := range []strand.Handle{long, held} {
+		o, err := h.Wait(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Status != strand.StatusCompleted || o.Attempt != 1 || o.Worker != "leaving" {
+			t.Errorf("task %s: %s, attempt %d, on %q; want completed at attempt 1 on the stopping worker", h.ID(), o.Status, o.Attempt, o.Worker)
+		}
+	}
+}
+
 // waitPulls waits until the default queue's consumer has n pull requests
 // waiting.
 func waitPulls(t *testing.T, ctx context.Context, e *env, n int) {

@@ -202,6 +202,10 @@ type Reader struct {
 	spares   spares           // limits' slots kept a moment for the next task (limits.go)
 	urgent   chan job         // to the pool before any other job
 	pulls    pulls            // the open pulls of each lane (hold.go)
+	// graceOver is closed once a stopping worker's grace has passed
+	// (ShutdownTimeout, or StopNow): its running tasks are cancelled and
+	// the tasks it holds handed back.
+	graceOver chan struct{}
 }
 
 func newReader(b *broker.Broker, reg *registry.Registry, cfg Config) (*Reader, error) {
@@ -323,6 +327,7 @@ func (r *Reader) Run(ctx context.Context) error {
 	runCtx, stopRuns := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer stopRuns(nil)
 
+	r.graceOver = make(chan struct{}) // closed when a stopping worker's grace is over
 	jobs := make(chan job)
 	urgent := r.urgent // high tasks a lane's watch holds, tasks a limit admitted: the pool takes them first
 	// A slot is a task the worker may run: one per pool goroutine. Fetchers
@@ -407,6 +412,24 @@ func (r *Reader) Run(ctx context.Context) error {
 	<-ctx.Done()
 	r.log.Info().Dur("shutdown_timeout", r.cfg.ShutdownTimeout).Msg("worker stopping: no new tasks, waiting for running ones")
 	close(stopping)
+	// The grace: ShutdownTimeout from now, or until StopNow. Within it the
+	// pool runs on, and starts the tasks the worker holds (hand).
+	graceOver := r.graceOver
+	why := make(chan string, 1)
+	graceTimer := time.AfterFunc(r.cfg.ShutdownTimeout, func() {
+		why <- "shutdown timeout"
+		close(graceOver)
+	})
+	go func() {
+		select {
+		case <-r.now:
+			if graceTimer.Stop() {
+				why <- "stop now"
+				close(graceOver)
+			}
+		case <-graceOver:
+		}
+	}()
 	fetchers.Wait()
 	r.closeRoom()
 	close(jobs)
@@ -416,12 +439,15 @@ func (r *Reader) Run(ctx context.Context) error {
 	go func() { pool.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(r.cfg.ShutdownTimeout):
-		r.log.Warn().Dur("shutdown_timeout", r.cfg.ShutdownTimeout).Msg("cancelling running tasks; they will be redelivered")
-		stopRuns(errShutdown)
-		<-done
-	case <-r.now:
-		r.log.Warn().Msg("stopping now: cancelling running tasks; they will be redelivered")
+		if graceTimer.Stop() {
+			close(graceOver) // ends the StopNow watch
+		}
+	case <-graceOver:
+		if <-why == "stop now" {
+			r.log.Warn().Msg("stopping now: cancelling running tasks; they will be redelivered")
+		} else {
+			r.log.Warn().Dur("shutdown_timeout", r.cfg.ShutdownTimeout).Msg("cancelling running tasks; they will be redelivered")
+		}
 		stopRuns(errShutdown)
 		<-done
 	}
@@ -485,10 +511,24 @@ func (r *Reader) fetch(queue string, l *lanes, jobs chan<- job, slots chan struc
 	var (
 		mu   sync.Mutex
 		back []broker.Delivery
+		// handing is held (read) by each delivery being handed to the
+		// pool, which a stopping worker may hold until its grace ends: the
+		// fetcher takes it (write) before it hands back what is left, and
+		// returns only then, so no delivery outlives it (nor meets the
+		// pool's jobs closed).
+		handing sync.RWMutex
+		ended   bool // under handing: the fetcher has ended
 	)
 	deliver := func(lane string, d broker.Delivery) {
+		handing.RLock()
+		defer handing.RUnlock()
+		if ended {
+			nak(log, d) // a delivery after the end, if one ever came
+			release(1)
+			return
+		}
 		// Its slot comes back when the pool is done with it.
-		switch r.hand(queue, lane, job{msg: d, queue: queue, slots: slots}, jobs, stopping) {
+		switch r.hand(queue, lane, job{msg: d, queue: queue, slots: slots}, jobs) {
 		case handed:
 			return
 		case handedBack:
@@ -616,7 +656,10 @@ func (r *Reader) fetch(queue string, l *lanes, jobs chan<- job, slots chan struc
 		}
 		pause = 0
 	}
-	closePullers(log, pullers)
+	r.closePullers(log, pullers)
+	handing.Lock()
+	ended = true
+	handing.Unlock()
 	mu.Lock()
 	defer mu.Unlock()
 	for _, d := range back {
@@ -627,11 +670,12 @@ func (r *Reader) fetch(queue string, l *lanes, jobs chan<- job, slots chan struc
 // closePullers ends a stopping fetcher's pulls (broker.Puller.Close): at
 // once where this server leads the lane's consumer (always on a single
 // server), else once their requests have expired. Close returns once what
-// they brought has been delivered (to the fetcher's list of tasks to hand
-// back): a nak after that cannot bring a task straight back to this worker.
-func closePullers(log zerolog.Logger, pullers map[string]*broker.Puller) {
+// they brought has been delivered (started in the grace, or put on the
+// fetcher's list of tasks to hand back, by the grace's end at the latest):
+// a nak after that cannot bring a task straight back to this worker.
+func (r *Reader) closePullers(log zerolog.Logger, pullers map[string]*broker.Puller) {
 	for _, p := range pullers {
-		if err := p.Close(fetchWait + time.Second); err != nil {
+		if err := p.Close(r.cfg.ShutdownTimeout + fetchWait + time.Second); err != nil {
 			log.Warn().Err(err).Msg("stop pulling tasks")
 		}
 	}

@@ -247,26 +247,29 @@ func (p *Puller) Stop() error {
 }
 
 // Close ends the Puller, open requests and all, losing no task, and
-// returns once no task can come for its requests any more: deliver is not
-// called again, and a task handed back (nak) now goes to another worker,
-// not straight back to one of this Puller's requests.
+// returns once no task can come for its requests any more and every task
+// that came has gone to deliver (which may take its time: Close waits for
+// it, up to timeout): deliver is not called again, and a task handed back
+// (nak) now goes to another worker, not straight back to one of this
+// Puller's requests.
 //
 // When the consumer's leader is the server this connection is on (always
-// on a single server), Close returns at once: it withdraws the
-// subscription's interest (the server drops a pull request that no one
-// listens to, and hands a task it could not deliver for want of interest
-// to the next request at once, its delivery uncounted), then waits until
-// what the server sent before that has gone to deliver. When the leader is
-// another node, a withdrawal is not safe: a task the leader sends over its
-// route while the withdrawal is on its way to it would be dropped here and
-// wait out AckWait. Close then waits, as a Puller always did, for the open
-// requests to end (they expire within their wait), up to timeout.
+// on a single server), Close withdraws the subscription's interest at once
+// (the server drops a pull request that no one listens to, and hands a
+// task it could not deliver for want of interest to the next request at
+// once, its delivery uncounted). When the leader is another node, a
+// withdrawal with requests open is not safe: a task the leader sends over
+// its route while the withdrawal is on its way to it would be dropped here
+// and wait out AckWait. Close then first waits, as a Puller always did,
+// for the open requests to end (they expire within their wait). Either
+// way it then drains the subscription: what the server sent before goes to
+// deliver, and only then is the subscription gone.
 func (p *Puller) Close(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
 	if !p.leaderHere(timeout) {
-		for deadline := time.Now().Add(timeout); p.Open() > 0 && time.Now().Before(deadline); {
+		for p.Open() > 0 && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}
-		return p.Stop()
 	}
 	p.unwatch()
 	done := make(chan struct{})
@@ -277,7 +280,7 @@ func (p *Puller) Close(timeout time.Duration) error {
 	}
 	select {
 	case <-done:
-	case <-time.After(timeout):
+	case <-time.After(max(time.Until(deadline), time.Second)):
 		_ = p.sub.Unsubscribe()
 		return fmt.Errorf("pull: close: tasks still coming after %v", timeout)
 	}

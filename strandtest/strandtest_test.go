@@ -12,6 +12,7 @@ import (
 	"time"
 
 	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/internal/opt"
 	"github.com/strand-run/strand/registry"
 	"github.com/strand-run/strand/runner"
 	"github.com/strand-run/strand/scratch"
@@ -152,7 +153,7 @@ func TestRecorderSources(t *testing.T) {
 	if _, errs := w2.SubmitBatch(ctx, []writer.Call{{Func: "add", Args: []any{1, 2}}, {Func: "add", Args: []any{3, 4}}}); errors.Join(errs...) != nil {
 		t.Fatal(errs)
 	}
-	env.RequireSubmitted(t, "add", &strandtest.Match{Args: []any{3, 4}, Meta: map[string]string{strand.MetaCaller: "svc-b"}})
+	env.RequireSubmitted(t, "add", &strandtest.Match{Args: []any{3, 4}, Meta: map[string]string{opt.MetaCaller: "svc-b"}})
 	if n := len(env.Submissions()); n != 3 {
 		t.Fatalf("%d submissions, want 3", n)
 	}

@@ -74,7 +74,7 @@ type Result struct {
 var inlineRuns atomic.Int64
 
 // RunInline runs fn, a handler in any shape the registry takes (or a typed
-// task of package strand: strand.Task2(...) and the like), once, inline,
+// task of package strand: strand.NewFunc(...)), once, inline,
 // with the call and task in in. The handler's ctx is a worker's: it carries
 // strand.TaskFrom's task, the Progress reporter and in.Timeout's deadline;
 // an iterator handler's items are collected as a worker streams them. A

@@ -56,7 +56,7 @@ and stops them (SIGTERM, then SIGKILL) before the server.`,
 			}
 			defer stopTrace()
 			if traced {
-				rc.Middleware = append(rc.Middleware, tracing.Reader())
+				rc.Middleware = append(rc.Middleware, tracing.Reader(nil))
 			}
 			reg, err := demoRegistry()
 			if err != nil {

@@ -39,9 +39,7 @@ func TestTypedCallsOnTheWire(t *testing.T) {
 	}
 	env.RequireSubmitted(t, "greet", &strandtest.Match{Args: []any{"ann"}, Kwargs: map[string]any{"greeting": "hi"}})
 	env.RequireNotSubmitted(t, "typed_add", &strandtest.Match{Kwargs: addArgs{A: 5, B: 10}})
-	if n := len(env.Submissions()); n != 3 {
-		t.Fatalf("%d submissions", n)
-	}
+	env.RequireNotSubmitted(t, "greet", &strandtest.Match{Args: []any{"bob"}})
 }
 
 // A typed task runs inline with a worker's task context, as on a worker.

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/strand-run/strand/internal/handler"
 	"strings"
 	"time"
+
+	"github.com/strand-run/strand/internal/handler"
 
 	"github.com/google/uuid"
 
@@ -87,7 +88,7 @@ var errCancelledByCaller = errors.New("cancelled by caller")
 // function's items go to emit, encoded, as they come (its result is nil),
 // as a worker streams them.
 func execute(ctx context.Context, reg *registry.Registry, c *call, task strand.Task, emit func(codec.Raw) error) (codec.Raw, error) {
-	f, ok := reg.Lookup(c.fn)
+	f, ok := (*handler.Table)(reg).Lookup(c.fn)
 	if !ok {
 		return nil, unknown(reg, c.fn)
 	}

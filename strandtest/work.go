@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/strand-run/strand/internal/handler"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/strand-run/strand/internal/handler"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/internal/codec"
@@ -178,7 +179,7 @@ func handlerOf(fn any, name string) (*handler.Func, string, error) {
 			return nil, "", err
 		}
 	}
-	f, _ := reg.Lookup(name)
+	f, _ := (*handler.Table)(reg).Lookup(name)
 	return f, name, nil
 }
 

@@ -49,15 +49,11 @@ func NewFunc[A, R any](name string, fn func(context.Context, A) (R, error)) Func
 	return Func[A, R]{name: name, fn: fn}
 }
 
-// Registrar is where typed tasks register their worker side:
-// *registry.Registry satisfies it.
-type Registrar interface {
+// Register adds the task's function to reg (a *registry.Registry) under
+// its name; a task declared with a nil function has none to register.
+func (f Func[A, R]) Register(reg interface {
 	Register(name string, fn any) error
-}
-
-// Register adds the task's function to reg under its name; a task declared
-// with a nil function has none to register.
-func (f Func[A, R]) Register(reg Registrar) error {
+}) error {
 	if f.fn == nil {
 		return fmt.Errorf("register %s: no function (a caller-side task, declared with nil)", f.name)
 	}

@@ -165,7 +165,7 @@ func RunInline(t testing.TB, ctx context.Context, fn any, in Inline) *Result {
 func handlerOf(fn any, name string) (*handler.Func, string, error) {
 	reg := registry.New()
 	if tt, ok := fn.(interface {
-		Register(strand.Registrar) error
+		Register(interface{ Register(string, any) error }) error
 	}); ok {
 		if err := tt.Register(reg); err != nil {
 			return nil, "", err

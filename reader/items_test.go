@@ -148,6 +148,9 @@ func TestItemsError(t *testing.T) {
 	if !reflect.DeepEqual(items, []string{"a"}) || !errors.Is(err, strand.ErrPanic) {
 		t.Fatalf("items %v, error %v", items, err)
 	}
+	if o, err := h.Wait(ctx); err != nil || o.Status != strand.StatusFailed {
+		t.Fatalf("outcome %+v, %v", o, err)
+	}
 	if st, _ := h.Status(ctx); st != strand.StatusFailed {
 		t.Fatalf("status %s", st)
 	}

@@ -140,19 +140,6 @@ func After(d time.Duration) Option {
 	return func(c *opt.Call) { c.Given("After"); c.At, c.Delayed = time.Now().Add(d), true }
 }
 
-// TimeZone reads a schedule's cron expression in the IANA time zone tz
-// (default UTC). Only for schedules, and not with @every.
-func TimeZone(tz string) Option {
-	return func(c *opt.Call) {
-		var err error
-		if _, lerr := time.LoadLocation(tz); lerr != nil || tz == "" {
-			err = fmt.Errorf("time zone %q: not an IANA time zone", tz)
-		}
-		check(c, "TimeZone", err)
-		c.TimeZone = tz
-	}
-}
-
 // Priority sets the task's priority within its queue: "high", "normal"
 // (the default) or "low". A worker starts a high task before any normal
 // one not yet started, and a low one only while no normal task waits.

@@ -42,7 +42,6 @@ func TestOptions(t *testing.T) {
 		"ResultTTL":   strand.ResultTTL(time.Millisecond),
 		"Encoding":    strand.Encoding(""),
 		"At":          strand.At(time.Time{}),
-		"TimeZone":    strand.TimeZone("Mars/Olympus"),
 		"Priority":    strand.Priority("urgent"),
 		"Key":         strand.Key("a.b"),
 		"Unique":      strand.Unique("k", time.Millisecond),

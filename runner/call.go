@@ -20,8 +20,8 @@ import (
 
 // refused are the options a local runner cannot honour: they need the
 // server (a delay, a key's uniqueness or lane, a priority among queued
-// tasks) or a schedule.
-var refused = []string{"At", "After", "Unique", "Debounce", "Key", "Fair", "Priority", "TimeZone"}
+// tasks).
+var refused = []string{"At", "After", "Unique", "Debounce", "Key", "Fair", "Priority"}
 
 // call is one submitted call, its args encoded as on the wire.
 type call struct {

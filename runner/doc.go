@@ -24,8 +24,8 @@
 // nothing without NATS: Queue, ResultTTL, Caller, Encoding (values
 // are always encoded as msgpack) and MaxAttempts (a call runs once, so no
 // cap is passed). It refuses, with an error matching strand.ErrBadOption,
-// those it cannot honour: At, After, Unique, Debounce, Key, Fair, Priority
-// and TimeZone.
+// those it cannot honour: At, After, Unique, Debounce, Key, Fair and
+// Priority.
 //
 // A binary that uses Process (or a reader with Config.ProcessQueues) calls
 // ServeChild first thing in main: in the child it runs the one task it is

@@ -164,7 +164,6 @@ func TestOptions(t *testing.T) {
 				"Key":         strand.Key("k"),
 				"Fair":        strand.Fair(),
 				"Priority":    strand.Priority("high"),
-				"TimeZone":    strand.TimeZone("Europe/Paris"),
 				"bad ID":      strand.ID("no spaces"),
 				"bad Timeout": strand.Timeout(-time.Second),
 			} {

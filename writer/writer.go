@@ -276,9 +276,6 @@ func (w *Writer) envelope(fn string, args []any, opts []strand.Option) (*pending
 	if err != nil {
 		return nil, err
 	}
-	if p.c.TimeZone != "" {
-		return nil, fmt.Errorf("%w: TimeZone is for schedules, not tasks", strand.ErrBadOption)
-	}
 	if !p.c.Delayed {
 		return p, nil
 	}

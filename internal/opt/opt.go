@@ -26,7 +26,6 @@ type Call struct {
 	Caller      string    // the writer resolves it: meta "caller", else its own
 	At          time.Time // At, or now + After
 	Delayed     bool      // At or After was given
-	TimeZone    string    // schedules only
 	Priority    string
 	Key         string
 	Unique      string        // "for" or "finished" with Unique

@@ -303,7 +303,7 @@ func (r *Reader) panicked(t *task, pe *handler.PanicError, err error, acks chan<
 
 // unknown says that fn is not registered here, and what is.
 func (r *Reader) unknown(fn string) string {
-	names := r.reg.Names()
+	names := (*handler.Table)(r.reg).Names()
 	if len(names) > 12 {
 		names = append(names[:12], "…")
 	}

@@ -46,9 +46,6 @@ func (r *Registry) MustRegister(name string, fn any) {
 	}
 }
 
-// Names lists the registered names, sorted.
-func (r *Registry) Names() []string { return (*handler.Table)(r).Names() }
-
 func validName(name string) error {
 	if name == "" || len(name) > 128 {
 		return fmt.Errorf("register %q: a name has 1-128 characters", name)

@@ -147,7 +147,7 @@ func TestCall(t *testing.T) {
 	if !errors.As(err, &pe) || !strings.Contains(string(pe.Stack), "registry_test.go") {
 		t.Fatalf("panic error without the handler's stack: %v", err)
 	}
-	if names := fmt.Sprint(reg.Names()); names != "[err kw none panics ptr slice small sum]" {
+	if names := fmt.Sprint((*handler.Table)(reg).Names()); names != "[err kw none panics ptr slice small sum]" {
 		t.Fatalf("names %s", names)
 	}
 }

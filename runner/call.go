@@ -116,7 +116,7 @@ func execute(ctx context.Context, reg *registry.Registry, c *call, task strand.T
 
 // unknown is the error of a call of a function reg does not have.
 func unknown(reg *registry.Registry, fn string) error {
-	names := reg.Names()
+	names := (*handler.Table)(reg).Names()
 	if len(names) > 12 {
 		names = append(names[:12], "…")
 	}

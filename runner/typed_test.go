@@ -6,6 +6,7 @@ import (
 	"time"
 
 	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/internal/handler"
 	"github.com/strand-run/strand/registry"
 )
 
@@ -79,7 +80,7 @@ func TestTypedRegister(t *testing.T) {
 	if err := addTask.Register(reg); err != nil {
 		t.Fatal(err)
 	}
-	if names := reg.Names(); len(names) != 1 || names[0] != "typed_add" {
+	if names := (*handler.Table)(reg).Names(); len(names) != 1 || names[0] != "typed_add" {
 		t.Fatalf("registered %v", names)
 	}
 	if err := addTask.Register(reg); err == nil {

@@ -170,7 +170,7 @@ func handlerOf(fn any, name string) (*handler.Func, string, error) {
 		if err := tt.Register(reg); err != nil {
 			return nil, "", err
 		}
-		name = reg.Names()[0] // a typed task registers itself under its name
+		name = (*handler.Table)(reg).Names()[0] // a typed task registers itself under its name
 	} else {
 		if name == "" {
 			name = "handler"

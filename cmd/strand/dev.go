@@ -12,6 +12,7 @@ import (
 
 	"github.com/strand-run/strand/internal/broker"
 	"github.com/strand-run/strand/internal/demo"
+	"github.com/strand-run/strand/internal/handler"
 	"github.com/strand-run/strand/supervise"
 	"github.com/strand-run/strand/tracing"
 	"github.com/strand-run/strand/writer"
@@ -82,7 +83,7 @@ and stops them (SIGTERM, then SIGKILL) before the server.`,
 
 			out := a.stdout
 			printServer(out, s, scfg)
-			fmt.Fprintf(out, "worker:    queue %s, functions %s\n", writer.DefaultQueue, strings.Join(reg.Names(), ", "))
+			fmt.Fprintf(out, "worker:    queue %s, functions %s\n", writer.DefaultQueue, strings.Join((*handler.Table)(reg).Names(), ", "))
 			for i := range processes {
 				p, err := a.startWorkerProcess(ctx, b, s.URL(), fmt.Sprintf("dev-worker-%d", i+1))
 				if err != nil {

@@ -47,7 +47,7 @@ func call(ctx context.Context, t *testing.T, reg *registry.Registry, fn string, 
 func TestRegister(t *testing.T) {
 	t.Parallel()
 	reg := newRegistry(t)
-	if got, want := reg.Names(), []string{"add", "count", "echo", "fail", "scaled_add", "sleep", "sum", "work"}; !reflect.DeepEqual(got, want) {
+	if got, want := (*handler.Table)(reg).Names(), []string{"add", "count", "echo", "fail", "scaled_add", "sleep", "sum", "work"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("names %v, want %v", got, want)
 	}
 	if err := demo.Register(reg); err == nil {

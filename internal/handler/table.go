@@ -8,9 +8,9 @@ import (
 
 // Table maps function names to handlers, safe for concurrent use: the
 // state of a registry.Registry, which is defined as a Table so that
-// strand's own packages (reader, runner, strandtest) look handlers up with
-// (*handler.Table)(reg).Lookup(name), while users see only Register and
-// Names.
+// strand's own packages (reader, runner, strandtest, cmd) look handlers up
+// and list them with (*handler.Table)(reg).Lookup(name) and .Names(), while
+// users see only Register and MustRegister.
 type Table struct {
 	mu    sync.RWMutex
 	funcs map[string]*Func

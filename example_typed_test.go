@@ -35,11 +35,11 @@ func ExampleNewFunc() {
 		fmt.Println(err)
 		return
 	}
-	sum, err := h.Result(ctx) // an int
+	sum, err := add.Result(ctx, h) // an int
 	fmt.Println(sum, err)
 
 	h, _ = add.Call(ctx, runner.Inline(env.Registry), addArgs{A: 20, B: 22}) // in the caller
-	sum, err = h.Result(ctx)
+	sum, err = add.Result(ctx, h)
 	fmt.Println(sum, err)
 	// Output:
 	// 5 <nil>
@@ -62,7 +62,7 @@ func ExampleNewFunc_client() {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(h.Result(ctx))
+	fmt.Println(shout.Result(ctx, h))
 	fmt.Println(shout.Register(env.Registry))
 	// Output:
 	// HELLO! <nil>

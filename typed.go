@@ -9,19 +9,6 @@ import (
 	"github.com/strand-run/strand/internal/opt"
 )
 
-// Typed is a Handle whose result has the Go type R: Result returns an R.
-// The embedded Handle has the rest (Status, Cancel, Items, Info, …).
-type Typed[R any] struct {
-	Handle
-}
-
-// Result waits for the task to end and returns its result, or its error.
-func (t *Typed[R]) Result(ctx context.Context) (R, error) {
-	var r R
-	err := t.Handle.Result(ctx, &r)
-	return r, err
-}
-
 // Func is a typed task: a function with its name (the original's as_task),
 // so that one value gives both sides of a call by name, with compile-time
 // types over the same <func, args, kwargs> wire as any other call. Its
@@ -29,9 +16,9 @@ func (t *Typed[R]) Result(ctx context.Context) (R, error) {
 //
 //	type AddArgs struct{ A, B int }
 //	var add = strand.NewFunc("add", func(ctx context.Context, in AddArgs) (int, error) { return in.A + in.B, nil })
-//	add.Register(reg)                             // the worker
-//	h, err := add.Call(ctx, r, AddArgs{A: 2, B: 3}) // the caller, on any Runner
-//	sum, err := h.Result(ctx)                     // an int
+//	add.Register(reg)                               // the worker
+//	h, err := add.Call(ctx, r, AddArgs{A: 2, B: 3}) // the caller, on any Runner: a Handle
+//	sum, err := add.Result(ctx, h)                  // an int
 //
 // A of a struct type (or a pointer to one) travels as the task's kwargs,
 // by its fields' msgpack (or json) names, the way the registry binds a
@@ -60,10 +47,10 @@ func (f Func[A, R]) Register(reg interface {
 	return reg.Register(f.name, f.fn)
 }
 
-// Call submits a call of the task with a to r; opts configure it as for
-// any Submit. A struct a is the call's kwargs, so it takes no
-// strand.Kwargs beside it.
-func (f Func[A, R]) Call(ctx context.Context, r Runner, a A, opts ...Option) (*Typed[R], error) {
+// Call submits a call of the task with a to r and returns its Handle, the
+// same as any Submit's; opts configure it as for any Submit. A struct a is
+// the call's kwargs, so it takes no strand.Kwargs beside it.
+func (f Func[A, R]) Call(ctx context.Context, r Runner, a A, opts ...Option) (Handle, error) {
 	if r == nil {
 		return nil, fmt.Errorf("submit %s: no runner", f.name)
 	}
@@ -80,11 +67,15 @@ func (f Func[A, R]) Call(ctx context.Context, r Runner, a A, opts ...Option) (*T
 		}
 		args, opts = nil, append([]Option{Kwargs(a)}, opts...)
 	}
-	h, err := r.Submit(ctx, f.name, args, opts...)
-	if err != nil {
-		return nil, err
-	}
-	return &Typed[R]{Handle: h}, nil
+	return r.Submit(ctx, f.name, args, opts...)
+}
+
+// Result waits for the task of h (a call of f) to end and returns its
+// result as an R, or the task's error (see Handle.Result).
+func (f Func[A, R]) Result(ctx context.Context, h Handle) (R, error) {
+	var r R
+	err := h.Result(ctx, &r)
+	return r, err
 }
 
 // kwargsType is the registry's rule for a handler's trailing parameter: a

@@ -48,7 +48,7 @@ func Example_runners() {
 			fmt.Println(terr)
 			return
 		}
-		typed, terr := th.Result(ctx) // an int
+		typed, terr := addTask.Result(ctx, th) // an int
 		fmt.Println(r.name, sum, err, typed, terr)
 	}
 	// Output:

@@ -28,7 +28,7 @@ func ExamplePool() {
 	if err != nil {
 		panic(err)
 	}
-	product, err := h.Result(ctx) // an int
+	product, err := mul.Result(ctx, h) // an int
 	fmt.Println(product, err)
 	// Output: 42 <nil>
 }

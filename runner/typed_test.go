@@ -27,31 +27,31 @@ func TestTypedOnEveryRunner(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, err := h.Result(ctx); err != nil || got != 42 {
+			if got, err := addTask.Result(ctx, h); err != nil || got != 42 {
 				t.Errorf("typed_add: got %d, %v", got, err)
 			}
 			h, err = addTask.Call(ctx, r, addArgs{A: 10, B: 1}, strand.ID("typed-"+rc.name))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, err := h.Result(ctx); err != nil || got != 11 || h.ID() != "typed-"+rc.name {
+			if got, err := addTask.Result(ctx, h); err != nil || got != 11 || h.ID() != "typed-"+rc.name {
 				t.Errorf("add(10, 1): %d, %v, id %s", got, err, h.ID())
 			}
 			hc, err := sub.Call(ctx, r, addArgs{A: 1, B: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, err := hc.Result(ctx); err != nil || got != 2 {
+			if got, err := sub.Result(ctx, hc); err != nil || got != 2 {
 				t.Errorf("client-only typed_add: %d, %v", got, err)
 			}
 			hg, err := upper.Call(ctx, r, "ada")
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, err := hg.Result(ctx); err != nil || got != "ADA" {
+			if got, err := upper.Result(ctx, hg); err != nil || got != "ADA" {
 				t.Errorf("upper: %q, %v", got, err)
 			}
-			// The typed handle is a strand.Handle: status, outcome, cancel.
+			// A typed call's handle is a strand.Handle: status, outcome, cancel.
 			if st, err := hg.Status(ctx); err != nil || st != strand.StatusCompleted {
 				t.Errorf("status %s, %v", st, err)
 			}
@@ -60,7 +60,7 @@ func TestTypedOnEveryRunner(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := hf.Result(ctx); !errors.Is(err, strand.ErrFailed) {
+			if _, err := fail.Result(ctx, hf); !errors.Is(err, strand.ErrFailed) {
 				t.Errorf("fail: got %v", err)
 			}
 			// A struct argument is the call's kwargs: a Kwargs beside it is refused.

@@ -81,7 +81,7 @@ func run(ctx context.Context, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		sum, err := h.Result(ctx)
+		sum, err := add.Result(ctx, h)
 		if err != nil {
 			return fmt.Errorf("%s: %w", r.name, err)
 		}

@@ -91,9 +91,7 @@ func ResultTTL(d time.Duration) Option {
 
 // Meta adds string metadata to the task: it travels to the worker
 // (strand.TaskFrom(ctx).Meta) and is shown by status and Info. Several Meta
-// options add up. The entry "caller" is the identity the task is submitted
-// as, instead of the writer's (writer.Config.Caller; "" for none), which
-// workers' authorisation middleware (middleware.Allowlist) reads.
+// options add up.
 func Meta(kv map[string]string) Option {
 	return func(c *opt.Call) {
 		c.Given("Meta")
@@ -116,6 +114,14 @@ func Encoding(name string) Option {
 		check(c, "Encoding", err)
 		c.Encoding = name
 	}
+}
+
+// Caller submits the task as the given caller identity instead of the
+// writer's (writer.Config.Caller): it travels in the task's meta under
+// "caller" (TaskFrom(ctx).Meta["caller"]), where workers' authorisation
+// middleware (middleware.Allowlist) reads it.
+func Caller(id string) Option {
+	return func(c *opt.Call) { c.Given("Caller"); c.Caller = id }
 }
 
 // At delays the task until t: it has status scheduled until then, the

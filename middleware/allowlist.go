@@ -13,9 +13,8 @@ import (
 
 // Allowlist maps a caller identity to the functions it may call ("*": all
 // of them). The identity is the task's meta["caller"], set with
-// writer.Config.Caller or strand.Meta's "caller" entry; a task without one
-// is checked as the caller "". An identity missing from the list may call
-// nothing.
+// strand.Caller or writer.Config.Caller; a task without one is checked as
+// the caller "". An identity missing from the list may call nothing.
 //
 // The identity is what the producer says it is: the allowlist keeps honest
 // services apart, and is as strong as the control over who may write to

@@ -37,7 +37,7 @@ func ExampleAllowlist() {
 	var s string
 	fmt.Println(h.Result(ctx, &s), s)
 
-	_, err = env.Writer.Submit(ctx, "charge", []any{250}, strand.Meta(map[string]string{"caller": "web"})) // refused at submit
+	_, err = env.Writer.Submit(ctx, "charge", []any{250}, strand.Caller("web")) // refused at submit
 	fmt.Println(errors.Is(err, strand.ErrForbidden), err)
 
 	// A writer without the allowlist gets its task written; the worker refuses it.

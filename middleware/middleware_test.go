@@ -265,9 +265,9 @@ func TestAllowlist(t *testing.T) {
 		forbid bool
 	}{
 		{"add", nil, false},
-		{"sub", []strand.Option{strand.Meta(map[string]string{"caller": "admin"})}, false},
-		{"add", []strand.Option{strand.Meta(map[string]string{"caller": "svc-x"})}, true},
-		{"add", []strand.Option{strand.Meta(map[string]string{"caller": ""})}, true},
+		{"sub", []strand.Option{strand.Caller("admin")}, false},
+		{"add", []strand.Option{strand.Caller("svc-x")}, true},
+		{"add", []strand.Option{strand.Caller("")}, true},
 	} {
 		h, err := w.Submit(ctx, c.fn, []any{1, 2}, c.opts...)
 		if err != nil {

@@ -143,7 +143,7 @@ func TestOptions(t *testing.T) {
 
 			h, err := r.Submit(ctx, "meta", []any{"k"}, strand.Meta(map[string]string{"k": "v"}), strand.ID("opt-1"),
 				strand.Queue("elsewhere"), strand.ResultTTL(time.Hour), strand.Option(opt.Trace("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")),
-				strand.Meta(map[string]string{"caller": "me"}), strand.Encoding("json"), strand.MaxAttempts(3), strand.Timeout(time.Minute))
+				strand.Caller("me"), strand.Encoding("json"), strand.MaxAttempts(3), strand.Timeout(time.Minute))
 			if err != nil {
 				t.Fatalf("ignored options refused: %v", err)
 			}

@@ -70,7 +70,7 @@ func TestWriterMiddlewareAndCaller(t *testing.T) {
 	for _, c := range []struct {
 		opts []strand.Option
 		want string
-	}{{nil, "svc-a"}, {[]strand.Option{strand.Meta(map[string]string{"caller": "svc-b"})}, "svc-b"}} {
+	}{{nil, "svc-a"}, {[]strand.Option{strand.Caller("svc-b")}, "svc-b"}} {
 		h, err := w.Submit(ctx, "whoami", nil, c.opts...)
 		if err != nil {
 			t.Fatal(err)

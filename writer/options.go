@@ -38,11 +38,8 @@ func (w *Writer) resolve(opts []strand.Option) (*call, error) {
 	if c.ResultTTL == 0 {
 		c.ResultTTL = w.cfg.ResultTTL
 	}
-	if caller, given := c.Meta[opt.MetaCaller]; given {
-		c.Caller = caller // meta "caller": "" submits as no one
-		delete(c.Meta, opt.MetaCaller)
-	} else {
-		c.Caller = w.cfg.Caller
+	if !c.Has("Caller") {
+		c.Caller = w.cfg.Caller // strand.Caller("") submits as no one
 	}
 	if w.cfg.JSON {
 		c.format = codec.JSON

@@ -45,7 +45,7 @@ type Config struct {
 	JSON bool `envconfig:"JSON"`
 	// Caller is the identity this writer submits as, carried in each task's
 	// meta under "caller" for workers' authorisation (default none;
-	// strand.Meta with a "caller" entry overrides it per task).
+	// strand.Caller overrides it per task).
 	Caller string `envconfig:"CALLER"`
 	// Middleware wraps every submission, the outermost first (default none).
 	Middleware []Middleware `ignored:"true"`
@@ -297,9 +297,6 @@ func (w *Writer) build(fn string, args []any, opts []strand.Option) (*pending, e
 	}
 	f := c.format
 	meta := c.Meta
-	if len(meta) == 0 {
-		meta = nil
-	}
 	if c.Caller != "" {
 		if meta == nil {
 			meta = make(map[string]string, 1)

@@ -94,7 +94,7 @@ func run(ctx context.Context, out, log io.Writer) error {
 	fmt.Fprintf(out, "worker: %v (status %s, forbidden: %v)\n", err, st, errors.Is(err, strand.ErrForbidden))
 
 	// admin may call anything.
-	h, err = plain.Submit(ctx, "sub", []any{5, 3}, strand.Meta(map[string]string{"caller": "admin"}))
+	h, err = plain.Submit(ctx, "sub", []any{5, 3}, strand.Caller("admin"))
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,7 @@ type Call struct {
 	Meta        map[string]string
 	Encoding    string // a codec name: "msgpack", "json" or a registered one
 	Trace       string
-	Caller      string    // the writer resolves it: meta "caller", else its own
+	Caller      string
 	At          time.Time // At, or now + After
 	Delayed     bool      // At or After was given
 	Priority    string
@@ -125,7 +125,7 @@ func Token(s string, eq bool) bool {
 }
 
 // MetaCaller is the key of a task's meta that carries the identity of its
-// caller (writer.Config.Caller, or strand.Meta's "caller"), for authorisation.
+// caller (strand.Caller, writer.Config.Caller), for authorisation.
 const MetaCaller = "caller"
 
 // Trace returns the option that carries the W3C traceparent tp to the

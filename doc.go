@@ -17,12 +17,12 @@
 //     runners of package runner;
 //
 //   - Handle, Outcome, Info, Report and Value, one shape for every runner,
-//     with Watch (callbacks) and Items (typed items);
+//     with Items (typed items);
 //
 //   - task statuses, and the error kinds, each its own sentinel
 //     (ErrTimeout, ErrBadArgs, …);
 //
-//   - typed tasks (Task2, …) that give Go callers compile-time types over
+//   - typed tasks (NewFunc) that give Go callers compile-time types over
 //     the name-based wire;
 //
 //   - what a handler reads and says from its context: TaskFrom, Progress,

@@ -11,7 +11,7 @@ import (
 
 // A handler reports how far it has come with Progress; whoever holds the
 // task's handle reads the last report (h.Progress, h.Info) or watches the
-// reports as they come (h.WatchProgress, strand.Watch's OnProgress). Here
+// reports as they come (h.WatchProgress). Here
 // the inline runner, whose call has ended when Submit returns.
 func ExampleProgress() {
 	reg := registry.New()

@@ -3,17 +3,25 @@ package strand_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/runner"
 )
 
+// addArgs are the arguments of the typed task add: a struct travels as
+// the task's kwargs, by its fields' msgpack names.
+type addArgs struct {
+	A int `msgpack:"a"`
+	B int `msgpack:"b"`
+}
+
 // A typed task gives compile-time types to both sides of a call by name:
 // the worker registers its function, callers call it on any runner, here
 // the NATS workers of a scratch strand (the writer) and an inline runner.
-func ExampleTask2() {
-	add := strand.Task2("add", func(_ context.Context, a, b int) (int, error) { return a + b, nil })
+func ExampleNewFunc() {
+	add := strand.NewFunc("add", func(_ context.Context, in addArgs) (int, error) { return in.A + in.B, nil })
 
 	ctx := context.Background()
 	env := exampleStrand.With(nil)                     // a server, a writer and a worker (scratch.Start)
@@ -22,16 +30,16 @@ func ExampleTask2() {
 		return
 	}
 
-	h, err := add.Call(ctx, env.Writer, 2, 3) // on the workers
+	h, err := add.Call(ctx, env.Writer, addArgs{A: 2, B: 3}) // on the workers
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	sum, err := h.Result(ctx) // an int
+	sum, err := add.Result(ctx, h) // an int
 	fmt.Println(sum, err)
 
-	h, _ = add.Call(ctx, runner.Inline(env.Registry), 20, 22) // in the caller
-	sum, err = h.Result(ctx)
+	h, _ = add.Call(ctx, runner.Inline(env.Registry), addArgs{A: 20, B: 22}) // in the caller
+	sum, err = add.Result(ctx, h)
 	fmt.Println(sum, err)
 	// Output:
 	// 5 <nil>
@@ -40,48 +48,25 @@ func ExampleTask2() {
 
 // A caller that does not link the function, only its name and types,
 // declares the task with a nil function: it can call it, not register it.
-// Options go after the arguments.
-func ExampleTask2_client() {
+// An argument that is not a struct is the task's one positional arg, here
+// of a plain function registered by name; options go after it.
+func ExampleNewFunc_client() {
 	ctx := context.Background()
 	env := exampleStrand.With(map[string]any{
-		"concat": func(a string, n int) string { return fmt.Sprintf("%s×%d", a, n) },
+		"shout": func(s string) string { return strings.ToUpper(s) + "!" },
 	})
 
-	concat := strand.Task2[string, int, string]("concat", nil)
-	h, err := concat.Call(ctx, env.Writer, "ab", 3, strand.Timeout(time.Minute))
+	shout := strand.NewFunc[string, string]("shout", nil)
+	h, err := shout.Call(ctx, env.Writer, "hello", strand.Timeout(time.Minute))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(h.Result(ctx))
-	fmt.Println(concat.Register(env.Registry) != nil) // no function to register
+	fmt.Println(shout.Result(ctx, h))
+	fmt.Println(shout.Register(env.Registry))
 	// Output:
-	// ab×3 <nil>
-	// true
-}
-
-// Bind fixes a task's first argument (the original's init_args): the bound
-// task is called with the rest, on any runner, and cannot be registered.
-func ExampleTaskFn2_Bind() {
-	ctx := context.Background()
-	env := exampleStrand.With(nil)
-	scale := strand.Task2("scale", func(_ context.Context, factor, n int) (int, error) { return factor * n, nil })
-	if err := scale.Register(env.Registry); err != nil {
-		fmt.Println(err)
-		return
-	}
-
-	double := scale.Bind(2)
-	h, err := double.Call(ctx, env.Writer, 21)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	fmt.Println(h.Result(ctx))
-	fmt.Println(double.Register(env.Registry))
-	// Output:
-	// 42 <nil>
-	// register scale: a task with bound arguments (Bind) cannot be registered: register the task it came from
+	// HELLO! <nil>
+	// register shout: no function (a caller-side task, declared with nil)
 }
 
 // A handler reads the task it runs as from its ctx: its id and attempt make

@@ -116,15 +116,10 @@ func Encoding(name string) Option {
 	}
 }
 
-// Trace carries a W3C traceparent to the worker (the tracing package sets
-// it from the span in ctx).
-func Trace(traceparent string) Option {
-	return func(c *opt.Call) { c.Given("Trace"); c.Trace = traceparent }
-}
-
 // Caller submits the task as the given caller identity instead of the
-// writer's: it travels in the task's meta under MetaCaller, where workers'
-// authorisation middleware reads it.
+// writer's (writer.Config.Caller): it travels in the task's meta under
+// "caller" (TaskFrom(ctx).Meta["caller"]), where workers' authorisation
+// middleware (middleware.Allowlist) reads it.
 func Caller(id string) Option {
 	return func(c *opt.Call) { c.Given("Caller"); c.Caller = id }
 }
@@ -151,19 +146,6 @@ func After(d time.Duration) Option {
 	return func(c *opt.Call) { c.Given("After"); c.At, c.Delayed = time.Now().Add(d), true }
 }
 
-// TimeZone reads a schedule's cron expression in the IANA time zone tz
-// (default UTC). Only for schedules, and not with @every.
-func TimeZone(tz string) Option {
-	return func(c *opt.Call) {
-		var err error
-		if _, lerr := time.LoadLocation(tz); lerr != nil || tz == "" {
-			err = fmt.Errorf("time zone %q: not an IANA time zone", tz)
-		}
-		check(c, "TimeZone", err)
-		c.TimeZone = tz
-	}
-}
-
 // Priority sets the task's priority within its queue: "high", "normal"
 // (the default) or "low". A worker starts a high task before any normal
 // one not yet started, and a low one only while no normal task waits.
@@ -186,23 +168,20 @@ func setKey(c *opt.Call, name, k string) {
 	c.Key = k
 }
 
-// UntilFinished is Unique's window that lasts until the task holding the
-// key has finished, whatever its outcome.
-const UntilFinished time.Duration = -1
-
-// Unique makes key unique in the task's queue for window (or
-// UntilFinished): while a task submitted with the key holds it, Submit
-// returns a handle to that task, with an error matching ErrDuplicate,
-// instead of submitting a new one. Two producers racing with one key get
-// the same task. The window must be at least 1s and at most the result TTL.
+// Unique makes key unique in the task's queue for window, or, with window
+// 0, until the task holding the key has finished, whatever its outcome:
+// while a task submitted with the key holds it, Submit returns a handle to
+// that task, with an error matching ErrDuplicate, instead of submitting a
+// new one. Two producers racing with one key get the same task. A window
+// other than 0 must be at least 1s and at most the result TTL.
 func Unique(key string, window time.Duration) Option {
 	return func(c *opt.Call) {
 		setKey(c, "Unique", key)
 		switch {
-		case window == UntilFinished:
+		case window == 0:
 			c.Unique = "finished"
 		case window < time.Second:
-			refuse(c, "Unique", fmt.Errorf("uniqueness window %v is under 1s", window))
+			refuse(c, "Unique", fmt.Errorf("uniqueness window %v is under 1s (0: until finished)", window))
 		default:
 			c.Unique, c.UniqueFor = "for", window
 		}

@@ -22,7 +22,7 @@ func TestOptions(t *testing.T) {
 	at := time.Now().Add(time.Hour)
 	c := apply(strand.Queue("mail"), strand.ID("x-1"), strand.Timeout(time.Second), strand.MaxAttempts(3),
 		strand.ResultTTL(time.Minute), strand.Meta(map[string]string{"a": "1"}), strand.Meta(map[string]string{"b": "2"}),
-		strand.Encoding("json"), strand.At(at), strand.Priority("low"), strand.Unique("k", strand.UntilFinished), strand.Fair())
+		strand.Encoding("json"), strand.At(at), strand.Priority("low"), strand.Unique("k", 0), strand.Fair())
 	if err := c.Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,6 @@ func TestOptions(t *testing.T) {
 		"ResultTTL":   strand.ResultTTL(time.Millisecond),
 		"Encoding":    strand.Encoding(""),
 		"At":          strand.At(time.Time{}),
-		"TimeZone":    strand.TimeZone("Mars/Olympus"),
 		"Priority":    strand.Priority("urgent"),
 		"Key":         strand.Key("a.b"),
 		"Unique":      strand.Unique("k", time.Millisecond),

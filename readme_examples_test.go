@@ -37,7 +37,7 @@ func TestReadmeExamplesDrift(t *testing.T) {
 	readme := "# x\n\n```go\nw.Submit(ctx, \"add\", 2, 3)\n```\n\n" +
 		"<!-- Example: writer.ExampleNope -->\n```go\nx := 1\n```\n\n" +
 		"<!-- Example: examples.Example_readme -->\n```go\nh.Result(ctx, &sum) // w.Gone() in a comment is not code\nh.Vanished(ctx)\n```\n\n" +
-		"See `dispatch.ExampleMissing` and `strand.ExampleTask2`.\n"
+		"See `dispatch.ExampleMissing` and `strand.ExampleNewFunc`.\n"
 	errs := checkReadme(readme, ".")
 	want := []string{
 		"README.md:3: a go block without an <!-- Example: pkg.ExampleName --> comment above it",

@@ -2,7 +2,6 @@ package strand
 
 import (
 	"context"
-	"errors"
 	"iter"
 	"time"
 )
@@ -139,66 +138,4 @@ func Items[T any](ctx context.Context, h Handle) iter.Seq2[T, error] {
 			}
 		}
 	}
-}
-
-// Callbacks are the original strand's callbacks: OnItem for each item as
-// it comes, OnProgress for each progress report, then OnEnd with the
-// outcome of a completed task, or OnError with the error of one that did
-// not complete (or of waiting for it). Each may be nil.
-type Callbacks struct {
-	OnItem     func(Value)
-	OnProgress func(Report)
-	OnEnd      func(*Outcome)
-	OnError    func(error)
-}
-
-// Watch calls cb's callbacks for h's task until it ends (or ctx does), and
-// returns nil for a completed task, else the error it passed to OnError.
-// Run it on a goroutine of its own to be called back while doing other
-// work: go strand.Watch(ctx, h, cb).
-func Watch(ctx context.Context, h Handle, cb Callbacks) error {
-	fail := func(err error) error {
-		if cb.OnError != nil {
-			cb.OnError(err)
-		}
-		return err
-	}
-	progress := make(chan struct{})
-	if cb.OnProgress != nil {
-		pctx, stop := context.WithCancel(ctx)
-		defer func() { stop(); <-progress }()
-		go func() {
-			defer close(progress)
-			_, _ = h.WatchProgress(pctx, cb.OnProgress)
-		}()
-	}
-	if cb.OnItem != nil {
-		for v, err := range h.Items(ctx) {
-			if err != nil {
-				var te *TaskError
-				if !errors.As(err, &te) {
-					return fail(err)
-				}
-				break // the task's error: its outcome says it too
-			}
-			cb.OnItem(v)
-		}
-	}
-	o, err := h.Wait(ctx)
-	if err != nil {
-		return fail(err)
-	}
-	if o.Status != StatusCompleted {
-		return fail(o.Decode(nil))
-	}
-	if cb.OnEnd != nil {
-		cb.OnEnd(o)
-	}
-	return nil
-}
-
-// Registrar is where typed tasks register their worker side:
-// *registry.Registry satisfies it.
-type Registrar interface {
-	Register(name string, fn any) error
 }

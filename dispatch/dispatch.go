@@ -51,7 +51,7 @@ func Submit(ctx context.Context, r strand.Runner, calls []writer.Call) (*Group, 
 }
 
 // Group is the set of tasks of one Submit. Its methods are safe for
-// concurrent use, and may be called from a WaitUntil predicate.
+// concurrent use, and may be called from a Wait predicate.
 type Group struct {
 	handles []strand.Handle // nil where the submission failed
 
@@ -121,15 +121,18 @@ func (g *Group) record(i int, o *strand.Outcome) {
 	}
 }
 
-// Wait blocks until every task of the group has an outcome, or ctx ends.
-func (g *Group) Wait(ctx context.Context) error { return g.WaitUntil(ctx, nil) }
-
-// WaitUntil blocks until every task has an outcome, or until pred returns
-// true, or ctx ends. pred is called once at the start and after each
-// outcome that arrives, with no lock held, so it may call the group's
-// methods (Count, Outcomes). A predicate that stops early leaves the other
-// tasks running: CancelRest cancels them.
-func (g *Group) WaitUntil(ctx context.Context, pred func(*Group) bool) error {
+// Wait blocks until every task of the group has an outcome, or until
+// until (if not nil) returns true, or ctx ends:
+//
+//	err := g.Wait(ctx, nil) // all of them
+//	err = g.Wait(ctx, func(g *dispatch.Group) bool { return g.Count(strand.StatusFailed) > 0 })
+//
+// until is called once at the start and after each outcome that arrives,
+// with no lock held, so it may call the group's methods (Count, Outcomes).
+// A predicate that stops early leaves the other tasks running: CancelRest
+// cancels them.
+func (g *Group) Wait(ctx context.Context, until func(*Group) bool) error {
+	pred := until
 	if pred != nil && pred(g) {
 		return nil
 	}

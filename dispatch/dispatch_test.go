@@ -87,7 +87,7 @@ func TestDispatchThousand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := g.Wait(ctx); err != nil {
+	if err := g.Wait(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	if p, c, f := g.Count(strand.StatusPending), g.Count(strand.StatusCompleted), g.Count(strand.StatusFailed); p != 0 || c != n-10 || f != 10 {
@@ -135,7 +135,7 @@ func TestDispatchOnAPoolWithRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := g.Wait(ctx); err != nil {
+	if err := g.Wait(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	outs := g.Outcomes()
@@ -163,7 +163,7 @@ func (e stringErr) Error() string { return string(e) }
 
 const errOdd = stringErr("seven")
 
-func TestWaitUntilThenCancelRest(t *testing.T) {
+func TestWaitPredicateThenCancelRest(t *testing.T) {
 	t.Parallel()
 	srv, b := brokertest.New(t)
 	reg := registry.New()
@@ -192,7 +192,7 @@ func TestWaitUntilThenCancelRest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := g.WaitUntil(ctx, func(g *dispatch.Group) bool { return g.Count(strand.StatusCompleted) >= 3 }); err != nil {
+	if err := g.Wait(ctx, func(g *dispatch.Group) bool { return g.Count(strand.StatusCompleted) >= 3 }); err != nil {
 		t.Fatal(err)
 	}
 	if c, p := g.Count(strand.StatusCompleted), g.Count(strand.StatusPending); c != 3 || p != n-3 {

@@ -8,7 +8,7 @@
 // rest; its outcomes are in call order:
 //
 //	g, _ := dispatch.Submit(ctx, w, calls)
-//	err := g.WaitUntil(ctx, func(g *dispatch.Group) bool {
+//	err := g.Wait(ctx, func(g *dispatch.Group) bool {
 //		return g.Count(strand.StatusCompleted) >= 10 || g.Count(strand.StatusFailed, strand.StatusDead) > 0
 //	})
 //	_, _ = g.CancelRest(ctx)

@@ -34,7 +34,7 @@ func ExampleSubmit() {
 		fmt.Println(err)
 		return
 	}
-	if err := g.Wait(ctx); err != nil {
+	if err := g.Wait(ctx, nil); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -51,9 +51,9 @@ func ExampleSubmit() {
 	// Output: 10 completed, sum 285
 }
 
-// WaitUntil stops waiting when a predicate of yours has seen enough (here
+// Wait stops waiting when a predicate of yours has seen enough (here
 // the first failure); CancelRest then cancels the tasks still running.
-func ExampleGroup_WaitUntil() {
+func ExampleGroup_Wait() {
 	env := exampleStrand.With(map[string]any{
 		"probe": func(ctx context.Context, i int) (int, error) {
 			if i == 0 {
@@ -74,11 +74,11 @@ func ExampleGroup_WaitUntil() {
 		fmt.Println(err)
 		return
 	}
-	err = g.WaitUntil(ctx, func(g *dispatch.Group) bool { return g.Count(strand.StatusFailed, strand.StatusDead) > 0 })
+	err = g.Wait(ctx, func(g *dispatch.Group) bool { return g.Count(strand.StatusFailed, strand.StatusDead) > 0 })
 	fmt.Println(err, g.Count(strand.StatusFailed), "failed:", g.Outcomes()[0].Decode(nil))
 	n, err := g.CancelRest(ctx)
 	fmt.Println(n, "cancelled", err)
-	if err := g.Wait(ctx); err != nil {
+	if err := g.Wait(ctx, nil); err != nil {
 		fmt.Println(err)
 		return
 	}

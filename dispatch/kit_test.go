@@ -30,7 +30,7 @@ func TestDispatchSubmitsThroughTheWriter(t *testing.T) {
 	}
 	env.RequireSubmitted(t, "mul", &strandtest.Match{Args: []any{2, 3}})
 	sub := env.RequireSubmitted(t, "mul", &strandtest.Match{Args: []any{4, 5}, Meta: map[string]string{"batch": "b1"}})
-	if sub.ID != "mul-4-5" || g.Handles()[1].ID() != "mul-4-5" || sub.NumArgs != 2 { // the options are not args
+	if sub.ID != "mul-4-5" || g.Handles()[1].ID() != "mul-4-5" || len(sub.Args) != 2 { // the options are not args
 		t.Fatalf("submission %+v, group's task %s", sub, g.Handles()[1].ID())
 	}
 
@@ -43,7 +43,7 @@ func TestDispatchSubmitsThroughTheWriter(t *testing.T) {
 			t.Fatalf("task %d: %d %s", i, n, out.Status)
 		}
 	}
-	if err := g.Wait(ctx); err != nil || g.Count(strand.StatusCompleted) != 2 {
+	if err := g.Wait(ctx, nil); err != nil || g.Count(strand.StatusCompleted) != 2 {
 		t.Fatalf("group: %v, %d completed", err, g.Count(strand.StatusCompleted))
 	}
 }

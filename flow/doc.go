@@ -18,7 +18,7 @@
 // queue, result and task TTLs and encoding, and its handle is a
 // strand.Handle like a task's: Wait and Result give its end (the final
 // step's result), Progress and WatchProgress count its steps that ended,
-// Cancel cancels it, and strand.Watch works on it. StatusOf reads each
+// Cancel cancels it, and strand.Items ends with it. StatusOf reads each
 // step's status:
 //
 //	w, _ := writer.New(b, writer.Config{})

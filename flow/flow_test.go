@@ -646,7 +646,7 @@ func cancelFlow(ctx context.Context, c client, id string) error {
 
 // A workflow's handle is a strand.Handle: its status, info and progress
 // count its steps, WatchProgress reports each step's end as it comes, Items
-// yields nothing and ends with the workflow, strand.Watch works on it, and
+// yields nothing and ends with the workflow, and
 // StatusOf refuses a task's handle.
 func TestWorkflowIsAHandle(t *testing.T) {
 	t.Parallel()
@@ -709,9 +709,8 @@ func TestWorkflowIsAHandle(t *testing.T) {
 	for v, err := range h.Items(ctx) {
 		t.Fatalf("an item of a workflow: %v %v", v, err)
 	}
-	var ended bool
-	if err := strand.Watch(ctx, h, strand.Callbacks{OnEnd: func(o *strand.Outcome) { ended = o.Status == strand.StatusCompleted }}); err != nil || !ended {
-		t.Fatalf("strand.Watch: %v %v", ended, err)
+	if o, err := h.Wait(ctx); err != nil || o.Status != strand.StatusCompleted {
+		t.Fatalf("Wait after the end: %+v %v", o, err)
 	}
 
 	failed, err := flow.Submit(ctx, c.w, flow.Chain(flow.Call("x", "fail", 1), flow.Call("y", "add", 1)))

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -126,7 +125,7 @@ func (g *gateway) putSchedule(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.TZ != "" {
-		opts = append(opts, strand.TimeZone(req.TZ))
+		spec = "CRON_TZ=" + req.TZ + " " + spec
 	}
 	if err := g.w.PutSchedule(r.Context(), name, spec, req.Func, args, opts...); err != nil {
 		g.fail(rw, r, err)

@@ -13,6 +13,7 @@ import (
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/internal/codec"
+	"github.com/strand-run/strand/internal/opt"
 )
 
 // duration is a JSON duration: a Go duration string ("30s", "1m30s") or a
@@ -113,7 +114,7 @@ func (g *gateway) submit(rw http.ResponseWriter, r *http.Request) {
 	}
 	if tp := r.Header.Get("traceparent"); tp != "" {
 		// The HTTP caller's trace goes on to the task (W3C trace context).
-		opts = append(opts, strand.Trace(tp))
+		opts = append(opts, strand.Option(opt.Trace(tp)))
 	}
 	h, err := g.w.Submit(r.Context(), req.Func, args, opts...)
 	existing := false
@@ -190,7 +191,7 @@ func (req *submitRequest) options() ([]any, []strand.Option, error) {
 	}
 	switch {
 	case len(req.UniqueFor) > 0 && string(req.UniqueFor) != "null":
-		window := strand.UntilFinished
+		window := time.Duration(0) // until finished
 		if string(bytes.TrimSpace(req.UniqueFor)) != `"finished"` {
 			var d duration
 			if err := d.UnmarshalJSON(req.UniqueFor); err != nil {

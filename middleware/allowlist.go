@@ -6,12 +6,13 @@ import (
 	"slices"
 
 	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/internal/opt"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/writer"
 )
 
 // Allowlist maps a caller identity to the functions it may call ("*": all
-// of them). The identity is the task's meta[strand.MetaCaller], set with
+// of them). The identity is the task's meta["caller"], set with
 // strand.Caller or writer.Config.Caller; a task without one is checked as
 // the caller "". An identity missing from the list may call nothing.
 //
@@ -28,7 +29,7 @@ func (a Allowlist) allowed(caller, fn string) bool {
 
 // check returns the refusal of fn for caller, or nil.
 func (a Allowlist) check(meta map[string]string, fn string) *strand.TaskError {
-	caller := meta[strand.MetaCaller]
+	caller := meta[opt.MetaCaller]
 	if a.allowed(caller, fn) {
 		return nil
 	}

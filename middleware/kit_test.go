@@ -7,6 +7,7 @@ import (
 	"time"
 
 	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/internal/opt"
 	"github.com/strand-run/strand/middleware"
 	"github.com/strand-run/strand/scratch"
 	"github.com/strand-run/strand/strandtest"
@@ -30,5 +31,5 @@ func TestAllowlistWriterWritesNothingRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	env.RequireNotSubmitted(t, "sub", nil)
-	env.RequireSubmitted(t, "add", &strandtest.Match{Args: []any{5, 1}, Meta: map[string]string{strand.MetaCaller: "svc-a"}})
+	env.RequireSubmitted(t, "add", &strandtest.Match{Args: []any{5, 1}, Meta: map[string]string{opt.MetaCaller: "svc-a"}})
 }

@@ -150,7 +150,7 @@ func TestRoles(t *testing.T) {
 
 		// Flow control: a priority lane, a key unique until finished, a debounce.
 		for _, opt := range []strand.Option{strand.Priority("high"), strand.Priority("low"),
-			strand.Unique("u1", strand.UntilFinished), strand.Debounce("d1", time.Second)} {
+			strand.Unique("u1", 0), strand.Debounce("d1", time.Second)} {
 			h, err := w.Submit(ctx, "add", []any{2, 3}, opt)
 			must(t, err)
 			if err := h.Result(ctx, &sum); err != nil || sum != 5 {

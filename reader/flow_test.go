@@ -170,7 +170,7 @@ func TestLaneIDsAndBadFlowOptions(t *testing.T) {
 		{strand.Priority("urgent")},
 		{strand.Key("a.b")},
 		{strand.Key("")},
-		{strand.Unique("k", 0)},
+		{strand.Unique("k", 500*time.Millisecond)}, // 0 holds it until finished; under 1s is refused
 		{strand.Unique("k", 48*time.Hour)},
 		{strand.Unique("k", time.Hour), strand.ResultTTL(time.Minute)},
 		{strand.Debounce("k", 500*time.Millisecond)},

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/strand-run/strand/internal/codec"
+	"github.com/strand-run/strand/internal/handler"
 )
 
 // defaultHeartbeatEvery is how often a worker rewrites its record in the
@@ -26,7 +27,7 @@ func (r *Reader) announce(ctx context.Context) (stop func()) {
 	p := &presence{r: r, every: r.cfg.HeartbeatEvery, ttl: heartbeatTTL(r.cfg.HeartbeatEvery)}
 	host, _ := os.Hostname()
 	p.rec = codec.Worker{
-		ID: r.cfg.WorkerID, Host: host, PID: os.Getpid(), Queues: r.cfg.Queues, Functions: r.reg.Names(),
+		ID: r.cfg.WorkerID, Host: host, PID: os.Getpid(), Queues: r.cfg.Queues, Functions: (*handler.Table)(r.reg).Names(),
 		Concurrency: r.cfg.Concurrency, Started: time.Now().UnixMilli(), Version: moduleVersion(),
 	}
 	// Beats go on while running tasks finish after ctx ends.

@@ -138,18 +138,18 @@ func TestItemsError(t *testing.T) {
 		t.Fatal(err)
 	}
 	var items []string
-	err = strand.Watch(ctx, h, strand.Callbacks{
-		OnItem: func(it strand.Value) {
-			var s string
-			if err := it.Decode(&s); err != nil {
-				t.Error(err)
-			}
-			items = append(items, s)
-		},
-		OnEnd: func(*strand.Outcome) { t.Error("OnEnd for a task that panicked") },
-	})
+	for s, ierr := range strand.Items[string](ctx, h) {
+		if ierr != nil {
+			err = ierr
+			break
+		}
+		items = append(items, s)
+	}
 	if !reflect.DeepEqual(items, []string{"a"}) || !errors.Is(err, strand.ErrPanic) {
 		t.Fatalf("items %v, error %v", items, err)
+	}
+	if o, err := h.Wait(ctx); err != nil || o.Status != strand.StatusFailed {
+		t.Fatalf("outcome %+v, %v", o, err)
 	}
 	if st, _ := h.Status(ctx); st != strand.StatusFailed {
 		t.Fatalf("status %s", st)
@@ -176,13 +176,15 @@ func TestItemsOfPlainTask(t *testing.T) {
 	if got, err := collect(ctx, h); len(got) != 0 || err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Fatalf("items %v, %v", got, err)
 	}
-	var ended *strand.Outcome
 	h, err = e.w.Submit(ctx, "add", []any{1, 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := strand.Watch(ctx, h, strand.Callbacks{OnEnd: func(o *strand.Outcome) { ended = o }}); err != nil || ended == nil {
-		t.Fatalf("stream: %v, OnEnd %+v", err, ended)
+	if got, err := collect(ctx, h); err != nil || len(got) != 0 {
+		t.Fatalf("items of add: %v, %v", got, err)
+	}
+	if o, err := h.Wait(ctx); err != nil || o.Status != strand.StatusCompleted {
+		t.Fatalf("add after its items: %+v, %v", o, err)
 	}
 }
 

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/strand-run/strand/internal/handler"
-	"github.com/strand-run/strand/internal/taskctx"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/strand-run/strand/internal/handler"
+	"github.com/strand-run/strand/internal/taskctx"
 
 	"github.com/rs/zerolog"
 
@@ -67,7 +68,7 @@ func (r *Reader) process(ctx context.Context, j job, acks chan<- pendingAck) {
 	case r.answeredEarly(ctx, t, acks):
 		return
 	}
-	fn, ok := r.reg.Lookup(t.env.Func)
+	fn, ok := (*handler.Table)(r.reg).Lookup(t.env.Func)
 	if !ok {
 		r.unknownFunc(t, acks)
 		return
@@ -302,7 +303,7 @@ func (r *Reader) panicked(t *task, pe *handler.PanicError, err error, acks chan<
 
 // unknown says that fn is not registered here, and what is.
 func (r *Reader) unknown(fn string) string {
-	names := r.reg.Names()
+	names := (*handler.Table)(r.reg).Names()
 	if len(names) > 12 {
 		names = append(names[:12], "…")
 	}

@@ -19,6 +19,7 @@ import (
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/internal/broker"
 	"github.com/strand-run/strand/internal/codec"
+	"github.com/strand-run/strand/internal/handler"
 	"github.com/strand-run/strand/registry"
 )
 
@@ -407,7 +408,7 @@ func (r *Reader) Run(ctx context.Context) error {
 	}
 	defer relays.Wait()
 	r.log.Info().Strs("queues", r.cfg.Queues).Int("concurrency", r.cfg.Concurrency).
-		Strs("functions", r.reg.Names()).Msg("worker started")
+		Strs("functions", (*handler.Table)(r.reg).Names()).Msg("worker started")
 
 	<-ctx.Done()
 	r.log.Info().Dur("shutdown_timeout", r.cfg.ShutdownTimeout).Msg("worker stopping: no new tasks, waiting for running ones")

@@ -24,7 +24,6 @@ func ExampleRegistry_Register() {
 		}
 		return "hello, " + name
 	})
-	fmt.Println(reg.Names())
 	ctx := context.Background()
 	r := runner.Inline(reg)
 	h, _ := r.Submit(ctx, "greet", []any{"ann"}, strand.Kwargs(map[string]any{"excited": true}))
@@ -33,7 +32,6 @@ func ExampleRegistry_Register() {
 	h, _ = r.Submit(ctx, "greet", []any{42})
 	fmt.Println(h.Result(ctx, nil))
 	// Output:
-	// [greet]
 	// <nil> hello, ann!
 	// greet: arg 1: want string, got int 42
 }

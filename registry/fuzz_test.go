@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/strand-run/strand/internal/codec"
+	"github.com/strand-run/strand/internal/handler"
 	"github.com/strand-run/strand/registry"
 )
 
@@ -21,7 +22,7 @@ func FuzzCall(f *testing.F) {
 	reg.MustRegister("f", func(ctx context.Context, a int8, b string, c []float64, p *bool, kw fuzzKw) (int, error) {
 		return int(a) + len(b) + len(c) + kw.N, nil
 	})
-	fn, _ := reg.Lookup("f")
+	fn, _ := (*handler.Table)(reg).Lookup("f")
 	f.Add(byte(0), []byte("[1, \"x\", [1.5], true]"), []byte(`{"n": 2, "tags": ["a"], "m": {"k": 1}}`))
 	f.Add(byte(1), []byte{0x94, 0x01, 0xa1, 'x', 0x91, 0x01, 0xc3}, []byte{0x81, 0xa1, 'n', 0x02})
 	f.Add(byte(1), []byte{0x94, 0xcc, 0xff, 0xc0, 0xc0, 0xc0}, []byte{0xc1})

@@ -3,10 +3,11 @@ package registry_test
 import (
 	"context"
 	"errors"
-	"github.com/strand-run/strand/internal/handler"
 	"iter"
 	"strings"
 	"testing"
+
+	"github.com/strand-run/strand/internal/handler"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/internal/codec"
@@ -72,12 +73,12 @@ func TestIterator(t *testing.T) {
 	})
 	reg.MustRegister("plain", func(n int) int { return n })
 
-	seq, _ := reg.Lookup("seq")
+	seq, _ := (*handler.Table)(reg).Lookup("seq")
 	items, errs, err := collect(t, seq, 3)
 	if !seq.Iterator() || err != nil || len(errs) != 0 || len(items) != 3 || items[2] != 2 {
 		t.Fatalf("seq: iterator %v, items %v, errs %v, err %v", seq.Iterator(), items, errs, err)
 	}
-	seq2, _ := reg.Lookup("seq2")
+	seq2, _ := (*handler.Table)(reg).Lookup("seq2")
 	items, errs, err = collect(t, seq2, 2)
 	if !seq2.Iterator() || err != nil || len(items) != 2 || items[1] != "xx" ||
 		len(errs) != 1 || errs[0].Error() != "seq2: ran dry" {
@@ -86,13 +87,13 @@ func TestIterator(t *testing.T) {
 	if _, _, err = collect(t, seq2, -1); err == nil || err.Error() != "seq2: negative" {
 		t.Fatalf("seq2 -1: %v", err)
 	}
-	boom, _ := reg.Lookup("boom")
+	boom, _ := (*handler.Table)(reg).Lookup("boom")
 	items, _, err = collect(t, boom)
 	var pe *handler.PanicError
 	if len(items) != 1 || !errors.As(err, &pe) || !errors.Is(err, strand.ErrPanic) || pe.Value != "kaboom" {
 		t.Fatalf("boom: items %v, err %v", items, err)
 	}
-	plain, _ := reg.Lookup("plain")
+	plain, _ := (*handler.Table)(reg).Lookup("plain")
 	if plain.Iterator() {
 		t.Fatal("plain reports an iterator")
 	}

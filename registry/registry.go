@@ -2,22 +2,17 @@ package registry
 
 import (
 	"fmt"
-	"slices"
 	"strings"
-	"sync"
 
 	"github.com/strand-run/strand/internal/handler"
 )
 
 // Registry maps function names to handlers. It is safe for concurrent use;
 // workers look names up on every task, registration happens at start-up.
-type Registry struct {
-	mu    sync.RWMutex
-	funcs map[string]*handler.Func
-}
+type Registry handler.Table
 
 // New returns an empty registry.
-func New() *Registry { return &Registry{funcs: make(map[string]*handler.Func)} }
+func New() *Registry { return (*Registry)(handler.NewTable()) }
 
 // Register adds fn under name. fn is a plain Go function:
 //
@@ -41,13 +36,7 @@ func (r *Registry) Register(name string, fn any) error {
 	if err != nil {
 		return err
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, dup := r.funcs[name]; dup {
-		return fmt.Errorf("register %s: name already registered", name)
-	}
-	r.funcs[name] = f
-	return nil
+	return (*handler.Table)(r).Add(f)
 }
 
 // MustRegister is Register that panics on error, for start-up code.
@@ -55,26 +44,6 @@ func (r *Registry) MustRegister(name string, fn any) {
 	if err := r.Register(name, fn); err != nil {
 		panic(err)
 	}
-}
-
-// Lookup returns the handler registered under name.
-func (r *Registry) Lookup(name string) (*handler.Func, bool) {
-	r.mu.RLock()
-	f, ok := r.funcs[name]
-	r.mu.RUnlock()
-	return f, ok
-}
-
-// Names lists the registered names, sorted.
-func (r *Registry) Names() []string {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	names := make([]string, 0, len(r.funcs))
-	for n := range r.funcs {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
 }
 
 func validName(name string) error {

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/strand-run/strand/internal/handler"
 	"strings"
 	"testing"
+
+	"github.com/strand-run/strand/internal/handler"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/internal/codec"
@@ -50,7 +51,7 @@ func TestRegisterRefuses(t *testing.T) {
 
 func call(t *testing.T, reg *registry.Registry, name string, f codec.Format, kwargs string, args ...string) (any, error) {
 	t.Helper()
-	fn, ok := reg.Lookup(name)
+	fn, ok := (*handler.Table)(reg).Lookup(name)
 	if !ok {
 		t.Fatalf("%s not registered", name)
 	}
@@ -146,7 +147,7 @@ func TestCall(t *testing.T) {
 	if !errors.As(err, &pe) || !strings.Contains(string(pe.Stack), "registry_test.go") {
 		t.Fatalf("panic error without the handler's stack: %v", err)
 	}
-	if names := fmt.Sprint(reg.Names()); names != "[err kw none panics ptr slice small sum]" {
+	if names := fmt.Sprint((*handler.Table)(reg).Names()); names != "[err kw none panics ptr slice small sum]" {
 		t.Fatalf("names %s", names)
 	}
 }

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/strand-run/strand/internal/handler"
 	"strings"
 	"time"
+
+	"github.com/strand-run/strand/internal/handler"
 
 	"github.com/google/uuid"
 
@@ -19,8 +20,8 @@ import (
 
 // refused are the options a local runner cannot honour: they need the
 // server (a delay, a key's uniqueness or lane, a priority among queued
-// tasks) or a schedule.
-var refused = []string{"At", "After", "Unique", "Debounce", "Key", "Fair", "Priority", "TimeZone"}
+// tasks).
+var refused = []string{"At", "After", "Unique", "Debounce", "Key", "Fair", "Priority"}
 
 // call is one submitted call, its args encoded as on the wire.
 type call struct {
@@ -87,7 +88,7 @@ var errCancelledByCaller = errors.New("cancelled by caller")
 // function's items go to emit, encoded, as they come (its result is nil),
 // as a worker streams them.
 func execute(ctx context.Context, reg *registry.Registry, c *call, task strand.Task, emit func(codec.Raw) error) (codec.Raw, error) {
-	f, ok := reg.Lookup(c.fn)
+	f, ok := (*handler.Table)(reg).Lookup(c.fn)
 	if !ok {
 		return nil, unknown(reg, c.fn)
 	}
@@ -115,7 +116,7 @@ func execute(ctx context.Context, reg *registry.Registry, c *call, task strand.T
 
 // unknown is the error of a call of a function reg does not have.
 func unknown(reg *registry.Registry, fn string) error {
-	names := reg.Names()
+	names := (*handler.Table)(reg).Names()
 	if len(names) > 12 {
 		names = append(names[:12], "…")
 	}

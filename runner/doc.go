@@ -9,7 +9,7 @@
 // results, and the same *strand.TaskError kinds for bad args, unknown
 // functions, handler errors and panics. The handle Submit returns is a
 // strand.Handle like the writer's: Wait, Result, Cancel, Items, Progress,
-// WatchProgress, Info; strand.Watch calls back its items, progress and end.
+// WatchProgress, Info, and strand.Items decodes its items.
 //
 //	reg := registry.New()
 //	reg.MustRegister("add", func(a, b int) int { return a + b })
@@ -21,11 +21,11 @@
 //
 // Of the submit options, a local runner honours ID, Kwargs, Timeout and
 // Meta (strand.TaskFrom(ctx).Meta). It accepts and ignores those that mean
-// nothing without NATS: Queue, ResultTTL, Trace, Caller, Encoding (values
+// nothing without NATS: Queue, ResultTTL, Caller, Encoding (values
 // are always encoded as msgpack) and MaxAttempts (a call runs once, so no
 // cap is passed). It refuses, with an error matching strand.ErrBadOption,
-// those it cannot honour: At, After, Unique, Debounce, Key, Fair, Priority
-// and TimeZone.
+// those it cannot honour: At, After, Unique, Debounce, Key, Fair and
+// Priority.
 //
 // A binary that uses Process (or a reader with Config.ProcessQueues) calls
 // ServeChild first thing in main: in the child it runs the one task it is

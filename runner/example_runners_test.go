@@ -24,7 +24,7 @@ func Example_runners() {
 	defer env.Close()
 	pool := runner.Pool(reg, 2)
 	defer pool.Close()
-	proc := runner.Process(runner.ProcessConfig{Concurrency: 2})
+	proc := runner.Process(2)
 	defer proc.Close()
 
 	for _, r := range []struct {
@@ -43,12 +43,12 @@ func Example_runners() {
 		}
 		var sum int
 		err = h.Result(ctx, &sum)
-		th, terr := addTask.Call(ctx, r.r, 40, 2) // typed: the same wire
+		th, terr := addTask.Call(ctx, r.r, addArgs{A: 40, B: 2}) // typed: the same wire
 		if terr != nil {
 			fmt.Println(terr)
 			return
 		}
-		typed, terr := th.Result(ctx) // an int
+		typed, terr := addTask.Result(ctx, th) // an int
 		fmt.Println(r.name, sum, err, typed, terr)
 	}
 	// Output:

@@ -14,7 +14,8 @@ import (
 // A typed task registers its function and calls it on any runner: here a
 // goroutine pool.
 func ExamplePool() {
-	mul := strand.Task2("mul", func(_ context.Context, a, b int) (int, error) { return a * b, nil })
+	type mulArgs struct{ A, B int }
+	mul := strand.NewFunc("mul", func(_ context.Context, in mulArgs) (int, error) { return in.A * in.B, nil })
 	reg := registry.New()
 	if err := mul.Register(reg); err != nil {
 		panic(err)
@@ -23,17 +24,17 @@ func ExamplePool() {
 	defer p.Close()
 
 	ctx := context.Background()
-	h, err := mul.Call(ctx, p, 6, 7)
+	h, err := mul.Call(ctx, p, mulArgs{A: 6, B: 7})
 	if err != nil {
 		panic(err)
 	}
-	product, err := h.Result(ctx) // an int
+	product, err := mul.Result(ctx, h) // an int
 	fmt.Println(product, err)
 	// Output: 42 <nil>
 }
 
-// Inline runs the call during Submit; strand.Watch then calls back its
-// items and its end, as the original's on_iter and on_end.
+// Inline runs the call during Submit; its handle then gives each item and
+// the end, as the original's on_iter and on_end.
 func ExampleInline() {
 	reg := registry.New()
 	reg.MustRegister("letters", func(s string) iter.Seq[string] {
@@ -52,15 +53,15 @@ func ExampleInline() {
 	if err != nil {
 		panic(err)
 	}
-	err = strand.Watch(ctx, h, strand.Callbacks{
-		OnItem: func(v strand.Value) {
-			var s string
-			_ = v.Decode(&s)
-			fmt.Println("item", s)
-		},
-		OnEnd:   func(o *strand.Outcome) { fmt.Println("end", o.Status, o.Items, "items") },
-		OnError: func(err error) { fmt.Println("failed:", err) },
-	})
+	for s, err := range strand.Items[string](ctx, h) {
+		if err != nil {
+			fmt.Println("failed:", err)
+			return
+		}
+		fmt.Println("item", s)
+	}
+	o, err := h.Wait(ctx)
+	fmt.Println("end", o.Status, o.Items, "items")
 	fmt.Println(err)
 	// Output:
 	// item a
@@ -73,7 +74,7 @@ func ExampleInline() {
 // A child process that dies fails its call, not the caller (this test
 // binary is its own child: its TestMain calls runner.ServeChild).
 func ExampleProcess() {
-	proc := runner.Process(runner.ProcessConfig{Concurrency: 2})
+	proc := runner.Process(2)
 	defer proc.Close()
 	ctx := context.Background()
 

@@ -61,7 +61,9 @@ func TestItemsOnEveryRunner(t *testing.T) {
 	}
 }
 
-// watched is what strand.Watch called back.
+// watched is what a caller following a task saw: its items as they came,
+// its progress reports, and its outcome (ended) or the error it ended with
+// (failed).
 type watched struct {
 	mu       sync.Mutex
 	items    []int
@@ -70,29 +72,42 @@ type watched struct {
 	failed   error
 }
 
-func (w *watched) callbacks() strand.Callbacks {
-	return strand.Callbacks{
-		OnItem: func(v strand.Value) {
-			var n int
-			_ = v.Decode(&n)
-			w.mu.Lock()
-			w.items = append(w.items, n)
-			w.mu.Unlock()
-		},
-		OnProgress: func(p strand.Report) {
+// watch follows h to its end as the original's callbacks did: the
+// progress reports live on a goroutine of their own, each item as it
+// comes, then the outcome. It returns the task's error, if any.
+func watch(ctx context.Context, h strand.Handle) (*watched, error) {
+	w := &watched{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = h.WatchProgress(ctx, func(p strand.Report) {
 			w.mu.Lock()
 			w.progress = append(w.progress, p)
 			w.mu.Unlock()
-		},
-		OnEnd:   func(o *strand.Outcome) { w.ended = o },
-		OnError: func(err error) { w.failed = err },
+		})
+	}()
+	defer func() { <-done }()
+	for n, err := range strand.Items[int](ctx, h) {
+		if err != nil {
+			break // the task's error: its outcome has it too
+		}
+		w.items = append(w.items, n)
 	}
+	o, err := h.Wait(ctx)
+	switch {
+	case err != nil:
+		w.failed = err
+	case o.Status != strand.StatusCompleted:
+		w.failed = o.Decode(nil)
+	default:
+		w.ended = o
+	}
+	return w, w.failed
 }
 
-// TestWatch: strand.Watch calls back an iterator's items, the progress
-// reports and then the end (OnEnd with the outcome, or OnError with the
-// task's error) on every runner: the original's on_iter, on_progress,
-// on_end and on_error.
+// TestWatch: a caller sees an iterator's items, the progress reports and
+// then the end (the outcome, or the task's error) on every runner: the
+// original's on_iter, on_progress, on_end and on_error.
 func TestWatch(t *testing.T) {
 	t.Parallel()
 	for _, rc := range runners {
@@ -105,8 +120,8 @@ func TestWatch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			w := &watched{}
-			if err := strand.Watch(ctx, h, w.callbacks()); err != nil {
+			w, err := watch(ctx, h)
+			if err != nil {
 				t.Fatal(err)
 			}
 			if !slices.Equal(w.items, []int{0, 1, 2}) || w.ended == nil || w.ended.ID != h.ID() || w.failed != nil {
@@ -117,8 +132,7 @@ func TestWatch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			w = &watched{}
-			err = strand.Watch(ctx, h, w.callbacks())
+			w, err = watch(ctx, h)
 			if !slices.Equal(w.items, []int{0}) || w.ended != nil || strand.KindOf(w.failed) != strand.ErrFailed || err != w.failed {
 				t.Errorf("countfail 1: items %v, OnEnd %+v, OnError %v, Watch %v", w.items, w.ended, w.failed, err)
 			}
@@ -127,8 +141,7 @@ func TestWatch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			w = &watched{}
-			if err := strand.Watch(ctx, h, w.callbacks()); err != nil {
+			if w, err = watch(ctx, h); err != nil {
 				t.Fatal(err)
 			}
 			var n int

@@ -17,8 +17,14 @@ import (
 	"github.com/strand-run/strand/runner"
 )
 
+// addArgs are addTask's arguments, its kwargs on the wire.
+type addArgs struct {
+	A int `msgpack:"a"`
+	B int `msgpack:"b"`
+}
+
 // addTask is a typed task: the worker side registers it, callers call it.
-var addTask = strand.Task2("typed_add", func(_ context.Context, a, b int) (int, error) { return a + b, nil })
+var addTask = strand.NewFunc("typed_add", func(_ context.Context, in addArgs) (int, error) { return in.A + in.B, nil })
 
 type greetKw struct {
 	Greeting string `msgpack:"greeting"`
@@ -32,6 +38,7 @@ func functions() *registry.Registry {
 	reg.MustRegister("add", func(a, b int) int { return a + b })
 	reg.MustRegister("fail", func(msg string) error { return errors.New(msg) })
 	reg.MustRegister("boom", func() int { panic("kaboom") })
+	reg.MustRegister("upper", strings.ToUpper)
 	reg.MustRegister("greet", func(name string, kw greetKw) string { return kw.Greeting + ", " + name })
 	reg.MustRegister("sleep", func(ctx context.Context, ms int) error {
 		select {

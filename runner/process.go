@@ -12,20 +12,8 @@ import (
 	"github.com/strand-run/strand/registry"
 )
 
-// ProcessConfig configures Process. The zero value re-executes this binary
-// and runs as many children at once as there are CPUs.
-type ProcessConfig struct {
-	// Path is the binary to run as a child (default os.Executable()). It
-	// must call ServeChild first thing in main, with the functions to run.
-	Path string
-	// Concurrency bounds the children running at once (default GOMAXPROCS).
-	Concurrency int
-	// Env is added to the child's environment (after the parent's).
-	Env []string
-}
-
-// run runs c in a child process.
-func (cfg ProcessConfig) run(ctx context.Context, c *call, h *handle) {
+// runChild runs c in a child process of this binary.
+func runChild(ctx context.Context, c *call, h *handle) {
 	if c.timeout > 0 {
 		var stop context.CancelFunc
 		ctx, stop = context.WithTimeoutCause(ctx, c.timeout+time.Second, strand.ErrTimeout)
@@ -34,8 +22,8 @@ func (cfg ProcessConfig) run(ctx context.Context, c *call, h *handle) {
 	env := &codec.Envelope{V: codec.Version, ID: c.id, Func: c.fn, Args: c.args, Kwargs: c.kwargs,
 		TimeoutMS: c.timeout.Milliseconds(), Meta: c.meta}
 	ctx = taskctx.WithProgress(ctx, h.report)
-	res, err := child.Run(ctx, cfg.Path, strand.Task{ID: c.id, Func: c.fn, Attempt: 1, Worker: "process"},
-		env, c.format, h.emit, cfg.Env...)
+	res, err := child.Run(ctx, "", strand.Task{ID: c.id, Func: c.fn, Attempt: 1, Worker: "process"},
+		env, c.format, h.emit)
 	if err != nil {
 		err = classify(ctx, c, err)
 	}

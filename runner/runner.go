@@ -50,18 +50,18 @@ func Pool(reg *registry.Registry, n int) *Runner {
 	return newRunner("pool", max(n, 1), local(reg, "pool"))
 }
 
-// Process returns a runner that runs each call in a child process (the
-// original's "process" target): a crash, an os.Exit or an OOM of the call
-// fails the call, not the caller. The functions are those the child binary
-// registers in its ServeChild call. Timeout kills the child at the
-// deadline (after a second of grace for the function to return its
-// timeout error itself); Cancel kills it at once.
-func Process(cfg ProcessConfig) *Runner {
-	n := cfg.Concurrency
+// Process returns a runner that runs each call in a child process of this
+// binary (the original's "process" target), at most n at once (n < 1: as
+// many as there are CPUs, GOMAXPROCS): a crash, an os.Exit or an OOM of
+// the call fails the call, not the caller. The functions are those the
+// binary registers in its ServeChild call, first thing in main. Timeout
+// kills the child at the deadline (after a second of grace for the
+// function to return its timeout error itself); Cancel kills it at once.
+func Process(n int) *Runner {
 	if n <= 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
-	return newRunner("process", n, cfg.run)
+	return newRunner("process", n, runChild)
 }
 
 // local runs calls through reg in this process.

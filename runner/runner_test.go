@@ -9,6 +9,7 @@ import (
 	"time"
 
 	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/internal/opt"
 	"github.com/strand-run/strand/runner"
 )
 
@@ -37,7 +38,7 @@ var runners = []runnerCase{
 		return p
 	}},
 	{"process", func(t *testing.T) strand.Runner {
-		p := runner.Process(runner.ProcessConfig{Concurrency: 4})
+		p := runner.Process(4)
 		t.Cleanup(func() { _ = p.Close() })
 		return p
 	}},
@@ -141,7 +142,7 @@ func TestOptions(t *testing.T) {
 			ctx := ctxT(t, 30*time.Second)
 
 			h, err := r.Submit(ctx, "meta", []any{"k"}, strand.Meta(map[string]string{"k": "v"}), strand.ID("opt-1"),
-				strand.Queue("elsewhere"), strand.ResultTTL(time.Hour), strand.Trace("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+				strand.Queue("elsewhere"), strand.ResultTTL(time.Hour), strand.Option(opt.Trace("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")),
 				strand.Caller("me"), strand.Encoding("json"), strand.MaxAttempts(3), strand.Timeout(time.Minute))
 			if err != nil {
 				t.Fatalf("ignored options refused: %v", err)
@@ -163,7 +164,6 @@ func TestOptions(t *testing.T) {
 				"Key":         strand.Key("k"),
 				"Fair":        strand.Fair(),
 				"Priority":    strand.Priority("high"),
-				"TimeZone":    strand.TimeZone("Europe/Paris"),
 				"bad ID":      strand.ID("no spaces"),
 				"bad Timeout": strand.Timeout(-time.Second),
 			} {
@@ -186,7 +186,7 @@ func TestOptions(t *testing.T) {
 // killed fails its task with a readable error; the caller lives on.
 func TestProcessCrash(t *testing.T) {
 	t.Parallel()
-	p := runner.Process(runner.ProcessConfig{})
+	p := runner.Process(0)
 	t.Cleanup(func() { _ = p.Close() })
 	ctx := ctxT(t, 30*time.Second)
 	for _, c := range []struct {
@@ -231,7 +231,7 @@ func TestProcessCrash(t *testing.T) {
 // killed even if it ignores its ctx.
 func TestProcessTimeoutAndCancel(t *testing.T) {
 	t.Parallel()
-	p := runner.Process(runner.ProcessConfig{})
+	p := runner.Process(0)
 	t.Cleanup(func() { _ = p.Close() })
 	ctx := ctxT(t, 30*time.Second)
 

@@ -9,7 +9,7 @@ import (
 )
 
 // WaitOutcome waits up to timeout for the task of h (any runner's handle,
-// a typed task's too) to end and returns its outcome, whether it completed
+// a typed call's too) to end and returns its outcome, whether it completed
 // or not. It fails the test if the task has not ended by then, saying its
 // status, or if its outcome cannot be read.
 //

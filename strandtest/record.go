@@ -10,20 +10,20 @@ import (
 	"testing"
 	"time"
 
+	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/internal/codec"
 	"github.com/strand-run/strand/writer"
 )
 
-// Recorder records the tasks submitted through the writers it is middleware
-// of. New installs one on the env's writers; put Recorder.Middleware in the
-// writer.Config of a writer you build yourself to record its tasks as well.
+// recorder records the tasks submitted through the writers it is
+// middleware of: the env's, and those built with env.Middleware().
 //
 // Submissions are recorded as the writer's middleware sees them (after
 // the middleware outside it has run) and only once the server accepted
 // them, so a refused task (a taken id, say) is not recorded. A task
 // recorded stays recorded after a worker has run it: unlike the work-queue
 // stream, which a worker's ack empties, the recorder keeps history.
-type Recorder struct {
+type recorder struct {
 	mu   sync.Mutex
 	subs []Submission
 }
@@ -43,8 +43,10 @@ type Submission struct {
 	MaxAttempts int
 	// Timeout is the task's time limit (0: none).
 	Timeout time.Duration
-	// NumArgs is the number of its positional args (DecodeArg reads them).
-	NumArgs int
+	// Args are its positional args, and Kwargs its keyword args (nil for
+	// none), as a worker decodes them: sub.Args[0].Decode(&v).
+	Args   []strand.Value
+	Kwargs strand.Value
 
 	format codec.Format // the task's, in which Match encodes what it expects
 	args   []codec.Raw  // msgpack, whatever the task's format
@@ -52,8 +54,14 @@ type Submission struct {
 	err    error // what the recorder could not read back
 }
 
-// Middleware returns the writer middleware that records into r.
-func (r *Recorder) Middleware() writer.Middleware {
+// Middleware returns the writer middleware that records into the env, for
+// a writer the code under test builds itself:
+// writer.Config{Middleware: []writer.Middleware{env.Middleware()}}. The
+// env's own writer records without it.
+func (e *Env) Middleware() writer.Middleware { return e.rec.middleware() }
+
+// middleware returns the writer middleware that records into r.
+func (r *recorder) middleware() writer.Middleware {
 	return func(next writer.SubmitFunc) writer.SubmitFunc {
 		return func(ctx context.Context, e *writer.Envelope) error {
 			if err := next(ctx, e); err != nil {
@@ -100,7 +108,10 @@ func copyEnvelope(e *writer.Envelope) (Submission, error) {
 		}
 		s.args[i] = cloneRaw(raw)
 	}
-	s.NumArgs = len(s.args)
+	s.Args = make([]strand.Value, len(s.args))
+	for i, a := range s.args {
+		s.Args[i] = value{codec.Msgpack, a}
+	}
 	// Raw decodes as msgpack from either layout (DecodeValue carries JSON
 	// over to msgpack), so the copies are msgpack.
 	var kw codec.Raw
@@ -110,6 +121,9 @@ func copyEnvelope(e *writer.Envelope) (Submission, error) {
 		}
 	}
 	s.kwargs = cloneRaw(kw)
+	if !s.kwargs.IsNil() {
+		s.Kwargs = value{codec.Msgpack, s.kwargs}
+	}
 	return s, nil
 }
 
@@ -120,36 +134,11 @@ func cloneRaw(r codec.Raw) codec.Raw {
 	return append(codec.Raw(nil), r...)
 }
 
-// Submissions returns the recorded tasks, in the order the server accepted them.
-func (r *Recorder) Submissions() []Submission {
+// submissions returns the recorded tasks, in the order the server accepted them.
+func (r *recorder) submissions() []Submission {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]Submission(nil), r.subs...)
-}
-
-// Reset forgets the recorded tasks.
-func (r *Recorder) Reset() {
-	r.mu.Lock()
-	r.subs = nil
-	r.mu.Unlock()
-}
-
-// DecodeArg decodes positional arg i (from 0) into out, a pointer, as a
-// worker would.
-func (s Submission) DecodeArg(i int, out any) error {
-	if i < 0 || i >= len(s.args) {
-		return fmt.Errorf("strandtest: %s has %d args, no arg %d", s.Func, len(s.args), i)
-	}
-	return codec.DecodeValue(codec.Msgpack, s.args[i], out, false)
-}
-
-// DecodeKwargs decodes the task's kwargs into out (a pointer to a struct or
-// a map); a task without kwargs leaves out as it is.
-func (s Submission) DecodeKwargs(out any) error {
-	if s.kwargs.IsNil() {
-		return nil
-	}
-	return codec.DecodeValue(codec.Msgpack, s.kwargs, out, false)
 }
 
 // text describes the submission as JSON-like text: add(2, 3) id … on default.
@@ -205,13 +194,13 @@ type Match struct {
 }
 
 // RequireSubmitted asserts that a task of fn matching m (nil: any task of
-// fn) was submitted through r's writers, waiting up to m.Within for it, and
-// returns the first such submission; otherwise it fails the test, listing
-// what was submitted. On an Env it is env.RequireSubmitted.
+// fn) was submitted through the env's writers, waiting up to m.Within for
+// it, and returns the first such submission; otherwise it fails the test,
+// listing what was submitted.
 //
 //	sub := env.RequireSubmitted(t, "add", &strandtest.Match{Args: []any{2, 3}})
 //	h, _ := env.Writer.Open(sub.ID)
-func (r *Recorder) RequireSubmitted(t testing.TB, fn string, m *Match) Submission {
+func (e *Env) RequireSubmitted(t testing.TB, fn string, m *Match) Submission {
 	t.Helper()
 	var within time.Duration
 	if m != nil {
@@ -219,7 +208,7 @@ func (r *Recorder) RequireSubmitted(t testing.TB, fn string, m *Match) Submissio
 	}
 	deadline := time.Now().Add(within)
 	for {
-		subs := r.Submissions()
+		subs := e.rec.submissions()
 		for _, s := range subs {
 			ok, err := m.matches(s, fn)
 			if err != nil {
@@ -242,11 +231,11 @@ func (r *Recorder) RequireSubmitted(t testing.TB, fn string, m *Match) Submissio
 }
 
 // RequireNotSubmitted asserts that no task of fn matching m (nil: no task
-// of fn at all) was submitted through r's writers; otherwise it fails the
-// test, naming it. m.Within is not used.
-func (r *Recorder) RequireNotSubmitted(t testing.TB, fn string, m *Match) {
+// of fn at all) was submitted through the env's writers; otherwise it fails
+// the test, naming it. m.Within is not used.
+func (e *Env) RequireNotSubmitted(t testing.TB, fn string, m *Match) {
 	t.Helper()
-	for _, s := range r.Submissions() {
+	for _, s := range e.rec.submissions() {
 		ok, err := m.matches(s, fn)
 		if err != nil {
 			t.Fatalf("strandtest: RequireNotSubmitted %s: %v", fn, err)

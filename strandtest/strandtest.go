@@ -44,21 +44,20 @@ import (
 
 // Env is a test's strand (a scratch.Env: Server, Broker, Writer, Registry,
 // StartWorker, URL) whose writers record what they submit, for
-// RequireSubmitted: its Recorder holds every task the env's writers
-// submitted (env.Submissions(), env.Reset()). A writer of your own records
-// into it too with env.Recorder.Middleware() in its writer.Config.
+// RequireSubmitted and RequireNotSubmitted. A writer of your own records
+// into it too with env.Middleware() in its writer.Config.
 type Env struct {
 	*scratch.Env
-	*Recorder
+	rec *recorder
 }
 
 // New starts a scratch strand for t (see package scratch) and closes it at
 // cleanup; a failure to start or to close fails the test. The env's writer
-// records each task the server accepted in env.Recorder, after the
-// middleware of opts.Writer has run (what the server stores).
+// records each task the server accepted, after the middleware of
+// opts.Writer has run (what the server stores).
 func New(t testing.TB, opts scratch.Options) *Env {
 	t.Helper()
-	rec := &Recorder{}
+	rec := &recorder{}
 	opts.Writer.Middleware = withRecorder(opts.Writer.Middleware, rec)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -71,12 +70,12 @@ func New(t testing.TB, opts scratch.Options) *Env {
 			t.Errorf("strandtest: close: %v", err)
 		}
 	})
-	return &Env{Env: env, Recorder: rec}
+	return &Env{Env: env, rec: rec}
 }
 
 // withRecorder returns mw with rec's middleware innermost, in a new slice.
-func withRecorder(mw []writer.Middleware, rec *Recorder) []writer.Middleware {
+func withRecorder(mw []writer.Middleware, rec *recorder) []writer.Middleware {
 	out := make([]writer.Middleware, 0, len(mw)+1)
 	out = append(out, mw...)
-	return append(out, rec.Middleware())
+	return append(out, rec.middleware())
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/internal/opt"
 	"github.com/strand-run/strand/registry"
 	"github.com/strand-run/strand/runner"
 	"github.com/strand-run/strand/scratch"
@@ -78,11 +79,11 @@ func TestRequireSubmitted(t *testing.T) {
 
 	sub := env.RequireSubmitted(t, "add", &strandtest.Match{Args: []any{int64(2), uint8(3)}})
 	var a int
-	if err := sub.DecodeArg(0, &a); err != nil || a != 2 || sub.Queue != "default" || sub.NumArgs != 2 {
+	if err := sub.Args[0].Decode(&a); err != nil || a != 2 || sub.Queue != "default" || len(sub.Args) != 2 || sub.Kwargs != nil {
 		t.Fatalf("submission %v: arg %d %v", sub, a, err)
 	}
 	env.RequireSubmitted(t, "add", nil)
-	env.Recorder.RequireSubmitted(t, "resize", &strandtest.Match{
+	env.RequireSubmitted(t, "resize", &strandtest.Match{
 		Args:   []any{"a.png"},
 		Kwargs: map[string]any{"width": 640}, // the struct's wire names
 		Queue:  "images",
@@ -90,7 +91,7 @@ func TestRequireSubmitted(t *testing.T) {
 	})
 	res := env.RequireSubmitted(t, "resize", &strandtest.Match{Kwargs: resizeKw{Width: 640}})
 	var kw resizeKw
-	if err := res.DecodeKwargs(&kw); err != nil || kw.Width != 640 || res.MaxAttempts != 3 {
+	if err := res.Kwargs.Decode(&kw); err != nil || kw.Width != 640 || res.MaxAttempts != 3 {
 		t.Fatalf("kwargs %+v %v, attempts %d", kw, err, res.MaxAttempts)
 	}
 
@@ -120,8 +121,8 @@ func TestRequireSubmitted(t *testing.T) {
 		t.Errorf("failure %q", msg)
 	}
 
-	env.Recorder.Reset()
-	msg = fails(t, func(tb testing.TB) { env.RequireSubmitted(tb, "add", nil) })
+	empty := strandtest.New(t, scratch.Options{NoWorker: true})
+	msg = fails(t, func(tb testing.TB) { empty.RequireSubmitted(tb, "add", nil) })
 	if !strings.Contains(msg, "nothing was submitted") {
 		t.Errorf("failure %q", msg)
 	}
@@ -144,7 +145,7 @@ func TestRecorderSources(t *testing.T) {
 	env.RequireNotSubmitted(t, "echo", &strandtest.Match{Args: []any{"again"}})
 
 	// A writer of one's own records into the env with its middleware.
-	w2, err := writer.New(env.Broker, writer.Config{Caller: "svc-b", Middleware: []writer.Middleware{env.Recorder.Middleware()}})
+	w2, err := writer.New(env.Broker, writer.Config{Caller: "svc-b", Middleware: []writer.Middleware{env.Middleware()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,9 +153,11 @@ func TestRecorderSources(t *testing.T) {
 	if _, errs := w2.SubmitBatch(ctx, []writer.Call{{Func: "add", Args: []any{1, 2}}, {Func: "add", Args: []any{3, 4}}}); errors.Join(errs...) != nil {
 		t.Fatal(errs)
 	}
-	env.RequireSubmitted(t, "add", &strandtest.Match{Args: []any{3, 4}, Meta: map[string]string{strand.MetaCaller: "svc-b"}})
-	if n := len(env.Submissions()); n != 3 {
-		t.Fatalf("%d submissions, want 3", n)
+	env.RequireSubmitted(t, "add", &strandtest.Match{Args: []any{3, 4}, Meta: map[string]string{opt.MetaCaller: "svc-b"}})
+	env.RequireSubmitted(t, "add", &strandtest.Match{Args: []any{1, 2}})
+	msg := fails(t, func(tb testing.TB) { env.RequireSubmitted(tb, "none", nil) })
+	if strings.Count(msg, "\n\t") != 3 {
+		t.Fatalf("the failure lists %d submissions, want 3: %s", strings.Count(msg, "\n\t"), msg)
 	}
 }
 

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/strand-run/strand/internal/handler"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/strand-run/strand/internal/handler"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/internal/codec"
@@ -74,7 +75,7 @@ type Result struct {
 var inlineRuns atomic.Int64
 
 // RunInline runs fn, a handler in any shape the registry takes (or a typed
-// task of package strand: strand.Task2(...) and the like), once, inline,
+// task of package strand: strand.NewFunc(...)), once, inline,
 // with the call and task in in. The handler's ctx is a worker's: it carries
 // strand.TaskFrom's task, the Progress reporter and in.Timeout's deadline;
 // an iterator handler's items are collected as a worker streams them. A
@@ -164,12 +165,12 @@ func RunInline(t testing.TB, ctx context.Context, fn any, in Inline) *Result {
 func handlerOf(fn any, name string) (*handler.Func, string, error) {
 	reg := registry.New()
 	if tt, ok := fn.(interface {
-		Register(strand.Registrar) error
+		Register(interface{ Register(string, any) error }) error
 	}); ok {
 		if err := tt.Register(reg); err != nil {
 			return nil, "", err
 		}
-		name = reg.Names()[0] // a typed task registers itself under its name
+		name = (*handler.Table)(reg).Names()[0] // a typed task registers itself under its name
 	} else {
 		if name == "" {
 			name = "handler"
@@ -178,7 +179,7 @@ func handlerOf(fn any, name string) (*handler.Func, string, error) {
 			return nil, "", err
 		}
 	}
-	f, _ := reg.Lookup(name)
+	f, _ := (*handler.Table)(reg).Lookup(name)
 	return f, name, nil
 }
 

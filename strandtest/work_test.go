@@ -163,8 +163,12 @@ func TestRunInlineCancelled(t *testing.T) {
 // A typed task runs under its name; a non-handler fails the test.
 func TestRunInlineTyped(t *testing.T) {
 	t.Parallel()
-	mul := strand.Task2("mul", func(_ context.Context, a, b int) (int, error) { return a * b, nil })
-	res := strandtest.RunInline(t, context.Background(), mul, strandtest.Inline{Args: []any{6, 7}})
+	type mulArgs struct {
+		A int `msgpack:"a"`
+		B int `msgpack:"b"`
+	}
+	mul := strand.NewFunc("mul", func(_ context.Context, in mulArgs) (int, error) { return in.A * in.B, nil })
+	res := strandtest.RunInline(t, context.Background(), mul, strandtest.Inline{Kwargs: mulArgs{A: 6, B: 7}})
 	var p int
 	res.Decode(t, &p)
 	if p != 42 || res.Task.Func != "mul" {
@@ -174,9 +178,9 @@ func TestRunInlineTyped(t *testing.T) {
 		t.Fatal(msg)
 	}
 	if msg := fails(t, func(tb testing.TB) {
-		res := strandtest.RunInline(tb, context.Background(), mul, strandtest.Inline{Args: []any{6, "x"}})
+		res := strandtest.RunInline(tb, context.Background(), mul, strandtest.Inline{Kwargs: map[string]any{"a": 6, "b": "x"}})
 		res.Decode(tb, &p)
-	}); !strings.Contains(msg, "mul did not complete (failed): mul: arg 2") {
+	}); !strings.Contains(msg, "mul did not complete (failed): mul: kwargs") {
 		t.Fatal(msg)
 	}
 }

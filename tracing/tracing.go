@@ -35,21 +35,8 @@ const (
 	attrErrorKind = attribute.Key("strand.error.kind")
 )
 
-// Option configures the middleware.
-type Option func(*config)
-
-type config struct {
-	tp trace.TracerProvider
-}
-
-// WithTracerProvider makes the middleware use tp rather than the global
-// provider.
-func WithTracerProvider(tp trace.TracerProvider) Option {
-	return func(c *config) { c.tp = tp }
-}
-
-func (c *config) tracer() trace.Tracer {
-	tp := c.tp
+// tracer is strand's tracer of tp, or of the global provider when tp is nil.
+func tracer(tp trace.TracerProvider) trace.Tracer {
 	if tp == nil {
 		tp = otel.GetTracerProvider()
 	}
@@ -62,20 +49,14 @@ var propagator = propagation.TraceContext{}
 
 const traceparent = "traceparent"
 
-func newConfig(opts []Option) *config {
-	c := &config{}
-	for _, o := range opts {
-		o(c)
-	}
-	return c
-}
-
 // Writer returns the producer-side middleware: a "strand.submit" span
 // (kind producer) around each submission, whose traceparent goes into the
-// envelope (its trace field and the traceparent header) unless the caller
-// gave one with strand.Trace. Without a recording span nothing is added.
-func Writer(opts ...Option) writer.Middleware {
-	c := newConfig(opts)
+// envelope (its trace field and the traceparent header) unless it carries
+// one already (the gateway's traceparent header, or a middleware's).
+// Without a recording span nothing is added. The spans come from tp, or
+// from the global provider (otel.GetTracerProvider) when tp is nil.
+func Writer(tp trace.TracerProvider) writer.Middleware {
+	t := tracer(tp)
 	return func(next writer.SubmitFunc) writer.SubmitFunc {
 		return func(ctx context.Context, env *writer.Envelope) error {
 			explicit := env.Trace != ""
@@ -83,7 +64,7 @@ func Writer(opts ...Option) writer.Middleware {
 				// The caller's traceparent is the submission's parent.
 				ctx = propagator.Extract(ctx, propagation.MapCarrier{traceparent: env.Trace})
 			}
-			ctx, span := c.tracer().Start(ctx, spanSubmit,
+			ctx, span := t.Start(ctx, spanSubmit,
 				trace.WithSpanKind(trace.SpanKindProducer),
 				trace.WithAttributes(attrTaskID.String(env.ID), attrFunc.String(env.Func), attrQueue.String(env.Queue)))
 			defer span.End()
@@ -106,15 +87,15 @@ func Writer(opts ...Option) writer.Middleware {
 // into the handler's ctx, records the time the task waited in its queue as
 // a "strand.queue_wait" span (from the envelope's creation to the start of
 // the run) and the run as a "strand.run" span (kind consumer) with the
-// task's id, function, queue, attempt and outcome.
-func Reader(opts ...Option) reader.Middleware {
-	c := newConfig(opts)
+// task's id, function, queue, attempt and outcome. The spans come from
+// tp, or from the global provider when tp is nil.
+func Reader(tp trace.TracerProvider) reader.Middleware {
+	t := tracer(tp)
 	return func(next reader.Handler) reader.Handler {
 		return func(ctx context.Context, call *reader.Call) (any, error) {
 			if call.Trace != "" {
 				ctx = propagator.Extract(ctx, propagation.MapCarrier{traceparent: call.Trace})
 			}
-			t := c.tracer()
 			task := call.Task
 			attrs := []attribute.KeyValue{
 				attrTaskID.String(task.ID), attrFunc.String(task.Func), attrQueue.String(task.Queue),

@@ -38,7 +38,7 @@ func TestOneTrace(t *testing.T) {
 	}
 	r, err := reader.New(b, reg, reader.Config{
 		Concurrency: 1, RunningAfter: -1, ShutdownTimeout: 100 * time.Millisecond,
-		Middleware: []reader.Middleware{tracing.Reader(tracing.WithTracerProvider(tp))},
+		Middleware: []reader.Middleware{tracing.Reader(tp)},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +47,7 @@ func TestOneTrace(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = r.Run(rctx) }()
 	t.Cleanup(func() { stop(); <-done })
-	w, err := writer.New(b, writer.Config{Middleware: []writer.Middleware{tracing.Writer(tracing.WithTracerProvider(tp))}})
+	w, err := writer.New(b, writer.Config{Middleware: []writer.Middleware{tracing.Writer(tp)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,12 +107,12 @@ func TestOneTrace(t *testing.T) {
 }
 
 // TestOffByDefault: with a no-op provider and no span in ctx, a submission
-// carries no traceparent; one given with strand.Trace is kept.
+// carries no traceparent; one the envelope carries already (the gateway's) is kept.
 func TestOffByDefault(t *testing.T) {
 	t.Parallel()
 	for _, given := range []string{"", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"} {
 		var sent string
-		mw := tracing.Writer(tracing.WithTracerProvider(noop.NewTracerProvider()))
+		mw := tracing.Writer(noop.NewTracerProvider())
 		submit := mw(func(_ context.Context, env *writer.Envelope) error {
 			sent = env.Trace
 			return nil

@@ -19,5 +19,5 @@
 // named cron or @every schedule on the server, each firing one task:
 //
 //	h, _ = w.Submit(ctx, "add", []any{2, 3}, strand.After(time.Minute))
-//	_ = w.PutSchedule(ctx, "nightly", "0 3 * * *", "report", nil, strand.TimeZone("Europe/Paris"))
+//	_ = w.PutSchedule(ctx, "nightly", "CRON_TZ=Europe/Paris 0 3 * * *", "report", nil)
 package writer

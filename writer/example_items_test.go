@@ -43,8 +43,9 @@ func ExampleWriter_Submit_items() {
 	// Output: 0 1 4 9 16
 }
 
-// strand.Watch hands the items and the end to callbacks; an iterator that
-// fails midway delivers the items so far, then its error.
+// Each item as it comes, then the end (the original's on_iter, on_end and
+// on_error): an iterator that fails midway delivers the items so far, then
+// its error.
 func ExampleWriter_Submit_watch() {
 	env := exampleStrand.With(map[string]any{
 		"lines": func(n int) iter.Seq2[string, error] {
@@ -62,25 +63,24 @@ func ExampleWriter_Submit_watch() {
 		},
 	})
 	ctx := context.Background()
-	n := 0
-	cb := strand.Callbacks{
-		OnItem: func(it strand.Value) {
-			var s string
-			_ = it.Decode(&s)
-			fmt.Println(n, s)
-			n++
-		},
-		OnEnd:   func(o *strand.Outcome) { fmt.Println("end:", o.Status, o.Items, "items") },
-		OnError: func(err error) { fmt.Println("error:", err) },
-	}
 	for _, lines := range []int{2, 5} {
 		h, err := env.Writer.Submit(ctx, "lines", []any{lines})
 		if err != nil {
 			fmt.Println(err)
 			return
 		}
-		n = 0
-		_ = strand.Watch(ctx, h, cb)
+		n := 0
+		for s, err := range strand.Items[string](ctx, h) {
+			if err != nil {
+				fmt.Println("error:", err)
+				break
+			}
+			fmt.Println(n, s)
+			n++
+		}
+		if o, err := h.Wait(ctx); err == nil && o.Status == strand.StatusCompleted {
+			fmt.Println("end:", o.Status, o.Items, "items")
+		}
 	}
 	// Output:
 	// 0 line 0

@@ -15,7 +15,7 @@ type Envelope struct {
 	Func  string
 	Queue string
 	// Meta is the task's string metadata (strand.Meta, and the caller under
-	// strand.MetaCaller); nil when it has none.
+	// "caller"); nil when it has none.
 	Meta map[string]string
 	// Trace is the W3C traceparent the task carries ("" for none).
 	Trace string

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/strand-run/strand/internal/link"
 	"testing"
 	"time"
+
+	"github.com/strand-run/strand/internal/link"
+	"github.com/strand-run/strand/internal/opt"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/broker"
@@ -77,7 +79,7 @@ func TestWriterMiddlewareAndCaller(t *testing.T) {
 		if err := h.Result(ctx, &meta); err != nil {
 			t.Fatal(err)
 		}
-		if meta[strand.MetaCaller] != c.want || meta["stamped"] != "yes" {
+		if meta[opt.MetaCaller] != c.want || meta["stamped"] != "yes" {
 			t.Fatalf("meta %v, want caller %s and stamped", meta, c.want)
 		}
 	}

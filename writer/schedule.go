@@ -41,9 +41,10 @@ type ScheduleInfo struct {
 // day-of-week) or a 6-field one (second first), or @hourly, @daily,
 // @weekly, @monthly, @yearly — and each firing becomes one task, of id
 // name-<unix second of the firing>, so that a firing seen twice runs once.
-// opts are those of Submit (strand.Queue, Kwargs, Timeout, MaxAttempts,
-// ResultTTL, Meta, Encoding…) and strand.TimeZone; ID, At and After are
-// refused.
+// A cron spec is read in UTC, or in the IANA time zone it starts with, as
+// in crontab: "CRON_TZ=Europe/Paris 0 9 * * mon-fri". opts are those of
+// Submit (strand.Queue, Kwargs, Timeout, MaxAttempts, ResultTTL, Meta,
+// Encoding…); ID, At and After are refused.
 // The name is one subject token (1–100 of A–Z a–z 0–9 _ = -). A bad spec,
 // time zone or name is refused with strand.ErrBadOption, and nothing is
 // stored.
@@ -59,7 +60,8 @@ func (w *Writer) PutSchedule(ctx context.Context, name, spec, fn string, args []
 	if p.own || o.Delayed {
 		return fmt.Errorf("schedule %s: %w: ID, At and After are for tasks; a firing's id is %s-<unix second>", name, strand.ErrBadOption, name)
 	}
-	sp, err := cron.Parse(spec, o.TimeZone)
+	tz, spec := cron.SplitTZ(spec)
+	sp, err := cron.Parse(spec, tz)
 	if err != nil {
 		return fmt.Errorf("schedule %s: %w: %v", name, strand.ErrBadOption, err)
 	}

@@ -114,7 +114,6 @@ func TestBadOptions(t *testing.T) {
 		"unique and debounce": {nil, []strand.Option{strand.Unique("k", time.Minute), strand.Debounce("k", time.Minute)}, "exclude"},
 		"fair without key":    {nil, []strand.Option{strand.Fair()}, "key"},
 		"delay past task TTL": {nil, []strand.Option{strand.After(2 * time.Hour)}, "task TTL"},
-		"time zone":           {nil, []strand.Option{strand.TimeZone("Europe/Paris")}, "schedules"},
 		"nil option":          {nil, []strand.Option{nil}, "nil"},
 	} {
 		_, err := w.Submit(ctx, "f", c.args, c.opts...)

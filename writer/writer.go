@@ -15,6 +15,7 @@ import (
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/internal/broker"
 	"github.com/strand-run/strand/internal/codec"
+	"github.com/strand-run/strand/internal/opt"
 )
 
 // FromEnv reads a Config from STRAND_QUEUE, STRAND_RESULT_TTL,
@@ -43,7 +44,7 @@ type Config struct {
 	// JSON encodes tasks as JSON instead of msgpack.
 	JSON bool `envconfig:"JSON"`
 	// Caller is the identity this writer submits as, carried in each task's
-	// meta under strand.MetaCaller for workers' authorisation (default none;
+	// meta under "caller" for workers' authorisation (default none;
 	// strand.Caller overrides it per task).
 	Caller string `envconfig:"CALLER"`
 	// Middleware wraps every submission, the outermost first (default none).
@@ -286,9 +287,6 @@ func (w *Writer) envelope(fn string, args []any, opts []strand.Option) (*pending
 	if err != nil {
 		return nil, err
 	}
-	if p.c.TimeZone != "" {
-		return nil, fmt.Errorf("%w: TimeZone is for schedules, not tasks", strand.ErrBadOption)
-	}
 	if !p.c.Delayed {
 		return p, nil
 	}
@@ -314,7 +312,7 @@ func (w *Writer) build(fn string, args []any, opts []strand.Option) (*pending, e
 		if meta == nil {
 			meta = make(map[string]string, 1)
 		}
-		meta[strand.MetaCaller] = c.Caller
+		meta[opt.MetaCaller] = c.Caller
 	}
 	env := &codec.Envelope{
 		V:           codec.Version,

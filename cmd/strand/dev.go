@@ -12,6 +12,7 @@ import (
 
 	"github.com/strand-run/strand/internal/broker"
 	"github.com/strand-run/strand/internal/demo"
+	"github.com/strand-run/strand/internal/handler"
 	"github.com/strand-run/strand/supervise"
 	"github.com/strand-run/strand/tracing"
 )
@@ -55,7 +56,7 @@ and stops them (SIGTERM, then SIGKILL) before the server.`,
 			}
 			defer stopTrace()
 			if traced {
-				rc.Middleware = append(rc.Middleware, tracing.Reader())
+				rc.Middleware = append(rc.Middleware, tracing.Reader(nil))
 			}
 			reg, err := demoRegistry()
 			if err != nil {
@@ -81,7 +82,7 @@ and stops them (SIGTERM, then SIGKILL) before the server.`,
 
 			out := a.stdout
 			printServer(out, s, scfg)
-			fmt.Fprintf(out, "worker:    queue %s, functions %s\n", "default", strings.Join(reg.Names(), ", "))
+			fmt.Fprintf(out, "worker:    queue %s, functions %s\n", "default", strings.Join((*handler.Table)(reg).Names(), ", "))
 			for i := range processes {
 				p, err := a.startWorkerProcess(ctx, b, s.URL(), fmt.Sprintf("dev-worker-%d", i+1))
 				if err != nil {

@@ -269,7 +269,7 @@ func TestUniqueAndDebounceRacingProducers(t *testing.T) {
 	}
 	for round := range 10 {
 		key := fmt.Sprintf("k%d", round)
-		hs := race(50, strand.Unique(key, strand.UntilFinished))
+		hs := race(50, strand.Unique(key, 0))
 		if hs[0].ID() != hs[1].ID() {
 			t.Fatalf("round %d: two tasks %s and %s for one key", round, hs[0].ID(), hs[1].ID())
 		}
@@ -279,7 +279,7 @@ func TestUniqueAndDebounceRacingProducers(t *testing.T) {
 		// Finished: the key is free again (its worker released it).
 		var again strand.Handle
 		for deadline := time.Now().Add(10 * time.Second); ; {
-			again, err = f.w.Submit(ctx, "sleep", []any{1}, strand.Unique(key, strand.UntilFinished))
+			again, err = f.w.Submit(ctx, "sleep", []any{1}, strand.Unique(key, 0))
 			if err == nil || time.Now().After(deadline) {
 				break
 			}

@@ -61,7 +61,7 @@ func (a *app) serveGateway(b *broker.Broker, addr, token string, rc *reader.Conf
 	if err != nil {
 		return nil, err
 	}
-	wc.Middleware = append(wc.Middleware, tracing.Writer(), m.submitted)
+	wc.Middleware = append(wc.Middleware, tracing.Writer(nil), m.submitted)
 	if rc != nil {
 		rc.Middleware = append(rc.Middleware, m.worker)
 	}

@@ -91,7 +91,7 @@ is one subject token: 1-100 of A-Z a-z 0-9 _ = -. Flags go before FUNC.`,
 			}
 			opts := []strand.Option{}
 			if fl.Changed("tz") {
-				opts = append(opts, strand.TimeZone(tz))
+				spec = "CRON_TZ=" + tz + " " + spec
 			}
 			if fl.Changed("queue") {
 				if err := codec.ValidQueue(queue); err != nil {

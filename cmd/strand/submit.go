@@ -281,7 +281,7 @@ func flowOptions(hasPriority bool, priority string, hasKey bool, key string, has
 	case hasUnique && hasDebounce:
 		return nil, usageErrorf("--unique-for and --debounce exclude each other")
 	case hasUnique:
-		window := strand.UntilFinished
+		window := time.Duration(0) // until finished
 		if uniqueFor != "finished" {
 			d, err := time.ParseDuration(uniqueFor)
 			if err != nil || d < time.Second {

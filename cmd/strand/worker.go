@@ -235,7 +235,7 @@ until SIGINT or SIGTERM. On a signal it stops taking tasks, lets running ones fi
 			}
 			defer stopTrace()
 			if traced {
-				rc.Middleware = append(rc.Middleware, tracing.Reader())
+				rc.Middleware = append(rc.Middleware, tracing.Reader(nil))
 			}
 			ctx, now, stop := untilSignals(cmd.Context())
 			defer stop()

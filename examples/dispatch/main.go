@@ -66,7 +66,7 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := g.Wait(ctx); err != nil {
+	if err := g.Wait(ctx, nil); err != nil {
 		return err
 	}
 	sum := 0
@@ -90,7 +90,7 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	firstFailure := func(g *dispatch.Group) bool { return g.Count(strand.StatusFailed, strand.StatusDead) > 0 }
-	if err := g.WaitUntil(ctx, firstFailure); err != nil {
+	if err := g.Wait(ctx, firstFailure); err != nil {
 		return err
 	}
 	for _, o := range g.Outcomes() {
@@ -103,7 +103,7 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	// CancelRest waits for no outcome: the group's own count catches up.
-	if err := g.Wait(ctx); err != nil {
+	if err := g.Wait(ctx, nil); err != nil {
 		return err
 	}
 	ended := g.Count(strand.StatusCompleted, strand.StatusFailed, strand.StatusDead, strand.StatusCancelled)

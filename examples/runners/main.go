@@ -26,9 +26,15 @@ import (
 	"github.com/strand-run/strand/writer"
 )
 
+// addArgs are add's arguments: a typed task's struct travels as its kwargs.
+type addArgs struct {
+	A int `msgpack:"a"`
+	B int `msgpack:"b"`
+}
+
 // add is a typed task: one value registers the worker side and makes the
 // typed call.
-var add = strand.Task2("add", func(_ context.Context, a, b int) (int, error) { return a + b, nil })
+var add = strand.NewFunc("add", func(_ context.Context, in addArgs) (int, error) { return in.A + in.B, nil })
 
 // functions registers what every runner here can run: add; count, an
 // iterator; and crash, which ends its own process (on the process runner,
@@ -57,7 +63,7 @@ func run(ctx context.Context, out io.Writer) error {
 
 	pool := runner.Pool(reg, 4)
 	defer pool.Close()
-	proc := runner.Process(runner.ProcessConfig{})
+	proc := runner.Process(0)
 	defer proc.Close()
 	nats, stop, err := natsRunner(ctx, reg)
 	if err != nil {
@@ -71,33 +77,31 @@ func run(ctx context.Context, out io.Writer) error {
 	}{
 		{"inline", runner.Inline(reg)}, {"pool", pool}, {"process", proc}, {"nats", nats},
 	} {
-		h, err := add.Call(ctx, r.r, 2, 3) // the same call on every runner
+		h, err := add.Call(ctx, r.r, addArgs{A: 2, B: 3}) // the same call on every runner
 		if err != nil {
 			return err
 		}
-		sum, err := h.Result(ctx)
+		sum, err := add.Result(ctx, h)
 		if err != nil {
 			return fmt.Errorf("%s: %w", r.name, err)
 		}
-		// Items and the end called back, as the original's on_iter and on_end.
+		// Each item as it comes, then the end: the original's on_iter and on_end.
 		ch, err := r.r.Submit(ctx, "count", []any{3})
 		if err != nil {
 			return err
 		}
 		var items []int
-		err = strand.Watch(ctx, ch, strand.Callbacks{
-			OnItem: func(v strand.Value) {
-				var n int
-				_ = v.Decode(&n)
-				items = append(items, n)
-			},
-			OnEnd: func(o *strand.Outcome) {
-				fmt.Fprintf(out, "%s: add(2, 3) = %d, count(3) yields %v, %s\n", r.name, sum, items, o.Status)
-			},
-		})
+		for n, err := range strand.Items[int](ctx, ch) {
+			if err != nil {
+				return fmt.Errorf("%s: %w", r.name, err)
+			}
+			items = append(items, n)
+		}
+		o, err := ch.Wait(ctx)
 		if err != nil {
 			return fmt.Errorf("%s: %w", r.name, err)
 		}
+		fmt.Fprintf(out, "%s: add(2, 3) = %d, count(3) yields %v, %s\n", r.name, sum, items, o.Status)
 	}
 
 	// A task that kills its process fails alone on the process runner.

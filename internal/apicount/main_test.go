@@ -22,7 +22,7 @@ func TestCount(t *testing.T) {
 		{"strand", "const ErrTimeout"},
 		{"strand", "var ErrClosed"},
 		{"writer", "method Writer.Submit"},
-		{"strandtest", "method Recorder.RequireSubmitted"},
+		{"strandtest", "method Env.RequireSubmitted"},
 	} {
 		if !slices.Contains(byPkg[want.pkg], want.name) {
 			t.Errorf("%s: %q not counted", want.pkg, want.name)

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/strand-run/strand/internal/handler"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/strand-run/strand/internal/handler"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -305,7 +306,7 @@ func startNaive(ctx context.Context, w *world, cfg Config) (cycle, error) {
 		return nil, fmt.Errorf("create stream: %w", err)
 	}
 	reg := echoRegistry()
-	fn, _ := reg.Lookup("echo")
+	fn, _ := (*handler.Table)(reg).Lookup("echo")
 	arg, err := codec.Msgpack.Marshal(w.payload)
 	if err != nil {
 		return nil, err

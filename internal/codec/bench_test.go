@@ -2,8 +2,9 @@ package codec_test
 
 import (
 	"context"
-	"github.com/strand-run/strand/internal/handler"
 	"testing"
+
+	"github.com/strand-run/strand/internal/handler"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/internal/codec"
@@ -52,7 +53,7 @@ func benchOutcome(result codec.Raw) *codec.Outcome {
 func benchAdd(b *testing.B) *handler.Func {
 	reg := registry.New()
 	reg.MustRegister("add", func(a, b int) int { return a + b })
-	fn, _ := reg.Lookup("add")
+	fn, _ := (*handler.Table)(reg).Lookup("add")
 	return fn
 }
 

@@ -16,6 +16,7 @@ import (
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/internal/codec"
+	"github.com/strand-run/strand/internal/handler"
 	"github.com/strand-run/strand/registry"
 )
 
@@ -288,7 +289,7 @@ func TestProtocolDocKwargs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fn, ok := reg.Lookup(d.Func)
+		fn, ok := (*handler.Table)(reg).Lookup(d.Func)
 		if !ok {
 			t.Fatalf("%s: %s not registered", f, d.Func)
 		}
@@ -296,7 +297,7 @@ func TestProtocolDocKwargs(t *testing.T) {
 		if err != nil || got != 50 {
 			t.Errorf("%s: %s(2, 3, scale=10) = %v, %v; want 50", f, d.Func, got, err)
 		}
-		add, _ := reg.Lookup("add")
+		add, _ := (*handler.Table)(reg).Lookup("add")
 		if _, err := add.Call(context.Background(), f, d.Args, d.Kwargs); strand.KindOf(err) != strand.ErrBadArgs {
 			t.Errorf("%s: add with kwargs: %v (kind %s), want bad_args", f, err, strand.KindOf(err))
 		}

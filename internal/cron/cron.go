@@ -21,6 +21,20 @@ type Spec struct {
 	fields [6]uint64 // second, minute, hour, day of month, month, day of week
 }
 
+// SplitTZ takes a leading time zone off spec, "CRON_TZ=Europe/Paris 0 9 * * *"
+// (or "TZ=…", the form of robfig/cron and crontab), and returns it and the
+// rest; a spec without one gives "" and spec.
+func SplitTZ(spec string) (tz, rest string) {
+	spec = strings.TrimSpace(spec)
+	for _, prefix := range []string{"CRON_TZ=", "TZ="} {
+		if after, ok := strings.CutPrefix(spec, prefix); ok {
+			tz, rest, _ = strings.Cut(after, " ")
+			return tz, strings.TrimSpace(rest)
+		}
+	}
+	return "", spec
+}
+
 // Parse reads spec — "@every DURATION" (at least 1s), a 5-field cron
 // expression (minute first; it fires at second 0), a 6-field one (second
 // first), or @yearly, @monthly, @weekly, @daily, @hourly — in time zone tz,

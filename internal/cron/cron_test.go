@@ -58,3 +58,17 @@ func TestNextPrev(t *testing.T) {
 		t.Fatalf("paris next %v, want %v", n, want)
 	}
 }
+
+// A spec may start with its time zone, as in crontab.
+func TestSplitTZ(t *testing.T) {
+	for spec, want := range map[string][2]string{
+		"CRON_TZ=Europe/Paris 0 9 * * *": {"Europe/Paris", "0 9 * * *"},
+		"  TZ=UTC   @daily ":             {"UTC", "@daily"},
+		"0 9 * * *":                      {"", "0 9 * * *"},
+		"CRON_TZ=Asia/Tokyo":             {"Asia/Tokyo", ""},
+	} {
+		if tz, rest := SplitTZ(spec); tz != want[0] || rest != want[1] {
+			t.Errorf("SplitTZ(%q) = %q, %q; want %q, %q", spec, tz, rest, want[0], want[1])
+		}
+	}
+}

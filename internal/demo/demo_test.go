@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/strand-run/strand/internal/taskctx"
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/strand-run/strand/internal/handler"
+	"github.com/strand-run/strand/internal/taskctx"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/internal/codec"
@@ -27,7 +29,7 @@ func newRegistry(t *testing.T) *registry.Registry {
 // call runs fn from reg the way a worker does: args encoded as msgpack.
 func call(ctx context.Context, t *testing.T, reg *registry.Registry, fn string, args ...any) (any, error) {
 	t.Helper()
-	f, ok := reg.Lookup(fn)
+	f, ok := (*handler.Table)(reg).Lookup(fn)
 	if !ok {
 		t.Fatalf("%s is not registered", fn)
 	}
@@ -45,7 +47,7 @@ func call(ctx context.Context, t *testing.T, reg *registry.Registry, fn string, 
 func TestRegister(t *testing.T) {
 	t.Parallel()
 	reg := newRegistry(t)
-	if got, want := reg.Names(), []string{"add", "count", "echo", "fail", "scaled_add", "sleep", "sum", "work"}; !reflect.DeepEqual(got, want) {
+	if got, want := (*handler.Table)(reg).Names(), []string{"add", "count", "echo", "fail", "scaled_add", "sleep", "sum", "work"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("names %v, want %v", got, want)
 	}
 	if err := demo.Register(reg); err == nil {
@@ -126,7 +128,7 @@ func TestSleepHonoursDeadline(t *testing.T) {
 func TestCount(t *testing.T) {
 	t.Parallel()
 	reg := newRegistry(t)
-	f, _ := reg.Lookup("count")
+	f, _ := (*handler.Table)(reg).Lookup("count")
 	seq, err := call(context.Background(), t, reg, "count", 3)
 	if err != nil || !f.Iterator() {
 		t.Fatalf("count 3: %v (iterator %v)", err, f.Iterator())
@@ -158,7 +160,7 @@ func TestWorkReportsProgress(t *testing.T) {
 func TestScaledAdd(t *testing.T) {
 	t.Parallel()
 	reg := newRegistry(t)
-	f, ok := reg.Lookup("scaled_add")
+	f, ok := (*handler.Table)(reg).Lookup("scaled_add")
 	if !ok {
 		t.Fatal("scaled_add is not registered")
 	}

@@ -26,7 +26,6 @@ type Call struct {
 	Caller      string
 	At          time.Time // At, or now + After
 	Delayed     bool      // At or After was given
-	TimeZone    string    // schedules only
 	Priority    string
 	Key         string
 	Unique      string        // "for" or "finished" with Unique
@@ -123,4 +122,16 @@ func Token(s string, eq bool) bool {
 		}
 	}
 	return true
+}
+
+// MetaCaller is the key of a task's meta that carries the identity of its
+// caller (strand.Caller, writer.Config.Caller), for authorisation.
+const MetaCaller = "caller"
+
+// Trace returns the option that carries the W3C traceparent tp to the
+// worker as the task's trace (the gateway's "traceparent"); package
+// tracing sets it from the span in ctx through the writer's middleware.
+// It is applied by strand.Option(opt.Trace(tp)).
+func Trace(tp string) func(*Call) {
+	return func(c *Call) { c.Given("Trace"); c.Trace = tp }
 }

@@ -365,7 +365,7 @@ func TestHeldTaskGoesToAnIdleWorker(t *testing.T) {
 		return tk.Worker
 	})
 	ctx := ctxT(t, 30*time.Second)
-	e.worker(reader.Config{WorkerID: "busy", Concurrency: 1}) // prefetch by default
+	e.worker(reader.Config{WorkerID: "busy", Concurrency: 1, Prefetch: 1}) // as a larger pool's default
 	long, err := e.w.Submit(ctx, "hold", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -422,7 +422,7 @@ func TestStoppingWorkerRunsWhatItHolds(t *testing.T) {
 	})
 	e.reg.MustRegister("quick", func() int { return 1 })
 	ctx := ctxT(t, 30*time.Second)
-	stop := e.worker(reader.Config{WorkerID: "leaving", Concurrency: 1, ShutdownTimeout: 20 * time.Second})
+	stop := e.worker(reader.Config{WorkerID: "leaving", Concurrency: 1, Prefetch: 1, ShutdownTimeout: 20 * time.Second})
 	long, err := e.w.Submit(ctx, "wait", nil)
 	if err != nil {
 		t.Fatal(err)

@@ -49,7 +49,8 @@ type Config struct {
 	// (default 5ms; negative writes it at once).
 	RunningAfter time.Duration `envconfig:"RUNNING_AFTER"`
 	// Prefetch is how many tasks the worker may hold beyond the ones it
-	// runs (default: as many as Concurrency, at most 64, and none with
+	// runs (default: as many as Concurrency, at most 64; none for a
+	// one-slot worker, which runs its queue in order, and none with
 	// QueueWeights or StrictPriority, which choose a slot's queue as it
 	// frees; negative: none),
 	// so that a slot that frees finds its next task here instead of asking
@@ -118,6 +119,9 @@ func (c Config) withDefaults() Config {
 	case c.Prefetch == 0 && (len(c.QueueWeights) > 0 || c.StrictPriority):
 		// Weights choose each slot's queue as it frees: a task held for it
 		// would have chosen before.
+	case c.Prefetch == 0 && c.Concurrency == 1:
+		// A one-slot worker runs its queue in order: a prefetch request
+		// beside its slot's may be filled with the later task first.
 	case c.Prefetch == 0:
 		c.Prefetch = min(c.Concurrency, maxDefaultPrefetch)
 	case c.Prefetch < 0:

@@ -2,12 +2,13 @@ package clustertest
 
 import (
 	"context"
-	ib "github.com/strand-run/strand/internal/broker"
-	"github.com/strand-run/strand/internal/link"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	ib "github.com/strand-run/strand/internal/broker"
+	"github.com/strand-run/strand/internal/link"
 
 	"github.com/nats-io/nats.go"
 

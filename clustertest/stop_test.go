@@ -3,12 +3,13 @@ package clustertest
 import (
 	"context"
 	"fmt"
-	ib "github.com/strand-run/strand/internal/broker"
-	"github.com/strand-run/strand/internal/link"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	ib "github.com/strand-run/strand/internal/broker"
+	"github.com/strand-run/strand/internal/link"
 
 	strand "github.com/strand-run/strand"
 

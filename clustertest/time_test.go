@@ -2,12 +2,13 @@ package clustertest
 
 import (
 	"context"
-	"github.com/strand-run/strand/internal/link"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/strand-run/strand/internal/link"
 
 	"github.com/rs/zerolog"
 

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	ib "github.com/strand-run/strand/internal/broker"
-	"github.com/strand-run/strand/internal/link"
 	"net"
 	"os"
 	"os/exec"
@@ -16,6 +14,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	ib "github.com/strand-run/strand/internal/broker"
+	"github.com/strand-run/strand/internal/link"
 
 	"github.com/nats-io/nats.go"
 

@@ -7,10 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/strand-run/strand/internal/link"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/strand-run/strand/internal/link"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"

@@ -1,11 +1,12 @@
 package gateway
 
 import (
-	"github.com/strand-run/strand/internal/link"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/strand-run/strand/internal/link"
 
 	"github.com/strand-run/strand/internal/broker/brokertest"
 	"github.com/strand-run/strand/internal/codec"

@@ -3,11 +3,12 @@ package permtest
 import (
 	"context"
 	"errors"
-	"github.com/strand-run/strand/internal/link"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/strand-run/strand/internal/link"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/reader"

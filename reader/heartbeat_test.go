@@ -2,13 +2,14 @@ package reader_test
 
 import (
 	"context"
-	"github.com/strand-run/strand/internal/link"
 	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/strand-run/strand/internal/link"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/internal/codec"

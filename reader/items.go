@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/strand-run/strand/internal/handler"
 	"sync"
+
+	"github.com/strand-run/strand/internal/handler"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/internal/broker"

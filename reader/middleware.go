@@ -3,8 +3,9 @@ package reader
 import (
 	"context"
 	"fmt"
-	"github.com/strand-run/strand/internal/handler"
 	"time"
+
+	"github.com/strand-run/strand/internal/handler"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/internal/codec"

@@ -3,12 +3,13 @@ package reader
 import (
 	"context"
 	"errors"
-	"github.com/strand-run/strand/internal/handler"
-	"github.com/strand-run/strand/internal/taskctx"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/strand-run/strand/internal/handler"
+	"github.com/strand-run/strand/internal/taskctx"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/internal/broker"

@@ -3,13 +3,14 @@ package server_test
 import (
 	"context"
 	"errors"
-	"github.com/strand-run/strand/internal/broker/brokertest"
 	"net"
 	"os"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/strand-run/strand/internal/broker/brokertest"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"

@@ -3,11 +3,12 @@ package main
 import (
 	"context"
 	"errors"
-	ib "github.com/strand-run/strand/internal/broker"
 	"maps"
 	"strings"
 	"testing"
 	"time"
+
+	ib "github.com/strand-run/strand/internal/broker"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"

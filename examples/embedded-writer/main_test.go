@@ -2,10 +2,11 @@ package main
 
 import (
 	"context"
-	ib "github.com/strand-run/strand/internal/broker"
 	"strings"
 	"testing"
 	"time"
+
+	ib "github.com/strand-run/strand/internal/broker"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"

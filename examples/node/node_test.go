@@ -7,13 +7,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	ib "github.com/strand-run/strand/internal/broker"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	ib "github.com/strand-run/strand/internal/broker"
 
 	"github.com/nats-io/nats.go/jetstream"
 

@@ -2,8 +2,6 @@ package bench
 
 import (
 	"context"
-	pub "github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/internal/link"
 	"os"
 	"runtime/pprof"
 	"slices"
@@ -13,6 +11,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	pub "github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/internal/link"
 
 	"github.com/strand-run/strand/internal/broker/brokertest"
 	"github.com/strand-run/strand/reader"

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/strand-run/strand/internal/link"
 	"strings"
 	"sync"
+
+	"github.com/strand-run/strand/internal/link"
 
 	"github.com/nats-io/nats.go"
 

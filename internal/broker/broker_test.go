@@ -2,10 +2,11 @@ package broker_test
 
 import (
 	"context"
-	pub "github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/internal/link"
 	"testing"
 	"time"
+
+	pub "github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/internal/link"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"

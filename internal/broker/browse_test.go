@@ -3,10 +3,11 @@ package broker_test
 import (
 	"context"
 	"fmt"
-	"github.com/strand-run/strand/internal/link"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/strand-run/strand/internal/link"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/internal/broker"

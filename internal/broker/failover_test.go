@@ -3,10 +3,11 @@ package broker_test
 import (
 	"context"
 	"errors"
-	pub "github.com/strand-run/strand/broker"
-	"github.com/strand-run/strand/internal/link"
 	"testing"
 	"time"
+
+	pub "github.com/strand-run/strand/broker"
+	"github.com/strand-run/strand/internal/link"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"

@@ -3,9 +3,10 @@ package broker_test
 import (
 	"context"
 	"fmt"
-	"github.com/strand-run/strand/internal/link"
 	"testing"
 	"time"
+
+	"github.com/strand-run/strand/internal/link"
 
 	"github.com/strand-run/strand/internal/broker"
 	"github.com/strand-run/strand/internal/broker/brokertest"

@@ -9,7 +9,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/strand-run/strand/internal/handler"
 	"io"
 	"os"
 	"os/exec"
@@ -17,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/strand-run/strand/internal/handler"
 
 	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/internal/codec"

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+
 	"github.com/strand-run/strand/internal/opt"
 
 	strand "github.com/strand-run/strand"

@@ -44,7 +44,7 @@ func main() {
 	flag.StringVar(&cfg.HeapProfile, "heapprofile", "", "write a heap profile here after the depth run's wait past the result TTL (and the soak's server's, to <this>.soak-server)")
 	flag.StringVar(&cfg.Profile, "profile", "", "path prefix: write CPU, block, mutex profiles, allocations (against <prefix>.<cycle>.allocs0, taken as the burst starts: go tool pprof -diff_base) and an execution trace of each cycle's measured burst to <prefix>.<cycle>.{cpu,block,mutex,allocs,trace}")
 	flag.StringVar(&cfg.Redis, "redis", "", "redis-server binary (default: PATH, then /usr/bin/redis-server)")
-	flag.StringVar(&only, "only", "", "comma list of cycles: floor,naive,asynq,strand,strand-prefetch,strand-batch,strand-keyed,strand-limit,depth,delayed,flow,soak")
+	flag.StringVar(&only, "only", "", "comma list of cycles: floor,naive,asynq,strand,strand-noprefetch,strand-prefetch,strand-batch,strand-keyed,strand-limit,depth,delayed,flow,soak")
 	flag.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	browseN := flag.Int("browse", 0, "run only the browse run: this many kept outcomes, then pages of 50, searches and charts timed over them (1000000 in README)")
 	flag.Parse()

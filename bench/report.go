@@ -184,7 +184,7 @@ func (r *Report) targets(b *strings.Builder) {
 		return "short"
 	}
 	b.WriteString("Targets:\n")
-	for _, name := range []string{"strand", "strand-prefetch", "strand-batch"} {
+	for _, name := range []string{"strand", "strand-noprefetch", "strand-prefetch", "strand-batch"} {
 		s := r.find(name)
 		if s == nil {
 			continue

@@ -321,10 +321,7 @@ func TestPrefetchNeverTakesFromIdle(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	release := registerHold(e)
-	e.reg.MustRegister("who", func(ctx context.Context) string {
-		tk, _ := strand.TaskFrom(ctx)
-		return tk.Worker
-	})
+	registerWho(e)
 	ctx := ctxT(t, 30*time.Second)
 	e.worker(reader.Config{WorkerID: "busy", Concurrency: 1, Prefetch: 4})
 	long, err := e.w.Submit(ctx, "hold", nil)
@@ -352,18 +349,15 @@ func TestPrefetchNeverTakesFromIdle(t *testing.T) {
 	}
 }
 
-// A task a busy worker holds (its default prefetch took it while no
-// worker had a free slot) goes to a worker that becomes idle meanwhile,
+// A task a busy worker holds (its prefetch took it while no worker had a
+// free slot) goes to a worker that becomes idle meanwhile,
 // instead of waiting for the long task to end: the trap that prefetch
 // set when held tasks stayed where they were delivered.
 func TestHeldTaskGoesToAnIdleWorker(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	release := registerHold(e)
-	e.reg.MustRegister("who", func(ctx context.Context) string {
-		tk, _ := strand.TaskFrom(ctx)
-		return tk.Worker
-	})
+	registerWho(e)
 	ctx := ctxT(t, 30*time.Second)
 	e.worker(reader.Config{WorkerID: "busy", Concurrency: 1, Prefetch: 1}) // as a larger pool's default
 	long, err := e.w.Submit(ctx, "hold", nil)
@@ -388,6 +382,15 @@ func TestHeldTaskGoesToAnIdleWorker(t *testing.T) {
 	if st, err := long.Status(ctx); err != nil || st != strand.StatusRunning {
 		t.Fatalf("the long task is %s (%v): the held task waited for it", st, err)
 	}
+}
+
+// registerWho registers "who", a handler that returns the id of the
+// worker that runs it.
+func registerWho(e *env) {
+	e.reg.MustRegister("who", func(ctx context.Context) string {
+		tk, _ := strand.TaskFrom(ctx)
+		return tk.Worker
+	})
 }
 
 // registerHold registers "hold", a handler that runs until the returned

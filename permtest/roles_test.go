@@ -57,7 +57,7 @@ func TestRoles(t *testing.T) {
 	}
 
 	// The producer of queue a, with an error handler of its own (chained).
-	async := make(chan error, 16)
+	async := make(chan error, 256)
 	producer := connect(t, url, "producer-a", nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 		select {
 		case async <- err:
@@ -342,7 +342,7 @@ func TestRoles(t *testing.T) {
 				}
 			}
 		})
-		werr := make(chan error, 16)
+		werr := make(chan error, 256)
 		worker2 := connect(t, url, "worker-a", nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			select {
 			case werr <- err:
@@ -362,6 +362,14 @@ func TestRoles(t *testing.T) {
 // returns the refusal the connection's error handler (async) received,
 // wrapped as the broker wraps it.
 func publishRefused(ctx context.Context, b *broker.Broker, async <-chan error, subject string) error {
+	// Drop the refusals of earlier checks first: a full channel would drop this one.
+	for drained := false; !drained; {
+		select {
+		case <-async:
+		default:
+			drained = true
+		}
+	}
 	if err := b.Conn().PublishRequest(subject, b.Conn().NewInbox(), []byte("x")); err != nil {
 		return err
 	}

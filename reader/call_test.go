@@ -29,18 +29,20 @@ func TestCallDecodesArgs(t *testing.T) {
 	mw := func(next reader.Handler) reader.Handler {
 		return func(ctx context.Context, c *reader.Call) (any, error) {
 			var s seen
-			s.n = c.NumArgs()
-			if err := c.DecodeArg(0, &s.x); err != nil {
+			s.n = len(c.Args)
+			if err := c.Args[0].Decode(&s.x); err != nil {
 				return nil, err
 			}
-			if err := c.DecodeKwargs(&s.kw); err != nil {
-				return nil, err
+			if c.Kwargs != nil {
+				if err := c.Kwargs.Decode(&s.kw); err != nil {
+					return nil, err
+				}
+				if err := c.Kwargs.Decode(&s.kwS); err != nil {
+					return nil, err
+				}
 			}
-			if err := c.DecodeKwargs(&s.kwS); err != nil {
-				return nil, err
-			}
-			var y int
-			s.outErr = c.DecodeArg(1, &y)
+			var wrong struct{ X []string }
+			s.outErr = c.Args[0].Decode(&wrong) // a number is no struct
 			s.queued = c.Queued
 			got <- s
 			return next(ctx, c)
@@ -62,13 +64,13 @@ func TestCallDecodesArgs(t *testing.T) {
 			t.Errorf("%v: middleware saw %+v", f, s)
 		}
 		if !errors.Is(s.outErr, strand.ErrBadArgs) {
-			t.Errorf("%v: DecodeArg past the args = %v, want ErrBadArgs", f, s.outErr)
+			t.Errorf("%v: an arg decoded into the wrong type: %v, want ErrBadArgs", f, s.outErr)
 		}
 		if s.queued.IsZero() || time.Since(s.queued) > time.Minute {
 			t.Errorf("%v: Queued = %v", f, s.queued)
 		}
 	}
-	// No kwargs: DecodeKwargs leaves out as it is.
+	// No kwargs: Kwargs is nil.
 	h, err := e.w.Submit(ctx, "scale", []any{2.0})
 	if err != nil {
 		t.Fatal(err)

@@ -13,43 +13,36 @@ import (
 
 // Call is one run of a task as middleware sees it: the task, its
 // registered function, where it came from, and its arguments, which
-// middleware may decode (NumArgs, DecodeArg, DecodeKwargs) and the handler
-// decodes as they were submitted.
+// middleware may decode (a decoding error wraps strand.ErrBadArgs) and the
+// handler decodes as they were submitted.
 type Call struct {
-	Task   strand.Task   // id, function, queue, attempt, worker, meta
-	fn     *handler.Func // the registered handler
-	Trace  string        // the W3C traceparent the producer sent ("" for none)
-	Queued time.Time     // when the producer created the task (zero if unknown)
-	t      *task         // the delivery: its format, args and kwargs
+	Task   strand.Task // id, function, queue, attempt, worker, meta
+	Trace  string      // the W3C traceparent the producer sent ("" for none)
+	Queued time.Time   // when the producer created the task (zero if unknown)
+	// Args are the task's positional args and Kwargs its keyword args
+	// (nil when it has none), as encoded: Decode one into a Go value, as
+	// writer middleware and strandtest see them.
+	Args   []strand.Value
+	Kwargs strand.Value
+
+	fn *handler.Func // the registered handler
+	t  *task         // the delivery: its format, args and kwargs
 }
 
-// NumArgs is how many positional arguments the task was submitted with.
-func (c *Call) NumArgs() int { return len(c.t.env.Args) }
-
-// DecodeArg decodes positional argument i (from 0) into out, a pointer, as
-// a handler's parameter is decoded. An i out of range is an error wrapping
-// strand.ErrBadArgs.
-func (c *Call) DecodeArg(i int, out any) error {
-	if i < 0 || i >= len(c.t.env.Args) {
-		return fmt.Errorf("%w: %s: no arg %d (it has %d)", strand.ErrBadArgs, c.Task.Func, i+1, len(c.t.env.Args))
+// newCall is the Call of t's run of fn.
+func newCall(task strand.Task, t *task, fn *handler.Func) *Call {
+	c := &Call{Task: task, fn: fn, Trace: t.env.Trace, t: t}
+	if t.env.Created > 0 {
+		c.Queued = time.UnixMilli(t.env.Created)
 	}
-	if err := codec.DecodeValue(c.t.format, c.t.env.Args[i], out, false); err != nil {
-		return fmt.Errorf("%w: %s: arg %d: %v", strand.ErrBadArgs, c.Task.Func, i+1, err)
+	for i, a := range t.env.Args {
+		c.Args = append(c.Args, codec.Value{F: t.format, Raw: a, Err: strand.ErrBadArgs,
+			What: fmt.Sprintf("arg %d of %s", i+1, t.env.Func)})
 	}
-	return nil
-}
-
-// DecodeKwargs decodes the keyword arguments into out, a pointer to a map
-// or a struct (by its msgpack tags, json tags as fallback); a task without
-// kwargs leaves out as it is.
-func (c *Call) DecodeKwargs(out any) error {
-	if c.t.env.Kwargs.IsNil() {
-		return nil
+	if !t.env.Kwargs.IsNil() {
+		c.Kwargs = codec.Value{F: t.format, Raw: t.env.Kwargs, Err: strand.ErrBadArgs, What: "the kwargs of " + t.env.Func}
 	}
-	if err := codec.DecodeValue(c.t.format, c.t.env.Kwargs, out, false); err != nil {
-		return fmt.Errorf("%w: %s: kwargs: %v", strand.ErrBadArgs, c.Task.Func, err)
-	}
-	return nil
+	return c
 }
 
 // Handler runs one task and returns its result: the unit a worker calls
@@ -81,9 +74,5 @@ func (r *Reader) handle(ctx context.Context, t *task, fn *handler.Func, f codec.
 		return r.call(ctx, t, fn, f)
 	}
 	task, _ := strand.TaskFrom(ctx)
-	c := &Call{Task: task, fn: fn, Trace: t.env.Trace, t: t}
-	if t.env.Created > 0 {
-		c.Queued = time.UnixMilli(t.env.Created)
-	}
-	return r.handler(ctx, c)
+	return r.handler(ctx, newCall(task, t, fn))
 }

@@ -40,23 +40,6 @@ func newHandle(c *call, worker string) *handle {
 		created: time.Now(), more: make(chan struct{})}
 }
 
-// value is an encoded result or item of a local call.
-type value struct {
-	f   codec.Format
-	raw codec.Raw
-	n   int64 // an item's number, -1 for a result
-}
-
-func (v value) Decode(out any) error {
-	if err := codec.DecodeValue(v.f, v.raw, out, false); err != nil {
-		if v.n >= 0 {
-			return fmt.Errorf("decode item %d into %T: %w", v.n, out, err)
-		}
-		return fmt.Errorf("decode result into %T: %w", out, err)
-	}
-	return nil
-}
-
 // changed wakes those waiting for the next change; h.mu is held.
 func (h *handle) changed() {
 	close(h.more)
@@ -163,7 +146,7 @@ func (h *handle) outcome() *strand.Outcome {
 		o.Attempt = 1
 	}
 	if h.result != nil && !h.result.IsNil() {
-		o.Result = value{f: h.c.format, raw: h.result, n: -1}
+		o.Result = codec.Value{F: h.c.format, Raw: h.result, What: "the result"}
 	}
 	return o
 }
@@ -256,7 +239,7 @@ func (h *handle) Items(ctx context.Context) iter.Seq2[strand.Value, error] {
 		for n := 0; ; {
 			h.mu.Lock()
 			if n < len(h.items) {
-				v := value{f: h.c.format, raw: h.items[n], n: int64(n)}
+				v := codec.Value{F: h.c.format, Raw: h.items[n], I: int64(n), What: fmt.Sprintf("item %d", n)}
 				h.mu.Unlock()
 				n++
 				if !yield(v, nil) {

@@ -155,7 +155,7 @@ func RunInline(t testing.TB, ctx context.Context, fn any, in Inline) *Result {
 	res.finish(taskCtx, ctx, err, max(in.MaxAttempts, 1), in.Timeout)
 	res.Ended, res.Items = time.Now(), int64(len(res.items))
 	if res.Status == strand.StatusCompleted && !res.result.IsNil() {
-		res.Result = value{res.format, res.result}
+		res.Result = codec.Value{F: res.format, Raw: res.result, What: "the result"}
 	}
 	return res
 }
@@ -244,14 +244,6 @@ func (res *Result) finish(taskCtx, parent context.Context, err error, attempts i
 		res.Status = strand.StatusDead
 	}
 }
-
-// value is an inline run's result as strand.Outcome holds one.
-type value struct {
-	f   codec.Format
-	raw codec.Raw
-}
-
-func (v value) Decode(out any) error { return codec.DecodeValue(v.f, v.raw, out, false) }
 
 // Decode decodes the task's result into out (a pointer, or nil to discard
 // it) as a caller's Result would: a nil result leaves out as it is. It

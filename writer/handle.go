@@ -2,7 +2,6 @@ package writer
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -52,38 +51,6 @@ func (h *handle) located(ctx context.Context) (string, error) {
 	return q, nil
 }
 
-// value is an encoded value of a task, its result or an item.
-type value struct {
-	f    codec.Format
-	raw  codec.Raw
-	n    int64  // an item's number, from 0
-	what string // "the result of task …", "item 3 of task …"
-}
-
-// JSON is the value as JSON text, whatever its codec: what strand's
-// gateway answers with (it asserts this method on a strand.Value).
-func (v value) JSON() (json.RawMessage, error) {
-	b, err := codec.ToJSON(v.f, v.raw)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", v.what, err)
-	}
-	return b, nil
-}
-
-// N is an item's number, from 0 in each attempt (0 for a result).
-func (v value) N() int64 { return v.n }
-
-// Decode decodes the value into out, a pointer (nil discards it).
-func (v value) Decode(out any) error {
-	if out == nil {
-		return nil
-	}
-	if err := codec.DecodeValue(v.f, v.raw, out, false); err != nil {
-		return fmt.Errorf("decode %s into %T: %w", v.what, out, err)
-	}
-	return nil
-}
-
 func report(p *codec.Progress) *strand.Report {
 	if p == nil {
 		return nil
@@ -101,7 +68,7 @@ func (h *handle) outcomeOf(o *codec.Outcome, f codec.Format) *strand.Outcome {
 	case o.Status == strand.StatusCompleted:
 		out.Err = nil
 		if !o.Result.IsNil() {
-			out.Result = value{f: f, raw: o.Result, what: "the result of task " + h.id}
+			out.Result = codec.Value{F: f, Raw: o.Result, What: "the result of task " + h.id}
 		}
 	case out.Err == nil:
 		out.Err = &strand.TaskError{Kind: strand.Kind(o.Status), Message: fmt.Sprintf("task %s %s", h.id, o.Status)}

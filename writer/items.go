@@ -26,7 +26,7 @@ import (
 func (h *handle) Items(ctx context.Context) iter.Seq2[strand.Value, error] {
 	return func(yield func(strand.Value, error) bool) {
 		stopped := false
-		err := h.readItems(ctx, func(v value) bool {
+		err := h.readItems(ctx, func(v codec.Value) bool {
 			stopped = !yield(v, nil)
 			return !stopped
 		})
@@ -44,7 +44,7 @@ type outcomeEvent struct {
 // readItems reads the task's items subject from its start and hands each
 // item to fn until the end marker, fn returns false, or the task's outcome
 // shows that no more will come.
-func (h *handle) readItems(ctx context.Context, fn func(value) bool) error {
+func (h *handle) readItems(ctx context.Context, fn func(codec.Value) bool) error {
 	q, err := h.located(ctx)
 	if err != nil {
 		return err
@@ -126,7 +126,7 @@ func (h *handle) readItems(ctx context.Context, fn func(value) bool) error {
 			if m.End {
 				return m.Error.Err()
 			}
-			if !fn(value{f: m.Format, raw: m.Data, n: m.N, what: fmt.Sprintf("item %d of task %s", m.N, h.id)}) {
+			if !fn(codec.Value{F: m.Format, Raw: m.Data, I: m.N, What: fmt.Sprintf("item %d of task %s", m.N, h.id)}) {
 				return nil
 			}
 			if stopping && seen >= stopAt {

@@ -128,10 +128,10 @@ func scheduleInfo(s *broker.Schedule) ScheduleInfo {
 	}
 	if s.Task != nil {
 		for i, a := range s.Task.Args {
-			si.Args = append(si.Args, value{f: s.Format, raw: a, what: fmt.Sprintf("arg %d of schedule %s", i+1, s.Name)})
+			si.Args = append(si.Args, codec.Value{F: s.Format, Raw: a, What: fmt.Sprintf("arg %d of schedule %s", i+1, s.Name)})
 		}
 		if !s.Task.Kwargs.IsNil() {
-			si.Kwargs = value{f: s.Format, raw: s.Task.Kwargs, what: "the kwargs of schedule " + s.Name}
+			si.Kwargs = codec.Value{F: s.Format, Raw: s.Task.Kwargs, What: "the kwargs of schedule " + s.Name}
 		}
 		if si.Func == "" {
 			si.Func = s.Task.Func

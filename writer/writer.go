@@ -226,10 +226,10 @@ func (p *pending) wrapped(args bool) *Envelope {
 	}
 	f := p.c.format
 	for i, a := range p.env.Args {
-		e.Args = append(e.Args, value{f: f, raw: a, what: fmt.Sprintf("arg %d of task %s", i+1, e.ID)})
+		e.Args = append(e.Args, codec.Value{F: f, Raw: a, What: fmt.Sprintf("arg %d of task %s", i+1, e.ID)})
 	}
 	if !p.env.Kwargs.IsNil() {
-		e.Kwargs = value{f: f, raw: p.env.Kwargs, what: "the kwargs of task " + e.ID}
+		e.Kwargs = codec.Value{F: f, Raw: p.env.Kwargs, What: "the kwargs of task " + e.ID}
 	}
 	return e
 }

@@ -1,0 +1,45 @@
+package codec
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// A Value is one encoded value of a task — an arg, its kwargs, a result,
+// an item — that decodes into a Go value as a handler's parameter is
+// decoded: the implementation of strand.Value that every package hands
+// out.
+type Value struct {
+	F    Format
+	Raw  Raw
+	I    int64  // an item's number, from 0 (0 for anything else)
+	What string // what it is, for errors: "arg 2 of task …", "the result of task …"
+	Err  error  // what a decoding error wraps besides the codec's (strand.ErrBadArgs for a task's args); nil for none
+}
+
+// Decode decodes the value into out, a pointer (nil discards it).
+func (v Value) Decode(out any) error {
+	if out == nil {
+		return nil
+	}
+	if err := DecodeValue(v.F, v.Raw, out, false); err != nil {
+		if v.Err != nil {
+			return fmt.Errorf("%w: decode %s into %T: %w", v.Err, v.What, out, err)
+		}
+		return fmt.Errorf("decode %s into %T: %w", v.What, out, err)
+	}
+	return nil
+}
+
+// JSON is the value as JSON text, whatever its codec: what strand's
+// gateway answers with (it asserts this method on a strand.Value).
+func (v Value) JSON() (json.RawMessage, error) {
+	b, err := ToJSON(v.F, v.Raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", v.What, err)
+	}
+	return b, nil
+}
+
+// N is an item's number, from 0 in each attempt (0 for anything else).
+func (v Value) N() int64 { return v.I }

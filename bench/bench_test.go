@@ -39,7 +39,7 @@ func TestRun(t *testing.T) {
 			t.Errorf("unexpected cycle %q", c.Name)
 		}
 		delete(want, c.Name)
-		if c.TasksPerSec <= 0 || c.P50 <= 0 || c.P99 < c.P50 {
+		if c.TasksPerSec <= 0 || c.P50 <= 0 || c.P99 < c.P50 || c.CPUPerTask <= 0 {
 			t.Errorf("%s: figures %+v", c.Name, c)
 		}
 	}
@@ -57,7 +57,7 @@ func TestRun(t *testing.T) {
 	}
 	var b strings.Builder
 	rep.Markdown(&b)
-	for _, s := range []string{"| cycle | tasks/s | × floor | × asynq | p50 | p99 | peak RSS |", "| depth run |", "clients and the embedded server together", "Targets:", "| workflow fan-out/fan-in |"} {
+	for _, s := range []string{"| cycle | tasks/s | × floor | × asynq | CPU/task | p50 | p99 | peak RSS |", "| depth run |", "clients and the embedded server together", "Targets:", "| workflow fan-out/fan-in |"} {
 		if !strings.Contains(b.String(), s) {
 			t.Errorf("report lacks %q:\n%s", s, b.String())
 		}

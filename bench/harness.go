@@ -351,7 +351,9 @@ func measure(ctx context.Context, e *env, spec cycleSpec) (res CycleResult, err 
 	if err != nil {
 		return res, err
 	}
+	cpu0 := cpuTime()
 	took, err := burst(ctx, c, t, cfg.Producers, cfg.N)
+	res.CPUPerTask = time.Duration((cpuTime() - cpu0) / int64(cfg.N))
 	if perr := prof.stop(cfg.Log, cfg.N); err == nil && perr != nil {
 		return res, perr
 	}
@@ -368,7 +370,7 @@ func measure(ctx context.Context, e *env, spec cycleSpec) (res CycleResult, err 
 	if x, ok := c.(interface{ extraRSS() (string, int64) }); ok {
 		res.ExtraName, res.ExtraRSS = x.extraRSS()
 	}
-	e.log("%-16s %8.0f tasks/s  p50 %s  p99 %s  peak RSS %s\n", spec.name, res.TasksPerSec, fmtDur(res.P50), fmtDur(res.P99), fmtBytes(res.PeakRSS))
+	e.log("%-16s %8.0f tasks/s  %s CPU/task  p50 %s  p99 %s  peak RSS %s\n", spec.name, res.TasksPerSec, fmtMicros(res.CPUPerTask), fmtDur(res.P50), fmtDur(res.P99), fmtBytes(res.PeakRSS))
 	return res, nil
 }
 

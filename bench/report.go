@@ -18,6 +18,10 @@ type CycleResult struct {
 	// P50 and P99 are one task at a time: submit → result seen by the producer.
 	P50 time.Duration `json:"p50_ns"`
 	P99 time.Duration `json:"p99_ns"`
+	// CPUPerTask is this process's CPU time (clients and embedded server,
+	// user + system) over the burst, per task; not a process outside it
+	// (redis-server for asynq).
+	CPUPerTask time.Duration `json:"cpu_per_task_ns"`
 	// PeakRSS is this process's (clients and embedded server) over the cycle.
 	PeakRSS int64 `json:"peak_rss"`
 	// ExtraRSS is the peak RSS of a process outside this one the cycle
@@ -68,6 +72,10 @@ func fmtDur(d time.Duration) string {
 	return fmt.Sprintf("%.3f ms", float64(d)/float64(time.Millisecond))
 }
 
+func fmtMicros(d time.Duration) string {
+	return fmt.Sprintf("%.1f µs", float64(d)/float64(time.Microsecond))
+}
+
 func fmtBytes(n int64) string {
 	neg := ""
 	if n < 0 {
@@ -105,10 +113,10 @@ func (r *Report) Markdown(w io.Writer) {
 		r.Date, r.Host, r.CPUs, r.Go, r.Server)
 	if len(r.Cycles) > 0 {
 		fmt.Fprintf(&b, "Burst: %d tasks from %d producers, pool of %d; tasks/s = first submit → last completion on the worker side. "+
-			"p50/p99: %d tasks one at a time, submit → result seen by the producer. Peak RSS: this process (clients + embedded server).\n\n",
+			"p50/p99: %d tasks one at a time, submit → result seen by the producer. CPU/task: this process's CPU time (clients + embedded server, user + system) over the burst, per task (not redis-server's). Peak RSS: this process (clients + embedded server).\n\n",
 			c.N, c.Producers, c.Pool, c.One)
 		floor, asq := r.find("floor"), r.find("asynq")
-		b.WriteString("| cycle | tasks/s | × floor | × asynq | p50 | p99 | peak RSS |\n|---|---:|---:|---:|---:|---:|---:|\n")
+		b.WriteString("| cycle | tasks/s | × floor | × asynq | CPU/task | p50 | p99 | peak RSS |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, x := range r.Cycles {
 			fx, ax := "—", "—"
 			if floor != nil {
@@ -121,7 +129,7 @@ func (r *Report) Markdown(w io.Writer) {
 			if x.ExtraName != "" {
 				peak += fmt.Sprintf(" (+ %s %s)", x.ExtraName, fmtBytes(x.ExtraRSS))
 			}
-			fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %s | %s |\n", x.Name, x.TasksPerSec, fx, ax, fmtDur(x.P50), fmtDur(x.P99), peak)
+			fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %s | %s | %s |\n", x.Name, x.TasksPerSec, fx, ax, fmtMicros(x.CPUPerTask), fmtDur(x.P50), fmtDur(x.P99), peak)
 		}
 		b.WriteString("\n")
 		for _, x := range r.Cycles {

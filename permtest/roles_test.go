@@ -147,6 +147,13 @@ func TestRoles(t *testing.T) {
 		if st, err := same.Status(ctx); err != nil || st != strand.StatusCompleted {
 			t.Fatalf("status: %s, %v", st, err)
 		}
+		// A worker holding a task asks whether another worker waits for its
+		// queue's tasks (reader/hold.go): its lanes' consumers' info.
+		for _, lane := range []string{"", ib.LaneHigh, ib.LaneLow} {
+			if _, err := link.Core(worker).Waiting(ctx, "a", lane); err != nil {
+				t.Fatalf("a worker of a reading its consumer's waiting requests (lane %q): %v", lane, err)
+			}
+		}
 
 		// Flow control: a priority lane, a key unique until finished, a debounce.
 		for _, opt := range []strand.Option{strand.Priority("high"), strand.Priority("low"),
@@ -326,6 +333,10 @@ func TestRoles(t *testing.T) {
 			rb, err := reader.New(worker, reg, reader.Config{Queues: []string{"b"}})
 			must(t, err)
 			return rb.Run(ctx)
+		})
+		forbidden(t, "read b's consumer", func(ctx context.Context) error {
+			_, err := link.Core(worker).Waiting(ctx, "b", "")
+			return err
 		})
 		forbidden(t, "pull from b's consumer", func(ctx context.Context) error {
 			p, err := link.Core(worker).Pull("b", time.Second, false, func(ib.Delivery) {}, func(int) {})

@@ -2,9 +2,12 @@ package reader
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	strand "github.com/strand-run/strand"
 	"github.com/strand-run/strand/internal/broker"
 )
 
@@ -69,7 +72,12 @@ func (r *Reader) othersWait(queue, lane string) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	n, err := r.b.Waiting(ctx, queue, lane)
-	if err != nil {
+	switch {
+	case err == nil:
+	case errors.Is(err, strand.ErrForbidden) && !r.pulls.warned.Swap(true):
+		r.log.Warn().Err(err).Str("queue", queue).Msg("this worker may not read its queue's consumer info: a task it holds waits for its slots even while another worker waits (docs/operations.md, Permissions)")
+		return false
+	default:
 		r.log.Debug().Err(err).Str("queue", queue).Msg("asking whether other workers wait")
 		return false
 	}
@@ -79,8 +87,9 @@ func (r *Reader) othersWait(queue, lane string) bool {
 // pulls are the worker's Pullers of each queue's lanes, to tell its own
 // open pull requests from other workers'.
 type pulls struct {
-	mu sync.Mutex
-	by map[laneKey][]*broker.Puller
+	mu     sync.Mutex
+	by     map[laneKey][]*broker.Puller
+	warned atomic.Bool // a refused consumer info read was logged
 }
 
 type laneKey struct{ queue, lane string }

@@ -232,9 +232,12 @@ func (p *Puller) Requests() int {
 // (LaneHigh, LaneLow, or "" for the normal one), every worker's: one
 // consumer info round trip. The server drops expired requests first.
 func (b *Broker) Waiting(ctx context.Context, queue, lane string) (int, error) {
-	c, err := b.js.Consumer(ctx, b.names.TasksStream(), b.names.LaneConsumer(queue, lane))
+	consumer := b.names.LaneConsumer(queue, lane)
+	ctx, done := b.refusable(ctx, "$JS.API.CONSUMER.INFO."+b.names.TasksStream()+"."+consumer)
+	defer done()
+	c, err := b.js.Consumer(ctx, b.names.TasksStream(), consumer)
 	if err != nil {
-		return 0, fmt.Errorf("consumer of %s: %w", queue, err)
+		return 0, fmt.Errorf("consumer of %s: %w", queue, refused(ctx, err))
 	}
 	return c.CachedInfo().NumWaiting, nil
 }

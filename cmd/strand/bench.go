@@ -59,7 +59,7 @@ directory; --embedded=false uses --server instead.`,
 	fl.IntVar(&cfg.Concurrency, "concurrency", 4, "worker pool size")
 	fl.IntVar(&cfg.Samples, "samples", 2000, "tasks run one at a time for the latency figures")
 	fl.IntVar(&cfg.Payload, "payload", 200, "bytes of each task's argument")
-	fl.IntVar(&cfg.Prefetch, "prefetch", 0, "tasks the strand worker may hold beyond the ones it runs (reader.Config.Prefetch; 0: as many as --concurrency, -1: none)")
+	fl.IntVar(&cfg.Prefetch, "prefetch", 0, "tasks the strand worker may hold beyond the ones it runs (reader.Config.Prefetch; 0: the worker default, as many as --concurrency above 1; -1: none)")
 	fl.IntVar(&cfg.Window, "window", 256, "tasks each producer sends before waiting for their acks, in the pipelined burst")
 	fl.BoolVar(&cfg.SyncAlways, "sync-always", false, "make the embedded server fsync every write before acknowledging it")
 	fl.BoolVar(&embedded, "embedded", true, "start an embedded server; false: use --server")

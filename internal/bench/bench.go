@@ -562,6 +562,8 @@ func (r *Report) Table() string {
 	}
 	held := r.Config.Prefetch
 	switch {
+	case held == 0 && r.Config.Concurrency == 1:
+		// the reader's default for a one-slot worker: none
 	case held == 0:
 		held = min(r.Config.Concurrency, 64) // the reader's default
 	case held < 0:

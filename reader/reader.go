@@ -419,20 +419,15 @@ func (r *Reader) Run(ctx context.Context) error {
 	close(stopping)
 	// The grace: ShutdownTimeout from now, or until StopNow. Within it the
 	// pool runs on, and starts the tasks the worker holds (hand).
-	graceOver := r.graceOver
-	why := make(chan string, 1)
-	graceTimer := time.AfterFunc(r.cfg.ShutdownTimeout, func() {
-		why <- "shutdown timeout"
-		close(graceOver)
-	})
+	var endGrace sync.Once
+	end := func() { endGrace.Do(func() { close(r.graceOver) }) }
+	graceTimer := time.AfterFunc(r.cfg.ShutdownTimeout, end)
+	defer graceTimer.Stop()
 	go func() {
 		select {
 		case <-r.now:
-			if graceTimer.Stop() {
-				why <- "stop now"
-				close(graceOver)
-			}
-		case <-graceOver:
+			end()
+		case <-r.graceOver:
 		}
 	}()
 	fetchers.Wait()
@@ -444,13 +439,12 @@ func (r *Reader) Run(ctx context.Context) error {
 	go func() { pool.Wait(); close(done) }()
 	select {
 	case <-done:
-		if graceTimer.Stop() {
-			close(graceOver) // ends the StopNow watch
-		}
-	case <-graceOver:
-		if <-why == "stop now" {
+		end() // ends the StopNow watch
+	case <-r.graceOver:
+		select {
+		case <-r.now:
 			r.log.Warn().Msg("stopping now: cancelling running tasks; they will be redelivered")
-		} else {
+		default:
 			r.log.Warn().Dur("shutdown_timeout", r.cfg.ShutdownTimeout).Msg("cancelling running tasks; they will be redelivered")
 		}
 		stopRuns(errShutdown)
@@ -617,7 +611,7 @@ func (r *Reader) fetch(queue string, l *lanes, jobs chan<- job, slots chan struc
 		if prefetch {
 			// Prefetch asks for half its tasks at a time, not one per task
 			// started: fewer requests for the server to take in.
-			for stopped = false; n < (cap(slots)+1)/2 && !stopped; {
+			for n < (cap(slots)+1)/2 && !stopped {
 				select {
 				case <-take:
 					n++

@@ -307,7 +307,7 @@ func (g *gateway) items(rw http.ResponseWriter, r *http.Request) {
 				return
 			default:
 				n := itemN(x.it)
-				v, err := valueJSON(x.it)
+				v, err := codec.ValueJSON(x.it)
 				if err != nil {
 					_ = s.send("error", errorBody{Kind: "malformed", Message: fmt.Sprintf("item %d: %v", n, err)})
 					return

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/strand-run/strand/internal/codec"
 	"github.com/strand-run/strand/writer"
 )
 
@@ -50,12 +51,12 @@ func scheduleJSON(s writer.ScheduleInfo) scheduleBody {
 		Created: rfc3339(s.Created), NextRun: rfc3339(s.NextRun), LastRun: rfc3339(s.LastRun), LastTask: s.LastTask,
 	}
 	for _, a := range s.Args {
-		if j, err := valueJSON(a); err == nil {
+		if j, err := codec.ValueJSON(a); err == nil {
 			b.Args = append(b.Args, j)
 		}
 	}
 	if s.Kwargs != nil {
-		if j, err := valueJSON(s.Kwargs); err == nil {
+		if j, err := codec.ValueJSON(s.Kwargs); err == nil {
 			b.Kwargs = j
 		}
 	}

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"encoding/json"
 	"fmt"
 
 	strand "github.com/strand-run/strand"
@@ -9,27 +8,13 @@ import (
 )
 
 // The writer's handles and values have more than strand.Handle and
-// strand.Value say: a handle knows its queue, a value its JSON text and an
-// item its number. The gateway asserts these methods.
+// strand.Value say: a handle knows its queue, a value its JSON text
+// (codec.ValueJSON) and an item its number. The gateway asserts these
+// methods.
 type (
-	jsonValue interface {
-		JSON() (json.RawMessage, error)
-	}
 	numbered interface{ N() int64 }
 	queued   interface{ Queue() string }
 )
-
-// valueJSON is v as JSON text.
-func valueJSON(v strand.Value) (json.RawMessage, error) {
-	if v == nil {
-		return json.RawMessage("null"), nil
-	}
-	j, ok := v.(jsonValue)
-	if !ok {
-		return nil, fmt.Errorf("a %T has no JSON form", v)
-	}
-	return j.JSON()
-}
 
 // itemN is an item's number.
 func itemN(v strand.Value) int64 {
@@ -56,7 +41,7 @@ func outcomeBodyOf(o *strand.Outcome) (*outcomeBody, error) {
 		body.Error = &errorBody{Kind: e.Kind, Message: e.Message}
 	}
 	if o.Status == strand.StatusCompleted {
-		res, err := valueJSON(o.Result)
+		res, err := codec.ValueJSON(o.Result)
 		if err != nil {
 			return nil, fmt.Errorf("task %s: result: %w", o.ID, err)
 		}

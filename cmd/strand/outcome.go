@@ -58,7 +58,7 @@ func (a *app) printOutcome(id string, o *strand.Outcome) error {
 		return nil
 	}
 	if o.Status == strand.StatusCompleted {
-		js, err := valueJSON(o.Result)
+		js, err := codec.ValueJSON(o.Result)
 		if err != nil {
 			return fmt.Errorf("task %s: render result as JSON: %w", id, err)
 		}
@@ -89,21 +89,6 @@ func errorInfo(err error) *codec.ErrorInfo {
 		return &codec.ErrorInfo{Kind: string(te.Kind), Message: te.Message}
 	}
 	return codec.ErrorInfoOf(err)
-}
-
-// valueJSON is a task's value (a result, an item) as JSON text: the
-// writer's values have a JSON method beside strand.Value's Decode.
-func valueJSON(v strand.Value) (json.RawMessage, error) {
-	if v == nil {
-		return json.RawMessage("null"), nil
-	}
-	j, ok := v.(interface {
-		JSON() (json.RawMessage, error)
-	})
-	if !ok {
-		return nil, fmt.Errorf("a %T has no JSON form", v)
-	}
-	return j.JSON()
 }
 
 // queueOf is the queue of h's task: the writer's handles know it.

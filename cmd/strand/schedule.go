@@ -175,34 +175,18 @@ func toScheduleJSON(s writer.ScheduleInfo) scheduleJSON {
 		Name: s.Name, Spec: s.Spec, TZ: s.TZ, Queue: s.Queue, Func: s.Func, Paused: s.Paused,
 		Created: at(s.Created), NextRun: at(s.NextRun), LastRun: at(s.LastRun), LastTask: s.LastTask,
 	}
-	if args := make([]any, 0, len(s.Args)); len(s.Args) > 0 {
+	if len(s.Args) > 0 {
+		args := make([]json.RawMessage, 0, len(s.Args))
 		for _, a := range s.Args {
-			var v any
-			if err := a.Decode(&v); err != nil {
-				v = nil
+			raw, err := codec.ValueJSON(a)
+			if err != nil {
+				raw = json.RawMessage("null") // an arg that cannot be read shows as null
 			}
-			args = append(args, jsonable(v))
+			args = append(args, raw)
 		}
 		j.Args, _ = json.Marshal(args)
 	}
 	return j
-}
-
-// jsonable turns msgpack's map[any]any (if any) into JSON-encodable maps.
-func jsonable(v any) any {
-	switch x := v.(type) {
-	case map[any]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[fmt.Sprint(k)] = jsonable(e)
-		}
-		return m
-	case []any:
-		for i := range x {
-			x[i] = jsonable(x[i])
-		}
-	}
-	return v
 }
 
 func newScheduleListCmd(a *app) *cobra.Command {

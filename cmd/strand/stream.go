@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	strand "github.com/strand-run/strand"
+	"github.com/strand-run/strand/internal/codec"
 )
 
 // awaitStreaming is await for a task just submitted: it prints the task's
@@ -38,7 +39,7 @@ func (a *app) awaitStreaming(ctx context.Context, h strand.Handle, timeout time.
 			}
 			break // the outcome, read next, tells the rest
 		}
-		js, err := valueJSON(it)
+		js, err := codec.ValueJSON(it)
 		if err != nil {
 			return fmt.Errorf("task %s: render item as JSON: %w", h.ID(), err)
 		}

@@ -3,6 +3,8 @@ package codec
 import (
 	"encoding/json"
 	"fmt"
+
+	strand "github.com/strand-run/strand"
 )
 
 // A Value is one encoded value of a task — an arg, its kwargs, a result,
@@ -39,6 +41,22 @@ func (v Value) JSON() (json.RawMessage, error) {
 		return nil, fmt.Errorf("%s: %w", v.What, err)
 	}
 	return b, nil
+}
+
+// ValueJSON is v, a strand.Value, as JSON text, whatever its codec: null
+// for nil; an error for a value with no JSON form (every value strand
+// hands out has one: this type's JSON method).
+func ValueJSON(v strand.Value) (json.RawMessage, error) {
+	if v == nil {
+		return json.RawMessage("null"), nil
+	}
+	j, ok := v.(interface {
+		JSON() (json.RawMessage, error)
+	})
+	if !ok {
+		return nil, fmt.Errorf("a %T has no JSON form", v)
+	}
+	return j.JSON()
 }
 
 // N is an item's number, from 0 in each attempt (0 for anything else).

@@ -2,7 +2,6 @@ package reader
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/strand-run/strand/internal/handler"
@@ -36,8 +35,7 @@ func newCall(task strand.Task, t *task, fn *handler.Func) *Call {
 		c.Queued = time.UnixMilli(t.env.Created)
 	}
 	for i, a := range t.env.Args {
-		c.Args = append(c.Args, codec.Value{F: t.format, Raw: a, Err: strand.ErrBadArgs,
-			What: fmt.Sprintf("arg %d of %s", i+1, t.env.Func)})
+		c.Args = append(c.Args, codec.Value{F: t.format, Raw: a, Err: strand.ErrBadArgs, Pos: i + 1, What: t.env.Func})
 	}
 	if !t.env.Kwargs.IsNil() {
 		c.Kwargs = codec.Value{F: t.format, Raw: t.env.Kwargs, Err: strand.ErrBadArgs, What: "the kwargs of " + t.env.Func}

@@ -110,7 +110,7 @@ func copyEnvelope(e *writer.Envelope) (Submission, error) {
 	}
 	s.Args = make([]strand.Value, len(s.args))
 	for i, a := range s.args {
-		s.Args[i] = codec.Value{F: codec.Msgpack, Raw: a, What: fmt.Sprintf("arg %d", i+1)}
+		s.Args[i] = codec.Value{F: codec.Msgpack, Raw: a, Pos: i + 1}
 	}
 	// Raw decodes as msgpack from either layout (DecodeValue carries JSON
 	// over to msgpack), so the copies are msgpack.

@@ -127,8 +127,9 @@ func scheduleInfo(s *broker.Schedule) ScheduleInfo {
 		Created: s.Created, NextRun: s.NextRun, LastRun: s.LastRun, LastTask: s.LastTask,
 	}
 	if s.Task != nil {
+		of := "schedule " + s.Name
 		for i, a := range s.Task.Args {
-			si.Args = append(si.Args, codec.Value{F: s.Format, Raw: a, What: fmt.Sprintf("arg %d of schedule %s", i+1, s.Name)})
+			si.Args = append(si.Args, codec.Value{F: s.Format, Raw: a, Pos: i + 1, What: of})
 		}
 		if !s.Task.Kwargs.IsNil() {
 			si.Kwargs = codec.Value{F: s.Format, Raw: s.Task.Kwargs, What: "the kwargs of schedule " + s.Name}

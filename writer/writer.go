@@ -224,9 +224,9 @@ func (p *pending) wrapped(args bool) *Envelope {
 	if !args {
 		return e
 	}
-	f := p.c.format
+	f, of := p.c.format, "task "+e.ID
 	for i, a := range p.env.Args {
-		e.Args = append(e.Args, codec.Value{F: f, Raw: a, What: fmt.Sprintf("arg %d of task %s", i+1, e.ID)})
+		e.Args = append(e.Args, codec.Value{F: f, Raw: a, Pos: i + 1, What: of})
 	}
 	if !p.env.Kwargs.IsNil() {
 		e.Kwargs = codec.Value{F: f, Raw: p.env.Kwargs, What: "the kwargs of task " + e.ID}

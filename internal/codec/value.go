@@ -15,7 +15,8 @@ type Value struct {
 	F    Format
 	Raw  Raw
 	I    int64  // an item's number, from 0 (0 for anything else)
-	What string // what it is, for errors: "arg 2 of task …", "the result of task …"
+	Pos  int    // an arg's position, from 1 (0 for anything else)
+	What string // what it is, for errors: "the result of task …"; for an arg, whose it is: "task …"
 	Err  error  // what a decoding error wraps besides the codec's (strand.ErrBadArgs for a task's args); nil for none
 }
 
@@ -26,9 +27,9 @@ func (v Value) Decode(out any) error {
 	}
 	if err := DecodeValue(v.F, v.Raw, out, false); err != nil {
 		if v.Err != nil {
-			return fmt.Errorf("%w: decode %s into %T: %w", v.Err, v.What, out, err)
+			return fmt.Errorf("%w: decode %s into %T: %w", v.Err, v.describe(), out, err)
 		}
-		return fmt.Errorf("decode %s into %T: %w", v.What, out, err)
+		return fmt.Errorf("decode %s into %T: %w", v.describe(), out, err)
 	}
 	return nil
 }
@@ -38,9 +39,21 @@ func (v Value) Decode(out any) error {
 func (v Value) JSON() (json.RawMessage, error) {
 	b, err := ToJSON(v.F, v.Raw)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", v.What, err)
+		return nil, fmt.Errorf("%s: %w", v.describe(), err)
 	}
 	return b, nil
+}
+
+// describe is what the value is, for errors: an arg's description is
+// made only when one is needed, not for every arg of every task.
+func (v Value) describe() string {
+	switch {
+	case v.Pos == 0:
+		return v.What
+	case v.What == "":
+		return fmt.Sprintf("arg %d", v.Pos)
+	}
+	return fmt.Sprintf("arg %d of %s", v.Pos, v.What)
 }
 
 // ValueJSON is v, a strand.Value, as JSON text, whatever its codec: null

@@ -372,14 +372,14 @@ func (r *Reader) Run(ctx context.Context) error {
 					// free to run.
 					select {
 					case <-slots:
-						extra <- struct{}{}
+						giveBack(extra)
 						j.slots = slots
 					default:
 					}
 				}
 				r.process(runCtx, j, acks)
 				if j.slots != nil { // nil: a lane's watch, which held no slot
-					j.slots <- struct{}{}
+					giveBack(j.slots)
 				}
 			}
 		})
@@ -473,6 +473,18 @@ const maxDefaultPrefetch = 64
 // requests at once where it can (closePullers), else waits for them.
 const fetchWait = 2 * time.Second
 
+// giveBack returns a token to its channel, unless the channel is full: a
+// token may have come back already, when a fetcher swept a request whose
+// end it took for lost (its delivery was held up behind a task waiting
+// for the pool) and the request then brought a task after all. A send
+// that waited for room would stop the pool goroutine for good.
+func giveBack(tokens chan struct{}) {
+	select {
+	case tokens <- struct{}{}:
+	default:
+	}
+}
+
 // tokens returns a channel holding n tokens.
 func tokens(n int) chan struct{} {
 	c := make(chan struct{}, n)
@@ -501,10 +513,7 @@ func (r *Reader) fetch(queue string, l *lanes, jobs chan<- job, slots chan struc
 	prefetch := l == nil
 	release := func(n int) {
 		for range n {
-			select {
-			case slots <- struct{}{}:
-			default: // more than was taken: a late end of a swept request
-			}
+			giveBack(slots) // more than was taken (a late end of a swept request) is dropped
 		}
 	}
 	var (

@@ -283,7 +283,7 @@ func (r *Report) soak(b *strings.Builder, s *SoakResult) {
 		"for the last outcome, until RSS and store dir are both within 10 %% of their baseline or %s has passed; no GC is forced before these samples. "+
 		"RSS is the server's VmRSS (anonymous + file-backed pages); heap is its runtime.MemStats read through its pprof port without forcing a GC: "+
 		"HeapAlloc (live and not yet collected), retained (spans in use + free spans not given back to the OS), the next GC's heap goal, GCs so far. "+
-		"The worker registry (KV_BS_WORKERS, one heartbeat record rewritten every 5 s) is part of the store dir; the verdict on the store dir leaves it out.\n\n",
+		"The worker registry (KV_BS_WORKERS, one heartbeat record rewritten every 5 s) is a memory stream (a file stream if the server allows no memory storage, or one made by an older strand): whatever of it is on disk is shown apart and left out of the first verdict on the store dir.\n\n",
 		env, r.extServer(), s.Tasks, c.Pool, pace, s.ResultTTL, s.PerSec, base, c.SoakEvery, c.SoakWait)
 	b.WriteString("| soak | server RSS | × baseline | anon + file | heap alloc / retained / next GC | GCs | store dir | × baseline | of it, worker registry |\n" +
 		"|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")

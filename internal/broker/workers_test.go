@@ -41,7 +41,7 @@ func TestWorkersBucket(t *testing.T) {
 		t.Fatalf("bucket %s history %d ttl %v marker ttl %v", st.Bucket(), st.History(), st.TTL(), st.LimitMarkerTTL())
 	}
 	info := st.(*jetstream.KeyValueBucketStatus).StreamInfo()
-	if !info.Config.AllowMsgTTL || info.Config.Storage != jetstream.FileStorage {
+	if !info.Config.AllowMsgTTL || info.Config.Storage != jetstream.MemoryStorage {
 		t.Fatalf("stream config: allow msg ttl %v, storage %v", info.Config.AllowMsgTTL, info.Config.Storage)
 	}
 

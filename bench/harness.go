@@ -34,7 +34,8 @@ type Config struct {
 	SoakN     int  // tasks of the soak and of its sizing run
 	// SoakRate paces the soak's submits (tasks/s; 0: rounds of 40 000
 	// as fast as they go). SoakWarm is how many tasks (at SoakRate) the
-	// soak runs, and leaves past their TTL, before it takes its baseline.
+	// soak runs, and leaves past their TTL, before it takes its baseline
+	// (negative: SoakN).
 	SoakRate int
 	SoakWarm int
 	// SoakWait is how long past the result TTL the soak samples the
@@ -88,8 +89,11 @@ func (c Config) withDefaults() Config {
 	}
 	def(&c.SoakN, 120000)
 	def(&c.FlowN, 1000)
+	if c.SoakWarm < 0 {
+		c.SoakWarm = c.SoakN
+	}
 	if c.SoakWait <= 0 {
-		c.SoakWait = 90 * time.Second
+		c.SoakWait = 150 * time.Second
 	}
 	if c.SoakEvery <= 0 {
 		c.SoakEvery = 3 * time.Second

@@ -275,7 +275,9 @@ func (r *Report) soak(b *strings.Builder, s *SoakResult) {
 	base := "strand's streams and the worker's consumer made, nothing run"
 	if s.Warm > 0 {
 		base = fmt.Sprintf("the same server once %d tasks of warm-up have run the same way and their TTL has passed, after a GC forced through its pprof port "+
-			"(so the baseline has touched the code, buffers and pools a worked server has; \"fresh\" is before the warm-up, for comparison)", s.Warm)
+			"(so the baseline has touched the code, buffers and pools a worked server has, and its Go runtime has grown its heap arenas' metadata "+
+			"and spans to the load's peak once, which it keeps: with a warm-up as large as the soak, what the soak leaves past that is what grows with history; "+
+			"\"fresh\" is before the warm-up, for comparison)", s.Warm)
 	}
 	fmt.Fprintf(b, "Soak — server environment: %s; %s, a process of its own. %d tasks through one running worker "+
 		"(reader defaults, Concurrency %d), %s, result TTL %s, at %.0f tasks/s. "+

@@ -122,6 +122,8 @@ type Info struct {
 	Waiting string
 	// Priority is a queued task's priority lane: "high", "low", or "" (normal).
 	Priority string
+	// NextAttempt is when a retrying task runs again (zero otherwise).
+	NextAttempt time.Time
 }
 
 // Items yields the items of h's task decoded as T, as they come; see

@@ -348,6 +348,7 @@ func infoJSON(in *strand.Info) *infoBody {
 		ID: in.ID, Status: string(in.Status), Func: in.Func, Queue: in.Queue, Attempt: in.Attempt, Worker: in.Worker,
 		Created: rfc3339(in.Created), Started: rfc3339(in.Started), Finished: rfc3339(in.Finished),
 		Progress: progressBody(in.Progress), Meta: in.Meta, Items: in.Items, RunAt: rfc3339(in.RunAt), Waiting: in.Waiting,
+		NextAttempt: rfc3339(in.NextAttempt),
 	}
 	if in.Err != nil {
 		e := codec.ErrorInfoOf(in.Err)

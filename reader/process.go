@@ -149,9 +149,10 @@ func (r *Reader) answeredEarly(ctx context.Context, t *task, acks chan<- pending
 // doneBefore answers a task that has an outcome already and reports
 // whether it did. A redelivery may follow an outcome written before a
 // crash or a lost ack; a task whose producer chose its id may reuse one
-// that is done.
+// that is done; a task queued before a cancellation the worker has
+// forgotten may have that cancellation as its outcome.
 func (r *Reader) doneBefore(ctx context.Context, t *task, acks chan<- pendingAck) bool {
-	if t.attempt <= 1 && t.msg.Headers().Get(broker.HeaderOwnID) == "" {
+	if t.attempt <= 1 && t.msg.Headers().Get(broker.HeaderOwnID) == "" && !r.mayHaveForgotten(t.msg.Published()) {
 		return false
 	}
 	o := r.outcome(ctx, t)

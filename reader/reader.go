@@ -200,6 +200,11 @@ type Reader struct {
 	busy      chan struct{}  // signalled when inFlight changes: the heartbeat tells it soon
 	carrying  sync.WaitGroup // workflow steps carrying their workflow on (flow.go)
 
+	// memory bounds cancelled; forgot is when the newest cancellation it
+	// forgot was seen (zero: none forgotten). Both under mu; see cancel.
+	memory cancelMemory
+	forgot time.Time
+
 	gates    map[string]*gate // per queue: paused or not (flow.go)
 	stopping chan struct{}    // closed when Run starts to stop
 	releases sync.WaitGroup   // uniqueness keys being released (flow.go)
@@ -239,6 +244,7 @@ func newReader(b *broker.Broker, reg *registry.Registry, cfg Config) (*Reader, e
 		logs:      cfg.Logger.GetLevel() != zerolog.Disabled,
 		running:   make(map[taskKey]context.CancelCauseFunc),
 		cancelled: make(map[taskKey]time.Time),
+		memory:    defaultCancelMemory,
 		now:       make(chan struct{}),
 		busy:      make(chan struct{}, 1),
 		gates:     make(map[string]*gate, len(cfg.Queues)),
@@ -757,8 +763,23 @@ func (r *Reader) onCancel(m *nats.Msg) {
 	}
 }
 
+// cancelMemory bounds a worker's memory of the cancellations it has seen:
+// while it holds more than max, it forgets those seen longer than keep ago.
+type cancelMemory struct {
+	max  int
+	keep time.Duration
+}
+
+var defaultCancelMemory = cancelMemory{max: 1 << 16, keep: time.Hour}
+
+// forgotSlack covers the difference between the server's clock (a task's
+// publish time) and the worker's (when it saw a cancellation).
+const forgotSlack = time.Minute
+
 // cancel stops task id of queue at once if it runs here, and remembers it,
-// so that the task is skipped if it is delivered here later.
+// so that the task is skipped if it is delivered here later. A worker that
+// has forgotten cancellations (see cancelMemory) reads the outcome of every
+// task queued before the newest of them before it runs it (mayHaveForgotten).
 func (r *Reader) cancel(queue, id string) {
 	key := taskKey{queue, id}
 	now := time.Now()
@@ -768,13 +789,25 @@ func (r *Reader) cancel(queue, id string) {
 		cancel(errCancelledByCaller)
 	}
 	r.cancelled[key] = now
-	if len(r.cancelled) > 1<<16 {
+	if len(r.cancelled) > r.memory.max {
 		for k, t := range r.cancelled {
-			if now.Sub(t) > time.Hour {
+			if now.Sub(t) > r.memory.keep {
 				delete(r.cancelled, k)
+				if t.After(r.forgot) {
+					r.forgot = t
+				}
 			}
 		}
 	}
+}
+
+// mayHaveForgotten reports whether a task the server stored at published
+// may have a cancellation this worker has forgotten: one seen after the
+// task was queued, and pruned since.
+func (r *Reader) mayHaveForgotten(published time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.forgot.IsZero() && (published.IsZero() || published.Before(r.forgot.Add(forgotSlack)))
 }
 
 // taskKey names a task in the worker's maps of running and cancelled

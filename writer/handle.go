@@ -127,6 +127,7 @@ func (h *handle) Info(ctx context.Context) (*strand.Info, error) {
 	if st := l.State; st != nil && l.Task != nil {
 		info.Status, info.Attempt, info.Worker = st.Status, st.Attempt, st.Worker
 		info.Started, info.Progress, info.Err = ms(st.Started), report(st.Progress), st.LastError.Err()
+		info.NextAttempt = ms(st.NextAttempt)
 		if st.Func != "" {
 			info.Func = st.Func
 		}

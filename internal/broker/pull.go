@@ -51,6 +51,14 @@ func (d Delivery) Pending() int64 {
 	return -1
 }
 
+// Published is when the server stored the task (zero if unknown).
+func (d Delivery) Published() time.Time {
+	if d.meta != nil {
+		return d.meta.Timestamp
+	}
+	return time.Time{}
+}
+
 // Ack answers the task for good: the work queue removes it.
 func (d Delivery) Ack() error { return d.m.Ack() }
 

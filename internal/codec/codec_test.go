@@ -436,7 +436,9 @@ func TestJSONToMsgpack(t *testing.T) {
 		{`2.0`, 2.0},
 		{`1e3`, 1000.0},
 		{`1E-2`, 0.01},
-		{`18446744073709551616`, 18446744073709551616.0}, // beyond int64: a float
+		{`9223372036854775808`, uint64(9223372036854775808)},   // beyond int64, within uint64: an integer
+		{`18446744073709551615`, uint64(18446744073709551615)}, // the largest uint64
+		{`18446744073709551616`, 18446744073709551616.0},       // beyond uint64: a float
 		{`"x"`, "x"},
 		{`null`, nil},
 		{`true`, true},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -29,7 +30,8 @@ func DecodeValue(f Format, r Raw, v any, strict bool) (err error) {
 }
 
 // JSONToMsgpack re-encodes a JSON value as msgpack. Numbers without a
-// fraction or exponent become integers; the others become float64.
+// fraction or exponent become integers (int64, or uint64 above int64's
+// range; beyond uint64, float64); the others become float64.
 func JSONToMsgpack(r Raw) (m Raw, err error) {
 	if n, ok := jsonInt(r); ok { // the common case, without encoding/json
 		return encodeMsgpack(func(enc *msgpack.Encoder) error { return enc.EncodeInt(n) })
@@ -81,6 +83,10 @@ func numbers(v any) any {
 		if !strings.ContainsAny(s, ".eE") {
 			if i, err := x.Int64(); err == nil {
 				return i
+			}
+			// Beyond int64 but within uint64 (as msgpack carries it): still an integer.
+			if u, err := strconv.ParseUint(s, 10, 64); err == nil {
+				return u
 			}
 		}
 		f, _ := x.Float64()

@@ -203,6 +203,8 @@ func (g *gateway) fail(rw http.ResponseWriter, r *http.Request, err error) {
 		code, kind = http.StatusNotFound, "not_found"
 	case errors.Is(err, strand.ErrMalformed), errors.Is(err, strand.ErrBadOption):
 		code, kind = http.StatusBadRequest, "bad_request"
+	case errors.Is(err, strand.ErrForbidden):
+		code, kind = http.StatusForbidden, "forbidden" // the gateway's NATS user may not do it
 	case errors.Is(err, broker.ErrNoSchedules):
 		code, kind = http.StatusServiceUnavailable, "unavailable"
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:

@@ -34,9 +34,10 @@ func (b *Broker) Flow(ctx context.Context) (jetstream.KeyValue, error) {
 	defer stop()
 	kv, err := b.js.KeyValue(ctx, name)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		// A KV bucket's stream, made by hand for one difference: deletes
-		// are allowed, so that a released lease leaves no marker behind
-		// (limits.go) and the next create of its slot is one write.
+		// A KV bucket's stream, made by hand. It differs from what
+		// CreateKeyValue makes in that deletes are allowed, a left-over of
+		// an earlier release of limits' leases: a released lease now writes
+		// a free record with a TTL (limits.go), and nothing deletes.
 		_, err = CreateRetrying(ctx, func() (jetstream.Stream, error) {
 			return b.js.CreateStream(ctx, jetstream.StreamConfig{
 				Name:                   "KV_" + name,

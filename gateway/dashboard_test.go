@@ -61,43 +61,36 @@ func dashboardEnv(t *testing.T) (url string, w *writer.Writer) {
 	return srv.URL, w
 }
 
-// pausedOver asks the gateway at url whether queue default is paused.
-func pausedOver(ctx context.Context, url string) (bool, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/v1/queues/default/pause", nil)
+// getOver reads the gateway's JSON answer at url+path into v.
+func getOver(ctx context.Context, url, path string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+path, nil)
 	if err != nil {
-		return false, err
+		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+dashboardToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return false, err
+		return err
 	}
 	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// pausedOver asks the gateway at url whether queue default is paused.
+func pausedOver(ctx context.Context, url string) (bool, error) {
 	var body pauseBody
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return false, err
-	}
-	return body.Paused, nil
+	err := getOver(ctx, url, "/v1/queues/default/pause", &body)
+	return body.Paused, err
 }
 
 // deadOver lists the ids of the dead letters over HTTP.
 func deadOver(ctx context.Context, url string) ([]string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/v1/dlq", nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+dashboardToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
 	var body struct {
 		Tasks []struct {
 			ID string `json:"id"`
 		} `json:"tasks"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+	if err := getOver(ctx, url, "/v1/dlq", &body); err != nil {
 		return nil, err
 	}
 	ids := make([]string, 0, len(body.Tasks))

@@ -200,10 +200,11 @@ type Reader struct {
 	busy      chan struct{}  // signalled when inFlight changes: the heartbeat tells it soon
 	carrying  sync.WaitGroup // workflow steps carrying their workflow on (flow.go)
 
-	// memory bounds cancelled; forgot is when the newest cancellation it
-	// forgot was seen (zero: none forgotten). Both under mu; see cancel.
+	// memory bounds cancelled (under mu); forgot is when the newest
+	// cancellation it forgot was seen, unix ns (0: none forgotten), read
+	// without mu by every task; see cancel.
 	memory cancelMemory
-	forgot time.Time
+	forgot atomic.Int64
 
 	gates    map[string]*gate // per queue: paused or not (flow.go)
 	stopping chan struct{}    // closed when Run starts to stop
@@ -793,8 +794,8 @@ func (r *Reader) cancel(queue, id string) {
 		for k, t := range r.cancelled {
 			if now.Sub(t) > r.memory.keep {
 				delete(r.cancelled, k)
-				if t.After(r.forgot) {
-					r.forgot = t
+				if ns := t.UnixNano(); ns > r.forgot.Load() {
+					r.forgot.Store(ns) // written under mu only
 				}
 			}
 		}
@@ -805,9 +806,8 @@ func (r *Reader) cancel(queue, id string) {
 // may have a cancellation this worker has forgotten: one seen after the
 // task was queued, and pruned since.
 func (r *Reader) mayHaveForgotten(published time.Time) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return !r.forgot.IsZero() && (published.IsZero() || published.Before(r.forgot.Add(forgotSlack)))
+	ns := r.forgot.Load()
+	return ns != 0 && (published.IsZero() || published.Before(time.Unix(0, ns).Add(forgotSlack)))
 }
 
 // taskKey names a task in the worker's maps of running and cancelled

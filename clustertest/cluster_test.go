@@ -191,6 +191,7 @@ func failover(t *testing.T, victimOf func(*testing.T, *broker.Broker, []*server.
 		t.Error(err)
 	}
 	if got := completed.Load(); got != tasks {
+		explainStuck(t, admin, handles, &runs)
 		t.Fatalf("%d of %d tasks completed", got, tasks)
 	}
 
@@ -216,6 +217,42 @@ func failover(t *testing.T, victimOf func(*testing.T, *broker.Broker, []*server.
 	mu.Unlock()
 	t.Logf("all %d completed in %v; longest pause between completions after the kill %v; %d handler reruns",
 		tasks, elapsed.Round(time.Millisecond), stall.Round(time.Millisecond), reruns)
+}
+
+// explainStuck logs what is known of the tasks that did not complete (at
+// most 5: status, attempt, worker, handler runs) and of the queue's
+// consumer, for a failure that is rare enough to need it.
+func explainStuck(t *testing.T, admin *broker.Broker, handles []strand.Handle, runs *sync.Map) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	shown := 0
+	for _, h := range handles {
+		info, err := h.Info(ctx)
+		if err == nil && info.Status == strand.StatusCompleted {
+			continue
+		}
+		n := int32(0)
+		if c, ok := runs.Load(h.ID()); ok {
+			n = c.(*atomic.Int32).Load()
+		}
+		if err != nil {
+			t.Logf("stuck %s: info: %v; handler runs %d", h.ID(), err, n)
+		} else {
+			t.Logf("stuck %s: status %s, attempt %d, worker %q, waiting %q; handler runs %d", h.ID(), info.Status, info.Attempt, info.Worker, info.Waiting, n)
+		}
+		if shown++; shown == 5 {
+			break
+		}
+	}
+	cons, err := link.Core(admin).JetStream().Consumer(ctx, link.Core(admin).Names().TasksStream(), link.Core(admin).Names().Consumer("default"))
+	if err != nil {
+		t.Logf("consumer: %v", err)
+		return
+	}
+	ci := cons.CachedInfo()
+	t.Logf("consumer %s: pending %d, ack pending %d, redelivered %d, waiting %d, delivered %d, ack floor %d, cluster %+v",
+		ci.Name, ci.NumPending, ci.NumAckPending, ci.NumRedelivered, ci.NumWaiting, ci.Delivered.Stream, ci.AckFloor.Stream, ci.Cluster)
 }
 
 // connect opens a broker on servers in this order (no shuffle), R3.

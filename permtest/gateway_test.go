@@ -18,8 +18,7 @@ import (
 // once, not 500.
 func TestGatewayForbidden(t *testing.T) {
 	url := startServer(t)
-	admin := connect(t, url, "admin") // provisions the streams
-	_ = admin
+	connect(t, url, "admin") // provisions the streams
 	producer := connect(t, url, "producer-a")
 	w, err := writer.New(producer, writer.Config{Queue: "a"})
 	if err != nil {

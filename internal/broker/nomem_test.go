@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
@@ -35,7 +36,7 @@ func TestWorkersBucketWithoutMemory(t *testing.T) {
 	}
 	go s.Start()
 	t.Cleanup(s.Shutdown)
-	if !s.ReadyForConnections(10e9) {
+	if !s.ReadyForConnections(10 * time.Second) {
 		t.Fatal("server not ready")
 	}
 	b, err := pub.Connect(context.Background(), pub.Config{URL: "nats://a:a@" + s.Addr().String()})

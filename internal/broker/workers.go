@@ -15,8 +15,8 @@ import (
 // every heartbeat, and a server that restarts has them back within one; on
 // disk they left a block file that grew with every heartbeat until the
 // server compacted it. An existing bucket is used as it is, like the task
-// bucket. Workers looks
-// the bucket up on every call; callers keep what it returns.
+// bucket. Workers looks the bucket up on every call; callers keep what it
+// returns.
 func (b *Broker) Workers(ctx context.Context) (jetstream.KeyValue, error) {
 	name := b.names.WorkersBucket()
 	ctx, stop := b.refusable(ctx, "$JS.API.STREAM.>", "$JS.API.INFO")

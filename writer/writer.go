@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -92,6 +93,13 @@ type Writer struct {
 	waiting map[string]*waiter            // by queue "." id
 	closed  bool
 	done    chan struct{} // closed by Close
+
+	// created is the newest envelope's created time (unix ms). Each one is
+	// later than the last, so no two tasks of a writer share one: that is
+	// how a submit of a chosen id tells an outcome of its own task from one
+	// of an earlier task of that id (broker's finishedBefore), even within
+	// a batch sent in one millisecond.
+	created atomic.Int64
 }
 
 // waiter is where the first outcome event of one task is delivered, once,
@@ -297,6 +305,20 @@ func (w *Writer) envelope(fn string, args []any, opts []strand.Option) (*pending
 	return p, nil
 }
 
+// nextCreated is a created time for a new envelope: now, or a millisecond
+// after the last one given if that is not before now.
+func (w *Writer) nextCreated() int64 {
+	for {
+		last, now := w.created.Load(), time.Now().UnixMilli()
+		if now <= last {
+			now = last + 1
+		}
+		if w.created.CompareAndSwap(last, now) {
+			return now
+		}
+	}
+}
+
 // build makes the envelope of a call of fn with args and opts.
 func (w *Writer) build(fn string, args []any, opts []strand.Option) (*pending, error) {
 	if err := checkArgs(args); err != nil {
@@ -320,7 +342,7 @@ func (w *Writer) build(fn string, args []any, opts []strand.Option) (*pending, e
 		Func:        fn,
 		Args:        make([]codec.Raw, len(args)),
 		Queue:       c.Queue,
-		Created:     time.Now().UnixMilli(),
+		Created:     w.nextCreated(),
 		TimeoutMS:   c.Timeout.Milliseconds(),
 		MaxAttempts: c.MaxAttempts,
 		ResultTTLMS: c.ResultTTL.Milliseconds(),

@@ -186,7 +186,7 @@ func (g *gateway) events(rw http.ResponseWriter, r *http.Request) {
 	tick := time.NewTicker(keepAlive)
 	defer tick.Stop()
 	for {
-		reconnected, _ := g.b.Reconnected()
+		resync, _ := g.b.Resync()
 		select {
 		case <-ctx.Done():
 			return
@@ -194,8 +194,8 @@ func (g *gateway) events(rw http.ResponseWriter, r *http.Request) {
 			if s.comment("keep-alive") != nil {
 				return
 			}
-		case <-reconnected:
-			// Events sent while the connection was down are lost.
+		case <-resync:
+			// Events may have been lost (a reconnect, a leader election).
 			if reread() {
 				return
 			}

@@ -37,6 +37,7 @@ type task struct {
 // once the server has confirmed it.
 type pendingAck struct {
 	fut  broker.Write // the outcome write (the state write for a retry); nil for none
+	sent uint64       // the broker's Resync count before fut was sent (broker.Answer)
 	t    *task
 	term bool
 	// dlq is the dead letter's publish, confirmed before the term; a
@@ -431,13 +432,14 @@ func (r *Reader) write(t *task, o *codec.Outcome, term bool, acks chan<- pending
 		nak(t.log, t.msg)
 		return
 	}
+	_, sent := r.b.Resync()
 	fut, err := r.b.WriteOutcome(t.queue, t.id, data, t.format, t.ttl)
 	if err != nil {
 		t.log.Error().Err(err).Msg("write outcome; the task will be redelivered")
 		nak(t.log, t.msg)
 		return
 	}
-	acks <- pendingAck{fut: fut, t: t, term: term, outcome: o}
+	acks <- pendingAck{fut: fut, sent: sent, t: t, term: term, outcome: o}
 }
 
 // keepTask is the envelope a failed or dead outcome keeps, so that the
@@ -541,9 +543,9 @@ func (r *Reader) confirmed(p *pendingAck) bool {
 		return false
 	}
 	if p.fut != nil {
-		select {
-		case <-p.fut.Ok():
-		case err := <-p.fut.Err():
+		// Answer gives up on an answer the server may have lost (its
+		// stream's leader changed): settle then sends the write again.
+		if err := r.b.Answer(context.Background(), p.fut, p.sent); err != nil {
 			if !r.settle(p.fut, err) {
 				p.t.log.Error().Err(err).Msg("outcome not confirmed; the task will be redelivered")
 				nak(p.t.log, p.t.msg)

@@ -698,7 +698,8 @@ func (r *Reader) closePullers(log zerolog.Logger, pullers map[string]*broker.Pul
 
 // followCancels follows the cancellation records of the worker's queues:
 // those that exist when it starts, then each new one as its event comes,
-// and all of them again after a reconnect (events sent meanwhile are lost).
+// and all of them again when events may have been lost (broker's Resync:
+// a reconnect, a leader election).
 func (r *Reader) followCancels(ctx context.Context) (stop func(), err error) {
 	var subs []*nats.Subscription
 	stop = func() {
@@ -726,13 +727,13 @@ func (r *Reader) followCancels(ctx context.Context) (stop func(), err error) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
-			reconnected, _ := r.b.Reconnected()
+			resync, _ := r.b.Resync()
 			select {
 			case <-done:
 				return
-			case <-reconnected:
+			case <-resync:
 				if err := r.loadCancels(ctx); err != nil {
-					r.log.Warn().Err(err).Msg("reading cancellations after a reconnect")
+					r.log.Warn().Err(err).Msg("reading cancellations again")
 				}
 			}
 		}

@@ -173,8 +173,8 @@ func (h *handle) state(ctx context.Context) (*codec.State, error) {
 
 // Wait blocks until the task has an outcome, or ctx ends, or the writer
 // closes (strand.ErrClosed), and returns the outcome. It is push-based: the
-// writer's one subscription per queue to outcome events wakes it; nothing
-// polls.
+// writer's one subscription per queue to outcome events wakes it; it reads
+// only when the broker's Resync says events may have been lost.
 func (h *handle) Wait(ctx context.Context) (*strand.Outcome, error) {
 	o, f, err := h.wait(ctx)
 	if err != nil {
@@ -209,9 +209,9 @@ func (h *handle) wait(ctx context.Context) (*codec.Outcome, codec.Format, error)
 	}
 	var again <-chan time.Time
 	for {
-		// Events sent while the connection was down are lost: after a
-		// reconnect, read the outcome again.
-		reconnected, gen := h.w.b.Reconnected()
+		// Events may have been lost (a reconnect, a leader election, a
+		// stale replica's answer): read the outcome again.
+		resync, gen := h.w.b.Resync()
 		if gen != wt.gen {
 			read = true
 		}
@@ -239,7 +239,7 @@ func (h *handle) wait(ctx context.Context) (*codec.Outcome, codec.Format, error)
 				return nil, 0, err
 			}
 			return o.Outcome, o.Format, nil
-		case <-reconnected:
+		case <-resync:
 			read = true
 		case <-ctx.Done():
 			return nil, 0, fmt.Errorf("task %s: %w", h.id, ctx.Err())

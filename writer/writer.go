@@ -110,7 +110,7 @@ type waiter struct {
 	data    []byte // and its payload
 	err     error  // or why no event will come (the writer closed)
 	refs    int
-	gen     uint64 // the broker's reconnect count when the waiter was made
+	gen     uint64 // the broker's Resync count when the waiter was made
 }
 
 // maxEarly bounds the waiters registered at submit for handles that may
@@ -509,7 +509,7 @@ func (w *Writer) awaitLocked(queue, id string) (*waiter, error) {
 	key := queue + "." + id
 	wt := w.waiting[key]
 	if wt == nil {
-		_, gen := w.b.Reconnected()
+		_, gen := w.b.Resync()
 		wt = &waiter{done: make(chan struct{}), gen: gen}
 		w.waiting[key] = wt
 	}

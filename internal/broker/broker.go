@@ -138,6 +138,11 @@ type Broker struct {
 	rmu         sync.Mutex
 	reconnected chan struct{} // closed, and replaced, at each reconnect
 	reconnects  uint64
+	resync      chan struct{} // closed, and replaced, when events may have been lost (resync.go)
+	resyncs     uint64
+	settling    map[*time.Timer]struct{} // the resyncs still to come
+	settled     bool                     // Close: no more resyncs
+	leaders     *nats.Subscription       // the bucket stream's leader elections
 
 	failover *failover // the JetStream watchdog; nil when it is off
 
@@ -181,7 +186,8 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Broker{conn: nc, js: js, names: NewNames(cfg.Prefix), cfg: cfg, reconnected: make(chan struct{})}
+	b := &Broker{conn: nc, js: js, names: NewNames(cfg.Prefix), cfg: cfg,
+		reconnected: make(chan struct{}), resync: make(chan struct{}), settling: make(map[*time.Timer]struct{})}
 	b.watchDenials(nc)
 	prev := nc.Opts.ReconnectedCB
 	nc.SetReconnectHandler(func(c *nats.Conn) {
@@ -190,10 +196,12 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Broker, error) {
 		b.reconnected = make(chan struct{})
 		b.reconnects++
 		b.rmu.Unlock()
+		b.unsettle()
 		if prev != nil {
 			prev(c)
 		}
 	})
+	b.watchLeaders()
 	// Provisioning reads (and if need be creates) the streams. A cluster
 	// electing a leader answers none of it for a moment; a producer need
 	// not wait for that (its writes ride the election out), so provisioning
@@ -203,6 +211,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Broker, error) {
 	cancel()
 	if err != nil {
 		if !Transient(err) || ctx.Err() != nil {
+			b.stopResync()
 			return nil, err
 		}
 		b.provisionLater(err)
@@ -388,6 +397,7 @@ func (b *Broker) MaxPayload() int64 { return b.conn.MaxPayload() }
 // Close drains the connection if Connect opened it.
 func (b *Broker) Close() error {
 	b.stopFailover()
+	b.stopResync()
 	if b.stopProvision != nil {
 		b.stopProvision()
 		b.provisioning.Wait()

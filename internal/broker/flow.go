@@ -816,7 +816,8 @@ func (b *Broker) FlowEndSubject(queue, id string) string {
 // startFailed reads it), pushed: it subscribes to the end record's event,
 // then reads the record (an end written before the
 // subscription is found by the read), then waits for the event — and reads
-// again after a reconnect, which loses events. It returns when ctx ends.
+// again whenever Resync says events may have been lost. It returns when
+// ctx ends.
 func (b *Broker) WaitFlow(ctx context.Context, queue, id string) (*codec.FlowOutcome, error) {
 	type event struct {
 		subject string
@@ -846,7 +847,7 @@ func (b *Broker) WaitFlow(ctx context.Context, queue, id string) (*codec.FlowOut
 		return nil, fmt.Errorf("flow %s: %w", id, err)
 	}
 	for {
-		reconnected, _ := b.Reconnected()
+		resync, _ := b.Resync()
 		end, err := b.flowOver(ctx, queue, id)
 		if err != nil && !(Transient(err) && ctx.Err() == nil) {
 			return nil, err
@@ -868,7 +869,7 @@ func (b *Broker) WaitFlow(ctx context.Context, queue, id string) (*codec.FlowOut
 				return nil, err
 			}
 			return startFailed(id, o), nil
-		case <-reconnected:
+		case <-resync:
 		case <-retry:
 		case <-ctx.Done():
 			return nil, fmt.Errorf("flow %s: %w", id, ctx.Err())

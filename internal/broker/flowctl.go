@@ -160,8 +160,8 @@ func (b *Broker) paused(ctx context.Context, queue string, tries int) (*PauseRec
 }
 
 // FollowPause calls onChange with queue's pause state now, after every
-// change, and after every reconnect (changes sent while the connection
-// was down are lost), until stop is called. It needs no bucket: until
+// change, and again whenever Resync says changes may have been lost (a
+// reconnect, a leader election), until stop is called. It needs no bucket: until
 // someone pauses a queue, the flow bucket may not exist, and its writes
 // reach a core subscription to their subject once it does.
 //
@@ -216,11 +216,11 @@ func (b *Broker) FollowPause(ctx context.Context, queue string, onChange func(pa
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
-			reconnected, _ := b.Reconnected()
+			resync, _ := b.Resync()
 			select {
 			case <-stopped:
 				return
-			case <-reconnected:
+			case <-resync:
 				_ = read()
 			}
 		}

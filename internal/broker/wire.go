@@ -100,12 +100,15 @@ func (b *Broker) getLast(ctx context.Context, stream, subject string) (rec *Reco
 	return rec, err
 }
 
+// readTimeout bounds one read's wait for its answer. Any replica may answer
+// a direct get; one that stops as it takes the request never does, and a
+// read that waited for the caller's deadline would end a Result there:
+// getLast asks again instead.
+const readTimeout = 3 * time.Second
+
 func (b *Broker) directGet(ctx context.Context, stream, subject string) (*Record, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-	}
+	ctx, cancel := context.WithTimeout(ctx, readTimeout)
+	defer cancel()
 	ctx, stop := b.refusable(ctx, "$JS.API.DIRECT.GET."+stream+"."+subject)
 	defer stop()
 	m, err := b.conn.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+stream+"."+subject, nil)
@@ -223,6 +226,7 @@ func (b *Broker) Submit(ctx context.Context, tasks ...*Task) []error {
 	var sent []int
 	refusals, stop := b.denials.watch(nil)
 	defer stop()
+	resync, _ := b.Resync() // before the publishes: a signal after any of them may have lost its answer
 	for i, t := range tasks {
 		if t.At.After(time.Now()) {
 			errs[i] = b.submitDelayed(ctx, t)
@@ -259,6 +263,15 @@ func (b *Broker) Submit(ctx context.Context, tasks ...*Task) []error {
 				continue
 			case err = <-futs[i].Err():
 			case err = <-refusals.of(msgs[i].Subject):
+			case <-resync:
+				// The answer may be lost (Answer): send it again, unless it came.
+				select {
+				case <-futs[i].Ok():
+					continue
+				case err = <-futs[i].Err():
+				default:
+					err = errFateUnknown
+				}
 			case <-ctx.Done():
 				err = ctx.Err()
 			}
@@ -287,6 +300,7 @@ func (b *Broker) Submit(ctx context.Context, tasks ...*Task) []error {
 			}
 			wait = min(2*wait, time.Second)
 		}
+		resync, _ = b.Resync()
 		for _, i := range again {
 			var err error
 			if futs[i], err = b.js.PublishMsgAsync(msgs[i]); err != nil {

@@ -208,15 +208,15 @@ func failover(t *testing.T, victimOf func(*testing.T, *broker.Broker, []*server.
 	}
 	mu.Lock()
 	slices.SortFunc(doneAt, func(a, b time.Time) int { return a.Compare(b) })
-	var stall time.Duration
+	var stall, stallAt time.Duration
 	for i := 1; i < len(doneAt); i++ {
-		if doneAt[i].After(killed) {
-			stall = max(stall, doneAt[i].Sub(doneAt[i-1]))
+		if d := doneAt[i].Sub(doneAt[i-1]); doneAt[i].After(killed) && d > stall {
+			stall, stallAt = d, doneAt[i-1].Sub(killed)
 		}
 	}
 	mu.Unlock()
-	t.Logf("all %d completed in %v; longest pause between completions after the kill %v; %d handler reruns",
-		tasks, elapsed.Round(time.Millisecond), stall.Round(time.Millisecond), reruns)
+	t.Logf("all %d completed in %v; longest pause between completions after the kill %v, from %v after it; %d handler reruns",
+		tasks, elapsed.Round(time.Millisecond), stall.Round(time.Millisecond), stallAt.Round(time.Millisecond), reruns)
 }
 
 // explainStuck logs what is known of the tasks that did not complete (at

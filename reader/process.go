@@ -545,7 +545,7 @@ func (r *Reader) confirmed(p *pendingAck) bool {
 	if p.fut != nil {
 		// Answer gives up on an answer the server may have lost (its
 		// stream's leader changed): settle then sends the write again.
-		if err := r.b.Answer(context.Background(), p.fut, p.sent); err != nil {
+		if _, err := r.b.Answer(context.Background(), p.fut, p.sent); err != nil {
 			if !r.settle(p.fut, err) {
 				p.t.log.Error().Err(err).Msg("outcome not confirmed; the task will be redelivered")
 				nak(p.t.log, p.t.msg)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Events — the bucket's RePublish of each write, and writes to subjects
@@ -105,24 +106,24 @@ var errFateUnknown = fmt.Errorf("%w: no answer yet, and the connection or the st
 // once Resync has signalled since the write was sent (sent is Resync's
 // count taken before it was), Answer returns errFateUnknown instead of
 // waiting on, a Transient error for Settle to send the write again.
-func (b *Broker) Answer(ctx context.Context, w Write, sent uint64) error {
+func (b *Broker) Answer(ctx context.Context, w Write, sent uint64) (*jetstream.PubAck, error) {
 	if resync, now := b.Resync(); now == sent {
 		select {
-		case <-w.Ok():
-			return nil
+		case ack := <-w.Ok():
+			return ack, nil
 		case err := <-w.Err():
-			return err
+			return nil, err
 		case <-resync:
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
 	select {
-	case <-w.Ok():
-		return nil
+	case ack := <-w.Ok():
+		return ack, nil
 	case err := <-w.Err():
-		return err
+		return nil, err
 	default:
-		return errFateUnknown
+		return nil, errFateUnknown
 	}
 }

@@ -727,7 +727,7 @@ func (b *Broker) createOver(ctx context.Context, msg *nats.Msg) (seq uint64, cre
 	ctx, stop := b.refusable(ctx, msg.Subject)
 	defer func() { err = refused(ctx, err); stop() }()
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		ack, err := b.js.PublishMsg(ctx, msg)
+		ack, err := b.publishOnce(ctx, msg)
 		switch {
 		case err == nil:
 			return ack.Sequence, true, nil
@@ -768,10 +768,30 @@ func (b *Broker) publishRetrying(ctx context.Context, msg *nats.Msg, opts ...jet
 	ctx, stop := b.refusable(ctx, msg.Subject)
 	defer func() { err = refused(ctx, err); stop() }()
 	err = retryTransient(ctx, func() (err error) {
-		ack, err = b.js.PublishMsg(ctx, msg, opts...)
+		ack, err = b.publishOnce(ctx, msg, opts...)
 		return err
 	})
 	return ack, err
+}
+
+// writeTimeout bounds one write's wait for its answer. A stream leader
+// that stops as it takes a write never answers it (nor does nats.go fail
+// it, when the connection stays up): the write is sent again after this
+// instead of after the caller's whole deadline. Each retried write is
+// create-only, or one whose second copy changes nothing.
+const writeTimeout = 5 * time.Second
+
+// publishOnce publishes msg and waits for its answer: up to writeTimeout,
+// and not past a Resync after it was sent (Answer).
+func (b *Broker) publishOnce(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	_, sent := b.Resync()
+	w, err := b.js.PublishMsgAsync(msg, opts...)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	return b.Answer(ctx, w, sent)
 }
 
 // A Write is a record write in flight.

@@ -490,3 +490,33 @@ def test_unreadable_outcome_is_an_error(dev: Dev) -> None:
         finally:
             await c.close()
     run(main())
+
+
+def test_leader_election_rereads(dev: Dev) -> None:
+    """KV_STRAND electing a leader (its advisory) makes every waiter read
+    its outcome again, at once and a second later: the old leader may have
+    stored outcomes it never republished, and a replica may lag."""
+    async def main() -> None:
+        c = await s.connect(dev.url)
+        other = await s.connect(dev.url)
+        woken = 0
+        wake = c._wake
+
+        def counting() -> None:
+            nonlocal woken
+            woken += 1
+            wake()
+        c._wake = counting  # type: ignore[method-assign]
+        try:
+            await other.nc.publish(f"$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.{c.names.kv_stream}", b"{}")
+            await other.nc.flush()
+            await until(lambda: _at_least(lambda: woken, 1), timeout=5, every=0.01)
+            await until(lambda: _at_least(lambda: woken, 2), timeout=5, every=0.05)
+        finally:
+            await other.close()
+            await c.close()
+    run(main())
+
+
+async def _at_least(n: Any, want: int) -> bool:
+    return bool(n() >= want)

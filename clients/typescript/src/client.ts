@@ -223,6 +223,7 @@ export class Client {
   #jsm?: Promise<JetStreamManager>;
   #kv?: Promise<KV>;
   #reconnects = new Set<() => void>();
+  #settling = new Set<ReturnType<typeof setTimeout>>();
   #closed = false;
 
   /** Wraps an open connection; `connect` is the usual way. */
@@ -231,19 +232,38 @@ export class Client {
     this.names = names;
     this.js = jetstream(nc);
     this.#watchStatus().catch(() => {}); // ends with the connection
+    // The bucket's stream electing a leader may have lost events too: its
+    // old leader may have stored outcomes it never republished.
+    nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.${names.kvStream}`, { callback: () => this.#resync() });
   }
 
-  // Events sent while the connection is down are lost: waiters read again
-  // after each reconnect.
+  // Events are lost across a reconnect and a leader election of the
+  // bucket's stream, and a read right after may be answered by a replica
+  // that lags: waiters read again then, and 1, 3 and 10 s later
+  // (docs/protocol.md, "Waiting for a result").
   async #watchStatus(): Promise<void> {
     for await (const s of this.nc.status()) {
-      if (s.type === "reconnect") {
-        for (const fn of [...this.#reconnects]) fn();
-      }
+      if (s.type === "reconnect") this.#resync();
     }
   }
 
-  /** @internal Calls fn after each reconnect until the returned function is called. */
+  #resync(): void {
+    if (this.closed) return;
+    const fire = () => {
+      for (const fn of [...this.#reconnects]) fn();
+    };
+    fire();
+    for (const ms of [1000, 3000, 10000]) {
+      const t = setTimeout(() => {
+        this.#settling.delete(t);
+        if (!this.closed) fire();
+      }, ms);
+      t.unref?.();
+      this.#settling.add(t);
+    }
+  }
+
+  /** @internal Calls fn when events may have been lost (a reconnect, a leader election) until the returned function is called. */
   onReconnect(fn: () => void): () => void {
     this.#reconnects.add(fn);
     return () => this.#reconnects.delete(fn);
@@ -755,6 +775,8 @@ export class Client {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    for (const t of this.#settling) clearTimeout(t);
+    this.#settling.clear();
     if (!this.nc.isClosed()) await this.nc.drain();
   }
 

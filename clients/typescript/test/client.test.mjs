@@ -362,6 +362,25 @@ describe("close", () => {
   });
 });
 
+describe("lost events", () => {
+  test("KV_STRAND electing a leader makes waiters read again, at once and a second later", async () => {
+    // The old leader may have stored outcomes it never republished, and a
+    // replica answering the read right after may lag (docs/protocol.md).
+    const other = await s.connect(dev.url);
+    let woken = 0;
+    const stop = other.onReconnect(() => woken++);
+    try {
+      c.nc.publish(`$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.${other.names.kvStream}`, "{}");
+      await c.nc.flush();
+      await eventually(() => woken >= 1, 5_000, "a read at the advisory");
+      await eventually(() => woken >= 2, 5_000, "a read a second later");
+    } finally {
+      stop();
+      await other.close();
+    }
+  });
+});
+
 describe("result TTL", () => {
   test("once the outcome expires the task reads unknown and its id is free again", async () => {
     const id = uid("ttl");

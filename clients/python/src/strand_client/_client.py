@@ -32,7 +32,8 @@ P = ParamSpec("P")
 ProgressCallback = Callable[[Progress], Union[None, Awaitable[None]]]
 """Called with each progress report of a task; may be a coroutine function."""
 
-_RECONNECTED = object()  # put in every waiter's queue after a reconnect: read the outcome again
+_RECONNECTED = object()  # put in every waiter's queue when events may have been lost: read the outcome again
+_RESYNC_AFTER = (1.0, 3.0, 10.0)  # and again these seconds later: a replica answering a read may lag
 _TRANSIENT = (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.errors.ConnectionReconnectingError,
               nats.js.errors.NoStreamResponseError, asyncio.TimeoutError)
 _READ_TIMEOUT = 5.0  # seconds one read may take
@@ -180,6 +181,8 @@ class Client:
         self._waiters: set[asyncio.Queue[Any]] = set()
         self._schedules_ok = False  # the schedules stream was seen, with message schedules
         self._flow_ok = False  # the flow-control bucket was made or seen
+        self._settling: set[asyncio.TimerHandle] = set()
+        self._closed = False
 
     @property
     def nc(self) -> NATS:
@@ -197,12 +200,40 @@ class Client:
         global _default
         if _default is self:
             _default = None
+        self._closed = True
+        for t in self._settling:
+            t.cancel()
+        self._settling.clear()
         if not self._nc.is_closed:
             await self._nc.drain()
 
     def _reconnected(self) -> None:
+        """Events may have been lost (a reconnect; the bucket's stream electing
+        a leader, whose old one may have stored outcomes it never
+        republished): every waiter reads again now and at _RESYNC_AFTER
+        (docs/protocol.md, "Waiting for a result")."""
+        if self._closed:
+            return
+        self._wake()
+        loop = asyncio.get_running_loop()
+        for delay in _RESYNC_AFTER:
+            box: list[asyncio.TimerHandle] = []
+
+            def later(box: list[asyncio.TimerHandle] = box) -> None:
+                self._settling.discard(box[0])
+                if not self._closed:
+                    self._wake()
+            box.append(loop.call_later(delay, later))
+            self._settling.add(box[0])
+
+    def _wake(self) -> None:
         for q in list(self._waiters):
             q.put_nowait(_RECONNECTED)
+
+    async def _follow_leaders(self) -> None:
+        async def elected(_msg: Any) -> None:
+            self._reconnected()
+        await self._nc.subscribe(f"$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.{self.names.kv_stream}", cb=elected)
 
     # Submitting
 
@@ -1477,6 +1508,7 @@ async def connect(servers: Union[str, Sequence[str]] = "nats://127.0.0.1:4222", 
         nc.options["max_reconnect_attempts"] = -1
     client = Client(nc, prefix=prefix, queue=queue, json=json, task_ttl=task_ttl, result_ttl=result_ttl)
     holder.append(client)
+    await client._follow_leaders()
     if _default is None:
         _default = client
     return client

@@ -11,6 +11,8 @@ import (
 
 	"github.com/strand-run/strand/internal/link"
 
+	strand "github.com/strand-run/strand"
+
 	"github.com/strand-run/strand/internal/broker/brokertest"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
@@ -76,6 +78,7 @@ func TestResultsAcrossBucketLeaderLoss(t *testing.T) {
 		once      sync.Once
 		submitted = make(chan struct{})
 		last      atomic.Int64 // unix ns of the latest result
+		lastOne   atomic.Value // its handle
 	)
 	go func() {
 		defer close(submitted)
@@ -106,6 +109,7 @@ func TestResultsAcrossBucketLeaderLoss(t *testing.T) {
 						return
 					}
 					last.Store(time.Now().UnixNano())
+					lastOne.Store(h)
 					if completed.Add(1) == killAt {
 						once.Do(func() { close(reached) })
 					}
@@ -123,6 +127,13 @@ func TestResultsAcrossBucketLeaderLoss(t *testing.T) {
 	<-submitted
 	waiters.Wait()
 	t.Logf("%d results, the last %v after the kill", completed.Load(), time.Unix(0, last.Load()).Sub(killed).Round(time.Millisecond))
+	if h, ok := lastOne.Load().(strand.Handle); ok {
+		if info, err := h.Info(ctx); err == nil {
+			t.Logf("the last: %s, created %v, started %v, finished %v after the kill; attempt %d",
+				h.ID(), info.Created.Sub(killed).Round(time.Millisecond), info.Started.Sub(killed).Round(time.Millisecond),
+				info.Finished.Sub(killed).Round(time.Millisecond), info.Attempt)
+		}
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	for i, err := range failures {

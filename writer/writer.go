@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -94,12 +93,13 @@ type Writer struct {
 	closed  bool
 	done    chan struct{} // closed by Close
 
-	// created is the newest envelope's created time (unix ms). Each one is
-	// later than the last, so no two tasks of a writer share one: that is
-	// how a submit of a chosen id tells an outcome of its own task from one
-	// of an earlier task of that id (broker's finishedBefore), even within
-	// a batch sent in one millisecond.
-	created atomic.Int64
+	// created holds the created times given to chosen ids this
+	// millisecond or later (createdFor): an outcome's created time is how
+	// a submit of a chosen id tells its own task's outcome from an earlier
+	// task's (broker's finishedBefore), so a writer never gives one id the
+	// same created time twice, even within a batch sent in one millisecond.
+	cmu     sync.Mutex
+	created map[string]int64
 }
 
 // waiter is where the first outcome event of one task is delivered, once,
@@ -305,18 +305,30 @@ func (w *Writer) envelope(fn string, args []any, opts []strand.Option) (*pending
 	return p, nil
 }
 
-// nextCreated is a created time for a new envelope: now, or a millisecond
-// after the last one given if that is not before now.
-func (w *Writer) nextCreated() int64 {
-	for {
-		last, now := w.created.Load(), time.Now().UnixMilli()
-		if now <= last {
-			now = last + 1
-		}
-		if w.created.CompareAndSwap(last, now) {
-			return now
+// createdFor is the created time (unix ms) of a new envelope of id: now,
+// unless id is chosen ("" is not) and this writer gave it a created time
+// not before now already, then one later. Generated ids never repeat, and
+// created times must not run ahead of the clock.
+func (w *Writer) createdFor(id string) int64 {
+	now := time.Now().UnixMilli()
+	if id == "" {
+		return now
+	}
+	w.cmu.Lock()
+	defer w.cmu.Unlock()
+	for k, at := range w.created {
+		if at < now {
+			delete(w.created, k)
 		}
 	}
+	if at, ok := w.created[id]; ok && at >= now {
+		now = at + 1
+	}
+	if w.created == nil {
+		w.created = make(map[string]int64)
+	}
+	w.created[id] = now
+	return now
 }
 
 // build makes the envelope of a call of fn with args and opts.
@@ -342,7 +354,7 @@ func (w *Writer) build(fn string, args []any, opts []strand.Option) (*pending, e
 		Func:        fn,
 		Args:        make([]codec.Raw, len(args)),
 		Queue:       c.Queue,
-		Created:     w.nextCreated(),
+		Created:     w.createdFor(c.ID),
 		TimeoutMS:   c.Timeout.Milliseconds(),
 		MaxAttempts: c.MaxAttempts,
 		ResultTTLMS: c.ResultTTL.Milliseconds(),

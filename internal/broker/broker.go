@@ -140,6 +140,7 @@ type Broker struct {
 	reconnects  uint64
 	resync      chan struct{} // closed, and replaced, when events may have been lost (resync.go)
 	resyncs     uint64
+	resyncAt    time.Time                // the last Resync signal
 	settling    map[*time.Timer]struct{} // the resyncs still to come
 	settled     bool                     // Close: no more resyncs
 	leaders     *nats.Subscription       // the bucket stream's leader elections

@@ -65,6 +65,7 @@ func (b *Broker) signalLocked() {
 	close(b.resync)
 	b.resync = make(chan struct{})
 	b.resyncs++
+	b.resyncAt = time.Now()
 }
 
 // watchLeaders signals Resync when the bucket's stream elects a leader:
@@ -94,18 +95,25 @@ func (b *Broker) stopResync() {
 	}
 }
 
-// errFateUnknown is the answer Answer gives a write that had none when
-// Resync said answers may have been lost: Transient, so the write is sent
-// again (create-only writes and task publishes recognise a copy that was
-// stored after all).
-var errFateUnknown = fmt.Errorf("%w: no answer yet, and the connection or the stream's leader changed since the write was sent", nats.ErrTimeout)
+// errFateUnknown is the answer Answer gives a write that had none
+// answerGrace after Resync said answers may have been lost: Transient, so
+// the write is sent again (create-only writes and task publishes
+// recognise a copy that was stored after all).
+var errFateUnknown = fmt.Errorf("%w: no answer, and the connection or the stream's leader changed since the write was sent", nats.ErrTimeout)
+
+// answerGrace is how long a write's answer may still come after a Resync
+// before the write counts as lost. An answer is normally back within
+// milliseconds; one merely slow must not be taken for lost: a task sent
+// again after its first copy ran and left the queue would run twice.
+const answerGrace = 250 * time.Millisecond
 
 // Answer waits for w's answer: nil once it is stored, or its error. A
 // write whose answer the server lost (a stream leader that stopped after
 // taking it, a connection that moved) would wait out the publish timeout;
 // once Resync has signalled since the write was sent (sent is Resync's
-// count taken before it was), Answer returns errFateUnknown instead of
-// waiting on, a Transient error for Settle to send the write again.
+// count taken before it was) and answerGrace has passed since, Answer
+// returns errFateUnknown instead, a Transient error for Settle to send
+// the write again.
 func (b *Broker) Answer(ctx context.Context, w Write, sent uint64) (*jetstream.PubAck, error) {
 	if resync, now := b.Resync(); now == sent {
 		select {
@@ -117,6 +125,26 @@ func (b *Broker) Answer(ctx context.Context, w Write, sent uint64) (*jetstream.P
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+	}
+	return b.lateAnswer(ctx, w)
+}
+
+// lateAnswer waits for w's answer until answerGrace after the last Resync,
+// then gives up on it with errFateUnknown.
+func (b *Broker) lateAnswer(ctx context.Context, w Write) (*jetstream.PubAck, error) {
+	b.rmu.Lock()
+	late := time.Until(b.resyncAt.Add(answerGrace))
+	b.rmu.Unlock()
+	t := time.NewTimer(max(late, 0))
+	defer t.Stop()
+	select {
+	case ack := <-w.Ok():
+		return ack, nil
+	case err := <-w.Err():
+		return nil, err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-t.C:
 	}
 	select {
 	case ack := <-w.Ok():

@@ -264,13 +264,10 @@ func (b *Broker) Submit(ctx context.Context, tasks ...*Task) []error {
 			case err = <-futs[i].Err():
 			case err = <-refusals.of(msgs[i].Subject):
 			case <-resync:
-				// The answer may be lost (Answer): send it again, unless it came.
-				select {
-				case <-futs[i].Ok():
+				// The answer may be lost (Answer): send it again, unless
+				// it comes within answerGrace.
+				if _, err = b.lateAnswer(ctx, futs[i]); err == nil {
 					continue
-				case err = <-futs[i].Err():
-				default:
-					err = errFateUnknown
 				}
 			case <-ctx.Done():
 				err = ctx.Err()

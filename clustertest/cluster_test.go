@@ -185,6 +185,7 @@ func failover(t *testing.T, victimOf func(*testing.T, *broker.Broker, []*server.
 	lcancel()
 
 	<-submitted
+	submitTook := time.Since(start)
 	waiters.Wait()
 	elapsed := time.Since(start)
 	for _, err := range failures {
@@ -214,7 +215,16 @@ func failover(t *testing.T, victimOf func(*testing.T, *broker.Broker, []*server.
 			stall, stallAt = d, doneAt[i-1].Sub(killed)
 		}
 	}
+	buckets := map[int]int{} // completions per second after the kill
+	for _, at := range doneAt {
+		if at.After(killed) {
+			buckets[int(at.Sub(killed)/time.Second)]++
+		}
+	}
 	mu.Unlock()
+	if elapsed > 5*time.Second {
+		t.Logf("completions per second after the kill: %v; submitting took %v", buckets, submitTook.Round(time.Millisecond))
+	}
 	t.Logf("all %d completed in %v; longest pause between completions after the kill %v, from %v after it; %d handler reruns",
 		tasks, elapsed.Round(time.Millisecond), stall.Round(time.Millisecond), stallAt.Round(time.Millisecond), reruns)
 }

@@ -47,7 +47,14 @@ func TestResultsAcrossBucketLeaderLoss(t *testing.T) {
 	t.Logf("victim %s leads %s; clients on %s", victim.NATS().Name(), link.Core(admin).Names().Stream(), others[0].NATS().Name())
 
 	reg := registry.New()
-	reg.MustRegister("add", func(a, b int) int { return a + b })
+	var runs sync.Map // task id → *atomic.Int32
+	reg.MustRegister("add", func(ctx context.Context, a, b int) int {
+		if tk, ok := strand.TaskFrom(ctx); ok {
+			n, _ := runs.LoadOrStore(tk.ID, new(atomic.Int32))
+			n.(*atomic.Int32).Add(1)
+		}
+		return a + b
+	})
 	wb := connect(t, others)
 	r, err := reader.New(wb, reg, reader.Config{Concurrency: 32})
 	if err != nil {
@@ -146,4 +153,12 @@ func TestResultsAcrossBucketLeaderLoss(t *testing.T) {
 	if got := completed.Load(); got != n {
 		t.Errorf("%d of %d results", got, n)
 	}
+	// A write sent again after a lost answer must not make a task run
+	// twice (a task is sent again only once its answer is given up on).
+	reruns := 0
+	runs.Range(func(_, v any) bool {
+		reruns += int(v.(*atomic.Int32).Load()) - 1
+		return true
+	})
+	t.Logf("%d handler reruns", reruns)
 }

@@ -37,12 +37,13 @@ type task struct {
 // once the server has confirmed it.
 type pendingAck struct {
 	fut  broker.Write // the outcome write (the state write for a retry); nil for none
-	sent uint64       // the broker's Resync count before fut was sent (broker.Answer)
+	sent uint64       // the broker's AnswerMark before fut was sent (broker.Answer)
 	t    *task
 	term bool
 	// dlq is the dead letter's publish, confirmed before the term; a
 	// failure hands the task back unless bestEffort.
 	dlq        broker.Write
+	dlqSent    uint64 // the broker's AnswerMark before dlq was sent
 	bestEffort bool
 	// retry: nak the message with delay instead of answering it for good.
 	retry bool
@@ -164,8 +165,9 @@ func (r *Reader) doneBefore(ctx context.Context, t *task, acks chan<- pendingAck
 	// A dead task's dead letter may be missing: it is sent again (the
 	// stream drops it if it has it).
 	if o.Status == strand.StatusDead && o.Error != nil {
+		mark := r.b.AnswerMark()
 		if fut, err := r.deadLetter(t, o.Error, o.Attempt, o.Finished); err == nil {
-			acks <- pendingAck{t: t, dlq: fut, bestEffort: true, term: true}
+			acks <- pendingAck{t: t, dlq: fut, dlqSent: mark, bestEffort: true, term: true}
 			return true
 		}
 	}
@@ -381,14 +383,12 @@ func (r *Reader) dead(t *task, info *codec.ErrorInfo, acks chan<- pendingAck) {
 	if !r.endItems(t, o) {
 		return
 	}
+	mark := r.b.AnswerMark()
 	fut, err := r.deadLetter(t, info, t.attempt, o.Finished)
 	if err == nil {
-		select {
-		case <-fut.Ok():
-		case err = <-fut.Err():
-		case <-time.After(r.cfg.AckWait / 2):
-			err = errors.New("no answer")
-		}
+		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.AckWait/2)
+		_, err = r.b.Answer(ctx, fut, mark)
+		cancel()
 	}
 	if err != nil {
 		t.log.Error().Err(err).Msg("write dead letter; the task will be redelivered")
@@ -432,7 +432,7 @@ func (r *Reader) write(t *task, o *codec.Outcome, term bool, acks chan<- pending
 		nak(t.log, t.msg)
 		return
 	}
-	_, sent := r.b.Resync()
+	sent := r.b.AnswerMark()
 	fut, err := r.b.WriteOutcome(t.queue, t.id, data, t.format, t.ttl)
 	if err != nil {
 		t.log.Error().Err(err).Msg("write outcome; the task will be redelivered")
@@ -531,9 +531,7 @@ func (r *Reader) ack(acks <-chan pendingAck) {
 func (r *Reader) confirmed(p *pendingAck) bool {
 	if p.retry {
 		if p.fut != nil {
-			select {
-			case <-p.fut.Ok():
-			case err := <-p.fut.Err():
+			if _, err := r.b.Answer(context.Background(), p.fut, p.sent); err != nil {
 				p.t.log.Warn().Err(err).Msg("write retrying state")
 			}
 		}
@@ -556,9 +554,7 @@ func (r *Reader) confirmed(p *pendingAck) bool {
 		}
 	}
 	if p.dlq != nil {
-		select {
-		case <-p.dlq.Ok():
-		case err := <-p.dlq.Err():
+		if _, err := r.b.Answer(context.Background(), p.dlq, p.dlqSent); err != nil {
 			if !p.bestEffort {
 				p.t.log.Error().Err(err).Msg("dead letter not confirmed; the task will be redelivered")
 				nak(p.t.log, p.t.msg)

@@ -87,7 +87,8 @@ func (r *Reader) retry(t *task, err error, info *codec.ErrorInfo, acks chan<- pe
 		Started: t.started.UnixMilli(), NextAttempt: now.Add(delay).UnixMilli(), LastError: info,
 	}
 	t.log.Debug().Str("kind", info.Kind).Str("error", info.Message).Dur("retry_in", delay).Msg("task will be retried")
-	acks <- pendingAck{fut: r.publishState(t, st), t: t, retry: true, delay: delay}
+	mark := r.b.AnswerMark()
+	acks <- pendingAck{fut: r.publishState(t, st), sent: mark, t: t, retry: true, delay: delay}
 }
 
 // deadLetter sends a copy of the task's envelope, as it was received, to

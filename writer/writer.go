@@ -100,6 +100,7 @@ type Writer struct {
 	// same created time twice, even within a batch sent in one millisecond.
 	cmu     sync.Mutex
 	created map[string]int64
+	swept   int64 // the millisecond created was last swept in
 }
 
 // waiter is where the first outcome event of one task is delivered, once,
@@ -316,9 +317,12 @@ func (w *Writer) createdFor(id string) int64 {
 	}
 	w.cmu.Lock()
 	defer w.cmu.Unlock()
-	for k, at := range w.created {
-		if at < now {
-			delete(w.created, k)
+	if now != w.swept {
+		w.swept = now // once a millisecond, not once a call
+		for k, at := range w.created {
+			if at < now {
+				delete(w.created, k)
+			}
 		}
 	}
 	if at, ok := w.created[id]; ok && at >= now {

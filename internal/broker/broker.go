@@ -138,12 +138,12 @@ type Broker struct {
 	rmu         sync.Mutex
 	reconnected chan struct{} // closed, and replaced, at each reconnect
 	reconnects  uint64
-	resync      chan struct{} // closed, and replaced, when events may have been lost (resync.go)
-	resyncs     uint64
-	resyncAt    time.Time                // the last Resync signal
+	resync      signal                   // events may have been lost (resync.go)
+	lost        signal                   // write answers may have been lost
 	settling    map[*time.Timer]struct{} // the resyncs still to come
 	settled     bool                     // Close: no more resyncs
-	leaders     *nats.Subscription       // the bucket stream's leader elections
+	leaders     []*nats.Subscription     // the streams' leader elections
+	watching    sync.WaitGroup           // making those subscriptions
 
 	failover *failover // the JetStream watchdog; nil when it is off
 
@@ -188,7 +188,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b := &Broker{conn: nc, js: js, names: NewNames(cfg.Prefix), cfg: cfg,
-		reconnected: make(chan struct{}), resync: make(chan struct{}), settling: make(map[*time.Timer]struct{})}
+		reconnected: make(chan struct{}), resync: newSignal(), lost: newSignal(), settling: make(map[*time.Timer]struct{})}
 	b.watchDenials(nc)
 	prev := nc.Opts.ReconnectedCB
 	nc.SetReconnectHandler(func(c *nats.Conn) {

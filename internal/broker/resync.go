@@ -24,10 +24,31 @@ import (
 //     the read said "nothing yet".
 //
 // So whoever waits for an event also reads what it waits for whenever
-// Resync says: at a reconnect, when the bucket's stream elects a leader,
-// and again a while after each (resyncAfter), when the replicas have
-// caught up.
+// Resync says: at a reconnect, when the bucket's or the tasks stream
+// elects a leader, and again a while after each (resyncAfter), when the
+// replicas have caught up.
+//
+// The first two lose the answers of writes too (a PubAck is a core
+// message): Answer gives up on a write's answer after one of them, not
+// after the later signals, which are for reads only.
 var resyncAfter = []time.Duration{time.Second, 3 * time.Second, 10 * time.Second}
+
+// A signal is a channel closed, and replaced, each time something
+// happens, with a count of the times.
+type signal struct {
+	ch    chan struct{}
+	count uint64
+	at    time.Time // of the last time
+}
+
+func newSignal() signal { return signal{ch: make(chan struct{})} }
+
+func (s *signal) fire() {
+	close(s.ch)
+	s.ch = make(chan struct{})
+	s.count++
+	s.at = time.Now()
+}
 
 // Resync returns a channel that is closed when events may have been lost
 // (see above), and a count that grows each time: compare counts taken at
@@ -36,17 +57,27 @@ var resyncAfter = []time.Duration{time.Second, 3 * time.Second, 10 * time.Second
 func (b *Broker) Resync() (<-chan struct{}, uint64) {
 	b.rmu.Lock()
 	defer b.rmu.Unlock()
-	return b.resync, b.resyncs
+	return b.resync.ch, b.resync.count
 }
 
-// unsettle signals Resync now and at each of resyncAfter from now.
+// AnswerMark is the mark to take just before a write is sent and to pass
+// to Answer: how many times answers may have been lost so far.
+func (b *Broker) AnswerMark() uint64 {
+	b.rmu.Lock()
+	defer b.rmu.Unlock()
+	return b.lost.count
+}
+
+// unsettle signals that answers and events may have been lost: now, and
+// for events again at each of resyncAfter from now.
 func (b *Broker) unsettle() {
 	b.rmu.Lock()
 	defer b.rmu.Unlock()
 	if b.settled {
 		return // the broker closed
 	}
-	b.signalLocked()
+	b.lost.fire()
+	b.resync.fire()
 	for _, d := range resyncAfter {
 		var t *time.Timer
 		t = time.AfterFunc(d, func() {
@@ -54,86 +85,98 @@ func (b *Broker) unsettle() {
 			defer b.rmu.Unlock()
 			delete(b.settling, t)
 			if !b.settled {
-				b.signalLocked()
+				b.resync.fire()
 			}
 		})
 		b.settling[t] = struct{}{}
 	}
 }
 
-func (b *Broker) signalLocked() {
-	close(b.resync)
-	b.resync = make(chan struct{})
-	b.resyncs++
-	b.resyncAt = time.Now()
-}
-
-// watchLeaders signals Resync when the bucket's stream elects a leader:
-// the server's advisory for it. A user that may not subscribe to it
-// (docs/operations.md, permissions) still resyncs at reconnects.
+// watchLeaders signals unsettle when the bucket's stream or the tasks
+// stream elects a leader: the server's advisories. The subscriptions are
+// made off the caller's way (each is checked with a round trip); a user
+// that may not subscribe to them (docs/operations.md, permissions) goes
+// without, and still resyncs at reconnects.
 func (b *Broker) watchLeaders() {
-	sub, err := b.conn.Subscribe("$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED."+b.names.Stream(), func(*nats.Msg) { b.unsettle() })
-	if err == nil {
-		b.rmu.Lock()
-		b.leaders = sub
-		b.rmu.Unlock()
-	}
+	b.watching.Go(func() {
+		for _, stream := range []string{b.names.Stream(), b.names.TasksStream()} {
+			sub, err := b.Subscribe("$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED."+stream, func(*nats.Msg) { b.unsettle() })
+			if err != nil {
+				continue
+			}
+			b.rmu.Lock()
+			if b.settled {
+				_ = sub.Unsubscribe()
+			} else {
+				b.leaders = append(b.leaders, sub)
+			}
+			b.rmu.Unlock()
+		}
+	})
 }
 
 // stopResync ends the leader watch and the pending signals (Close).
 func (b *Broker) stopResync() {
 	b.rmu.Lock()
-	defer b.rmu.Unlock()
 	b.settled = true
 	for t := range b.settling {
 		t.Stop()
 	}
 	b.settling = nil
-	if b.leaders != nil {
-		_ = b.leaders.Unsubscribe()
-		b.leaders = nil
+	leaders := b.leaders
+	b.leaders = nil
+	b.rmu.Unlock()
+	b.watching.Wait()
+	for _, sub := range leaders {
+		_ = sub.Unsubscribe()
 	}
 }
 
 // errFateUnknown is the answer Answer gives a write that had none
-// answerGrace after Resync said answers may have been lost: Transient, so
-// the write is sent again (create-only writes and task publishes
-// recognise a copy that was stored after all).
-var errFateUnknown = fmt.Errorf("%w: no answer, and the connection or the stream's leader changed since the write was sent", nats.ErrTimeout)
+// answerGrace after a reconnect or a leader election that came after it
+// was sent: Transient, so the write is sent again. Each writer makes sure
+// a second copy is harmless: outcomes and cancellations are create-only
+// and recognise their own bytes, a task its own bytes while it is queued.
+var errFateUnknown = fmt.Errorf("%w: no answer, and the connection or a stream's leader changed since the write was sent", nats.ErrTimeout)
 
-// answerGrace is how long a write's answer may still come after a Resync
-// before the write counts as lost. An answer is normally back within
-// milliseconds; one merely slow must not be taken for lost: a task sent
-// again after its first copy ran and left the queue would run twice.
+// answerGrace is how long a write's answer may still come after the
+// reconnect or election before the write counts as lost. An answer is
+// normally back within milliseconds; one merely slow must not be taken
+// for lost: a task sent again after its first copy ran and left the queue
+// would run twice.
 const answerGrace = 250 * time.Millisecond
 
-// Answer waits for w's answer: nil once it is stored, or its error. A
+// Answer waits for w's answer: the ack once it is stored, or its error. A
 // write whose answer the server lost (a stream leader that stopped after
 // taking it, a connection that moved) would wait out the publish timeout;
-// once Resync has signalled since the write was sent (sent is Resync's
-// count taken before it was) and answerGrace has passed since, Answer
-// returns errFateUnknown instead, a Transient error for Settle to send
-// the write again.
-func (b *Broker) Answer(ctx context.Context, w Write, sent uint64) (*jetstream.PubAck, error) {
-	if resync, now := b.Resync(); now == sent {
+// once answers may have been lost since the write was sent (mark is
+// AnswerMark's, taken before it was) and answerGrace has passed since,
+// Answer returns errFateUnknown instead, a Transient error for the caller
+// to send the write again.
+func (b *Broker) Answer(ctx context.Context, w Write, mark uint64) (*jetstream.PubAck, error) {
+	return b.answer(ctx, w, mark, nil)
+}
+
+// answer is Answer that also ends with the error refused sends, if any.
+func (b *Broker) answer(ctx context.Context, w Write, mark uint64, refused <-chan error) (*jetstream.PubAck, error) {
+	b.rmu.Lock()
+	lost, now := b.lost.ch, b.lost.count
+	b.rmu.Unlock()
+	if now == mark {
 		select {
 		case ack := <-w.Ok():
 			return ack, nil
 		case err := <-w.Err():
 			return nil, err
-		case <-resync:
+		case err := <-refused:
+			return nil, err
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		case <-lost:
 		}
 	}
-	return b.lateAnswer(ctx, w)
-}
-
-// lateAnswer waits for w's answer until answerGrace after the last Resync,
-// then gives up on it with errFateUnknown.
-func (b *Broker) lateAnswer(ctx context.Context, w Write) (*jetstream.PubAck, error) {
 	b.rmu.Lock()
-	late := time.Until(b.resyncAt.Add(answerGrace))
+	late := time.Until(b.lost.at.Add(answerGrace))
 	b.rmu.Unlock()
 	t := time.NewTimer(max(late, 0))
 	defer t.Stop()
@@ -141,6 +184,8 @@ func (b *Broker) lateAnswer(ctx context.Context, w Write) (*jetstream.PubAck, er
 	case ack := <-w.Ok():
 		return ack, nil
 	case err := <-w.Err():
+		return nil, err
+	case err := <-refused:
 		return nil, err
 	case <-ctx.Done():
 		return nil, ctx.Err()

@@ -249,6 +249,9 @@ func (b *Broker) PauseSchedule(ctx context.Context, name string, paused bool) er
 	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rec.Seq, 10))
 	if _, err := b.publishRetrying(ctx, m); err != nil {
 		if wrongLastSeq(err) {
+			if now, gerr := b.GetSchedule(ctx, name); gerr == nil && now.Paused == paused {
+				return nil // this write, stored although its answer was lost (or another to the same effect)
+			}
 			return fmt.Errorf("schedule %s changed meanwhile; try again: %w", name, err)
 		}
 		return fmt.Errorf("schedule %s: %w", name, refusal(err, "schedule "+name))

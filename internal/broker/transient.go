@@ -10,7 +10,8 @@ import (
 
 // Transient reports whether a JetStream write failed in a way that a
 // retry can fix: the connection was lost or is reconnecting, the stream had
-// no leader to answer (a cluster electing one), or the answer timed out.
+// no leader to answer (a cluster electing one), the answer timed out, or
+// too many answers were outstanding to send it.
 // Such a write may or may not have been stored; retry it with the same
 // create-only expectation and treat "already exists" as possibly yours.
 func Transient(err error) bool {
@@ -24,7 +25,8 @@ func Transient(err error) bool {
 		errors.Is(err, nats.ErrTimeout),
 		errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, jetstream.ErrNoStreamResponse),
-		errors.Is(err, jetstream.ErrAsyncPublishTimeout):
+		errors.Is(err, jetstream.ErrAsyncPublishTimeout),
+		errors.Is(err, jetstream.ErrTooManyStalledMsgs): // 4096 answers outstanding: wait and send again
 		return true
 	}
 	var apiErr *jetstream.APIError

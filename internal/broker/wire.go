@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -223,10 +224,10 @@ func (b *Broker) Submit(ctx context.Context, tasks ...*Task) []error {
 	errs := make([]error, len(tasks))
 	msgs := make([]*nats.Msg, len(tasks))
 	futs := make([]jetstream.PubAckFuture, len(tasks))
+	marks := make([]uint64, len(tasks)) // AnswerMark before each publish
 	var sent []int
 	refusals, stop := b.denials.watch(nil)
 	defer stop()
-	resync, _ := b.Resync() // before the publishes: a signal after any of them may have lost its answer
 	for i, t := range tasks {
 		if t.At.After(time.Now()) {
 			errs[i] = b.submitDelayed(ctx, t)
@@ -244,6 +245,7 @@ func (b *Broker) Submit(ctx context.Context, tasks ...*Task) []error {
 		}
 		if err == nil {
 			refusals.add(msg.Subject)
+			marks[i] = b.AnswerMark()
 			futs[i], err = b.js.PublishMsgAsync(msg)
 		}
 		if err != nil {
@@ -257,20 +259,11 @@ func (b *Broker) Submit(ctx context.Context, tasks ...*Task) []error {
 	for retried := false; len(sent) > 0; retried = true {
 		var again []int
 		for _, i := range sent {
-			var err error
-			select {
-			case <-futs[i].Ok():
+			// An answer lost with a stream leader or a connection comes
+			// back as errFateUnknown (Answer): the task is sent again.
+			_, err := b.answer(ctx, futs[i], marks[i], refusals.of(msgs[i].Subject))
+			if err == nil {
 				continue
-			case err = <-futs[i].Err():
-			case err = <-refusals.of(msgs[i].Subject):
-			case <-resync:
-				// The answer may be lost (Answer): send it again, unless
-				// it comes within answerGrace.
-				if _, err = b.lateAnswer(ctx, futs[i]); err == nil {
-					continue
-				}
-			case <-ctx.Done():
-				err = ctx.Err()
 			}
 			switch {
 			case perSubjectFull(err), tasks[i].Lane != "" && wrongLastSeq(err):
@@ -297,9 +290,9 @@ func (b *Broker) Submit(ctx context.Context, tasks ...*Task) []error {
 			}
 			wait = min(2*wait, time.Second)
 		}
-		resync, _ = b.Resync()
 		for _, i := range again {
 			var err error
+			marks[i] = b.AnswerMark()
 			if futs[i], err = b.js.PublishMsgAsync(msgs[i]); err != nil {
 				errs[i] = err
 			}
@@ -734,6 +727,11 @@ func (b *Broker) createOver(ctx context.Context, msg *nats.Msg) (seq uint64, cre
 				return 0, false, gerr
 			}
 			if last != nil && !IsMarker(last.Header, last.Data) {
+				if bytes.Equal(last.Data, msg.Data) {
+					// An earlier try of this write, stored although its
+					// answer was lost: ours.
+					return last.Seq, true, nil
+				}
 				return 0, false, nil
 			}
 			var after uint64
@@ -781,7 +779,7 @@ const writeTimeout = 5 * time.Second
 // publishOnce publishes msg and waits for its answer: up to writeTimeout,
 // and not past a Resync after it was sent (Answer).
 func (b *Broker) publishOnce(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
-	_, sent := b.Resync()
+	sent := b.AnswerMark()
 	w, err := b.js.PublishMsgAsync(msg, opts...)
 	if err != nil {
 		return nil, err

@@ -234,7 +234,13 @@ export class Client {
     this.#watchStatus().catch(() => {}); // ends with the connection
     // The bucket's stream electing a leader may have lost events too: its
     // old leader may have stored outcomes it never republished.
-    nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.${names.kvStream}`, { callback: () => this.#resync() });
+    // A user that may not subscribe to it gets the refusal here, once:
+    // it goes without, and still reads again after reconnects.
+    nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.${names.kvStream}`, {
+      callback: (err) => {
+        if (!err) this.#resync();
+      },
+    });
   }
 
   // Events are lost across a reconnect and a leader election of the

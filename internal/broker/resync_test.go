@@ -8,8 +8,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	ib "github.com/strand-run/strand/internal/broker"
 	"github.com/strand-run/strand/broker"
+	ib "github.com/strand-run/strand/internal/broker"
 	"github.com/strand-run/strand/internal/broker/brokertest"
 	"github.com/strand-run/strand/internal/link"
 )

@@ -163,16 +163,8 @@ func (b *Broker) answer(ctx context.Context, w Write, mark uint64, refused <-cha
 	lost, now := b.lost.ch, b.lost.count
 	b.rmu.Unlock()
 	if now == mark {
-		select {
-		case ack := <-w.Ok():
-			return ack, nil
-		case err := <-w.Err():
-			return nil, err
-		case err := <-refused:
-			return nil, err
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-lost:
+		if ack, done, err := awaitAnswer(ctx, w, refused, lost); done {
+			return ack, err
 		}
 	}
 	b.rmu.Lock()
@@ -180,16 +172,8 @@ func (b *Broker) answer(ctx context.Context, w Write, mark uint64, refused <-cha
 	b.rmu.Unlock()
 	t := time.NewTimer(max(late, 0))
 	defer t.Stop()
-	select {
-	case ack := <-w.Ok():
-		return ack, nil
-	case err := <-w.Err():
-		return nil, err
-	case err := <-refused:
-		return nil, err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-t.C:
+	if ack, done, err := awaitAnswer(ctx, w, refused, t.C); done {
+		return ack, err
 	}
 	select {
 	case ack := <-w.Ok():
@@ -198,5 +182,22 @@ func (b *Broker) answer(ctx context.Context, w Write, mark uint64, refused <-cha
 		return nil, err
 	default:
 		return nil, errFateUnknown
+	}
+}
+
+// awaitAnswer waits for w's answer, a refusal or the end of ctx until
+// stop: done is false when stop came first.
+func awaitAnswer[T any](ctx context.Context, w Write, refused <-chan error, stop <-chan T) (ack *jetstream.PubAck, done bool, err error) {
+	select {
+	case ack := <-w.Ok():
+		return ack, true, nil
+	case err := <-w.Err():
+		return nil, true, err
+	case err := <-refused:
+		return nil, true, err
+	case <-ctx.Done():
+		return nil, true, ctx.Err()
+	case <-stop:
+		return nil, false, nil
 	}
 }

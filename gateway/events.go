@@ -64,8 +64,9 @@ func (l *latest) take() (state []byte, outcome *nats.Msg) {
 
 // sse writes Server-Sent Events.
 type sse struct {
-	rw http.ResponseWriter
-	rc *http.ResponseController
+	rw         http.ResponseWriter
+	rc         *http.ResponseController
+	lastStatus string // the data of the last status event sent
 }
 
 func startSSE(rw http.ResponseWriter) *sse {
@@ -85,10 +86,29 @@ func (s *sse) send(event string, v any) error {
 	if err != nil {
 		return err
 	}
+	return s.write(event, data)
+}
+
+func (s *sse) write(event string, data []byte) error {
 	if _, err := fmt.Fprintf(s.rw, "event: %s\ndata: %s\n\n", event, data); err != nil {
 		return err
 	}
 	return s.rc.Flush()
+}
+
+// sendStatus sends a status event, unless it says what the last one did:
+// a read made again when events may have been lost (Resync) finds the
+// status unchanged more often than not.
+func (s *sse) sendStatus(v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if string(data) == s.lastStatus {
+		return nil
+	}
+	s.lastStatus = string(data)
+	return s.write("status", data)
 }
 
 func (s *sse) comment(text string) error {
@@ -158,7 +178,7 @@ func (g *gateway) events(rw http.ResponseWriter, r *http.Request) {
 			_ = s.send("error", errorBody{Kind: "internal", Message: err.Error()})
 			return true
 		}
-		if s.send("status", infoJSON(in)) != nil {
+		if s.sendStatus(infoJSON(in)) != nil {
 			return true
 		}
 		if !in.Status.Terminal() {
@@ -180,7 +200,7 @@ func (g *gateway) events(rw http.ResponseWriter, r *http.Request) {
 		reread()
 		return
 	}
-	if s.send("status", infoJSON(in)) != nil {
+	if s.sendStatus(infoJSON(in)) != nil {
 		return
 	}
 	tick := time.NewTicker(keepAlive)
@@ -203,7 +223,7 @@ func (g *gateway) events(rw http.ResponseWriter, r *http.Request) {
 			state, outcome := l.take()
 			if state != nil {
 				if st, err := codec.DecodeState(state); err == nil {
-					if s.send("status", stateJSON(id, in, st)) != nil {
+					if s.sendStatus(stateJSON(id, in, st)) != nil {
 						return
 					}
 				}

@@ -8,11 +8,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/strand-run/strand/broker"
 	"github.com/strand-run/strand/internal/broker/brokertest"
 	"github.com/strand-run/strand/internal/demo"
+	"github.com/strand-run/strand/internal/link"
 	"github.com/strand-run/strand/reader"
 	"github.com/strand-run/strand/registry"
 	"github.com/strand-run/strand/writer"
@@ -27,6 +30,7 @@ type env struct {
 	t     *testing.T
 	url   string
 	token string
+	b     *broker.Broker
 }
 
 func start(t *testing.T, cfg Config) *env {
@@ -54,7 +58,7 @@ func start(t *testing.T, cfg Config) *env {
 	t.Cleanup(func() { _ = w.Close() })
 	srv := httptest.NewServer(New(w, b, cfg))
 	t.Cleanup(srv.Close)
-	return &env{t: t, url: srv.URL, token: cfg.Token}
+	return &env{t: t, url: srv.URL, token: cfg.Token, b: b}
 }
 
 // do sends a request and decodes a JSON answer into a map.
@@ -414,6 +418,38 @@ func TestEvents(t *testing.T) {
 		if len(evs) != 2 || evs[0].data["status"] != "completed" || evs[1].name != "outcome" {
 			t.Fatalf("%s of a finished task: %v", path, evs)
 		}
+	}
+}
+
+// TestEventsResync: a read made again because events may have been lost
+// (here KV_STRAND's leader election, and the reads 1 s after it) sends no
+// status event that says what the last one said.
+func TestEventsResync(t *testing.T) {
+	t.Parallel()
+	e := start(t, Config{})
+	code, ref := e.do("POST", "/v1/tasks", `{"func": "add", "args": [1, 2], "queue": "nobody"}`)
+	e.want("submit", code, http.StatusCreated, ref)
+	id := ref["id"].(string)
+	resp := e.send("GET", "/v1/tasks/"+id+"/events", "", "")
+	defer resp.Body.Close()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		time.Sleep(200 * time.Millisecond)
+		nc := link.Core(e.b).Conn()
+		_ = nc.Publish("$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED."+link.Core(e.b).Names().Stream(), []byte("{}"))
+		time.Sleep(1500 * time.Millisecond) // past the resync a second after it
+		e.do("DELETE", "/v1/tasks/"+id, "")
+	})
+	evs := readEvents(t, resp.Body)
+	var statuses []any
+	for _, ev := range evs {
+		if ev.name == "status" {
+			statuses = append(statuses, ev.data["status"])
+		}
+	}
+	if len(statuses) != 1 || statuses[0] != "pending" || evs[len(evs)-1].name != "outcome" {
+		t.Fatalf("events %v; want one pending status, then the outcome", evs)
 	}
 }
 

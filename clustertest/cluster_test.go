@@ -96,19 +96,7 @@ func failover(t *testing.T, victimOf func(*testing.T, *broker.Broker, []*server.
 	reg.MustRegister("add", func(a, b int) int { return a + b })
 	wb := connect(t, order)
 	lg := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel).With().Timestamp().Logger()
-	r, err := reader.New(wb, reg, reader.Config{Concurrency: concurrency, Logger: &lg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stopRun := context.WithCancel(context.Background())
-	runDone := make(chan error, 1)
-	go func() { runDone <- r.Run(runCtx) }()
-	defer func() {
-		stopRun()
-		if err := <-runDone; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	defer runWorker(t, wb, reg, reader.Config{Concurrency: concurrency, Logger: &lg})()
 	checkConsumerReplicas(t, ctx, admin)
 
 	w, err := writer.New(connect(t, order), writer.Config{Logger: &lg})
@@ -263,6 +251,25 @@ func explainStuck(t *testing.T, admin *broker.Broker, handles []strand.Handle, r
 	ci := cons.CachedInfo()
 	t.Logf("consumer %s: pending %d, ack pending %d, redelivered %d, waiting %d, delivered %d, ack floor %d, cluster %+v",
 		ci.Name, ci.NumPending, ci.NumAckPending, ci.NumRedelivered, ci.NumWaiting, ci.Delivered.Stream, ci.AckFloor.Stream, ci.Cluster)
+}
+
+// runWorker runs a worker of reg on b until the returned stop, which
+// waits for it and reports an error of its Run.
+func runWorker(t *testing.T, b *broker.Broker, reg *registry.Registry, cfg reader.Config) (stop func()) {
+	t.Helper()
+	r, err := reader.New(b, reg, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
 }
 
 // connect opens a broker on servers in this order (no shuffle), R3.

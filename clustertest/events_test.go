@@ -56,19 +56,7 @@ func TestResultsAcrossBucketLeaderLoss(t *testing.T) {
 		return a + b
 	})
 	wb := connect(t, others)
-	r, err := reader.New(wb, reg, reader.Config{Concurrency: 32})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stopRun := context.WithCancel(context.Background())
-	runDone := make(chan error, 1)
-	go func() { runDone <- r.Run(runCtx) }()
-	defer func() {
-		stopRun()
-		if err := <-runDone; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	defer runWorker(t, wb, reg, reader.Config{Concurrency: 32})()
 	w, err := writer.New(connect(t, others), writer.Config{})
 	if err != nil {
 		t.Fatal(err)

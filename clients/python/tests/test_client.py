@@ -520,3 +520,33 @@ def test_leader_election_rereads(dev: Dev) -> None:
 
 async def _at_least(n: Any, want: int) -> bool:
     return bool(n() >= want)
+
+
+def test_leader_election_rereads_own_connection(dev: Dev) -> None:
+    """A Client made over a connection of the caller's follows the
+    elections too, from its first wait."""
+    import nats
+
+    async def main() -> None:
+        nc = await nats.connect(dev.url)
+        c = s.Client(nc)
+        woken = 0
+        wake = c._wake
+
+        def counting() -> None:
+            nonlocal woken
+            woken += 1
+            wake()
+        c._wake = counting  # type: ignore[method-assign]
+        try:
+            h = await c.submit("add", 1, 2, queue=NOBODY)
+            waiter = asyncio.ensure_future(h.wait(timeout=30))
+            await asyncio.sleep(0.3)
+            await nc.publish(f"$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.{c.names.kv_stream}", b"{}")
+            await nc.flush()
+            await until(lambda: _at_least(lambda: woken, 1), timeout=5, every=0.01)
+            await (await c.open(h.id, NOBODY)).cancel()
+            assert (await waiter).status is s.Status.CANCELLED
+        finally:
+            await c.close()
+    run(main())

@@ -183,6 +183,7 @@ class Client:
         self._flow_ok = False  # the flow-control bucket was made or seen
         self._settling: set[asyncio.TimerHandle] = set()
         self._closed = False
+        self._following = False  # subscribed to the bucket's leader elections
 
     @property
     def nc(self) -> NATS:
@@ -231,6 +232,12 @@ class Client:
             q.put_nowait(_RECONNECTED)
 
     async def _follow_leaders(self) -> None:
+        """Subscribes, once, to the bucket's leader elections (connect does,
+        and the first wait of a Client made over a connection of its own)."""
+        if self._following:
+            return
+        self._following = True
+
         async def elected(_msg: Any) -> None:
             self._reconnected()
         await self._nc.subscribe(f"$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.{self.names.kv_stream}", cb=elected)
@@ -941,14 +948,15 @@ class Client:
         """Waits for the task's outcome, pushed by the server: subscribe to the
         task's events, flush, read the outcome, else take the first outcome
         or cancellation event (state events feed on_progress). After a
-        reconnect the outcome is read again, since events sent while the
-        connection was down are lost."""
+        reconnect or a leader election of the bucket's stream, and 1, 3 and
+        10 s later, the outcome is read again: events may have been lost."""
         deadline = _Deadline(timeout)
         events: asyncio.Queue[Any] = asyncio.Queue()
 
         async def got(msg: Msg) -> None:
             events.put_nowait(msg)
 
+        await self._follow_leaders()
         sub = await self._nc.subscribe(self.names.events(queue, task_id), cb=got)
         self._waiters.add(events)
         last_progress: Optional[Progress] = None

@@ -17,3 +17,6 @@ func (b *Broker) CreateOver(ctx context.Context, key string, data []byte) (uint6
 	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
 	return b.createOver(ctx, msg)
 }
+
+// WatchingLeaders waits until the leader-election subscriptions are made.
+func (b *Broker) WatchingLeaders() { b.watching.Wait() }

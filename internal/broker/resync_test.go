@@ -22,6 +22,7 @@ func TestResyncOnLeaderElection(t *testing.T) {
 	s, b := brokertest.New(t)
 	core := link.Core(b)
 	other := brokertest.Connect(t, s, broker.Config{})
+	core.WatchingLeaders()
 	ch, before := core.Resync()
 	if err := link.Core(other).Conn().Publish("$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED."+core.Names().Stream(), []byte("{}")); err != nil {
 		t.Fatal(err)
@@ -51,6 +52,7 @@ func TestAnswerAfterLeaderElection(t *testing.T) {
 	s, b := brokertest.New(t)
 	core := link.Core(b)
 	other := link.Core(brokertest.Connect(t, s, broker.Config{})).Conn()
+	core.WatchingLeaders()
 	// A "stream" that takes writes and answers only when told to.
 	answers := make(chan *nats.Msg, 2)
 	sub, err := other.Subscribe("answer.late.*", func(m *nats.Msg) { answers <- m })

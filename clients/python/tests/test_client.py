@@ -507,6 +507,7 @@ def test_leader_election_rereads(dev: Dev) -> None:
             woken += 1
             wake()
         c._wake = counting  # type: ignore[method-assign]
+        await c.nc.flush()  # its subscription to the advisory is the server's
         try:
             await other.nc.publish(f"$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.{c.names.kv_stream}", b"{}")
             await other.nc.flush()
@@ -541,7 +542,8 @@ def test_leader_election_rereads_own_connection(dev: Dev) -> None:
         try:
             h = await c.submit("add", 1, 2, queue=NOBODY)
             waiter = asyncio.ensure_future(h.wait(timeout=30))
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.3)  # the wait has subscribed
+            await nc.flush()
             await nc.publish(f"$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.{c.names.kv_stream}", b"{}")
             await nc.flush()
             await until(lambda: _at_least(lambda: woken, 1), timeout=5, every=0.01)

@@ -369,6 +369,7 @@ describe("lost events", () => {
     const other = await s.connect(dev.url);
     let woken = 0;
     const stop = other.onReconnect(() => woken++);
+    await other.nc.flush(); // its subscription to the advisory is the server's
     try {
       c.nc.publish(`$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.${other.names.kvStream}`, "{}");
       await c.nc.flush();

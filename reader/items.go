@@ -27,7 +27,7 @@ type itemStream struct {
 	mu     sync.Mutex
 	closed bool
 	count  int64
-	futs   []broker.Write
+	futs   []*broker.Write
 }
 
 func (r *Reader) newItems(t *task) *itemStream { return &itemStream{r: r, t: t} }

@@ -36,14 +36,12 @@ type task struct {
 // pendingAck is an outcome write in flight and what to do with the message
 // once the server has confirmed it.
 type pendingAck struct {
-	fut  broker.Write // the outcome write (the state write for a retry); nil for none
-	sent uint64       // the broker's AnswerMark before fut was sent (broker.Answer)
+	fut  *broker.Write // the outcome write (the state write for a retry); nil for none
 	t    *task
 	term bool
 	// dlq is the dead letter's publish, confirmed before the term; a
 	// failure hands the task back unless bestEffort.
-	dlq        broker.Write
-	dlqSent    uint64 // the broker's AnswerMark before dlq was sent
+	dlq        *broker.Write
 	bestEffort bool
 	// retry: nak the message with delay instead of answering it for good.
 	retry bool
@@ -165,9 +163,8 @@ func (r *Reader) doneBefore(ctx context.Context, t *task, acks chan<- pendingAck
 	// A dead task's dead letter may be missing: it is sent again (the
 	// stream drops it if it has it).
 	if o.Status == strand.StatusDead && o.Error != nil {
-		mark := r.b.AnswerMark()
 		if fut, err := r.deadLetter(t, o.Error, o.Attempt, o.Finished); err == nil {
-			acks <- pendingAck{t: t, dlq: fut, dlqSent: mark, bestEffort: true, term: true}
+			acks <- pendingAck{t: t, dlq: fut, bestEffort: true, term: true}
 			return true
 		}
 	}
@@ -383,11 +380,10 @@ func (r *Reader) dead(t *task, info *codec.ErrorInfo, acks chan<- pendingAck) {
 	if !r.endItems(t, o) {
 		return
 	}
-	mark := r.b.AnswerMark()
 	fut, err := r.deadLetter(t, info, t.attempt, o.Finished)
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.AckWait/2)
-		_, err = r.b.Answer(ctx, fut, mark)
+		_, err = r.b.Answer(ctx, fut)
 		cancel()
 	}
 	if err != nil {
@@ -432,14 +428,13 @@ func (r *Reader) write(t *task, o *codec.Outcome, term bool, acks chan<- pending
 		nak(t.log, t.msg)
 		return
 	}
-	sent := r.b.AnswerMark()
 	fut, err := r.b.WriteOutcome(t.queue, t.id, data, t.format, t.ttl)
 	if err != nil {
 		t.log.Error().Err(err).Msg("write outcome; the task will be redelivered")
 		nak(t.log, t.msg)
 		return
 	}
-	acks <- pendingAck{fut: fut, sent: sent, t: t, term: term, outcome: o}
+	acks <- pendingAck{fut: fut, t: t, term: term, outcome: o}
 }
 
 // keepTask is the envelope a failed or dead outcome keeps, so that the
@@ -531,7 +526,7 @@ func (r *Reader) ack(acks <-chan pendingAck) {
 func (r *Reader) confirmed(p *pendingAck) bool {
 	if p.retry {
 		if p.fut != nil {
-			if _, err := r.b.Answer(context.Background(), p.fut, p.sent); err != nil {
+			if _, err := r.b.Answer(context.Background(), p.fut); err != nil {
 				p.t.log.Warn().Err(err).Msg("write retrying state")
 			}
 		}
@@ -543,7 +538,7 @@ func (r *Reader) confirmed(p *pendingAck) bool {
 	if p.fut != nil {
 		// Answer gives up on an answer the server may have lost (its
 		// stream's leader changed): settle then sends the write again.
-		if _, err := r.b.Answer(context.Background(), p.fut, p.sent); err != nil {
+		if _, err := r.b.Answer(context.Background(), p.fut); err != nil {
 			if !r.settle(p.fut, err) {
 				p.t.log.Error().Err(err).Msg("outcome not confirmed; the task will be redelivered")
 				nak(p.t.log, p.t.msg)
@@ -554,7 +549,7 @@ func (r *Reader) confirmed(p *pendingAck) bool {
 		}
 	}
 	if p.dlq != nil {
-		if _, err := r.b.Answer(context.Background(), p.dlq, p.dlqSent); err != nil {
+		if _, err := r.b.Answer(context.Background(), p.dlq); err != nil {
 			if !p.bestEffort {
 				p.t.log.Error().Err(err).Msg("dead letter not confirmed; the task will be redelivered")
 				nak(p.t.log, p.t.msg)
@@ -572,7 +567,7 @@ func (r *Reader) confirmed(p *pendingAck) bool {
 // AckWait. It reports whether the outcome is now stored, or one was
 // already: then the task is answered instead of run again. See
 // docs/decisions.md, "Cluster failover".
-func (r *Reader) settle(w broker.Write, err error) bool {
+func (r *Reader) settle(w *broker.Write, err error) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.AckWait/2)
 	defer cancel()
 	return r.b.Settle(ctx, w, err)
@@ -583,7 +578,7 @@ func (r *Reader) writeState(t *task, st *codec.State) { r.publishState(t, st) }
 
 // publishState sends the task's state record and returns its future (nil
 // if it could not be sent).
-func (r *Reader) publishState(t *task, st *codec.State) broker.Write {
+func (r *Reader) publishState(t *task, st *codec.State) *broker.Write {
 	data, err := t.format.Marshal(st)
 	if err != nil {
 		return nil

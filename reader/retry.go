@@ -87,13 +87,12 @@ func (r *Reader) retry(t *task, err error, info *codec.ErrorInfo, acks chan<- pe
 		Started: t.started.UnixMilli(), NextAttempt: now.Add(delay).UnixMilli(), LastError: info,
 	}
 	t.log.Debug().Str("kind", info.Kind).Str("error", info.Message).Dur("retry_in", delay).Msg("task will be retried")
-	mark := r.b.AnswerMark()
-	acks <- pendingAck{fut: r.publishState(t, st), sent: mark, t: t, retry: true, delay: delay}
+	acks <- pendingAck{fut: r.publishState(t, st), t: t, retry: true, delay: delay}
 }
 
 // deadLetter sends a copy of the task's envelope, as it was received, to
 // the dead-letter stream, with what it was and why it died.
-func (r *Reader) deadLetter(t *task, info *codec.ErrorInfo, attempts int, failed int64) (broker.Write, error) {
+func (r *Reader) deadLetter(t *task, info *codec.ErrorInfo, attempts int, failed int64) (*broker.Write, error) {
 	return r.b.WriteDeadLetter(&broker.DeadLetter{
 		ID: t.id, Queue: t.queue, Func: t.env.Func, Kind: info.Kind, Error: info.Message,
 		Attempts: attempts, Failed: time.UnixMilli(failed),

@@ -135,15 +135,13 @@ type Broker struct {
 	stopProvision context.CancelFunc // set while provisioning goes on in the background
 	provisioning  sync.WaitGroup
 
-	rmu         sync.Mutex
-	reconnected chan struct{} // closed, and replaced, at each reconnect
-	reconnects  uint64
-	resync      signal                   // events may have been lost (resync.go)
-	lost        signal                   // write answers may have been lost
-	settling    map[*time.Timer]struct{} // the resyncs still to come
-	settled     bool                     // Close: no more resyncs
-	leaders     []*nats.Subscription     // the streams' leader elections
-	watching    sync.WaitGroup           // making those subscriptions
+	rmu      sync.Mutex
+	resync   signal                   // events may have been lost (resync.go)
+	lost     signal                   // write answers may have been lost
+	settling map[*time.Timer]struct{} // the resyncs still to come
+	settled  bool                     // Close: no more resyncs
+	leaders  []*nats.Subscription     // the streams' leader elections
+	watching sync.WaitGroup           // making those subscriptions
 
 	failover *failover // the JetStream watchdog; nil when it is off
 
@@ -188,15 +186,10 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b := &Broker{conn: nc, js: js, names: NewNames(cfg.Prefix), cfg: cfg,
-		reconnected: make(chan struct{}), resync: newSignal(), lost: newSignal(), settling: make(map[*time.Timer]struct{})}
+		resync: newSignal(), lost: newSignal(), settling: make(map[*time.Timer]struct{})}
 	b.watchDenials(nc)
 	prev := nc.Opts.ReconnectedCB
 	nc.SetReconnectHandler(func(c *nats.Conn) {
-		b.rmu.Lock()
-		close(b.reconnected)
-		b.reconnected = make(chan struct{})
-		b.reconnects++
-		b.rmu.Unlock()
 		b.unsettle()
 		if prev != nil {
 			prev(c)
@@ -369,18 +362,6 @@ func (b *Broker) EnsureLane(ctx context.Context, queue, lane string, qc QueueCon
 		return nil, fmt.Errorf("provision queue %s %s: %w", queue, lane, err)
 	}
 	return c, nil
-}
-
-// Reconnected returns a channel that is closed at the next reconnect: core
-// NATS messages sent while a connection was down are lost, so whoever waits
-// for one re-reads the state it was waiting for.
-//
-// The count says how many reconnects came before: compare counts taken at
-// two moments to know whether one happened in between.
-func (b *Broker) Reconnected() (<-chan struct{}, uint64) {
-	b.rmu.Lock()
-	defer b.rmu.Unlock()
-	return b.reconnected, b.reconnects
 }
 
 // Conn is the NATS connection.

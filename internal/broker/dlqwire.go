@@ -62,7 +62,7 @@ func (d *DeadLetter) Format() (codec.Format, error) {
 // WriteDeadLetter sends d to the dead-letter stream without waiting: the
 // answer comes on the returned Write. The task id makes the message id, so
 // that a second copy (after a crash) is dropped by the server.
-func (b *Broker) WriteDeadLetter(d *DeadLetter) (Write, error) {
+func (b *Broker) WriteDeadLetter(d *DeadLetter) (*Write, error) {
 	msg := &nats.Msg{Subject: b.names.DLQSubject(d.Queue), Data: d.Data, Header: nats.Header{}}
 	if d.ContentType != "" {
 		msg.Header.Set(codec.HeaderContentType, d.ContentType)
@@ -74,7 +74,7 @@ func (b *Broker) WriteDeadLetter(d *DeadLetter) (Write, error) {
 	msg.Header.Set(HeaderError, headerValue(d.Error, MaxErrorHeader))
 	msg.Header.Set(HeaderAttempts, strconv.Itoa(d.Attempts))
 	msg.Header.Set(HeaderFailed, strconv.FormatInt(d.Failed.UnixMilli(), 10))
-	return b.js.PublishMsgAsync(msg, jetstream.WithMsgID("dlq."+d.ID))
+	return b.publishAsync(msg, jetstream.WithMsgID("dlq."+d.ID))
 }
 
 func deadLetterOf(m *jetstream.RawStreamMsg) *DeadLetter {

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/strand-run/strand/internal/codec"
@@ -20,3 +21,6 @@ func (b *Broker) CreateOver(ctx context.Context, key string, data []byte) (uint6
 
 // WatchingLeaders waits until the leader-election subscriptions are made.
 func (b *Broker) WatchingLeaders() { b.watching.Wait() }
+
+// PublishAsync is publishAsync, for a test of Answer.
+func (b *Broker) PublishAsync(msg *nats.Msg) (*Write, error) { return b.publishAsync(msg) }

@@ -111,7 +111,7 @@ func (b *Broker) watchJetStream(ctx context.Context, fc FailoverConfig) {
 		if ctx.Err() != nil {
 			return
 		}
-		_, reconnects := b.Reconnected()
+		reconnects := nc.Stats().Reconnects
 		switch {
 		case err == nil:
 			failures, moves = 0, 0

@@ -102,7 +102,7 @@ func TestFailoverStaysOnOnlyServer(t *testing.T) {
 		t.Fatalf("account info with JetStream off: %v, want it unanswered", err)
 	}
 	time.Sleep(500 * time.Millisecond) // some 25 checks, 12 runs of 2 failures
-	if _, n := link.Core(b).Reconnected(); n != 0 {
+	if n := link.Core(b).Conn().Stats().Reconnects; n != 0 {
 		t.Fatalf("%d reconnects to the only server", n)
 	}
 }

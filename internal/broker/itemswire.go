@@ -26,10 +26,10 @@ func (b *Broker) itemMsg(queue, id string, attempt int, data []byte, f codec.For
 // WriteItem sends item n (from 0) of task id, produced by attempt, without
 // waiting: the answer comes on the returned Write. Items of one task are
 // stored in the order they are sent.
-func (b *Broker) WriteItem(queue, id string, n int64, attempt int, data []byte, f codec.Format) (Write, error) {
+func (b *Broker) WriteItem(queue, id string, n int64, attempt int, data []byte, f codec.Format) (*Write, error) {
 	msg := b.itemMsg(queue, id, attempt, data, f)
 	msg.Header.Set(HeaderItem, strconv.FormatInt(n, 10))
-	return b.js.PublishMsgAsync(msg)
+	return b.publishAsync(msg)
 }
 
 // EndItems stores the end marker of task id's items and waits for it: the

@@ -60,9 +60,9 @@ func (b *Broker) Resync() (<-chan struct{}, uint64) {
 	return b.resync.ch, b.resync.count
 }
 
-// AnswerMark is the mark to take just before a write is sent and to pass
-// to Answer: how many times answers may have been lost so far.
-func (b *Broker) AnswerMark() uint64 {
+// answerMark is how many times answers may have been lost so far: a
+// Write keeps it from just before it was sent.
+func (b *Broker) answerMark() uint64 {
 	b.rmu.Lock()
 	defer b.rmu.Unlock()
 	return b.lost.count
@@ -149,20 +149,19 @@ const answerGrace = 250 * time.Millisecond
 // Answer waits for w's answer: the ack once it is stored, or its error. A
 // write whose answer the server lost (a stream leader that stopped after
 // taking it, a connection that moved) would wait out the publish timeout;
-// once answers may have been lost since the write was sent (mark is
-// AnswerMark's, taken before it was) and answerGrace has passed since,
-// Answer returns errFateUnknown instead, a Transient error for the caller
-// to send the write again.
-func (b *Broker) Answer(ctx context.Context, w Write, mark uint64) (*jetstream.PubAck, error) {
-	return b.answer(ctx, w, mark, nil)
+// once answers may have been lost since the write was sent and answerGrace
+// has passed since, Answer returns errFateUnknown instead, a Transient
+// error for the caller to send the write again.
+func (b *Broker) Answer(ctx context.Context, w *Write) (*jetstream.PubAck, error) {
+	return b.answer(ctx, w, nil)
 }
 
 // answer is Answer that also ends with the error refused sends, if any.
-func (b *Broker) answer(ctx context.Context, w Write, mark uint64, refused <-chan error) (*jetstream.PubAck, error) {
+func (b *Broker) answer(ctx context.Context, w *Write, refused <-chan error) (*jetstream.PubAck, error) {
 	b.rmu.Lock()
 	lost, now := b.lost.ch, b.lost.count
 	b.rmu.Unlock()
-	if now == mark {
+	if now == w.mark {
 		if ack, done, err := awaitAnswer(ctx, w, refused, lost); done {
 			return ack, err
 		}
@@ -187,7 +186,7 @@ func (b *Broker) answer(ctx context.Context, w Write, mark uint64, refused <-cha
 
 // awaitAnswer waits for w's answer, a refusal or the end of ctx until
 // stop: done is false when stop came first.
-func awaitAnswer[T any](ctx context.Context, w Write, refused <-chan error, stop <-chan T) (ack *jetstream.PubAck, done bool, err error) {
+func awaitAnswer[T any](ctx context.Context, w *Write, refused <-chan error, stop <-chan T) (ack *jetstream.PubAck, done bool, err error) {
 	select {
 	case ack := <-w.Ok():
 		return ack, true, nil

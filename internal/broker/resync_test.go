@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/strand-run/strand/broker"
 	ib "github.com/strand-run/strand/internal/broker"
@@ -65,16 +64,15 @@ func TestAnswerAfterLeaderElection(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	send := func(subject string) (jetstream.PubAckFuture, uint64) {
-		mark := core.AnswerMark()
-		w, err := core.JetStream().PublishMsgAsync(&nats.Msg{Subject: subject, Data: []byte("x")})
+	send := func(subject string) *ib.Write {
+		w, err := core.PublishAsync(&nats.Msg{Subject: subject, Data: []byte("x")})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return w, mark
+		return w
 	}
-	lost, lostMark := send("answer.late.lost")
-	slow, slowMark := send("answer.late.slow")
+	lost := send("answer.late.lost")
+	slow := send("answer.late.slow")
 	<-answers
 	slowMsg := <-answers
 	if slowMsg.Subject != "answer.late.slow" {
@@ -84,11 +82,11 @@ func TestAnswerAfterLeaderElection(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.AfterFunc(50*time.Millisecond, func() { _ = slowMsg.Respond([]byte(`{"stream":"S","seq":7}`)) })
-	if ack, err := core.Answer(ctx, slow, slowMark); err != nil || ack.Sequence != 7 {
+	if ack, err := core.Answer(ctx, slow); err != nil || ack.Sequence != 7 {
 		t.Fatalf("a slow answer within the grace: %+v, %v", ack, err)
 	}
 	began := time.Now()
-	_, err = core.Answer(ctx, lost, lostMark)
+	_, err = core.Answer(ctx, lost)
 	if !ib.Transient(err) {
 		t.Fatalf("a lost answer: %v, want a Transient error", err)
 	}

@@ -223,8 +223,7 @@ func (b *Broker) taskMsg(t *Task) (*nats.Msg, error) {
 func (b *Broker) Submit(ctx context.Context, tasks ...*Task) []error {
 	errs := make([]error, len(tasks))
 	msgs := make([]*nats.Msg, len(tasks))
-	futs := make([]jetstream.PubAckFuture, len(tasks))
-	marks := make([]uint64, len(tasks)) // AnswerMark before each publish
+	futs := make([]*Write, len(tasks))
 	var sent []int
 	refusals, stop := b.denials.watch(nil)
 	defer stop()
@@ -245,8 +244,7 @@ func (b *Broker) Submit(ctx context.Context, tasks ...*Task) []error {
 		}
 		if err == nil {
 			refusals.add(msg.Subject)
-			marks[i] = b.AnswerMark()
-			futs[i], err = b.js.PublishMsgAsync(msg)
+			futs[i], err = b.publishAsync(msg)
 		}
 		if err != nil {
 			errs[i] = err
@@ -261,7 +259,7 @@ func (b *Broker) Submit(ctx context.Context, tasks ...*Task) []error {
 		for _, i := range sent {
 			// An answer lost with a stream leader or a connection comes
 			// back as errFateUnknown (Answer): the task is sent again.
-			_, err := b.answer(ctx, futs[i], marks[i], refusals.of(msgs[i].Subject))
+			_, err := b.answer(ctx, futs[i], refusals.of(msgs[i].Subject))
 			if err == nil {
 				continue
 			}
@@ -292,8 +290,7 @@ func (b *Broker) Submit(ctx context.Context, tasks ...*Task) []error {
 		}
 		for _, i := range again {
 			var err error
-			marks[i] = b.AnswerMark()
-			if futs[i], err = b.js.PublishMsgAsync(msgs[i]); err != nil {
+			if futs[i], err = b.publishAsync(msgs[i]); err != nil {
 				errs[i] = err
 			}
 		}
@@ -779,30 +776,43 @@ const writeTimeout = 5 * time.Second
 // publishOnce publishes msg and waits for its answer: up to writeTimeout,
 // and not past a Resync after it was sent (Answer).
 func (b *Broker) publishOnce(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
-	sent := b.AnswerMark()
-	w, err := b.js.PublishMsgAsync(msg, opts...)
+	w, err := b.publishAsync(msg, opts...)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
 	defer cancel()
-	return b.Answer(ctx, w, sent)
+	return b.Answer(ctx, w)
 }
 
-// A Write is a record write in flight.
-type Write = jetstream.PubAckFuture
+// A Write is a record write in flight: its answer to come (Answer), and
+// how many times answers had been lost when it was sent (answerMark).
+type Write struct {
+	jetstream.PubAckFuture
+	mark uint64
+}
+
+// publishAsync sends msg without waiting for its answer.
+func (b *Broker) publishAsync(msg *nats.Msg, opts ...jetstream.PublishOpt) (*Write, error) {
+	mark := b.answerMark()
+	f, err := b.js.PublishMsgAsync(msg, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &Write{PubAckFuture: f, mark: mark}, nil
+}
 
 // WriteOutcome sends a task's outcome, create-only, with the result TTL,
 // without waiting: the answer comes on the returned Write. An outcome that
 // exists already stands (Exists tells that refusal apart).
-func (b *Broker) WriteOutcome(queue, id string, data []byte, f codec.Format, ttl time.Duration) (Write, error) {
-	return b.js.PublishMsgAsync(b.recordMsg(b.names.ResultKey(queue, id), data, f),
+func (b *Broker) WriteOutcome(queue, id string, data []byte, f codec.Format, ttl time.Duration) (*Write, error) {
+	return b.publishAsync(b.recordMsg(b.names.ResultKey(queue, id), data, f),
 		jetstream.WithExpectLastSequencePerSubject(0), jetstream.WithMsgTTL(ttl))
 }
 
 // WriteState sends a task's state record with the result TTL, without waiting.
-func (b *Broker) WriteState(queue, id string, data []byte, f codec.Format, ttl time.Duration) (Write, error) {
-	return b.js.PublishMsgAsync(b.recordMsg(b.names.StateKey(queue, id), data, f), jetstream.WithMsgTTL(ttl))
+func (b *Broker) WriteState(queue, id string, data []byte, f codec.Format, ttl time.Duration) (*Write, error) {
+	return b.publishAsync(b.recordMsg(b.names.StateKey(queue, id), data, f), jetstream.WithMsgTTL(ttl))
 }
 
 // Settle finishes a create-only write whose answer was an error: it sends
@@ -810,7 +820,7 @@ func (b *Broker) WriteState(queue, id string, data []byte, f codec.Format, ttl t
 // marker left where an earlier record expired, until ctx ends. It reports
 // whether the record is now stored, or a record exists already: either
 // way the write's task is answered.
-func (b *Broker) Settle(ctx context.Context, w Write, err error) bool {
+func (b *Broker) Settle(ctx context.Context, w *Write, err error) bool {
 	if !Transient(err) && !wrongLastSeq(err) {
 		return false
 	}
